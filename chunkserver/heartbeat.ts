@@ -1,0 +1,93 @@
+import { DfsError } from '../common/errors.js';
+import { LeaderClient } from '../common/leader.js';
+import type { Logger } from '../common/log.js';
+import type { HeartbeatReply } from '../common/protocol.js';
+import type { Activity } from './routes.js';
+import type { ChunkStore } from './store.js';
+
+/** Deletions applied per heartbeat reply: a huge garbage list is worked off over several beats. */
+const MAX_DELETES_PER_BEAT = 10_000;
+
+/**
+ * Keeps the master informed: a full chunk report at registration (and whenever the master
+ * asks, e.g. after it restarted or a new leader took over), then heartbeats with stats and
+ * the chunks added or removed since the last one. Replies carry chunks to delete.
+ */
+export class Heartbeat {
+  private timer?: NodeJS.Timeout;
+  private registered = false;
+  private inFlight = false;
+  private again = false;
+  private stopped = false;
+
+  constructor(
+    private readonly id: string,
+    private readonly addr: string,
+    private readonly masters: LeaderClient,
+    private readonly store: ChunkStore,
+    private readonly activity: Activity,
+    private readonly intervalMs: number,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => this.beat(), this.intervalMs);
+    this.beat();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+  }
+
+  /** Sends a heartbeat now (or right after the one in flight), e.g. after storing a chunk. */
+  beat(): void {
+    if (this.stopped) return;
+    if (this.inFlight) {
+      this.again = true;
+      return;
+    }
+    this.inFlight = true;
+    this.send()
+      .catch((err: DfsError) => this.log.warn({ err: err.message }, 'heartbeat failed'))
+      .finally(() => {
+        this.inFlight = false;
+        if (this.again) {
+          this.again = false;
+          this.beat();
+        }
+      });
+  }
+
+  private async stats() {
+    const disk = await this.store.diskStats();
+    return { id: this.id, addr: this.addr, ...disk, usedBytes: this.store.usedBytes(), activeWrites: this.activity.writes, activeReads: this.activity.reads };
+  }
+
+  private async send(): Promise<void> {
+    let reply: HeartbeatReply;
+    if (!this.registered) {
+      this.store.takeChanges(); // a full report covers them
+      reply = await this.masters.call<HeartbeatReply>('/v1/cs/register', { body: { ...(await this.stats()), chunks: this.store.list() } });
+      this.registered = true;
+      this.log.info({ master: this.masters.leader, chunks: this.store.count }, 'registered with master');
+    } else {
+      const changes = this.store.takeChanges();
+      try {
+        reply = await this.masters.call<HeartbeatReply>('/v1/cs/heartbeat', { body: { ...(await this.stats()), ...changes } });
+      } catch (err) {
+        this.store.restoreChanges(changes);
+        throw err;
+      }
+      if (reply.reregister) {
+        this.registered = false;
+        this.again = true;
+        return;
+      }
+    }
+    for (const h of reply.deletes.slice(0, MAX_DELETES_PER_BEAT)) await this.store.remove(h, false);
+    if (reply.deletes.length > 0) {
+      this.log.info({ count: reply.deletes.length }, 'deleted chunks the master no longer references');
+    }
+  }
+}

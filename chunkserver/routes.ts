@@ -1,0 +1,159 @@
+import type { Express, Request, Response } from 'express';
+import { Counter, Gauge, type Registry as MetricsRegistry } from 'prom-client';
+import { verifyWriteToken } from '../common/auth.js';
+import { parseAddrList } from '../common/config.js';
+import { DfsError, toDfsError } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import type { ReplicaInfo, WriteChunkReply } from '../common/protocol.js';
+import { parseIntParam, route, sendError } from '../common/server.js';
+import { Downstream } from './downstream.js';
+import type { ChunkStore, ChunkWriter, StoredChunk } from './store.js';
+
+export interface ChunkRouteConfig {
+  id: string;
+  addr: string;
+  secret: Buffer;
+  /** Largest chunk accepted: the cluster's chunk size. */
+  maxChunkBytes: number;
+  /** Writes received at once; more get UNAVAILABLE so the client picks another pipeline. */
+  maxActiveWrites: number;
+  /** Reads served at once; more get UNAVAILABLE and the client tries another replica. */
+  maxActiveReads: number;
+  /** A whole chunk must pass through a pipeline hop within this time. */
+  chunkTimeoutMs: number;
+  /** Longest pipeline accepted (this hop plus the ones after it). */
+  maxPipelineLength: number;
+}
+
+export interface ChunkRouteHooks {
+  /** A replica failed verification: quarantine it and tell the master. */
+  onCorrupt(handle: number, reason: string): void;
+  /** A chunk was stored: report it to the master soon. */
+  onStored(chunk: StoredChunk): void;
+}
+
+export class Activity {
+  writes = 0;
+  reads = 0;
+}
+
+function parseHandle(req: Request): number {
+  return parseIntParam(req.params.handle, 'handle', { min: 1 })!;
+}
+
+export function mountChunkRoutes(app: Express, cfg: ChunkRouteConfig, store: ChunkStore, activity: Activity, hooks: ChunkRouteHooks, log: Logger, metrics: MetricsRegistry): void {
+  const bytesIn = new Counter({ name: 'dfs_chunkserver_write_bytes_total', help: 'chunk bytes stored', registers: [metrics] });
+  const bytesOut = new Counter({ name: 'dfs_chunkserver_read_bytes_total', help: 'chunk bytes served', registers: [metrics] });
+  const checksumFailures = new Counter({ name: 'dfs_chunkserver_checksum_failures_total', help: 'blocks that failed verification on read', registers: [metrics] });
+  new Gauge({ name: 'dfs_chunkserver_chunks', help: 'chunks stored', registers: [metrics], collect() { this.set(store.count); } });
+
+  app.get('/v1/health', (_req, res) => {
+    res.json({ ok: true, id: cfg.id });
+  });
+
+  app.get('/v1/chunks', (_req, res) => {
+    res.json({ chunks: store.list() });
+  });
+
+  // Pipelined write: store locally while forwarding to the next hop; answer only when both are durable.
+  app.put('/v1/chunks/:handle', route(async (req: Request, res: Response) => {
+    const handle = parseHandle(req);
+    const version = parseIntParam(req.query.version, 'version', { min: 1, max: 0xffffffff })!;
+    const nextRaw = req.query.next;
+    if (nextRaw !== undefined && typeof nextRaw !== 'string') throw new DfsError('INVALID_ARGUMENT', 'next must be a comma-separated list of host:port');
+    const next = nextRaw ? parseAddrList(nextRaw, 'next') : [];
+    if (next.length + 1 > cfg.maxPipelineLength) throw new DfsError('INVALID_ARGUMENT', `pipeline longer than ${cfg.maxPipelineLength}`);
+    const token = req.get('x-dfs-token');
+    verifyWriteToken(cfg.secret, token, handle, version, Date.now());
+    const declared = req.get('content-length');
+    if (declared !== undefined && Number(declared) > cfg.maxChunkBytes) throw new DfsError('BODY_TOO_LARGE', `chunk is larger than ${cfg.maxChunkBytes} bytes`);
+    if (activity.writes >= cfg.maxActiveWrites) throw new DfsError('UNAVAILABLE', `chunkserver ${cfg.id} is busy (${activity.writes} writes); try another`);
+
+    activity.writes++;
+    let writer: ChunkWriter | undefined;
+    let downstream: Downstream | undefined;
+    try {
+      writer = await store.createWriter(handle, version, cfg.maxChunkBytes);
+      downstream = next.length > 0 ? new Downstream(next, handle, version, token!, cfg.chunkTimeoutMs) : undefined;
+      req.setTimeout(cfg.chunkTimeoutMs);
+      for await (const piece of req) {
+        const buf = piece as Buffer;
+        if (downstream) await Promise.all([writer.write(buf), downstream.write(buf)]);
+        else await writer.write(buf);
+      }
+      downstream?.end();
+      const local = await writer.finish();
+      const rest = downstream ? await downstream.result : undefined;
+      if (rest && (rest.checksum !== local.checksum || rest.length !== local.length)) {
+        throw new DfsError('PIPELINE_FAILED', `replica ${next[0]} stored different bytes`, { failed: next[0] });
+      }
+      await writer.commit(local);
+      writer = undefined;
+      bytesIn.inc(local.length);
+      hooks.onStored(local);
+      const self: ReplicaInfo = { id: cfg.id, addr: cfg.addr };
+      const reply: WriteChunkReply = {
+        handle, version, length: local.length, checksum: local.checksum, replicas: [self, ...(rest?.replicas ?? [])],
+      };
+      res.json(reply);
+    } catch (err) {
+      downstream?.abort();
+      await writer?.abort();
+      if (req.destroyed && !req.complete) {
+        // The upstream hung up mid-chunk: nothing to answer, nothing kept.
+        log.info({ handle }, 'upstream aborted a chunk write; temporary file removed');
+        res.destroy();
+        return;
+      }
+      const e = toDfsError(err, `storing chunk ${handle}`);
+      const failed = e.code === 'PIPELINE_FAILED' ? e : new DfsError('PIPELINE_FAILED', `replica ${cfg.addr} failed: ${e.message}`, { failed: cfg.addr, cause: e.code });
+      if (e.code !== 'PIPELINE_FAILED') log.warn({ handle, err: e.message }, 'chunk write failed here');
+      // The request body may be unread; drop the connection after answering so it is not reused.
+      res.setHeader('connection', 'close');
+      sendError(res, failed);
+    } finally {
+      activity.writes--;
+    }
+  }));
+
+  // Range read: every block is verified before any byte of it is sent.
+  app.get('/v1/chunks/:handle', route(async (req: Request, res: Response) => {
+    const handle = parseHandle(req);
+    const chunk = store.get(handle);
+    if (!chunk) throw new DfsError('CHUNK_NOT_FOUND', `chunk ${handle} is not stored on ${cfg.id}`);
+    const wantVersion = parseIntParam(req.query.version, 'version', { optional: true });
+    if (wantVersion !== undefined && wantVersion !== chunk.version) throw new DfsError('STALE_VERSION', `chunk ${handle} here is version ${chunk.version}, not ${wantVersion}`);
+    const offset = parseIntParam(req.query.offset, 'offset', { optional: true, max: chunk.length }) ?? 0;
+    const length = parseIntParam(req.query.length, 'length', { optional: true, max: chunk.length - offset }) ?? chunk.length - offset;
+    if (activity.reads >= cfg.maxActiveReads) throw new DfsError('UNAVAILABLE', `chunkserver ${cfg.id} is busy; try another replica`);
+    activity.reads++;
+    try {
+      let started = false;
+      await store.readRange(handle, offset, length, async (bytes) => {
+        if (!started) {
+          started = true;
+          res.status(200).setHeader('content-type', 'application/octet-stream');
+          res.setHeader('content-length', String(length));
+        }
+        bytesOut.inc(bytes.length);
+        if (!res.write(bytes)) await new Promise<void>((resolve, reject) => {
+          res.once('drain', resolve);
+          res.once('close', () => reject(new DfsError('UNAVAILABLE', 'reader went away')));
+        });
+      });
+      if (!started) res.status(200).setHeader('content-length', '0');
+      res.end();
+    } catch (err) {
+      const e = toDfsError(err, `reading chunk ${handle}`);
+      if (e.code === 'CHECKSUM_MISMATCH') {
+        checksumFailures.inc();
+        log.error({ handle, err: e.message }, 'replica failed verification on read');
+        hooks.onCorrupt(handle, e.message);
+      }
+      // After the first byte the only honest signal left is a cut connection (content-length unmet).
+      sendError(res, e);
+    } finally {
+      activity.reads--;
+    }
+  }));
+}

@@ -1,0 +1,245 @@
+import { randomBytes } from 'node:crypto';
+import { constants as fsc } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, statfs, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BLOCK_SIZE_BYTES, BlockHasher, hashBlock } from '../common/checksum.js';
+import { DfsError } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import type { ReportedChunk } from '../common/protocol.js';
+import { decodeFooter, decodeTrailer, encodeTrailer, FOOTER_BYTES, trailerBytes, type ChunkMeta } from './format.js';
+
+export interface StoredChunk { handle: number; version: number; length: number; checksum: string }
+
+/** Reads verify this many bytes per disk read: large reads, few syscalls, bounded memory. */
+export const READ_BATCH_BYTES = 16 * BLOCK_SIZE_BYTES;
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, fsc.O_RDONLY);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * The chunk files under `<dataDir>/chunks`, one per handle, written through a temporary file in
+ * `<dataDir>/tmp` that is fsynced and renamed into place (and the folder fsynced) before any
+ * write is acknowledged. Damaged replicas move to `<dataDir>/corrupt` for inspection.
+ */
+export class ChunkStore {
+  private readonly index = new Map<number, StoredChunk>();
+  private added: StoredChunk[] = [];
+  private removed: number[] = [];
+  readonly chunksDir: string;
+  private readonly tmpDir: string;
+  private readonly corruptDir: string;
+
+  constructor(readonly dataDir: string, private readonly log: Logger) {
+    this.chunksDir = join(dataDir, 'chunks');
+    this.tmpDir = join(dataDir, 'tmp');
+    this.corruptDir = join(dataDir, 'corrupt');
+  }
+
+  /** Scans the chunk folder, verifying each trailer; leftovers of interrupted writes are removed. */
+  async open(): Promise<void> {
+    await rm(this.tmpDir, { recursive: true, force: true });
+    for (const d of [this.chunksDir, this.tmpDir, this.corruptDir]) await mkdir(d, { recursive: true });
+    for (const name of await readdir(this.chunksDir)) {
+      const m = /^(\d+)\.chunk$/.exec(name);
+      if (!m) continue;
+      const handle = Number(m[1]);
+      try {
+        const meta = await this.readMeta(handle);
+        this.index.set(handle, { handle, version: meta.version, length: meta.length, checksum: meta.checksum });
+      } catch (err) {
+        this.log.warn({ handle, err: (err as Error).message }, 'chunk file failed verification at start; quarantined');
+        await this.moveToCorrupt(handle);
+      }
+    }
+  }
+
+  pathOf(handle: number): string {
+    return join(this.chunksDir, `${handle}.chunk`);
+  }
+
+  get(handle: number): StoredChunk | undefined {
+    return this.index.get(handle);
+  }
+
+  list(): ReportedChunk[] {
+    return [...this.index.values()].map(({ handle, version, length }) => ({ handle, version, length }));
+  }
+
+  get count(): number {
+    return this.index.size;
+  }
+
+  usedBytes(): number {
+    let n = 0;
+    for (const c of this.index.values()) n += c.length;
+    return n;
+  }
+
+  /** Changes since the last call, for the next heartbeat; put back with restoreChanges if it fails. */
+  takeChanges(): { added: ReportedChunk[]; removed: number[] } {
+    const out = { added: this.added.map(({ handle, version, length }) => ({ handle, version, length })), removed: this.removed };
+    this.added = [];
+    this.removed = [];
+    return out;
+  }
+
+  restoreChanges(c: { added: ReportedChunk[]; removed: number[] }): void {
+    this.added.unshift(...c.added.map((a) => ({ ...a, checksum: '' })));
+    this.removed.unshift(...c.removed);
+  }
+
+  async diskStats(): Promise<{ capacityBytes: number; freeBytes: number }> {
+    const s = await statfs(this.dataDir);
+    return { capacityBytes: s.blocks * s.bsize, freeBytes: s.bavail * s.bsize };
+  }
+
+  /** Reads and verifies the trailer of a stored chunk. */
+  async readMeta(handle: number, fh?: FileHandle): Promise<ChunkMeta> {
+    const own = !fh;
+    const file = fh ?? (await open(this.pathOf(handle), 'r'));
+    try {
+      const { size } = await file.stat();
+      if (size < FOOTER_BYTES) throw new Error('chunk file is shorter than its footer');
+      const footer = Buffer.alloc(FOOTER_BYTES);
+      await file.read(footer, 0, FOOTER_BYTES, size - FOOTER_BYTES);
+      const { nBlocks, length } = decodeFooter(footer, size);
+      const trailer = Buffer.alloc(trailerBytes(nBlocks));
+      await file.read(trailer, 0, trailer.length, length);
+      const meta = decodeTrailer(trailer);
+      if (meta.handle !== handle) throw new Error(`chunk file holds handle ${meta.handle}`);
+      return meta;
+    } finally {
+      if (own) await file.close();
+    }
+  }
+
+  /** Starts writing a new chunk; bytes go to a temporary file until commit(). */
+  async createWriter(handle: number, version: number, maxBytes: number): Promise<ChunkWriter> {
+    if (this.index.has(handle)) throw new DfsError('CHUNK_EXISTS', `chunk ${handle} is already stored here`);
+    const tmp = join(this.tmpDir, `${handle}.${randomBytes(6).toString('hex')}.tmp`);
+    const fh = await open(tmp, 'wx');
+    return new ChunkWriter(this, fh, tmp, handle, version, maxBytes);
+  }
+
+  /** Called by a writer after its rename: the chunk is durable and now served. */
+  async publish(tmp: string, chunk: StoredChunk): Promise<void> {
+    if (this.index.has(chunk.handle)) throw new DfsError('CHUNK_EXISTS', `chunk ${chunk.handle} is already stored here`);
+    await rename(tmp, this.pathOf(chunk.handle));
+    await fsyncDir(this.chunksDir);
+    this.index.set(chunk.handle, chunk);
+    this.added.push(chunk);
+  }
+
+  /** Deletes a replica; `report` false when the master asked for it and so already forgot it. */
+  async remove(handle: number, report = true): Promise<void> {
+    if (!this.index.delete(handle)) return;
+    if (report) this.removed.push(handle);
+    await rm(this.pathOf(handle), { force: true });
+  }
+
+  /** Moves a damaged replica aside so it is never served again, and forgets it. */
+  async moveToCorrupt(handle: number): Promise<void> {
+    if (this.index.delete(handle)) this.removed.push(handle);
+    await rename(this.pathOf(handle), join(this.corruptDir, `${handle}.${Date.now()}.chunk`)).catch(() => undefined);
+  }
+
+  /**
+   * Streams bytes [offset, offset+length) of a chunk to `sink`, verifying every 64 KiB block it
+   * touches before handing over any byte of that block. Throws CHECKSUM_MISMATCH on a bad block.
+   */
+  async readRange(handle: number, offset: number, length: number, sink: (bytes: Buffer) => Promise<void>): Promise<void> {
+    const fh = await open(this.pathOf(handle), 'r').catch(() => {
+      throw new DfsError('CHUNK_NOT_FOUND', `chunk ${handle} is not stored here`);
+    });
+    try {
+      let meta: ChunkMeta;
+      try {
+        meta = await this.readMeta(handle, fh);
+      } catch (err) {
+        throw new DfsError('CHECKSUM_MISMATCH', `chunk ${handle}: ${(err as Error).message}`);
+      }
+      if (offset + length > meta.length) throw new DfsError('INVALID_ARGUMENT', `range ${offset}+${length} is past the chunk's ${meta.length} bytes`);
+      if (length === 0) return;
+      const end = offset + length;
+      let block = Math.floor(offset / BLOCK_SIZE_BYTES);
+      const lastBlock = Math.floor((end - 1) / BLOCK_SIZE_BYTES);
+      while (block <= lastBlock) {
+        const n = Math.min(READ_BATCH_BYTES / BLOCK_SIZE_BYTES, lastBlock - block + 1);
+        const start = block * BLOCK_SIZE_BYTES;
+        const bytes = Math.min(n * BLOCK_SIZE_BYTES, meta.length - start);
+        const buf = Buffer.allocUnsafe(bytes);
+        const { bytesRead } = await fh.read(buf, 0, bytes, start);
+        if (bytesRead !== bytes) throw new DfsError('CHECKSUM_MISMATCH', `chunk ${handle}: short read`);
+        for (let i = 0; i < n; i++) {
+          const b = buf.subarray(i * BLOCK_SIZE_BYTES, Math.min((i + 1) * BLOCK_SIZE_BYTES, bytes));
+          if (hashBlock(b) !== meta.blockHashes[block + i]) {
+            throw new DfsError('CHECKSUM_MISMATCH', `chunk ${handle}: block ${block + i} failed its checksum`, { handle, block: block + i });
+          }
+        }
+        const from = Math.max(offset, start) - start;
+        const to = Math.min(end, start + bytes) - start;
+        await sink(buf.subarray(from, to));
+        block += n;
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+}
+
+/** One chunk being received: bytes are hashed as they pass and appended to a temporary file. */
+export class ChunkWriter {
+  private readonly hasher = new BlockHasher();
+  private done = false;
+
+  constructor(
+    private readonly store: ChunkStore,
+    private readonly fh: FileHandle,
+    private readonly tmp: string,
+    readonly handle: number,
+    readonly version: number,
+    private readonly maxBytes: number,
+  ) {}
+
+  get bytes(): number {
+    return this.hasher.bytes;
+  }
+
+  async write(buf: Buffer): Promise<void> {
+    if (this.hasher.bytes + buf.length > this.maxBytes) throw new DfsError('BODY_TOO_LARGE', `chunk is larger than ${this.maxBytes} bytes`);
+    this.hasher.update(buf);
+    let off = 0;
+    while (off < buf.length) {
+      const { bytesWritten } = await this.fh.write(buf, off, buf.length - off);
+      off += bytesWritten;
+    }
+  }
+
+  /** Appends the trailer and fsyncs the temporary file; the chunk is durable but not yet served. */
+  async finish(): Promise<StoredChunk> {
+    const blockHashes = this.hasher.finish();
+    const { bytes, checksum } = encodeTrailer({ handle: this.handle, version: this.version, length: this.hasher.bytes, blockHashes });
+    await this.fh.write(bytes, 0, bytes.length);
+    await this.fh.sync();
+    await this.fh.close();
+    this.done = true;
+    return { handle: this.handle, version: this.version, length: this.hasher.bytes, checksum };
+  }
+
+  async commit(chunk: StoredChunk): Promise<void> {
+    await this.store.publish(this.tmp, chunk);
+  }
+
+  /** Drops the temporary file: nothing half-written stays behind. */
+  async abort(): Promise<void> {
+    if (!this.done) await this.fh.close().catch(() => undefined);
+    this.done = true;
+    await rm(this.tmp, { force: true });
+  }
+}

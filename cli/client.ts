@@ -1,0 +1,320 @@
+import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { once } from 'node:events';
+import { request } from 'undici';
+import { BlockHasher, chunkChecksum } from '../common/checksum.js';
+import { DfsError, errorFromBody, toDfsError } from '../common/errors.js';
+import { buildUrl, httpAgent, readJson } from '../common/http.js';
+import { LeaderClient } from '../common/leader.js';
+import { normalizePath } from '../common/paths.js';
+import type {
+  AllocateReply, ChunkInfo, ClusterStatus, CompletedChunk, CreateReply, DuReply, EntryInfo, ListReply, ReplicaInfo,
+  StatReply, WriteChunkReply,
+} from '../common/protocol.js';
+
+export interface ClientOptions {
+  /** Pipelines tried per chunk before the upload fails: each retry excludes the nodes that failed. */
+  maxChunkAttempts?: number;
+  /** Time allowed for one chunk to pass through its whole pipeline. */
+  chunkTimeoutMs?: number;
+}
+
+export interface PutOptions {
+  overwrite?: boolean;
+  replication?: number;
+  onProgress?: (bytes: number) => void;
+}
+
+export interface GetOptions {
+  onProgress?: (bytes: number, total: number) => void;
+}
+
+/** How far the client streams ahead of a slow first chunkserver before it stops reading input. */
+const SEND_BUFFER_BYTES = 4 * 1024 * 1024;
+
+/** The client library under the `dfs` CLI: metadata from the master, bytes straight to chunkservers. */
+export class DfsClient {
+  readonly master: LeaderClient;
+  private readonly maxChunkAttempts: number;
+  private readonly chunkTimeoutMs: number;
+  private readSpread = Math.floor(Math.random() * 1024);
+
+  constructor(masters: string[], opts: ClientOptions = {}) {
+    this.master = new LeaderClient(masters);
+    this.maxChunkAttempts = opts.maxChunkAttempts ?? 5;
+    this.chunkTimeoutMs = opts.chunkTimeoutMs ?? 10 * 60_000;
+  }
+
+  // ---- metadata ----
+
+  mkdir(path: string, parents = false): Promise<EntryInfo> {
+    return this.master.call('/v1/fs/mkdir', { body: { path: normalizePath(path), parents } });
+  }
+  stat(path: string, chunks = false): Promise<StatReply> {
+    return this.master.call('/v1/fs/stat', { query: { path: normalizePath(path), chunks: chunks ? 1 : undefined } });
+  }
+  list(path: string, recursive = false): Promise<ListReply> {
+    return this.master.call('/v1/fs/list', { query: { path: normalizePath(path), recursive: recursive ? 1 : undefined } });
+  }
+  du(path: string, summary = false): Promise<DuReply> {
+    return this.master.call('/v1/fs/du', { query: { path: normalizePath(path), summary: summary ? 1 : undefined } });
+  }
+  remove(path: string, recursive = false): Promise<{ files: number }> {
+    return this.master.call('/v1/fs/delete', { body: { path: normalizePath(path), recursive } });
+  }
+  rename(src: string, dst: string): Promise<EntryInfo> {
+    return this.master.call('/v1/fs/rename', { body: { src: normalizePath(src), dst: normalizePath(dst) } });
+  }
+  status(): Promise<ClusterStatus> {
+    return this.master.call('/v1/cluster/status');
+  }
+
+  // ---- write ----
+
+  /**
+   * Streams `source` into a new file at `path`. Each chunk goes straight to the first chunkserver
+   * of its pipeline; the client keeps that one chunk's bytes until it is acknowledged, so a
+   * failed pipeline is retried on fresh servers. The file becomes visible only on complete.
+   */
+  async put(source: Readable, path: string, opts: PutOptions = {}): Promise<EntryInfo> {
+    const created = await this.master.call<CreateReply>('/v1/fs/create', {
+      body: { path: normalizePath(path), overwrite: opts.overwrite ?? false, ...(opts.replication ? { replication: opts.replication } : {}) },
+    });
+    const chunks: CompletedChunk[] = [];
+    let total = 0;
+    try {
+      const reader = new ChunkReader(source, created.chunkSizeBytes);
+      for (let index = 0; ; index++) {
+        if (!(await reader.startChunk())) break;
+        const done = await this.writeChunk(created.writeId, index, reader, (n) => opts.onProgress?.(total + n));
+        chunks.push(done);
+        total += done.length;
+        opts.onProgress?.(total);
+      }
+      return await this.master.call<EntryInfo>('/v1/fs/complete', { body: { writeId: created.writeId, length: total, chunks } });
+    } catch (err) {
+      // Best effort: free the path and the chunks now rather than when the lease expires.
+      await this.master.call('/v1/fs/abandon', { body: { writeId: created.writeId } }).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Sends one chunk: the first attempt streams as input arrives; retries resend the kept bytes. */
+  private async writeChunk(writeId: string, index: number, reader: ChunkReader, onBytes: (n: number) => void): Promise<CompletedChunk> {
+    const exclude = new Set<string>();
+    let lastError: DfsError | undefined;
+    for (let attempt = 0; attempt < this.maxChunkAttempts; attempt++) {
+      const alloc = await this.master.call<AllocateReply>('/v1/fs/allocate', { body: { writeId, index, exclude: [...exclude] } });
+      const send = this.openPipeline(alloc);
+      const hasher = new BlockHasher();
+      try {
+        for await (const piece of reader.pieces()) {
+          hasher.update(piece);
+          await send.write(piece);
+          onBytes(hasher.bytes);
+        }
+        const reply = await send.finish();
+        const checksum = chunkChecksum(hasher.finish());
+        if (reply.checksum !== checksum || reply.length !== hasher.bytes) {
+          throw new DfsError('PIPELINE_FAILED', `chunk ${index} came back with another checksum`, { failed: alloc.replicas[0]!.addr });
+        }
+        reader.release();
+        return { handle: alloc.handle, length: reply.length, checksum, replicas: reply.replicas.map((r) => r.id) };
+      } catch (err) {
+        send.abort();
+        // Keep reading the input to the chunk's end so a retry has every byte of it.
+        await reader.drainChunk();
+        const e = toDfsError(err, `writing chunk ${index}`);
+        if (e.code !== 'PIPELINE_FAILED' && e.code !== 'UNAVAILABLE' && e.code !== 'TIMEOUT' && e.code !== 'UNAUTHORIZED') throw e;
+        lastError = e;
+        const failedAddr = typeof e.details.failed === 'string' ? e.details.failed : alloc.replicas[0]!.addr;
+        const failed = alloc.replicas.find((r) => r.addr === failedAddr);
+        if (failed) exclude.add(failed.id);
+      }
+    }
+    throw new DfsError('PIPELINE_FAILED', `chunk ${index} could not be stored after ${this.maxChunkAttempts} pipelines: ${lastError?.message}`);
+  }
+
+  private openPipeline(alloc: AllocateReply): { write(b: Buffer): Promise<void>; finish(): Promise<WriteChunkReply>; abort(): void } {
+    const [head, ...rest] = alloc.replicas as [ReplicaInfo, ...ReplicaInfo[]];
+    const body = new PassThrough({ highWaterMark: SEND_BUFFER_BYTES });
+    const ac = new AbortController();
+    const url = buildUrl(head.addr, `/v1/chunks/${alloc.handle}`, { version: alloc.version, next: rest.length ? rest.map((r) => r.addr).join(',') : undefined });
+    let failure: DfsError | undefined;
+    const result = request(url, {
+      method: 'PUT', dispatcher: httpAgent(), body,
+      headers: { 'content-type': 'application/octet-stream', 'x-dfs-token': alloc.token },
+      signal: AbortSignal.any([ac.signal, AbortSignal.timeout(this.chunkTimeoutMs)]),
+    }).then(
+      async (res) => {
+        const parsed = await readJson(res.body).catch(() => undefined);
+        if (res.statusCode === 200) return parsed as WriteChunkReply;
+        const e = errorFromBody(parsed, res.statusCode);
+        throw e.code === 'PIPELINE_FAILED' ? e : new DfsError('PIPELINE_FAILED', `${head.addr}: ${e.message}`, { failed: head.addr, cause: e.code });
+      },
+      (err) => {
+        throw new DfsError('PIPELINE_FAILED', `${head.addr}: ${toDfsError(err).message}`, { failed: head.addr });
+      },
+    );
+    result.catch((e: DfsError) => {
+      failure = e;
+      body.destroy();
+    });
+    return {
+      async write(b) {
+        if (failure) throw failure;
+        if (!body.write(b)) await Promise.race([once(body, 'drain'), result.then(() => undefined)]);
+        if (failure) throw failure;
+      },
+      async finish() {
+        body.end();
+        return result;
+      },
+      abort() {
+        ac.abort();
+        body.destroy();
+      },
+    };
+  }
+
+  // ---- read ----
+
+  /** Streams a complete file to `sink`, chunk by chunk, failing over between replicas. */
+  async get(path: string, sink: Writable, opts: GetOptions = {}): Promise<StatReply> {
+    let info = await this.stat(path, true);
+    if (info.type === 'dir') throw new DfsError('IS_A_DIRECTORY', `${info.path} is a directory`);
+    if (info.state !== 'complete') throw new DfsError('FILE_NOT_READY', `${info.path} is still being written; it is readable once its writer completes it`);
+    let delivered = 0;
+    for (let i = 0; i < info.chunks!.length; i++) {
+      let chunk = info.chunks![i]!;
+      let written = 0;
+      // One refresh of the locations when every known replica failed: they may have moved.
+      for (let round = 0; ; round++) {
+        const errors: string[] = [];
+        for (const replica of this.orderReplicas(chunk.replicas)) {
+          try {
+            await this.readChunk(replica, chunk, written, sink, (n) => {
+              written += n;
+              opts.onProgress?.(delivered + written, info.size);
+            });
+            break;
+          } catch (err) {
+            errors.push(`${replica.id}: ${toDfsError(err).message}`);
+          }
+        }
+        if (written === chunk.length) break;
+        if (round >= 1) {
+          throw new DfsError(chunk.replicas.length === 0 ? 'NO_REPLICAS' : 'UNAVAILABLE',
+            `chunk ${i} of ${info.path} (handle ${chunk.handle}) could not be read from any replica${errors.length ? `: ${errors.join('; ')}` : ' (no live replica)'}`);
+        }
+        await new Promise((r) => setTimeout(r, 500));
+        info = await this.stat(path, true);
+        chunk = info.chunks?.[i] ?? chunk;
+      }
+      delivered += chunk.length;
+    }
+    return info;
+  }
+
+  private orderReplicas(replicas: ReplicaInfo[]): ReplicaInfo[] {
+    if (replicas.length === 0) return replicas;
+    const k = this.readSpread++ % replicas.length;
+    return [...replicas.slice(k), ...replicas.slice(0, k)];
+  }
+
+  /** Reads chunk bytes from `offset` to its end from one replica into `sink`. */
+  private async readChunk(replica: ReplicaInfo, chunk: ChunkInfo, offset: number, sink: Writable, onBytes: (n: number) => void): Promise<void> {
+    if (offset === chunk.length) return;
+    const url = buildUrl(replica.addr, `/v1/chunks/${chunk.handle}`, { version: chunk.version, offset, length: chunk.length - offset });
+    const res = await request(url, { method: 'GET', dispatcher: httpAgent(), signal: AbortSignal.timeout(this.chunkTimeoutMs) }).catch((err) => {
+      throw toDfsError(err, `read from ${replica.addr}`);
+    });
+    if (res.statusCode !== 200) throw errorFromBody(await readJson(res.body).catch(() => undefined), res.statusCode);
+    try {
+      for await (const piece of res.body) {
+        onBytes((piece as Buffer).length);
+        if (!sink.write(piece)) await once(sink, 'drain');
+      }
+    } catch (err) {
+      throw toDfsError(err, `read from ${replica.addr}`);
+    }
+  }
+}
+
+/**
+ * Cuts an input stream into chunk-sized pieces and keeps the current chunk's bytes (and no more)
+ * so that a failed pipeline can be retried.
+ */
+class ChunkReader {
+  private readonly it: AsyncIterator<Buffer>;
+  private carry: Buffer | undefined;
+  private keptPieces: Buffer[] = [];
+  private keptBytes = 0;
+  private ended = false;
+
+  constructor(source: Readable, private readonly chunkSizeBytes: number) {
+    this.it = (source[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>) as AsyncIterator<Buffer>;
+  }
+
+  private async pull(): Promise<Buffer | undefined> {
+    if (this.carry) {
+      const c = this.carry;
+      this.carry = undefined;
+      return c;
+    }
+    if (this.ended) return undefined;
+    const r = await this.it.next();
+    if (r.done) {
+      this.ended = true;
+      return undefined;
+    }
+    return typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
+  }
+
+  /** Starts the next chunk with its first bytes; false at the end of input. */
+  async startChunk(): Promise<boolean> {
+    for (;;) {
+      const p = await this.pull();
+      if (!p) return false;
+      if (p.length > 0) {
+        this.take(p);
+        return true;
+      }
+    }
+  }
+
+  /** Takes the next piece of the current chunk, split at the chunk boundary, and keeps it. */
+  private take(p: Buffer): Buffer {
+    const room = this.chunkSizeBytes - this.keptBytes;
+    if (p.length > room) {
+      this.carry = p.subarray(room);
+      p = p.subarray(0, room);
+    }
+    this.keptPieces.push(p);
+    this.keptBytes += p.length;
+    return p;
+  }
+
+  /** The current chunk's bytes: those kept so far, then more from the input as they arrive. */
+  async *pieces(): AsyncGenerator<Buffer> {
+    for (let i = 0; i < this.keptPieces.length; i++) yield this.keptPieces[i]!;
+    while (this.keptBytes < this.chunkSizeBytes) {
+      const p = await this.pull();
+      if (!p) return;
+      yield this.take(p);
+    }
+  }
+
+  /** Reads the rest of the current chunk into memory (after a failed attempt), for the retry. */
+  async drainChunk(): Promise<void> {
+    while (this.keptBytes < this.chunkSizeBytes) {
+      const p = await this.pull();
+      if (!p) return;
+      this.take(p);
+    }
+  }
+
+  release(): void {
+    this.keptPieces = [];
+    this.keptBytes = 0;
+  }
+}

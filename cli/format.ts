@@ -1,0 +1,70 @@
+import { formatBytes } from '../common/config.js';
+import type { ClusterStatus, DuReply, EntryInfo, StatReply } from '../common/protocol.js';
+
+const size = (n: number, human: boolean) => (human ? formatBytes(n) : String(n));
+
+function date(ms: number): string {
+  return new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
+}
+
+/** `ls -l` columns: type, replication, size, mtime, state, name. */
+export function formatLong(entries: EntryInfo[], human: boolean, showPath: boolean): string {
+  const rows = entries.map((e) => [
+    e.type === 'dir' ? 'd' : '-',
+    e.type === 'dir' ? '-' : `r${e.replication}`,
+    e.type === 'dir' ? '-' : size(e.size, human),
+    date(e.mtimeMs),
+    e.state === 'writing' ? 'WRITING' : '',
+    (showPath ? e.path : e.name) + (e.type === 'dir' ? '/' : ''),
+  ]);
+  const widths = [0, 1, 2].map((c) => Math.max(0, ...rows.map((r) => r[c]!.length)));
+  const anyWriting = rows.some((r) => r[4] !== '');
+  return rows
+    .map((r) => [r[0], r[1]!.padEnd(widths[1]!), r[2]!.padStart(widths[2]!), r[3], ...(anyWriting ? [r[4]!.padEnd(7)] : []), r[5]].join(' '))
+    .join('\n');
+}
+
+export function formatStat(s: StatReply, human: boolean): string {
+  const lines = [
+    `path:        ${s.path}`,
+    `type:        ${s.type}`,
+  ];
+  if (s.type === 'file') {
+    lines.push(
+      `size:        ${size(s.size, human)}${human ? '' : ' bytes'}`,
+      `state:       ${s.state}`,
+      `replication: ${s.replication}`,
+      `chunk size:  ${size(s.chunkSizeBytes, human)}`,
+      `modified:    ${date(s.mtimeMs)}`,
+      `chunks:      ${s.chunkCount}`,
+    );
+    for (const c of s.chunks ?? []) {
+      const live = c.replicas.length;
+      const flag = live === 0 ? '  MISSING' : live < s.replication ? `  UNDER-REPLICATED (${live}/${s.replication})` : '';
+      lines.push(`  #${c.index} handle ${c.handle} v${c.version} ${size(c.length, human)} checksum ${c.checksum} replicas ${c.replicas.map((r) => `${r.id}@${r.addr}`).join(', ') || '-'}${flag}`);
+    }
+  } else {
+    lines.push(`modified:    ${date(s.mtimeMs)}`);
+  }
+  return lines.join('\n');
+}
+
+export function formatDu(d: DuReply, human: boolean): string {
+  if (d.entries) return d.entries.map((e) => `${size(e.bytes, human)}\t${e.path}`).concat(`${size(d.bytes, human)}\t${d.path}`).join('\n');
+  return `${size(d.bytes, human)}\t${d.path}`;
+}
+
+export function formatStatus(s: ClusterStatus): string {
+  const lines = ['masters:'];
+  for (const m of s.masters) {
+    lines.push(`  ${m.id.padEnd(6)} ${m.addr.padEnd(21)} ${m.reachable ? m.role : 'UNREACHABLE'}${m.term !== undefined ? `  term ${m.term} commit ${m.commitIndex} applied ${m.appliedIndex}` : ''}${m.error ? `  (${m.error})` : ''}`);
+  }
+  const live = s.chunkservers.filter((c) => c.alive).length;
+  lines.push(`chunkservers: ${live} live of ${s.chunkservers.length}`);
+  for (const c of s.chunkservers) {
+    lines.push(`  ${c.id.padEnd(8)} ${c.addr.padEnd(21)} ${(c.alive ? 'alive' : 'DEAD').padEnd(5)}  capacity ${formatBytes(c.capacityBytes).padStart(9)}  free ${formatBytes(c.freeBytes).padStart(9)}  used ${formatBytes(c.usedBytes).padStart(9)}  chunks ${String(c.chunkCount).padStart(6)}  heartbeat ${(c.lastHeartbeatAgoMs / 1000).toFixed(1)}s ago`);
+  }
+  lines.push(`namespace: ${s.files} files, ${s.dirs} directories, ${s.chunks} chunks (chunk size ${formatBytes(s.chunkSizeBytes)}, replication ${s.defaultReplication})`);
+  lines.push(`health: ${s.underReplicatedChunks} under-replicated chunks, ${s.missingChunks} missing chunks`);
+  return lines.join('\n');
+}

@@ -1,0 +1,211 @@
+import { createReadStream, createWriteStream, statSync, renameSync, rmSync, type Stats } from 'node:fs';
+import { basename, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { finished } from 'node:stream/promises';
+import type { Argv } from 'yargs';
+import { initChecksums } from '../common/checksum.js';
+import { DEFAULT_MASTERS, parseAddrList } from '../common/config.js';
+import { DfsError } from '../common/errors.js';
+import { closeHttpAgent } from '../common/http.js';
+import { baseName, joinPath, normalizePath } from '../common/paths.js';
+import { DfsClient } from './client.js';
+import { formatDu, formatLong, formatStat, formatStatus } from './format.js';
+import { Progress } from './progress.js';
+
+export type FsArgs = Record<string, unknown> & { masters?: string; json: boolean; _: (string | number)[] };
+type Handler = (client: DfsClient, args: FsArgs) => Promise<void>;
+
+function mastersFrom(args: FsArgs): string[] {
+  const raw = args.masters ?? process.env.DFS_MASTERS;
+  return raw ? parseAddrList(raw, '--masters') : DEFAULT_MASTERS;
+}
+
+function out(text: string): void {
+  if (text.length > 0) process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+}
+
+function json(value: unknown): void {
+  out(JSON.stringify(value, null, 2));
+}
+
+function localStat(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+function showProgress(args: FsArgs): boolean {
+  return !args.quiet && !args.json && process.stderr.isTTY === true;
+}
+
+const handlers: Record<string, Handler> = {
+  async put(client, args) {
+    const src = String(args.src);
+    let dst = normalizePath(String(args.dst));
+    let total: number | undefined;
+    if (src !== '-') {
+      const st = localStat(src);
+      if (!st) throw new DfsError('NOT_FOUND', `local file ${src} does not exist`);
+      if (!st.isFile()) throw new DfsError('INVALID_ARGUMENT', `local path ${src} is not a regular file`);
+      total = st.size;
+    }
+    // Like cp: into an existing directory, the source's name is kept.
+    const target = await client.stat(dst).catch((e: DfsError) => (e.code === 'NOT_FOUND' ? undefined : Promise.reject(e)));
+    if (target?.type === 'dir') {
+      if (src === '-') throw new DfsError('IS_A_DIRECTORY', `${dst} is a directory; name the file to create`);
+      dst = joinPath(dst, basename(src));
+    }
+    const input = src === '-' ? process.stdin : createReadStream(src, { highWaterMark: 1024 * 1024 });
+    const progress = new Progress(`put ${dst}`, total, showProgress(args));
+    const info = await client.put(input, dst, {
+      overwrite: args.force === true,
+      replication: args.replication as number | undefined,
+      onProgress: (n) => progress.update(n),
+    });
+    progress.done();
+    if (args.json) json(info);
+  },
+
+  async get(client, args) {
+    const src = normalizePath(String(args.src));
+    let dst = String(args.dst);
+    if (dst === '-') {
+      await client.get(src, process.stdout);
+      return;
+    }
+    if (localStat(dst)?.isDirectory()) dst = join(dst, baseName(src));
+    if (localStat(dst) && args.force !== true) throw new DfsError('EXISTS', `local file ${dst} exists; use -f to overwrite it`);
+    // Write beside the target and rename, so a failed download never leaves a truncated file.
+    const part = `${dst}.dfs-${randomBytes(4).toString('hex')}.part`;
+    const sink = createWriteStream(part, { highWaterMark: 1024 * 1024 });
+    const progress = new Progress(`get ${src}`, undefined, showProgress(args));
+    try {
+      const info = await client.get(src, sink, { onProgress: (n, t) => progress.update(n, t) });
+      sink.end();
+      await finished(sink);
+      renameSync(part, dst);
+      progress.done();
+      if (args.json) json({ path: src, local: dst, size: info.size });
+    } catch (err) {
+      sink.destroy();
+      rmSync(part, { force: true });
+      throw err;
+    }
+  },
+
+  async cat(client, args) {
+    await client.get(String(args.path), process.stdout);
+  },
+
+  async ls(client, args) {
+    const reply = await client.list(String(args.path ?? '/'), args.R === true);
+    if (args.json) return json(reply);
+    if (args.l) out(formatLong(reply.entries, args.h === true, args.R === true));
+    else out(reply.entries.map((e) => (args.R ? e.path : e.name) + (e.type === 'dir' ? '/' : '')).join('\n'));
+  },
+
+  async mkdir(client, args) {
+    const made = [];
+    for (const p of args.paths as string[]) made.push(await client.mkdir(String(p), args.p === true));
+    if (args.json) json(made);
+  },
+
+  async rm(client, args) {
+    let files = 0;
+    for (const p of args.paths as string[]) {
+      try {
+        files += (await client.remove(String(p), args.r === true)).files;
+      } catch (err) {
+        if (args.force === true && err instanceof DfsError && err.code === 'NOT_FOUND') continue;
+        throw err;
+      }
+    }
+    if (args.json) json({ files });
+  },
+
+  async mv(client, args) {
+    const info = await client.rename(String(args.src), String(args.dst));
+    if (args.json) json(info);
+  },
+
+  async stat(client, args) {
+    const info = await client.stat(String(args.path), true);
+    if (args.json) return json(info);
+    out(formatStat(info, args.h === true));
+  },
+
+  async du(client, args) {
+    const reply = await client.du(String(args.path ?? '/'), args.s === true);
+    if (args.json) return json(reply);
+    out(formatDu(reply, args.h === true));
+  },
+
+  async status(client, args) {
+    const s = await client.status();
+    if (args.json) return json(s);
+    out(formatStatus(s));
+  },
+};
+
+/** Runs a file command with a client, printing errors as one line; the exit code says how it went. */
+export async function runFsCommand(name: string, args: FsArgs): Promise<void> {
+  // `dfs cat | head` closes stdout early: that is not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+  });
+  await initChecksums();
+  const client = new DfsClient(mastersFrom(args));
+  try {
+    await handlers[name]!(client, args);
+  } finally {
+    await closeHttpAgent();
+  }
+}
+
+const human = { h: { type: 'boolean', default: false, describe: 'human-readable sizes (KiB, MiB, GiB)' } } as const;
+
+export function fsCommands(cli: Argv, run: (name: string, args: FsArgs) => Promise<void>): Argv {
+  const h = (name: string) => (args: unknown) => run(name, args as FsArgs);
+  return cli
+    .command('put <src> <dst>', 'upload a local file (- for stdin) to a dfs path', (y) => y
+      .positional('src', { type: 'string', describe: 'local file, or - for stdin' })
+      .positional('dst', { type: 'string', describe: 'dfs path (or an existing directory)' })
+      .option('force', { alias: 'f', type: 'boolean', default: false, describe: 'replace an existing file (atomically, on completion)' })
+      .option('replication', { alias: 'r', type: 'number', describe: 'replicas per chunk (default: the cluster\'s)' })
+      .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress bar' })
+      .check((a) => {
+        if (a.replication !== undefined && (!Number.isInteger(a.replication) || a.replication < 1 || a.replication > 16)) throw new Error('--replication must be a whole number from 1 to 16');
+        return true;
+      }), h('put'))
+    .command('get <src> <dst>', 'download a dfs file to a local file (- for stdout)', (y) => y
+      .positional('src', { type: 'string' })
+      .positional('dst', { type: 'string', describe: 'local file or directory, or - for stdout' })
+      .option('force', { alias: 'f', type: 'boolean', default: false, describe: 'overwrite an existing local file' })
+      .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress bar' }), h('get'))
+    .command('cat <path>', 'write a dfs file to stdout', (y) => y.positional('path', { type: 'string' }), h('cat'))
+    .command('ls [path]', 'list a directory', (y) => y
+      .positional('path', { type: 'string', default: '/' })
+      .option('l', { type: 'boolean', default: false, describe: 'long format: type, replication, size, modified, state' })
+      .option('R', { type: 'boolean', default: false, describe: 'recursive' })
+      .options(human), h('ls'))
+    .command('mkdir <paths..>', 'create directories', (y) => y
+      .positional('paths', { type: 'string', array: true })
+      .option('p', { type: 'boolean', default: false, describe: 'create parents as needed; no error if it exists' }), h('mkdir'))
+    .command('rm <paths..>', 'remove files or directories', (y) => y
+      .positional('paths', { type: 'string', array: true })
+      .option('r', { type: 'boolean', default: false, describe: 'remove directories and their contents' })
+      .option('force', { alias: 'f', type: 'boolean', default: false, describe: 'no error when a path does not exist' }), h('rm'))
+    .command('mv <src> <dst>', 'move or rename a file or directory', (y) => y
+      .positional('src', { type: 'string' })
+      .positional('dst', { type: 'string' }), h('mv'))
+    .command('stat <path>', 'show a file\'s size, replication, state and each chunk with its replicas', (y) => y
+      .positional('path', { type: 'string' })
+      .options(human), h('stat'))
+    .command('du [path]', 'bytes used below a path', (y) => y
+      .positional('path', { type: 'string', default: '/' })
+      .option('s', { type: 'boolean', default: false, describe: 'only the total' })
+      .options(human), h('du'))
+    .command('status', 'masters and chunkservers: role, capacity, use, chunks, heartbeats', (y) => y, h('status'));
+}

@@ -1,0 +1,84 @@
+// Every error a user or a peer can see has a stable code here, an HTTP status, and a message
+// that says what went wrong (and, where it helps, what to do next).
+
+export const ErrorCodes = {
+  INVALID_ARGUMENT: 400,
+  INVALID_PATH: 400,
+  BODY_TOO_LARGE: 413,
+  UNAUTHORIZED: 401,
+  NOT_FOUND: 404,
+  EXISTS: 409,
+  NOT_A_DIRECTORY: 409,
+  IS_A_DIRECTORY: 409,
+  DIRECTORY_NOT_EMPTY: 409,
+  FILE_NOT_READY: 409,
+  FILE_BUSY: 409,
+  WRITE_NOT_FOUND: 404,
+  CHUNK_NOT_FOUND: 404,
+  CHUNK_EXISTS: 409,
+  STALE_VERSION: 409,
+  CHECKSUM_MISMATCH: 502,
+  PIPELINE_FAILED: 502,
+  NO_CHUNKSERVERS: 503,
+  NO_REPLICAS: 503,
+  NOT_LEADER: 421,
+  UNAVAILABLE: 503,
+  TIMEOUT: 504,
+  DISK_FULL: 507,
+  IO_ERROR: 500,
+  INTERNAL: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; [extra: string]: unknown };
+}
+
+export class DfsError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}) {
+    super(message);
+    this.name = 'DfsError';
+    this.code = code;
+    this.status = ErrorCodes[code];
+    this.details = details;
+  }
+
+  toBody(): ErrorBody {
+    return { error: { ...this.details, code: this.code, message: this.message } };
+  }
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.prototype.hasOwnProperty.call(ErrorCodes, value);
+}
+
+/** Turns an `{error:{code,message}}` body from a peer back into a DfsError. */
+export function errorFromBody(body: unknown, fallbackStatus: number): DfsError {
+  const err = (body as ErrorBody | undefined)?.error;
+  if (err && isErrorCode(err.code) && typeof err.message === 'string') {
+    const { code, message, ...details } = err;
+    return new DfsError(code, message, details);
+  }
+  return new DfsError(fallbackStatus >= 500 ? 'UNAVAILABLE' : 'INTERNAL', `unexpected HTTP ${fallbackStatus} from peer`);
+}
+
+/** Classifies a Node/undici error into a DfsError; connection failures become UNAVAILABLE. */
+export function toDfsError(err: unknown, what = 'request'): DfsError {
+  if (err instanceof DfsError) return err;
+  const e = err as { code?: string; name?: string; message?: string; cause?: { code?: string } };
+  const code = e?.code ?? e?.cause?.code;
+  if (e?.name === 'TimeoutError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'ETIMEDOUT') {
+    return new DfsError('TIMEOUT', `${what} timed out`);
+  }
+  if (code === 'ENOSPC') return new DfsError('DISK_FULL', `${what}: no space left on device`);
+  if (code && /^(ECONNREFUSED|ECONNRESET|EPIPE|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN|UND_ERR_SOCKET|UND_ERR_CLOSED|UND_ERR_CONNECT_TIMEOUT|UND_ERR_ABORTED)$/.test(code)) {
+    return new DfsError('UNAVAILABLE', `${what} failed: ${code}`);
+  }
+  if (e?.name === 'AbortError') return new DfsError('UNAVAILABLE', `${what} was aborted`);
+  return new DfsError('INTERNAL', `${what} failed: ${e?.message ?? String(err)}`);
+}

@@ -1,0 +1,94 @@
+import { Agent, request, type Dispatcher } from 'undici';
+import { DfsError, errorFromBody, toDfsError } from './errors.js';
+
+/** Bounds for the one HTTP client every role shares. */
+export const HTTP_LIMITS = {
+  /** Keep-alive connections per peer: enough for pipelines and parallel reads, bounded under load. */
+  connectionsPerOrigin: 32,
+  /** Control calls are small; a peer that takes longer than this is treated as unavailable. */
+  controlTimeoutMs: 10_000,
+  /** A JSON reply larger than this is refused rather than buffered. */
+  maxJsonReplyBytes: 64 * 1024 * 1024,
+};
+
+let agent: Agent | undefined;
+
+/** The process-wide keep-alive dispatcher. */
+export function httpAgent(): Agent {
+  agent ??= new Agent({
+    connections: HTTP_LIMITS.connectionsPerOrigin,
+    keepAliveTimeout: 10_000,
+    headersTimeout: 0, // per-call AbortSignal.timeout() is precise; undici's own timers are coarse
+    bodyTimeout: 0,
+  });
+  return agent;
+}
+
+export async function closeHttpAgent(): Promise<void> {
+  const a = agent;
+  agent = undefined;
+  await a?.close();
+}
+
+export interface CallOptions {
+  method?: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  body?: unknown;
+  timeoutMs?: number;
+  headers?: Record<string, string>;
+  query?: Record<string, string | number | boolean | undefined>;
+}
+
+export function buildUrl(base: string, path: string, query?: CallOptions['query']): string {
+  const url = new URL(path, base.startsWith('http') ? base : `http://${base}`);
+  for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+  return url.toString();
+}
+
+/** Reads a whole response body as JSON, bounded in size. */
+export async function readJson(body: Dispatcher.ResponseData['body']): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of body) {
+    total += (chunk as Buffer).length;
+    if (total > HTTP_LIMITS.maxJsonReplyBytes) {
+      body.destroy();
+      throw new DfsError('BODY_TOO_LARGE', 'reply from peer is too large');
+    }
+    chunks.push(chunk as Buffer);
+  }
+  if (total === 0) return undefined;
+  const text = Buffer.concat(chunks).toString('utf8');
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new DfsError('INTERNAL', 'peer sent a reply that is not JSON');
+  }
+}
+
+/**
+ * A JSON call to a peer (`addr` is host:port). Answers the parsed body on 2xx; otherwise throws
+ * the peer's DfsError, or UNAVAILABLE / TIMEOUT when the peer cannot be reached.
+ */
+export async function callJson<T>(addr: string, path: string, opts: CallOptions = {}): Promise<T> {
+  const url = buildUrl(addr, path, opts.query);
+  let res: Dispatcher.ResponseData;
+  try {
+    res = await request(url, {
+      method: opts.method ?? (opts.body === undefined ? 'GET' : 'POST'),
+      dispatcher: httpAgent(),
+      headers: { ...(opts.body === undefined ? {} : { 'content-type': 'application/json' }), ...opts.headers },
+      body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+      signal: AbortSignal.timeout(opts.timeoutMs ?? HTTP_LIMITS.controlTimeoutMs),
+    });
+  } catch (err) {
+    throw toDfsError(err, `call to ${addr}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = await readJson(res.body);
+  } catch (err) {
+    throw toDfsError(err, `reply from ${addr}`);
+  }
+  if (res.statusCode >= 200 && res.statusCode < 300) return parsed as T;
+  throw errorFromBody(parsed, res.statusCode);
+}

@@ -1,0 +1,173 @@
+// Wire types and request schemas shared by the master, the chunkservers and the client.
+// Every body that crosses the network is parsed with one of these schemas at the edge.
+import { z } from 'zod';
+
+export const API = 'v1';
+
+/** Largest JSON body any route accepts; chunk reports of a full server stay well inside it. */
+export const MAX_JSON_BODY_BYTES = 8 * 1024 * 1024;
+export const MAX_REPLICATION = 16;
+export const MAX_CHUNKS_PER_FILE = 1_000_000;
+export const MAX_EXCLUDED_SERVERS = 64;
+
+const handle = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+const nonNegInt = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const path = z.string().min(1).max(4096);
+const serverId = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'server id: 1-64 of [A-Za-z0-9._-]');
+const addr = z.string().regex(/^[A-Za-z0-9.-]{1,253}:\d{1,5}$/, 'address must be host:port');
+const checksum = z.string().regex(/^[0-9a-f]{16}$/);
+const writeId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/);
+
+export const MkdirRequest = z.strictObject({ path, parents: z.boolean().default(false) });
+export const CreateRequest = z.strictObject({
+  path,
+  overwrite: z.boolean().default(false),
+  replication: z.number().int().min(1).max(MAX_REPLICATION).optional(),
+});
+export const AllocateRequest = z.strictObject({
+  writeId,
+  index: z.number().int().min(0).max(MAX_CHUNKS_PER_FILE - 1),
+  exclude: z.array(serverId).max(MAX_EXCLUDED_SERVERS).default([]),
+});
+export const CompletedChunk = z.strictObject({
+  handle,
+  length: nonNegInt,
+  checksum,
+  /** Servers the pipeline says stored it: lets reads start before their heartbeats arrive. */
+  replicas: z.array(serverId).max(MAX_REPLICATION).default([]),
+});
+export const CompleteRequest = z.strictObject({
+  writeId,
+  length: nonNegInt,
+  chunks: z.array(CompletedChunk).max(MAX_CHUNKS_PER_FILE),
+});
+export const AbandonRequest = z.strictObject({ writeId });
+export const DeleteRequest = z.strictObject({ path, recursive: z.boolean().default(false) });
+export const RenameRequest = z.strictObject({ src: path, dst: path });
+
+export const ReportedChunk = z.strictObject({ handle, version: nonNegInt, length: nonNegInt });
+const ServerStats = {
+  capacityBytes: nonNegInt,
+  freeBytes: nonNegInt,
+  usedBytes: nonNegInt,
+  activeWrites: nonNegInt,
+  activeReads: nonNegInt,
+};
+export const RegisterRequest = z.strictObject({
+  id: serverId,
+  addr,
+  ...ServerStats,
+  chunks: z.array(ReportedChunk).max(10_000_000),
+});
+export const HeartbeatRequest = z.strictObject({
+  id: serverId,
+  addr,
+  ...ServerStats,
+  added: z.array(ReportedChunk).max(100_000).default([]),
+  removed: z.array(handle).max(100_000).default([]),
+});
+export const CorruptReport = z.strictObject({ id: serverId, handle, reason: z.string().max(500).default('') });
+
+export type MkdirRequest = z.infer<typeof MkdirRequest>;
+export type CreateRequest = z.infer<typeof CreateRequest>;
+export type AllocateRequest = z.infer<typeof AllocateRequest>;
+export type CompletedChunk = z.infer<typeof CompletedChunk>;
+export type CompleteRequest = z.infer<typeof CompleteRequest>;
+export type DeleteRequest = z.infer<typeof DeleteRequest>;
+export type RenameRequest = z.infer<typeof RenameRequest>;
+export type ReportedChunk = z.infer<typeof ReportedChunk>;
+export type RegisterRequest = z.infer<typeof RegisterRequest>;
+export type HeartbeatRequest = z.infer<typeof HeartbeatRequest>;
+export type CorruptReport = z.infer<typeof CorruptReport>;
+
+// ---- replies ----
+
+export interface ReplicaInfo { id: string; addr: string }
+
+export interface ChunkInfo {
+  index: number;
+  handle: number;
+  version: number;
+  length: number;
+  checksum: string;
+  /** Live replicas holding the current version, in no particular order. */
+  replicas: ReplicaInfo[];
+}
+
+export type FileState = 'writing' | 'complete';
+
+export interface EntryInfo {
+  path: string;
+  name: string;
+  type: 'file' | 'dir';
+  size: number;
+  mtimeMs: number;
+  replication: number;
+  state: FileState;
+  chunkCount: number;
+}
+
+export interface StatReply extends EntryInfo {
+  chunkSizeBytes: number;
+  chunks?: ChunkInfo[];
+}
+
+export interface ListReply { path: string; entries: EntryInfo[] }
+export interface DuReply { path: string; bytes: number; files: number; dirs: number; chunks: number; entries?: { path: string; bytes: number }[] }
+
+export interface CreateReply { writeId: string; path: string; chunkSizeBytes: number; replication: number; leaseMs: number }
+export interface AllocateReply { handle: number; version: number; replicas: ReplicaInfo[]; token: string; underReplicated: boolean }
+
+export interface ChunkserverStatus {
+  id: string;
+  addr: string;
+  alive: boolean;
+  capacityBytes: number;
+  freeBytes: number;
+  usedBytes: number;
+  chunkCount: number;
+  activeWrites: number;
+  activeReads: number;
+  lastHeartbeatAgoMs: number;
+}
+
+export interface MasterStatus {
+  id: string;
+  addr: string;
+  role: 'leader' | 'follower' | 'candidate' | 'unknown';
+  term?: number;
+  commitIndex?: number;
+  appliedIndex?: number;
+  reachable: boolean;
+  error?: string;
+}
+
+export interface ClusterStatus {
+  leader: string | null;
+  masters: MasterStatus[];
+  chunkservers: ChunkserverStatus[];
+  files: number;
+  dirs: number;
+  chunks: number;
+  underReplicatedChunks: number;
+  missingChunks: number;
+  chunkSizeBytes: number;
+  defaultReplication: number;
+}
+
+export interface HeartbeatReply {
+  /** The master does not know this server (e.g. it restarted): send a full report. */
+  reregister: boolean;
+  /** Handles to delete: unknown to the master, or deleted files' chunks. */
+  deletes: number[];
+}
+
+/** What a chunkserver answers to a pipelined PUT: each replica that stored the chunk. */
+export interface WriteChunkReply {
+  handle: number;
+  version: number;
+  length: number;
+  checksum: string;
+  /** The replicas that stored it, this hop first. */
+  replicas: ReplicaInfo[];
+}

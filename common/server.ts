@@ -1,0 +1,90 @@
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import type { Server } from 'node:http';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import type { z } from 'zod';
+import { DfsError } from './errors.js';
+import type { Logger } from './log.js';
+import { MAX_JSON_BODY_BYTES } from './protocol.js';
+
+/** Parses untrusted input with a schema; the first problem becomes an INVALID_ARGUMENT. */
+export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.infer<S> {
+  const result = schema.safeParse(input ?? {});
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
+  throw new DfsError('INVALID_ARGUMENT', `${where}${issue?.message ?? 'invalid input'}`);
+}
+
+/** Parses a non-negative integer from a query string or route parameter. */
+export function parseIntParam(raw: unknown, name: string, opts: { min?: number; max?: number; optional?: boolean } = {}): number | undefined {
+  if (raw === undefined && opts.optional) return undefined;
+  if (typeof raw !== 'string' || !/^\d{1,16}$/.test(raw)) throw new DfsError('INVALID_ARGUMENT', `${name} must be a non-negative integer`);
+  const n = Number(raw);
+  if (n < (opts.min ?? 0) || n > (opts.max ?? Number.MAX_SAFE_INTEGER)) {
+    throw new DfsError('INVALID_ARGUMENT', `${name} must be between ${opts.min ?? 0} and ${opts.max ?? Number.MAX_SAFE_INTEGER}`);
+  }
+  return n;
+}
+
+export function sendError(res: Response, err: DfsError): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.status(err.status).json(err.toBody());
+}
+
+/** An express app with the JSON body limit, metrics and JSON errors every role uses. */
+export function createApp(log: Logger, metrics: Registry): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(express.json({ limit: MAX_JSON_BODY_BYTES }));
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.contentType).send(await metrics.metrics());
+  });
+  return app;
+}
+
+/** Installed last: every error becomes `{error:{code,message}}`, never express's HTML page. */
+export function installErrorHandler(app: Express, log: Logger): void {
+  app.use((_req: Request, _res: Response, next: NextFunction) => next(new DfsError('NOT_FOUND', 'no such route')));
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    let dfsErr: DfsError;
+    if (err instanceof DfsError) dfsErr = err;
+    else if ((err as { type?: string }).type === 'entity.too.large') dfsErr = new DfsError('BODY_TOO_LARGE', 'request body is too large');
+    else if ((err as { type?: string }).type === 'entity.parse.failed') dfsErr = new DfsError('INVALID_ARGUMENT', 'request body is not valid JSON');
+    else if ((err as { status?: number }).status === 400) dfsErr = new DfsError('INVALID_ARGUMENT', (err as Error).message);
+    else {
+      log.error({ err, url: req.originalUrl }, 'unhandled error');
+      dfsErr = new DfsError('INTERNAL', 'internal error; see the server log');
+    }
+    sendError(res, dfsErr);
+  });
+}
+
+export function newMetricsRegistry(role: string): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels({ role });
+  collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+/** Wraps an async route so a thrown error reaches the error handler. */
+export function route(fn: (req: Request, res: Response) => Promise<void> | void) {
+  return (req: Request, res: Response, next: NextFunction) => {
+    Promise.resolve()
+      .then(() => fn(req, res))
+      .catch(next);
+  };
+}
+
+export function listen(app: Express, host: string, port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = app.listen(port, host);
+    server.once('listening', () => resolve(server));
+    server.once('error', reject);
+    server.keepAliveTimeout = 30_000;
+    server.requestTimeout = 0; // chunk streams can take long; idle sockets are bounded by keepAliveTimeout
+  });
+}

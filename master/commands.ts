@@ -1,0 +1,17 @@
+// The commands of the master's replicated state machine: plain serialisable data. Each carries
+// everything apply() needs (the leader's clock reading, generated ids), so applying the same
+// log on any master gives the same state.
+
+export type Command =
+  | { op: 'mkdir'; path: string; parents: boolean; nowMs: number }
+  | { op: 'create'; path: string; overwrite: boolean; replication: number; chunkSizeBytes: number; writeId: string; leaseMs: number; nowMs: number }
+  | { op: 'allocate'; writeId: string; index: number; nowMs: number }
+  | { op: 'complete'; writeId: string; length: number; chunks: { handle: number; length: number; checksum: string }[]; nowMs: number }
+  | { op: 'abandon'; writeId: string }
+  | { op: 'delete'; path: string; recursive: boolean; nowMs: number }
+  | { op: 'rename'; src: string; dst: string; nowMs: number }
+  | { op: 'expireLeases'; nowMs: number };
+
+export type CommandResult =
+  | { ok: true; value?: unknown }
+  | { ok: false; code: import('../common/errors.js').ErrorCode; message: string };

@@ -1,0 +1,159 @@
+// JSON wire encoding of Raft messages. Bytes (entry data, snapshot chunks) travel as base64.
+// decode* treat their input as untrusted: every field is type- and range-checked, every size is
+// bounded, and anything malformed throws RaftError('RAFT_BAD_MESSAGE').
+import { RaftError } from './errors.js';
+import { MESSAGE_TYPES, type Entry, type Message, type MessageType, type SnapshotMeta } from './types.js';
+
+export const CODEC_LIMITS = {
+  maxMessagesPerBatch: 4096,
+  maxEntriesPerMessage: 10_000,
+  maxIdLength: 128,
+  maxContextLength: 256,
+  /** Decoded bytes in one entry or one snapshot chunk. */
+  maxDataBytes: 64 * 1024 * 1024,
+} as const;
+
+type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+
+function encodeEntry(entry: Entry): Json {
+  return { term: entry.term, index: entry.index, data: toBase64(entry.data) };
+}
+
+/** A message as a JSON-safe value. */
+export function encodeMessage(message: Message): Json {
+  switch (message.type) {
+    case 'append':
+      return { ...message, entries: message.entries.map(encodeEntry) };
+    case 'snapshot':
+      return { ...message, meta: { ...message.meta }, data: toBase64(message.data) };
+    default:
+      return { ...message };
+  }
+}
+
+/** The request body the HTTP transport sends: {"messages":[...]}. */
+export function encodeMessageBatch(messages: readonly Message[]): string {
+  return JSON.stringify({ messages: messages.map(encodeMessage) });
+}
+
+/** Parses and validates a batch body (a JSON string, bytes, or an already parsed value). */
+export function decodeMessageBatch(body: unknown): Message[] {
+  const value = typeof body === 'string' || body instanceof Uint8Array ? parseJson(body) : body;
+  const messages = field(asObject(value, 'body'), 'messages');
+  if (!Array.isArray(messages)) fail('messages must be an array');
+  if (messages.length > CODEC_LIMITS.maxMessagesPerBatch) fail(`more than ${CODEC_LIMITS.maxMessagesPerBatch} messages`);
+  return messages.map((m) => decodeMessage(m));
+}
+
+/** Validates one message (a parsed JSON value). */
+export function decodeMessage(value: unknown): Message {
+  const o = asObject(value, 'message');
+  const type = field(o, 'type');
+  if (typeof type !== 'string' || !(MESSAGE_TYPES as readonly string[]).includes(type)) fail(`unknown message type ${String(type)}`);
+  const envelope = { from: id(o, 'from'), to: id(o, 'to'), term: count(o, 'term') };
+  switch (type as MessageType) {
+    case 'preVote':
+    case 'vote':
+      return { type: type as 'preVote' | 'vote', ...envelope, lastLogIndex: count(o, 'lastLogIndex'), lastLogTerm: count(o, 'lastLogTerm') };
+    case 'preVoteResp':
+    case 'voteResp':
+      return { type: type as 'preVoteResp' | 'voteResp', ...envelope, reject: bool(o, 'reject') };
+    case 'append': {
+      const entries = field(o, 'entries');
+      if (!Array.isArray(entries) || entries.length > CODEC_LIMITS.maxEntriesPerMessage) fail('entries must be a bounded array');
+      const prevLogIndex = count(o, 'prevLogIndex');
+      const decoded = entries.map((e, i): Entry => {
+        const entry = asObject(e, 'entry');
+        const index = count(entry, 'index');
+        // Entries must be contiguous after prevLogIndex, or the log would get a gap.
+        if (index !== prevLogIndex + 1 + i) fail('append entries are not contiguous');
+        return { term: count(entry, 'term'), index, data: bytes(entry, 'data') };
+      });
+      return { type: 'append', ...envelope, prevLogIndex, prevLogTerm: count(o, 'prevLogTerm'), entries: decoded, commit: count(o, 'commit') };
+    }
+    case 'appendResp':
+      return {
+        type: 'appendResp',
+        ...envelope,
+        index: count(o, 'index'),
+        reject: bool(o, 'reject'),
+        rejectHintIndex: count(o, 'rejectHintIndex'),
+        rejectHintTerm: count(o, 'rejectHintTerm'),
+      };
+    case 'heartbeat':
+      return { type: 'heartbeat', ...envelope, commit: count(o, 'commit'), context: context(o) };
+    case 'heartbeatResp':
+      return { type: 'heartbeatResp', ...envelope, context: context(o) };
+    case 'snapshot': {
+      const metaObject = asObject(field(o, 'meta'), 'meta');
+      const meta: SnapshotMeta = { index: count(metaObject, 'index'), term: count(metaObject, 'term') };
+      const data = bytes(o, 'data');
+      const totalBytes = count(o, 'totalBytes');
+      const offset = count(o, 'offset');
+      if (offset + data.byteLength > totalBytes) fail('snapshot chunk beyond totalBytes');
+      return { type: 'snapshot', ...envelope, meta, totalBytes, offset, data };
+    }
+    case 'snapshotResp':
+      return { type: 'snapshotResp', ...envelope, snapshotIndex: count(o, 'snapshotIndex'), offset: count(o, 'offset') };
+  }
+}
+
+function fail(reason: string): never {
+  throw new RaftError('RAFT_BAD_MESSAGE', `malformed raft message: ${reason}`);
+}
+
+function parseJson(body: string | Uint8Array): unknown {
+  const text = typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return fail('body is not JSON');
+  }
+}
+
+function asObject(value: unknown, what: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(`${what} must be an object`);
+  return value as Record<string, unknown>;
+}
+
+function field(o: Record<string, unknown>, key: string): unknown {
+  return Object.prototype.hasOwnProperty.call(o, key) ? o[key] : undefined;
+}
+
+function count(o: Record<string, unknown>, key: string): number {
+  const value = field(o, key);
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) fail(`${key} must be a non-negative integer`);
+  return value;
+}
+
+function bool(o: Record<string, unknown>, key: string): boolean {
+  const value = field(o, key);
+  if (typeof value !== 'boolean') fail(`${key} must be a boolean`);
+  return value;
+}
+
+function id(o: Record<string, unknown>, key: string): string {
+  const value = field(o, key);
+  if (typeof value !== 'string' || value.length === 0 || value.length > CODEC_LIMITS.maxIdLength) fail(`${key} must be a node id`);
+  return value;
+}
+
+function context(o: Record<string, unknown>): string {
+  const value = field(o, 'context');
+  if (typeof value !== 'string' || value.length > CODEC_LIMITS.maxContextLength) fail('context must be a short string');
+  return value;
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+function bytes(o: Record<string, unknown>, key: string): Uint8Array {
+  const value = field(o, key);
+  if (typeof value !== 'string' || value.length % 4 !== 0 || !BASE64.test(value)) fail(`${key} must be base64`);
+  if ((value.length / 4) * 3 > CODEC_LIMITS.maxDataBytes + 2) fail(`${key} is too large`);
+  const buffer = Buffer.from(value, 'base64');
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+}
+
+function toBase64(data: Uint8Array): string {
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64');
+}

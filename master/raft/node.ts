@@ -1,0 +1,415 @@
+// The driver around the pure core: owns the clock (a tick timer), the Storage, the Transport and
+// the StateMachine, and runs the Ready loop: persist (one fsync) → send → apply → advance. It
+// turns proposals and reads into promises for the master.
+import type { RaftConfig } from './config.js';
+import { RaftCore } from './core.js';
+import { NotLeaderError, RaftError } from './errors.js';
+import type { StateMachine } from './state-machine.js';
+import type { Storage } from './storage.js';
+import type { Message, NodeId, Ready, Role } from './types.js';
+
+export type { StateMachine } from './state-machine.js';
+
+/** Moves messages between nodes. Delivery is best effort: Raft retries what is lost. */
+export interface Transport {
+  /** Queues messages for delivery; must not block and must not throw for an unreachable peer. */
+  send(messages: readonly Message[]): void;
+}
+
+export interface RaftNodeOptions {
+  readonly id: NodeId;
+  /** Every voter, this node included. */
+  readonly peers: readonly NodeId[];
+  readonly storage: Storage;
+  readonly transport: Transport;
+  readonly stateMachine: StateMachine;
+  /**
+   * Wall-clock length of one Raft tick. Election timeout = electionTick × tickIntervalMs (1–2 s
+   * by default). Shorter: faster failover but more sensitivity to GC and fsync pauses.
+   */
+  readonly tickIntervalMs?: number;
+  /**
+   * Applied entries between snapshots. Smaller: faster restarts and a shorter WAL, but more
+   * time spent serialising the state machine.
+   */
+  readonly snapshotEveryEntries?: number;
+  /**
+   * Entries kept in the log behind a snapshot so a follower a little behind catches up by
+   * appends instead of a full snapshot transfer; costs that much memory and WAL.
+   */
+  readonly compactKeepEntries?: number;
+  /** Largest command accepted by `propose`; keeps WAL records and appends bounded. */
+  readonly maxProposalBytes?: number;
+  /** Proposals waiting for commit; beyond it `propose` fails fast with RAFT_BUSY. */
+  readonly maxPendingProposals?: number;
+  /** Core settings (electionTick, heartbeatTick, maxInflightMsgs, ...); see config.ts. */
+  readonly raft?: Partial<Omit<RaftConfig, 'id' | 'peers' | 'applied'>>;
+  /** Called once if the node hits an unrecoverable error (a failed fsync); the node stops. */
+  readonly onFatal?: (error: Error) => void;
+}
+
+export const NODE_DEFAULTS = {
+  tickIntervalMs: 100,
+  snapshotEveryEntries: 10_000,
+  compactKeepEntries: 1_000,
+  maxProposalBytes: 1024 * 1024,
+  maxPendingProposals: 10_000,
+} as const;
+
+export interface RaftStatus {
+  readonly id: NodeId;
+  readonly role: Role;
+  readonly term: number;
+  readonly leaderId: NodeId | null;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly lastIndex: number;
+  readonly snapshotIndex: number;
+}
+
+export interface LeaderChange {
+  readonly leaderId: NodeId | null;
+  readonly term: number;
+  /** Whether this node is now the leader. */
+  readonly isLeader: boolean;
+}
+
+interface Waiter<T> {
+  resolve(value: T): void;
+  reject(error: Error): void;
+}
+
+interface PendingProposal extends Waiter<unknown> {
+  readonly term: number;
+}
+
+export class RaftNode {
+  readonly id: NodeId;
+  private readonly options: RaftNodeOptions;
+  private readonly storage: Storage;
+  private readonly stateMachine: StateMachine;
+  private core: RaftCore | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private state: 'new' | 'running' | 'stopped' = 'new';
+  private processing: Promise<void> | null = null;
+  private rerun = false;
+
+  private appliedIndex = 0;
+  private appliedTerm = 0;
+  private snapshotIndex = 0;
+
+  private proposalBatch: { data: Uint8Array; waiter: Waiter<unknown> }[] = [];
+  private readonly proposals = new Map<number, PendingProposal>();
+  private readBatch: Waiter<void>[] = [];
+  private readSeq = 0;
+  /** Reads waiting for leadership confirmation, by ReadIndex context. */
+  private readonly unconfirmedReads = new Map<string, Waiter<void>[]>();
+  /** Confirmed reads waiting for the state machine to reach their index. */
+  private confirmedReads: { index: number; waiters: Waiter<void>[] }[] = [];
+  private readonly leaderListeners = new Set<(change: LeaderChange) => void>();
+  private lastLeader: { leaderId: NodeId | null; term: number } = { leaderId: null, term: 0 };
+
+  constructor(options: RaftNodeOptions) {
+    this.options = options;
+    this.id = options.id;
+    this.storage = options.storage;
+    this.stateMachine = options.stateMachine;
+  }
+
+  /** Restores the state machine from the latest snapshot and starts ticking. */
+  start(): void {
+    if (this.state !== 'new') throw new Error('raft node can be started only once');
+    const snapshot = this.storage.snapshot();
+    if (snapshot.meta.index > 0) this.stateMachine.restore(snapshot.data);
+    this.appliedIndex = snapshot.meta.index;
+    this.appliedTerm = snapshot.meta.term;
+    this.snapshotIndex = snapshot.meta.index;
+    this.core = new RaftCore(
+      {
+        random: Math.random,
+        ...this.options.raft,
+        id: this.options.id,
+        peers: this.options.peers,
+        applied: snapshot.meta.index,
+      },
+      this.storage,
+    );
+    this.state = 'running';
+    const tickIntervalMs = this.options.tickIntervalMs ?? NODE_DEFAULTS.tickIntervalMs;
+    this.timer = setInterval(() => this.onTick(), tickIntervalMs);
+    this.timer.unref();
+    this.schedule();
+  }
+
+  /** Stops ticking, fails everything pending with RAFT_STOPPED and closes the storage. */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped') return;
+    this.state = 'stopped';
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    await this.processing;
+    this.failAll(new RaftError('RAFT_STOPPED', 'raft node stopped'));
+    await this.storage.close();
+  }
+
+  /**
+   * Replicates a command; resolves with StateMachine.apply()'s result once it is committed and
+   * applied here. Rejects with NotLeaderError when this node is not leader or loses leadership
+   * before the command commits (then the outcome is unknown: retry with the same session seq).
+   */
+  propose(data: Uint8Array): Promise<unknown> {
+    const core = this.requireRunning();
+    const maxBytes = this.options.maxProposalBytes ?? NODE_DEFAULTS.maxProposalBytes;
+    if (data.byteLength === 0 || data.byteLength > maxBytes) {
+      return Promise.reject(new RaftError('RAFT_PROPOSAL_TOO_LARGE', `a command must be 1..${maxBytes} bytes`));
+    }
+    if (core.role !== 'leader') return Promise.reject(new NotLeaderError(core.leaderId, false));
+    const maxPending = this.options.maxPendingProposals ?? NODE_DEFAULTS.maxPendingProposals;
+    if (this.proposals.size + this.proposalBatch.length >= maxPending) {
+      return Promise.reject(new RaftError('RAFT_BUSY', 'too many proposals in flight: retry later'));
+    }
+    return new Promise((resolve, reject) => {
+      // Proposals arriving in one event-loop turn go into one log append and one fsync.
+      if (this.proposalBatch.length === 0) queueMicrotask(() => this.flushProposals());
+      this.proposalBatch.push({ data, waiter: { resolve, reject } });
+    });
+  }
+
+  /**
+   * Resolves once this node, as leader, may serve a read that reflects every write committed
+   * before the call (ReadIndex: leadership confirmed by a majority, state machine caught up).
+   */
+  linearizableRead(): Promise<void> {
+    const core = this.requireRunning();
+    if (core.role !== 'leader') return Promise.reject(new NotLeaderError(core.leaderId, false));
+    return new Promise((resolve, reject) => {
+      // Reads in one turn share a single heartbeat round.
+      if (this.readBatch.length === 0) queueMicrotask(() => this.flushReads());
+      this.readBatch.push({ resolve, reject });
+    });
+  }
+
+  /** Inbound message from the transport. Messages for another node are dropped. */
+  receive(message: Message): void {
+    if (this.state !== 'running' || message.to !== this.id) return;
+    this.withCore((core) => core.step(message));
+  }
+
+  /** Tells the core a peer could not be reached so it stops pipelining to it. */
+  reportUnreachable(id: NodeId): void {
+    if (this.state !== 'running') return;
+    this.withCore((core) => core.reportUnreachable(id));
+  }
+
+  status(): RaftStatus {
+    const core = this.core;
+    return {
+      id: this.id,
+      role: core?.role ?? 'follower',
+      term: core?.term ?? 0,
+      leaderId: core?.leaderId ?? null,
+      commitIndex: core?.log.committed ?? 0,
+      appliedIndex: this.appliedIndex,
+      lastIndex: core?.log.lastIndex() ?? 0,
+      snapshotIndex: this.snapshotIndex,
+    };
+  }
+
+  /** Subscribes to leader changes; returns the unsubscribe function. */
+  onLeaderChange(listener: (change: LeaderChange) => void): () => void {
+    this.leaderListeners.add(listener);
+    return () => this.leaderListeners.delete(listener);
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  private requireRunning(): RaftCore {
+    if (this.state !== 'running' || this.core === null) throw new RaftError('RAFT_STOPPED', 'raft node is not running');
+    return this.core;
+  }
+
+  private onTick(): void {
+    this.withCore((core) => core.tick());
+  }
+
+  private withCore(action: (core: RaftCore) => void): void {
+    if (this.state !== 'running' || this.core === null) return;
+    try {
+      action(this.core);
+    } catch (error) {
+      this.fatal(error as Error);
+      return;
+    }
+    this.schedule();
+  }
+
+  private flushProposals(): void {
+    const batch = this.proposalBatch;
+    this.proposalBatch = [];
+    if (batch.length === 0) return;
+    if (this.state !== 'running' || this.core === null) {
+      for (const p of batch) p.waiter.reject(new RaftError('RAFT_STOPPED', 'raft node stopped'));
+      return;
+    }
+    const result = this.core.propose(batch.map((p) => p.data));
+    if (!result.ok) {
+      const error =
+        result.reason === 'notLeader'
+          ? new NotLeaderError(this.core.leaderId, false)
+          : new RaftError('RAFT_BUSY', 'too many uncommitted bytes: retry later');
+      for (const p of batch) p.waiter.reject(error);
+      return;
+    }
+    batch.forEach((p, i) => this.proposals.set(result.firstIndex + i, { term: result.term, ...p.waiter }));
+    this.schedule();
+  }
+
+  private flushReads(): void {
+    const waiters = this.readBatch;
+    this.readBatch = [];
+    if (waiters.length === 0 || this.state !== 'running' || this.core === null) {
+      for (const w of waiters) w.reject(new RaftError('RAFT_STOPPED', 'raft node stopped'));
+      return;
+    }
+    const context = `${this.id}:${++this.readSeq}`;
+    const result = this.core.readIndex(context);
+    if (result !== 'ok') {
+      const error =
+        result === 'notLeader' ? new NotLeaderError(this.core.leaderId, false) : new RaftError('RAFT_BUSY', 'too many pending reads');
+      for (const w of waiters) w.reject(error);
+      return;
+    }
+    this.unconfirmedReads.set(context, waiters);
+    this.schedule();
+  }
+
+  /** Runs the Ready loop unless it is already running; one loop at a time keeps fsyncs ordered. */
+  private schedule(): void {
+    if (this.processing !== null) {
+      this.rerun = true;
+      return;
+    }
+    this.processing = this.runReadyLoop().finally(() => {
+      this.processing = null;
+      if (this.rerun && this.state === 'running') {
+        this.rerun = false;
+        this.schedule();
+      }
+    });
+  }
+
+  private async runReadyLoop(): Promise<void> {
+    await Promise.resolve();
+    try {
+      while (this.state === 'running' && this.core !== null && this.core.hasReady()) {
+        this.rerun = false;
+        await this.handleReady(this.core, this.core.ready());
+      }
+    } catch (error) {
+      this.fatal(error as Error);
+    }
+  }
+
+  private async handleReady(core: RaftCore, ready: Ready): Promise<void> {
+    if (ready.hardState !== null || ready.entries.length > 0 || ready.snapshot !== null) {
+      await this.storage.persist({ hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot });
+    }
+    // Only now may messages that depend on the persisted vote, term or entries leave.
+    if (ready.messages.length > 0) this.options.transport.send(ready.messages);
+    if (ready.snapshot !== null) {
+      this.stateMachine.restore(ready.snapshot.data);
+      this.appliedIndex = ready.snapshot.meta.index;
+      this.appliedTerm = ready.snapshot.meta.term;
+      this.snapshotIndex = Math.max(this.snapshotIndex, ready.snapshot.meta.index);
+      this.failProposalsUpTo(ready.snapshot.meta.index);
+    }
+    for (const entry of ready.committedEntries) {
+      const result = entry.data.byteLength === 0 ? undefined : this.stateMachine.apply(entry.data, entry.index);
+      this.appliedIndex = entry.index;
+      this.appliedTerm = entry.term;
+      const pending = this.proposals.get(entry.index);
+      if (pending !== undefined) {
+        this.proposals.delete(entry.index);
+        // Another leader's entry at our index means ours was overwritten: it never committed.
+        if (pending.term === entry.term) pending.resolve(result);
+        else pending.reject(new NotLeaderError(core.leaderId, false));
+      }
+    }
+    for (const readState of ready.readStates) {
+      const waiters = this.unconfirmedReads.get(readState.context);
+      this.unconfirmedReads.delete(readState.context);
+      if (waiters !== undefined) this.confirmedReads.push({ index: readState.index, waiters });
+    }
+    this.releaseConfirmedReads();
+    core.advance(ready);
+    if (ready.softState !== null) this.onSoftState(core);
+    await this.maybeSnapshot();
+  }
+
+  private onSoftState(core: RaftCore): void {
+    if (core.role !== 'leader') {
+      // Entries still pending may yet commit under the next leader: the outcome is unknown.
+      const error = new NotLeaderError(core.leaderId, true);
+      for (const p of this.proposals.values()) p.reject(error);
+      this.proposals.clear();
+      // A deposed leader never answers a read it could not confirm.
+      for (const waiters of this.unconfirmedReads.values()) for (const w of waiters) w.reject(new NotLeaderError(core.leaderId, false));
+      this.unconfirmedReads.clear();
+    }
+    if (core.leaderId !== this.lastLeader.leaderId || core.term !== this.lastLeader.term) {
+      this.lastLeader = { leaderId: core.leaderId, term: core.term };
+      const change: LeaderChange = { leaderId: core.leaderId, term: core.term, isLeader: core.role === 'leader' };
+      for (const listener of this.leaderListeners) listener(change);
+    }
+  }
+
+  private releaseConfirmedReads(): void {
+    const still: { index: number; waiters: Waiter<void>[] }[] = [];
+    for (const read of this.confirmedReads) {
+      if (read.index <= this.appliedIndex) for (const w of read.waiters) w.resolve();
+      else still.push(read);
+    }
+    this.confirmedReads = still;
+  }
+
+  private failProposalsUpTo(index: number): void {
+    for (const [at, pending] of this.proposals) {
+      if (at <= index) {
+        pending.reject(new NotLeaderError(this.core?.leaderId ?? null, true));
+        this.proposals.delete(at);
+      }
+    }
+  }
+
+  private async maybeSnapshot(): Promise<void> {
+    const every = this.options.snapshotEveryEntries ?? NODE_DEFAULTS.snapshotEveryEntries;
+    if (this.appliedIndex - this.snapshotIndex < every) return;
+    const keep = this.options.compactKeepEntries ?? NODE_DEFAULTS.compactKeepEntries;
+    const meta = { index: this.appliedIndex, term: this.appliedTerm };
+    const data = this.stateMachine.snapshot();
+    await this.storage.saveSnapshot({ meta, data }, Math.max(0, meta.index - keep));
+    this.snapshotIndex = meta.index;
+  }
+
+  private fatal(error: Error): void {
+    if (this.state === 'stopped') return;
+    this.state = 'stopped';
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    this.failAll(new RaftError('RAFT_STOPPED', `raft node stopped after a fatal error: ${error.message}`));
+    this.options.onFatal?.(error);
+  }
+
+  private failAll(error: Error): void {
+    for (const p of this.proposals.values()) p.reject(error);
+    this.proposals.clear();
+    for (const waiters of this.unconfirmedReads.values()) for (const w of waiters) w.reject(error);
+    this.unconfirmedReads.clear();
+    for (const read of this.confirmedReads) for (const w of read.waiters) w.reject(error);
+    this.confirmedReads = [];
+    for (const p of this.proposalBatch) p.waiter.reject(error);
+    this.proposalBatch = [];
+    for (const w of this.readBatch) w.reject(error);
+    this.readBatch = [];
+  }
+}

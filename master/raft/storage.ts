@@ -1,0 +1,46 @@
+// The Storage seam between the Raft core (which only reads stable state) and the driver (which
+// writes it). Two implementations: MemoryStorage (tests, simulator) and FileStorage (a checksummed
+// write-ahead log plus a snapshot file).
+import type { Entry, HardState, Snapshot } from './types.js';
+
+/** The read side the core uses. All indexes are log indexes; reads never block. */
+export interface LogStorage {
+  /** Hard state as last persisted; `commit` is never below the snapshot index. */
+  initialState(): HardState;
+  /** First index still held in the log (entries before it were compacted away). */
+  firstIndex(): number;
+  lastIndex(): number;
+  /** Term at `index`, for index in [firstIndex()-1, lastIndex()]; undefined outside that range. */
+  term(index: number): number | undefined;
+  /**
+   * Entries in [lo, hi) with lo ≥ firstIndex() and hi ≤ lastIndex()+1, stopping before the total
+   * passes `maxBytes` but always returning at least one entry when lo < hi.
+   */
+  entries(lo: number, hi: number, maxBytes: number): Entry[];
+  /** The latest snapshot (EMPTY_SNAPSHOT when none); its index is ≥ firstIndex()-1. */
+  snapshot(): Snapshot;
+}
+
+/** What one `ready()` asks to persist; the driver writes it with a single fsync. */
+export interface PersistBatch {
+  readonly hardState: HardState | null;
+  /** A snapshot received from the leader; replaces the whole log. Written before `entries`. */
+  readonly snapshot: Snapshot | null;
+  /** Appended in order; an entry at an index the log already holds truncates the log there. */
+  readonly entries: readonly Entry[];
+}
+
+export interface Storage extends LogStorage {
+  /** Makes the batch durable (one fdatasync for the WAL part) before resolving. */
+  persist(batch: PersistBatch): Promise<void>;
+  /**
+   * Durably stores a snapshot the local state machine took, then drops log entries up to
+   * `compactIndex` (≤ snapshot index; keeping a tail lets slightly lagging followers catch up
+   * from the log instead of by snapshot).
+   */
+  saveSnapshot(snapshot: Snapshot, compactIndex: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export { MemoryStorage } from './memory-storage.js';
+export { FileStorage, type FileStorageOptions, type OpenReport } from './file-storage.js';

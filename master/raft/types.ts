@@ -1,0 +1,174 @@
+// Wire and storage types of the Raft module. Everything here is plain data so that the core can be
+// driven step by step by tests and a simulator, and so that the codec can validate it at the edge.
+
+/** A member of the Raft group. Masters are named by a short stable id ("m1"), not by address. */
+export type NodeId = string;
+
+/**
+ * One log entry. An entry with empty `data` is the no-op a new leader appends to commit entries
+ * of earlier terms (§5.4.2); the driver never hands it to the state machine.
+ */
+export interface Entry {
+  readonly term: number;
+  readonly index: number;
+  readonly data: Uint8Array;
+}
+
+/** What must be on disk before any message that depends on it leaves the node (Figure 2). */
+export interface HardState {
+  readonly term: number;
+  /** The candidate voted for in `term`, or null. */
+  readonly vote: NodeId | null;
+  readonly commit: number;
+}
+
+export interface SnapshotMeta {
+  /** Index and term of the last entry the snapshot covers. */
+  readonly index: number;
+  readonly term: number;
+}
+
+export interface Snapshot {
+  readonly meta: SnapshotMeta;
+  readonly data: Uint8Array;
+}
+
+export const EMPTY_SNAPSHOT: Snapshot = Object.freeze({
+  meta: Object.freeze({ index: 0, term: 0 }),
+  data: new Uint8Array(0),
+});
+
+export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';
+
+interface Envelope {
+  readonly from: NodeId;
+  readonly to: NodeId;
+  /** The sender's term; for a pre-vote request, the term it would campaign in. */
+  readonly term: number;
+}
+
+export interface VoteRequest extends Envelope {
+  readonly type: 'preVote' | 'vote';
+  readonly lastLogIndex: number;
+  readonly lastLogTerm: number;
+}
+
+export interface VoteResponse extends Envelope {
+  readonly type: 'preVoteResp' | 'voteResp';
+  readonly reject: boolean;
+}
+
+export interface AppendRequest extends Envelope {
+  readonly type: 'append';
+  readonly prevLogIndex: number;
+  readonly prevLogTerm: number;
+  readonly entries: readonly Entry[];
+  readonly commit: number;
+}
+
+export interface AppendResponse extends Envelope {
+  readonly type: 'appendResp';
+  /**
+   * On success: the highest index now known to match the leader. On rejection: the
+   * prevLogIndex that did not match.
+   */
+  readonly index: number;
+  readonly reject: boolean;
+  /**
+   * Fast backtracking hint on rejection: the follower's largest index `rejectHintIndex` whose term
+   * (`rejectHintTerm`) is ≤ the rejected prevLogTerm, so the leader skips a whole term per
+   * round trip instead of one entry.
+   */
+  readonly rejectHintIndex: number;
+  readonly rejectHintTerm: number;
+}
+
+export interface HeartbeatRequest extends Envelope {
+  readonly type: 'heartbeat';
+  /** min(follower's match, leader's commit): never points past what the follower holds. */
+  readonly commit: number;
+  /** ReadIndex context echoed back by the follower; "" when none. */
+  readonly context: string;
+}
+
+export interface HeartbeatResponse extends Envelope {
+  readonly type: 'heartbeatResp';
+  readonly context: string;
+}
+
+/** One chunk of an InstallSnapshot stream; chunks are sent in order, bounded in size. */
+export interface SnapshotChunk extends Envelope {
+  readonly type: 'snapshot';
+  readonly meta: SnapshotMeta;
+  readonly totalBytes: number;
+  readonly offset: number;
+  readonly data: Uint8Array;
+}
+
+/** Acknowledges the bytes of a snapshot stream received so far (or asks to restart at `offset`). */
+export interface SnapshotResponse extends Envelope {
+  readonly type: 'snapshotResp';
+  readonly snapshotIndex: number;
+  /** The next byte offset the follower expects. */
+  readonly offset: number;
+}
+
+export type Message =
+  | VoteRequest
+  | VoteResponse
+  | AppendRequest
+  | AppendResponse
+  | HeartbeatRequest
+  | HeartbeatResponse
+  | SnapshotChunk
+  | SnapshotResponse;
+
+export type MessageType = Message['type'];
+
+export const MESSAGE_TYPES: readonly MessageType[] = [
+  'preVote',
+  'preVoteResp',
+  'vote',
+  'voteResp',
+  'append',
+  'appendResp',
+  'heartbeat',
+  'heartbeatResp',
+  'snapshot',
+  'snapshotResp',
+];
+
+/** A linearizable read may be served once the state machine has applied `index`. */
+export interface ReadState {
+  readonly index: number;
+  readonly context: string;
+}
+
+export interface SoftState {
+  readonly leaderId: NodeId | null;
+  readonly role: Role;
+  readonly term: number;
+}
+
+/**
+ * A batch of work for the driver. Order matters: persist `snapshot`, `entries` and `hardState`
+ * (one fsync), then send `messages`, then apply `committedEntries`, then call `advance(ready)`.
+ */
+export interface Ready {
+  readonly softState: SoftState | null;
+  readonly hardState: HardState | null;
+  readonly snapshot: Snapshot | null;
+  readonly entries: readonly Entry[];
+  readonly committedEntries: readonly Entry[];
+  readonly messages: readonly Message[];
+  readonly readStates: readonly ReadState[];
+}
+
+export function entryBytes(entry: Entry): number {
+  // The fixed part approximates term + index + framing; it keeps empty entries from being free.
+  return entry.data.byteLength + 24;
+}
+
+export function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(`raft invariant violated: ${message}`);
+}

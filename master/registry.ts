@@ -1,0 +1,143 @@
+import type { ChunkserverStatus, HeartbeatRequest, RegisterRequest, ReportedChunk } from '../common/protocol.js';
+import { chooseReplicas } from './placement.js';
+
+interface ServerEntry {
+  id: string;
+  addr: string;
+  capacityBytes: number;
+  freeBytes: number;
+  usedBytes: number;
+  activeWrites: number;
+  activeReads: number;
+  lastHeartbeatMs: number;
+  pendingAllocations: number;
+  chunks: Set<number>;
+}
+
+/**
+ * Volatile knowledge of the chunkservers: who is alive, how full and busy, and which chunk
+ * replicas each holds. Rebuilt from registrations and heartbeats; never persisted.
+ */
+export class Registry {
+  private servers = new Map<string, ServerEntry>();
+  /** handle → (server id → version) */
+  private locations = new Map<number, Map<string, number>>();
+
+  constructor(private readonly deadTimeoutMs: number, private readonly now: () => number = Date.now) {}
+
+  register(req: RegisterRequest): void {
+    const old = this.servers.get(req.id);
+    if (old) this.forgetServerChunks(old);
+    // An address now claimed by another id belongs to a server that was wiped and re-created.
+    for (const other of this.servers.values()) {
+      if (other.id !== req.id && other.addr === req.addr) {
+        this.forgetServerChunks(other);
+        this.servers.delete(other.id);
+      }
+    }
+    const entry: ServerEntry = {
+      id: req.id, addr: req.addr, capacityBytes: req.capacityBytes, freeBytes: req.freeBytes, usedBytes: req.usedBytes,
+      activeWrites: req.activeWrites, activeReads: req.activeReads, lastHeartbeatMs: this.now(), pendingAllocations: 0, chunks: new Set(),
+    };
+    this.servers.set(req.id, entry);
+    for (const c of req.chunks) this.addReplica(entry, c);
+  }
+
+  /** Applies a heartbeat; false when the server is unknown and must register with a full report. */
+  heartbeat(req: HeartbeatRequest): boolean {
+    const entry = this.servers.get(req.id);
+    if (!entry || entry.addr !== req.addr) return false;
+    Object.assign(entry, {
+      capacityBytes: req.capacityBytes, freeBytes: req.freeBytes, usedBytes: req.usedBytes,
+      activeWrites: req.activeWrites, activeReads: req.activeReads, lastHeartbeatMs: this.now(), pendingAllocations: 0,
+    });
+    for (const c of req.added) this.addReplica(entry, c);
+    for (const h of req.removed) this.removeReplica(req.id, h);
+    return true;
+  }
+
+  private addReplica(entry: ServerEntry, c: ReportedChunk): void {
+    entry.chunks.add(c.handle);
+    let m = this.locations.get(c.handle);
+    if (!m) this.locations.set(c.handle, (m = new Map()));
+    m.set(entry.id, c.version);
+  }
+
+  /** Records a replica the pipeline told us about, before that server's next heartbeat does. */
+  addKnownReplica(serverId: string, handle: number, version: number): void {
+    const entry = this.servers.get(serverId);
+    if (entry) this.addReplica(entry, { handle, version, length: 0 });
+  }
+
+  removeReplica(serverId: string, handle: number): void {
+    this.servers.get(serverId)?.chunks.delete(handle);
+    const m = this.locations.get(handle);
+    m?.delete(serverId);
+    if (m && m.size === 0) this.locations.delete(handle);
+  }
+
+  private forgetServerChunks(entry: ServerEntry): void {
+    for (const h of entry.chunks) {
+      const m = this.locations.get(h);
+      m?.delete(entry.id);
+      if (m && m.size === 0) this.locations.delete(h);
+    }
+    entry.chunks.clear();
+  }
+
+  isAlive(id: string): boolean {
+    const e = this.servers.get(id);
+    return !!e && this.now() - e.lastHeartbeatMs <= this.deadTimeoutMs;
+  }
+
+  addrOf(id: string): string | undefined {
+    return this.servers.get(id)?.addr;
+  }
+
+  /** Live replicas of `handle` at `version`. */
+  liveReplicas(handle: number, version: number): { id: string; addr: string }[] {
+    const m = this.locations.get(handle);
+    if (!m) return [];
+    const out: { id: string; addr: string }[] = [];
+    for (const [id, v] of m) if (v === version && this.isAlive(id)) out.push({ id, addr: this.servers.get(id)!.addr });
+    return out.sort((a, b) => (a.id < b.id ? -1 : 1));
+  }
+
+  /** Handles a server reported that `known` says do not exist (deleted files, failed pipelines). */
+  unknownHandles(serverId: string, known: (handle: number) => boolean): number[] {
+    const e = this.servers.get(serverId);
+    if (!e) return [];
+    return [...e.chunks].filter((h) => !known(h));
+  }
+
+  place(count: number, exclude: string[], chunkSizeBytes: number): { id: string; addr: string }[] {
+    const ex = new Set(exclude);
+    const live = [...this.servers.values()].filter((s) => !ex.has(s.id) && this.isAlive(s.id));
+    const ids = chooseReplicas(live, count, chunkSizeBytes);
+    return ids.map((id) => {
+      const s = this.servers.get(id)!;
+      s.pendingAllocations++;
+      return { id, addr: s.addr };
+    });
+  }
+
+  liveCount(): number {
+    return [...this.servers.keys()].filter((id) => this.isAlive(id)).length;
+  }
+
+  list(): ChunkserverStatus[] {
+    const now = this.now();
+    return [...this.servers.values()]
+      .sort((a, b) => (a.id < b.id ? -1 : 1))
+      .map((s) => ({
+        id: s.id, addr: s.addr, alive: this.isAlive(s.id), capacityBytes: s.capacityBytes, freeBytes: s.freeBytes,
+        usedBytes: s.usedBytes, chunkCount: s.chunks.size, activeWrites: s.activeWrites, activeReads: s.activeReads,
+        lastHeartbeatAgoMs: now - s.lastHeartbeatMs,
+      }));
+  }
+
+  clear(): void {
+    this.servers.clear();
+    this.locations.clear();
+  }
+}

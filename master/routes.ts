@@ -1,0 +1,89 @@
+import type { Express, Request } from 'express';
+import { Counter, type Registry as MetricsRegistry } from 'prom-client';
+import { DfsError } from '../common/errors.js';
+import {
+  AbandonRequest, AllocateRequest, CompleteRequest, CorruptReport, CreateRequest, DeleteRequest, HeartbeatRequest,
+  MkdirRequest, RegisterRequest, RenameRequest,
+} from '../common/protocol.js';
+import { parseInput, route } from '../common/server.js';
+import type { MasterService } from './service.js';
+
+function queryPath(req: Request): string {
+  const p = req.query.path;
+  if (typeof p !== 'string') throw new DfsError('INVALID_ARGUMENT', 'query parameter path is required');
+  return p;
+}
+
+function queryFlag(req: Request, name: string): boolean {
+  const v = req.query[name];
+  if (v === undefined) return false;
+  if (v === '1' || v === 'true') return true;
+  if (v === '0' || v === 'false') return false;
+  throw new DfsError('INVALID_ARGUMENT', `query parameter ${name} must be true or false`);
+}
+
+/** The master's HTTP API; docs/API.md describes every route. */
+export function mountMasterRoutes(app: Express, svc: MasterService, metrics: MetricsRegistry): void {
+  const ops = new Counter({ name: 'dfs_master_requests_total', help: 'master API requests by operation', labelNames: ['op'], registers: [metrics] });
+  const count = (op: string) => ops.inc({ op });
+
+  app.get('/v1/health', (_req, res) => {
+    res.json({ ok: true, leader: svc.replicator.isLeader() });
+  });
+
+  app.post('/v1/fs/mkdir', route(async (req, res) => {
+    count('mkdir');
+    res.json(await svc.mkdir(parseInput(MkdirRequest, req.body)));
+  }));
+  app.post('/v1/fs/create', route(async (req, res) => {
+    count('create');
+    res.json(await svc.create(parseInput(CreateRequest, req.body)));
+  }));
+  app.post('/v1/fs/allocate', route(async (req, res) => {
+    count('allocate');
+    res.json(await svc.allocate(parseInput(AllocateRequest, req.body)));
+  }));
+  app.post('/v1/fs/complete', route(async (req, res) => {
+    count('complete');
+    res.json(await svc.complete(parseInput(CompleteRequest, req.body)));
+  }));
+  app.post('/v1/fs/abandon', route(async (req, res) => {
+    count('abandon');
+    await svc.abandon(parseInput(AbandonRequest, req.body).writeId);
+    res.json({ ok: true });
+  }));
+  app.post('/v1/fs/delete', route(async (req, res) => {
+    count('delete');
+    res.json(await svc.delete(parseInput(DeleteRequest, req.body)));
+  }));
+  app.post('/v1/fs/rename', route(async (req, res) => {
+    count('rename');
+    res.json(await svc.rename(parseInput(RenameRequest, req.body)));
+  }));
+  app.get('/v1/fs/stat', route(async (req, res) => {
+    count('stat');
+    res.json(await svc.stat(queryPath(req), queryFlag(req, 'chunks')));
+  }));
+  app.get('/v1/fs/list', route(async (req, res) => {
+    count('list');
+    res.json(await svc.list(queryPath(req), queryFlag(req, 'recursive')));
+  }));
+  app.get('/v1/fs/du', route(async (req, res) => {
+    count('du');
+    res.json(await svc.du(queryPath(req), queryFlag(req, 'summary')));
+  }));
+  app.get('/v1/cluster/status', route(async (_req, res) => {
+    res.json(await svc.clusterStatus());
+  }));
+
+  app.post('/v1/cs/register', route(async (req, res) => {
+    res.json(await svc.register(parseInput(RegisterRequest, req.body)));
+  }));
+  app.post('/v1/cs/heartbeat', route(async (req, res) => {
+    res.json(await svc.heartbeat(parseInput(HeartbeatRequest, req.body)));
+  }));
+  app.post('/v1/cs/corrupt', route(async (req, res) => {
+    svc.reportCorrupt(parseInput(CorruptReport, req.body));
+    res.json({ ok: true });
+  }));
+}

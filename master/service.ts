@@ -1,0 +1,261 @@
+import { randomBytes } from 'node:crypto';
+import { signWriteToken } from '../common/auth.js';
+import { DfsError } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import { joinPath, normalizePath } from '../common/paths.js';
+import type {
+  AllocateReply, AllocateRequest, ChunkInfo, ClusterStatus, CompleteRequest, CorruptReport, CreateReply, CreateRequest,
+  DeleteRequest, DuReply, EntryInfo, HeartbeatReply, HeartbeatRequest, ListReply, MkdirRequest, RegisterRequest,
+  RenameRequest, StatReply,
+} from '../common/protocol.js';
+import type { Command } from './commands.js';
+import { Registry } from './registry.js';
+import type { Replicator } from './replicator.js';
+import type { FileNode, MasterState } from './state.js';
+
+export interface MasterConfig {
+  id: string;
+  addr: string;
+  chunkSizeBytes: number;
+  defaultReplication: number;
+  /** A writer silent this long loses its file: the write is abandoned and its chunks are garbage. */
+  writeLeaseMs: number;
+  /** A chunkserver silent this long is dead and its replicas stop counting. */
+  deadTimeoutMs: number;
+  /** How long a write token stays valid: long enough to stream one chunk on a slow link. */
+  writeTokenTtlMs: number;
+  secret: Buffer;
+}
+
+/** Bounds on what one listing may return, so a huge directory cannot exhaust the master. */
+export const MAX_LIST_ENTRIES = 100_000;
+/** Deletions sent in one heartbeat reply; the rest go in later ones. */
+export const MAX_DELETES_PER_REPLY = 10_000;
+
+/**
+ * The master's operations, between the HTTP routes and the replicated state. Mutations go
+ * through the Replicator; reads wait for its read barrier; chunk placement uses the volatile
+ * registry and never enters the log.
+ */
+export class MasterService {
+  readonly registry: Registry;
+
+  constructor(
+    readonly config: MasterConfig,
+    private readonly getState: () => MasterState,
+    readonly replicator: Replicator,
+    private readonly log: Logger,
+  ) {
+    this.registry = new Registry(config.deadTimeoutMs);
+  }
+
+  private get state(): MasterState {
+    return this.getState();
+  }
+
+  private requireLeader(): void {
+    if (!this.replicator.isLeader()) {
+      const leader = this.replicator.leaderAddr();
+      throw new DfsError('NOT_LEADER', leader ? `not the leader; the leader is ${leader}` : 'not the leader, and no leader is known yet; retry shortly', { leader: leader ?? null });
+    }
+  }
+
+  private async commit(cmd: Command): Promise<unknown> {
+    this.requireLeader();
+    const result = await this.replicator.propose(cmd);
+    if (!result.ok) throw new DfsError(result.code, result.message);
+    return result.value;
+  }
+
+  private async read(): Promise<MasterState> {
+    this.requireLeader();
+    await this.replicator.readBarrier();
+    return this.state;
+  }
+
+  // ---- namespace ----
+
+  async mkdir(req: MkdirRequest): Promise<EntryInfo> {
+    return (await this.commit({ op: 'mkdir', path: normalizePath(req.path), parents: req.parents, nowMs: Date.now() })) as EntryInfo;
+  }
+
+  async create(req: CreateRequest): Promise<CreateReply> {
+    const path = normalizePath(req.path);
+    const replication = req.replication ?? this.config.defaultReplication;
+    const writeId = randomBytes(12).toString('base64url');
+    await this.commit({
+      op: 'create', path, overwrite: req.overwrite, replication, chunkSizeBytes: this.config.chunkSizeBytes,
+      writeId, leaseMs: this.config.writeLeaseMs, nowMs: Date.now(),
+    });
+    return { writeId, path, chunkSizeBytes: this.config.chunkSizeBytes, replication, leaseMs: this.config.writeLeaseMs };
+  }
+
+  async allocate(req: AllocateRequest): Promise<AllocateReply> {
+    const state = await this.read();
+    const w = state.writes.get(req.writeId);
+    if (!w) throw new DfsError('WRITE_NOT_FOUND', 'this write is unknown or was abandoned (its lease expired?); start the upload again');
+    const replicas = this.registry.place(w.replication, req.exclude, w.chunkSizeBytes);
+    if (replicas.length === 0) {
+      const live = this.registry.liveCount();
+      throw new DfsError('NO_CHUNKSERVERS', live === 0
+        ? 'no live chunkservers; start one (dfs chunkserver) or check that they can reach the master'
+        : `no live chunkserver with room for a chunk outside the ${req.exclude.length} excluded`);
+    }
+    const rec = (await this.commit({ op: 'allocate', writeId: req.writeId, index: req.index, nowMs: Date.now() })) as { handle: number; version: number };
+    const token = signWriteToken(this.config.secret, { handle: rec.handle, version: rec.version, expiresAtMs: Date.now() + this.config.writeTokenTtlMs });
+    return { handle: rec.handle, version: rec.version, replicas, token, underReplicated: replicas.length < w.replication };
+  }
+
+  async complete(req: CompleteRequest): Promise<EntryInfo> {
+    const chunks = req.chunks.map(({ handle, length, checksum }) => ({ handle, length, checksum }));
+    const info = (await this.commit({ op: 'complete', writeId: req.writeId, length: req.length, chunks, nowMs: Date.now() })) as EntryInfo;
+    for (const c of req.chunks) {
+      const version = this.state.chunks.get(c.handle)?.version;
+      if (version !== undefined) for (const id of c.replicas) this.registry.addKnownReplica(id, c.handle, version);
+    }
+    return info;
+  }
+
+  async abandon(writeId: string): Promise<void> {
+    await this.commit({ op: 'abandon', writeId });
+  }
+
+  async delete(req: DeleteRequest): Promise<{ files: number }> {
+    return (await this.commit({ op: 'delete', path: normalizePath(req.path), recursive: req.recursive, nowMs: Date.now() })) as { files: number };
+  }
+
+  async rename(req: RenameRequest): Promise<EntryInfo> {
+    return (await this.commit({ op: 'rename', src: normalizePath(req.src), dst: normalizePath(req.dst), nowMs: Date.now() })) as EntryInfo;
+  }
+
+  /** Abandons writes whose writer went silent; proposed only when one has expired. */
+  async expireLeases(): Promise<void> {
+    if (!this.replicator.isLeader()) return;
+    const now = Date.now();
+    if (![...this.state.writes.values()].some((w) => w.leaseExpiresAtMs <= now)) return;
+    const r = (await this.commit({ op: 'expireLeases', nowMs: now })) as { abandoned: string[] };
+    if (r.abandoned.length > 0) this.log.info({ abandoned: r.abandoned }, 'abandoned writes whose lease expired');
+  }
+
+  async stat(rawPath: string, withChunks: boolean): Promise<StatReply> {
+    const path = normalizePath(rawPath);
+    const state = await this.read();
+    const node = state.lookup(path);
+    if (!node) throw new DfsError('NOT_FOUND', `${path} does not exist`);
+    const info = state.entryInfo(path, node);
+    if (node.type === 'dir') return { ...info, chunkSizeBytes: this.config.chunkSizeBytes };
+    return { ...info, chunkSizeBytes: node.chunkSizeBytes, ...(withChunks ? { chunks: this.chunkInfos(state, node) } : {}) };
+  }
+
+  private chunkInfos(state: MasterState, file: FileNode): ChunkInfo[] {
+    return file.chunks.map((handle, index) => {
+      const rec = state.chunks.get(handle);
+      return {
+        index, handle, version: rec?.version ?? 0, length: rec?.length ?? 0, checksum: rec?.checksum ?? '',
+        replicas: rec ? this.registry.liveReplicas(handle, rec.version) : [],
+      };
+    });
+  }
+
+  async list(rawPath: string, recursive: boolean): Promise<ListReply> {
+    const path = normalizePath(rawPath);
+    const state = await this.read();
+    const node = state.lookup(path);
+    if (!node) throw new DfsError('NOT_FOUND', `${path} does not exist`);
+    const entries: EntryInfo[] = [];
+    if (node.type === 'file') entries.push(state.entryInfo(path, node));
+    else if (recursive) {
+      for (const [p, n] of state.walk(path, node)) {
+        if (p === path) continue;
+        if (entries.length >= MAX_LIST_ENTRIES) throw new DfsError('INVALID_ARGUMENT', `more than ${MAX_LIST_ENTRIES} entries below ${path}; list a smaller directory`);
+        entries.push(state.entryInfo(p, n));
+      }
+    } else {
+      if (node.children.size > MAX_LIST_ENTRIES) throw new DfsError('INVALID_ARGUMENT', `${path} has more than ${MAX_LIST_ENTRIES} entries`);
+      for (const name of [...node.children.keys()].sort()) entries.push(state.entryInfo(joinPath(path, name), node.children.get(name)!));
+    }
+    return { path, entries };
+  }
+
+  async du(rawPath: string, summary: boolean): Promise<DuReply> {
+    const path = normalizePath(rawPath);
+    const state = await this.read();
+    const node = state.lookup(path);
+    if (!node) throw new DfsError('NOT_FOUND', `${path} does not exist`);
+    const total = { bytes: 0, files: 0, dirs: 0, chunks: 0 };
+    for (const [, n] of state.walk(path, node)) {
+      if (n.type === 'dir') total.dirs++;
+      else if (n.state === 'complete') {
+        total.files++;
+        total.bytes += n.size;
+        total.chunks += n.chunks.length;
+      }
+    }
+    const reply: DuReply = { path, ...total };
+    if (!summary && node.type === 'dir') {
+      reply.entries = [...node.children.keys()].sort().map((name) => {
+        let bytes = 0;
+        const p = joinPath(path, name);
+        for (const [, n] of state.walk(p, node.children.get(name)!)) if (n.type === 'file' && n.state === 'complete') bytes += n.size;
+        return { path: p, bytes };
+      });
+    }
+    return reply;
+  }
+
+  async clusterStatus(): Promise<ClusterStatus> {
+    const state = await this.read();
+    let files = 0, dirs = 0, under = 0, missing = 0;
+    for (const [, n] of state.walk('/', state.root)) {
+      if (n.type === 'dir') {
+        dirs++;
+        continue;
+      }
+      files++;
+      if (n.state !== 'complete') continue;
+      for (const h of n.chunks) {
+        const rec = state.chunks.get(h);
+        const live = rec ? this.registry.liveReplicas(h, rec.version).length : 0;
+        if (live === 0) missing++;
+        else if (live < n.replication) under++;
+      }
+    }
+    const st = this.replicator.status();
+    return {
+      leader: this.config.addr,
+      masters: [{ id: this.config.id, addr: this.config.addr, role: st.role, term: st.term, commitIndex: st.commitIndex, appliedIndex: st.appliedIndex, reachable: true }],
+      chunkservers: this.registry.list(),
+      files, dirs: dirs - 1, chunks: state.chunks.size, underReplicatedChunks: under, missingChunks: missing,
+      chunkSizeBytes: this.config.chunkSizeBytes, defaultReplication: this.config.defaultReplication,
+    };
+  }
+
+  // ---- chunkservers ----
+
+  async register(req: RegisterRequest): Promise<HeartbeatReply> {
+    this.requireLeader();
+    this.registry.register(req);
+    this.log.info({ server: req.id, addr: req.addr, chunks: req.chunks.length }, 'chunkserver registered');
+    return { reregister: false, deletes: await this.garbageOn(req.id) };
+  }
+
+  async heartbeat(req: HeartbeatRequest): Promise<HeartbeatReply> {
+    this.requireLeader();
+    if (!this.registry.heartbeat(req)) return { reregister: true, deletes: [] };
+    return { reregister: false, deletes: await this.garbageOn(req.id) };
+  }
+
+  /** Replicas a server holds that no file or pending write references: tell it to delete them. */
+  private async garbageOn(serverId: string): Promise<number[]> {
+    const state = await this.read();
+    const deletes = this.registry.unknownHandles(serverId, (h) => state.chunks.has(h)).slice(0, MAX_DELETES_PER_REPLY);
+    for (const h of deletes) this.registry.removeReplica(serverId, h);
+    return deletes;
+  }
+
+  reportCorrupt(req: CorruptReport): void {
+    this.requireLeader();
+    this.log.warn({ server: req.id, handle: req.handle, reason: req.reason }, 'replica reported corrupt');
+    this.registry.removeReplica(req.id, req.handle);
+  }
+}

@@ -1,0 +1,372 @@
+import type { ErrorCode } from '../common/errors.js';
+import { baseName, isWithin, joinPath, parentOf, splitPath } from '../common/paths.js';
+import type { EntryInfo, FileState } from '../common/protocol.js';
+import type { Command, CommandResult } from './commands.js';
+
+/** One chunk in the chunk table. Version stays 1 while chunks are write-once; appends will bump it. */
+export interface ChunkRecord { handle: number; version: number; length: number; checksum: string }
+
+export interface DirNode { type: 'dir'; mtimeMs: number; children: Map<string, Node> }
+export interface FileNode {
+  type: 'file';
+  mtimeMs: number;
+  size: number;
+  replication: number;
+  chunkSizeBytes: number;
+  chunks: number[];
+  state: FileState;
+  /** Set while state is 'writing': the pending write that will complete this entry. */
+  writeId?: string;
+}
+export type Node = DirNode | FileNode;
+
+/** A write in progress. Its chunks live in the chunk table, owned by the write until complete. */
+export interface PendingWrite {
+  writeId: string;
+  path: string;
+  replication: number;
+  chunkSizeBytes: number;
+  /** Allocated handle per chunk index; a re-allocation replaces the handle at its index. */
+  chunks: number[];
+  leaseExpiresAtMs: number;
+  leaseMs: number;
+  /** True when an existing complete file stays readable at `path` until this write completes. */
+  replacing: boolean;
+}
+
+class Fail extends Error {
+  constructor(readonly code: ErrorCode, message: string) {
+    super(message);
+  }
+}
+
+const fail = (code: ErrorCode, message: string): never => {
+  throw new Fail(code, message);
+};
+
+/**
+ * The master's replicated state: namespace tree, files and their chunk lists, chunk table,
+ * pending writes and the handle counter. Deterministic: apply() depends only on the state and
+ * the command. Chunk *locations* are not here: they are the chunkservers' truth.
+ */
+export class MasterState {
+  root: DirNode = { type: 'dir', mtimeMs: 0, children: new Map() };
+  chunks = new Map<number, ChunkRecord>();
+  writes = new Map<string, PendingWrite>();
+  nextHandle = 1;
+
+  apply(cmd: Command): CommandResult {
+    try {
+      return { ok: true, value: this.dispatch(cmd) };
+    } catch (err) {
+      if (err instanceof Fail) return { ok: false, code: err.code, message: err.message };
+      throw err;
+    }
+  }
+
+  private dispatch(cmd: Command): unknown {
+    switch (cmd.op) {
+      case 'mkdir': return this.mkdir(cmd.path, cmd.parents, cmd.nowMs);
+      case 'create': return this.create(cmd);
+      case 'allocate': return this.allocate(cmd.writeId, cmd.index, cmd.nowMs);
+      case 'complete': return this.complete(cmd);
+      case 'abandon': return this.abandon(cmd.writeId);
+      case 'delete': return this.delete(cmd.path, cmd.recursive, cmd.nowMs);
+      case 'rename': return this.rename(cmd.src, cmd.dst, cmd.nowMs);
+      case 'expireLeases': return this.expireLeases(cmd.nowMs);
+    }
+  }
+
+  // ---- lookups ----
+
+  lookup(path: string): Node | undefined {
+    let node: Node = this.root;
+    for (const part of splitPath(path)) {
+      if (node.type !== 'dir') return undefined;
+      const next = node.children.get(part);
+      if (!next) return undefined;
+      node = next;
+    }
+    return node;
+  }
+
+  /** The directory that holds `path`; NOT_FOUND / NOT_A_DIRECTORY when a parent is missing or a file. */
+  private parentDir(path: string): DirNode {
+    const parent = parentOf(path);
+    const node = this.lookup(parent);
+    if (!node) fail('NOT_FOUND', `parent directory ${parent} does not exist (mkdir -p creates it)`);
+    if (node!.type !== 'dir') fail('NOT_A_DIRECTORY', `${parent} is a file, not a directory`);
+    return node as DirNode;
+  }
+
+  entryInfo(path: string, node: Node): EntryInfo {
+    if (node.type === 'dir') {
+      return { path, name: path === '/' ? '/' : baseName(path), type: 'dir', size: 0, mtimeMs: node.mtimeMs, replication: 0, state: 'complete', chunkCount: 0 };
+    }
+    return { path, name: baseName(path), type: 'file', size: node.size, mtimeMs: node.mtimeMs, replication: node.replication, state: node.state, chunkCount: node.chunks.length };
+  }
+
+  /** Every file node below (and including) `path`, depth first, names sorted. */
+  *walk(path: string, node: Node): Generator<[string, Node]> {
+    yield [path, node];
+    if (node.type === 'dir') {
+      for (const name of [...node.children.keys()].sort()) yield* this.walk(joinPath(path, name), node.children.get(name)!);
+    }
+  }
+
+  // ---- commands ----
+
+  private mkdir(path: string, parents: boolean, nowMs: number): EntryInfo {
+    if (path === '/') {
+      if (parents) return this.entryInfo('/', this.root);
+      fail('EXISTS', '/ already exists');
+    }
+    const existing = this.lookup(path);
+    if (existing) {
+      if (existing.type === 'dir' && parents) return this.entryInfo(path, existing);
+      fail('EXISTS', `${path} already exists`);
+    }
+    let dir = this.root;
+    const parts = splitPath(path);
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i]!;
+      const next = dir.children.get(part);
+      if (next) {
+        if (next.type !== 'dir') fail('NOT_A_DIRECTORY', `/${parts.slice(0, i + 1).join('/')} is a file, not a directory`);
+        dir = next as DirNode;
+        continue;
+      }
+      if (i < parts.length - 1 && !parents) fail('NOT_FOUND', `parent directory ${parentOf(path)} does not exist (mkdir -p creates it)`);
+      const created: DirNode = { type: 'dir', mtimeMs: nowMs, children: new Map() };
+      dir.children.set(part, created);
+      dir.mtimeMs = nowMs;
+      dir = created;
+    }
+    return this.entryInfo(path, dir);
+  }
+
+  private create(cmd: Extract<Command, { op: 'create' }>): { writeId: string } {
+    if (cmd.path === '/') fail('IS_A_DIRECTORY', '/ is a directory');
+    if (this.writes.has(cmd.writeId)) fail('EXISTS', 'write id already in use');
+    const dir = this.parentDir(cmd.path);
+    const name = baseName(cmd.path);
+    const existing = dir.children.get(name);
+    let replacing = false;
+    if (existing) {
+      if (existing.type === 'dir') fail('IS_A_DIRECTORY', `${cmd.path} is a directory`);
+      const file = existing as FileNode;
+      if (file.state === 'writing') {
+        const w = this.writes.get(file.writeId!);
+        if (w && w.leaseExpiresAtMs > cmd.nowMs) fail('FILE_BUSY', `${cmd.path} is being written by another client`);
+        if (!cmd.overwrite) fail('EXISTS', `${cmd.path} exists (an abandoned write); overwrite it with put -f`);
+        if (w) this.dropWrite(w);
+        dir.children.delete(name);
+      } else {
+        if (!cmd.overwrite) fail('EXISTS', `${cmd.path} already exists; overwrite it with put -f`);
+        // Only one replacing write at a time, so the last to complete cannot silently lose to an older one.
+        for (const w of this.writes.values()) {
+          if (w.path === cmd.path && w.replacing) {
+            if (w.leaseExpiresAtMs > cmd.nowMs) fail('FILE_BUSY', `${cmd.path} is being overwritten by another client`);
+            this.dropWrite(w);
+          }
+        }
+        replacing = true;
+      }
+    }
+    const write: PendingWrite = {
+      writeId: cmd.writeId,
+      path: cmd.path,
+      replication: cmd.replication,
+      chunkSizeBytes: cmd.chunkSizeBytes,
+      chunks: [],
+      leaseExpiresAtMs: cmd.nowMs + cmd.leaseMs,
+      leaseMs: cmd.leaseMs,
+      replacing,
+    };
+    this.writes.set(cmd.writeId, write);
+    if (!replacing) {
+      dir.children.set(name, {
+        type: 'file', mtimeMs: cmd.nowMs, size: 0, replication: cmd.replication, chunkSizeBytes: cmd.chunkSizeBytes,
+        chunks: [], state: 'writing', writeId: cmd.writeId,
+      });
+      dir.mtimeMs = cmd.nowMs;
+    }
+    return { writeId: cmd.writeId };
+  }
+
+  private liveWrite(writeId: string, nowMs: number): PendingWrite {
+    const w = this.writes.get(writeId);
+    if (!w) fail('WRITE_NOT_FOUND', 'this write is unknown or was abandoned (its lease expired?); start the upload again');
+    w!.leaseExpiresAtMs = nowMs + w!.leaseMs; // any call on a write renews its lease
+    return w!;
+  }
+
+  private allocate(writeId: string, index: number, nowMs: number): ChunkRecord {
+    const w = this.liveWrite(writeId, nowMs);
+    if (index > w.chunks.length) fail('INVALID_ARGUMENT', `chunk ${index} allocated before chunk ${w.chunks.length}`);
+    const previous = w.chunks[index];
+    if (previous !== undefined) this.chunks.delete(previous); // a retried chunk: the old handle becomes garbage
+    const record: ChunkRecord = { handle: this.nextHandle++, version: 1, length: 0, checksum: '' };
+    this.chunks.set(record.handle, record);
+    w.chunks[index] = record.handle;
+    return record;
+  }
+
+  private complete(cmd: Extract<Command, { op: 'complete' }>): EntryInfo {
+    const w = this.liveWrite(cmd.writeId, cmd.nowMs);
+    if (cmd.chunks.length !== w.chunks.length) fail('INVALID_ARGUMENT', `write has ${w.chunks.length} chunks allocated, complete names ${cmd.chunks.length}`);
+    let total = 0;
+    cmd.chunks.forEach((c, i) => {
+      if (c.handle !== w.chunks[i]) fail('INVALID_ARGUMENT', `chunk ${i} is handle ${w.chunks[i]}, not ${c.handle}`);
+      const last = i === cmd.chunks.length - 1;
+      if (c.length > w.chunkSizeBytes || (!last && c.length !== w.chunkSizeBytes) || (last && c.length === 0)) {
+        fail('INVALID_ARGUMENT', `chunk ${i} has length ${c.length}; all but the last must be ${w.chunkSizeBytes} and the last 1..${w.chunkSizeBytes}`);
+      }
+      total += c.length;
+    });
+    if (total !== cmd.length) fail('INVALID_ARGUMENT', `chunk lengths add up to ${total}, not ${cmd.length}`);
+
+    const dir = this.parentDir(w.path);
+    const name = baseName(w.path);
+    const existing = dir.children.get(name);
+    if (w.replacing) {
+      if (existing?.type === 'dir') fail('IS_A_DIRECTORY', `${w.path} became a directory during the write`);
+      if (existing) this.releaseChunks(existing as FileNode);
+    } else if (!existing || existing.type !== 'file' || existing.writeId !== w.writeId) {
+      fail('WRITE_NOT_FOUND', `${w.path} was removed or replaced during the write`);
+    }
+    cmd.chunks.forEach((c) => {
+      const rec = this.chunks.get(c.handle)!;
+      rec.length = c.length;
+      rec.checksum = c.checksum;
+    });
+    const file: FileNode = {
+      type: 'file', mtimeMs: cmd.nowMs, size: cmd.length, replication: w.replication, chunkSizeBytes: w.chunkSizeBytes,
+      chunks: [...w.chunks], state: 'complete',
+    };
+    dir.children.set(name, file);
+    dir.mtimeMs = cmd.nowMs;
+    this.writes.delete(w.writeId);
+    return this.entryInfo(w.path, file);
+  }
+
+  private abandon(writeId: string): null {
+    const w = this.writes.get(writeId);
+    if (!w) fail('WRITE_NOT_FOUND', 'this write is unknown or already finished');
+    this.dropWrite(w!);
+    return null;
+  }
+
+  /** Forgets a pending write, its chunks, and (for a new file) its 'writing' entry. */
+  private dropWrite(w: PendingWrite): void {
+    for (const h of w.chunks) this.chunks.delete(h);
+    this.writes.delete(w.writeId);
+    if (!w.replacing) {
+      const parent = this.lookup(parentOf(w.path));
+      if (parent?.type === 'dir') {
+        const entry = parent.children.get(baseName(w.path));
+        if (entry?.type === 'file' && entry.writeId === w.writeId) parent.children.delete(baseName(w.path));
+      }
+    }
+  }
+
+  private releaseChunks(file: FileNode): void {
+    for (const h of file.chunks) this.chunks.delete(h);
+  }
+
+  private expireLeases(nowMs: number): { abandoned: string[] } {
+    const abandoned: string[] = [];
+    for (const w of [...this.writes.values()]) {
+      if (w.leaseExpiresAtMs <= nowMs) {
+        this.dropWrite(w);
+        abandoned.push(w.path);
+      }
+    }
+    return { abandoned };
+  }
+
+  private delete(path: string, recursive: boolean, nowMs: number): { files: number } {
+    if (path === '/') fail('INVALID_ARGUMENT', 'refusing to delete /');
+    const dir = this.parentDir(path);
+    const name = baseName(path);
+    const node = dir.children.get(name);
+    if (!node) fail('NOT_FOUND', `${path} does not exist`);
+    if (node!.type === 'dir' && node!.children.size > 0 && !recursive) fail('DIRECTORY_NOT_EMPTY', `${path} is a directory that is not empty (use -r)`);
+    let files = 0;
+    for (const [p, n] of this.walk(path, node!)) {
+      if (n.type !== 'file') continue;
+      files++;
+      if (n.state === 'writing') {
+        const w = this.writes.get(n.writeId!);
+        if (w) this.dropWrite(w);
+      } else this.releaseChunks(n);
+      // Pending overwrites of files under a deleted path would otherwise resurrect them.
+      for (const w of [...this.writes.values()]) if (w.replacing && w.path === p) this.dropWrite(w);
+    }
+    dir.children.delete(name);
+    dir.mtimeMs = nowMs;
+    return { files };
+  }
+
+  private rename(src: string, dst: string, nowMs: number): EntryInfo {
+    if (src === '/') fail('INVALID_ARGUMENT', 'cannot move /');
+    const srcDir = this.parentDir(src);
+    const node = srcDir.children.get(baseName(src));
+    if (!node) fail('NOT_FOUND', `${src} does not exist`);
+    if (node!.type === 'file' && node!.state === 'writing') fail('FILE_BUSY', `${src} is still being written`);
+    if (src === dst) return this.entryInfo(dst, node!);
+    if (isWithin(dst, src)) fail('INVALID_ARGUMENT', `cannot move ${src} into itself`);
+    for (const w of this.writes.values()) {
+      if (isWithin(w.path, src)) fail('FILE_BUSY', `${w.path} is being written; try again when the write is done`);
+    }
+    let target = dst;
+    let dstDir: DirNode;
+    const existing = this.lookup(dst);
+    if (existing?.type === 'dir') {
+      // Like mv(1): moving into an existing directory keeps the name.
+      dstDir = existing;
+      target = joinPath(dst, baseName(src));
+      if (dstDir.children.has(baseName(src))) fail('EXISTS', `${target} already exists`);
+    } else {
+      if (existing) fail('EXISTS', `${dst} already exists`);
+      dstDir = this.parentDir(dst);
+    }
+    srcDir.children.delete(baseName(src));
+    dstDir.children.set(baseName(target), node!);
+    srcDir.mtimeMs = nowMs;
+    dstDir.mtimeMs = nowMs;
+    return this.entryInfo(target, node!);
+  }
+
+  // ---- snapshot ----
+
+  snapshot(): Buffer {
+    const enc = (node: Node): unknown =>
+      node.type === 'dir'
+        ? { t: 'd', m: node.mtimeMs, c: [...node.children].map(([k, v]) => [k, enc(v)]) }
+        : { t: 'f', m: node.mtimeMs, s: node.size, r: node.replication, z: node.chunkSizeBytes, h: node.chunks, st: node.state, w: node.writeId };
+    return Buffer.from(JSON.stringify({
+      v: 1,
+      nextHandle: this.nextHandle,
+      root: enc(this.root),
+      chunks: [...this.chunks.values()].map((c) => [c.handle, c.version, c.length, c.checksum]),
+      writes: [...this.writes.values()],
+    }));
+  }
+
+  static restore(data: Uint8Array): MasterState {
+    type Enc = { t: 'd'; m: number; c: [string, Enc][] } | { t: 'f'; m: number; s: number; r: number; z: number; h: number[]; st: FileState; w?: string };
+    const raw = JSON.parse(Buffer.from(data).toString('utf8')) as { v: number; nextHandle: number; root: Enc; chunks: [number, number, number, string][]; writes: PendingWrite[] };
+    if (raw.v !== 1) throw new Error(`unknown master snapshot format ${raw.v}`);
+    const dec = (e: Enc): Node =>
+      e.t === 'd'
+        ? { type: 'dir', mtimeMs: e.m, children: new Map(e.c.map(([k, v]) => [k, dec(v)])) }
+        : { type: 'file', mtimeMs: e.m, size: e.s, replication: e.r, chunkSizeBytes: e.z, chunks: e.h, state: e.st, ...(e.w ? { writeId: e.w } : {}) };
+    const s = new MasterState();
+    s.nextHandle = raw.nextHandle;
+    s.root = dec(raw.root) as DirNode;
+    for (const [handle, version, length, checksum] of raw.chunks) s.chunks.set(handle, { handle, version, length, checksum });
+    for (const w of raw.writes) s.writes.set(w.writeId, w);
+    return s;
+  }
+}
