@@ -45,7 +45,7 @@ function loadOrCreateId(dataDir: string, wanted?: string): string {
 export interface RunningChunkserver { id: string; addr: string; server: Server; close(): Promise<void> }
 
 export async function runChunkserver(opts: ChunkserverOptions): Promise<RunningChunkserver> {
-  const { host, port } = parseAddr(opts.listen, '--listen');
+  const { host, port } = parseAddr(opts.listen, '--listen', true);
   mkdirSync(opts.dataDir, { recursive: true });
   const id = loadOrCreateId(opts.dataDir, opts.id);
   const log = createLogger('chunkserver', id);

@@ -80,12 +80,14 @@ export class DfsClient {
       body: { path: normalizePath(path), overwrite: opts.overwrite ?? false, ...(opts.replication ? { replication: opts.replication } : {}) },
     });
     const chunks: CompletedChunk[] = [];
+    // Servers that failed this upload stay excluded for its later chunks too (as HDFS's excludedNodes).
+    const exclude = new Set<string>();
     let total = 0;
     try {
       const reader = new ChunkReader(source, created.chunkSizeBytes);
       for (let index = 0; ; index++) {
         if (!(await reader.startChunk())) break;
-        const done = await this.writeChunk(created.writeId, index, reader, (n) => opts.onProgress?.(total + n));
+        const done = await this.writeChunk(created.writeId, index, reader, exclude, (n) => opts.onProgress?.(total + n));
         chunks.push(done);
         total += done.length;
         opts.onProgress?.(total);
@@ -99,8 +101,7 @@ export class DfsClient {
   }
 
   /** Sends one chunk: the first attempt streams as input arrives; retries resend the kept bytes. */
-  private async writeChunk(writeId: string, index: number, reader: ChunkReader, onBytes: (n: number) => void): Promise<CompletedChunk> {
-    const exclude = new Set<string>();
+  private async writeChunk(writeId: string, index: number, reader: ChunkReader, exclude: Set<string>, onBytes: (n: number) => void): Promise<CompletedChunk> {
     let lastError: DfsError | undefined;
     for (let attempt = 0; attempt < this.maxChunkAttempts; attempt++) {
       const alloc = await this.master.call<AllocateReply>('/v1/fs/allocate', { body: { writeId, index, exclude: [...exclude] } });

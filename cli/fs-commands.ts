@@ -12,6 +12,9 @@ import { DfsClient } from './client.js';
 import { formatDu, formatLong, formatStat, formatStatus } from './format.js';
 import { Progress } from './progress.js';
 
+/** Stands for a '-' argument (stdin or stdout); cannot be a real path, as argv holds no NUL. */
+export const STDIO = '\0-';
+
 export type FsArgs = Record<string, unknown> & { masters?: string; json: boolean; _: (string | number)[] };
 type Handler = (client: DfsClient, args: FsArgs) => Promise<void>;
 
@@ -42,7 +45,7 @@ function showProgress(args: FsArgs): boolean {
 
 const handlers: Record<string, Handler> = {
   async put(client, args) {
-    const src = String(args.src);
+    const src = String(args.src) === STDIO ? '-' : String(args.src);
     let dst = normalizePath(String(args.dst));
     let total: number | undefined;
     if (src !== '-') {
@@ -71,7 +74,7 @@ const handlers: Record<string, Handler> = {
   async get(client, args) {
     const src = normalizePath(String(args.src));
     let dst = String(args.dst);
-    if (dst === '-') {
+    if (dst === STDIO) {
       await client.get(src, process.stdout);
       return;
     }

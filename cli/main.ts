@@ -5,7 +5,7 @@
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DfsError } from '../common/errors.js';
-import { runFsCommand, fsCommands } from './fs-commands.js';
+import { runFsCommand, fsCommands, STDIO } from './fs-commands.js';
 import { serverCommands } from './server-commands.js';
 
 function fail(message: string, code = 1): never {
@@ -16,7 +16,9 @@ function fail(message: string, code = 1): never {
 process.on('unhandledRejection', (err) => fail(`internal error: ${(err as Error)?.message ?? String(err)}`));
 
 async function main(): Promise<void> {
-  let cli: Argv = yargs(hideBin(process.argv))
+  // yargs turns a lone '-' into an empty string; carry it through as a marker instead.
+  const argv = hideBin(process.argv).map((a) => (a === '-' ? STDIO : a));
+  let cli: Argv = yargs(argv)
     .scriptName('dfs')
     .usage('$0 <command> [options]\n\nA small GFS-like distributed file system. Docs: README.md and docs/.')
     .option('masters', { type: 'string', describe: 'comma-separated master host:port list (default: $DFS_MASTERS, else the local cluster)', global: true })

@@ -12,10 +12,11 @@ export function parseAddrList(raw: string, what = 'address list'): string[] {
   return list;
 }
 
-export function parseAddr(a: string, what = 'address'): { host: string; port: number } {
+/** host:port; `allowAnyPort` admits port 0 (listen on whatever port the kernel picks). */
+export function parseAddr(a: string, what = 'address', allowAnyPort = false): { host: string; port: number } {
   const m = /^([A-Za-z0-9.-]{1,253}):(\d{1,5})$/.exec(a);
   const port = m ? Number(m[2]) : NaN;
-  if (!m || port < 1 || port > 65535) throw new DfsError('INVALID_ARGUMENT', `${what}: '${a}' is not host:port`);
+  if (!m || port < (allowAnyPort ? 0 : 1) || port > 65535) throw new DfsError('INVALID_ARGUMENT', `${what}: '${a}' is not host:port`);
   return { host: m[1]!, port };
 }
 

@@ -36,7 +36,7 @@ export interface RunningMaster { addr: string; server: Server; close(): Promise<
 
 /** Starts a master: replays its log, serves the API, and expires abandoned writes. */
 export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
-  const { host, port } = parseAddr(opts.listen, '--listen');
+  const { host, port } = parseAddr(opts.listen, '--listen', true);
   const log = createLogger('master', opts.id);
   mkdirSync(opts.dataDir, { recursive: true });
   const secret = loadSecret(opts.secretFile);

@@ -586,14 +586,23 @@ export class RaftCore {
       return;
     }
     const wasPaused = pr.isPaused();
-    if (!(pr.maybeUpdate(m.index) || (pr.match === m.index && pr.state === 'probe'))) return;
-    if (pr.state === 'probe') {
-      pr.becomeReplicate();
-    } else if (pr.state === 'snapshot') {
+    const updated = pr.maybeUpdate(m.index);
+    if (pr.state === 'snapshot') {
+      const streamDone = m.index >= pr.stream!.snapshot.meta.index;
       if (pr.match + 1 >= this.log.firstIndex()) {
+        // Whatever the follower installed, it can now catch up from the log.
         pr.becomeProbe();
         pr.becomeReplicate();
+      } else if (streamDone) {
+        // We compacted past this snapshot while it streamed: probe, which sends a newer one.
+        pr.becomeProbe();
+      } else if (!updated) {
+        return;
       }
+    } else if (!(updated || (pr.match === m.index && pr.state === 'probe'))) {
+      return;
+    } else if (pr.state === 'probe') {
+      pr.becomeReplicate();
     } else {
       pr.inflights.freeLE(m.index);
     }
@@ -610,7 +619,7 @@ export class RaftCore {
     pr.recentActive = true;
     pr.probeSent = false;
     // A lost append would otherwise stall a full window forever: make room for one retry.
-    if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeLE(pr.match);
+    if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
     if (pr.match < this.log.lastIndex()) this.sendAppend(m.from, true);
     if (m.context !== '' && this.readOnly.recordAck(m.context, m.from) >= this.quorum) {
       this.readStates.push(...this.readOnly.release(m.context));

@@ -36,6 +36,12 @@ export class Inflights {
     this.sizes.splice(0, n);
   }
 
+  /** Frees the oldest append, whatever its index (its reply was probably lost). */
+  freeFirstOne(): void {
+    if (this.lastIndexes.length === 0) return;
+    this.freeLE(this.lastIndexes[0]!);
+  }
+
   full(): boolean {
     return this.lastIndexes.length >= this.maxCount || this.bytes >= this.maxBytes;
   }

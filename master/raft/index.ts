@@ -1,0 +1,29 @@
+// The public surface of master/raft: what the master imports. Everything else is internal.
+export { RaftNode, NODE_DEFAULTS, type RaftNodeOptions, type RaftStatus, type LeaderChange, type Transport } from './node.js';
+export type { StateMachine } from './state-machine.js';
+export type { Storage, LogStorage, PersistBatch } from './storage.js';
+export { FileStorage, type FileStorageOptions, type OpenReport } from './file-storage.js';
+export { MemoryStorage } from './memory-storage.js';
+export {
+  HttpTransport,
+  HTTP_TRANSPORT_DEFAULTS,
+  RAFT_CONTENT_TYPE,
+  RAFT_MESSAGE_PATH,
+  raftHttpHandler,
+  type HttpTransportOptions,
+  type MessageSink,
+  type RaftHttpHandlerOptions,
+} from './http-transport.js';
+export { decodeMessage, decodeMessageBatch, encodeMessageBatch, CODEC_LIMITS } from './codec.js';
+export {
+  SessionStateMachine,
+  encodeCommand,
+  encodeRaw,
+  encodeRegister,
+  unwrapSessionResult,
+  type SessionOptions,
+  type SessionResult,
+} from './session.js';
+export { NotLeaderError, RaftError, type RaftErrorCode } from './errors.js';
+export { RAFT_DEFAULTS, type RaftConfig } from './config.js';
+export type { Message, NodeId, Role } from './types.js';

@@ -1,0 +1,169 @@
+// FileStorage: checksummed WAL with torn-tail recovery, group commit, snapshots and compaction.
+import { mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { FileStorage } from '../../../master/raft/file-storage.js';
+import { MemoryStorage } from '../../../master/raft/memory-storage.js';
+import type { Entry } from '../../../master/raft/types.js';
+import { decodeRecords, encodeRecords } from '../../../master/raft/wal.js';
+
+const entry = (index: number, term: number, text = `e${index}`): Entry => ({ index, term, data: new TextEncoder().encode(text) });
+
+async function tempDir(t: { teardown(fn: () => unknown): void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'dfs-raft-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+t.test('persisted entries and hard state survive a reopen', async (t) => {
+  const dir = await tempDir(t);
+  const s1 = await FileStorage.open({ dir });
+  await s1.persist({ hardState: { term: 2, vote: 'n2', commit: 2 }, entries: [entry(1, 1), entry(2, 2), entry(3, 2)], snapshot: null });
+  await s1.close();
+  const s2 = await FileStorage.open({ dir });
+  t.same(s2.initialState(), { term: 2, vote: 'n2', commit: 2 });
+  t.equal(s2.lastIndex(), 3);
+  t.equal(s2.term(2), 2);
+  t.same(new TextDecoder().decode(s2.entries(3, 4, 1 << 20)[0]!.data), 'e3');
+  t.equal(s2.openReport.truncatedBytes, 0);
+  await s2.close();
+});
+
+t.test('an append that overlaps the log truncates the conflicting suffix, also after replay', async (t) => {
+  const dir = await tempDir(t);
+  const s1 = await FileStorage.open({ dir });
+  await s1.persist({ hardState: null, entries: [entry(1, 1), entry(2, 1), entry(3, 1)], snapshot: null });
+  await s1.persist({ hardState: null, entries: [entry(2, 3, 'new')], snapshot: null });
+  t.equal(s1.lastIndex(), 2);
+  await s1.close();
+  const s2 = await FileStorage.open({ dir });
+  t.equal(s2.lastIndex(), 2);
+  t.equal(s2.term(2), 3);
+  await s2.close();
+});
+
+t.test('a torn tail (partial last record) is detected and cut off at start', async (t) => {
+  const dir = await tempDir(t);
+  const s1 = await FileStorage.open({ dir });
+  await s1.persist({ hardState: { term: 1, vote: null, commit: 1 }, entries: [entry(1, 1)], snapshot: null });
+  await s1.persist({ hardState: null, entries: [entry(2, 1, 'x'.repeat(100))], snapshot: null });
+  await s1.close();
+  const wal = join(dir, 'raft.wal');
+  const size = (await stat(wal)).size;
+  await truncate(wal, size - 30);
+  const s2 = await FileStorage.open({ dir });
+  t.equal(s2.lastIndex(), 1, 'the torn record is gone');
+  t.ok(s2.openReport.truncatedBytes > 0);
+  await s2.persist({ hardState: null, entries: [entry(2, 1, 'again')], snapshot: null });
+  await s2.close();
+  const s3 = await FileStorage.open({ dir });
+  t.equal(s3.lastIndex(), 2, 'appends after the cut are readable');
+  t.equal(s3.openReport.truncatedBytes, 0);
+  await s3.close();
+});
+
+t.test('a record with a bad checksum ends the log there', async (t) => {
+  const dir = await tempDir(t);
+  const s1 = await FileStorage.open({ dir });
+  await s1.persist({ hardState: null, entries: [entry(1, 1), entry(2, 1), entry(3, 1)], snapshot: null });
+  await s1.close();
+  const wal = join(dir, 'raft.wal');
+  const bytes = await readFile(wal);
+  bytes[bytes.byteLength - 2] ^= 0xff; // flip a bit in the last record's payload
+  await writeFile(wal, bytes);
+  const s2 = await FileStorage.open({ dir });
+  t.equal(s2.lastIndex(), 2);
+  await s2.close();
+});
+
+t.test('WAL records round-trip and garbage decodes to nothing', async (t) => {
+  const records = [
+    { kind: 'base' as const, index: 5, term: 2 },
+    { kind: 'entry' as const, entry: entry(6, 2) },
+    { kind: 'hardState' as const, hardState: { term: 3, vote: null, commit: 6 } },
+    { kind: 'hardState' as const, hardState: { term: 3, vote: 'n1', commit: 6 } },
+  ];
+  const decoded = decodeRecords(encodeRecords(records));
+  t.same(decoded.records, records);
+  t.same(decodeRecords(Buffer.from('not a wal at all, just text')).records, []);
+});
+
+t.test('a snapshot is saved atomically and compacts the log, keeping the requested tail', async (t) => {
+  const dir = await tempDir(t);
+  const s1 = await FileStorage.open({ dir });
+  const log = Array.from({ length: 100 }, (_, i) => entry(i + 1, 1, 'y'.repeat(200)));
+  await s1.persist({ hardState: { term: 1, vote: null, commit: 100 }, entries: log, snapshot: null });
+  const sizeBefore = (await stat(join(dir, 'raft.wal'))).size;
+  await s1.saveSnapshot({ meta: { index: 90, term: 1 }, data: Uint8Array.of(9, 9, 9) }, 85);
+  t.equal(s1.firstIndex(), 86);
+  t.equal(s1.term(85), 1);
+  t.equal(s1.term(84), undefined, 'compacted');
+  const sizeAfter = (await stat(join(dir, 'raft.wal'))).size;
+  t.ok(sizeAfter < sizeBefore / 5, `WAL shrank from ${sizeBefore} to ${sizeAfter}`);
+  await s1.close();
+  const s2 = await FileStorage.open({ dir });
+  t.same(s2.snapshot().meta, { index: 90, term: 1 });
+  t.same(s2.snapshot().data, Uint8Array.of(9, 9, 9));
+  t.equal(s2.firstIndex(), 86);
+  t.equal(s2.lastIndex(), 100);
+  t.same(s2.initialState(), { term: 1, vote: null, commit: 100 });
+  await s2.close();
+});
+
+t.test('a snapshot received from the leader replaces the whole log', async (t) => {
+  const dir = await tempDir(t);
+  const s1 = await FileStorage.open({ dir });
+  await s1.persist({ hardState: { term: 1, vote: null, commit: 1 }, entries: [entry(1, 1), entry(2, 1)], snapshot: null });
+  await s1.persist({
+    hardState: { term: 4, vote: null, commit: 50 },
+    entries: [entry(51, 4)],
+    snapshot: { meta: { index: 50, term: 3 }, data: Uint8Array.of(5) },
+  });
+  await s1.close();
+  const s2 = await FileStorage.open({ dir });
+  t.equal(s2.firstIndex(), 51);
+  t.equal(s2.term(50), 3);
+  t.equal(s2.lastIndex(), 51);
+  t.same(s2.initialState(), { term: 4, vote: null, commit: 50 });
+  await s2.close();
+});
+
+t.test('a crash between saving a received snapshot and rewriting the WAL recovers to the snapshot', async (t) => {
+  const dir = await tempDir(t);
+  const s1 = await FileStorage.open({ dir });
+  await s1.persist({ hardState: { term: 1, vote: null, commit: 2 }, entries: [entry(1, 1), entry(2, 1), entry(3, 1)], snapshot: null });
+  await s1.close();
+  const wal = await readFile(join(dir, 'raft.wal'));
+  // Install a snapshot that conflicts with the WAL, then put the old WAL back (the "crash").
+  const s2 = await FileStorage.open({ dir });
+  await s2.persist({ hardState: null, entries: [], snapshot: { meta: { index: 3, term: 2 }, data: Uint8Array.of(1) } });
+  await s2.close();
+  await writeFile(join(dir, 'raft.wal'), wal);
+  const s3 = await FileStorage.open({ dir });
+  t.equal(s3.firstIndex(), 4);
+  t.equal(s3.term(3), 2, 'the snapshot wins over the conflicting WAL');
+  t.equal(s3.initialState().commit, 3, 'commit is at least the snapshot index');
+  await s3.close();
+});
+
+t.test('a corrupt snapshot file refuses to start rather than lose data silently', async (t) => {
+  const dir = await tempDir(t);
+  const s1 = await FileStorage.open({ dir });
+  await s1.persist({ hardState: null, entries: [entry(1, 1)], snapshot: null });
+  await s1.saveSnapshot({ meta: { index: 1, term: 1 }, data: new Uint8Array(100).fill(7) }, 1);
+  await s1.close();
+  const path = join(dir, 'raft.snapshot');
+  const bytes = await readFile(path);
+  bytes[bytes.byteLength - 1] ^= 1;
+  await writeFile(path, bytes);
+  await t.rejects(FileStorage.open({ dir }), /corrupt/);
+});
+
+t.test('MemoryStorage bounds entries() by bytes but always returns one entry', async (t) => {
+  const s = new MemoryStorage();
+  s.append([entry(1, 1, 'a'.repeat(100)), entry(2, 1, 'b'.repeat(100)), entry(3, 1)]);
+  t.equal(s.entries(1, 4, 10).length, 1);
+  t.equal(s.entries(1, 4, 260).length, 2);
+  t.equal(s.entries(1, 4, 1 << 20).length, 3);
+});
