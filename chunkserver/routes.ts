@@ -37,6 +37,16 @@ export class Activity {
   reads = 0;
 }
 
+function discardBody(req: Request, limitBytes: number): void {
+  void (async () => {
+    let seen = 0;
+    for await (const piece of req) {
+      seen += (piece as Buffer).length;
+      if (seen > limitBytes) break; // leaving the loop destroys the request
+    }
+  })().catch(() => undefined);
+}
+
 function parseHandle(req: Request): number {
   return parseIntParam(req.params.handle, 'handle', { min: 1 })!;
 }
@@ -72,11 +82,17 @@ export function mountChunkRoutes(app: Express, cfg: ChunkRouteConfig, store: Chu
     activity.writes++;
     let writer: ChunkWriter | undefined;
     let downstream: Downstream | undefined;
+    let upstreamGone = false;
     try {
       writer = await store.createWriter(handle, version, cfg.maxChunkBytes);
       downstream = next.length > 0 ? new Downstream(next, handle, version, token!, cfg.chunkTimeoutMs) : undefined;
       req.setTimeout(cfg.chunkTimeoutMs);
-      for await (const piece of req) {
+      req.once('close', () => {
+        if (!req.complete) upstreamGone = true;
+      });
+      // destroyOnReturn: false, so that leaving the loop because the downstream failed does not
+      // hang up on the upstream: it must still get our answer naming the failed node.
+      for await (const piece of req.iterator({ destroyOnReturn: false })) {
         const buf = piece as Buffer;
         if (downstream) await Promise.all([writer.write(buf), downstream.write(buf)]);
         else await writer.write(buf);
@@ -99,7 +115,7 @@ export function mountChunkRoutes(app: Express, cfg: ChunkRouteConfig, store: Chu
     } catch (err) {
       downstream?.abort();
       await writer?.abort();
-      if (req.destroyed && !req.complete) {
+      if (upstreamGone) {
         // The upstream hung up mid-chunk: nothing to answer, nothing kept.
         log.info({ handle }, 'upstream aborted a chunk write; temporary file removed');
         res.destroy();
@@ -108,9 +124,11 @@ export function mountChunkRoutes(app: Express, cfg: ChunkRouteConfig, store: Chu
       const e = toDfsError(err, `storing chunk ${handle}`);
       const failed = e.code === 'PIPELINE_FAILED' ? e : new DfsError('PIPELINE_FAILED', `replica ${cfg.addr} failed: ${e.message}`, { failed: cfg.addr, cause: e.code });
       if (e.code !== 'PIPELINE_FAILED') log.warn({ handle, err: e.message }, 'chunk write failed here');
-      // The request body may be unread; drop the connection after answering so it is not reused.
-      res.setHeader('connection', 'close');
       sendError(res, failed);
+      // Read and drop the rest of the body (at most a chunk): an upstream still sending must get
+      // to our answer naming the failed node. Closing instead can reset the connection before
+      // the upstream reads it, and the blame would fall on this healthy node.
+      discardBody(req, cfg.maxChunkBytes);
     } finally {
       activity.writes--;
     }

@@ -22,6 +22,8 @@ export interface PutOptions {
   overwrite?: boolean;
   replication?: number;
   onProgress?: (bytes: number) => void;
+  /** A chunk's pipeline failed and the chunk is being resent; says why and who is left out. */
+  onRetry?: (message: string) => void;
 }
 
 export interface GetOptions {
@@ -87,7 +89,7 @@ export class DfsClient {
       const reader = new ChunkReader(source, created.chunkSizeBytes);
       for (let index = 0; ; index++) {
         if (!(await reader.startChunk())) break;
-        const done = await this.writeChunk(created.writeId, index, reader, exclude, (n) => opts.onProgress?.(total + n));
+        const done = await this.writeChunk(created.writeId, index, reader, exclude, (n) => opts.onProgress?.(total + n), opts.onRetry);
         chunks.push(done);
         total += done.length;
         opts.onProgress?.(total);
@@ -101,7 +103,7 @@ export class DfsClient {
   }
 
   /** Sends one chunk: the first attempt streams as input arrives; retries resend the kept bytes. */
-  private async writeChunk(writeId: string, index: number, reader: ChunkReader, exclude: Set<string>, onBytes: (n: number) => void): Promise<CompletedChunk> {
+  private async writeChunk(writeId: string, index: number, reader: ChunkReader, exclude: Set<string>, onBytes: (n: number) => void, onRetry?: (message: string) => void): Promise<CompletedChunk> {
     let lastError: DfsError | undefined;
     for (let attempt = 0; attempt < this.maxChunkAttempts; attempt++) {
       const alloc = await this.master.call<AllocateReply>('/v1/fs/allocate', { body: { writeId, index, exclude: [...exclude] } });
@@ -130,6 +132,7 @@ export class DfsClient {
         const failedAddr = typeof e.details.failed === 'string' ? e.details.failed : alloc.replicas[0]!.addr;
         const failed = alloc.replicas.find((r) => r.addr === failedAddr);
         if (failed) exclude.add(failed.id);
+        onRetry?.(`chunk ${index}: ${e.message}; ${failed ? `leaving out ${failed.id} and ` : ''}trying a new pipeline`);
       }
     }
     throw new DfsError('PIPELINE_FAILED', `chunk ${index} could not be stored after ${this.maxChunkAttempts} pipelines: ${lastError?.message}`);

@@ -66,6 +66,10 @@ const handlers: Record<string, Handler> = {
       overwrite: args.force === true,
       replication: args.replication as number | undefined,
       onProgress: (n) => progress.update(n),
+      // As HDFS's client does, say when a pipeline failed and which node is now left out.
+      onRetry: (msg) => {
+        if (!args.quiet) progress.log(`dfs: ${msg}`);
+      },
     });
     progress.done();
     if (args.json) json(info);

@@ -30,6 +30,11 @@ export class Progress {
     process.stderr.write(`\r\x1b[2K${line}`);
   }
 
+  /** Prints a line of its own above the bar (which is redrawn on the next update). */
+  log(message: string): void {
+    process.stderr.write(this.enabled ? `\r\x1b[2K${message}\n` : `${message}\n`);
+  }
+
   done(): void {
     if (!this.enabled) return;
     this.draw(Date.now());

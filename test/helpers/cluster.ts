@@ -146,6 +146,21 @@ export class TestCluster {
     await waitFor(async () => (await this.status().catch(() => undefined))?.chunkservers.filter((c) => c.alive).length === n, timeoutMs, `${n} live chunkservers`);
   }
 
+  /** Warnings and errors logged by every process so far: printed when a test fails, to say why. */
+  problems(): string[] {
+    const lines: string[] = [];
+    for (const p of [this.master, ...this.chunkservers]) {
+      for (const line of p?.output ?? []) {
+        try {
+          if ((JSON.parse(line) as { level?: number }).level! >= 40) lines.push(`${p!.id}: ${line}`);
+        } catch {
+          lines.push(`${p!.id}: ${line}`);
+        }
+      }
+    }
+    return lines;
+  }
+
   async stop(): Promise<void> {
     for (const p of [this.master, ...this.chunkservers]) if (p) await this.kill(p).catch(() => undefined);
     rmSync(this.dir, { recursive: true, force: true });
