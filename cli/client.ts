@@ -20,6 +20,8 @@ export interface ClientOptions {
 
 export interface PutOptions {
   overwrite?: boolean;
+  /** Create missing parent directories. */
+  parents?: boolean;
   replication?: number;
   onProgress?: (bytes: number) => void;
   /** A chunk's pipeline failed and the chunk is being resent; says why and who is left out. */
@@ -79,7 +81,7 @@ export class DfsClient {
    */
   async put(source: Readable, path: string, opts: PutOptions = {}): Promise<EntryInfo> {
     const created = await this.master.call<CreateReply>('/v1/fs/create', {
-      body: { path: normalizePath(path), overwrite: opts.overwrite ?? false, ...(opts.replication ? { replication: opts.replication } : {}) },
+      body: { path: normalizePath(path), overwrite: opts.overwrite ?? false, parents: opts.parents ?? false, ...(opts.replication ? { replication: opts.replication } : {}) },
     });
     const chunks: CompletedChunk[] = [];
     // Servers that failed this upload stay excluded for its later chunks too (as HDFS's excludedNodes).

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, openSync, writeFileSync, renameSync } from 'node
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { newSecret } from '../common/auth.js';
-import { formatBytes } from '../common/config.js';
+import { DEFAULT_MASTERS, formatBytes } from '../common/config.js';
 import { DfsError } from '../common/errors.js';
 import { callJson } from '../common/http.js';
 import type { ClusterStatus } from '../common/protocol.js';
@@ -106,6 +106,7 @@ export async function runCluster(opts: ClusterOptions): Promise<void> {
     const cap = status.chunkservers.reduce((n, c) => n + c.capacityBytes, 0);
     console.log(`dfs cluster: ready — ${status.chunkservers.filter((c) => c.alive).length} chunkservers (${formatBytes(cap)} raw), chunk size ${formatBytes(opts.chunkSizeBytes)}, replication ${opts.replication}`);
   }
-  console.log(`\nPoint dfs at it (this is also the default):\n  export DFS_MASTERS=${layout.masters.join(',')}\n  dfs status\n\nProcesses are listed in ${join(dataDir, 'cluster.json')}. Ctrl-C stops the cluster.`);
+  const isDefault = layout.masters.join(',') === DEFAULT_MASTERS.join(',');
+  console.log(`\nPoint dfs at it${isDefault ? ' (this is also the default)' : ''}:\n  export DFS_MASTERS=${layout.masters.join(',')}\n  dfs status\n\nProcesses are listed in ${join(dataDir, 'cluster.json')}. Ctrl-C stops the cluster.`);
   await new Promise(() => undefined); // until a signal
 }

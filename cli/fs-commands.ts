@@ -1,6 +1,7 @@
 import { createReadStream, createWriteStream, statSync, renameSync, rmSync, type Stats } from 'node:fs';
 import { basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import type { Argv } from 'yargs';
 import { initChecksums } from '../common/checksum.js';
@@ -18,9 +19,22 @@ export const STDIO = '\0-';
 export type FsArgs = Record<string, unknown> & { masters?: string; json: boolean; _: (string | number)[] };
 type Handler = (client: DfsClient, args: FsArgs) => Promise<void>;
 
+/** A command line that is wrong (a malformed option value): `dfs` exits 2 for it, as for an unknown flag. */
+export class UsageError extends DfsError {
+  constructor(message: string) {
+    super('INVALID_ARGUMENT', message);
+  }
+}
+
 function mastersFrom(args: FsArgs): string[] {
-  const raw = args.masters ?? process.env.DFS_MASTERS;
-  return raw ? parseAddrList(raw, '--masters') : DEFAULT_MASTERS;
+  // An explicit --masters, even an empty one, is used as given; an empty $DFS_MASTERS counts as unset.
+  const [raw, what] = args.masters !== undefined ? [args.masters, '--masters'] : [process.env.DFS_MASTERS, 'DFS_MASTERS'];
+  if (args.masters === undefined && !raw) return DEFAULT_MASTERS;
+  try {
+    return parseAddrList(String(raw), what);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }
 
 function out(text: string): void {
@@ -64,6 +78,7 @@ const handlers: Record<string, Handler> = {
     const progress = new Progress(`put ${dst}`, total, showProgress(args));
     const info = await client.put(input, dst, {
       overwrite: args.force === true,
+      parents: true,
       replication: args.replication as number | undefined,
       onProgress: (n) => progress.update(n),
       // As HDFS's client does, say when a pipeline failed and which node is now left out.
@@ -78,6 +93,7 @@ const handlers: Record<string, Handler> = {
   async get(client, args) {
     const src = normalizePath(String(args.src));
     let dst = String(args.dst);
+    if (dst === '') throw new UsageError('local path must be a non-empty string (- for stdout)');
     if (dst === STDIO) {
       await client.get(src, process.stdout);
       return;
@@ -89,6 +105,11 @@ const handlers: Record<string, Handler> = {
     const sink = createWriteStream(part, { highWaterMark: 1024 * 1024 });
     const progress = new Progress(`get ${src}`, undefined, showProgress(args));
     try {
+      // A local file that cannot be created (no such folder, not a folder, no permission) is
+      // reported before any download; later write errors reject the writes and `finished`.
+      await once(sink, 'open').catch((err: NodeJS.ErrnoException) => {
+        throw new DfsError('IO_ERROR', `cannot create local file ${dst} (${err.message.split(',')[0]})`);
+      });
       const info = await client.get(src, sink, { onProgress: (n, t) => progress.update(n, t) });
       sink.end();
       await finished(sink);
@@ -97,7 +118,11 @@ const handlers: Record<string, Handler> = {
       if (args.json) json({ path: src, local: dst, size: info.size });
     } catch (err) {
       sink.destroy();
-      rmSync(part, { force: true });
+      try {
+        rmSync(part, { force: true });
+      } catch {
+        // it was never created (its folder is missing or is a file)
+      }
       throw err;
     }
   },
@@ -159,8 +184,11 @@ const handlers: Record<string, Handler> = {
 /** Runs a file command with a client, printing errors as one line; the exit code says how it went. */
 export async function runFsCommand(name: string, args: FsArgs): Promise<void> {
   // `dfs cat | head` closes stdout early: that is not an error.
+  // Any other failure to write stdout (a full disk under `>`) must not pass for success.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(0);
+    process.stderr.write(`dfs: cannot write to stdout (${err.message.split(',')[0]})\n`);
+    process.exit(1);
   });
   await initChecksums();
   const client = new DfsClient(mastersFrom(args));
@@ -176,7 +204,7 @@ const human = { h: { type: 'boolean', default: false, describe: 'human-readable 
 export function fsCommands(cli: Argv, run: (name: string, args: FsArgs) => Promise<void>): Argv {
   const h = (name: string) => (args: unknown) => run(name, args as FsArgs);
   return cli
-    .command('put <src> <dst>', 'upload a local file (- for stdin) to a dfs path', (y) => y
+    .command('put <src> <dst>', 'upload a local file (- for stdin) to a dfs path; missing parent directories are created', (y) => y
       .positional('src', { type: 'string', describe: 'local file, or - for stdin' })
       .positional('dst', { type: 'string', describe: 'dfs path (or an existing directory)' })
       .option('force', { alias: 'f', type: 'boolean', default: false, describe: 'replace an existing file (atomically, on completion)' })

@@ -22,6 +22,8 @@ export const MkdirRequest = z.strictObject({ path, parents: z.boolean().default(
 export const CreateRequest = z.strictObject({
   path,
   overwrite: z.boolean().default(false),
+  /** Create missing parent directories (as mkdir -p). */
+  parents: z.boolean().default(false),
   replication: z.number().int().min(1).max(MAX_REPLICATION).optional(),
 });
 export const AllocateRequest = z.strictObject({

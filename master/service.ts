@@ -84,7 +84,7 @@ export class MasterService {
     const replication = req.replication ?? this.config.defaultReplication;
     const writeId = randomBytes(12).toString('base64url');
     await this.commit({
-      op: 'create', path, overwrite: req.overwrite, replication, chunkSizeBytes: this.config.chunkSizeBytes,
+      op: 'create', path, overwrite: req.overwrite, parents: req.parents, replication, chunkSizeBytes: this.config.chunkSizeBytes,
       writeId, leaseMs: this.config.writeLeaseMs, nowMs: Date.now(),
     });
     return { writeId, path, chunkSizeBytes: this.config.chunkSizeBytes, replication, leaseMs: this.config.writeLeaseMs };

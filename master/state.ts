@@ -148,6 +148,8 @@ export class MasterState {
   private create(cmd: Extract<Command, { op: 'create' }>): { writeId: string } {
     if (cmd.path === '/') fail('IS_A_DIRECTORY', '/ is a directory');
     if (this.writes.has(cmd.writeId)) fail('EXISTS', 'write id already in use');
+    // As HDFS's create does by default: missing parents are made (nothing below fails once they are).
+    if (cmd.parents && !this.lookup(parentOf(cmd.path))) this.mkdir(parentOf(cmd.path), true, cmd.nowMs);
     const dir = this.parentDir(cmd.path);
     const name = baseName(cmd.path);
     const existing = dir.children.get(name);

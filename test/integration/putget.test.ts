@@ -16,10 +16,7 @@ t.test('put/get round trips on a 4-chunkserver cluster', async (t) => {
       const data = randomBytesSeeded(size, size + 7);
       const local = join(c.dir, `in-${size}`);
       writeFileSync(local, data);
-      const put = await c.dfs(['put', '-q', local, `/nodir/${size}.bin`]);
-      t.equal(put.code, 1, 'put into a missing directory fails');
-      t.match(put.stderr, /^dfs: parent directory \/nodir does not exist/);
-      t.equal((await c.dfs(['mkdir', '-p', '/f'])).code, 0);
+      // As HDFS's put: missing parent directories are created.
       const put2 = await c.dfs(['put', '-q', local, `/f/${size}.bin`]);
       t.equal(put2.code, 0, put2.stderr);
       const out = join(c.dir, `out-${size}`);
@@ -42,6 +39,16 @@ t.test('put/get round trips on a 4-chunkserver cluster', async (t) => {
       }
     });
   }
+
+  await t.test('put creates missing parents, but not through a file', async (t) => {
+    const put = await c.dfs(['put', '-', '/deep/er/x.bin'], { input: 'abc' });
+    t.equal(put.code, 0, put.stderr);
+    t.equal((await c.dfs(['stat', '--json', '/deep/er'])).stdout.toString().includes('"type": "dir"'), true, 'the parents are directories');
+    const under = await c.dfs(['put', '-', '/deep/er/x.bin/y'], { input: 'abc' });
+    t.equal(under.code, 1);
+    t.match(under.stderr, /^dfs: \/deep\/er\/x\.bin is a file, not a directory\n$/);
+    t.equal((await c.dfs(['cat', '/deep/er/x.bin'])).stdout.toString(), 'abc', 'the file is untouched');
+  });
 
   await t.test('stdin to stdout', async (t) => {
     const data = randomBytesSeeded(3 * CHUNK + 999, 42);
@@ -68,11 +75,10 @@ t.test('put/get round trips on a 4-chunkserver cluster', async (t) => {
 
   await t.test('several clients putting and getting at once', async (t) => {
     const files = Array.from({ length: 6 }, (_, i) => randomBytesSeeded(2 * CHUNK + i * 1000, 100 + i));
+    // All into one directory that does not exist yet: each put may be the one to create it.
     const puts = await Promise.all(files.map((d, i) => c.dfs(['put', '-', `/par/${i}`], { input: d })));
-    t.same(puts.map((p) => p.code), files.map(() => 1), 'all fail: /par does not exist yet');
-    await c.dfs(['mkdir', '/par']);
-    const puts2 = await Promise.all(files.map((d, i) => c.dfs(['put', '-', `/par/${i}`], { input: d })));
-    t.same(puts2.map((p) => p.code), files.map(() => 0), puts2.map((p) => p.stderr).join(''));
+    t.same(puts.map((p) => p.code), files.map(() => 0), puts.map((p) => p.stderr).join(''));
+    t.same((await c.dfs(['ls', '/par'])).stdout.toString().trim().split('\n'), files.map((_, i) => String(i)));
     const gets = await Promise.all(files.map((_, i) => c.dfs(['cat', `/par/${i}`])));
     gets.forEach((g, i) => t.ok(g.stdout.equals(files[i]!), `file ${i} reads back identical`));
   });
