@@ -14,7 +14,8 @@ const handle = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 const nonNegInt = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const path = z.string().min(1).max(4096);
 const serverId = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'server id: 1-64 of [A-Za-z0-9._-]');
-const addr = z.string().regex(/^[A-Za-z0-9.-]{1,253}:\d{1,5}$/, 'address must be host:port');
+const addr = z.string().regex(/^[A-Za-z0-9.-]{1,253}:\d{1,5}$/, 'address must be host:port')
+  .refine((a) => { const port = Number(a.slice(a.lastIndexOf(':') + 1)); return port >= 1 && port <= 65535; }, 'port must be from 1 to 65535');
 const checksum = z.string().regex(/^[0-9a-f]{16}$/);
 const writeId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/);
 

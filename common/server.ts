@@ -39,11 +39,19 @@ export function createApp(log: Logger, metrics: Registry): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.use(express.json({ limit: MAX_JSON_BODY_BYTES }));
+  // Only POSTs carry JSON: a chunk PUT's body is bytes whatever its content-type says, and must
+  // reach its route unread.
+  const json = express.json({ limit: MAX_JSON_BODY_BYTES });
+  app.use((req, res, next) => (req.method === 'POST' ? json(req, res, next) : next()));
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.contentType).send(await metrics.metrics());
   });
   return app;
+}
+
+function isClientError(err: unknown): boolean {
+  const status = (err as { status?: unknown }).status;
+  return typeof status === 'number' && status >= 400 && status < 500;
 }
 
 /** Installed last: every error becomes `{error:{code,message}}`, never express's HTML page. */
@@ -54,7 +62,7 @@ export function installErrorHandler(app: Express, log: Logger): void {
     if (err instanceof DfsError) dfsErr = err;
     else if ((err as { type?: string }).type === 'entity.too.large') dfsErr = new DfsError('BODY_TOO_LARGE', 'request body is too large');
     else if ((err as { type?: string }).type === 'entity.parse.failed') dfsErr = new DfsError('INVALID_ARGUMENT', 'request body is not valid JSON');
-    else if ((err as { status?: number }).status === 400) dfsErr = new DfsError('INVALID_ARGUMENT', (err as Error).message);
+    else if (isClientError(err)) dfsErr = new DfsError('INVALID_ARGUMENT', (err as Error).message); // e.g. an unsupported charset (415)
     else {
       log.error({ err, url: req.originalUrl }, 'unhandled error');
       dfsErr = new DfsError('INTERNAL', 'internal error; see the server log');
