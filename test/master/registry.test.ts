@@ -1,0 +1,198 @@
+// Registry: the master's volatile view of chunkservers: liveness by heartbeat age (with an
+// injected clock), replica locations from registrations and heartbeats, placement bookkeeping.
+import t from 'tap';
+import type { HeartbeatRequest, RegisterRequest, ReportedChunk } from '../../common/protocol.js';
+import { Registry } from '../../master/registry.js';
+
+const DEAD = 10_000;
+const CHUNK = 1000;
+
+function setup(): { reg: Registry; clock: { now: number } } {
+  const clock = { now: 1_000_000 };
+  return { reg: new Registry(DEAD, () => clock.now), clock };
+}
+
+const stats = { capacityBytes: 100 * CHUNK, freeBytes: 50 * CHUNK, usedBytes: 50 * CHUNK, activeWrites: 0, activeReads: 0 };
+const chunk = (handle: number, version = 1): ReportedChunk => ({ handle, version, length: 10 });
+const reg = (id: string, chunks: ReportedChunk[] = [], over: Partial<RegisterRequest> = {}): RegisterRequest => ({
+  id, addr: `${id}.local:7000`, ...stats, chunks, ...over,
+});
+const hb = (id: string, over: Partial<HeartbeatRequest> = {}): HeartbeatRequest => ({
+  id, addr: `${id}.local:7000`, ...stats, added: [], removed: [], ...over,
+});
+const ids = (rs: { id: string }[]) => rs.map((r) => r.id);
+
+t.test('liveness follows heartbeat age', async (t) => {
+  const { reg: r, clock } = setup();
+  t.notOk(r.isAlive('s1'), 'an unknown server is not alive');
+  r.register(reg('s1'));
+  r.register(reg('s2'));
+  t.ok(r.isAlive('s1'));
+  t.equal(r.liveCount(), 2);
+  clock.now += DEAD - 1;
+  t.ok(r.heartbeat(hb('s2')), 's2 heartbeats');
+  clock.now += 1; // s1 silent for exactly DEAD
+  t.ok(r.isAlive('s1'), 'silent for exactly the timeout: still alive');
+  clock.now += 1;
+  t.notOk(r.isAlive('s1'), 'silent longer than the timeout: dead');
+  t.ok(r.isAlive('s2'), 'the server that heartbeat is alive');
+  t.equal(r.liveCount(), 1);
+  const list = r.list();
+  t.same(list.map((s) => [s.id, s.alive, s.lastHeartbeatAgoMs]), [['s1', false, DEAD + 1], ['s2', true, 2]]);
+  t.ok(r.heartbeat(hb('s1')), 'a dead but known server may heartbeat again');
+  t.ok(r.isAlive('s1'), 'and is alive again');
+  t.equal(r.liveCount(), 2);
+});
+
+t.test('heartbeats from unknown servers or a changed address are refused (re-register)', async (t) => {
+  const { reg: r, clock } = setup();
+  t.equal(r.heartbeat(hb('ghost')), false);
+  t.same(r.list(), [], 'an unknown heartbeat registers nothing');
+  r.register(reg('s1', [chunk(1)]));
+  clock.now += DEAD;
+  t.equal(r.heartbeat(hb('s1', { addr: 'elsewhere:7000', added: [chunk(2)] })), false);
+  clock.now += 1;
+  t.notOk(r.isAlive('s1'), 'a refused heartbeat does not count as one');
+  t.same(r.liveReplicas(2, 1), [], 'nor are its chunks recorded');
+  t.equal(r.addrOf('s1'), 's1.local:7000');
+});
+
+t.test('register and heartbeat stats show in list()', async (t) => {
+  const { reg: r, clock } = setup();
+  r.register(reg('b', [chunk(1), chunk(2)], { capacityBytes: 9, freeBytes: 8, usedBytes: 1, activeWrites: 2, activeReads: 3 }));
+  r.register(reg('a'));
+  clock.now += 5;
+  t.same(r.list(), [
+    { id: 'a', addr: 'a.local:7000', alive: true, ...stats, chunkCount: 0, lastHeartbeatAgoMs: 5 },
+    { id: 'b', addr: 'b.local:7000', alive: true, capacityBytes: 9, freeBytes: 8, usedBytes: 1, chunkCount: 2, activeWrites: 2, activeReads: 3, lastHeartbeatAgoMs: 5 },
+  ], 'sorted by id');
+  r.heartbeat(hb('b', { freeBytes: 7, usedBytes: 2, activeWrites: 0, activeReads: 1, added: [chunk(3)], removed: [1] }));
+  t.match(r.list()[1], { id: 'b', freeBytes: 7, usedBytes: 2, activeWrites: 0, activeReads: 1, chunkCount: 2, lastHeartbeatAgoMs: 0 });
+  t.equal(r.addrOf('b'), 'b.local:7000');
+  t.equal(r.addrOf('nope'), undefined);
+});
+
+t.test('locations come from the registration report and heartbeat deltas', async (t) => {
+  const { reg: r } = setup();
+  r.register(reg('s2', [chunk(1), chunk(2)]));
+  r.register(reg('s1', [chunk(1)]));
+  t.same(r.liveReplicas(1, 1), [{ id: 's1', addr: 's1.local:7000' }, { id: 's2', addr: 's2.local:7000' }], 'sorted by id');
+  t.same(ids(r.liveReplicas(2, 1)), ['s2']);
+  t.same(r.liveReplicas(3, 1), [], 'nobody has 3');
+  r.heartbeat(hb('s1', { added: [chunk(3), chunk(2)] }));
+  t.same(ids(r.liveReplicas(3, 1)), ['s1']);
+  t.same(ids(r.liveReplicas(2, 1)), ['s1', 's2']);
+  r.heartbeat(hb('s2', { removed: [1, 2, 99] }));
+  t.same(ids(r.liveReplicas(1, 1)), ['s1']);
+  t.same(ids(r.liveReplicas(2, 1)), ['s1']);
+  t.equal(r.list().find((s) => s.id === 's2')!.chunkCount, 0);
+  r.heartbeat(hb('s1', { removed: [1] }));
+  t.same(r.liveReplicas(1, 1), [], 'last replica gone');
+});
+
+t.test('version filtering', async (t) => {
+  const { reg: r } = setup();
+  r.register(reg('old', [chunk(5, 1)]));
+  r.register(reg('new', [chunk(5, 2)]));
+  t.same(ids(r.liveReplicas(5, 1)), ['old']);
+  t.same(ids(r.liveReplicas(5, 2)), ['new']);
+  t.same(r.liveReplicas(5, 3), []);
+  r.heartbeat(hb('old', { added: [chunk(5, 2)] })); // it caught up
+  t.same(ids(r.liveReplicas(5, 2)), ['new', 'old']);
+  t.same(r.liveReplicas(5, 1), [], 'the stale version is no longer listed');
+});
+
+t.test('dead servers’ replicas do not count, and count again when they come back', async (t) => {
+  const { reg: r, clock } = setup();
+  r.register(reg('s1', [chunk(1)]));
+  r.register(reg('s2', [chunk(1)]));
+  clock.now += DEAD;
+  r.heartbeat(hb('s2'));
+  clock.now += 1;
+  t.same(ids(r.liveReplicas(1, 1)), ['s2']);
+  r.heartbeat(hb('s1'));
+  t.same(ids(r.liveReplicas(1, 1)), ['s1', 's2'], 'locations were kept while it was dead');
+});
+
+t.test('addKnownReplica and removeReplica', async (t) => {
+  const { reg: r } = setup();
+  r.register(reg('s1'));
+  r.addKnownReplica('s1', 7, 1);
+  t.same(ids(r.liveReplicas(7, 1)), ['s1']);
+  t.equal(r.list()[0]!.chunkCount, 1);
+  r.addKnownReplica('ghost', 7, 1);
+  t.same(ids(r.liveReplicas(7, 1)), ['s1'], 'an unknown server is ignored');
+  t.same(r.list().map((s) => s.id), ['s1'], 'and not created');
+  r.removeReplica('s1', 7);
+  t.same(r.liveReplicas(7, 1), []);
+  t.equal(r.list()[0]!.chunkCount, 0);
+  r.removeReplica('s1', 7); // again: a no-op
+  r.removeReplica('ghost', 8);
+  t.same(r.liveReplicas(7, 1), []);
+});
+
+t.test('re-registering replaces the server’s whole chunk report', async (t) => {
+  const { reg: r } = setup();
+  r.register(reg('s1', [chunk(1), chunk(2)]));
+  r.register(reg('s2', [chunk(2)]));
+  r.register(reg('s1', [chunk(3)])); // restarted with a different disk content
+  t.same(r.liveReplicas(1, 1), [], 'a chunk it no longer reports is forgotten');
+  t.same(ids(r.liveReplicas(2, 1)), ['s2'], 'other servers’ replicas untouched');
+  t.same(ids(r.liveReplicas(3, 1)), ['s1']);
+  t.equal(r.list().length, 2);
+  t.same(r.unknownHandles('s1', () => false), [3]);
+});
+
+t.test('an address claimed by a new id replaces the old server', async (t) => {
+  const { reg: r } = setup();
+  r.register(reg('old', [chunk(1), chunk(2)], { addr: 'host:7000' }));
+  r.register(reg('other', [chunk(2)], { addr: 'host:7001' }));
+  r.register(reg('new', [chunk(9)], { addr: 'host:7000' }));
+  t.same(r.list().map((s) => s.id), ['new', 'other']);
+  t.notOk(r.isAlive('old'));
+  t.same(r.liveReplicas(1, 1), [], 'the wiped server’s replicas are gone');
+  t.same(ids(r.liveReplicas(2, 1)), ['other']);
+  t.same(ids(r.liveReplicas(9, 1)), ['new']);
+  t.equal(r.heartbeat(hb('old', { addr: 'host:7000' })), false, 'the old id must register again');
+  t.same(r.unknownHandles('old', () => false), []);
+});
+
+t.test('unknownHandles: what a server holds that the namespace does not know', async (t) => {
+  const { reg: r } = setup();
+  r.register(reg('s1', [chunk(1), chunk(2), chunk(3), chunk(4)]));
+  const known = new Set([2, 4]);
+  t.same(r.unknownHandles('s1', (h) => known.has(h)).sort(), [1, 3]);
+  t.same(r.unknownHandles('s1', () => true), []);
+  t.same(r.unknownHandles('nobody', () => false), []);
+  r.heartbeat(hb('s1', { removed: [1] }));
+  t.same(r.unknownHandles('s1', (h) => known.has(h)), [3]);
+});
+
+t.test('place: live, not excluded, with room; counts pending allocations until the next heartbeat', async (t) => {
+  const { reg: r, clock } = setup();
+  r.register(reg('a', [], { freeBytes: 2 * CHUNK }));
+  r.register(reg('b', [], { freeBytes: 50 * CHUNK }));
+  r.register(reg('dead', [], { freeBytes: 90 * CHUNK }));
+  clock.now += DEAD;
+  r.heartbeat(hb('a', { freeBytes: 2 * CHUNK }));
+  r.heartbeat(hb('b', { freeBytes: 50 * CHUNK }));
+  clock.now += 1; // 'dead' is now dead
+  t.same(r.place(3, [], CHUNK).map((x) => x.id).sort(), ['a', 'b'], 'the dead server is never chosen');
+  t.same(r.place(3, ['b'], CHUNK), [{ id: 'a', addr: 'a.local:7000' }], 'exclusions are honoured');
+  t.same(ids(r.place(3, [], CHUNK)), ['b'], 'a has no room left once its two pending allocations are counted');
+  t.same(r.place(1, ['b'], CHUNK), [], 'nothing left outside b');
+  r.heartbeat(hb('a', { freeBytes: 2 * CHUNK })); // still 2 chunks free: the writes never happened
+  t.same(ids(r.place(1, ['b'], CHUNK)), ['a'], 'a heartbeat resets pending allocations');
+  t.same(r.place(0, [], CHUNK), []);
+  t.equal(r.liveCount(), 2);
+});
+
+t.test('clear forgets every server and location', async (t) => {
+  const { reg: r } = setup();
+  r.register(reg('s1', [chunk(1)]));
+  r.clear();
+  t.same(r.list(), []);
+  t.same(r.liveReplicas(1, 1), []);
+  t.equal(r.liveCount(), 0);
+  t.equal(r.heartbeat(hb('s1')), false, 'must register again');
+});
