@@ -54,7 +54,7 @@ export async function runChunkserver(opts: ChunkserverOptions): Promise<RunningC
   const store = new ChunkStore(opts.dataDir, log);
   await store.open();
   const activity = new Activity();
-  const masters = new LeaderClient(opts.masters, { maxAttempts: opts.masters.length * 2 });
+  const masters = new LeaderClient(opts.masters, { maxWaitMs: 3_000 });
   const metrics = newMetricsRegistry('chunkserver');
   const app = createApp(log, metrics);
   const cfg = {

@@ -5,6 +5,7 @@ import { BlockHasher, chunkChecksum } from '../common/checksum.js';
 import { DfsError, errorFromBody, toDfsError } from '../common/errors.js';
 import { buildUrl, httpAgent, readJson } from '../common/http.js';
 import { LeaderClient } from '../common/leader.js';
+import { SESSION_HEADER } from '../common/protocol.js';
 import { normalizePath } from '../common/paths.js';
 import type {
   AllocateReply, ChunkInfo, ClusterStatus, CompletedChunk, CreateReply, DuReply, EntryInfo, ListReply, ReplicaInfo,
@@ -41,6 +42,8 @@ export class DfsClient {
   private readonly maxChunkAttempts: number;
   private readonly chunkTimeoutMs: number;
   private readSpread = Math.floor(Math.random() * 1024);
+  /** Master sessions not in use. A mutation holds one for its whole call, retries included. */
+  private readonly idleSessions: { id: string; seq: number }[] = [];
 
   constructor(masters: string[], opts: ClientOptions = {}) {
     this.master = new LeaderClient(masters);
@@ -50,8 +53,27 @@ export class DfsClient {
 
   // ---- metadata ----
 
+  /**
+   * A mutating master call, exactly once: it carries a session id and the session's next
+   * sequence number, so a retry after a timeout or a leader change gets the first answer
+   * instead of being applied twice. Each call in flight uses a session of its own.
+   */
+  private async mutate<T>(path: string, body: unknown): Promise<T> {
+    const session = this.idleSessions.pop() ?? { id: (await this.master.call<{ sessionId: string }>('/v1/session', { body: {} })).sessionId, seq: 0 };
+    session.seq++;
+    try {
+      const reply = await this.master.call<T>(path, { body, headers: { [SESSION_HEADER]: `${session.id}:${session.seq}` } });
+      this.idleSessions.push(session);
+      return reply;
+    } catch (err) {
+      // A call that failed for good may have been applied or not: its session is not reused.
+      if (err instanceof DfsError && err.status >= 400 && err.status < 500 && err.code !== 'SESSION_EXPIRED') this.idleSessions.push(session);
+      throw err;
+    }
+  }
+
   mkdir(path: string, parents = false): Promise<EntryInfo> {
-    return this.master.call('/v1/fs/mkdir', { body: { path: normalizePath(path), parents } });
+    return this.mutate('/v1/fs/mkdir', { path: normalizePath(path), parents });
   }
   stat(path: string, chunks = false): Promise<StatReply> {
     return this.master.call('/v1/fs/stat', { query: { path: normalizePath(path), chunks: chunks ? 1 : undefined } });
@@ -63,10 +85,10 @@ export class DfsClient {
     return this.master.call('/v1/fs/du', { query: { path: normalizePath(path), summary: summary ? 1 : undefined } });
   }
   remove(path: string, recursive = false): Promise<{ files: number }> {
-    return this.master.call('/v1/fs/delete', { body: { path: normalizePath(path), recursive } });
+    return this.mutate('/v1/fs/delete', { path: normalizePath(path), recursive });
   }
   rename(src: string, dst: string): Promise<EntryInfo> {
-    return this.master.call('/v1/fs/rename', { body: { src: normalizePath(src), dst: normalizePath(dst) } });
+    return this.mutate('/v1/fs/rename', { src: normalizePath(src), dst: normalizePath(dst) });
   }
   status(): Promise<ClusterStatus> {
     return this.master.call('/v1/cluster/status');
@@ -80,8 +102,7 @@ export class DfsClient {
    * failed pipeline is retried on fresh servers. The file becomes visible only on complete.
    */
   async put(source: Readable, path: string, opts: PutOptions = {}): Promise<EntryInfo> {
-    const created = await this.master.call<CreateReply>('/v1/fs/create', {
-      body: { path: normalizePath(path), overwrite: opts.overwrite ?? false, parents: opts.parents ?? false, ...(opts.replication ? { replication: opts.replication } : {}) },
+    const created = await this.mutate<CreateReply>('/v1/fs/create', { path: normalizePath(path), overwrite: opts.overwrite ?? false, parents: opts.parents ?? false, ...(opts.replication ? { replication: opts.replication } : {}),
     });
     const chunks: CompletedChunk[] = [];
     // Servers that failed this upload stay excluded for its later chunks too (as HDFS's excludedNodes).
@@ -96,10 +117,10 @@ export class DfsClient {
         total += done.length;
         opts.onProgress?.(total);
       }
-      return await this.master.call<EntryInfo>('/v1/fs/complete', { body: { writeId: created.writeId, length: total, chunks } });
+      return await this.mutate<EntryInfo>('/v1/fs/complete', { writeId: created.writeId, length: total, chunks });
     } catch (err) {
       // Best effort: free the path and the chunks now rather than when the lease expires.
-      await this.master.call('/v1/fs/abandon', { body: { writeId: created.writeId } }).catch(() => undefined);
+      await this.mutate('/v1/fs/abandon', { writeId: created.writeId }).catch(() => undefined);
       throw err;
     }
   }
@@ -108,7 +129,7 @@ export class DfsClient {
   private async writeChunk(writeId: string, index: number, reader: ChunkReader, exclude: Set<string>, onBytes: (n: number) => void, onRetry?: (message: string) => void): Promise<CompletedChunk> {
     let lastError: DfsError | undefined;
     for (let attempt = 0; attempt < this.maxChunkAttempts; attempt++) {
-      const alloc = await this.master.call<AllocateReply>('/v1/fs/allocate', { body: { writeId, index, exclude: [...exclude] } });
+      const alloc = await this.mutate<AllocateReply>('/v1/fs/allocate', { writeId, index, exclude: [...exclude] });
       const send = this.openPipeline(alloc);
       const hasher = new BlockHasher();
       try {

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { newSecret } from '../common/auth.js';
 import { DEFAULT_MASTERS, formatBytes } from '../common/config.js';
 import { DfsError } from '../common/errors.js';
-import { callJson } from '../common/http.js';
+import { LeaderClient } from '../common/leader.js';
 import type { ClusterStatus } from '../common/protocol.js';
 
 export interface ClusterOptions {
@@ -41,7 +41,7 @@ function writeJsonAtomic(file: string, value: unknown): void {
  * one folder, in the foreground. Ctrl-C stops them all; starting again reuses the data.
  */
 export async function runCluster(opts: ClusterOptions): Promise<void> {
-  if (opts.masters !== 1) throw new DfsError('INVALID_ARGUMENT', 'this build runs exactly 1 master (Raft replication of the master is not wired in yet)');
+  if (![1, 3, 5].includes(opts.masters)) throw new DfsError('INVALID_ARGUMENT', '--masters must be 1, 3 or 5 (a Raft group needs an odd count to keep a majority)');
   const dataDir = resolve(opts.dataDir);
   mkdirSync(dataDir, { recursive: true });
   const secretFile = join(dataDir, 'secret');
@@ -65,7 +65,9 @@ export async function runCluster(opts: ClusterOptions): Promise<void> {
     procs.push({ info, child });
   };
 
+  const peers = layout.masters.map((addr, i) => `m${i + 1}=${addr}`).join(',');
   layout.masters.forEach((addr, i) => start('master', `m${i + 1}`, addr, [
+    '--peers', peers,
     '--chunk-size', String(opts.chunkSizeBytes), '--replication', String(opts.replication), '--dead-timeout-ms', String(opts.deadTimeoutMs),
   ]));
   layout.chunkservers.forEach((addr, i) => start('chunkserver', `cs${i + 1}`, addr, [
@@ -96,7 +98,7 @@ export async function runCluster(opts: ClusterOptions): Promise<void> {
   const deadline = Date.now() + 30_000;
   let status: ClusterStatus | undefined;
   while (Date.now() < deadline && !stopping) {
-    status = await callJson<ClusterStatus>(layout.masters[0]!, '/v1/cluster/status', { timeoutMs: 1000 }).catch(() => undefined);
+    status = await new LeaderClient(layout.masters, { maxWaitMs: 1000 }).call<ClusterStatus>('/v1/cluster/status', { timeoutMs: 1000 }).catch(() => undefined);
     if (status && status.chunkservers.filter((c) => c.alive).length >= opts.chunkservers) break;
     await new Promise((r) => setTimeout(r, 200));
   }

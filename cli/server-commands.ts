@@ -1,5 +1,5 @@
 import type { Argv } from 'yargs';
-import { DEFAULT_BASE_PORT, parseAddrList, parseSize } from '../common/config.js';
+import { DEFAULT_BASE_PORT, DEFAULT_MASTERS, parseAddr, parseAddrList, parseSize } from '../common/config.js';
 import { DfsError } from '../common/errors.js';
 
 function size(v: unknown, what: string): number {
@@ -20,6 +20,23 @@ function closeOnSignal(close: () => Promise<void>): void {
   process.once('SIGINT', stop);
 }
 
+/** `m1=127.0.0.1:9400,m2=...`: 1, 3 or 5 masters with distinct ids and addresses. */
+export function parsePeers(raw: string): Record<string, string> {
+  const peers: Record<string, string> = {};
+  for (const part of raw.split(',')) {
+    const m = /^([A-Za-z0-9_-]{1,32})=(.+)$/.exec(part.trim());
+    if (!m) throw new DfsError('INVALID_ARGUMENT', `--peers: ${JSON.stringify(part)} is not id=host:port`);
+    const [, id, addr] = m as unknown as [string, string, string];
+    const { host, port } = parseAddr(addr, '--peers');
+    if (peers[id] !== undefined) throw new DfsError('INVALID_ARGUMENT', `--peers names ${id} twice`);
+    peers[id] = `${host}:${port}`;
+  }
+  const n = Object.keys(peers).length;
+  if (new Set(Object.values(peers)).size !== n) throw new DfsError('INVALID_ARGUMENT', '--peers gives two masters the same address');
+  if (n > 7) throw new DfsError('INVALID_ARGUMENT', '--peers: at most 7 masters');
+  return peers;
+}
+
 export function serverCommands(cli: Argv): Argv {
   return cli
     .command('master', 'run a master server', (y) => y
@@ -30,13 +47,17 @@ export function serverCommands(cli: Argv): Argv {
       .option('replication', { type: 'number', default: 3, describe: 'default replicas per chunk' })
       .option('secret-file', { type: 'string', describe: 'file with the cluster secret (or $DFS_CLUSTER_SECRET)' })
       .option('dead-timeout-ms', { type: 'number', default: 30_000, describe: 'a chunkserver silent this long is dead' })
-      .option('lease-ms', { type: 'number', default: 60_000, describe: 'a writer silent this long loses its unfinished file' }), async (a) => {
-      const { runMaster } = await import('../master/main.js');
+      .option('lease-ms', { type: 'number', default: 60_000, describe: 'a writer silent this long loses its unfinished file' })
+      .option('peers', { type: 'string', describe: 'the Raft group: id=host:port,... with this master included (default: a group of one)' })
+      .option('snapshot-every', { type: 'number', default: 10_000, describe: 'Raft log entries between snapshots' })
+      .option('tick-ms', { type: 'number', default: 100, describe: 'Raft tick; elections time out after 10-20 ticks' }), async (a) => {
+      const { runMaster, MASTER_DEFAULTS } = await import('../master/main.js');
       const m = await runMaster({
         id: a.id, listen: a.listen, dataDir: a.data, chunkSizeBytes: size(a['chunk-size'], '--chunk-size'),
         replication: positiveInt(a.replication, '--replication'), secretFile: a['secret-file'],
         deadTimeoutMs: positiveInt(a['dead-timeout-ms'], '--dead-timeout-ms'), writeLeaseMs: positiveInt(a['lease-ms'], '--lease-ms'),
-        snapshotEveryRecords: 10_000,
+        snapshotEveryEntries: positiveInt(a['snapshot-every'], '--snapshot-every'), tickIntervalMs: positiveInt(a['tick-ms'], '--tick-ms'),
+        safeModeMs: MASTER_DEFAULTS.safeModeMs, peers: a.peers === undefined ? undefined : parsePeers(a.peers),
       });
       closeOnSignal(m.close);
     })
@@ -48,7 +69,7 @@ export function serverCommands(cli: Argv): Argv {
       .option('chunk-size', { type: 'string', default: '64MiB', describe: 'largest chunk accepted (the cluster\'s chunk size)' })
       .option('heartbeat-ms', { type: 'number', default: 1000, describe: 'heartbeat interval' }), async (a) => {
       const { runChunkserver } = await import('../chunkserver/main.js');
-      const masters = parseAddrList((a.masters as string | undefined) ?? process.env.DFS_MASTERS ?? `127.0.0.1:${DEFAULT_BASE_PORT}`, '--masters');
+      const masters = parseAddrList((a.masters as string | undefined) ?? process.env.DFS_MASTERS ?? DEFAULT_MASTERS.join(','), '--masters');
       const cs = await runChunkserver({
         id: a.id, listen: a.listen, dataDir: a.data, masters, secretFile: a['secret-file'],
         maxChunkBytes: size(a['chunk-size'], '--chunk-size'), heartbeatIntervalMs: positiveInt(a['heartbeat-ms'], '--heartbeat-ms'),
@@ -56,7 +77,7 @@ export function serverCommands(cli: Argv): Argv {
       closeOnSignal(cs.close);
     })
     .command('cluster', 'run a local cluster in the foreground (what npm start runs)', (y) => y
-      .option('masters', { type: 'number', default: 1, describe: 'number of masters' })
+      .option('masters', { type: 'number', default: 3, describe: 'number of masters (1, 3 or 5): a Raft group' })
       .option('chunkservers', { type: 'number', default: 4, describe: 'number of chunkservers' })
       .option('data', { type: 'string', default: './data', describe: 'folder for all data, logs and cluster.json' })
       .option('base-port', { type: 'number', default: DEFAULT_BASE_PORT, describe: 'masters listen on base-port+i, chunkservers on base-port+100+i' })

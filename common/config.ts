@@ -1,8 +1,9 @@
 import { DfsError } from './errors.js';
 
-/** The local cluster's first master, which `dfs` talks to when nothing else is configured. */
+/** The local cluster's base port: masters on 9400, 9401, 9402; chunkservers from 9500. */
 export const DEFAULT_BASE_PORT = 9400;
-export const DEFAULT_MASTERS = [`127.0.0.1:${DEFAULT_BASE_PORT}`];
+/** The local cluster's three masters (dfs cluster with its defaults). */
+export const DEFAULT_MASTERS = [0, 1, 2].map((i) => `127.0.0.1:${DEFAULT_BASE_PORT + i}`);
 
 /** Parses "host:port,host:port" into a validated list. */
 export function parseAddrList(raw: string, what = 'address list'): string[] {

@@ -2,8 +2,10 @@ import { DfsError } from './errors.js';
 import { callJson, type CallOptions } from './http.js';
 
 export interface LeaderClientOptions {
-  /** Attempts across masters before giving up: covers an election plus a few redirects. */
-  maxAttempts?: number;
+  /** How long to keep trying (an election, redirects, a safe mode) before giving up. */
+  maxWaitMs?: number;
+  /** How long to keep trying when no master answers at all (nothing running there?). */
+  unreachableWaitMs?: number;
   /** Pause between rounds when no master is reachable or none knows a leader yet. */
   retryDelayMs?: number;
   timeoutMs?: number;
@@ -13,18 +15,20 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Calls "the master": whichever of the configured masters leads. It remembers the leader,
- * follows NOT_LEADER hints, and moves on to the next master when one is unreachable, a bounded
- * number of times. Used by the client library and by chunkservers alike.
+ * follows NOT_LEADER hints, moves on to the next master when one is unreachable, and waits out
+ * an election or a new leader's safe mode, for a bounded time. Used by the client library and
+ * by chunkservers alike. Retried calls carry the same headers, so a mutation sent with a session
+ * header (x-dfs-session) is applied once however often it is retried.
  */
 export class LeaderClient {
   private current = 0;
-  private readonly maxAttempts: number;
+  private readonly maxWaitMs: number;
   private readonly retryDelayMs: number;
 
   constructor(readonly masters: string[], private readonly opts: LeaderClientOptions = {}) {
     if (masters.length === 0) throw new DfsError('INVALID_ARGUMENT', 'no master addresses given');
-    this.maxAttempts = opts.maxAttempts ?? Math.max(6, masters.length * 4);
-    this.retryDelayMs = opts.retryDelayMs ?? 200;
+    this.maxWaitMs = opts.maxWaitMs ?? 15_000;
+    this.retryDelayMs = opts.retryDelayMs ?? 100;
   }
 
   get leader(): string {
@@ -33,7 +37,11 @@ export class LeaderClient {
 
   async call<T>(path: string, opts: CallOptions = {}): Promise<T> {
     let last: DfsError | undefined;
-    for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
+    let sawMaster = false;
+    const start = Date.now();
+    const deadline = () => start + (sawMaster ? this.maxWaitMs : this.opts.unreachableWaitMs ?? 2_000);
+    // Each master is tried at least once, whatever the deadline.
+    for (let attempt = 0; attempt < this.masters.length || Date.now() < deadline(); attempt++) {
       const addr = this.masters[this.current]!;
       try {
         return await callJson<T>(addr, path, { timeoutMs: this.opts.timeoutMs, ...opts });
@@ -41,12 +49,18 @@ export class LeaderClient {
         const e = err instanceof DfsError ? err : new DfsError('INTERNAL', String(err));
         if (e.code === 'NOT_LEADER') {
           last = e;
+          sawMaster = true;
           const hint = typeof e.details.leader === 'string' ? e.details.leader : undefined;
           const i = hint ? this.masters.indexOf(hint) : -1;
           if (i >= 0 && i !== this.current) {
             this.current = i;
             continue;
           }
+        } else if (e.code === 'SAFE_MODE') {
+          last = e;
+          sawMaster = true;
+          await sleep(4 * this.retryDelayMs);
+          continue; // the same master: it is the leader, waiting for reports
         } else if (e.code === 'UNAVAILABLE' || e.code === 'TIMEOUT') {
           last = e;
         } else {
@@ -56,7 +70,8 @@ export class LeaderClient {
         if (this.current === 0 || this.masters.length === 1) await sleep(this.retryDelayMs);
       }
     }
-    if (last?.code === 'NOT_LEADER') throw new DfsError('UNAVAILABLE', `no master leader among ${this.masters.join(', ')}; is a majority of masters running?`);
+    if (last?.code === 'SAFE_MODE') throw last;
+    if (sawMaster) throw new DfsError('UNAVAILABLE', `no master leader among ${this.masters.join(', ')} (${last?.message ?? 'no answer'}); is a majority of masters running?`);
     throw new DfsError('UNAVAILABLE', `cannot reach a master at ${this.masters.join(', ')} (${last?.message ?? 'no answer'}); is the cluster running? (npm start, or set --masters / DFS_MASTERS)`);
   }
 }

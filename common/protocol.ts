@@ -85,6 +85,9 @@ export type CorruptReport = z.infer<typeof CorruptReport>;
 
 // ---- replies ----
 
+/** Header of an exactly-once master request: `<session id>:<sequence number>` (POST /v1/session). */
+export const SESSION_HEADER = 'x-dfs-session';
+
 export interface ReplicaInfo { id: string; addr: string }
 
 export interface ChunkInfo {
@@ -145,6 +148,17 @@ export interface MasterStatus {
   error?: string;
 }
 
+/** GET /v1/raft/status on any master: its own view of the group. */
+export interface RaftStatusReply {
+  id: string;
+  addr: string;
+  role: 'leader' | 'follower' | 'candidate';
+  term: number;
+  leader: string | null;
+  commitIndex: number;
+  appliedIndex: number;
+}
+
 export interface ClusterStatus {
   leader: string | null;
   masters: MasterStatus[];
@@ -156,6 +170,8 @@ export interface ClusterStatus {
   missingChunks: number;
   chunkSizeBytes: number;
   defaultReplication: number;
+  /** A new leader waiting for chunkserver reports before it places chunks. */
+  safeMode: boolean;
 }
 
 export interface HeartbeatReply {

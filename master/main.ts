@@ -5,10 +5,11 @@ import { loadSecret } from '../common/auth.js';
 import { parseAddr } from '../common/config.js';
 import { createLogger } from '../common/log.js';
 import { createApp, installErrorHandler, listen, newMetricsRegistry } from '../common/server.js';
-import { LocalLog } from './local-log.js';
+import { DfsError } from '../common/errors.js';
+import { RAFT_AUTH_HEADER, raftAuthToken, RaftReplicator } from './raft-replicator.js';
+import { RAFT_MESSAGE_PATH, raftHttpHandler } from './raft/index.js';
 import { mountMasterRoutes } from './routes.js';
 import { MasterService } from './service.js';
-import { MasterState } from './state.js';
 
 export interface MasterOptions {
   id: string;
@@ -20,7 +21,14 @@ export interface MasterOptions {
   secretFile?: string;
   deadTimeoutMs: number;
   writeLeaseMs: number;
-  snapshotEveryRecords: number;
+  /** Raft log entries between snapshots (and log compaction). */
+  snapshotEveryEntries: number;
+  /** The Raft group, id=host:port each, this master included; absent: a group of one. */
+  peers?: Record<string, string>;
+  /** One Raft tick; elections time out after 10–20 ticks. */
+  tickIntervalMs: number;
+  /** Longest safe mode after becoming leader (placement waits for chunkserver reports). */
+  safeModeMs: number;
 }
 
 export const MASTER_DEFAULTS = {
@@ -29,7 +37,9 @@ export const MASTER_DEFAULTS = {
   /** GFS/HDFS use tens of seconds; the local cluster passes a shorter value for quick demos. */
   deadTimeoutMs: 30_000,
   writeLeaseMs: 60_000,
-  snapshotEveryRecords: 10_000,
+  snapshotEveryEntries: 10_000,
+  tickIntervalMs: 100,
+  safeModeMs: 5_000,
 };
 
 export interface RunningMaster { addr: string; server: Server; close(): Promise<void> }
@@ -40,31 +50,47 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   const log = createLogger('master', opts.id);
   mkdirSync(opts.dataDir, { recursive: true });
   const secret = loadSecret(opts.secretFile);
-  const opened = LocalLog.open(opts.dataDir, () => new MasterState(), (b) => MasterState.restore(b), { snapshotEveryRecords: opts.snapshotEveryRecords });
-  const state = opened.state;
   const metrics = newMetricsRegistry('master');
-  const config = {
-      id: opts.id, addr: opts.listen, chunkSizeBytes: opts.chunkSizeBytes, defaultReplication: opts.replication,
-      writeLeaseMs: opts.writeLeaseMs, deadTimeoutMs: opts.deadTimeoutMs, writeTokenTtlMs: 10 * 60_000, secret,
-  };
-  const svc = new MasterService(config, () => state, opened.log, log);
+  const peers = opts.peers ?? { [opts.id]: opts.listen };
+  if (peers[opts.id] === undefined) throw new DfsError('INVALID_ARGUMENT', `--peers does not name this master (${opts.id})`);
+  if (peers[opts.id] !== opts.listen) throw new DfsError('INVALID_ARGUMENT', `--peers gives ${opts.id} the address ${peers[opts.id]}, but it listens on ${opts.listen}`);
   const app = createApp(log, metrics);
+  // Raft traffic between masters, checked against the cluster secret. Mounted first: the handler
+  // reads its own body (its content type is not application/json).
+  const auth = raftAuthToken(secret);
+  const raftRoute = { handler: undefined as ReturnType<typeof raftHttpHandler> | undefined };
+  app.post(RAFT_MESSAGE_PATH, (req, res, next) => {
+    if (req.get(RAFT_AUTH_HEADER) !== auth) return next(new DfsError('UNAUTHORIZED', 'raft messages need the cluster secret'));
+    if (!raftRoute.handler) return next(new DfsError('UNAVAILABLE', 'raft is starting'));
+    raftRoute.handler(req, res);
+  });
+  const server = await listen(app, host, port);
+  const addr = `${host}:${(server.address() as AddressInfo).port}`;
+  if (!opts.peers) peers[opts.id] = addr; // port 0 in a group of one
+  const replicator = await RaftReplicator.open({
+    id: opts.id, peers, dataDir: opts.dataDir, secret, tickIntervalMs: opts.tickIntervalMs, snapshotEveryEntries: opts.snapshotEveryEntries,
+  }, log);
+  raftRoute.handler = raftHttpHandler(replicator.raftNode);
+  const config = {
+    id: opts.id, addr, chunkSizeBytes: opts.chunkSizeBytes, defaultReplication: opts.replication,
+    writeLeaseMs: opts.writeLeaseMs, deadTimeoutMs: opts.deadTimeoutMs, writeTokenTtlMs: 10 * 60_000, secret,
+    peers, safeModeMs: opts.safeModeMs,
+  };
+  const svc = new MasterService(config, () => replicator.state, replicator, log);
   mountMasterRoutes(app, svc, metrics);
   installErrorHandler(app, log);
-  const server = await listen(app, host, port);
-  config.addr = `${host}:${(server.address() as AddressInfo).port}`;
   const leaseTimer = setInterval(() => {
     svc.expireLeases().catch((err) => log.warn({ err }, 'lease expiry failed'));
   }, Math.max(250, Math.floor(opts.writeLeaseMs / 4)));
-  log.info({ addr: config.addr, dataDir: opts.dataDir, chunks: state.chunks.size }, 'master started');
+  log.info({ addr, dataDir: opts.dataDir, peers, chunks: replicator.state.chunks.size }, 'master started');
   return {
-    addr: config.addr,
+    addr,
     server,
     async close() {
       clearInterval(leaseTimer);
       await new Promise<void>((r) => server.close(() => r()));
       server.closeAllConnections();
-      await opened.log.close();
+      await replicator.close();
     },
   };
 }

@@ -121,6 +121,11 @@ export class Registry {
     });
   }
 
+  /** Whether any server (alive or not) has reported a replica of `handle`. */
+  hasAnyReplica(handle: number): boolean {
+    return (this.locations.get(handle)?.size ?? 0) > 0;
+  }
+
   liveCount(): number {
     return [...this.servers.keys()].filter((id) => this.isAlive(id)).length;
   }

@@ -1,12 +1,20 @@
 import type { Command, CommandResult } from './commands.js';
 
+/** A client session's place: a retried (clientId, seq) is applied once and answered the first result. */
+export interface SessionRef {
+  clientId: string;
+  seq: number;
+}
+
 /**
  * The seam between the master's services and how its state is made durable and agreed on.
- * LocalLog (one master, an fsynced log) and the Raft group both implement it.
+ * RaftReplicator implements it (a single master is a Raft group of one).
  */
 export interface Replicator {
   /** Makes `cmd` durable (and agreed), applies it, and answers apply()'s result. */
-  propose(cmd: Command): Promise<CommandResult>;
+  propose(cmd: Command, session?: SessionRef): Promise<CommandResult>;
+  /** Opens a client session for exactly-once commands; answers its id. */
+  registerSession(): Promise<string>;
   /** Resolves when a read of the state now would be linearizable. */
   readBarrier(): Promise<void>;
   isLeader(): boolean;
@@ -14,6 +22,6 @@ export interface Replicator {
   leaderAddr(): string | undefined;
   /** Subscribes to becoming leader / losing leadership. */
   onLeaderChange(fn: (isLeader: boolean) => void): void;
-  status(): { role: 'leader' | 'follower' | 'candidate'; term: number; commitIndex: number; appliedIndex: number };
+  status(): { role: 'leader' | 'follower' | 'candidate'; term: number; commitIndex: number; appliedIndex: number; leaderId: string | null };
   close(): Promise<void>;
 }

@@ -3,10 +3,20 @@ import { Counter, type Registry as MetricsRegistry } from 'prom-client';
 import { DfsError } from '../common/errors.js';
 import {
   AbandonRequest, AllocateRequest, CompleteRequest, CorruptReport, CreateRequest, DeleteRequest, HeartbeatRequest,
-  MkdirRequest, RegisterRequest, RenameRequest,
+  MkdirRequest, RegisterRequest, RenameRequest, SESSION_HEADER,
 } from '../common/protocol.js';
 import { parseInput, route } from '../common/server.js';
+import type { SessionRef } from './replicator.js';
 import type { MasterService } from './service.js';
+
+
+function session(req: Request): SessionRef | undefined {
+  const raw = req.get(SESSION_HEADER);
+  if (raw === undefined) return undefined;
+  const m = /^([A-Za-z0-9_-]{1,64}):(\d{1,15})$/.exec(raw);
+  if (!m || Number(m[2]) < 1) throw new DfsError('INVALID_ARGUMENT', `${SESSION_HEADER} must be <session id>:<sequence number from 1>`);
+  return { clientId: m[1]!, seq: Number(m[2]) };
+}
 
 function queryPath(req: Request): string {
   const p = req.query.path;
@@ -31,34 +41,43 @@ export function mountMasterRoutes(app: Express, svc: MasterService, metrics: Met
     res.json({ ok: true, leader: svc.replicator.isLeader() });
   });
 
+  // A client session for exactly-once mutations: a retry with the same header is applied once.
+  app.post('/v1/session', route(async (_req, res) => {
+    count('session');
+    res.json({ sessionId: await svc.registerSession() });
+  }));
+  app.get('/v1/raft/status', (_req, res) => {
+    res.json(svc.raftStatus());
+  });
+
   app.post('/v1/fs/mkdir', route(async (req, res) => {
     count('mkdir');
-    res.json(await svc.mkdir(parseInput(MkdirRequest, req.body)));
+    res.json(await svc.mkdir(parseInput(MkdirRequest, req.body), session(req)));
   }));
   app.post('/v1/fs/create', route(async (req, res) => {
     count('create');
-    res.json(await svc.create(parseInput(CreateRequest, req.body)));
+    res.json(await svc.create(parseInput(CreateRequest, req.body), session(req)));
   }));
   app.post('/v1/fs/allocate', route(async (req, res) => {
     count('allocate');
-    res.json(await svc.allocate(parseInput(AllocateRequest, req.body)));
+    res.json(await svc.allocate(parseInput(AllocateRequest, req.body), session(req)));
   }));
   app.post('/v1/fs/complete', route(async (req, res) => {
     count('complete');
-    res.json(await svc.complete(parseInput(CompleteRequest, req.body)));
+    res.json(await svc.complete(parseInput(CompleteRequest, req.body), session(req)));
   }));
   app.post('/v1/fs/abandon', route(async (req, res) => {
     count('abandon');
-    await svc.abandon(parseInput(AbandonRequest, req.body).writeId);
+    await svc.abandon(parseInput(AbandonRequest, req.body).writeId, session(req));
     res.json({ ok: true });
   }));
   app.post('/v1/fs/delete', route(async (req, res) => {
     count('delete');
-    res.json(await svc.delete(parseInput(DeleteRequest, req.body)));
+    res.json(await svc.delete(parseInput(DeleteRequest, req.body), session(req)));
   }));
   app.post('/v1/fs/rename', route(async (req, res) => {
     count('rename');
-    res.json(await svc.rename(parseInput(RenameRequest, req.body)));
+    res.json(await svc.rename(parseInput(RenameRequest, req.body), session(req)));
   }));
   app.get('/v1/fs/stat', route(async (req, res) => {
     count('stat');

@@ -1,16 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { signWriteToken } from '../common/auth.js';
 import { DfsError } from '../common/errors.js';
+import { callJson } from '../common/http.js';
 import type { Logger } from '../common/log.js';
 import { joinPath, normalizePath } from '../common/paths.js';
 import type {
-  AllocateReply, AllocateRequest, ChunkInfo, ClusterStatus, CompleteRequest, CorruptReport, CreateReply, CreateRequest,
+  AllocateReply, AllocateRequest, ChunkInfo, ClusterStatus, MasterStatus, RaftStatusReply, CompleteRequest, CorruptReport, CreateReply, CreateRequest,
   DeleteRequest, DuReply, EntryInfo, HeartbeatReply, HeartbeatRequest, ListReply, MkdirRequest, RegisterRequest,
   RenameRequest, StatReply,
 } from '../common/protocol.js';
 import type { Command } from './commands.js';
 import { Registry } from './registry.js';
-import type { Replicator } from './replicator.js';
+import type { Replicator, SessionRef } from './replicator.js';
 import type { FileNode, MasterState } from './state.js';
 
 export interface MasterConfig {
@@ -25,6 +26,13 @@ export interface MasterConfig {
   /** How long a write token stays valid: long enough to stream one chunk on a slow link. */
   writeTokenTtlMs: number;
   secret: Buffer;
+  /** Every master of the group: id → host:port (this one included). */
+  peers: Record<string, string>;
+  /**
+   * After becoming leader, placement waits this long at most for chunkservers to report
+   * (a short safe mode, as HDFS's): until then an unknown location is not a missing one.
+   */
+  safeModeMs: number;
 }
 
 /** Bounds on what one listing may return, so a huge directory cannot exhaust the master. */
@@ -47,6 +55,32 @@ export class MasterService {
     private readonly log: Logger,
   ) {
     this.registry = new Registry(config.deadTimeoutMs);
+    replicator.onLeaderChange((isLeader) => {
+      // Locations and liveness are volatile: a new leader learns them afresh from reports.
+      this.registry.clear();
+      this.leaderSinceMs = isLeader ? Date.now() : undefined;
+      if (isLeader) log.info({ term: replicator.status().term }, 'became leader; waiting for chunkserver reports');
+      else log.info({ leader: replicator.leaderAddr() ?? null }, 'not the leader');
+    });
+  }
+
+  private leaderSinceMs?: number;
+
+  /**
+   * Safe mode: just after becoming leader, until every chunk has a reported replica or
+   * safeModeMs passed. Placement waits, so that a chunk nobody has reported yet is not taken
+   * for lost, and a server not yet registered is not taken for absent.
+   */
+  inSafeMode(state: MasterState = this.state): boolean {
+    if (this.leaderSinceMs === undefined) return false;
+    if (Date.now() - this.leaderSinceMs >= this.config.safeModeMs) {
+      this.leaderSinceMs = undefined;
+      return false;
+    }
+    if (this.registry.liveCount() === 0) return true;
+    for (const h of state.chunks.keys()) if (!this.registry.hasAnyReplica(h)) return true;
+    this.leaderSinceMs = undefined;
+    return false;
   }
 
   private get state(): MasterState {
@@ -60,9 +94,9 @@ export class MasterService {
     }
   }
 
-  private async commit(cmd: Command): Promise<unknown> {
+  private async commit(cmd: Command, session?: SessionRef): Promise<unknown> {
     this.requireLeader();
-    const result = await this.replicator.propose(cmd);
+    const result = await this.replicator.propose(cmd, session);
     if (!result.ok) throw new DfsError(result.code, result.message);
     return result.value;
   }
@@ -75,23 +109,29 @@ export class MasterService {
 
   // ---- namespace ----
 
-  async mkdir(req: MkdirRequest): Promise<EntryInfo> {
-    return (await this.commit({ op: 'mkdir', path: normalizePath(req.path), parents: req.parents, nowMs: Date.now() })) as EntryInfo;
+  async registerSession(): Promise<string> {
+    this.requireLeader();
+    return this.replicator.registerSession();
   }
 
-  async create(req: CreateRequest): Promise<CreateReply> {
+  async mkdir(req: MkdirRequest, session?: SessionRef): Promise<EntryInfo> {
+    return (await this.commit({ op: 'mkdir', path: normalizePath(req.path), parents: req.parents, nowMs: Date.now() }, session)) as EntryInfo;
+  }
+
+  async create(req: CreateRequest, session?: SessionRef): Promise<CreateReply> {
     const path = normalizePath(req.path);
     const replication = req.replication ?? this.config.defaultReplication;
-    const writeId = randomBytes(12).toString('base64url');
-    await this.commit({
+    // A retried create (same session seq) gets the first answer, so the writeId from the log.
+    const created = await this.commit({
       op: 'create', path, overwrite: req.overwrite, parents: req.parents, replication, chunkSizeBytes: this.config.chunkSizeBytes,
-      writeId, leaseMs: this.config.writeLeaseMs, nowMs: Date.now(),
-    });
-    return { writeId, path, chunkSizeBytes: this.config.chunkSizeBytes, replication, leaseMs: this.config.writeLeaseMs };
+      writeId: randomBytes(12).toString('base64url'), leaseMs: this.config.writeLeaseMs, nowMs: Date.now(),
+    }, session) as { writeId: string };
+    return { writeId: created.writeId, path, chunkSizeBytes: this.config.chunkSizeBytes, replication, leaseMs: this.config.writeLeaseMs };
   }
 
-  async allocate(req: AllocateRequest): Promise<AllocateReply> {
+  async allocate(req: AllocateRequest, session?: SessionRef): Promise<AllocateReply> {
     const state = await this.read();
+    if (this.inSafeMode(state)) throw new DfsError('SAFE_MODE', 'a new master leader is waiting for chunkserver reports; retry shortly');
     const w = state.writes.get(req.writeId);
     if (!w) throw new DfsError('WRITE_NOT_FOUND', 'this write is unknown or was abandoned (its lease expired?); start the upload again');
     const replicas = this.registry.place(w.replication, req.exclude, w.chunkSizeBytes);
@@ -101,14 +141,14 @@ export class MasterService {
         ? 'no live chunkservers; start one (dfs chunkserver) or check that they can reach the master'
         : `no live chunkserver with room for a chunk outside the ${req.exclude.length} excluded`);
     }
-    const rec = (await this.commit({ op: 'allocate', writeId: req.writeId, index: req.index, nowMs: Date.now() })) as { handle: number; version: number };
+    const rec = (await this.commit({ op: 'allocate', writeId: req.writeId, index: req.index, nowMs: Date.now() }, session)) as { handle: number; version: number };
     const token = signWriteToken(this.config.secret, { handle: rec.handle, version: rec.version, expiresAtMs: Date.now() + this.config.writeTokenTtlMs });
     return { handle: rec.handle, version: rec.version, replicas, token, underReplicated: replicas.length < w.replication };
   }
 
-  async complete(req: CompleteRequest): Promise<EntryInfo> {
+  async complete(req: CompleteRequest, session?: SessionRef): Promise<EntryInfo> {
     const chunks = req.chunks.map(({ handle, length, checksum }) => ({ handle, length, checksum }));
-    const info = (await this.commit({ op: 'complete', writeId: req.writeId, length: req.length, chunks, nowMs: Date.now() })) as EntryInfo;
+    const info = (await this.commit({ op: 'complete', writeId: req.writeId, length: req.length, chunks, nowMs: Date.now() }, session)) as EntryInfo;
     for (const c of req.chunks) {
       const version = this.state.chunks.get(c.handle)?.version;
       if (version !== undefined) for (const id of c.replicas) this.registry.addKnownReplica(id, c.handle, version);
@@ -116,16 +156,16 @@ export class MasterService {
     return info;
   }
 
-  async abandon(writeId: string): Promise<void> {
-    await this.commit({ op: 'abandon', writeId });
+  async abandon(writeId: string, session?: SessionRef): Promise<void> {
+    await this.commit({ op: 'abandon', writeId }, session);
   }
 
-  async delete(req: DeleteRequest): Promise<{ files: number }> {
-    return (await this.commit({ op: 'delete', path: normalizePath(req.path), recursive: req.recursive, nowMs: Date.now() })) as { files: number };
+  async delete(req: DeleteRequest, session?: SessionRef): Promise<{ files: number }> {
+    return (await this.commit({ op: 'delete', path: normalizePath(req.path), recursive: req.recursive, nowMs: Date.now() }, session)) as { files: number };
   }
 
-  async rename(req: RenameRequest): Promise<EntryInfo> {
-    return (await this.commit({ op: 'rename', src: normalizePath(req.src), dst: normalizePath(req.dst), nowMs: Date.now() })) as EntryInfo;
+  async rename(req: RenameRequest, session?: SessionRef): Promise<EntryInfo> {
+    return (await this.commit({ op: 'rename', src: normalizePath(req.src), dst: normalizePath(req.dst), nowMs: Date.now() }, session)) as EntryInfo;
   }
 
   /** Abandons writes whose writer went silent; proposed only when one has expired. */
@@ -220,14 +260,40 @@ export class MasterService {
         else if (live < n.replication) under++;
       }
     }
-    const st = this.replicator.status();
     return {
       leader: this.config.addr,
-      masters: [{ id: this.config.id, addr: this.config.addr, role: st.role, term: st.term, commitIndex: st.commitIndex, appliedIndex: st.appliedIndex, reachable: true }],
+      masters: await this.mastersStatus(),
       chunkservers: this.registry.list(),
       files, dirs: dirs - 1, chunks: state.chunks.size, underReplicatedChunks: under, missingChunks: missing,
       chunkSizeBytes: this.config.chunkSizeBytes, defaultReplication: this.config.defaultReplication,
+      safeMode: this.inSafeMode(state),
     };
+  }
+
+  /** This master's own view of the Raft group (any master answers, leader or not). */
+  raftStatus(): RaftStatusReply {
+    const st = this.replicator.status();
+    const leaderId = st.leaderId;
+    return {
+      id: this.config.id, addr: this.config.addr, role: st.role, term: st.term,
+      leader: leaderId === null ? null : this.config.peers[leaderId] ?? null, commitIndex: st.commitIndex, appliedIndex: st.appliedIndex,
+    };
+  }
+
+  /** Every master's role, term and indexes, asked of each one (1 s each, in parallel). */
+  private async mastersStatus(): Promise<MasterStatus[]> {
+    return Promise.all(Object.entries(this.config.peers).map(async ([id, addr]): Promise<MasterStatus> => {
+      if (id === this.config.id) {
+        const s = this.raftStatus();
+        return { id, addr, role: s.role, term: s.term, commitIndex: s.commitIndex, appliedIndex: s.appliedIndex, reachable: true };
+      }
+      try {
+        const s = await callJson<RaftStatusReply>(addr, '/v1/raft/status', { method: 'GET', timeoutMs: 1000 });
+        return { id, addr, role: s.role, term: s.term, commitIndex: s.commitIndex, appliedIndex: s.appliedIndex, reachable: true };
+      } catch (err) {
+        return { id, addr, role: 'unknown', reachable: false, error: (err as Error).message };
+      }
+    }));
   }
 
   // ---- chunkservers ----

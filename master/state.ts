@@ -196,16 +196,16 @@ export class MasterState {
     return { writeId: cmd.writeId };
   }
 
-  private liveWrite(writeId: string, nowMs: number): PendingWrite {
+  private liveWrite(writeId: string): PendingWrite {
     const w = this.writes.get(writeId);
     if (!w) fail('WRITE_NOT_FOUND', 'this write is unknown or was abandoned (its lease expired?); start the upload again');
-    w!.leaseExpiresAtMs = nowMs + w!.leaseMs; // any call on a write renews its lease
     return w!;
   }
 
   private allocate(writeId: string, index: number, nowMs: number): ChunkRecord {
-    const w = this.liveWrite(writeId, nowMs);
+    const w = this.liveWrite(writeId);
     if (index > w.chunks.length) fail('INVALID_ARGUMENT', `chunk ${index} allocated before chunk ${w.chunks.length}`);
+    w.leaseExpiresAtMs = nowMs + w.leaseMs; // progress renews the lease (a refused call changes nothing)
     const previous = w.chunks[index];
     if (previous !== undefined) this.chunks.delete(previous); // a retried chunk: the old handle becomes garbage
     const record: ChunkRecord = { handle: this.nextHandle++, version: 1, length: 0, checksum: '' };
@@ -215,7 +215,7 @@ export class MasterState {
   }
 
   private complete(cmd: Extract<Command, { op: 'complete' }>): EntryInfo {
-    const w = this.liveWrite(cmd.writeId, cmd.nowMs);
+    const w = this.liveWrite(cmd.writeId);
     if (cmd.chunks.length !== w.chunks.length) fail('INVALID_ARGUMENT', `write has ${w.chunks.length} chunks allocated, complete names ${cmd.chunks.length}`);
     let total = 0;
     cmd.chunks.forEach((c, i) => {

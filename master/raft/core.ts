@@ -514,7 +514,9 @@ export class RaftCore {
   }
 
   private handleHeartbeat(m: HeartbeatRequest): void {
-    this.log.commitTo(m.commit);
+    // The leader sends min(match, commit), so commit ≤ our last index unless we lost our log
+    // (a wiped disk); then appends, whose consistency check is the safe path, catch us up.
+    if (m.commit <= this.log.lastIndex()) this.log.commitTo(m.commit);
     this.send<HeartbeatResponse>(m.from, { type: 'heartbeatResp', context: m.context });
   }
 
@@ -576,6 +578,12 @@ export class RaftCore {
   private handleAppendResponse(m: AppendResponse): void {
     const pr = this.progress.get(m.from)!;
     pr.recentActive = true;
+    if (m.reject && m.rejectHintTerm === 0 && m.rejectHintIndex < pr.match) {
+      // Its whole log is shorter than what it had acknowledged: it lost its data (see resetAfterLoss).
+      pr.resetAfterLoss(m.rejectHintIndex);
+      this.sendAppend(m.from, true);
+      return;
+    }
     if (m.reject) {
       let nextProbe = m.rejectHintIndex;
       if (m.rejectHintTerm > 0) nextProbe = this.log.findConflictByTerm(m.rejectHintIndex, m.rejectHintTerm).index;

@@ -100,6 +100,17 @@ export class Progress {
     this.next = Math.max(this.match + 1, snapshotIndex + 1);
   }
 
+  /**
+   * The follower's log ends before what we knew it held: it lost its disk (an operator wiped
+   * and restarted it). Start again from what it has, by probing; a snapshot follows if the
+   * log no longer reaches that far back. Lowering match only delays commits, never undoes one.
+   */
+  resetAfterLoss(followerLastIndex: number): void {
+    this.match = followerLastIndex;
+    this.resetState('probe');
+    this.next = followerLastIndex + 1;
+  }
+
   becomeReplicate(): void {
     this.resetState('replicate');
     this.next = this.match + 1;

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { createInterface } from 'node:readline';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -14,12 +15,16 @@ if (!existsSync(DFS)) throw new Error(`${DFS} is missing: run npm run build (npm
 export interface Proc { child: ChildProcess; addr: string; id: string; dataDir: string; pid: number; output: string[] }
 
 export interface ClusterOptions {
+  /** Masters in the Raft group (1, 3 or 5). */
+  masters?: number;
   chunkservers?: number;
   chunkSizeBytes?: number;
   replication?: number;
   deadTimeoutMs?: number;
   leaseMs?: number;
   heartbeatMs?: number;
+  /** Raft log entries between snapshots. */
+  snapshotEvery?: number;
 }
 
 /** Spawns `dfs <role> ...` and resolves with its address once it logs that it started. */
@@ -62,14 +67,17 @@ export interface RunResult { code: number; stdout: Buffer; stderr: string }
 export class TestCluster {
   readonly dir: string;
   readonly secretFile: string;
-  master!: Proc;
+  /** The masters, by index (m1 is 0); an entry stays after a kill so it can be restarted. */
+  readonly masterProcs: Proc[] = [];
   readonly chunkservers: (Proc | undefined)[] = [];
   readonly opts: Required<ClusterOptions>;
-  private masterPort = 0;
+  /** Listen addresses of the masters: fixed for the cluster's life, so restarts keep them. */
+  private masterAddrs: string[] = [];
 
   private constructor(opts: ClusterOptions) {
     this.opts = {
-      chunkservers: 4, chunkSizeBytes: 1024 * 1024, replication: 3, deadTimeoutMs: 3000, leaseMs: 60_000, heartbeatMs: 300, ...opts,
+      masters: 1, chunkservers: 4, chunkSizeBytes: 1024 * 1024, replication: 3, deadTimeoutMs: 3000, leaseMs: 60_000, heartbeatMs: 300,
+      snapshotEvery: 10_000, ...opts,
     };
     this.dir = mkdtempSync(join(tmpdir(), 'dfs-test-'));
     this.secretFile = join(this.dir, 'secret');
@@ -79,7 +87,9 @@ export class TestCluster {
   static async start(opts: ClusterOptions = {}): Promise<TestCluster> {
     const c = new TestCluster(opts);
     try {
-      await c.startMaster();
+      // A group of one may listen on port 0; a larger group needs its addresses up front.
+      c.masterAddrs = c.opts.masters === 1 ? ['127.0.0.1:0'] : (await freePorts(c.opts.masters)).map((p) => `127.0.0.1:${p}`);
+      await Promise.all(c.masterAddrs.map((_, i) => c.startMaster(i)));
       for (let i = 0; i < c.opts.chunkservers; i++) await c.startChunkserver(i);
       await c.waitForLive(c.opts.chunkservers);
     } catch (err) {
@@ -89,20 +99,40 @@ export class TestCluster {
     return c;
   }
 
-  get masters(): string {
-    return this.master.addr;
+  /** The first master (the only one in a group of one). */
+  get master(): Proc {
+    return this.masterProcs[0]!;
   }
 
-  async startMaster(): Promise<void> {
-    const dataDir = join(this.dir, 'm1');
+  /** DFS_MASTERS for this cluster: every master's address. */
+  get masters(): string {
+    return this.masterAddrs.join(',');
+  }
+
+  async startMaster(i = 0): Promise<Proc> {
+    const id = `m${i + 1}`;
+    const dataDir = join(this.dir, id);
     mkdirSync(dataDir, { recursive: true });
-    this.master = await spawnRole('master', [
-      '--id', 'm1', '--listen', `127.0.0.1:${this.masterPort}`, '--data', dataDir, '--secret-file', this.secretFile,
+    const peers = this.masterAddrs.length > 1 ? ['--peers', this.masterAddrs.map((a, j) => `m${j + 1}=${a}`).join(',')] : [];
+    const p = await spawnRole('master', [
+      '--id', id, '--listen', this.masterAddrs[i]!, '--data', dataDir, '--secret-file', this.secretFile,
       '--chunk-size', String(this.opts.chunkSizeBytes), '--replication', String(this.opts.replication),
       '--dead-timeout-ms', String(this.opts.deadTimeoutMs), '--lease-ms', String(this.opts.leaseMs),
+      '--snapshot-every', String(this.opts.snapshotEvery), ...peers,
     ], 'master started');
+    this.masterProcs[i] = p;
     // A restarted master keeps its address so the chunkservers find it again.
-    this.masterPort = Number(this.master.addr.split(':')[1]);
+    this.masterAddrs[i] = p.addr;
+    return p;
+  }
+
+  /** The master that currently leads, by asking each live one; throws if none does. */
+  async leader(): Promise<{ index: number; proc: Proc }> {
+    const s = await this.status();
+    const leaderAddr = (s as unknown as { leader: string | null }).leader;
+    const index = this.masterAddrs.indexOf(leaderAddr ?? '');
+    if (index < 0) throw new Error(`no leader known: ${JSON.stringify(s)}`);
+    return { index, proc: this.masterProcs[index]! };
   }
 
   async startChunkserver(i: number): Promise<Proc> {
@@ -111,7 +141,7 @@ export class TestCluster {
     const previous = this.chunkservers[i];
     const port = previous ? previous.addr.split(':')[1] : '0';
     const p = await spawnRole('chunkserver', [
-      '--id', `cs${i + 1}`, '--listen', `127.0.0.1:${port}`, '--data', dataDir, '--masters', this.master.addr,
+      '--id', `cs${i + 1}`, '--listen', `127.0.0.1:${port}`, '--data', dataDir, '--masters', this.masters,
       '--secret-file', this.secretFile, '--chunk-size', String(this.opts.chunkSizeBytes), '--heartbeat-ms', String(this.opts.heartbeatMs),
     ], 'chunkserver started');
     this.chunkservers[i] = p;
@@ -126,14 +156,14 @@ export class TestCluster {
     await gone;
   }
 
-  async restartMaster(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    await this.kill(this.master, signal);
-    await this.startMaster();
+  async restartMaster(signal: NodeJS.Signals = 'SIGKILL', i = 0): Promise<void> {
+    await this.kill(this.masterProcs[i]!, signal);
+    await this.startMaster(i);
   }
 
   /** Runs the dfs CLI against this cluster. */
   dfs(args: string[], opts: { input?: Buffer | string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<RunResult> {
-    return runDfs(args, { ...opts, env: { DFS_MASTERS: this.master.addr, ...opts.env } });
+    return runDfs(args, { ...opts, env: { DFS_MASTERS: this.masters, ...opts.env } });
   }
 
   async status(): Promise<{ chunkservers: { id: string; alive: boolean; chunkCount: number }[]; underReplicatedChunks: number; missingChunks: number }> {
@@ -149,7 +179,7 @@ export class TestCluster {
   /** Warnings and errors logged by every process so far: printed when a test fails, to say why. */
   problems(): string[] {
     const lines: string[] = [];
-    for (const p of [this.master, ...this.chunkservers]) {
+    for (const p of [...this.masterProcs, ...this.chunkservers]) {
       for (const line of p?.output ?? []) {
         try {
           if ((JSON.parse(line) as { level?: number }).level! >= 40) lines.push(`${p!.id}: ${line}`);
@@ -162,9 +192,21 @@ export class TestCluster {
   }
 
   async stop(): Promise<void> {
-    for (const p of [this.master, ...this.chunkservers]) if (p) await this.kill(p).catch(() => undefined);
+    for (const p of [...this.masterProcs, ...this.chunkservers]) if (p) await this.kill(p).catch(() => undefined);
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** Ports the OS says are free now (bound to port 0, then released) for a group that needs them up front. */
+async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(Array.from({ length: n }, () => new Promise<Server>((resolveServer, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => resolveServer(srv));
+  })));
+  const ports = servers.map((srv) => (srv.address() as AddressInfo).port);
+  await Promise.all(servers.map((srv) => new Promise((r) => srv.close(r))));
+  return ports;
 }
 
 /** Runs `dfs` as a user would: a separate process, arguments, stdin, exit code. */

@@ -1,0 +1,173 @@
+import { createHmac } from 'node:crypto';
+import { join } from 'node:path';
+import { DfsError } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import type { Command, CommandResult } from './commands.js';
+import {
+  encodeCommand, encodeRaw, encodeRegister, FileStorage, HttpTransport, NotLeaderError, RaftError, RaftNode,
+  SessionStateMachine, unwrapSessionResult, type StateMachine,
+} from './raft/index.js';
+import type { Replicator, SessionRef } from './replicator.js';
+import { MasterState } from './state.js';
+
+export interface RaftReplicatorOptions {
+  id: string;
+  /** Every master of the group, this one included: id → host:port. */
+  peers: Record<string, string>;
+  dataDir: string;
+  secret: Buffer;
+  /** One Raft tick; the election timeout is 10–20 ticks. */
+  tickIntervalMs: number;
+  snapshotEveryEntries: number;
+}
+
+/** The master's state behind Raft's StateMachine seam: commands are JSON, snapshots are MasterState's. */
+class MasterStateMachine implements StateMachine {
+  constructor(public state: MasterState) {}
+
+  apply(data: Uint8Array): CommandResult {
+    return this.state.apply(JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8')) as Command);
+  }
+
+  snapshot(): Uint8Array {
+    return this.state.snapshot();
+  }
+
+  restore(data: Uint8Array): void {
+    this.state = MasterState.restore(data);
+  }
+}
+
+/** The header the masters put on Raft messages: proves the sender holds the cluster secret. */
+export const RAFT_AUTH_HEADER = 'x-dfs-raft-auth';
+
+export function raftAuthToken(secret: Buffer): string {
+  return createHmac('sha256', secret).update('dfs raft peer').digest('base64url');
+}
+
+/** Maps the Raft module's errors onto the master's stable error codes. */
+function toDfs(err: unknown, leaderAddr: (id: string | null) => string | undefined): DfsError {
+  if (err instanceof NotLeaderError) {
+    const leader = leaderAddr(err.leaderId);
+    const message = err.outcomeUnknown
+      ? 'leadership changed while the operation was being committed; it may or may not have been applied'
+      : leader ? `not the leader; the leader is ${leader}` : 'not the leader, and no leader is known yet; retry shortly';
+    return new DfsError('NOT_LEADER', message, { leader: leader ?? null });
+  }
+  if (err instanceof RaftError) {
+    switch (err.code) {
+      case 'RAFT_BUSY':
+      case 'RAFT_STOPPED':
+        return new DfsError('UNAVAILABLE', err.message);
+      case 'RAFT_PROPOSAL_TOO_LARGE':
+        return new DfsError('BODY_TOO_LARGE', err.message);
+      case 'RAFT_SESSION_EXPIRED':
+        return new DfsError('SESSION_EXPIRED', 'the client session expired; the outcome of its last operation is unknown (run the command again)');
+      case 'RAFT_STALE_SEQUENCE':
+        return new DfsError('INVALID_ARGUMENT', 'request sequence number is older than one already applied for this session');
+      default:
+        return new DfsError('INTERNAL', err.message);
+    }
+  }
+  return err instanceof DfsError ? err : new DfsError('INTERNAL', String(err));
+}
+
+/**
+ * The master group's Replicator: every command goes through the Raft log (fsynced on a majority
+ * before it is applied), reads wait for a ReadIndex barrier. A single master is a group of one.
+ */
+export class RaftReplicator implements Replicator {
+  private constructor(
+    private readonly node: RaftNode,
+    private readonly machine: MasterStateMachine,
+    private readonly transport: HttpTransport,
+    private readonly peers: Record<string, string>,
+  ) {}
+
+  static async open(opts: RaftReplicatorOptions, log: Logger): Promise<RaftReplicator> {
+    const storage = await FileStorage.open({ dir: join(opts.dataDir, 'raft') });
+    const machine = new MasterStateMachine(new MasterState());
+    let node: RaftNode | undefined;
+    const transport = new HttpTransport({
+      peers: opts.peers,
+      headers: { [RAFT_AUTH_HEADER]: raftAuthToken(opts.secret) },
+      onUnreachable: (peer) => node?.reportUnreachable(peer),
+    });
+    node = new RaftNode({
+      id: opts.id,
+      peers: Object.keys(opts.peers),
+      storage,
+      transport,
+      stateMachine: new SessionStateMachine(machine),
+      tickIntervalMs: opts.tickIntervalMs,
+      snapshotEveryEntries: opts.snapshotEveryEntries,
+      onFatal: (err) => {
+        // A failed fsync leaves the log in an unknown state: stop rather than answer wrongly.
+        log.fatal({ err }, 'raft storage failed; stopping');
+        process.exit(70);
+      },
+    });
+    node.start();
+    return new RaftReplicator(node, machine, transport, opts.peers);
+  }
+
+  get raftNode(): RaftNode {
+    return this.node;
+  }
+
+  get state(): MasterState {
+    return this.machine.state;
+  }
+
+  private leaderAddrOf = (id: string | null): string | undefined => (id === null ? undefined : this.peers[id]);
+
+  async propose(cmd: Command, session?: SessionRef): Promise<CommandResult> {
+    const payload = Buffer.from(JSON.stringify(cmd), 'utf8');
+    const data = session ? encodeCommand(session.clientId, session.seq, payload) : encodeRaw(payload);
+    try {
+      return unwrapSessionResult(await this.node.propose(data)) as CommandResult;
+    } catch (err) {
+      throw toDfs(err, this.leaderAddrOf);
+    }
+  }
+
+  async registerSession(): Promise<string> {
+    try {
+      return unwrapSessionResult(await this.node.propose(encodeRegister())) as string;
+    } catch (err) {
+      throw toDfs(err, this.leaderAddrOf);
+    }
+  }
+
+  async readBarrier(): Promise<void> {
+    try {
+      await this.node.linearizableRead();
+    } catch (err) {
+      throw toDfs(err, this.leaderAddrOf);
+    }
+  }
+
+  isLeader(): boolean {
+    return this.node.status().role === 'leader';
+  }
+
+  leaderAddr(): string | undefined {
+    const s = this.node.status();
+    return s.leaderId === null || s.leaderId === this.node.id ? undefined : this.peers[s.leaderId];
+  }
+
+  onLeaderChange(fn: (isLeader: boolean) => void): void {
+    this.node.onLeaderChange((c) => fn(c.isLeader));
+  }
+
+  status(): { role: 'leader' | 'follower' | 'candidate'; term: number; commitIndex: number; appliedIndex: number; leaderId: string | null } {
+    const s = this.node.status();
+    const role = s.role === 'leader' || s.role === 'candidate' ? s.role : 'follower';
+    return { role, term: s.term, commitIndex: s.commitIndex, appliedIndex: s.appliedIndex, leaderId: s.leaderId };
+  }
+
+  async close(): Promise<void> {
+    await this.node.stop();
+    await this.transport.close();
+  }
+}

@@ -1,0 +1,922 @@
+// MasterState: the master's replicated state machine. Every command is checked for its result,
+// its effect on the namespace / chunk table / pending writes, and (when it fails) for leaving the
+// state byte-for-byte as it was. A seeded random history checks determinism and snapshot/restore.
+import t from 'tap';
+import type { Command, CommandResult } from '../../master/commands.js';
+import { MasterState, type DirNode, type FileNode } from '../../master/state.js';
+
+type Tap = Parameters<Parameters<typeof t.test>[0]>[0];
+
+const CHUNK = 4; // bytes per chunk in these tests
+const LEASE = 1000; // ms
+
+const snap = (s: MasterState): string => s.snapshot().toString('utf8');
+
+// The lease renewal done by liveWrite() before validating allocate/complete (see the report).
+
+// ---- command builders ----
+
+const mkdir = (path: string, nowMs: number, parents = false): Command => ({ op: 'mkdir', path, parents, nowMs });
+const create = (
+  path: string,
+  writeId: string,
+  nowMs: number,
+  opts: { overwrite?: boolean; parents?: boolean; replication?: number; leaseMs?: number } = {},
+): Command => ({
+  op: 'create', path, writeId, nowMs, overwrite: opts.overwrite ?? false, parents: opts.parents ?? false,
+  replication: opts.replication ?? 3, chunkSizeBytes: CHUNK, leaseMs: opts.leaseMs ?? LEASE,
+});
+const allocate = (writeId: string, index: number, nowMs: number): Command => ({ op: 'allocate', writeId, index, nowMs });
+const complete = (writeId: string, chunks: { handle: number; length: number; checksum?: string }[], nowMs: number, length?: number): Command => ({
+  op: 'complete', writeId, nowMs,
+  length: length ?? chunks.reduce((a, c) => a + c.length, 0),
+  chunks: chunks.map((c) => ({ handle: c.handle, length: c.length, checksum: c.checksum ?? `ck${c.handle}` })),
+});
+const abandon = (writeId: string): Command => ({ op: 'abandon', writeId });
+const del = (path: string, nowMs: number, recursive = false): Command => ({ op: 'delete', path, recursive, nowMs });
+const rename = (src: string, dst: string, nowMs: number): Command => ({ op: 'rename', src, dst, nowMs });
+const expire = (nowMs: number): Command => ({ op: 'expireLeases', nowMs });
+
+// ---- assertion helpers ----
+
+function ok<V = unknown>(t: Tap, s: MasterState, cmd: Command): V {
+  const r = s.apply(cmd);
+  t.equal(r.ok, true, `${describe(cmd)} succeeds${r.ok ? '' : ` (got ${r.code}: ${r.message})`}`);
+  if (!r.ok) throw new Error(`unexpected failure of ${describe(cmd)}: ${r.code}`);
+  return r.value as V;
+}
+
+/** Asserts the command fails with `code` and leaves snapshot() byte-identical. */
+function fails(t: Tap, s: MasterState, cmd: Command, code: string, todo?: string): CommandResult {
+  const before = snap(s);
+  const r = s.apply(cmd);
+  t.match(r, { ok: false, code }, `${describe(cmd)} fails with ${code}`);
+  if (!r.ok) t.ok(typeof r.message === 'string' && r.message.length > 0, 'failure carries a message');
+  t.equal(snap(s), before, `failed ${describe(cmd)} leaves snapshot() unchanged`, todo ? { todo } : {});
+  return r;
+}
+
+function describe(cmd: Command): string {
+  switch (cmd.op) {
+    case 'mkdir': return `mkdir${cmd.parents ? ' -p' : ''} ${cmd.path}`;
+    case 'create': return `create${cmd.overwrite ? ' -f' : ''}${cmd.parents ? ' -p' : ''} ${cmd.path} (${cmd.writeId})`;
+    case 'allocate': return `allocate ${cmd.writeId}[${cmd.index}]`;
+    case 'complete': return `complete ${cmd.writeId} (${cmd.chunks.length} chunks, ${cmd.length} B)`;
+    case 'abandon': return `abandon ${cmd.writeId}`;
+    case 'delete': return `delete${cmd.recursive ? ' -r' : ''} ${cmd.path}`;
+    case 'rename': return `rename ${cmd.src} -> ${cmd.dst}`;
+    case 'expireLeases': return `expireLeases @${cmd.nowMs}`;
+  }
+}
+
+const file = (s: MasterState, path: string): FileNode => {
+  const n = s.lookup(path);
+  if (!n || n.type !== 'file') throw new Error(`${path} is not a file`);
+  return n;
+};
+const dir = (s: MasterState, path: string): DirNode => {
+  const n = s.lookup(path);
+  if (!n || n.type !== 'dir') throw new Error(`${path} is not a directory`);
+  return n;
+};
+
+/** Writes a complete file with the given chunk lengths; returns its handles. */
+function writeFile(t: Tap, s: MasterState, path: string, writeId: string, lengths: number[], nowMs: number, opts: { overwrite?: boolean } = {}): number[] {
+  ok(t, s, create(path, writeId, nowMs, opts));
+  const handles = lengths.map((_, i) => ok<{ handle: number }>(t, s, allocate(writeId, i, nowMs)).handle);
+  ok(t, s, complete(writeId, handles.map((handle, i) => ({ handle, length: lengths[i]! })), nowMs));
+  return handles;
+}
+
+/**
+ * Structural invariants that every reachable state keeps: the chunk table holds exactly the
+ * chunks referenced by complete files and pending writes, each once; 'writing' entries and
+ * non-replacing writes point at each other; replacing writes sit on complete files.
+ */
+function invariantProblems(s: MasterState): string[] {
+  const problems: string[] = [];
+  const owners = new Map<number, string>();
+  const own = (h: number, who: string) => {
+    if (owners.has(h)) problems.push(`handle ${h} owned by ${owners.get(h)} and ${who}`);
+    owners.set(h, who);
+  };
+  for (const [p, n] of s.walk('/', s.root)) {
+    if (n.type !== 'file') continue;
+    if (n.state === 'complete') {
+      if (n.writeId !== undefined) problems.push(`${p} complete but has writeId`);
+      for (const h of n.chunks) own(h, p);
+      if (n.size !== n.chunks.reduce((a, h) => a + (s.chunks.get(h)?.length ?? NaN), 0)) problems.push(`${p} size != sum of chunk lengths`);
+    } else {
+      const w = n.writeId === undefined ? undefined : s.writes.get(n.writeId);
+      if (!w) problems.push(`${p} is writing but has no pending write`);
+      else if (w.path !== p || w.replacing) problems.push(`${p} writing entry points at write for ${w.path} (replacing=${w.replacing})`);
+      if (n.chunks.length !== 0) problems.push(`${p} writing entry has chunks`);
+    }
+  }
+  for (const w of s.writes.values()) {
+    for (const h of w.chunks) own(h, `write ${w.writeId}`);
+    const n = s.lookup(w.path);
+    if (w.replacing) {
+      if (!n || n.type !== 'file' || n.state !== 'complete') problems.push(`replacing write ${w.writeId} on ${w.path}, which is not a complete file`);
+    } else if (!n || n.type !== 'file' || n.writeId !== w.writeId) problems.push(`write ${w.writeId} has no writing entry at ${w.path}`);
+  }
+  for (const h of s.chunks.keys()) {
+    if (!owners.has(h)) problems.push(`chunk ${h} is in the table but owned by nothing`);
+    if (h >= s.nextHandle) problems.push(`chunk ${h} >= nextHandle ${s.nextHandle}`);
+  }
+  for (const h of owners.keys()) if (!s.chunks.has(h)) problems.push(`handle ${h} referenced but missing from the chunk table`);
+  return problems;
+}
+
+// ======================================================================================
+
+t.test('a fresh state', async (t) => {
+  const s = new MasterState();
+  t.equal(s.lookup('/'), s.root, '/ is the root');
+  t.same(s.entryInfo('/', s.root), { path: '/', name: '/', type: 'dir', size: 0, mtimeMs: 0, replication: 0, state: 'complete', chunkCount: 0 });
+  t.equal(s.nextHandle, 1);
+  t.equal(s.chunks.size, 0);
+  t.equal(s.writes.size, 0);
+  t.equal(snap(s), snap(new MasterState()), 'two fresh states snapshot identically');
+  t.same(invariantProblems(s), []);
+});
+
+t.test('mkdir', async (t) => {
+  t.test('creates a directory under an existing one and returns its info', async (t) => {
+    const s = new MasterState();
+    const info = ok(t, s, mkdir('/a', 10));
+    t.same(info, { path: '/a', name: 'a', type: 'dir', size: 0, mtimeMs: 10, replication: 0, state: 'complete', chunkCount: 0 });
+    t.equal(dir(s, '/a').children.size, 0);
+    t.equal(s.root.mtimeMs, 10, 'parent mtime updated');
+    ok(t, s, mkdir('/a/b', 20));
+    t.equal(dir(s, '/a').mtimeMs, 20, '/a mtime updated by its new child');
+    t.equal(s.root.mtimeMs, 10, 'grandparent mtime untouched');
+  });
+
+  t.test('EXISTS for an existing directory or file without -p; -p on an existing directory is a no-op', async (t) => {
+    const s = new MasterState();
+    ok(t, s, mkdir('/a', 10));
+    writeFile(t, s, '/f', 'w-f', [3], 11);
+    fails(t, s, mkdir('/a', 20), 'EXISTS');
+    fails(t, s, mkdir('/f', 20), 'EXISTS');
+    fails(t, s, mkdir('/f', 20, true), 'EXISTS'); // -p does not excuse a file in the way
+    fails(t, s, mkdir('/', 20), 'EXISTS');
+    const before = snap(s);
+    const info = ok(t, s, mkdir('/a', 30, true));
+    t.match(info, { path: '/a', type: 'dir', mtimeMs: 10 }, 'returns the existing directory');
+    t.same(ok(t, s, mkdir('/', 30, true)), s.entryInfo('/', s.root), 'mkdir -p / answers the root');
+    t.equal(snap(s), before, 'mkdir -p of existing directories changes nothing (not even mtimes)');
+  });
+
+  t.test('NOT_FOUND when a parent is missing without -p; -p makes every missing level', async (t) => {
+    const s = new MasterState();
+    fails(t, s, mkdir('/x/y', 10), 'NOT_FOUND');
+    fails(t, s, mkdir('/x/y/z', 10), 'NOT_FOUND');
+    t.equal(s.lookup('/x'), undefined, 'no partial directory left behind');
+    const info = ok(t, s, mkdir('/x/y/z', 20, true));
+    t.match(info, { path: '/x/y/z', name: 'z', type: 'dir', mtimeMs: 20 });
+    for (const p of ['/x', '/x/y', '/x/y/z']) t.equal(s.lookup(p)?.type, 'dir', `${p} exists`);
+    t.equal(dir(s, '/x').mtimeMs, 20);
+    ok(t, s, mkdir('/x/q/r', 30, true));
+    t.equal(dir(s, '/x').mtimeMs, 30, 'an existing level gets the new mtime when a child is added');
+    t.equal(dir(s, '/x/y').mtimeMs, 20, 'untouched sibling keeps its mtime');
+    t.same([...dir(s, '/x').children.keys()].sort(), ['q', 'y']);
+  });
+
+  t.test('NOT_A_DIRECTORY when a file is in the way, with or without -p, and nothing is made', async (t) => {
+    const s = new MasterState();
+    ok(t, s, mkdir('/a', 1));
+    writeFile(t, s, '/a/f', 'w-af', [2], 2);
+    fails(t, s, mkdir('/a/f/sub', 10), 'NOT_A_DIRECTORY');
+    fails(t, s, mkdir('/a/f/sub', 10, true), 'NOT_A_DIRECTORY');
+    fails(t, s, mkdir('/a/f/sub/deeper', 10, true), 'NOT_A_DIRECTORY');
+    // A file still being written is in the way too.
+    ok(t, s, create('/a/g', 'w-ag', 3));
+    fails(t, s, mkdir('/a/g/x', 10, true), 'NOT_A_DIRECTORY');
+  });
+});
+
+t.test('create', async (t) => {
+  t.test('makes a writing entry and a pending write with a lease', async (t) => {
+    const s = new MasterState();
+    const r = ok(t, s, create('/f', 'w1', 100, { replication: 2, leaseMs: 500 }));
+    t.same(r, { writeId: 'w1' });
+    const f = file(s, '/f');
+    t.match(f, { type: 'file', state: 'writing', writeId: 'w1', size: 0, replication: 2, chunkSizeBytes: CHUNK, mtimeMs: 100 });
+    t.same(f.chunks, []);
+    t.same(s.writes.get('w1'), {
+      writeId: 'w1', path: '/f', replication: 2, chunkSizeBytes: CHUNK, chunks: [], leaseExpiresAtMs: 600, leaseMs: 500, replacing: false,
+    });
+    t.equal(s.root.mtimeMs, 100, 'parent mtime updated');
+    t.same(s.entryInfo('/f', f), { path: '/f', name: 'f', type: 'file', size: 0, mtimeMs: 100, replication: 2, state: 'writing', chunkCount: 0 });
+    t.same(invariantProblems(s), []);
+  });
+
+  t.test('refuses / and directories', async (t) => {
+    const s = new MasterState();
+    ok(t, s, mkdir('/d', 1));
+    fails(t, s, create('/', 'w1', 10), 'IS_A_DIRECTORY');
+    fails(t, s, create('/d', 'w1', 10), 'IS_A_DIRECTORY');
+    fails(t, s, create('/d', 'w1', 10, { overwrite: true }), 'IS_A_DIRECTORY');
+    fails(t, s, create('/d', 'w1', 10, { overwrite: true, parents: true }), 'IS_A_DIRECTORY');
+  });
+
+  t.test('missing parent: NOT_FOUND unless parents is set', async (t) => {
+    const s = new MasterState();
+    fails(t, s, create('/p/q/f', 'w1', 10), 'NOT_FOUND');
+    fails(t, s, create('/p/q/f', 'w1', 10, { parents: false, overwrite: true }), 'NOT_FOUND');
+    ok(t, s, create('/p/q/f', 'w1', 20, { parents: true }));
+    t.equal(s.lookup('/p')?.type, 'dir');
+    t.equal(dir(s, '/p/q').mtimeMs, 20);
+    t.equal(file(s, '/p/q/f').state, 'writing');
+    t.same(invariantProblems(s), []);
+    // parents with an existing parent is the same as without
+    ok(t, s, create('/p/g', 'w2', 30, { parents: true }));
+    t.same([...dir(s, '/p').children.keys()].sort(), ['g', 'q']);
+  });
+
+  t.test('a file in the parent chain: NOT_A_DIRECTORY, also with parents, and no directories are made', async (t) => {
+    const s = new MasterState();
+    writeFile(t, s, '/f', 'w0', [1], 1);
+    fails(t, s, create('/f/x', 'w1', 10), 'NOT_A_DIRECTORY');
+    fails(t, s, create('/f/x', 'w1', 10, { parents: true }), 'NOT_A_DIRECTORY');
+    fails(t, s, create('/f/x/y/z', 'w1', 10, { parents: true }), 'NOT_A_DIRECTORY');
+  });
+
+  t.test('a write id already in use is refused before anything is made', async (t) => {
+    const s = new MasterState();
+    ok(t, s, create('/a', 'dup', 10));
+    fails(t, s, create('/b', 'dup', 11), 'EXISTS');
+    fails(t, s, create('/new/dir/b', 'dup', 11, { parents: true }), 'EXISTS');
+    t.equal(s.lookup('/new'), undefined);
+  });
+
+  t.test('an existing complete file: EXISTS without overwrite', async (t) => {
+    const s = new MasterState();
+    writeFile(t, s, '/f', 'w0', [4, 1], 1);
+    fails(t, s, create('/f', 'w1', 10), 'EXISTS');
+    fails(t, s, create('/f', 'w1', 10, { parents: true }), 'EXISTS');
+  });
+
+  t.test('a file being written under a live lease: FILE_BUSY, overwrite or not', async (t) => {
+    const s = new MasterState();
+    ok(t, s, create('/f', 'w1', 100));
+    fails(t, s, create('/f', 'w2', 200), 'FILE_BUSY');
+    fails(t, s, create('/f', 'w2', 200, { overwrite: true }), 'FILE_BUSY');
+    fails(t, s, create('/f', 'w2', 100 + LEASE - 1, { overwrite: true }), 'FILE_BUSY'); // one ms before expiry
+  });
+
+  t.test('a file whose writer let the lease lapse: EXISTS without overwrite; overwrite takes it over', async (t) => {
+    const s = new MasterState();
+    ok(t, s, create('/f', 'w1', 100));
+    const h = ok<{ handle: number }>(t, s, allocate('w1', 0, 100)).handle; // lease now expires at 1100
+    fails(t, s, create('/f', 'w2', 1100), 'EXISTS'); // lease expired exactly now
+    ok(t, s, create('/f', 'w2', 1100, { overwrite: true }));
+    t.notOk(s.writes.has('w1'), 'the lapsed write is dropped');
+    t.notOk(s.chunks.has(h), 'and its chunk is garbage');
+    t.match(file(s, '/f'), { state: 'writing', writeId: 'w2', mtimeMs: 1100 });
+    t.match(s.writes.get('w2'), { replacing: false });
+    fails(t, s, allocate('w1', 1, 1200), 'WRITE_NOT_FOUND');
+    t.same(invariantProblems(s), []);
+  });
+
+  t.test('overwriting a complete file is atomic: the old file stays readable until complete', async (t) => {
+    const s = new MasterState();
+    const oldHandles = writeFile(t, s, '/f', 'w0', [4, 2], 10);
+    const oldFile = structuredClone(file(s, '/f'));
+    const rootMtime = s.root.mtimeMs;
+
+    ok(t, s, create('/f', 'w1', 100, { overwrite: true, replication: 1 }));
+    t.match(s.writes.get('w1'), { replacing: true, path: '/f' });
+    t.same(file(s, '/f'), oldFile, 'old file unchanged after create');
+    t.equal(s.root.mtimeMs, rootMtime, 'directory not touched yet');
+    const h0 = ok<{ handle: number }>(t, s, allocate('w1', 0, 110)).handle;
+    t.same(file(s, '/f'), oldFile, 'old file unchanged after allocate');
+    for (const h of oldHandles) t.ok(s.chunks.has(h), `old chunk ${h} still in the chunk table`);
+    t.same(invariantProblems(s), []);
+
+    const info = ok(t, s, complete('w1', [{ handle: h0, length: 3 }], 120));
+    t.same(info, { path: '/f', name: 'f', type: 'file', size: 3, mtimeMs: 120, replication: 1, state: 'complete', chunkCount: 1 });
+    t.same(file(s, '/f').chunks, [h0]);
+    for (const h of oldHandles) t.notOk(s.chunks.has(h), `old chunk ${h} released`);
+    t.same(s.chunks.get(h0), { handle: h0, version: 1, length: 3, checksum: `ck${h0}` });
+    t.equal(s.root.mtimeMs, 120);
+    t.equal(s.writes.size, 0);
+    t.same(invariantProblems(s), []);
+  });
+
+  t.test('an abandoned overwrite leaves the old file as it was', async (t) => {
+    const s = new MasterState();
+    const oldHandles = writeFile(t, s, '/f', 'w0', [4, 4, 1], 10);
+    const before = snap(s);
+    ok(t, s, create('/f', 'w1', 100, { overwrite: true }));
+    const fresh = [0, 1].map((i) => ok<{ handle: number }>(t, s, allocate('w1', i, 100)).handle);
+    ok(t, s, abandon('w1'));
+    t.same(file(s, '/f').chunks, oldHandles);
+    t.equal(file(s, '/f').state, 'complete');
+    for (const h of fresh) t.notOk(s.chunks.has(h), `abandoned chunk ${h} dropped`);
+    const after = JSON.parse(snap(s));
+    const expected = JSON.parse(before);
+    expected.nextHandle = after.nextHandle; // the only thing allowed to move: handles are never reused
+    t.same(after, expected, 'state is the pre-overwrite state apart from the handle counter');
+    t.equal(after.nextHandle, JSON.parse(before).nextHandle + 2);
+  });
+
+  t.test('an overwrite whose lease expires leaves the old file; expireLeases reports it', async (t) => {
+    const s = new MasterState();
+    const oldHandles = writeFile(t, s, '/f', 'w0', [2], 10);
+    ok(t, s, create('/f', 'w1', 100, { overwrite: true }));
+    ok(t, s, allocate('w1', 0, 100));
+    t.same(ok(t, s, expire(100 + LEASE)), { abandoned: ['/f'] });
+    t.same(file(s, '/f').chunks, oldHandles);
+    t.equal(file(s, '/f').state, 'complete');
+    t.equal(s.writes.size, 0);
+    t.same(invariantProblems(s), []);
+  });
+
+  t.test('only one overwrite at a time: FILE_BUSY while one is live, a lapsed one is replaced', async (t) => {
+    const s = new MasterState();
+    const oldHandles = writeFile(t, s, '/f', 'w0', [2], 10);
+    ok(t, s, create('/f', 'w1', 100, { overwrite: true }));
+    const h1 = ok<{ handle: number }>(t, s, allocate('w1', 0, 100)).handle;
+    fails(t, s, create('/f', 'w2', 200, { overwrite: true }), 'FILE_BUSY');
+    fails(t, s, create('/f', 'w2', 200), 'EXISTS'); // without -f it is the plain "exists" answer
+    ok(t, s, create('/f', 'w2', 100 + LEASE, { overwrite: true }));
+    t.notOk(s.writes.has('w1'), 'the lapsed overwrite is dropped');
+    t.notOk(s.chunks.has(h1), 'with its chunk');
+    t.same(file(s, '/f').chunks, oldHandles, 'old file still readable');
+    fails(t, s, complete('w1', [{ handle: h1, length: 2 }], 100 + LEASE), 'WRITE_NOT_FOUND');
+    t.same(invariantProblems(s), []);
+  });
+});
+
+t.test('allocate, complete and abandon', async (t) => {
+  t.test('allocate hands out fresh handles at version 1 and renews the lease', async (t) => {
+    const s = new MasterState();
+    ok(t, s, create('/f', 'w1', 100));
+    const r0 = ok(t, s, allocate('w1', 0, 150));
+    t.same(r0, { handle: 1, version: 1, length: 0, checksum: '' });
+    t.equal(s.writes.get('w1')!.leaseExpiresAtMs, 150 + LEASE, 'lease renewed from the allocate time');
+    const r1 = ok<{ handle: number }>(t, s, allocate('w1', 1, 160));
+    t.equal(r1.handle, 2);
+    t.same(s.writes.get('w1')!.chunks, [1, 2]);
+    t.same(file(s, '/f').chunks, [], 'the entry gets its chunks only at complete');
+    t.equal(s.nextHandle, 3);
+  });
+
+  t.test('allocate: unknown write, gaps', async (t) => {
+    const s = new MasterState();
+    fails(t, s, allocate('nope', 0, 10), 'WRITE_NOT_FOUND');
+    ok(t, s, create('/f', 'w1', 100));
+    const r = s.apply(allocate('w1', 1, 100));
+    t.match(r, { ok: false, code: 'INVALID_ARGUMENT' }, 'a chunk index past the next one is refused');
+    t.equal(s.nextHandle, 1, 'no handle consumed');
+    t.same(s.writes.get('w1')!.chunks, []);
+    ok(t, s, allocate('w1', 0, 100));
+    fails(t, s, allocate('w1', 2, 200), 'INVALID_ARGUMENT');
+  });
+
+  t.test('re-allocating an index replaces its handle and frees the old one', async (t) => {
+    const s = new MasterState();
+    ok(t, s, create('/f', 'w1', 100));
+    const a = ok<{ handle: number }>(t, s, allocate('w1', 0, 100)).handle;
+    const b = ok<{ handle: number }>(t, s, allocate('w1', 1, 100)).handle;
+    const a2 = ok<{ handle: number }>(t, s, allocate('w1', 0, 100)).handle;
+    t.not(a2, a, 'a new handle');
+    t.ok(a2 > b, 'bigger than every earlier handle');
+    t.same(s.writes.get('w1')!.chunks, [a2, b]);
+    t.notOk(s.chunks.has(a), 'old handle dropped from the chunk table');
+    t.same(invariantProblems(s), []);
+    const info = ok(t, s, complete('w1', [{ handle: a2, length: CHUNK }, { handle: b, length: 1 }], 110));
+    t.match(info, { size: CHUNK + 1, chunkCount: 2, state: 'complete' });
+  });
+
+  t.test('complete validates the chunk list against the write', async (t) => {
+    const s = new MasterState();
+    ok(t, s, create('/f', 'w1', 100));
+    const h0 = ok<{ handle: number }>(t, s, allocate('w1', 0, 100)).handle;
+    const h1 = ok<{ handle: number }>(t, s, allocate('w1', 1, 100)).handle;
+    const cases: [string, Command][] = [
+      ['too few chunks', complete('w1', [{ handle: h0, length: CHUNK }], 200)],
+      ['too many chunks', complete('w1', [{ handle: h0, length: CHUNK }, { handle: h1, length: 1 }, { handle: 99, length: 1 }], 200)],
+      ['handles out of order', complete('w1', [{ handle: h1, length: CHUNK }, { handle: h0, length: 1 }], 200)],
+      ['a handle of another write', complete('w1', [{ handle: h0, length: CHUNK }, { handle: 77, length: 1 }], 200)],
+      ['a short middle chunk', complete('w1', [{ handle: h0, length: CHUNK - 1 }, { handle: h1, length: 1 }], 200)],
+      ['an empty last chunk', complete('w1', [{ handle: h0, length: CHUNK }, { handle: h1, length: 0 }], 200)],
+      ['a last chunk over the chunk size', complete('w1', [{ handle: h0, length: CHUNK }, { handle: h1, length: CHUNK + 1 }], 200)],
+      ['a length that does not add up', complete('w1', [{ handle: h0, length: CHUNK }, { handle: h1, length: 1 }], 200, CHUNK + 2)],
+    ];
+    for (const [what, cmd] of cases) {
+      const before = snap(s);
+      const r = s.apply(cmd);
+      t.match(r, { ok: false, code: 'INVALID_ARGUMENT' }, `${what}: INVALID_ARGUMENT`);
+      t.equal(snap(s), before, `${what}: snapshot() unchanged`);
+    }
+    t.equal(file(s, '/f').state, 'writing', 'still writing after all the refusals');
+    ok(t, s, complete('w1', [{ handle: h0, length: CHUNK }, { handle: h1, length: CHUNK }], 300));
+    t.equal(file(s, '/f').size, 2 * CHUNK, 'a full last chunk is fine');
+  });
+
+  t.test('complete makes the file, records lengths and checksums, and ends the write', async (t) => {
+    const s = new MasterState();
+    ok(t, s, mkdir('/d', 1));
+    ok(t, s, create('/d/f', 'w1', 100, { replication: 2 }));
+    const h0 = ok<{ handle: number }>(t, s, allocate('w1', 0, 100)).handle;
+    const h1 = ok<{ handle: number }>(t, s, allocate('w1', 1, 100)).handle;
+    const info = ok(t, s, complete('w1', [{ handle: h0, length: 4, checksum: 'aaaa' }, { handle: h1, length: 3, checksum: 'bbbb' }], 150));
+    t.same(info, { path: '/d/f', name: 'f', type: 'file', size: 7, mtimeMs: 150, replication: 2, state: 'complete', chunkCount: 2 });
+    const f = file(s, '/d/f');
+    t.same(f, { type: 'file', mtimeMs: 150, size: 7, replication: 2, chunkSizeBytes: CHUNK, chunks: [h0, h1], state: 'complete' });
+    t.notOk('writeId' in f, 'a complete file carries no write id');
+    t.same(s.chunks.get(h0), { handle: h0, version: 1, length: 4, checksum: 'aaaa' });
+    t.same(s.chunks.get(h1), { handle: h1, version: 1, length: 3, checksum: 'bbbb' });
+    t.equal(dir(s, '/d').mtimeMs, 150);
+    t.notOk(s.writes.has('w1'));
+    fails(t, s, complete('w1', [{ handle: h0, length: 4 }, { handle: h1, length: 3 }], 160), 'WRITE_NOT_FOUND');
+    fails(t, s, abandon('w1'), 'WRITE_NOT_FOUND');
+    fails(t, s, allocate('w1', 2, 160), 'WRITE_NOT_FOUND');
+    t.same(invariantProblems(s), []);
+  });
+
+  t.test('an empty file: complete with no chunks', async (t) => {
+    const s = new MasterState();
+    ok(t, s, create('/empty', 'w1', 100));
+    t.match(ok(t, s, complete('w1', [], 110)), { size: 0, chunkCount: 0, state: 'complete' });
+    fails(t, s, complete('w1', [], 110), 'WRITE_NOT_FOUND');
+  });
+
+  t.test('the write id is free again after complete', async (t) => {
+    const s = new MasterState();
+    writeFile(t, s, '/a', 'w1', [1], 100);
+    writeFile(t, s, '/b', 'w1', [2], 200);
+    t.equal(file(s, '/a').size, 1);
+    t.equal(file(s, '/b').size, 2);
+  });
+
+  t.test('abandon drops a new file, its chunks and the write', async (t) => {
+    const s = new MasterState();
+    ok(t, s, mkdir('/d', 1));
+    const before = snap(s);
+    ok(t, s, create('/d/f', 'w1', 100));
+    ok(t, s, allocate('w1', 0, 100));
+    ok(t, s, allocate('w1', 1, 100));
+    t.equal(ok(t, s, abandon('w1')), null);
+    t.equal(s.lookup('/d/f'), undefined);
+    t.equal(s.chunks.size, 0);
+    t.equal(s.writes.size, 0);
+    const after = JSON.parse(snap(s));
+    const expected = JSON.parse(before);
+    expected.nextHandle = 3;
+    expected.root.c[0][1].m = 100; // the directory's mtime moved at create
+    t.same(after, expected);
+    fails(t, s, abandon('w1'), 'WRITE_NOT_FOUND');
+    fails(t, s, abandon('never'), 'WRITE_NOT_FOUND');
+  });
+});
+
+t.test('expireLeases', async (t) => {
+  const s = new MasterState();
+  ok(t, s, create('/a', 'wa', 100)); // expires 1100
+  ok(t, s, create('/b', 'wb', 200)); // expires 1200
+  ok(t, s, allocate('wa', 0, 100));
+  const before = snap(s);
+  t.same(ok(t, s, expire(1099)), { abandoned: [] });
+  t.equal(snap(s), before, 'nothing expired, nothing changed');
+  ok(t, s, allocate('wb', 0, 250)); // renews wb to 1250
+  t.same(ok(t, s, expire(1200)), { abandoned: ['/a'] }, 'a lease ends at exactly leaseExpiresAtMs; a renewed one does not');
+  t.equal(s.lookup('/a'), undefined, 'the new file is gone');
+  t.ok(s.lookup('/b'), 'the renewed write is kept');
+  t.equal(s.chunks.size, 1, 'the expired write’s chunk is dropped');
+  t.same(ok(t, s, expire(1250)), { abandoned: ['/b'] });
+  t.same(ok(t, s, expire(99999)), { abandoned: [] });
+  t.equal(s.writes.size, 0);
+  t.equal(s.chunks.size, 0);
+  t.same(invariantProblems(s), []);
+});
+
+t.test('delete', async (t) => {
+  t.test('refuses /, missing paths and bad parents', async (t) => {
+    const s = new MasterState();
+    writeFile(t, s, '/f', 'w0', [1], 1);
+    fails(t, s, del('/', 10), 'INVALID_ARGUMENT');
+    fails(t, s, del('/', 10, true), 'INVALID_ARGUMENT');
+    fails(t, s, del('/nope', 10), 'NOT_FOUND');
+    fails(t, s, del('/nope/deeper', 10, true), 'NOT_FOUND');
+    fails(t, s, del('/f/x', 10), 'NOT_A_DIRECTORY');
+  });
+
+  t.test('a file: releases its chunks and counts it', async (t) => {
+    const s = new MasterState();
+    ok(t, s, mkdir('/d', 1));
+    const hs = writeFile(t, s, '/d/f', 'w0', [4, 4], 2);
+    t.same(ok(t, s, del('/d/f', 50)), { files: 1 });
+    t.equal(s.lookup('/d/f'), undefined);
+    for (const h of hs) t.notOk(s.chunks.has(h));
+    t.equal(dir(s, '/d').mtimeMs, 50);
+  });
+
+  t.test('an empty directory needs no -r; a non-empty one does', async (t) => {
+    const s = new MasterState();
+    ok(t, s, mkdir('/e', 1));
+    ok(t, s, mkdir('/d/sub', 1, true));
+    fails(t, s, del('/d', 10), 'DIRECTORY_NOT_EMPTY');
+    t.same(ok(t, s, del('/e', 10)), { files: 0 });
+    t.same(ok(t, s, del('/d/sub', 10)), { files: 0 });
+    t.same(ok(t, s, del('/d', 10)), { files: 0 });
+    t.equal(s.root.children.size, 0);
+  });
+
+  t.test('recursive: every file, pending write and pending overwrite below goes', async (t) => {
+    const s = new MasterState();
+    ok(t, s, mkdir('/d/x/y', 1, true));
+    ok(t, s, mkdir('/keep', 1));
+    const h1 = writeFile(t, s, '/d/a', 'w1', [4, 2], 2);
+    const h2 = writeFile(t, s, '/d/x/y/b', 'w2', [3], 3);
+    const hk = writeFile(t, s, '/keep/k', 'wk', [3], 3);
+    ok(t, s, create('/d/x/new', 'w3', 4)); // a new file being written
+    const h3 = ok<{ handle: number }>(t, s, allocate('w3', 0, 4)).handle;
+    ok(t, s, create('/d/a', 'w4', 5, { overwrite: true })); // an overwrite in progress
+    const h4 = ok<{ handle: number }>(t, s, allocate('w4', 0, 5)).handle;
+    ok(t, s, create('/keep/k', 'w5', 5, { overwrite: true })); // outside: must survive
+    fails(t, s, del('/d', 10), 'DIRECTORY_NOT_EMPTY');
+
+    t.same(ok(t, s, del('/d', 10, true)), { files: 3 }, 'a, b and the writing one');
+    t.equal(s.lookup('/d'), undefined);
+    for (const h of [...h1, ...h2, h3, h4]) t.notOk(s.chunks.has(h), `chunk ${h} released`);
+    for (const h of hk) t.ok(s.chunks.has(h), `chunk ${h} outside kept`);
+    t.same([...s.writes.keys()], ['w5'], 'only the write outside the deleted tree is left');
+    t.same(invariantProblems(s), []);
+
+    // The dropped writes cannot complete and resurrect anything.
+    fails(t, s, complete('w4', [{ handle: h4, length: 1 }], 20), 'WRITE_NOT_FOUND');
+    fails(t, s, complete('w3', [{ handle: h3, length: 1 }], 20), 'WRITE_NOT_FOUND');
+    t.equal(s.lookup('/d'), undefined);
+  });
+
+  t.test('a file with a pending overwrite: the overwrite dies with it', async (t) => {
+    const s = new MasterState();
+    writeFile(t, s, '/f', 'w0', [1], 1);
+    ok(t, s, create('/f', 'w1', 2, { overwrite: true }));
+    const h = ok<{ handle: number }>(t, s, allocate('w1', 0, 2)).handle;
+    t.same(ok(t, s, del('/f', 3)), { files: 1 });
+    t.equal(s.writes.size, 0);
+    t.equal(s.chunks.size, 0);
+    // A new directory at the same path must not be replaced by the old overwrite.
+    ok(t, s, mkdir('/f', 4));
+    fails(t, s, complete('w1', [{ handle: h, length: 1 }], 5), 'WRITE_NOT_FOUND');
+    t.equal(s.lookup('/f')?.type, 'dir');
+  });
+
+  t.test('a file being written: its write is dropped', async (t) => {
+    const s = new MasterState();
+    ok(t, s, create('/f', 'w1', 2));
+    ok(t, s, allocate('w1', 0, 2));
+    t.same(ok(t, s, del('/f', 3)), { files: 1 });
+    t.equal(s.writes.size, 0);
+    t.equal(s.chunks.size, 0);
+    fails(t, s, allocate('w1', 1, 4), 'WRITE_NOT_FOUND');
+  });
+});
+
+t.test('rename', async (t) => {
+  t.test('refuses /, missing sources and bad destinations', async (t) => {
+    const s = new MasterState();
+    ok(t, s, mkdir('/d', 1));
+    writeFile(t, s, '/f', 'w0', [1], 1);
+    writeFile(t, s, '/g', 'w1', [1], 1);
+    fails(t, s, rename('/', '/x', 10), 'INVALID_ARGUMENT');
+    fails(t, s, rename('/nope', '/x', 10), 'NOT_FOUND');
+    fails(t, s, rename('/nope/a', '/x', 10), 'NOT_FOUND');
+    fails(t, s, rename('/f/a', '/x', 10), 'NOT_A_DIRECTORY');
+    fails(t, s, rename('/f', '/g', 10), 'EXISTS'); // onto an existing file
+    fails(t, s, rename('/d', '/g', 10), 'EXISTS'); // a directory onto a file
+    fails(t, s, rename('/f', '/missing/f', 10), 'NOT_FOUND');
+    fails(t, s, rename('/f', '/g/f2', 10), 'NOT_A_DIRECTORY');
+  });
+
+  t.test('a file to a new name', async (t) => {
+    const s = new MasterState();
+    ok(t, s, mkdir('/a', 1));
+    ok(t, s, mkdir('/b', 1));
+    const hs = writeFile(t, s, '/a/f', 'w0', [4, 1], 2);
+    const node = file(s, '/a/f');
+    const info = ok(t, s, rename('/a/f', '/b/g', 10));
+    t.same(info, { path: '/b/g', name: 'g', type: 'file', size: 5, mtimeMs: 2, replication: 3, state: 'complete', chunkCount: 2 });
+    t.equal(s.lookup('/a/f'), undefined);
+    t.equal(s.lookup('/b/g'), node, 'the same node, chunks and all');
+    t.same(file(s, '/b/g').chunks, hs);
+    t.equal(dir(s, '/a').mtimeMs, 10);
+    t.equal(dir(s, '/b').mtimeMs, 10);
+    t.equal(file(s, '/b/g').mtimeMs, 2, 'the file itself keeps its mtime');
+  });
+
+  t.test('into an existing directory keeps the name (like mv)', async (t) => {
+    const s = new MasterState();
+    ok(t, s, mkdir('/src/sub', 1, true));
+    ok(t, s, mkdir('/dst', 1));
+    writeFile(t, s, '/src/sub/f', 'w0', [2], 2);
+    t.match(ok(t, s, rename('/src', '/dst', 10)), { path: '/dst/src', name: 'src', type: 'dir' });
+    t.equal(s.lookup('/src'), undefined);
+    t.equal(file(s, '/dst/src/sub/f').size, 2, 'the whole subtree moved');
+    // and the destination may be /
+    t.match(ok(t, s, rename('/dst/src/sub/f', '/', 11)), { path: '/f' });
+    t.equal(file(s, '/f').size, 2);
+  });
+
+  t.test('into a directory that already has the name: EXISTS', async (t) => {
+    const s = new MasterState();
+    ok(t, s, mkdir('/a/x', 1, true));
+    ok(t, s, mkdir('/b/x', 1, true));
+    ok(t, s, mkdir('/c', 1));
+    writeFile(t, s, '/c/f', 'w0', [1], 1);
+    writeFile(t, s, '/f', 'w1', [1], 1);
+    fails(t, s, rename('/a/x', '/b', 10), 'EXISTS');
+    fails(t, s, rename('/f', '/c', 10), 'EXISTS');
+    fails(t, s, rename('/a/x', '/a', 10), 'EXISTS'); // into its own parent
+    fails(t, s, rename('/f', '/', 10), 'EXISTS');
+  });
+
+  t.test('into its own subtree: INVALID_ARGUMENT', async (t) => {
+    const s = new MasterState();
+    ok(t, s, mkdir('/a/b/c', 1, true));
+    fails(t, s, rename('/a', '/a/b', 10), 'INVALID_ARGUMENT'); // an existing dir inside
+    fails(t, s, rename('/a', '/a/new', 10), 'INVALID_ARGUMENT'); // a new name inside
+    fails(t, s, rename('/a', '/a/b/c/d', 10), 'INVALID_ARGUMENT');
+    fails(t, s, rename('/a/b', '/a/b/c', 10), 'INVALID_ARGUMENT');
+    // ...but a sibling that merely shares a prefix is fine
+    t.match(ok(t, s, rename('/a', '/ab', 10)), { path: '/ab' });
+    t.equal(s.lookup('/ab/b/c')?.type, 'dir');
+  });
+
+  t.test('onto itself: a no-op', async (t) => {
+    const s = new MasterState();
+    ok(t, s, mkdir('/a', 1));
+    writeFile(t, s, '/a/f', 'w0', [1], 1);
+    const before = snap(s);
+    t.match(ok(t, s, rename('/a', '/a', 10)), { path: '/a', type: 'dir' });
+    t.match(ok(t, s, rename('/a/f', '/a/f', 10)), { path: '/a/f', type: 'file' });
+    t.equal(snap(s), before, 'nothing changed, not even mtimes');
+  });
+
+  t.test('anything being written is FILE_BUSY', async (t) => {
+    const s = new MasterState();
+    ok(t, s, mkdir('/d/sub', 1, true));
+    ok(t, s, mkdir('/e', 1));
+    ok(t, s, create('/d/sub/w', 'w1', 2)); // new file being written
+    fails(t, s, rename('/d/sub/w', '/e/w', 10), 'FILE_BUSY');
+    fails(t, s, rename('/d/sub/w', '/d/sub/w', 10), 'FILE_BUSY');
+    fails(t, s, rename('/d', '/e', 10), 'FILE_BUSY');
+    fails(t, s, rename('/d/sub', '/x', 10), 'FILE_BUSY');
+    writeFile(t, s, '/e/f', 'w0', [1], 3);
+    ok(t, s, create('/e/f', 'w2', 4, { overwrite: true })); // an overwrite in progress
+    fails(t, s, rename('/e/f', '/g', 10), 'FILE_BUSY');
+    fails(t, s, rename('/e', '/g', 10), 'FILE_BUSY');
+    ok(t, s, abandon('w2'));
+    t.match(ok(t, s, rename('/e', '/g', 10)), { path: '/g' }, 'free once the write is gone');
+  });
+});
+
+t.test('lookups, entryInfo and walk (what stat and list are built on)', async (t) => {
+  const s = new MasterState();
+  ok(t, s, mkdir('/z', 1));
+  ok(t, s, mkdir('/a', 2));
+  ok(t, s, mkdir('/a/m', 3));
+  writeFile(t, s, '/a/b', 'w0', [4, 4, 2], 4);
+  ok(t, s, create('/a/c', 'w1', 5, { replication: 1 }));
+  t.equal(s.lookup('/nope'), undefined);
+  t.equal(s.lookup('/a/b/x'), undefined, 'no path through a file');
+  t.same(s.entryInfo('/a', s.lookup('/a')!), { path: '/a', name: 'a', type: 'dir', size: 0, mtimeMs: 5, replication: 0, state: 'complete', chunkCount: 0 });
+  t.same(s.entryInfo('/a/b', s.lookup('/a/b')!), { path: '/a/b', name: 'b', type: 'file', size: 10, mtimeMs: 4, replication: 3, state: 'complete', chunkCount: 3 });
+  t.same(s.entryInfo('/a/c', s.lookup('/a/c')!), { path: '/a/c', name: 'c', type: 'file', size: 0, mtimeMs: 5, replication: 1, state: 'writing', chunkCount: 0 });
+  t.same([...s.walk('/', s.root)].map(([p]) => p), ['/', '/a', '/a/b', '/a/c', '/a/m', '/z'], 'depth first, names sorted, whatever the insertion order');
+  t.same([...s.walk('/a/b', s.lookup('/a/b')!)].map(([p]) => p), ['/a/b'], 'a file walks to itself');
+});
+
+t.test('snapshot and restore', async (t) => {
+  const s = new MasterState();
+  ok(t, s, mkdir('/d/e', 1, true));
+  writeFile(t, s, '/d/f', 'w0', [4, 3], 2);
+  ok(t, s, create('/d/e/g', 'w1', 3, { replication: 2 }));
+  ok(t, s, allocate('w1', 0, 3));
+  ok(t, s, create('/d/f', 'w2', 4, { overwrite: true }));
+  ok(t, s, allocate('w2', 0, 4));
+  ok(t, s, allocate('w2', 0, 5)); // leaves a gap in the handle sequence
+  const bytes = s.snapshot();
+  const r = MasterState.restore(bytes);
+  t.equal(r.snapshot().toString(), bytes.toString(), 'round trip is byte-identical');
+  t.equal(r.nextHandle, s.nextHandle);
+  t.same(r.writes, s.writes);
+  t.same(r.chunks, s.chunks);
+  t.same(r.root, s.root);
+  t.same(invariantProblems(r), []);
+  // The restored state answers every later command the same way.
+  const next: Command[] = [
+    complete('w2', [{ handle: s.writes.get('w2')!.chunks[0]!, length: 1 }], 10),
+    allocate('w1', 1, 11),
+    create('/d/f', 'w3', 12),
+    rename('/d', '/x', 13),
+    abandon('w1'),
+    rename('/d', '/x', 14),
+    del('/x', 15, true),
+  ];
+  for (const cmd of next) t.same(r.apply(cmd), s.apply(cmd), `same answer to ${describe(cmd)}`);
+  t.equal(snap(r), snap(s));
+  t.throws(() => MasterState.restore(Buffer.from(JSON.stringify({ ...JSON.parse(bytes.toString()), v: 2 }))), /snapshot format/);
+});
+
+t.test('handles are never reused', async (t) => {
+  const s = new MasterState();
+  const seen: number[] = [];
+  const alloc = (w: string, i: number, now: number) => {
+    const h = ok<{ handle: number }>(t, s, allocate(w, i, now)).handle;
+    seen.push(h);
+    return h;
+  };
+  ok(t, s, create('/a', 'w1', 1));
+  alloc('w1', 0, 1);
+  alloc('w1', 0, 1); // re-allocation
+  alloc('w1', 1, 1);
+  ok(t, s, abandon('w1'));
+  ok(t, s, create('/a', 'w2', 2));
+  const h = alloc('w2', 0, 2);
+  ok(t, s, complete('w2', [{ handle: h, length: 1 }], 2));
+  ok(t, s, del('/a', 3));
+  t.equal(s.chunks.size, 0, 'every handle so far is garbage');
+  // A restore of a state whose chunk table is empty must still not hand out old handles.
+  const r = MasterState.restore(s.snapshot());
+  ok(t, r, create('/b', 'w3', 4, { leaseMs: 1 }));
+  const after = ok<{ handle: number }>(t, r, allocate('w3', 0, 4)).handle;
+  seen.push(after);
+  ok(t, r, expire(10));
+  ok(t, r, create('/b', 'w4', 11));
+  seen.push(ok<{ handle: number }>(t, r, allocate('w4', 0, 11)).handle);
+  t.same(seen, [...seen].sort((x, y) => x - y), 'increasing');
+  t.equal(new Set(seen).size, seen.length, 'all distinct');
+  t.same(seen, [1, 2, 3, 4, 5, 6]);
+});
+
+// ---- seeded random histories ----
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = a;
+    x = Math.imul(x ^ (x >>> 15), x | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface History { commands: Command[]; results: CommandResult[]; snapshots: string[]; final: string; violations: string[]; leaseOnlyViolations: string[]; invariantFailures: string[]; handles: number[] }
+
+/**
+ * Generates `n` commands, choosing each by peeking at a reference state (so that many of them
+ * succeed), applies them to it, and checks after each: failing commands leave the state as it
+ * was, invariants hold, allocated handles only grow.
+ */
+function generate(seed: number, n: number): History {
+  const rnd = mulberry32(seed);
+  const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+  const names = ['a', 'b', 'c'];
+  const randPath = (): string => {
+    const depth = 1 + Math.floor(rnd() * 3);
+    return '/' + Array.from({ length: depth }, () => pick(names)).join('/');
+  };
+  const existingPath = (s: MasterState): string => {
+    const all = [...s.walk('/', s.root)].map(([p]) => p);
+    return pick(all);
+  };
+  const s = new MasterState();
+  const h: History = { commands: [], results: [], snapshots: [], final: '', violations: [], leaseOnlyViolations: [], invariantFailures: [], handles: [] };
+  let now = 1000;
+  let ids = 0;
+  for (let i = 0; i < n; i++) {
+    now += rnd() < 0.03 ? 900 : Math.floor(rnd() * 40); // now and then a long pause lets leases lapse
+    const writes = [...s.writes.values()];
+    const anyWriteId = () => (writes.length > 0 && rnd() < 0.9 ? pick(writes).writeId : `w${Math.floor(rnd() * (ids + 2))}`);
+    const path = () => (rnd() < 0.5 ? existingPath(s) : randPath());
+    // A new name in an existing directory, or anywhere: lets creates succeed often enough.
+    const createPath = (): string => {
+      if (rnd() < 0.3) return randPath();
+      const dirs = [...s.walk('/', s.root)].filter(([, n]) => n.type === 'dir').map(([p]) => p);
+      const d = pick(dirs);
+      return (d === '/' ? '' : d) + '/' + pick([...names, 'd', 'e']);
+    };
+    let cmd: Command;
+    const r = rnd();
+    if (r < 0.12) cmd = mkdir(path(), now, rnd() < 0.5);
+    else if (r < 0.32) {
+      const id = rnd() < 0.1 && writes.length > 0 ? pick(writes).writeId : `w${++ids}`;
+      cmd = create(createPath(), id, now, { overwrite: rnd() < 0.5, parents: rnd() < 0.5, replication: 1 + Math.floor(rnd() * 3), leaseMs: 200 + Math.floor(rnd() * 600) });
+    } else if (r < 0.52) {
+      const id = anyWriteId();
+      const w = s.writes.get(id);
+      const len = w?.chunks.length ?? 0;
+      const x = rnd();
+      const index = x < 0.7 ? len : x < 0.9 ? Math.floor(rnd() * (len + 1)) : len + 1 + Math.floor(rnd() * 2);
+      cmd = allocate(id, index, now);
+    } else if (r < 0.68) {
+      const id = anyWriteId();
+      const w = s.writes.get(id);
+      const chunks = (w?.chunks ?? []).map((handle, j, all) => ({ handle, length: j === all.length - 1 ? 1 + Math.floor(rnd() * CHUNK) : CHUNK }));
+      const x = rnd();
+      if (x < 0.08 && chunks.length > 0) chunks[0]!.length = 0; // invalid
+      else if (x < 0.14) chunks.pop(); // wrong count
+      const length = chunks.reduce((a, c) => a + c.length, 0) + (rnd() < 0.05 ? 1 : 0);
+      cmd = complete(id, chunks, now, length);
+    } else if (r < 0.73) cmd = abandon(anyWriteId());
+    else if (r < 0.83) cmd = del(path(), now, rnd() < 0.6);
+    else if (r < 0.95) cmd = rename(path(), rnd() < 0.3 ? existingPath(s) : createPath(), now);
+    else cmd = expire(now + (rnd() < 0.3 ? 1000 : Math.floor(rnd() * 100)));
+
+    const before = snap(s);
+    const result = s.apply(cmd);
+    const after = snap(s);
+    h.commands.push(cmd);
+    h.results.push(result);
+    h.snapshots.push(after);
+    if (!result.ok && after !== before) {
+      const what = `#${i} ${describe(cmd)} -> ${result.code}`;
+      // Check whether the change is the lease renewal and nothing else.
+      let leaseOnly = false;
+      if ((cmd.op === 'allocate' || cmd.op === 'complete') && s.writes.has(cmd.writeId)) {
+        const a = JSON.parse(after);
+        const b = JSON.parse(before);
+        for (const w of b.writes) if (w.writeId === cmd.writeId) w.leaseExpiresAtMs = cmd.nowMs + w.leaseMs;
+        leaseOnly = JSON.stringify(a) === JSON.stringify(b);
+      }
+      (leaseOnly ? h.leaseOnlyViolations : h.violations).push(what);
+    }
+    if (result.ok && cmd.op === 'allocate') h.handles.push((result.value as { handle: number }).handle);
+    const problems = invariantProblems(s);
+    if (problems.length > 0) h.invariantFailures.push(`#${i} ${describe(cmd)}: ${problems.join('; ')}`);
+  }
+  h.final = snap(s);
+  return h;
+}
+
+for (const seed of [1, 2, 3, 42, 2024]) {
+  t.test(`random history, seed ${seed}`, async (t) => {
+    const N = 400;
+    const h = generate(seed, N);
+
+    // The generator must actually exercise things, or the checks below prove little.
+    const count = (op: string, okWanted: boolean) => h.commands.filter((c, i) => c.op === op && h.results[i]!.ok === okWanted).length;
+    for (const op of ['mkdir', 'create', 'allocate', 'complete', 'delete', 'rename']) {
+      t.ok(count(op, true) > 0, `some ${op} succeeded (${count(op, true)})`);
+      t.ok(count(op, false) > 0, `some ${op} failed (${count(op, false)})`);
+    }
+    t.ok(h.results.filter((r) => r.ok && (r.value as { abandoned?: string[] })?.abandoned?.length).length > 0, 'some lease expired');
+
+    t.same(h.invariantFailures, [], 'structural invariants hold after every command');
+    t.same(h.violations, [], 'failing commands leave the state unchanged (beyond the known lease renewal)');
+    t.same(h.leaseOnlyViolations, [], 'failing allocate/complete leave the state unchanged');
+    t.same(h.handles, [...h.handles].sort((a, b) => a - b), 'allocated handles increase');
+    t.equal(new Set(h.handles).size, h.handles.length, 'allocated handles are never reused');
+
+    // Determinism: two fresh states, one fed the commands as they would come out of a log (JSON).
+    const s1 = new MasterState();
+    const s2 = new MasterState();
+    const r1: CommandResult[] = [];
+    const r2: CommandResult[] = [];
+    for (const cmd of h.commands) {
+      r1.push(s1.apply(cmd));
+      r2.push(s2.apply(JSON.parse(JSON.stringify(cmd)) as Command));
+    }
+    t.equal(snap(s1), h.final, 'a fresh state reaches the same snapshot');
+    t.equal(snap(s2), h.final, 'so does one fed JSON round-tripped commands');
+    t.same(r1, h.results, 'with the same results');
+    t.same(r2, h.results, 'with the same results (JSON)');
+
+    // restore(snapshot) at some cut points, then carry on.
+    for (const cut of [0, 1, 57, Math.floor(N / 2), 333, N - 1]) {
+      let s = new MasterState();
+      for (const cmd of h.commands.slice(0, cut)) s.apply(cmd);
+      s = MasterState.restore(s.snapshot());
+      const rest = h.commands.slice(cut).map((cmd) => s.apply(cmd));
+      t.equal(snap(s), h.final, `restored after ${cut} commands: same final snapshot`);
+      t.same(rest, h.results.slice(cut), `restored after ${cut} commands: same results`);
+    }
+
+    // ...and restore after every single command.
+    let s = new MasterState();
+    const diverged: number[] = [];
+    h.commands.forEach((cmd, i) => {
+      s.apply(cmd);
+      s = MasterState.restore(s.snapshot());
+      if (snap(s) !== h.snapshots[i]) diverged.push(i);
+    });
+    t.same(diverged, [], 'snapshotting after every command never diverges');
+    t.equal(snap(s), h.final);
+  });
+}
+
+t.test('the same seed gives the same history; different seeds give different ones', async (t) => {
+  const a = generate(7, 150);
+  const b = generate(7, 150);
+  const c = generate(8, 150);
+  t.same(a.commands, b.commands);
+  t.equal(a.final, b.final);
+  t.not(a.final, c.final);
+});
