@@ -78,7 +78,10 @@ export class MasterService {
       return false;
     }
     if (this.registry.liveCount() === 0) return true;
-    for (const h of state.chunks.keys()) if (!this.registry.hasAnyReplica(h)) return true;
+    // Chunks of writes in progress may not be stored anywhere yet: only finished files count.
+    const pending = new Set<number>();
+    for (const w of state.writes.values()) for (const h of w.chunks) pending.add(h);
+    for (const h of state.chunks.keys()) if (!pending.has(h) && !this.registry.hasAnyReplica(h)) return true;
     this.leaderSinceMs = undefined;
     return false;
   }

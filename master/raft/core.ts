@@ -515,8 +515,10 @@ export class RaftCore {
 
   private handleHeartbeat(m: HeartbeatRequest): void {
     // The leader sends min(match, commit), so commit ≤ our last index unless we lost our log
-    // (a wiped disk); then appends, whose consistency check is the safe path, catch us up.
+    // (a wiped disk). Then say where our log ends (hint term 0: "nothing you can match on"),
+    // so the leader starts us again from there, by appends or a snapshot.
     if (m.commit <= this.log.lastIndex()) this.log.commitTo(m.commit);
+    else this.send<AppendResponse>(m.from, { type: 'appendResp', index: m.commit, reject: true, rejectHintIndex: this.log.lastIndex(), rejectHintTerm: 0 });
     this.send<HeartbeatResponse>(m.from, { type: 'heartbeatResp', context: m.context });
   }
 

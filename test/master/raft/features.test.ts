@@ -286,3 +286,33 @@ t.test('a follower forgets nothing it acknowledged: acks follow persistence', as
   t.same(ready.entries.map((e) => e.index), [1]);
   t.equal(only(ready.messages, 'appendResp')[0]!.index, 1, 'the ack leaves with the entries it covers');
 });
+
+t.test('wiped follower: it rejoins with an empty disk and is rebuilt from the leader, by snapshot', async (t) => {
+  const c = new TestCluster(3, { checkQuorum: false });
+  c.elect('n1');
+  for (let i = 0; i < 10; i++) c.propose('n1', `e${i}`);
+  const leader = c.node('n1');
+  const index = leader.core.log.committed;
+  t.equal(c.node('n3').core.log.committed, index, 'n3 had everything before it was wiped');
+  leader.storage.saveSnapshotSync({ meta: { index, term: leader.core.term }, data: Uint8Array.of(7, 7, 7) }, index);
+
+  // n3 comes back with nothing: a new node (empty storage) in its place.
+  c.nodes.set('n3', newNode('n3', ['n1', 'n2', 'n3'], { checkQuorum: false }));
+  c.tick('n1', leader.core.config.heartbeatTick);
+  t.doesNotThrow(() => c.stabilize(), 'a heartbeat carrying a commit beyond its empty log does not crash it');
+  const n3 = c.node('n3');
+  t.equal(n3.storage.snapshot().meta.index, index, 'the leader noticed the lost log and sent its snapshot');
+  t.same([...n3.storage.snapshot().data], [7, 7, 7]);
+  t.equal(n3.core.log.committed, index, 'and n3 is caught up');
+  c.propose('n1', 'after');
+  t.equal(n3.core.log.lastIndex(), index + 1, 'new entries reach it again');
+});
+
+t.test('wiped follower: a heartbeat never makes a follower commit past its own log', async (t) => {
+  const node = newNode('n2', ['n1', 'n2', 'n3']);
+  node.core.step({ type: 'heartbeat', from: 'n1', to: 'n2', term: 1, commit: 50, context: '' });
+  t.equal(node.core.log.committed, 0, 'commit unchanged: it holds nothing to commit');
+  const out = drain(node);
+  t.equal(out.filter((m) => m.type === 'heartbeatResp').length, 1, 'it still answers the heartbeat');
+  t.match(out.find((m) => m.type === 'appendResp'), { reject: true, rejectHintIndex: 0, rejectHintTerm: 0 }, 'and says where its log ends');
+});
