@@ -88,7 +88,7 @@ export function serverCommands(cli: Argv): Argv {
       const basePort = positiveInt(a['base-port'], '--base-port');
       if (basePort + 100 + (a.chunkservers as number) > 65535) throw new DfsError('INVALID_ARGUMENT', '--base-port is too high for that many servers');
       await runCluster({
-        masters: positiveInt(a.masters, '--masters'), chunkservers: positiveInt(a.chunkservers, '--chunkservers'), dataDir: a.data,
+        masters: positiveInt(Number(a.masters), '--masters'), chunkservers: positiveInt(a.chunkservers, '--chunkservers'), dataDir: a.data,
         basePort, chunkSizeBytes: size(a['chunk-size'], '--chunk-size'), replication: positiveInt(a.replication, '--replication'),
         deadTimeoutMs: positiveInt(a['dead-timeout-ms'], '--dead-timeout-ms'), host: '127.0.0.1',
       });
