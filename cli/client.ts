@@ -4,8 +4,7 @@ import { request } from 'undici';
 import { BlockHasher, chunkChecksum } from '../common/checksum.js';
 import { DfsError, errorFromBody, toDfsError } from '../common/errors.js';
 import { buildUrl, httpAgent, readJson } from '../common/http.js';
-import { LeaderClient } from '../common/leader.js';
-import { SESSION_HEADER } from '../common/protocol.js';
+import { LeaderClient, SESSION_HEADER } from '../common/leader.js';
 import { normalizePath } from '../common/paths.js';
 import type {
   AllocateReply, ChunkInfo, ClusterStatus, CompletedChunk, CreateReply, DuReply, EntryInfo, ListReply, ReplicaInfo,

@@ -106,7 +106,7 @@ const handlers: Record<string, Handler> = {
     const progress = new Progress(`get ${src}`, undefined, showProgress(args));
     try {
       // A local file that cannot be created (no such folder, not a folder, no permission) is
-      // reported before any download; later write errors reject the writes and `finished`.
+      // reported before any download, as one line rather than an unhandled stream error.
       await once(sink, 'open').catch((err: NodeJS.ErrnoException) => {
         throw new DfsError('IO_ERROR', `cannot create local file ${dst} (${err.message.split(',')[0]})`);
       });

@@ -5,12 +5,21 @@
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DfsError } from '../common/errors.js';
-import { runFsCommand, fsCommands, STDIO } from './fs-commands.js';
+import { runFsCommand, fsCommands, STDIO, UsageError } from './fs-commands.js';
 import { serverCommands } from './server-commands.js';
 
+/** Exit codes: 0 done, 1 the operation failed, 2 the command line is wrong (usage). */
+const USAGE = 2;
+
+/** Prints one line, whatever the message holds, and exits. */
 function fail(message: string, code = 1): never {
-  process.stderr.write(`dfs: ${message}\n`);
+  process.stderr.write(`dfs: ${message.replace(/\s*\n\s*/g, ' ').trim()}\n`);
   process.exit(code);
+}
+
+/** A malformed dfs path or option value is a usage error, like an unknown flag; the rest failed at run time. */
+function exitCode(err: unknown): number {
+  return err instanceof UsageError || (err instanceof DfsError && err.code === 'INVALID_PATH') ? USAGE : 1;
 }
 
 process.on('unhandledRejection', (err) => fail(`internal error: ${(err as Error)?.message ?? String(err)}`));
@@ -24,15 +33,16 @@ async function main(): Promise<void> {
     .option('masters', { type: 'string', describe: 'comma-separated master host:port list (default: $DFS_MASTERS, else the local cluster)', global: true })
     .option('json', { type: 'boolean', default: false, describe: 'print machine-readable JSON', global: true })
     .strict()
-    .demandCommand(1, 'name a command; dfs --help lists them')
+    .demandCommand(1, 'name a command')
     .recommendCommands()
     .help()
     .version(false)
     .wrap(Math.min(110, process.stdout.columns || 100))
     .fail((msg, err) => {
-      if (err instanceof DfsError) fail(err.message);
-      if (err) fail(err.message);
-      fail(`${msg} (see dfs --help)`, 2);
+      // yargs gives a message when it rejects the command line (an unknown command or flag, a
+      // missing argument, a failed check); a command that failed while running gives only err.
+      if (msg) fail(`${msg} (see dfs --help)`, USAGE);
+      fail(err?.message ?? 'failed', exitCode(err));
     });
   cli = fsCommands(cli, runFsCommand);
   cli = serverCommands(cli);
@@ -40,6 +50,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  if (err instanceof DfsError) fail(err.message);
+  if (err instanceof DfsError) fail(err.message, exitCode(err));
   fail(`internal error: ${(err as Error)?.message ?? String(err)}`);
 });

@@ -11,6 +11,9 @@ export interface LeaderClientOptions {
   timeoutMs?: number;
 }
 
+/** Header of an exactly-once master request: `<session id>:<sequence number>` (POST /v1/session). */
+export const SESSION_HEADER = 'x-dfs-session';
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**

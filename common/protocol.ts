@@ -85,9 +85,6 @@ export type CorruptReport = z.infer<typeof CorruptReport>;
 
 // ---- replies ----
 
-/** Header of an exactly-once master request: `<session id>:<sequence number>` (POST /v1/session). */
-export const SESSION_HEADER = 'x-dfs-session';
-
 export interface ReplicaInfo { id: string; addr: string }
 
 export interface ChunkInfo {

@@ -3,8 +3,9 @@ import { Counter, type Registry as MetricsRegistry } from 'prom-client';
 import { DfsError } from '../common/errors.js';
 import {
   AbandonRequest, AllocateRequest, CompleteRequest, CorruptReport, CreateRequest, DeleteRequest, HeartbeatRequest,
-  MkdirRequest, RegisterRequest, RenameRequest, SESSION_HEADER,
+  MkdirRequest, RegisterRequest, RenameRequest,
 } from '../common/protocol.js';
+import { SESSION_HEADER } from '../common/leader.js';
 import { parseInput, route } from '../common/server.js';
 import type { SessionRef } from './replicator.js';
 import type { MasterService } from './service.js';

@@ -74,7 +74,22 @@ export class TestCluster {
   /** Listen addresses of the masters: fixed for the cluster's life, so restarts keep them. */
   private masterAddrs: string[] = [];
 
+  private static readonly live = new Set<TestCluster>();
+
   private constructor(opts: ClusterOptions) {
+    // If the test process dies (a tap timeout, an uncaught error), take our processes with it.
+    if (TestCluster.live.size === 0) {
+      process.once('exit', () => {
+        for (const c of TestCluster.live) {
+          for (const p of [...c.masterProcs, ...c.chunkservers]) {
+            if (p && p.child.exitCode === null && p.child.signalCode === null) {
+              try { process.kill(p.pid, 'SIGKILL'); } catch { /* already gone */ }
+            }
+          }
+        }
+      });
+    }
+    TestCluster.live.add(this);
     this.opts = {
       masters: 1, chunkservers: 4, chunkSizeBytes: 1024 * 1024, replication: 3, deadTimeoutMs: 3000, leaseMs: 60_000, heartbeatMs: 300,
       snapshotEvery: 10_000, ...opts,
@@ -192,6 +207,7 @@ export class TestCluster {
   }
 
   async stop(): Promise<void> {
+    TestCluster.live.delete(this);
     for (const p of [...this.masterProcs, ...this.chunkservers]) if (p) await this.kill(p).catch(() => undefined);
     rmSync(this.dir, { recursive: true, force: true });
   }
