@@ -3,6 +3,7 @@ import { LeaderClient } from '../common/leader.js';
 import type { Logger } from '../common/log.js';
 import type { HeartbeatReply } from '../common/protocol.js';
 import type { Activity } from './routes.js';
+import type { Copier } from './copier.js';
 import type { ChunkStore } from './store.js';
 
 /** Deletions applied per heartbeat reply: a huge garbage list is worked off over several beats. */
@@ -26,6 +27,7 @@ export class Heartbeat {
     private readonly masters: LeaderClient,
     private readonly store: ChunkStore,
     private readonly activity: Activity,
+    private readonly copier: Copier,
     private readonly intervalMs: number,
     private readonly log: Logger,
   ) {}
@@ -73,11 +75,12 @@ export class Heartbeat {
       this.log.info({ master: this.masters.leader, chunks: this.store.count }, 'registered with master');
     } else {
       const changes = this.store.takeChanges();
+      const copyFailed = this.copier.takeFailed();
       try {
-        reply = await this.masters.call<HeartbeatReply>('/v1/cs/heartbeat', { body: { ...(await this.stats()), ...changes } });
+        reply = await this.masters.call<HeartbeatReply>('/v1/cs/heartbeat', { body: { ...(await this.stats()), ...changes, copyFailed } });
       } catch (err) {
         this.store.restoreChanges(changes);
-        throw err;
+        throw err; // the master forgets unreported copies by their timeout
       }
       if (reply.reregister) {
         this.registered = false;
@@ -85,6 +88,7 @@ export class Heartbeat {
         return;
       }
     }
+    this.copier.add(reply.copies ?? []);
     for (const h of reply.deletes.slice(0, MAX_DELETES_PER_BEAT)) await this.store.remove(h, false);
     if (reply.deletes.length > 0) {
       this.log.info({ count: reply.deletes.length }, 'deleted chunks the master no longer references');

@@ -9,6 +9,7 @@ import { parseAddr } from '../common/config.js';
 import { LeaderClient } from '../common/leader.js';
 import { createLogger } from '../common/log.js';
 import { createApp, installErrorHandler, listen, newMetricsRegistry } from '../common/server.js';
+import { Copier } from './copier.js';
 import { Heartbeat } from './heartbeat.js';
 import { Activity, mountChunkRoutes } from './routes.js';
 import { ChunkStore } from './store.js';
@@ -74,7 +75,8 @@ export async function runChunkserver(opts: ChunkserverOptions): Promise<RunningC
   const server = await listen(app, host, port);
   // With port 0 the kernel picks the port; advertise the one we got.
   cfg.addr = `${host}:${(server.address() as AddressInfo).port}`;
-  heartbeat = new Heartbeat(id, cfg.addr, masters, store, activity, opts.heartbeatIntervalMs, log);
+  const copier = new Copier(store, { concurrency: 2, maxQueued: 64, timeoutMs: cfg.chunkTimeoutMs, maxChunkBytes: opts.maxChunkBytes }, () => heartbeat?.beat(), log);
+  heartbeat = new Heartbeat(id, cfg.addr, masters, store, activity, copier, opts.heartbeatIntervalMs, log);
   heartbeat.start();
   log.info({ addr: cfg.addr, dataDir: opts.dataDir, chunks: store.count }, 'chunkserver started');
   return {

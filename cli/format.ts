@@ -65,6 +65,7 @@ export function formatStatus(s: ClusterStatus): string {
     lines.push(`  ${c.id.padEnd(8)} ${c.addr.padEnd(21)} ${(c.alive ? 'alive' : 'DEAD').padEnd(5)}  capacity ${formatBytes(c.capacityBytes).padStart(9)}  free ${formatBytes(c.freeBytes).padStart(9)}  used ${formatBytes(c.usedBytes).padStart(9)}  chunks ${String(c.chunkCount).padStart(6)}  heartbeat ${(c.lastHeartbeatAgoMs / 1000).toFixed(1)}s ago`);
   }
   lines.push(`namespace: ${s.files} files, ${s.dirs} directories, ${s.chunks} chunks (chunk size ${formatBytes(s.chunkSizeBytes)}, replication ${s.defaultReplication})`);
-  lines.push(`health: ${s.underReplicatedChunks} under-replicated chunks, ${s.missingChunks} missing chunks`);
+  lines.push(`health: ${s.underReplicatedChunks} under-replicated chunks, ${s.missingChunks} missing chunks${s.safeMode ? ' (safe mode: waiting for chunkserver reports)' : ''}`);
+  lines.push(`repair: ${s.repair.copiesInFlight} copies in flight, ${s.repair.copiesDone} done, ${s.repair.copiesFailed} failed (since this leader took over)`);
   return lines.join('\n');
 }

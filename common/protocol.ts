@@ -68,6 +68,8 @@ export const HeartbeatRequest = z.strictObject({
   ...ServerStats,
   added: z.array(ReportedChunk).max(100_000).default([]),
   removed: z.array(handle).max(100_000).default([]),
+  /** Copies the master ordered that failed here since the last heartbeat (the master re-plans them). */
+  copyFailed: z.array(handle).max(10_000).default([]),
 });
 export const CorruptReport = z.strictObject({ id: serverId, handle, reason: z.string().max(500).default('') });
 
@@ -169,13 +171,27 @@ export interface ClusterStatus {
   defaultReplication: number;
   /** A new leader waiting for chunkserver reports before it places chunks. */
   safeMode: boolean;
+  /** Re-replication since this master became leader. */
+  repair: { copiesInFlight: number; copiesDone: number; copiesFailed: number };
 }
 
 export interface HeartbeatReply {
   /** The master does not know this server (e.g. it restarted): send a full report. */
   reregister: boolean;
-  /** Handles to delete: unknown to the master, or deleted files' chunks. */
+  /** Handles to delete: unknown to the master, deleted files' chunks, or surplus replicas. */
   deletes: number[];
+  /** Replicas to make here by copying from another chunkserver (re-replication). */
+  copies: CopyOrder[];
+}
+
+/** Make a replica of `handle` here: read it (verified) from `source`, check it, store it. */
+export interface CopyOrder {
+  handle: number;
+  version: number;
+  length: number;
+  checksum: string;
+  /** host:port of a chunkserver holding a good replica. */
+  source: string;
 }
 
 /** What a chunkserver answers to a pipelined PUT: each replica that stored the chunk. */

@@ -79,6 +79,9 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   const svc = new MasterService(config, () => replicator.state, replicator, log);
   mountMasterRoutes(app, svc, metrics);
   installErrorHandler(app, log);
+  const repairTimer = setInterval(() => {
+    svc.repairScan().catch((err: Error) => log.warn({ err: err.message }, 'repair scan failed'));
+  }, 1000);
   const leaseTimer = setInterval(() => {
     svc.expireLeases().catch((err) => log.warn({ err }, 'lease expiry failed'));
   }, Math.max(250, Math.floor(opts.writeLeaseMs / 4)));
@@ -88,6 +91,7 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
     server,
     async close() {
       clearInterval(leaseTimer);
+      clearInterval(repairTimer);
       await new Promise<void>((r) => server.close(() => r()));
       server.closeAllConnections();
       await replicator.close();

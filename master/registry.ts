@@ -121,6 +121,12 @@ export class Registry {
     });
   }
 
+  /** Free space as a share of capacity (0 for an unknown server). */
+  freeRatio(id: string): number {
+    const s = this.servers.get(id);
+    return s && s.capacityBytes > 0 ? s.freeBytes / s.capacityBytes : 0;
+  }
+
   /** Whether any server (alive or not) has reported a replica of `handle`. */
   hasAnyReplica(handle: number): boolean {
     return (this.locations.get(handle)?.size ?? 0) > 0;

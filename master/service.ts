@@ -11,6 +11,7 @@ import type {
 } from '../common/protocol.js';
 import type { Command } from './commands.js';
 import { Registry } from './registry.js';
+import { RepairScheduler } from './repair.js';
 import type { Replicator, SessionRef } from './replicator.js';
 import type { FileNode, MasterState } from './state.js';
 
@@ -47,6 +48,7 @@ export const MAX_DELETES_PER_REPLY = 10_000;
  */
 export class MasterService {
   readonly registry: Registry;
+  readonly repair: RepairScheduler;
 
   constructor(
     readonly config: MasterConfig,
@@ -55,16 +57,20 @@ export class MasterService {
     private readonly log: Logger,
   ) {
     this.registry = new Registry(config.deadTimeoutMs);
+    this.repair = new RepairScheduler(this.registry);
     replicator.onLeaderChange((isLeader) => {
       // Locations and liveness are volatile: a new leader learns them afresh from reports.
       this.registry.clear();
+      this.repair.clear();
       this.leaderSinceMs = isLeader ? Date.now() : undefined;
+      this.leaderStartedMs = isLeader ? Date.now() : undefined;
       if (isLeader) log.info({ term: replicator.status().term }, 'became leader; waiting for chunkserver reports');
       else log.info({ leader: replicator.leaderAddr() ?? null }, 'not the leader');
     });
   }
 
   private leaderSinceMs?: number;
+  private leaderStartedMs?: number;
 
   /**
    * Safe mode: just after becoming leader, until every chunk has a reported replica or
@@ -270,6 +276,7 @@ export class MasterService {
       files, dirs: dirs - 1, chunks: state.chunks.size, underReplicatedChunks: under, missingChunks: missing,
       chunkSizeBytes: this.config.chunkSizeBytes, defaultReplication: this.config.defaultReplication,
       safeMode: this.inSafeMode(state),
+      repair: { copiesInFlight: this.repair.inFlightCount, copiesDone: this.repair.copiesDone, copiesFailed: this.repair.copiesFailed },
     };
   }
 
@@ -305,13 +312,30 @@ export class MasterService {
     this.requireLeader();
     this.registry.register(req);
     this.log.info({ server: req.id, addr: req.addr, chunks: req.chunks.length }, 'chunkserver registered');
-    return { reregister: false, deletes: await this.garbageOn(req.id) };
+    return { reregister: false, deletes: await this.garbageOn(req.id), copies: [] };
   }
 
   async heartbeat(req: HeartbeatRequest): Promise<HeartbeatReply> {
     this.requireLeader();
-    if (!this.registry.heartbeat(req)) return { reregister: true, deletes: [] };
-    return { reregister: false, deletes: await this.garbageOn(req.id) };
+    if (!this.registry.heartbeat(req)) return { reregister: true, deletes: [], copies: [] };
+    this.repair.onCopyFailed(req.id, req.copyFailed);
+    const work = this.repair.takeFor(req.id);
+    return { reregister: false, deletes: [...await this.garbageOn(req.id), ...work.deletes], copies: work.copies };
+  }
+
+  /**
+   * One pass of re-replication planning (the leader, every second, outside safe mode): orders
+   * copies for under-replicated chunks and drops surplus replicas. See master/repair.ts.
+   */
+  async repairScan(): Promise<void> {
+    if (!this.replicator.isLeader()) return;
+    // Until a dead timeout has passed since we became leader, a server that has not reported yet
+    // may simply not have found us: copying its chunks now would only make surplus replicas.
+    if (this.leaderStartedMs === undefined || Date.now() - this.leaderStartedMs < this.config.deadTimeoutMs) return;
+    const state = await this.read();
+    if (this.inSafeMode(state)) return;
+    const scan = this.repair.scan(state);
+    if (scan.ordered > 0 || scan.surplusDeletes > 0) this.log.info(scan, 'repair: copies ordered, surplus replicas dropped');
   }
 
   /** Replicas a server holds that no file or pending write references: tell it to delete them. */

@@ -1,0 +1,103 @@
+import { request } from 'undici';
+import { DfsError, errorFromBody, toDfsError } from '../common/errors.js';
+import { buildUrl, httpAgent, readJson } from '../common/http.js';
+import type { Logger } from '../common/log.js';
+import type { CopyOrder } from '../common/protocol.js';
+import type { ChunkStore, ChunkWriter, StoredChunk } from './store.js';
+
+export interface CopierLimits {
+  /** Copies running at once on this server: re-replication must not starve client traffic. */
+  concurrency: number;
+  /** Orders waiting; beyond it new orders are refused (the master re-plans them). */
+  maxQueued: number;
+  /** One whole chunk must arrive within this time. */
+  timeoutMs: number;
+  maxChunkBytes: number;
+}
+
+/**
+ * Re-replication on the receiving side: pulls a chunk from a chunkserver that holds a good
+ * replica (which verifies every block it sends), hashes it as it arrives, checks length and
+ * checksum against the master's chunk table, and publishes it as a write would (fsync, rename,
+ * fsync the folder). A failed copy leaves nothing behind and is reported to the master.
+ */
+export class Copier {
+  private readonly queue: CopyOrder[] = [];
+  private readonly active = new Set<number>();
+  private failed: number[] = [];
+  copiedBytes = 0;
+
+  constructor(
+    private readonly store: ChunkStore,
+    private readonly limits: CopierLimits,
+    private readonly onStored: (chunk: StoredChunk) => void,
+    private readonly log: Logger,
+  ) {}
+
+  get running(): number {
+    return this.active.size;
+  }
+
+  /** Queues orders; an order for a chunk already here or already queued is dropped. */
+  add(orders: CopyOrder[]): void {
+    for (const o of orders) {
+      if (this.store.get(o.handle) || this.active.has(o.handle) || this.queue.some((q) => q.handle === o.handle)) continue;
+      if (this.queue.length >= this.limits.maxQueued) {
+        this.failed.push(o.handle);
+        continue;
+      }
+      this.queue.push(o);
+    }
+    this.pump();
+  }
+
+  /** Handles whose copy failed since the last call: for the next heartbeat. */
+  takeFailed(): number[] {
+    const f = this.failed;
+    this.failed = [];
+    return f;
+  }
+
+  private pump(): void {
+    while (this.active.size < this.limits.concurrency && this.queue.length > 0) {
+      const order = this.queue.shift()!;
+      this.active.add(order.handle);
+      this.copy(order)
+        .then((chunk) => {
+          this.copiedBytes += chunk.length;
+          this.log.info({ handle: order.handle, from: order.source, bytes: chunk.length }, 'replica copied');
+          this.onStored(chunk);
+        })
+        .catch((err: unknown) => {
+          this.failed.push(order.handle);
+          this.log.warn({ handle: order.handle, from: order.source, err: toDfsError(err).message }, 'replica copy failed');
+        })
+        .finally(() => {
+          this.active.delete(order.handle);
+          this.pump();
+        });
+    }
+  }
+
+  private async copy(o: CopyOrder): Promise<StoredChunk> {
+    if (o.length > this.limits.maxChunkBytes) throw new DfsError('BODY_TOO_LARGE', `chunk ${o.handle} is larger than this server's chunk size`);
+    const url = buildUrl(o.source, `/v1/chunks/${o.handle}`, { version: o.version });
+    const res = await request(url, { method: 'GET', dispatcher: httpAgent(), signal: AbortSignal.timeout(this.limits.timeoutMs) });
+    if (res.statusCode !== 200) throw errorFromBody(await readJson(res.body).catch(() => undefined), res.statusCode);
+    let writer: ChunkWriter | undefined;
+    try {
+      writer = await this.store.createWriter(o.handle, o.version, this.limits.maxChunkBytes);
+      for await (const piece of res.body) await writer.write(piece as Buffer);
+      const local = await writer.finish();
+      if (local.length !== o.length || local.checksum !== o.checksum) {
+        throw new DfsError('CHECKSUM_MISMATCH', `copy of chunk ${o.handle} from ${o.source} has length ${local.length} and checksum ${local.checksum}, expected ${o.length} and ${o.checksum}`);
+      }
+      await writer.commit(local);
+      writer = undefined;
+      return local;
+    } finally {
+      res.body.destroy();
+      await writer?.abort();
+    }
+  }
+}

@@ -1,0 +1,104 @@
+// Re-replication, as a person would watch it: kill -9 a chunkserver, see the under-replicated
+// count rise and fall back to zero, then restart it and see its surplus replicas go away.
+import t from 'tap';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytesSeeded, TestCluster, waitFor } from '../helpers/cluster.js';
+
+const CHUNK = 128 * 1024;
+
+interface Stat { chunks: { handle: number; replicas: { id: string }[] }[] }
+
+t.test('kill -9 a chunkserver: its chunks are copied back to 3 replicas; it comes back: surplus replicas go', async (t) => {
+  const c = await TestCluster.start({ chunkservers: 4, chunkSizeBytes: CHUNK, deadTimeoutMs: 2000 });
+  t.teardown(() => c.stop());
+  const a = randomBytesSeeded(12 * CHUNK + 5, 31);
+  const b = randomBytesSeeded(5 * CHUNK, 32);
+  t.equal((await c.dfs(['put', '-', '/r/a.bin'], { input: a })).code, 0);
+  t.equal((await c.dfs(['put', '-', '/r/b.bin'], { input: b })).code, 0);
+  const stat = async (p: string) => JSON.parse((await c.dfs(['stat', '--json', p])).stdout.toString()) as Stat;
+
+  // The victim: the server holding the most replicas.
+  const before = [...(await stat('/r/a.bin')).chunks, ...(await stat('/r/b.bin')).chunks];
+  const counts = new Map<string, number>();
+  for (const ch of before) for (const r of ch.replicas) counts.set(r.id, (counts.get(r.id) ?? 0) + 1);
+  const victimId = [...counts].sort((x, y) => y[1] - x[1])[0]![0];
+  const victimIndex = Number(victimId.slice(2)) - 1;
+  const held = before.filter((ch) => ch.replicas.some((r) => r.id === victimId)).length;
+  t.ok(held > 0, `${victimId} holds ${held} replicas`);
+  await c.kill(c.chunkservers[victimIndex]!);
+
+  let peak = 0;
+  await waitFor(async () => {
+    const s = await c.status();
+    peak = Math.max(peak, s.underReplicatedChunks);
+    return s.underReplicatedChunks > 0;
+  }, 15_000, 'the dead server to be noticed');
+  t.ok(peak > 0, `under-replicated chunks rose (to ${peak}) once the server was declared dead`);
+  await waitFor(async () => (await c.status()).underReplicatedChunks === 0, 60_000, 'under-replicated chunks to fall back to 0');
+  t.pass('under-replicated count back to 0');
+
+  for (const p of ['/r/a.bin', '/r/b.bin']) {
+    const s = await stat(p);
+    t.ok(s.chunks.every((ch) => ch.replicas.length === 3 && !ch.replicas.some((r) => r.id === victimId)), `${p}: every chunk has 3 live replicas again, none on the dead server`);
+    for (const ch of s.chunks) {
+      for (const r of ch.replicas) t.ok(existsSync(join(c.dir, r.id, 'chunks', `${ch.handle}.chunk`)), `chunk ${ch.handle} is on disk at ${r.id}`);
+    }
+  }
+  t.ok((await c.dfs(['cat', '/r/a.bin'])).stdout.equals(a), 'a.bin reads back byte-identical');
+  t.ok((await c.dfs(['cat', '/r/b.bin'])).stdout.equals(b), 'b.bin reads back byte-identical');
+  const status = await c.status() as unknown as { repair: { copiesDone: number } };
+  t.ok(status.repair.copiesDone >= held, `status counts the copies (${status.repair.copiesDone} done)`);
+
+  // Bring the dead server back: its replicas are now surplus, and go away.
+  await c.startChunkserver(victimIndex);
+  await waitFor(async () => {
+    const all = [...(await stat('/r/a.bin')).chunks, ...(await stat('/r/b.bin')).chunks];
+    return all.every((ch) => ch.replicas.length === 3);
+  }, 30_000, 'every chunk to be back to exactly 3 replicas');
+  t.pass('surplus replicas were dropped: every chunk has exactly 3');
+  const after = [...(await stat('/r/a.bin')).chunks, ...(await stat('/r/b.bin')).chunks];
+  await waitFor(() => {
+    const onDisk = new Set(readdirSync(join(c.dir, victimId, 'chunks')).map((f) => Number(f.split('.')[0])));
+    return after.every((ch) => onDisk.has(ch.handle) === ch.replicas.some((r) => r.id === victimId));
+  }, 15_000, `${victimId}'s disk to hold exactly the replicas the master counts`);
+  t.pass('the returning server deleted its surplus chunk files');
+  t.ok((await c.dfs(['cat', '/r/a.bin'])).stdout.equals(a), 'a.bin still reads back byte-identical');
+});
+
+t.test('a corrupt replica is replaced by a fresh copy', async (t) => {
+  const c = await TestCluster.start({ chunkservers: 4, chunkSizeBytes: CHUNK });
+  t.teardown(() => c.stop());
+  const data = randomBytesSeeded(2 * CHUNK + 3, 41);
+  t.equal((await c.dfs(['put', '-', '/c.bin'], { input: data })).code, 0);
+  const s = JSON.parse((await c.dfs(['stat', '--json', '/c.bin'])).stdout.toString()) as Stat;
+  const chunk = s.chunks[0]!;
+  const bad = chunk.replicas[0]!.id;
+  // Damage it on disk, then read it directly so the server finds out and reports it.
+  const { openSync, writeSync, closeSync } = await import('node:fs');
+  const fd = openSync(join(c.dir, bad, 'chunks', `${chunk.handle}.chunk`), 'r+');
+  writeSync(fd, Buffer.from([0xde, 0xad]), 0, 2, 100);
+  closeSync(fd);
+  const addr = c.chunkservers[Number(bad.slice(2)) - 1]!.addr;
+  const res = await fetch(`http://${addr}/v1/chunks/${chunk.handle}`);
+  t.equal(res.status, 502, 'the damaged replica refuses to serve');
+  await res.arrayBuffer();
+  let last = '';
+  await waitFor(async () => {
+    const now = JSON.parse((await c.dfs(['stat', '--json', '/c.bin'])).stdout.toString()) as Stat;
+    last = JSON.stringify(now.chunks[0]!.replicas);
+    return now.chunks[0]!.replicas.length === 3;
+  }, 30_000, 'a new replica to replace the corrupt one').catch((err: Error) => {
+    throw new Error(`${err.message}; replicas ${last}\n${c.problems().join('\n')}`);
+  });
+  t.pass('three replicas again');
+  // Every replica, the new one included (it may be on the server whose copy was damaged: the
+  // damaged file was moved to corrupt/), serves the right bytes.
+  const now = JSON.parse((await c.dfs(['stat', '--json', '/c.bin'])).stdout.toString()) as { chunks: { handle: number; replicas: { id: string; addr: string }[] }[] };
+  for (const r of now.chunks[0]!.replicas) {
+    const got = Buffer.from(await (await fetch(`http://${r.addr}/v1/chunks/${chunk.handle}`)).arrayBuffer());
+    t.ok(got.equals(data.subarray(0, CHUNK)), `${r.id} serves the chunk's bytes`);
+  }
+  t.equal(readdirSync(join(c.dir, bad, 'corrupt')).length, 1, 'the damaged file is kept in corrupt/');
+  t.ok((await c.dfs(['cat', '/c.bin'])).stdout.equals(data));
+});
