@@ -10,24 +10,13 @@ import { decodeFooter, decodeTrailer, encodeTrailer, FOOTER_BYTES, trailerBytes 
 import { BLOCK_SIZE_BYTES, chunkChecksum, hashBlock, initChecksums } from '../../common/checksum.js';
 import { DfsError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
+import { mulberry32 as rng } from '../helpers/rng.js';
 
 await initChecksums();
 
 const BS = BLOCK_SIZE_BYTES;
 const MiB = 1024 * 1024;
 const MAX = 64 * MiB;
-
-/** Small deterministic PRNG so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Pseudo-random bytes: a byte delivered from the wrong offset is (almost surely) caught. */
 function pattern(n: number, seed = 1): Buffer {

@@ -2,19 +2,9 @@
 // Subtests run in order: the first runs before initChecksums() on purpose.
 import t from 'tap';
 import { BLOCK_SIZE_BYTES, BlockHasher, chunkChecksum, hashBlock, initChecksums } from '../../common/checksum.js';
+import { mulberry32 as rng } from '../helpers/rng.js';
 
 const BS = BLOCK_SIZE_BYTES;
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function pattern(n: number, seed: number): Buffer {
   const r = rng(seed);

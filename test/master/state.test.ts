@@ -4,6 +4,7 @@
 import t from 'tap';
 import type { Command, CommandResult } from '../../master/commands.js';
 import { MasterState, type DirNode, type FileNode } from '../../master/state.js';
+import { mulberry32 } from '../helpers/rng.js';
 
 type Tap = Parameters<Parameters<typeof t.test>[0]>[0];
 
@@ -756,17 +757,6 @@ t.test('handles are never reused', async (t) => {
 });
 
 // ---- seeded random histories ----
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface History { commands: Command[]; results: CommandResult[]; snapshots: string[]; final: string; violations: string[]; leaseOnlyViolations: string[]; invariantFailures: string[]; handles: number[] }
 
