@@ -154,6 +154,9 @@ export class ChunkStore {
    * touches before handing over any byte of that block. Throws CHECKSUM_MISMATCH on a bad block.
    */
   async readRange(handle: number, offset: number, length: number, sink: (bytes: Buffer) => Promise<void>): Promise<void> {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
+      throw new DfsError('INVALID_ARGUMENT', `bad range: offset ${offset}, length ${length}`);
+    }
     const fh = await open(this.pathOf(handle), 'r').catch(() => {
       throw new DfsError('CHUNK_NOT_FOUND', `chunk ${handle} is not stored here`);
     });

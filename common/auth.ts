@@ -47,6 +47,7 @@ export function verifyWriteToken(secret: Buffer, token: unknown, handle: number,
   } catch {
     throw new DfsError('UNAUTHORIZED', 'write token payload is malformed');
   }
+  if (typeof grant !== 'object' || grant === null) throw new DfsError('UNAUTHORIZED', 'write token payload is malformed');
   if (grant.handle !== handle || grant.version !== version) throw new DfsError('UNAUTHORIZED', 'write token is for another chunk');
   if (!(grant.expiresAtMs > nowMs)) throw new DfsError('UNAUTHORIZED', 'write token has expired; allocate the chunk again');
 }

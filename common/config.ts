@@ -40,9 +40,12 @@ export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
   let v = n;
   let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
+  // Round first, then pick the unit: 1048575 bytes is "1.0 MiB", not "1024 KiB".
+  const shown = (x: number) => Number(x.toFixed(x >= 100 ? 0 : 1));
+  while (shown(v) >= 1024 && i < units.length - 1) {
     v /= 1024;
     i++;
   }
-  return i === 0 ? `${n} B` : `${v.toFixed(v >= 100 ? 0 : 1)} ${units[i]}`;
+  if (i === 0) return `${n} B`;
+  return `${v >= 99.95 ? Math.round(v) : v.toFixed(1)} ${units[i]}`;
 }

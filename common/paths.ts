@@ -11,7 +11,8 @@ export const MAX_NAME_BYTES = 255;
 export function normalizePath(raw: unknown): string {
   if (typeof raw !== 'string' || raw.length === 0) throw new DfsError('INVALID_PATH', 'path must be a non-empty string');
   if (!raw.startsWith('/')) throw new DfsError('INVALID_PATH', `path must be absolute (start with '/'): ${JSON.stringify(raw)}`);
-  if (Buffer.byteLength(raw) > MAX_PATH_BYTES) throw new DfsError('INVALID_PATH', `path is longer than ${MAX_PATH_BYTES} bytes`);
+  // The limit is on the normalised path: a trailing '/' does not count.
+  if (Buffer.byteLength(raw) - (raw.length > 1 && raw.endsWith('/') ? 1 : 0) > MAX_PATH_BYTES) throw new DfsError('INVALID_PATH', `path is longer than ${MAX_PATH_BYTES} bytes`);
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(raw)) throw new DfsError('INVALID_PATH', 'path contains control characters');
   if (raw === '/') return '/';
