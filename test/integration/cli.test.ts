@@ -194,7 +194,8 @@ t.test('status: text and --json', async (t) => {
   }
   t.match(lines[6], /^namespace: \d+ files, \d+ directories, \d+ chunks \(chunk size 64\.0 KiB, replication 3\)$/);
   t.match(lines[7], /^health: \d+ under-replicated chunks, \d+ missing chunks$/);
-  t.equal(lines.length, 9, 'and a final newline');
+  t.match(lines[8], /^repair: \d+ copies in flight, \d+ done, \d+ failed \(since this leader took over\)$/);
+  t.equal(lines.length, 10, 'and a final newline');
 
   const s = JSON.parse(ok(t, json!, 'status --json')) as { masters: Record<string, unknown>[]; chunkservers: Record<string, unknown>[] };
   t.match(s, { leader: c.masters, files: Number, dirs: Number, chunks: Number, underReplicatedChunks: Number, missingChunks: Number, chunkSizeBytes: CHUNK, defaultReplication: 3 });
