@@ -89,6 +89,7 @@ export class RepairScheduler {
         }
         if (now - f.startedMs > this.limits.copyTimeoutMs || !rec || !this.registry.isAlive(f.target)) {
           this.copiesFailed++;
+          this.withdrawOrder(f.target, h); // not collected yet: it must not run untracked later
           return false;
         }
         return true;
@@ -143,7 +144,9 @@ export class RepairScheduler {
           .sort((a, b) => (load.get(a.id) ?? 0) - (load.get(b.id) ?? 0))[0];
         if (!source) break;
         const busy = [...load].filter(([, n]) => n >= this.limits.perServerCopies).map(([id]) => id);
-        const exclude = [...c.live.map((r) => r.id), ...(this.inFlight.get(c.handle) ?? []).map((f) => f.target), ...busy];
+        // Not a server about to delete this very chunk (a surplus delete queued before it fell short).
+        const deleting = [...this.deletes].filter(([, hs]) => hs.includes(c.handle)).map(([id]) => id);
+        const exclude = [...c.live.map((r) => r.id), ...(this.inFlight.get(c.handle) ?? []).map((f) => f.target), ...busy, ...deleting];
         const [target] = this.registry.place(1, exclude, c.chunkSizeBytes);
         if (!target) break;
         const list = this.inFlight.get(c.handle) ?? [];
@@ -159,6 +162,14 @@ export class RepairScheduler {
     scan.inFlight = this.inFlightCount;
     this.last = scan;
     return scan;
+  }
+
+  private withdrawOrder(serverId: string, handle: number): void {
+    const list = this.orders.get(serverId);
+    if (!list) return;
+    const rest = list.filter((o) => o.handle !== handle);
+    if (rest.length > 0) this.orders.set(serverId, rest);
+    else this.orders.delete(serverId);
   }
 
   private deleteQueued(handle: number): boolean {
