@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import type { Argv } from 'yargs';
 import { initChecksums } from '../common/checksum.js';
-import { DEFAULT_MASTERS, parseAddrList } from '../common/config.js';
+import { DEFAULT_MASTERS, formatBytes, parseAddrList } from '../common/config.js';
 import { DfsError } from '../common/errors.js';
 import { closeHttpAgent } from '../common/http.js';
 import { baseName, joinPath, normalizePath } from '../common/paths.js';
@@ -175,9 +175,27 @@ const handlers: Record<string, Handler> = {
   },
 
   async status(client, args) {
-    const s = await client.status();
-    if (args.json) return json(s);
-    out(formatStatus(s));
+    if (args.watch !== true) {
+      const s = await client.status();
+      if (args.json) return json(s);
+      return out(formatStatus(s));
+    }
+    // A live view: redrawn every second (on a terminal, in place) until Ctrl-C or --count frames.
+    const frames = args.count === undefined ? Infinity : Number(args.count);
+    let previous: { atMs: number; bytes: number } | undefined;
+    for (let frame = 0; frame < frames; frame++) {
+      if (frame > 0) await new Promise((r) => setTimeout(r, 1000));
+      const s = await client.status();
+      const now = Date.now();
+      if (args.json) {
+        process.stdout.write(JSON.stringify(s) + '\n'); // one object a line
+        continue;
+      }
+      const rate = previous ? (s.repair.bytesCopied - previous.bytes) / Math.max(0.001, (now - previous.atMs) / 1000) : 0;
+      previous = { atMs: now, bytes: s.repair.bytesCopied };
+      const text = `${formatStatus(s)}\ncopy rate: ${formatBytes(Math.max(0, rate))}/s   (${new Date(now).toISOString().slice(11, 19)}, Ctrl-C to stop)\n`;
+      process.stdout.write(process.stdout.isTTY ? `\x1b[H\x1b[2J${text}` : `${text}\n`);
+    }
   },
 };
 
@@ -242,5 +260,12 @@ export function fsCommands(cli: Argv, run: (name: string, args: FsArgs) => Promi
       .positional('path', { type: 'string', default: '/' })
       .option('s', { type: 'boolean', default: false, describe: 'only the total' })
       .options(human), h('du'))
-    .command('status', 'masters and chunkservers: role, capacity, use, chunks, heartbeats', (y) => y, h('status'));
+    .command('status', 'masters and chunkservers: role, capacity, use, chunks, heartbeats', (y) => y
+      .option('watch', { alias: 'w', type: 'boolean', default: false, describe: 'redraw every second: under-replicated chunks, copies, copy rate' })
+      .option('count', { type: 'number', describe: 'with --watch: stop after this many frames' })
+      .check((a) => {
+        if (a.count !== undefined && (!Number.isInteger(a.count) || a.count < 1)) throw new Error('--count must be a whole number ≥ 1');
+        if (a.count !== undefined && !a.watch) throw new Error('--count goes with --watch');
+        return true;
+      }), h('status'));
 }

@@ -172,7 +172,7 @@ export interface ClusterStatus {
   /** A new leader waiting for chunkserver reports before it places chunks. */
   safeMode: boolean;
   /** Re-replication since this master became leader. */
-  repair: { copiesInFlight: number; copiesDone: number; copiesFailed: number };
+  repair: { copiesInFlight: number; copiesDone: number; copiesFailed: number; bytesCopied: number };
 }
 
 export interface HeartbeatReply {

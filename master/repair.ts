@@ -38,6 +38,7 @@ export class RepairScheduler {
   copiesOrdered = 0;
   copiesDone = 0;
   copiesFailed = 0;
+  bytesCopied = 0;
   last: RepairScan = { underReplicated: 0, missing: 0, ordered: 0, inFlight: 0, surplusDeletes: 0 };
 
   constructor(private readonly registry: Registry, private readonly limits: RepairLimits = REPAIR_DEFAULTS, private readonly now: () => number = Date.now) {}
@@ -85,6 +86,7 @@ export class RepairScheduler {
       const rest = list.filter((f) => {
         if (live.has(f.target)) {
           this.copiesDone++;
+          this.bytesCopied += rec!.length;
           return false;
         }
         if (now - f.startedMs > this.limits.copyTimeoutMs || !rec || !this.registry.isAlive(f.target)) {

@@ -276,7 +276,7 @@ export class MasterService {
       files, dirs: dirs - 1, chunks: state.chunks.size, underReplicatedChunks: under, missingChunks: missing,
       chunkSizeBytes: this.config.chunkSizeBytes, defaultReplication: this.config.defaultReplication,
       safeMode: this.inSafeMode(state),
-      repair: { copiesInFlight: this.repair.inFlightCount, copiesDone: this.repair.copiesDone, copiesFailed: this.repair.copiesFailed },
+      repair: { copiesInFlight: this.repair.inFlightCount, copiesDone: this.repair.copiesDone, copiesFailed: this.repair.copiesFailed, bytesCopied: this.repair.bytesCopied },
     };
   }
 

@@ -50,6 +50,15 @@ t.test('kill -9 a chunkserver: its chunks are copied back to 3 replicas; it come
   const status = await c.status() as unknown as { repair: { copiesDone: number } };
   t.ok(status.repair.copiesDone >= held, `status counts the copies (${status.repair.copiesDone} done)`);
 
+  // The live view: frames a second apart, text or one JSON object a line; --count stops it.
+  const watch = await c.dfs(['status', '--watch', '--count', '2']);
+  t.equal(watch.code, 0, watch.stderr);
+  t.equal(watch.stdout.toString().match(/^copy rate: .+\/s/gm)?.length, 2, 'two text frames, each with the copy rate');
+  const watchJson = await c.dfs(['status', '--watch', '--json', '--count', '2']);
+  const frames = watchJson.stdout.toString().trim().split('\n').map((l) => JSON.parse(l) as { repair: { bytesCopied: number } });
+  t.equal(frames.length, 2);
+  t.ok(frames.every((f) => f.repair.bytesCopied >= held * CHUNK / 2), 'bytes copied are reported');
+
   // Bring the dead server back: its replicas are now surplus, and go away.
   await c.startChunkserver(victimIndex);
   await waitFor(async () => {
