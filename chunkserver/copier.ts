@@ -41,7 +41,14 @@ export class Copier {
   /** Queues orders; an order for a chunk already here or already queued is dropped. */
   add(orders: CopyOrder[]): void {
     for (const o of orders) {
-      if (this.store.get(o.handle) || this.active.has(o.handle) || this.queue.some((q) => q.handle === o.handle)) continue;
+      const have = this.store.get(o.handle);
+      if (have) {
+        // The master lost track of our replica (e.g. a delete it queued never reached us): report it again.
+        this.store.restoreChanges({ added: [{ handle: have.handle, version: have.version, length: have.length }], removed: [] });
+        this.onStored(have);
+        continue;
+      }
+      if (this.active.has(o.handle) || this.queue.some((q) => q.handle === o.handle)) continue;
       if (this.queue.length >= this.limits.maxQueued) {
         this.failed.push(o.handle);
         continue;

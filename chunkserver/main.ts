@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { loadSecret } from '../common/auth.js';
+import { loadSecret, PEER_AUTH_HEADER, peerAuthToken } from '../common/auth.js';
 import { initChecksums } from '../common/checksum.js';
 import { parseAddr } from '../common/config.js';
 import { LeaderClient } from '../common/leader.js';
@@ -55,7 +55,7 @@ export async function runChunkserver(opts: ChunkserverOptions): Promise<RunningC
   const store = new ChunkStore(opts.dataDir, log);
   await store.open();
   const activity = new Activity();
-  const masters = new LeaderClient(opts.masters, { maxWaitMs: 3_000 });
+  const masters = new LeaderClient(opts.masters, { maxWaitMs: 3_000, headers: { [PEER_AUTH_HEADER]: peerAuthToken(secret, 'chunkserver') } });
   const metrics = newMetricsRegistry('chunkserver');
   const app = createApp(log, metrics);
   const cfg = {

@@ -9,6 +9,8 @@ export interface LeaderClientOptions {
   /** Pause between rounds when no master is reachable or none knows a leader yet. */
   retryDelayMs?: number;
   timeoutMs?: number;
+  /** Sent on every call (e.g. a chunkserver's proof that it holds the cluster secret). */
+  headers?: Record<string, string>;
 }
 
 /** Header of an exactly-once master request: `<session id>:<sequence number>` (POST /v1/session). */
@@ -41,13 +43,15 @@ export class LeaderClient {
   async call<T>(path: string, opts: CallOptions = {}): Promise<T> {
     let last: DfsError | undefined;
     let sawMaster = false;
+    /** Masters that failed this call: a stale hint pointing back at one waits a beat first. */
+    const failed = new Set<number>();
     const start = Date.now();
     const deadline = () => start + (sawMaster ? this.maxWaitMs : this.opts.unreachableWaitMs ?? 2_000);
     // Each master is tried at least once, whatever the deadline.
     for (let attempt = 0; attempt < this.masters.length || Date.now() < deadline(); attempt++) {
       const addr = this.masters[this.current]!;
       try {
-        return await callJson<T>(addr, path, { timeoutMs: this.opts.timeoutMs, ...opts });
+        return await callJson<T>(addr, path, { timeoutMs: this.opts.timeoutMs, ...opts, headers: { ...this.opts.headers, ...opts.headers } });
       } catch (err) {
         const e = err instanceof DfsError ? err : new DfsError('INTERNAL', String(err));
         if (e.code === 'NOT_LEADER') {
@@ -56,6 +60,7 @@ export class LeaderClient {
           const hint = typeof e.details.leader === 'string' ? e.details.leader : undefined;
           const i = hint ? this.masters.indexOf(hint) : -1;
           if (i >= 0 && i !== this.current) {
+            if (failed.has(i)) await sleep(this.retryDelayMs); // its followers have not noticed yet
             this.current = i;
             continue;
           }
@@ -66,6 +71,7 @@ export class LeaderClient {
           continue; // the same master: it is the leader, waiting for reports
         } else if (e.code === 'UNAVAILABLE' || e.code === 'TIMEOUT') {
           last = e;
+          failed.add(this.current);
         } else {
           throw e;
         }

@@ -1,12 +1,12 @@
 import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { loadSecret } from '../common/auth.js';
+import { loadSecret, PEER_AUTH_HEADER, verifyPeerAuth } from '../common/auth.js';
 import { parseAddr } from '../common/config.js';
 import { createLogger } from '../common/log.js';
-import { createApp, installErrorHandler, listen, newMetricsRegistry } from '../common/server.js';
+import { createApp, installErrorHandler, listen, newMetricsRegistry, sendError } from '../common/server.js';
 import { DfsError } from '../common/errors.js';
-import { RAFT_AUTH_HEADER, raftAuthToken, RaftReplicator } from './raft-replicator.js';
+import { RaftReplicator } from './raft-replicator.js';
 import { RAFT_MESSAGE_PATH, raftHttpHandler } from './raft/index.js';
 import { mountMasterRoutes } from './routes.js';
 import { MasterService } from './service.js';
@@ -57,13 +57,32 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   const app = createApp(log, metrics);
   // Raft traffic between masters, checked against the cluster secret. Mounted first: the handler
   // reads its own body (its content type is not application/json).
-  const auth = raftAuthToken(secret);
   const raftRoute = { handler: undefined as ReturnType<typeof raftHttpHandler> | undefined };
-  app.post(RAFT_MESSAGE_PATH, (req, res, next) => {
-    if (req.get(RAFT_AUTH_HEADER) !== auth) return next(new DfsError('UNAUTHORIZED', 'raft messages need the cluster secret'));
-    if (!raftRoute.handler) return next(new DfsError('UNAVAILABLE', 'raft is starting'));
-    raftRoute.handler(req, res);
+  // These run before the JSON error handler exists (it is installed once the service is mounted),
+  // so they answer errors themselves.
+  app.post(RAFT_MESSAGE_PATH, (req, res) => {
+    try {
+      verifyPeerAuth(secret, 'raft', req.get(PEER_AUTH_HEADER));
+      if (!raftRoute.handler) throw new DfsError('UNAVAILABLE', 'raft is starting');
+      raftRoute.handler(req, res);
+    } catch (err) {
+      sendError(res, err as DfsError);
+    }
   });
+  // Chunkserver calls must prove they hold the cluster secret: a stray server (another
+  // cluster's, say) reporting the same handles would otherwise count as replicas.
+  app.use('/v1/cs', (req, res, next) => {
+    try {
+      verifyPeerAuth(secret, 'chunkserver', req.get(PEER_AUTH_HEADER));
+      next();
+    } catch (err) {
+      sendError(res, err as DfsError);
+    }
+  });
+  // Until the service is mounted (Raft still loading its log), say so in JSON, so clients move
+  // on to another master instead of failing on an HTML 404.
+  let ready = false;
+  app.use((_req, res, next) => (ready ? next() : sendError(res, new DfsError('UNAVAILABLE', 'master is starting'))));
   const server = await listen(app, host, port);
   const addr = `${host}:${(server.address() as AddressInfo).port}`;
   if (!opts.peers) peers[opts.id] = addr; // port 0 in a group of one
@@ -79,6 +98,7 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   const svc = new MasterService(config, () => replicator.state, replicator, log);
   mountMasterRoutes(app, svc, metrics);
   installErrorHandler(app, log);
+  ready = true;
   const repairTimer = setInterval(() => {
     svc.repairScan().catch((err: Error) => log.warn({ err: err.message }, 'repair scan failed'));
   }, 1000);

@@ -1,5 +1,5 @@
-import { createHmac } from 'node:crypto';
 import { join } from 'node:path';
+import { PEER_AUTH_HEADER, peerAuthToken } from '../common/auth.js';
 import { DfsError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { Command, CommandResult } from './commands.js';
@@ -36,13 +36,6 @@ class MasterStateMachine implements StateMachine {
   restore(data: Uint8Array): void {
     this.state = MasterState.restore(data);
   }
-}
-
-/** The header the masters put on Raft messages: proves the sender holds the cluster secret. */
-export const RAFT_AUTH_HEADER = 'x-dfs-raft-auth';
-
-export function raftAuthToken(secret: Buffer): string {
-  return createHmac('sha256', secret).update('dfs raft peer').digest('base64url');
 }
 
 /** Maps the Raft module's errors onto the master's stable error codes. */
@@ -90,7 +83,7 @@ export class RaftReplicator implements Replicator {
     let node: RaftNode | undefined;
     const transport = new HttpTransport({
       peers: opts.peers,
-      headers: { [RAFT_AUTH_HEADER]: raftAuthToken(opts.secret) },
+      headers: { [PEER_AUTH_HEADER]: peerAuthToken(opts.secret, 'raft') },
       onUnreachable: (peer) => node?.reportUnreachable(peer),
     });
     node = new RaftNode({

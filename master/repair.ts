@@ -56,6 +56,11 @@ export class RepairScheduler {
     this.deletes.clear();
   }
 
+  /** Surplus deletes waiting for this server's next heartbeat. */
+  queuedDeletes(serverId: string): number {
+    return this.deletes.get(serverId)?.length ?? 0;
+  }
+
   /** What the server should do now: collected by its heartbeat reply. */
   takeFor(serverId: string): { copies: CopyOrder[]; deletes: number[] } {
     const copies = this.orders.get(serverId) ?? [];

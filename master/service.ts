@@ -144,6 +144,10 @@ export class MasterService {
     const w = state.writes.get(req.writeId);
     if (!w) throw new DfsError('WRITE_NOT_FOUND', 'this write is unknown or was abandoned (its lease expired?); start the upload again');
     const replicas = this.registry.place(w.replication, req.exclude, w.chunkSizeBytes);
+    if (replicas.length < w.replication && this.leaderStartedMs !== undefined && Date.now() - this.leaderStartedMs < this.config.safeModeMs) {
+      // Short of servers right after becoming leader: more may still be re-registering.
+      throw new DfsError('SAFE_MODE', 'a new master leader is waiting for chunkservers to report; retry shortly');
+    }
     if (replicas.length === 0) {
       const live = this.registry.liveCount();
       throw new DfsError('NO_CHUNKSERVERS', live === 0
@@ -319,8 +323,11 @@ export class MasterService {
     this.requireLeader();
     if (!this.registry.heartbeat(req)) return { reregister: true, deletes: [], copies: [] };
     this.repair.onCopyFailed(req.id, req.copyFailed);
+    // The read barrier inside garbageOn may fail: take the queued work only after it, so a failed
+    // heartbeat loses none. Surplus deletes go first: the reply's delete list is capped.
+    const garbage = await this.garbageOn(req.id, MAX_DELETES_PER_REPLY - this.repair.queuedDeletes(req.id));
     const work = this.repair.takeFor(req.id);
-    return { reregister: false, deletes: [...await this.garbageOn(req.id), ...work.deletes], copies: work.copies };
+    return { reregister: false, deletes: [...work.deletes, ...garbage], copies: work.copies };
   }
 
   /**
@@ -339,9 +346,9 @@ export class MasterService {
   }
 
   /** Replicas a server holds that no file or pending write references: tell it to delete them. */
-  private async garbageOn(serverId: string): Promise<number[]> {
+  private async garbageOn(serverId: string, limit = MAX_DELETES_PER_REPLY): Promise<number[]> {
     const state = await this.read();
-    const deletes = this.registry.unknownHandles(serverId, (h) => state.chunks.has(h)).slice(0, MAX_DELETES_PER_REPLY);
+    const deletes = this.registry.unknownHandles(serverId, (h) => state.chunks.has(h)).slice(0, Math.max(0, limit));
     for (const h of deletes) this.registry.removeReplica(serverId, h);
     return deletes;
   }

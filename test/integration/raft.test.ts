@@ -83,6 +83,14 @@ t.test('a retried mutation is applied once (client sessions)', async (t) => {
   });
   t.equal(bad.statusCode, 400, 'a malformed session header is refused');
   await bad.body.dump();
+
+  // Only cluster members may talk to the masters as chunkservers or Raft peers.
+  for (const [path, body] of [['/v1/cs/register', { id: 'intruder', addr: '127.0.0.1:9' }], ['/v1/raft/message', { messages: [] }]] as const) {
+    const res = await request(`http://${proc.addr}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-dfs-peer-auth': 'guess' }, body: JSON.stringify(body) });
+    const reply = (await res.body.json()) as { error?: { code: string } };
+    t.equal(res.statusCode, 401, `${path} without the cluster secret is refused`);
+    t.equal(reply.error?.code, 'UNAUTHORIZED');
+  }
 });
 
 t.test('kill -9 the leader during a put: the put completes with the right bytes', async (t) => {
