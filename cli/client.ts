@@ -7,7 +7,7 @@ import { buildUrl, httpAgent, readJson } from '../common/http.js';
 import { LeaderClient, SESSION_HEADER } from '../common/leader.js';
 import { normalizePath } from '../common/paths.js';
 import type {
-  AllocateReply, ChunkInfo, ClusterStatus, CompletedChunk, CreateReply, DuReply, EntryInfo, ListReply, ReplicaInfo,
+  AllocateReply, ChunkInfo, ClusterStatus, CompletedChunk, CreateReply, DuReply, EntryInfo, FsckReply, ListReply, ReplicaInfo,
   StatReply, WriteChunkReply,
 } from '../common/protocol.js';
 
@@ -79,6 +79,9 @@ export class DfsClient {
   }
   list(path: string, recursive = false): Promise<ListReply> {
     return this.master.call('/v1/fs/list', { query: { path: normalizePath(path), recursive: recursive ? 1 : undefined } });
+  }
+  fsck(path: string): Promise<FsckReply> {
+    return this.master.call('/v1/fs/fsck', { query: { path: normalizePath(path) } });
   }
   du(path: string, summary = false): Promise<DuReply> {
     return this.master.call('/v1/fs/du', { query: { path: normalizePath(path), summary: summary ? 1 : undefined } });

@@ -174,6 +174,23 @@ const handlers: Record<string, Handler> = {
     out(formatDu(reply, args.h === true));
   },
 
+  async fsck(client, args) {
+    const r = await client.fsck(String(args.path ?? '/'));
+    if (args.json) json(r);
+    else {
+      const lines = r.problems.map((p) => `${p.path}: chunk #${p.index} (handle ${p.handle}) ${p.live === 0 ? 'MISSING' : `UNDER-REPLICATED ${p.live}/${p.replication}`}`);
+      if (r.problems.length < r.underReplicated + r.missing) lines.push(`... and ${r.underReplicated + r.missing - r.problems.length} more`);
+      lines.push(
+        `files: ${r.files} (and ${r.openFiles} being written, not checked)   chunks: ${r.chunks}`,
+        `under-replicated chunks: ${r.underReplicated}   missing chunks: ${r.missing}`,
+        `The filesystem under path '${r.path}' is ${r.status}`,
+      );
+      out(lines.join('\n'));
+    }
+    // As HDFS's fsck: a missing chunk (data that cannot be read) is a failure.
+    if (r.status !== 'HEALTHY') process.exitCode = 1;
+  },
+
   async status(client, args) {
     if (args.watch !== true) {
       const s = await client.status();
@@ -260,6 +277,8 @@ export function fsCommands(cli: Argv, run: (name: string, args: FsArgs) => Promi
       .positional('path', { type: 'string', default: '/' })
       .option('s', { type: 'boolean', default: false, describe: 'only the total' })
       .options(human), h('du'))
+    .command('fsck [path]', 'check every file\'s chunks for live replicas: under-replicated and missing (exit 1 if any is missing)', (y) => y
+      .positional('path', { type: 'string', default: '/' }), h('fsck'))
     .command('status', 'masters and chunkservers: role, capacity, use, chunks, heartbeats', (y) => y
       .option('watch', { alias: 'w', type: 'boolean', default: false, describe: 'redraw every second: under-replicated chunks, copies, copy rate' })
       .option('count', { type: 'number', describe: 'with --watch: stop after this many frames' })

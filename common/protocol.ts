@@ -118,6 +118,24 @@ export interface StatReply extends EntryInfo {
 }
 
 export interface ListReply { path: string; entries: EntryInfo[] }
+/** A chunk of a finished file with fewer live replicas than its file's replication. */
+export interface FsckProblem { path: string; index: number; handle: number; live: number; replication: number }
+
+/** GET /v1/fs/fsck: the health of every finished file's chunks below a path. */
+export interface FsckReply {
+  path: string;
+  files: number;
+  /** Files still being written (not checked). */
+  openFiles: number;
+  chunks: number;
+  underReplicated: number;
+  missing: number;
+  /** The first problems found (at most MAX_FSCK_PROBLEMS), missing chunks first. */
+  problems: FsckProblem[];
+  /** HEALTHY: every chunk has a live replica; CORRUPT: some chunk has none. */
+  status: 'HEALTHY' | 'CORRUPT';
+}
+
 export interface DuReply { path: string; bytes: number; files: number; dirs: number; chunks: number; entries?: { path: string; bytes: number }[] }
 
 export interface CreateReply { writeId: string; path: string; chunkSizeBytes: number; replication: number; leaseMs: number }

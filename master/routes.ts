@@ -88,6 +88,10 @@ export function mountMasterRoutes(app: Express, svc: MasterService, metrics: Met
     count('list');
     res.json(await svc.list(queryPath(req), queryFlag(req, 'recursive')));
   }));
+  app.get('/v1/fs/fsck', route(async (req, res) => {
+    count('fsck');
+    res.json(await svc.fsck(queryPath(req)));
+  }));
   app.get('/v1/fs/du', route(async (req, res) => {
     count('du');
     res.json(await svc.du(queryPath(req), queryFlag(req, 'summary')));

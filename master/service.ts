@@ -5,7 +5,7 @@ import { callJson } from '../common/http.js';
 import type { Logger } from '../common/log.js';
 import { joinPath, normalizePath } from '../common/paths.js';
 import type {
-  AllocateReply, AllocateRequest, ChunkInfo, ClusterStatus, MasterStatus, RaftStatusReply, CompleteRequest, CorruptReport, CreateReply, CreateRequest,
+  AllocateReply, AllocateRequest, ChunkInfo, ClusterStatus, FsckProblem, FsckReply, MasterStatus, RaftStatusReply, CompleteRequest, CorruptReport, CreateReply, CreateRequest,
   DeleteRequest, DuReply, EntryInfo, HeartbeatReply, HeartbeatRequest, ListReply, MkdirRequest, RegisterRequest,
   RenameRequest, StatReply,
 } from '../common/protocol.js';
@@ -40,6 +40,8 @@ export interface MasterConfig {
 export const MAX_LIST_ENTRIES = 100_000;
 /** Deletions sent in one heartbeat reply; the rest go in later ones. */
 export const MAX_DELETES_PER_REPLY = 10_000;
+/** Problems listed by one fsck reply (the counts cover all of them). */
+export const MAX_FSCK_PROBLEMS = 1000;
 
 /**
  * The master's operations, between the HTTP routes and the replicated state. Mutations go
@@ -228,6 +230,36 @@ export class MasterService {
       for (const name of [...node.children.keys()].sort()) entries.push(state.entryInfo(joinPath(path, name), node.children.get(name)!));
     }
     return { path, entries };
+  }
+
+  /** Like HDFS's fsck: checks every finished file's chunks below a path against live replicas. */
+  async fsck(rawPath: string): Promise<FsckReply> {
+    const path = normalizePath(rawPath);
+    const state = await this.read();
+    const node = state.lookup(path);
+    if (!node) throw new DfsError('NOT_FOUND', `${path} does not exist`);
+    const reply: FsckReply = { path, files: 0, openFiles: 0, chunks: 0, underReplicated: 0, missing: 0, problems: [], status: 'HEALTHY' };
+    const problems: FsckProblem[] = [];
+    for (const [p, n] of state.walk(path, node)) {
+      if (n.type !== 'file') continue;
+      if (n.state !== 'complete') {
+        reply.openFiles++;
+        continue;
+      }
+      reply.files++;
+      n.chunks.forEach((h, index) => {
+        reply.chunks++;
+        const rec = state.chunks.get(h);
+        const live = rec ? this.registry.liveReplicas(h, rec.version).length : 0;
+        if (live >= n.replication) return;
+        if (live === 0) reply.missing++;
+        else reply.underReplicated++;
+        if (problems.length < 10 * MAX_FSCK_PROBLEMS) problems.push({ path: p, index, handle: h, live, replication: n.replication });
+      });
+    }
+    reply.problems = problems.sort((a, b) => a.live - b.live).slice(0, MAX_FSCK_PROBLEMS);
+    reply.status = reply.missing > 0 ? 'CORRUPT' : 'HEALTHY';
+    return reply;
   }
 
   async du(rawPath: string, summary: boolean): Promise<DuReply> {

@@ -35,8 +35,14 @@ t.test('kill -9 a chunkserver: its chunks are copied back to 3 replicas; it come
     return s.underReplicatedChunks > 0;
   }, 15_000, 'the dead server to be noticed');
   t.ok(peak > 0, `under-replicated chunks rose (to ${peak}) once the server was declared dead`);
+  const during = await c.dfs(['fsck', '/r', '--json']);
+  const report = JSON.parse(during.stdout.toString()) as { files: number; chunks: number; missing: number; status: string };
+  t.match(report, { files: 2, chunks: 18, missing: 0, status: 'HEALTHY' }, 'fsck: under-replicated is still healthy (every chunk readable)');
   await waitFor(async () => (await c.status()).underReplicatedChunks === 0, 60_000, 'under-replicated chunks to fall back to 0');
   t.pass('under-replicated count back to 0');
+  const fsck = await c.dfs(['fsck']);
+  t.equal(fsck.code, 0, fsck.stderr);
+  t.match(fsck.stdout.toString(), /under-replicated chunks: 0 {3}missing chunks: 0\nThe filesystem under path '\/' is HEALTHY\n$/);
 
   for (const p of ['/r/a.bin', '/r/b.bin']) {
     const s = await stat(p);
@@ -73,6 +79,19 @@ t.test('kill -9 a chunkserver: its chunks are copied back to 3 replicas; it come
   }, 15_000, `${victimId}'s disk to hold exactly the replicas the master counts`);
   t.pass('the returning server deleted its surplus chunk files');
   t.ok((await c.dfs(['cat', '/r/a.bin'])).stdout.equals(a), 'a.bin still reads back byte-identical');
+});
+
+t.test('fsck names missing chunks and fails when a chunk has no live replica', async (t) => {
+  const c = await TestCluster.start({ chunkservers: 1, replication: 1, chunkSizeBytes: CHUNK, deadTimeoutMs: 1500 });
+  t.teardown(() => c.stop());
+  t.equal((await c.dfs(['put', '-', '/only.bin'], { input: randomBytesSeeded(2 * CHUNK, 5) })).code, 0);
+  t.equal((await c.dfs(['fsck', '/only.bin'])).code, 0, 'healthy while its only server lives');
+  await c.kill(c.chunkservers[0]!);
+  await waitFor(async () => (await c.dfs(['fsck'])).code === 1, 15_000, 'fsck to see the chunks missing');
+  const r = await c.dfs(['fsck']);
+  t.match(r.stdout.toString(), /^\/only\.bin: chunk #0 \(handle \d+\) MISSING\n\/only\.bin: chunk #1 \(handle \d+\) MISSING\n/, 'each missing chunk is named');
+  t.match(r.stdout.toString(), /The filesystem under path '\/' is CORRUPT\n$/);
+  t.equal((await c.dfs(['fsck', '/nope'])).stderr, 'dfs: /nope does not exist\n');
 });
 
 t.test('a corrupt replica is replaced by a fresh copy', async (t) => {
