@@ -1,4 +1,5 @@
 import type { Express, Request } from 'express';
+import type { z } from 'zod';
 import { Counter, type Registry as MetricsRegistry } from 'prom-client';
 import { DfsError } from '../common/errors.js';
 import {
@@ -51,35 +52,23 @@ export function mountMasterRoutes(app: Express, svc: MasterService, metrics: Met
     res.json(svc.raftStatus());
   });
 
-  app.post('/v1/fs/mkdir', route(async (req, res) => {
-    count('mkdir');
-    res.json(await svc.mkdir(parseInput(MkdirRequest, req.body), session(req)));
-  }));
-  app.post('/v1/fs/create', route(async (req, res) => {
-    count('create');
-    res.json(await svc.create(parseInput(CreateRequest, req.body), session(req)));
-  }));
-  app.post('/v1/fs/allocate', route(async (req, res) => {
-    count('allocate');
-    res.json(await svc.allocate(parseInput(AllocateRequest, req.body), session(req)));
-  }));
-  app.post('/v1/fs/complete', route(async (req, res) => {
-    count('complete');
-    res.json(await svc.complete(parseInput(CompleteRequest, req.body), session(req)));
-  }));
-  app.post('/v1/fs/abandon', route(async (req, res) => {
-    count('abandon');
-    await svc.abandon(parseInput(AbandonRequest, req.body).writeId, session(req));
-    res.json({ ok: true });
-  }));
-  app.post('/v1/fs/delete', route(async (req, res) => {
-    count('delete');
-    res.json(await svc.delete(parseInput(DeleteRequest, req.body), session(req)));
-  }));
-  app.post('/v1/fs/rename', route(async (req, res) => {
-    count('rename');
-    res.json(await svc.rename(parseInput(RenameRequest, req.body), session(req)));
-  }));
+  // Namespace mutations: a validated JSON body, an optional session header, a JSON answer.
+  const mutation = <S extends z.ZodType>(op: string, schema: S, run: (body: z.infer<S>, s: SessionRef | undefined) => Promise<unknown>) => {
+    app.post(`/v1/fs/${op}`, route(async (req, res) => {
+      count(op);
+      res.json(await run(parseInput(schema, req.body), session(req)));
+    }));
+  };
+  mutation('mkdir', MkdirRequest, (b, s) => svc.mkdir(b, s));
+  mutation('create', CreateRequest, (b, s) => svc.create(b, s));
+  mutation('allocate', AllocateRequest, (b, s) => svc.allocate(b, s));
+  mutation('complete', CompleteRequest, (b, s) => svc.complete(b, s));
+  mutation('abandon', AbandonRequest, async (b, s) => {
+    await svc.abandon(b.writeId, s);
+    return { ok: true };
+  });
+  mutation('delete', DeleteRequest, (b, s) => svc.delete(b, s));
+  mutation('rename', RenameRequest, (b, s) => svc.rename(b, s));
   app.get('/v1/fs/stat', route(async (req, res) => {
     count('stat');
     res.json(await svc.stat(queryPath(req), queryFlag(req, 'chunks')));
