@@ -8,20 +8,12 @@ import { RaftCore } from '../../../master/raft/core.js';
 import { MemoryStorage } from '../../../master/raft/memory-storage.js';
 import { encodeCommand, encodeRegister, SessionStateMachine, type SessionResult } from '../../../master/raft/session.js';
 import type { Entry, Message, Ready } from '../../../master/raft/types.js';
+import { mulberry32 } from '../../helpers/rng.js';
 import { encodeKv, KvStateMachine } from './kv.js';
 import { checkLinearizable, type KvInput, type KvOperation, type KvOutput } from './linearizability.js';
 
-/** mulberry32: small, fast, good enough for fault schedules. */
-export function createRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The simulator's fault schedules come from the shared seeded PRNG (mulberry32). */
+export const createRandom = mulberry32;
 
 export class SimViolation extends Error {
   constructor(message: string) {
