@@ -80,8 +80,14 @@ export class DfsClient {
   list(path: string, recursive = false): Promise<ListReply> {
     return this.master.call('/v1/fs/list', { query: { path: normalizePath(path), recursive: recursive ? 1 : undefined } });
   }
-  fsck(path: string): Promise<FsckReply> {
-    return this.master.call('/v1/fs/fsck', { query: { path: normalizePath(path) } });
+  fsck(path: string, allFiles = false): Promise<FsckReply> {
+    return this.master.call('/v1/fs/fsck', { query: { path: normalizePath(path), files: allFiles ? 1 : undefined } });
+  }
+  setReplication(path: string, replication: number, recursive = false): Promise<{ files: number }> {
+    return this.mutate('/v1/fs/setrep', { path: normalizePath(path), replication, recursive });
+  }
+  decommission(server: string, cancel = false): Promise<{ server: string; decommissioning: string[] }> {
+    return this.mutate('/v1/cluster/decommission', { server, cancel });
   }
   du(path: string, summary = false): Promise<DuReply> {
     return this.master.call('/v1/fs/du', { query: { path: normalizePath(path), summary: summary ? 1 : undefined } });

@@ -21,6 +21,9 @@ export interface ClusterOptions {
 
 export interface ProcessInfo { role: 'master' | 'chunkserver'; id: string; addr: string; pid: number; dataDir: string; log: string }
 
+/** A deleted file's space comes back quickly in a demo; production masters default to a minute. */
+const LOCAL_GC_GRACE_MS = 10_000;
+
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 
 /** Masters listen on basePort+i, chunkservers on basePort+100+i. */
@@ -69,6 +72,7 @@ export async function runCluster(opts: ClusterOptions): Promise<void> {
   layout.masters.forEach((addr, i) => start('master', `m${i + 1}`, addr, [
     '--peers', peers,
     '--chunk-size', String(opts.chunkSizeBytes), '--replication', String(opts.replication), '--dead-timeout-ms', String(opts.deadTimeoutMs),
+    '--gc-grace-ms', String(LOCAL_GC_GRACE_MS),
   ]));
   layout.chunkservers.forEach((addr, i) => start('chunkserver', `cs${i + 1}`, addr, [
     '--masters', layout.masters.join(','), '--chunk-size', String(opts.chunkSizeBytes),

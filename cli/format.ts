@@ -1,5 +1,5 @@
 import { formatBytes } from '../common/config.js';
-import type { ClusterStatus, DuReply, EntryInfo, StatReply } from '../common/protocol.js';
+import type { ClusterStatus, DuReply, EntryInfo, FsckProblem, FsckReply, StatReply } from '../common/protocol.js';
 
 const size = (n: number, human: boolean) => (human ? formatBytes(n) : String(n));
 
@@ -62,10 +62,33 @@ export function formatStatus(s: ClusterStatus): string {
   const live = s.chunkservers.filter((c) => c.alive).length;
   lines.push(`chunkservers: ${live} live of ${s.chunkservers.length}`);
   for (const c of s.chunkservers) {
-    lines.push(`  ${c.id.padEnd(8)} ${c.addr.padEnd(21)} ${(c.alive ? 'alive' : 'DEAD').padEnd(5)}  capacity ${formatBytes(c.capacityBytes).padStart(9)}  free ${formatBytes(c.freeBytes).padStart(9)}  used ${formatBytes(c.usedBytes).padStart(9)}  chunks ${String(c.chunkCount).padStart(6)}  heartbeat ${(c.lastHeartbeatAgoMs / 1000).toFixed(1)}s ago`);
+    const drain = c.state === 'decommissioning' ? `  DECOMMISSIONING (${c.decommissionRemaining} chunks to copy)` : c.state === 'decommissioned' ? '  DECOMMISSIONED (safe to remove)' : '';
+    lines.push(`  ${c.id.padEnd(8)} ${c.addr.padEnd(21)} ${(c.alive ? 'alive' : 'DEAD').padEnd(5)}  capacity ${formatBytes(c.capacityBytes).padStart(9)}  free ${formatBytes(c.freeBytes).padStart(9)}  used ${formatBytes(c.usedBytes).padStart(9)}  chunks ${String(c.chunkCount).padStart(6)}  heartbeat ${(c.lastHeartbeatAgoMs / 1000).toFixed(1)}s ago${drain}`);
   }
   lines.push(`namespace: ${s.files} files, ${s.dirs} directories, ${s.chunks} chunks (chunk size ${formatBytes(s.chunkSizeBytes)}, replication ${s.defaultReplication})`);
-  lines.push(`health: ${s.underReplicatedChunks} under-replicated chunks, ${s.missingChunks} missing chunks${s.safeMode ? ' (safe mode: waiting for chunkserver reports)' : ''}`);
-  lines.push(`repair: ${s.repair.copiesInFlight} copies in flight, ${s.repair.copiesDone} done, ${s.repair.copiesFailed} failed (since this leader took over)`);
+  lines.push(`health: ${s.underReplicatedChunks} under-replicated chunks, ${s.missingChunks} missing chunks, ${s.overReplicatedChunks} over-replicated${s.safeMode ? ' (safe mode: waiting for chunkserver reports)' : ''}`);
+  lines.push(`repair: ${s.repair.copiesInFlight} copies in flight, ${s.repair.copiesDone} done, ${s.repair.copiesFailed} failed; balancing: ${s.repair.movesInFlight} moves in flight, ${s.repair.movesDone} done (since this leader took over)`);
+  return lines.join('\n');
+}
+
+/** HDFS-style fsck report: each unhealthy file with its bad chunks, then totals and a verdict. */
+export function formatFsck(r: FsckReply): string {
+  const lines: string[] = [];
+  const byFile = new Map<string, FsckProblem[]>();
+  for (const p of r.problems) byFile.set(p.path, [...(byFile.get(p.path) ?? []), p]);
+  for (const f of r.fileReports) {
+    lines.push(`${f.path}: ${f.status}${f.badChunks > 0 ? ` (${f.badChunks} of ${f.chunks} chunks)` : ''}`);
+    for (const p of byFile.get(f.path) ?? []) {
+      lines.push(`  chunk #${p.index} (handle ${p.handle}) ${p.status === 'UNDER_REPLICATED' ? `UNDER-REPLICATED ${p.live}/${p.replication}` : p.status}`);
+    }
+  }
+  const unhealthy = r.filesUnderReplicated + r.filesMissing + r.filesCorrupt;
+  const listed = r.fileReports.filter((f) => f.status !== 'HEALTHY').length;
+  if (listed < unhealthy) lines.push(`... and ${unhealthy - listed} more unhealthy files`);
+  lines.push(
+    `files: ${r.files} (and ${r.openFiles} being written, not checked): ${r.filesHealthy} healthy, ${r.filesUnderReplicated} under-replicated, ${r.filesMissing} missing, ${r.filesCorrupt} corrupt`,
+    `chunks: ${r.chunks}: ${r.underReplicated} under-replicated, ${r.missing} missing, ${r.corrupt} corrupt, ${r.overReplicated} over-replicated`,
+    `The filesystem under path '${r.path}' is ${r.status}`,
+  );
   return lines.join('\n');
 }

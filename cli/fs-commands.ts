@@ -10,7 +10,7 @@ import { DfsError } from '../common/errors.js';
 import { closeHttpAgent } from '../common/http.js';
 import { baseName, joinPath, normalizePath } from '../common/paths.js';
 import { DfsClient } from './client.js';
-import { formatDu, formatLong, formatStat, formatStatus } from './format.js';
+import { formatDu, formatFsck, formatLong, formatStat, formatStatus } from './format.js';
 import { Progress } from './progress.js';
 
 /** Stands for a '-' argument (stdin or stdout); cannot be a real path, as argv holds no NUL. */
@@ -50,6 +50,21 @@ function localStat(path: string): Stats | undefined {
     return statSync(path);
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Polls once a second until `done`, showing `progress` on a terminal; gives up after --timeout
+ * seconds with TIMEOUT (the cluster keeps working; only the waiting stops).
+ */
+async function waitUntil<T>(args: FsArgs, what: string, poll: () => Promise<T>, done: (v: T) => boolean, progress: (v: T) => string): Promise<T> {
+  const deadline = Date.now() + Number(args.timeout) * 1000;
+  for (;;) {
+    const v = await poll();
+    if (done(v)) return v;
+    if (Date.now() >= deadline) throw new DfsError('TIMEOUT', `gave up waiting for ${what} after ${args.timeout} s (${progress(v)}); the cluster keeps working on it`);
+    if (!args.quiet && !args.json && process.stderr.isTTY) process.stderr.write(`\rwaiting for ${what}: ${progress(v)}\x1b[K`);
+    await new Promise((r) => setTimeout(r, 1000));
   }
 }
 
@@ -175,20 +190,42 @@ const handlers: Record<string, Handler> = {
   },
 
   async fsck(client, args) {
-    const r = await client.fsck(String(args.path ?? '/'));
+    const r = await client.fsck(String(args.path ?? '/'), args.files === true);
     if (args.json) json(r);
-    else {
-      const lines = r.problems.map((p) => `${p.path}: chunk #${p.index} (handle ${p.handle}) ${p.live === 0 ? 'MISSING' : `UNDER-REPLICATED ${p.live}/${p.replication}`}`);
-      if (r.problems.length < r.underReplicated + r.missing) lines.push(`... and ${r.underReplicated + r.missing - r.problems.length} more`);
-      lines.push(
-        `files: ${r.files} (and ${r.openFiles} being written, not checked)   chunks: ${r.chunks}`,
-        `under-replicated chunks: ${r.underReplicated}   missing chunks: ${r.missing}`,
-        `The filesystem under path '${r.path}' is ${r.status}`,
-      );
-      out(lines.join('\n'));
-    }
-    // As HDFS's fsck: a missing chunk (data that cannot be read) is a failure.
+    else out(formatFsck(r));
+    // As HDFS's fsck: a chunk with no good replica (data that cannot be read) is a failure.
     if (r.status !== 'HEALTHY') process.exitCode = 1;
+  },
+
+  async setrep(client, args) {
+    const path = String(args.path);
+    const replication = Number(args.replication);
+    const { files } = await client.setReplication(path, replication, args.R === true);
+    if (!args.json) out(`replication of ${files} file${files === 1 ? '' : 's'} under ${normalizePath(path)} set to ${replication}`);
+    if (args.w === true) {
+      // As HDFS's setrep -w: wait until every chunk has exactly that many good replicas.
+      const r = await waitUntil(args, 'replication to converge', () => client.fsck(path), (f) => f.underReplicated + f.overReplicated + f.missing + f.corrupt === 0,
+        (f) => `${f.underReplicated} under-replicated, ${f.overReplicated} over-replicated, ${f.missing + f.corrupt} without a good replica`);
+      if (!args.json) out(`converged: ${r.chunks} chunks with ${replication} replicas each`);
+    }
+    if (args.json) json({ path: normalizePath(path), replication, files });
+  },
+
+  async decommission(client, args) {
+    const cancel = args.cancel === true;
+    const r = await client.decommission(String(args.server), cancel);
+    if (cancel) {
+      if (!args.json) out(`${r.server} is back in service`);
+      else json(r);
+      return;
+    }
+    if (!args.json) out(`decommissioning ${r.server}: its replicas are being copied elsewhere (dfs status shows progress)`);
+    if (args.w === true) {
+      await waitUntil(args, `${r.server} to drain`, () => client.status(), (s) => s.chunkservers.find((c) => c.id === r.server)?.state === 'decommissioned',
+        (s) => `${s.chunkservers.find((c) => c.id === r.server)?.decommissionRemaining ?? '?'} chunks still to copy`);
+      if (!args.json) out(`${r.server} is decommissioned: every chunk it holds has its replicas elsewhere; it can be stopped`);
+    }
+    if (args.json) json(r);
   },
 
   async status(client, args) {
@@ -277,8 +314,29 @@ export function fsCommands(cli: Argv, run: (name: string, args: FsArgs) => Promi
       .positional('path', { type: 'string', default: '/' })
       .option('s', { type: 'boolean', default: false, describe: 'only the total' })
       .options(human), h('du'))
-    .command('fsck [path]', 'check every file\'s chunks for live replicas: under-replicated and missing (exit 1 if any is missing)', (y) => y
-      .positional('path', { type: 'string', default: '/' }), h('fsck'))
+    .command('fsck [path]', 'check every file\'s chunks: healthy, under-replicated, missing or corrupt (exit 1 if any chunk has no good replica)', (y) => y
+      .positional('path', { type: 'string', default: '/' })
+      .option('files', { type: 'boolean', default: false, describe: 'list every file with its health, not only the unhealthy ones' }), h('fsck'))
+    .command('setrep <replication> <path>', 'change the replication of a file (or with -R every file below a directory); the cluster converges', (y) => y
+      .positional('replication', { type: 'number', describe: 'replicas per chunk, 1 to 16' })
+      .positional('path', { type: 'string' })
+      .option('R', { type: 'boolean', default: false, describe: 'every file below a directory' })
+      .option('w', { type: 'boolean', default: false, describe: 'wait until every chunk has exactly that many replicas' })
+      .option('timeout', { type: 'number', default: 600, describe: 'with -w: give up waiting after this many seconds' })
+      .check((a) => {
+        if (!Number.isInteger(a.replication) || (a.replication as number) < 1 || (a.replication as number) > 16) throw new Error('replication must be a whole number from 1 to 16');
+        if (!(Number(a.timeout) > 0)) throw new Error('--timeout must be a number of seconds > 0');
+        return true;
+      }), h('setrep'))
+    .command('decommission <server>', 'drain a chunkserver (id or host:port) so it can be removed; dfs status shows progress', (y) => y
+      .positional('server', { type: 'string' })
+      .option('cancel', { type: 'boolean', default: false, describe: 'put a decommissioning server back in service' })
+      .option('w', { type: 'boolean', default: false, describe: 'wait until it is drained' })
+      .option('timeout', { type: 'number', default: 3600, describe: 'with -w: give up waiting after this many seconds' })
+      .check((a) => {
+        if (!(Number(a.timeout) > 0)) throw new Error('--timeout must be a number of seconds > 0');
+        return true;
+      }), h('decommission'))
     .command('status', 'masters and chunkservers: role, capacity, use, chunks, heartbeats', (y) => y
       .option('watch', { alias: 'w', type: 'boolean', default: false, describe: 'redraw every second: under-replicated chunks, copies, copy rate' })
       .option('count', { type: 'number', describe: 'with --watch: stop after this many frames' })

@@ -11,6 +11,16 @@ function positiveInt(v: unknown, what: string): number {
   return v;
 }
 
+function nonNegativeInt(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new DfsError('INVALID_ARGUMENT', `${what} must be a whole number ≥ 0`);
+  return v;
+}
+
+function fraction(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 10) throw new DfsError('INVALID_ARGUMENT', `${what} must be a number from 0 to 10`);
+  return v;
+}
+
 /** Stops a server role cleanly on SIGTERM/SIGINT. */
 function closeOnSignal(close: () => Promise<void>): void {
   const stop = () => {
@@ -50,7 +60,10 @@ export function serverCommands(cli: Argv): Argv {
       .option('lease-ms', { type: 'number', default: 60_000, describe: 'a writer silent this long loses its unfinished file' })
       .option('peers', { type: 'string', describe: 'the Raft group: id=host:port,... with this master included (default: a group of one)' })
       .option('snapshot-every', { type: 'number', default: 10_000, describe: 'Raft log entries between snapshots' })
-      .option('tick-ms', { type: 'number', default: 100, describe: 'Raft tick; elections time out after 10-20 ticks' }), async (a) => {
+      .option('tick-ms', { type: 'number', default: 100, describe: 'Raft tick; elections time out after 10-20 ticks' })
+      .option('gc-grace-ms', { type: 'number', default: 60_000, describe: 'unreferenced or stale replicas are deleted after this long' })
+      .option('copies-per-server', { type: 'number', default: 2, describe: 're-replication and balancing copies one chunkserver takes part in at once' })
+      .option('balance-threshold', { type: 'number', default: 0.1, describe: 'move replicas when a server\'s use strays from the mean by more than this share of it (0: never)' }), async (a) => {
       const { runMaster, MASTER_DEFAULTS } = await import('../master/main.js');
       const m = await runMaster({
         id: a.id, listen: a.listen, dataDir: a.data, chunkSizeBytes: size(a['chunk-size'], '--chunk-size'),
@@ -58,6 +71,8 @@ export function serverCommands(cli: Argv): Argv {
         deadTimeoutMs: positiveInt(a['dead-timeout-ms'], '--dead-timeout-ms'), writeLeaseMs: positiveInt(a['lease-ms'], '--lease-ms'),
         snapshotEveryEntries: positiveInt(a['snapshot-every'], '--snapshot-every'), tickIntervalMs: positiveInt(a['tick-ms'], '--tick-ms'),
         safeModeMs: MASTER_DEFAULTS.safeModeMs, peers: a.peers === undefined ? undefined : parsePeers(a.peers),
+        gcGraceMs: nonNegativeInt(a['gc-grace-ms'], '--gc-grace-ms'), copiesPerServer: positiveInt(a['copies-per-server'], '--copies-per-server'),
+        balanceThreshold: fraction(a['balance-threshold'], '--balance-threshold'),
       });
       closeOnSignal(m.close);
     })

@@ -47,6 +47,17 @@ export const CompleteRequest = z.strictObject({
 export const AbandonRequest = z.strictObject({ writeId });
 export const DeleteRequest = z.strictObject({ path, recursive: z.boolean().default(false) });
 export const RenameRequest = z.strictObject({ src: path, dst: path });
+export const SetReplicationRequest = z.strictObject({
+  path,
+  replication: z.number().int().min(1).max(MAX_REPLICATION),
+  /** Required for a directory: every file below it changes (as HDFS's setrep). */
+  recursive: z.boolean().default(false),
+});
+/** Drain a chunkserver (by id or host:port) before it is removed; `cancel` puts it back in service. */
+export const DecommissionRequest = z.strictObject({
+  server: z.string().min(1).max(300),
+  cancel: z.boolean().default(false),
+});
 
 export const ReportedChunk = z.strictObject({ handle, version: nonNegInt, length: nonNegInt });
 const ServerStats = {
@@ -80,6 +91,8 @@ export type CompletedChunk = z.infer<typeof CompletedChunk>;
 export type CompleteRequest = z.infer<typeof CompleteRequest>;
 export type DeleteRequest = z.infer<typeof DeleteRequest>;
 export type RenameRequest = z.infer<typeof RenameRequest>;
+export type SetReplicationRequest = z.infer<typeof SetReplicationRequest>;
+export type DecommissionRequest = z.infer<typeof DecommissionRequest>;
 export type ReportedChunk = z.infer<typeof ReportedChunk>;
 export type RegisterRequest = z.infer<typeof RegisterRequest>;
 export type HeartbeatRequest = z.infer<typeof HeartbeatRequest>;
@@ -118,8 +131,18 @@ export interface StatReply extends EntryInfo {
 }
 
 export interface ListReply { path: string; entries: EntryInfo[] }
-/** A chunk of a finished file with fewer live replicas than its file's replication. */
-export interface FsckProblem { path: string; index: number; handle: number; live: number; replication: number }
+/** The health of one chunk, as fsck reports it. */
+export type ChunkHealth = 'UNDER_REPLICATED' | 'MISSING' | 'CORRUPT';
+/**
+ * A chunk of a finished file with fewer good replicas than its file's replication. MISSING: no
+ * live replica and none reported corrupt (its servers are down); CORRUPT: no good replica left
+ * and at least one failed its checksum.
+ */
+export interface FsckProblem { path: string; index: number; handle: number; live: number; replication: number; status: ChunkHealth }
+
+/** A file's health: its worst chunk's (CORRUPT, then MISSING, then UNDER_REPLICATED). */
+export type FileHealth = 'HEALTHY' | ChunkHealth;
+export interface FsckFile { path: string; size: number; replication: number; chunks: number; status: FileHealth; badChunks: number }
 
 /** GET /v1/fs/fsck: the health of every finished file's chunks below a path. */
 export interface FsckReply {
@@ -129,10 +152,20 @@ export interface FsckReply {
   openFiles: number;
   chunks: number;
   underReplicated: number;
+  /** Chunks with more good replicas than wanted (trimmed by the leader, one replica a second). */
+  overReplicated: number;
   missing: number;
-  /** The first problems found (at most MAX_FSCK_PROBLEMS), missing chunks first. */
+  corrupt: number;
+  /** Files by health. */
+  filesHealthy: number;
+  filesUnderReplicated: number;
+  filesMissing: number;
+  filesCorrupt: number;
+  /** Files that are not healthy (every file with ?files=true), at most MAX_FSCK_PROBLEMS. */
+  fileReports: FsckFile[];
+  /** The first problem chunks (at most MAX_FSCK_PROBLEMS), the fewest replicas first. */
   problems: FsckProblem[];
-  /** HEALTHY: every chunk has a live replica; CORRUPT: some chunk has none. */
+  /** HEALTHY: every chunk has a good replica; CORRUPT: some chunk has none (missing or corrupt). */
   status: 'HEALTHY' | 'CORRUPT';
 }
 
@@ -152,6 +185,13 @@ export interface ChunkserverStatus {
   activeWrites: number;
   activeReads: number;
   lastHeartbeatAgoMs: number;
+  /**
+   * in-service; decommissioning while some of its chunks lack their replication elsewhere;
+   * decommissioned once none do (it may then be stopped and removed).
+   */
+  state: 'in-service' | 'decommissioning' | 'decommissioned';
+  /** While decommissioning: its chunks still to be copied elsewhere. */
+  decommissionRemaining?: number;
 }
 
 export interface MasterStatus {
@@ -184,13 +224,14 @@ export interface ClusterStatus {
   dirs: number;
   chunks: number;
   underReplicatedChunks: number;
+  overReplicatedChunks: number;
   missingChunks: number;
   chunkSizeBytes: number;
   defaultReplication: number;
   /** A new leader waiting for chunkserver reports before it places chunks. */
   safeMode: boolean;
   /** Re-replication since this master became leader. */
-  repair: { copiesInFlight: number; copiesDone: number; copiesFailed: number; bytesCopied: number };
+  repair: { copiesInFlight: number; copiesDone: number; copiesFailed: number; bytesCopied: number; movesInFlight: number; movesDone: number };
 }
 
 export interface HeartbeatReply {

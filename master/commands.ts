@@ -10,7 +10,9 @@ export type Command =
   | { op: 'abandon'; writeId: string }
   | { op: 'delete'; path: string; recursive: boolean; nowMs: number }
   | { op: 'rename'; src: string; dst: string; nowMs: number }
-  | { op: 'expireLeases'; nowMs: number };
+  | { op: 'expireLeases'; nowMs: number }
+  | { op: 'setReplication'; path: string; replication: number; recursive: boolean }
+  | { op: 'decommission'; server: string; cancel: boolean };
 
 export type CommandResult =
   | { ok: true; value?: unknown }

@@ -29,6 +29,12 @@ export interface MasterOptions {
   tickIntervalMs: number;
   /** Longest safe mode after becoming leader (placement waits for chunkserver reports). */
   safeModeMs: number;
+  /** Unreferenced or stale replicas are deleted after being so this long. */
+  gcGraceMs: number;
+  /** Copies one chunkserver takes part in at once (re-replication and balancing). */
+  copiesPerServer: number;
+  /** Balance when a server's use strays from the mean by more than this share of it; 0 turns balancing off. */
+  balanceThreshold: number;
 }
 
 export const MASTER_DEFAULTS = {
@@ -40,6 +46,10 @@ export const MASTER_DEFAULTS = {
   snapshotEveryEntries: 10_000,
   tickIntervalMs: 100,
   safeModeMs: 5_000,
+  /** A minute: long enough to ride out a master that is briefly behind; the local cluster uses 10 s. */
+  gcGraceMs: 60_000,
+  copiesPerServer: 2,
+  balanceThreshold: 0.1,
 };
 
 export interface RunningMaster { addr: string; server: Server; close(): Promise<void> }
@@ -93,7 +103,8 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   const config = {
     id: opts.id, addr, chunkSizeBytes: opts.chunkSizeBytes, defaultReplication: opts.replication,
     writeLeaseMs: opts.writeLeaseMs, deadTimeoutMs: opts.deadTimeoutMs, writeTokenTtlMs: 10 * 60_000, secret,
-    peers, safeModeMs: opts.safeModeMs,
+    peers, safeModeMs: opts.safeModeMs, gcGraceMs: opts.gcGraceMs,
+    repair: { perServerCopies: opts.copiesPerServer, balanceThreshold: opts.balanceThreshold },
   };
   const svc = new MasterService(config, () => replicator.state, replicator, log);
   mountMasterRoutes(app, svc, metrics);

@@ -22,6 +22,10 @@ export class Registry {
   private servers = new Map<string, ServerEntry>();
   /** handle → (server id → version) */
   private locations = new Map<number, Map<string, number>>();
+  /** server id → (handle → when it was first seen unreferenced or stale): garbage waits a grace period. */
+  private garbageSeen = new Map<string, Map<number, number>>();
+  /** handle → servers that reported a replica corrupt (dropped there), until the chunk is healthy again. */
+  private corrupt = new Map<number, Set<string>>();
 
   constructor(private readonly deadTimeoutMs: number, private readonly now: () => number = Date.now) {}
 
@@ -77,6 +81,7 @@ export class Registry {
   }
 
   private forgetServerChunks(entry: ServerEntry): void {
+    this.garbageSeen.delete(entry.id);
     for (const h of entry.chunks) {
       const m = this.locations.get(h);
       m?.delete(entry.id);
@@ -103,11 +108,75 @@ export class Registry {
     return out.sort((a, b) => (a.id < b.id ? -1 : 1));
   }
 
-  /** Handles a server reported that `known` says do not exist (deleted files, failed pipelines). */
-  unknownHandles(serverId: string, known: (handle: number) => boolean): number[] {
+  /**
+   * Replicas on a server to delete now: chunks no file or write references (deleted files,
+   * abandoned writes, failed pipelines) and stale replicas (a version older than the chunk's),
+   * once they have been so for `graceMs`. The grace period covers a master whose view is
+   * momentarily behind and gives an operator time to notice a mistaken delete; a leader change
+   * starts it over, which only delays deletion. Returned replicas are forgotten here.
+   */
+  takeGarbage(serverId: string, versionOf: (handle: number) => number | undefined, graceMs: number, limit: number): number[] {
     const e = this.servers.get(serverId);
-    if (!e) return [];
-    return [...e.chunks].filter((h) => !known(h));
+    if (!e || limit <= 0) return [];
+    const now = this.now();
+    const seen = this.garbageSeen.get(serverId) ?? new Map<number, number>();
+    const ready: number[] = [];
+    for (const h of e.chunks) {
+      const want = versionOf(h);
+      const have = this.locations.get(h)?.get(serverId);
+      if (want !== undefined && have !== undefined && have >= want) {
+        seen.delete(h); // referenced again (e.g. a reinstated write): not garbage after all
+        continue;
+      }
+      let since = seen.get(h);
+      if (since === undefined) seen.set(h, (since = now));
+      if (now - since >= graceMs && ready.length < limit) ready.push(h);
+    }
+    for (const h of ready) {
+      seen.delete(h);
+      this.removeReplica(serverId, h);
+    }
+    if (seen.size > 0) this.garbageSeen.set(serverId, seen);
+    else this.garbageSeen.delete(serverId);
+    return ready;
+  }
+
+  /** A replica failed its checksum on `serverId` (which dropped it): forget it, remember why. */
+  markCorrupt(serverId: string, handle: number): void {
+    this.removeReplica(serverId, handle);
+    let set = this.corrupt.get(handle);
+    if (!set) this.corrupt.set(handle, (set = new Set()));
+    if (set.size < 64) set.add(serverId);
+  }
+
+  /** Servers that reported `handle` corrupt since it was last healthy. */
+  corruptReports(handle: number): number {
+    return this.corrupt.get(handle)?.size ?? 0;
+  }
+
+  /** The chunk is healthy again (or gone): its corrupt reports are history. */
+  clearCorrupt(handle: number): void {
+    this.corrupt.delete(handle);
+  }
+
+  /** Handles with corrupt reports outstanding (for cleaning up those of deleted files). */
+  corruptHandles(): number[] {
+    return [...this.corrupt.keys()];
+  }
+
+  /** Live servers with their capacity and the handles they hold (for balancing decisions). */
+  liveServers(): { id: string; addr: string; capacityBytes: number; chunks: ReadonlySet<number> }[] {
+    return [...this.servers.values()]
+      .filter((s) => this.isAlive(s.id))
+      .map((s) => ({ id: s.id, addr: s.addr, capacityBytes: s.capacityBytes, chunks: s.chunks }))
+      .sort((a, b) => (a.id < b.id ? -1 : 1));
+  }
+
+  /** The id of the server at `addr`, or `addr` itself when it is already a known id. */
+  resolve(idOrAddr: string): string | undefined {
+    if (this.servers.has(idOrAddr)) return idOrAddr;
+    for (const s of this.servers.values()) if (s.addr === idOrAddr) return s.id;
+    return undefined;
   }
 
   place(count: number, exclude: string[], chunkSizeBytes: number): { id: string; addr: string }[] {
@@ -136,7 +205,7 @@ export class Registry {
     return [...this.servers.keys()].filter((id) => this.isAlive(id)).length;
   }
 
-  list(): ChunkserverStatus[] {
+  list(): Omit<ChunkserverStatus, 'state' | 'decommissionRemaining'>[] {
     const now = this.now();
     return [...this.servers.values()]
       .sort((a, b) => (a.id < b.id ? -1 : 1))
@@ -150,5 +219,7 @@ export class Registry {
   clear(): void {
     this.servers.clear();
     this.locations.clear();
+    this.garbageSeen.clear();
+    this.corrupt.clear();
   }
 }

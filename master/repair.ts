@@ -9,27 +9,59 @@ export interface RepairLimits {
   maxInFlight: number;
   /** A copy not reported done by then is taken as failed and planned again. */
   copyTimeoutMs: number;
+  /**
+   * Balancing starts when a server's use (bytes held / capacity) differs from the cluster's
+   * mean by more than this share of the mean (HDFS's balancer uses 10 points of capacity; a
+   * share of the mean also works for small clusters on one shared disk). 0 turns balancing off.
+   */
+  balanceThreshold: number;
+  /** Balancing moves in flight at once: low, so moving data never competes much with clients or repair. */
+  maxMovesInFlight: number;
 }
 
-export const REPAIR_DEFAULTS: RepairLimits = { perServerCopies: 2, maxInFlight: 64, copyTimeoutMs: 120_000 };
+export const REPAIR_DEFAULTS: RepairLimits = { perServerCopies: 2, maxInFlight: 64, copyTimeoutMs: 120_000, balanceThreshold: 0.1, maxMovesInFlight: 4 };
 
-interface InFlight { target: string; source: string; startedMs: number }
+/** A copy ordered and not yet confirmed; `moveFrom` marks a balancing move (that replica goes after). */
+interface InFlight { target: string; source: string; startedMs: number; moveFrom?: string }
 
 export interface RepairScan {
   underReplicated: number;
   missing: number;
   /** Copies ordered in this scan. */
   ordered: number;
+  /** Balancing moves ordered in this scan. */
+  moves: number;
   inFlight: number;
   surplusDeletes: number;
+  /** Per decommissioning server: its chunks that still lack their replication elsewhere. */
+  decommissionRemaining: Record<string, number>;
+}
+
+interface Wanted { replication: number; length: number; chunkSizeBytes: number }
+
+/** Every chunk of a finished file, with what its file wants: the chunks repair and balancing look after. */
+function finishedChunks(state: MasterState): Map<number, Wanted> {
+  const wanted = new Map<number, Wanted>();
+  for (const [, node] of state.walk('/', state.root)) {
+    if (node.type !== 'file' || node.state !== 'complete') continue;
+    for (const h of node.chunks) {
+      const rec = state.chunks.get(h);
+      if (rec) wanted.set(h, { replication: node.replication, length: rec.length, chunkSizeBytes: node.chunkSizeBytes });
+    }
+  }
+  return wanted;
 }
 
 /**
  * The leader's re-replication planner (volatile, like the registry). Each scan finds chunks of
- * finished files with fewer live replicas than their file's replication, most urgent (fewest
- * replicas) first, and orders copies from a live replica to a new server, within per-server and
- * cluster-wide limits. Orders wait here until the target's next heartbeat collects them. Chunks
- * with more live replicas than wanted (a dead server came back) lose one replica per scan.
+ * finished files with fewer good replicas than their file's replication (replicas on a
+ * decommissioning server do not count), most urgent (fewest replicas) first, and orders copies
+ * from a live replica to a new server, within per-server and cluster-wide limits. Orders wait
+ * here until the target's next heartbeat collects them. Chunks with more good replicas than
+ * wanted (a dead server came back, replication lowered) lose one replica per scan, from the
+ * fullest server. When nothing needs repair, servers whose use strays from the mean exchange
+ * replicas: copy to the emptier one first, delete from the fuller one only once the copy is
+ * confirmed, so no chunk ever has fewer replicas than it should.
  */
 export class RepairScheduler {
   private readonly inFlight = new Map<number, InFlight[]>();
@@ -39,7 +71,9 @@ export class RepairScheduler {
   copiesDone = 0;
   copiesFailed = 0;
   bytesCopied = 0;
-  last: RepairScan = { underReplicated: 0, missing: 0, ordered: 0, inFlight: 0, surplusDeletes: 0 };
+  movesDone = 0;
+  lastScanMs = 0;
+  last: RepairScan = { underReplicated: 0, missing: 0, ordered: 0, moves: 0, inFlight: 0, surplusDeletes: 0, decommissionRemaining: {} };
 
   constructor(private readonly registry: Registry, private readonly limits: RepairLimits = REPAIR_DEFAULTS, private readonly now: () => number = Date.now) {}
 
@@ -47,6 +81,17 @@ export class RepairScheduler {
     let n = 0;
     for (const list of this.inFlight.values()) n += list.length;
     return n;
+  }
+
+  get movesInFlight(): number {
+    let n = 0;
+    for (const list of this.inFlight.values()) for (const f of list) if (f.moveFrom) n++;
+    return n;
+  }
+
+  /** Whether `handle` has a copy in flight to `serverId` (its report settles it). */
+  awaits(serverId: string, handle: number): boolean {
+    return this.inFlight.get(handle)?.some((f) => f.target === serverId) ?? false;
   }
 
   /** Forgets everything (leadership lost or gained: locations are relearned from reports). */
@@ -84,14 +129,98 @@ export class RepairScheduler {
 
   scan(state: MasterState): RepairScan {
     const now = this.now();
-    // Settle copies in flight: done once the target reports the replica, failed after a timeout.
+    this.lastScanMs = now;
+    const decom = state.decommissioning;
+    const wanted = finishedChunks(state);
+    this.settle(state, wanted, now, decom);
+
+    const load = new Map<string, number>();
+    const bump = (id: string) => load.set(id, (load.get(id) ?? 0) + 1);
+    for (const list of this.inFlight.values()) for (const f of list) {
+      bump(f.source);
+      bump(f.target);
+    }
+
+    const scan: RepairScan = { underReplicated: 0, missing: 0, ordered: 0, moves: 0, inFlight: 0, surplusDeletes: 0, decommissionRemaining: {} };
+    for (const id of decom) scan.decommissionRemaining[id] = 0;
+    const candidates: { handle: number; version: number; length: number; checksum: string; live: { id: string; addr: string }[]; good: number; need: number; chunkSizeBytes: number }[] = [];
+    const surplus: { handle: number; good: { id: string }[] }[] = [];
+    for (const [h, w] of wanted) {
+      const rec = state.chunks.get(h)!;
+      const live = this.registry.liveReplicas(h, rec.version);
+      const good = live.filter((r) => !decom.has(r.id));
+      const pending = this.inFlight.get(h)?.length ?? 0;
+      if (good.length < w.replication) {
+        for (const r of live) if (decom.has(r.id)) scan.decommissionRemaining[r.id]!++;
+      } else this.registry.clearCorrupt(h);
+      if (live.length === 0) {
+        scan.missing++;
+        continue;
+      }
+      if (good.length < w.replication) {
+        scan.underReplicated++;
+        const need = w.replication - good.length - pending;
+        if (need > 0) candidates.push({ handle: h, version: rec.version, length: rec.length, checksum: rec.checksum, live, good: good.length, need, chunkSizeBytes: w.chunkSizeBytes });
+      } else if (good.length > w.replication && pending === 0 && !this.deleteQueued(h)) {
+        surplus.push({ handle: h, good });
+      }
+    }
+    // Corrupt reports of chunks that no longer exist (their file was deleted) are history.
+    for (const h of this.registry.corruptHandles()) if (!state.chunks.has(h)) this.registry.clearCorrupt(h);
+
+    const util = this.utilisation(wanted, decom);
+    for (const c of surplus) {
+      // One surplus replica per scan and chunk, from the fullest disk (then the server holding the
+      // most, as servers sharing a disk report the same free space): reports confirm it before the next.
+      const fullest = [...c.good].sort((a, b) => this.registry.freeRatio(a.id) - this.registry.freeRatio(b.id)
+        || (util.get(b.id) ?? 0) - (util.get(a.id) ?? 0) || (a.id < b.id ? -1 : 1))[0]!;
+      this.registry.removeReplica(fullest.id, c.handle);
+      this.push(this.deletes, fullest.id, c.handle);
+      scan.surplusDeletes++;
+    }
+
+    // Most urgent first: a chunk with one good replica left before one with two.
+    candidates.sort((a, b) => a.good - b.good || a.handle - b.handle);
+    let unplanned = 0;
+    for (const c of candidates) {
+      for (let k = 0; k < c.need; k++) {
+        if (this.inFlightCount >= this.limits.maxInFlight) break;
+        // Any live replica can be the source, a decommissioning one included (HDFS prefers those).
+        const source = c.live
+          .filter((r) => (load.get(r.id) ?? 0) < this.limits.perServerCopies)
+          .sort((a, b) => (load.get(a.id) ?? 0) - (load.get(b.id) ?? 0))[0];
+        if (!source) break;
+        const busy = [...load].filter(([, n]) => n >= this.limits.perServerCopies).map(([id]) => id);
+        // Not a server about to delete this very chunk (a surplus delete queued before it fell short).
+        const deleting = [...this.deletes].filter(([, hs]) => hs.includes(c.handle)).map(([id]) => id);
+        const exclude = [...c.live.map((r) => r.id), ...(this.inFlight.get(c.handle) ?? []).map((f) => f.target), ...busy, ...deleting, ...decom];
+        const [target] = this.registry.place(1, exclude, c.chunkSizeBytes);
+        if (!target) break;
+        this.order(c.handle, { target: target.id, source: source.id, startedMs: now }, { handle: c.handle, version: c.version, length: c.length, checksum: c.checksum, source: source.addr });
+        bump(source.id);
+        bump(target.id);
+        scan.ordered++;
+      }
+      if (this.inFlight.get(c.handle) === undefined) unplanned++;
+    }
+    // Balancing only when repair has nothing left to plan: a missing replica matters more than an even disk.
+    if (unplanned === 0) scan.moves = this.planMoves(state, wanted, util, load, now);
+    scan.inFlight = this.inFlightCount;
+    this.last = scan;
+    return scan;
+  }
+
+  /** Settles copies in flight: done once the target reports the replica, failed after a timeout. */
+  private settle(state: MasterState, wanted: Map<number, Wanted>, now: number, decom: ReadonlySet<string>): void {
     for (const [h, list] of this.inFlight) {
       const rec = state.chunks.get(h);
-      const live = rec ? new Set(this.registry.liveReplicas(h, rec.version).map((r) => r.id)) : new Set<string>();
+      const live = rec ? this.registry.liveReplicas(h, rec.version) : [];
+      const liveIds = new Set(live.map((r) => r.id));
       const rest = list.filter((f) => {
-        if (live.has(f.target)) {
+        if (liveIds.has(f.target)) {
           this.copiesDone++;
           this.bytesCopied += rec!.length;
+          if (f.moveFrom) this.finishMove(wanted.get(h)?.replication, h, f.moveFrom, live, decom);
           return false;
         }
         if (now - f.startedMs > this.limits.copyTimeoutMs || !rec || !this.registry.isAlive(f.target)) {
@@ -104,71 +233,98 @@ export class RepairScheduler {
       if (rest.length > 0) this.inFlight.set(h, rest);
       else this.inFlight.delete(h);
     }
+  }
 
-    const load = new Map<string, number>();
-    const bump = (id: string) => load.set(id, (load.get(id) ?? 0) + 1);
-    for (const list of this.inFlight.values()) for (const f of list) {
-      bump(f.source);
-      bump(f.target);
-    }
+  /** A move's copy arrived: drop the replica it replaces, if the chunk keeps its replication without it. */
+  private finishMove(replication: number | undefined, handle: number, from: string, live: { id: string }[], decom: ReadonlySet<string>): void {
+    this.movesDone++;
+    const goodElsewhere = live.filter((r) => r.id !== from && !decom.has(r.id)).length;
+    if (replication === undefined || !live.some((r) => r.id === from) || goodElsewhere < replication) return;
+    this.registry.removeReplica(from, handle);
+    this.push(this.deletes, from, handle);
+  }
 
-    const scan: RepairScan = { underReplicated: 0, missing: 0, ordered: 0, inFlight: 0, surplusDeletes: 0 };
-    const candidates: { handle: number; version: number; length: number; checksum: string; live: { id: string; addr: string }[]; need: number; chunkSizeBytes: number }[] = [];
-    for (const [, node] of state.walk('/', state.root)) {
-      if (node.type !== 'file' || node.state !== 'complete') continue;
-      for (const h of node.chunks) {
-        const rec = state.chunks.get(h);
-        if (!rec) continue;
-        const live = this.registry.liveReplicas(h, rec.version);
-        const pending = this.inFlight.get(h)?.length ?? 0;
-        if (live.length === 0) {
-          scan.missing++;
-          continue;
-        }
-        if (live.length < node.replication) {
-          scan.underReplicated++;
-          const need = node.replication - live.length - pending;
-          if (need > 0) candidates.push({ handle: h, version: rec.version, length: rec.length, checksum: rec.checksum, live, need, chunkSizeBytes: node.chunkSizeBytes });
-        } else if (live.length > node.replication && pending === 0 && !this.deleteQueued(h)) {
-          // One surplus replica per scan, from the fullest server; reports confirm it before the next.
-          const fullest = live
-            .map((r) => ({ r, free: this.registry.freeRatio(r.id) }))
-            .sort((a, b) => a.free - b.free || (a.r.id < b.r.id ? -1 : 1))[0]!.r;
-          this.registry.removeReplica(fullest.id, h);
-          this.push(this.deletes, fullest.id, h);
-          scan.surplusDeletes++;
-        }
-      }
+  /**
+   * Use of each live server outside decommissioning, as bytes of finished files' replicas held
+   * (moves in flight counted as done) over capacity. Bytes held come from the chunk table, not
+   * from reported disk use: servers sharing one disk (a local cluster) still differ.
+   */
+  private utilisation(wanted: Map<number, Wanted>, decom: ReadonlySet<string>): Map<string, number> {
+    const util = new Map<string, number>();
+    for (const s of this.registry.liveServers()) {
+      if (decom.has(s.id) || s.capacityBytes <= 0) continue;
+      let bytes = 0;
+      for (const h of s.chunks) bytes += wanted.get(h)?.length ?? 0;
+      util.set(s.id, bytes / s.capacityBytes);
     }
+    return util;
+  }
 
-    // Most urgent first: a chunk with one replica left before one with two.
-    candidates.sort((a, b) => a.live.length - b.live.length || a.handle - b.handle);
-    for (const c of candidates) {
-      for (let k = 0; k < c.need; k++) {
-        if (this.inFlightCount >= this.limits.maxInFlight) break;
-        const source = c.live
-          .filter((r) => (load.get(r.id) ?? 0) < this.limits.perServerCopies)
-          .sort((a, b) => (load.get(a.id) ?? 0) - (load.get(b.id) ?? 0))[0];
-        if (!source) break;
-        const busy = [...load].filter(([, n]) => n >= this.limits.perServerCopies).map(([id]) => id);
-        // Not a server about to delete this very chunk (a surplus delete queued before it fell short).
-        const deleting = [...this.deletes].filter(([, hs]) => hs.includes(c.handle)).map(([id]) => id);
-        const exclude = [...c.live.map((r) => r.id), ...(this.inFlight.get(c.handle) ?? []).map((f) => f.target), ...busy, ...deleting];
-        const [target] = this.registry.place(1, exclude, c.chunkSizeBytes);
-        if (!target) break;
-        const list = this.inFlight.get(c.handle) ?? [];
-        list.push({ target: target.id, source: source.id, startedMs: now });
-        this.inFlight.set(c.handle, list);
-        this.push(this.orders, target.id, { handle: c.handle, version: c.version, length: c.length, checksum: c.checksum, source: source.addr });
-        bump(source.id);
-        bump(target.id);
-        this.copiesOrdered++;
-        scan.ordered++;
-      }
+  /**
+   * Balancing: while the fullest server is above the mean by more than the threshold (or the
+   * emptiest below it), order a copy of one of its chunks to the emptiest, to be followed by a
+   * delete of the original. Each move must leave the source at least as full as the target, so
+   * moves never oscillate.
+   */
+  private planMoves(state: MasterState, wanted: Map<number, Wanted>, util: Map<string, number>, load: Map<string, number>, now: number): number {
+    const servers = this.registry.liveServers().filter((s) => util.has(s.id));
+    if (servers.length < 2 || this.limits.balanceThreshold <= 0) return 0;
+    const cap = new Map(servers.map((s) => [s.id, s.capacityBytes]));
+    const bytes = new Map(servers.map((s) => [s.id, util.get(s.id)! * s.capacityBytes]));
+    for (const [h, list] of this.inFlight) for (const f of list) {
+      if (!f.moveFrom) continue;
+      const len = wanted.get(h)?.length ?? 0;
+      if (bytes.has(f.target)) bytes.set(f.target, bytes.get(f.target)! + len);
+      if (bytes.has(f.moveFrom)) bytes.set(f.moveFrom, bytes.get(f.moveFrom)! - len);
     }
-    scan.inFlight = this.inFlightCount;
-    this.last = scan;
-    return scan;
+    let totalBytes = 0, totalCap = 0;
+    for (const s of servers) {
+      totalBytes += bytes.get(s.id)!;
+      totalCap += s.capacityBytes;
+    }
+    const mean = totalBytes / totalCap;
+    if (mean <= 0) return 0;
+    const u = (id: string) => bytes.get(id)! / cap.get(id)!;
+    const free = (id: string) => (load.get(id) ?? 0) < this.limits.perServerCopies;
+    let moves = 0;
+    while (this.movesInFlight < this.limits.maxMovesInFlight && this.inFlightCount < this.limits.maxInFlight) {
+      const byUse = servers.map((s) => s.id).filter(free).sort((a, b) => u(b) - u(a) || (a < b ? -1 : 1));
+      if (byUse.length < 2) break;
+      const source = byUse[0]!, target = byUse[byUse.length - 1]!;
+      if (u(source) <= mean * (1 + this.limits.balanceThreshold) && u(target) >= mean * (1 - this.limits.balanceThreshold)) break;
+      const chunk = this.pickMovable(state, servers.find((s) => s.id === source)!.chunks, target, wanted);
+      if (chunk === undefined) break;
+      const len = wanted.get(chunk.handle)!.length;
+      if ((bytes.get(source)! - len) / cap.get(source)! < (bytes.get(target)! + len) / cap.get(target)!) break;
+      this.order(chunk.handle, { target, source, startedMs: now, moveFrom: source }, { ...chunk, source: this.registry.addrOf(source)! });
+      bytes.set(source, bytes.get(source)! - len);
+      bytes.set(target, bytes.get(target)! + len);
+      load.set(source, (load.get(source) ?? 0) + 1);
+      load.set(target, (load.get(target) ?? 0) + 1);
+      moves++;
+    }
+    return moves;
+  }
+
+  /** A healthy chunk on `source` that `target` lacks, with nothing in flight or queued for it. */
+  private pickMovable(state: MasterState, held: ReadonlySet<number>, target: string, wanted: Map<number, Wanted>): Omit<CopyOrder, 'source'> | undefined {
+    for (const h of held) {
+      const w = wanted.get(h);
+      const rec = state.chunks.get(h);
+      if (!w || !rec || this.inFlight.has(h) || this.deleteQueued(h)) continue;
+      const live = this.registry.liveReplicas(h, rec.version);
+      if (live.filter((r) => !state.decommissioning.has(r.id)).length < w.replication || live.some((r) => r.id === target)) continue;
+      return { handle: h, version: rec.version, length: rec.length, checksum: rec.checksum };
+    }
+    return undefined;
+  }
+
+  private order(handle: number, flight: InFlight, order: CopyOrder): void {
+    const list = this.inFlight.get(handle) ?? [];
+    list.push(flight);
+    this.inFlight.set(handle, list);
+    this.push(this.orders, flight.target, order);
+    this.copiesOrdered++;
   }
 
   private withdrawOrder(serverId: string, handle: number): void {

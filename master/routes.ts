@@ -4,7 +4,7 @@ import { Counter, type Registry as MetricsRegistry } from 'prom-client';
 import { DfsError } from '../common/errors.js';
 import {
   AbandonRequest, AllocateRequest, CompleteRequest, CorruptReport, CreateRequest, DeleteRequest, HeartbeatRequest,
-  MkdirRequest, RegisterRequest, RenameRequest,
+  DecommissionRequest, MkdirRequest, RegisterRequest, RenameRequest, SetReplicationRequest,
 } from '../common/protocol.js';
 import { SESSION_HEADER } from '../common/leader.js';
 import { parseInput, route } from '../common/server.js';
@@ -69,6 +69,11 @@ export function mountMasterRoutes(app: Express, svc: MasterService, metrics: Met
   });
   mutation('delete', DeleteRequest, (b, s) => svc.delete(b, s));
   mutation('rename', RenameRequest, (b, s) => svc.rename(b, s));
+  mutation('setrep', SetReplicationRequest, (b, s) => svc.setReplication(b, s));
+  app.post('/v1/cluster/decommission', route(async (req, res) => {
+    count('decommission');
+    res.json(await svc.decommission(parseInput(DecommissionRequest, req.body), session(req)));
+  }));
   app.get('/v1/fs/stat', route(async (req, res) => {
     count('stat');
     res.json(await svc.stat(queryPath(req), queryFlag(req, 'chunks')));
@@ -79,7 +84,7 @@ export function mountMasterRoutes(app: Express, svc: MasterService, metrics: Met
   }));
   app.get('/v1/fs/fsck', route(async (req, res) => {
     count('fsck');
-    res.json(await svc.fsck(queryPath(req)));
+    res.json(await svc.fsck(queryPath(req), queryFlag(req, 'files')));
   }));
   app.get('/v1/fs/du', route(async (req, res) => {
     count('du');

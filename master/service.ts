@@ -5,13 +5,13 @@ import { callJson } from '../common/http.js';
 import type { Logger } from '../common/log.js';
 import { joinPath, normalizePath } from '../common/paths.js';
 import type {
-  AllocateReply, AllocateRequest, ChunkInfo, ClusterStatus, FsckProblem, FsckReply, MasterStatus, RaftStatusReply, CompleteRequest, CorruptReport, CreateReply, CreateRequest,
-  DeleteRequest, DuReply, EntryInfo, HeartbeatReply, HeartbeatRequest, ListReply, MkdirRequest, RegisterRequest,
-  RenameRequest, StatReply,
+  AllocateReply, AllocateRequest, ChunkHealth, ChunkInfo, ChunkserverStatus, ClusterStatus, FileHealth, FsckFile, FsckProblem, FsckReply, MasterStatus,
+  RaftStatusReply, CompleteRequest, CorruptReport, CreateReply, CreateRequest, DecommissionRequest, DeleteRequest, DuReply, EntryInfo,
+  HeartbeatReply, HeartbeatRequest, ListReply, MkdirRequest, RegisterRequest, RenameRequest, SetReplicationRequest, StatReply,
 } from '../common/protocol.js';
 import type { Command } from './commands.js';
 import { Registry } from './registry.js';
-import { RepairScheduler } from './repair.js';
+import { REPAIR_DEFAULTS, RepairScheduler, type RepairLimits } from './repair.js';
 import type { Replicator, SessionRef } from './replicator.js';
 import type { FileNode, MasterState } from './state.js';
 
@@ -34,12 +34,22 @@ export interface MasterConfig {
    * (a short safe mode, as HDFS's): until then an unknown location is not a missing one.
    */
   safeModeMs: number;
+  /**
+   * A replica no file references (deleted file, abandoned write) or of an old version is
+   * deleted once it has been garbage this long: a deleted file's space returns within about
+   * this plus one heartbeat.
+   */
+  gcGraceMs: number;
+  /** Re-replication and balancing limits (master/repair.ts); defaults where not given. */
+  repair?: Partial<RepairLimits>;
 }
 
 /** Bounds on what one listing may return, so a huge directory cannot exhaust the master. */
 export const MAX_LIST_ENTRIES = 100_000;
 /** Deletions sent in one heartbeat reply; the rest go in later ones. */
 export const MAX_DELETES_PER_REPLY = 10_000;
+/** Scans a heartbeat's news may trigger are at least this far apart: a scan walks the namespace. */
+const MIN_EVENT_SCAN_INTERVAL_MS = 100;
 /** Problems listed by one fsck reply (the counts cover all of them). */
 export const MAX_FSCK_PROBLEMS = 1000;
 
@@ -59,7 +69,7 @@ export class MasterService {
     private readonly log: Logger,
   ) {
     this.registry = new Registry(config.deadTimeoutMs);
-    this.repair = new RepairScheduler(this.registry);
+    this.repair = new RepairScheduler(this.registry, { ...REPAIR_DEFAULTS, ...config.repair });
     replicator.onLeaderChange((isLeader) => {
       // Locations and liveness are volatile: a new leader learns them afresh from reports.
       this.registry.clear();
@@ -145,7 +155,7 @@ export class MasterService {
     if (this.inSafeMode(state)) throw new DfsError('SAFE_MODE', 'a new master leader is waiting for chunkserver reports; retry shortly');
     const w = state.writes.get(req.writeId);
     if (!w) throw new DfsError('WRITE_NOT_FOUND', 'this write is unknown or was abandoned (its lease expired?); start the upload again');
-    const replicas = this.registry.place(w.replication, req.exclude, w.chunkSizeBytes);
+    const replicas = this.registry.place(w.replication, [...req.exclude, ...state.decommissioning], w.chunkSizeBytes);
     if (replicas.length < w.replication && this.leaderStartedMs !== undefined && Date.now() - this.leaderStartedMs < this.config.safeModeMs) {
       // Short of servers right after becoming leader: more may still be re-registering.
       throw new DfsError('SAFE_MODE', 'a new master leader is waiting for chunkservers to report; retry shortly');
@@ -181,6 +191,23 @@ export class MasterService {
 
   async rename(req: RenameRequest, session?: SessionRef): Promise<EntryInfo> {
     return (await this.commit({ op: 'rename', src: normalizePath(req.src), dst: normalizePath(req.dst), nowMs: Date.now() }, session)) as EntryInfo;
+  }
+
+  async setReplication(req: SetReplicationRequest, session?: SessionRef): Promise<{ files: number }> {
+    return (await this.commit({ op: 'setReplication', path: normalizePath(req.path), replication: req.replication, recursive: req.recursive }, session)) as { files: number };
+  }
+
+  /**
+   * Starts (or with `cancel` ends) draining a chunkserver, named by id or host:port. Only a
+   * server this leader knows can start draining; cancelling works for any id.
+   */
+  async decommission(req: DecommissionRequest, session?: SessionRef): Promise<{ server: string; decommissioning: string[] }> {
+    this.requireLeader();
+    const id = this.registry.resolve(req.server) ?? (req.cancel && this.state.decommissioning.has(req.server) ? req.server : undefined);
+    if (id === undefined) throw new DfsError('NOT_FOUND', `no chunkserver ${req.server} is known to the master (dfs status lists them by id and address)`);
+    const r = (await this.commit({ op: 'decommission', server: id, cancel: req.cancel }, session)) as { decommissioning: string[] };
+    this.log.info({ server: id, cancel: req.cancel }, req.cancel ? 'decommission cancelled' : 'decommissioning chunkserver');
+    return { server: id, decommissioning: r.decommissioning };
   }
 
   /** Abandons writes whose writer went silent; proposed only when one has expired. */
@@ -232,13 +259,30 @@ export class MasterService {
     return { path, entries };
   }
 
+  /**
+   * The health of one chunk: good replicas (live, on a server not being drained) against its
+   * file's replication; with none left, CORRUPT if some replica failed its checksum, else MISSING.
+   */
+  private chunkHealth(state: MasterState, handle: number, replication: number): { live: number; health: ChunkHealth | 'HEALTHY' | 'OVER_REPLICATED' } {
+    const rec = state.chunks.get(handle);
+    const live = rec ? this.registry.liveReplicas(handle, rec.version) : [];
+    const good = live.filter((r) => !state.decommissioning.has(r.id)).length;
+    if (live.length === 0) return { live: 0, health: this.registry.corruptReports(handle) > 0 ? 'CORRUPT' : 'MISSING' };
+    if (good < replication) return { live: good, health: 'UNDER_REPLICATED' };
+    return { live: good, health: good > replication ? 'OVER_REPLICATED' : 'HEALTHY' };
+  }
+
   /** Like HDFS's fsck: checks every finished file's chunks below a path against live replicas. */
-  async fsck(rawPath: string): Promise<FsckReply> {
+  async fsck(rawPath: string, allFiles = false): Promise<FsckReply> {
     const path = normalizePath(rawPath);
     const state = await this.read();
     const node = state.lookup(path);
     if (!node) throw new DfsError('NOT_FOUND', `${path} does not exist`);
-    const reply: FsckReply = { path, files: 0, openFiles: 0, chunks: 0, underReplicated: 0, missing: 0, problems: [], status: 'HEALTHY' };
+    const reply: FsckReply = {
+      path, files: 0, openFiles: 0, chunks: 0, underReplicated: 0, overReplicated: 0, missing: 0, corrupt: 0,
+      filesHealthy: 0, filesUnderReplicated: 0, filesMissing: 0, filesCorrupt: 0, fileReports: [], problems: [], status: 'HEALTHY',
+    };
+    const rank: Record<FileHealth, number> = { HEALTHY: 0, UNDER_REPLICATED: 1, MISSING: 2, CORRUPT: 3 };
     const problems: FsckProblem[] = [];
     for (const [p, n] of state.walk(path, node)) {
       if (n.type !== 'file') continue;
@@ -247,18 +291,27 @@ export class MasterService {
         continue;
       }
       reply.files++;
+      const file: FsckFile = { path: p, size: n.size, replication: n.replication, chunks: n.chunks.length, status: 'HEALTHY', badChunks: 0 };
       n.chunks.forEach((h, index) => {
         reply.chunks++;
-        const rec = state.chunks.get(h);
-        const live = rec ? this.registry.liveReplicas(h, rec.version).length : 0;
-        if (live >= n.replication) return;
-        if (live === 0) reply.missing++;
+        const { live, health } = this.chunkHealth(state, h, n.replication);
+        if (health === 'OVER_REPLICATED') reply.overReplicated++;
+        if (health === 'HEALTHY' || health === 'OVER_REPLICATED') return;
+        if (health === 'CORRUPT') reply.corrupt++;
+        else if (health === 'MISSING') reply.missing++;
         else reply.underReplicated++;
-        if (problems.length < 10 * MAX_FSCK_PROBLEMS) problems.push({ path: p, index, handle: h, live, replication: n.replication });
+        file.badChunks++;
+        if (rank[health] > rank[file.status]) file.status = health;
+        if (problems.length < 10 * MAX_FSCK_PROBLEMS) problems.push({ path: p, index, handle: h, live, replication: n.replication, status: health });
       });
+      if (file.status === 'HEALTHY') reply.filesHealthy++;
+      else if (file.status === 'UNDER_REPLICATED') reply.filesUnderReplicated++;
+      else if (file.status === 'MISSING') reply.filesMissing++;
+      else reply.filesCorrupt++;
+      if ((allFiles || file.status !== 'HEALTHY') && reply.fileReports.length < MAX_FSCK_PROBLEMS) reply.fileReports.push(file);
     }
     reply.problems = problems.sort((a, b) => a.live - b.live).slice(0, MAX_FSCK_PROBLEMS);
-    reply.status = reply.missing > 0 ? 'CORRUPT' : 'HEALTHY';
+    reply.status = reply.missing + reply.corrupt > 0 ? 'CORRUPT' : 'HEALTHY';
     return reply;
   }
 
@@ -290,7 +343,7 @@ export class MasterService {
 
   async clusterStatus(): Promise<ClusterStatus> {
     const state = await this.read();
-    let files = 0, dirs = 0, under = 0, missing = 0;
+    let files = 0, dirs = 0, under = 0, over = 0, missing = 0;
     for (const [, n] of state.walk('/', state.root)) {
       if (n.type === 'dir') {
         dirs++;
@@ -299,20 +352,28 @@ export class MasterService {
       files++;
       if (n.state !== 'complete') continue;
       for (const h of n.chunks) {
-        const rec = state.chunks.get(h);
-        const live = rec ? this.registry.liveReplicas(h, rec.version).length : 0;
-        if (live === 0) missing++;
-        else if (live < n.replication) under++;
+        const { health } = this.chunkHealth(state, h, n.replication);
+        if (health === 'MISSING' || health === 'CORRUPT') missing++;
+        else if (health === 'UNDER_REPLICATED') under++;
+        else if (health === 'OVER_REPLICATED') over++;
       }
     }
+    const remaining = this.repair.last.decommissionRemaining;
+    const chunkservers = this.registry.list().map((cs): ChunkserverStatus => {
+      if (!state.decommissioning.has(cs.id)) return { ...cs, state: 'in-service' };
+      // Until a scan has counted this server, assume it still holds work.
+      const left = remaining[cs.id] ?? cs.chunkCount;
+      return { ...cs, state: left === 0 ? 'decommissioned' : 'decommissioning', decommissionRemaining: left };
+    });
+    const r = this.repair;
     return {
       leader: this.config.addr,
       masters: await this.mastersStatus(),
-      chunkservers: this.registry.list(),
-      files, dirs: dirs - 1, chunks: state.chunks.size, underReplicatedChunks: under, missingChunks: missing,
+      chunkservers,
+      files, dirs: dirs - 1, chunks: state.chunks.size, underReplicatedChunks: under, overReplicatedChunks: over, missingChunks: missing,
       chunkSizeBytes: this.config.chunkSizeBytes, defaultReplication: this.config.defaultReplication,
       safeMode: this.inSafeMode(state),
-      repair: { copiesInFlight: this.repair.inFlightCount, copiesDone: this.repair.copiesDone, copiesFailed: this.repair.copiesFailed, bytesCopied: this.repair.bytesCopied },
+      repair: { copiesInFlight: r.inFlightCount, copiesDone: r.copiesDone, copiesFailed: r.copiesFailed, bytesCopied: r.bytesCopied, movesInFlight: r.movesInFlight, movesDone: r.movesDone },
     };
   }
 
@@ -355,6 +416,11 @@ export class MasterService {
     this.requireLeader();
     if (!this.registry.heartbeat(req)) return { reregister: true, deletes: [], copies: [] };
     this.repair.onCopyFailed(req.id, req.copyFailed);
+    // A copy finished or failed: plan the next ones now, so this reply carries them, rather
+    // than at the next scan (with small chunks, copies would otherwise wait a second each).
+    if (req.copyFailed.length > 0 || req.added.some((c) => this.repair.awaits(req.id, c.handle))) {
+      if (Date.now() - this.repair.lastScanMs >= MIN_EVENT_SCAN_INTERVAL_MS) await this.repairScan();
+    }
     // The read barrier inside garbageOn may fail: take the queued work only after it, so a failed
     // heartbeat loses none. Surplus deletes go first: the reply's delete list is capped.
     const garbage = await this.garbageOn(req.id, MAX_DELETES_PER_REPLY - this.repair.queuedDeletes(req.id));
@@ -377,17 +443,15 @@ export class MasterService {
     if (scan.ordered > 0 || scan.surplusDeletes > 0) this.log.info(scan, 'repair: copies ordered, surplus replicas dropped');
   }
 
-  /** Replicas a server holds that no file or pending write references: tell it to delete them. */
+  /** Replicas a server holds that nothing references, or of an old version, past the grace period: delete them. */
   private async garbageOn(serverId: string, limit = MAX_DELETES_PER_REPLY): Promise<number[]> {
     const state = await this.read();
-    const deletes = this.registry.unknownHandles(serverId, (h) => state.chunks.has(h)).slice(0, Math.max(0, limit));
-    for (const h of deletes) this.registry.removeReplica(serverId, h);
-    return deletes;
+    return this.registry.takeGarbage(serverId, (h) => state.chunks.get(h)?.version, this.config.gcGraceMs, limit);
   }
 
   reportCorrupt(req: CorruptReport): void {
     this.requireLeader();
     this.log.warn({ server: req.id, handle: req.handle, reason: req.reason }, 'replica reported corrupt');
-    this.registry.removeReplica(req.id, req.handle);
+    this.registry.markCorrupt(req.id, req.handle);
   }
 }

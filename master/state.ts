@@ -54,6 +54,11 @@ export class MasterState {
   chunks = new Map<number, ChunkRecord>();
   writes = new Map<string, PendingWrite>();
   nextHandle = 1;
+  /**
+   * Chunkservers being drained (by id): no new replicas go there and theirs stop counting
+   * toward replication, so repair copies them elsewhere. Replicated, so a new leader goes on.
+   */
+  decommissioning = new Set<string>();
 
   apply(cmd: Command): CommandResult {
     try {
@@ -74,6 +79,8 @@ export class MasterState {
       case 'delete': return this.delete(cmd.path, cmd.recursive, cmd.nowMs);
       case 'rename': return this.rename(cmd.src, cmd.dst, cmd.nowMs);
       case 'expireLeases': return this.expireLeases(cmd.nowMs);
+      case 'setReplication': return this.setReplication(cmd);
+      case 'decommission': return this.decommission(cmd.server, cmd.cancel);
     }
   }
 
@@ -340,6 +347,36 @@ export class MasterState {
     return this.entryInfo(target, node!);
   }
 
+  /**
+   * Changes the replication of a file, or with `recursive` of every file below a directory (as
+   * HDFS's setrep). Writes in progress take it too, so chunks they allocate later follow it.
+   * Repair then converges: copies when raised, surplus replicas dropped when lowered.
+   */
+  private setReplication(cmd: Extract<Command, { op: 'setReplication' }>): { files: number } {
+    const node = this.lookup(cmd.path);
+    if (!node) fail('NOT_FOUND', `${cmd.path} does not exist`);
+    if (node!.type === 'dir' && !cmd.recursive) fail('IS_A_DIRECTORY', `${cmd.path} is a directory; use -R to change every file below it`);
+    let files = 0;
+    for (const [, n] of this.walk(cmd.path, node!)) {
+      if (n.type !== 'file') continue;
+      files++;
+      n.replication = cmd.replication;
+      if (n.writeId) {
+        const w = this.writes.get(n.writeId);
+        if (w) w.replication = cmd.replication;
+      }
+    }
+    // An overwrite in progress replaces the file: it keeps the replication asked for too.
+    for (const w of this.writes.values()) if (w.replacing && isWithin(w.path, cmd.path)) w.replication = cmd.replication;
+    return { files };
+  }
+
+  private decommission(server: string, cancel: boolean): { decommissioning: string[] } {
+    if (cancel) this.decommissioning.delete(server);
+    else this.decommissioning.add(server);
+    return { decommissioning: [...this.decommissioning].sort() };
+  }
+
   // ---- snapshot ----
 
   snapshot(): Buffer {
@@ -353,12 +390,13 @@ export class MasterState {
       root: enc(this.root),
       chunks: [...this.chunks.values()].map((c) => [c.handle, c.version, c.length, c.checksum]),
       writes: [...this.writes.values()],
+      decommissioning: [...this.decommissioning],
     }));
   }
 
   static restore(data: Uint8Array): MasterState {
     type Enc = { t: 'd'; m: number; c: [string, Enc][] } | { t: 'f'; m: number; s: number; r: number; z: number; h: number[]; st: FileState; w?: string };
-    const raw = JSON.parse(Buffer.from(data).toString('utf8')) as { v: number; nextHandle: number; root: Enc; chunks: [number, number, number, string][]; writes: PendingWrite[] };
+    const raw = JSON.parse(Buffer.from(data).toString('utf8')) as { v: number; nextHandle: number; root: Enc; chunks: [number, number, number, string][]; writes: PendingWrite[]; decommissioning?: string[] };
     if (raw.v !== 1) throw new Error(`unknown master snapshot format ${raw.v}`);
     const dec = (e: Enc): Node =>
       e.t === 'd'
@@ -369,6 +407,8 @@ export class MasterState {
     s.root = dec(raw.root) as DirNode;
     for (const [handle, version, length, checksum] of raw.chunks) s.chunks.set(handle, { handle, version, length, checksum });
     for (const w of raw.writes) s.writes.set(w.writeId, w);
+    // Snapshots written before decommissioning existed have no such field.
+    for (const id of raw.decommissioning ?? []) s.decommissioning.add(id);
     return s;
   }
 }

@@ -25,6 +25,10 @@ export interface ClusterOptions {
   heartbeatMs?: number;
   /** Raft log entries between snapshots. */
   snapshotEvery?: number;
+  /** Unreferenced replicas are deleted after this long. */
+  gcGraceMs?: number;
+  /** Balancing threshold (share of the mean use); 0 turns balancing off. */
+  balanceThreshold?: number;
 }
 
 /** Spawns `dfs <role> ...` and resolves with its address once it logs that it started. */
@@ -92,7 +96,7 @@ export class TestCluster {
     TestCluster.live.add(this);
     this.opts = {
       masters: 1, chunkservers: 4, chunkSizeBytes: 1024 * 1024, replication: 3, deadTimeoutMs: 3000, leaseMs: 60_000, heartbeatMs: 300,
-      snapshotEvery: 10_000, ...opts,
+      snapshotEvery: 10_000, gcGraceMs: 1000, balanceThreshold: 0.1, ...opts,
     };
     this.dir = mkdtempSync(join(tmpdir(), 'dfs-test-'));
     this.secretFile = join(this.dir, 'secret');
@@ -133,7 +137,8 @@ export class TestCluster {
       '--id', id, '--listen', this.masterAddrs[i]!, '--data', dataDir, '--secret-file', this.secretFile,
       '--chunk-size', String(this.opts.chunkSizeBytes), '--replication', String(this.opts.replication),
       '--dead-timeout-ms', String(this.opts.deadTimeoutMs), '--lease-ms', String(this.opts.leaseMs),
-      '--snapshot-every', String(this.opts.snapshotEvery), ...peers,
+      '--snapshot-every', String(this.opts.snapshotEvery), '--gc-grace-ms', String(this.opts.gcGraceMs),
+      '--balance-threshold', String(this.opts.balanceThreshold), ...peers,
     ], 'master started');
     this.masterProcs[i] = p;
     // A restarted master keeps its address so the chunkservers find it again.

@@ -42,7 +42,7 @@ t.test('kill -9 a chunkserver: its chunks are copied back to 3 replicas; it come
   t.pass('under-replicated count back to 0');
   const fsck = await c.dfs(['fsck']);
   t.equal(fsck.code, 0, fsck.stderr);
-  t.match(fsck.stdout.toString(), /under-replicated chunks: 0 {3}missing chunks: 0\nThe filesystem under path '\/' is HEALTHY\n$/);
+  t.match(fsck.stdout.toString(), /^files: 2 \(and 0 being written, not checked\): 2 healthy, 0 under-replicated, 0 missing, 0 corrupt\nchunks: 18: 0 under-replicated, 0 missing, 0 corrupt, \d+ over-replicated\nThe filesystem under path '\/' is HEALTHY\n$/);
 
   for (const p of ['/r/a.bin', '/r/b.bin']) {
     const s = await stat(p);
@@ -89,7 +89,8 @@ t.test('fsck names missing chunks and fails when a chunk has no live replica', a
   await c.kill(c.chunkservers[0]!);
   await waitFor(async () => (await c.dfs(['fsck'])).code === 1, 15_000, 'fsck to see the chunks missing');
   const r = await c.dfs(['fsck']);
-  t.match(r.stdout.toString(), /^\/only\.bin: chunk #0 \(handle \d+\) MISSING\n\/only\.bin: chunk #1 \(handle \d+\) MISSING\n/, 'each missing chunk is named');
+  t.match(r.stdout.toString(), /^\/only\.bin: MISSING \(2 of 2 chunks\)\n {2}chunk #0 \(handle \d+\) MISSING\n {2}chunk #1 \(handle \d+\) MISSING\n/, 'the file and each missing chunk are named');
+  t.match(r.stdout.toString(), /\nfiles: 1 \(and 0 being written, not checked\): 0 healthy, 0 under-replicated, 1 missing, 0 corrupt\n/);
   t.match(r.stdout.toString(), /The filesystem under path '\/' is CORRUPT\n$/);
   t.equal((await c.dfs(['fsck', '/nope'])).stderr, 'dfs: /nope does not exist\n');
 });

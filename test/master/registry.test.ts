@@ -140,7 +140,7 @@ t.test('re-registering replaces the server’s whole chunk report', async (t) =>
   t.same(ids(r.liveReplicas(2, 1)), ['s2'], 'other servers’ replicas untouched');
   t.same(ids(r.liveReplicas(3, 1)), ['s1']);
   t.equal(r.list().length, 2);
-  t.same(r.unknownHandles('s1', () => false), [3]);
+  t.same(r.takeGarbage('s1', () => undefined, 0, 100), [3]);
 });
 
 t.test('an address claimed by a new id replaces the old server', async (t) => {
@@ -154,18 +154,70 @@ t.test('an address claimed by a new id replaces the old server', async (t) => {
   t.same(ids(r.liveReplicas(2, 1)), ['other']);
   t.same(ids(r.liveReplicas(9, 1)), ['new']);
   t.equal(r.heartbeat(hb('old', { addr: 'host:7000' })), false, 'the old id must register again');
-  t.same(r.unknownHandles('old', () => false), []);
+  t.same(r.takeGarbage('old', () => undefined, 0, 100), []);
 });
 
-t.test('unknownHandles: what a server holds that the namespace does not know', async (t) => {
-  const { reg: r } = setup();
+t.test('takeGarbage: unreferenced replicas, after the grace period, at most limit at a time', async (t) => {
+  const { reg: r, clock } = setup();
   r.register(reg('s1', [chunk(1), chunk(2), chunk(3), chunk(4)]));
-  const known = new Set([2, 4]);
-  t.same(r.unknownHandles('s1', (h) => known.has(h)).sort(), [1, 3]);
-  t.same(r.unknownHandles('s1', () => true), []);
-  t.same(r.unknownHandles('nobody', () => false), []);
-  r.heartbeat(hb('s1', { removed: [1] }));
-  t.same(r.unknownHandles('s1', (h) => known.has(h)), [3]);
+  const known = new Map([[2, 1], [4, 1]]);
+  const versionOf = (h: number) => known.get(h);
+  t.same(r.takeGarbage('s1', versionOf, 5000, 100), [], 'first seen: the grace period starts');
+  clock.now += 4999;
+  t.same(r.takeGarbage('s1', versionOf, 5000, 100), [], 'not yet');
+  clock.now += 1;
+  t.same(r.takeGarbage('s1', versionOf, 5000, 1), [1], 'after the grace period, within the limit');
+  t.same(r.takeGarbage('s1', versionOf, 5000, 100), [3], 'the rest on the next call');
+  t.same(r.takeGarbage('s1', versionOf, 5000, 100), [], 'returned replicas are forgotten');
+  t.same(ids(r.liveReplicas(2, 1)), ['s1'], 'referenced replicas stay');
+  t.same(r.takeGarbage('nobody', versionOf, 0, 100), []);
+  t.same(r.takeGarbage('s1', () => undefined, 0, 0), [], 'a limit of 0 takes nothing');
+});
+
+t.test('takeGarbage: a replica referenced again before the grace period ends is kept', async (t) => {
+  const { reg: r, clock } = setup();
+  r.register(reg('s1', [chunk(7)]));
+  const known = new Map<number, number>();
+  t.same(r.takeGarbage('s1', (h) => known.get(h), 1000, 100), []);
+  known.set(7, 1); // e.g. the write that owns it was not yet visible to a lagging leader
+  clock.now += 2000;
+  t.same(r.takeGarbage('s1', (h) => known.get(h), 1000, 100), [], 'referenced now: kept');
+  known.delete(7);
+  t.same(r.takeGarbage('s1', (h) => known.get(h), 1000, 100), [], 'garbage again: the grace period starts over');
+  clock.now += 1000;
+  t.same(r.takeGarbage('s1', (h) => known.get(h), 1000, 100), [7]);
+});
+
+t.test('takeGarbage: stale replicas (an older version than the chunk table) are garbage; newer ones are not', async (t) => {
+  const { reg: r } = setup();
+  r.register(reg('s1', [chunk(1, 1), chunk(2, 3), chunk(3, 2)]));
+  const versionOf = () => 2;
+  t.same(r.takeGarbage('s1', versionOf, 0, 100), [1], 'only the version-1 replica');
+  t.same(r.liveReplicas(1, 2), [], 'a stale replica is never a live one');
+});
+
+t.test('corrupt reports: the replica is dropped, the report kept until cleared', async (t) => {
+  const { reg: r } = setup();
+  r.register(reg('s1', [chunk(5)]));
+  r.register(reg('s2', [chunk(5)]));
+  r.markCorrupt('s1', 5);
+  t.same(ids(r.liveReplicas(5, 1)), ['s2'], 'the corrupt replica no longer counts');
+  t.equal(r.corruptReports(5), 1);
+  r.markCorrupt('s1', 5);
+  t.equal(r.corruptReports(5), 1, 'one report per server');
+  t.same(r.corruptHandles(), [5]);
+  r.clearCorrupt(5);
+  t.equal(r.corruptReports(5), 0);
+  t.same(r.corruptHandles(), []);
+});
+
+t.test('resolve: a server by id or by address', async (t) => {
+  const { reg: r } = setup();
+  r.register(reg('s1'));
+  t.equal(r.resolve('s1'), 's1');
+  t.equal(r.resolve('s1.local:7000'), 's1');
+  t.equal(r.resolve('s9'), undefined);
+  t.equal(r.resolve('s9.local:7000'), undefined);
 });
 
 t.test('place: live, not excluded, with room; counts pending allocations until the next heartbeat', async (t) => {

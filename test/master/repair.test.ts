@@ -29,8 +29,9 @@ class Cluster {
   private readonly free = new Map<string, number>();
   private seq = 0;
 
+  /** Balancing is off unless a test turns it on: most tests leave servers uneven on purpose. */
   constructor(limits: Partial<RepairLimits> = {}) {
-    this.limits = { ...REPAIR_DEFAULTS, ...limits };
+    this.limits = { ...REPAIR_DEFAULTS, balanceThreshold: 0, ...limits };
     this.repair = new RepairScheduler(this.registry, this.limits, () => this.clock.now);
   }
 
@@ -131,12 +132,12 @@ const servers = (n: number): string[] => Array.from({ length: n }, (_, i) => `s$
 
 t.test('a fresh scheduler and a healthy cluster: nothing to do', async (t) => {
   const c = new Cluster();
-  t.same(c.repair.last, { underReplicated: 0, missing: 0, ordered: 0, inFlight: 0, surplusDeletes: 0 }, 'last scan starts empty');
+  t.same(c.repair.last, { underReplicated: 0, missing: 0, ordered: 0, moves: 0, inFlight: 0, surplusDeletes: 0, decommissionRemaining: {} }, 'last scan starts empty');
   t.same(c.repair.takeFor('s1'), { copies: [], deletes: [] }, 'nothing queued for anyone');
   const [a, b] = c.file('/d/f', 2);
   for (const id of servers(4)) c.register(id, id === 's4' ? [] : [a!, b!]);
   const scan = c.scan();
-  t.same(scan, { underReplicated: 0, missing: 0, ordered: 0, inFlight: 0, surplusDeletes: 0 }, 'fully replicated: no work');
+  t.same(scan, { underReplicated: 0, missing: 0, ordered: 0, moves: 0, inFlight: 0, surplusDeletes: 0, decommissionRemaining: {} }, 'fully replicated: no work');
   t.same(c.repair.last, scan, 'last is the latest scan');
   const work = c.takeAll();
   t.same(deletesIn(work), [], 'no deletes');
@@ -158,7 +159,7 @@ t.test('2 of 3 live replicas: exactly one copy, to a live non-holder, from a liv
   t.notOk(c.registry.isAlive('s3'), 's3 is dead');
 
   const scan = c.scan();
-  t.same(scan, { underReplicated: 1, missing: 0, ordered: 1, inFlight: 1, surplusDeletes: 0 }, 'one chunk short of one replica: one copy');
+  t.same(scan, { underReplicated: 1, missing: 0, ordered: 1, inFlight: 1, surplusDeletes: 0, moves: 0, decommissionRemaining: {} }, 'one chunk short of one replica: one copy');
   t.same(c.repair.last, scan);
   t.equal(c.repair.copiesOrdered, 1);
   t.equal(c.repair.inFlightCount, 1);
@@ -221,7 +222,7 @@ t.test('no server can take the copy: nothing is ordered or counted', async (t) =
   c.register('s2', [h!]);
   c.register('s3', [], { freeBytes: CHUNK - 1 }); // no room for one chunk
   const scan = c.scan();
-  t.same(scan, { underReplicated: 1, missing: 0, ordered: 0, inFlight: 0, surplusDeletes: 0 });
+  t.same(scan, { underReplicated: 1, missing: 0, ordered: 0, inFlight: 0, surplusDeletes: 0, moves: 0, decommissionRemaining: {} });
   t.equal(c.repair.copiesOrdered, 0);
   t.same(copiesIn(c.takeAll()), []);
   c.register('s4');
@@ -384,7 +385,7 @@ t.test('a copy the target reports is done, and is not ordered again', async (t) 
   t.equal(c.repair.copiesDone, 0, 'nothing done before the report');
   c.beat(copy!.target, { added: [h!] });
   const scan = c.scan();
-  t.same(scan, { underReplicated: 0, missing: 0, ordered: 0, inFlight: 0, surplusDeletes: 0 }, 'settled: fully replicated, nothing in flight');
+  t.same(scan, { underReplicated: 0, missing: 0, ordered: 0, moves: 0, inFlight: 0, surplusDeletes: 0, decommissionRemaining: {} }, 'settled: fully replicated, nothing in flight');
   t.equal(c.repair.copiesDone, 1);
   t.equal(c.repair.copiesFailed, 0);
   t.equal(c.repair.inFlightCount, 0);
@@ -506,7 +507,7 @@ t.test('a chunk with no live replica is missing and gets no order', async (t) =>
   c.advance(DEAD + 1, ['s1', 's3', 's4', 's5']);
   c.beat('s5', { removed: [dead!] }); // its copy of `dead` is gone; the other is on dead s2
   const scan = c.scan();
-  t.same(scan, { underReplicated: 1, missing: 2, ordered: 1, inFlight: 1, surplusDeletes: 0 }, 'lost and dead are missing; fine lost its s2 replica');
+  t.same(scan, { underReplicated: 1, missing: 2, ordered: 1, inFlight: 1, surplusDeletes: 0, moves: 0, decommissionRemaining: {} }, 'lost and dead are missing; fine lost its s2 replica');
   const copies = copiesIn(c.takeAll());
   t.same(copies.map((x) => x.order.handle), [fine], 'no order for a chunk nobody can serve');
   t.notOk(c.registry.hasAnyReplica(lost!));
@@ -521,7 +522,7 @@ t.test('chunks of files still being written are ignored', async (t) => {
   c.register('s1', [...writing, ...old, ...replacement]);
   for (const id of ['s2', 's3', 's4']) c.register(id);
   let scan = c.scan();
-  t.same(scan, { underReplicated: 1, missing: 0, ordered: 2, inFlight: 2, surplusDeletes: 0 }, 'only the complete file counts: its one replica needs two copies');
+  t.same(scan, { underReplicated: 1, missing: 0, ordered: 2, inFlight: 2, surplusDeletes: 0, moves: 0, decommissionRemaining: {} }, 'only the complete file counts: its one replica needs two copies');
   let copies = copiesIn(c.takeAll());
   t.same(copies.map((x) => x.order.handle), [old[0], old[0]], 'both orders are for the complete file');
   // Once the overwrite completes, its chunk is the file's, and repair looks after it.
@@ -541,7 +542,7 @@ t.test('surplus: 4 live replicas of a replication-3 chunk lose one, on the fulle
   c.register('s3', [h!, keep!], { freeBytes: 800 * CHUNK });
   c.register('s4', [h!], { freeBytes: 300 * CHUNK });
   let scan = c.scan();
-  t.same(scan, { underReplicated: 0, missing: 0, ordered: 0, inFlight: 0, surplusDeletes: 1 }, 'one surplus delete, no copies');
+  t.same(scan, { underReplicated: 0, missing: 0, ordered: 0, inFlight: 0, surplusDeletes: 1, moves: 0, decommissionRemaining: {} }, 'one surplus delete, no copies');
   t.same(c.live(h!), ['s1', 's3', 's4'], 'the registry no longer lists the doomed replica');
   t.same(c.live(keep!), ['s1', 's2', 's3'], 'other chunks untouched');
 
