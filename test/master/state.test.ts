@@ -37,6 +37,8 @@ const abandon = (writeId: string): Command => ({ op: 'abandon', writeId });
 const del = (path: string, nowMs: number, recursive = false): Command => ({ op: 'delete', path, recursive, nowMs });
 const rename = (src: string, dst: string, nowMs: number): Command => ({ op: 'rename', src, dst, nowMs });
 const expire = (nowMs: number): Command => ({ op: 'expireLeases', nowMs });
+const setrep = (path: string, replication: number, recursive = false): Command => ({ op: 'setReplication', path, replication, recursive });
+const decom = (server: string, cancel = false): Command => ({ op: 'decommission', server, cancel });
 
 // ---- assertion helpers ----
 
@@ -67,6 +69,8 @@ function describe(cmd: Command): string {
     case 'delete': return `delete${cmd.recursive ? ' -r' : ''} ${cmd.path}`;
     case 'rename': return `rename ${cmd.src} -> ${cmd.dst}`;
     case 'expireLeases': return `expireLeases @${cmd.nowMs}`;
+    case 'setReplication': return `setrep${cmd.recursive ? ' -R' : ''} ${cmd.replication} ${cmd.path}`;
+    case 'decommission': return `decommission${cmd.cancel ? ' --cancel' : ''} ${cmd.server}`;
   }
 }
 
@@ -112,6 +116,7 @@ function invariantProblems(s: MasterState): string[] {
       if (!w) problems.push(`${p} is writing but has no pending write`);
       else if (w.path !== p || w.replacing) problems.push(`${p} writing entry points at write for ${w.path} (replacing=${w.replacing})`);
       if (n.chunks.length !== 0) problems.push(`${p} writing entry has chunks`);
+      if (w && w.replication !== n.replication) problems.push(`${p} writing entry has replication ${n.replication}, its write ${w.replication}`);
     }
   }
   for (const w of s.writes.values()) {
@@ -758,14 +763,16 @@ t.test('handles are never reused', async (t) => {
 
 // ---- seeded random histories ----
 
-interface History { commands: Command[]; results: CommandResult[]; snapshots: string[]; final: string; violations: string[]; leaseOnlyViolations: string[]; invariantFailures: string[]; handles: number[] }
+interface History { commands: Command[]; results: CommandResult[]; snapshots: string[]; final: string; violations: string[]; leaseOnlyViolations: string[]; invariantFailures: string[]; handles: number[]; setrepFailures: string[]; setrepWrites: number; setrepReplacing: number }
 
 /**
  * Generates `n` commands, choosing each by peeking at a reference state (so that many of them
  * succeed), applies them to it, and checks after each: failing commands leave the state as it
- * was, invariants hold, allocated handles only grow.
+ * was, invariants hold, allocated handles only grow. With `selfHealing`, setReplication and
+ * decommission commands are mixed in too (drawn only then, so the other seeds' histories stay
+ * as they were), and every successful setReplication is checked for its effect.
  */
-function generate(seed: number, n: number): History {
+function generate(seed: number, n: number, opts: { selfHealing?: boolean } = {}): History {
   const rnd = mulberry32(seed);
   const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
   const names = ['a', 'b', 'c'];
@@ -778,7 +785,7 @@ function generate(seed: number, n: number): History {
     return pick(all);
   };
   const s = new MasterState();
-  const h: History = { commands: [], results: [], snapshots: [], final: '', violations: [], leaseOnlyViolations: [], invariantFailures: [], handles: [] };
+  const h: History = { commands: [], results: [], snapshots: [], final: '', violations: [], leaseOnlyViolations: [], invariantFailures: [], handles: [], setrepFailures: [], setrepWrites: 0, setrepReplacing: 0 };
   let now = 1000;
   let ids = 0;
   for (let i = 0; i < n; i++) {
@@ -795,7 +802,11 @@ function generate(seed: number, n: number): History {
     };
     let cmd: Command;
     const r = rnd();
-    if (r < 0.12) cmd = mkdir(path(), now, rnd() < 0.5);
+    if (opts.selfHealing && rnd() < 0.15) {
+      cmd = rnd() < 0.6
+        ? setrep(path(), 1 + Math.floor(rnd() * 4), rnd() < 0.6)
+        : decom(pick(['cs1', 'cs2', 'cs3']), rnd() < 0.4);
+    } else if (r < 0.12) cmd = mkdir(path(), now, rnd() < 0.5);
     else if (r < 0.32) {
       const id = rnd() < 0.1 && writes.length > 0 ? pick(writes).writeId : `w${++ids}`;
       cmd = create(createPath(), id, now, { overwrite: rnd() < 0.5, parents: rnd() < 0.5, replication: 1 + Math.floor(rnd() * 3), leaseMs: 200 + Math.floor(rnd() * 600) });
@@ -839,6 +850,22 @@ function generate(seed: number, n: number): History {
       (leaseOnly ? h.leaseOnlyViolations : h.violations).push(what);
     }
     if (result.ok && cmd.op === 'allocate') h.handles.push((result.value as { handle: number }).handle);
+    if (result.ok && cmd.op === 'setReplication') {
+      // Every file at or below the path, every write of one (new or overwrite), takes the replication.
+      let files = 0;
+      for (const [p, node] of s.walk(cmd.path, s.lookup(cmd.path)!)) {
+        if (node.type !== 'file') continue;
+        files++;
+        if (node.replication !== cmd.replication) h.setrepFailures.push(`#${i} ${describe(cmd)}: ${p} has ${node.replication}`);
+      }
+      for (const w of s.writes.values()) {
+        if (!(w.path === cmd.path || w.path.startsWith(cmd.path === '/' ? '/' : cmd.path + '/'))) continue;
+        if (w.replacing) h.setrepReplacing++;
+        else h.setrepWrites++;
+        if (w.replication !== cmd.replication) h.setrepFailures.push(`#${i} ${describe(cmd)}: write ${w.writeId} on ${w.path} has ${w.replication}`);
+      }
+      if ((result.value as { files: number }).files !== files) h.setrepFailures.push(`#${i} ${describe(cmd)}: answered ${JSON.stringify(result.value)}, ${files} files`);
+    }
     const problems = invariantProblems(s);
     if (problems.length > 0) h.invariantFailures.push(`#${i} ${describe(cmd)}: ${problems.join('; ')}`);
   }
@@ -846,10 +873,11 @@ function generate(seed: number, n: number): History {
   return h;
 }
 
-for (const seed of [1, 2, 3, 42, 2024]) {
-  t.test(`random history, seed ${seed}`, async (t) => {
+// The later seeds mix in setReplication and decommission (self-healing commands).
+for (const [seed, selfHealing] of [[1, false], [2, false], [3, false], [42, false], [2024, false], [5, true], [77, true], [31337, true]] as const) {
+  t.test(`random history, seed ${seed}${selfHealing ? ', with setReplication and decommission' : ''}`, async (t) => {
     const N = 400;
-    const h = generate(seed, N);
+    const h = generate(seed, N, { selfHealing });
 
     // The generator must actually exercise things, or the checks below prove little.
     const count = (op: string, okWanted: boolean) => h.commands.filter((c, i) => c.op === op && h.results[i]!.ok === okWanted).length;
@@ -858,6 +886,15 @@ for (const seed of [1, 2, 3, 42, 2024]) {
       t.ok(count(op, false) > 0, `some ${op} failed (${count(op, false)})`);
     }
     t.ok(h.results.filter((r) => r.ok && (r.value as { abandoned?: string[] })?.abandoned?.length).length > 0, 'some lease expired');
+    if (selfHealing) {
+      t.ok(count('setReplication', true) > 0, `some setReplication succeeded (${count('setReplication', true)})`);
+      t.ok(count('setReplication', false) > 0, `some setReplication failed (${count('setReplication', false)})`);
+      t.ok(h.commands.some((c, i) => c.op === 'setReplication' && h.results[i]!.ok && (h.results[i] as { value: { files: number } }).value.files > 1), 'some setReplication -R changed several files');
+      t.ok(h.setrepWrites > 0, `some setReplication reached a new file's pending write (${h.setrepWrites})`);
+      t.ok(count('decommission', true) > 0, 'some decommission');
+      t.ok(h.commands.some((c, i) => c.op === 'decommission' && !c.cancel && (h.results[i] as { value: { decommissioning: string[] } }).value.decommissioning.length >= 2), 'at times several servers decommissioning at once');
+      t.same(h.setrepFailures, [], 'every successful setReplication reached each file and write below its path, and counted the files');
+    } else t.equal(h.commands.filter((c) => c.op === 'setReplication' || c.op === 'decommission').length, 0, 'the original seeds are unchanged: no self-healing commands');
 
     t.same(h.invariantFailures, [], 'structural invariants hold after every command');
     t.same(h.violations, [], 'failing commands leave the state unchanged (beyond the known lease renewal)');
