@@ -947,3 +947,198 @@ t.test('the same seed gives the same history; different seeds give different one
   t.equal(a.final, b.final);
   t.not(a.final, c.final);
 });
+
+// ---- self-healing commands: setReplication and decommission ----
+
+t.test('setReplication', async (t) => {
+  t.test('on a file: changes its replication (entryInfo shows it), nothing else', async (t) => {
+    const s = new MasterState();
+    ok(t, s, mkdir('/d', 1));
+    const hs = writeFile(t, s, '/d/f', 'w0', [4, 2], 2);
+    writeFile(t, s, '/d/g', 'w1', [1], 3);
+    const before = JSON.parse(snap(s));
+    t.same(ok(t, s, setrep('/d/f', 5)), { files: 1 });
+    t.equal(file(s, '/d/f').replication, 5);
+    t.same(s.entryInfo('/d/f', s.lookup('/d/f')!), { path: '/d/f', name: 'f', type: 'file', size: 6, mtimeMs: 2, replication: 5, state: 'complete', chunkCount: 2 });
+    t.equal(file(s, '/d/g').replication, 3, 'a sibling is untouched');
+    t.same(file(s, '/d/f').chunks, hs, 'chunks untouched');
+    const after = JSON.parse(snap(s));
+    before.root.c[0][1].c.find(([k]: [string]) => k === 'f')[1].r = 5;
+    t.same(after, before, 'the only change is the replication: no mtime, chunk table or handle counter moves');
+    t.same(ok(t, s, setrep('/d/f', 5, true)), { files: 1 }, 'recursive on a file is the file itself');
+    t.same(ok(t, s, setrep('/d/f', 1)), { files: 1 }, 'lowered too');
+    t.equal(file(s, '/d/f').replication, 1);
+    t.same(invariantProblems(s), []);
+  });
+
+  t.test('on a directory without recursive: IS_A_DIRECTORY and nothing changes', async (t) => {
+    const s = new MasterState();
+    ok(t, s, mkdir('/d/e', 1, true));
+    writeFile(t, s, '/d/f', 'w0', [1], 2);
+    writeFile(t, s, '/d/e/g', 'w1', [1], 2);
+    fails(t, s, setrep('/d', 2), 'IS_A_DIRECTORY');
+    fails(t, s, setrep('/d/e', 2), 'IS_A_DIRECTORY');
+    fails(t, s, setrep('/', 2), 'IS_A_DIRECTORY');
+    t.equal(file(s, '/d/f').replication, 3);
+    t.equal(file(s, '/d/e/g').replication, 3);
+  });
+
+  t.test('recursive: every file below, nested, and the count of files', async (t) => {
+    const s = new MasterState();
+    ok(t, s, mkdir('/d/e/f', 1, true));
+    ok(t, s, mkdir('/d/empty', 1));
+    ok(t, s, mkdir('/dx', 1)); // shares a prefix with /d: not below it
+    writeFile(t, s, '/d/a', 'w0', [1], 2);
+    writeFile(t, s, '/d/e/b', 'w1', [1], 2);
+    writeFile(t, s, '/d/e/f/c', 'w2', [4, 1], 2);
+    writeFile(t, s, '/dx/out', 'w3', [1], 2);
+    writeFile(t, s, '/top', 'w4', [1], 2);
+    t.same(ok(t, s, setrep('/d', 2, true)), { files: 3 });
+    for (const p of ['/d/a', '/d/e/b', '/d/e/f/c']) t.equal(file(s, p).replication, 2, `${p} changed`);
+    t.equal(file(s, '/dx/out').replication, 3, '/dx is not below /d');
+    t.equal(file(s, '/top').replication, 3);
+    t.same(ok(t, s, setrep('/d/empty', 4, true)), { files: 0 }, 'an empty directory: no files, no error');
+    t.same(ok(t, s, setrep('/', 4, true)), { files: 5 }, 'the whole namespace');
+    for (const [p, n] of s.walk('/', s.root)) if (n.type === 'file') t.equal(n.replication, 4, `${p} at 4`);
+    t.same(invariantProblems(s), []);
+  });
+
+  t.test('a missing path: NOT_FOUND, also below a file, and nothing changes', async (t) => {
+    const s = new MasterState();
+    writeFile(t, s, '/f', 'w0', [1], 2);
+    fails(t, s, setrep('/nope', 2), 'NOT_FOUND');
+    fails(t, s, setrep('/nope', 2, true), 'NOT_FOUND');
+    fails(t, s, setrep('/a/b/c', 2, true), 'NOT_FOUND');
+    fails(t, s, setrep('/f/x', 2), 'NOT_FOUND');
+  });
+
+  t.test('a file being written: its pending write takes the replication too', async (t) => {
+    const s = new MasterState();
+    ok(t, s, mkdir('/d', 1));
+    ok(t, s, create('/d/w', 'w1', 10, { replication: 3 }));
+    ok(t, s, allocate('w1', 0, 10));
+    t.same(ok(t, s, setrep('/d/w', 2)), { files: 1 }, 'a file being written counts');
+    t.equal(file(s, '/d/w').replication, 2, 'its writing entry');
+    t.equal(s.writes.get('w1')!.replication, 2, 'its pending write, so later allocations follow it');
+    t.same(invariantProblems(s), []);
+    // Through a recursive change of its directory too.
+    ok(t, s, create('/d/v', 'w2', 11, { replication: 1 }));
+    t.same(ok(t, s, setrep('/d', 4, true)), { files: 2 });
+    t.equal(s.writes.get('w1')!.replication, 4);
+    t.equal(s.writes.get('w2')!.replication, 4);
+    ok(t, s, allocate('w1', 1, 12));
+    const info = ok(t, s, complete('w1', s.writes.get('w1')!.chunks.map((handle, i) => ({ handle, length: i === 0 ? CHUNK : 1 })), 13));
+    t.match(info, { replication: 4, state: 'complete' }, 'the completed file has the replication set during the write');
+    t.same(invariantProblems(s), []);
+  });
+
+  t.test('an overwrite in progress under the path takes it too, and keeps it when it completes', async (t) => {
+    const s = new MasterState();
+    ok(t, s, mkdir('/d', 1));
+    writeFile(t, s, '/d/f', 'w0', [1], 2);
+    writeFile(t, s, '/d/fx', 'w1', [1], 2);
+    ok(t, s, create('/d/f', 'w2', 10, { overwrite: true, replication: 3 }));
+    ok(t, s, create('/d/fx', 'w3', 10, { overwrite: true, replication: 3 }));
+    t.same(ok(t, s, setrep('/d/f', 1)), { files: 1 }, 'the replaced file counts once');
+    t.equal(file(s, '/d/f').replication, 1, 'the file still readable');
+    t.equal(s.writes.get('w2')!.replication, 1, 'the overwrite that will replace it');
+    t.equal(s.writes.get('w3')!.replication, 3, '/d/fx only shares a prefix: its overwrite is untouched');
+    const h = ok<{ handle: number }>(t, s, allocate('w2', 0, 11)).handle;
+    t.match(ok(t, s, complete('w2', [{ handle: h, length: 2 }], 12)), { replication: 1 }, 'the new file keeps the replication asked for');
+    // Recursive, from above.
+    t.same(ok(t, s, setrep('/', 5, true)), { files: 2 });
+    t.equal(s.writes.get('w3')!.replication, 5);
+    t.same(invariantProblems(s), []);
+  });
+
+  t.test('the same commands through snapshot/restore give the same state', async (t) => {
+    const s = new MasterState();
+    ok(t, s, mkdir('/d', 1));
+    writeFile(t, s, '/d/f', 'w0', [1], 2);
+    ok(t, s, create('/d/g', 'w1', 3));
+    ok(t, s, create('/d/f', 'w2', 3, { overwrite: true }));
+    ok(t, s, setrep('/d', 2, true));
+    const r = MasterState.restore(s.snapshot());
+    t.equal(snap(r), snap(s));
+    t.equal(r.writes.get('w1')!.replication, 2);
+    t.equal(r.writes.get('w2')!.replication, 2);
+    t.same(r.apply(setrep('/d/g', 1)), s.apply(setrep('/d/g', 1)));
+    t.equal(snap(r), snap(s));
+  });
+});
+
+t.test('decommission', async (t) => {
+  t.test('adds and removes server ids; answers the sorted set', async (t) => {
+    const s = new MasterState();
+    t.same([...s.decommissioning], [], 'nobody at first');
+    t.same(ok(t, s, decom('cs3')), { decommissioning: ['cs3'] });
+    t.same(ok(t, s, decom('cs1')), { decommissioning: ['cs1', 'cs3'] });
+    t.same(ok(t, s, decom('cs3')), { decommissioning: ['cs1', 'cs3'] }, 'again: idempotent');
+    t.ok(s.decommissioning.has('cs1') && s.decommissioning.has('cs3'));
+    t.same(ok(t, s, decom('cs3', true)), { decommissioning: ['cs1'] });
+    t.notOk(s.decommissioning.has('cs3'));
+    t.same(ok(t, s, decom('cs1', true)), { decommissioning: [] });
+    t.equal(s.decommissioning.size, 0);
+  });
+
+  t.test('cancelling an id that is not decommissioning is harmless', async (t) => {
+    const s = new MasterState();
+    ok(t, s, decom('cs1'));
+    writeFile(t, s, '/f', 'w0', [1], 2);
+    const before = snap(s);
+    t.same(ok(t, s, decom('nobody', true)), { decommissioning: ['cs1'] });
+    t.equal(snap(s), before, 'nothing changed');
+    const fresh = new MasterState();
+    t.same(ok(t, fresh, decom('cs9', true)), { decommissioning: [] });
+    t.equal(snap(fresh), snap(new MasterState()), 'a fresh state stays as fresh');
+  });
+
+  t.test('does not touch the namespace, chunk table or writes', async (t) => {
+    const s = new MasterState();
+    writeFile(t, s, '/f', 'w0', [4, 1], 2);
+    ok(t, s, create('/g', 'w1', 3));
+    const before = JSON.parse(snap(s));
+    ok(t, s, decom('cs2'));
+    const after = JSON.parse(snap(s));
+    t.same(after.decommissioning, ['cs2']);
+    delete after.decommissioning;
+    delete before.decommissioning;
+    t.same(after, before);
+  });
+
+  t.test('survives snapshot() and restore()', async (t) => {
+    const s = new MasterState();
+    ok(t, s, decom('cs2'));
+    ok(t, s, decom('cs1'));
+    ok(t, s, decom('cs3'));
+    ok(t, s, decom('cs1', true));
+    writeFile(t, s, '/f', 'w0', [1], 2);
+    const bytes = s.snapshot();
+    const r = MasterState.restore(bytes);
+    t.same([...r.decommissioning].sort(), ['cs2', 'cs3']);
+    t.equal(r.snapshot().toString(), bytes.toString(), 'round trip is byte-identical');
+    // ...and the restored state goes on the same way.
+    for (const cmd of [decom('cs1'), decom('cs2', true), decom('cs4')]) t.same(r.apply(cmd), s.apply(cmd), `same answer to ${describe(cmd)}`);
+    t.equal(snap(r), snap(s));
+    t.same([...r.decommissioning].sort(), ['cs1', 'cs3', 'cs4']);
+  });
+
+  t.test('a snapshot from before decommissioning existed restores with an empty set', async (t) => {
+    const s = new MasterState();
+    ok(t, s, mkdir('/d', 1));
+    const hs = writeFile(t, s, '/d/f', 'w0', [4, 1], 2);
+    ok(t, s, create('/d/g', 'w1', 3));
+    ok(t, s, decom('cs1')); // would be in a new snapshot; the old format has no such field
+    const raw = JSON.parse(snap(s));
+    t.same(raw.decommissioning, ['cs1'], 'the new format carries it');
+    delete raw.decommissioning;
+    const r = MasterState.restore(Buffer.from(JSON.stringify(raw)));
+    t.equal(r.decommissioning.size, 0, 'no server decommissioning');
+    t.same(file(r, '/d/f').chunks, hs, 'everything else restored');
+    t.ok(r.writes.has('w1'));
+    t.same(JSON.parse(snap(r)).decommissioning, [], 'and its next snapshot has the field, empty');
+    ok(t, r, decom('cs2'));
+    t.same([...r.decommissioning], ['cs2'], 'usable after restore');
+    t.same(invariantProblems(r), []);
+  });
+});
