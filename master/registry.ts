@@ -136,6 +136,7 @@ export class Registry {
       seen.delete(h);
       this.removeReplica(serverId, h);
     }
+    for (const h of seen.keys()) if (!e.chunks.has(h)) seen.delete(h); // the server dropped it itself
     if (seen.size > 0) this.garbageSeen.set(serverId, seen);
     else this.garbageSeen.delete(serverId);
     return ready;
