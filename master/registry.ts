@@ -191,6 +191,23 @@ export class Registry {
     });
   }
 
+  /** Free bytes as last reported (0 for an unknown server). */
+  freeBytes(id: string): number {
+    const s = this.servers.get(id);
+    return s ? s.freeBytes : 0;
+  }
+
+  /** The version of `handle` that `serverId` reported, if it holds one. */
+  versionOn(serverId: string, handle: number): number | undefined {
+    return this.locations.get(handle)?.get(serverId);
+  }
+
+  /** Every server, alive or not, that reported `handle` at `version`. */
+  holders(handle: number, version: number): string[] {
+    const m = this.locations.get(handle);
+    return m ? [...m].filter(([, v]) => v === version).map(([id]) => id) : [];
+  }
+
   /** Free space as a share of capacity (0 for an unknown server). */
   freeRatio(id: string): number {
     const s = this.servers.get(id);

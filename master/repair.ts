@@ -37,7 +37,7 @@ export interface RepairScan {
   decommissionRemaining: Record<string, number>;
 }
 
-interface Wanted { replication: number; length: number; chunkSizeBytes: number }
+interface Wanted { replication: number; version: number; length: number; chunkSizeBytes: number }
 
 /** Every chunk of a finished file, with what its file wants: the chunks repair and balancing look after. */
 function finishedChunks(state: MasterState): Map<number, Wanted> {
@@ -46,7 +46,7 @@ function finishedChunks(state: MasterState): Map<number, Wanted> {
     if (node.type !== 'file' || node.state !== 'complete') continue;
     for (const h of node.chunks) {
       const rec = state.chunks.get(h);
-      if (rec) wanted.set(h, { replication: node.replication, length: rec.length, chunkSizeBytes: node.chunkSizeBytes });
+      if (rec) wanted.set(h, { replication: node.replication, version: rec.version, length: rec.length, chunkSizeBytes: node.chunkSizeBytes });
     }
   }
   return wanted;
@@ -151,7 +151,8 @@ export class RepairScheduler {
       const good = live.filter((r) => !decom.has(r.id));
       const pending = this.inFlight.get(h)?.length ?? 0;
       if (good.length < w.replication) {
-        for (const r of live) if (decom.has(r.id)) scan.decommissionRemaining[r.id]!++;
+        // A draining server that died still counts its replicas: it is not safe to remove.
+        for (const id of this.registry.holders(h, rec.version)) if (decom.has(id)) scan.decommissionRemaining[id]!++;
       } else this.registry.clearCorrupt(h);
       if (live.length === 0) {
         scan.missing++;
@@ -181,30 +182,41 @@ export class RepairScheduler {
 
     // Most urgent first: a chunk with one good replica left before one with two.
     candidates.sort((a, b) => a.good - b.good || a.handle - b.handle);
-    let unplanned = 0;
+    // Chunks that still need a copy this scan could not get for lack of a free slot: balancing
+    // must not take the slots repair is waiting for. (A chunk that cannot be placed at all, say
+    // replication above the live server count, does not hold balancing back.)
+    let waitingForSlots = 0;
     for (const c of candidates) {
       for (let k = 0; k < c.need; k++) {
-        if (this.inFlightCount >= this.limits.maxInFlight) break;
+        if (this.inFlightCount >= this.limits.maxInFlight) {
+          waitingForSlots++;
+          break;
+        }
         // Any live replica can be the source, a decommissioning one included (HDFS prefers those).
         const source = c.live
           .filter((r) => (load.get(r.id) ?? 0) < this.limits.perServerCopies)
           .sort((a, b) => (load.get(a.id) ?? 0) - (load.get(b.id) ?? 0))[0];
-        if (!source) break;
+        if (!source) {
+          waitingForSlots++;
+          break;
+        }
         const busy = [...load].filter(([, n]) => n >= this.limits.perServerCopies).map(([id]) => id);
         // Not a server about to delete this very chunk (a surplus delete queued before it fell short).
         const deleting = [...this.deletes].filter(([, hs]) => hs.includes(c.handle)).map(([id]) => id);
         const exclude = [...c.live.map((r) => r.id), ...(this.inFlight.get(c.handle) ?? []).map((f) => f.target), ...busy, ...deleting, ...decom];
         const [target] = this.registry.place(1, exclude, c.chunkSizeBytes);
-        if (!target) break;
+        if (!target) {
+          if (busy.length > 0) waitingForSlots++;
+          break;
+        }
         this.order(c.handle, { target: target.id, source: source.id, startedMs: now }, { handle: c.handle, version: c.version, length: c.length, checksum: c.checksum, source: source.addr });
         bump(source.id);
         bump(target.id);
         scan.ordered++;
       }
-      if (this.inFlight.get(c.handle) === undefined) unplanned++;
     }
     // Balancing only when repair has nothing left to plan: a missing replica matters more than an even disk.
-    if (unplanned === 0) scan.moves = this.planMoves(state, wanted, util, load, now);
+    if (waitingForSlots === 0) scan.moves = this.planMoves(state, wanted, util, load, now);
     scan.inFlight = this.inFlightCount;
     this.last = scan;
     return scan;
@@ -254,7 +266,10 @@ export class RepairScheduler {
     for (const s of this.registry.liveServers()) {
       if (decom.has(s.id) || s.capacityBytes <= 0) continue;
       let bytes = 0;
-      for (const h of s.chunks) bytes += wanted.get(h)?.length ?? 0;
+      for (const h of s.chunks) {
+        const w = wanted.get(h);
+        if (w && this.registry.versionOn(s.id, h) === w.version) bytes += w.length;
+      }
       util.set(s.id, bytes / s.capacityBytes);
     }
     return util;
@@ -286,16 +301,16 @@ export class RepairScheduler {
     if (mean <= 0) return 0;
     const u = (id: string) => bytes.get(id)! / cap.get(id)!;
     const free = (id: string) => (load.get(id) ?? 0) < this.limits.perServerCopies;
+    const room = (id: string, len: number) => this.registry.freeBytes(id) >= len;
+    const over = (id: string) => u(id) > mean * (1 + this.limits.balanceThreshold);
+    const under = (id: string) => u(id) < mean * (1 - this.limits.balanceThreshold);
     let moves = 0;
     while (this.movesInFlight < this.limits.maxMovesInFlight && this.inFlightCount < this.limits.maxInFlight) {
       const byUse = servers.map((s) => s.id).filter(free).sort((a, b) => u(b) - u(a) || (a < b ? -1 : 1));
-      if (byUse.length < 2) break;
-      const source = byUse[0]!, target = byUse[byUse.length - 1]!;
-      if (u(source) <= mean * (1 + this.limits.balanceThreshold) && u(target) >= mean * (1 - this.limits.balanceThreshold)) break;
-      const chunk = this.pickMovable(state, servers.find((s) => s.id === source)!.chunks, target, wanted);
-      if (chunk === undefined) break;
-      const len = wanted.get(chunk.handle)!.length;
-      if ((bytes.get(source)! - len) / cap.get(source)! < (bytes.get(target)! + len) / cap.get(target)!) break;
+      const move = this.pickMove(state, byUse, servers, wanted, over, under, room, (src, dst, len) => (bytes.get(src)! - len) / cap.get(src)! >= (bytes.get(dst)! + len) / cap.get(dst)!);
+      if (!move) break;
+      const { source, target, chunk } = move;
+      const len = chunk.length;
       this.order(chunk.handle, { target, source, startedMs: now, moveFrom: source }, { ...chunk, source: this.registry.addrOf(source)! });
       bytes.set(source, bytes.get(source)! - len);
       bytes.set(target, bytes.get(target)! + len);
@@ -306,14 +321,42 @@ export class RepairScheduler {
     return moves;
   }
 
-  /** A healthy chunk on `source` that `target` lacks, with nothing in flight or queued for it. */
-  private pickMovable(state: MasterState, held: ReadonlySet<number>, target: string, wanted: Map<number, Wanted>): Omit<CopyOrder, 'source'> | undefined {
+  /**
+   * The move that does the most good: from the fullest server that has a chunk some emptier
+   * server lacks (and has room for), to the emptiest such server. One of the two must be past
+   * the threshold, and the move must not leave the source emptier than the target. A pair
+   * with nothing to move does not stop the search: the next pair is tried.
+   */
+  private pickMove(
+    state: MasterState, byUse: string[], servers: { id: string; chunks: ReadonlySet<number> }[], wanted: Map<number, Wanted>,
+    over: (id: string) => boolean, under: (id: string) => boolean, room: (id: string, len: number) => boolean,
+    improves: (source: string, target: string, len: number) => boolean,
+  ): { source: string; target: string; chunk: Omit<CopyOrder, 'source'> } | undefined {
+    for (let i = 0; i < byUse.length; i++) {
+      const source = byUse[i]!;
+      const held = servers.find((s) => s.id === source)!.chunks;
+      for (let j = byUse.length - 1; j > i; j--) {
+        const target = byUse[j]!;
+        if (!over(source) && !under(target)) continue;
+        const chunk = this.pickMovable(state, held, source, target, wanted, (len) => room(target, len) && improves(source, target, len));
+        if (chunk) return { source, target, chunk };
+      }
+    }
+    return undefined;
+  }
+
+  /** A healthy current-version chunk on `source` that `target` lacks, with nothing in flight or queued for it. */
+  private pickMovable(
+    state: MasterState, held: ReadonlySet<number>, source: string, target: string, wanted: Map<number, Wanted>, fits: (len: number) => boolean,
+  ): Omit<CopyOrder, 'source'> | undefined {
     for (const h of held) {
       const w = wanted.get(h);
       const rec = state.chunks.get(h);
-      if (!w || !rec || this.inFlight.has(h) || this.deleteQueued(h)) continue;
+      if (!w || !rec || this.inFlight.has(h) || this.deleteQueued(h) || !fits(rec.length)) continue;
       const live = this.registry.liveReplicas(h, rec.version);
-      if (live.filter((r) => !state.decommissioning.has(r.id)).length < w.replication || live.some((r) => r.id === target)) continue;
+      // The source must hold the current version (an old one awaits garbage collection and cannot serve the copy).
+      if (!live.some((r) => r.id === source) || live.some((r) => r.id === target)) continue;
+      if (live.filter((r) => !state.decommissioning.has(r.id)).length < w.replication) continue;
       return { handle: h, version: rec.version, length: rec.length, checksum: rec.checksum };
     }
     return undefined;

@@ -1,6 +1,6 @@
 import type { ErrorCode } from '../common/errors.js';
 import { baseName, isWithin, joinPath, parentOf, splitPath } from '../common/paths.js';
-import type { EntryInfo, FileState } from '../common/protocol.js';
+import { MAX_REPLICATION, type EntryInfo, type FileState } from '../common/protocol.js';
 import type { Command, CommandResult } from './commands.js';
 
 /** One chunk in the chunk table. Version stays 1 while chunks are write-once; appends will bump it. */
@@ -353,6 +353,7 @@ export class MasterState {
    * Repair then converges: copies when raised, surplus replicas dropped when lowered.
    */
   private setReplication(cmd: Extract<Command, { op: 'setReplication' }>): { files: number } {
+    if (!Number.isInteger(cmd.replication) || cmd.replication < 1 || cmd.replication > MAX_REPLICATION) fail('INVALID_ARGUMENT', `replication must be 1 to ${MAX_REPLICATION}`);
     const node = this.lookup(cmd.path);
     if (!node) fail('NOT_FOUND', `${cmd.path} does not exist`);
     if (node!.type === 'dir' && !cmd.recursive) fail('IS_A_DIRECTORY', `${cmd.path} is a directory; use -R to change every file below it`);

@@ -658,3 +658,904 @@ t.test('clear() forgets orders, deletes and copies in flight', async (t) => {
   c.repair.onCopyFailed('s4', [short!]);
   t.equal(c.repair.copiesFailed, failedBefore, 'a failure of a forgotten copy is not counted');
 });
+
+// ======================================================================================
+// Self-healing: decommissioning, replication changes, balancing moves, corrupt reports.
+
+type Tap = Parameters<Parameters<typeof t.test>[0]>[0];
+
+/** Applies a command to the cluster's replicated state; it must succeed. */
+function commit(c: Cluster, cmd: Command): unknown {
+  const r = c.state.apply(cmd);
+  if (!r.ok) throw new Error(`${cmd.op} failed: ${r.code}: ${r.message}`);
+  return r.value;
+}
+const decommission = (c: Cluster, server: string, cancel = false) => commit(c, { op: 'decommission', server, cancel });
+const setrep = (c: Cluster, path: string, replication: number, recursive = false) => commit(c, { op: 'setReplication', path, replication, recursive });
+
+t.test('decommission: replicas on a decommissioning server do not count; exactly one copy, placed elsewhere', async (t) => {
+  const c = new Cluster();
+  const [h] = c.file('/f', 1);
+  for (const id of ['s1', 's2', 's3']) c.register(id, [h!]);
+  c.register('s4');
+  decommission(c, 's3');
+  const scan = c.scan();
+  t.same(scan, { underReplicated: 1, missing: 0, ordered: 1, inFlight: 1, surplusDeletes: 0, moves: 0, decommissionRemaining: { s3: 1 } }, 's3 does not count: one copy short');
+  const work = c.takeAll();
+  const copies = copiesIn(work);
+  t.equal(copies.length, 1, 'exactly one copy');
+  t.equal(copies[0]!.target, 's4', 'to the only server in service that lacks it');
+  t.ok(['s1', 's2', 's3'].includes(c.idOfAddr(copies[0]!.order.source)!), 'from any live holder (the decommissioning one included)');
+  t.same(deletesIn(work), [], 'no deletes: s3 keeps its replica while it drains');
+  t.equal(c.scan().ordered, 0, 'not ordered twice');
+  t.equal(c.repair.last.decommissionRemaining.s3, 1, 'still remaining until the copy is reported');
+
+  c.beat('s4', { added: [h!] });
+  const done = c.scan();
+  t.same(done.decommissionRemaining, { s3: 0 }, 'once the copy is reported, s3 holds nothing that lacks replication elsewhere');
+  t.equal(done.underReplicated, 0);
+  t.equal(done.surplusDeletes, 0, 's1, s2, s4 good and s3 draining: 4 live replicas, no surplus');
+  t.same(c.repair.last, done);
+  for (let i = 0; i < 3; i++) {
+    c.advance(1000, c.ids);
+    const again = c.scan();
+    t.equal(again.surplusDeletes + again.ordered + again.moves, 0, `scan ${i}: nothing more to do`);
+    t.same(deletesIn(c.takeAll()), [], `scan ${i}: the decommissioning replica is not trimmed`);
+  }
+  t.same(c.live(h!), ['s1', 's2', 's3', 's4']);
+});
+
+t.test('decommission: the source may be the decommissioning server itself (the only holder)', async (t) => {
+  const c = new Cluster({ perServerCopies: 4 });
+  const [h] = c.file('/f', 1);
+  c.register('s3', [h!]);
+  for (const id of ['s1', 's2', 's4']) c.register(id);
+  decommission(c, 's3');
+  const scan = c.scan();
+  t.equal(scan.ordered, 3, 'no good replica left: three copies');
+  t.same(scan.decommissionRemaining, { s3: 1 });
+  const copies = copiesIn(c.takeAll());
+  t.same(copies.map((x) => x.target).sort(), ['s1', 's2', 's4'], 'one to each server in service');
+  t.ok(copies.every((x) => x.order.source === Cluster.addr('s3')), 'all from s3, the only holder');
+});
+
+t.test('decommission: nothing is ever placed on a decommissioning server', async (t) => {
+  // s5 and s6 are the emptiest disks, so placement would pick them first were they eligible.
+  const c = new Cluster({ perServerCopies: 100, maxInFlight: 100 });
+  const handles = c.file('/f', 8);
+  c.register('s1', handles, { freeBytes: 300 * CHUNK });
+  for (const id of ['s2', 's3', 's4']) c.register(id, [], { freeBytes: 400 * CHUNK });
+  for (const id of ['s5', 's6']) c.register(id, [], { freeBytes: 990 * CHUNK });
+  decommission(c, 's5');
+  decommission(c, 's6');
+  const targets = new Set<string>();
+  for (let round = 0; round < 10; round++) {
+    c.scan();
+    for (const { target, order } of copiesIn(c.takeAll())) {
+      targets.add(target);
+      c.beat(target, { added: [order.handle] });
+    }
+    c.advance(1000, c.ids);
+  }
+  t.same([...targets].sort(), ['s2', 's3', 's4'], 'copies went only to servers in service');
+  for (const h of handles) t.notOk(c.live(h).some((id) => id === 's5' || id === 's6'), `chunk ${h} nowhere near s5/s6`);
+  for (const h of handles) t.equal(c.live(h).filter((id) => id !== 's5' && id !== 's6').length, 3, `chunk ${h} fully replicated`);
+
+  // When only decommissioning servers have room, nothing is ordered.
+  const d = new Cluster();
+  const [x] = d.file('/x', 1);
+  for (const id of ['s1', 's2']) d.register(id, [x!]);
+  d.register('s3', [], { freeBytes: 990 * CHUNK });
+  decommission(d, 's3');
+  const scan = d.scan();
+  t.equal(scan.underReplicated, 1);
+  t.equal(scan.ordered, 0, 'no copy to the decommissioning server, however empty');
+  t.same(copiesIn(d.takeAll()), []);
+});
+
+t.test('decommission: decommissionRemaining counts the chunks still short elsewhere, per server, and drops to 0', async (t) => {
+  const c = new Cluster({ perServerCopies: 1, maxInFlight: 1 }); // one copy at a time: the count drops step by step
+  const [a, b, ok3, ok4] = c.file('/f', 4);
+  c.register('s1', [a!, b!, ok3!, ok4!]);
+  c.register('s2', [a!, b!, ok3!, ok4!]);
+  c.register('s3', [a!, b!, ok4!]); // a and b: short without s3; ok4 is on s4 too
+  c.register('s4', [a!, ok3!, ok4!]); // a: short without s3 and s4 both
+  c.register('s5');
+  c.register('s6');
+  decommission(c, 's3');
+  decommission(c, 's4');
+  decommission(c, 's9'); // not registered: counted with nothing
+  let scan = c.scan();
+  t.same(scan.decommissionRemaining, { s3: 3, s4: 3, s9: 0 }, 'each decommissioning server counts its chunks that lack good replicas elsewhere');
+  t.equal(scan.underReplicated, 4, 'every chunk has only s1 and s2 good');
+  const history: number[] = [scan.decommissionRemaining.s3! + scan.decommissionRemaining.s4!];
+  for (let round = 0; round < 20 && (scan.decommissionRemaining.s3! > 0 || scan.decommissionRemaining.s4! > 0); round++) {
+    for (const { target, order } of copiesIn(c.takeAll())) {
+      t.notOk(['s3', 's4', 's9'].includes(target), `copy of ${order.handle} to ${target}, in service`);
+      c.beat(target, { added: [order.handle] });
+    }
+    c.advance(1000, c.ids);
+    scan = c.scan();
+    history.push(scan.decommissionRemaining.s3! + scan.decommissionRemaining.s4!);
+  }
+  t.same(scan.decommissionRemaining, { s3: 0, s4: 0, s9: 0 }, 'drained');
+  t.ok(history.every((n, i) => i === 0 || n <= history[i - 1]!), `never grows (${history.join(' → ')})`);
+  t.equal(scan.underReplicated, 0);
+  for (const h of [a, b, ok3, ok4]) t.equal(c.live(h!).filter((id) => id !== 's3' && id !== 's4').length, 3, `chunk ${h}: 3 good replicas`);
+  // Cancelled servers drop out of the count.
+  decommission(c, 's9', true);
+  t.same(c.scan().decommissionRemaining, { s3: 0, s4: 0 });
+});
+
+t.test('decommission: a draining server\'s replicas are never trimmed as surplus', async (t) => {
+  const c = new Cluster();
+  const [h] = c.file('/f', 1);
+  c.register('s1', [h!], { freeBytes: 500 * CHUNK });
+  c.register('s2', [h!], { freeBytes: 600 * CHUNK });
+  c.register('s3', [h!], { freeBytes: 700 * CHUNK });
+  c.register('s4', [h!], { freeBytes: 800 * CHUNK });
+  c.register('s5', [h!], { freeBytes: 1 * CHUNK }); // the fullest disk by far: first in line for a surplus delete
+  decommission(c, 's5');
+  const scan = c.scan();
+  t.equal(scan.surplusDeletes, 1, '4 good replicas of a replication-3 chunk: one surplus');
+  t.same(deletesIn(c.takeAll()), [{ server: 's1', handle: h }], 'from the fullest server in service, not from the draining s5');
+  t.ok(c.live(h!).includes('s5'), 's5 keeps its replica');
+  c.beat('s1', { removed: [h!] });
+  t.equal(c.scan().surplusDeletes, 0, '3 good + 1 draining: nothing more');
+});
+
+t.test('decommission cancelled: the extra good replica is now surplus, and one goes', async (t) => {
+  const c = new Cluster();
+  const [h] = c.file('/f', 1);
+  for (const id of ['s1', 's2', 's3']) c.register(id, [h!]);
+  c.register('s4');
+  decommission(c, 's3');
+  c.scan();
+  const [copy] = copiesIn(c.takeAll());
+  c.beat(copy!.target, { added: [h!] });
+  t.equal(c.scan().surplusDeletes, 0, 'while s3 drains, 4 live replicas are not surplus');
+  decommission(c, 's3', true);
+  const scan = c.scan();
+  t.same(scan.decommissionRemaining, {}, 's3 is no longer counted');
+  t.equal(scan.surplusDeletes, 1, '4 good replicas: one surplus delete');
+  t.equal(deletesIn(c.takeAll()).length, 1, 'exactly one delete handed out');
+  t.equal(c.live(h!).length, 3, 'replication kept');
+  t.equal(c.scan().surplusDeletes, 0);
+});
+
+t.test('decommission: a dead draining server with the only replica of a chunk is not done', async (t) => {
+  // decommissionRemaining is documented as "its chunks that still lack their replication
+  // elsewhere", and status reports the server 'decommissioned' (safe to remove) at 0. A chunk
+  // whose only replica is on the draining server lacks replication elsewhere whether or not the
+  // server is up right now: reporting it done invites the operator to wipe the only copy.
+  const c = new Cluster();
+  const [only, spread] = c.file('/f', 2);
+  c.register('s1', [spread!]);
+  c.register('s2', [spread!]);
+  c.register('s3', [only!, spread!]);
+  decommission(c, 's3');
+  t.same(c.scan().decommissionRemaining, { s3: 2 }, 'alive: both chunks counted');
+  c.advance(DEAD + 1, ['s1', 's2']); // s3 goes silent before any copy is made
+  const scan = c.scan();
+  t.equal(scan.missing, 1, 'the chunk only s3 had is missing');
+  t.ok((scan.decommissionRemaining.s3 ?? 0) >= 1, `s3 still holds the only replica of chunk ${only} (remaining ${scan.decommissionRemaining.s3})`);
+});
+
+t.test('setrep down: one surplus delete per chunk per scan, from the fullest disk', async (t) => {
+  const c = new Cluster();
+  const handles = c.file('/d/f', 3);
+  const [other] = c.file('/d/g', 1);
+  c.register('s1', [...handles, other!], { freeBytes: 600 * CHUNK });
+  c.register('s2', [...handles, other!], { freeBytes: 100 * CHUNK }); // the fullest disk
+  c.register('s3', [...handles, other!], { freeBytes: 400 * CHUNK }); // the next fullest
+  c.register('s4', [], { freeBytes: 900 * CHUNK });
+  t.equal(c.scan().surplusDeletes, 0, 'at replication 3: nothing');
+  t.same(setrep(c, '/d/f', 1), { files: 1 });
+
+  let scan = c.scan();
+  t.equal(scan.surplusDeletes, 3, 'one delete per chunk, not two for the same one');
+  t.equal(scan.ordered, 0);
+  t.equal(c.scan().surplusDeletes, 0, 'a second scan before the deletes are collected: none more');
+  let work = c.takeAll();
+  t.same(deletesIn(work).sort((x, y) => x.handle - y.handle), handles.map((h) => ({ server: 's2', handle: h })), 'all from s2, the fullest disk');
+  for (const h of handles) t.same(c.live(h), ['s1', 's3'], `chunk ${h}: s2's replica no longer counted`);
+  t.same(c.live(other!), ['s1', 's2', 's3'], 'the file whose replication did not change keeps all three');
+
+  c.beat('s2', { removed: handles });
+  scan = c.scan();
+  t.equal(scan.surplusDeletes, 3, 'next scan: the second surplus replica of each chunk');
+  work = c.takeAll();
+  t.same(deletesIn(work).map((x) => x.server), ['s3', 's3', 's3'], 'from the next fullest disk');
+  c.beat('s3', { removed: handles });
+  for (const h of handles) t.same(c.live(h), ['s1'], `chunk ${h} at its new replication`);
+  scan = c.scan();
+  t.same(scan, { underReplicated: 0, missing: 0, ordered: 0, moves: 0, inFlight: 0, surplusDeletes: 0, decommissionRemaining: {} }, 'converged');
+});
+
+t.test('setrep down: servers on one shared disk lose the replica on the one holding the most', async (t) => {
+  const c = new Cluster();
+  const [h] = c.file('/f', 1);
+  const extra = c.file('/big', 5, 1);
+  c.register('s1', [h!]);
+  c.register('s2', [h!, ...extra]); // same free space (one shared disk) but more data of its own
+  c.register('s3', [h!]);
+  setrep(c, '/f', 2);
+  t.equal(c.scan().surplusDeletes, 1);
+  t.same(deletesIn(c.takeAll()), [{ server: 's2', handle: h }]);
+});
+
+t.test('setrep up: copies are ordered to reach the new replication', async (t) => {
+  const c = new Cluster({ perServerCopies: 10 });
+  const handles = c.file('/d/f', 2);
+  for (const id of ['s1', 's2', 's3']) c.register(id, handles);
+  for (const id of ['s4', 's5', 's6']) c.register(id);
+  t.equal(c.scan().ordered, 0);
+  t.same(setrep(c, '/d', 4, true), { files: 1 });
+  let scan = c.scan();
+  t.equal(scan.underReplicated, 2);
+  t.equal(scan.ordered, 2, 'one copy per chunk');
+  let copies = copiesIn(c.takeAll());
+  t.same(copies.map((x) => x.order.handle).sort(), [...handles].sort());
+  for (const { target } of copies) t.ok(['s4', 's5', 's6'].includes(target), `to a non-holder (${target})`);
+  // Raised again while those copies are in flight: only the difference is ordered.
+  setrep(c, '/d/f', 5);
+  scan = c.scan();
+  t.equal(scan.ordered, 2, 'one more per chunk, the copies in flight counted');
+  copies = [...copies, ...copiesIn(c.takeAll())];
+  for (const h of handles) {
+    const targets = copies.filter((x) => x.order.handle === h).map((x) => x.target);
+    t.equal(new Set(targets).size, 2, `chunk ${h}: two different new servers`);
+  }
+  for (const { target, order } of copies) c.beat(target, { added: [order.handle] });
+  scan = c.scan();
+  t.equal(scan.underReplicated, 0);
+  for (const h of handles) t.equal(c.live(h).length, 5);
+  t.equal(c.repair.copiesDone, 4);
+});
+
+t.test('setrep during a write: the completed file is repaired to the replication set meanwhile', async (t) => {
+  const c = new Cluster();
+  const { writeId, handles } = c.startWrite('/f', 1, 3);
+  for (const id of ['s1', 's2', 's3']) c.register(id, handles);
+  c.register('s4');
+  setrep(c, '/f', 2);
+  t.equal(c.scan().surplusDeletes, 0, 'a file being written is left alone');
+  c.completeWrite(writeId, handles);
+  t.equal(c.scan().surplusDeletes, 1, 'once complete, it has one replica too many');
+  t.equal(c.live(handles[0]!).length, 2);
+});
+
+// ---- balancing ----
+
+/** Bytes of finished files' chunks each live server in service holds, as the master sees it (moves in flight counted done). */
+function usage(c: Cluster, inFlight: { handle: number; source: string; target: string; landed?: boolean }[] = []): Map<string, number> {
+  const len = new Map<number, number>();
+  for (const [, n] of c.state.walk('/', c.state.root)) if (n.type === 'file' && n.state === 'complete') for (const h of n.chunks) len.set(h, c.state.chunks.get(h)!.length);
+  const bytes = new Map<string, number>();
+  for (const s of c.registry.liveServers()) {
+    if (c.state.decommissioning.has(s.id)) continue;
+    let b = 0;
+    for (const h of s.chunks) b += len.get(h) ?? 0;
+    bytes.set(s.id, b);
+  }
+  for (const m of inFlight) {
+    const l = len.get(m.handle) ?? 0;
+    // A landed copy is already on its target; the next scan settles it and drops the source's replica.
+    if (!m.landed && bytes.has(m.target)) bytes.set(m.target, bytes.get(m.target)! + l);
+    if (bytes.has(m.source)) bytes.set(m.source, bytes.get(m.source)! - l);
+  }
+  return bytes; // every server has the same capacity in these tests: bytes order as use does
+}
+
+/** Replication each finished chunk wants. */
+function wantedReplication(c: Cluster): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const [, n] of c.state.walk('/', c.state.root)) if (n.type === 'file' && n.state === 'complete') for (const h of n.chunks) out.set(h, n.replication);
+  return out;
+}
+
+interface Sim {
+  rounds: number;
+  converged: boolean;
+  moves: { handle: number; source: string; target: string; round: number }[];
+  /** Problems seen along the way; each list should stay empty. */
+  belowMaster: string[];
+  belowActual: string[];
+  earlyDeletes: string[];
+  badCopies: string[];
+  overServer: string[];
+  notEmptiest: string[];
+  maxMovesInFlight: number;
+}
+
+/**
+ * Runs the cluster to quiescence as real servers would: each round scans, hands out the work,
+ * applies the deletes at once (heartbeat `removed`) and reports the copies one round later
+ * (heartbeat `added` on the target), so every copy is in flight across at least one scan.
+ * Along the way checks that no chunk ever has fewer replicas than its replication, neither as
+ * the master sees them nor as the servers actually hold them, that a move's source is told to
+ * delete only after the target reported the copy, and the copy limits.
+ */
+function simulate(c: Cluster, maxRounds = 400, opts: { checkEmptiest?: boolean } = {}): Sim {
+  const sim: Sim = { rounds: 0, converged: false, moves: [], belowMaster: [], belowActual: [], earlyDeletes: [], badCopies: [], overServer: [], notEmptiest: [], maxMovesInFlight: 0 };
+  const actual = new Map<string, Set<number>>(c.registry.liveServers().map((s) => [s.id, new Set(s.chunks)]));
+  let pending: { handle: number; source: string; target: string; round: number }[] = [];
+  const reported: { handle: number; source: string; target: string }[] = [];
+  let landed: { handle: number; source: string; target: string; landed: true }[] = [];
+  const check = (when: string) => {
+    for (const [h, r] of wantedReplication(c)) {
+      const master = c.live(h).filter((id) => !c.state.decommissioning.has(id)).length;
+      if (master < r) sim.belowMaster.push(`${when}: chunk ${h} has ${master} of ${r}`);
+      const held = [...actual].filter(([id, hs]) => hs.has(h) && !c.state.decommissioning.has(id)).length;
+      if (held < r) sim.belowActual.push(`${when}: chunk ${h} held by ${held} of ${r}`);
+    }
+  };
+  check('start');
+  for (let round = 0; round < maxRounds; round++) {
+    sim.rounds = round + 1;
+    const before = usage(c, [...pending, ...landed]);
+    const scan = c.scan();
+    sim.maxMovesInFlight = Math.max(sim.maxMovesInFlight, c.repair.movesInFlight);
+    check(`round ${round} after scan`);
+    const work = c.takeAll();
+    const copies = copiesIn(work);
+    for (const { target, order } of copies) {
+      const source = c.idOfAddr(order.source)!;
+      if (!actual.get(source)?.has(order.handle)) sim.badCopies.push(`round ${round}: copy of ${order.handle} from ${source}, which does not hold it`);
+      if (actual.get(target)?.has(order.handle)) sim.badCopies.push(`round ${round}: copy of ${order.handle} to ${target}, which holds it`);
+      if (c.state.decommissioning.has(target)) sim.badCopies.push(`round ${round}: copy of ${order.handle} to decommissioning ${target}`);
+      const m = { handle: order.handle, source, target, round };
+      sim.moves.push(m);
+      if (opts.checkEmptiest) {
+        const min = Math.min(...before.values());
+        if (before.get(target) !== min) sim.notEmptiest.push(`round ${round}: move of ${order.handle} to ${target} (${before.get(target)} B) while another holds ${min} B`);
+        const max = Math.max(...before.values());
+        if (before.get(source) !== max) sim.notEmptiest.push(`round ${round}: move of ${order.handle} from ${source} (${before.get(source)} B) while another holds ${max} B`);
+      }
+    }
+    pending.push(...copies.map(({ target, order }) => ({ handle: order.handle, source: c.idOfAddr(order.source)!, target, round })));
+    const load = new Map<string, number>();
+    for (const p of pending) for (const id of [p.source, p.target]) load.set(id, (load.get(id) ?? 0) + 1);
+    for (const [id, n] of load) if (n > c.limits.perServerCopies) sim.overServer.push(`round ${round}: ${id} in ${n} copies`);
+
+    const deletes = deletesIn(work);
+    for (const { server, handle } of deletes) {
+      // A delete of a replica that is not surplus must be the second half of a move reported done.
+      const surplus = [...actual].filter(([id, hs]) => hs.has(handle) && !c.state.decommissioning.has(id)).length > (wantedReplication(c).get(handle) ?? 0);
+      const done = reported.some((m) => m.handle === handle && m.source === server);
+      if (!done && !surplus) sim.earlyDeletes.push(`round ${round}: delete of ${handle} on ${server} before a copy elsewhere was reported`);
+      actual.get(server)?.delete(handle);
+      c.beat(server, { removed: [handle] });
+    }
+    check(`round ${round} after deletes`);
+    // Last round's copies land now.
+    const landing = pending.filter((p) => p.round < round);
+    pending = pending.filter((p) => p.round === round);
+    for (const p of landing) {
+      actual.get(p.target)!.add(p.handle);
+      c.beat(p.target, { added: [p.handle] });
+      reported.push(p);
+    }
+    landed = landing.map((p) => ({ ...p, landed: true }));
+    if (copies.length === 0 && deletes.length === 0 && pending.length === 0 && landing.length === 0 && scan.inFlight === 0) {
+      sim.converged = true;
+      break;
+    }
+    c.advance(1000, c.ids);
+  }
+  return sim;
+}
+
+/** Bytes per server and how far the fullest and emptiest are from the mean, as a share of it. */
+function spread(c: Cluster): { bytes: Record<string, number>; over: number; under: number } {
+  const u = usage(c);
+  const mean = [...u.values()].reduce((a, b) => a + b, 0) / u.size;
+  return { bytes: Object.fromEntries(u), over: Math.max(...u.values()) / mean - 1, under: 1 - Math.min(...u.values()) / mean };
+}
+
+function assertSafe(t: Tap, sim: Sim, c: Cluster): void {
+  t.ok(sim.converged, `converged in ${sim.rounds} rounds`);
+  t.same(sim.belowMaster, [], 'no chunk ever below its replication in the master\'s view (replicas not doomed)');
+  t.same(sim.belowActual, [], 'no chunk ever held by fewer servers than its replication');
+  t.same(sim.earlyDeletes, [], 'a move\'s source deletes only after the target reported the copy');
+  t.same(sim.badCopies, [], 'every copy from a holder to a non-holder in service');
+  t.same(sim.overServer, [], `no server in more than ${c.limits.perServerCopies} copies at once`);
+  t.ok(sim.maxMovesInFlight <= c.limits.maxMovesInFlight, `at most ${sim.maxMovesInFlight} moves in flight (limit ${c.limits.maxMovesInFlight})`);
+  for (const [h, r] of wantedReplication(c)) {
+    const good = c.live(h).filter((id) => !c.state.decommissioning.has(id)).length;
+    if (good !== r) t.fail(`chunk ${h} ends with ${good} good replicas, not ${r}`);
+  }
+  t.equal(c.repair.inFlightCount, 0, 'nothing left in flight');
+  t.equal(c.repair.copiesFailed, 0, 'no copy failed');
+}
+
+
+t.test('balancing: an empty server joining gets moves until every server is within the threshold, never losing a replica', async (t) => {
+  const c = new Cluster({ balanceThreshold: 0.1 });
+  const handles = Array.from({ length: 30 }, (_, i) => c.file(`/d/f${i}`, 2)).flat();
+  for (const id of ['s1', 's2', 's3']) c.register(id, handles);
+  t.equal(c.scan().moves, 0, 'three servers holding everything: balanced');
+  c.register('s4');
+  const sim = simulate(c);
+  assertSafe(t, sim, c);
+  t.ok(sim.moves.length > 0, `moves were made (${sim.moves.length})`);
+  t.ok(sim.moves.every((m) => m.target === 's4'), 'every move went to the new server');
+  t.equal(c.repair.movesDone, sim.moves.length, 'every move counted done');
+  t.equal(sim.maxMovesInFlight, c.limits.perServerCopies, 'the new server took as many at once as its copy limit allows');
+  const end = spread(c);
+  t.ok(end.over <= 0.1 && end.under <= 0.1, `within 10% of the mean: ${JSON.stringify(end)}`);
+  t.equal(c.scan().moves, 0, 'and then no more moves');
+});
+
+t.test('balancing: two new servers, replication 2, default limits: safe, within limits, converged', async (t) => {
+  const c = new Cluster({ balanceThreshold: 0.1 });
+  const handles = Array.from({ length: 40 }, (_, i) => c.file(`/f${i}`, 3, 2)).flat();
+  const ids = ['s1', 's2', 's3'];
+  const holders = new Map<string, number[]>(ids.map((id) => [id, []]));
+  handles.forEach((h, i) => {
+    holders.get(ids[i % 3]!)!.push(h);
+    holders.get(ids[(i + 1) % 3]!)!.push(h);
+  });
+  for (const id of ids) c.register(id, holders.get(id)!);
+  c.register('s4');
+  c.register('s5');
+  const sim = simulate(c);
+  assertSafe(t, sim, c);
+  t.ok(sim.maxMovesInFlight > 2 && sim.maxMovesInFlight <= c.limits.maxMovesInFlight, `several moves at once, up to the limit (${sim.maxMovesInFlight})`);
+  const end = spread(c);
+  t.ok(end.over <= 0.1 && end.under <= 0.1, `within 10% of the mean: ${JSON.stringify(end)}`);
+});
+
+t.test('balancing: one move at a time goes from the fullest server to the emptiest', async (t) => {
+  const c = new Cluster({ balanceThreshold: 0.1, maxMovesInFlight: 1 });
+  const handles = Array.from({ length: 24 }, (_, i) => c.file(`/f${i}`, 1, 2)).flat();
+  // Uneven on purpose: s1 holds everything, s2 most, s3 a few, s4 nothing.
+  c.register('s1', handles);
+  c.register('s2', handles.slice(0, 18));
+  c.register('s3', handles.slice(18));
+  c.register('s4');
+  const sim = simulate(c, 400, { checkEmptiest: true });
+  assertSafe(t, sim, c);
+  t.ok(sim.moves.length > 3, `moves were made (${sim.moves.length})`);
+  t.same(sim.notEmptiest, [], 'each move from a fullest server to an emptiest one');
+  t.equal(sim.maxMovesInFlight, 1);
+  const end = spread(c);
+  t.ok(end.over <= 0.1 && end.under <= 0.1, `within 10% of the mean: ${JSON.stringify(end)}`);
+});
+
+t.test('balancing: the delete of the source is queued only once the target reports the copy, and goes to the source', async (t) => {
+  const c = new Cluster({ balanceThreshold: 0.1, maxMovesInFlight: 1 });
+  const handles = Array.from({ length: 10 }, (_, i) => c.file(`/f${i}`, 1, 1)).flat();
+  c.register('s1', handles);
+  c.register('s2');
+  const scan = c.scan();
+  t.equal(scan.moves, 1, 'one move');
+  t.equal(c.repair.movesInFlight, 1);
+  const work = c.takeAll();
+  const [move] = copiesIn(work);
+  t.equal(move?.target, 's2');
+  t.equal(move?.order.source, Cluster.addr('s1'));
+  t.same(deletesIn(work), [], 'no delete with the copy');
+  t.ok(c.repair.awaits('s2', move!.order.handle), 'the copy is awaited');
+  for (let i = 0; i < 3; i++) {
+    c.advance(1000, c.ids);
+    const again = c.scan();
+    t.equal(again.moves, 0, `scan ${i}: the one move slot is taken`);
+    t.same(deletesIn(c.takeAll()), [], `scan ${i}: still no delete before the report`);
+    t.same(c.live(move!.order.handle), ['s1'], 'the only replica stays');
+  }
+  c.beat('s2', { added: [move!.order.handle] });
+  t.same(c.live(move!.order.handle), ['s1', 's2'], 'two replicas while the move finishes');
+  const settled = c.scan();
+  t.equal(settled.surplusDeletes, 0, 'the move\'s delete is not a surplus delete');
+  t.equal(c.repair.movesDone, 1);
+  const after = c.takeAll();
+  t.same(deletesIn(after), [{ server: 's1', handle: move!.order.handle }], 'now the source drops its replica');
+  t.same(c.live(move!.order.handle), ['s2'], 'the master counts the replica on the target only');
+  t.notOk(c.repair.awaits('s2', move!.order.handle), 'no longer awaited');
+  t.equal(settled.moves, 1, 'and the next move is planned in the same scan');
+  t.equal(copiesIn(after).length, 1);
+});
+
+t.test('balancing: with threshold 0 nothing moves, however uneven', async (t) => {
+  const c = new Cluster({ balanceThreshold: 0 });
+  const handles = Array.from({ length: 20 }, (_, i) => c.file(`/f${i}`, 1, 1)).flat();
+  c.register('s1', handles);
+  c.register('s2');
+  c.register('s3');
+  for (let i = 0; i < 3; i++) {
+    const scan = c.scan();
+    t.equal(scan.moves, 0);
+    t.same(copiesIn(c.takeAll()), []);
+    c.advance(1000, c.ids);
+  }
+  t.equal(c.repair.movesInFlight, 0);
+  t.equal(c.repair.copiesOrdered, 0);
+});
+
+t.test('balancing: a chunk that cannot be placed anywhere (replication above the server count) does not hold it back', async (t) => {
+  // s1 and s2 hold many replication-2 chunks, s3 and s4 nothing of those: uneven. One chunk
+  // wants 5 replicas but there are only 4 servers: its copy can never be planned, and waiting
+  // for it would stop balancing for good.
+  const c = new Cluster({ balanceThreshold: 0.1 });
+  const many = Array.from({ length: 12 }, (_, i) => c.file(`/f${i}`, 1, 2)).flat();
+  const [wide] = c.file('/wide', 1, 5);
+  c.register('s1', [...many, wide!]);
+  c.register('s2', [...many, wide!]);
+  c.register('s3', [wide!]);
+  c.register('s4', [wide!]);
+  const scan = c.scan();
+  t.equal(scan.underReplicated, 1);
+  t.equal(scan.ordered, 0, 'nowhere to copy it');
+  t.ok(scan.moves > 0, `balancing goes on (${scan.moves} moves)`);
+  t.ok(copiesIn(c.takeAll()).every(({ order }) => order.handle !== wide), 'no copy of the unplaceable chunk');
+});
+
+t.test('balancing: not while repair cannot place a copy for lack of slots', async (t) => {
+  const c = new Cluster({ balanceThreshold: 0.1, maxInFlight: 1 });
+  const many = Array.from({ length: 12 }, (_, i) => c.file(`/f${i}`, 1, 1)).flat();
+  const [a, b] = c.file('/short', 2, 2);
+  c.register('s1', [...many, a!, b!]);
+  c.register('s2');
+  c.register('s3');
+  const scan = c.scan();
+  t.equal(scan.underReplicated, 2);
+  t.equal(scan.ordered, 1, 'the one cluster-wide slot goes to repair');
+  t.equal(scan.moves, 0, 'the other short chunk still waits: no balancing');
+  t.equal(c.repair.movesInFlight, 0);
+});
+
+t.test('balancing: a decommissioning server is neither the source nor the target of a move', async (t) => {
+  const c = new Cluster({ balanceThreshold: 0.1 });
+  const handles = Array.from({ length: 12 }, (_, i) => c.file(`/f${i}`, 1, 1)).flat();
+  c.register('s1', handles.slice(0, 6));
+  c.register('s2', handles.slice(6));
+  c.register('s3'); // empty, but decommissioning: not a place for moves
+  decommission(c, 's3');
+  t.equal(c.scan().moves, 0, 'the two servers in service are even');
+  t.same(copiesIn(c.takeAll()), []);
+
+  const d = new Cluster({ balanceThreshold: 0.1 });
+  const hs = Array.from({ length: 12 }, (_, i) => d.file(`/f${i}`, 1, 2)).flat();
+  d.register('s1', hs);
+  d.register('s2', hs.slice(0, 6));
+  d.register('s3', hs.slice(6));
+  d.register('s4', hs); // the fullest, but draining: its replicas do not count, nor move
+  decommission(d, 's4');
+  const sim = simulate(d);
+  assertSafe(t, sim, d);
+  t.ok(sim.moves.every((m) => m.source !== 's4' && m.target !== 's4'), 'no move touches s4');
+  t.ok(d.live(hs[0]!).includes('s4'), 's4 keeps its replicas while it drains');
+});
+
+t.test('balancing: a move whose copy fails queues no delete', async (t) => {
+  const setup = () => {
+    const c = new Cluster({ balanceThreshold: 0.1, maxMovesInFlight: 1, copyTimeoutMs: 5_000 });
+    const handles = Array.from({ length: 10 }, (_, i) => c.file(`/f${i}`, 1, 1)).flat();
+    c.register('s1', handles);
+    c.register('s2');
+    t.equal(c.scan().moves, 1);
+    const [move] = copiesIn(c.takeAll());
+    return { c, h: move!.order.handle };
+  };
+  const expectNoDelete = (t: Tap, c: Cluster, h: number) => {
+    t.equal(c.repair.copiesFailed, 1, 'the copy is counted failed');
+    t.equal(c.repair.movesDone, 0, 'not a move done');
+    t.same(deletesIn(c.takeAll()), [], 'no delete of the source');
+    t.same(c.live(h), ['s1'], 'the source keeps the only replica');
+  };
+
+  t.test('reported failed by the target', async (t) => {
+    const { c, h } = setup();
+    c.repair.onCopyFailed('s2', [h]);
+    t.equal(c.repair.movesInFlight, 0);
+    t.notOk(c.repair.awaits('s2', h));
+    c.scan();
+    expectNoDelete(t, c, h);
+  });
+
+  t.test('the target dies', async (t) => {
+    const { c, h } = setup();
+    c.advance(DEAD + 1, ['s1']);
+    c.scan();
+    expectNoDelete(t, c, h);
+  });
+
+  t.test('the copy times out; a late report afterwards still leaves exactly one replica', async (t) => {
+    const { c, h } = setup();
+    c.advance(5_001, c.ids);
+    c.scan(); // (and plans the next move)
+    t.equal(c.repair.copiesFailed, 1, 'the copy is counted failed');
+    t.equal(c.repair.movesDone, 0, 'not a move done');
+    t.same(deletesIn(c.takeAll()), [], 'no delete of the source');
+    t.same(c.live(h), ['s1'], 'the source keeps the only replica');
+    c.beat('s2', { added: [h] }); // it finished after all
+    c.scan();
+    const deletes = deletesIn(c.takeAll()).filter((d) => d.handle === h);
+    t.equal(deletes.length, 1, 'one of the two replicas goes (as a move done or as surplus)');
+    t.equal(c.live(h).length, 1, 'one replica left');
+    t.notOk(c.live(h).includes(deletes[0]!.server), 'not the one told to delete');
+  });
+
+  t.test('the source dies before the copy lands: the copy counts, nothing more to delete', async (t) => {
+    const { c, h } = setup();
+    c.advance(DEAD + 1, ['s2']);
+    c.beat('s2', { added: [h] });
+    c.scan();
+    t.equal(c.repair.movesDone, 1);
+    t.same(deletesIn(c.takeAll()).filter((d) => d.handle === h), [], 'no delete for the dead source');
+    t.same(c.live(h), ['s2']);
+  });
+});
+
+t.test('balancing: a move\'s source holds the chunk at the table\'s version', async (t) => {
+  // Stale replicas (an older version, awaiting garbage collection) sit in the registry's
+  // per-server chunk sets. A move must copy from a replica that can serve the current version,
+  // and the replica it then deletes must be one that counted.
+  const c = new Cluster({ balanceThreshold: 0.1 });
+  const handles = Array.from({ length: 8 }, (_, i) => c.file(`/f${i}`, 1)).flat();
+  for (const h of handles) c.state.chunks.get(h)!.version = 2; // as an append would do
+  c.register('s1', handles, { version: 1 }); // stale everywhere: garbage, not replicas
+  for (const id of ['s2', 's3', 's4']) c.register(id, handles, { version: 2 });
+  c.register('s5');
+  const scan = c.scan();
+  t.equal(scan.underReplicated, 0, 'the current replicas are enough');
+  const copies = copiesIn(c.takeAll());
+  t.ok(copies.length > 0, `moves ordered (${copies.length})`);
+  const bad = copies.filter(({ order }) => !c.live(order.handle).includes(c.idOfAddr(order.source)!)).map(({ order }) => `${order.handle} from ${c.idOfAddr(order.source)}`);
+  t.same(bad, [], 'every move copies from a live replica at the current version');
+});
+
+t.test('balancing: a full server whose chunks the emptiest already holds does not stop balancing of the others', async (t) => {
+  // Capacities differ: s4 is ten times bigger, so it is the emptiest though it holds all of
+  // s1's chunks. s1 (fullest, first by id among equals) has nothing s4 lacks; s2 and s3 do.
+  const c = new Cluster({ balanceThreshold: 0.1 });
+  const a = Array.from({ length: 10 }, (_, i) => c.file(`/a${i}`, 1, 2)).flat();
+  const b = Array.from({ length: 10 }, (_, i) => c.file(`/b${i}`, 1, 2)).flat();
+  const reg = (id: string, handles: number[], capacityBytes: number) => c.registry.register({
+    id, addr: Cluster.addr(id), capacityBytes, freeBytes: capacityBytes / 2, usedBytes: capacityBytes / 2, activeWrites: 0, activeReads: 0,
+    chunks: handles.map((handle) => ({ handle, version: 1, length: CHUNK })),
+  });
+  reg('s1', a, 100);
+  reg('s2', b, 100);
+  reg('s3', b, 100);
+  reg('s4', a, 1000);
+  const scan = c.scan();
+  t.equal(scan.underReplicated, 0);
+  t.ok(scan.moves > 0, `s2 and s3 (each 30% full, the mean about 9%) move chunks to s4 (3% full): ${scan.moves} moves`);
+});
+
+t.test('balancing: not while a chunk still has a copy unplanned (its only source busy)', async (t) => {
+  // X has one replica (on s1) of three. With one copy per server, s1 can feed one copy at a
+  // time: X's second copy stays unplanned. A move ordered meanwhile occupies the one server X's
+  // second copy will need once its first lands, so X waits at two replicas behind balancing.
+  const c = new Cluster({ balanceThreshold: 0.1, perServerCopies: 1 });
+  const [x] = c.file('/x', 1, 3);
+  const many = Array.from({ length: 12 }, (_, i) => c.file(`/m${i}`, 1, 1)).flat();
+  c.register('s1', [x!]);
+  c.register('s2', many);
+  c.register('s3');
+  c.register('s4');
+  const scan = c.scan();
+  t.equal(scan.ordered, 1, 'one copy of X: its only source takes part in one copy at a time');
+  t.equal(scan.moves, 0, 'X still needs a second copy: no balancing yet');
+  const [first] = copiesIn(c.takeAll()).filter((x2) => x2.order.handle === x);
+  c.beat(first!.target, { added: [x!] }); // X's first copy lands; any move is still in flight
+  const next = c.scan();
+  t.equal(next.ordered, 1, `X (now on s1 and ${first!.target}) gets its third replica at once`);
+});
+
+// ---- corrupt reports ----
+
+t.test('corrupt: a replica reported corrupt is replaced, and the report is cleared once the chunk is healthy', async (t) => {
+  const c = new Cluster();
+  const [h, other] = c.file('/f', 2);
+  for (const id of ['s1', 's2', 's3']) c.register(id, [h!, other!]);
+  c.register('s4');
+  c.registry.markCorrupt('s2', h!);
+  t.equal(c.registry.corruptReports(h!), 1);
+  t.same(c.live(h!), ['s1', 's3'], 'the corrupt replica no longer counts');
+  let scan = c.scan();
+  t.equal(scan.underReplicated, 1);
+  t.equal(scan.ordered, 1, 'repair orders a copy');
+  const [copy] = copiesIn(c.takeAll());
+  t.equal(copy?.order.handle, h);
+  t.ok(['s1.local:7000', 's3.local:7000'].includes(copy!.order.source), 'from a good replica');
+  t.equal(c.registry.corruptReports(h!), 1, 'the report stays while the chunk is short');
+  scan = c.scan();
+  t.equal(c.registry.corruptReports(h!), 1, 'still short (copy in flight): still reported');
+  c.beat(copy!.target, { added: [h!] });
+  scan = c.scan();
+  t.equal(scan.underReplicated, 0);
+  t.equal(c.registry.corruptReports(h!), 0, 'healthy again: the report is history');
+  t.same(c.registry.corruptHandles(), []);
+});
+
+t.test('corrupt: a report on a chunk that still has its replication elsewhere is cleared by the next scan', async (t) => {
+  const c = new Cluster();
+  const [h] = c.file('/f', 1);
+  for (const id of ['s1', 's2', 's3', 's4']) c.register(id, [h!]);
+  c.registry.markCorrupt('s4', h!);
+  t.equal(c.registry.corruptReports(h!), 1);
+  const scan = c.scan();
+  t.equal(scan.ordered + scan.surplusDeletes, 0, 'three good replicas: nothing to do');
+  t.equal(c.registry.corruptReports(h!), 0);
+});
+
+t.test('corrupt: every replica corrupt: missing, and the reports are kept', async (t) => {
+  const c = new Cluster();
+  const [h] = c.file('/f', 1);
+  for (const id of ['s1', 's2']) c.register(id, [h!]);
+  c.register('s3');
+  c.registry.markCorrupt('s1', h!);
+  c.registry.markCorrupt('s2', h!);
+  const scan = c.scan();
+  t.equal(scan.missing, 1);
+  t.equal(scan.ordered, 0);
+  t.equal(c.registry.corruptReports(h!), 2, 'kept: they tell missing from corrupt');
+  c.scan();
+  t.equal(c.registry.corruptReports(h!), 2, 'and kept across scans');
+});
+
+t.test('corrupt: the report of a chunk whose file was deleted is cleared by the next scan', async (t) => {
+  const c = new Cluster();
+  const [h] = c.file('/d/f', 1);
+  const [keep] = c.file('/g', 1);
+  for (const id of ['s1', 's2', 's3']) c.register(id, [h!, keep!]);
+  c.registry.markCorrupt('s1', h!);
+  c.registry.markCorrupt('s2', keep!);
+  commit(c, { op: 'delete', path: '/d', recursive: true, nowMs: c.clock.now });
+  t.notOk(c.state.chunks.has(h!));
+  c.scan();
+  t.equal(c.registry.corruptReports(h!), 0, 'the deleted file\'s chunk: report cleared');
+  t.equal(c.registry.corruptReports(keep!), 1, 'the live short chunk keeps its report');
+  t.same(c.registry.corruptHandles(), [keep]);
+});
+
+t.test('corrupt: a report on a chunk of a file being written stays until the file is complete and healthy', async (t) => {
+  const c = new Cluster();
+  const { writeId, handles } = c.startWrite('/f', 1);
+  for (const id of ['s1', 's2', 's3', 's4']) c.register(id, handles);
+  c.registry.markCorrupt('s4', handles[0]!);
+  c.scan();
+  t.equal(c.registry.corruptReports(handles[0]!), 1, 'not repair\'s business yet');
+  c.completeWrite(writeId, handles);
+  c.scan();
+  t.equal(c.registry.corruptReports(handles[0]!), 0, 'complete with three good replicas: cleared');
+});
+
+// ---- awaits ----
+
+t.test('awaits(server, handle): true exactly while a copy of handle to that server is in flight', async (t) => {
+  const c = new Cluster({ copyTimeoutMs: 5_000 });
+  const [h, other] = c.file('/f', 2);
+  for (const id of ['s1', 's2']) c.register(id, [h!, other!]);
+  c.register('s3', [other!]);
+  c.register('s4');
+  c.register('s5');
+  const all = () => c.ids.filter((id) => c.repair.awaits(id, h!));
+  t.same(all(), [], 'nothing before a scan');
+  c.scan();
+  const target = c.ids.find((id) => c.repair.awaits(id, h!));
+  t.ok(target && ['s3', 's4', 's5'].includes(target), `awaited on the ordered target (${target})`);
+  t.same(all(), [target], 'only there');
+  t.notOk(c.repair.awaits(target!, other!), 'not for a handle with nothing in flight');
+  t.notOk(c.repair.awaits('s1', h!), 'not on the source');
+  c.takeAll();
+  t.ok(c.repair.awaits(target!, h!), 'still awaited once collected');
+  c.beat(target!, { added: [h!] });
+  t.ok(c.repair.awaits(target!, h!), 'still awaited when the report arrives (the heartbeat uses this to plan at once)');
+  c.scan();
+  t.notOk(c.repair.awaits(target!, h!), 'settled: no longer awaited');
+  t.same(all(), []);
+
+  // Failure ends it too: reported, or timed out.
+  const d = new Cluster({ copyTimeoutMs: 5_000 });
+  const [x] = d.file('/x', 1);
+  for (const id of ['s1', 's2']) d.register(id, [x!]);
+  d.register('s3');
+  d.scan();
+  t.ok(d.repair.awaits('s3', x!));
+  d.repair.onCopyFailed('s3', [x!]);
+  t.notOk(d.repair.awaits('s3', x!), 'reported failed: not awaited');
+  d.scan();
+  t.ok(d.repair.awaits('s3', x!), 'planned again: awaited again');
+  d.advance(5_001, d.ids);
+  d.scan(); // times out, and is planned again in the same scan
+  t.equal(d.repair.copiesFailed, 2);
+  t.ok(d.repair.awaits('s3', x!), 'awaited by the new copy');
+  d.repair.clear();
+  t.notOk(d.repair.awaits('s3', x!), 'clear() forgets it');
+
+  // A balancing move is awaited like any copy.
+  const e = new Cluster({ balanceThreshold: 0.1 });
+  const hs = Array.from({ length: 6 }, (_, i) => e.file(`/f${i}`, 1, 1)).flat();
+  e.register('s1', hs);
+  e.register('s2');
+  e.scan();
+  const moved = hs.filter((hh) => e.repair.awaits('s2', hh));
+  t.equal(moved.length, e.repair.movesInFlight, 'each move in flight is awaited on its target');
+  t.ok(moved.length > 0);
+});
+
+t.test('balancing: moves in flight count as done, so later scans do not overshoot', async (t) => {
+  const c = new Cluster({ balanceThreshold: 0.1, maxMovesInFlight: 20, perServerCopies: 20 });
+  const handles = Array.from({ length: 10 }, (_, i) => c.file(`/f${i}`, 1, 1)).flat();
+  c.register('s1', handles);
+  c.register('s2');
+  const first = c.scan();
+  t.equal(first.moves, 5, 'half the chunks go: then both servers hold the same');
+  const copies = copiesIn(c.takeAll());
+  for (let i = 0; i < 3; i++) {
+    c.advance(1000, c.ids);
+    t.equal(c.scan().moves, 0, `scan ${i} with the moves in flight: no more`);
+  }
+  for (const { target, order } of copies) c.beat(target, { added: [order.handle] });
+  c.scan();
+  for (const { server, handle } of deletesIn(c.takeAll())) c.beat(server, { removed: [handle] });
+  t.equal(c.repair.movesDone, 5);
+  t.same(spread(c).bytes, { s1: 15, s2: 15 });
+  t.equal(c.scan().moves, 0, 'and none back');
+});
+
+t.test('balancing: a move whose chunk needs its source by the time the copy lands keeps the source', async (t) => {
+  const setup = () => {
+    const c = new Cluster({ balanceThreshold: 0.1, maxMovesInFlight: 1 });
+    const handles = Array.from({ length: 10 }, (_, i) => c.file(`/f${i}`, 1, 1)).flat();
+    c.register('s1', handles);
+    c.register('s2');
+    t.equal(c.scan().moves, 1);
+    const [move] = copiesIn(c.takeAll());
+    t.equal(move?.target, 's2');
+    const path = `/f${handles.indexOf(move!.order.handle)}`;
+    return { c, h: move!.order.handle, path };
+  };
+
+  t.test('replication raised meanwhile: the move becomes the repair copy', async (t) => {
+    const { c, h, path } = setup();
+    setrep(c, path, 2);
+    const mid = c.scan();
+    t.equal(mid.ordered, 0, 'the move in flight already covers the missing replica');
+    c.beat('s2', { added: [h] });
+    c.scan();
+    t.same(deletesIn(c.takeAll()).filter((d) => d.handle === h), [], 'no delete: both replicas are needed');
+    t.same(c.live(h), ['s1', 's2']);
+  });
+
+  t.test('the target starts draining meanwhile: its copy does not count, the source stays', async (t) => {
+    const { c, h } = setup();
+    decommission(c, 's2');
+    c.beat('s2', { added: [h] });
+    c.scan();
+    t.same(deletesIn(c.takeAll()).filter((d) => d.handle === h), [], 'no delete of the only good replica');
+    t.ok(c.live(h).includes('s1'));
+  });
+
+  t.test('the source starts draining meanwhile: it goes once the copy lands', async (t) => {
+    const { c, h } = setup();
+    decommission(c, 's1');
+    c.beat('s2', { added: [h] });
+    c.scan();
+    t.same(deletesIn(c.takeAll()).filter((d) => d.handle === h), [{ server: 's1', handle: h }], 'the good copy on s2 is enough');
+    t.same(c.live(h), ['s2']);
+  });
+});
+
+t.test('balancing: a move never targets a server without room for the chunk', async (t) => {
+  // Use is measured as chunk bytes held over capacity, so a server whose disk is full of
+  // something else (or shared with another server) looks empty. Repair's place() checks free
+  // space; a move must too, or its copy fails and the same move is planned again and again.
+  const c = new Cluster({ balanceThreshold: 0.1, copyTimeoutMs: 5_000 });
+  const handles = Array.from({ length: 10 }, (_, i) => c.file(`/f${i}`, 1, 1)).flat();
+  c.register('s1', handles);
+  c.register('s2', [], { freeBytes: 0 }); // holds no chunk, has no room either
+  const targets: string[] = [];
+  for (let round = 0; round < 3; round++) {
+    c.scan();
+    targets.push(...copiesIn(c.takeAll()).map((x) => x.target));
+    c.advance(5_001, c.ids); // nothing lands: the copies time out
+  }
+  t.comment(`move targets over three timeouts: ${targets.join(',') || 'none'}`);
+  t.same(targets.filter((id) => id === 's2'), [], 'no move to the full server');
+  t.equal(c.repair.copiesFailed, 0, 'so no copies fail');
+});
