@@ -3,6 +3,7 @@ import { DfsError, errorFromBody, toDfsError } from '../common/errors.js';
 import { buildUrl, httpAgent, readJson } from '../common/http.js';
 import type { Logger } from '../common/log.js';
 import type { CopyOrder } from '../common/protocol.js';
+import type { RateLimiter } from '../common/rate.js';
 import type { ChunkStore, ChunkWriter, StoredChunk } from './store.js';
 
 export interface CopierLimits {
@@ -10,9 +11,15 @@ export interface CopierLimits {
   concurrency: number;
   /** Orders waiting; beyond it new orders are refused (the master re-plans them). */
   maxQueued: number;
-  /** One whole chunk must arrive within this time. */
+  /** One whole chunk must arrive within this time (plus what the rate cap makes it take). */
   timeoutMs: number;
   maxChunkBytes: number;
+  /**
+   * Caps the bytes all copies into this server receive together (`--copy-rate`), so repair after
+   * a failure does not take a disk or link from client traffic; it makes repair take longer.
+   * Absent: as fast as source, network and disk go.
+   */
+  rate?: RateLimiter;
 }
 
 /**
@@ -89,12 +96,21 @@ export class Copier {
   private async copy(o: CopyOrder): Promise<StoredChunk> {
     if (o.length > this.limits.maxChunkBytes) throw new DfsError('BODY_TOO_LARGE', `chunk ${o.handle} is larger than this server's chunk size`);
     const url = buildUrl(o.source, `/v1/chunks/${o.handle}`, { version: o.version });
-    const res = await request(url, { method: 'GET', dispatcher: httpAgent(), signal: AbortSignal.timeout(this.limits.timeoutMs) });
+    const { rate } = this.limits;
+    // Under a cap the copies running here share it, so each may take that long on top.
+    const cappedMs = rate ? Math.ceil((o.length * this.limits.concurrency * 1000) / rate.bytesPerSec) : 0;
+    const signal = AbortSignal.timeout(this.limits.timeoutMs + cappedMs);
+    const res = await request(url, { method: 'GET', dispatcher: httpAgent(), signal });
     if (res.statusCode !== 200) throw errorFromBody(await readJson(res.body).catch(() => undefined), res.statusCode);
     let writer: ChunkWriter | undefined;
     try {
       writer = await this.store.createWriter(o.handle, o.version, this.limits.maxChunkBytes);
-      for await (const piece of res.body) await writer.write(piece as Buffer);
+      for await (const piece of res.body) {
+        const buf = piece as Buffer;
+        // Not reading on while we wait holds the socket, so TCP slows the source down as well.
+        await rate?.take(buf.length, signal);
+        await writer.write(buf);
+      }
       const local = await writer.finish();
       if (local.length !== o.length || local.checksum !== o.checksum) {
         throw new DfsError('CHECKSUM_MISMATCH', `copy of chunk ${o.handle} from ${o.source} has length ${local.length} and checksum ${local.checksum}, expected ${o.length} and ${o.checksum}`);

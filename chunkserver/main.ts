@@ -6,12 +6,15 @@ import { join } from 'node:path';
 import { loadSecret, PEER_AUTH_HEADER, peerAuthToken } from '../common/auth.js';
 import { initChecksums } from '../common/checksum.js';
 import { parseAddr } from '../common/config.js';
+import { DfsError } from '../common/errors.js';
 import { LeaderClient } from '../common/leader.js';
 import { createLogger } from '../common/log.js';
+import { parseRateMiBps, RateLimiter } from '../common/rate.js';
 import { createApp, installErrorHandler, listen, newMetricsRegistry } from '../common/server.js';
 import { Copier } from './copier.js';
 import { Heartbeat } from './heartbeat.js';
 import { Activity, mountChunkRoutes } from './routes.js';
+import { MAX_SCRUB_INTERVAL_MS, MIN_SCRUB_INTERVAL_MS, SCRUB_DEFAULTS, Scrubber } from './scrubber.js';
 import { ChunkStore } from './store.js';
 
 export interface ChunkserverOptions {
@@ -23,12 +26,30 @@ export interface ChunkserverOptions {
   secretFile?: string;
   maxChunkBytes: number;
   heartbeatIntervalMs: number;
+  /** Background verification rate in MiB/s; 0 turns the scrubber off. See chunkserver/scrubber.ts. */
+  scrubRateMiBps?: number;
+  /** Least time between the starts of two full scrub passes. */
+  scrubIntervalMs?: number;
+  /** Cap on re-replication bytes received, all copies together, in MiB/s; 0 or absent: no cap. */
+  copyRateMiBps?: number;
 }
 
 export const CHUNKSERVER_DEFAULTS = {
   maxChunkBytes: 64 * 1024 * 1024,
   heartbeatIntervalMs: 1000,
+  scrubRateMiBps: SCRUB_DEFAULTS.rateMiBps,
+  scrubIntervalMs: SCRUB_DEFAULTS.intervalMs,
+  // Uncapped: the master already bounds repair to 2 copies per server, and a small cluster
+  // wants its lost replicas back as soon as possible. Set it where repair traffic hurts clients.
+  copyRateMiBps: 0,
 };
+
+function checkScrubIntervalMs(ms: number): number {
+  if (!Number.isInteger(ms) || ms < MIN_SCRUB_INTERVAL_MS || ms > MAX_SCRUB_INTERVAL_MS) {
+    throw new DfsError('INVALID_ARGUMENT', `--scrub-interval-ms must be a whole number from ${MIN_SCRUB_INTERVAL_MS} to ${MAX_SCRUB_INTERVAL_MS} (a week), not ${ms}`);
+  }
+  return ms;
+}
 
 /** The id is kept in the data folder so a restarted server is recognised as the same one. */
 function loadOrCreateId(dataDir: string, wanted?: string): string {
@@ -47,6 +68,9 @@ export interface RunningChunkserver { id: string; addr: string; server: Server; 
 
 export async function runChunkserver(opts: ChunkserverOptions): Promise<RunningChunkserver> {
   const { host, port } = parseAddr(opts.listen, '--listen', true);
+  const scrubRateMiBps = parseRateMiBps(opts.scrubRateMiBps ?? CHUNKSERVER_DEFAULTS.scrubRateMiBps, '--scrub-rate', 'no scrubbing');
+  const scrubIntervalMs = checkScrubIntervalMs(opts.scrubIntervalMs ?? CHUNKSERVER_DEFAULTS.scrubIntervalMs);
+  const copyRateMiBps = parseRateMiBps(opts.copyRateMiBps ?? CHUNKSERVER_DEFAULTS.copyRateMiBps, '--copy-rate');
   mkdirSync(opts.dataDir, { recursive: true });
   const id = loadOrCreateId(opts.dataDir, opts.id);
   const log = createLogger('chunkserver', id);
@@ -63,28 +87,33 @@ export async function runChunkserver(opts: ChunkserverOptions): Promise<RunningC
     chunkTimeoutMs: 10 * 60_000, maxPipelineLength: 16,
   };
   let heartbeat: Heartbeat | undefined;
-  mountChunkRoutes(app, cfg, store, activity, {
-    onStored: () => heartbeat?.beat(),
-    onCorrupt: (handle, reason) => {
-      store.moveToCorrupt(handle)
-        .then(() => masters.call('/v1/cs/corrupt', { body: { id, handle, reason: reason.slice(0, 500) } }))
-        .catch((err) => log.warn({ err: (err as Error).message, handle }, 'could not report corrupt replica'));
-    },
-  }, log, metrics);
+  // A client read and the scrubber find damage the same way and hand it over the same way.
+  const onCorrupt = (handle: number, reason: string): void => {
+    store.moveToCorrupt(handle)
+      .then(() => masters.call('/v1/cs/corrupt', { body: { id, handle, reason: reason.slice(0, 500) } }))
+      .catch((err) => log.warn({ err: (err as Error).message, handle }, 'could not report corrupt replica'));
+  };
+  mountChunkRoutes(app, cfg, store, activity, { onStored: () => heartbeat?.beat(), onCorrupt }, log, metrics);
   installErrorHandler(app, log);
   const server = await listen(app, host, port);
   // With port 0 the kernel picks the port; advertise the one we got.
   cfg.addr = `${host}:${(server.address() as AddressInfo).port}`;
-  const copier = new Copier(store, { concurrency: 2, maxQueued: 64, timeoutMs: cfg.chunkTimeoutMs, maxChunkBytes: opts.maxChunkBytes }, () => heartbeat?.beat(), log);
+  const copier = new Copier(store, {
+    concurrency: 2, maxQueued: 64, timeoutMs: cfg.chunkTimeoutMs, maxChunkBytes: opts.maxChunkBytes,
+    rate: copyRateMiBps > 0 ? new RateLimiter(copyRateMiBps) : undefined,
+  }, () => heartbeat?.beat(), log);
   heartbeat = new Heartbeat(id, cfg.addr, masters, store, activity, copier, opts.heartbeatIntervalMs, log);
   heartbeat.start();
-  log.info({ addr: cfg.addr, dataDir: opts.dataDir, chunks: store.count }, 'chunkserver started');
+  const scrubber = scrubRateMiBps > 0 ? new Scrubber(store, { rateMiBps: scrubRateMiBps, intervalMs: scrubIntervalMs }, onCorrupt, log, metrics) : undefined;
+  scrubber?.start();
+  log.info({ addr: cfg.addr, dataDir: opts.dataDir, chunks: store.count, scrubRateMiBps, scrubIntervalMs, copyRateMiBps }, 'chunkserver started');
   return {
     id,
     addr: cfg.addr,
     server,
     async close() {
       heartbeat?.stop();
+      await scrubber?.close();
       await new Promise<void>((r) => server.close(() => r()));
       server.closeAllConnections();
     },

@@ -1,6 +1,7 @@
 import type { Argv } from 'yargs';
 import { DEFAULT_BASE_PORT, DEFAULT_MASTERS, parseAddr, parseAddrList, parseSize } from '../common/config.js';
 import { DfsError } from '../common/errors.js';
+import { parseRateMiBps } from '../common/rate.js';
 
 function size(v: unknown, what: string): number {
   return parseSize(v as string | number, what);
@@ -82,12 +83,17 @@ export function serverCommands(cli: Argv): Argv {
       .option('data', { type: 'string', demandOption: true, describe: 'data folder for chunk files' })
       .option('secret-file', { type: 'string', describe: 'file with the cluster secret (or $DFS_CLUSTER_SECRET)' })
       .option('chunk-size', { type: 'string', default: '64MiB', describe: 'largest chunk accepted (the cluster\'s chunk size)' })
-      .option('heartbeat-ms', { type: 'number', default: 1000, describe: 'heartbeat interval' }), async (a) => {
+      .option('heartbeat-ms', { type: 'number', default: 1000, describe: 'heartbeat interval' })
+      .option('scrub-rate', { type: 'string', default: '16', describe: 'MiB/s of stored chunks re-verified in the background (fractions allowed); 0: no scrubbing' })
+      .option('scrub-interval-ms', { type: 'number', default: 86_400_000, describe: 'least time between the starts of two full scrub passes (1000 to a week)' })
+      .option('copy-rate', { type: 'string', default: '0', describe: 'cap in MiB/s on re-replication copies received, all together; 0: no cap' }), async (a) => {
       const { runChunkserver } = await import('../chunkserver/main.js');
       const masters = parseAddrList((a.masters as string | undefined) ?? process.env.DFS_MASTERS ?? DEFAULT_MASTERS.join(','), '--masters');
       const cs = await runChunkserver({
         id: a.id, listen: a.listen, dataDir: a.data, masters, secretFile: a['secret-file'],
         maxChunkBytes: size(a['chunk-size'], '--chunk-size'), heartbeatIntervalMs: positiveInt(a['heartbeat-ms'], '--heartbeat-ms'),
+        scrubRateMiBps: parseRateMiBps(a['scrub-rate'], '--scrub-rate', 'no scrubbing'), scrubIntervalMs: a['scrub-interval-ms'],
+        copyRateMiBps: parseRateMiBps(a['copy-rate'], '--copy-rate'),
       });
       closeOnSignal(cs.close);
     })

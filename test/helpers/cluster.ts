@@ -29,6 +29,8 @@ export interface ClusterOptions {
   gcGraceMs?: number;
   /** Balancing threshold (share of the mean use); 0 turns balancing off. */
   balanceThreshold?: number;
+  /** More `dfs chunkserver` options, passed to every chunkserver as they are (e.g. --scrub-rate). */
+  chunkserverArgs?: string[];
 }
 
 /** Spawns `dfs <role> ...` and resolves with its address once it logs that it started. */
@@ -96,7 +98,7 @@ export class TestCluster {
     TestCluster.live.add(this);
     this.opts = {
       masters: 1, chunkservers: 4, chunkSizeBytes: 1024 * 1024, replication: 3, deadTimeoutMs: 3000, leaseMs: 60_000, heartbeatMs: 300,
-      snapshotEvery: 10_000, gcGraceMs: 1000, balanceThreshold: 0.1, ...opts,
+      snapshotEvery: 10_000, gcGraceMs: 1000, balanceThreshold: 0.1, chunkserverArgs: [], ...opts,
     };
     this.dir = mkdtempSync(join(tmpdir(), 'dfs-test-'));
     this.secretFile = join(this.dir, 'secret');
@@ -163,6 +165,7 @@ export class TestCluster {
     const p = await spawnRole('chunkserver', [
       '--id', `cs${i + 1}`, '--listen', `127.0.0.1:${port}`, '--data', dataDir, '--masters', this.masters,
       '--secret-file', this.secretFile, '--chunk-size', String(this.opts.chunkSizeBytes), '--heartbeat-ms', String(this.opts.heartbeatMs),
+      ...this.opts.chunkserverArgs,
     ], 'chunkserver started');
     this.chunkservers[i] = p;
     return p;
