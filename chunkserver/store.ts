@@ -170,25 +170,37 @@ export class ChunkStore {
       if (offset + length > meta.length) throw new DfsError('INVALID_ARGUMENT', `range ${offset}+${length} is past the chunk's ${meta.length} bytes`);
       if (length === 0) return;
       const end = offset + length;
-      let block = Math.floor(offset / BLOCK_SIZE_BYTES);
       const lastBlock = Math.floor((end - 1) / BLOCK_SIZE_BYTES);
-      while (block <= lastBlock) {
-        const n = Math.min(READ_BATCH_BYTES / BLOCK_SIZE_BYTES, lastBlock - block + 1);
+      const perBatch = READ_BATCH_BYTES / BLOCK_SIZE_BYTES;
+      // One batch is read ahead while the previous one is verified and sent: disk and network overlap.
+      type Batch = { block: number; n: number; start: number; buf: Buffer };
+      const readBatch = async (block: number): Promise<Batch> => {
+        const n = Math.min(perBatch, lastBlock - block + 1);
         const start = block * BLOCK_SIZE_BYTES;
         const bytes = Math.min(n * BLOCK_SIZE_BYTES, meta.length - start);
         const buf = Buffer.allocUnsafe(bytes);
         const { bytesRead } = await fh.read(buf, 0, bytes, start);
         if (bytesRead !== bytes) throw new DfsError('CHECKSUM_MISMATCH', `chunk ${handle}: short read`);
-        for (let i = 0; i < n; i++) {
-          const b = buf.subarray(i * BLOCK_SIZE_BYTES, Math.min((i + 1) * BLOCK_SIZE_BYTES, bytes));
-          if (hashBlock(b) !== meta.blockHashes[block + i]) {
-            throw new DfsError('CHECKSUM_MISMATCH', `chunk ${handle}: block ${block + i} failed its checksum`, { handle, block: block + i });
+        return { block, n, start, buf };
+      };
+      let next: Promise<Batch> | undefined = readBatch(Math.floor(offset / BLOCK_SIZE_BYTES));
+      try {
+        while (next) {
+          const { block, n, start, buf }: Batch = await next;
+          next = block + n <= lastBlock ? readBatch(block + n) : undefined;
+          for (let i = 0; i < n; i++) {
+            const b = buf.subarray(i * BLOCK_SIZE_BYTES, Math.min((i + 1) * BLOCK_SIZE_BYTES, buf.length));
+            if (hashBlock(b) !== meta.blockHashes[block + i]) {
+              throw new DfsError('CHECKSUM_MISMATCH', `chunk ${handle}: block ${block + i} failed its checksum`, { handle, block: block + i });
+            }
           }
+          const from = Math.max(offset, start) - start;
+          const to = Math.min(end, start + buf.length) - start;
+          await sink(buf.subarray(from, to));
         }
-        const from = Math.max(offset, start) - start;
-        const to = Math.min(end, start + bytes) - start;
-        await sink(buf.subarray(from, to));
-        block += n;
+      } finally {
+        // A read ahead still in flight must finish before the descriptor is closed.
+        await next?.catch(() => undefined);
       }
     } finally {
       await fh.close();
@@ -196,10 +208,31 @@ export class ChunkStore {
   }
 }
 
-/** One chunk being received: bytes are hashed as they pass and appended to a temporary file. */
+/** Received bytes are gathered into writes of at least this size: few syscalls, few thread-pool trips. */
+export const WRITE_BATCH_BYTES = 1024 * 1024;
+/** Bytes a writer holds in memory, waiting for the disk, before it makes its sender wait. */
+export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+/**
+ * After this many bytes reach the file, a background fdatasync starts. With lots of memory the
+ * kernel would otherwise keep a whole 64 MiB chunk dirty and the final fsync would write it all
+ * while the pipeline waits; flushing as data arrives overlaps the disk with the network.
+ */
+export const SYNC_EVERY_BYTES = 16 * 1024 * 1024;
+
+/**
+ * One chunk being received: bytes are hashed as they pass, gathered into large writes to a
+ * temporary file (one write in flight while the next batch fills), and flushed to disk in the
+ * background as they accumulate. Nothing is acknowledged before finish() has fsynced it all.
+ */
 export class ChunkWriter {
   private readonly hasher = new BlockHasher();
   private done = false;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private flushing: Promise<void> | undefined;
+  private syncing: Promise<void> | undefined;
+  private unsyncedBytes = 0;
+  private failure: Error | undefined;
 
   constructor(
     private readonly store: ChunkStore,
@@ -214,21 +247,80 @@ export class ChunkWriter {
     return this.hasher.bytes;
   }
 
+  /** Takes `buf` (kept, not copied: the caller must not reuse it); waits only when the disk is behind. */
   async write(buf: Buffer): Promise<void> {
+    if (this.failure) throw this.failure;
     if (this.hasher.bytes + buf.length > this.maxBytes) throw new DfsError('BODY_TOO_LARGE', `chunk is larger than ${this.maxBytes} bytes`);
     this.hasher.update(buf);
-    let off = 0;
-    while (off < buf.length) {
-      const { bytesWritten } = await this.fh.write(buf, off, buf.length - off);
-      off += bytesWritten;
+    if (buf.length === 0) return;
+    this.pending.push(buf);
+    this.pendingBytes += buf.length;
+    if (this.pendingBytes >= WRITE_BATCH_BYTES) this.flush();
+    while (this.pendingBytes >= MAX_BUFFERED_BYTES && this.flushing) await this.flushing;
+    if (this.failure) throw this.failure;
+  }
+
+  /** Starts writing what is pending, unless a write is already in flight (it starts the next when done). */
+  private flush(): void {
+    if (this.flushing || this.pendingBytes === 0 || this.failure) return;
+    const bufs = this.pending;
+    const n = this.pendingBytes;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.flushing = this.writeFully(bufs).then(
+      () => {
+        this.flushing = undefined;
+        this.unsyncedBytes += n;
+        if (this.unsyncedBytes >= SYNC_EVERY_BYTES && !this.syncing) this.syncInBackground();
+        if (this.pendingBytes >= WRITE_BATCH_BYTES) this.flush();
+      },
+      (err: Error) => {
+        this.flushing = undefined;
+        this.failure = err;
+      },
+    );
+  }
+
+  private syncInBackground(): void {
+    this.unsyncedBytes = 0;
+    this.syncing = this.fh.datasync().then(
+      () => {
+        this.syncing = undefined;
+      },
+      (err: Error) => {
+        this.syncing = undefined;
+        this.failure = err; // a failed flush may have lost written pages: this chunk must not be acknowledged
+      },
+    );
+  }
+
+  private async writeFully(bufs: Buffer[]): Promise<void> {
+    let rest = bufs;
+    while (rest.length > 0) {
+      let { bytesWritten } = await this.fh.writev(rest);
+      // A short write (rare for regular files) resumes where it stopped.
+      while (rest.length > 0 && bytesWritten >= rest[0]!.length) bytesWritten -= rest.shift()!.length;
+      if (bytesWritten > 0) rest[0] = rest[0]!.subarray(bytesWritten);
     }
+  }
+
+  /** Waits for every write and background flush in flight, then writes what is left. */
+  private async drain(): Promise<void> {
+    for (;;) {
+      if (this.flushing) await this.flushing;
+      else if (this.pendingBytes > 0 && !this.failure) this.flush();
+      else break;
+    }
+    if (this.syncing) await this.syncing;
+    if (this.failure) throw this.failure;
   }
 
   /** Appends the trailer and fsyncs the temporary file; the chunk is durable but not yet served. */
   async finish(): Promise<StoredChunk> {
+    await this.drain();
     const blockHashes = this.hasher.finish();
     const { bytes, checksum } = encodeTrailer({ handle: this.handle, version: this.version, length: this.hasher.bytes, blockHashes });
-    await this.fh.write(bytes, 0, bytes.length);
+    await this.writeFully([bytes]);
     await this.fh.sync();
     await this.fh.close();
     this.done = true;
@@ -241,7 +333,14 @@ export class ChunkWriter {
 
   /** Drops the temporary file: nothing half-written stays behind. */
   async abort(): Promise<void> {
-    if (!this.done) await this.fh.close().catch(() => undefined);
+    if (!this.done) {
+      this.failure ??= new DfsError('IO_ERROR', 'write aborted');
+      this.pending = [];
+      this.pendingBytes = 0;
+      // Let a write or flush in flight settle before the descriptor goes.
+      await Promise.allSettled([this.flushing, this.syncing]);
+      await this.fh.close().catch(() => undefined);
+    }
     this.done = true;
     await rm(this.tmp, { force: true });
   }

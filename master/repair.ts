@@ -182,10 +182,12 @@ export class RepairScheduler {
 
     // Most urgent first: a chunk with one good replica left before one with two.
     candidates.sort((a, b) => a.good - b.good || a.handle - b.handle);
-    // Chunks that still need a copy this scan could not get for lack of a free slot: balancing
-    // must not take the slots repair is waiting for. (A chunk that cannot be placed at all, say
-    // replication above the live server count, does not hold balancing back.)
+    // Balancing waits while repair has work under way or waiting for a free slot: moves would
+    // take disk and network from the copies that matter. (A chunk that cannot be placed at all,
+    // say replication above the live server count, does not hold balancing back.)
     let waitingForSlots = 0;
+    let repairing = 0;
+    for (const list of this.inFlight.values()) if (list.some((f) => !f.moveFrom)) repairing++;
     for (const c of candidates) {
       for (let k = 0; k < c.need; k++) {
         if (this.inFlightCount >= this.limits.maxInFlight) {
@@ -213,10 +215,11 @@ export class RepairScheduler {
         bump(source.id);
         bump(target.id);
         scan.ordered++;
+        repairing++;
       }
     }
     // Balancing only when repair has nothing left to plan: a missing replica matters more than an even disk.
-    if (waitingForSlots === 0) scan.moves = this.planMoves(state, wanted, util, load, now);
+    if (waitingForSlots === 0 && repairing === 0) scan.moves = this.planMoves(state, wanted, util, load, now);
     scan.inFlight = this.inFlightCount;
     this.last = scan;
     return scan;

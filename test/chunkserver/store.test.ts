@@ -688,3 +688,26 @@ t.test('takeChanges and restoreChanges', async (t) => {
     'restored changes come before newer ones',
   );
 });
+
+t.test('a large chunk written in pieces of every size crosses batches, buffering limits and background syncs intact', async (t) => {
+  const { store, dir } = await newStore(t);
+  // 40 MiB: more than MAX_BUFFERED_BYTES and two SYNC_EVERY_BYTES, in pieces from 1 byte to 3 MiB.
+  const data = pattern(40 * MiB + 12345, 91);
+  const chunk = await put(store, 77, 1, data, [...ODD_PIECES, 3 * MiB, 5]);
+  t.equal(chunk.length, data.length);
+  t.equal(chunk.checksum, chunkChecksum(Array.from({ length: Math.ceil(data.length / BS) }, (_, i) => hashBlock(data.subarray(i * BS, (i + 1) * BS)))));
+  t.ok((await read(store, 77, 0, data.length)).data.equals(data), 'every byte reads back in order');
+  t.same(readdirSync(join(dir, 'tmp')), [], 'nothing left in tmp/');
+});
+
+t.test('aborting a writer with writes in flight leaves nothing behind and refuses further writes', async (t) => {
+  const { store, dir } = await newStore(t);
+  const w = await store.createWriter(78, 1, MAX);
+  const data = pattern(20 * MiB, 92);
+  const writes = [w.write(data.subarray(0, 9 * MiB)), w.write(data.subarray(9 * MiB))].map((p) => p.catch((e: Error) => e));
+  await w.abort();
+  await Promise.all(writes);
+  await t.rejects(w.write(Buffer.from('x')), 'a write after abort fails');
+  t.same(readdirSync(join(dir, 'tmp')), [], 'the temporary file is gone');
+  t.equal(store.get(78), undefined);
+});
