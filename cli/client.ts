@@ -106,8 +106,10 @@ export class DfsClient {
 
   /**
    * Streams `source` into a new file at `path`. Each chunk goes straight to the first chunkserver
-   * of its pipeline; the client keeps that one chunk's bytes until it is acknowledged, so a
-   * failed pipeline is retried on fresh servers. The file becomes visible only on complete.
+   * of its pipeline. The client keeps a chunk's bytes until it is acknowledged, so a failed
+   * pipeline is retried on fresh servers; while one chunk waits for its acknowledgement (every
+   * replica fsyncing), the next one already streams, so at most two chunks are held. The file
+   * becomes visible only on complete.
    */
   async put(source: Readable, path: string, opts: PutOptions = {}): Promise<EntryInfo> {
     const created = await this.mutate<CreateReply>('/v1/fs/create', { path: normalizePath(path), overwrite: opts.overwrite ?? false, parents: opts.parents ?? false, ...(opts.replication ? { replication: opts.replication } : {}),
@@ -115,16 +117,23 @@ export class DfsClient {
     const chunks: CompletedChunk[] = [];
     // Servers that failed this upload stay excluded for its later chunks too (as HDFS's excludedNodes).
     const exclude = new Set<string>();
-    let total = 0;
+    let sentBytes = 0;
+    let unacked: Promise<CompletedChunk> | undefined;
     try {
       const reader = new ChunkReader(source, created.chunkSizeBytes);
       for (let index = 0; ; index++) {
         if (!(await reader.startChunk())) break;
-        const done = await this.writeChunk(created.writeId, index, reader, exclude, (n) => opts.onProgress?.(total + n), opts.onRetry);
-        chunks.push(done);
-        total += done.length;
-        opts.onProgress?.(total);
+        const base = sentBytes;
+        const { sent, stored } = this.writeChunk(created.writeId, index, reader, exclude, (n) => opts.onProgress?.(base + n), opts.onRetry);
+        stored.catch(() => undefined); // awaited below; this only keeps an early failure from going unhandled
+        await Promise.race([sent, stored]);
+        sentBytes += reader.lastChunkBytes;
+        if (unacked) chunks.push(await unacked);
+        unacked = stored;
       }
+      if (unacked) chunks.push(await unacked);
+      const total = chunks.reduce((n, c) => n + c.length, 0);
+      opts.onProgress?.(total);
       return await this.mutate<EntryInfo>('/v1/fs/complete', { writeId: created.writeId, length: total, chunks });
     } catch (err) {
       // Best effort: free the path and the chunks now rather than when the lease expires.
@@ -133,40 +142,57 @@ export class DfsClient {
     }
   }
 
-  /** Sends one chunk: the first attempt streams as input arrives; retries resend the kept bytes. */
-  private async writeChunk(writeId: string, index: number, reader: ChunkReader, exclude: Set<string>, onBytes: (n: number) => void, onRetry?: (message: string) => void): Promise<CompletedChunk> {
-    let lastError: DfsError | undefined;
-    for (let attempt = 0; attempt < this.maxChunkAttempts; attempt++) {
-      const alloc = await this.mutate<AllocateReply>('/v1/fs/allocate', { writeId, index, exclude: [...exclude] });
-      const send = this.openPipeline(alloc);
-      const hasher = new BlockHasher();
-      try {
-        for await (const piece of reader.pieces()) {
-          hasher.update(piece);
-          await send.write(piece);
-          onBytes(hasher.bytes);
+  /**
+   * Sends one chunk. `sent` resolves once every byte of it has left the input (streamed to a
+   * pipeline, or read into memory after a failure), so the next chunk may start; `stored` once a
+   * pipeline acknowledged it, after retries on fresh servers with the kept bytes.
+   */
+  private writeChunk(writeId: string, index: number, reader: ChunkReader, exclude: Set<string>, onBytes: (n: number) => void, onRetry?: (message: string) => void): { sent: Promise<void>; stored: Promise<CompletedChunk> } {
+    let markSent!: () => void;
+    const sent = new Promise<void>((r) => (markSent = r));
+    const stored = (async () => {
+      let kept: Buffer[] | undefined;
+      let lastError: DfsError | undefined;
+      for (let attempt = 0; attempt < this.maxChunkAttempts; attempt++) {
+        const alloc = await this.mutate<AllocateReply>('/v1/fs/allocate', { writeId, index, exclude: [...exclude] });
+        const send = this.openPipeline(alloc);
+        const hasher = new BlockHasher();
+        try {
+          for await (const piece of kept ?? reader.pieces()) {
+            hasher.update(piece);
+            await send.write(piece);
+            onBytes(hasher.bytes);
+          }
+          if (!kept) {
+            kept = reader.detach();
+            markSent();
+          }
+          const reply = await send.finish();
+          const checksum = chunkChecksum(hasher.finish());
+          if (reply.checksum !== checksum || reply.length !== hasher.bytes) {
+            throw new DfsError('PIPELINE_FAILED', `chunk ${index} came back with another checksum`, { failed: alloc.replicas[0]!.addr });
+          }
+          return { handle: alloc.handle, length: reply.length, checksum, replicas: reply.replicas.map((r) => r.id) };
+        } catch (err) {
+          send.abort();
+          if (!kept) {
+            // Keep reading the input to the chunk's end so a retry has every byte of it.
+            await reader.drainChunk();
+            kept = reader.detach();
+            markSent();
+          }
+          const e = toDfsError(err, `writing chunk ${index}`);
+          if (e.code !== 'PIPELINE_FAILED' && e.code !== 'UNAVAILABLE' && e.code !== 'TIMEOUT' && e.code !== 'UNAUTHORIZED') throw e;
+          lastError = e;
+          const failedAddr = typeof e.details.failed === 'string' ? e.details.failed : alloc.replicas[0]!.addr;
+          const failed = alloc.replicas.find((r) => r.addr === failedAddr);
+          if (failed) exclude.add(failed.id);
+          onRetry?.(`chunk ${index}: ${e.message}; ${failed ? `leaving out ${failed.id} and ` : ''}trying a new pipeline`);
         }
-        const reply = await send.finish();
-        const checksum = chunkChecksum(hasher.finish());
-        if (reply.checksum !== checksum || reply.length !== hasher.bytes) {
-          throw new DfsError('PIPELINE_FAILED', `chunk ${index} came back with another checksum`, { failed: alloc.replicas[0]!.addr });
-        }
-        reader.release();
-        return { handle: alloc.handle, length: reply.length, checksum, replicas: reply.replicas.map((r) => r.id) };
-      } catch (err) {
-        send.abort();
-        // Keep reading the input to the chunk's end so a retry has every byte of it.
-        await reader.drainChunk();
-        const e = toDfsError(err, `writing chunk ${index}`);
-        if (e.code !== 'PIPELINE_FAILED' && e.code !== 'UNAVAILABLE' && e.code !== 'TIMEOUT' && e.code !== 'UNAUTHORIZED') throw e;
-        lastError = e;
-        const failedAddr = typeof e.details.failed === 'string' ? e.details.failed : alloc.replicas[0]!.addr;
-        const failed = alloc.replicas.find((r) => r.addr === failedAddr);
-        if (failed) exclude.add(failed.id);
-        onRetry?.(`chunk ${index}: ${e.message}; ${failed ? `leaving out ${failed.id} and ` : ''}trying a new pipeline`);
       }
-    }
-    throw new DfsError('PIPELINE_FAILED', `chunk ${index} could not be stored after ${this.maxChunkAttempts} pipelines: ${lastError?.message}`);
+      throw new DfsError('PIPELINE_FAILED', `chunk ${index} could not be stored after ${this.maxChunkAttempts} pipelines: ${lastError?.message}`);
+    })();
+    return { sent, stored };
   }
 
   private openPipeline(alloc: AllocateReply): { write(b: Buffer): Promise<void>; finish(): Promise<WriteChunkReply>; abort(): void } {
@@ -285,6 +311,8 @@ class ChunkReader {
   private keptPieces: Buffer[] = [];
   private keptBytes = 0;
   private ended = false;
+  /** Size of the chunk last handed over by detach(). */
+  lastChunkBytes = 0;
 
   constructor(source: Readable, private readonly chunkSizeBytes: number) {
     this.it = (source[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>) as AsyncIterator<Buffer>;
@@ -348,8 +376,12 @@ class ChunkReader {
     }
   }
 
-  release(): void {
+  /** Hands over the current chunk's bytes (for retries) and makes room for the next chunk. */
+  detach(): Buffer[] {
+    const pieces = this.keptPieces;
+    this.lastChunkBytes = this.keptBytes;
     this.keptPieces = [];
     this.keptBytes = 0;
+    return pieces;
   }
 }
