@@ -59,7 +59,8 @@ function num(v: number): string {
 }
 
 function ratioText(f: Figure): string {
-  return Object.entries(f.ratios).map(([id, r]) => `${r.toFixed(2)}× ${id.replace(/^ceiling\./, '')}`).join(', ');
+  // Two significant digits below 0.1, so a small ratio does not print as 0.00.
+  return Object.entries(f.ratios).map(([id, r]) => `${r >= 0.1 ? r.toFixed(2) : r.toPrecision(2)}× ${id.replace(/^ceiling\./, '')}`).join(', ');
 }
 
 function row(f: Figure): string[] {
