@@ -1,0 +1,90 @@
+// Master memory at scale, measured on the state machine itself rather than through HTTP: N
+// single-chunk files are built in a MasterState by applying the very commands a master applies
+// (create, allocate, complete), then the chunk locations a master would learn from 4
+// chunkservers are loaded into a Registry (3 replicas per chunk). The heap is read after a full
+// GC before and after each step. Run as `node --expose-gc scale-worker.js N`; prints JSON.
+import { getHeapStatistics } from 'node:v8';
+import type { Command } from '../../master/commands.js';
+import { Registry } from '../../master/registry.js';
+import { MasterState } from '../../master/state.js';
+import type { ReportedChunk } from '../../common/protocol.js';
+
+export interface ScaleReply {
+  files: number;
+  stateHeapBytes: number;
+  locationsHeapBytes: number;
+  snapshotBytes: number;
+  snapshotMs: number;
+  buildMs: number;
+  commandsPerSec: number;
+}
+
+const CHUNK_SIZE_BYTES = 64 * 1024 * 1024;
+/** Files per directory, as a tidy namespace would have; 1,000,000 files make 1,000 directories. */
+const FILES_PER_DIR = 1000;
+const CHUNKSERVERS = 4;
+const REPLICATION = 3;
+
+function heapAfterGc(): number {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('run with node --expose-gc: the heap is only meaningful after a full collection');
+  gc();
+  gc();
+  return getHeapStatistics().used_heap_size;
+}
+
+function must(state: MasterState, cmd: Command): unknown {
+  const r = state.apply(cmd);
+  if (!r.ok) throw new Error(`${cmd.op} failed: ${r.code} ${r.message}`);
+  return r.value;
+}
+
+/** What a master's log would hold for one upload of a one-chunk file. */
+function addFile(state: MasterState, i: number, nowMs: number): void {
+  const writeId = `w${String(i).padStart(10, '0')}`;
+  const path = `/scale/d${Math.floor(i / FILES_PER_DIR)}/f${i}`;
+  must(state, { op: 'create', path, overwrite: false, parents: true, replication: REPLICATION, chunkSizeBytes: CHUNK_SIZE_BYTES, writeId, leaseMs: 60_000, nowMs });
+  const { handle } = must(state, { op: 'allocate', writeId, index: 0, nowMs }) as { handle: number };
+  const checksum = (BigInt(handle) * 0x9e3779b97f4a7c15n & 0xffffffffffffffffn).toString(16).padStart(16, '0');
+  must(state, { op: 'complete', writeId, length: CHUNK_SIZE_BYTES, chunks: [{ handle, length: CHUNK_SIZE_BYTES, checksum }], nowMs });
+}
+
+/** Each chunk on REPLICATION of the servers, round robin, as each would report when it registers. */
+function loadLocations(registry: Registry, handles: number[]): void {
+  for (let s = 0; s < CHUNKSERVERS; s++) {
+    const chunks: ReportedChunk[] = [];
+    handles.forEach((handle, i) => {
+      if ((i + s) % CHUNKSERVERS < REPLICATION) chunks.push({ handle, version: 1, length: CHUNK_SIZE_BYTES });
+    });
+    registry.register({ id: `cs${s + 1}`, addr: `127.0.0.1:${9500 + s}`, capacityBytes: 1e15, freeBytes: 1e15, usedBytes: 0, activeWrites: 0, activeReads: 0, chunks });
+  }
+}
+
+function main(): void {
+  const files = Number(process.argv[2]);
+  if (!Number.isSafeInteger(files) || files < 1) throw new Error('usage: scale-worker.js <files>');
+  const base = heapAfterGc();
+  const state = new MasterState();
+  const nowMs = Date.UTC(2025, 0, 1);
+  const t0 = performance.now();
+  for (let i = 0; i < files; i++) addFile(state, i, nowMs);
+  const buildMs = performance.now() - t0;
+  const withState = heapAfterGc();
+
+  const registry = new Registry(30_000, () => nowMs);
+  loadLocations(registry, [...state.chunks.keys()]);
+  const withLocations = heapAfterGc();
+
+  const t1 = performance.now();
+  const snapshotBytes = state.snapshot().length;
+  const snapshotMs = performance.now() - t1;
+  // Keep both alive until here, so the collector cannot have taken them before the readings.
+  if (state.chunks.size !== files || registry.liveCount() !== CHUNKSERVERS) throw new Error('the state lost files');
+  const reply: ScaleReply = {
+    files, stateHeapBytes: withState - base, locationsHeapBytes: withLocations - withState,
+    snapshotBytes, snapshotMs, buildMs, commandsPerSec: (3 * files) / (buildMs / 1000),
+  };
+  process.stdout.write(JSON.stringify(reply) + '\n');
+}
+
+main();

@@ -1,0 +1,83 @@
+// The throughput benchmark (scripts/bench.ts), run as a user would with tiny sizes: it finishes,
+// prints its table, writes JSON with every section, and leaves no temporary folder behind. The
+// numbers themselves are not checked (no timing assertions): only that each is a real figure.
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ROOT } from '../helpers/cluster.js';
+
+const BENCH = join(ROOT, 'dist', 'scripts', 'bench.js');
+
+interface Figure { id: string; unit: string; median: number; min: number; max: number; runs: number[]; p50Ms?: number; p99Ms?: number; ratios: Record<string, number> }
+interface Results { version: number; machine: { cpus: number }; sections: Record<string, Figure[]> }
+
+function runBench(args: string[], timeoutMs = 240_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    // tap preloads its process tracker into child nodes through NODE_OPTIONS; the bench and every
+    // process it starts run without it.
+    const child = spawn(process.execPath, [BENCH, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGINT'); // it cleans up after itself on Ctrl-C
+      reject(new Error(`bench did not finish within ${timeoutMs} ms:\n${stderr}`));
+    }, timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+  });
+}
+
+const positive = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v > 0;
+
+t.test('a tiny run of every section, faults included', async (t) => {
+  const out = mkdtempSync(join(tmpdir(), 'dfs-bench-test-'));
+  t.teardown(() => rmSync(out, { recursive: true, force: true }));
+  const json = join(out, 'results.json');
+  const r = await runBench(['--size', '2MiB', '--chunk-size', '1MiB', '--runs', '1', '--files', '40', '--inflight', '8', '--scale', '2000', '--faults', '--json', json]);
+  t.equal(r.code, 0, `exit 0:\n${r.stderr}`);
+  for (const section of ['[ceilings]', '[upload]', '[download]', '[metadata]', '[faults]', '[scale]']) t.match(r.stdout, section, `the table has ${section}`);
+  t.match(r.stdout, /measurement\s+median\s+min–max\s+unit/, 'the table has its header');
+  t.match(r.stdout, `results written to ${json}`);
+
+  const results = JSON.parse(readFileSync(json, 'utf8')) as Results;
+  t.equal(results.version, 1);
+  t.ok(results.machine.cpus >= 1, 'the machine is described');
+  const s = results.sections;
+  t.same(Object.keys(s).sort(), ['ceilings', 'download', 'faults', 'metadata', 'scale', 'upload']);
+  for (const [name, figures] of Object.entries(s)) {
+    t.ok(figures.length > 0, `${name} has figures`);
+    for (const f of figures) {
+      t.ok(positive(f.median) && f.min <= f.median && f.median <= f.max && f.runs.length >= 1, `${f.id}: ${f.median} ${f.unit} is a real figure`);
+    }
+  }
+  t.same(s.upload!.map((f) => f.id), ['upload.1x2MiB', 'upload.4x512KiB']);
+  t.same(s.download!.map((f) => f.id), ['download.1x2MiB', 'download.4x512KiB']);
+  for (const f of s.upload!) t.ok(positive(f.ratios['ceiling.write3']) && positive(f.ratios['ceiling.write1']), `${f.id} is a ratio of the write ceilings`);
+  for (const f of s.download!) t.ok(positive(f.ratios['ceiling.read']) && positive(f.ratios['ceiling.http-get']), `${f.id} is a ratio of the read and HTTP ceilings`);
+  t.equal(s.metadata!.length, 16, 'create, stat, list, delete × empty, 4 KiB × sequential, 8 in flight');
+  for (const f of s.metadata!) {
+    t.ok(positive(f.p50Ms) && positive(f.p99Ms), `${f.id} has latency percentiles`);
+    t.ok(positive(Object.values(f.ratios)[0]), `${f.id} is a ratio of the round-trip ceiling`);
+  }
+  t.ok(s.faults!.some((f) => f.id === 'faults.leader-gap'), 'the leader kill was measured');
+  t.ok(s.faults!.some((f) => f.id === 'faults.repair-total'), 'the chunkserver kill was measured');
+  t.ok(s.scale!.some((f) => f.id === 'scale.state-heap' && f.unit === 'bytes/file'), 'master heap per file');
+
+  const workDir = /writing .* of random bytes to (\S+)/.exec(r.stderr)?.[1];
+  t.ok(workDir && !existsSync(workDir), `its temporary folder ${workDir} is gone`);
+});
+
+t.test('a wrong command line is a usage error', async (t) => {
+  const zero = await runBench(['--clients', '0']);
+  t.equal(zero.code, 2);
+  t.match(zero.stderr, '--clients must be a whole number ≥ 1');
+  const faults = await runBench(['--faults', '--masters', '127.0.0.1:1']);
+  t.equal(faults.code, 2, 'faults never kill the processes of a cluster it did not start');
+  t.match(faults.stderr, '--faults kills processes');
+});
