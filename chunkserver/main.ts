@@ -99,7 +99,7 @@ export async function runChunkserver(opts: ChunkserverOptions): Promise<RunningC
   // With port 0 the kernel picks the port; advertise the one we got.
   cfg.addr = `${host}:${(server.address() as AddressInfo).port}`;
   const copier = new Copier(store, {
-    concurrency: 2, maxQueued: 64, timeoutMs: cfg.chunkTimeoutMs, maxChunkBytes: opts.maxChunkBytes,
+    concurrency: 4, maxQueued: 64, timeoutMs: cfg.chunkTimeoutMs, maxChunkBytes: opts.maxChunkBytes,
     rate: copyRateMiBps > 0 ? new RateLimiter(copyRateMiBps) : undefined,
   }, () => heartbeat?.beat(), log);
   heartbeat = new Heartbeat(id, cfg.addr, masters, store, activity, copier, opts.heartbeatIntervalMs, log);

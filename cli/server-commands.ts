@@ -63,7 +63,7 @@ export function serverCommands(cli: Argv): Argv {
       .option('snapshot-every', { type: 'number', default: 10_000, describe: 'Raft log entries between snapshots' })
       .option('tick-ms', { type: 'number', default: 100, describe: 'Raft tick; elections time out after 10-20 ticks' })
       .option('gc-grace-ms', { type: 'number', default: 60_000, describe: 'unreferenced or stale replicas are deleted after this long' })
-      .option('copies-per-server', { type: 'number', default: 2, describe: 're-replication and balancing copies one chunkserver takes part in at once' })
+      .option('copies-per-server', { type: 'number', default: 4, describe: 're-replication and balancing copies one chunkserver takes part in at once' })
       .option('balance-threshold', { type: 'number', default: 0.1, describe: 'move replicas when a server\'s use strays from the mean by more than this share of it (0: never)' }), async (a) => {
       const { runMaster, MASTER_DEFAULTS } = await import('../master/main.js');
       const m = await runMaster({
@@ -104,7 +104,7 @@ export function serverCommands(cli: Argv): Argv {
       .option('base-port', { type: 'number', default: DEFAULT_BASE_PORT, describe: 'masters listen on base-port+i, chunkservers on base-port+100+i' })
       .option('chunk-size', { type: 'string', default: '64MiB', describe: 'chunk size' })
       .option('replication', { type: 'number', default: 3, describe: 'default replicas per chunk' })
-      .option('dead-timeout-ms', { type: 'number', default: 5000, describe: 'a chunkserver silent this long is dead (short, for demos)' }), async (a) => {
+      .option('dead-timeout-ms', { type: 'number', default: 3000, describe: 'a chunkserver silent this long is dead (three missed heartbeats: short, for demos)' }), async (a) => {
       const { runCluster } = await import('./cluster.js');
       const basePort = positiveInt(a['base-port'], '--base-port');
       if (basePort + 100 + (a.chunkservers as number) > 65535) throw new DfsError('INVALID_ARGUMENT', '--base-port is too high for that many servers');

@@ -48,7 +48,8 @@ export const MASTER_DEFAULTS = {
   safeModeMs: 5_000,
   /** A minute: long enough to ride out a master that is briefly behind; the local cluster uses 10 s. */
   gcGraceMs: 60_000,
-  copiesPerServer: 2,
+  /** HDFS allows 2 replication streams per DataNode (4 at most); small clusters want lost replicas back fast. */
+  copiesPerServer: 4,
   balanceThreshold: 0.1,
 };
 
