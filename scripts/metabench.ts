@@ -15,15 +15,30 @@ import { cleanUpOnSignals, onCleanup, runCleanup } from './bench/cleanup.js';
 import { LocalCluster } from './bench/local-cluster.js';
 import { measureFailoverGap, timeOps, type OpsPhase } from './bench/stats.js';
 
-const { values: args } = parseArgs({
-  options: {
-    ops: { type: 'string', default: '2000' },
-    inflight: { type: 'string', default: '64' },
-    masters: { type: 'string', default: '3' },
-    'base-port': { type: 'string' },
-    json: { type: 'string' },
-  },
-});
+const USAGE = 'usage: node dist/scripts/metabench.js [--ops 2000] [--inflight 64] [--masters 1|3|5] [--base-port P] [--json out.json]';
+function parseOptions() {
+  try {
+    return parseArgs({
+      options: {
+        ops: { type: 'string', default: '2000' },
+        inflight: { type: 'string', default: '64' },
+        masters: { type: 'string', default: '3' },
+        'base-port': { type: 'string' },
+        json: { type: 'string' },
+        help: { type: 'boolean', default: false },
+      },
+    }).values;
+  } catch (err) {
+    // An unknown or malformed flag: one line and the usage, never a stack trace.
+    console.error(`metabench: ${(err as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+}
+const args = parseOptions();
+if (args.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 const OPS = Number(args.ops);
 const INFLIGHT = Number(args.inflight);
 const MASTERS = Number(args.masters);
