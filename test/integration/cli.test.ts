@@ -193,17 +193,17 @@ t.test('status: text and --json', async (t) => {
     t.match(line, /^ {2}cs\d +127\.0\.0\.1:\d+ +alive +capacity +[\d.]+ \w+ +free +[\d.]+ \w+ +used +[\d.]+ \w+ +chunks +\d+ +heartbeat \d+\.\ds ago$/, 'a chunkserver row');
   }
   t.match(lines[6], /^namespace: \d+ files, \d+ directories, \d+ chunks \(chunk size 64\.0 KiB, replication 3\)$/);
-  t.match(lines[7], /^health: \d+ under-replicated chunks, \d+ missing chunks$/);
-  t.match(lines[8], /^repair: \d+ copies in flight, \d+ done, \d+ failed \(since this leader took over\)$/);
+  t.match(lines[7], /^health: \d+ under-replicated chunks, \d+ missing chunks, \d+ over-replicated$/);
+  t.match(lines[8], /^repair: \d+ copies in flight, \d+ done, \d+ failed; balancing: \d+ moves in flight, \d+ done \(since this leader took over\)$/);
   t.equal(lines.length, 10, 'and a final newline');
 
   const s = JSON.parse(ok(t, json!, 'status --json')) as { masters: Record<string, unknown>[]; chunkservers: Record<string, unknown>[] };
-  t.match(s, { leader: c.masters, files: Number, dirs: Number, chunks: Number, underReplicatedChunks: Number, missingChunks: Number, chunkSizeBytes: CHUNK, defaultReplication: 3 });
+  t.match(s, { leader: c.masters, files: Number, dirs: Number, chunks: Number, underReplicatedChunks: Number, overReplicatedChunks: Number, missingChunks: Number, chunkSizeBytes: CHUNK, defaultReplication: 3 });
   t.equal(s.masters.length, 1, 'one master');
   t.match(s.masters[0], { id: 'm1', addr: c.masters, role: 'leader', reachable: true, term: Number, commitIndex: Number, appliedIndex: Number });
   t.same(s.chunkservers.map((cs) => cs.id).sort(), ['cs1', 'cs2', 'cs3'], 'three chunkservers');
   for (const cs of s.chunkservers) {
-    t.match(cs, { addr: /^127\.0\.0\.1:\d+$/, alive: true, capacityBytes: Number, freeBytes: Number, usedBytes: Number, chunkCount: Number, lastHeartbeatAgoMs: Number }, `${cs.id}: its fields`);
+    t.match(cs, { addr: /^127\.0\.0\.1:\d+$/, alive: true, state: 'in-service', capacityBytes: Number, freeBytes: Number, usedBytes: Number, chunkCount: Number, lastHeartbeatAgoMs: Number }, `${cs.id}: its fields`);
     const [capacity, free, used, chunks, ago] = [cs.capacityBytes, cs.freeBytes, cs.usedBytes, cs.chunkCount, cs.lastHeartbeatAgoMs] as number[];
     t.ok(capacity! > 0 && free! <= capacity!, `${cs.id}: capacity and free space`);
     t.ok(used! >= 0 && Number.isInteger(chunks) && chunks! >= 0 && ago! >= 0, `${cs.id}: use, chunk count, last heartbeat`);

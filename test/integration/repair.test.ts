@@ -72,11 +72,14 @@ t.test('kill -9 a chunkserver: its chunks are copied back to 3 replicas; it come
     return all.every((ch) => ch.replicas.length === 3);
   }, 30_000, 'every chunk to be back to exactly 3 replicas');
   t.pass('surplus replicas were dropped: every chunk has exactly 3');
-  const after = [...(await stat('/r/a.bin')).chunks, ...(await stat('/r/b.bin')).chunks];
-  await waitFor(() => {
+  // Balancing may then move replicas back onto the returned (emptier) server: compare the disk
+  // with the master's current view, until the two agree and nothing is moving.
+  await waitFor(async () => {
+    const s = await c.status() as unknown as { repair: { movesInFlight: number; copiesInFlight: number } };
+    const now = [...(await stat('/r/a.bin')).chunks, ...(await stat('/r/b.bin')).chunks];
     const onDisk = new Set(readdirSync(join(c.dir, victimId, 'chunks')).map((f) => Number(f.split('.')[0])));
-    return after.every((ch) => onDisk.has(ch.handle) === ch.replicas.some((r) => r.id === victimId));
-  }, 15_000, `${victimId}'s disk to hold exactly the replicas the master counts`);
+    return s.repair.copiesInFlight === 0 && now.every((ch) => ch.replicas.length === 3 && onDisk.has(ch.handle) === ch.replicas.some((r) => r.id === victimId));
+  }, 30_000, `${victimId}'s disk to hold exactly the replicas the master counts`);
   t.pass('the returning server deleted its surplus chunk files');
   t.ok((await c.dfs(['cat', '/r/a.bin'])).stdout.equals(a), 'a.bin still reads back byte-identical');
 });
