@@ -27,7 +27,7 @@ export interface ClusterOptions {
   snapshotEvery?: number;
   /** Unreferenced replicas are deleted after this long. */
   gcGraceMs?: number;
-  /** Balancing threshold (share of the mean use); 0 turns balancing off. */
+  /** Balancing threshold (share of the mean use); 0 (the default here) turns balancing off: a move briefly shows a 4th replica, which tests counting replicas would trip on. */
   balanceThreshold?: number;
   /** More `dfs chunkserver` options, passed to every chunkserver as they are (e.g. --scrub-rate). */
   chunkserverArgs?: string[];
@@ -98,7 +98,7 @@ export class TestCluster {
     TestCluster.live.add(this);
     this.opts = {
       masters: 1, chunkservers: 4, chunkSizeBytes: 1024 * 1024, replication: 3, deadTimeoutMs: 3000, leaseMs: 60_000, heartbeatMs: 300,
-      snapshotEvery: 10_000, gcGraceMs: 1000, balanceThreshold: 0.1, chunkserverArgs: [], ...opts,
+      snapshotEvery: 10_000, gcGraceMs: 1000, balanceThreshold: 0, chunkserverArgs: [], ...opts,
     };
     this.dir = mkdtempSync(join(tmpdir(), 'dfs-test-'));
     this.secretFile = join(this.dir, 'secret');

@@ -29,7 +29,7 @@ function onDisk(c: TestCluster, id: string): Set<number> {
 const ids = (ch: ChunkView) => ch.replicas.map((r) => r.id).sort();
 
 t.test('kill -9 two of five chunkservers at once: chunks left with one replica are repaired first', async (t) => {
-  const c = await TestCluster.start({ chunkservers: 5, chunkSizeBytes: CHUNK, deadTimeoutMs: 2000, balanceThreshold: 0 });
+  const c = await TestCluster.start({ chunkservers: 5, chunkSizeBytes: CHUNK, deadTimeoutMs: 2000 });
   t.teardown(() => c.stop());
   const data = randomBytesSeeded(40 * CHUNK, 71);
   t.equal((await c.dfs(['put', '-', '/two.bin'], { input: data })).code, 0);
@@ -84,7 +84,7 @@ t.test('rm: the chunk files leave every chunkserver\'s disk after the grace peri
 });
 
 t.test('an empty chunkserver joins: replicas move onto it and no chunk ever has fewer than 3', async (t) => {
-  const c = await TestCluster.start({ chunkservers: 3, chunkSizeBytes: CHUNK });
+  const c = await TestCluster.start({ chunkservers: 3, chunkSizeBytes: CHUNK, balanceThreshold: 0.1 });
   t.teardown(() => c.stop());
   const data = randomBytesSeeded(24 * CHUNK, 74);
   t.equal((await c.dfs(['put', '-', '/bal.bin'], { input: data })).code, 0);
@@ -115,7 +115,7 @@ t.test('an empty chunkserver joins: replicas move onto it and no chunk ever has 
 });
 
 t.test('decommission: the server drains, then holds nothing that lacks 3 replicas elsewhere', async (t) => {
-  const c = await TestCluster.start({ chunkservers: 4, chunkSizeBytes: CHUNK, balanceThreshold: 0 });
+  const c = await TestCluster.start({ chunkservers: 4, chunkSizeBytes: CHUNK });
   t.teardown(() => c.stop());
   const data = randomBytesSeeded(12 * CHUNK + 1, 75);
   t.equal((await c.dfs(['put', '-', '/d.bin'], { input: data })).code, 0);
@@ -146,7 +146,7 @@ t.test('decommission: the server drains, then holds nothing that lacks 3 replica
 });
 
 t.test('setrep 3 -> 2 -> 4 converges, on the master and on disk', async (t) => {
-  const c = await TestCluster.start({ chunkservers: 4, chunkSizeBytes: CHUNK, balanceThreshold: 0 });
+  const c = await TestCluster.start({ chunkservers: 4, chunkSizeBytes: CHUNK });
   t.teardown(() => c.stop());
   const data = randomBytesSeeded(6 * CHUNK + 5, 77);
   t.equal((await c.dfs(['put', '-', '/s/f.bin'], { input: data })).code, 0);
