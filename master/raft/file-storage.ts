@@ -99,9 +99,14 @@ export class FileStorage implements Storage {
       const records: WalRecord[] = batch.entries.map((entry) => ({ kind: 'entry', entry }));
       if (batch.hardState !== null) records.push({ kind: 'hardState', hardState: batch.hardState });
       if (records.length === 0) return;
-      // Group commit: the whole Ready goes out in one write and one fdatasync.
+      // Group commit: the whole Ready goes out in one write and one fdatasync. As etcd's
+      // MustSync: a Ready that only moves the commit index needs no fdatasync. Losing it in a
+      // crash only makes the node relearn the commit index from the leader; entries and the
+      // term and vote, which safety rests on, are always synced (and a later sync covers it).
+      const last = this.memory.initialState();
+      const mustSync = batch.entries.length > 0 || (batch.hardState !== null && (batch.hardState.term !== last.term || batch.hardState.vote !== last.vote));
       await this.wal.write(encodeRecords(records));
-      await this.wal.datasync();
+      if (mustSync) await this.wal.datasync();
       this.memory.persistSync(batch);
     });
   }
