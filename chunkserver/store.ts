@@ -183,11 +183,18 @@ export class ChunkStore {
         if (bytesRead !== bytes) throw new DfsError('CHECKSUM_MISMATCH', `chunk ${handle}: short read`);
         return { block, n, start, buf };
       };
-      let next: Promise<Batch> | undefined = readBatch(Math.floor(offset / BLOCK_SIZE_BYTES));
+      // A read-ahead fails while nobody awaits it yet: mark it handled now (an unhandled rejection
+      // would end the process); awaiting it below still throws the error.
+      const ahead = (block: number): Promise<Batch> => {
+        const p = readBatch(block);
+        p.catch(() => undefined);
+        return p;
+      };
+      let next: Promise<Batch> | undefined = ahead(Math.floor(offset / BLOCK_SIZE_BYTES));
       try {
         while (next) {
           const { block, n, start, buf }: Batch = await next;
-          next = block + n <= lastBlock ? readBatch(block + n) : undefined;
+          next = block + n <= lastBlock ? ahead(block + n) : undefined;
           for (let i = 0; i < n; i++) {
             const b = buf.subarray(i * BLOCK_SIZE_BYTES, Math.min((i + 1) * BLOCK_SIZE_BYTES, buf.length));
             if (hashBlock(b) !== meta.blockHashes[block + i]) {
@@ -282,6 +289,7 @@ export class ChunkWriter {
   }
 
   private syncInBackground(): void {
+    if (this.failure) return;
     this.unsyncedBytes = 0;
     this.syncing = this.fh.datasync().then(
       () => {

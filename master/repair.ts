@@ -67,6 +67,8 @@ export class RepairScheduler {
   private readonly inFlight = new Map<number, InFlight[]>();
   private readonly orders = new Map<string, CopyOrder[]>();
   private readonly deletes = new Map<string, number[]>();
+  /** Handles with a delete queued on some server (at most one at a time: one surplus replica per scan). */
+  private readonly deleting = new Set<number>();
   copiesOrdered = 0;
   copiesDone = 0;
   copiesFailed = 0;
@@ -99,19 +101,42 @@ export class RepairScheduler {
     this.inFlight.clear();
     this.orders.clear();
     this.deletes.clear();
+    this.deleting.clear();
   }
 
-  /** Surplus deletes waiting for this server's next heartbeat. */
-  queuedDeletes(serverId: string): number {
-    return this.deletes.get(serverId)?.length ?? 0;
-  }
-
-  /** What the server should do now: collected by its heartbeat reply. */
-  takeFor(serverId: string): { copies: CopyOrder[]; deletes: number[] } {
-    const copies = this.orders.get(serverId) ?? [];
-    const deletes = this.deletes.get(serverId) ?? [];
-    this.orders.delete(serverId);
+  /**
+   * The server re-registered (restarted, or the master asked for a full report): deletes and
+   * copies queued for it and not yet collected are void. Its report puts back any replica a
+   * queued delete had removed here, and that delete, run later, would go unreported; the next
+   * scan plans afresh from the report.
+   */
+  forgetServer(serverId: string): void {
+    for (const h of this.deletes.get(serverId) ?? []) this.deleting.delete(h);
     this.deletes.delete(serverId);
+    for (const o of this.orders.get(serverId) ?? []) {
+      const rest = (this.inFlight.get(o.handle) ?? []).filter((f) => f.target !== serverId);
+      if (rest.length > 0) this.inFlight.set(o.handle, rest);
+      else this.inFlight.delete(o.handle);
+    }
+    this.orders.delete(serverId);
+  }
+
+  /**
+   * What the server should do now, collected by its heartbeat reply: every copy order, and at
+   * most `maxDeletes` deletes (the rest wait for the next heartbeat). A delete handed out is
+   * removed from the locations again, in case a report restored the replica meanwhile.
+   */
+  takeFor(serverId: string, maxDeletes = Infinity): { copies: CopyOrder[]; deletes: number[] } {
+    const copies = this.orders.get(serverId) ?? [];
+    const queued = this.deletes.get(serverId) ?? [];
+    const deletes = queued.slice(0, Math.max(0, maxDeletes));
+    this.orders.delete(serverId);
+    if (deletes.length < queued.length) this.deletes.set(serverId, queued.slice(deletes.length));
+    else this.deletes.delete(serverId);
+    for (const h of deletes) {
+      this.deleting.delete(h);
+      this.registry.removeReplica(serverId, h);
+    }
     return { copies, deletes };
   }
 
@@ -175,8 +200,7 @@ export class RepairScheduler {
       // most, as servers sharing a disk report the same free space): reports confirm it before the next.
       const fullest = [...c.good].sort((a, b) => this.registry.freeRatio(a.id) - this.registry.freeRatio(b.id)
         || (util.get(b.id) ?? 0) - (util.get(a.id) ?? 0) || (a.id < b.id ? -1 : 1))[0]!;
-      this.registry.removeReplica(fullest.id, c.handle);
-      this.push(this.deletes, fullest.id, c.handle);
+      this.queueDelete(fullest.id, c.handle);
       scan.surplusDeletes++;
     }
 
@@ -204,7 +228,7 @@ export class RepairScheduler {
         }
         const busy = [...load].filter(([, n]) => n >= this.limits.perServerCopies).map(([id]) => id);
         // Not a server about to delete this very chunk (a surplus delete queued before it fell short).
-        const deleting = [...this.deletes].filter(([, hs]) => hs.includes(c.handle)).map(([id]) => id);
+        const deleting = this.deleteQueued(c.handle) ? [...this.deletes].filter(([, hs]) => hs.includes(c.handle)).map(([id]) => id) : [];
         const exclude = [...c.live.map((r) => r.id), ...(this.inFlight.get(c.handle) ?? []).map((f) => f.target), ...busy, ...deleting, ...decom];
         const [target] = this.registry.place(1, exclude, c.chunkSizeBytes);
         if (!target) {
@@ -255,8 +279,7 @@ export class RepairScheduler {
     this.movesDone++;
     const goodElsewhere = live.filter((r) => r.id !== from && !decom.has(r.id)).length;
     if (replication === undefined || !live.some((r) => r.id === from) || goodElsewhere < replication) return;
-    this.registry.removeReplica(from, handle);
-    this.push(this.deletes, from, handle);
+    this.queueDelete(from, handle);
   }
 
   /**
@@ -382,8 +405,13 @@ export class RepairScheduler {
   }
 
   private deleteQueued(handle: number): boolean {
-    for (const list of this.deletes.values()) if (list.includes(handle)) return true;
-    return false;
+    return this.deleting.has(handle);
+  }
+
+  private queueDelete(serverId: string, handle: number): void {
+    this.registry.removeReplica(serverId, handle);
+    this.push(this.deletes, serverId, handle);
+    this.deleting.add(handle);
   }
 
   private push<T>(map: Map<string, T[]>, key: string, value: T): void {

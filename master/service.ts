@@ -83,6 +83,8 @@ export class MasterService {
 
   private leaderSinceMs?: number;
   private leaderStartedMs?: number;
+  /** How long the last repair scan took (it walks the whole namespace). */
+  private lastScanDurationMs = 0;
 
   /**
    * Safe mode: just after becoming leader, until every chunk has a reported replica or
@@ -408,6 +410,7 @@ export class MasterService {
   async register(req: RegisterRequest): Promise<HeartbeatReply> {
     this.requireLeader();
     this.registry.register(req);
+    this.repair.forgetServer(req.id);
     this.log.info({ server: req.id, addr: req.addr, chunks: req.chunks.length }, 'chunkserver registered');
     return { reregister: false, deletes: await this.garbageOn(req.id), copies: [] };
   }
@@ -419,12 +422,15 @@ export class MasterService {
     // A copy finished or failed: plan the next ones now, so this reply carries them, rather
     // than at the next scan (with small chunks, copies would otherwise wait a second each).
     if (req.copyFailed.length > 0 || req.added.some((c) => this.repair.awaits(req.id, c.handle))) {
-      if (Date.now() - this.repair.lastScanMs >= MIN_EVENT_SCAN_INTERVAL_MS) await this.repairScan();
+      // A scan walks the namespace: with a large one, keep scans from running back to back.
+      const gapMs = Math.max(MIN_EVENT_SCAN_INTERVAL_MS, 4 * this.lastScanDurationMs);
+      if (Date.now() - this.repair.lastScanMs >= gapMs) await this.repairScan();
     }
-    // The read barrier inside garbageOn may fail: take the queued work only after it, so a failed
-    // heartbeat loses none. Surplus deletes go first: the reply's delete list is capped.
-    const garbage = await this.garbageOn(req.id, MAX_DELETES_PER_REPLY - this.repair.queuedDeletes(req.id));
-    const work = this.repair.takeFor(req.id);
+    // The read barrier may fail: take the queued work only after it, so a failed heartbeat loses
+    // none. Surplus deletes go first; the reply's delete list is capped, the rest waits.
+    const state = await this.read();
+    const work = this.repair.takeFor(req.id, MAX_DELETES_PER_REPLY);
+    const garbage = this.registry.takeGarbage(req.id, (h) => state.chunks.get(h)?.version, this.config.gcGraceMs, MAX_DELETES_PER_REPLY - work.deletes.length);
     return { reregister: false, deletes: [...work.deletes, ...garbage], copies: work.copies };
   }
 
@@ -439,7 +445,9 @@ export class MasterService {
     if (this.leaderStartedMs === undefined || Date.now() - this.leaderStartedMs < this.config.deadTimeoutMs) return;
     const state = await this.read();
     if (this.inSafeMode(state)) return;
+    const started = Date.now();
     const scan = this.repair.scan(state);
+    this.lastScanDurationMs = Date.now() - started;
     if (scan.ordered > 0 || scan.surplusDeletes > 0) this.log.info(scan, 'repair: copies ordered, surplus replicas dropped');
   }
 

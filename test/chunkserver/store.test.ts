@@ -711,3 +711,26 @@ t.test('aborting a writer with writes in flight leaves nothing behind and refuse
   t.same(readdirSync(join(dir, 'tmp')), [], 'the temporary file is gone');
   t.equal(store.get(78), undefined);
 });
+
+t.test('a read-ahead that fails while the sink is busy fails the read, not the process', async (t) => {
+  const { store } = await newStore(t);
+  const data = pattern(3 * READ_BATCH_BYTES + 100, 93);
+  await put(store, 79, 1, data);
+  let unhandled: unknown;
+  const onUnhandled = (err: unknown) => {
+    unhandled = err;
+  };
+  process.on('unhandledRejection', onUnhandled);
+  t.teardown(() => process.off('unhandledRejection', onUnhandled));
+  let calls = 0;
+  // During the first batch the file is cut to one batch; the third batch's read-ahead then
+  // starts (after the second batch arrives) and fails while the sink still holds batch two.
+  const err = await store.readRange(79, 0, data.length, async () => {
+    calls++;
+    if (calls === 1) truncateSync(store.pathOf(79), READ_BATCH_BYTES);
+    if (calls === 2) await new Promise((r) => setTimeout(r, 50));
+  }).then(() => undefined, (e: unknown) => e);
+  await new Promise((r) => setTimeout(r, 20));
+  t.ok(err instanceof DfsError && err.code === 'CHECKSUM_MISMATCH', `the read fails: ${(err as Error)?.message}`);
+  t.equal(unhandled, undefined, 'no unhandled rejection');
+});

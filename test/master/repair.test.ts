@@ -1559,3 +1559,34 @@ t.test('balancing: a move never targets a server without room for the chunk', as
   t.same(targets.filter((id) => id === 's2'), [], 'no move to the full server');
   t.equal(c.repair.copiesFailed, 0, 'so no copies fail');
 });
+
+t.test('a server that re-registers before collecting a surplus delete: the delete is void and planned afresh', async (t) => {
+  const c = new Cluster();
+  const [h] = c.file('/f', 1, 3);
+  for (const id of servers(4)) c.register(id, [h!], { freeBytes: id === 's1' ? CAPACITY / 10 : CAPACITY / 2 });
+  t.equal(c.scan().surplusDeletes, 1, 'four replicas of three: one goes');
+  t.same(c.live(h!), ['s2', 's3', 's4'], 'the master stops counting the fullest server\'s replica at once');
+  // s1 restarts and sends a full report (it still holds the chunk) before its next heartbeat.
+  c.register('s1', [h!]);
+  c.repair.forgetServer('s1');
+  t.same(c.repair.takeFor('s1'), { copies: [], deletes: [] }, 'the queued delete is void: run now, it would go unreported');
+  t.same(c.live(h!), ['s1', 's2', 's3', 's4'], 'the report counts the replica again');
+  t.equal(c.scan().surplusDeletes, 1, 'the next scan plans the delete afresh');
+  const work = c.repair.takeFor('s1');
+  t.same(work.deletes, [h], 'and hands it out');
+  t.same(c.live(h!), ['s2', 's3', 's4']);
+});
+
+t.test('takeFor hands out at most maxDeletes deletes; the rest wait for the next heartbeat', async (t) => {
+  const c = new Cluster();
+  const hs = Array.from({ length: 5 }, (_, i) => c.file(`/f${i}`, 1, 3)).flat();
+  for (const id of servers(4)) c.register(id, hs, { freeBytes: id === 's1' ? CAPACITY / 10 : CAPACITY / 2 });
+  t.equal(c.scan().surplusDeletes, 5, 'one surplus replica per chunk');
+  const first = c.repair.takeFor('s1', 2);
+  t.equal(first.deletes.length, 2, 'two now');
+  const rest = c.repair.takeFor('s1', 10);
+  t.equal(rest.deletes.length, 3, 'the other three next time');
+  t.same([...first.deletes, ...rest.deletes].sort((a, b) => a - b), [...hs].sort((a, b) => a - b), 'each exactly once');
+  t.same(c.repair.takeFor('s1', 10).deletes, [], 'nothing left');
+  t.equal(c.scan().surplusDeletes, 0, 'nothing is planned twice');
+});
