@@ -14,14 +14,48 @@ interface ServerEntry {
   chunks: Set<number>;
 }
 
+/** Replicas of one chunk, flat: server id, version, server id, version, ... */
+type Replicas = (string | number)[];
+
+function versionOf(m: Replicas, id: string): number | undefined {
+  for (let i = 0; i < m.length; i += 2) if (m[i] === id) return m[i + 1] as number;
+  return undefined;
+}
+
+/** Updates `id`'s version in place; false when `id` has no pair yet. */
+function setVersion(m: Replicas, id: string, version: number): boolean {
+  for (let i = 0; i < m.length; i += 2) {
+    if (m[i] === id) {
+      m[i + 1] = version;
+      return true;
+    }
+  }
+  return false;
+}
+
+/** Removes `id`'s pair; true when it was there. */
+function dropServer(m: Replicas, id: string): boolean {
+  for (let i = 0; i < m.length; i += 2) {
+    if (m[i] === id) {
+      m.splice(i, 2);
+      return true;
+    }
+  }
+  return false;
+}
+
 /**
  * Volatile knowledge of the chunkservers: who is alive, how full and busy, and which chunk
  * replicas each holds. Rebuilt from registrations and heartbeats; never persisted.
  */
 export class Registry {
   private servers = new Map<string, ServerEntry>();
-  /** handle → (server id → version) */
-  private locations = new Map<number, Map<string, number>>();
+  /**
+   * handle → [server id, version, server id, version, ...]. A flat array per chunk rather than a
+   * Map: a chunk has a handful of replicas, and with a million chunks the Map objects alone
+   * cost more than everything else the registry keeps.
+   */
+  private locations = new Map<number, Replicas>();
   /** server id → (handle → when it was first seen unreferenced or stale): garbage waits a grace period. */
   private garbageSeen = new Map<string, Map<number, number>>();
   /** handle → servers that reported a replica corrupt (dropped there), until the chunk is healthy again. */
@@ -62,9 +96,10 @@ export class Registry {
 
   private addReplica(entry: ServerEntry, c: ReportedChunk): void {
     entry.chunks.add(c.handle);
-    let m = this.locations.get(c.handle);
-    if (!m) this.locations.set(c.handle, (m = new Map()));
-    m.set(entry.id, c.version);
+    const m = this.locations.get(c.handle);
+    // A new array of exactly the right size: push() would leave slack for 16 more elements.
+    if (!m) this.locations.set(c.handle, [entry.id, c.version]);
+    else if (!setVersion(m, entry.id, c.version)) this.locations.set(c.handle, m.concat(entry.id, c.version));
   }
 
   /** Records a replica the pipeline told us about, before that server's next heartbeat does. */
@@ -76,16 +111,14 @@ export class Registry {
   removeReplica(serverId: string, handle: number): void {
     this.servers.get(serverId)?.chunks.delete(handle);
     const m = this.locations.get(handle);
-    m?.delete(serverId);
-    if (m && m.size === 0) this.locations.delete(handle);
+    if (m && dropServer(m, serverId) && m.length === 0) this.locations.delete(handle);
   }
 
   private forgetServerChunks(entry: ServerEntry): void {
     this.garbageSeen.delete(entry.id);
     for (const h of entry.chunks) {
       const m = this.locations.get(h);
-      m?.delete(entry.id);
-      if (m && m.size === 0) this.locations.delete(h);
+      if (m && dropServer(m, entry.id) && m.length === 0) this.locations.delete(h);
     }
     entry.chunks.clear();
   }
@@ -104,7 +137,10 @@ export class Registry {
     const m = this.locations.get(handle);
     if (!m) return [];
     const out: { id: string; addr: string }[] = [];
-    for (const [id, v] of m) if (v === version && this.isAlive(id)) out.push({ id, addr: this.servers.get(id)!.addr });
+    for (let i = 0; i < m.length; i += 2) {
+      const id = m[i] as string;
+      if (m[i + 1] === version && this.isAlive(id)) out.push({ id, addr: this.servers.get(id)!.addr });
+    }
     return out.sort((a, b) => (a.id < b.id ? -1 : 1));
   }
 
@@ -123,7 +159,7 @@ export class Registry {
     const ready: number[] = [];
     for (const h of e.chunks) {
       const want = versionOf(h);
-      const have = this.locations.get(h)?.get(serverId);
+      const have = this.versionOn(serverId, h);
       if (want !== undefined && have !== undefined && have >= want) {
         seen.delete(h); // referenced again (e.g. a reinstated write): not garbage after all
         continue;
@@ -199,13 +235,16 @@ export class Registry {
 
   /** The version of `handle` that `serverId` reported, if it holds one. */
   versionOn(serverId: string, handle: number): number | undefined {
-    return this.locations.get(handle)?.get(serverId);
+    const m = this.locations.get(handle);
+    return m ? versionOf(m, serverId) : undefined;
   }
 
   /** Every server, alive or not, that reported `handle` at `version`. */
   holders(handle: number, version: number): string[] {
     const m = this.locations.get(handle);
-    return m ? [...m].filter(([, v]) => v === version).map(([id]) => id) : [];
+    const out: string[] = [];
+    if (m) for (let i = 0; i < m.length; i += 2) if (m[i + 1] === version) out.push(m[i] as string);
+    return out;
   }
 
   /** Free space as a share of capacity (0 for an unknown server). */
@@ -216,7 +255,7 @@ export class Registry {
 
   /** Whether any server (alive or not) has reported a replica of `handle`. */
   hasAnyReplica(handle: number): boolean {
-    return (this.locations.get(handle)?.size ?? 0) > 0;
+    return (this.locations.get(handle)?.length ?? 0) > 0;
   }
 
   liveCount(): number {
