@@ -41,6 +41,11 @@ export class Copier {
     private readonly log: Logger,
   ) {}
 
+  /** The cap on copy traffic received here, in bytes a second (0: none), for the master's timeouts. */
+  get rateBytesPerSec(): number {
+    return this.limits.rate ? Math.floor(this.limits.rate.bytesPerSec) : 0;
+  }
+
   get running(): number {
     return this.active.size;
   }

@@ -63,7 +63,10 @@ export class Heartbeat {
 
   private async stats() {
     const disk = await this.store.diskStats();
-    return { id: this.id, addr: this.addr, ...disk, usedBytes: this.store.usedBytes(), activeWrites: this.activity.writes, activeReads: this.activity.reads };
+    return {
+      id: this.id, addr: this.addr, ...disk, usedBytes: this.store.usedBytes(), activeWrites: this.activity.writes, activeReads: this.activity.reads,
+      copyRateBytesPerSec: this.copier.rateBytesPerSec,
+    };
   }
 
   private async send(): Promise<void> {

@@ -66,6 +66,8 @@ const ServerStats = {
   usedBytes: nonNegInt,
   activeWrites: nonNegInt,
   activeReads: nonNegInt,
+  /** The server's cap on incoming re-replication copies, bytes a second (0: none): the master allows capped copies longer. */
+  copyRateBytesPerSec: nonNegInt.default(0),
 };
 export const RegisterRequest = z.strictObject({
   id: serverId,

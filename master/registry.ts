@@ -11,6 +11,7 @@ interface ServerEntry {
   activeReads: number;
   lastHeartbeatMs: number;
   pendingAllocations: number;
+  copyRateBytesPerSec: number;
   chunks: Set<number>;
 }
 
@@ -75,7 +76,8 @@ export class Registry {
     }
     const entry: ServerEntry = {
       id: req.id, addr: req.addr, capacityBytes: req.capacityBytes, freeBytes: req.freeBytes, usedBytes: req.usedBytes,
-      activeWrites: req.activeWrites, activeReads: req.activeReads, lastHeartbeatMs: this.now(), pendingAllocations: 0, chunks: new Set(),
+      activeWrites: req.activeWrites, activeReads: req.activeReads, lastHeartbeatMs: this.now(), pendingAllocations: 0,
+      copyRateBytesPerSec: req.copyRateBytesPerSec ?? 0, chunks: new Set(),
     };
     this.servers.set(req.id, entry);
     for (const c of req.chunks) this.addReplica(entry, c);
@@ -88,6 +90,7 @@ export class Registry {
     Object.assign(entry, {
       capacityBytes: req.capacityBytes, freeBytes: req.freeBytes, usedBytes: req.usedBytes,
       activeWrites: req.activeWrites, activeReads: req.activeReads, lastHeartbeatMs: this.now(), pendingAllocations: 0,
+      copyRateBytesPerSec: req.copyRateBytesPerSec ?? 0,
     });
     for (const c of req.added) this.addReplica(entry, c);
     for (const h of req.removed) this.removeReplica(req.id, h);
@@ -225,6 +228,11 @@ export class Registry {
       s.pendingAllocations++;
       return { id, addr: s.addr };
     });
+  }
+
+  /** The server's cap on incoming copies, bytes a second (0: none or unknown). */
+  copyRateOf(id: string): number {
+    return this.servers.get(id)?.copyRateBytesPerSec ?? 0;
   }
 
   /** Free bytes as last reported (0 for an unknown server). */

@@ -22,7 +22,7 @@ export interface RepairLimits {
 export const REPAIR_DEFAULTS: RepairLimits = { perServerCopies: 2, maxInFlight: 64, copyTimeoutMs: 120_000, balanceThreshold: 0.1, maxMovesInFlight: 4 };
 
 /** A copy ordered and not yet confirmed; `moveFrom` marks a balancing move (that replica goes after). */
-interface InFlight { target: string; source: string; startedMs: number; moveFrom?: string }
+interface InFlight { target: string; source: string; startedMs: number; moveFrom?: string; deadlineMs?: number }
 
 export interface RepairScan {
   underReplicated: number;
@@ -262,7 +262,7 @@ export class RepairScheduler {
           if (f.moveFrom) this.finishMove(wanted.get(h)?.replication, h, f.moveFrom, live, decom);
           return false;
         }
-        if (now - f.startedMs > this.limits.copyTimeoutMs || !rec || !this.registry.isAlive(f.target)) {
+        if (now > (f.deadlineMs ?? f.startedMs + this.limits.copyTimeoutMs) || !rec || !this.registry.isAlive(f.target)) {
           this.copiesFailed++;
           this.withdrawOrder(f.target, h); // not collected yet: it must not run untracked later
           return false;
@@ -389,6 +389,11 @@ export class RepairScheduler {
   }
 
   private order(handle: number, flight: InFlight, order: CopyOrder): void {
+    // A target that caps its copy traffic (--copy-rate) shares the cap among the copies it runs:
+    // allow what the cap costs on top of the usual time, or the copy is planned twice.
+    const rate = this.registry.copyRateOf(flight.target);
+    const cappedMs = rate > 0 ? Math.ceil((order.length * this.limits.perServerCopies * 1000) / rate) : 0;
+    flight.deadlineMs = flight.startedMs + this.limits.copyTimeoutMs + cappedMs;
     const list = this.inFlight.get(handle) ?? [];
     list.push(flight);
     this.inFlight.set(handle, list);

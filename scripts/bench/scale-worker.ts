@@ -56,7 +56,7 @@ function loadLocations(registry: Registry, handles: number[]): void {
     handles.forEach((handle, i) => {
       if ((i + s) % CHUNKSERVERS < REPLICATION) chunks.push({ handle, version: 1, length: CHUNK_SIZE_BYTES });
     });
-    registry.register({ id: `cs${s + 1}`, addr: `127.0.0.1:${9500 + s}`, capacityBytes: 1e15, freeBytes: 1e15, usedBytes: 0, activeWrites: 0, activeReads: 0, chunks });
+    registry.register({ id: `cs${s + 1}`, addr: `127.0.0.1:${9500 + s}`, capacityBytes: 1e15, freeBytes: 1e15, usedBytes: 0, activeWrites: 0, activeReads: 0, copyRateBytesPerSec: 0, chunks });
   }
 }
 

@@ -12,7 +12,7 @@ function setup(): { reg: Registry; clock: { now: number } } {
   return { reg: new Registry(DEAD, () => clock.now), clock };
 }
 
-const stats = { capacityBytes: 100 * CHUNK, freeBytes: 50 * CHUNK, usedBytes: 50 * CHUNK, activeWrites: 0, activeReads: 0 };
+const stats = { capacityBytes: 100 * CHUNK, freeBytes: 50 * CHUNK, usedBytes: 50 * CHUNK, activeWrites: 0, activeReads: 0, copyRateBytesPerSec: 0 };
 const chunk = (handle: number, version = 1): ReportedChunk => ({ handle, version, length: 10 });
 const reg = (id: string, chunks: ReportedChunk[] = [], over: Partial<RegisterRequest> = {}): RegisterRequest => ({
   id, addr: `${id}.local:7000`, ...stats, chunks, ...over,
@@ -63,7 +63,7 @@ t.test('register and heartbeat stats show in list()', async (t) => {
   r.register(reg('a'));
   clock.now += 5;
   t.same(r.list(), [
-    { id: 'a', addr: 'a.local:7000', alive: true, ...stats, chunkCount: 0, lastHeartbeatAgoMs: 5 },
+    { id: 'a', addr: 'a.local:7000', alive: true, capacityBytes: stats.capacityBytes, freeBytes: stats.freeBytes, usedBytes: stats.usedBytes, activeWrites: 0, activeReads: 0, chunkCount: 0, lastHeartbeatAgoMs: 5 },
     { id: 'b', addr: 'b.local:7000', alive: true, capacityBytes: 9, freeBytes: 8, usedBytes: 1, chunkCount: 2, activeWrites: 2, activeReads: 3, lastHeartbeatAgoMs: 5 },
   ], 'sorted by id');
   r.heartbeat(hb('b', { freeBytes: 7, usedBytes: 2, activeWrites: 0, activeReads: 1, added: [chunk(3)], removed: [1] }));

@@ -44,11 +44,12 @@ class Cluster {
   }
 
   /** Registers (or re-registers) `id` with a full report of `handles`. */
-  register(id: string, handles: number[] = [], opts: { freeBytes?: number; version?: number } = {}): void {
+  register(id: string, handles: number[] = [], opts: { freeBytes?: number; version?: number; copyRateBytesPerSec?: number } = {}): void {
     const freeBytes = opts.freeBytes ?? this.free.get(id) ?? CAPACITY / 2;
     this.free.set(id, freeBytes);
     const req: RegisterRequest = {
       id, addr: Cluster.addr(id), capacityBytes: CAPACITY, freeBytes, usedBytes: CAPACITY - freeBytes, activeWrites: 0, activeReads: 0,
+      copyRateBytesPerSec: opts.copyRateBytesPerSec ?? 0,
       chunks: handles.map((handle) => ({ handle, version: opts.version ?? 1, length: CHUNK })),
     };
     this.registry.register(req);
@@ -59,7 +60,7 @@ class Cluster {
     const freeBytes = opts.freeBytes ?? this.free.get(id)!;
     this.free.set(id, freeBytes);
     const req: HeartbeatRequest = {
-      id, addr: Cluster.addr(id), capacityBytes: CAPACITY, freeBytes, usedBytes: CAPACITY - freeBytes, activeWrites: 0, activeReads: 0,
+      id, addr: Cluster.addr(id), capacityBytes: CAPACITY, freeBytes, usedBytes: CAPACITY - freeBytes, activeWrites: 0, activeReads: 0, copyRateBytesPerSec: 0,
       added: (opts.added ?? []).map((handle) => ({ handle, version: opts.version ?? 1, length: CHUNK })),
       removed: opts.removed ?? [], copyFailed: [],
     };
@@ -1313,7 +1314,7 @@ t.test('balancing: a full server whose chunks the emptiest already holds does no
   const a = Array.from({ length: 10 }, (_, i) => c.file(`/a${i}`, 1, 2)).flat();
   const b = Array.from({ length: 10 }, (_, i) => c.file(`/b${i}`, 1, 2)).flat();
   const reg = (id: string, handles: number[], capacityBytes: number) => c.registry.register({
-    id, addr: Cluster.addr(id), capacityBytes, freeBytes: capacityBytes / 2, usedBytes: capacityBytes / 2, activeWrites: 0, activeReads: 0,
+    id, addr: Cluster.addr(id), capacityBytes, freeBytes: capacityBytes / 2, usedBytes: capacityBytes / 2, activeWrites: 0, activeReads: 0, copyRateBytesPerSec: 0,
     chunks: handles.map((handle) => ({ handle, version: 1, length: CHUNK })),
   });
   reg('s1', a, 100);
@@ -1589,4 +1590,20 @@ t.test('takeFor hands out at most maxDeletes deletes; the rest wait for the next
   t.same([...first.deletes, ...rest.deletes].sort((a, b) => a - b), [...hs].sort((a, b) => a - b), 'each exactly once');
   t.same(c.repair.takeFor('s1', 10).deletes, [], 'nothing left');
   t.equal(c.scan().surplusDeletes, 0, 'nothing is planned twice');
+});
+
+t.test('a copy to a server that caps its copy traffic gets the time the cap costs before it counts as failed', async (t) => {
+  // 1 byte/s, 4-byte chunks, 2 copies per server: the cap alone costs 8 s on top of the timeout.
+  const c = new Cluster({ copyTimeoutMs: 1000 });
+  const [h] = c.file('/f', 1, 3);
+  c.register('s1', [h!]);
+  c.register('s2', [h!]);
+  c.register('s3', [], { copyRateBytesPerSec: 1 });
+  t.equal(c.scan().ordered, 1, 'one copy, to the capped server (the only one without the chunk)');
+  c.advance(5_000, c.ids);
+  c.scan();
+  t.equal(c.repair.copiesFailed, 0, 'past the plain timeout but within what the cap costs: still running');
+  c.advance(5_000, c.ids);
+  c.scan();
+  t.equal(c.repair.copiesFailed, 1, 'past both: failed, and planned again');
 });
