@@ -194,7 +194,9 @@ export class RepairScheduler {
     // Corrupt reports of chunks that no longer exist (their file was deleted) are history.
     for (const h of this.registry.corruptHandles()) if (!state.chunks.has(h)) this.registry.clearCorrupt(h);
 
-    const util = this.utilisation(wanted, decom);
+    // Use per server walks every replica: only when trimming or balancing needs it.
+    const balancing = this.limits.balanceThreshold > 0;
+    const util = surplus.length > 0 || balancing ? this.utilisation(wanted, decom) : new Map<string, number>();
     for (const c of surplus) {
       // One surplus replica per scan and chunk, from the fullest disk (then the server holding the
       // most, as servers sharing a disk report the same free space): reports confirm it before the next.
@@ -243,7 +245,7 @@ export class RepairScheduler {
       }
     }
     // Balancing only when repair has nothing left to plan: a missing replica matters more than an even disk.
-    if (waitingForSlots === 0 && repairing === 0) scan.moves = this.planMoves(state, wanted, util, load, now);
+    if (balancing && waitingForSlots === 0 && repairing === 0) scan.moves = this.planMoves(state, wanted, util, load, now);
     scan.inFlight = this.inFlightCount;
     this.last = scan;
     return scan;

@@ -412,7 +412,7 @@ export class MasterService {
     this.registry.register(req);
     this.repair.forgetServer(req.id);
     this.log.info({ server: req.id, addr: req.addr, chunks: req.chunks.length }, 'chunkserver registered');
-    return { reregister: false, deletes: await this.garbageOn(req.id), copies: [] };
+    return { reregister: false, deletes: this.garbageOn(await this.read(), req.id, MAX_DELETES_PER_REPLY), copies: [] };
   }
 
   async heartbeat(req: HeartbeatRequest): Promise<HeartbeatReply> {
@@ -430,7 +430,7 @@ export class MasterService {
     // none. Surplus deletes go first; the reply's delete list is capped, the rest waits.
     const state = await this.read();
     const work = this.repair.takeFor(req.id, MAX_DELETES_PER_REPLY);
-    const garbage = this.registry.takeGarbage(req.id, (h) => state.chunks.get(h)?.version, this.config.gcGraceMs, MAX_DELETES_PER_REPLY - work.deletes.length);
+    const garbage = this.garbageOn(state, req.id, MAX_DELETES_PER_REPLY - work.deletes.length);
     return { reregister: false, deletes: [...work.deletes, ...garbage], copies: work.copies };
   }
 
@@ -452,8 +452,7 @@ export class MasterService {
   }
 
   /** Replicas a server holds that nothing references, or of an old version, past the grace period: delete them. */
-  private async garbageOn(serverId: string, limit = MAX_DELETES_PER_REPLY): Promise<number[]> {
-    const state = await this.read();
+  private garbageOn(state: MasterState, serverId: string, limit: number): number[] {
     return this.registry.takeGarbage(serverId, (h) => state.chunks.get(h)?.version, this.config.gcGraceMs, limit);
   }
 
