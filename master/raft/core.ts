@@ -202,14 +202,18 @@ export class RaftCore {
   ready(): Ready {
     const hardState = this.hardState();
     const softState = this.softState();
+    const snapshot = this.log.unstableSnapshot();
     const ready: Ready = {
       softState: sameSoftState(softState, this.prevSoftState) ? null : softState,
       hardState: sameHardState(hardState, this.prevHardState) ? null : hardState,
-      snapshot: this.log.unstableSnapshot(),
+      snapshot,
       entries: this.log.unstableEntries(),
       committedEntries: this.log.nextCommittedEntries(this.config.maxCommittedBytesPerReady),
       messages: this.msgs,
       readStates: this.readStates,
+      // Only the commit index may be unpersisted: it is not needed for safety (it is relearned).
+      sendBeforePersist:
+        this.role === 'leader' && snapshot === null && hardState.term === this.prevHardState.term && hardState.vote === this.prevHardState.vote,
     };
     this.msgs = [];
     this.readStates = [];

@@ -1,5 +1,6 @@
 // The driver around the pure core: owns the clock (a tick timer), the Storage, the Transport and
-// the StateMachine, and runs the Ready loop: persist (one fsync) → send → apply → advance. It
+// the StateMachine, and runs the Ready loop: persist (one fsync) → send → apply → advance (a
+// leader sends first and persists meanwhile: Ready.sendBeforePersist). It
 // turns proposals and reads into promises for the master.
 import type { RaftConfig } from './config.js';
 import { RaftCore } from './core.js';
@@ -311,11 +312,12 @@ export class RaftNode {
   }
 
   private async handleReady(core: RaftCore, ready: Ready): Promise<void> {
+    if (ready.sendBeforePersist && ready.messages.length > 0) this.options.transport.send(ready.messages);
     if (ready.hardState !== null || ready.entries.length > 0 || ready.snapshot !== null) {
       await this.storage.persist({ hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot });
     }
-    // Only now may messages that depend on the persisted vote, term or entries leave.
-    if (ready.messages.length > 0) this.options.transport.send(ready.messages);
+    // Otherwise only now may messages that depend on the persisted vote, term or entries leave.
+    if (!ready.sendBeforePersist && ready.messages.length > 0) this.options.transport.send(ready.messages);
     if (ready.snapshot !== null) {
       this.stateMachine.restore(ready.snapshot.data);
       this.appliedIndex = ready.snapshot.meta.index;

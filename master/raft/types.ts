@@ -153,6 +153,7 @@ export interface SoftState {
 /**
  * A batch of work for the driver. Order matters: persist `snapshot`, `entries` and `hardState`
  * (one fsync), then send `messages`, then apply `committedEntries`, then call `advance(ready)`.
+ * The one exception is `sendBeforePersist`.
  */
 export interface Ready {
   readonly softState: SoftState | null;
@@ -162,6 +163,13 @@ export interface Ready {
   readonly committedEntries: readonly Entry[];
   readonly messages: readonly Message[];
   readonly readStates: readonly ReadState[];
+  /**
+   * True when `messages` may leave while this batch is still being persisted: a leader whose
+   * term and vote are already on disk only sends appends (and heartbeats) of entries it holds,
+   * and counts itself towards a quorum only after `advance` (§10.2.1 of Ongaro's thesis; etcd's
+   * leader does the same). So the leader's fsync and its followers' run in parallel.
+   */
+  readonly sendBeforePersist: boolean;
 }
 
 export function entryBytes(entry: Entry): number {

@@ -383,7 +383,7 @@ export class Simulation {
     const ready = core.ready();
     node.pendingReady = ready;
     const incarnation = node.incarnation;
-    if (this.options.unsafeSendBeforePersist) this.send(node, ready.messages);
+    if (this.options.unsafeSendBeforePersist || ready.sendBeforePersist) this.send(node, ready.messages);
     // The fsync takes a while; messages keep arriving and are stepped meanwhile.
     this.at(this.now + this.randomInt(0, 6), () => {
       if (node.incarnation !== incarnation) return;
@@ -396,7 +396,7 @@ export class Simulation {
     for (const entry of ready.entries) this.checkEntry(entry);
     node.storage.persistSync({ hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot });
     node.pendingReady = null;
-    if (!this.options.unsafeSendBeforePersist) this.send(node, ready.messages);
+    if (!this.options.unsafeSendBeforePersist && !ready.sendBeforePersist) this.send(node, ready.messages);
     if (ready.snapshot !== null) {
       if (ready.snapshot.meta.index <= node.applied) this.fail(`${node.id} restored snapshot ${ready.snapshot.meta.index} at applied ${node.applied}`);
       node.sm!.restore(ready.snapshot.data);
