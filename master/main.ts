@@ -7,7 +7,7 @@ import { createLogger } from '../common/log.js';
 import { createApp, installErrorHandler, listen, newMetricsRegistry, sendError } from '../common/server.js';
 import { DfsError } from '../common/errors.js';
 import { RaftReplicator } from './raft-replicator.js';
-import { RAFT_MESSAGE_PATH, raftHttpHandler } from './raft/index.js';
+import { acceptRaftStreams, type RaftNode } from './raft/index.js';
 import { mountMasterRoutes } from './routes.js';
 import { MasterService } from './service.js';
 
@@ -66,20 +66,6 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   if (peers[opts.id] === undefined) throw new DfsError('INVALID_ARGUMENT', `--peers does not name this master (${opts.id})`);
   if (peers[opts.id] !== opts.listen) throw new DfsError('INVALID_ARGUMENT', `--peers gives ${opts.id} the address ${peers[opts.id]}, but it listens on ${opts.listen}`);
   const app = createApp(log, metrics);
-  // Raft traffic between masters, checked against the cluster secret. Mounted first: the handler
-  // reads its own body (its content type is not application/json).
-  const raftRoute = { handler: undefined as ReturnType<typeof raftHttpHandler> | undefined };
-  // These run before the JSON error handler exists (it is installed once the service is mounted),
-  // so they answer errors themselves.
-  app.post(RAFT_MESSAGE_PATH, (req, res) => {
-    try {
-      verifyPeerAuth(secret, 'raft', req.get(PEER_AUTH_HEADER));
-      if (!raftRoute.handler) throw new DfsError('UNAVAILABLE', 'raft is starting');
-      raftRoute.handler(req, res);
-    } catch (err) {
-      sendError(res, err as DfsError);
-    }
-  });
   // Chunkserver calls must prove they hold the cluster secret: a stray server (another
   // cluster's, say) reporting the same handles would otherwise count as replicas.
   app.use('/v1/cs', (req, res, next) => {
@@ -95,12 +81,27 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   let ready = false;
   app.use((_req, res, next) => (ready ? next() : sendError(res, new DfsError('UNAVAILABLE', 'master is starting'))));
   const server = await listen(app, host, port);
+  // Raft traffic between masters: one upgraded stream per peer, checked against the cluster
+  // secret once when it opens (master/raft/stream-transport.ts).
+  let raftNode: RaftNode | undefined;
+  const raftStreams = acceptRaftStreams(server, {
+    authorize: (req) => {
+      try {
+        verifyPeerAuth(secret, 'raft', req.headers[PEER_AUTH_HEADER]);
+        return undefined;
+      } catch (err) {
+        return (err as DfsError).message;
+      }
+    },
+    sink: () => raftNode,
+    onBadFrame: (err) => log.warn({ err: err.message }, 'closed a raft stream that sent a bad frame'),
+  });
   const addr = `${host}:${(server.address() as AddressInfo).port}`;
   if (!opts.peers) peers[opts.id] = addr; // port 0 in a group of one
   const replicator = await RaftReplicator.open({
     id: opts.id, peers, dataDir: opts.dataDir, secret, tickIntervalMs: opts.tickIntervalMs, snapshotEveryEntries: opts.snapshotEveryEntries,
   }, log);
-  raftRoute.handler = raftHttpHandler(replicator.raftNode);
+  raftNode = replicator.raftNode;
   const config = {
     id: opts.id, addr, chunkSizeBytes: opts.chunkSizeBytes, defaultReplication: opts.replication,
     writeLeaseMs: opts.writeLeaseMs, deadTimeoutMs: opts.deadTimeoutMs, writeTokenTtlMs: 10 * 60_000, secret,
@@ -124,8 +125,11 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
     async close() {
       clearInterval(leaseTimer);
       clearInterval(repairTimer);
-      await new Promise<void>((r) => server.close(() => r()));
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      // Upgraded raft streams are no longer the HTTP server's: close them, or close() waits on them.
+      raftStreams.close();
       server.closeAllConnections();
+      await closed;
       await replicator.close();
     },
   };

@@ -4,8 +4,8 @@ import { DfsError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { Command, CommandResult } from './commands.js';
 import {
-  encodeCommand, encodeRaw, encodeRegister, FileStorage, HttpTransport, NotLeaderError, RaftError, RaftNode,
-  SessionStateMachine, unwrapSessionResult, type StateMachine,
+  encodeCommand, encodeRaw, encodeRegister, FileStorage, NotLeaderError, RaftError, RaftNode,
+  SessionStateMachine, StreamTransport, unwrapSessionResult, type StateMachine,
 } from './raft/index.js';
 import type { Replicator, SessionRef } from './replicator.js';
 import { MasterState } from './state.js';
@@ -73,7 +73,7 @@ export class RaftReplicator implements Replicator {
   private constructor(
     private readonly node: RaftNode,
     private readonly machine: MasterStateMachine,
-    private readonly transport: HttpTransport,
+    private readonly transport: StreamTransport,
     private readonly peers: Record<string, string>,
   ) {}
 
@@ -81,7 +81,7 @@ export class RaftReplicator implements Replicator {
     const storage = await FileStorage.open({ dir: join(opts.dataDir, 'raft') });
     const machine = new MasterStateMachine(new MasterState());
     let node: RaftNode | undefined;
-    const transport = new HttpTransport({
+    const transport = new StreamTransport({
       peers: opts.peers,
       headers: { [PEER_AUTH_HEADER]: peerAuthToken(opts.secret, 'raft') },
       onUnreachable: (peer) => node?.reportUnreachable(peer),

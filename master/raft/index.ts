@@ -5,15 +5,16 @@ export type { Storage, LogStorage, PersistBatch } from './storage.js';
 export { FileStorage, type FileStorageOptions, type OpenReport } from './file-storage.js';
 export { MemoryStorage } from './memory-storage.js';
 export {
-  HttpTransport,
-  HTTP_TRANSPORT_DEFAULTS,
-  RAFT_CONTENT_TYPE,
-  RAFT_MESSAGE_PATH,
-  raftHttpHandler,
-  type HttpTransportOptions,
+  StreamTransport,
+  STREAM_TRANSPORT_DEFAULTS,
+  RAFT_STREAM_PATH,
+  RAFT_STREAM_PROTOCOL,
+  acceptRaftStreams,
+  type StreamTransportOptions,
   type MessageSink,
-  type RaftHttpHandlerOptions,
-} from './http-transport.js';
+  type RaftStreamServer,
+  type RaftStreamServerOptions,
+} from './stream-transport.js';
 export { decodeMessage, decodeMessageBatch, encodeMessageBatch, CODEC_LIMITS } from './codec.js';
 export {
   SessionStateMachine,

@@ -3,10 +3,12 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { DFS, randomBytesSeeded, TestCluster, waitFor } from '../helpers/cluster.js';
 import { DfsClient } from '../../dist/cli/client.js';
+import { RAFT_STREAM_PATH, RAFT_STREAM_PROTOCOL } from '../../dist/master/raft/stream-transport.js';
 
 const CHUNK = 128 * 1024;
 
@@ -85,12 +87,28 @@ t.test('a retried mutation is applied once (client sessions)', async (t) => {
   await bad.body.dump();
 
   // Only cluster members may talk to the masters as chunkservers or Raft peers.
-  for (const [path, body] of [['/v1/cs/register', { id: 'intruder', addr: '127.0.0.1:9' }], ['/v1/raft/message', { messages: [] }]] as const) {
-    const res = await request(`http://${proc.addr}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-dfs-peer-auth': 'guess' }, body: JSON.stringify(body) });
-    const reply = (await res.body.json()) as { error?: { code: string } };
-    t.equal(res.statusCode, 401, `${path} without the cluster secret is refused`);
-    t.equal(reply.error?.code, 'UNAUTHORIZED');
-  }
+  const res = await request(`http://${proc.addr}/v1/cs/register`, {
+    method: 'POST', headers: { 'content-type': 'application/json', 'x-dfs-peer-auth': 'guess' }, body: JSON.stringify({ id: 'intruder', addr: '127.0.0.1:9' }),
+  });
+  t.equal(res.statusCode, 401, '/v1/cs/register without the cluster secret is refused');
+  t.equal(((await res.body.json()) as { error?: { code: string } }).error?.code, 'UNAUTHORIZED');
+  const [host, port] = proc.addr.split(':') as [string, string];
+  const raft = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = httpRequest({ host, port: Number(port), path: RAFT_STREAM_PATH, agent: false, headers: { connection: 'Upgrade', upgrade: RAFT_STREAM_PROTOCOL, 'x-dfs-peer-auth': 'guess' } });
+    req.on('upgrade', (_res, socket) => {
+      socket.destroy();
+      reject(new Error('a raft stream opened without the cluster secret'));
+    });
+    req.on('response', (r) => {
+      let body = '';
+      r.on('data', (b: Buffer) => (body += b));
+      r.on('end', () => resolve({ status: r.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  t.equal(raft.status, 401, 'a raft stream without the cluster secret is refused');
+  t.match(JSON.parse(raft.body), { error: { code: 'UNAUTHORIZED' } });
 });
 
 t.test('kill -9 the leader during a put: the put completes with the right bytes', async (t) => {

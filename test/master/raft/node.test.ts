@@ -1,15 +1,11 @@
 // The driver end to end: real timers, FileStorage on disk, an in-process transport, the session
-// layer. Then the same over HTTP with real servers on port 0.
-import { createServer, type Server } from 'node:http';
+// layer. (Over real sockets: stream-transport.test.ts.)
 import { mkdtemp, rm } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { request } from 'undici';
 import { NotLeaderError } from '../../../master/raft/errors.js';
 import { FileStorage } from '../../../master/raft/file-storage.js';
-import { HttpTransport, RAFT_CONTENT_TYPE, RAFT_MESSAGE_PATH, raftHttpHandler } from '../../../master/raft/http-transport.js';
 import { RaftNode, type LeaderChange, type Transport } from '../../../master/raft/node.js';
 import { encodeCommand, encodeRegister, SessionStateMachine, unwrapSessionResult } from '../../../master/raft/session.js';
 import type { Message } from '../../../master/raft/types.js';
@@ -127,55 +123,4 @@ t.test('a 3-node group elects a leader, replicates, snapshots, fails over and re
   members.set(leader.node.id, restarted);
   t.ok(restarted.node.status().appliedIndex > 0, 'state restored from its snapshot on disk');
   await waitFor('the restarted node to catch up', () => (restarted.kv.get('k') === 'v21' ? true : undefined));
-});
-
-t.test('over HTTP: real servers on port 0, size-limited validated bodies', async (t) => {
-  const base = await mkdtemp(join(tmpdir(), 'dfs-raft-http-'));
-  t.teardown(() => rm(base, { recursive: true, force: true }));
-  const nodes = new Map<string, RaftNode>();
-  const servers: Server[] = [];
-  const addresses: Record<string, string> = {};
-  for (const id of ids) {
-    const handler = raftHttpHandler({ receive: (m) => nodes.get(id)?.receive(m) }, { maxBodyBytes: 64 * 1024 });
-    const server = createServer((req, res) => {
-      if (req.method === 'POST' && req.url === RAFT_MESSAGE_PATH) handler(req, res);
-      else {
-        res.statusCode = 404;
-        res.end();
-      }
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    servers.push(server);
-    addresses[id] = `127.0.0.1:${(server.address() as AddressInfo).port}`;
-  }
-  const transports: HttpTransport[] = [];
-  for (const id of ids) {
-    const transport = new HttpTransport({ peers: addresses, requestTimeoutMs: 1000, onUnreachable: (peer) => nodes.get(id)?.reportUnreachable(peer) });
-    transports.push(transport);
-    const node = new RaftNode({
-      id, peers: ids, storage: await FileStorage.open({ dir: join(base, id) }), transport,
-      stateMachine: new SessionStateMachine(new KvStateMachine()), tickIntervalMs: 10,
-    });
-    nodes.set(id, node);
-    node.start();
-  }
-  t.teardown(async () => {
-    for (const node of nodes.values()) await node.stop();
-    for (const transport of transports) await transport.close();
-    for (const server of servers) await new Promise((resolve) => server.close(resolve));
-  });
-
-  const leader = await waitFor('a leader over HTTP', () => [...nodes.values()].find((n) => n.status().role === 'leader'));
-  const clientId = unwrapSessionResult(await leader.propose(encodeRegister())) as string;
-  const result = await leader.propose(encodeCommand(clientId, 1, encodeKv({ op: 'cas', key: 'x', expected: null, value: '1' })));
-  t.same(unwrapSessionResult(result), true);
-  await leader.linearizableRead();
-
-  const target = `http://${addresses['m1']}${RAFT_MESSAGE_PATH}`;
-  const bad = await request(target, { method: 'POST', body: '{"messages":[{"type":"vote"}]}', headers: { 'content-type': RAFT_CONTENT_TYPE } });
-  t.equal(bad.statusCode, 400, 'malformed message');
-  t.match(await bad.body.json(), { error: { code: 'INVALID_ARGUMENT' } });
-  const big = await request(target, { method: 'POST', body: 'x'.repeat(100 * 1024), headers: { 'content-type': RAFT_CONTENT_TYPE } });
-  t.equal(big.statusCode, 413, 'oversize body');
-  await big.body.dump();
 });
