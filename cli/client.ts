@@ -7,7 +7,7 @@ import { buildUrl, httpAgent, readJson } from '../common/http.js';
 import { LeaderClient, SESSION_HEADER } from '../common/leader.js';
 import { normalizePath } from '../common/paths.js';
 import type {
-  AllocateReply, ChunkInfo, ClusterStatus, CompletedChunk, CreateReply, DuReply, EntryInfo, FsckReply, ListReply, ReplicaInfo,
+  AllocateReply, ChunkInfo, ClusterStatus, CompletedChunk, CreateEmptyReply, CreateReply, DuReply, EntryInfo, FsckReply, ListReply, ReplicaInfo,
   StatReply, WriteChunkReply,
 } from '../common/protocol.js';
 
@@ -109,18 +109,23 @@ export class DfsClient {
    * of its pipeline. The client keeps a chunk's bytes until it is acknowledged, so a failed
    * pipeline is retried on fresh servers; while one chunk waits for its acknowledgement (every
    * replica fsyncing), the next one already streams, so at most two chunks are held. The file
-   * becomes visible only on complete.
+   * becomes visible only on complete. An empty source makes an empty file in one master call.
    */
   async put(source: Readable, path: string, opts: PutOptions = {}): Promise<EntryInfo> {
-    const created = await this.mutate<CreateReply>('/v1/fs/create', { path: normalizePath(path), overwrite: opts.overwrite ?? false, parents: opts.parents ?? false, ...(opts.replication ? { replication: opts.replication } : {}),
-    });
+    const reader = new ChunkReader(source);
+    const empty = !(await reader.hasData());
+    const body = {
+      path: normalizePath(path), overwrite: opts.overwrite ?? false, parents: opts.parents ?? false, ...(opts.replication ? { replication: opts.replication } : {}),
+    };
+    if (empty) return (await this.mutate<CreateEmptyReply>('/v1/fs/create', { ...body, empty: true })).file;
+    const created = await this.mutate<CreateReply>('/v1/fs/create', body);
+    reader.chunkSizeBytes = created.chunkSizeBytes;
     const chunks: CompletedChunk[] = [];
     // Servers that failed this upload stay excluded for its later chunks too (as HDFS's excludedNodes).
     const exclude = new Set<string>();
     let sentBytes = 0;
     let unacked: Promise<CompletedChunk> | undefined;
     try {
-      const reader = new ChunkReader(source, created.chunkSizeBytes);
       for (let index = 0; ; index++) {
         if (!(await reader.startChunk())) break;
         const base = sentBytes;
@@ -313,9 +318,23 @@ class ChunkReader {
   private ended = false;
   /** Size of the chunk last handed over by detach(). */
   lastChunkBytes = 0;
+  /** Set once the master has said (the first byte is read before the file is created). */
+  chunkSizeBytes = 0;
 
-  constructor(source: Readable, private readonly chunkSizeBytes: number) {
+  constructor(source: Readable) {
     this.it = (source[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>) as AsyncIterator<Buffer>;
+  }
+
+  /** Whether the input has any byte at all; what it read is kept for the first chunk. */
+  async hasData(): Promise<boolean> {
+    for (;;) {
+      const p = await this.pull();
+      if (!p) return false;
+      if (p.length > 0) {
+        this.carry = p;
+        return true;
+      }
+    }
   }
 
   private async pull(): Promise<Buffer | undefined> {

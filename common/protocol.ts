@@ -26,6 +26,8 @@ export const CreateRequest = z.strictObject({
   /** Create missing parent directories (as mkdir -p). */
   parents: z.boolean().default(false),
   replication: z.number().int().min(1).max(MAX_REPLICATION).optional(),
+  /** The file has no bytes: it is made complete at once, with no write to allocate into or complete. */
+  empty: z.boolean().default(false),
 });
 export const AllocateRequest = z.strictObject({
   writeId,
@@ -174,6 +176,8 @@ export interface FsckReply {
 export interface DuReply { path: string; bytes: number; files: number; dirs: number; chunks: number; entries?: { path: string; bytes: number }[] }
 
 export interface CreateReply { writeId: string; path: string; chunkSizeBytes: number; replication: number; leaseMs: number }
+/** The reply to a create with `empty: true`: the file, complete already. */
+export interface CreateEmptyReply { file: EntryInfo }
 export interface AllocateReply { handle: number; version: number; replicas: ReplicaInfo[]; token: string; underReplicated: boolean }
 
 export interface ChunkserverStatus {

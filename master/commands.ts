@@ -4,7 +4,11 @@
 
 export type Command =
   | { op: 'mkdir'; path: string; parents: boolean; nowMs: number }
-  | { op: 'create'; path: string; overwrite: boolean; parents?: boolean; replication: number; chunkSizeBytes: number; writeId: string; leaseMs: number; nowMs: number }
+  | {
+    op: 'create'; path: string; overwrite: boolean; parents?: boolean; replication: number; chunkSizeBytes: number; writeId: string; leaseMs: number; nowMs: number;
+    /** Make a complete empty file in this one command (no write follows). */
+    empty?: boolean;
+  }
   | { op: 'allocate'; writeId: string; index: number; nowMs: number }
   | { op: 'complete'; writeId: string; length: number; chunks: { handle: number; length: number; checksum: string }[]; nowMs: number }
   | { op: 'abandon'; writeId: string }

@@ -6,7 +6,7 @@ import type { Logger } from '../common/log.js';
 import { joinPath, normalizePath } from '../common/paths.js';
 import type {
   AllocateReply, AllocateRequest, ChunkHealth, ChunkInfo, ChunkserverStatus, ClusterStatus, FileHealth, FsckFile, FsckProblem, FsckReply, MasterStatus,
-  RaftStatusReply, CompleteRequest, CorruptReport, CreateReply, CreateRequest, DecommissionRequest, DeleteRequest, DuReply, EntryInfo,
+  RaftStatusReply, CompleteRequest, CorruptReport, CreateEmptyReply, CreateReply, CreateRequest, DecommissionRequest, DeleteRequest, DuReply, EntryInfo,
   HeartbeatReply, HeartbeatRequest, ListReply, MkdirRequest, RegisterRequest, RenameRequest, SetReplicationRequest, StatReply,
 } from '../common/protocol.js';
 import type { Command } from './commands.js';
@@ -141,15 +141,16 @@ export class MasterService {
     return (await this.commit({ op: 'mkdir', path: normalizePath(req.path), parents: req.parents, nowMs: Date.now() }, session)) as EntryInfo;
   }
 
-  async create(req: CreateRequest, session?: SessionRef): Promise<CreateReply> {
+  async create(req: CreateRequest, session?: SessionRef): Promise<CreateReply | CreateEmptyReply> {
     const path = normalizePath(req.path);
     const replication = req.replication ?? this.config.defaultReplication;
     // A retried create (same session seq) gets the first answer, so the writeId from the log.
     const created = await this.commit({
       op: 'create', path, overwrite: req.overwrite, parents: req.parents, replication, chunkSizeBytes: this.config.chunkSizeBytes,
-      writeId: randomBytes(12).toString('base64url'), leaseMs: this.config.writeLeaseMs, nowMs: Date.now(),
-    }, session) as { writeId: string };
-    return { writeId: created.writeId, path, chunkSizeBytes: this.config.chunkSizeBytes, replication, leaseMs: this.config.writeLeaseMs };
+      writeId: randomBytes(12).toString('base64url'), leaseMs: this.config.writeLeaseMs, nowMs: Date.now(), ...(req.empty ? { empty: true } : {}),
+    }, session);
+    if (req.empty) return { file: created as EntryInfo };
+    return { writeId: (created as { writeId: string }).writeId, path, chunkSizeBytes: this.config.chunkSizeBytes, replication, leaseMs: this.config.writeLeaseMs };
   }
 
   async allocate(req: AllocateRequest, session?: SessionRef): Promise<AllocateReply> {

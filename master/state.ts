@@ -152,7 +152,7 @@ export class MasterState {
     return this.entryInfo(path, dir);
   }
 
-  private create(cmd: Extract<Command, { op: 'create' }>): { writeId: string } {
+  private create(cmd: Extract<Command, { op: 'create' }>): { writeId: string } | EntryInfo {
     if (cmd.path === '/') fail('IS_A_DIRECTORY', '/ is a directory');
     if (this.writes.has(cmd.writeId)) fail('EXISTS', 'write id already in use');
     // As HDFS's create does by default: missing parents are made (nothing below fails once they are).
@@ -182,6 +182,7 @@ export class MasterState {
         replacing = true;
       }
     }
+    if (cmd.empty) return this.createEmpty(cmd, dir, name);
     const write: PendingWrite = {
       writeId: cmd.writeId,
       path: cmd.path,
@@ -201,6 +202,21 @@ export class MasterState {
       dir.mtimeMs = cmd.nowMs;
     }
     return { writeId: cmd.writeId };
+  }
+
+  /**
+   * An empty file is complete as soon as it exists: one command instead of create + complete.
+   * It replaces a complete file at once (its chunks become garbage), as a finished overwrite would.
+   */
+  private createEmpty(cmd: Extract<Command, { op: 'create' }>, dir: DirNode, name: string): EntryInfo {
+    const existing = dir.children.get(name);
+    if (existing?.type === 'file') this.releaseChunks(existing);
+    const file: FileNode = {
+      type: 'file', mtimeMs: cmd.nowMs, size: 0, replication: cmd.replication, chunkSizeBytes: cmd.chunkSizeBytes, chunks: [], state: 'complete',
+    };
+    dir.children.set(name, file);
+    dir.mtimeMs = cmd.nowMs;
+    return this.entryInfo(cmd.path, file);
   }
 
   private liveWrite(writeId: string): PendingWrite {

@@ -358,6 +358,25 @@ t.test('put and get: refusals leave everything as it was', async (t) => {
   });
 });
 
+t.test('empty files: made in one master call, refused like any put, replace a file with -f', async (t) => {
+  const [made, again, over] = await batch([
+    { args: ['put', '-', '/empty/e'], input: '' }, { args: ['put', '-', '/mk/file'], input: '' }, { args: ['put', '-', '/empty/full'], input: 'abc' },
+  ]);
+  ok(t, made!, 'put of an empty input');
+  failed(t, again!, FAILED, '/mk/file already exists; overwrite it with put -f', 'an empty put onto an existing file without -f');
+  ok(t, over!, 'put of a small file');
+  const forced = await c.dfs(['put', '-f', '-', '/empty/full'], { input: '', env: QUICK });
+  ok(t, forced, 'an empty put -f over a file');
+  const [ls, cat, get, kept] = await batch([['ls', '-l', '/empty'], ['cat', '/empty/full'], ['get', '-f', '/empty/e', join(local, 'e')], ['cat', '/mk/file']]);
+  const rows = ok(t, ls!, 'ls -l').split('\n');
+  t.match(rows[0], new RegExp(`^- r3 +0 ${DATE} e$`), 'the empty file is complete, 0 bytes');
+  t.match(rows[1], new RegExp(`^- r3 +0 ${DATE} full$`), 'the overwritten file is empty now');
+  t.equal(ok(t, cat!, 'cat of the emptied file'), '', 'no bytes');
+  ok(t, get!, 'get of an empty file');
+  t.equal(readFileSync(join(local, 'e')).length, 0, 'an empty local file');
+  t.equal(ok(t, kept!, 'cat of the file the refused put named'), 'data', 'the refused put changed nothing');
+});
+
 t.test('command line mistakes are usage errors and change nothing', async (t) => {
   const file = join(local, 'bad-src.txt');
   writeFileSync(file, 'payload');

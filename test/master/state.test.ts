@@ -22,10 +22,10 @@ const create = (
   path: string,
   writeId: string,
   nowMs: number,
-  opts: { overwrite?: boolean; parents?: boolean; replication?: number; leaseMs?: number } = {},
+  opts: { overwrite?: boolean; parents?: boolean; replication?: number; leaseMs?: number; empty?: boolean } = {},
 ): Command => ({
   op: 'create', path, writeId, nowMs, overwrite: opts.overwrite ?? false, parents: opts.parents ?? false,
-  replication: opts.replication ?? 3, chunkSizeBytes: CHUNK, leaseMs: opts.leaseMs ?? LEASE,
+  replication: opts.replication ?? 3, chunkSizeBytes: CHUNK, leaseMs: opts.leaseMs ?? LEASE, ...(opts.empty ? { empty: true } : {}),
 });
 const allocate = (writeId: string, index: number, nowMs: number): Command => ({ op: 'allocate', writeId, index, nowMs });
 const complete = (writeId: string, chunks: { handle: number; length: number; checksum?: string }[], nowMs: number, length?: number): Command => ({
@@ -451,6 +451,28 @@ t.test('allocate, complete and abandon', async (t) => {
     fails(t, s, complete('w1', [], 110), 'WRITE_NOT_FOUND');
   });
 
+  t.test('an empty file in one command: complete at once, no write; the same rules as create', async (t) => {
+    const s = new MasterState();
+    t.match(ok(t, s, create('/d/e', 'w1', 100, { parents: true, empty: true, replication: 2 })), { path: '/d/e', size: 0, chunkCount: 0, state: 'complete', replication: 2 });
+    t.notOk(s.writes.has('w1'), 'no pending write');
+    t.equal(s.lookup('/d')!.mtimeMs, 100, 'the directory is touched');
+    fails(t, s, create('/d/e', 'w2', 110, { empty: true }), 'EXISTS');
+    fails(t, s, create('/d', 'w2', 110, { empty: true, overwrite: true }), 'IS_A_DIRECTORY');
+    // Over a complete file: replaced at once, its chunks become garbage.
+    const old = writeFile(t, s, '/f', 'w3', [4, 2], 120);
+    t.match(ok(t, s, create('/f', 'w4', 130, { overwrite: true, empty: true })), { size: 0, state: 'complete', mtimeMs: 130 });
+    for (const h of old) t.notOk(s.chunks.has(h), `old chunk ${h} released`);
+    // A live writer or overwriter still wins.
+    ok(t, s, create('/busy', 'w5', 140));
+    fails(t, s, create('/busy', 'w6', 150, { overwrite: true, empty: true }), 'FILE_BUSY');
+    ok(t, s, create('/f', 'w7', 160, { overwrite: true }));
+    fails(t, s, create('/f', 'w8', 170, { overwrite: true, empty: true }), 'FILE_BUSY');
+    // Once the overwriter's lease lapses, the empty file replaces the file and the write is dropped.
+    t.match(ok(t, s, create('/f', 'w8', 160 + LEASE, { overwrite: true, empty: true })), { size: 0, state: 'complete' });
+    t.notOk(s.writes.has('w7'), 'the lapsed overwrite is dropped');
+    t.same(invariantProblems(s), []);
+  });
+
   t.test('the write id is free again after complete', async (t) => {
     const s = new MasterState();
     writeFile(t, s, '/a', 'w1', [1], 100);
@@ -810,6 +832,8 @@ function generate(seed: number, n: number, opts: { selfHealing?: boolean } = {})
     else if (r < 0.32) {
       const id = rnd() < 0.1 && writes.length > 0 ? pick(writes).writeId : `w${++ids}`;
       cmd = create(createPath(), id, now, { overwrite: rnd() < 0.5, parents: rnd() < 0.5, replication: 1 + Math.floor(rnd() * 3), leaseMs: 200 + Math.floor(rnd() * 600) });
+      // One create in ten makes an empty file in one command (dfs put of an empty input).
+      if (rnd() < 0.1) cmd = { ...cmd, empty: true } as Command;
     } else if (r < 0.52) {
       const id = anyWriteId();
       const w = s.writes.get(id);
