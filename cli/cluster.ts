@@ -58,7 +58,8 @@ export async function runCluster(opts: ClusterOptions): Promise<void> {
     mkdirSync(dir, { recursive: true });
     const log = join(dir, `${role}.log`);
     const out = openSync(log, 'a');
-    const child = spawn(process.execPath, [MAIN, role, '--id', id, '--listen', addr, '--data', dir, '--secret-file', secretFile, ...args], {
+    // Node's own flags (--cpu-prof, --max-old-space-size, ...) given to `dfs cluster` reach every process.
+    const child = spawn(process.execPath, [...process.execArgv, MAIN, role, '--id', id, '--listen', addr, '--data', dir, '--secret-file', secretFile, ...args], {
       stdio: ['ignore', out, out],
     });
     const info: ProcessInfo = { role, id, addr, pid: child.pid!, dataDir: dir, log };
