@@ -1,13 +1,14 @@
 // The driver around the pure core: owns the clock (a tick timer), the Storage, the Transport and
 // the StateMachine, and runs the Ready loop: persist (one fsync) → send → apply → advance (a
-// leader sends first and persists meanwhile: Ready.sendBeforePersist). It
+// leader sends first and persists meanwhile: Ready.sendBeforePersist; a Ready that only moves the
+// commit index applies first and writes it afterwards: onlyMovesCommit). It
 // turns proposals and reads into promises for the master.
 import type { RaftConfig } from './config.js';
 import { RaftCore } from './core.js';
 import { NotLeaderError, RaftError } from './errors.js';
 import type { StateMachine } from './state-machine.js';
 import type { Storage } from './storage.js';
-import type { Message, NodeId, Ready, Role } from './types.js';
+import { onlyMovesCommit, type Message, type NodeId, type Ready, type Role } from './types.js';
 
 export type { StateMachine } from './state-machine.js';
 
@@ -312,10 +313,12 @@ export class RaftNode {
   }
 
   private async handleReady(core: RaftCore, ready: Ready): Promise<void> {
+    const batch = { hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot };
+    const mustPersist = ready.hardState !== null || ready.entries.length > 0 || ready.snapshot !== null;
+    // A commit-only Ready (the one that answers clients) applies first and writes afterwards.
+    const persistLast = onlyMovesCommit(ready, this.storage.initialState());
     if (ready.sendBeforePersist && ready.messages.length > 0) this.options.transport.send(ready.messages);
-    if (ready.hardState !== null || ready.entries.length > 0 || ready.snapshot !== null) {
-      await this.storage.persist({ hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot });
-    }
+    if (mustPersist && !persistLast) await this.storage.persist(batch);
     // Otherwise only now may messages that depend on the persisted vote, term or entries leave.
     if (!ready.sendBeforePersist && ready.messages.length > 0) this.options.transport.send(ready.messages);
     if (ready.snapshot !== null) {
@@ -343,6 +346,7 @@ export class RaftNode {
       if (waiters !== undefined) this.confirmedReads.push({ index: readState.index, waiters });
     }
     this.releaseConfirmedReads();
+    if (persistLast) await this.storage.persist(batch);
     core.advance(ready);
     if (ready.softState !== null) this.onSoftState(core);
     await this.maybeSnapshot();

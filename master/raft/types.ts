@@ -172,6 +172,19 @@ export interface Ready {
   readonly sendBeforePersist: boolean;
 }
 
+/**
+ * Whether a Ready only moves the commit index past what `persisted` holds: no entries, no
+ * snapshot, the same term and vote. Nothing in it has to be on disk before its committed entries
+ * are applied (they are on a majority's disks already, and a lost commit index is relearned from
+ * the leader), so a driver may apply first and write the commit index afterwards.
+ */
+export function onlyMovesCommit(ready: Ready, persisted: HardState): boolean {
+  return (
+    ready.snapshot === null && ready.entries.length === 0 && ready.hardState !== null &&
+    ready.hardState.term === persisted.term && ready.hardState.vote === persisted.vote
+  );
+}
+
 export function entryBytes(entry: Entry): number {
   // The fixed part approximates term + index + framing; it keeps empty entries from being free.
   return entry.data.byteLength + 24;

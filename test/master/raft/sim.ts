@@ -7,7 +7,7 @@
 import { RaftCore } from '../../../master/raft/core.js';
 import { MemoryStorage } from '../../../master/raft/memory-storage.js';
 import { encodeCommand, encodeRegister, SessionStateMachine, type SessionResult } from '../../../master/raft/session.js';
-import type { Entry, Message, Ready } from '../../../master/raft/types.js';
+import { onlyMovesCommit, type Entry, type Message, type Ready } from '../../../master/raft/types.js';
 import { mulberry32 } from '../../helpers/rng.js';
 import { encodeKv, KvStateMachine } from './kv.js';
 import { checkLinearizable, type KvInput, type KvOperation, type KvOutput } from './linearizability.js';
@@ -383,20 +383,44 @@ export class Simulation {
     const ready = core.ready();
     node.pendingReady = ready;
     const incarnation = node.incarnation;
-    if (this.options.unsafeSendBeforePersist || ready.sendBeforePersist) this.send(node, ready.messages);
+    const sentFirst = this.options.unsafeSendBeforePersist || ready.sendBeforePersist;
+    if (sentFirst) this.send(node, ready.messages);
+    // As RaftNode: a Ready that only moves the commit index is applied (and answers clients)
+    // before its write, which a crash may then lose.
+    const appliedFirst = onlyMovesCommit(ready, node.storage.initialState());
+    if (appliedFirst) this.deliverReady(node, ready, sentFirst);
     // The fsync takes a while; messages keep arriving and are stepped meanwhile.
     this.at(this.now + this.randomInt(0, 6), () => {
       if (node.incarnation !== incarnation) return;
-      this.finishReady(node, ready);
+      this.finishReady(node, ready, sentFirst, appliedFirst);
     });
   }
 
-  private finishReady(node: SimNode, ready: Ready): void {
+  private finishReady(node: SimNode, ready: Ready, sentFirst: boolean, appliedFirst: boolean): void {
     const core = node.core!;
     for (const entry of ready.entries) this.checkEntry(entry);
     node.storage.persistSync({ hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot });
     node.pendingReady = null;
-    if (!this.options.unsafeSendBeforePersist && !ready.sendBeforePersist) this.send(node, ready.messages);
+    if (!appliedFirst) this.deliverReady(node, ready, sentFirst);
+    core.advance(ready);
+    if (ready.softState !== null && core.role !== 'leader') {
+      for (const p of node.proposals.values()) p.reply({ kind: 'notLeader', hint: this.indexOf(core.leaderId) });
+      node.proposals.clear();
+      for (const r of node.reads.values()) r.reply({ kind: 'notLeader', hint: this.indexOf(core.leaderId) });
+      node.reads.clear();
+    }
+    if (node.applied - node.snapshotIndex >= this.options.snapshotEveryEntries) {
+      const meta = { index: node.applied, term: node.appliedTerm };
+      node.storage.saveSnapshotSync({ meta, data: node.sm!.snapshot() }, Math.max(0, meta.index - this.options.compactKeepEntries));
+      node.snapshotIndex = meta.index;
+    }
+    this.checkNode(node);
+    this.scheduleProcess(node);
+  }
+
+  /** Sends (unless sent already), restores a received snapshot, applies, and serves reads. */
+  private deliverReady(node: SimNode, ready: Ready, sentFirst: boolean): void {
+    if (!sentFirst) this.send(node, ready.messages);
     if (ready.snapshot !== null) {
       if (ready.snapshot.meta.index <= node.applied) this.fail(`${node.id} restored snapshot ${ready.snapshot.meta.index} at applied ${node.applied}`);
       node.sm!.restore(ready.snapshot.data);
@@ -419,20 +443,6 @@ export class Simulation {
       if (read !== undefined) node.confirmedReads.push({ index: rs.index, ...read });
     }
     this.serveReads(node);
-    core.advance(ready);
-    if (ready.softState !== null && core.role !== 'leader') {
-      for (const p of node.proposals.values()) p.reply({ kind: 'notLeader', hint: this.indexOf(core.leaderId) });
-      node.proposals.clear();
-      for (const r of node.reads.values()) r.reply({ kind: 'notLeader', hint: this.indexOf(core.leaderId) });
-      node.reads.clear();
-    }
-    if (node.applied - node.snapshotIndex >= this.options.snapshotEveryEntries) {
-      const meta = { index: node.applied, term: node.appliedTerm };
-      node.storage.saveSnapshotSync({ meta, data: node.sm!.snapshot() }, Math.max(0, meta.index - this.options.compactKeepEntries));
-      node.snapshotIndex = meta.index;
-    }
-    this.checkNode(node);
-    this.scheduleProcess(node);
   }
 
   private applyEntry(node: SimNode, entry: Entry): void {
