@@ -98,13 +98,20 @@ export function mountChunkRoutes(app: Express, cfg: ChunkRouteConfig, store: Chu
         else await writer.write(buf);
       }
       downstream?.end();
-      const local = await writer.finish();
-      const rest = downstream ? await downstream.result : undefined;
+      // This replica is made durable and published (fsync, rename, folder fsync) while the hops
+      // after it do the same, not after they answer: a pipeline costs about one hop's sync, not
+      // one per hop. If a later hop then fails, the replica published here belongs to an
+      // allocation the client abandons for a new one, and is collected as garbage.
+      const mine = writer;
+      const [stored, after] = await Promise.allSettled([mine.finish().then(async (l) => (await mine.commit(l), l)), downstream?.result]);
+      if (stored.status === 'rejected') throw stored.reason;
+      writer = undefined;
+      const local = stored.value;
+      if (after.status === 'rejected') throw after.reason;
+      const rest = after.value;
       if (rest && (rest.checksum !== local.checksum || rest.length !== local.length)) {
         throw new DfsError('PIPELINE_FAILED', `replica ${next[0]} stored different bytes`, { failed: next[0] });
       }
-      await writer.commit(local);
-      writer = undefined;
       bytesIn.inc(local.length);
       hooks.onStored(local);
       const self: ReplicaInfo = { id: cfg.id, addr: cfg.addr };
