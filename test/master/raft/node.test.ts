@@ -45,7 +45,9 @@ async function startMember(net: LoopbackNetwork, id: string, dir: string): Promi
     storage: await FileStorage.open({ dir }),
     transport: net.transportFor(id),
     stateMachine: new SessionStateMachine(kv),
-    tickIntervalMs: 5,
+    // Elections after 10-20 ticks: 200-400 ms, longer than the event-loop stalls of a loaded
+    // machine (at 5 ms ticks a stall deposed the leader in the middle of the test).
+    tickIntervalMs: 20,
     snapshotEveryEntries: 8,
     compactKeepEntries: 2,
   });
