@@ -3,8 +3,12 @@ import { DfsError, errorFromBody, toDfsError } from './errors.js';
 
 /** Bounds for the one HTTP client every role shares. */
 export const HTTP_LIMITS = {
-  /** Keep-alive connections per peer: enough for pipelines and parallel reads, bounded under load. */
-  connectionsPerOrigin: 32,
+  /**
+   * Keep-alive connections per peer: enough for pipelines and parallel reads, bounded under load.
+   * 64 so that 64 metadata calls in flight reach the master instead of queueing here (with 32,
+   * creates with 64 in flight ran 15 % slower).
+   */
+  connectionsPerOrigin: 64,
   /** Control calls are small; a peer that takes longer than this is treated as unavailable. */
   controlTimeoutMs: 10_000,
   /** A JSON reply larger than this is refused rather than buffered. */
