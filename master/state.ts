@@ -7,16 +7,49 @@ import type { Command, CommandResult } from './commands.js';
 export interface ChunkRecord { handle: number; version: number; length: number; checksum: string }
 
 export interface DirNode { type: 'dir'; mtimeMs: number; children: Map<string, Node> }
-export interface FileNode {
-  type: 'file';
-  mtimeMs: number;
-  size: number;
+/** A file still being written has no chunks yet (they are its write's until complete); nor has an empty file. */
+const NO_CHUNKS: readonly number[] = Object.freeze([]);
+
+/**
+ * A file. A class, so that every file has one fixed shape, and with only the fields a file
+ * needs: a master holds one per file, a million of them at 1 M files. `type`, `state` and
+ * `chunks` are derived on the prototype rather than stored.
+ */
+export class FileNode {
+  readonly mtimeMs: number;
+  readonly size: number;
   replication: number;
-  chunkSizeBytes: number;
-  chunks: number[];
-  state: FileState;
-  /** Set while state is 'writing': the pending write that will complete this entry. */
-  writeId?: string;
+  readonly chunkSizeBytes: number;
+  /** Set while the file is being written: the pending write that will complete this entry. */
+  readonly writeId: string | undefined;
+  /** The chunk handles; a file of one chunk (most files) keeps its handle as a number, without an array. */
+  private readonly handles: number | readonly number[];
+
+  constructor(f: { mtimeMs: number; size: number; replication: number; chunkSizeBytes: number; chunks: readonly number[]; writeId?: string }) {
+    this.mtimeMs = f.mtimeMs;
+    this.size = f.size;
+    this.replication = f.replication;
+    this.chunkSizeBytes = f.chunkSizeBytes;
+    this.writeId = f.writeId;
+    this.handles = f.chunks.length === 1 ? f.chunks[0]! : f.chunks.length === 0 ? NO_CHUNKS : [...f.chunks];
+  }
+
+  get type(): 'file' {
+    return 'file';
+  }
+
+  get state(): FileState {
+    return this.writeId === undefined ? 'complete' : 'writing';
+  }
+
+  /** The ordered chunk handles (a new one-element array for a file of one chunk). */
+  get chunks(): readonly number[] {
+    return typeof this.handles === 'number' ? [this.handles] : this.handles;
+  }
+
+  get chunkCount(): number {
+    return typeof this.handles === 'number' ? 1 : this.handles.length;
+  }
 }
 export type Node = DirNode | FileNode;
 
@@ -110,7 +143,7 @@ export class MasterState {
     if (node.type === 'dir') {
       return { path, name: path === '/' ? '/' : baseName(path), type: 'dir', size: 0, mtimeMs: node.mtimeMs, replication: 0, state: 'complete', chunkCount: 0 };
     }
-    return { path, name: baseName(path), type: 'file', size: node.size, mtimeMs: node.mtimeMs, replication: node.replication, state: node.state, chunkCount: node.chunks.length };
+    return { path, name: baseName(path), type: 'file', size: node.size, mtimeMs: node.mtimeMs, replication: node.replication, state: node.state, chunkCount: node.chunkCount };
   }
 
   /** Every file node below (and including) `path`, depth first, names sorted. */
@@ -194,10 +227,7 @@ export class MasterState {
     };
     this.writes.set(cmd.writeId, write);
     if (!replacing) {
-      dir.children.set(name, {
-        type: 'file', mtimeMs: cmd.nowMs, size: 0, replication: cmd.replication, chunkSizeBytes: cmd.chunkSizeBytes,
-        chunks: [], state: 'writing', writeId: cmd.writeId,
-      });
+      dir.children.set(name, new FileNode({ mtimeMs: cmd.nowMs, size: 0, replication: cmd.replication, chunkSizeBytes: cmd.chunkSizeBytes, chunks: NO_CHUNKS, writeId: cmd.writeId }));
       dir.mtimeMs = cmd.nowMs;
     }
     return { writeId: cmd.writeId };
@@ -249,10 +279,7 @@ export class MasterState {
       rec.length = c.length;
       rec.checksum = c.checksum;
     });
-    const file: FileNode = {
-      type: 'file', mtimeMs: cmd.nowMs, size: cmd.length, replication: w.replication, chunkSizeBytes: w.chunkSizeBytes,
-      chunks: [...w.chunks], state: 'complete',
-    };
+    const file = new FileNode({ mtimeMs: cmd.nowMs, size: cmd.length, replication: w.replication, chunkSizeBytes: w.chunkSizeBytes, chunks: w.chunks });
     dir.children.set(name, file);
     dir.mtimeMs = cmd.nowMs;
     this.writes.delete(w.writeId);
@@ -399,10 +426,12 @@ export class MasterState {
     type Enc = { t: 'd'; m: number; c: [string, Enc][] } | { t: 'f'; m: number; s: number; r: number; z: number; h: number[]; st: FileState; w?: string };
     const raw = JSON.parse(Buffer.from(data).toString('utf8')) as { v: number; nextHandle: number; root: Enc; chunks: [number, number, number, string][]; writes: PendingWrite[]; decommissioning?: string[] };
     if (raw.v !== 1) throw new Error(`unknown master snapshot format ${raw.v}`);
-    const dec = (e: Enc): Node =>
-      e.t === 'd'
-        ? { type: 'dir', mtimeMs: e.m, children: new Map(e.c.map(([k, v]) => [k, dec(v)])) }
-        : { type: 'file', mtimeMs: e.m, size: e.s, replication: e.r, chunkSizeBytes: e.z, chunks: e.h, state: e.st, ...(e.w ? { writeId: e.w } : {}) };
+    const dec = (e: Enc): Node => {
+      if (e.t === 'd') return { type: 'dir', mtimeMs: e.m, children: new Map(e.c.map(([k, v]) => [k, dec(v)])) };
+      // A file's state is whether it has a write id: the two must agree.
+      if ((e.st === 'writing') !== (e.w !== undefined)) throw new Error(`master snapshot: a ${e.st} file ${e.w === undefined ? 'without' : 'with'} a write id`);
+      return new FileNode({ mtimeMs: e.m, size: e.s, replication: e.r, chunkSizeBytes: e.z, chunks: e.h, writeId: e.w });
+    };
     const s = new MasterState();
     s.nextHandle = raw.nextHandle;
     s.root = dec(raw.root) as DirNode;

@@ -432,8 +432,9 @@ t.test('allocate, complete and abandon', async (t) => {
     const info = ok(t, s, complete('w1', [{ handle: h0, length: 4, checksum: 'aaaa' }, { handle: h1, length: 3, checksum: 'bbbb' }], 150));
     t.same(info, { path: '/d/f', name: 'f', type: 'file', size: 7, mtimeMs: 150, replication: 2, state: 'complete', chunkCount: 2 });
     const f = file(s, '/d/f');
-    t.same(f, { type: 'file', mtimeMs: 150, size: 7, replication: 2, chunkSizeBytes: CHUNK, chunks: [h0, h1], state: 'complete' });
-    t.notOk('writeId' in f, 'a complete file carries no write id');
+    const { type, mtimeMs, size, replication, chunkSizeBytes, chunks, state } = f;
+    t.same({ type, mtimeMs, size, replication, chunkSizeBytes, chunks, state }, { type: 'file', mtimeMs: 150, size: 7, replication: 2, chunkSizeBytes: CHUNK, chunks: [h0, h1], state: 'complete' });
+    t.equal(f.writeId, undefined, 'a complete file carries no write id');
     t.same(s.chunks.get(h0), { handle: h0, version: 1, length: 4, checksum: 'aaaa' });
     t.same(s.chunks.get(h1), { handle: h1, version: 1, length: 3, checksum: 'bbbb' });
     t.equal(dir(s, '/d').mtimeMs, 150);
