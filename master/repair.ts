@@ -45,8 +45,8 @@ function finishedChunks(state: MasterState): Map<number, Wanted> {
   for (const [, node] of state.walk('/', state.root)) {
     if (node.type !== 'file' || node.state !== 'complete') continue;
     for (const h of node.chunks) {
-      const rec = state.chunks.get(h);
-      if (rec) wanted.set(h, { replication: node.replication, version: rec.version, length: rec.length, chunkSizeBytes: node.chunkSizeBytes });
+      const version = state.chunks.versionOf(h);
+      if (version !== undefined) wanted.set(h, { replication: node.replication, version, length: state.chunks.lengthOf(h)!, chunkSizeBytes: node.chunkSizeBytes });
     }
   }
   return wanted;
@@ -171,13 +171,12 @@ export class RepairScheduler {
     const candidates: { handle: number; version: number; length: number; checksum: string; live: { id: string; addr: string }[]; good: number; need: number; chunkSizeBytes: number }[] = [];
     const surplus: { handle: number; good: { id: string }[] }[] = [];
     for (const [h, w] of wanted) {
-      const rec = state.chunks.get(h)!;
-      const live = this.registry.liveReplicas(h, rec.version);
+      const live = this.registry.liveReplicas(h, w.version);
       const good = live.filter((r) => !decom.has(r.id));
       const pending = this.inFlight.get(h)?.length ?? 0;
       if (good.length < w.replication) {
         // A draining server that died still counts its replicas: it is not safe to remove.
-        for (const id of this.registry.holders(h, rec.version)) if (decom.has(id)) scan.decommissionRemaining[id]!++;
+        for (const id of this.registry.holders(h, w.version)) if (decom.has(id)) scan.decommissionRemaining[id]!++;
       } else this.registry.clearCorrupt(h);
       if (live.length === 0) {
         scan.missing++;
@@ -186,7 +185,7 @@ export class RepairScheduler {
       if (good.length < w.replication) {
         scan.underReplicated++;
         const need = w.replication - good.length - pending;
-        if (need > 0) candidates.push({ handle: h, version: rec.version, length: rec.length, checksum: rec.checksum, live, good: good.length, need, chunkSizeBytes: w.chunkSizeBytes });
+        if (need > 0) candidates.push({ ...state.chunks.get(h)!, live, good: good.length, need, chunkSizeBytes: w.chunkSizeBytes });
       } else if (good.length > w.replication && pending === 0 && !this.deleteQueued(h)) {
         surplus.push({ handle: h, good });
       }
@@ -379,13 +378,12 @@ export class RepairScheduler {
   ): Omit<CopyOrder, 'source'> | undefined {
     for (const h of held) {
       const w = wanted.get(h);
-      const rec = state.chunks.get(h);
-      if (!w || !rec || this.inFlight.has(h) || this.deleteQueued(h) || !fits(rec.length)) continue;
-      const live = this.registry.liveReplicas(h, rec.version);
+      if (!w || this.inFlight.has(h) || this.deleteQueued(h) || !fits(w.length)) continue;
+      const live = this.registry.liveReplicas(h, w.version);
       // The source must hold the current version (an old one awaits garbage collection and cannot serve the copy).
       if (!live.some((r) => r.id === source) || live.some((r) => r.id === target)) continue;
       if (live.filter((r) => !state.decommissioning.has(r.id)).length < w.replication) continue;
-      return { handle: h, version: rec.version, length: rec.length, checksum: rec.checksum };
+      return state.chunks.get(h)!;
     }
     return undefined;
   }

@@ -204,7 +204,7 @@ t.test('1 of 3 live replicas: two copies, to two different servers', async (t) =
 t.test('the version comes from the chunk table; replicas at another version are not sources', async (t) => {
   const c = new Cluster();
   const [h] = c.file('/f', 1);
-  c.state.chunks.get(h!)!.version = 2; // as an append would do (the table is the authority)
+  c.state.chunks.setVersion(h!, 2); // as an append would do (the table is the authority)
   c.register('s1', [h!], { version: 2 });
   c.register('s2', [h!], { version: 2 });
   c.register('s3', [h!], { version: 1 }); // stale
@@ -1295,7 +1295,7 @@ t.test('balancing: a move\'s source holds the chunk at the table\'s version', as
   // and the replica it then deletes must be one that counted.
   const c = new Cluster({ balanceThreshold: 0.1 });
   const handles = Array.from({ length: 8 }, (_, i) => c.file(`/f${i}`, 1)).flat();
-  for (const h of handles) c.state.chunks.get(h)!.version = 2; // as an append would do
+  for (const h of handles) c.state.chunks.setVersion(h, 2); // as an append would do
   c.register('s1', handles, { version: 1 }); // stale everywhere: garbage, not replicas
   for (const id of ['s2', 's3', 's4']) c.register(id, handles, { version: 2 });
   c.register('s5');
