@@ -936,7 +936,7 @@ function usage(c: Cluster, inFlight: { handle: number; source: string; target: s
   for (const s of c.registry.liveServers()) {
     if (c.state.decommissioning.has(s.id)) continue;
     let b = 0;
-    for (const h of s.chunks) b += len.get(h) ?? 0;
+    for (const h of c.registry.handlesOn(s.id)) b += len.get(h) ?? 0;
     bytes.set(s.id, b);
   }
   for (const m of inFlight) {
@@ -979,7 +979,7 @@ interface Sim {
  */
 function simulate(c: Cluster, maxRounds = 400, opts: { checkEmptiest?: boolean } = {}): Sim {
   const sim: Sim = { rounds: 0, converged: false, moves: [], belowMaster: [], belowActual: [], earlyDeletes: [], badCopies: [], overServer: [], notEmptiest: [], maxMovesInFlight: 0 };
-  const actual = new Map<string, Set<number>>(c.registry.liveServers().map((s) => [s.id, new Set(s.chunks)]));
+  const actual = new Map<string, Set<number>>(c.registry.liveServers().map((s) => [s.id, new Set(c.registry.handlesOn(s.id))]));
   let pending: { handle: number; source: string; target: string; round: number }[] = [];
   const reported: { handle: number; source: string; target: string }[] = [];
   let landed: { handle: number; source: string; target: string; landed: true }[] = [];
