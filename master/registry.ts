@@ -30,7 +30,7 @@ const MAX_SERVERS = 0xffff;
  */
 const MAX_VERSION = 0xffffffff;
 
-function grown<T extends Uint16Array | Uint32Array | Int32Array | Float64Array>(column: T, length: number): T {
+function grown<T extends Uint16Array | Uint32Array | Int32Array>(column: T, length: number): T {
   const wider = new (column.constructor as new (n: number) => T)(length);
   wider.set(column);
   return wider;
@@ -40,17 +40,16 @@ function grown<T extends Uint16Array | Uint32Array | Int32Array | Float64Array>(
  * Chunk locations: for each handle, its replicas as (server number, version). A master holds
  * this for every chunk, so it is typed arrays, not an object per chunk: a chunk's replicas fill
  * the slots of a chain of blocks (one block up to three replicas, more blocks beyond) from the
- * first slot on, without gaps, and a Map gives each handle its first block. A block is 30 bytes;
- * the Map, ids as strings and a per-server Set of handles took about 220 a chunk. There is no
+ * first slot on, without gaps, and a Map gives each handle its first block. A block is 22 bytes;
+ * the Map, ids as strings and a per-server Set of handles took about 210 a chunk. There is no
  * index by server: the few who ask for one server's replicas (garbage collection, a re-registering
- * server, balancing) scan the blocks, which is a pass over flat arrays.
+ * server, balancing) go through every chunk's replicas.
  */
 class LocationTable {
   private readonly firstBlock = new Map<number, number>();
   private readonly freeBlocks: number[] = [];
   private blocksUsed = 0;
-  /** Per block: its chunk's handle, and the next block of the chain or NO_BLOCK. */
-  private handle = new Float64Array(INITIAL_BLOCKS);
+  /** Per block: the next block of the chain, or NO_BLOCK. */
   private next = new Int32Array(INITIAL_BLOCKS);
   /** Per slot (block * SLOTS_PER_BLOCK + i): the server number (0: free) and the version it holds. */
   private server = new Uint16Array(INITIAL_BLOCKS * SLOTS_PER_BLOCK);
@@ -72,20 +71,18 @@ class LocationTable {
     }
   }
 
-  /** Calls `fn` for every replica of every chunk (a free block's slots are all free). */
+  /** Calls `fn` for every replica of every chunk, chunks in the order they were first reported. */
   forEach(fn: (handle: number, server: number, version: number) => void): void {
-    for (let b = 0; b < this.blocksUsed; b++) {
-      for (let slot = b * SLOTS_PER_BLOCK; slot < (b + 1) * SLOTS_PER_BLOCK && this.server[slot] !== 0; slot++) fn(this.handle[b]!, this.server[slot]!, this.version[slot]!);
-    }
+    this.firstBlock.forEach((first, handle) => {
+      for (let b = first; b !== NO_BLOCK; b = this.next[b]!) {
+        for (let slot = b * SLOTS_PER_BLOCK; slot < (b + 1) * SLOTS_PER_BLOCK && this.server[slot] !== 0; slot++) fn(handle, this.server[slot]!, this.version[slot]!);
+      }
+    });
   }
 
   /** Handles of the replicas `server` holds. */
   *handlesOn(server: number): Generator<number> {
-    for (let b = 0; b < this.blocksUsed; b++) {
-      for (let slot = b * SLOTS_PER_BLOCK; slot < (b + 1) * SLOTS_PER_BLOCK && this.server[slot] !== 0; slot++) {
-        if (this.server[slot] === server) yield this.handle[b]!;
-      }
-    }
+    for (const [handle, first] of this.firstBlock) if (this.slotIn(first, server) !== undefined) yield handle;
   }
 
   /** Records that `server` holds `handle` at `version`; true when it is a new replica. */
@@ -93,7 +90,7 @@ class LocationTable {
     const version = Math.min(reportedVersion, MAX_VERSION);
     let b = this.firstBlock.get(handle);
     if (b === undefined) {
-      b = this.newBlock(handle);
+      b = this.newBlock();
       this.firstBlock.set(handle, b);
     }
     for (;;) {
@@ -108,7 +105,7 @@ class LocationTable {
           return true;
         }
       }
-      if (this.next[b] === NO_BLOCK) this.next[b] = this.newBlock(handle);
+      if (this.next[b] === NO_BLOCK) this.next[b] = this.newBlock();
       b = this.next[b]!;
     }
   }
@@ -139,21 +136,30 @@ class LocationTable {
 
   /** Forgets every replica `server` holds. */
   removeServer(server: number): void {
-    for (const handle of [...this.handlesOn(server)]) this.remove(handle, server);
+    const held: number[] = [];
+    this.forEach((handle, s) => {
+      if (s === server) held.push(handle);
+    });
+    for (const handle of held) this.remove(handle, server);
   }
 
   clear(): void {
     this.firstBlock.clear();
     this.freeBlocks.length = 0;
     this.blocksUsed = 0;
-    this.handle = new Float64Array(INITIAL_BLOCKS);
     this.next = new Int32Array(INITIAL_BLOCKS);
     this.server = new Uint16Array(INITIAL_BLOCKS * SLOTS_PER_BLOCK);
     this.version = new Uint32Array(INITIAL_BLOCKS * SLOTS_PER_BLOCK);
   }
 
   private slotOf(handle: number, server: number): number | undefined {
-    for (let b = this.firstBlock.get(handle) ?? NO_BLOCK; b !== NO_BLOCK; b = this.next[b]!) {
+    const first = this.firstBlock.get(handle);
+    return first === undefined ? undefined : this.slotIn(first, server);
+  }
+
+  /** `server`'s slot in the chain that starts at block `first`. */
+  private slotIn(first: number, server: number): number | undefined {
+    for (let b = first; b !== NO_BLOCK; b = this.next[b]!) {
       for (let slot = b * SLOTS_PER_BLOCK; slot < (b + 1) * SLOTS_PER_BLOCK && this.server[slot] !== 0; slot++) {
         if (this.server[slot] === server) return slot;
       }
@@ -161,19 +167,17 @@ class LocationTable {
     return undefined;
   }
 
-  private newBlock(handle: number): number {
+  private newBlock(): number {
     let b = this.freeBlocks.pop();
     if (b === undefined) {
-      if (this.blocksUsed === this.handle.length) {
-        const blocks = Math.ceil(this.handle.length * 1.5);
-        this.handle = grown(this.handle, blocks);
+      if (this.blocksUsed === this.next.length) {
+        const blocks = Math.ceil(this.next.length * 1.5);
         this.next = grown(this.next, blocks);
         this.server = grown(this.server, blocks * SLOTS_PER_BLOCK);
         this.version = grown(this.version, blocks * SLOTS_PER_BLOCK);
       }
       b = this.blocksUsed++;
     }
-    this.handle[b] = handle;
     this.next[b] = NO_BLOCK;
     return b;
   }
