@@ -136,32 +136,36 @@ export interface DirNode { type: 'dir'; mtimeMs: number; children: Map<string, N
 /** A file still being written has no chunks yet (they are its write's until complete); nor has an empty file. */
 const NO_CHUNKS: readonly number[] = Object.freeze([]);
 
+interface FileFields { mtimeMs: number; size: number; replication: number; chunkSizeBytes: number; chunks: readonly number[] }
+
 /**
  * A file. A class, so that every file has one fixed shape, and with only the fields a file
- * needs: a master holds one per file, a million of them at 1 M files. `type`, `state` and
- * `chunks` are derived on the prototype rather than stored.
+ * needs: a master holds one per file, a million of them at 1 M files. `type`, `state`,
+ * `writeId` and `chunks` are derived on the prototype rather than stored.
  */
 export class FileNode {
   readonly mtimeMs: number;
   readonly size: number;
   replication: number;
   readonly chunkSizeBytes: number;
-  /** Set while the file is being written: the pending write that will complete this entry. */
-  readonly writeId: string | undefined;
   /** The chunk handles; a file of one chunk (most files) keeps its handle as a number, without an array. */
   private readonly handles: number | readonly number[];
 
-  constructor(f: { mtimeMs: number; size: number; replication: number; chunkSizeBytes: number; chunks: readonly number[]; writeId?: string }) {
+  constructor(f: FileFields) {
     this.mtimeMs = f.mtimeMs;
     this.size = f.size;
     this.replication = f.replication;
     this.chunkSizeBytes = f.chunkSizeBytes;
-    this.writeId = f.writeId;
     this.handles = f.chunks.length === 1 ? f.chunks[0]! : f.chunks.length === 0 ? NO_CHUNKS : [...f.chunks];
   }
 
   get type(): 'file' {
     return 'file';
+  }
+
+  /** Set while the file is being written (a WritingFile): the pending write that will complete this entry. */
+  get writeId(): string | undefined {
+    return undefined;
   }
 
   get state(): FileState {
@@ -175,6 +179,20 @@ export class FileNode {
 
   get chunkCount(): number {
     return typeof this.handles === 'number' ? 1 : this.handles.length;
+  }
+}
+
+/** A file being written: the one kind of file that names its write, so that complete files carry no empty field for it. */
+export class WritingFile extends FileNode {
+  private readonly pendingWriteId: string;
+
+  constructor(f: FileFields, writeId: string) {
+    super(f);
+    this.pendingWriteId = writeId;
+  }
+
+  override get writeId(): string {
+    return this.pendingWriteId;
   }
 }
 export type Node = DirNode | FileNode;
@@ -353,7 +371,7 @@ export class MasterState {
     };
     this.writes.set(cmd.writeId, write);
     if (!replacing) {
-      dir.children.set(name, new FileNode({ mtimeMs: cmd.nowMs, size: 0, replication: cmd.replication, chunkSizeBytes: cmd.chunkSizeBytes, chunks: NO_CHUNKS, writeId: cmd.writeId }));
+      dir.children.set(name, new WritingFile({ mtimeMs: cmd.nowMs, size: 0, replication: cmd.replication, chunkSizeBytes: cmd.chunkSizeBytes, chunks: NO_CHUNKS }, cmd.writeId));
       dir.mtimeMs = cmd.nowMs;
     }
     return { writeId: cmd.writeId };
@@ -552,7 +570,8 @@ export class MasterState {
       if (e.t === 'd') return { type: 'dir', mtimeMs: e.m, children: new Map(e.c.map(([k, v]) => [k, dec(v)])) };
       // A file's state is whether it has a write id: the two must agree.
       if ((e.st === 'writing') !== (e.w !== undefined)) throw new Error(`master snapshot: a ${e.st} file ${e.w === undefined ? 'without' : 'with'} a write id`);
-      return new FileNode({ mtimeMs: e.m, size: e.s, replication: e.r, chunkSizeBytes: e.z, chunks: e.h, writeId: e.w });
+      const fields = { mtimeMs: e.m, size: e.s, replication: e.r, chunkSizeBytes: e.z, chunks: e.h };
+      return e.w === undefined ? new FileNode(fields) : new WritingFile(fields, e.w);
     };
     const s = new MasterState();
     s.nextHandle = raw.nextHandle;
