@@ -154,6 +154,8 @@ t.test('an address claimed by a new id replaces the old server', async (t) => {
   t.same(r.liveReplicas(1, 1), [], 'the wiped server’s replicas are gone');
   t.same(ids(r.liveReplicas(2, 1)), ['other']);
   t.same(ids(r.liveReplicas(9, 1)), ['new']);
+  t.same([...r.handlesOn('new')], [9], 'the new server holds nothing of the old one’s');
+  t.same([...r.handlesOn('old')], []);
   t.equal(r.heartbeat(hb('old', { addr: 'host:7000' })), false, 'the old id must register again');
   t.same(r.takeGarbage('old', () => undefined, 0, 100), []);
 });
