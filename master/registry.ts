@@ -349,7 +349,7 @@ export class Registry {
     const ready: number[] = [];
     this.locations.forEachOn(e.index, (h, have) => {
       const want = versionOf(h);
-      if (want !== undefined && have >= want) return;
+      if (want !== undefined && have >= want) return; // referenced (perhaps again, as a reinstated write): not garbage
       const since = seen?.get(h) ?? now;
       if (now - since >= graceMs && ready.length < limit) ready.push(h);
       else stillSeen.set(h, since);
