@@ -13,8 +13,8 @@ import type { ReportedChunk } from '../../common/protocol.js';
 export interface ScaleReply {
   files: number;
   /** V8 heap and ArrayBuffer bytes together. */
-  stateHeapBytes: number;
-  locationsHeapBytes: number;
+  stateBytes: number;
+  locationsBytes: number;
   /** The ArrayBuffer part of the above (typed-array columns). */
   stateArrayBufferBytes: number;
   locationsArrayBufferBytes: number;
@@ -91,7 +91,7 @@ function main(): void {
   // Keep both alive until here, so the collector cannot have taken them before the readings.
   if (state.chunks.size !== files || registry.liveCount() !== CHUNKSERVERS) throw new Error('the state lost files');
   const reply: ScaleReply = {
-    files, stateHeapBytes: total(withState) - total(base), locationsHeapBytes: total(withLocations) - total(withState),
+    files, stateBytes: total(withState) - total(base), locationsBytes: total(withLocations) - total(withState),
     stateArrayBufferBytes: withState.arrayBuffers - base.arrayBuffers, locationsArrayBufferBytes: withLocations.arrayBuffers - withState.arrayBuffers,
     snapshotBytes, snapshotMs, buildMs, commandsPerSec: (3 * files) / (buildMs / 1000),
   };
