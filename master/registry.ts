@@ -3,6 +3,8 @@ import { chooseReplicas } from './placement.js';
 
 interface ServerEntry {
   id: string;
+  /** The server's number in the location table (1 and up), kept while the entry is. */
+  index: number;
   addr: string;
   capacityBytes: number;
   freeBytes: number;
@@ -12,37 +14,223 @@ interface ServerEntry {
   lastHeartbeatMs: number;
   pendingAllocations: number;
   copyRateBytesPerSec: number;
-  chunks: Set<number>;
+  /** Replicas the location table holds for this server. */
+  chunkCount: number;
 }
 
-/** Replicas of one chunk, flat: server id, version, server id, version, ... */
-type Replicas = (string | number)[];
+/** Replica slots in a block: the usual replication, so that most chunks take one block. */
+const SLOTS_PER_BLOCK = 3;
+const NO_BLOCK = -1;
+const INITIAL_BLOCKS = 1024;
+/** Server numbers are 16 bits, 0 marking a free slot. */
+const MAX_SERVERS = 0xffff;
+/**
+ * Versions are 32 bits, as in the chunk table. A larger one (no master hands one out) is kept as
+ * the largest: still newer than any version the table has.
+ */
+const MAX_VERSION = 0xffffffff;
 
-function versionOf(m: Replicas, id: string): number | undefined {
-  for (let i = 0; i < m.length; i += 2) if (m[i] === id) return m[i + 1] as number;
-  return undefined;
+function grown<T extends Uint16Array | Uint32Array | Int32Array | Float64Array>(column: T, length: number): T {
+  const wider = new (column.constructor as new (n: number) => T)(length);
+  wider.set(column);
+  return wider;
 }
 
-/** Updates `id`'s version in place; false when `id` has no pair yet. */
-function setVersion(m: Replicas, id: string, version: number): boolean {
-  for (let i = 0; i < m.length; i += 2) {
-    if (m[i] === id) {
-      m[i + 1] = version;
-      return true;
+/**
+ * Chunk locations: for each handle, its replicas as (server number, version). A master holds
+ * this for every chunk, so it is typed arrays, not an object per chunk: a chunk's replicas fill
+ * the slots of a chain of blocks (one block up to three replicas, more blocks beyond) from the
+ * first slot on, without gaps, and a Map gives each handle its first block. A block is 30 bytes;
+ * the Map, ids as strings and a per-server Set of handles took about 210 a chunk. A server's
+ * replicas are found through a bitmap of the blocks it has a slot in, as garbage collection does
+ * on every heartbeat: a pass over C/32 words and the server's own blocks, not over every chunk.
+ * A bit per block and server costs less than the Sets did below about 600 servers.
+ */
+class LocationTable {
+  private readonly firstBlock = new Map<number, number>();
+  private readonly freeBlocks: number[] = [];
+  private blocksUsed = 0;
+  /** Per block: its chunk's handle, and the next block of the chain or NO_BLOCK. */
+  private handle = new Float64Array(INITIAL_BLOCKS);
+  private next = new Int32Array(INITIAL_BLOCKS);
+  /** Per slot (block * SLOTS_PER_BLOCK + i): the server number (0: free) and the version it holds. */
+  private server = new Uint16Array(INITIAL_BLOCKS * SLOTS_PER_BLOCK);
+  private version = new Uint32Array(INITIAL_BLOCKS * SLOTS_PER_BLOCK);
+  /** Per server number: a bit per block, set where the server has a slot (a server has at most one a chunk). */
+  private blocksOf: (Uint32Array | undefined)[] = [];
+
+  has(handle: number): boolean {
+    return this.firstBlock.has(handle);
+  }
+
+  versionOn(handle: number, server: number): number | undefined {
+    const slot = this.slotOf(handle, server);
+    return slot === undefined ? undefined : this.version[slot];
+  }
+
+  /** Calls `fn` for each replica of `handle`, in the order they were added. */
+  forEachReplica(handle: number, fn: (server: number, version: number) => void): void {
+    for (let b = this.firstBlock.get(handle) ?? NO_BLOCK; b !== NO_BLOCK; b = this.next[b]!) {
+      for (let slot = b * SLOTS_PER_BLOCK; slot < (b + 1) * SLOTS_PER_BLOCK && this.server[slot] !== 0; slot++) fn(this.server[slot]!, this.version[slot]!);
     }
   }
-  return false;
-}
 
-/** Removes `id`'s pair; true when it was there. */
-function dropServer(m: Replicas, id: string): boolean {
-  for (let i = 0; i < m.length; i += 2) {
-    if (m[i] === id) {
-      m.splice(i, 2);
-      return true;
+  /** Calls `fn` for every replica of every chunk, chunks in the order they were first reported. */
+  forEach(fn: (handle: number, server: number, version: number) => void): void {
+    this.firstBlock.forEach((first, handle) => {
+      for (let b = first; b !== NO_BLOCK; b = this.next[b]!) {
+        for (let slot = b * SLOTS_PER_BLOCK; slot < (b + 1) * SLOTS_PER_BLOCK && this.server[slot] !== 0; slot++) fn(handle, this.server[slot]!, this.version[slot]!);
+      }
+    });
+  }
+
+  /** Calls `fn` for each replica `server` holds, with its handle and version. Changing the table meanwhile is not allowed. */
+  forEachOn(server: number, fn: (handle: number, version: number) => void): void {
+    this.forEachBlockOf(server, (b) => fn(this.handle[b]!, this.version[this.slotInBlock(b, server)]!));
+  }
+
+  /** Handles of the replicas `server` holds, one at a time: balancing stops at the first it can move. */
+  *handlesOn(server: number): Generator<number> {
+    const bits = this.blocksOf[server] ?? new Uint32Array(0);
+    for (let w = 0; w < bits.length; w++) {
+      for (let word = bits[w]!; word !== 0; word &= word - 1) yield this.handle[w * 32 + 31 - Math.clz32(word & -word)]!;
     }
   }
-  return false;
+
+  /** Records that `server` holds `handle` at `version`; true when it is a new replica. */
+  set(handle: number, server: number, reportedVersion: number): boolean {
+    const version = Math.min(reportedVersion, MAX_VERSION);
+    let b = this.firstBlock.get(handle);
+    if (b === undefined) {
+      b = this.newBlock(handle);
+      this.firstBlock.set(handle, b);
+    }
+    for (;;) {
+      for (let slot = b * SLOTS_PER_BLOCK; slot < (b + 1) * SLOTS_PER_BLOCK; slot++) {
+        if (this.server[slot] === server) {
+          this.version[slot] = version;
+          return false;
+        }
+        if (this.server[slot] === 0) {
+          this.server[slot] = server;
+          this.version[slot] = version;
+          this.mark(server, b);
+          return true;
+        }
+      }
+      if (this.next[b] === NO_BLOCK) this.next[b] = this.newBlock(handle);
+      b = this.next[b]!;
+    }
+  }
+
+  /** Forgets `server`'s replica of `handle`; true when there was one. The chain's last replica fills the gap. */
+  remove(handle: number, server: number): boolean {
+    const slot = this.slotOf(handle, server);
+    if (slot === undefined) return false;
+    let before = NO_BLOCK;
+    let last = this.firstBlock.get(handle)!;
+    while (this.next[last] !== NO_BLOCK) {
+      before = last;
+      last = this.next[last]!;
+    }
+    let end = last * SLOTS_PER_BLOCK;
+    while (end + 1 < (last + 1) * SLOTS_PER_BLOCK && this.server[end + 1] !== 0) end++;
+    const block = Math.floor(slot / SLOTS_PER_BLOCK);
+    this.unmark(server, block);
+    if (end !== slot) {
+      const moved = this.server[end]!;
+      this.unmark(moved, last);
+      this.mark(moved, block);
+      this.server[slot] = moved;
+      this.version[slot] = this.version[end]!;
+    }
+    this.server[end] = 0;
+    if (end === last * SLOTS_PER_BLOCK) {
+      // The last block is empty now: unlink it (and with the first, the handle).
+      if (before === NO_BLOCK) this.firstBlock.delete(handle);
+      else this.next[before] = NO_BLOCK;
+      this.freeBlocks.push(last);
+    }
+    return true;
+  }
+
+  /** Forgets every replica `server` holds. */
+  removeServer(server: number): void {
+    for (const handle of [...this.handlesOn(server)]) this.remove(handle, server);
+    this.blocksOf[server] = undefined;
+  }
+
+  clear(): void {
+    this.firstBlock.clear();
+    this.freeBlocks.length = 0;
+    this.blocksUsed = 0;
+    this.handle = new Float64Array(INITIAL_BLOCKS);
+    this.next = new Int32Array(INITIAL_BLOCKS);
+    this.server = new Uint16Array(INITIAL_BLOCKS * SLOTS_PER_BLOCK);
+    this.version = new Uint32Array(INITIAL_BLOCKS * SLOTS_PER_BLOCK);
+    this.blocksOf = [];
+  }
+
+  private slotOf(handle: number, server: number): number | undefined {
+    const first = this.firstBlock.get(handle);
+    return first === undefined ? undefined : this.slotIn(first, server);
+  }
+
+  /** `server`'s slot in the chain that starts at block `first`. */
+  private slotIn(first: number, server: number): number | undefined {
+    for (let b = first; b !== NO_BLOCK; b = this.next[b]!) {
+      for (let slot = b * SLOTS_PER_BLOCK; slot < (b + 1) * SLOTS_PER_BLOCK && this.server[slot] !== 0; slot++) {
+        if (this.server[slot] === server) return slot;
+      }
+    }
+    return undefined;
+  }
+
+  /** `server`'s slot in block `b`, which it has one in. */
+  private slotInBlock(b: number, server: number): number {
+    let slot = b * SLOTS_PER_BLOCK;
+    while (this.server[slot] !== server) slot++;
+    return slot;
+  }
+
+  /** Calls `fn` with each block `server` has a slot in, lowest first (as handlesOn, without a generator's cost on every heartbeat). */
+  private forEachBlockOf(server: number, fn: (block: number) => void): void {
+    const bits = this.blocksOf[server];
+    if (!bits) return;
+    for (let w = 0; w < bits.length; w++) {
+      for (let word = bits[w]!; word !== 0; word &= word - 1) fn(w * 32 + 31 - Math.clz32(word & -word));
+    }
+  }
+
+  private mark(server: number, b: number): void {
+    let bits = this.blocksOf[server];
+    if (!bits || bits.length <= b >>> 5) {
+      bits = grown(bits ?? new Uint32Array(0), Math.ceil(this.next.length / 32));
+      this.blocksOf[server] = bits;
+    }
+    bits[b >>> 5] |= 1 << (b & 31);
+  }
+
+  private unmark(server: number, b: number): void {
+    this.blocksOf[server]![b >>> 5] &= ~(1 << (b & 31));
+  }
+
+  private newBlock(handle: number): number {
+    let b = this.freeBlocks.pop();
+    if (b === undefined) {
+      if (this.blocksUsed === this.next.length) {
+        const blocks = Math.ceil(this.next.length * 1.5);
+        this.handle = grown(this.handle, blocks);
+        this.next = grown(this.next, blocks);
+        this.server = grown(this.server, blocks * SLOTS_PER_BLOCK);
+        this.version = grown(this.version, blocks * SLOTS_PER_BLOCK);
+      }
+      b = this.blocksUsed++;
+    }
+    this.handle[b] = handle;
+    this.next[b] = NO_BLOCK;
+    return b;
+  }
 }
 
 /**
@@ -51,12 +239,10 @@ function dropServer(m: Replicas, id: string): boolean {
  */
 export class Registry {
   private servers = new Map<string, ServerEntry>();
-  /**
-   * handle → [server id, version, server id, version, ...]. A flat array per chunk rather than a
-   * Map: a chunk has a handful of replicas, and with a million chunks the Map objects alone
-   * cost more than everything else the registry keeps.
-   */
-  private locations = new Map<number, Replicas>();
+  /** Server number → entry (0 is no server); numbers of removed entries are given out again. */
+  private byIndex: (ServerEntry | undefined)[] = [undefined];
+  private freeIndexes: number[] = [];
+  private readonly locations = new LocationTable();
   /** server id → (handle → when it was first seen unreferenced or stale): garbage waits a grace period. */
   private garbageSeen = new Map<string, Map<number, number>>();
   /** handle → servers that reported a replica corrupt (dropped there), until the chunk is healthy again. */
@@ -72,14 +258,17 @@ export class Registry {
       if (other.id !== req.id && other.addr === req.addr) {
         this.forgetServerChunks(other);
         this.servers.delete(other.id);
+        this.byIndex[other.index] = undefined;
+        this.freeIndexes.push(other.index);
       }
     }
     const entry: ServerEntry = {
-      id: req.id, addr: req.addr, capacityBytes: req.capacityBytes, freeBytes: req.freeBytes, usedBytes: req.usedBytes,
+      id: req.id, index: old?.index ?? this.newIndex(), addr: req.addr, capacityBytes: req.capacityBytes, freeBytes: req.freeBytes, usedBytes: req.usedBytes,
       activeWrites: req.activeWrites, activeReads: req.activeReads, lastHeartbeatMs: this.now(), pendingAllocations: 0,
-      copyRateBytesPerSec: req.copyRateBytesPerSec ?? 0, chunks: new Set(),
+      copyRateBytesPerSec: req.copyRateBytesPerSec ?? 0, chunkCount: 0,
     };
     this.servers.set(req.id, entry);
+    this.byIndex[entry.index] = entry;
     for (const c of req.chunks) this.addReplica(entry, c);
   }
 
@@ -97,12 +286,14 @@ export class Registry {
     return true;
   }
 
+  private newIndex(): number {
+    const index = this.freeIndexes.pop() ?? this.byIndex.length;
+    if (index > MAX_SERVERS) throw new Error(`more than ${MAX_SERVERS} chunkservers registered with this master`);
+    return index;
+  }
+
   private addReplica(entry: ServerEntry, c: ReportedChunk): void {
-    entry.chunks.add(c.handle);
-    const m = this.locations.get(c.handle);
-    // A new array of exactly the right size: push() would leave slack for 16 more elements.
-    if (!m) this.locations.set(c.handle, [entry.id, c.version]);
-    else if (!setVersion(m, entry.id, c.version)) this.locations.set(c.handle, m.concat(entry.id, c.version));
+    if (this.locations.set(c.handle, entry.index, c.version)) entry.chunkCount++;
   }
 
   /** Records a replica the pipeline told us about, before that server's next heartbeat does. */
@@ -112,18 +303,14 @@ export class Registry {
   }
 
   removeReplica(serverId: string, handle: number): void {
-    this.servers.get(serverId)?.chunks.delete(handle);
-    const m = this.locations.get(handle);
-    if (m && dropServer(m, serverId) && m.length === 0) this.locations.delete(handle);
+    const entry = this.servers.get(serverId);
+    if (entry && this.locations.remove(handle, entry.index)) entry.chunkCount--;
   }
 
   private forgetServerChunks(entry: ServerEntry): void {
     this.garbageSeen.delete(entry.id);
-    for (const h of entry.chunks) {
-      const m = this.locations.get(h);
-      if (m && dropServer(m, entry.id) && m.length === 0) this.locations.delete(h);
-    }
-    entry.chunks.clear();
+    this.locations.removeServer(entry.index);
+    entry.chunkCount = 0;
   }
 
   isAlive(id: string): boolean {
@@ -137,13 +324,11 @@ export class Registry {
 
   /** Live replicas of `handle` at `version`. */
   liveReplicas(handle: number, version: number): { id: string; addr: string }[] {
-    const m = this.locations.get(handle);
-    if (!m) return [];
     const out: { id: string; addr: string }[] = [];
-    for (let i = 0; i < m.length; i += 2) {
-      const id = m[i] as string;
-      if (m[i + 1] === version && this.isAlive(id)) out.push({ id, addr: this.servers.get(id)!.addr });
-    }
+    this.locations.forEachReplica(handle, (server, v) => {
+      const s = this.byIndex[server]!;
+      if (v === version && this.isAlive(s.id)) out.push({ id: s.id, addr: s.addr });
+    });
     return out.sort((a, b) => (a.id < b.id ? -1 : 1));
   }
 
@@ -158,25 +343,19 @@ export class Registry {
     const e = this.servers.get(serverId);
     if (!e || limit <= 0) return [];
     const now = this.now();
-    const seen = this.garbageSeen.get(serverId) ?? new Map<number, number>();
+    const seen = this.garbageSeen.get(serverId);
+    // Garbage found in this pass: what the server no longer holds or is referenced again drops out.
+    const stillSeen = new Map<number, number>();
     const ready: number[] = [];
-    for (const h of e.chunks) {
+    this.locations.forEachOn(e.index, (h, have) => {
       const want = versionOf(h);
-      const have = this.versionOn(serverId, h);
-      if (want !== undefined && have !== undefined && have >= want) {
-        seen.delete(h); // referenced again (e.g. a reinstated write): not garbage after all
-        continue;
-      }
-      let since = seen.get(h);
-      if (since === undefined) seen.set(h, (since = now));
+      if (want !== undefined && have >= want) return; // referenced (perhaps again, as a reinstated write): not garbage
+      const since = seen?.get(h) ?? now;
       if (now - since >= graceMs && ready.length < limit) ready.push(h);
-    }
-    for (const h of ready) {
-      seen.delete(h);
-      this.removeReplica(serverId, h);
-    }
-    for (const h of seen.keys()) if (!e.chunks.has(h)) seen.delete(h); // the server dropped it itself
-    if (seen.size > 0) this.garbageSeen.set(serverId, seen);
+      else stillSeen.set(h, since);
+    });
+    for (const h of ready) this.removeReplica(serverId, h);
+    if (stillSeen.size > 0) this.garbageSeen.set(serverId, stillSeen);
     else this.garbageSeen.delete(serverId);
     return ready;
   }
@@ -204,12 +383,23 @@ export class Registry {
     return [...this.corrupt.keys()];
   }
 
-  /** Live servers with their capacity and the handles they hold (for balancing decisions). */
-  liveServers(): { id: string; addr: string; capacityBytes: number; chunks: ReadonlySet<number> }[] {
+  /** Live servers with their capacity (for balancing decisions). */
+  liveServers(): { id: string; addr: string; capacityBytes: number }[] {
     return [...this.servers.values()]
       .filter((s) => this.isAlive(s.id))
-      .map((s) => ({ id: s.id, addr: s.addr, capacityBytes: s.capacityBytes, chunks: s.chunks }))
+      .map((s) => ({ id: s.id, addr: s.addr, capacityBytes: s.capacityBytes }))
       .sort((a, b) => (a.id < b.id ? -1 : 1));
+  }
+
+  /** Handles of the replicas a server holds, at any version. A pass over every replica: for balancing, not per chunk. */
+  *handlesOn(serverId: string): Generator<number> {
+    const e = this.servers.get(serverId);
+    if (e) yield* this.locations.handlesOn(e.index);
+  }
+
+  /** Calls `fn` for every replica the master knows of, on any server, alive or not. */
+  forEachReplica(fn: (handle: number, serverId: string, version: number) => void): void {
+    this.locations.forEach((handle, server, version) => fn(handle, this.byIndex[server]!.id, version));
   }
 
   /** The id of the server at `addr`, or `addr` itself when it is already a known id. */
@@ -243,15 +433,16 @@ export class Registry {
 
   /** The version of `handle` that `serverId` reported, if it holds one. */
   versionOn(serverId: string, handle: number): number | undefined {
-    const m = this.locations.get(handle);
-    return m ? versionOf(m, serverId) : undefined;
+    const e = this.servers.get(serverId);
+    return e ? this.locations.versionOn(handle, e.index) : undefined;
   }
 
   /** Every server, alive or not, that reported `handle` at `version`. */
   holders(handle: number, version: number): string[] {
-    const m = this.locations.get(handle);
     const out: string[] = [];
-    if (m) for (let i = 0; i < m.length; i += 2) if (m[i + 1] === version) out.push(m[i] as string);
+    this.locations.forEachReplica(handle, (server, v) => {
+      if (v === version) out.push(this.byIndex[server]!.id);
+    });
     return out;
   }
 
@@ -263,7 +454,7 @@ export class Registry {
 
   /** Whether any server (alive or not) has reported a replica of `handle`. */
   hasAnyReplica(handle: number): boolean {
-    return (this.locations.get(handle)?.length ?? 0) > 0;
+    return this.locations.has(handle);
   }
 
   liveCount(): number {
@@ -276,13 +467,15 @@ export class Registry {
       .sort((a, b) => (a.id < b.id ? -1 : 1))
       .map((s) => ({
         id: s.id, addr: s.addr, alive: this.isAlive(s.id), capacityBytes: s.capacityBytes, freeBytes: s.freeBytes,
-        usedBytes: s.usedBytes, chunkCount: s.chunks.size, activeWrites: s.activeWrites, activeReads: s.activeReads,
+        usedBytes: s.usedBytes, chunkCount: s.chunkCount, activeWrites: s.activeWrites, activeReads: s.activeReads,
         lastHeartbeatAgoMs: now - s.lastHeartbeatMs,
       }));
   }
 
   clear(): void {
     this.servers.clear();
+    this.byIndex = [undefined];
+    this.freeIndexes = [];
     this.locations.clear();
     this.garbageSeen.clear();
     this.corrupt.clear();

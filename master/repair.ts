@@ -45,8 +45,8 @@ function finishedChunks(state: MasterState): Map<number, Wanted> {
   for (const [, node] of state.walk('/', state.root)) {
     if (node.type !== 'file' || node.state !== 'complete') continue;
     for (const h of node.chunks) {
-      const rec = state.chunks.get(h);
-      if (rec) wanted.set(h, { replication: node.replication, version: rec.version, length: rec.length, chunkSizeBytes: node.chunkSizeBytes });
+      const version = state.chunks.versionOf(h);
+      if (version !== undefined) wanted.set(h, { replication: node.replication, version, length: state.chunks.lengthOf(h)!, chunkSizeBytes: node.chunkSizeBytes });
     }
   }
   return wanted;
@@ -171,13 +171,12 @@ export class RepairScheduler {
     const candidates: { handle: number; version: number; length: number; checksum: string; live: { id: string; addr: string }[]; good: number; need: number; chunkSizeBytes: number }[] = [];
     const surplus: { handle: number; good: { id: string }[] }[] = [];
     for (const [h, w] of wanted) {
-      const rec = state.chunks.get(h)!;
-      const live = this.registry.liveReplicas(h, rec.version);
+      const live = this.registry.liveReplicas(h, w.version);
       const good = live.filter((r) => !decom.has(r.id));
       const pending = this.inFlight.get(h)?.length ?? 0;
       if (good.length < w.replication) {
         // A draining server that died still counts its replicas: it is not safe to remove.
-        for (const id of this.registry.holders(h, rec.version)) if (decom.has(id)) scan.decommissionRemaining[id]!++;
+        for (const id of this.registry.holders(h, w.version)) if (decom.has(id)) scan.decommissionRemaining[id]!++;
       } else this.registry.clearCorrupt(h);
       if (live.length === 0) {
         scan.missing++;
@@ -186,7 +185,7 @@ export class RepairScheduler {
       if (good.length < w.replication) {
         scan.underReplicated++;
         const need = w.replication - good.length - pending;
-        if (need > 0) candidates.push({ handle: h, version: rec.version, length: rec.length, checksum: rec.checksum, live, good: good.length, need, chunkSizeBytes: w.chunkSizeBytes });
+        if (need > 0) candidates.push({ ...state.chunks.get(h)!, live, good: good.length, need, chunkSizeBytes: w.chunkSizeBytes });
       } else if (good.length > w.replication && pending === 0 && !this.deleteQueued(h)) {
         surplus.push({ handle: h, good });
       }
@@ -290,17 +289,20 @@ export class RepairScheduler {
    * from reported disk use: servers sharing one disk (a local cluster) still differ.
    */
   private utilisation(wanted: Map<number, Wanted>, decom: ReadonlySet<string>): Map<string, number> {
-    const util = new Map<string, number>();
+    const bytes = new Map<string, number>();
+    const capacity = new Map<string, number>();
     for (const s of this.registry.liveServers()) {
       if (decom.has(s.id) || s.capacityBytes <= 0) continue;
-      let bytes = 0;
-      for (const h of s.chunks) {
-        const w = wanted.get(h);
-        if (w && this.registry.versionOn(s.id, h) === w.version) bytes += w.length;
-      }
-      util.set(s.id, bytes / s.capacityBytes);
+      bytes.set(s.id, 0);
+      capacity.set(s.id, s.capacityBytes);
     }
-    return util;
+    // One pass over every replica rather than one per server.
+    this.registry.forEachReplica((h, id, version) => {
+      const held = bytes.get(id);
+      const w = held === undefined ? undefined : wanted.get(h);
+      if (w && version === w.version) bytes.set(id, held! + w.length);
+    });
+    return new Map([...bytes].map(([id, b]) => [id, b / capacity.get(id)!]));
   }
 
   /**
@@ -335,7 +337,7 @@ export class RepairScheduler {
     let moves = 0;
     while (this.movesInFlight < this.limits.maxMovesInFlight && this.inFlightCount < this.limits.maxInFlight) {
       const byUse = servers.map((s) => s.id).filter(free).sort((a, b) => u(b) - u(a) || (a < b ? -1 : 1));
-      const move = this.pickMove(state, byUse, servers, wanted, over, under, room, (src, dst, len) => (bytes.get(src)! - len) / cap.get(src)! >= (bytes.get(dst)! + len) / cap.get(dst)!);
+      const move = this.pickMove(state, byUse, wanted, over, under, room, (src, dst, len) => (bytes.get(src)! - len) / cap.get(src)! >= (bytes.get(dst)! + len) / cap.get(dst)!);
       if (!move) break;
       const { source, target, chunk } = move;
       const len = chunk.length;
@@ -356,17 +358,16 @@ export class RepairScheduler {
    * with nothing to move does not stop the search: the next pair is tried.
    */
   private pickMove(
-    state: MasterState, byUse: string[], servers: { id: string; chunks: ReadonlySet<number> }[], wanted: Map<number, Wanted>,
+    state: MasterState, byUse: string[], wanted: Map<number, Wanted>,
     over: (id: string) => boolean, under: (id: string) => boolean, room: (id: string, len: number) => boolean,
     improves: (source: string, target: string, len: number) => boolean,
   ): { source: string; target: string; chunk: Omit<CopyOrder, 'source'> } | undefined {
     for (let i = 0; i < byUse.length; i++) {
       const source = byUse[i]!;
-      const held = servers.find((s) => s.id === source)!.chunks;
       for (let j = byUse.length - 1; j > i; j--) {
         const target = byUse[j]!;
         if (!over(source) && !under(target)) continue;
-        const chunk = this.pickMovable(state, held, source, target, wanted, (len) => room(target, len) && improves(source, target, len));
+        const chunk = this.pickMovable(state, source, target, wanted, (len) => room(target, len) && improves(source, target, len));
         if (chunk) return { source, target, chunk };
       }
     }
@@ -375,17 +376,16 @@ export class RepairScheduler {
 
   /** A healthy current-version chunk on `source` that `target` lacks, with nothing in flight or queued for it. */
   private pickMovable(
-    state: MasterState, held: ReadonlySet<number>, source: string, target: string, wanted: Map<number, Wanted>, fits: (len: number) => boolean,
+    state: MasterState, source: string, target: string, wanted: Map<number, Wanted>, fits: (len: number) => boolean,
   ): Omit<CopyOrder, 'source'> | undefined {
-    for (const h of held) {
+    for (const h of this.registry.handlesOn(source)) {
       const w = wanted.get(h);
-      const rec = state.chunks.get(h);
-      if (!w || !rec || this.inFlight.has(h) || this.deleteQueued(h) || !fits(rec.length)) continue;
-      const live = this.registry.liveReplicas(h, rec.version);
+      if (!w || this.inFlight.has(h) || this.deleteQueued(h) || !fits(w.length)) continue;
+      const live = this.registry.liveReplicas(h, w.version);
       // The source must hold the current version (an old one awaits garbage collection and cannot serve the copy).
       if (!live.some((r) => r.id === source) || live.some((r) => r.id === target)) continue;
       if (live.filter((r) => !state.decommissioning.has(r.id)).length < w.replication) continue;
-      return { handle: h, version: rec.version, length: rec.length, checksum: rec.checksum };
+      return state.chunks.get(h)!;
     }
     return undefined;
   }

@@ -178,7 +178,7 @@ export class MasterService {
     const chunks = req.chunks.map(({ handle, length, checksum }) => ({ handle, length, checksum }));
     const info = (await this.commit({ op: 'complete', writeId: req.writeId, length: req.length, chunks, nowMs: Date.now() }, session)) as EntryInfo;
     for (const c of req.chunks) {
-      const version = this.state.chunks.get(c.handle)?.version;
+      const version = this.state.chunks.versionOf(c.handle);
       if (version !== undefined) for (const id of c.replicas) this.registry.addKnownReplica(id, c.handle, version);
     }
     return info;
@@ -267,8 +267,8 @@ export class MasterService {
    * file's replication; with none left, CORRUPT if some replica failed its checksum, else MISSING.
    */
   private chunkHealth(state: MasterState, handle: number, replication: number): { live: number; health: ChunkHealth | 'HEALTHY' | 'OVER_REPLICATED' } {
-    const rec = state.chunks.get(handle);
-    const live = rec ? this.registry.liveReplicas(handle, rec.version) : [];
+    const version = state.chunks.versionOf(handle);
+    const live = version !== undefined ? this.registry.liveReplicas(handle, version) : [];
     const good = live.filter((r) => !state.decommissioning.has(r.id)).length;
     if (live.length === 0) return { live: 0, health: this.registry.corruptReports(handle) > 0 ? 'CORRUPT' : 'MISSING' };
     if (good < replication) return { live: good, health: 'UNDER_REPLICATED' };
@@ -454,7 +454,7 @@ export class MasterService {
 
   /** Replicas a server holds that nothing references, or of an old version, past the grace period: delete them. */
   private garbageOn(state: MasterState, serverId: string, limit: number): number[] {
-    return this.registry.takeGarbage(serverId, (h) => state.chunks.get(h)?.version, this.config.gcGraceMs, limit);
+    return this.registry.takeGarbage(serverId, (h) => state.chunks.versionOf(h), this.config.gcGraceMs, limit);
   }
 
   reportCorrupt(req: CorruptReport): void {

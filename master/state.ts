@@ -3,20 +3,197 @@ import { baseName, isWithin, joinPath, parentOf, splitPath } from '../common/pat
 import { MAX_REPLICATION, type EntryInfo, type FileState } from '../common/protocol.js';
 import type { Command, CommandResult } from './commands.js';
 
-/** One chunk in the chunk table. Version stays 1 while chunks are write-once; appends will bump it. */
+/**
+ * One chunk of the chunk table, as the table takes and gives it (a copy: the table keeps columns).
+ * Version stays 1 while chunks are write-once; appends will bump it.
+ */
 export interface ChunkRecord { handle: number; version: number; length: number; checksum: string }
 
+/** A checksum as chunkservers and clients compute it: xxHash64 in 16 hex digits (common/checksum.ts). */
+const HEX64 = /^[0-9a-f]{16}$/;
+const INITIAL_ROWS = 1024;
+
+function grown<T extends Uint32Array | Float64Array>(column: T, rows: number): T {
+  const wider = new (column.constructor as new (n: number) => T)(rows);
+  wider.set(column);
+  return wider;
+}
+
+/** Versions are kept in 32 bits: a chunk would need four billion appends to outgrow them. */
+function checkVersion(handle: number, version: number): void {
+  if (!Number.isInteger(version) || version < 0 || version > 0xffffffff) throw new RangeError(`chunk ${handle}: version ${version} is not a 32-bit unsigned integer`);
+}
+
+/**
+ * The chunk table: handle → version, length, checksum. A master holds a row per chunk, so the rows
+ * are typed-array columns (20 bytes a chunk, where a record object and its hex string took 88),
+ * and a Map gives each handle its row. The Map keeps handles in the order they were added, the
+ * order snapshots list them in. A checksum is kept as two 32-bit halves; a string that is not 16
+ * hex digits (a chunk not yet complete has '') is kept aside, as it is.
+ */
+export class ChunkTable {
+  private readonly rows = new Map<number, number>();
+  /** Rows given back by delete(), used again before the columns grow. */
+  private readonly freeRows: number[] = [];
+  private rowsUsed = 0;
+  private version = new Uint32Array(INITIAL_ROWS);
+  private length = new Float64Array(INITIAL_ROWS);
+  private checksumHigh = new Uint32Array(INITIAL_ROWS);
+  private checksumLow = new Uint32Array(INITIAL_ROWS);
+  private readonly otherChecksums = new Map<number, string>();
+
+  get size(): number {
+    return this.rows.size;
+  }
+
+  has(handle: number): boolean {
+    return this.rows.has(handle);
+  }
+
+  /** Handles in the order they were added. */
+  keys(): IterableIterator<number> {
+    return this.rows.keys();
+  }
+
+  versionOf(handle: number): number | undefined {
+    const row = this.rows.get(handle);
+    return row === undefined ? undefined : this.version[row];
+  }
+
+  lengthOf(handle: number): number | undefined {
+    const row = this.rows.get(handle);
+    return row === undefined ? undefined : this.length[row];
+  }
+
+  get(handle: number): ChunkRecord | undefined {
+    const row = this.rows.get(handle);
+    return row === undefined ? undefined : this.record(handle, row);
+  }
+
+  /** Every chunk, in the order of keys(). */
+  *records(): Generator<ChunkRecord> {
+    for (const [handle, row] of this.rows) yield this.record(handle, row);
+  }
+
+  /** Adds a chunk, or replaces what the table has for its handle. */
+  set(c: ChunkRecord): void {
+    checkVersion(c.handle, c.version);
+    if (!this.rows.has(c.handle)) this.rows.set(c.handle, this.freeRows.pop() ?? this.newRow());
+    this.setVersion(c.handle, c.version);
+    this.setContent(c.handle, c.length, c.checksum);
+  }
+
+  /** Records what a write stored in the chunk. */
+  setContent(handle: number, length: number, checksum: string): void {
+    const row = this.rowOf(handle);
+    this.length[row] = length;
+    if (HEX64.test(checksum)) {
+      this.checksumHigh[row] = parseInt(checksum.slice(0, 8), 16);
+      this.checksumLow[row] = parseInt(checksum.slice(8), 16);
+      this.otherChecksums.delete(handle);
+    } else this.otherChecksums.set(handle, checksum);
+  }
+
+  setVersion(handle: number, version: number): void {
+    checkVersion(handle, version);
+    this.version[this.rowOf(handle)] = version;
+  }
+
+  delete(handle: number): boolean {
+    const row = this.rows.get(handle);
+    if (row === undefined) return false;
+    this.rows.delete(handle);
+    this.otherChecksums.delete(handle);
+    this.freeRows.push(row);
+    return true;
+  }
+
+  private rowOf(handle: number): number {
+    const row = this.rows.get(handle);
+    if (row === undefined) throw new Error(`chunk ${handle} is not in the chunk table`);
+    return row;
+  }
+
+  private record(handle: number, row: number): ChunkRecord {
+    const checksum = this.otherChecksums.get(handle)
+      ?? this.checksumHigh[row]!.toString(16).padStart(8, '0') + this.checksumLow[row]!.toString(16).padStart(8, '0');
+    return { handle, version: this.version[row]!, length: this.length[row]!, checksum };
+  }
+
+  private newRow(): number {
+    if (this.rowsUsed === this.version.length) {
+      const rows = Math.ceil(this.version.length * 1.5);
+      this.version = grown(this.version, rows);
+      this.length = grown(this.length, rows);
+      this.checksumHigh = grown(this.checksumHigh, rows);
+      this.checksumLow = grown(this.checksumLow, rows);
+    }
+    return this.rowsUsed++;
+  }
+}
+
 export interface DirNode { type: 'dir'; mtimeMs: number; children: Map<string, Node> }
-export interface FileNode {
-  type: 'file';
-  mtimeMs: number;
-  size: number;
+/** A file still being written has no chunks yet (they are its write's until complete); nor has an empty file. */
+const NO_CHUNKS: readonly number[] = Object.freeze([]);
+
+interface FileFields { mtimeMs: number; size: number; replication: number; chunkSizeBytes: number; chunks: readonly number[] }
+
+/**
+ * A file. A class, so that every file has one fixed shape, and with only the fields a file
+ * needs: a master holds one per file, a million of them at 1 M files. `type`, `state`,
+ * `writeId` and `chunks` are derived on the prototype rather than stored.
+ */
+export class FileNode {
+  readonly mtimeMs: number;
+  readonly size: number;
   replication: number;
-  chunkSizeBytes: number;
-  chunks: number[];
-  state: FileState;
-  /** Set while state is 'writing': the pending write that will complete this entry. */
-  writeId?: string;
+  readonly chunkSizeBytes: number;
+  /** The chunk handles; a file of one chunk (most files) keeps its handle as a number, without an array. */
+  private readonly handles: number | readonly number[];
+
+  constructor(f: FileFields) {
+    this.mtimeMs = f.mtimeMs;
+    this.size = f.size;
+    this.replication = f.replication;
+    this.chunkSizeBytes = f.chunkSizeBytes;
+    this.handles = f.chunks.length === 1 ? f.chunks[0]! : f.chunks.length === 0 ? NO_CHUNKS : [...f.chunks];
+  }
+
+  get type(): 'file' {
+    return 'file';
+  }
+
+  /** Set while the file is being written (a WritingFile): the pending write that will complete this entry. */
+  get writeId(): string | undefined {
+    return undefined;
+  }
+
+  get state(): FileState {
+    return this.writeId === undefined ? 'complete' : 'writing';
+  }
+
+  /** The ordered chunk handles (a new one-element array for a file of one chunk). */
+  get chunks(): readonly number[] {
+    return typeof this.handles === 'number' ? [this.handles] : this.handles;
+  }
+
+  get chunkCount(): number {
+    return typeof this.handles === 'number' ? 1 : this.handles.length;
+  }
+}
+
+/** A file being written: the one kind of file that names its write, so that complete files carry no empty field for it. */
+export class WritingFile extends FileNode {
+  private readonly pendingWriteId: string;
+
+  constructor(f: FileFields, writeId: string) {
+    super(f);
+    this.pendingWriteId = writeId;
+  }
+
+  override get writeId(): string {
+    return this.pendingWriteId;
+  }
 }
 export type Node = DirNode | FileNode;
 
@@ -51,7 +228,7 @@ const fail = (code: ErrorCode, message: string): never => {
  */
 export class MasterState {
   root: DirNode = { type: 'dir', mtimeMs: 0, children: new Map() };
-  chunks = new Map<number, ChunkRecord>();
+  chunks = new ChunkTable();
   writes = new Map<string, PendingWrite>();
   nextHandle = 1;
   /**
@@ -110,7 +287,7 @@ export class MasterState {
     if (node.type === 'dir') {
       return { path, name: path === '/' ? '/' : baseName(path), type: 'dir', size: 0, mtimeMs: node.mtimeMs, replication: 0, state: 'complete', chunkCount: 0 };
     }
-    return { path, name: baseName(path), type: 'file', size: node.size, mtimeMs: node.mtimeMs, replication: node.replication, state: node.state, chunkCount: node.chunks.length };
+    return { path, name: baseName(path), type: 'file', size: node.size, mtimeMs: node.mtimeMs, replication: node.replication, state: node.state, chunkCount: node.chunkCount };
   }
 
   /** Every file node below (and including) `path`, depth first, names sorted. */
@@ -195,10 +372,7 @@ export class MasterState {
     };
     this.writes.set(cmd.writeId, write);
     if (!replacing) {
-      dir.children.set(name, {
-        type: 'file', mtimeMs: cmd.nowMs, size: 0, replication: cmd.replication, chunkSizeBytes: cmd.chunkSizeBytes,
-        chunks: [], state: 'writing', writeId: cmd.writeId,
-      });
+      dir.children.set(name, new WritingFile({ mtimeMs: cmd.nowMs, size: 0, replication: cmd.replication, chunkSizeBytes: cmd.chunkSizeBytes, chunks: NO_CHUNKS }, cmd.writeId));
       dir.mtimeMs = cmd.nowMs;
     }
     return { writeId: cmd.writeId };
@@ -211,9 +385,7 @@ export class MasterState {
   private createEmpty(cmd: Extract<Command, { op: 'create' }>, dir: DirNode, name: string): EntryInfo {
     const existing = dir.children.get(name);
     if (existing?.type === 'file') this.releaseChunks(existing);
-    const file: FileNode = {
-      type: 'file', mtimeMs: cmd.nowMs, size: 0, replication: cmd.replication, chunkSizeBytes: cmd.chunkSizeBytes, chunks: [], state: 'complete',
-    };
+    const file = new FileNode({ mtimeMs: cmd.nowMs, size: 0, replication: cmd.replication, chunkSizeBytes: cmd.chunkSizeBytes, chunks: [] });
     dir.children.set(name, file);
     dir.mtimeMs = cmd.nowMs;
     return this.entryInfo(cmd.path, file);
@@ -232,7 +404,7 @@ export class MasterState {
     const previous = w.chunks[index];
     if (previous !== undefined) this.chunks.delete(previous); // a retried chunk: the old handle becomes garbage
     const record: ChunkRecord = { handle: this.nextHandle++, version: 1, length: 0, checksum: '' };
-    this.chunks.set(record.handle, record);
+    this.chunks.set(record);
     w.chunks[index] = record.handle;
     return record;
   }
@@ -260,15 +432,8 @@ export class MasterState {
     } else if (!existing || existing.type !== 'file' || existing.writeId !== w.writeId) {
       fail('WRITE_NOT_FOUND', `${w.path} was removed or replaced during the write`);
     }
-    cmd.chunks.forEach((c) => {
-      const rec = this.chunks.get(c.handle)!;
-      rec.length = c.length;
-      rec.checksum = c.checksum;
-    });
-    const file: FileNode = {
-      type: 'file', mtimeMs: cmd.nowMs, size: cmd.length, replication: w.replication, chunkSizeBytes: w.chunkSizeBytes,
-      chunks: [...w.chunks], state: 'complete',
-    };
+    for (const c of cmd.chunks) this.chunks.setContent(c.handle, c.length, c.checksum);
+    const file = new FileNode({ mtimeMs: cmd.nowMs, size: cmd.length, replication: w.replication, chunkSizeBytes: w.chunkSizeBytes, chunks: w.chunks });
     dir.children.set(name, file);
     dir.mtimeMs = cmd.nowMs;
     this.writes.delete(w.writeId);
@@ -405,7 +570,7 @@ export class MasterState {
       v: 1,
       nextHandle: this.nextHandle,
       root: enc(this.root),
-      chunks: [...this.chunks.values()].map((c) => [c.handle, c.version, c.length, c.checksum]),
+      chunks: Array.from(this.chunks.records(), (c) => [c.handle, c.version, c.length, c.checksum]),
       writes: [...this.writes.values()],
       decommissioning: [...this.decommissioning],
     }));
@@ -415,14 +580,17 @@ export class MasterState {
     type Enc = { t: 'd'; m: number; c: [string, Enc][] } | { t: 'f'; m: number; s: number; r: number; z: number; h: number[]; st: FileState; w?: string };
     const raw = JSON.parse(Buffer.from(data).toString('utf8')) as { v: number; nextHandle: number; root: Enc; chunks: [number, number, number, string][]; writes: PendingWrite[]; decommissioning?: string[] };
     if (raw.v !== 1) throw new Error(`unknown master snapshot format ${raw.v}`);
-    const dec = (e: Enc): Node =>
-      e.t === 'd'
-        ? { type: 'dir', mtimeMs: e.m, children: new Map(e.c.map(([k, v]) => [k, dec(v)])) }
-        : { type: 'file', mtimeMs: e.m, size: e.s, replication: e.r, chunkSizeBytes: e.z, chunks: e.h, state: e.st, ...(e.w ? { writeId: e.w } : {}) };
+    const dec = (e: Enc): Node => {
+      if (e.t === 'd') return { type: 'dir', mtimeMs: e.m, children: new Map(e.c.map(([k, v]) => [k, dec(v)])) };
+      // A file's state is whether it has a write id: the two must agree.
+      if ((e.st === 'writing') !== (e.w !== undefined)) throw new Error(`master snapshot: a ${e.st} file ${e.w === undefined ? 'without' : 'with'} a write id`);
+      const fields = { mtimeMs: e.m, size: e.s, replication: e.r, chunkSizeBytes: e.z, chunks: e.h };
+      return e.w === undefined ? new FileNode(fields) : new WritingFile(fields, e.w);
+    };
     const s = new MasterState();
     s.nextHandle = raw.nextHandle;
     s.root = dec(raw.root) as DirNode;
-    for (const [handle, version, length, checksum] of raw.chunks) s.chunks.set(handle, { handle, version, length, checksum });
+    for (const [handle, version, length, checksum] of raw.chunks) s.chunks.set({ handle, version, length, checksum });
     for (const w of raw.writes) s.writes.set(w.writeId, w);
     // Snapshots written before decommissioning existed have no such field.
     for (const id of raw.decommissioning ?? []) s.decommissioning.add(id);

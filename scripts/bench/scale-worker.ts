@@ -1,8 +1,9 @@
 // Master memory at scale, measured on the state machine itself rather than through HTTP: N
 // single-chunk files are built in a MasterState by applying the very commands a master applies
 // (create, allocate, complete), then the chunk locations a master would learn from 4
-// chunkservers are loaded into a Registry (3 replicas per chunk). The heap is read after a full
-// GC before and after each step. Run as `node --expose-gc scale-worker.js N`; prints JSON.
+// chunkservers are loaded into a Registry (3 replicas per chunk). Memory is read after a full GC
+// before and after each step: the V8 heap plus ArrayBuffer memory, which holds the backing
+// stores of typed arrays outside the heap. Run as `node --expose-gc scale-worker.js N`; prints JSON.
 import { getHeapStatistics } from 'node:v8';
 import type { Command } from '../../master/commands.js';
 import { Registry } from '../../master/registry.js';
@@ -11,8 +12,12 @@ import type { ReportedChunk } from '../../common/protocol.js';
 
 export interface ScaleReply {
   files: number;
-  stateHeapBytes: number;
-  locationsHeapBytes: number;
+  /** V8 heap and ArrayBuffer bytes together. */
+  stateBytes: number;
+  locationsBytes: number;
+  /** The ArrayBuffer part of the above (typed-array columns). */
+  stateArrayBufferBytes: number;
+  locationsArrayBufferBytes: number;
   snapshotBytes: number;
   snapshotMs: number;
   buildMs: number;
@@ -25,13 +30,16 @@ const FILES_PER_DIR = 1000;
 const CHUNKSERVERS = 4;
 const REPLICATION = 3;
 
-function heapAfterGc(): number {
+/** Memory in use after a full collection: the V8 heap, and ArrayBuffer backing stores (typed arrays keep their elements there, off the heap). */
+function memoryAfterGc(): { heap: number; arrayBuffers: number } {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (!gc) throw new Error('run with node --expose-gc: the heap is only meaningful after a full collection');
   gc();
   gc();
-  return getHeapStatistics().used_heap_size;
+  return { heap: getHeapStatistics().used_heap_size, arrayBuffers: process.memoryUsage().arrayBuffers };
 }
+
+const total = (m: { heap: number; arrayBuffers: number }): number => m.heap + m.arrayBuffers;
 
 function must(state: MasterState, cmd: Command): unknown {
   const r = state.apply(cmd);
@@ -50,7 +58,9 @@ function addFile(state: MasterState, i: number, nowMs: number): void {
 }
 
 /** Each chunk on REPLICATION of the servers, round robin, as each would report when it registers. */
-function loadLocations(registry: Registry, handles: number[]): void {
+function loadLocations(registry: Registry, table: Iterable<number>): void {
+  // Made here, not by the caller: an array the caller's frame still held would count as locations.
+  const handles = [...table];
   for (let s = 0; s < CHUNKSERVERS; s++) {
     const chunks: ReportedChunk[] = [];
     handles.forEach((handle, i) => {
@@ -63,17 +73,17 @@ function loadLocations(registry: Registry, handles: number[]): void {
 function main(): void {
   const files = Number(process.argv[2]);
   if (!Number.isSafeInteger(files) || files < 1) throw new Error('usage: scale-worker.js <files>');
-  const base = heapAfterGc();
+  const base = memoryAfterGc();
   const state = new MasterState();
   const nowMs = Date.UTC(2025, 0, 1);
   const t0 = performance.now();
   for (let i = 0; i < files; i++) addFile(state, i, nowMs);
   const buildMs = performance.now() - t0;
-  const withState = heapAfterGc();
+  const withState = memoryAfterGc();
 
   const registry = new Registry(30_000, () => nowMs);
-  loadLocations(registry, [...state.chunks.keys()]);
-  const withLocations = heapAfterGc();
+  loadLocations(registry, state.chunks.keys());
+  const withLocations = memoryAfterGc();
 
   const t1 = performance.now();
   const snapshotBytes = state.snapshot().length;
@@ -81,7 +91,8 @@ function main(): void {
   // Keep both alive until here, so the collector cannot have taken them before the readings.
   if (state.chunks.size !== files || registry.liveCount() !== CHUNKSERVERS) throw new Error('the state lost files');
   const reply: ScaleReply = {
-    files, stateHeapBytes: withState - base, locationsHeapBytes: withLocations - withState,
+    files, stateBytes: total(withState) - total(base), locationsBytes: total(withLocations) - total(withState),
+    stateArrayBufferBytes: withState.arrayBuffers - base.arrayBuffers, locationsArrayBufferBytes: withLocations.arrayBuffers - withState.arrayBuffers,
     snapshotBytes, snapshotMs, buildMs, commandsPerSec: (3 * files) / (buildMs / 1000),
   };
   process.stdout.write(JSON.stringify(reply) + '\n');

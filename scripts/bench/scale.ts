@@ -31,13 +31,13 @@ function runWorker(files: number): Promise<ScaleReply> {
 
 export async function measureScale(files: number, log: (line: string) => void): Promise<Figure[]> {
   const r = await runWorker(files);
-  const how = 'MasterState built in-process by applying create/allocate/complete per file; V8 used heap after global.gc(), minus the heap before';
-  log(`scale: ${files} files, ${(r.stateHeapBytes / files).toFixed(0)} heap bytes/file in the state, ${(r.locationsHeapBytes / files).toFixed(0)} more for locations`);
+  const how = 'MasterState built in-process by applying create/allocate/complete per file; V8 used heap plus ArrayBuffer bytes (typed arrays) after global.gc(), minus those before';
+  log(`scale: ${files} files, ${(r.stateBytes / files).toFixed(0)} bytes/file in the state (${(r.stateArrayBufferBytes / files).toFixed(0)} of them in typed arrays), ${(r.locationsBytes / files).toFixed(0)} more for locations (${(r.locationsArrayBufferBytes / files).toFixed(0)} in typed arrays)`);
   const details = { files, chunksPerFile: 1 };
   return [
-    figureFromRuns('scale.state-heap', `master state heap per file (${files} files)`, 'bytes/file', [r.stateHeapBytes / files], { details: { ...details, heapBytes: r.stateHeapBytes, measured: how } }),
-    figureFromRuns('scale.locations-heap', 'chunk locations heap per file (3 replicas)', 'bytes/file', [r.locationsHeapBytes / files], {
-      details: { ...details, heapBytes: r.locationsHeapBytes, measured: 'master Registry loaded with 4 chunkservers\' full reports, 3 replicas per chunk; V8 used heap after global.gc()' },
+    figureFromRuns('scale.state-heap', `master state memory per file (${files} files)`, 'bytes/file', [r.stateBytes / files], { details: { ...details, bytes: r.stateBytes, arrayBufferBytes: r.stateArrayBufferBytes, measured: how } }),
+    figureFromRuns('scale.locations-heap', 'chunk locations memory per file (3 replicas)', 'bytes/file', [r.locationsBytes / files], {
+      details: { ...details, bytes: r.locationsBytes, arrayBufferBytes: r.locationsArrayBufferBytes, measured: 'master Registry loaded with 4 chunkservers\' full reports, 3 replicas per chunk; V8 used heap plus ArrayBuffer bytes after global.gc()' },
     }),
     figureFromRuns('scale.snapshot', 'Raft snapshot size per file', 'bytes/file', [r.snapshotBytes / files], { details: { ...details, snapshotBytes: r.snapshotBytes, snapshotMs: r.snapshotMs, measured: 'MasterState.snapshot() length' } }),
     figureFromRuns('scale.apply-rate', 'state machine apply rate (no log, no fsync)', 'ops/s', [r.commandsPerSec], { details: { ...details, buildMs: r.buildMs, commands: 3 * files } }),

@@ -3,6 +3,7 @@
 import t from 'tap';
 import type { HeartbeatRequest, RegisterRequest, ReportedChunk } from '../../common/protocol.js';
 import { Registry } from '../../master/registry.js';
+import { mulberry32 } from '../helpers/rng.js';
 
 const DEAD = 10_000;
 const CHUNK = 1000;
@@ -153,6 +154,8 @@ t.test('an address claimed by a new id replaces the old server', async (t) => {
   t.same(r.liveReplicas(1, 1), [], 'the wiped server’s replicas are gone');
   t.same(ids(r.liveReplicas(2, 1)), ['other']);
   t.same(ids(r.liveReplicas(9, 1)), ['new']);
+  t.same([...r.handlesOn('new')], [9], 'the new server holds nothing of the old one’s');
+  t.same([...r.handlesOn('old')], []);
   t.equal(r.heartbeat(hb('old', { addr: 'host:7000' })), false, 'the old id must register again');
   t.same(r.takeGarbage('old', () => undefined, 0, 100), []);
 });
@@ -247,4 +250,80 @@ t.test('clear forgets every server and location', async (t) => {
   t.same(r.liveReplicas(1, 1), []);
   t.equal(r.liveCount(), 0);
   t.equal(r.heartbeat(hb('s1')), false, 'must register again');
+});
+
+t.test('chunks with more replicas than a block holds, and blocks given back and taken again', async (t) => {
+  const { reg: r } = setup();
+  const many = ['s1', 's2', 's3', 's4', 's5', 's6', 's7'];
+  for (const id of many) r.register(reg(id, [chunk(1), chunk(2, 2)]));
+  t.same(ids(r.liveReplicas(1, 1)), many, 'seven replicas, over three blocks');
+  t.same(r.holders(2, 2), many, 'in the order they were reported');
+  for (const id of ['s1', 's4', 's7']) r.removeReplica(id, 1);
+  t.same(ids(r.liveReplicas(1, 1)), ['s2', 's3', 's5', 's6'], 'removed from the front, middle and end');
+  t.equal(r.versionOn('s1', 1), undefined);
+  t.equal(r.versionOn('s6', 1), 1);
+  t.same(ids(r.liveReplicas(2, 2)), many, 'the other chunk is untouched');
+  r.register(reg('s8', [chunk(3), chunk(1, 4)]));
+  t.same(ids(r.liveReplicas(3, 1)), ['s8'], 'a new chunk may take a block given back');
+  t.same(r.holders(1, 4), ['s8']);
+  for (const id of many) r.removeReplica(id, 1);
+  r.removeReplica('s8', 1);
+  t.notOk(r.hasAnyReplica(1), 'all gone: the chunk is forgotten');
+  t.ok(r.hasAnyReplica(2));
+  t.same(r.list().map((s) => s.chunkCount), [1, 1, 1, 1, 1, 1, 1, 1], 'chunk 2 on s1-s7, chunk 3 on s8');
+  r.heartbeat(hb('s1', { added: [chunk(1, 5)] }));
+  t.same(ids(r.liveReplicas(1, 5)), ['s1'], 'and can come back');
+});
+
+t.test('a reported version beyond 32 bits counts as newer than any, never as a current one', async (t) => {
+  const { reg: r } = setup();
+  r.register(reg('s1', [chunk(1, 2 ** 40)]));
+  t.same(r.liveReplicas(1, 1), []);
+  t.same(r.takeGarbage('s1', () => 1, 0, 100), [], 'not garbage: newer than the chunk table');
+});
+
+t.test('locations agree with a plain model through a random history of reports', async (t) => {
+  const rand = mulberry32(7);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+  const { reg: r } = setup();
+  const servers = ['a', 'b', 'c', 'd', 'e', 'f'];
+  const handles = Array.from({ length: 40 }, (_, i) => i + 1);
+  /** server → handle → version, as the registry should see it. */
+  const model = new Map<string, Map<number, number>>();
+  let problems = 0;
+  for (let step = 0; step < 4000; step++) {
+    const id = pick(servers);
+    const roll = rand();
+    if (roll < 0.03 || !model.has(id)) {
+      const chunks = handles.filter(() => rand() < 0.3).map((h) => chunk(h, 1 + Math.floor(rand() * 2)));
+      r.register(reg(id, chunks));
+      model.set(id, new Map(chunks.map((c) => [c.handle, c.version])));
+    } else if (roll < 0.6) {
+      const c = chunk(pick(handles), 1 + Math.floor(rand() * 2));
+      r.heartbeat(hb(id, { added: [c] }));
+      model.get(id)!.set(c.handle, c.version);
+    } else {
+      const h = pick(handles);
+      r.removeReplica(id, h);
+      model.get(id)!.delete(h);
+    }
+    for (const h of handles) {
+      for (const version of [1, 2]) {
+        const want = [...model].filter(([, held]) => held.get(h) === version).map(([s]) => s).sort();
+        if (JSON.stringify(ids(r.liveReplicas(h, version))) !== JSON.stringify(want)) problems++;
+        if (JSON.stringify([...r.holders(h, version)].sort()) !== JSON.stringify(want)) problems++;
+      }
+      if (r.hasAnyReplica(h) !== [...model.values()].some((held) => held.has(h))) problems++;
+    }
+    for (const [s, held] of model) {
+      if (JSON.stringify([...r.handlesOn(s)].sort((x, y) => x - y)) !== JSON.stringify([...held.keys()].sort((x, y) => x - y))) problems++;
+      if (r.list().find((e) => e.id === s)!.chunkCount !== held.size) problems++;
+    }
+  }
+  t.equal(problems, 0, 'liveReplicas, holders, hasAnyReplica, handlesOn and chunk counts match the model at every step');
+  let replicas = 0;
+  r.forEachReplica((h, s, v) => {
+    if (model.get(s)?.get(h) === v) replicas++;
+  });
+  t.equal(replicas, [...model.values()].reduce((n, held) => n + held.size, 0), 'forEachReplica visits each replica once');
 });

@@ -204,7 +204,7 @@ t.test('1 of 3 live replicas: two copies, to two different servers', async (t) =
 t.test('the version comes from the chunk table; replicas at another version are not sources', async (t) => {
   const c = new Cluster();
   const [h] = c.file('/f', 1);
-  c.state.chunks.get(h!)!.version = 2; // as an append would do (the table is the authority)
+  c.state.chunks.setVersion(h!, 2); // as an append would do (the table is the authority)
   c.register('s1', [h!], { version: 2 });
   c.register('s2', [h!], { version: 2 });
   c.register('s3', [h!], { version: 1 }); // stale
@@ -936,7 +936,7 @@ function usage(c: Cluster, inFlight: { handle: number; source: string; target: s
   for (const s of c.registry.liveServers()) {
     if (c.state.decommissioning.has(s.id)) continue;
     let b = 0;
-    for (const h of s.chunks) b += len.get(h) ?? 0;
+    for (const h of c.registry.handlesOn(s.id)) b += len.get(h) ?? 0;
     bytes.set(s.id, b);
   }
   for (const m of inFlight) {
@@ -979,7 +979,7 @@ interface Sim {
  */
 function simulate(c: Cluster, maxRounds = 400, opts: { checkEmptiest?: boolean } = {}): Sim {
   const sim: Sim = { rounds: 0, converged: false, moves: [], belowMaster: [], belowActual: [], earlyDeletes: [], badCopies: [], overServer: [], notEmptiest: [], maxMovesInFlight: 0 };
-  const actual = new Map<string, Set<number>>(c.registry.liveServers().map((s) => [s.id, new Set(s.chunks)]));
+  const actual = new Map<string, Set<number>>(c.registry.liveServers().map((s) => [s.id, new Set(c.registry.handlesOn(s.id))]));
   let pending: { handle: number; source: string; target: string; round: number }[] = [];
   const reported: { handle: number; source: string; target: string }[] = [];
   let landed: { handle: number; source: string; target: string; landed: true }[] = [];
@@ -1295,7 +1295,7 @@ t.test('balancing: a move\'s source holds the chunk at the table\'s version', as
   // and the replica it then deletes must be one that counted.
   const c = new Cluster({ balanceThreshold: 0.1 });
   const handles = Array.from({ length: 8 }, (_, i) => c.file(`/f${i}`, 1)).flat();
-  for (const h of handles) c.state.chunks.get(h)!.version = 2; // as an append would do
+  for (const h of handles) c.state.chunks.setVersion(h, 2); // as an append would do
   c.register('s1', handles, { version: 1 }); // stale everywhere: garbage, not replicas
   for (const id of ['s2', 's3', 's4']) c.register(id, handles, { version: 2 });
   c.register('s5');
