@@ -125,3 +125,14 @@ export class TestCluster {
 export function text(entry: Entry): string {
   return new TextDecoder().decode(entry.data);
 }
+
+/** Polls `probe` every 5 ms until it returns a value; throws after `timeoutMs`. */
+export async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

@@ -9,6 +9,7 @@ import { FileStorage } from '../../../master/raft/file-storage.js';
 import { RaftNode, type LeaderChange, type Transport } from '../../../master/raft/node.js';
 import { encodeCommand, encodeRegister, SessionStateMachine, unwrapSessionResult } from '../../../master/raft/session.js';
 import type { Message } from '../../../master/raft/types.js';
+import { waitFor } from './helpers.js';
 import { encodeKv, KvStateMachine } from './kv.js';
 
 const ids = ['m1', 'm2', 'm3'];
@@ -54,16 +55,6 @@ async function startMember(net: LoopbackNetwork, id: string, dir: string): Promi
   net.nodes.set(id, node);
   node.start();
   return { node, kv, dir };
-}
-
-async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 function leaderOf(members: Iterable<Member>): Member | undefined {

@@ -13,21 +13,12 @@ import { encodeCommand, encodeRegister, SessionStateMachine, unwrapSessionResult
 import {
   acceptRaftStreams, FrameReader, RAFT_STREAM_PATH, RAFT_STREAM_PROTOCOL, StreamTransport, type RaftStreamServer,
 } from '../../../master/raft/stream-transport.js';
+import { waitFor } from './helpers.js';
 import { encodeKv, KvStateMachine } from './kv.js';
 
 const ids = ['m1', 'm2', 'm3'];
 const SECRET_HEADER = 'x-test-secret';
 const SECRET = 'let-me-in';
-
-async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 interface Group {
   nodes: Map<string, RaftNode>;
