@@ -2,7 +2,7 @@
 // mid-chunk, and DfsClient.get (with the next chunk's read asked for early) against damaged
 // replicas, a slow sink and a download that cannot finish.
 import t from 'tap';
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -21,13 +21,11 @@ t.teardown(() => closeHttpAgent());
 /** Three read batches and a bit: every chunk crosses batch edges, and the last one is short. */
 const CHUNK = 3 * READ_BATCH_BYTES + 4096;
 
+/** Damages one byte of a replica's file (chunks here are a few MiB: read and written whole). */
 function flipByte(file: string, offset: number): void {
-  const fd = openSync(file, 'r+');
-  const b = Buffer.alloc(1);
-  readSync(fd, b, 0, 1, offset);
-  b[0] = b[0]! ^ 0xff;
-  writeSync(fd, b, 0, 1, offset);
-  closeSync(fd);
+  const b = readFileSync(file);
+  b[offset]! ^= 0xff;
+  writeFileSync(file, b);
 }
 
 /** A sink that keeps what it is given; with `delayMs` it takes its time over each write. */
