@@ -152,18 +152,24 @@ export function mountChunkRoutes(app: Express, cfg: ChunkRouteConfig, store: Chu
     const length = parseIntParam(req.query.length, 'length', { optional: true, max: chunk.length - offset }) ?? chunk.length - offset;
     if (activity.reads >= cfg.maxActiveReads) throw new DfsError('UNAVAILABLE', `chunkserver ${cfg.id} is busy; try another replica`);
     activity.reads++;
+    // A reader that hangs up fails the write in progress (one listener per response, not per batch).
+    let failWrite: ((err: Error) => void) | undefined;
+    const onClose = (): void => failWrite?.(new DfsError('UNAVAILABLE', 'reader went away'));
+    res.once('close', onClose);
     try {
       let started = false;
-      await store.readRange(handle, offset, length, async (bytes) => {
+      // The store lends each batch until this settles: wait for the socket to have taken the
+      // bytes (the write's callback), not merely for room in its queue.
+      await store.readRange(handle, offset, length, (bytes) => {
         if (!started) {
           started = true;
           res.status(200).setHeader('content-type', 'application/octet-stream');
           res.setHeader('content-length', String(length));
         }
         bytesOut.inc(bytes.length);
-        if (!res.write(bytes)) await new Promise<void>((resolve, reject) => {
-          res.once('drain', resolve);
-          res.once('close', () => reject(new DfsError('UNAVAILABLE', 'reader went away')));
+        return new Promise<void>((resolve, reject) => {
+          failWrite = reject;
+          res.write(bytes, (err) => (err ? reject(err) : resolve()));
         });
       });
       if (!started) res.status(200).setHeader('content-length', '0');
@@ -178,6 +184,7 @@ export function mountChunkRoutes(app: Express, cfg: ChunkRouteConfig, store: Chu
       // After the first byte the only honest signal left is a cut connection (content-length unmet).
       sendError(res, e);
     } finally {
+      res.off('close', onClose);
       activity.reads--;
     }
   }));

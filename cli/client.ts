@@ -1,6 +1,6 @@
-import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { finished, PassThrough, type Readable, type Writable } from 'node:stream';
 import { once } from 'node:events';
-import { request } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import { BlockHasher, chunkChecksum } from '../common/checksum.js';
 import { DfsError, errorFromBody, toDfsError } from '../common/errors.js';
 import { buildUrl, httpAgent, readJson } from '../common/http.js';
@@ -34,6 +34,11 @@ export interface GetOptions {
 
 /** How far the client streams ahead of a slow first chunkserver before it stops reading input. */
 const SEND_BUFFER_BYTES = 4 * 1024 * 1024;
+/**
+ * Bytes of a chunk read asked for early (while the previous chunk streams) that this process
+ * buffers before its socket stops reading; more waits in the kernel's socket buffers.
+ */
+const READ_AHEAD_BUFFER_BYTES = 1024 * 1024;
 
 /** The client library under the `dfs` CLI: metadata from the master, bytes straight to chunkservers. */
 export class DfsClient {
@@ -244,39 +249,56 @@ export class DfsClient {
 
   // ---- read ----
 
-  /** Streams a complete file to `sink`, chunk by chunk, failing over between replicas. */
+  /**
+   * Streams a complete file to `sink`, chunk by chunk, failing over between replicas. While one
+   * chunk streams, the next one's read is already asked for (from another server where there is
+   * one), so its server opens the file and reads its first batches meanwhile: no idle gap at a
+   * chunk boundary. That early response waits in its socket, at most `READ_AHEAD_BUFFER_BYTES` of
+   * it in this process, until its turn.
+   */
   async get(path: string, sink: Writable, opts: GetOptions = {}): Promise<StatReply> {
     let info = await this.stat(path, true);
     if (info.type === 'dir') throw new DfsError('IS_A_DIRECTORY', `${info.path} is a directory`);
     if (info.state !== 'complete') throw new DfsError('FILE_NOT_READY', `${info.path} is still being written; it is readable once its writer completes it`);
     let delivered = 0;
-    for (let i = 0; i < info.chunks!.length; i++) {
-      let chunk = info.chunks![i]!;
-      let written = 0;
-      // One refresh of the locations when every known replica failed: they may have moved.
-      for (let round = 0; ; round++) {
-        const errors: string[] = [];
-        for (const replica of this.orderReplicas(chunk.replicas)) {
-          try {
-            await this.readChunk(replica, chunk, written, sink, (n) => {
-              written += n;
-              opts.onProgress?.(delivered + written, info.size);
-            });
-            break;
-          } catch (err) {
-            errors.push(`${replica.id}: ${toDfsError(err).message}`);
+    let early: EarlyRead | undefined;
+    try {
+      for (let i = 0; i < info.chunks!.length; i++) {
+        let chunk = info.chunks![i]!;
+        let written = 0;
+        const started = early?.index === i ? early : undefined;
+        early = undefined;
+        // One refresh of the locations when every known replica failed: they may have moved.
+        for (let round = 0; ; round++) {
+          const errors: string[] = [];
+          const order = started && round === 0 ? started.order : this.orderReplicas(chunk.replicas);
+          for (const [k, replica] of order.entries()) {
+            try {
+              const res = started && round === 0 && k === 0 ? await started.response : await this.openChunkRead(replica, chunk, written);
+              const following = info.chunks![i + 1];
+              if (!early && following) early = this.readEarly(i + 1, following, replica.id);
+              await this.copyBody(res, replica, sink, (n) => {
+                written += n;
+                opts.onProgress?.(delivered + written, info.size);
+              });
+              break;
+            } catch (err) {
+              errors.push(`${replica.id}: ${toDfsError(err).message}`);
+            }
           }
+          if (written === chunk.length) break;
+          if (round >= 1) {
+            throw new DfsError(chunk.replicas.length === 0 ? 'NO_REPLICAS' : 'UNAVAILABLE',
+              `chunk ${i} of ${info.path} (handle ${chunk.handle}) could not be read from any replica${errors.length ? `: ${errors.join('; ')}` : ' (no live replica)'}`);
+          }
+          await new Promise((r) => setTimeout(r, 500));
+          info = await this.stat(path, true);
+          chunk = info.chunks?.[i] ?? chunk;
         }
-        if (written === chunk.length) break;
-        if (round >= 1) {
-          throw new DfsError(chunk.replicas.length === 0 ? 'NO_REPLICAS' : 'UNAVAILABLE',
-            `chunk ${i} of ${info.path} (handle ${chunk.handle}) could not be read from any replica${errors.length ? `: ${errors.join('; ')}` : ' (no live replica)'}`);
-        }
-        await new Promise((r) => setTimeout(r, 500));
-        info = await this.stat(path, true);
-        chunk = info.chunks?.[i] ?? chunk;
+        delivered += chunk.length;
       }
-      delivered += chunk.length;
+    } finally {
+      early?.discard();
     }
     return info;
   }
@@ -287,23 +309,92 @@ export class DfsClient {
     return [...replicas.slice(k), ...replicas.slice(0, k)];
   }
 
-  /** Reads chunk bytes from `offset` to its end from one replica into `sink`. */
-  private async readChunk(replica: ReplicaInfo, chunk: ChunkInfo, offset: number, sink: Writable, onBytes: (n: number) => void): Promise<void> {
-    if (offset === chunk.length) return;
+  /** Starts chunk `index`'s read before its turn, from a replica other than `busyId` if it has one. */
+  private readEarly(index: number, chunk: ChunkInfo, busyId: string): EarlyRead | undefined {
+    const order = this.orderReplicas(chunk.replicas);
+    if (order.length === 0 || chunk.length === 0) return undefined;
+    if (order.length > 1 && order[0]!.id === busyId) order.push(order.shift()!);
+    // Until its turn nobody listens: a failure then must neither go unhandled nor throw (an
+    // 'error' event without a listener); pump() still sees a body that failed while it waited.
+    const response = this.openChunkRead(order[0]!, chunk, 0).then((res) => {
+      res.body.on('error', () => undefined);
+      return res;
+    });
+    response.catch(() => undefined);
+    return {
+      index, order, response,
+      discard() {
+        response.then((res) => dropBody(res.body), () => undefined);
+      },
+    };
+  }
+
+  /** Asks one replica for chunk bytes from `offset` to its end; resolves once its answer starts. */
+  private async openChunkRead(replica: ReplicaInfo, chunk: ChunkInfo, offset: number): Promise<Dispatcher.ResponseData> {
     const url = buildUrl(replica.addr, `/v1/chunks/${chunk.handle}`, { version: chunk.version, offset, length: chunk.length - offset });
-    const res = await request(url, { method: 'GET', dispatcher: httpAgent(), signal: AbortSignal.timeout(this.chunkTimeoutMs) }).catch((err) => {
+    const res = await request(url, {
+      method: 'GET', dispatcher: httpAgent(), highWaterMark: READ_AHEAD_BUFFER_BYTES, signal: AbortSignal.timeout(this.chunkTimeoutMs),
+    }).catch((err) => {
       throw toDfsError(err, `read from ${replica.addr}`);
     });
     if (res.statusCode !== 200) throw errorFromBody(await readJson(res.body).catch(() => undefined), res.statusCode);
+    return res;
+  }
+
+  /** Copies a chunk read's body into `sink` as it arrives, pausing while the sink is full. */
+  private async copyBody(res: Dispatcher.ResponseData, replica: ReplicaInfo, sink: Writable, onBytes: (n: number) => void): Promise<void> {
     try {
-      for await (const piece of res.body) {
-        onBytes((piece as Buffer).length);
-        if (!sink.write(piece)) await once(sink, 'drain');
-      }
+      await pump(res.body, sink, onBytes);
     } catch (err) {
+      dropBody(res.body);
       throw toDfsError(err, `read from ${replica.addr}`);
     }
   }
+}
+
+/** A chunk's read asked for before its turn (see DfsClient.get). */
+interface EarlyRead {
+  index: number;
+  /** Replicas to try, the one already asked first. */
+  order: ReplicaInfo[];
+  response: Promise<Dispatcher.ResponseData>;
+  /** Drops the read unused (the download failed before its turn). */
+  discard(): void;
+}
+
+/**
+ * Moves `body` into `sink` with 'data' events, pausing the body while the sink is over its high
+ * water mark. Unlike `for await`, nothing is concatenated when pieces queue up, and there is no
+ * promise per piece. Settles when the body has ended (or failed: `finished` also sees a body that
+ * failed while it waited its turn) or the sink fails; `sink` is never ended.
+ */
+function pump(body: Readable, sink: Writable, onBytes: (n: number) => void): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const resume = (): void => void body.resume();
+    const onData = (piece: Buffer): void => {
+      onBytes(piece.length);
+      if (!sink.write(piece)) {
+        body.pause();
+        sink.once('drain', resume);
+      }
+    };
+    const settle = (err?: Error | null): void => {
+      stopWatching();
+      body.off('data', onData);
+      sink.off('drain', resume).off('error', settle);
+      if (err) reject(err);
+      else resolve();
+    };
+    const stopWatching = finished(body, settle);
+    sink.once('error', settle);
+    body.on('data', onData);
+  });
+}
+
+/** Drops a response body unread; destroying it emits an abort error, which nobody needs. */
+function dropBody(body: Readable): void {
+  body.on('error', () => undefined);
+  body.destroy();
 }
 
 /**

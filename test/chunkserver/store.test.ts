@@ -734,3 +734,43 @@ t.test('a read-ahead that fails while the sink is busy fails the read, not the p
   t.ok(err instanceof DfsError && err.code === 'CHECKSUM_MISMATCH', `the read fails: ${(err as Error)?.message}`);
   t.equal(unhandled, undefined, 'no unhandled rejection');
 });
+
+t.test('concurrent reads share pooled batch buffers without handing one to two sinks at once', async (t) => {
+  const { store } = await newStore(t);
+  const chunks = [81, 82, 83].map((handle, i) => ({ handle, data: pattern(5 * READ_BATCH_BYTES + 77 * (i + 1), 94 + i) }));
+  for (const c of chunks) await put(store, c.handle, 1, c.data);
+  const r = rng(95);
+  const readOnce = async ({ handle, data }: { handle: number; data: Buffer }, offset: number): Promise<void> => {
+    const got: Buffer[] = [];
+    let lentChanged = false;
+    await store.readRange(handle, offset, data.length - offset, async (b) => {
+      const copy = Buffer.from(b);
+      got.push(copy);
+      // While the sink holds the bytes, other reads run; the lent bytes must not change under it.
+      await new Promise((res) => setTimeout(res, Math.floor(r() * 4)));
+      if (!b.equals(copy)) lentChanged = true;
+    });
+    t.notOk(lentChanged, `chunk ${handle} from ${offset}: lent bytes stayed put while the sink held them`);
+    t.ok(Buffer.concat(got).equals(data.subarray(offset)), `chunk ${handle} from ${offset}: exactly the stored bytes`);
+  };
+  // Two rounds, so the second one reads into buffers the first gave back.
+  for (let round = 0; round < 2; round++) {
+    await Promise.all(chunks.flatMap((c) => [readOnce(c, 0), readOnce(c, READ_BATCH_BYTES - 5 + round)]));
+  }
+});
+
+t.test('a bad block in the middle of a batch fails the read before any of that batch is lent, and later reads are exact', async (t) => {
+  const { store } = await newStore(t);
+  const data = pattern(4 * READ_BATCH_BYTES + 300, 96);
+  const good = pattern(2 * READ_BATCH_BYTES + 5, 97);
+  await put(store, 84, 1, data);
+  await put(store, 85, 1, good);
+  const bad = 2 * READ_BATCH_BYTES + READ_BATCH_BYTES / 2 + 1234; // mid third batch
+  flipByte(store.pathOf(84), bad);
+  const { err, got } = await readFailing(store, 84, 0, data.length);
+  t.ok(err instanceof DfsError && err.code === 'CHECKSUM_MISMATCH', 'the read fails with CHECKSUM_MISMATCH');
+  t.equal(got.length, 2 * READ_BATCH_BYTES, 'the sink got the two good batches before it and nothing of the bad one');
+  t.ok(got.equals(data.subarray(0, got.length)), 'what it got is exact');
+  const after = await read(store, 85, 0, good.length);
+  t.ok(after.data.equals(good), 'a read after the failure returns exactly the stored bytes');
+});
