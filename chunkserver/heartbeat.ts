@@ -20,6 +20,12 @@ export class Heartbeat {
   private inFlight = false;
   private again = false;
   private stopped = false;
+  /**
+   * Replies' copy orders and deletes, applied in the order the replies came but off the
+   * heartbeat path: unlinking many 64 MiB files on a busy disk can take seconds, and a server
+   * that stopped beating meanwhile would be declared dead (and every upload refused).
+   */
+  private applying: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly id: string,
@@ -91,6 +97,15 @@ export class Heartbeat {
         return;
       }
     }
+    this.applying = this.applying.then(() => this.apply(reply)).catch((err: Error) => this.log.warn({ err: err.message }, 'applying a heartbeat reply failed'));
+  }
+
+  /** Resolves once every reply received so far has been applied (for tests). */
+  settled(): Promise<void> {
+    return this.applying;
+  }
+
+  private async apply(reply: HeartbeatReply): Promise<void> {
     this.copier.add(reply.copies ?? []);
     for (const h of reply.deletes.slice(0, MAX_DELETES_PER_BEAT)) await this.store.remove(h, false);
     if (reply.deletes.length > 0) {
