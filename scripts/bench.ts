@@ -73,7 +73,12 @@ async function run(o: BenchOptions): Promise<void> {
   await initChecksums();
   const startedAt = new Date();
   const workDir = mkdtempSync(join(tmpdir(), 'dfs-bench-'));
-  onCleanup(() => rmSync(workDir, { recursive: true, force: true }));
+  let measured = false;
+  onCleanup(() => {
+    // --keep: a failed run leaves its cluster's data and logs for a look.
+    if (o.keep && !measured) console.error(`bench: kept ${workDir} (the cluster's data and logs)`);
+    else rmSync(workDir, { recursive: true, force: true });
+  });
   const results: Partial<Record<SectionName, Figure[]>> = {};
   const needsBytes = ['ceilings', 'upload', 'download', 'faults'].some((s) => o.sections.has(s as SectionName));
   const needsCluster = ['upload', 'download', 'metadata', 'faults'].some((s) => o.sections.has(s as SectionName));
@@ -92,6 +97,7 @@ async function run(o: BenchOptions): Promise<void> {
     results.ceilings = ceilings;
   }
   if (needsCluster) target = await measureWithCluster(o, workDir, source, ceilings, results);
+  measured = true;
   await runCleanup(); // the cluster and its files go before the scale run needs the memory
   if (o.sections.has('scale')) results.scale = await measureScale(o.scaleFiles, log);
 

@@ -17,6 +17,7 @@ export const USAGE = `usage: npm run bench -- [options]   (or: node dist/scripts
   --only a,b           sections to run: ${SECTIONS.join(', ')}
   --masters h:p,...    measure a running cluster instead of a fresh local one
   --warm               do not drop the page cache before reads
+  --keep               if the run fails, keep its folder (the cluster's data and logs)
   --base-port P        ports of the fresh cluster: masters on P+i, chunkservers on P+100+i (default: free ones)
   --json FILE          where the results go (default: bench-results/bench-<time>.json)`;
 
@@ -33,6 +34,8 @@ export interface BenchOptions {
   sections: Set<SectionName>;
   masters?: string[];
   dropCaches: boolean;
+  /** Keep the work folder when the run fails. */
+  keep: boolean;
   basePort?: number;
   jsonFile?: string;
 }
@@ -87,6 +90,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
         only: { type: 'string' },
         masters: { type: 'string' },
         warm: { type: 'boolean', default: false },
+        keep: { type: 'boolean', default: false },
         'base-port': { type: 'string' },
         json: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
@@ -109,6 +113,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     scaleFiles,
     sections: sectionsFrom(a.only, a.faults, scaleFiles),
     dropCaches: !a.warm,
+    keep: a.keep,
     basePort: a['base-port'] === undefined ? undefined : wholeNumber(a['base-port'], '--base-port', 1024),
     jsonFile: a.json,
   };

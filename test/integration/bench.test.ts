@@ -81,3 +81,18 @@ t.test('a wrong command line is a usage error', async (t) => {
   t.equal(faults.code, 2, 'faults never kill the processes of a cluster it did not start');
   t.match(faults.stderr, '--faults kills processes');
 });
+
+t.test('a failed run removes its folder, or with --keep leaves it and says where', async (t) => {
+  // Nothing listens on 127.0.0.1:1, and the ceilings ask it for its chunk size: the run fails at once.
+  const args = ['--masters', '127.0.0.1:1', '--only', 'ceilings', '--size', '1MiB', '--runs', '1', '--warm'];
+  const gone = await runBench(args);
+  t.equal(gone.code, 1, gone.stderr);
+  t.match(gone.stderr, /bench: FAILED: /);
+  const goneDir = /random bytes to (\S+)/.exec(gone.stderr)?.[1];
+  t.ok(goneDir && !existsSync(goneDir), `without --keep its folder ${goneDir} is gone`);
+  const kept = await runBench([...args, '--keep']);
+  t.equal(kept.code, 1, kept.stderr);
+  const dir = /bench: kept (\S+) /.exec(kept.stderr)?.[1];
+  t.ok(dir && existsSync(dir), `--keep left ${dir}`);
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
