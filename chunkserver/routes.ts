@@ -103,7 +103,12 @@ export function mountChunkRoutes(app: Express, cfg: ChunkRouteConfig, store: Chu
       // one per hop. If a later hop then fails, the replica published here belongs to an
       // allocation the client abandons for a new one, and is collected as garbage.
       const mine = writer;
-      const [stored, after] = await Promise.allSettled([mine.finish().then(async (l) => (await mine.commit(l), l)), downstream?.result]);
+      const publish = async () => {
+        const l = await mine.finish();
+        await mine.commit(l);
+        return l;
+      };
+      const [stored, after] = await Promise.allSettled([publish(), downstream?.result]);
       if (stored.status === 'rejected') throw stored.reason;
       writer = undefined;
       const local = stored.value;

@@ -445,14 +445,11 @@ class ChunkReader {
 
   /** Starts the next chunk with its first bytes; false at the end of input. */
   async startChunk(): Promise<boolean> {
-    for (;;) {
-      const p = await this.pull();
-      if (!p) return false;
-      if (p.length > 0) {
-        this.take(p);
-        return true;
-      }
-    }
+    if (!(await this.hasData())) return false;
+    const first = this.carry!;
+    this.carry = undefined;
+    this.take(first);
+    return true;
   }
 
   /** Takes the next piece of the current chunk, split at the chunk boundary, and keeps it. */
