@@ -8,6 +8,11 @@ import type { Logger } from '../common/log.js';
 import type { ReportedChunk } from '../common/protocol.js';
 import { decodeFooter, decodeTrailer, encodeTrailer, FOOTER_BYTES, trailerBytes, type ChunkMeta } from './format.js';
 
+export interface ChunkStoreOptions {
+  /** Write chunk files with O_DIRECT where the file system allows (default); false: always through the page cache. */
+  directIo?: boolean;
+}
+
 export interface StoredChunk { handle: number; version: number; length: number; checksum: string }
 
 /** Reads verify this many bytes per disk read: large reads, few syscalls, bounded memory. */
@@ -57,8 +62,12 @@ export class ChunkStore {
   private readonly tmpDir: string;
   private readonly corruptDir: string;
   private readonly batches = new BatchPool(MAX_POOLED_BATCHES);
+  private readonly slabs = new SlabPool(MAX_POOLED_SLABS);
+  /** Whether chunk files are still opened with O_DIRECT: until the file system refuses it once. */
+  private directIo: boolean;
 
-  constructor(readonly dataDir: string, private readonly log: Logger) {
+  constructor(readonly dataDir: string, private readonly log: Logger, opts: ChunkStoreOptions = {}) {
+    this.directIo = (opts.directIo ?? true) && fsc.O_DIRECT !== undefined;
     this.chunksDir = join(dataDir, 'chunks');
     this.tmpDir = join(dataDir, 'tmp');
     this.corruptDir = join(dataDir, 'corrupt');
@@ -146,8 +155,21 @@ export class ChunkStore {
   async createWriter(handle: number, version: number, maxBytes: number): Promise<ChunkWriter> {
     if (this.index.has(handle)) throw new DfsError('CHUNK_EXISTS', `chunk ${handle} is already stored here`);
     const tmp = join(this.tmpDir, `${handle}.${randomBytes(6).toString('hex')}.tmp`);
-    const fh = await open(tmp, 'wx');
-    return new ChunkWriter(this, fh, tmp, handle, version, maxBytes);
+    let fh: FileHandle | undefined;
+    if (this.directIo) {
+      try {
+        fh = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_DIRECT, 0o644);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+        // This file system has no O_DIRECT (tmpfs before Linux 6.6, some network file systems).
+        this.directIo = false;
+        this.log.warn({ dataDir: this.dataDir }, 'the data folder\'s file system refuses O_DIRECT; chunks are written through the page cache');
+        await rm(tmp, { force: true });
+      }
+    }
+    const direct = fh !== undefined;
+    fh ??= await open(tmp, 'wx');
+    return new ChunkWriter(fh, tmp, handle, version, maxBytes, direct, this.slabs, (t, chunk) => this.publish(t, chunk));
   }
 
   /** Called by a writer after its rename: the chunk is durable and now served. */
@@ -245,77 +267,135 @@ export class ChunkStore {
   }
 }
 
-/** Received bytes are gathered into writes of at least this size: few syscalls, few thread-pool trips. */
-export const WRITE_BATCH_BYTES = 1024 * 1024;
-/** Bytes a writer holds in memory, waiting for the disk, before it makes its sender wait. */
-export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+/** Received bytes are copied into slabs of this size, each written to the file with one call. */
+export const WRITE_SLAB_BYTES = 1024 * 1024;
+/** Slab writes in flight per chunk; the sender waits beyond this (so at most 5 MiB held per chunk). */
+export const MAX_WRITES_IN_FLIGHT = 4;
+/** Idle write slabs kept for the next chunk, store-wide. */
+export const MAX_POOLED_SLABS = 32;
+/** What O_DIRECT needs aligned (file offsets, lengths, memory): a page covers any logical block size up to 4 KiB. */
+export const DIRECT_ALIGN_BYTES = 4096;
 /**
- * After this many bytes reach the file, a background fdatasync starts. With lots of memory the
- * kernel would otherwise keep a whole 64 MiB chunk dirty and the final fsync would write it all
- * while the pipeline waits; flushing as data arrives overlaps the disk with the network.
+ * Through the page cache only (no O_DIRECT): after this many bytes reach the file a background
+ * fdatasync starts, so the final fsync does not write a whole dirty 64 MiB chunk while the
+ * pipeline waits.
  */
 export const SYNC_EVERY_BYTES = 16 * 1024 * 1024;
 
 /**
- * One chunk being received: bytes are hashed as they pass, gathered into large writes to a
- * temporary file (one write in flight while the next batch fills), and flushed to disk in the
- * background as they accumulate. Nothing is acknowledged before finish() has fsynced it all.
+ * A buffer whose memory starts on a page boundary, as O_DIRECT needs (EINVAL otherwise). A Node
+ * Buffer's memory need not; a WebAssembly memory's always does. Sizes round up to 64 KiB.
+ */
+export function alignedBuffer(bytes: number): Buffer {
+  const pages = Math.ceil(bytes / 65536);
+  return Buffer.from(new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer, 0, bytes);
+}
+
+/** Write slabs (page-aligned), reused. */
+class SlabPool {
+  private readonly idle: Buffer[] = [];
+
+  constructor(private readonly max: number) {}
+
+  take(): Buffer {
+    return this.idle.pop() ?? alignedBuffer(WRITE_SLAB_BYTES);
+  }
+
+  give(buf: Buffer): void {
+    if (this.idle.length < this.max) this.idle.push(buf);
+  }
+}
+
+/**
+ * One chunk being received into a temporary file: bytes are hashed as they pass and copied into
+ * page-aligned 1 MiB slabs, each written at its offset while the next one fills (up to
+ * MAX_WRITES_IN_FLIGHT at once). Where the file system allows, the file is open with O_DIRECT:
+ * slabs go from this process's memory to the disk, with no copy into the page cache (a replica
+ * is not read back soon, and on virtual machines whose memory the host backs lazily, filling
+ * fresh page-cache pages cost more CPU than all the rest of a pipeline hop). Nothing is
+ * acknowledged before finish() has fsynced it all.
  */
 export class ChunkWriter {
   private readonly hasher = new BlockHasher();
   private done = false;
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  private flushing: Promise<void> | undefined;
+  /** The slab being filled, and how much of it is. */
+  private slab: Buffer | undefined;
+  private filled = 0;
+  /** Bytes handed to file writes so far: the next slab's offset. */
+  private fileBytes = 0;
+  private readonly writes = new Set<Promise<void>>();
   private syncing: Promise<void> | undefined;
   private unsyncedBytes = 0;
   private failure: Error | undefined;
 
   constructor(
-    private readonly store: ChunkStore,
     private readonly fh: FileHandle,
     private readonly tmp: string,
     readonly handle: number,
     readonly version: number,
     private readonly maxBytes: number,
+    /** The file is open with O_DIRECT: writes must be whole aligned blocks from aligned memory. */
+    readonly direct: boolean,
+    private readonly slabs: SlabPool,
+    private readonly publish: (tmp: string, chunk: StoredChunk) => Promise<void>,
   ) {}
 
   get bytes(): number {
     return this.hasher.bytes;
   }
 
-  /** Takes `buf` (kept, not copied: the caller must not reuse it); waits only when the disk is behind. */
+  /** Takes a copy of `buf` (the caller may reuse it); waits only when the disk is behind. */
   async write(buf: Buffer): Promise<void> {
     if (this.failure) throw this.failure;
     if (this.hasher.bytes + buf.length > this.maxBytes) throw new DfsError('BODY_TOO_LARGE', `chunk is larger than ${this.maxBytes} bytes`);
     this.hasher.update(buf);
-    if (buf.length === 0) return;
-    this.pending.push(buf);
-    this.pendingBytes += buf.length;
-    if (this.pendingBytes >= WRITE_BATCH_BYTES) this.flush();
-    while (this.pendingBytes >= MAX_BUFFERED_BYTES && this.flushing) await this.flushing;
-    if (this.failure) throw this.failure;
+    await this.stage(buf);
   }
 
-  /** Starts writing what is pending, unless a write is already in flight (it starts the next when done). */
-  private flush(): void {
-    if (this.flushing || this.pendingBytes === 0 || this.failure) return;
-    const bufs = this.pending;
-    const n = this.pendingBytes;
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.flushing = this.writeFully(bufs).then(
+  /** Copies bytes into slabs, writing each one that fills up. */
+  private async stage(buf: Uint8Array): Promise<void> {
+    let off = 0;
+    while (off < buf.length) {
+      const slab = (this.slab ??= this.slabs.take());
+      const n = Math.min(buf.length - off, slab.length - this.filled);
+      slab.set(buf.subarray(off, off + n), this.filled);
+      this.filled += n;
+      off += n;
+      if (this.filled === slab.length) {
+        this.writeSlab(slab.length);
+        while (this.writes.size >= MAX_WRITES_IN_FLIGHT) await Promise.race(this.writes);
+        if (this.failure) throw this.failure;
+      }
+    }
+  }
+
+  /** Starts writing the current slab's first `length` bytes at the next offset. */
+  private writeSlab(length: number): void {
+    const slab = this.slab!;
+    const at = this.fileBytes;
+    this.slab = undefined;
+    this.filled = 0;
+    this.fileBytes += length;
+    const w: Promise<void> = this.writeFully(slab, length, at).then(
       () => {
-        this.flushing = undefined;
-        this.unsyncedBytes += n;
-        if (this.unsyncedBytes >= SYNC_EVERY_BYTES && !this.syncing) this.syncInBackground();
-        if (this.pendingBytes >= WRITE_BATCH_BYTES) this.flush();
+        this.slabs.give(slab);
+        this.unsyncedBytes += length;
+        if (!this.direct && this.unsyncedBytes >= SYNC_EVERY_BYTES && !this.syncing) this.syncInBackground();
       },
       (err: Error) => {
-        this.flushing = undefined;
-        this.failure = err;
+        this.failure ??= err;
       },
-    );
+    ).finally(() => this.writes.delete(w));
+    this.writes.add(w);
+  }
+
+  private async writeFully(buf: Buffer, length: number, position: number): Promise<void> {
+    // A short write (rare for regular files: a full disk says ENOSPC) resumes where it stopped.
+    for (let done = 0; done < length;) {
+      const { bytesWritten } = await this.fh.write(buf, done, length - done, position + done);
+      if (bytesWritten <= 0) throw new DfsError('IO_ERROR', `writing chunk ${this.handle}: the disk took no bytes`);
+      done += bytesWritten;
+    }
   }
 
   private syncInBackground(): void {
@@ -332,51 +412,47 @@ export class ChunkWriter {
     );
   }
 
-  private async writeFully(bufs: Buffer[]): Promise<void> {
-    let rest = bufs;
-    while (rest.length > 0) {
-      let { bytesWritten } = await this.fh.writev(rest);
-      // A short write (rare for regular files) resumes where it stopped.
-      while (rest.length > 0 && bytesWritten >= rest[0]!.length) bytesWritten -= rest.shift()!.length;
-      if (bytesWritten > 0) rest[0] = rest[0]!.subarray(bytesWritten);
-    }
-  }
-
-  /** Waits for every write and background flush in flight, then writes what is left. */
-  private async drain(): Promise<void> {
-    for (;;) {
-      if (this.flushing) await this.flushing;
-      else if (this.pendingBytes > 0 && !this.failure) this.flush();
-      else break;
-    }
+  /** Waits for every write and background flush in flight. */
+  private async settle(): Promise<void> {
+    while (this.writes.size > 0) await Promise.race(this.writes);
     if (this.syncing) await this.syncing;
     if (this.failure) throw this.failure;
   }
 
-  /** Appends the trailer and fsyncs the temporary file; the chunk is durable but not yet served. */
+  /** Writes what is left and the trailer, and fsyncs the temporary file; the chunk is durable but not yet served. */
   async finish(): Promise<StoredChunk> {
-    await this.drain();
+    if (this.failure) throw this.failure;
+    const length = this.hasher.bytes;
     const blockHashes = this.hasher.finish();
-    const { bytes, checksum } = encodeTrailer({ handle: this.handle, version: this.version, length: this.hasher.bytes, blockHashes });
-    await this.writeFully([bytes]);
+    const { bytes, checksum } = encodeTrailer({ handle: this.handle, version: this.version, length, blockHashes });
+    await this.stage(bytes);
+    const size = length + bytes.length;
+    if (this.filled > 0) {
+      // O_DIRECT writes whole blocks: the last one is padded with zeros, cut off below.
+      const n = this.direct ? Math.ceil(this.filled / DIRECT_ALIGN_BYTES) * DIRECT_ALIGN_BYTES : this.filled;
+      this.slab!.fill(0, this.filled, n);
+      this.writeSlab(n);
+    }
+    await this.settle();
+    if (this.fileBytes !== size) await this.fh.truncate(size);
     await this.fh.sync();
     await this.fh.close();
     this.done = true;
-    return { handle: this.handle, version: this.version, length: this.hasher.bytes, checksum };
+    return { handle: this.handle, version: this.version, length, checksum };
   }
 
   async commit(chunk: StoredChunk): Promise<void> {
-    await this.store.publish(this.tmp, chunk);
+    await this.publish(this.tmp, chunk);
   }
 
   /** Drops the temporary file: nothing half-written stays behind. */
   async abort(): Promise<void> {
     if (!this.done) {
       this.failure ??= new DfsError('IO_ERROR', 'write aborted');
-      this.pending = [];
-      this.pendingBytes = 0;
-      // Let a write or flush in flight settle before the descriptor goes.
-      await Promise.allSettled([this.flushing, this.syncing]);
+      // Let writes and a flush in flight settle before the descriptor goes.
+      await Promise.allSettled([...this.writes, this.syncing]);
+      if (this.slab) this.slabs.give(this.slab);
+      this.slab = undefined;
       await this.fh.close().catch(() => undefined);
     }
     this.done = true;

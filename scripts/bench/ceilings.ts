@@ -1,14 +1,16 @@
 // The machine's own ceilings, measured in the same run with the same sizes as the dfs figures:
-// what the disk does with one and with three fsynced sequential writers, a sequential read, and
+// what the disk does with one and with three fsynced sequential writers (three also with
+// O_DIRECT, as chunkservers write where the file system allows), a sequential read, and
 // what undici moves over loopback HTTP to and from another process. A dfs figure divided by its
 // ceiling is comparable across machines; the raw MiB/s are not.
 import { randomFillSync } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { constants as fsc, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
+import { alignedBuffer, DIRECT_ALIGN_BYTES } from '../../chunkserver/store.js';
 import { buildUrl, httpAgent, readJson } from '../../common/http.js';
 import { killChild, spawnTracked } from './cleanup.js';
 import { figureFromOps, figureFromRuns, type Figure } from './report.js';
@@ -35,13 +37,27 @@ function randomPiece(): Buffer {
 /**
  * `copies` writers at once, each `sizeBytes` to a file of its own in 1 MiB writes, with an fsync
  * after every chunk and at the end, as a chunkserver does per chunk. Answers MiB/s per copy.
+ * `direct`: with O_DIRECT, from page-aligned memory, as chunkservers write where they can
+ * (undefined when this file system refuses it).
  */
-async function writeCopies(dir: string, copies: number, sizeBytes: number, chunkSizeBytes: number): Promise<{ mibPerSec: number; files: string[] }> {
-  const piece = randomPiece();
+async function writeCopies(dir: string, copies: number, sizeBytes: number, chunkSizeBytes: number, direct = false): Promise<{ mibPerSec: number; files: string[] } | undefined> {
+  const random = randomPiece();
+  const piece = direct ? alignedBuffer(random.length) : random;
+  if (direct) random.copy(piece);
   const files = Array.from({ length: copies }, (_, i) => join(dir, `ceiling-${copies}-${i}.bin`));
+  if (direct) {
+    try {
+      await (await open(files[0]!, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_DIRECT)).close();
+    } catch {
+      return undefined;
+    }
+    // O_DIRECT writes whole blocks: sizes that are not a multiple of 4 KiB round up.
+    sizeBytes = Math.ceil(sizeBytes / DIRECT_ALIGN_BYTES) * DIRECT_ALIGN_BYTES;
+    chunkSizeBytes = Math.ceil(chunkSizeBytes / DIRECT_ALIGN_BYTES) * DIRECT_ALIGN_BYTES;
+  }
   const start = performance.now();
   await Promise.all(files.map(async (file) => {
-    const fh = await open(file, 'w');
+    const fh = await open(file, direct ? fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_DIRECT : 'w');
     try {
       let sinceSync = 0;
       for (let pos = 0; pos < sizeBytes;) {
@@ -122,19 +138,23 @@ async function ping(addr: string): Promise<void> {
 
 /** Every ceiling, `runs` times each for the byte-moving ones (median, min, max). */
 export async function measureCeilings(o: CeilingOptions): Promise<Figure[]> {
-  const write1: number[] = [], write3: number[] = [], read: number[] = [], put: number[] = [], get: number[] = [];
+  const write1: number[] = [], write3: number[] = [], write3direct: number[] = [], read: number[] = [], put: number[] = [], get: number[] = [];
   let cache: CacheState = 'cold';
   for (let run = 0; run < o.runs; run++) {
-    const one = await writeCopies(o.dir, 1, o.sizeBytes, o.chunkSizeBytes);
+    const one = (await writeCopies(o.dir, 1, o.sizeBytes, o.chunkSizeBytes))!;
     write1.push(one.mibPerSec);
     const back = await readSequential(one.files[0]!, o.sizeBytes, o.dropCaches);
     read.push(back.mibPerSec);
     if (back.cache === 'warm') cache = 'warm';
     rmSync(one.files[0]!);
-    const three = await writeCopies(o.dir, 3, o.sizeBytes, o.chunkSizeBytes);
+    const three = (await writeCopies(o.dir, 3, o.sizeBytes, o.chunkSizeBytes))!;
     write3.push(three.mibPerSec);
     for (const f of three.files) rmSync(f);
-    o.log(`ceilings run ${run + 1}/${o.runs}: write ${write1.at(-1)!.toFixed(0)} MiB/s, 3 writers ${write3.at(-1)!.toFixed(0)} MiB/s each, read ${read.at(-1)!.toFixed(0)} MiB/s (${back.cache})`);
+    const threeDirect = await writeCopies(o.dir, 3, o.sizeBytes, o.chunkSizeBytes, true);
+    if (threeDirect) write3direct.push(threeDirect.mibPerSec);
+    for (const f of threeDirect?.files ?? []) rmSync(f);
+    o.log(`ceilings run ${run + 1}/${o.runs}: write ${write1.at(-1)!.toFixed(0)} MiB/s, 3 writers ${write3.at(-1)!.toFixed(0)} MiB/s each`
+      + `${threeDirect ? ` (O_DIRECT ${threeDirect.mibPerSec.toFixed(0)})` : ''}, read ${read.at(-1)!.toFixed(0)} MiB/s (${back.cache})`);
   }
   const server = await startLoopbackServer();
   try {
@@ -148,6 +168,7 @@ export async function measureCeilings(o: CeilingOptions): Promise<Figure[]> {
     return [
       figureFromRuns('ceiling.write1', 'disk: 1 writer, fsync per chunk', 'MiB/s', write1, { details: { ...size, chunkSizeBytes: o.chunkSizeBytes } }),
       figureFromRuns('ceiling.write3', 'disk: 3 writers at once (MiB/s each)', 'MiB/s', write3, { details: { ...size, chunkSizeBytes: o.chunkSizeBytes } }),
+      ...(write3direct.length ? [figureFromRuns('ceiling.write3-direct', 'disk: 3 writers at once, O_DIRECT (each)', 'MiB/s', write3direct, { details: { ...size, chunkSizeBytes: o.chunkSizeBytes } })] : []),
       figureFromRuns('ceiling.read', 'disk: sequential read', 'MiB/s', read, { cache, details: size }),
       figureFromRuns('ceiling.http-put', 'loopback HTTP (undici) upload', 'MiB/s', put, { details: size }),
       figureFromRuns('ceiling.http-get', 'loopback HTTP (undici) download', 'MiB/s', get, { details: size }),

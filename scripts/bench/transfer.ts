@@ -126,7 +126,7 @@ export async function measureTransfers(o: TransferOptions): Promise<{ upload: Fi
     }
     await o.client.remove(`${o.root}/transfer/${c.tag}`, true);
     const details = { clients: c.clients, bytesPerClient: c.slices[0]!.lengthBytes, totalBytes: o.source.sizeBytes, replication: o.replication };
-    upload.push(addRatios(figureFromRuns(`upload.${c.tag}`, `upload ${c.label}`, 'MiB/s', up, { details }), o.ceilings, ['ceiling.write3', 'ceiling.write1', 'ceiling.http-put']));
+    upload.push(addRatios(figureFromRuns(`upload.${c.tag}`, `upload ${c.label}`, 'MiB/s', up, { details }), o.ceilings, ['ceiling.write3', 'ceiling.write3-direct', 'ceiling.write1', 'ceiling.http-put']));
     download.push(addRatios(figureFromRuns(`download.${c.tag}`, `download ${c.label}`, 'MiB/s', down, { cache, details }), o.ceilings, ['ceiling.read', 'ceiling.http-get']));
   }
   return { upload, download };

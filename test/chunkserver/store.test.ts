@@ -1,11 +1,11 @@
 // ChunkStore (chunkserver/store.ts) and the chunk file format (chunkserver/format.ts): write
 // through a temporary file, commit, verified range reads, corruption and truncation detection,
 // quarantine, removal and recovery on reopen.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsc, existsSync, openSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { ChunkStore, READ_BATCH_BYTES, type ChunkWriter, type StoredChunk } from '../../chunkserver/store.js';
+import { ChunkStore, DIRECT_ALIGN_BYTES, READ_BATCH_BYTES, WRITE_SLAB_BYTES, type ChunkStoreOptions, type ChunkWriter, type StoredChunk } from '../../chunkserver/store.js';
 import { decodeFooter, decodeTrailer, encodeTrailer, FOOTER_BYTES, trailerBytes } from '../../chunkserver/format.js';
 import { BLOCK_SIZE_BYTES, chunkChecksum, hashBlock, initChecksums } from '../../common/checksum.js';
 import { DfsError } from '../../common/errors.js';
@@ -38,16 +38,36 @@ function tempDir(tt: { teardown(fn: () => unknown): void }): string {
   return dir;
 }
 
-async function openStore(dir: string, warns: Warn[] = []): Promise<ChunkStore> {
-  const s = new ChunkStore(dir, fakeLogger(warns));
+async function openStore(dir: string, warns: Warn[] = [], opts: ChunkStoreOptions = {}): Promise<ChunkStore> {
+  const s = new ChunkStore(dir, fakeLogger(warns), opts);
   await s.open();
   return s;
 }
 
-async function newStore(tt: { teardown(fn: () => unknown): void }): Promise<{ dir: string; store: ChunkStore; warns: Warn[] }> {
+async function newStore(tt: { teardown(fn: () => unknown): void }, opts: ChunkStoreOptions = {}): Promise<{ dir: string; store: ChunkStore; warns: Warn[] }> {
   const dir = tempDir(tt);
   const warns: Warn[] = [];
-  return { dir, store: await openStore(dir, warns), warns };
+  return { dir, store: await openStore(dir, warns, opts), warns };
+}
+
+/** Both ways a writer can write: O_DIRECT where the file system allows (the default), and through the page cache. */
+const WRITE_MODES: { name: string; opts: ChunkStoreOptions }[] = [{ name: 'default (O_DIRECT)', opts: {} }, { name: 'page cache', opts: { directIo: false } }];
+
+/** The open flags of this process's descriptors for `path` (from /proc/self/fdinfo). */
+function openFlagsOf(path: string): number[] {
+  const out: number[] = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue;
+    }
+    if (target !== path) continue;
+    const m = /^flags:\s+([0-7]+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+    if (m) out.push(parseInt(m[1]!, 8));
+  }
+  return out;
 }
 
 const ODD_PIECES = [1, 65535, 65537, 3, 65536, 131077, 7, 1 << 20, 2, 65534, 200_001];
@@ -298,6 +318,51 @@ for (const [name, size] of SIZES) {
     await t.rejects(read(store, handle, size + 1, 0), { code: 'INVALID_ARGUMENT' }, 'empty range past the end');
   });
 }
+
+for (const mode of WRITE_MODES) t.test(`${mode.name}: sizes around every alignment edge store exactly their bytes`, async (t) => {
+  const { store } = await newStore(t, mode.opts);
+  const A = DIRECT_ALIGN_BYTES;
+  const S = WRITE_SLAB_BYTES;
+  // The trailer of n bytes is 8 per started block plus the footer: sizes whose data, or data plus
+  // trailer, end just before, on and just after a 4 KiB block and a 1 MiB slab.
+  const tail = (n: number) => trailerBytes(Math.ceil(n / BS));
+  const sizes = [0, 1, A - 1, A, A + 1, BS, BS + 1, S - tail(S) - 1, S - tail(S), S - tail(S) + 1, S - 1, S, S + 1, 2 * S + A - 72, 3 * S + 77];
+  let handle = 0;
+  for (const n of sizes) {
+    const data = pattern(n, n + 1);
+    const c = await put(store, ++handle, 1, data);
+    t.equal(statSync(store.pathOf(handle)).size, n + tail(n), `${n} bytes: the file is the data plus its trailer, no padding`);
+    const meta = await store.readMeta(handle);
+    t.same([meta.length, meta.checksum], [n, c.checksum], `${n} bytes: the trailer reads back`);
+    t.ok((await read(store, handle, 0, n)).data.equals(data), `${n} bytes read back exactly`);
+  }
+});
+
+t.test('on a file system that allows it, chunk files are written with O_DIRECT; directIo: false writes through the page cache', async (t) => {
+  const dir = tempDir(t);
+  // Whether this folder's file system takes O_DIRECT at all (tmpfs before Linux 6.6 does not).
+  let supported = true;
+  try {
+    closeSync(openSync(join(dir, 'probe'), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_DIRECT));
+  } catch {
+    supported = false;
+  }
+  for (const mode of WRITE_MODES) {
+    const store = await openStore(join(dir, String(WRITE_MODES.indexOf(mode))), [], mode.opts);
+    const w = await store.createWriter(1, 1, MAX);
+    await w.write(pattern(3 * MiB, 3));
+    const tmp = readdirSync(join(store.dataDir, 'tmp')).map((f) => join(store.dataDir, 'tmp', f));
+    t.equal(tmp.length, 1, `${mode.name}: one temporary file while writing`);
+    const flags = openFlagsOf(tmp[0]!);
+    t.equal(flags.length, 1, `${mode.name}: the writer holds one descriptor for it`);
+    const expectDirect = supported && mode.opts.directIo !== false;
+    t.equal(w.direct, expectDirect, `${mode.name}: the writer says whether it writes directly`);
+    t.equal((flags[0]! & fsc.O_DIRECT) !== 0, expectDirect, `${mode.name}: the descriptor ${expectDirect ? 'has' : 'lacks'} O_DIRECT`);
+    const c = await w.finish();
+    await w.commit(c);
+    t.ok((await read(store, 1, 0, 3 * MiB)).data.equals(pattern(3 * MiB, 3)), `${mode.name}: the bytes read back`);
+  }
+});
 
 t.test('the piece sizes a chunk arrives in do not change what is stored', async (t) => {
   const { store } = await newStore(t);
@@ -689,9 +754,9 @@ t.test('takeChanges and restoreChanges', async (t) => {
   );
 });
 
-t.test('a large chunk written in pieces of every size crosses batches, buffering limits and background syncs intact', async (t) => {
-  const { store, dir } = await newStore(t);
-  // 40 MiB: more than MAX_BUFFERED_BYTES and two SYNC_EVERY_BYTES, in pieces from 1 byte to 3 MiB.
+for (const mode of WRITE_MODES) t.test(`${mode.name}: a large chunk written in pieces of every size crosses slabs, write limits and background syncs intact`, async (t) => {
+  const { store, dir } = await newStore(t, mode.opts);
+  // 40 MiB: many more slabs than MAX_WRITES_IN_FLIGHT, and two SYNC_EVERY_BYTES, in pieces from 1 byte to 3 MiB.
   const data = pattern(40 * MiB + 12345, 91);
   const chunk = await put(store, 77, 1, data, [...ODD_PIECES, 3 * MiB, 5]);
   t.equal(chunk.length, data.length);
