@@ -84,8 +84,10 @@ export function mountChunkRoutes(app: Express, cfg: ChunkRouteConfig, store: Chu
     let downstream: Downstream | undefined;
     let upstreamGone = false;
     try {
-      writer = await store.createWriter(handle, version, cfg.maxChunkBytes);
+      // The next hop is dialled first: its connection and its own file creation overlap ours
+      // instead of adding up hop by hop (creating a file took 0.3 to 1.5 ms here).
       downstream = next.length > 0 ? new Downstream(next, handle, version, token!, cfg.chunkTimeoutMs) : undefined;
+      writer = await store.createWriter(handle, version, cfg.maxChunkBytes);
       req.setTimeout(cfg.chunkTimeoutMs);
       req.once('close', () => {
         if (!req.complete) upstreamGone = true;
