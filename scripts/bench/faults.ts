@@ -2,9 +2,9 @@
 // creations (how long the stream stands still), and kill -9 of a chunkserver holding data (how
 // long until every chunk has its replicas again). Only processes of the benchmark's own local
 // cluster are ever killed, by pid.
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Readable, Writable } from 'node:stream';
+import { streamHash } from '../../common/checksum.js';
 import type { ClusterStatus } from '../../common/protocol.js';
 import type { ClusterContext } from './context.js';
 import type { LocalCluster } from './local-cluster.js';
@@ -43,9 +43,9 @@ async function leaderGap(o: FaultOptions): Promise<Figure> {
 
 /** Hashes a dfs file as it streams by: the repaired data must still be the data. */
 async function verify(o: FaultOptions, path: string): Promise<void> {
-  const hash = createHash('sha256');
+  const hash = streamHash();
   await o.client.get(path, new Writable({ write: (b: Buffer, _e, done) => { hash.update(b); done(); } }));
-  if (hash.digest('hex') !== o.source.sha256) throw new Error(`WRONG BYTES: ${path} does not read back as uploaded after re-replication`);
+  if (hash.digest() !== o.source.hash) throw new Error(`WRONG BYTES: ${path} does not read back as uploaded after re-replication`);
 }
 
 interface RepairTimes { detectMs: number; totalMs: number; bytesCopied: number; peakUnder: number }

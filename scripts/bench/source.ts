@@ -1,17 +1,19 @@
-// The bytes every transfer uses: one file of random bytes, written once, with the SHA-256 of the
+// The bytes every transfer uses: one file of random bytes, written once, with the xxHash64 of the
 // whole and of each client's slice, so every download can be checked against what was sent.
 import { execFileSync } from 'node:child_process';
-import { createHash, randomFillSync, type Hash } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { streamHash } from '../../common/checksum.js';
 import { MiB } from './stats.js';
 
-export interface Slice { offsetBytes: number; lengthBytes: number; sha256: string }
+/** `hash`: xxHash64 of the slice's bytes (common/checksum.ts streamHash), hex. */
+export interface Slice { offsetBytes: number; lengthBytes: number; hash: string }
 
 export interface SourceFile {
   path: string;
   sizeBytes: number;
-  sha256: string;
+  hash: string;
   /** The file cut into `clients` consecutive slices: what each of N concurrent clients uploads. */
   slices: Slice[];
 }
@@ -26,8 +28,8 @@ export function sliceBounds(sizeBytes: number, n: number): { offsetBytes: number
 
 export async function writeSourceFile(path: string, sizeBytes: number, clients: number): Promise<SourceFile> {
   const bounds = sliceBounds(sizeBytes, clients);
-  const whole = createHash('sha256');
-  const sliceHashes: Hash[] = bounds.map(() => createHash('sha256'));
+  const whole = streamHash();
+  const sliceHashes = bounds.map(() => streamHash());
   const buf = Buffer.allocUnsafe(MiB);
   const fh = await open(path, 'w');
   try {
@@ -51,8 +53,8 @@ export async function writeSourceFile(path: string, sizeBytes: number, clients: 
     await fh.close();
   }
   return {
-    path, sizeBytes, sha256: whole.digest('hex'),
-    slices: bounds.map((b, i) => ({ ...b, sha256: sliceHashes[i]!.digest('hex') })),
+    path, sizeBytes, hash: whole.digest(),
+    slices: bounds.map((b, i) => ({ ...b, hash: sliceHashes[i]!.digest() })),
   };
 }
 

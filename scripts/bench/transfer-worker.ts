@@ -3,12 +3,11 @@
 // the clock the parent holds covers the transfer and not node's start-up. Every real user of dfs
 // is a process of its own, with its own event loop, HTTP connections and checksum work: four
 // clients in one process would share one core's worth of JavaScript and measure that instead.
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { DfsClient } from '../../cli/client.js';
-import { initChecksums } from '../../common/checksum.js';
+import { initChecksums, streamHash } from '../../common/checksum.js';
 import { closeHttpAgent } from '../../common/http.js';
 
 export interface TransferSpec {
@@ -22,11 +21,11 @@ export interface TransferSpec {
   replication?: number;
 }
 
-export type TransferReply = { ok: true; elapsedMs: number; bytes: number; sha256?: string } | { ok: false; error: string };
+export type TransferReply = { ok: true; elapsedMs: number; bytes: number; hash?: string } | { ok: false; error: string };
 
-/** A sink that keeps nothing: the SHA-256 of what passed and how much. */
-function hashingSink(): { sink: Writable; digest(): { bytes: number; sha256: string } } {
-  const hash = createHash('sha256');
+/** A sink that keeps nothing: the xxHash64 of what passed and how much. */
+function hashingSink(): { sink: Writable; digest(): { bytes: number; hash: string } } {
+  const hash = streamHash();
   let bytes = 0;
   const sink = new Writable({
     highWaterMark: 1024 * 1024,
@@ -36,7 +35,7 @@ function hashingSink(): { sink: Writable; digest(): { bytes: number; sha256: str
       done();
     },
   });
-  return { sink, digest: () => ({ bytes, sha256: hash.digest('hex') }) };
+  return { sink, digest: () => ({ bytes, hash: hash.digest() }) };
 }
 
 async function run(spec: TransferSpec): Promise<TransferReply> {

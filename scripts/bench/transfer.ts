@@ -69,7 +69,7 @@ async function runTogether(specs: TransferSpec[]): Promise<{ elapsedMs: number; 
 interface Case { clients: number; slices: Slice[]; tag: string; label: string }
 
 function cases(o: TransferOptions): Case[] {
-  const whole: Slice = { offsetBytes: 0, lengthBytes: o.source.sizeBytes, sha256: o.source.sha256 };
+  const whole: Slice = { offsetBytes: 0, lengthBytes: o.source.sizeBytes, hash: o.source.hash };
   const one: Case = { clients: 1, slices: [whole], tag: `1x${sizeTag(o.source.sizeBytes)}`, label: `1 client × ${formatBytes(o.source.sizeBytes)}` };
   if (o.clients === 1) return [one];
   const each = o.source.slices[0]!.lengthBytes;
@@ -98,8 +98,8 @@ async function downloadRun(o: TransferOptions, c: Case, dir: string): Promise<{ 
   const { elapsedMs, replies } = await runTogether(specs);
   replies.forEach((r, i) => {
     const want = c.slices[i]!;
-    if (r.ok && (r.bytes !== want.lengthBytes || r.sha256 !== want.sha256)) {
-      throw new Error(`WRONG BYTES: ${specs[i]!.dfsPath} came back as ${r.bytes} bytes with SHA-256 ${r.sha256}; uploaded ${want.lengthBytes} bytes with SHA-256 ${want.sha256}`);
+    if (r.ok && (r.bytes !== want.lengthBytes || r.hash !== want.hash)) {
+      throw new Error(`WRONG BYTES: ${specs[i]!.dfsPath} came back as ${r.bytes} bytes with xxHash64 ${r.hash}; uploaded ${want.lengthBytes} bytes with xxHash64 ${want.hash}`);
     }
   });
   return { mibPerSec: mibPerSec(o.source.sizeBytes, elapsedMs), cache };

@@ -1,7 +1,7 @@
 // common/checksum.ts: per-block xxHash64, streaming BlockHasher, whole-chunk checksum.
 // Subtests run in order: the first runs before initChecksums() on purpose.
 import t from 'tap';
-import { BLOCK_SIZE_BYTES, BlockHasher, chunkChecksum, hashBlock, initChecksums } from '../../common/checksum.js';
+import { BLOCK_SIZE_BYTES, BlockHasher, chunkChecksum, hashBlock, initChecksums, streamHash } from '../../common/checksum.js';
 import { mulberry32 as rng } from '../helpers/rng.js';
 
 const BS = BLOCK_SIZE_BYTES;
@@ -177,4 +177,26 @@ t.test('chunkChecksum', async (t) => {
   }
   t.ok(padded, 'found a checksum with a leading zero');
   t.equal(padded?.length, 16, 'leading zeros are kept');
+});
+
+t.test('streamHash: the same digest however the bytes are split, the xxHash64 of the whole, and any change shows', async (t) => {
+  await initChecksums();
+  const data = pattern(3 * BS + 777, 4242);
+  const whole = hashBlock(data).toString(16).padStart(16, '0');
+  for (const split of [[data.length], [1, 2, 3], [BS - 1, 2], [100_000, 7]]) {
+    const h = streamHash();
+    for (let off = 0, i = 0; off < data.length; i++) {
+      const n = Math.min(split[i % split.length]!, data.length - off);
+      h.update(data.subarray(off, off + n));
+      off += n;
+    }
+    t.equal(h.digest(), whole, `split ${JSON.stringify(split)}`);
+  }
+  const empty = streamHash();
+  t.equal(empty.digest(), hashBlock(new Uint8Array(0)).toString(16).padStart(16, '0'), 'no bytes: the hash of empty input');
+  const changed = Buffer.from(data);
+  changed[data.length - 1]! ^= 1;
+  const h = streamHash();
+  h.update(changed);
+  t.not(h.digest(), whole, 'one flipped bit changes the digest');
 });
