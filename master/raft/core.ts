@@ -2,6 +2,7 @@
 // messages, proposals and read requests go in; a Ready (state to persist, messages to send after
 // persisting, entries to apply) comes out. No clocks, sockets, disks or ambient randomness here:
 // the driver (node.ts) or a simulator supplies all of them.
+import { coalesceMessages } from './coalesce.js';
 import { resolveRaftConfig, type RaftConfig, type RaftConfigInput } from './config.js';
 import { Progress, type ProgressState } from './progress.js';
 import { RaftLog } from './raft-log.js';
@@ -209,7 +210,7 @@ export class RaftCore {
       snapshot,
       entries: this.log.unstableEntries(),
       committedEntries: this.log.nextCommittedEntries(this.config.maxCommittedBytesPerReady),
-      messages: this.msgs,
+      messages: coalesceMessages(this.msgs, this.config),
       readStates: this.readStates,
       // Only the commit index may be unpersisted: it is not needed for safety (it is relearned).
       sendBeforePersist:
@@ -493,10 +494,18 @@ export class RaftCore {
 
   /** §5.3 AppendEntries receiver. */
   private handleAppend(m: AppendRequest): void {
-    if (m.prevLogIndex < this.log.committed) {
-      // Already committed here: report our commit so the leader skips ahead.
-      this.sendAppendResponse(m.from, this.log.committed);
-      return;
+    const committed = this.log.committed;
+    if (m.prevLogIndex < committed) {
+      const skip = committed - m.prevLogIndex;
+      if (m.entries.length <= skip) {
+        // Already committed here: report our commit so the leader skips ahead.
+        this.sendAppendResponse(m.from, committed);
+        return;
+      }
+      // Entries up to our commit index are committed, so (Leader Completeness) the leader's are
+      // the same: take only the rest. A merged append (coalesce.ts) may start below our commit
+      // index and go on past it, and what goes past must count as it would have on its own.
+      m = { ...m, prevLogIndex: committed, prevLogTerm: m.entries[skip - 1]!.term, entries: m.entries.slice(skip) };
     }
     const lastNewIndex = this.log.maybeAppend(m.prevLogIndex, m.prevLogTerm, m.commit, m.entries);
     if (lastNewIndex !== undefined) {
