@@ -291,6 +291,9 @@ export function alignedBuffer(bytes: number): Buffer {
   return Buffer.from(new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer, 0, bytes);
 }
 
+/** Slabs allocated together: each WebAssembly memory reserves gigabytes of address space, so few of them. */
+const SLABS_PER_ARENA = 8;
+
 /** Write slabs (page-aligned), reused. */
 class SlabPool {
   private readonly idle: Buffer[] = [];
@@ -298,7 +301,11 @@ class SlabPool {
   constructor(private readonly max: number) {}
 
   take(): Buffer {
-    return this.idle.pop() ?? alignedBuffer(WRITE_SLAB_BYTES);
+    const slab = this.idle.pop();
+    if (slab) return slab;
+    const arena = alignedBuffer(SLABS_PER_ARENA * WRITE_SLAB_BYTES);
+    for (let i = 1; i < SLABS_PER_ARENA; i++) this.idle.push(arena.subarray(i * WRITE_SLAB_BYTES, (i + 1) * WRITE_SLAB_BYTES));
+    return arena.subarray(0, WRITE_SLAB_BYTES);
   }
 
   give(buf: Buffer): void {
