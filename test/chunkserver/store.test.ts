@@ -364,6 +364,38 @@ t.test('on a file system that allows it, chunk files are written with O_DIRECT; 
   }
 });
 
+t.test('concurrent commits share chunks/ folder syncs, and each waits for one that started after its rename', async (t) => {
+  const syncs: { sawFiles: Set<string>; doneAt: number }[] = [];
+  let clock = 0;
+  let running = 0;
+  let overlapped = false;
+  const { store } = await newStore(t, {
+    syncDir: async (dir) => {
+      if (++running > 1) overlapped = true;
+      const sync = { sawFiles: new Set(readdirSync(dir)), doneAt: Infinity };
+      syncs.push(sync);
+      await new Promise((r) => setTimeout(r, 3));
+      sync.doneAt = ++clock;
+      running--;
+    },
+  });
+  const N = 24;
+  const committedAt = new Map<number, number>();
+  await Promise.all(Array.from({ length: N }, async (_, i) => {
+    // Staggered, so commits arrive both while a sync runs and between syncs.
+    await new Promise((r) => setTimeout(r, (i % 6) * 2));
+    await put(store, i + 1, 1, pattern(100 + i, i));
+    committedAt.set(i + 1, clock);
+  }));
+  for (let h = 1; h <= N; h++) {
+    const covering = syncs.filter((s) => s.sawFiles.has(`${h}.chunk`) && s.doneAt <= committedAt.get(h)!);
+    if (covering.length === 0) t.fail(`chunk ${h} was acknowledged before any folder sync that saw its rename had finished`);
+  }
+  t.pass(`every one of ${N} commits waited for a folder sync that saw its file`);
+  t.ok(syncs.length < N, `${syncs.length} folder syncs for ${N} commits`);
+  t.notOk(overlapped, 'never two folder syncs at once');
+});
+
 t.test('the piece sizes a chunk arrives in do not change what is stored', async (t) => {
   const { store } = await newStore(t);
   const data = pattern(5 * BS + 321, 77);
