@@ -13,6 +13,8 @@ export interface ChunkStoreOptions {
   directIo?: boolean;
   /** How a folder is fsynced (tests watch the chunks/ folder syncs through it). */
   syncDir?: (dir: string) => Promise<void>;
+  /** How a temporary chunk file is opened (tests stand in a file system that refuses O_DIRECT). */
+  openFile?: (path: string, flags: number | string, mode?: number) => Promise<FileHandle>;
 }
 
 export interface StoredChunk { handle: number; version: number; length: number; checksum: string }
@@ -64,17 +66,19 @@ export class ChunkStore {
   private readonly tmpDir: string;
   private readonly corruptDir: string;
   private readonly batches = new BatchPool(MAX_POOLED_BATCHES);
-  private readonly slabs = new SlabPool(MAX_POOLED_SLABS);
+  private readonly slabs = new SlabPool(MAX_IDLE_ARENAS);
   /** The chunks/ folder sync in progress, and the one queued after it (see syncChunksDir). */
   private dirSyncRunning: Promise<void> | undefined;
   private dirSyncNext: Promise<void> | undefined;
   private readonly syncDir: (dir: string) => Promise<void>;
+  private readonly openFile: NonNullable<ChunkStoreOptions['openFile']>;
   /** Whether chunk files are still opened with O_DIRECT: until the file system refuses it once. */
   private directIo: boolean;
 
   constructor(readonly dataDir: string, private readonly log: Logger, opts: ChunkStoreOptions = {}) {
     this.directIo = (opts.directIo ?? true) && fsc.O_DIRECT !== undefined;
     this.syncDir = opts.syncDir ?? fsyncDir;
+    this.openFile = opts.openFile ?? open;
     this.chunksDir = join(dataDir, 'chunks');
     this.tmpDir = join(dataDir, 'tmp');
     this.corruptDir = join(dataDir, 'corrupt');
@@ -165,18 +169,24 @@ export class ChunkStore {
     let fh: FileHandle | undefined;
     if (this.directIo) {
       try {
-        fh = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_DIRECT, 0o644);
+        fh = await this.openFile(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_DIRECT, 0o644);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
         // This file system has no O_DIRECT (tmpfs before Linux 6.6, some network file systems).
-        this.directIo = false;
-        this.log.warn({ dataDir: this.dataDir }, 'the data folder\'s file system refuses O_DIRECT; chunks are written through the page cache');
+        this.refuseDirectIo(err as Error);
         await rm(tmp, { force: true });
       }
     }
     const direct = fh !== undefined;
-    fh ??= await open(tmp, 'wx');
-    return new ChunkWriter(fh, tmp, handle, version, maxBytes, direct, this.slabs, (t, chunk) => this.publish(t, chunk));
+    fh ??= await this.openFile(tmp, 'wx');
+    return new ChunkWriter(fh, tmp, handle, version, maxBytes, direct, this.slabs, (t, chunk) => this.publish(t, chunk), (err) => this.refuseDirectIo(err));
+  }
+
+  /** From now on chunks are written through the page cache: the file system refused O_DIRECT. */
+  private refuseDirectIo(err: Error): void {
+    if (!this.directIo) return;
+    this.directIo = false;
+    this.log.warn({ dataDir: this.dataDir, err: err.message }, 'the data folder\'s file system refuses O_DIRECT; chunks are written through the page cache');
   }
 
   /**
@@ -202,6 +212,11 @@ export class ChunkStore {
     });
     this.dirSyncRunning = sync;
     return sync;
+  }
+
+  /** Write-slab arenas alive and wholly idle. */
+  writeArenas(): { arenas: number; idleArenas: number } {
+    return this.slabs.stats();
   }
 
   /** Called by a writer after its rename: the chunk is durable and now served. */
@@ -303,8 +318,8 @@ export class ChunkStore {
 export const WRITE_SLAB_BYTES = 1024 * 1024;
 /** Slab writes in flight per chunk; the sender waits beyond this (so at most 5 MiB held per chunk). */
 export const MAX_WRITES_IN_FLIGHT = 4;
-/** Idle write slabs kept for the next chunk, store-wide. */
-export const MAX_POOLED_SLABS = 32;
+/** Arenas of write slabs kept while wholly idle, store-wide (8 MiB each). */
+export const MAX_IDLE_ARENAS = 4;
 /** What O_DIRECT needs aligned (file offsets, lengths, memory): a page covers any logical block size up to 4 KiB. */
 export const DIRECT_ALIGN_BYTES = 4096;
 /**
@@ -324,24 +339,45 @@ export function alignedBuffer(bytes: number): Buffer {
 }
 
 /** Slabs allocated together: each WebAssembly memory reserves gigabytes of address space, so few of them. */
-const SLABS_PER_ARENA = 8;
+export const SLABS_PER_ARENA = 8;
 
-/** Write slabs (page-aligned), reused. */
-class SlabPool {
-  private readonly idle: Buffer[] = [];
+interface Arena { free: Buffer[] }
 
-  constructor(private readonly max: number) {}
+/**
+ * Write slabs (page-aligned), reused. A slab is an eighth of an arena (one WebAssembly memory),
+ * and an arena's memory goes only when all eight are idle: so the pool counts and drops whole
+ * arenas, keeping at most `maxIdleArenas` wholly idle ones, and hands out slabs from arenas
+ * already in use first.
+ */
+export class SlabPool {
+  private readonly arenas = new Map<ArrayBufferLike, Arena>();
 
-  take(): Buffer {
-    const slab = this.idle.pop();
-    if (slab) return slab;
-    const arena = alignedBuffer(SLABS_PER_ARENA * WRITE_SLAB_BYTES);
-    for (let i = 1; i < SLABS_PER_ARENA; i++) this.idle.push(arena.subarray(i * WRITE_SLAB_BYTES, (i + 1) * WRITE_SLAB_BYTES));
-    return arena.subarray(0, WRITE_SLAB_BYTES);
+  constructor(private readonly maxIdleArenas: number) {}
+
+  /** Arenas alive, and how many of those are wholly idle (for tests and metrics). */
+  stats(): { arenas: number; idleArenas: number } {
+    let idleArenas = 0;
+    for (const a of this.arenas.values()) if (a.free.length === SLABS_PER_ARENA) idleArenas++;
+    return { arenas: this.arenas.size, idleArenas };
   }
 
-  give(buf: Buffer): void {
-    if (this.idle.length < this.max) this.idle.push(buf);
+  take(): Buffer {
+    let best: Arena | undefined;
+    for (const a of this.arenas.values()) if (a.free.length > 0 && (!best || a.free.length < best.free.length)) best = a;
+    if (best) return best.free.pop()!;
+    const memory = alignedBuffer(SLABS_PER_ARENA * WRITE_SLAB_BYTES);
+    const arena: Arena = { free: [] };
+    for (let i = 1; i < SLABS_PER_ARENA; i++) arena.free.push(memory.subarray(i * WRITE_SLAB_BYTES, (i + 1) * WRITE_SLAB_BYTES));
+    this.arenas.set(memory.buffer, arena);
+    return memory.subarray(0, WRITE_SLAB_BYTES);
+  }
+
+  /** Hands a slab back; only once nothing (a write in flight) uses it any more. */
+  give(slab: Buffer): void {
+    const arena = this.arenas.get(slab.buffer);
+    if (!arena) return;
+    arena.free.push(slab);
+    if (arena.free.length === SLABS_PER_ARENA && this.stats().idleArenas > this.maxIdleArenas) this.arenas.delete(slab.buffer);
   }
 }
 
@@ -363,6 +399,7 @@ export class ChunkWriter {
   /** Bytes handed to file writes so far: the next slab's offset. */
   private fileBytes = 0;
   private readonly writes = new Set<Promise<void>>();
+  private writing = false;
   private syncing: Promise<void> | undefined;
   private unsyncedBytes = 0;
   private failure: Error | undefined;
@@ -377,18 +414,28 @@ export class ChunkWriter {
     readonly direct: boolean,
     private readonly slabs: SlabPool,
     private readonly publish: (tmp: string, chunk: StoredChunk) => Promise<void>,
+    private readonly onDirectRefused: (err: Error) => void,
   ) {}
 
   get bytes(): number {
     return this.hasher.bytes;
   }
 
-  /** Takes a copy of `buf` (the caller may reuse it); waits only when the disk is behind. */
+  /**
+   * Copies `buf` in (the caller may reuse it once this settles); waits only when the disk is
+   * behind. One write at a time: each must settle before the next, or bytes would interleave.
+   */
   async write(buf: Buffer): Promise<void> {
     if (this.failure) throw this.failure;
+    if (this.writing) throw new DfsError('INTERNAL', `chunk ${this.handle}: a write was started before the previous one settled`);
     if (this.hasher.bytes + buf.length > this.maxBytes) throw new DfsError('BODY_TOO_LARGE', `chunk is larger than ${this.maxBytes} bytes`);
     this.hasher.update(buf);
-    await this.stage(buf);
+    this.writing = true;
+    try {
+      await this.stage(buf);
+    } finally {
+      this.writing = false;
+    }
   }
 
   /** Copies bytes into slabs, writing each one that fills up. */
@@ -421,7 +468,12 @@ export class ChunkWriter {
         this.unsyncedBytes += length;
         if (!this.direct && this.unsyncedBytes >= SYNC_EVERY_BYTES && !this.syncing) this.syncInBackground();
       },
-      (err: Error) => {
+      (err: NodeJS.ErrnoException) => {
+        // The write has settled, so the kernel is done with the slab.
+        this.slabs.give(slab);
+        // A file system may take O_DIRECT at open and refuse it on writes: this chunk fails (the
+        // client retries it), and later chunks on this store go through the page cache.
+        if (this.direct && err.code === 'EINVAL') this.onDirectRefused(err);
         this.failure ??= err;
       },
     ).finally(() => this.writes.delete(w));
@@ -429,11 +481,13 @@ export class ChunkWriter {
   }
 
   private async writeFully(buf: Buffer, length: number, position: number): Promise<void> {
-    // A short write (rare for regular files: a full disk says ENOSPC) resumes where it stopped.
+    // A short write (rare for regular files: a full disk says ENOSPC) resumes where it stopped;
+    // with O_DIRECT, from the block it stopped in, as writes must start on a block boundary.
     for (let done = 0; done < length;) {
       const { bytesWritten } = await this.fh.write(buf, done, length - done, position + done);
       if (bytesWritten <= 0) throw new DfsError('IO_ERROR', `writing chunk ${this.handle}: the disk took no bytes`);
       done += bytesWritten;
+      if (this.direct && done < length) done -= done % DIRECT_ALIGN_BYTES;
     }
   }
 

@@ -512,6 +512,7 @@ export class RaftCore {
       this.sendAppendResponse(m.from, lastNewIndex);
       return;
     }
+    assert(m.prevLogIndex !== committed || committed === 0, `leader ${m.from} disagrees with ${this.id} at its commit index ${committed}`);
     const hint = this.log.findConflictByTerm(Math.min(m.prevLogIndex, this.log.lastIndex()), m.prevLogTerm);
     this.send<AppendResponse>(m.from, {
       type: 'appendResp',

@@ -48,7 +48,9 @@ async function writeCopies(dir: string, copies: number, sizeBytes: number, chunk
   if (direct) {
     try {
       await (await open(files[0]!, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_DIRECT)).close();
-    } catch {
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+      rmSync(files[0]!, { force: true }); // the kernel creates the file before it refuses the flag
       return undefined;
     }
     // O_DIRECT writes whole blocks: sizes that are not a multiple of 4 KiB round up.

@@ -3,9 +3,10 @@
 // quarantine, removal and recovery on reopen.
 import { closeSync, constants as fsc, existsSync, openSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { ChunkStore, DIRECT_ALIGN_BYTES, READ_BATCH_BYTES, WRITE_SLAB_BYTES, type ChunkStoreOptions, type ChunkWriter, type StoredChunk } from '../../chunkserver/store.js';
+import { ChunkStore, DIRECT_ALIGN_BYTES, READ_BATCH_BYTES, SlabPool, SLABS_PER_ARENA, WRITE_SLAB_BYTES, type ChunkStoreOptions, type ChunkWriter, type StoredChunk } from '../../chunkserver/store.js';
 import { decodeFooter, decodeTrailer, encodeTrailer, FOOTER_BYTES, trailerBytes } from '../../chunkserver/format.js';
 import { BLOCK_SIZE_BYTES, chunkChecksum, hashBlock, initChecksums } from '../../common/checksum.js';
 import { DfsError } from '../../common/errors.js';
@@ -786,7 +787,7 @@ t.test('takeChanges and restoreChanges', async (t) => {
   );
 });
 
-for (const mode of WRITE_MODES) t.test(`${mode.name}: a large chunk written in pieces of every size crosses slabs, write limits and background syncs intact`, async (t) => {
+for (const mode of WRITE_MODES) t.test(`${mode.name}: a large chunk written in pieces of every size crosses slabs, write limits and (through the page cache) background syncs intact`, async (t) => {
   const { store, dir } = await newStore(t, mode.opts);
   // 40 MiB: many more slabs than MAX_WRITES_IN_FLIGHT, and two SYNC_EVERY_BYTES, in pieces from 1 byte to 3 MiB.
   const data = pattern(40 * MiB + 12345, 91);
@@ -800,13 +801,110 @@ for (const mode of WRITE_MODES) t.test(`${mode.name}: a large chunk written in p
 t.test('aborting a writer with writes in flight leaves nothing behind and refuses further writes', async (t) => {
   const { store, dir } = await newStore(t);
   const w = await store.createWriter(78, 1, MAX);
-  const data = pattern(20 * MiB, 92);
-  const writes = [w.write(data.subarray(0, 9 * MiB)), w.write(data.subarray(9 * MiB))].map((p) => p.catch((e: Error) => e));
+  // 20 MiB at once: the write waits for slab writes in flight while the abort comes.
+  const first = w.write(pattern(20 * MiB, 92)).then(() => 'resolved', (e: Error) => e);
   await w.abort();
-  await Promise.all(writes);
+  await first;
   await t.rejects(w.write(Buffer.from('x')), 'a write after abort fails');
+  await t.rejects(w.finish(), 'and so does finishing');
   t.same(readdirSync(join(dir, 'tmp')), [], 'the temporary file is gone');
   t.equal(store.get(78), undefined);
+  t.same(store.writeArenas(), { arenas: 1, idleArenas: 1 }, 'every slab went back to its arena');
+});
+
+t.test('a write started before the previous one settled is refused, and the chunk holds only the first', async (t) => {
+  const { store } = await newStore(t);
+  const w = await store.createWriter(79, 1, MAX);
+  const big = pattern(9 * MiB, 94);
+  const first = w.write(big);
+  await t.rejects(w.write(Buffer.from('interleaved')), { code: 'INTERNAL' });
+  await first;
+  const c = await w.finish();
+  await w.commit(c);
+  t.equal(c.length, big.length, 'the refused bytes were not counted');
+  t.ok((await read(store, 79, 0, big.length)).data.equals(big), 'the stored bytes are the first write\'s');
+});
+
+/** Opens files as the store would, but refuses O_DIRECT at open or on writes, or fails writes with EIO. */
+function failingOpen(how: 'direct-open' | 'direct-write' | 'eio-write', calls: number[]): ChunkStoreOptions['openFile'] {
+  return async (path, flags, mode) => {
+    const direct = typeof flags === 'number' && (flags & fsc.O_DIRECT) !== 0;
+    calls.push(typeof flags === 'number' ? flags : -1);
+    if (how === 'direct-open' && direct) {
+      writeFileSync(path, ''); // the kernel creates the file before it refuses the flag
+      throw Object.assign(new Error('EINVAL: invalid argument, open'), { code: 'EINVAL' });
+    }
+    const fh = await open(path, flags, mode);
+    if (how === 'direct-open' || (how === 'direct-write' && !direct)) return fh;
+    return new Proxy(fh, {
+      get(target, prop) {
+        if (prop === 'write') {
+          return () => Promise.reject(Object.assign(new Error(how === 'eio-write' ? 'EIO: i/o error, write' : 'EINVAL: invalid argument, write'), { code: how === 'eio-write' ? 'EIO' : 'EINVAL' }));
+        }
+        const v = Reflect.get(target, prop, target) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    }) as FileHandle;
+  };
+}
+
+t.test('a file system that refuses O_DIRECT at open: chunks go through the page cache, said once', async (t) => {
+  const calls: number[] = [];
+  const { store, dir, warns } = await newStore(t, { openFile: failingOpen('direct-open', calls) });
+  for (const h of [1, 2]) {
+    const w = await store.createWriter(h, 1, MAX);
+    t.equal(w.direct, false, `chunk ${h} is written through the page cache`);
+    await writeAll(w, pattern(2 * MiB + 5, h));
+    await w.commit(await w.finish());
+    t.ok((await read(store, h, 0, 2 * MiB + 5)).data.equals(pattern(2 * MiB + 5, h)), `chunk ${h} reads back`);
+  }
+  t.equal(calls.filter((f) => f !== -1 && (f & fsc.O_DIRECT) !== 0).length, 1, 'O_DIRECT is tried once, not per chunk');
+  t.equal(warns.length, 1, 'and the refusal is logged once');
+  t.same(readdirSync(join(dir, 'tmp')), [], 'the file the refused open created is gone');
+});
+
+t.test('a file system that takes O_DIRECT at open but refuses it on writes: that chunk fails, later ones go through the page cache', async (t) => {
+  const calls: number[] = [];
+  const { store, dir, warns } = await newStore(t, { openFile: failingOpen('direct-write', calls) });
+  const w = await store.createWriter(1, 1, MAX);
+  t.equal(w.direct, true);
+  const err = await w.write(pattern(5 * MiB, 1)).then(() => w.finish()).then(() => undefined, (e: Error) => e);
+  t.match(err, { code: 'EINVAL' }, 'the chunk fails');
+  await w.abort();
+  t.equal(warns.length, 1, 'the refusal is logged');
+  const w2 = await store.createWriter(2, 1, MAX);
+  t.equal(w2.direct, false, 'the next chunk is written through the page cache');
+  await writeAll(w2, pattern(3 * MiB, 2));
+  await w2.commit(await w2.finish());
+  t.ok((await read(store, 2, 0, 3 * MiB)).data.equals(pattern(3 * MiB, 2)), 'and reads back');
+  t.same(readdirSync(join(dir, 'tmp')), [], 'nothing left in tmp/');
+});
+
+for (const mode of WRITE_MODES) t.test(`${mode.name}: a failing disk write fails the chunk, refuses more writes and gives its slabs back`, async (t) => {
+  const { store, dir } = await newStore(t, { ...mode.opts, openFile: failingOpen('eio-write', []) });
+  const w = await store.createWriter(1, 1, MAX);
+  const err = await w.write(pattern(6 * MiB, 1)).then(() => w.finish()).then(() => undefined, (e: Error) => e);
+  t.match(err, { code: 'EIO' }, 'the chunk fails with the disk\'s error');
+  await t.rejects(w.write(Buffer.from('x')), { code: 'EIO' }, 'later writes are refused');
+  await w.abort();
+  t.same(readdirSync(join(dir, 'tmp')), [], 'the temporary file is gone');
+  t.equal(store.get(1), undefined, 'nothing is stored');
+  t.same(store.writeArenas(), { arenas: 1, idleArenas: 1 }, 'every slab went back to its arena');
+});
+
+t.test('the slab pool hands out page-aligned slabs from arenas in use first and keeps only a few idle arenas', async (t) => {
+  const pool = new SlabPool(2);
+  const taken = Array.from({ length: 5 * SLABS_PER_ARENA }, () => pool.take());
+  t.same(pool.stats(), { arenas: 5, idleArenas: 0 });
+  t.ok(taken.every((s) => s.length === WRITE_SLAB_BYTES && s.byteOffset % DIRECT_ALIGN_BYTES === 0), 'whole slabs, aligned within their arena');
+  t.equal(new Set(taken.map((s) => `${s.byteOffset}`)).size, SLABS_PER_ARENA, 'eight distinct slabs per arena');
+  for (const s of taken) pool.give(s);
+  t.same(pool.stats(), { arenas: 2, idleArenas: 2 }, 'beyond two wholly idle arenas, arenas are let go');
+  const again = pool.take();
+  t.same(pool.stats(), { arenas: 2, idleArenas: 1 }, 'a slab comes from a kept arena, no new one');
+  pool.give(again);
+  pool.give(taken.at(-1)!); // from the last arena, let go: ignored
+  t.same(pool.stats(), { arenas: 2, idleArenas: 2 });
 });
 
 t.test('a read-ahead that fails while the sink is busy fails the read, not the process', async (t) => {

@@ -102,7 +102,9 @@ t.test('a follower fed the merged appends ends with the same log, commit and ans
       next += count;
     }
     const limits = r() < 0.5 ? LIMITS : { maxEntriesPerMsg: 3, maxSizePerMsgBytes: 80 };
+    const before = msgs.map(show).join();
     const coalesced = coalesceMessages(msgs, limits);
+    if (msgs.map(show).join() !== before) t.fail(`seed ${seed}: coalescing changed its input messages`);
     total += msgs.length;
     merged += msgs.length - coalesced.length;
 
