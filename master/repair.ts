@@ -1,6 +1,6 @@
 import type { CopyOrder } from '../common/protocol.js';
 import type { Registry } from './registry.js';
-import type { MasterState } from './state.js';
+import type { FileNode, MasterState, Node } from './state.js';
 
 export interface RepairLimits {
   /** Copies one server takes part in at once, as source or target: repair must not starve clients. */
@@ -37,19 +37,121 @@ export interface RepairScan {
   decommissionRemaining: Record<string, number>;
 }
 
-interface Wanted { replication: number; version: number; length: number; chunkSizeBytes: number }
+/**
+ * handle → the finished file it belongs to, for every chunk repair looks after. The file, not
+ * its replication, as setrep changes a file in place, and a sliced scan decides slices after it
+ * walked past the file; version and length are read from the chunk table when they are used.
+ * Kept as one small Map per span of handles: one Map of a million chunks rehashes all of them
+ * at once whenever it grows, tens of milliseconds in the middle of a slice. A span holds at most
+ * SPAN handles, so no Map grows past that, whatever order files are walked in.
+ */
+class WantedChunks {
+  private static readonly SPAN = 16_384;
+  private readonly spans = new Map<number, Map<number, FileNode>>();
 
-/** Every chunk of a finished file, with what its file wants: the chunks repair and balancing look after. */
-function finishedChunks(state: MasterState): Map<number, Wanted> {
-  const wanted = new Map<number, Wanted>();
-  for (const [, node] of state.walk('/', state.root)) {
-    if (node.type !== 'file' || node.state !== 'complete') continue;
-    for (const h of node.chunks) {
-      const version = state.chunks.versionOf(h);
-      if (version !== undefined) wanted.set(h, { replication: node.replication, version, length: state.chunks.lengthOf(h)!, chunkSizeBytes: node.chunkSizeBytes });
+  get(handle: number): FileNode | undefined {
+    return this.spans.get(Math.floor(handle / WantedChunks.SPAN))?.get(handle);
+  }
+
+  set(handle: number, file: FileNode): void {
+    const k = Math.floor(handle / WantedChunks.SPAN);
+    let span = this.spans.get(k);
+    if (!span) this.spans.set(k, (span = new Map()));
+    span.set(handle, file);
+  }
+
+  /** The Maps themselves: a scan pauses between entries, and a generator per entry would cost more than the Maps. */
+  parts(): IterableIterator<Map<number, FileNode>> {
+    return this.spans.values();
+  }
+}
+
+/** An under-replicated chunk, as classified; what it needs is worked out again when it is ordered. */
+interface Candidate { handle: number; version: number; good: number; file: FileNode }
+
+/** How a scan shares the event loop (scanInSlices). */
+export interface SliceOptions {
+  /** The longest the scan runs before it lets other work in. */
+  sliceMs?: number;
+  /** Units of work (files walked, chunks checked, candidates sorted) between looks at the clock. */
+  step?: number;
+  now?: () => number;
+  /** Lets other work run; the next slice starts when it resolves. */
+  pause?: () => Promise<void>;
+  /** Asked whenever the scan resumes: false ends it there, ordering nothing more (leadership lost). */
+  proceed?: () => boolean;
+}
+
+/** A few milliseconds a slice: Raft ticks every 100 ms, and clients should not notice a scan. */
+export const SLICE_DEFAULTS = { sliceMs: 5, step: 256 };
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Counts units of work; every `step`th is a point where a sliced scan may pause. */
+class Work {
+  private n = 0;
+  constructor(readonly step: number) {}
+
+  due(): boolean {
+    return ++this.n % this.step === 0;
+  }
+}
+
+/**
+ * Every chunk of a finished file, with its file: the chunks repair and balancing look after.
+ * Directories are walked through their Maps' own iterators, which stay valid while entries come
+ * and go between slices (an entry added meanwhile may be seen or not; the next scan sees it).
+ * Repair does not depend on the order, so names are not sorted: sorting a huge directory's names
+ * would be one long stretch.
+ */
+function* finishedChunks(state: MasterState, wanted: WantedChunks, work: Work): Generator<void> {
+  const dirs: Iterator<Node>[] = [state.root.children.values()];
+  while (dirs.length > 0) {
+    if (work.due()) yield;
+    const next = dirs[dirs.length - 1]!.next();
+    if (next.done) {
+      dirs.pop();
+      continue;
+    }
+    const node = next.value;
+    if (node.type === 'dir') dirs.push(node.children.values());
+    else if (node.state === 'complete') {
+      for (const h of node.chunks) {
+        if (work.due()) yield;
+        if (state.chunks.has(h)) wanted.set(h, node);
+      }
     }
   }
-  return wanted;
+}
+
+/**
+ * `items` sorted by `cmp` (a total order) in bounded steps: runs of `step` items are sorted,
+ * then merged pairwise, with a pause point every `step` items placed. Sorting hundreds of
+ * thousands of candidates at once (a server died) would stall the loop for a long while.
+ */
+function* sortInSteps<T>(items: T[], cmp: (a: T, b: T) => number, step: number): Generator<void, T[]> {
+  const n = items.length;
+  let from = items;
+  for (let lo = 0; lo < n; lo += step) {
+    const run = from.slice(lo, lo + step).sort(cmp);
+    for (let i = 0; i < run.length; i++) from[lo + i] = run[i]!;
+    yield;
+  }
+  let to = new Array<T>(n);
+  for (let width = step; width < n; width *= 2) {
+    let placed = 0;
+    for (let lo = 0; lo < n; lo += 2 * width) {
+      const mid = Math.min(lo + width, n);
+      const hi = Math.min(lo + 2 * width, n);
+      let i = lo, j = mid;
+      for (let k = lo; k < hi; k++) {
+        to[k] = i < mid && (j >= hi || cmp(from[i]!, from[j]!) <= 0) ? from[i++]! : from[j++]!;
+        if (++placed % step === 0) yield;
+      }
+    }
+    [from, to] = [to, from];
+  }
+  return from;
 }
 
 /**
@@ -61,7 +163,8 @@ function finishedChunks(state: MasterState): Map<number, Wanted> {
  * wanted (a dead server came back, replication lowered) lose one replica per scan, from the
  * fullest server. When nothing needs repair, servers whose use strays from the mean exchange
  * replicas: copy to the emptier one first, delete from the fuller one only once the copy is
- * confirmed, so no chunk ever has fewer replicas than it should.
+ * confirmed, so no chunk ever has fewer replicas than it should. The master scans in slices of a
+ * few milliseconds (scanInSlices), so that a large namespace does not stall its event loop.
  */
 export class RepairScheduler {
   private readonly inFlight = new Map<number, InFlight[]>();
@@ -69,6 +172,8 @@ export class RepairScheduler {
   private readonly deletes = new Map<string, number[]>();
   /** Handles with a delete queued on some server (at most one at a time: one surplus replica per scan). */
   private readonly deleting = new Set<number>();
+  /** A scan is under way (scans in slices take a while): another is not started meanwhile. */
+  private scanning = false;
   copiesOrdered = 0;
   copiesDone = 0;
   copiesFailed = 0;
@@ -152,12 +257,61 @@ export class RepairScheduler {
     }
   }
 
+  /** One scan in a single synchronous pass, for tests and measurements: the master scans in slices. */
   scan(state: MasterState): RepairScan {
-    const now = this.now();
-    this.lastScanMs = now;
+    if (this.scanning) throw new Error('a repair scan is already running');
+    this.scanning = true;
+    try {
+      const plan = this.plan(state, new Work(SLICE_DEFAULTS.step));
+      for (;;) {
+        const r = plan.next();
+        if (r.done) return r.value;
+      }
+    } finally {
+      this.scanning = false;
+    }
+  }
+
+  /**
+   * One scan in slices of about `sliceMs` each, letting other work (Raft heartbeats, client
+   * calls) in between: at a million files a scan takes seconds, and the leader must go on
+   * answering meanwhile. The namespace and the registry may change between slices, so every
+   * copy and delete is checked against them as they are when it is ordered. The scan ends,
+   * ordering nothing more, if the state was replaced (a snapshot installed) or `proceed` says
+   * so when it resumes. Undefined when it ended so, or when another scan was running (one at a
+   * time: the running one covers what the other would have found).
+   */
+  async scanInSlices(getState: () => MasterState, opts: SliceOptions = {}): Promise<RepairScan | undefined> {
+    if (this.scanning) return undefined;
+    this.scanning = true;
+    const sliceMs = opts.sliceMs ?? SLICE_DEFAULTS.sliceMs;
+    const now = opts.now ?? (() => performance.now());
+    const pause = opts.pause ?? nextTurn;
+    const state = getState();
+    const plan = this.plan(state, new Work(opts.step ?? SLICE_DEFAULTS.step));
+    try {
+      let sliceStart = now();
+      for (;;) {
+        const r = plan.next();
+        if (r.done) return r.value;
+        if (now() - sliceStart < sliceMs) continue;
+        await pause();
+        // The plan holds the state it started with: it may only go on while that is still the state.
+        if (getState() !== state || !(opts.proceed?.() ?? true)) return undefined;
+        sliceStart = now();
+      }
+    } finally {
+      this.scanning = false;
+    }
+  }
+
+  /** The scan itself; each yield is a point where a sliced scan may pause, never between a check and what it guards. */
+  private *plan(state: MasterState, work: Work): Generator<void, RepairScan> {
+    this.lastScanMs = this.now();
     const decom = state.decommissioning;
-    const wanted = finishedChunks(state);
-    this.settle(state, wanted, now, decom);
+    const wanted = new WantedChunks();
+    yield* finishedChunks(state, wanted, work);
+    this.settle(state, wanted, this.now(), decom);
 
     const load = new Map<string, number>();
     const bump = (id: string) => load.set(id, (load.get(id) ?? 0) + 1);
@@ -168,59 +322,92 @@ export class RepairScheduler {
 
     const scan: RepairScan = { underReplicated: 0, missing: 0, ordered: 0, moves: 0, inFlight: 0, surplusDeletes: 0, decommissionRemaining: {} };
     for (const id of decom) scan.decommissionRemaining[id] = 0;
-    const candidates: { handle: number; version: number; length: number; checksum: string; live: { id: string; addr: string }[]; good: number; need: number; chunkSizeBytes: number }[] = [];
-    const surplus: { handle: number; good: { id: string }[] }[] = [];
-    for (const [h, w] of wanted) {
-      const live = this.registry.liveReplicas(h, w.version);
+    const candidates: Candidate[] = [];
+    const surplus: Candidate[] = [];
+    // Use of each live server outside decommissioning, as bytes of finished files' replicas held
+    // over capacity (trimming and balancing go by it). Bytes held come from the chunk table, not
+    // from reported disk use: servers sharing one disk (a local cluster) still differ. Summed
+    // here, where each chunk's live replicas are at hand anyway.
+    const measured = this.registry.liveServers().filter((s) => !decom.has(s.id) && s.capacityBytes > 0);
+    const held = new Map(measured.map((s) => [s.id, 0]));
+    for (const part of wanted.parts()) for (const [h, file] of part) {
+      if (work.due()) yield;
+      const version = state.chunks.versionOf(h);
+      if (version === undefined) continue; // its file was deleted since the walk
+      const live = this.registry.liveReplicas(h, version);
       const good = live.filter((r) => !decom.has(r.id));
+      const length = state.chunks.lengthOf(h)!;
+      for (const r of live) {
+        const bytes = held.get(r.id);
+        if (bytes !== undefined) held.set(r.id, bytes + length);
+      }
       const pending = this.inFlight.get(h)?.length ?? 0;
-      if (good.length < w.replication) {
+      if (good.length < file.replication) {
         // A draining server that died still counts its replicas: it is not safe to remove.
-        for (const id of this.registry.holders(h, w.version)) if (decom.has(id)) scan.decommissionRemaining[id]!++;
+        for (const id of this.registry.holders(h, version)) if (decom.has(id)) scan.decommissionRemaining[id]!++;
       } else this.registry.clearCorrupt(h);
       if (live.length === 0) {
         scan.missing++;
         continue;
       }
-      if (good.length < w.replication) {
+      if (good.length < file.replication) {
         scan.underReplicated++;
-        const need = w.replication - good.length - pending;
-        if (need > 0) candidates.push({ ...state.chunks.get(h)!, live, good: good.length, need, chunkSizeBytes: w.chunkSizeBytes });
-      } else if (good.length > w.replication && pending === 0 && !this.deleteQueued(h)) {
-        surplus.push({ handle: h, good });
+        if (file.replication - good.length - pending > 0) candidates.push({ handle: h, version, good: good.length, file });
+      } else if (good.length > file.replication && pending === 0 && !this.deleteQueued(h)) {
+        surplus.push({ handle: h, version, good: good.length, file });
       }
     }
+    const util = new Map(measured.map((s) => [s.id, held.get(s.id)! / s.capacityBytes]));
     // Corrupt reports of chunks that no longer exist (their file was deleted) are history.
     for (const h of this.registry.corruptHandles()) if (!state.chunks.has(h)) this.registry.clearCorrupt(h);
 
-    // Use per server walks every replica: only when trimming or balancing needs it.
-    const balancing = this.limits.balanceThreshold > 0;
-    const util = surplus.length > 0 || balancing ? this.utilisation(wanted, decom) : new Map<string, number>();
     for (const c of surplus) {
+      if (work.due()) yield;
+      // As things are now: since it was counted, the chunk may have lost a replica or its file gained replication.
+      if (state.chunks.versionOf(c.handle) !== c.version || this.inFlight.has(c.handle) || this.deleteQueued(c.handle)) continue;
+      const good = this.registry.liveReplicas(c.handle, c.version).filter((r) => !decom.has(r.id));
+      if (good.length <= c.file.replication) continue;
       // One surplus replica per scan and chunk, from the fullest disk (then the server holding the
       // most, as servers sharing a disk report the same free space): reports confirm it before the next.
-      const fullest = [...c.good].sort((a, b) => this.registry.freeRatio(a.id) - this.registry.freeRatio(b.id)
+      const fullest = good.sort((a, b) => this.registry.freeRatio(a.id) - this.registry.freeRatio(b.id)
         || (util.get(b.id) ?? 0) - (util.get(a.id) ?? 0) || (a.id < b.id ? -1 : 1))[0]!;
       this.queueDelete(fullest.id, c.handle);
       scan.surplusDeletes++;
     }
 
     // Most urgent first: a chunk with one good replica left before one with two.
-    candidates.sort((a, b) => a.good - b.good || a.handle - b.handle);
+    const urgent = yield* sortInSteps(candidates, (a, b) => a.good - b.good || a.handle - b.handle, work.step);
     // Balancing waits while repair has work under way or waiting for a free slot: moves would
     // take disk and network from the copies that matter. (A chunk that cannot be placed at all,
     // say replication above the live server count, does not hold balancing back.)
     let waitingForSlots = 0;
     let repairing = 0;
     for (const list of this.inFlight.values()) if (list.some((f) => !f.moveFrom)) repairing++;
-    for (const c of candidates) {
-      for (let k = 0; k < c.need; k++) {
+    // With every live server busy, no chunk left can have a source: the rest all wait.
+    const someFree = () => this.registry.liveServers().some((s) => (load.get(s.id) ?? 0) < this.limits.perServerCopies);
+    let free = someFree();
+    for (const c of urgent) {
+      if (work.due()) {
+        yield;
+        free = someFree();
+      }
+      if (this.inFlightCount >= this.limits.maxInFlight || !free) {
+        waitingForSlots++;
+        break;
+      }
+      // As things are now: the chunk may be gone, re-versioned or repaired since it was counted.
+      if (state.chunks.versionOf(c.handle) !== c.version) continue;
+      const live = this.registry.liveReplicas(c.handle, c.version);
+      const need = c.file.replication - live.filter((r) => !decom.has(r.id)).length - (this.inFlight.get(c.handle)?.length ?? 0);
+      if (live.length === 0 || need <= 0) continue;
+      const chunk = state.chunks.get(c.handle)!;
+      for (let k = 0; k < need; k++) {
         if (this.inFlightCount >= this.limits.maxInFlight) {
           waitingForSlots++;
           break;
         }
         // Any live replica can be the source, a decommissioning one included (HDFS prefers those).
-        const source = c.live
+        const source = live
           .filter((r) => (load.get(r.id) ?? 0) < this.limits.perServerCopies)
           .sort((a, b) => (load.get(a.id) ?? 0) - (load.get(b.id) ?? 0))[0];
         if (!source) {
@@ -230,28 +417,29 @@ export class RepairScheduler {
         const busy = [...load].filter(([, n]) => n >= this.limits.perServerCopies).map(([id]) => id);
         // Not a server about to delete this very chunk (a surplus delete queued before it fell short).
         const deleting = this.deleteQueued(c.handle) ? [...this.deletes].filter(([, hs]) => hs.includes(c.handle)).map(([id]) => id) : [];
-        const exclude = [...c.live.map((r) => r.id), ...(this.inFlight.get(c.handle) ?? []).map((f) => f.target), ...busy, ...deleting, ...decom];
-        const [target] = this.registry.place(1, exclude, c.chunkSizeBytes);
+        const exclude = [...live.map((r) => r.id), ...(this.inFlight.get(c.handle) ?? []).map((f) => f.target), ...busy, ...deleting, ...decom];
+        const [target] = this.registry.place(1, exclude, c.file.chunkSizeBytes);
         if (!target) {
           if (busy.length > 0) waitingForSlots++;
           break;
         }
-        this.order(c.handle, { target: target.id, source: source.id, startedMs: now }, { handle: c.handle, version: c.version, length: c.length, checksum: c.checksum, source: source.addr });
+        this.order(c.handle, { target: target.id, source: source.id, startedMs: this.now() }, { ...chunk, source: source.addr });
         bump(source.id);
         bump(target.id);
         scan.ordered++;
         repairing++;
+        free = someFree();
       }
     }
     // Balancing only when repair has nothing left to plan: a missing replica matters more than an even disk.
-    if (balancing && waitingForSlots === 0 && repairing === 0) scan.moves = this.planMoves(state, wanted, util, load, now);
+    if (this.limits.balanceThreshold > 0 && waitingForSlots === 0 && repairing === 0) scan.moves = yield* this.planMoves(state, wanted, util, load, work);
     scan.inFlight = this.inFlightCount;
     this.last = scan;
     return scan;
   }
 
   /** Settles copies in flight: done once the target reports the replica, failed after a timeout. */
-  private settle(state: MasterState, wanted: Map<number, Wanted>, now: number, decom: ReadonlySet<string>): void {
+  private settle(state: MasterState, wanted: WantedChunks, now: number, decom: ReadonlySet<string>): void {
     for (const [h, list] of this.inFlight) {
       const rec = state.chunks.get(h);
       const live = rec ? this.registry.liveReplicas(h, rec.version) : [];
@@ -284,41 +472,19 @@ export class RepairScheduler {
   }
 
   /**
-   * Use of each live server outside decommissioning, as bytes of finished files' replicas held
-   * (moves in flight counted as done) over capacity. Bytes held come from the chunk table, not
-   * from reported disk use: servers sharing one disk (a local cluster) still differ.
-   */
-  private utilisation(wanted: Map<number, Wanted>, decom: ReadonlySet<string>): Map<string, number> {
-    const bytes = new Map<string, number>();
-    const capacity = new Map<string, number>();
-    for (const s of this.registry.liveServers()) {
-      if (decom.has(s.id) || s.capacityBytes <= 0) continue;
-      bytes.set(s.id, 0);
-      capacity.set(s.id, s.capacityBytes);
-    }
-    // One pass over every replica rather than one per server.
-    this.registry.forEachReplica((h, id, version) => {
-      const held = bytes.get(id);
-      const w = held === undefined ? undefined : wanted.get(h);
-      if (w && version === w.version) bytes.set(id, held! + w.length);
-    });
-    return new Map([...bytes].map(([id, b]) => [id, b / capacity.get(id)!]));
-  }
-
-  /**
    * Balancing: while the fullest server is above the mean by more than the threshold (or the
    * emptiest below it), order a copy of one of its chunks to the emptiest, to be followed by a
    * delete of the original. Each move must leave the source at least as full as the target, so
    * moves never oscillate.
    */
-  private planMoves(state: MasterState, wanted: Map<number, Wanted>, util: Map<string, number>, load: Map<string, number>, now: number): number {
+  private *planMoves(state: MasterState, wanted: WantedChunks, util: Map<string, number>, load: Map<string, number>, work: Work): Generator<void, number> {
     const servers = this.registry.liveServers().filter((s) => util.has(s.id));
     if (servers.length < 2 || this.limits.balanceThreshold <= 0) return 0;
     const cap = new Map(servers.map((s) => [s.id, s.capacityBytes]));
     const bytes = new Map(servers.map((s) => [s.id, util.get(s.id)! * s.capacityBytes]));
     for (const [h, list] of this.inFlight) for (const f of list) {
       if (!f.moveFrom) continue;
-      const len = wanted.get(h)?.length ?? 0;
+      const len = wanted.get(h) ? state.chunks.lengthOf(h) ?? 0 : 0;
       if (bytes.has(f.target)) bytes.set(f.target, bytes.get(f.target)! + len);
       if (bytes.has(f.moveFrom)) bytes.set(f.moveFrom, bytes.get(f.moveFrom)! - len);
     }
@@ -337,11 +503,11 @@ export class RepairScheduler {
     let moves = 0;
     while (this.movesInFlight < this.limits.maxMovesInFlight && this.inFlightCount < this.limits.maxInFlight) {
       const byUse = servers.map((s) => s.id).filter(free).sort((a, b) => u(b) - u(a) || (a < b ? -1 : 1));
-      const move = this.pickMove(state, byUse, wanted, over, under, room, (src, dst, len) => (bytes.get(src)! - len) / cap.get(src)! >= (bytes.get(dst)! + len) / cap.get(dst)!);
+      const move = yield* this.pickMove(state, byUse, wanted, over, under, room, (src, dst, len) => (bytes.get(src)! - len) / cap.get(src)! >= (bytes.get(dst)! + len) / cap.get(dst)!, work);
       if (!move) break;
       const { source, target, chunk } = move;
       const len = chunk.length;
-      this.order(chunk.handle, { target, source, startedMs: now, moveFrom: source }, { ...chunk, source: this.registry.addrOf(source)! });
+      this.order(chunk.handle, { target, source, startedMs: this.now(), moveFrom: source }, { ...chunk, source: this.registry.addrOf(source)! });
       bytes.set(source, bytes.get(source)! - len);
       bytes.set(target, bytes.get(target)! + len);
       load.set(source, (load.get(source) ?? 0) + 1);
@@ -357,34 +523,40 @@ export class RepairScheduler {
    * the threshold, and the move must not leave the source emptier than the target. A pair
    * with nothing to move does not stop the search: the next pair is tried.
    */
-  private pickMove(
-    state: MasterState, byUse: string[], wanted: Map<number, Wanted>,
+  private *pickMove(
+    state: MasterState, byUse: string[], wanted: WantedChunks,
     over: (id: string) => boolean, under: (id: string) => boolean, room: (id: string, len: number) => boolean,
-    improves: (source: string, target: string, len: number) => boolean,
-  ): { source: string; target: string; chunk: Omit<CopyOrder, 'source'> } | undefined {
+    improves: (source: string, target: string, len: number) => boolean, work: Work,
+  ): Generator<void, { source: string; target: string; chunk: Omit<CopyOrder, 'source'> } | undefined> {
     for (let i = 0; i < byUse.length; i++) {
       const source = byUse[i]!;
       for (let j = byUse.length - 1; j > i; j--) {
         const target = byUse[j]!;
         if (!over(source) && !under(target)) continue;
-        const chunk = this.pickMovable(state, source, target, wanted, (len) => room(target, len) && improves(source, target, len));
+        const chunk = yield* this.pickMovable(state, source, target, wanted, (len) => room(target, len) && improves(source, target, len), work);
         if (chunk) return { source, target, chunk };
       }
     }
     return undefined;
   }
 
-  /** A healthy current-version chunk on `source` that `target` lacks, with nothing in flight or queued for it. */
-  private pickMovable(
-    state: MasterState, source: string, target: string, wanted: Map<number, Wanted>, fits: (len: number) => boolean,
-  ): Omit<CopyOrder, 'source'> | undefined {
+  /**
+   * A healthy current-version chunk on `source` that `target` (alive) lacks, with nothing in
+   * flight or queued for it. Its checks and the order that follows fall in one slice.
+   */
+  private *pickMovable(
+    state: MasterState, source: string, target: string, wanted: WantedChunks, fits: (len: number) => boolean, work: Work,
+  ): Generator<void, Omit<CopyOrder, 'source'> | undefined> {
     for (const h of this.registry.handlesOn(source)) {
-      const w = wanted.get(h);
-      if (!w || this.inFlight.has(h) || this.deleteQueued(h) || !fits(w.length)) continue;
-      const live = this.registry.liveReplicas(h, w.version);
+      if (work.due()) yield;
+      const file = wanted.get(h);
+      const version = state.chunks.versionOf(h);
+      if (!file || version === undefined || this.inFlight.has(h) || this.deleteQueued(h) || !fits(state.chunks.lengthOf(h)!)) continue;
+      if (!this.registry.isAlive(target)) continue;
+      const live = this.registry.liveReplicas(h, version);
       // The source must hold the current version (an old one awaits garbage collection and cannot serve the copy).
       if (!live.some((r) => r.id === source) || live.some((r) => r.id === target)) continue;
-      if (live.filter((r) => !state.decommissioning.has(r.id)).length < w.replication) continue;
+      if (live.filter((r) => !state.decommissioning.has(r.id)).length < file.replication) continue;
       return state.chunks.get(h)!;
     }
     return undefined;

@@ -74,6 +74,7 @@ export class MasterService {
       // Locations and liveness are volatile: a new leader learns them afresh from reports.
       this.registry.clear();
       this.repair.clear();
+      this.leaderChanges++;
       this.leaderSinceMs = isLeader ? Date.now() : undefined;
       this.leaderStartedMs = isLeader ? Date.now() : undefined;
       if (isLeader) log.info({ term: replicator.status().term }, 'became leader; waiting for chunkserver reports');
@@ -83,7 +84,9 @@ export class MasterService {
 
   private leaderSinceMs?: number;
   private leaderStartedMs?: number;
-  /** How long the last repair scan took (it walks the whole namespace). */
+  /** Counts leadership changes: a scan that resumes after one (both ways) stops. */
+  private leaderChanges = 0;
+  /** How long the last repair scan took, slices and the work between them (it walks the whole namespace). */
   private lastScanDurationMs = 0;
 
   /**
@@ -443,14 +446,20 @@ export class MasterService {
     // Until a dead timeout has passed since we became leader, a server that has not reported yet
     // may simply not have found us: copying its chunks now would only make surplus replicas.
     if (this.leaderStartedMs === undefined || Date.now() - this.leaderStartedMs < this.config.deadTimeoutMs) return;
-    // A scan walks the whole namespace in one go (about 2 s at a million files on this class of
-    // machine): whatever asks for one, 4 scan durations pass between the starts of two scans, so
-    // scanning takes at most a quarter of the leader's time.
+    // A scan walks the whole namespace (over a second at a million files on this class of
+    // machine). It runs in slices of a few milliseconds, so the leader keeps answering Raft and
+    // clients meanwhile, but the slices still take its CPU: whatever asks for one, 4 scan
+    // durations pass between the starts of two scans, so scanning takes at most about a quarter
+    // of the leader's time. A scan asked for while one runs is skipped: the running one covers it.
     if (Date.now() - this.repair.lastScanMs < 4 * this.lastScanDurationMs) return;
     const state = await this.read();
     if (this.inSafeMode(state)) return;
     const started = Date.now();
-    const scan = this.repair.scan(state);
+    const changes = this.leaderChanges;
+    // Between slices this master may lose leadership (and perhaps win it again, with locations
+    // to relearn): the scan then stops, ordering nothing more.
+    const scan = await this.repair.scanInSlices(() => this.state, { proceed: () => this.replicator.isLeader() && this.leaderChanges === changes });
+    if (!scan) return;
     this.lastScanDurationMs = Date.now() - started;
     if (scan.ordered > 0 || scan.surplusDeletes > 0) this.log.info(scan, 'repair: copies ordered, surplus replicas dropped');
   }

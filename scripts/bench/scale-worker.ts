@@ -3,10 +3,14 @@
 // (create, allocate, complete), then the chunk locations a master would learn from 4
 // chunkservers are loaded into a Registry (3 replicas per chunk). Memory is read after a full GC
 // before and after each step: the V8 heap plus ArrayBuffer memory, which holds the backing
-// stores of typed arrays outside the heap. Run as `node --expose-gc scale-worker.js N`; prints JSON.
+// stores of typed arrays outside the heap. Then the leader's repair scan is timed over the same
+// state and locations, in one pass and in slices (how long the event loop waits at most), with
+// every server alive and with one of the 4 dead (a quarter of the replicas to replace). Run as
+// `node --expose-gc scale-worker.js N`; prints JSON.
 import { getHeapStatistics } from 'node:v8';
 import type { Command } from '../../master/commands.js';
 import { Registry } from '../../master/registry.js';
+import { RepairScheduler } from '../../master/repair.js';
 import { MasterState } from '../../master/state.js';
 import type { ReportedChunk } from '../../common/protocol.js';
 
@@ -22,6 +26,19 @@ export interface ScaleReply {
   snapshotMs: number;
   buildMs: number;
   commandsPerSec: number;
+  repair: RepairTiming;
+  /** The same with one of the servers dead: most chunks short of a replica. */
+  repairOneDead: RepairTiming;
+}
+
+export interface RepairTiming {
+  /** RepairScheduler.scan: the whole scan in one synchronous stretch, as the master ran it before. */
+  onePassMs: number;
+  /** scanInSlices, start to end, the other work the pauses let in (here none) included. */
+  slicedMs: number;
+  /** The longest synchronous stretch of the sliced scan: how long the event loop waited at most. */
+  longestSliceMs: number;
+  slices: number;
 }
 
 const CHUNK_SIZE_BYTES = 64 * 1024 * 1024;
@@ -57,6 +74,9 @@ function addFile(state: MasterState, i: number, nowMs: number): void {
   must(state, { op: 'complete', writeId, length: CHUNK_SIZE_BYTES, chunks: [{ handle, length: CHUNK_SIZE_BYTES, checksum }], nowMs });
 }
 
+/** What server number `s` reports of itself, registering or heartbeating. */
+const serverStats = (s: number) => ({ id: `cs${s + 1}`, addr: `127.0.0.1:${9500 + s}`, capacityBytes: 1e15, freeBytes: 1e15, usedBytes: 0, activeWrites: 0, activeReads: 0, copyRateBytesPerSec: 0 });
+
 /** Each chunk on REPLICATION of the servers, round robin, as each would report when it registers. */
 function loadLocations(registry: Registry, table: Iterable<number>): void {
   // Made here, not by the caller: an array the caller's frame still held would count as locations.
@@ -66,11 +86,33 @@ function loadLocations(registry: Registry, table: Iterable<number>): void {
     handles.forEach((handle, i) => {
       if ((i + s) % CHUNKSERVERS < REPLICATION) chunks.push({ handle, version: 1, length: CHUNK_SIZE_BYTES });
     });
-    registry.register({ id: `cs${s + 1}`, addr: `127.0.0.1:${9500 + s}`, capacityBytes: 1e15, freeBytes: 1e15, usedBytes: 0, activeWrites: 0, activeReads: 0, copyRateBytesPerSec: 0, chunks });
+    registry.register({ ...serverStats(s), chunks });
   }
 }
 
-function main(): void {
+/** One scan of each kind, each by a fresh scheduler (so the second does not find the first's copies in flight). */
+async function timeRepair(state: MasterState, registry: Registry, now: () => number): Promise<RepairTiming> {
+  let t = performance.now();
+  new RepairScheduler(registry, undefined, now).scan(state);
+  const onePassMs = performance.now() - t;
+  let longestSliceMs = 0;
+  let slices = 1;
+  t = performance.now();
+  let resumed = t;
+  const scan = await new RepairScheduler(registry, undefined, now).scanInSlices(() => state, {
+    pause: async () => {
+      longestSliceMs = Math.max(longestSliceMs, performance.now() - resumed);
+      slices++;
+      await new Promise((resolve) => setImmediate(resolve));
+      resumed = performance.now();
+    },
+  });
+  const end = performance.now();
+  if (!scan) throw new Error('the sliced repair scan did not run to the end');
+  return { onePassMs, slicedMs: end - t, longestSliceMs: Math.max(longestSliceMs, end - resumed), slices };
+}
+
+async function main(): Promise<void> {
   const files = Number(process.argv[2]);
   if (!Number.isSafeInteger(files) || files < 1) throw new Error('usage: scale-worker.js <files>');
   const base = memoryAfterGc();
@@ -81,7 +123,8 @@ function main(): void {
   const buildMs = performance.now() - t0;
   const withState = memoryAfterGc();
 
-  const registry = new Registry(30_000, () => nowMs);
+  let clock = nowMs;
+  const registry = new Registry(30_000, () => clock);
   loadLocations(registry, state.chunks.keys());
   const withLocations = memoryAfterGc();
 
@@ -90,12 +133,18 @@ function main(): void {
   const snapshotMs = performance.now() - t1;
   // Keep both alive until here, so the collector cannot have taken them before the readings.
   if (state.chunks.size !== files || registry.liveCount() !== CHUNKSERVERS) throw new Error('the state lost files');
+
+  const repair = await timeRepair(state, registry, () => clock);
+  // The first server falls silent past the dead timeout; the others go on heartbeating.
+  clock += 30_001;
+  for (let s = 1; s < CHUNKSERVERS; s++) registry.heartbeat({ ...serverStats(s), added: [], removed: [], copyFailed: [] });
+  const repairOneDead = await timeRepair(state, registry, () => clock);
   const reply: ScaleReply = {
     files, stateBytes: total(withState) - total(base), locationsBytes: total(withLocations) - total(withState),
     stateArrayBufferBytes: withState.arrayBuffers - base.arrayBuffers, locationsArrayBufferBytes: withLocations.arrayBuffers - withState.arrayBuffers,
-    snapshotBytes, snapshotMs, buildMs, commandsPerSec: (3 * files) / (buildMs / 1000),
+    snapshotBytes, snapshotMs, buildMs, commandsPerSec: (3 * files) / (buildMs / 1000), repair, repairOneDead,
   };
   process.stdout.write(JSON.stringify(reply) + '\n');
 }
 
-main();
+await main();

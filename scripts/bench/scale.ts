@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { spawnTracked } from './cleanup.js';
 import { figureFromRuns, type Figure } from './report.js';
-import type { ScaleReply } from './scale-worker.js';
+import type { RepairTiming, ScaleReply } from './scale-worker.js';
 
 const SCALE_TIMEOUT_MS = 10 * 60_000;
 /** Room for 1,000,000 files and their JSON snapshot, with a wide margin; the machine has 24 GiB. */
@@ -33,7 +33,10 @@ export async function measureScale(files: number, log: (line: string) => void): 
   const r = await runWorker(files);
   const how = 'MasterState built in-process by applying create/allocate/complete per file; V8 used heap plus ArrayBuffer bytes (typed arrays) after global.gc(), minus those before';
   log(`scale: ${files} files, ${(r.stateBytes / files).toFixed(0)} bytes/file in the state (${(r.stateArrayBufferBytes / files).toFixed(0)} of them in typed arrays), ${(r.locationsBytes / files).toFixed(0)} more for locations (${(r.locationsArrayBufferBytes / files).toFixed(0)} in typed arrays)`);
+  const repair = (what: string, r: RepairTiming) => `${what}: one pass ${r.onePassMs.toFixed(0)} ms; in slices ${r.slicedMs.toFixed(0)} ms in all, longest stall ${r.longestSliceMs.toFixed(1)} ms (${r.slices} slices)`;
+  log(`repair scan at ${files} files, ${repair('all 4 servers alive', r.repair)}; ${repair('one dead', r.repairOneDead)}`);
   const details = { files, chunksPerFile: 1 };
+  const scanHow = 'RepairScheduler.scan (one synchronous pass) and scanInSlices (pausing with setImmediate every ~5 ms) over the state above and a Registry of 4 chunkservers holding 3 replicas each; each slice timed with performance.now()';
   return [
     figureFromRuns('scale.state-heap', `master state memory per file (${files} files)`, 'bytes/file', [r.stateBytes / files], { details: { ...details, bytes: r.stateBytes, arrayBufferBytes: r.stateArrayBufferBytes, measured: how } }),
     figureFromRuns('scale.locations-heap', 'chunk locations memory per file (3 replicas)', 'bytes/file', [r.locationsBytes / files], {
@@ -41,5 +44,11 @@ export async function measureScale(files: number, log: (line: string) => void): 
     }),
     figureFromRuns('scale.snapshot', 'Raft snapshot size per file', 'bytes/file', [r.snapshotBytes / files], { details: { ...details, snapshotBytes: r.snapshotBytes, snapshotMs: r.snapshotMs, measured: 'MasterState.snapshot() length' } }),
     figureFromRuns('scale.apply-rate', 'state machine apply rate (no log, no fsync)', 'ops/s', [r.commandsPerSec], { details: { ...details, buildMs: r.buildMs, commands: 3 * files } }),
+    figureFromRuns('scale.repair-scan', `repair scan in slices (${files} files)`, 'ms', [r.repair.slicedMs], {
+      details: { ...details, onePassMs: r.repair.onePassMs, slices: r.repair.slices, oneDeadMs: r.repairOneDead.slicedMs, oneDeadOnePassMs: r.repairOneDead.onePassMs, measured: scanHow },
+    }),
+    figureFromRuns('scale.repair-stall', 'longest event-loop stall of a sliced repair scan', 'ms', [Math.max(r.repair.longestSliceMs, r.repairOneDead.longestSliceMs)], {
+      details: { ...details, allAliveMs: r.repair.longestSliceMs, oneDeadMs: r.repairOneDead.longestSliceMs, measured: scanHow },
+    }),
   ];
 }

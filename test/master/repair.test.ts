@@ -6,7 +6,7 @@ import t from 'tap';
 import type { CopyOrder, HeartbeatRequest, RegisterRequest } from '../../common/protocol.js';
 import type { Command } from '../../master/commands.js';
 import { Registry } from '../../master/registry.js';
-import { REPAIR_DEFAULTS, RepairScheduler, type RepairLimits } from '../../master/repair.js';
+import { REPAIR_DEFAULTS, RepairScheduler, type RepairLimits, type SliceOptions } from '../../master/repair.js';
 import { MasterState } from '../../master/state.js';
 
 const DEAD = 10_000; // registry dead timeout (ms)
@@ -103,6 +103,10 @@ class Cluster {
 
   scan() {
     return this.repair.scan(this.state);
+  }
+
+  scanInSlices(opts: SliceOptions) {
+    return this.repair.scanInSlices(() => this.state, opts);
   }
 
   /** Collects every registered server's work, as their heartbeats would. */
@@ -1606,4 +1610,260 @@ t.test('a copy to a server that caps its copy traffic gets the time the cap cost
   c.advance(5_000, c.ids);
   c.scan();
   t.equal(c.repair.copiesFailed, 1, 'past both: failed, and planned again');
+});
+
+// ---- scans in slices ----
+
+/**
+ * Slicing for tests, without real time: a pause point every `step` units of work, and a clock
+ * that reads one past the budget at each, so the scan pauses at every one. `between` runs in
+ * each pause (the n-th, from 1), where other work would.
+ */
+function everyStep(step: number, between: (n: number) => void = () => {}): SliceOptions & { pauses: () => number } {
+  let tick = 0;
+  let pauses = 0;
+  return {
+    step, sliceMs: 1, now: () => tick++, pauses: () => pauses,
+    pause: async () => between(++pauses),
+  };
+}
+
+/** A small deterministic generator (mulberry32), so that random clusters can be built twice alike. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = Math.imul(a ^ (a >>> 15), a | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Placement jitters with Math.random: the same numbers for both scans keep their placements alike. */
+function withRandom<T>(seed: number, fn: () => T): T {
+  const saved = Math.random;
+  Math.random = seeded(seed);
+  try {
+    return fn();
+  } finally {
+    Math.random = saved;
+  }
+}
+
+/**
+ * A cluster drawn from `seed`: 4 to 7 servers of different fullness, one of them dead and one
+ * perhaps draining, files of 1 to 3 chunks with replication 1 to 4 (some still being written),
+ * each chunk on 0 to 5 servers: missing, under-, fully and over-replicated chunks together.
+ */
+function randomCluster(seed: number): Cluster {
+  const r = seeded(seed);
+  const pick = (n: number) => Math.floor(r() * n);
+  const c = new Cluster({ perServerCopies: 1 + pick(3), maxInFlight: 3 + pick(8), balanceThreshold: r() < 0.5 ? 0 : 0.1 });
+  const ids = servers(4 + pick(4));
+  const held = new Map(ids.map((id) => [id, [] as number[]]));
+  for (let i = 0; i < 30 + pick(20); i++) {
+    const path = `/d${i % 3}/f${i}`;
+    const chunks = 1 + pick(3);
+    const replication = 1 + pick(4);
+    const handles = r() < 0.1 ? c.startWrite(path, chunks, replication).handles : c.file(path, chunks, replication);
+    for (const h of handles) for (const id of ids) if (r() < 0.45) held.get(id)!.push(h);
+  }
+  for (const id of ids) c.register(id, held.get(id), { freeBytes: Math.floor(CAPACITY * (0.1 + 0.8 * r())) });
+  c.advance(DEAD + 1, ids.slice(1)); // s1 goes silent
+  if (r() < 0.5) decommission(c, ids[1 + pick(ids.length - 1)]!);
+  return c;
+}
+
+/** Lands every copy handed out and carries out every delete, as the servers' next heartbeats would report. */
+function carryOut(c: Cluster, work: Map<string, Work>): void {
+  for (const { target, order } of copiesIn(work)) c.beat(target, { added: [order.handle] });
+  for (const { server, handle } of deletesIn(work)) c.beat(server, { removed: [handle] });
+}
+
+t.test('a scan in slices orders exactly what the one-pass scan orders, round after round', async (t) => {
+  const seen = { surplusDeletes: 0, moves: 0, missing: 0, decommissionRemaining: 0 };
+  for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
+    const whole = randomCluster(seed);
+    const sliced = randomCluster(seed);
+    for (let round = 0; round < 12; round++) {
+      const expected = withRandom(seed * 100 + round, () => whole.scan());
+      const opts = everyStep(2);
+      const saved = Math.random;
+      Math.random = seeded(seed * 100 + round);
+      const got = await sliced.scanInSlices(opts).finally(() => (Math.random = saved));
+      t.same(got, expected, `seed ${seed}, round ${round}: same counts`);
+      seen.surplusDeletes += expected.surplusDeletes;
+      seen.moves += expected.moves;
+      seen.missing += expected.missing;
+      seen.decommissionRemaining += Object.values(expected.decommissionRemaining).reduce((a, n) => a + n, 0);
+      t.ok(opts.pauses() > 10, `seed ${seed}, round ${round}: the scan paused (${opts.pauses()} times)`);
+      const want = whole.takeAll();
+      const have = sliced.takeAll();
+      t.same(have, want, `seed ${seed}, round ${round}: same copies and deletes, to the same servers`);
+      carryOut(whole, want);
+      carryOut(sliced, have);
+      whole.advance(1000, whole.ids.slice(1));
+      sliced.advance(1000, sliced.ids.slice(1));
+    }
+    t.ok(whole.repair.copiesOrdered > 0, `seed ${seed}: copies were ordered (${whole.repair.copiesOrdered})`);
+  }
+  for (const [what, n] of Object.entries(seen)) t.ok(n > 0, `the clusters between them had ${what} (${n})`);
+});
+
+/**
+ * A cluster where /a's chunk and /b's chunk lack a replica and /c's has one too many, with
+ * enough other files that a scan pauses many times; s4 and s5 have room for copies.
+ */
+function raceCluster(): { c: Cluster; a: number; b: number; over: number } {
+  const c = new Cluster({ perServerCopies: 8 });
+  const [a] = c.file('/x/a', 1);
+  const [b] = c.file('/x/b', 1);
+  const [over] = c.file('/x/c', 1);
+  const rest = Array.from({ length: 40 }, (_, i) => c.file(`/y/f${i}`, 1)[0]!);
+  c.register('s1', [a!, b!, over!, ...rest]);
+  c.register('s2', [a!, b!, over!, ...rest]);
+  c.register('s3', [over!, ...rest]);
+  c.register('s4', [over!]);
+  c.register('s5');
+  return { c, a: a!, b: b!, over: over! };
+}
+
+t.test('a scan in slices: a chunk deleted, re-versioned or given more replication between slices gets no order', async (t) => {
+  const dry = raceCluster();
+  const dryOpts = everyStep(3);
+  await dry.c.scanInSlices(dryOpts);
+  const pauses = dryOpts.pauses();
+  t.ok(pauses > 20, `the scan pauses ${pauses} times`);
+  const undisturbed = dry.c.takeAll();
+  t.same(copiesIn(undisturbed).map((x) => x.order.handle).sort((x, y) => x - y), [dry.a, dry.b], 'undisturbed: copies of /x/a and /x/b');
+  t.same(deletesIn(undisturbed).map((x) => x.handle), [dry.over], 'undisturbed: a replica of /x/c dropped');
+  let before = 0;
+  for (let k = 1; k <= pauses; k++) {
+    const { c, a, b, over } = raceCluster();
+    // What the scan decided before the changes stands, as it would had the changes come just after a scan.
+    let decided = { a: false, b: false, over: false };
+    const scan = await c.scanInSlices(everyStep(3, (n) => {
+      if (n !== k) return;
+      decided = { a: c.ids.some((id) => c.repair.awaits(id, a)), b: c.ids.some((id) => c.repair.awaits(id, b)), over: c.live(over).length < 4 };
+      commit(c, { op: 'delete', path: '/x/a', recursive: false, nowMs: c.clock.now });
+      c.state.chunks.setVersion(b, 2);
+      setrep(c, '/x/c', 4);
+    }));
+    if (!scan) t.fail(`changes at pause ${k}: the scan did not run to the end`);
+    const work = c.takeAll();
+    const copied = copiesIn(work).map((x) => x.order.handle);
+    if (!decided.a && copied.includes(a)) t.fail(`changes at pause ${k}: a copy of deleted /x/a ordered`);
+    if (!decided.b && copied.includes(b)) t.fail(`changes at pause ${k}: a copy of /x/b's chunk at its old version ordered`);
+    if (!decided.over && deletesIn(work).some((d) => d.handle === over)) t.fail(`changes at pause ${k}: a replica of /x/c dropped though it now wants 4`);
+    if (!decided.a && !decided.b && !decided.over) before++;
+  }
+  t.ok(before > pauses / 2, `${before} of ${pauses} pauses came before any of the three was decided: none of them got an order`);
+});
+
+t.test('a scan in slices never runs more than its budget (plus one step of work) without pausing', async (t) => {
+  const c = new Cluster({ balanceThreshold: 0.1 });
+  const handles = Array.from({ length: 150 }, (_, i) => c.file(`/d${i % 7}/f${i}`, 1 + (i % 2))).flat();
+  // Under-replicated, over-replicated and unevenly spread: every phase has work.
+  c.register('s1', handles);
+  c.register('s2', handles.filter((h) => h % 3 !== 0));
+  c.register('s3', handles.filter((h) => h % 5 === 0));
+  c.register('s4', handles.filter((h) => h % 7 === 0));
+  c.register('s5');
+  // The fake clock moves only as the scan works: 0.1 ms per replica lookup.
+  let clock = 0;
+  const lookups = c.registry.liveReplicas.bind(c.registry);
+  c.registry.liveReplicas = (h, v) => {
+    clock += 0.1;
+    return lookups(h, v);
+  };
+  const step = 4;
+  const sliceMs = 2;
+  let resumedAt = 0;
+  let longest = 0;
+  let pauses = 0;
+  const scan = await c.scanInSlices({
+    step, sliceMs, now: () => clock,
+    pause: async () => {
+      pauses++;
+      longest = Math.max(longest, clock - resumedAt);
+      resumedAt = clock;
+    },
+  });
+  longest = Math.max(longest, clock - resumedAt);
+  t.ok(scan && scan.ordered > 0 && scan.surplusDeletes > 0, 'the scan ordered copies and dropped surplus replicas');
+  t.ok(pauses >= Math.floor(clock / (sliceMs + step * 0.1)), `${pauses} pauses over ${clock.toFixed(1)} ms of work`);
+  t.ok(longest <= sliceMs + step * 0.1 + 1e-9, `the longest slice took ${longest.toFixed(1)} ms of the fake clock (budget ${sliceMs} ms)`);
+
+  // Counted in lookups: at most one step of work between pauses, whatever the clock says.
+  const d = new Cluster();
+  const many = Array.from({ length: 200 }, (_, i) => d.file(`/f${i}`, 1)[0]!);
+  d.register('s1', many);
+  d.register('s2', many);
+  d.register('s3');
+  let calls = 0;
+  const lookup = d.registry.liveReplicas.bind(d.registry);
+  d.registry.liveReplicas = (h, v) => {
+    calls++;
+    return lookup(h, v);
+  };
+  const perSlice: number[] = [];
+  let before = 0;
+  await d.scanInSlices(everyStep(5, () => {
+    perSlice.push(calls - before);
+    before = calls;
+  }));
+  perSlice.push(calls - before);
+  t.ok(calls >= 400, `${calls} replica lookups in all (each chunk classified, then each candidate checked again)`);
+  t.ok(Math.max(...perSlice) <= 5, `at most 5 lookups between two pauses (most: ${Math.max(...perSlice)})`);
+});
+
+t.test('a scan in slices that resumes without leadership orders nothing', async (t) => {
+  const dry = raceCluster();
+  const dryOpts = everyStep(3);
+  await dry.c.scanInSlices(dryOpts);
+  t.ok(copiesIn(dry.c.takeAll()).length > 0, 'undisturbed, the scan orders copies');
+  for (let k = 1; k <= dryOpts.pauses(); k++) {
+    const { c } = raceCluster();
+    let leader = true;
+    // As MasterService does: a leadership change clears the scheduler, and the scan is told to stop.
+    const scan = await c.scanInSlices({
+      ...everyStep(3, (n) => {
+        if (n !== k) return;
+        leader = false;
+        c.repair.clear();
+      }),
+      proceed: () => leader,
+    });
+    t.equal(scan, undefined, `leadership lost at pause ${k}: the scan ended early`);
+    t.same(c.takeAll(), new Map(c.ids.map((id) => [id, { copies: [], deletes: [] }])), `leadership lost at pause ${k}: nothing to hand out`);
+    t.same(c.repair.last, { underReplicated: 0, missing: 0, ordered: 0, moves: 0, inFlight: 0, surplusDeletes: 0, decommissionRemaining: {} }, `leadership lost at pause ${k}: no scan recorded`);
+  }
+  // Without the scheduler cleared, only what was ordered before the pause remains, and nothing after it.
+  const { c } = raceCluster();
+  let leader = true;
+  const early = await c.scanInSlices({ ...everyStep(3, () => (leader = false)), proceed: () => leader });
+  t.equal(early, undefined, 'stopped at its first pause');
+  t.same(copiesIn(c.takeAll()), [], 'the walk had just begun: nothing ordered');
+});
+
+t.test('a scan in slices: one at a time, and none goes on over a replaced state', async (t) => {
+  const { c } = raceCluster();
+  let second: Promise<unknown> | undefined;
+  const first = c.scanInSlices(everyStep(3, (n) => {
+    if (n === 1) second = c.scanInSlices(everyStep(3));
+  }));
+  t.ok(await first, 'the first scan ran to the end');
+  t.equal(await second, undefined, 'a scan asked for meanwhile was skipped');
+  t.throws(() => withRandom(1, () => {
+    void c.scanInSlices(everyStep(3));
+    return c.scan();
+  }), /already running/, 'nor does a one-pass scan start while one runs');
+
+  const fresh = raceCluster();
+  let state = fresh.c.state;
+  const scan = await fresh.c.repair.scanInSlices(() => state, everyStep(3, (n) => {
+    if (n === 5) state = MasterState.restore(state.snapshot());
+  }));
+  t.equal(scan, undefined, 'a snapshot installed meanwhile ends the scan');
+  t.same(copiesIn(fresh.c.takeAll()), [], 'nothing ordered');
 });
