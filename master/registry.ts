@@ -89,6 +89,26 @@ class LocationTable {
     this.forEachBlockOf(server, (b) => fn(this.handle[b]!, this.version[this.slotInBlock(b, server)]!));
   }
 
+  /**
+   * As forEachOn, from block `from` on, for at most `maxBlocks` of the server's blocks. Returns
+   * the block to go on from, or 0 once the end is reached (a sweep starts again at 0).
+   */
+  forEachOnFrom(server: number, from: number, maxBlocks: number, fn: (handle: number, version: number) => void): number {
+    const bits = this.blocksOf[server];
+    if (!bits) return 0;
+    let left = maxBlocks;
+    for (let w = from >>> 5; w < bits.length; w++) {
+      // In the first word, only the blocks at or after `from`.
+      let word = w === from >>> 5 ? bits[w]! & ~((1 << (from & 31)) - 1) : bits[w]!;
+      for (; word !== 0; word &= word - 1) {
+        if (left-- === 0) return w * 32 + 31 - Math.clz32(word & -word);
+        const b = w * 32 + 31 - Math.clz32(word & -word);
+        fn(this.handle[b]!, this.version[this.slotInBlock(b, server)]!);
+      }
+    }
+    return 0;
+  }
+
   /** Handles of the replicas `server` holds, one at a time: balancing stops at the first it can move. */
   *handlesOn(server: number): Generator<number> {
     const bits = this.blocksOf[server] ?? new Uint32Array(0);
@@ -237,14 +257,20 @@ class LocationTable {
  * Volatile knowledge of the chunkservers: who is alive, how full and busy, and which chunk
  * replicas each holds. Rebuilt from registrations and heartbeats; never persisted.
  */
+/** Replicas a garbage check looks at per heartbeat; a larger server is swept over several. */
+export const GARBAGE_CHECKS_PER_CALL = 32_768;
+
+/** A server's garbage sweep: where it stands, and when each garbage replica was first seen. */
+interface GarbageSweep { cursor: number; earlier: Map<number, number>; current: Map<number, number> }
+
 export class Registry {
   private servers = new Map<string, ServerEntry>();
   /** Server number → entry (0 is no server); numbers of removed entries are given out again. */
   private byIndex: (ServerEntry | undefined)[] = [undefined];
   private freeIndexes: number[] = [];
   private readonly locations = new LocationTable();
-  /** server id → (handle → when it was first seen unreferenced or stale): garbage waits a grace period. */
-  private garbageSeen = new Map<string, Map<number, number>>();
+  /** server id → where its garbage sweep stands, and when each garbage replica was first seen (see takeGarbage). */
+  private garbageSweeps = new Map<string, GarbageSweep>();
   /** handle → servers that reported a replica corrupt (dropped there), until the chunk is healthy again. */
   private corrupt = new Map<number, Set<string>>();
 
@@ -308,7 +334,7 @@ export class Registry {
   }
 
   private forgetServerChunks(entry: ServerEntry): void {
-    this.garbageSeen.delete(entry.id);
+    this.garbageSweeps.delete(entry.id);
     this.locations.removeServer(entry.index);
     entry.chunkCount = 0;
   }
@@ -343,20 +369,26 @@ export class Registry {
     const e = this.servers.get(serverId);
     if (!e || limit <= 0) return [];
     const now = this.now();
-    const seen = this.garbageSeen.get(serverId);
-    // Garbage found in this pass: what the server no longer holds or is referenced again drops out.
-    const stillSeen = new Map<number, number>();
+    let sweep = this.garbageSweeps.get(serverId);
+    if (!sweep) this.garbageSweeps.set(serverId, (sweep = { cursor: 0, earlier: new Map(), current: new Map() }));
+    const { earlier, current } = sweep;
     const ready: number[] = [];
-    this.locations.forEachOn(e.index, (h, have) => {
+    // A call looks at the next GARBAGE_CHECKS_PER_CALL replicas, not all of them: a server with
+    // a million replicas took 0.1 s of the leader's loop per heartbeat. Garbage seen in this
+    // sweep is in `current`; what the sweep has not reached yet keeps its time from `earlier`.
+    sweep.cursor = this.locations.forEachOnFrom(e.index, sweep.cursor, GARBAGE_CHECKS_PER_CALL, (h, have) => {
       const want = versionOf(h);
       if (want !== undefined && have >= want) return; // referenced (perhaps again, as a reinstated write): not garbage
-      const since = seen?.get(h) ?? now;
+      const since = current.get(h) ?? earlier.get(h) ?? now;
       if (now - since >= graceMs && ready.length < limit) ready.push(h);
-      else stillSeen.set(h, since);
+      else current.set(h, since);
     });
-    for (const h of ready) this.removeReplica(serverId, h);
-    if (stillSeen.size > 0) this.garbageSeen.set(serverId, stillSeen);
-    else this.garbageSeen.delete(serverId);
+    for (const h of ready) {
+      current.delete(h);
+      this.removeReplica(serverId, h);
+    }
+    // At the end of a sweep, what it did not see again (no longer held, referenced again) drops out.
+    if (sweep.cursor === 0) this.garbageSweeps.set(serverId, { cursor: 0, earlier: current, current: new Map() });
     return ready;
   }
 
@@ -477,7 +509,7 @@ export class Registry {
     this.byIndex = [undefined];
     this.freeIndexes = [];
     this.locations.clear();
-    this.garbageSeen.clear();
+    this.garbageSweeps.clear();
     this.corrupt.clear();
   }
 }

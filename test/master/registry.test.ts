@@ -2,7 +2,7 @@
 // injected clock), replica locations from registrations and heartbeats, placement bookkeeping.
 import t from 'tap';
 import type { HeartbeatRequest, RegisterRequest, ReportedChunk } from '../../common/protocol.js';
-import { Registry } from '../../master/registry.js';
+import { GARBAGE_CHECKS_PER_CALL, Registry } from '../../master/registry.js';
 import { mulberry32 } from '../helpers/rng.js';
 
 const DEAD = 10_000;
@@ -175,6 +175,52 @@ t.test('takeGarbage: unreferenced replicas, after the grace period, at most limi
   t.same(ids(r.liveReplicas(2, 1)), ['s1'], 'referenced replicas stay');
   t.same(r.takeGarbage('nobody', versionOf, 0, 100), []);
   t.same(r.takeGarbage('s1', () => undefined, 0, 0), [], 'a limit of 0 takes nothing');
+});
+
+t.test('takeGarbage sweeps a large server over several calls, looking at a bounded number of replicas each time', async (t) => {
+  const { reg: r, clock } = setup();
+  const N = 3 * GARBAGE_CHECKS_PER_CALL + 1234;
+  r.register(reg('s1', Array.from({ length: N }, (_, i) => chunk(i + 1))));
+  // Every 7th chunk is unreferenced, and chunk 5 is referenced again later on.
+  const referenced = new Set(Array.from({ length: N }, (_, i) => i + 1).filter((h) => h % 7 !== 0));
+  let looked = 0;
+  const versionOf = (h: number) => {
+    looked++;
+    return referenced.has(h) ? 1 : undefined;
+  };
+  const GRACE = 5000;
+  const calls = (): number[][] => {
+    // One sweep: calls until the cursor comes back to the start (a call that looks at fewer than the maximum).
+    const out: number[][] = [];
+    for (;;) {
+      if (out.length === 20) {
+        t.fail('a sweep did not come back to the start within 20 calls');
+        return out;
+      }
+      looked = 0;
+      out.push(r.takeGarbage('s1', versionOf, GRACE, 1_000_000));
+      if (looked > GARBAGE_CHECKS_PER_CALL) t.fail(`a call looked at ${looked} replicas`);
+      if (looked < GARBAGE_CHECKS_PER_CALL) return out;
+    }
+  };
+  const first = calls();
+  t.equal(first.length, 4, 'one sweep of the server takes 4 calls');
+  t.same(first.flat(), [], 'first seen: the grace period starts for every garbage replica');
+  referenced.add(7); // chunk 7 is referenced again before its grace period ends
+  clock.now += GRACE - 1;
+  t.same(calls().flat(), [], 'a sweep later, still within the grace period: nothing');
+  clock.now += 1;
+  const taken = calls().flat().sort((a, b) => a - b);
+  const garbage = Array.from({ length: N }, (_, i) => i + 1).filter((h) => h % 7 === 0 && h !== 7);
+  t.same(taken, garbage, 'after it, every garbage replica once, and not the one referenced again');
+  t.same(calls().flat(), [], 'taken replicas are forgotten');
+  t.equal([...r.handlesOn('s1')].length, N - garbage.length, 'and no longer counted on the server');
+
+  // Chunk 7 becomes garbage again: its grace period starts over, not from when it was first seen.
+  referenced.delete(7);
+  t.same(calls().flat(), [], 'garbage again: a new grace period');
+  clock.now += GRACE;
+  t.same(calls().flat(), [7]);
 });
 
 t.test('takeGarbage: a replica referenced again before the grace period ends is kept', async (t) => {
