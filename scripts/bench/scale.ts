@@ -33,7 +33,7 @@ export async function measureScale(files: number, log: (line: string) => void): 
   const r = await runWorker(files);
   const how = 'MasterState built in-process by applying create/allocate/complete per file; V8 used heap plus ArrayBuffer bytes (typed arrays) after global.gc(), minus those before';
   log(`scale: ${files} files, ${(r.stateBytes / files).toFixed(0)} bytes/file in the state (${(r.stateArrayBufferBytes / files).toFixed(0)} of them in typed arrays), ${(r.locationsBytes / files).toFixed(0)} more for locations (${(r.locationsArrayBufferBytes / files).toFixed(0)} in typed arrays)`);
-  const repair = (what: string, r: RepairTiming) => `${what}: one pass ${r.onePassMs.toFixed(0)} ms; in slices ${r.slicedMs.toFixed(0)} ms in all, longest stall ${r.longestSliceMs.toFixed(1)} ms (${r.slices} slices)`;
+  const repair = (what: string, t: RepairTiming) => `${what}: one pass ${t.onePassMs.toFixed(0)} ms; in slices ${t.slicedMs.toFixed(0)} ms in all, longest stall ${t.longestSliceMs.toFixed(1)} ms (${t.slices} slices)`;
   log(`repair scan at ${files} files, ${repair('all 4 servers alive', r.repair)}; ${repair('one dead', r.repairOneDead)}`);
   const details = { files, chunksPerFile: 1 };
   const scanHow = 'RepairScheduler.scan (one synchronous pass) and scanInSlices (pausing with setImmediate every ~5 ms) over the state above and a Registry of 4 chunkservers holding 3 replicas each; each slice timed with performance.now()';
