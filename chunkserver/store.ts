@@ -465,8 +465,9 @@ export class ChunkWriter {
     const w: Promise<void> = this.writeFully(slab, length, at).then(
       () => {
         this.slabs.give(slab);
+        if (this.direct) return; // on the disk already: nothing for a background flush to do
         this.unsyncedBytes += length;
-        if (!this.direct && this.unsyncedBytes >= SYNC_EVERY_BYTES && !this.syncing) this.syncInBackground();
+        if (this.unsyncedBytes >= SYNC_EVERY_BYTES && !this.syncing) this.syncInBackground();
       },
       (err: NodeJS.ErrnoException) => {
         // The write has settled, so the kernel is done with the slab.
