@@ -59,7 +59,7 @@ export function serverCommands(cli: Argv): Argv {
       .option('secret-file', { type: 'string', describe: 'file with the cluster secret (or $DFS_CLUSTER_SECRET)' })
       .option('dead-timeout-ms', { type: 'number', default: 30_000, describe: 'a chunkserver silent this long is dead' })
       .option('lease-ms', { type: 'number', default: 60_000, describe: 'a writer silent this long loses its unfinished file' })
-      .option('peers', { type: 'string', describe: 'the Raft group: id=host:port,... with this master included (default: a group of one)' })
+      .option('peers', { type: 'string', describe: 'the Raft group: id=host:port,... with this master included. Needed on a master\'s first start only: the group is recorded in its data folder, and a later --peers must match it (a new folder without it: a group of one)' })
       .option('snapshot-every', { type: 'number', default: 10_000, describe: 'Raft log entries between snapshots' })
       .option('tick-ms', { type: 'number', default: 100, describe: 'Raft tick; elections time out after 10-20 ticks' })
       .option('gc-grace-ms', { type: 'number', default: 60_000, describe: 'unreferenced or stale replicas are deleted after this long' })

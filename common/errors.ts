@@ -23,6 +23,10 @@ export const ErrorCodes = {
   NO_REPLICAS: 503,
   NOT_LEADER: 421,
   SESSION_EXPIRED: 409,
+  /** A master's --id, --peers or --listen disagree with the group recorded in its data folder. */
+  MEMBERSHIP_MISMATCH: 409,
+  /** A data folder made with another cluster's secret. */
+  WRONG_CLUSTER: 409,
   SAFE_MODE: 503,
   UNAVAILABLE: 503,
   TIMEOUT: 504,

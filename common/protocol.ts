@@ -215,6 +215,7 @@ export interface MasterStatus {
 export interface RaftStatusReply {
   id: string;
   addr: string;
+  clusterId: string;
   role: 'leader' | 'follower' | 'candidate';
   term: number;
   leader: string | null;
@@ -223,6 +224,8 @@ export interface RaftStatusReply {
 }
 
 export interface ClusterStatus {
+  /** The cluster the masters' data folders belong to (recorded in each one's membership.json). */
+  clusterId: string;
   leader: string | null;
   masters: MasterStatus[];
   chunkservers: ChunkserverStatus[];

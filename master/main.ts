@@ -8,6 +8,7 @@ import { createApp, installErrorHandler, listen, newMetricsRegistry, sendError }
 import { DfsError } from '../common/errors.js';
 import { RaftReplicator } from './raft-replicator.js';
 import { acceptRaftStreams, type RaftNode } from './raft/index.js';
+import { CLUSTER_ID_HEADER, resolveMembership } from './membership.js';
 import { mountMasterRoutes } from './routes.js';
 import { MasterService } from './service.js';
 
@@ -23,7 +24,10 @@ export interface MasterOptions {
   writeLeaseMs: number;
   /** Raft log entries between snapshots (and log compaction). */
   snapshotEveryEntries: number;
-  /** The Raft group, id=host:port each, this master included; absent: a group of one. */
+  /**
+   * The Raft group, id=host:port each, this master included. Absent: the group recorded in the
+   * data folder, or for a new folder a group of one. Present: must match the recorded group.
+   */
   peers?: Record<string, string>;
   /** One Raft tick; elections time out after 10–20 ticks. */
   tickIntervalMs: number;
@@ -62,9 +66,10 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   mkdirSync(opts.dataDir, { recursive: true });
   const secret = loadSecret(opts.secretFile);
   const metrics = newMetricsRegistry('master');
-  const peers = opts.peers ?? { [opts.id]: opts.listen };
-  if (peers[opts.id] === undefined) throw new DfsError('INVALID_ARGUMENT', `--peers does not name this master (${opts.id})`);
-  if (peers[opts.id] !== opts.listen) throw new DfsError('INVALID_ARGUMENT', `--peers gives ${opts.id} the address ${peers[opts.id]}, but it listens on ${opts.listen}`);
+  if (opts.peers) {
+    if (opts.peers[opts.id] === undefined) throw new DfsError('INVALID_ARGUMENT', `--peers does not name this master (${opts.id})`);
+    if (opts.peers[opts.id] !== opts.listen) throw new DfsError('INVALID_ARGUMENT', `--peers gives ${opts.id} the address ${opts.peers[opts.id]}, but it listens on ${opts.listen}`);
+  }
   const app = createApp(log, metrics);
   // Chunkserver calls must prove they hold the cluster secret: a stray server (another
   // cluster's, say) reporting the same handles would otherwise count as replicas.
@@ -84,26 +89,42 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   // Raft traffic between masters: one upgraded stream per peer, checked against the cluster
   // secret once when it opens (master/raft/stream-transport.ts).
   let raftNode: RaftNode | undefined;
+  let clusterId: string | undefined;
   const raftStreams = acceptRaftStreams(server, {
     authorize: (req) => {
       try {
         verifyPeerAuth(secret, 'raft', req.headers[PEER_AUTH_HEADER]);
-        return undefined;
       } catch (err) {
         return (err as DfsError).message;
       }
+      // A master of another cluster that shares the secret must not vote or append here. A
+      // master without the header predates cluster ids (a rolling upgrade): the secret suffices.
+      const theirs = req.headers[CLUSTER_ID_HEADER];
+      if (theirs !== undefined && theirs !== clusterId) {
+        log.warn({ theirs, ours: clusterId }, 'refused a raft stream from a master of another cluster');
+        return `this master belongs to cluster ${clusterId ?? '(starting)'}, not ${String(theirs)}`;
+      }
+      return undefined;
     },
     sink: () => raftNode,
     onBadFrame: (err) => log.warn({ err: err.message }, 'closed a raft stream that sent a bad frame'),
   });
   const addr = `${host}:${(server.address() as AddressInfo).port}`;
-  if (!opts.peers) peers[opts.id] = addr; // port 0 in a group of one
+  let membership;
+  try {
+    membership = await resolveMembership({ dataDir: opts.dataDir, id: opts.id, listen: addr, peers: opts.peers, secret });
+  } catch (err) {
+    await new Promise<void>((r) => server.close(() => r()));
+    throw err;
+  }
+  const peers = membership.membership.members;
+  clusterId = membership.membership.clusterId;
   const replicator = await RaftReplicator.open({
-    id: opts.id, peers, dataDir: opts.dataDir, secret, tickIntervalMs: opts.tickIntervalMs, snapshotEveryEntries: opts.snapshotEveryEntries,
+    id: opts.id, peers, clusterId, dataDir: opts.dataDir, secret, tickIntervalMs: opts.tickIntervalMs, snapshotEveryEntries: opts.snapshotEveryEntries,
   }, log);
   raftNode = replicator.raftNode;
   const config = {
-    id: opts.id, addr, chunkSizeBytes: opts.chunkSizeBytes, defaultReplication: opts.replication,
+    id: opts.id, addr, clusterId, chunkSizeBytes: opts.chunkSizeBytes, defaultReplication: opts.replication,
     writeLeaseMs: opts.writeLeaseMs, deadTimeoutMs: opts.deadTimeoutMs, writeTokenTtlMs: 10 * 60_000, secret,
     peers, safeModeMs: opts.safeModeMs, gcGraceMs: opts.gcGraceMs,
     repair: { perServerCopies: opts.copiesPerServer, balanceThreshold: opts.balanceThreshold },
@@ -118,7 +139,7 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   const leaseTimer = setInterval(() => {
     svc.expireLeases().catch((err) => log.warn({ err }, 'lease expiry failed'));
   }, Math.max(250, Math.floor(opts.writeLeaseMs / 4)));
-  log.info({ addr, dataDir: opts.dataDir, peers, chunks: replicator.state.chunks.size }, 'master started');
+  log.info({ addr, dataDir: opts.dataDir, peers, clusterId, membership: membership.source, chunks: replicator.state.chunks.size }, 'master started');
   return {
     addr,
     server,

@@ -7,6 +7,7 @@ import {
   encodeCommand, encodeRaw, encodeRegister, FileStorage, NotLeaderError, RaftError, RaftNode,
   SessionStateMachine, StreamTransport, unwrapSessionResult, type StateMachine,
 } from './raft/index.js';
+import { CLUSTER_ID_HEADER } from './membership.js';
 import type { Replicator, SessionRef } from './replicator.js';
 import { MasterState } from './state.js';
 
@@ -14,6 +15,8 @@ export interface RaftReplicatorOptions {
   id: string;
   /** Every master of the group, this one included: id → host:port. */
   peers: Record<string, string>;
+  /** Sent when this master opens a Raft stream, so a master of another cluster refuses it. */
+  clusterId: string;
   dataDir: string;
   secret: Buffer;
   /** One Raft tick; the election timeout is 10–20 ticks. */
@@ -83,7 +86,7 @@ export class RaftReplicator implements Replicator {
     let node: RaftNode | undefined;
     const transport = new StreamTransport({
       peers: opts.peers,
-      headers: { [PEER_AUTH_HEADER]: peerAuthToken(opts.secret, 'raft') },
+      headers: { [PEER_AUTH_HEADER]: peerAuthToken(opts.secret, 'raft'), [CLUSTER_ID_HEADER]: opts.clusterId },
       onUnreachable: (peer) => node?.reportUnreachable(peer),
     });
     node = new RaftNode({
@@ -118,7 +121,9 @@ export class RaftReplicator implements Replicator {
     const payload = Buffer.from(JSON.stringify(cmd), 'utf8');
     const data = session ? encodeCommand(session.clientId, session.seq, payload) : encodeRaw(payload);
     try {
-      return unwrapSessionResult(await this.node.propose(data)) as CommandResult;
+      const result = await this.node.propose(data);
+      // A raw command's answer is the state machine's own; only a session command's is wrapped.
+      return (session ? unwrapSessionResult(result) : result) as CommandResult;
     } catch (err) {
       throw toDfs(err, this.leaderAddrOf);
     }

@@ -18,6 +18,8 @@ import type { FileNode, MasterState } from './state.js';
 export interface MasterConfig {
   id: string;
   addr: string;
+  /** The cluster this master's data folder belongs to (master/membership.ts). */
+  clusterId: string;
   chunkSizeBytes: number;
   defaultReplication: number;
   /** A writer silent this long loses its file: the write is abandoned and its chunks are garbage. */
@@ -373,6 +375,7 @@ export class MasterService {
     });
     const r = this.repair;
     return {
+      clusterId: this.config.clusterId,
       leader: this.config.addr,
       masters: await this.mastersStatus(),
       chunkservers,
@@ -388,7 +391,7 @@ export class MasterService {
     const st = this.replicator.status();
     const leaderId = st.leaderId;
     return {
-      id: this.config.id, addr: this.config.addr, role: st.role, term: st.term,
+      id: this.config.id, addr: this.config.addr, clusterId: this.config.clusterId, role: st.role, term: st.term,
       leader: leaderId === null ? null : this.config.peers[leaderId] ?? null, commitIndex: st.commitIndex, appliedIndex: st.appliedIndex,
     };
   }

@@ -130,22 +130,33 @@ export class TestCluster {
     return this.masterAddrs.join(',');
   }
 
-  async startMaster(i = 0): Promise<Proc> {
+  /** The `dfs master` arguments for master i; `peers: false` leaves `--peers` out, as a person restarting it by hand might. */
+  masterArgs(i: number, opts: { peers?: boolean } = {}): string[] {
     const id = `m${i + 1}`;
     const dataDir = join(this.dir, id);
-    mkdirSync(dataDir, { recursive: true });
-    const peers = this.masterAddrs.length > 1 ? ['--peers', this.masterAddrs.map((a, j) => `m${j + 1}=${a}`).join(',')] : [];
-    const p = await spawnRole('master', [
+    const peers = this.masterAddrs.length > 1 && opts.peers !== false ? ['--peers', this.masterAddrs.map((a, j) => `m${j + 1}=${a}`).join(',')] : [];
+    return [
       '--id', id, '--listen', this.masterAddrs[i]!, '--data', dataDir, '--secret-file', this.secretFile,
       '--chunk-size', String(this.opts.chunkSizeBytes), '--replication', String(this.opts.replication),
       '--dead-timeout-ms', String(this.opts.deadTimeoutMs), '--lease-ms', String(this.opts.leaseMs),
       '--snapshot-every', String(this.opts.snapshotEvery), '--gc-grace-ms', String(this.opts.gcGraceMs),
       '--balance-threshold', String(this.opts.balanceThreshold), ...peers,
-    ], 'master started');
+    ];
+  }
+
+  async startMaster(i = 0, opts: { peers?: boolean } = {}): Promise<Proc> {
+    const dataDir = join(this.dir, `m${i + 1}`);
+    mkdirSync(dataDir, { recursive: true });
+    const p = await spawnRole('master', this.masterArgs(i, opts), 'master started');
     this.masterProcs[i] = p;
     // A restarted master keeps its address so the chunkservers find it again.
     this.masterAddrs[i] = p.addr;
     return p;
+  }
+
+  /** Every master's address, by index. */
+  get masterAddresses(): string[] {
+    return [...this.masterAddrs];
   }
 
   /** The master that currently leads, by asking each live one; throws if none does. */
