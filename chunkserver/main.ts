@@ -104,7 +104,7 @@ export async function runChunkserver(opts: ChunkserverOptions): Promise<RunningC
   }, () => heartbeat?.beat(), log);
   heartbeat = new Heartbeat(id, cfg.addr, masters, store, activity, copier, opts.heartbeatIntervalMs, log);
   heartbeat.start();
-  const scrubber = scrubRateMiBps > 0 ? new Scrubber(store, { rateMiBps: scrubRateMiBps, intervalMs: scrubIntervalMs }, onCorrupt, log, metrics) : undefined;
+  const scrubber = scrubRateMiBps > 0 ? new Scrubber(store, { rateMiBps: scrubRateMiBps, intervalMs: scrubIntervalMs, stateFile: join(opts.dataDir, 'scrub.json') }, onCorrupt, log, metrics) : undefined;
   scrubber?.start();
   log.info({ addr: cfg.addr, dataDir: opts.dataDir, chunks: store.count, scrubRateMiBps, scrubIntervalMs, copyRateMiBps }, 'chunkserver started');
   return {

@@ -85,7 +85,7 @@ export function serverCommands(cli: Argv): Argv {
       .option('chunk-size', { type: 'string', default: '64MiB', describe: 'largest chunk accepted (the cluster\'s chunk size)' })
       .option('heartbeat-ms', { type: 'number', default: 1000, describe: 'heartbeat interval' })
       .option('scrub-rate', { type: 'string', default: '16', describe: 'MiB/s of stored chunks re-verified in the background (fractions allowed); 0: no scrubbing' })
-      .option('scrub-interval-ms', { type: 'number', default: 86_400_000, describe: 'least time between the starts of two full scrub passes (1000 to a week)' })
+      .option('scrub-interval-ms', { type: 'number', default: 30_000, describe: 'least time between the starts of two full scrub passes (1000 to a week); a store larger than rate × interval is scrubbed back to back' })
       .option('copy-rate', { type: 'string', default: '0', describe: 'cap in MiB/s on re-replication copies received, all together; 0: no cap' }), async (a) => {
       const { runChunkserver } = await import('../chunkserver/main.js');
       const masters = parseAddrList((a.masters as string | undefined) ?? process.env.DFS_MASTERS ?? DEFAULT_MASTERS.join(','), '--masters');

@@ -1,12 +1,12 @@
 // The scrubber (chunkserver/scrubber.ts) over a real ChunkStore in a temporary folder, with a
 // hand-driven clock: it finds exactly the damaged replica, quarantines and reports it, leaves the
 // rest alone, keeps to its rate, ignores chunks deleted under it, and stops on close().
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import t from 'tap';
-import { Scrubber, type ScrubPass } from '../../chunkserver/scrubber.js';
+import { SCRUB_STATE_SAVE_INTERVAL_MS, Scrubber, type ScrubPass } from '../../chunkserver/scrubber.js';
 import { ChunkStore, READ_BATCH_BYTES } from '../../chunkserver/store.js';
 import { BLOCK_SIZE_BYTES, initChecksums } from '../../common/checksum.js';
 import type { Logger } from '../../common/log.js';
@@ -38,7 +38,7 @@ interface Setup {
 }
 
 /** A store holding chunk `h` with `sizes[h - 1]` bytes, and a scrubber over it that quarantines as main.ts does. */
-async function setup(tt: { teardown(fn: () => unknown): void }, sizes: number[], opts: { rateMiBps?: number; autoAdvance?: boolean } = {}): Promise<Setup> {
+async function setup(tt: { teardown(fn: () => unknown): void }, sizes: number[], opts: { rateMiBps?: number; autoAdvance?: boolean; stateFile?: boolean } = {}): Promise<Setup> {
   const dir = mkdtempSync(join(tmpdir(), 'dfs-scrub-test-'));
   tt.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const logs: LogLine[] = [];
@@ -58,7 +58,8 @@ async function setup(tt: { teardown(fn: () => unknown): void }, sizes: number[],
   const clock = new FakeClock(opts.autoAdvance ?? true);
   const reported: number[] = [];
   const metrics = new Registry();
-  const scrubber = new Scrubber(store, { rateMiBps: opts.rateMiBps ?? 4, intervalMs: 60_000 }, (handle) => {
+  const stateFile = opts.stateFile ? join(dir, 'scrub.json') : undefined;
+  const scrubber = new Scrubber(store, { rateMiBps: opts.rateMiBps ?? 4, intervalMs: 60_000, stateFile }, (handle) => {
     reported.push(handle);
     void store.moveToCorrupt(handle);
   }, log, metrics, clock);
@@ -230,4 +231,82 @@ t.test('close() before start() and on an empty store', async (t) => {
   t.match(e.logs.find((l) => l.msg === 'scrub pass done')?.obj, { verified: 0, bytesVerified: 0 });
   t.same(e.clock.sleeps, [60_000], 'an empty pass waits a whole interval');
   await e.scrubber.close();
+});
+
+/** Wakes each sleeper as it comes until `done()` holds (checked whenever the scrubber sleeps). */
+async function driveUntil(clock: FakeClock, done: () => boolean): Promise<void> {
+  for (;;) {
+    await clock.untilSleeping();
+    if (done()) return;
+    clock.advance(clock.sleeps.at(-1)!);
+  }
+}
+
+function setFileTimes(file: string, atMs: number): void {
+  const at = new Date(atMs);
+  utimesSync(file, at, at);
+}
+
+t.test('a restarted scrubber checks the chunks written since it last saved its place first, then resumes its pass there', async (t) => {
+  const s = await setup(t, [BS, BS, BS, BS, BS, BS], { rateMiBps: 1, autoAdvance: false, stateFile: true });
+  const stateFile = join(s.dir, 'scrub.json');
+  // Its last run was stopped before chunk 4, an hour ago; chunk 2 was rewritten since.
+  for (const h of [1, 2, 5]) flipByte(s.store.pathOf(h), 100);
+  for (let h = 1; h <= 6; h++) setFileTimes(s.store.pathOf(h), Date.now() - 2 * 3_600_000);
+  writeFileSync(stateFile, JSON.stringify({ version: 1, nextHandle: 4 }));
+  setFileTimes(stateFile, Date.now() - 3_600_000);
+  setFileTimes(s.store.pathOf(2), Date.now());
+
+  const passes = (): ScrubPass[] => s.logs.filter((l) => l.msg === 'scrub pass done').map((l) => l.obj as ScrubPass);
+  s.scrubber.start();
+  await driveUntil(s.clock, () => passes().length > 0);
+  t.same(s.reported, [2, 5], 'the chunk written since came first, then the rest of the interrupted pass (4-6)');
+  t.match(passes()[0], { verified: 2, corrupt: 1 }, 'the resumed pass read chunks 4 to 6 only');
+  t.ok(s.logs.some((l) => l.msg === 'scrubber: verifying the chunks written since its last run first' && (l.obj as { chunks: number }).chunks === 1), 'and said so');
+  t.same(JSON.parse(readFileSync(stateFile, 'utf8')), { version: 1, nextHandle: 0 }, 'a finished pass leaves the next one to start from the beginning');
+
+  await driveUntil(s.clock, () => passes().length > 1);
+  t.same(s.reported, [2, 5, 1], 'the next full pass reaches chunk 1');
+  await s.scrubber.close();
+});
+
+t.test('a pass saves its place as it goes, and an unreadable state file means a full pass', async (t) => {
+  const s = await setup(t, Array.from({ length: 8 }, () => 20 * BS), { rateMiBps: 1, autoAdvance: false, stateFile: true });
+  const stateFile = join(s.dir, 'scrub.json');
+  s.scrubber.start();
+  // 1.25 MiB a chunk at 1 MiB/s: a save falls due after the 4th or 5th chunk.
+  await driveUntil(s.clock, () => s.clock.now >= SCRUB_STATE_SAVE_INTERVAL_MS + 2_000);
+  await s.scrubber.close();
+  const saved = JSON.parse(readFileSync(stateFile, 'utf8')) as { nextHandle: number };
+  t.ok(saved.nextHandle >= 4 && saved.nextHandle <= 6, `the place was saved mid-pass (next: chunk ${saved.nextHandle})`);
+
+  // A new scrubber on the same store resumes there: its first pass reads only the rest.
+  for (let h = 1; h <= 8; h++) setFileTimes(s.store.pathOf(h), Date.now() - 3_600_000);
+  const logs: LogLine[] = [];
+  const clock = new FakeClock(true);
+  const again = new Scrubber(s.store, { rateMiBps: 1, intervalMs: 60_000, stateFile }, () => undefined, captureLogger(logs), new Registry(), clock);
+  const first = await new Promise<ScrubPass>((resolve) => {
+    clock.onSleep = () => {
+      const done = logs.find((l) => l.msg === 'scrub pass done');
+      if (done) resolve(done.obj as ScrubPass);
+    };
+    again.start();
+  });
+  await again.close();
+  t.equal(first.verified, 8 - saved.nextHandle + 1, 'the restarted pass read only the chunks from its saved place on');
+
+  writeFileSync(stateFile, '{"version":1,"nextHa');
+  const logs2: LogLine[] = [];
+  const clock2 = new FakeClock(true);
+  const third = new Scrubber(s.store, { rateMiBps: 1, intervalMs: 60_000, stateFile }, () => undefined, captureLogger(logs2), new Registry(), clock2);
+  const full = await new Promise<ScrubPass>((resolve) => {
+    clock2.onSleep = () => {
+      const done = logs2.find((l) => l.msg === 'scrub pass done');
+      if (done) resolve(done.obj as ScrubPass);
+    };
+    third.start();
+  });
+  await third.close();
+  t.equal(full.verified, 8, 'a torn state file: a full pass');
+  t.ok(logs2.some((l) => l.level === 'warn' && l.msg === 'scrubber state unreadable; starting a full pass'), 'with a warning');
 });

@@ -75,3 +75,23 @@ t.test('a replica damaged on disk is found by the scrubber and replaced without 
   t.equal(get.code, 0, get.stderr);
   t.ok(readFileSync(out).equals(data), 'dfs get returns the original bytes');
 });
+
+t.test('with the default settings, a flipped byte in a replica nobody reads is found within a minute', async (t) => {
+  // No scrub options: what `dfs cluster` and a bare `dfs chunkserver` run.
+  const c = await TestCluster.start({ chunkservers: 3, chunkSizeBytes: CHUNK });
+  t.teardown(() => c.stop());
+  const data = randomBytesSeeded(CHUNK, 52);
+  const put = await c.dfs(['put', '-', '/quiet.bin'], { input: data });
+  t.equal(put.code, 0, put.stderr);
+  const stat = JSON.parse((await c.dfs(['stat', '--json', '/quiet.bin'])).stdout.toString()) as Stat;
+  const chunk = stat.chunks[0]!;
+  const badDir = join(c.dir, chunk.replicas[0]!.id);
+  // Wait for the first pass (it starts with the server) to have read the chunk, so only a later pass can find the damage.
+  await new Promise((r) => setTimeout(r, 2000));
+  const fd = openSync(join(badDir, 'chunks', `${chunk.handle}.chunk`), 'r+');
+  writeSync(fd, Buffer.from([data[1000]! ^ 0x01]), 0, 1, 1000);
+  closeSync(fd);
+  const flippedAt = Date.now();
+  await waitFor(() => readdirSync(join(badDir, 'corrupt')).some((f) => f.startsWith(`${chunk.handle}.`)), 60_000, 'the scrubber to find the flipped byte');
+  t.pass(`found ${((Date.now() - flippedAt) / 1000).toFixed(1)} s after the flip, without a read`);
+});
