@@ -21,6 +21,8 @@ export interface ChunkserverOptions {
   /** Stable identity; defaults to the one stored in the data folder (made on first start). */
   id?: string;
   listen: string;
+  /** host:port the masters and clients reach this server at, when not the listen address. */
+  advertise?: string;
   dataDir: string;
   masters: string[];
   secretFile?: string;
@@ -97,7 +99,7 @@ export async function runChunkserver(opts: ChunkserverOptions): Promise<RunningC
   installErrorHandler(app, log);
   const server = await listen(app, host, port);
   // With port 0 the kernel picks the port; advertise the one we got.
-  cfg.addr = `${host}:${(server.address() as AddressInfo).port}`;
+  cfg.addr = opts.advertise ?? `${host}:${(server.address() as AddressInfo).port}`;
   const copier = new Copier(store, {
     concurrency: 4, maxQueued: 64, timeoutMs: cfg.chunkTimeoutMs, maxChunkBytes: opts.maxChunkBytes,
     rate: copyRateMiBps > 0 ? new RateLimiter(copyRateMiBps) : undefined,

@@ -19,7 +19,7 @@ function fail(message: string, code = 1): never {
 
 /** A malformed dfs path or option value is a usage error, like an unknown flag; the rest failed at run time. */
 function exitCode(err: unknown): number {
-  return err instanceof UsageError || (err instanceof DfsError && err.code === 'INVALID_PATH') ? USAGE : 1;
+  return err instanceof UsageError || (err instanceof DfsError && (err.code === 'INVALID_PATH' || err.code === 'INVALID_CONFIG')) ? USAGE : 1;
 }
 
 process.on('unhandledRejection', (err) => fail(`internal error: ${(err as Error)?.message ?? String(err)}`));

@@ -4,6 +4,8 @@
 export const ErrorCodes = {
   INVALID_ARGUMENT: 400,
   INVALID_PATH: 400,
+  /** A server's config file (--config) has an unknown key or a bad value: nothing is started. */
+  INVALID_CONFIG: 400,
   BODY_TOO_LARGE: 413,
   UNAUTHORIZED: 401,
   NOT_FOUND: 404,

@@ -14,8 +14,10 @@ import { MasterService } from './service.js';
 
 export interface MasterOptions {
   id: string;
-  /** host:port to listen on (and to advertise). */
+  /** host:port to listen on (and to advertise, unless `advertise` is given). */
   listen: string;
+  /** host:port the other masters and clients reach this one at, when not the listen address. */
+  advertise?: string;
   dataDir: string;
   chunkSizeBytes: number;
   replication: number;
@@ -67,8 +69,9 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   const secret = loadSecret(opts.secretFile);
   const metrics = newMetricsRegistry('master');
   if (opts.peers) {
+    const self = opts.advertise ?? opts.listen;
     if (opts.peers[opts.id] === undefined) throw new DfsError('INVALID_ARGUMENT', `--peers does not name this master (${opts.id})`);
-    if (opts.peers[opts.id] !== opts.listen) throw new DfsError('INVALID_ARGUMENT', `--peers gives ${opts.id} the address ${opts.peers[opts.id]}, but it listens on ${opts.listen}`);
+    if (opts.peers[opts.id] !== self) throw new DfsError('INVALID_ARGUMENT', `--peers gives ${opts.id} the address ${opts.peers[opts.id]}, but it ${opts.advertise ? 'advertises' : 'listens on'} ${self}`);
   }
   const app = createApp(log, metrics);
   // Chunkserver calls must prove they hold the cluster secret: a stray server (another
@@ -109,7 +112,7 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
     sink: () => raftNode,
     onBadFrame: (err) => log.warn({ err: err.message }, 'closed a raft stream that sent a bad frame'),
   });
-  const addr = `${host}:${(server.address() as AddressInfo).port}`;
+  const addr = opts.advertise ?? `${host}:${(server.address() as AddressInfo).port}`;
   let membership;
   try {
     membership = await resolveMembership({ dataDir: opts.dataDir, id: opts.id, listen: addr, peers: opts.peers, secret });
