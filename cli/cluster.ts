@@ -48,6 +48,8 @@ const READY_TIMEOUT_MS = 60_000;
 const READY_POLL_MS = 200;
 /** A process that ignores SIGTERM this long gets SIGKILL. */
 const STOP_GRACE_MS = 5000;
+/** How long an exit waits before it is reported, in case the launcher is being stopped too. */
+const SIGNAL_RACE_MS = 200;
 /** How much of the end of a log is read to quote its last line. */
 const LOG_TAIL_BYTES = 4096;
 
@@ -126,6 +128,25 @@ async function notReady(layout: { masters: string[] }, procs: ProcessInfo[]): Pr
 }
 
 /**
+ * Waits until every process answers and every chunkserver has registered: the leader's status
+ * then, or undefined if the launcher began to stop meanwhile. Gives up after READY_TIMEOUT_MS.
+ */
+async function waitUntilReady(
+  layout: { masters: string[] }, procs: { info: ProcessInfo; child: ChildProcess }[], dataDir: string, stopping: () => boolean,
+): Promise<ClusterStatus | undefined> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (!stopping()) {
+    const { missing, status } = await notReady(layout, procs.map((p) => p.info));
+    if (missing.length === 0 && status && procs.every((p) => isRunning(p.child))) return status;
+    if (Date.now() > deadline) {
+      throw new DfsError('TIMEOUT', `the cluster did not come up within ${READY_TIMEOUT_MS / 1000} s (${missing.join('; ')}); logs are in ${dataDir}/<id>/. The processes were stopped`);
+    }
+    await sleep(READY_POLL_MS);
+  }
+  return undefined;
+}
+
+/**
  * `dfs cluster`: runs masters and chunkservers as separate processes on one machine, data under
  * one folder, in the foreground. It says ready only once every process answers; a process that
  * dies before that stops the start, one that dies after is reported (a demo kills some on
@@ -159,6 +180,10 @@ export async function runCluster(opts: ClusterOptions): Promise<void> {
     if (p.info.exited) return;
     p.info.exited = { code, signal, at: new Date().toISOString() };
     writeClusterFile();
+    // Ctrl-C in a terminal reaches the children too, and one may exit before the launcher hears it.
+    setTimeout(() => reportExit(p, code, signal), SIGNAL_RACE_MS);
+  };
+  const reportExit = (p: { info: ProcessInfo }, code: number | null, signal: string | null) => {
     if (stopping) return;
     const what = `${p.info.role} ${p.info.id} (pid ${p.info.pid}) exited (${signal ?? `code ${code}`})`;
     if (ready) {
@@ -215,21 +240,10 @@ export async function runCluster(opts: ClusterOptions): Promise<void> {
   console.log(`dfs cluster: data in ${dataDir}`);
   for (const { info } of procs) console.log(`  ${info.role.padEnd(11)} ${info.id.padEnd(5)} ${info.addr.padEnd(16)} pid ${String(info.pid).padEnd(7)} ${info.dataDir}`);
 
-  // Ready once every process answers and every chunkserver has registered; a death first fails the start.
-  const untilReady = async (): Promise<ClusterStatus> => {
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    for (;;) {
-      const { missing, status } = await notReady(layout, procs.map((p) => p.info));
-      if (missing.length === 0 && status && procs.every((p) => isRunning(p.child))) return status;
-      if (Date.now() > deadline) {
-        throw new DfsError('TIMEOUT', `the cluster did not come up within ${READY_TIMEOUT_MS / 1000} s (${missing.join('; ')}); logs are in ${dataDir}/<id>/. The processes were stopped`);
-      }
-      await sleep(READY_POLL_MS);
-    }
-  };
   try {
-    const status = await Promise.race([untilReady(), died]);
-    if (stopping) return; // Ctrl-C while starting: the signal handler exits
+    // A process that dies first fails the start.
+    const status = await Promise.race([waitUntilReady(layout, procs, dataDir, () => stopping), died]);
+    if (!status) return; // Ctrl-C while starting: the signal handler exits
     ready = true;
     const cap = status.chunkservers.reduce((n, c) => n + c.capacityBytes, 0);
     console.log(`dfs cluster: ready — ${status.chunkservers.filter((c) => c.alive).length} chunkservers (${formatBytes(cap)} raw), chunk size ${formatBytes(opts.chunkSizeBytes)}, replication ${opts.replication}`);
