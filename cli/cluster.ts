@@ -1,12 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, writeFileSync, renameSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, writeFileSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { newSecret } from '../common/auth.js';
 import { DEFAULT_MASTERS, formatBytes } from '../common/config.js';
 import { DfsError } from '../common/errors.js';
+import { callJson } from '../common/http.js';
 import { LeaderClient } from '../common/leader.js';
 import type { ClusterStatus } from '../common/protocol.js';
+import { findPortHolder, portIsFree, shellCommand } from './ports.js';
 
 export interface ClusterOptions {
   masters: number;
@@ -19,10 +21,37 @@ export interface ClusterOptions {
   host: string;
 }
 
-export interface ProcessInfo { role: 'master' | 'chunkserver'; id: string; addr: string; pid: number; dataDir: string; log: string }
+/** One process of the local cluster, as cluster.json lists it. */
+export interface ProcessInfo {
+  role: 'master' | 'chunkserver';
+  id: string;
+  addr: string;
+  pid: number;
+  dataDir: string;
+  log: string;
+  /** The full command line, program first: what restarts this process by hand. */
+  argv: string[];
+  /** `argv` quoted for a shell, to copy and paste. */
+  command: string;
+  /** Set once the process has exited (whoever stopped it); `at` is an ISO 8601 time in UTC. */
+  exited?: { code: number | null; signal: string | null; at: string };
+}
 
 /** A deleted file's space comes back quickly in a demo; production masters default to a minute. */
 const LOCAL_GC_GRACE_MS = 10_000;
+/**
+ * How long the cluster may take to come up: elections and first heartbeats take a few seconds,
+ * but a loaded machine starting seven node processes at once can take far longer.
+ */
+const READY_TIMEOUT_MS = 60_000;
+/** Between two looks at whether the cluster is ready. */
+const READY_POLL_MS = 200;
+/** A process that ignores SIGTERM this long gets SIGKILL. */
+const STOP_GRACE_MS = 5000;
+/** How long an exit waits before it is reported, in case the launcher is being stopped too. */
+const SIGNAL_RACE_MS = 200;
+/** How much of the end of a log is read to quote its last line. */
+const LOG_TAIL_BYTES = 4096;
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 
@@ -39,19 +68,131 @@ function writeJsonAtomic(file: string, value: unknown): void {
   renameSync(`${file}.tmp`, file);
 }
 
+const portOf = (addr: string) => Number(addr.slice(addr.lastIndexOf(':') + 1));
+const isRunning = (child: ChildProcess) => child.exitCode === null && child.signalCode === null;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Refuses to start when any port of the layout is taken (most often by a process of an earlier
+ * run, restarted by hand, that outlived its launcher): one line per taken port naming the pid and
+ * command line that hold it, then an error. Checked before anything starts, so nothing does.
+ */
+async function refuseTakenPorts(host: string, planned: { role: string; id: string; addr: string }[]): Promise<void> {
+  const free = await Promise.all(planned.map((p) => portIsFree(host, portOf(p.addr))));
+  const taken = planned.filter((_, i) => !free[i]);
+  if (taken.length === 0) return;
+  for (const p of taken) {
+    const holder = findPortHolder(portOf(p.addr));
+    const who = typeof holder === 'string' ? holder : `held by pid ${holder.pid}: ${holder.command}`;
+    console.error(`dfs cluster: ${p.addr} (${p.role} ${p.id}) is in use, ${who}`);
+  }
+  throw new DfsError('UNAVAILABLE', `${taken.length === 1 ? 'a port' : `${taken.length} ports`} of the cluster ${taken.length === 1 ? 'is' : 'are'} in use (see above), so nothing was started: stop what holds ${taken.length === 1 ? 'it' : 'them'} (a process restarted by hand outlives the launcher), or choose another --base-port`);
+}
+
+/** The last line of a log, for a message that says why a process died; '' if there is none. */
+function lastLogLine(file: string): string {
+  try {
+    const fd = openSync(file, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      const buf = Buffer.alloc(Math.min(size, LOG_TAIL_BYTES));
+      readSync(fd, buf, 0, buf.length, size - buf.length);
+      const line = buf.toString('utf8').trimEnd().split('\n').pop() ?? '';
+      return line.length > 300 ? `${line.slice(0, 300)}...` : line;
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * What of the cluster is not up yet, or [] and the leader's status once every master answers
+ * its own health check and every chunkserver answers its own and is registered, alive, with
+ * the leader. Only our own processes count: a data folder reused from a bigger cluster may list
+ * more chunkservers.
+ */
+async function notReady(layout: { masters: string[] }, procs: ProcessInfo[]): Promise<{ missing: string[]; status?: ClusterStatus }> {
+  const answers = async (p: ProcessInfo) => callJson(p.addr, '/v1/health', { timeoutMs: 1000 }).then(() => true, () => false);
+  const [healthy, status] = await Promise.all([
+    Promise.all(procs.map(answers)),
+    new LeaderClient(layout.masters, { maxWaitMs: 1000 }).call<ClusterStatus>('/v1/cluster/status', { timeoutMs: 1000 }).catch(() => undefined),
+  ]);
+  const missing = procs.filter((_, i) => !healthy[i]).map((p) => `${p.role} ${p.id} does not answer`);
+  if (!status) missing.push('no master leads yet');
+  for (const p of procs) {
+    if (status && p.role === 'chunkserver' && !status.chunkservers.some((c) => c.id === p.id && c.alive)) missing.push(`chunkserver ${p.id} is not registered with the leader`);
+  }
+  return { missing, status };
+}
+
+/**
+ * Waits until every process answers and every chunkserver has registered: the leader's status
+ * then, or undefined if the launcher began to stop meanwhile. Gives up after READY_TIMEOUT_MS.
+ */
+async function waitUntilReady(
+  layout: { masters: string[] }, procs: { info: ProcessInfo; child: ChildProcess }[], dataDir: string, stopping: () => boolean,
+): Promise<ClusterStatus | undefined> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (!stopping()) {
+    const { missing, status } = await notReady(layout, procs.map((p) => p.info));
+    if (missing.length === 0 && status && procs.every((p) => isRunning(p.child))) return status;
+    if (Date.now() > deadline) {
+      throw new DfsError('TIMEOUT', `the cluster did not come up within ${READY_TIMEOUT_MS / 1000} s (${missing.join('; ')}); logs are in ${dataDir}/<id>/. The processes were stopped`);
+    }
+    await sleep(READY_POLL_MS);
+  }
+  return undefined;
+}
+
 /**
  * `dfs cluster`: runs masters and chunkservers as separate processes on one machine, data under
- * one folder, in the foreground. Ctrl-C stops them all; starting again reuses the data.
+ * one folder, in the foreground. It says ready only once every process answers; a process that
+ * dies before that stops the start, one that dies after is reported (a demo kills some on
+ * purpose). Ctrl-C stops them all; starting again reuses the data.
  */
 export async function runCluster(opts: ClusterOptions): Promise<void> {
   if (![1, 3, 5].includes(opts.masters)) throw new DfsError('INVALID_ARGUMENT', '--masters must be 1, 3 or 5 (a Raft group needs an odd count to keep a majority)');
+  const layout = clusterLayout(opts);
+  const planned = [
+    ...layout.masters.map((addr, i) => ({ role: 'master' as const, id: `m${i + 1}`, addr })),
+    ...layout.chunkservers.map((addr, i) => ({ role: 'chunkserver' as const, id: `cs${i + 1}`, addr })),
+  ];
+  await refuseTakenPorts(opts.host, planned);
+
   const dataDir = resolve(opts.dataDir);
   mkdirSync(dataDir, { recursive: true });
   const secretFile = join(dataDir, 'secret');
   if (!existsSync(secretFile)) writeFileSync(secretFile, newSecret() + '\n', { mode: 0o600 });
-  const layout = clusterLayout(opts);
+  const clusterFile = join(dataDir, 'cluster.json');
   const procs: { info: ProcessInfo; child: ChildProcess }[] = [];
+  const writeClusterFile = () => writeJsonAtomic(clusterFile, {
+    masters: layout.masters, dataDir, secretFile, launcherPid: process.pid, processes: procs.map((p) => p.info),
+  });
+  let ready = false;
   let stopping = false;
+  let failStart: (err: DfsError) => void = () => undefined;
+  const died = new Promise<never>((_, reject) => (failStart = reject));
+  died.catch(() => undefined); // rejected only while starting, and then awaited
+
+  const onExit = (p: { info: ProcessInfo }, code: number | null, signal: string | null) => {
+    if (p.info.exited) return;
+    p.info.exited = { code, signal, at: new Date().toISOString() };
+    writeClusterFile();
+    // Ctrl-C in a terminal reaches the children too, and one may exit before the launcher hears it.
+    setTimeout(() => reportExit(p, code, signal), SIGNAL_RACE_MS);
+  };
+  const reportExit = (p: { info: ProcessInfo }, code: number | null, signal: string | null) => {
+    if (stopping) return;
+    const what = `${p.info.role} ${p.info.id} (pid ${p.info.pid}) exited (${signal ?? `code ${code}`})`;
+    if (ready) {
+      console.error(`dfs cluster: ${what}; see ${p.info.log}`);
+    } else {
+      const last = lastLogLine(p.info.log);
+      failStart(new DfsError('UNAVAILABLE', `${what} while the cluster was starting${last ? `, its log ends: ${last}` : ''}; see ${p.info.log}. The other processes were stopped`));
+    }
+  };
 
   const start = (role: ProcessInfo['role'], id: string, addr: string, args: string[]) => {
     const dir = join(dataDir, id);
@@ -59,15 +200,31 @@ export async function runCluster(opts: ClusterOptions): Promise<void> {
     const log = join(dir, `${role}.log`);
     const out = openSync(log, 'a');
     // Node's own flags (--cpu-prof, --max-old-space-size, ...) given to `dfs cluster` reach every process.
-    const child = spawn(process.execPath, [...process.execArgv, MAIN, role, '--id', id, '--listen', addr, '--data', dir, '--secret-file', secretFile, ...args], {
-      stdio: ['ignore', out, out],
-    });
-    const info: ProcessInfo = { role, id, addr, pid: child.pid!, dataDir: dir, log };
-    child.on('exit', (code, signal) => {
-      if (!stopping) console.error(`dfs cluster: ${role} ${id} (pid ${info.pid}) exited (${signal ?? `code ${code}`}); see ${log}`);
-    });
-    procs.push({ info, child });
+    const argv = [process.execPath, ...process.execArgv, MAIN, role, '--id', id, '--listen', addr, '--data', dir, '--secret-file', secretFile, ...args];
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', out, out] });
+    closeSync(out); // the child has its own copy
+    const p = { info: { role, id, addr, pid: child.pid ?? -1, dataDir: dir, log, argv, command: shellCommand(argv) }, child };
+    child.on('exit', (code, signal) => onExit(p, code, signal));
+    child.on('error', () => onExit(p, null, null)); // it could not be started at all
+    procs.push(p);
   };
+
+  const stopAll = async () => {
+    stopping = true;
+    const running = procs.filter((p) => isRunning(p.child));
+    const exits = running.map((p) => new Promise<void>((r) => p.child.once('exit', () => r())));
+    for (const p of running) p.child.kill('SIGTERM');
+    const timer = setTimeout(() => running.forEach((p) => p.child.kill('SIGKILL')), STOP_GRACE_MS);
+    await Promise.all(exits);
+    clearTimeout(timer);
+  };
+  const onSignal = () => {
+    if (stopping) return;
+    console.error(`\ndfs cluster: stopping ${procs.filter((p) => isRunning(p.child)).length} processes`);
+    void stopAll().then(() => process.exit(0));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 
   const peers = layout.masters.map((addr, i) => `m${i + 1}=${addr}`).join(',');
   layout.masters.forEach((addr, i) => start('master', `m${i + 1}`, addr, [
@@ -78,42 +235,24 @@ export async function runCluster(opts: ClusterOptions): Promise<void> {
   layout.chunkservers.forEach((addr, i) => start('chunkserver', `cs${i + 1}`, addr, [
     '--masters', layout.masters.join(','), '--chunk-size', String(opts.chunkSizeBytes),
   ]));
-  writeJsonAtomic(join(dataDir, 'cluster.json'), {
-    masters: layout.masters, dataDir, secretFile, launcherPid: process.pid, processes: procs.map((p) => p.info),
-  });
-
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
-    console.error(`\ndfs cluster: stopping ${procs.length} processes`);
-    const exits = procs.map((p) => (p.child.exitCode !== null || p.child.signalCode !== null) ? Promise.resolve() : new Promise<void>((r) => p.child.once('exit', () => r())));
-    for (const p of procs) p.child.kill('SIGTERM');
-    const timer = setTimeout(() => procs.forEach((p) => p.child.kill('SIGKILL')), 5000);
-    await Promise.all(exits);
-    clearTimeout(timer);
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void stop());
-  process.on('SIGTERM', () => void stop());
+  writeClusterFile();
 
   console.log(`dfs cluster: data in ${dataDir}`);
   for (const { info } of procs) console.log(`  ${info.role.padEnd(11)} ${info.id.padEnd(5)} ${info.addr.padEnd(16)} pid ${String(info.pid).padEnd(7)} ${info.dataDir}`);
 
-  // Ready once the master answers and every chunkserver has registered.
-  const deadline = Date.now() + 30_000;
-  let status: ClusterStatus | undefined;
-  while (Date.now() < deadline && !stopping) {
-    status = await new LeaderClient(layout.masters, { maxWaitMs: 1000 }).call<ClusterStatus>('/v1/cluster/status', { timeoutMs: 1000 }).catch(() => undefined);
-    if (status && status.chunkservers.filter((c) => c.alive).length >= opts.chunkservers) break;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  if (!status) {
-    console.error(`dfs cluster: the master did not come up within 30 s; see ${procs[0]!.info.log}`);
-  } else {
+  try {
+    // A process that dies first fails the start.
+    const status = await Promise.race([waitUntilReady(layout, procs, dataDir, () => stopping), died]);
+    if (!status) return; // Ctrl-C while starting: the signal handler exits
+    ready = true;
     const cap = status.chunkservers.reduce((n, c) => n + c.capacityBytes, 0);
     console.log(`dfs cluster: ready — ${status.chunkservers.filter((c) => c.alive).length} chunkservers (${formatBytes(cap)} raw), chunk size ${formatBytes(opts.chunkSizeBytes)}, replication ${opts.replication}`);
+  } catch (err) {
+    if (stopping) return;
+    await stopAll();
+    throw err;
   }
   const isDefault = layout.masters.join(',') === DEFAULT_MASTERS.join(',');
-  console.log(`\nPoint dfs at it${isDefault ? ' (this is also the default)' : ''}:\n  export DFS_MASTERS=${layout.masters.join(',')}\n  dfs status\n\nProcesses are listed in ${join(dataDir, 'cluster.json')}. Ctrl-C stops the cluster.`);
+  console.log(`\nPoint dfs at it${isDefault ? ' (this is also the default)' : ''}:\n  export DFS_MASTERS=${layout.masters.join(',')}\n  dfs status\n\nProcesses are listed in ${clusterFile}, each with the command that restarts it by hand. Ctrl-C stops the cluster.`);
   await new Promise(() => undefined); // until a signal
 }

@@ -2,11 +2,17 @@
 // The one `dfs` binary: file commands for users, and the server roles as subcommands
 // (`dfs master`, `dfs chunkserver`, `dfs cluster`), as `hdfs` and `weed` do. The roles are
 // loaded only when their subcommand runs.
+import { readFileSync } from 'node:fs';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DfsError } from '../common/errors.js';
 import { runFsCommand, fsCommands, STDIO, UsageError } from './fs-commands.js';
 import { serverCommands } from './server-commands.js';
+
+/** The package's version: package.json sits two folders above this file, in a clone (dist/cli/) and in an install alike. */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
 
 /** Exit codes: 0 done, 1 the operation failed, 2 the command line is wrong (usage). */
 const USAGE = 2;
@@ -36,7 +42,7 @@ async function main(): Promise<void> {
     .demandCommand(1, 'name a command')
     .recommendCommands()
     .help()
-    .version(false)
+    .version('version', 'print the version of dfs', packageVersion())
     .wrap(Math.min(110, process.stdout.columns || 100))
     .fail((msg, err) => {
       // yargs gives a message when it rejects the command line (an unknown command or flag, a

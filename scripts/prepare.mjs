@@ -1,0 +1,28 @@
+// npm's `prepare` step (npm ci, npm install in a clone, npm pack): builds dist/ with TypeScript.
+// TypeScript is a dev dependency, so an install without them (npm ci --omit=dev) cannot build:
+// then the dist/ already there is used, and with none it stops with what to do instead of
+// "tsc: not found". A package made by `npm pack` ships dist/ and never runs this.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const built = existsSync(new URL('../dist/cli/main.js', import.meta.url));
+
+let tsc;
+try {
+  tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+} catch {
+  tsc = undefined;
+}
+
+if (tsc) {
+  const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
+  process.exit(r.status ?? 1);
+} else if (built) {
+  console.error('dfs: using dist/ as it is: TypeScript, a dev dependency, is not installed to rebuild it');
+} else {
+  console.error('dfs: dist/ is not built and TypeScript, a dev dependency, is not installed to build it. Run `npm ci` (dev dependencies included) to build, then `npm prune --omit=dev` to drop them; or install a package made by `npm pack`, which ships dist/');
+  process.exit(1);
+}
