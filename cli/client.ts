@@ -26,6 +26,10 @@ export interface PutOptions {
   onProgress?: (bytes: number) => void;
   /** A chunk's pipeline failed and the chunk is being resent; says why and who is left out. */
   onRetry?: (message: string) => void;
+  /** The master completes the file only if every chunk has this many live replicas (else TOO_FEW_REPLICAS, and the write is abandoned). */
+  minReplicas?: number;
+  /** Every chunk is stored: each with the replicas its pipeline reached. Called just before the file is completed. */
+  onStored?: (chunks: readonly CompletedChunk[]) => void;
 }
 
 export interface GetOptions {
@@ -144,7 +148,8 @@ export class DfsClient {
       if (unacked) chunks.push(await unacked);
       const total = chunks.reduce((n, c) => n + c.length, 0);
       opts.onProgress?.(total);
-      return await this.mutate<EntryInfo>('/v1/fs/complete', { writeId: created.writeId, length: total, chunks });
+      opts.onStored?.(chunks);
+      return await this.mutate<EntryInfo>('/v1/fs/complete', { writeId: created.writeId, length: total, chunks, ...(opts.minReplicas ? { minReplicas: opts.minReplicas } : {}) });
     } catch (err) {
       // Best effort: free the path and the chunks now rather than when the lease expires.
       await this.mutate('/v1/fs/abandon', { writeId: created.writeId }).catch(() => undefined);

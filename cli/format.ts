@@ -88,7 +88,21 @@ export function formatFsck(r: FsckReply): string {
   lines.push(
     `files: ${r.files} (and ${r.openFiles} being written, not checked): ${r.filesHealthy} healthy, ${r.filesUnderReplicated} under-replicated, ${r.filesMissing} missing, ${r.filesCorrupt} corrupt`,
     `chunks: ${r.chunks}: ${r.underReplicated} under-replicated, ${r.missing} missing, ${r.corrupt} corrupt, ${r.overReplicated} over-replicated`,
-    `The filesystem under path '${r.path}' is ${r.status}`,
+    `The filesystem under path '${r.path}' is ${r.status}${r.underReplicated > 0 ? ` (${r.underReplicated} under-replicated chunk${r.underReplicated === 1 ? '' : 's'})` : ''}`,
   );
   return lines.join('\n');
+}
+
+/**
+ * The warning for an upload some chunk of which reached fewer servers than the file's
+ * replication (servers down or draining); undefined when every chunk has them all.
+ */
+export function formatDegradedWrite(path: string, replication: number, replicasPerChunk: readonly number[]): string | undefined {
+  if (replicasPerChunk.length === 0) return undefined;
+  const fewest = Math.min(...replicasPerChunk);
+  if (fewest >= replication) return undefined;
+  const uneven = replicasPerChunk.some((n) => n !== fewest);
+  const missing = replication - fewest;
+  return `${path} stored with ${uneven ? 'as few as ' : ''}${fewest} of ${replication} replicas${uneven ? ' per chunk' : ''} `
+    + `(${missing} chunkserver${missing === 1 ? '' : 's'} unavailable); the cluster will copy the rest`;
 }

@@ -10,7 +10,7 @@ import { DfsError } from '../common/errors.js';
 import { closeHttpAgent } from '../common/http.js';
 import { baseName, joinPath, normalizePath } from '../common/paths.js';
 import { DfsClient } from './client.js';
-import { formatDu, formatFsck, formatLong, formatStat, formatStatus } from './format.js';
+import { formatDegradedWrite, formatDu, formatFsck, formatLong, formatStat, formatStatus } from './format.js';
 import { Progress } from './progress.js';
 
 /** Stands for a '-' argument (stdin or stdout); cannot be a real path, as argv holds no NUL. */
@@ -91,17 +91,29 @@ const handlers: Record<string, Handler> = {
     }
     const input = src === '-' ? process.stdin : createReadStream(src, { highWaterMark: 1024 * 1024 });
     const progress = new Progress(`put ${dst}`, total, showProgress(args));
+    const minReplicas = Number(args.minReplicas ?? 1);
+    let replicasPerChunk: number[] = [];
     const info = await client.put(input, dst, {
       overwrite: args.force === true,
       parents: true,
       replication: args.replication as number | undefined,
+      minReplicas,
       onProgress: (n) => progress.update(n),
       // As HDFS's client does, say when a pipeline failed and which node is now left out.
       onRetry: (msg) => {
         if (!args.quiet) progress.log(`dfs: ${msg}`);
       },
+      onStored: (chunks) => (replicasPerChunk = chunks.map((c) => c.replicas.length)),
+    }).catch((err: unknown) => {
+      if (err instanceof DfsError && err.code === 'TOO_FEW_REPLICAS') {
+        throw new DfsError(err.code, `${dst} was not stored: ${err.message} (--min-replicas); start the missing chunkservers or lower --min-replicas`);
+      }
+      throw err;
     });
     progress.done();
+    // A degraded write succeeds (the cluster copies the rest), but never silently; even with -q.
+    const degraded = formatDegradedWrite(info.path, info.replication, replicasPerChunk);
+    if (degraded) process.stderr.write(`dfs: ${degraded}\n`);
     if (args.json) json(info);
   },
 
@@ -281,9 +293,13 @@ export function fsCommands(cli: Argv, run: (name: string, args: FsArgs) => Promi
       .positional('dst', { type: 'string', describe: 'dfs path (or an existing directory)' })
       .option('force', { alias: 'f', type: 'boolean', default: false, describe: 'replace an existing file (atomically, on completion)' })
       .option('replication', { alias: 'r', type: 'number', describe: 'replicas per chunk (default: the cluster\'s)' })
+      .option('min-replicas', { type: 'number', default: 1, describe: 'fail (and store nothing) if any chunk reaches fewer chunkservers than this' })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress bar' })
       .check((a) => {
         if (a.replication !== undefined && (!Number.isInteger(a.replication) || a.replication < 1 || a.replication > 16)) throw new Error('--replication must be a whole number from 1 to 16');
+        const min = a['min-replicas'];
+        if (!Number.isInteger(min) || min < 1 || min > 16) throw new Error('--min-replicas must be a whole number from 1 to 16');
+        if (a.replication !== undefined && min > a.replication) throw new Error('--min-replicas must not be more than --replication');
         return true;
       }), h('put'))
     .command('get <src> <dst>', 'download a dfs file to a local file (- for stdout)', (y) => y

@@ -45,6 +45,11 @@ export const CompleteRequest = z.strictObject({
   writeId,
   length: nonNegInt,
   chunks: z.array(CompletedChunk).max(MAX_CHUNKS_PER_FILE),
+  /**
+   * Refuse to complete (TOO_FEW_REPLICAS) when a chunk has fewer live replicas than this, as
+   * HDFS's NameNode refuses below dfs.namenode.replication.min; absent: no check.
+   */
+  minReplicas: z.number().int().min(1).max(MAX_REPLICATION).optional(),
 });
 export const AbandonRequest = z.strictObject({ writeId });
 export const DeleteRequest = z.strictObject({ path, recursive: z.boolean().default(false) });
