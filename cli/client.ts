@@ -5,7 +5,7 @@ import { BlockHasher, chunkChecksum } from '../common/checksum.js';
 import { DfsError, errorFromBody, toDfsError } from '../common/errors.js';
 import { buildUrl, httpAgent, readJson } from '../common/http.js';
 import { LeaderClient, SESSION_HEADER } from '../common/leader.js';
-import { normalizePath } from '../common/paths.js';
+import { namesDirectory, normalizePath } from '../common/paths.js';
 import type {
   AllocateReply, ChunkInfo, ClusterStatus, CompletedChunk, CreateEmptyReply, CreateReply, DuReply, EntryInfo, FsckReply, ListReply, ReplicaInfo,
   StatReply, WriteChunkReply,
@@ -105,7 +105,8 @@ export class DfsClient {
     return this.mutate('/v1/fs/delete', { path: normalizePath(path), recursive });
   }
   rename(src: string, dst: string): Promise<EntryInfo> {
-    return this.mutate('/v1/fs/rename', { src: normalizePath(src), dst: normalizePath(dst) });
+    // A trailing '/' on dst is kept: the master then moves into an existing directory or fails.
+    return this.mutate('/v1/fs/rename', { src: normalizePath(src), dst: normalizePath(dst) + (namesDirectory(dst) ? '/' : '') });
   }
   status(): Promise<ClusterStatus> {
     return this.master.call('/v1/cluster/status');

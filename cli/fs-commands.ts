@@ -8,7 +8,7 @@ import { initChecksums } from '../common/checksum.js';
 import { DEFAULT_MASTERS, formatBytes, parseAddrList } from '../common/config.js';
 import { DfsError } from '../common/errors.js';
 import { closeHttpAgent } from '../common/http.js';
-import { baseName, joinPath, normalizePath } from '../common/paths.js';
+import { baseName, joinPath, namesDirectory, normalizePath } from '../common/paths.js';
 import { DfsClient } from './client.js';
 import { formatDegradedWrite, formatDu, formatFsck, formatLong, formatStat, formatStatus } from './format.js';
 import { Progress } from './progress.js';
@@ -75,6 +75,7 @@ function showProgress(args: FsArgs): boolean {
 const handlers: Record<string, Handler> = {
   async put(client, args) {
     const src = String(args.src) === STDIO ? '-' : String(args.src);
+    const intoDir = namesDirectory(String(args.dst));
     let dst = normalizePath(String(args.dst));
     let total: number | undefined;
     if (src !== '-') {
@@ -85,6 +86,9 @@ const handlers: Record<string, Handler> = {
     }
     // Like cp: into an existing directory, the source's name is kept.
     const target = await client.stat(dst).catch((e: DfsError) => (e.code === 'NOT_FOUND' ? undefined : Promise.reject(e)));
+    // A trailing '/' says the destination is a directory: never a new file by that name.
+    if (intoDir && !target) throw new DfsError('NOT_FOUND', `directory ${dst} does not exist (mkdir -p creates it)`);
+    if (intoDir && target?.type !== 'dir') throw new DfsError('NOT_A_DIRECTORY', `${dst} is not a directory`);
     if (target?.type === 'dir') {
       if (src === '-') throw new DfsError('IS_A_DIRECTORY', `${dst} is a directory; name the file to create`);
       dst = joinPath(dst, basename(src));
@@ -124,6 +128,11 @@ const handlers: Record<string, Handler> = {
     if (dst === STDIO) {
       await client.get(src, process.stdout);
       return;
+    }
+    if (dst.endsWith('/')) {
+      // A trailing '/' says a directory, as for put; stat sees a file named so as ENOTDIR.
+      const dir = localStat(dst.replace(/\/+$/, '') || '/');
+      if (!dir?.isDirectory()) throw dir ? new DfsError('NOT_A_DIRECTORY', `local path ${dst} is not a directory`) : new DfsError('NOT_FOUND', `local directory ${dst} does not exist`);
     }
     if (localStat(dst)?.isDirectory()) dst = join(dst, baseName(src));
     if (localStat(dst) && args.force !== true) throw new DfsError('EXISTS', `local file ${dst} exists; use -f to overwrite it`);
@@ -172,16 +181,24 @@ const handlers: Record<string, Handler> = {
   },
 
   async rm(client, args) {
+    // A malformed path is a usage error, found before anything is removed.
+    const paths = (args.paths as string[]).map((p) => normalizePath(String(p)));
     let files = 0;
-    for (const p of args.paths as string[]) {
+    let failed = 0;
+    for (const p of paths) {
       try {
-        files += (await client.remove(String(p), args.r === true)).files;
+        files += (await client.remove(p, args.r === true)).files;
       } catch (err) {
-        if (args.force === true && err instanceof DfsError && err.code === 'NOT_FOUND') continue;
-        throw err;
+        // A cluster that does not answer fails every path alike: stop at the first.
+        if (!(err instanceof DfsError) || err.status >= 500) throw err;
+        if (args.force === true && err.code === 'NOT_FOUND') continue;
+        // As rm(1): say what is wrong with this path and go on with the others; exit 1 at the end.
+        process.stderr.write(`dfs: ${err.message}\n`);
+        failed++;
       }
     }
     if (args.json) json({ files });
+    if (failed > 0) process.exitCode = 1;
   },
 
   async mv(client, args) {
@@ -290,7 +307,7 @@ export function fsCommands(cli: Argv, run: (name: string, args: FsArgs) => Promi
   return cli
     .command('put <src> <dst>', 'upload a local file (- for stdin) to a dfs path; missing parent directories are created', (y) => y
       .positional('src', { type: 'string', describe: 'local file, or - for stdin' })
-      .positional('dst', { type: 'string', describe: 'dfs path (or an existing directory)' })
+      .positional('dst', { type: 'string', describe: 'dfs path, or an existing directory (a trailing / requires one)' })
       .option('force', { alias: 'f', type: 'boolean', default: false, describe: 'replace an existing file (atomically, on completion)' })
       .option('replication', { alias: 'r', type: 'number', describe: 'replicas per chunk (default: the cluster\'s)' })
       .option('min-replicas', { type: 'number', default: 1, describe: 'fail (and store nothing) if any chunk reaches fewer chunkservers than this' })
@@ -304,7 +321,7 @@ export function fsCommands(cli: Argv, run: (name: string, args: FsArgs) => Promi
       }), h('put'))
     .command('get <src> <dst>', 'download a dfs file to a local file (- for stdout)', (y) => y
       .positional('src', { type: 'string' })
-      .positional('dst', { type: 'string', describe: 'local file or directory, or - for stdout' })
+      .positional('dst', { type: 'string', describe: 'local file or directory (a trailing / requires one), or - for stdout' })
       .option('force', { alias: 'f', type: 'boolean', default: false, describe: 'overwrite an existing local file' })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress bar' }), h('get'))
     .command('cat <path>', 'write a dfs file to stdout', (y) => y.positional('path', { type: 'string' }), h('cat'))
@@ -316,13 +333,13 @@ export function fsCommands(cli: Argv, run: (name: string, args: FsArgs) => Promi
     .command('mkdir <paths..>', 'create directories', (y) => y
       .positional('paths', { type: 'string', array: true })
       .option('p', { type: 'boolean', default: false, describe: 'create parents as needed; no error if it exists' }), h('mkdir'))
-    .command('rm <paths..>', 'remove files or directories', (y) => y
+    .command('rm <paths..>', 'remove files or directories; a path that cannot be removed is reported and the rest still are (exit 1)', (y) => y
       .positional('paths', { type: 'string', array: true })
       .option('r', { type: 'boolean', default: false, describe: 'remove directories and their contents' })
       .option('force', { alias: 'f', type: 'boolean', default: false, describe: 'no error when a path does not exist' }), h('rm'))
     .command('mv <src> <dst>', 'move or rename a file or directory', (y) => y
       .positional('src', { type: 'string' })
-      .positional('dst', { type: 'string' }), h('mv'))
+      .positional('dst', { type: 'string', describe: 'new path, or an existing directory to move into (a trailing / requires one)' }), h('mv'))
     .command('stat <path>', 'show a file\'s size, replication, state and each chunk with its replicas', (y) => y
       .positional('path', { type: 'string' })
       .options(human), h('stat'))

@@ -3,7 +3,7 @@ import { signWriteToken } from '../common/auth.js';
 import { DfsError } from '../common/errors.js';
 import { callJson } from '../common/http.js';
 import type { Logger } from '../common/log.js';
-import { joinPath, normalizePath } from '../common/paths.js';
+import { joinPath, namesDirectory, normalizePath } from '../common/paths.js';
 import type {
   AllocateReply, AllocateRequest, ChunkHealth, ChunkInfo, ChunkserverStatus, ClusterStatus, FileHealth, FsckFile, FsckProblem, FsckReply, MasterStatus,
   RaftStatusReply, CompleteRequest, CorruptReport, CreateEmptyReply, CreateReply, CreateRequest, DecommissionRequest, DeleteRequest, DuReply, EntryInfo,
@@ -216,7 +216,8 @@ export class MasterService {
   }
 
   async rename(req: RenameRequest, session?: SessionRef): Promise<EntryInfo> {
-    return (await this.commit({ op: 'rename', src: normalizePath(req.src), dst: normalizePath(req.dst), nowMs: Date.now() }, session)) as EntryInfo;
+    const into = namesDirectory(req.dst);
+    return (await this.commit({ op: 'rename', src: normalizePath(req.src), dst: normalizePath(req.dst), nowMs: Date.now(), ...(into ? { into } : {}) }, session)) as EntryInfo;
   }
 
   async setReplication(req: SetReplicationRequest, session?: SessionRef): Promise<{ files: number }> {
