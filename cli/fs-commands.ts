@@ -10,8 +10,9 @@ import { DfsError } from '../common/errors.js';
 import { closeHttpAgent } from '../common/http.js';
 import { baseName, joinPath, namesDirectory, normalizePath } from '../common/paths.js';
 import { DfsClient } from './client.js';
-import { formatDegradedWrite, formatDu, formatFsck, formatLong, formatStat, formatStatus } from './format.js';
+import { formatDegradedWrite, formatDu, formatFsck, formatLong, formatStat, formatStatus, localTime } from './format.js';
 import { Progress } from './progress.js';
+import { StatusLine } from './status-line.js';
 
 /** Stands for a '-' argument (stdin or stdout); cannot be a real path, as argv holds no NUL. */
 export const STDIO = '\0-';
@@ -59,12 +60,18 @@ function localStat(path: string): Stats | undefined {
  */
 async function waitUntil<T>(args: FsArgs, what: string, poll: () => Promise<T>, done: (v: T) => boolean, progress: (v: T) => string): Promise<T> {
   const deadline = Date.now() + Number(args.timeout) * 1000;
-  for (;;) {
-    const v = await poll();
-    if (done(v)) return v;
-    if (Date.now() >= deadline) throw new DfsError('TIMEOUT', `gave up waiting for ${what} after ${args.timeout} s (${progress(v)}); the cluster keeps working on it`);
-    if (!args.quiet && !args.json && process.stderr.isTTY) process.stderr.write(`\rwaiting for ${what}: ${progress(v)}\x1b[K`);
-    await new Promise((r) => setTimeout(r, 1000));
+  const line = new StatusLine(showProgress(args) ? process.stderr : undefined);
+  try {
+    for (;;) {
+      const v = await poll();
+      if (done(v)) return v;
+      if (Date.now() >= deadline) throw new DfsError('TIMEOUT', `gave up waiting for ${what} after ${args.timeout} s (${progress(v)}); the cluster keeps working on it`);
+      line.draw(`waiting for ${what}: ${progress(v)}`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  } finally {
+    // The outcome (or the error) is printed next, on a line of its own.
+    line.end();
   }
 }
 
@@ -276,7 +283,7 @@ const handlers: Record<string, Handler> = {
       }
       const rate = previous ? (s.repair.bytesCopied - previous.bytes) / Math.max(0.001, (now - previous.atMs) / 1000) : 0;
       previous = { atMs: now, bytes: s.repair.bytesCopied };
-      const text = `${formatStatus(s)}\ncopy rate: ${formatBytes(Math.max(0, rate))}/s   (${new Date(now).toISOString().slice(11, 19)}, Ctrl-C to stop)\n`;
+      const text = `${formatStatus(s)}\ncopy rate: ${formatBytes(Math.max(0, rate))}/s   (${localTime(now, true)}, Ctrl-C to stop)\n`;
       process.stdout.write(process.stdout.isTTY ? `\x1b[H\x1b[2J${text}` : `${text}\n`);
     }
   },
