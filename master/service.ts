@@ -203,6 +203,10 @@ export class MasterService {
       const version = this.state.chunks.versionOf(c.handle);
       const live = new Set(version === undefined ? [] : this.registry.liveReplicas(c.handle, version).map((r) => r.id));
       for (const id of c.replicas) if (this.registry.isAlive(id)) live.add(id);
+      if (live.size < min && this.leaderStartedMs !== undefined && Date.now() - this.leaderStartedMs < this.config.safeModeMs) {
+        // A new leader knows only the servers that have re-registered so far: not a verdict yet.
+        throw new DfsError('SAFE_MODE', 'a new master leader is waiting for chunkservers to report; retry shortly');
+      }
       if (live.size < min) throw new DfsError('TOO_FEW_REPLICAS', `chunk ${index} has ${live.size} live replica${live.size === 1 ? '' : 's'} of ${w.replication}, fewer than the ${min} required`);
     });
   }
