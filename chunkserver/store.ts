@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, statfs, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { BLOCK_SIZE_BYTES, BlockHasher, hashBlock } from '../common/checksum.js';
 import { DfsError } from '../common/errors.js';
@@ -137,9 +138,13 @@ export class ChunkStore {
     this.removed.unshift(...c.removed);
   }
 
-  async diskStats(): Promise<{ capacityBytes: number; freeBytes: number }> {
-    const s = await statfs(this.dataDir);
-    return { capacityBytes: s.blocks * s.bsize, freeBytes: s.bavail * s.bsize };
+  /**
+   * Size and free space of the file system the data folder is on, and which one it is: the host
+   * and the device number, so that chunkservers sharing a disk are counted once in totals.
+   */
+  async diskStats(): Promise<{ capacityBytes: number; freeBytes: number; fsId: string }> {
+    const [s, st] = await Promise.all([statfs(this.dataDir), stat(this.dataDir)]);
+    return { capacityBytes: s.blocks * s.bsize, freeBytes: s.bavail * s.bsize, fsId: `${hostname()}:${st.dev}` };
   }
 
   /** Reads and verifies the trailer of a stored chunk. */

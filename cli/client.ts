@@ -5,7 +5,7 @@ import { BlockHasher, chunkChecksum } from '../common/checksum.js';
 import { DfsError, errorFromBody, toDfsError } from '../common/errors.js';
 import { buildUrl, httpAgent, readJson } from '../common/http.js';
 import { LeaderClient, SESSION_HEADER } from '../common/leader.js';
-import { normalizePath } from '../common/paths.js';
+import { namesDirectory, normalizePath } from '../common/paths.js';
 import type {
   AllocateReply, ChunkInfo, ClusterStatus, CompletedChunk, CreateEmptyReply, CreateReply, DuReply, EntryInfo, FsckReply, ListReply, ReplicaInfo,
   StatReply, WriteChunkReply,
@@ -26,6 +26,10 @@ export interface PutOptions {
   onProgress?: (bytes: number) => void;
   /** A chunk's pipeline failed and the chunk is being resent; says why and who is left out. */
   onRetry?: (message: string) => void;
+  /** The master completes the file only if every chunk has this many live replicas (else TOO_FEW_REPLICAS, and the write is abandoned). */
+  minReplicas?: number;
+  /** Every chunk is stored: each with the replicas its pipeline reached. Called just before the file is completed. */
+  onStored?: (chunks: readonly CompletedChunk[]) => void;
 }
 
 export interface GetOptions {
@@ -101,7 +105,8 @@ export class DfsClient {
     return this.mutate('/v1/fs/delete', { path: normalizePath(path), recursive });
   }
   rename(src: string, dst: string): Promise<EntryInfo> {
-    return this.mutate('/v1/fs/rename', { src: normalizePath(src), dst: normalizePath(dst) });
+    // A trailing '/' on dst is kept: the master then moves into an existing directory or fails.
+    return this.mutate('/v1/fs/rename', { src: normalizePath(src), dst: normalizePath(dst) + (namesDirectory(dst) ? '/' : '') });
   }
   status(): Promise<ClusterStatus> {
     return this.master.call('/v1/cluster/status');
@@ -144,7 +149,8 @@ export class DfsClient {
       if (unacked) chunks.push(await unacked);
       const total = chunks.reduce((n, c) => n + c.length, 0);
       opts.onProgress?.(total);
-      return await this.mutate<EntryInfo>('/v1/fs/complete', { writeId: created.writeId, length: total, chunks });
+      opts.onStored?.(chunks);
+      return await this.mutate<EntryInfo>('/v1/fs/complete', { writeId: created.writeId, length: total, chunks, ...(opts.minReplicas ? { minReplicas: opts.minReplicas } : {}) });
     } catch (err) {
       // Best effort: free the path and the chunks now rather than when the lease expires.
       await this.mutate('/v1/fs/abandon', { writeId: created.writeId }).catch(() => undefined);

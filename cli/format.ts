@@ -1,10 +1,53 @@
 import { formatBytes } from '../common/config.js';
-import type { ClusterStatus, DuReply, EntryInfo, FsckProblem, FsckReply, StatReply } from '../common/protocol.js';
+import type { ChunkserverStatus, ClusterStatus, DuReply, EntryInfo, FsckProblem, FsckReply, StatReply } from '../common/protocol.js';
 
 const size = (n: number, human: boolean) => (human ? formatBytes(n) : String(n));
 
-function date(ms: number): string {
-  return new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
+/**
+ * A time as the local wall clock shows it, with its offset from UTC (`2024-06-01 14:03:07 +0200`,
+ * as GNU stat prints it): never UTC that does not say so. `clock` gives only `14:03:07 +0200`.
+ */
+export function localTime(ms: number, clock = false): string {
+  const d = new Date(ms);
+  const two = (n: number) => String(n).padStart(2, '0');
+  const offsetMin = -d.getTimezoneOffset();
+  const zone = `${offsetMin < 0 ? '-' : '+'}${two(Math.floor(Math.abs(offsetMin) / 60))}${two(Math.abs(offsetMin) % 60)}`;
+  const time = `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())} ${zone}`;
+  return clock ? time : `${String(d.getFullYear()).padStart(4, '0')}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${time}`;
+}
+
+const date = (ms: number) => localTime(ms);
+
+/** What a set of chunkservers offers, each file system counted once however many servers share it. */
+export interface CapacityTotals { capacityBytes: number; freeBytes: number; servers: number; fileSystems: number }
+
+/**
+ * Raw capacity and free space of the live chunkservers. Servers that report the same file system
+ * (several on one disk, as a local cluster has) count it once: summing them claimed a 252 GiB
+ * disk held 1008 GiB. A server that reports none counts as a file system of its own.
+ */
+export function capacityTotals(servers: readonly Pick<ChunkserverStatus, 'id' | 'alive' | 'capacityBytes' | 'freeBytes' | 'fsId'>[]): CapacityTotals {
+  const byFs = new Map<string, { capacityBytes: number; freeBytes: number }>();
+  let live = 0;
+  for (const s of servers) {
+    if (!s.alive) continue;
+    live++;
+    // The latest report of a shared disk's free space is as good as any other's.
+    byFs.set(s.fsId !== undefined ? `fs ${s.fsId}` : `server ${s.id}`, { capacityBytes: s.capacityBytes, freeBytes: s.freeBytes });
+  }
+  let capacityBytes = 0;
+  let freeBytes = 0;
+  for (const fs of byFs.values()) {
+    capacityBytes += fs.capacityBytes;
+    freeBytes += fs.freeBytes;
+  }
+  return { capacityBytes, freeBytes, servers: live, fileSystems: byFs.size };
+}
+
+/** `1.2 TiB raw, 800 GiB free`, and when servers share disks, how many disks they are on. */
+export function formatCapacity(t: CapacityTotals): string {
+  const shared = t.fileSystems < t.servers ? ` (${t.servers} chunkservers on ${t.fileSystems} file system${t.fileSystems === 1 ? '' : 's'}, each counted once)` : '';
+  return `${formatBytes(t.capacityBytes)} raw, ${formatBytes(t.freeBytes)} free${shared}`;
 }
 
 /** `ls -l` columns: type, replication, size, mtime, state, name. */
@@ -60,7 +103,7 @@ export function formatStatus(s: ClusterStatus): string {
     lines.push(`  ${m.id.padEnd(6)} ${m.addr.padEnd(21)} ${m.reachable ? m.role : 'UNREACHABLE'}${m.term !== undefined ? `  term ${m.term} commit ${m.commitIndex} applied ${m.appliedIndex}` : ''}${m.error ? `  (${m.error})` : ''}`);
   }
   const live = s.chunkservers.filter((c) => c.alive).length;
-  lines.push(`chunkservers: ${live} live of ${s.chunkservers.length}`);
+  lines.push(`chunkservers: ${live} live of ${s.chunkservers.length}${live > 0 ? `: ${formatCapacity(capacityTotals(s.chunkservers))}` : ''}`);
   for (const c of s.chunkservers) {
     const drain = c.state === 'decommissioning' ? `  DECOMMISSIONING (${c.decommissionRemaining} chunks to copy)` : c.state === 'decommissioned' ? '  DECOMMISSIONED (safe to remove)' : '';
     lines.push(`  ${c.id.padEnd(8)} ${c.addr.padEnd(21)} ${(c.alive ? 'alive' : 'DEAD').padEnd(5)}  capacity ${formatBytes(c.capacityBytes).padStart(9)}  free ${formatBytes(c.freeBytes).padStart(9)}  used ${formatBytes(c.usedBytes).padStart(9)}  chunks ${String(c.chunkCount).padStart(6)}  heartbeat ${(c.lastHeartbeatAgoMs / 1000).toFixed(1)}s ago${drain}`);
@@ -88,7 +131,21 @@ export function formatFsck(r: FsckReply): string {
   lines.push(
     `files: ${r.files} (and ${r.openFiles} being written, not checked): ${r.filesHealthy} healthy, ${r.filesUnderReplicated} under-replicated, ${r.filesMissing} missing, ${r.filesCorrupt} corrupt`,
     `chunks: ${r.chunks}: ${r.underReplicated} under-replicated, ${r.missing} missing, ${r.corrupt} corrupt, ${r.overReplicated} over-replicated`,
-    `The filesystem under path '${r.path}' is ${r.status}`,
+    `The filesystem under path '${r.path}' is ${r.status}${r.underReplicated > 0 ? ` (${r.underReplicated} under-replicated chunk${r.underReplicated === 1 ? '' : 's'})` : ''}`,
   );
   return lines.join('\n');
+}
+
+/**
+ * The warning for an upload some chunk of which reached fewer servers than the file's
+ * replication (servers down or draining); undefined when every chunk has them all.
+ */
+export function formatDegradedWrite(path: string, replication: number, replicasPerChunk: readonly number[]): string | undefined {
+  if (replicasPerChunk.length === 0) return undefined;
+  const fewest = Math.min(...replicasPerChunk);
+  if (fewest >= replication) return undefined;
+  const uneven = replicasPerChunk.some((n) => n !== fewest);
+  const missing = replication - fewest;
+  return `${path} stored with ${uneven ? 'as few as ' : ''}${fewest} of ${replication} replicas${uneven ? ' per chunk' : ''} `
+    + `(${missing} chunkserver${missing === 1 ? '' : 's'} unavailable); the cluster will copy the rest`;
 }

@@ -8,10 +8,11 @@ import { initChecksums } from '../common/checksum.js';
 import { DEFAULT_MASTERS, formatBytes, parseAddrList } from '../common/config.js';
 import { DfsError } from '../common/errors.js';
 import { closeHttpAgent } from '../common/http.js';
-import { baseName, joinPath, normalizePath } from '../common/paths.js';
+import { baseName, joinPath, namesDirectory, normalizePath } from '../common/paths.js';
 import { DfsClient } from './client.js';
-import { formatDu, formatFsck, formatLong, formatStat, formatStatus } from './format.js';
+import { formatDegradedWrite, formatDu, formatFsck, formatLong, formatStat, formatStatus, localTime } from './format.js';
 import { Progress } from './progress.js';
+import { StatusLine } from './status-line.js';
 
 /** Stands for a '-' argument (stdin or stdout); cannot be a real path, as argv holds no NUL. */
 export const STDIO = '\0-';
@@ -59,12 +60,18 @@ function localStat(path: string): Stats | undefined {
  */
 async function waitUntil<T>(args: FsArgs, what: string, poll: () => Promise<T>, done: (v: T) => boolean, progress: (v: T) => string): Promise<T> {
   const deadline = Date.now() + Number(args.timeout) * 1000;
-  for (;;) {
-    const v = await poll();
-    if (done(v)) return v;
-    if (Date.now() >= deadline) throw new DfsError('TIMEOUT', `gave up waiting for ${what} after ${args.timeout} s (${progress(v)}); the cluster keeps working on it`);
-    if (!args.quiet && !args.json && process.stderr.isTTY) process.stderr.write(`\rwaiting for ${what}: ${progress(v)}\x1b[K`);
-    await new Promise((r) => setTimeout(r, 1000));
+  const line = new StatusLine(showProgress(args) ? process.stderr : undefined);
+  try {
+    for (;;) {
+      const v = await poll();
+      if (done(v)) return v;
+      if (Date.now() >= deadline) throw new DfsError('TIMEOUT', `gave up waiting for ${what} after ${args.timeout} s (${progress(v)}); the cluster keeps working on it`);
+      line.draw(`waiting for ${what}: ${progress(v)}`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  } finally {
+    // The outcome (or the error) is printed next, on a line of its own.
+    line.end();
   }
 }
 
@@ -75,6 +82,7 @@ function showProgress(args: FsArgs): boolean {
 const handlers: Record<string, Handler> = {
   async put(client, args) {
     const src = String(args.src) === STDIO ? '-' : String(args.src);
+    const intoDir = namesDirectory(String(args.dst));
     let dst = normalizePath(String(args.dst));
     let total: number | undefined;
     if (src !== '-') {
@@ -85,23 +93,38 @@ const handlers: Record<string, Handler> = {
     }
     // Like cp: into an existing directory, the source's name is kept.
     const target = await client.stat(dst).catch((e: DfsError) => (e.code === 'NOT_FOUND' ? undefined : Promise.reject(e)));
+    // A trailing '/' says the destination is a directory: never a new file by that name.
+    if (intoDir && !target) throw new DfsError('NOT_FOUND', `directory ${dst} does not exist (mkdir -p creates it)`);
+    if (intoDir && target?.type !== 'dir') throw new DfsError('NOT_A_DIRECTORY', `${dst} is not a directory`);
     if (target?.type === 'dir') {
       if (src === '-') throw new DfsError('IS_A_DIRECTORY', `${dst} is a directory; name the file to create`);
       dst = joinPath(dst, basename(src));
     }
     const input = src === '-' ? process.stdin : createReadStream(src, { highWaterMark: 1024 * 1024 });
     const progress = new Progress(`put ${dst}`, total, showProgress(args));
+    const minReplicas = Number(args.minReplicas ?? 1);
+    let replicasPerChunk: number[] = [];
     const info = await client.put(input, dst, {
       overwrite: args.force === true,
       parents: true,
       replication: args.replication as number | undefined,
+      minReplicas,
       onProgress: (n) => progress.update(n),
       // As HDFS's client does, say when a pipeline failed and which node is now left out.
       onRetry: (msg) => {
         if (!args.quiet) progress.log(`dfs: ${msg}`);
       },
+      onStored: (chunks) => (replicasPerChunk = chunks.map((c) => c.replicas.length)),
+    }).catch((err: unknown) => {
+      if (err instanceof DfsError && err.code === 'TOO_FEW_REPLICAS') {
+        throw new DfsError(err.code, `${dst} was not stored: ${err.message} (--min-replicas); start the missing chunkservers or lower --min-replicas`);
+      }
+      throw err;
     });
     progress.done();
+    // A degraded write succeeds (the cluster copies the rest), but never silently; even with -q.
+    const degraded = formatDegradedWrite(info.path, info.replication, replicasPerChunk);
+    if (degraded) process.stderr.write(`dfs: ${degraded}\n`);
     if (args.json) json(info);
   },
 
@@ -112,6 +135,11 @@ const handlers: Record<string, Handler> = {
     if (dst === STDIO) {
       await client.get(src, process.stdout);
       return;
+    }
+    if (dst.endsWith('/')) {
+      // A trailing '/' says a directory, as for put; stat sees a file named so as ENOTDIR.
+      const dir = localStat(dst.replace(/\/+$/, '') || '/');
+      if (!dir?.isDirectory()) throw dir ? new DfsError('NOT_A_DIRECTORY', `local path ${dst} is not a directory`) : new DfsError('NOT_FOUND', `local directory ${dst} does not exist`);
     }
     if (localStat(dst)?.isDirectory()) dst = join(dst, baseName(src));
     if (localStat(dst) && args.force !== true) throw new DfsError('EXISTS', `local file ${dst} exists; use -f to overwrite it`);
@@ -160,16 +188,24 @@ const handlers: Record<string, Handler> = {
   },
 
   async rm(client, args) {
+    // A malformed path is a usage error, found before anything is removed.
+    const paths = (args.paths as string[]).map((p) => normalizePath(String(p)));
     let files = 0;
-    for (const p of args.paths as string[]) {
+    let failed = 0;
+    for (const p of paths) {
       try {
-        files += (await client.remove(String(p), args.r === true)).files;
+        files += (await client.remove(p, args.r === true)).files;
       } catch (err) {
-        if (args.force === true && err instanceof DfsError && err.code === 'NOT_FOUND') continue;
-        throw err;
+        // A cluster that does not answer fails every path alike: stop at the first.
+        if (!(err instanceof DfsError) || err.status >= 500) throw err;
+        if (args.force === true && err.code === 'NOT_FOUND') continue;
+        // As rm(1): say what is wrong with this path and go on with the others; exit 1 at the end.
+        process.stderr.write(`dfs: ${err.message}\n`);
+        failed++;
       }
     }
     if (args.json) json({ files });
+    if (failed > 0) process.exitCode = 1;
   },
 
   async mv(client, args) {
@@ -247,7 +283,7 @@ const handlers: Record<string, Handler> = {
       }
       const rate = previous ? (s.repair.bytesCopied - previous.bytes) / Math.max(0.001, (now - previous.atMs) / 1000) : 0;
       previous = { atMs: now, bytes: s.repair.bytesCopied };
-      const text = `${formatStatus(s)}\ncopy rate: ${formatBytes(Math.max(0, rate))}/s   (${new Date(now).toISOString().slice(11, 19)}, Ctrl-C to stop)\n`;
+      const text = `${formatStatus(s)}\ncopy rate: ${formatBytes(Math.max(0, rate))}/s   (${localTime(now, true)}, Ctrl-C to stop)\n`;
       process.stdout.write(process.stdout.isTTY ? `\x1b[H\x1b[2J${text}` : `${text}\n`);
     }
   },
@@ -278,17 +314,21 @@ export function fsCommands(cli: Argv, run: (name: string, args: FsArgs) => Promi
   return cli
     .command('put <src> <dst>', 'upload a local file (- for stdin) to a dfs path; missing parent directories are created', (y) => y
       .positional('src', { type: 'string', describe: 'local file, or - for stdin' })
-      .positional('dst', { type: 'string', describe: 'dfs path (or an existing directory)' })
+      .positional('dst', { type: 'string', describe: 'dfs path, or an existing directory (a trailing / requires one)' })
       .option('force', { alias: 'f', type: 'boolean', default: false, describe: 'replace an existing file (atomically, on completion)' })
       .option('replication', { alias: 'r', type: 'number', describe: 'replicas per chunk (default: the cluster\'s)' })
+      .option('min-replicas', { type: 'number', default: 1, describe: 'fail (and store nothing) if any chunk reaches fewer chunkservers than this' })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress bar' })
       .check((a) => {
         if (a.replication !== undefined && (!Number.isInteger(a.replication) || a.replication < 1 || a.replication > 16)) throw new Error('--replication must be a whole number from 1 to 16');
+        const min = a['min-replicas'];
+        if (!Number.isInteger(min) || min < 1 || min > 16) throw new Error('--min-replicas must be a whole number from 1 to 16');
+        if (a.replication !== undefined && min > a.replication) throw new Error('--min-replicas must not be more than --replication');
         return true;
       }), h('put'))
     .command('get <src> <dst>', 'download a dfs file to a local file (- for stdout)', (y) => y
       .positional('src', { type: 'string' })
-      .positional('dst', { type: 'string', describe: 'local file or directory, or - for stdout' })
+      .positional('dst', { type: 'string', describe: 'local file or directory (a trailing / requires one), or - for stdout' })
       .option('force', { alias: 'f', type: 'boolean', default: false, describe: 'overwrite an existing local file' })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress bar' }), h('get'))
     .command('cat <path>', 'write a dfs file to stdout', (y) => y.positional('path', { type: 'string' }), h('cat'))
@@ -300,13 +340,13 @@ export function fsCommands(cli: Argv, run: (name: string, args: FsArgs) => Promi
     .command('mkdir <paths..>', 'create directories', (y) => y
       .positional('paths', { type: 'string', array: true })
       .option('p', { type: 'boolean', default: false, describe: 'create parents as needed; no error if it exists' }), h('mkdir'))
-    .command('rm <paths..>', 'remove files or directories', (y) => y
+    .command('rm <paths..>', 'remove files or directories; a path that cannot be removed is reported and the rest still are (exit 1)', (y) => y
       .positional('paths', { type: 'string', array: true })
       .option('r', { type: 'boolean', default: false, describe: 'remove directories and their contents' })
       .option('force', { alias: 'f', type: 'boolean', default: false, describe: 'no error when a path does not exist' }), h('rm'))
     .command('mv <src> <dst>', 'move or rename a file or directory', (y) => y
       .positional('src', { type: 'string' })
-      .positional('dst', { type: 'string' }), h('mv'))
+      .positional('dst', { type: 'string', describe: 'new path, or an existing directory to move into (a trailing / requires one)' }), h('mv'))
     .command('stat <path>', 'show a file\'s size, replication, state and each chunk with its replicas', (y) => y
       .positional('path', { type: 'string' })
       .options(human), h('stat'))

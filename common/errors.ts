@@ -23,6 +23,7 @@ export const ErrorCodes = {
   PIPELINE_FAILED: 502,
   NO_CHUNKSERVERS: 503,
   NO_REPLICAS: 503,
+  TOO_FEW_REPLICAS: 503,
   NOT_LEADER: 421,
   SESSION_EXPIRED: 409,
   /** A master's --id, --peers or --listen disagree with the group recorded in its data folder. */

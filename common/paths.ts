@@ -26,6 +26,14 @@ export function normalizePath(raw: unknown): string {
   return '/' + parts.join('/');
 }
 
+/**
+ * True when a path as typed ends in '/' (the root aside): it names a directory, which must exist
+ * (`put f /d/`, `mv f /d/`), as cp(1) and `hdfs dfs` take it. Ask before normalizePath drops the '/'.
+ */
+export function namesDirectory(raw: string): boolean {
+  return raw.length > 1 && raw.endsWith('/');
+}
+
 export function splitPath(path: string): string[] {
   return path === '/' ? [] : path.slice(1).split('/');
 }

@@ -45,6 +45,11 @@ export const CompleteRequest = z.strictObject({
   writeId,
   length: nonNegInt,
   chunks: z.array(CompletedChunk).max(MAX_CHUNKS_PER_FILE),
+  /**
+   * Refuse to complete (TOO_FEW_REPLICAS) when a chunk has fewer live replicas than this, as
+   * HDFS's NameNode refuses below dfs.namenode.replication.min; absent: no check.
+   */
+  minReplicas: z.number().int().min(1).max(MAX_REPLICATION).optional(),
 });
 export const AbandonRequest = z.strictObject({ writeId });
 export const DeleteRequest = z.strictObject({ path, recursive: z.boolean().default(false) });
@@ -70,6 +75,8 @@ const ServerStats = {
   activeReads: nonNegInt,
   /** The server's cap on incoming re-replication copies, bytes a second (0: none): the master allows capped copies longer. */
   copyRateBytesPerSec: nonNegInt.default(0),
+  /** The file system its data folder is on (host and device number): servers sharing one count its capacity once. */
+  fsId: z.string().min(1).max(300).optional(),
 };
 export const RegisterRequest = z.strictObject({
   id: serverId,
@@ -191,6 +198,8 @@ export interface ChunkserverStatus {
   activeWrites: number;
   activeReads: number;
   lastHeartbeatAgoMs: number;
+  /** The file system its data is on, as it reported it; servers with the same fsId share one disk. */
+  fsId?: string;
   /**
    * in-service; decommissioning while some of its chunks lack their replication elsewhere;
    * decommissioned once none do (it may then be stopped and removed).

@@ -13,7 +13,11 @@ export type Command =
   | { op: 'complete'; writeId: string; length: number; chunks: { handle: number; length: number; checksum: string }[]; nowMs: number }
   | { op: 'abandon'; writeId: string }
   | { op: 'delete'; path: string; recursive: boolean; nowMs: number }
-  | { op: 'rename'; src: string; dst: string; nowMs: number }
+  | {
+    op: 'rename'; src: string; dst: string; nowMs: number;
+    /** `dst` was named with a trailing '/': it must be an existing directory to move into. */
+    into?: boolean;
+  }
   | { op: 'expireLeases'; nowMs: number }
   | { op: 'setReplication'; path: string; replication: number; recursive: boolean }
   | { op: 'decommission'; server: string; cancel: boolean };

@@ -16,6 +16,8 @@ interface ServerEntry {
   copyRateBytesPerSec: number;
   /** Replicas the location table holds for this server. */
   chunkCount: number;
+  /** The file system its data is on (see ServerStats.fsId); undefined from a server that does not say. */
+  fsId?: string;
 }
 
 /** Replica slots in a block: the usual replication, so that most chunks take one block. */
@@ -291,7 +293,7 @@ export class Registry {
     const entry: ServerEntry = {
       id: req.id, index: old?.index ?? this.newIndex(), addr: req.addr, capacityBytes: req.capacityBytes, freeBytes: req.freeBytes, usedBytes: req.usedBytes,
       activeWrites: req.activeWrites, activeReads: req.activeReads, lastHeartbeatMs: this.now(), pendingAllocations: 0,
-      copyRateBytesPerSec: req.copyRateBytesPerSec ?? 0, chunkCount: 0,
+      copyRateBytesPerSec: req.copyRateBytesPerSec ?? 0, chunkCount: 0, fsId: req.fsId,
     };
     this.servers.set(req.id, entry);
     this.byIndex[entry.index] = entry;
@@ -305,7 +307,7 @@ export class Registry {
     Object.assign(entry, {
       capacityBytes: req.capacityBytes, freeBytes: req.freeBytes, usedBytes: req.usedBytes,
       activeWrites: req.activeWrites, activeReads: req.activeReads, lastHeartbeatMs: this.now(), pendingAllocations: 0,
-      copyRateBytesPerSec: req.copyRateBytesPerSec ?? 0,
+      copyRateBytesPerSec: req.copyRateBytesPerSec ?? 0, fsId: req.fsId,
     });
     for (const c of req.added) this.addReplica(entry, c);
     for (const h of req.removed) this.removeReplica(req.id, h);
@@ -500,7 +502,7 @@ export class Registry {
       .map((s) => ({
         id: s.id, addr: s.addr, alive: this.isAlive(s.id), capacityBytes: s.capacityBytes, freeBytes: s.freeBytes,
         usedBytes: s.usedBytes, chunkCount: s.chunkCount, activeWrites: s.activeWrites, activeReads: s.activeReads,
-        lastHeartbeatAgoMs: now - s.lastHeartbeatMs,
+        lastHeartbeatAgoMs: now - s.lastHeartbeatMs, ...(s.fsId !== undefined ? { fsId: s.fsId } : {}),
       }));
   }
 

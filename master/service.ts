@@ -3,7 +3,7 @@ import { signWriteToken } from '../common/auth.js';
 import { DfsError } from '../common/errors.js';
 import { callJson } from '../common/http.js';
 import type { Logger } from '../common/log.js';
-import { joinPath, normalizePath } from '../common/paths.js';
+import { joinPath, namesDirectory, normalizePath } from '../common/paths.js';
 import type {
   AllocateReply, AllocateRequest, ChunkHealth, ChunkInfo, ChunkserverStatus, ClusterStatus, FileHealth, FsckFile, FsckProblem, FsckReply, MasterStatus,
   RaftStatusReply, CompleteRequest, CorruptReport, CreateEmptyReply, CreateReply, CreateRequest, DecommissionRequest, DeleteRequest, DuReply, EntryInfo,
@@ -180,6 +180,7 @@ export class MasterService {
   }
 
   async complete(req: CompleteRequest, session?: SessionRef): Promise<EntryInfo> {
+    if (req.minReplicas !== undefined) this.checkMinReplicas(req, req.minReplicas);
     const chunks = req.chunks.map(({ handle, length, checksum }) => ({ handle, length, checksum }));
     const info = (await this.commit({ op: 'complete', writeId: req.writeId, length: req.length, chunks, nowMs: Date.now() }, session)) as EntryInfo;
     for (const c of req.chunks) {
@@ -187,6 +188,29 @@ export class MasterService {
       if (version !== undefined) for (const id of c.replicas) this.registry.addKnownReplica(id, c.handle, version);
     }
     return info;
+  }
+
+  /**
+   * Refuses to complete a write with a chunk on fewer than `min` live servers, as HDFS's NameNode
+   * refuses below dfs.namenode.replication.min: the writer asked for that much durability before
+   * the file becomes visible. A chunk's servers are those its pipeline says stored it and those
+   * that reported it since.
+   */
+  private checkMinReplicas(req: CompleteRequest, min: number): void {
+    this.requireLeader();
+    const w = this.state.writes.get(req.writeId);
+    if (!w) return; // the commit says why (unknown or abandoned), or answers a retry of a complete already applied
+    if (min > w.replication) throw new DfsError('INVALID_ARGUMENT', `a minimum of ${min} replicas is more than the file's replication (${w.replication})`);
+    req.chunks.forEach((c, index) => {
+      const version = this.state.chunks.versionOf(c.handle);
+      const live = new Set(version === undefined ? [] : this.registry.liveReplicas(c.handle, version).map((r) => r.id));
+      for (const id of c.replicas) if (this.registry.isAlive(id)) live.add(id);
+      if (live.size < min && this.leaderStartedMs !== undefined && Date.now() - this.leaderStartedMs < this.config.safeModeMs) {
+        // A new leader knows only the servers that have re-registered so far: not a verdict yet.
+        throw new DfsError('SAFE_MODE', 'a new master leader is waiting for chunkservers to report; retry shortly');
+      }
+      if (live.size < min) throw new DfsError('TOO_FEW_REPLICAS', `chunk ${index} has ${live.size} live replica${live.size === 1 ? '' : 's'} of ${w.replication}, fewer than the ${min} required`);
+    });
   }
 
   async abandon(writeId: string, session?: SessionRef): Promise<void> {
@@ -198,7 +222,8 @@ export class MasterService {
   }
 
   async rename(req: RenameRequest, session?: SessionRef): Promise<EntryInfo> {
-    return (await this.commit({ op: 'rename', src: normalizePath(req.src), dst: normalizePath(req.dst), nowMs: Date.now() }, session)) as EntryInfo;
+    const into = namesDirectory(req.dst);
+    return (await this.commit({ op: 'rename', src: normalizePath(req.src), dst: normalizePath(req.dst), nowMs: Date.now(), ...(into ? { into } : {}) }, session)) as EntryInfo;
   }
 
   async setReplication(req: SetReplicationRequest, session?: SessionRef): Promise<{ files: number }> {

@@ -254,7 +254,7 @@ export class MasterState {
       case 'complete': return this.complete(cmd);
       case 'abandon': return this.abandon(cmd.writeId);
       case 'delete': return this.delete(cmd.path, cmd.recursive, cmd.nowMs);
-      case 'rename': return this.rename(cmd.src, cmd.dst, cmd.nowMs);
+      case 'rename': return this.rename(cmd.src, cmd.dst, cmd.nowMs, cmd.into === true);
       case 'expireLeases': return this.expireLeases(cmd.nowMs);
       case 'setReplication': return this.setReplication(cmd);
       case 'decommission': return this.decommission(cmd.server, cmd.cancel);
@@ -498,12 +498,16 @@ export class MasterState {
     return { files };
   }
 
-  private rename(src: string, dst: string, nowMs: number): EntryInfo {
+  private rename(src: string, dst: string, nowMs: number, into: boolean): EntryInfo {
     if (src === '/') fail('INVALID_ARGUMENT', 'cannot move /');
     const srcDir = this.parentDir(src);
     const node = srcDir.children.get(baseName(src));
     if (!node) fail('NOT_FOUND', `${src} does not exist`);
     if (node!.type === 'file' && node!.state === 'writing') fail('FILE_BUSY', `${src} is still being written`);
+    if (into) {
+      const dir = this.lookup(dst);
+      if (dir?.type !== 'dir') fail(dir ? 'NOT_A_DIRECTORY' : 'NOT_FOUND', dir ? `${dst} is not a directory` : `directory ${dst} does not exist`);
+    }
     if (src === dst) return this.entryInfo(dst, node!);
     if (isWithin(dst, src)) fail('INVALID_ARGUMENT', `cannot move ${src} into itself`);
     for (const w of this.writes.values()) {

@@ -1,7 +1,7 @@
 // common/paths.ts: path validation/normalisation and the small path helpers.
 import t, { type Test } from 'tap';
 import { DfsError } from '../../common/errors.js';
-import { baseName, isWithin, joinPath, MAX_NAME_BYTES, MAX_PATH_BYTES, normalizePath, parentOf, splitPath } from '../../common/paths.js';
+import { baseName, isWithin, joinPath, MAX_NAME_BYTES, MAX_PATH_BYTES, namesDirectory, normalizePath, parentOf, splitPath } from '../../common/paths.js';
 
 function rejects(t: Test, raw: unknown, why: RegExp, msg: string): void {
   t.throws(() => normalizePath(raw), { name: 'DfsError', code: 'INVALID_PATH', status: 400, message: why }, msg);
@@ -177,4 +177,12 @@ t.test('isWithin', async (t) => {
   t.notOk(isWithin('/b', '/a'));
   t.notOk(isWithin('/', '/a'));
   t.notOk(isWithin('/a-b/c', '/a'));
+});
+
+t.test('namesDirectory: a trailing slash, the root aside', async (t) => {
+  t.ok(namesDirectory('/a/'));
+  t.ok(namesDirectory('/a/b/'));
+  t.notOk(namesDirectory('/a'));
+  t.notOk(namesDirectory('/'), 'the root is a directory anyway');
+  t.equal(normalizePath('/a/'), '/a', 'normalizePath drops the slash: ask first');
 });

@@ -1190,3 +1190,15 @@ t.test('decommission', async (t) => {
     t.same(invariantProblems(r), []);
   });
 });
+
+t.test('rename with into (dst typed with a trailing slash) needs an existing directory', async (t) => {
+  const s = new MasterState();
+  ok(t, s, mkdir('/d', 1));
+  writeFile(t, s, '/f', 'w0', [1], 1);
+  const into = (src: string, dst: string): Command => ({ op: 'rename', src, dst, nowMs: 10, into: true });
+  fails(t, s, into('/f', '/nodir'), 'NOT_FOUND');
+  fails(t, s, into('/f', '/f'), 'NOT_A_DIRECTORY');
+  fails(t, s, into('/f', '/d/missing'), 'NOT_FOUND');
+  t.match(ok(t, s, into('/f', '/d')), { path: '/d/f', name: 'f', type: 'file' }, 'into the directory, keeping its name');
+  t.equal(s.lookup('/f'), undefined);
+});
