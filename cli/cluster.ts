@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { newSecret } from '../common/auth.js';
 import { DEFAULT_MASTERS, formatBytes } from '../common/config.js';
+import { capacityTotals, formatCapacity } from './format.js';
 import { DfsError } from '../common/errors.js';
 import { callJson } from '../common/http.js';
 import { LeaderClient } from '../common/leader.js';
@@ -245,8 +246,7 @@ export async function runCluster(opts: ClusterOptions): Promise<void> {
     const status = await Promise.race([waitUntilReady(layout, procs, dataDir, () => stopping), died]);
     if (!status) return; // Ctrl-C while starting: the signal handler exits
     ready = true;
-    const cap = status.chunkservers.reduce((n, c) => n + c.capacityBytes, 0);
-    console.log(`dfs cluster: ready — ${status.chunkservers.filter((c) => c.alive).length} chunkservers (${formatBytes(cap)} raw), chunk size ${formatBytes(opts.chunkSizeBytes)}, replication ${opts.replication}`);
+    console.log(`dfs cluster: ready — ${status.chunkservers.filter((c) => c.alive).length} chunkservers: ${formatCapacity(capacityTotals(status.chunkservers))}; chunk size ${formatBytes(opts.chunkSizeBytes)}, replication ${opts.replication}`);
   } catch (err) {
     if (stopping) return;
     await stopAll();
