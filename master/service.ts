@@ -116,7 +116,10 @@ export class MasterService {
   private requireLeader(): void {
     if (!this.replicator.isLeader()) {
       const leader = this.replicator.leaderAddr();
-      throw new DfsError('NOT_LEADER', leader ? `not the leader; the leader is ${leader}` : 'not the leader, and no leader is known yet; retry shortly', { leader: leader ?? null });
+      // The whole group rides along: a client given one master's address finds the others.
+      throw new DfsError('NOT_LEADER', leader ? `not the leader; the leader is ${leader}` : 'not the leader, and no leader is known yet; retry shortly', {
+        leader: leader ?? null, masters: this.config.peers,
+      });
     }
   }
 
