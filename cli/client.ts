@@ -231,13 +231,14 @@ export class DfsClient {
           return { handle: alloc.handle, length: reply.length, checksum, replicas: reply.replicas.map((r) => r.id) };
         } catch (err) {
           send.abort();
+          // The upload stopped: no retry, so no reading on into input that may never come.
+          signal.throwIfAborted();
           if (!kept) {
             // Keep reading the input to the chunk's end so a retry has every byte of it.
             await reader.drainChunk();
             kept = reader.detach();
             markSent();
           }
-          signal.throwIfAborted();
           const e = toDfsError(err, `writing chunk ${index}`);
           if (e.code !== 'PIPELINE_FAILED' && e.code !== 'UNAVAILABLE' && e.code !== 'TIMEOUT' && e.code !== 'UNAUTHORIZED') throw e;
           lastError = e;

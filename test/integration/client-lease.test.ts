@@ -3,7 +3,7 @@
 // renewing, so its path is freed once the lease runs out; a write the master dropped fails the
 // put at once, not when the input finally ends.
 import t from 'tap';
-import { TestCluster } from '../helpers/cluster.js';
+import { randomBytesSeeded, TestCluster } from '../helpers/cluster.js';
 import { heldPut, QUICK, sleep, waitUntilWriting } from '../helpers/held-put.js';
 
 const LEASE_MS = 2000;
@@ -24,6 +24,20 @@ t.test('a producer that pauses longer than the lease still stores its file', asy
   const cat = await c.dfs(['cat', '/slow.txt'], { env: QUICK });
   t.equal(cat.code, 0, `cat exits 0 ${cat.stderr}`);
   t.equal(cat.stdout.toString(), 'a\nb\n', 'every byte, both sides of the pause');
+});
+
+t.test('after a pause, more chunks stream as usual: renewals and chunk allocations share the write', async (t) => {
+  const tail = randomBytesSeeded(150 * 1024, 3); // three chunks of 64 KiB
+  const put = heldPut(c, ['-', '/slow-big.bin']);
+  put.write('a\n');
+  await waitUntilWriting(c, '/slow-big.bin');
+  await sleep(1.5 * LEASE_MS);
+  put.write(tail);
+  put.end();
+  const r = await put.done;
+  t.equal(r.code, 0, `put exits 0 ${r.stderr}`);
+  const cat = await c.dfs(['cat', '/slow-big.bin'], { env: QUICK });
+  t.ok(cat.stdout.equals(Buffer.concat([Buffer.from('a\n'), tail])), 'every byte, in order');
 });
 
 t.test('a client killed mid-write stops renewing: its path is freed when the lease expires', async (t) => {
