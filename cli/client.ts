@@ -6,8 +6,9 @@ import { DfsError, errorFromBody, toDfsError } from '../common/errors.js';
 import { buildUrl, httpAgent, readJson } from '../common/http.js';
 import { LeaderClient, SESSION_HEADER } from '../common/leader.js';
 import { namesDirectory, normalizePath } from '../common/paths.js';
+import { LeaseRenewer } from './lease-renewer.js';
 import type {
-  AllocateReply, ChunkInfo, ClusterStatus, CompletedChunk, CreateEmptyReply, CreateReply, DuReply, EntryInfo, FsckReply, ListReply, ReplicaInfo,
+  AllocateReply, ChunkInfo, ClusterStatus, CompletedChunk, CreateEmptyReply, CreateReply, DuReply, EntryInfo, FsckReply, ListReply, RenewReply, ReplicaInfo,
   StatReply, WriteChunkReply,
 } from '../common/protocol.js';
 
@@ -24,12 +25,20 @@ export interface PutOptions {
   parents?: boolean;
   replication?: number;
   onProgress?: (bytes: number) => void;
-  /** A chunk's pipeline failed and the chunk is being resent; says why and who is left out. */
+  /**
+   * Something failed and is being tried again: a chunk's pipeline (says why and who is left out),
+   * or a renewal of the write's lease.
+   */
   onRetry?: (message: string) => void;
   /** The master completes the file only if every chunk has this many live replicas (else TOO_FEW_REPLICAS, and the write is abandoned). */
   minReplicas?: number;
   /** Every chunk is stored: each with the replicas its pipeline reached. Called just before the file is completed. */
   onStored?: (chunks: readonly CompletedChunk[]) => void;
+  /**
+   * Stops the upload: the write is abandoned (the path is freed at once) and put rejects with
+   * INTERRUPTED, whose `abandoned` detail says whether the master confirmed it.
+   */
+  signal?: AbortSignal;
 }
 
 export interface GetOptions {
@@ -52,6 +61,8 @@ export class DfsClient {
   private readSpread = Math.floor(Math.random() * 1024);
   /** Master sessions not in use. A mutation holds one for its whole call, retries included. */
   private readonly idleSessions: { id: string; seq: number }[] = [];
+  /** Renews the leases of this client's open writes in the background. */
+  private readonly leases = new LeaseRenewer({ renew: (writeIds) => this.mutate<RenewReply>('/v1/fs/renew', { writeIds }) });
 
   constructor(masters: string[], opts: ClientOptions = {}) {
     this.master = new LeaderClient(masters);
@@ -122,40 +133,72 @@ export class DfsClient {
    * becomes visible only on complete. An empty source makes an empty file in one master call.
    */
   async put(source: Readable, path: string, opts: PutOptions = {}): Promise<EntryInfo> {
-    const reader = new ChunkReader(source);
-    const empty = !(await reader.hasData());
-    const body = {
-      path: normalizePath(path), overwrite: opts.overwrite ?? false, parents: opts.parents ?? false, ...(opts.replication ? { replication: opts.replication } : {}),
-    };
-    if (empty) return (await this.mutate<CreateEmptyReply>('/v1/fs/create', { ...body, empty: true })).file;
-    const created = await this.mutate<CreateReply>('/v1/fs/create', body);
+    const halt = new Halt(opts.signal);
+    try {
+      const reader = new ChunkReader(source);
+      const empty = !(await halt.race(reader.hasData()));
+      const body = {
+        path: normalizePath(path), overwrite: opts.overwrite ?? false, parents: opts.parents ?? false, ...(opts.replication ? { replication: opts.replication } : {}),
+      };
+      halt.check();
+      if (empty) return (await this.mutate<CreateEmptyReply>('/v1/fs/create', { ...body, empty: true })).file;
+      // Not raced: once asked for, the write must be known, so that a stop abandons it.
+      const created = await this.mutate<CreateReply>('/v1/fs/create', body);
+      return await this.writeFile(created, reader, halt, opts);
+    } finally {
+      halt.dispose();
+    }
+  }
+
+  /** The body of put once the write exists: stream its chunks, then complete it, or abandon it. */
+  private async writeFile(created: CreateReply, reader: ChunkReader, halt: Halt, opts: PutOptions): Promise<EntryInfo> {
+    const { writeId } = created;
     reader.chunkSizeBytes = created.chunkSizeBytes;
+    // However slowly the input comes, the lease stays ours while this process lives.
+    this.leases.add(writeId, { leaseMs: created.leaseMs, onLost: (err) => halt.stop(err), onTrouble: opts.onRetry });
+    try {
+      const chunks = await halt.race(this.sendChunks(writeId, reader, halt.signal, opts));
+      halt.check();
+      const total = chunks.reduce((n, c) => n + c.length, 0);
+      opts.onProgress?.(total);
+      opts.onStored?.(chunks);
+      // Complete renews the lease itself; a renewal answered meanwhile must not fail a write that finished.
+      this.leases.remove(writeId);
+      return await this.mutate<EntryInfo>('/v1/fs/complete', { writeId, length: total, chunks, ...(opts.minReplicas ? { minReplicas: opts.minReplicas } : {}) });
+    } catch (err) {
+      this.leases.remove(writeId);
+      halt.stop(err as Error); // pipelines still open stop too
+      // Free the path and the chunks now rather than when the lease expires.
+      const abandoned = await this.mutate('/v1/fs/abandon', { writeId }).then(() => undefined, (e: unknown) => toDfsError(e, 'abandoning the write'));
+      if (opts.signal?.aborted) {
+        throw new DfsError('INTERRUPTED', abandoned && abandoned.code !== 'WRITE_NOT_FOUND'
+          ? `the upload was stopped, but abandoning it failed (${abandoned.message}); ${created.path} stays being written until its lease expires (within ${Math.ceil(created.leaseMs / 1000)} s)`
+          : 'the upload was stopped and abandoned; nothing was stored', { abandoned: !abandoned || abandoned.code === 'WRITE_NOT_FOUND' });
+      }
+      throw err;
+    }
+  }
+
+  /** Streams every chunk of the input; answers them, acknowledged, in order. */
+  private async sendChunks(writeId: string, reader: ChunkReader, signal: AbortSignal, opts: PutOptions): Promise<CompletedChunk[]> {
     const chunks: CompletedChunk[] = [];
     // Servers that failed this upload stay excluded for its later chunks too (as HDFS's excludedNodes).
     const exclude = new Set<string>();
     let sentBytes = 0;
     let unacked: Promise<CompletedChunk> | undefined;
-    try {
-      for (let index = 0; ; index++) {
-        if (!(await reader.startChunk())) break;
-        const base = sentBytes;
-        const { sent, stored } = this.writeChunk(created.writeId, index, reader, exclude, (n) => opts.onProgress?.(base + n), opts.onRetry);
-        stored.catch(() => undefined); // awaited below; this only keeps an early failure from going unhandled
-        await Promise.race([sent, stored]);
-        sentBytes += reader.lastChunkBytes;
-        if (unacked) chunks.push(await unacked);
-        unacked = stored;
-      }
+    for (let index = 0; ; index++) {
+      if (!(await reader.startChunk())) break;
+      signal.throwIfAborted();
+      const base = sentBytes;
+      const { sent, stored } = this.writeChunk(writeId, index, reader, exclude, signal, (n) => opts.onProgress?.(base + n), opts.onRetry);
+      stored.catch(() => undefined); // awaited below; this only keeps an early failure from going unhandled
+      await Promise.race([sent, stored]);
+      sentBytes += reader.lastChunkBytes;
       if (unacked) chunks.push(await unacked);
-      const total = chunks.reduce((n, c) => n + c.length, 0);
-      opts.onProgress?.(total);
-      opts.onStored?.(chunks);
-      return await this.mutate<EntryInfo>('/v1/fs/complete', { writeId: created.writeId, length: total, chunks, ...(opts.minReplicas ? { minReplicas: opts.minReplicas } : {}) });
-    } catch (err) {
-      // Best effort: free the path and the chunks now rather than when the lease expires.
-      await this.mutate('/v1/fs/abandon', { writeId: created.writeId }).catch(() => undefined);
-      throw err;
+      unacked = stored;
     }
+    if (unacked) chunks.push(await unacked);
+    return chunks;
   }
 
   /**
@@ -163,15 +206,18 @@ export class DfsClient {
    * pipeline, or read into memory after a failure), so the next chunk may start; `stored` once a
    * pipeline acknowledged it, after retries on fresh servers with the kept bytes.
    */
-  private writeChunk(writeId: string, index: number, reader: ChunkReader, exclude: Set<string>, onBytes: (n: number) => void, onRetry?: (message: string) => void): { sent: Promise<void>; stored: Promise<CompletedChunk> } {
+  private writeChunk(
+    writeId: string, index: number, reader: ChunkReader, exclude: Set<string>, signal: AbortSignal, onBytes: (n: number) => void, onRetry?: (message: string) => void,
+  ): { sent: Promise<void>; stored: Promise<CompletedChunk> } {
     let markSent!: () => void;
     const sent = new Promise<void>((r) => (markSent = r));
     const stored = (async () => {
       let kept: Buffer[] | undefined;
       let lastError: DfsError | undefined;
       for (let attempt = 0; attempt < this.maxChunkAttempts; attempt++) {
+        signal.throwIfAborted(); // the upload stopped: no new chunk for a write being abandoned
         const alloc = await this.mutate<AllocateReply>('/v1/fs/allocate', { writeId, index, exclude: [...exclude] });
-        const send = this.openPipeline(alloc);
+        const send = this.openPipeline(alloc, signal);
         const hasher = new BlockHasher();
         try {
           for await (const piece of kept ?? reader.pieces()) {
@@ -191,6 +237,8 @@ export class DfsClient {
           return { handle: alloc.handle, length: reply.length, checksum, replicas: reply.replicas.map((r) => r.id) };
         } catch (err) {
           send.abort();
+          // The upload stopped: no retry, so no reading on into input that may never come.
+          signal.throwIfAborted();
           if (!kept) {
             // Keep reading the input to the chunk's end so a retry has every byte of it.
             await reader.drainChunk();
@@ -211,7 +259,7 @@ export class DfsClient {
     return { sent, stored };
   }
 
-  private openPipeline(alloc: AllocateReply): { write(b: Buffer): Promise<void>; finish(): Promise<WriteChunkReply>; abort(): void } {
+  private openPipeline(alloc: AllocateReply, stop: AbortSignal): { write(b: Buffer): Promise<void>; finish(): Promise<WriteChunkReply>; abort(): void } {
     const [head, ...rest] = alloc.replicas as [ReplicaInfo, ...ReplicaInfo[]];
     const body = new PassThrough({ highWaterMark: SEND_BUFFER_BYTES });
     const ac = new AbortController();
@@ -220,7 +268,7 @@ export class DfsClient {
     const result = request(url, {
       method: 'PUT', dispatcher: httpAgent(), body,
       headers: { 'content-type': 'application/octet-stream', 'x-dfs-token': alloc.token },
-      signal: AbortSignal.any([ac.signal, AbortSignal.timeout(this.chunkTimeoutMs)]),
+      signal: AbortSignal.any([ac.signal, stop, AbortSignal.timeout(this.chunkTimeoutMs)]),
     }).then(
       async (res) => {
         const parsed = await readJson(res.body).catch(() => undefined);
@@ -355,6 +403,45 @@ export class DfsClient {
       dropBody(res.body);
       throw toDfsError(err, `read from ${replica.addr}`);
     }
+  }
+}
+
+/**
+ * Why a put stops early: its caller aborted it, or the master dropped its write. Work raced
+ * against it is given up at once (it finishes on its own, its pipelines aborted by `signal`).
+ */
+class Halt {
+  private readonly ac = new AbortController();
+  private readonly halted: Promise<never>;
+  private readonly onOuterAbort: () => void;
+
+  constructor(private readonly outer?: AbortSignal) {
+    this.halted = new Promise<never>((_, reject) => this.ac.signal.addEventListener('abort', () => reject(this.ac.signal.reason), { once: true }));
+    this.halted.catch(() => undefined); // raced, or never awaited
+    this.onOuterAbort = () => this.stop(new DfsError('INTERRUPTED', 'the upload was stopped'));
+    if (outer?.aborted) this.onOuterAbort();
+    else outer?.addEventListener('abort', this.onOuterAbort, { once: true });
+  }
+
+  get signal(): AbortSignal {
+    return this.ac.signal;
+  }
+
+  stop(reason: Error): void {
+    if (!this.ac.signal.aborted) this.ac.abort(reason);
+  }
+
+  /** Throws why the put stopped, if it did. */
+  check(): void {
+    this.ac.signal.throwIfAborted();
+  }
+
+  race<T>(work: Promise<T>): Promise<T> {
+    return Promise.race([work, this.halted]);
+  }
+
+  dispose(): void {
+    this.outer?.removeEventListener('abort', this.onOuterAbort);
   }
 }
 

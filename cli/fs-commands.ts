@@ -75,6 +75,33 @@ async function waitUntil<T>(args: FsArgs, what: string, poll: () => Promise<T>, 
   }
 }
 
+/** How long an interrupted put waits for the master to drop its write before it exits anyway. */
+const ABANDON_WAIT_MS = 3000;
+/** Exit codes after a signal, as shells report them: 128 + the signal's number. */
+const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
+
+/**
+ * Awaits `work`; if SIGINT or SIGTERM comes first, runs `cleanup` (bounded by the caller) and
+ * exits with 128 + the signal's number. A second signal exits at once.
+ */
+async function untilSignal<T>(work: Promise<T>, cleanup: (signal: keyof typeof SIGNAL_EXIT_CODES) => Promise<void>): Promise<T> {
+  let handler!: (signal: keyof typeof SIGNAL_EXIT_CODES) => void;
+  const signalled = new Promise<keyof typeof SIGNAL_EXIT_CODES>((resolve) => (handler = resolve));
+  const onSignal = (signal: NodeJS.Signals) => handler(signal as keyof typeof SIGNAL_EXIT_CODES);
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+  try {
+    const first = await Promise.race([work.then((value) => ({ value })), signalled]);
+    if (typeof first === 'object') return first.value;
+    const exitNow = (s: NodeJS.Signals) => process.exit(SIGNAL_EXIT_CODES[s as keyof typeof SIGNAL_EXIT_CODES] ?? 130);
+    process.removeListener('SIGINT', onSignal).removeListener('SIGTERM', onSignal);
+    process.once('SIGINT', exitNow).once('SIGTERM', exitNow);
+    await cleanup(first);
+    process.exit(SIGNAL_EXIT_CODES[first]);
+  } finally {
+    process.removeListener('SIGINT', onSignal).removeListener('SIGTERM', onSignal);
+  }
+}
+
 function showProgress(args: FsArgs): boolean {
   return !args.quiet && !args.json && process.stderr.isTTY === true;
 }
@@ -104,7 +131,8 @@ const handlers: Record<string, Handler> = {
     const progress = new Progress(`put ${dst}`, total, showProgress(args));
     const minReplicas = Number(args.minReplicas ?? 1);
     let replicasPerChunk: number[] = [];
-    const info = await client.put(input, dst, {
+    const stop = new AbortController();
+    const putting = client.put(input, dst, {
       overwrite: args.force === true,
       parents: true,
       replication: args.replication as number | undefined,
@@ -115,11 +143,21 @@ const handlers: Record<string, Handler> = {
         if (!args.quiet) progress.log(`dfs: ${msg}`);
       },
       onStored: (chunks) => (replicasPerChunk = chunks.map((c) => c.replicas.length)),
+      signal: stop.signal,
     }).catch((err: unknown) => {
       if (err instanceof DfsError && err.code === 'TOO_FEW_REPLICAS') {
         throw new DfsError(err.code, `${dst} was not stored: ${err.message} (--min-replicas); start the missing chunkservers or lower --min-replicas`);
       }
       throw err;
+    });
+    // Ctrl-C (or a kill) must not leave the path held until the write lease runs out.
+    const info = await untilSignal(putting, async (signal) => {
+      stop.abort();
+      const outcome = await Promise.race([
+        putting.then(() => `after ${dst} was stored`, (err: unknown) => (err as Error).message),
+        new Promise<string>((r) => setTimeout(r, ABANDON_WAIT_MS, `the upload could not be abandoned within ${ABANDON_WAIT_MS / 1000} s; ${dst} is freed when its write lease expires`)),
+      ]);
+      progress.log(`dfs: interrupted (${signal}); ${outcome}`);
     });
     progress.done();
     // A degraded write succeeds (the cluster copies the rest), but never silently; even with -q.

@@ -33,6 +33,8 @@ export const ErrorCodes = {
   SAFE_MODE: 503,
   UNAVAILABLE: 503,
   TIMEOUT: 504,
+  /** Client-side only: the caller stopped the operation (Ctrl-C, SIGTERM, an aborted signal). */
+  INTERRUPTED: 499,
   DISK_FULL: 507,
   IO_ERROR: 500,
   INTERNAL: 500,

@@ -9,6 +9,8 @@ export const MAX_JSON_BODY_BYTES = 8 * 1024 * 1024;
 export const MAX_REPLICATION = 16;
 export const MAX_CHUNKS_PER_FILE = 1_000_000;
 export const MAX_EXCLUDED_SERVERS = 64;
+/** Writes one renew call may name: a client with more open writes renews them in several calls. */
+export const MAX_RENEW_WRITES = 1000;
 
 const handle = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 const nonNegInt = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
@@ -52,6 +54,8 @@ export const CompleteRequest = z.strictObject({
   minReplicas: z.number().int().min(1).max(MAX_REPLICATION).optional(),
 });
 export const AbandonRequest = z.strictObject({ writeId });
+/** Extends the leases of a client's open writes (as HDFS's renewLease), however slowly their bytes arrive. */
+export const RenewRequest = z.strictObject({ writeIds: z.array(writeId).min(1).max(MAX_RENEW_WRITES) });
 export const DeleteRequest = z.strictObject({ path, recursive: z.boolean().default(false) });
 export const RenameRequest = z.strictObject({ src: path, dst: path });
 export const SetReplicationRequest = z.strictObject({
@@ -100,6 +104,7 @@ export type CreateRequest = z.infer<typeof CreateRequest>;
 export type AllocateRequest = z.infer<typeof AllocateRequest>;
 export type CompletedChunk = z.infer<typeof CompletedChunk>;
 export type CompleteRequest = z.infer<typeof CompleteRequest>;
+export type RenewRequest = z.infer<typeof RenewRequest>;
 export type DeleteRequest = z.infer<typeof DeleteRequest>;
 export type RenameRequest = z.infer<typeof RenameRequest>;
 export type SetReplicationRequest = z.infer<typeof SetReplicationRequest>;
@@ -185,6 +190,8 @@ export interface DuReply { path: string; bytes: number; files: number; dirs: num
 export interface CreateReply { writeId: string; path: string; chunkSizeBytes: number; replication: number; leaseMs: number }
 /** The reply to a create with `empty: true`: the file, complete already. */
 export interface CreateEmptyReply { file: EntryInfo }
+/** The reply to a renew: the writes the master no longer knows (abandoned, expired or finished); the rest were renewed. */
+export interface RenewReply { unknown: string[] }
 export interface AllocateReply { handle: number; version: number; replicas: ReplicaInfo[]; token: string; underReplicated: boolean }
 
 export interface ChunkserverStatus {

@@ -12,6 +12,7 @@ export type Command =
   | { op: 'allocate'; writeId: string; index: number; nowMs: number }
   | { op: 'complete'; writeId: string; length: number; chunks: { handle: number; length: number; checksum: string }[]; nowMs: number }
   | { op: 'abandon'; writeId: string }
+  | { op: 'renew'; writeIds: string[]; nowMs: number }
   | { op: 'delete'; path: string; recursive: boolean; nowMs: number }
   | {
     op: 'rename'; src: string; dst: string; nowMs: number;

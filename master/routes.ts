@@ -4,7 +4,7 @@ import { Counter, type Registry as MetricsRegistry } from 'prom-client';
 import { DfsError } from '../common/errors.js';
 import {
   AbandonRequest, AllocateRequest, CompleteRequest, CorruptReport, CreateRequest, DeleteRequest, HeartbeatRequest,
-  DecommissionRequest, MkdirRequest, RegisterRequest, RenameRequest, SetReplicationRequest,
+  DecommissionRequest, MkdirRequest, RegisterRequest, RenameRequest, RenewRequest, SetReplicationRequest,
 } from '../common/protocol.js';
 import { SESSION_HEADER } from '../common/leader.js';
 import { parseInput, route } from '../common/server.js';
@@ -67,6 +67,7 @@ export function mountMasterRoutes(app: Express, svc: MasterService, metrics: Met
     await svc.abandon(b.writeId, s);
     return { ok: true };
   });
+  mutation('renew', RenewRequest, (b, s) => svc.renew(b, s));
   mutation('delete', DeleteRequest, (b, s) => svc.delete(b, s));
   mutation('rename', RenameRequest, (b, s) => svc.rename(b, s));
   mutation('setrep', SetReplicationRequest, (b, s) => svc.setReplication(b, s));

@@ -7,7 +7,7 @@ import { joinPath, namesDirectory, normalizePath } from '../common/paths.js';
 import type {
   AllocateReply, AllocateRequest, ChunkHealth, ChunkInfo, ChunkserverStatus, ClusterStatus, FileHealth, FsckFile, FsckProblem, FsckReply, MasterStatus,
   RaftStatusReply, CompleteRequest, CorruptReport, CreateEmptyReply, CreateReply, CreateRequest, DecommissionRequest, DeleteRequest, DuReply, EntryInfo,
-  HeartbeatReply, HeartbeatRequest, ListReply, MkdirRequest, RegisterRequest, RenameRequest, SetReplicationRequest, StatReply,
+  HeartbeatReply, HeartbeatRequest, ListReply, MkdirRequest, RegisterRequest, RenameRequest, RenewReply, RenewRequest, SetReplicationRequest, StatReply,
 } from '../common/protocol.js';
 import type { Command } from './commands.js';
 import { Registry } from './registry.js';
@@ -118,7 +118,10 @@ export class MasterService {
   private requireLeader(): void {
     if (!this.replicator.isLeader()) {
       const leader = this.replicator.leaderAddr();
-      throw new DfsError('NOT_LEADER', leader ? `not the leader; the leader is ${leader}` : 'not the leader, and no leader is known yet; retry shortly', { leader: leader ?? null });
+      // The whole group rides along: a client given one master's address finds the others.
+      throw new DfsError('NOT_LEADER', leader ? `not the leader; the leader is ${leader}` : 'not the leader, and no leader is known yet; retry shortly', {
+        leader: leader ?? null, masters: this.config.peers,
+      });
     }
   }
 
@@ -215,6 +218,11 @@ export class MasterService {
 
   async abandon(writeId: string, session?: SessionRef): Promise<void> {
     await this.commit({ op: 'abandon', writeId }, session);
+  }
+
+  /** Extends the leases of open writes whose bytes are slow to come (the client renews in the background). */
+  async renew(req: RenewRequest, session?: SessionRef): Promise<RenewReply> {
+    return (await this.commit({ op: 'renew', writeIds: req.writeIds, nowMs: Date.now() }, session)) as RenewReply;
   }
 
   async delete(req: DeleteRequest, session?: SessionRef): Promise<{ files: number }> {

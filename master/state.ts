@@ -221,6 +221,12 @@ const fail = (code: ErrorCode, message: string): never => {
   throw new Fail(code, message);
 };
 
+/** How a path held by a write clears: its writer finishes, or goes silent and loses the lease. */
+function leaseHint(w: PendingWrite, nowMs: number): string {
+  const seconds = Math.max(1, Math.ceil((w.leaseExpiresAtMs - nowMs) / 1000));
+  return `if that client is gone, its write lease expires in ${seconds} s (a writer that is still running keeps renewing it); try again then`;
+}
+
 /**
  * The master's replicated state: namespace tree, files and their chunk lists, chunk table,
  * pending writes and the handle counter. Deterministic: apply() depends only on the state and
@@ -253,6 +259,7 @@ export class MasterState {
       case 'allocate': return this.allocate(cmd.writeId, cmd.index, cmd.nowMs);
       case 'complete': return this.complete(cmd);
       case 'abandon': return this.abandon(cmd.writeId);
+      case 'renew': return this.renew(cmd.writeIds, cmd.nowMs);
       case 'delete': return this.delete(cmd.path, cmd.recursive, cmd.nowMs);
       case 'rename': return this.rename(cmd.src, cmd.dst, cmd.nowMs, cmd.into === true);
       case 'expireLeases': return this.expireLeases(cmd.nowMs);
@@ -343,7 +350,7 @@ export class MasterState {
       const file = existing as FileNode;
       if (file.state === 'writing') {
         const w = this.writes.get(file.writeId!);
-        if (w && w.leaseExpiresAtMs > cmd.nowMs) fail('FILE_BUSY', `${cmd.path} is being written by another client`);
+        if (w && w.leaseExpiresAtMs > cmd.nowMs) fail('FILE_BUSY', `${cmd.path} is being written by another client; ${leaseHint(w, cmd.nowMs)}`);
         if (!cmd.overwrite) fail('EXISTS', `${cmd.path} exists (an abandoned write); overwrite it with put -f`);
         if (w) this.dropWrite(w);
         dir.children.delete(name);
@@ -352,7 +359,7 @@ export class MasterState {
         // Only one replacing write at a time, so the last to complete cannot silently lose to an older one.
         for (const w of this.writes.values()) {
           if (w.path === cmd.path && w.replacing) {
-            if (w.leaseExpiresAtMs > cmd.nowMs) fail('FILE_BUSY', `${cmd.path} is being overwritten by another client`);
+            if (w.leaseExpiresAtMs > cmd.nowMs) fail('FILE_BUSY', `${cmd.path} is being overwritten by another client; ${leaseHint(w, cmd.nowMs)}`);
             this.dropWrite(w);
           }
         }
@@ -445,6 +452,21 @@ export class MasterState {
     if (!w) fail('WRITE_NOT_FOUND', 'this write is unknown or already finished');
     this.dropWrite(w!);
     return null;
+  }
+
+  /**
+   * Extends the lease of each named write that is still open; answers the ones that are not.
+   * When none is, nothing changed and the writer is told so (WRITE_NOT_FOUND), so it stops.
+   */
+  private renew(writeIds: string[], nowMs: number): { unknown: string[] } {
+    const unknown = writeIds.filter((id) => !this.writes.has(id));
+    if (unknown.length === writeIds.length) fail('WRITE_NOT_FOUND', 'this write is unknown: it finished, was abandoned, or its lease expired; start the upload again');
+    for (const id of writeIds) {
+      const w = this.writes.get(id);
+      // max: a renew stamped by a leader whose clock lags never shortens a lease.
+      if (w) w.leaseExpiresAtMs = Math.max(w.leaseExpiresAtMs, nowMs + w.leaseMs);
+    }
+    return { unknown };
   }
 
   /** Forgets a pending write, its chunks, and (for a new file) its 'writing' entry. */
