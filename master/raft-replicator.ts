@@ -42,13 +42,14 @@ class MasterStateMachine implements StateMachine {
 }
 
 /** Maps the Raft module's errors onto the master's stable error codes. */
-function toDfs(err: unknown, leaderAddr: (id: string | null) => string | undefined): DfsError {
+function toDfs(err: unknown, leaderAddr: (id: string | null) => string | undefined, masters: Record<string, string>): DfsError {
   if (err instanceof NotLeaderError) {
     const leader = leaderAddr(err.leaderId);
     const message = err.outcomeUnknown
       ? 'leadership changed while the operation was being committed; it may or may not have been applied'
       : leader ? `not the leader; the leader is ${leader}` : 'not the leader, and no leader is known yet; retry shortly';
-    return new DfsError('NOT_LEADER', message, { leader: leader ?? null });
+    // The whole group, so a client that knew one master learns them all (as from the service's own NOT_LEADER).
+    return new DfsError('NOT_LEADER', message, { leader: leader ?? null, masters });
   }
   if (err instanceof RaftError) {
     switch (err.code) {
@@ -125,7 +126,7 @@ export class RaftReplicator implements Replicator {
       // A raw command's answer is the state machine's own; only a session command's is wrapped.
       return (session ? unwrapSessionResult(result) : result) as CommandResult;
     } catch (err) {
-      throw toDfs(err, this.leaderAddrOf);
+      throw toDfs(err, this.leaderAddrOf, this.peers);
     }
   }
 
@@ -133,7 +134,7 @@ export class RaftReplicator implements Replicator {
     try {
       return unwrapSessionResult(await this.node.propose(encodeRegister())) as string;
     } catch (err) {
-      throw toDfs(err, this.leaderAddrOf);
+      throw toDfs(err, this.leaderAddrOf, this.peers);
     }
   }
 
@@ -141,7 +142,7 @@ export class RaftReplicator implements Replicator {
     try {
       await this.node.linearizableRead();
     } catch (err) {
-      throw toDfs(err, this.leaderAddrOf);
+      throw toDfs(err, this.leaderAddrOf, this.peers);
     }
   }
 
