@@ -27,6 +27,9 @@ export interface RepairLimits {
 
 export const REPAIR_DEFAULTS: RepairLimits = { perServerCopies: 2, maxInFlight: 64, copyTimeoutMs: 120_000, balanceThreshold: 0.1, maxMovesInFlight: 4 };
 
+/** A surplus delete waiting for its server's heartbeat: the replica, and the file it was surplus for. */
+interface QueuedDelete { server: string; version: number; file: FileNode }
+
 /** A copy ordered and not yet confirmed; `moveFrom` marks a balancing move (that replica goes after). */
 interface InFlight { target: string; source: string; startedMs: number; moveFrom?: string; deadlineMs?: number }
 
@@ -161,8 +164,11 @@ export class RepairScheduler {
   private readonly inFlight = new Map<number, InFlight[]>();
   private readonly orders = new Map<string, CopyOrder[]>();
   private readonly deletes = new Map<string, number[]>();
-  /** Handles with a delete queued on some server (at most one at a time: one surplus replica per scan). */
-  private readonly deleting = new Set<number>();
+  /**
+   * Handles with a delete queued on some server (at most one at a time: one surplus replica per
+   * scan), with what it was queued for: takeFor checks it again before the delete goes out.
+   */
+  private readonly deleting = new Map<number, QueuedDelete>();
   /** A scan is under way (scans in slices take a while): another is not started meanwhile. */
   private scanning = false;
   copiesOrdered = 0;
@@ -221,19 +227,68 @@ export class RepairScheduler {
    * What the server should do now, collected by its heartbeat reply: every copy order, and at
    * most `maxDeletes` deletes (the rest wait for the next heartbeat). A delete handed out is
    * removed from the locations again, in case a report restored the replica meanwhile.
+   *
+   * Given the state, each surplus delete is checked again first: between the scan that queued
+   * it and this heartbeat, another replica may have been found corrupt, died, or started
+   * draining, or the file's replication raised, and the delete would then take the chunk below
+   * its replication (the leader simulator's first runs found this). Such a delete is
+   * dropped and the replica counted again; the next scan decides afresh. Copies ordered to a
+   * server that has started draining since are withdrawn.
    */
-  takeFor(serverId: string, maxDeletes = Infinity): { copies: CopyOrder[]; deletes: number[] } {
-    const copies = this.orders.get(serverId) ?? [];
+  takeFor(serverId: string, maxDeletes = Infinity, state?: MasterState): { copies: CopyOrder[]; deletes: number[] } {
+    let copies = this.orders.get(serverId) ?? [];
     const queued = this.deletes.get(serverId) ?? [];
-    const deletes = queued.slice(0, Math.max(0, maxDeletes));
+    const taken = queued.slice(0, Math.max(0, maxDeletes));
     this.orders.delete(serverId);
-    if (deletes.length < queued.length) this.deletes.set(serverId, queued.slice(deletes.length));
+    if (state?.decommissioning.has(serverId) && copies.length > 0) {
+      // It started draining since these were ordered: nothing new goes there (found by the
+      // leader simulator). The copies are withdrawn, and the next scan plans them elsewhere.
+      for (const o of copies) this.dropInFlight(o.handle, serverId);
+      copies = [];
+    }
+    if (taken.length < queued.length) this.deletes.set(serverId, queued.slice(taken.length));
     else this.deletes.delete(serverId);
-    for (const h of deletes) {
+    const deletes: number[] = [];
+    for (const h of taken) {
+      const q = this.deleting.get(h);
       this.deleting.delete(h);
+      if (state && q && !this.stillSurplus(state, h, q)) {
+        this.registry.addKnownReplica(serverId, h, q.version);
+        continue;
+      }
       this.registry.removeReplica(serverId, h);
+      deletes.push(h);
     }
     return { copies, deletes };
+  }
+
+  /** Whether the chunk keeps its replication without the replica `q` would delete (or is no longer the chunk it was). */
+  private stillSurplus(state: MasterState, handle: number, q: QueuedDelete): boolean {
+    if (state.chunks.versionOf(handle) !== q.version) return true; // deleted or re-versioned: the replica is garbage anyway
+    const good = this.registry.liveReplicas(handle, q.version).filter((r) => r.id !== q.server && !state.decommissioning.has(r.id)).length;
+    return good >= this.keep(q.file);
+  }
+
+  private dropInFlight(handle: number, target: string): void {
+    const rest = (this.inFlight.get(handle) ?? []).filter((f) => f.target !== target);
+    if (rest.length > 0) this.inFlight.set(handle, rest);
+    else this.inFlight.delete(handle);
+  }
+
+  /**
+   * The server no longer holds these replicas (it reported them removed, or corrupt): a delete
+   * queued for them is moot, and must not be counted back by takeFor's check.
+   */
+  onReplicasGone(serverId: string, handles: Iterable<number>): void {
+    const queued = this.deletes.get(serverId);
+    if (!queued) return;
+    const gone = new Set<number>();
+    for (const h of handles) if (this.deleting.get(h)?.server === serverId) gone.add(h);
+    if (gone.size === 0) return;
+    for (const h of gone) this.deleting.delete(h);
+    const rest = queued.filter((h) => !gone.has(h));
+    if (rest.length > 0) this.deletes.set(serverId, rest);
+    else this.deletes.delete(serverId);
   }
 
   /** The target reported these copies failed: plan them again on the next scan. */
@@ -297,6 +352,7 @@ export class RepairScheduler {
     const wanted = new WantedChunks();
     yield* finishedChunks(state, wanted, work);
     this.settle(state, wanted, this.now(), decom);
+    this.voidDeletesOnDeadServers();
 
     const load = new Map<string, number>();
     const bump = (id: string) => load.set(id, (load.get(id) ?? 0) + 1);
@@ -356,7 +412,7 @@ export class RepairScheduler {
       // most, as servers sharing a disk report the same free space): reports confirm it before the next.
       const fullest = good.sort((a, b) => this.registry.freeRatio(a.id) - this.registry.freeRatio(b.id)
         || (util.get(b.id) ?? 0) - (util.get(a.id) ?? 0) || (a.id < b.id ? -1 : 1))[0]!;
-      this.queueDelete(fullest.id, c.handle);
+      this.queueDelete(fullest.id, c.handle, { server: fullest.id, version: c.version, file: c.file });
       scan.surplusDeletes++;
     }
 
@@ -401,7 +457,7 @@ export class RepairScheduler {
         }
         const busy = [...load].filter(([, n]) => n >= this.limits.perServerCopies).map(([id]) => id);
         // Not a server about to delete this very chunk (a surplus delete queued before it fell short).
-        const deleting = this.deleteQueued(c.handle) ? [...this.deletes].filter(([, hs]) => hs.includes(c.handle)).map(([id]) => id) : [];
+        const deleting = this.deleteQueued(c.handle) ? [this.deleting.get(c.handle)!.server] : [];
         const exclude = [...live.map((r) => r.id), ...(this.inFlight.get(c.handle) ?? []).map((f) => f.target), ...busy, ...deleting, ...decom];
         const [target] = this.registry.place(1, exclude, c.file.chunkSizeBytes);
         if (!target) {
@@ -433,7 +489,7 @@ export class RepairScheduler {
         if (liveIds.has(f.target)) {
           this.copiesDone++;
           this.bytesCopied += rec!.length;
-          if (f.moveFrom) this.finishMove(wanted.get(h)?.replication, h, f.moveFrom, live, decom);
+          if (f.moveFrom) this.finishMove(wanted.get(h), rec!.version, h, f.moveFrom, live, decom);
           return false;
         }
         if (now > (f.deadlineMs ?? f.startedMs + this.limits.copyTimeoutMs) || !rec || !this.registry.isAlive(f.target)) {
@@ -448,12 +504,29 @@ export class RepairScheduler {
     }
   }
 
+  /**
+   * Deletes queued for a server that died (or vanished: a wiped server came back under a new id
+   * at its address) are void. Left queued, they marked their chunks as being trimmed for good,
+   * so those chunks were never trimmed or balanced again (found by the leader simulator). The replica goes back into the locations: the server still holds it if it returns.
+   */
+  private voidDeletesOnDeadServers(): void {
+    for (const [server, handles] of this.deletes) {
+      if (this.registry.isAlive(server)) continue;
+      for (const h of handles) {
+        const q = this.deleting.get(h);
+        this.deleting.delete(h);
+        if (q) this.registry.addKnownReplica(server, h, q.version);
+      }
+      this.deletes.delete(server);
+    }
+  }
+
   /** A move's copy arrived: drop the replica it replaces, if the chunk keeps its replication without it. */
-  private finishMove(replication: number | undefined, handle: number, from: string, live: { id: string }[], decom: ReadonlySet<string>): void {
+  private finishMove(file: FileNode | undefined, version: number, handle: number, from: string, live: { id: string }[], decom: ReadonlySet<string>): void {
     this.movesDone++;
     const goodElsewhere = live.filter((r) => r.id !== from && !decom.has(r.id)).length;
-    if (replication === undefined || !live.some((r) => r.id === from) || goodElsewhere < replication) return;
-    this.queueDelete(from, handle);
+    if (file === undefined || !live.some((r) => r.id === from) || goodElsewhere < file.replication || this.deleteQueued(handle)) return;
+    this.queueDelete(from, handle, { server: from, version, file });
   }
 
   /**
@@ -577,10 +650,10 @@ export class RepairScheduler {
     return this.deleting.has(handle);
   }
 
-  private queueDelete(serverId: string, handle: number): void {
+  private queueDelete(serverId: string, handle: number, q: QueuedDelete): void {
     this.registry.removeReplica(serverId, handle);
     this.push(this.deletes, serverId, handle);
-    this.deleting.add(handle);
+    this.deleting.set(handle, q);
   }
 
   private push<T>(map: Map<string, T[]>, key: string, value: T): void {

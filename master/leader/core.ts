@@ -186,6 +186,7 @@ export class LeaderCore {
     // Whether a copy is settled must be asked before the report lands (it adds the replica).
     const copyDone = req.added.some((c) => this.repair.awaits(req.id, c.handle));
     if (!this.registry.heartbeat(req)) return false;
+    this.repair.onReplicasGone(req.id, req.removed);
     this.repair.onCopyFailed(req.id, req.copyFailed);
     if (copyDone || req.copyFailed.length > 0) this.scanAsked = true;
     return true;
@@ -198,7 +199,7 @@ export class LeaderCore {
    */
   takeWork(serverId: string, nowMs: number): ServerWork {
     this.advanceTo(nowMs);
-    const work = this.repair.takeFor(serverId, MAX_DELETES_PER_REPLY);
+    const work = this.repair.takeFor(serverId, MAX_DELETES_PER_REPLY, this.state);
     const graceMs = this.opts.unsafeNoGarbageGrace ? 0 : this.opts.gcGraceMs;
     const garbage = this.registry.takeGarbage(serverId, (h) => this.state.chunks.versionOf(h), graceMs, MAX_DELETES_PER_REPLY - work.deletes.length);
     return { copies: work.copies, surplusDeletes: work.deletes, garbageDeletes: garbage };
@@ -209,6 +210,7 @@ export class LeaderCore {
     this.advanceTo(nowMs);
     this.emit('warn', 'replica reported corrupt', { server: req.id, handle: req.handle, reason: req.reason });
     this.registry.markCorrupt(req.id, req.handle);
+    this.repair.onReplicasGone(req.id, [req.handle]);
   }
 
   // ---- placement of new chunks ----
