@@ -97,6 +97,8 @@ export class MasterService {
       deadTimeoutMs: config.deadTimeoutMs, safeModeMs: config.safeModeMs, gcGraceMs: config.gcGraceMs,
       leaseCheckIntervalMs: Math.max(250, Math.floor(config.writeLeaseMs / 4)), repair: config.repair, random: env.random ?? Math.random,
     }, getState(), this.clock.nowMs());
+    // Already leading (a group of one elected before this service existed): no change will say so.
+    if (replicator.isLeader()) this.core.becomeLeader(this.clock.nowMs(), replicator.status().term);
     replicator.onLeaderChange((isLeader) => {
       const now = this.now();
       if (isLeader) this.core.becomeLeader(now, replicator.status().term);
