@@ -507,7 +507,8 @@ export class RepairScheduler {
   /**
    * Deletes queued for a server that died (or vanished: a wiped server came back under a new id
    * at its address) are void. Left queued, they marked their chunks as being trimmed for good,
-   * so those chunks were never trimmed or balanced again (found by the leader simulator). The replica goes back into the locations: the server still holds it if it returns.
+   * so those chunks were never trimmed or balanced again (found by the leader simulator).
+   * The replica goes back into the locations: the server still holds it if it returns.
    */
   private voidDeletesOnDeadServers(): void {
     for (const [server, handles] of this.deletes) {
