@@ -136,19 +136,14 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   mountMasterRoutes(app, svc, metrics);
   installErrorHandler(app, log);
   ready = true;
-  const repairTimer = setInterval(() => {
-    svc.repairScan().catch((err: Error) => log.warn({ err: err.message }, 'repair scan failed'));
-  }, 1000);
-  const leaseTimer = setInterval(() => {
-    svc.expireLeases().catch((err) => log.warn({ err }, 'lease expiry failed'));
-  }, Math.max(250, Math.floor(opts.writeLeaseMs / 4)));
+  // The leader core's timer: repair scans and lease expiry (master/leader/core.ts decides when).
+  svc.start();
   log.info({ addr, dataDir: opts.dataDir, peers, clusterId, membership: membership.source, chunks: replicator.state.chunks.size }, 'master started');
   return {
     addr,
     server,
     async close() {
-      clearInterval(leaseTimer);
-      clearInterval(repairTimer);
+      svc.stop();
       const closed = new Promise<void>((r) => server.close(() => r()));
       // Upgraded raft streams are no longer the HTTP server's: close them, or close() waits on them.
       raftStreams.close();

@@ -14,7 +14,7 @@ export interface Candidate {
  * A small random jitter spreads equally good choices so that concurrent writers do not all
  * land on the same three servers between heartbeats.
  */
-export function chooseReplicas(candidates: Candidate[], count: number, chunkSizeBytes: number, random: () => number = Math.random): string[] {
+export function chooseReplicas(candidates: Candidate[], count: number, chunkSizeBytes: number, random: () => number): string[] {
   const scored = candidates
     .filter((c) => c.freeBytes - c.pendingAllocations * chunkSizeBytes >= chunkSizeBytes)
     .map((c) => {

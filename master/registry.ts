@@ -276,7 +276,11 @@ export class Registry {
   /** handle → servers that reported a replica corrupt (dropped there), until the chunk is healthy again. */
   private corrupt = new Map<number, Set<string>>();
 
-  constructor(private readonly deadTimeoutMs: number, private readonly now: () => number = Date.now) {}
+  /**
+   * `now` is the leader's clock reading (the core's, never the machine's); `random` is the
+   * placement jitter's source (seeded in tests and the simulator).
+   */
+  constructor(private readonly deadTimeoutMs: number, private readonly now: () => number, private readonly random: () => number) {}
 
   register(req: RegisterRequest): void {
     const old = this.servers.get(req.id);
@@ -446,7 +450,7 @@ export class Registry {
   place(count: number, exclude: string[], chunkSizeBytes: number): { id: string; addr: string }[] {
     const ex = new Set(exclude);
     const live = [...this.servers.values()].filter((s) => !ex.has(s.id) && this.isAlive(s.id));
-    const ids = chooseReplicas(live, count, chunkSizeBytes);
+    const ids = chooseReplicas(live, count, chunkSizeBytes, this.random);
     return ids.map((id) => {
       const s = this.servers.get(id)!;
       s.pendingAllocations++;

@@ -17,9 +17,18 @@ export interface RepairLimits {
   balanceThreshold: number;
   /** Balancing moves in flight at once: low, so moving data never competes much with clients or repair. */
   maxMovesInFlight: number;
+  /**
+   * Test only, the leader simulator's planted bug: surplus trimming counts one replica too many
+   * as surplus, so it takes chunks below their replication. test/master/leader-sim.test.ts
+   * checks that the simulator catches it.
+   */
+  unsafeSurplusOffByOne?: boolean;
 }
 
 export const REPAIR_DEFAULTS: RepairLimits = { perServerCopies: 2, maxInFlight: 64, copyTimeoutMs: 120_000, balanceThreshold: 0.1, maxMovesInFlight: 4 };
+
+/** A surplus delete waiting for its server's heartbeat: the replica, and the file it was surplus for. */
+interface QueuedDelete { server: string; version: number; file: FileNode }
 
 /** A copy ordered and not yet confirmed; `moveFrom` marks a balancing move (that replica goes after). */
 interface InFlight { target: string; source: string; startedMs: number; moveFrom?: string; deadlineMs?: number }
@@ -69,23 +78,8 @@ class WantedChunks {
 /** An under-replicated chunk, as classified; what it needs is worked out again when it is ordered. */
 interface Candidate { handle: number; version: number; good: number; file: FileNode }
 
-/** How a scan shares the event loop (scanInSlices). */
-export interface SliceOptions {
-  /** The longest the scan runs before it lets other work in. */
-  sliceMs?: number;
-  /** Units of work (files walked, chunks checked, candidates sorted) between looks at the clock. */
-  step?: number;
-  now?: () => number;
-  /** Lets other work run; the next slice starts when it resolves. */
-  pause?: () => Promise<void>;
-  /** Asked whenever the scan resumes: false ends it there, ordering nothing more (leadership lost). */
-  proceed?: () => boolean;
-}
-
-/** A few milliseconds a slice: Raft ticks every 100 ms, and clients should not notice a scan. */
-export const SLICE_DEFAULTS = { sliceMs: 5, step: 256 };
-
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+/** Units of work (files walked, chunks checked, candidates sorted) between a scan's pause points. */
+export const SCAN_STEP = 256;
 
 /** Counts units of work; every `step`th is a point where a sliced scan may pause. */
 class Work {
@@ -164,14 +158,17 @@ function* sortInSteps<T>(items: T[], cmp: (a: T, b: T) => number, step: number):
  * fullest server. When nothing needs repair, servers whose use strays from the mean exchange
  * replicas: copy to the emptier one first, delete from the fuller one only once the copy is
  * confirmed, so no chunk ever has fewer replicas than it should. The master scans in slices of a
- * few milliseconds (scanInSlices), so that a large namespace does not stall its event loop.
+ * few milliseconds (scanSteps, run by master/leader/slices.ts), so that a large namespace does not stall its event loop.
  */
 export class RepairScheduler {
   private readonly inFlight = new Map<number, InFlight[]>();
   private readonly orders = new Map<string, CopyOrder[]>();
   private readonly deletes = new Map<string, number[]>();
-  /** Handles with a delete queued on some server (at most one at a time: one surplus replica per scan). */
-  private readonly deleting = new Set<number>();
+  /**
+   * Handles with a delete queued on some server (at most one at a time: one surplus replica per
+   * scan), with what it was queued for: takeFor checks it again before the delete goes out.
+   */
+  private readonly deleting = new Map<number, QueuedDelete>();
   /** A scan is under way (scans in slices take a while): another is not started meanwhile. */
   private scanning = false;
   copiesOrdered = 0;
@@ -182,7 +179,7 @@ export class RepairScheduler {
   lastScanMs = 0;
   last: RepairScan = { underReplicated: 0, missing: 0, ordered: 0, moves: 0, inFlight: 0, surplusDeletes: 0, decommissionRemaining: {} };
 
-  constructor(private readonly registry: Registry, private readonly limits: RepairLimits = REPAIR_DEFAULTS, private readonly now: () => number = Date.now) {}
+  constructor(private readonly registry: Registry, private readonly limits: RepairLimits, private readonly now: () => number) {}
 
   get inFlightCount(): number {
     let n = 0;
@@ -230,19 +227,68 @@ export class RepairScheduler {
    * What the server should do now, collected by its heartbeat reply: every copy order, and at
    * most `maxDeletes` deletes (the rest wait for the next heartbeat). A delete handed out is
    * removed from the locations again, in case a report restored the replica meanwhile.
+   *
+   * Given the state, each surplus delete is checked again first: between the scan that queued
+   * it and this heartbeat, another replica may have been found corrupt, died, or started
+   * draining, or the file's replication raised, and the delete would then take the chunk below
+   * its replication (the leader simulator's first runs found this). Such a delete is
+   * dropped and the replica counted again; the next scan decides afresh. Copies ordered to a
+   * server that has started draining since are withdrawn.
    */
-  takeFor(serverId: string, maxDeletes = Infinity): { copies: CopyOrder[]; deletes: number[] } {
-    const copies = this.orders.get(serverId) ?? [];
+  takeFor(serverId: string, maxDeletes = Infinity, state?: MasterState): { copies: CopyOrder[]; deletes: number[] } {
+    let copies = this.orders.get(serverId) ?? [];
     const queued = this.deletes.get(serverId) ?? [];
-    const deletes = queued.slice(0, Math.max(0, maxDeletes));
+    const taken = queued.slice(0, Math.max(0, maxDeletes));
     this.orders.delete(serverId);
-    if (deletes.length < queued.length) this.deletes.set(serverId, queued.slice(deletes.length));
+    if (state?.decommissioning.has(serverId) && copies.length > 0) {
+      // It started draining since these were ordered: nothing new goes there (found by the
+      // leader simulator). The copies are withdrawn, and the next scan plans them elsewhere.
+      for (const o of copies) this.dropInFlight(o.handle, serverId);
+      copies = [];
+    }
+    if (taken.length < queued.length) this.deletes.set(serverId, queued.slice(taken.length));
     else this.deletes.delete(serverId);
-    for (const h of deletes) {
+    const deletes: number[] = [];
+    for (const h of taken) {
+      const q = this.deleting.get(h);
       this.deleting.delete(h);
+      if (state && q && !this.stillSurplus(state, h, q)) {
+        this.registry.addKnownReplica(serverId, h, q.version);
+        continue;
+      }
       this.registry.removeReplica(serverId, h);
+      deletes.push(h);
     }
     return { copies, deletes };
+  }
+
+  /** Whether the chunk keeps its replication without the replica `q` would delete (or is no longer the chunk it was). */
+  private stillSurplus(state: MasterState, handle: number, q: QueuedDelete): boolean {
+    if (state.chunks.versionOf(handle) !== q.version) return true; // deleted or re-versioned: the replica is garbage anyway
+    const good = this.registry.liveReplicas(handle, q.version).filter((r) => r.id !== q.server && !state.decommissioning.has(r.id)).length;
+    return good >= this.keep(q.file);
+  }
+
+  private dropInFlight(handle: number, target: string): void {
+    const rest = (this.inFlight.get(handle) ?? []).filter((f) => f.target !== target);
+    if (rest.length > 0) this.inFlight.set(handle, rest);
+    else this.inFlight.delete(handle);
+  }
+
+  /**
+   * The server no longer holds these replicas (it reported them removed, or corrupt): a delete
+   * queued for them is moot, and must not be counted back by takeFor's check.
+   */
+  onReplicasGone(serverId: string, handles: Iterable<number>): void {
+    const queued = this.deletes.get(serverId);
+    if (!queued) return;
+    const gone = new Set<number>();
+    for (const h of handles) if (this.deleting.get(h)?.server === serverId) gone.add(h);
+    if (gone.size === 0) return;
+    for (const h of gone) this.deleting.delete(h);
+    const rest = queued.filter((h) => !gone.has(h));
+    if (rest.length > 0) this.deletes.set(serverId, rest);
+    else this.deletes.delete(serverId);
   }
 
   /** The target reported these copies failed: plan them again on the next scan. */
@@ -262,7 +308,7 @@ export class RepairScheduler {
     if (this.scanning) throw new Error('a repair scan is already running');
     this.scanning = true;
     try {
-      const plan = this.plan(state, new Work(SLICE_DEFAULTS.step));
+      const plan = this.plan(state, new Work(SCAN_STEP));
       for (;;) {
         const r = plan.next();
         if (r.done) return r.value;
@@ -273,32 +319,26 @@ export class RepairScheduler {
   }
 
   /**
-   * One scan in slices of about `sliceMs` each, letting other work (Raft heartbeats, client
-   * calls) in between: at a million files a scan takes seconds, and the leader must go on
-   * answering meanwhile. The namespace and the registry may change between slices, so every
-   * copy and delete is checked against them as they are when it is ordered. The scan ends,
-   * ordering nothing more, if the state was replaced (a snapshot installed) or `proceed` says
-   * so when it resumes. Undefined when it ended so, or when another scan was running (one at a
+   * One scan as a generator: each yield is a point where the driver may let other work in
+   * (master/leader/slices.ts runs it in slices of a few milliseconds; at a million files a scan
+   * takes seconds). The namespace and the registry may change between steps, so every copy and
+   * delete is checked against them as they are when it is ordered. The scan ends, ordering
+   * nothing more, if the state was replaced (a snapshot installed) or `proceed` says so when it
+   * resumes. Returns undefined when it ended so, or when another scan was running (one at a
    * time: the running one covers what the other would have found).
    */
-  async scanInSlices(getState: () => MasterState, opts: SliceOptions = {}): Promise<RepairScan | undefined> {
+  *scanSteps(getState: () => MasterState, opts: { step?: number; proceed?: () => boolean } = {}): Generator<void, RepairScan | undefined> {
     if (this.scanning) return undefined;
     this.scanning = true;
-    const sliceMs = opts.sliceMs ?? SLICE_DEFAULTS.sliceMs;
-    const now = opts.now ?? (() => performance.now());
-    const pause = opts.pause ?? nextTurn;
     const state = getState();
-    const plan = this.plan(state, new Work(opts.step ?? SLICE_DEFAULTS.step));
+    const plan = this.plan(state, new Work(opts.step ?? SCAN_STEP));
     try {
-      let sliceStart = now();
       for (;;) {
         const r = plan.next();
         if (r.done) return r.value;
-        if (now() - sliceStart < sliceMs) continue;
-        await pause();
+        yield;
         // The plan holds the state it started with: it may only go on while that is still the state.
         if (getState() !== state || !(opts.proceed?.() ?? true)) return undefined;
-        sliceStart = now();
       }
     } finally {
       this.scanning = false;
@@ -312,6 +352,7 @@ export class RepairScheduler {
     const wanted = new WantedChunks();
     yield* finishedChunks(state, wanted, work);
     this.settle(state, wanted, this.now(), decom);
+    this.voidDeletesOnDeadServers();
 
     const load = new Map<string, number>();
     const bump = (id: string) => load.set(id, (load.get(id) ?? 0) + 1);
@@ -353,7 +394,7 @@ export class RepairScheduler {
       if (good.length < file.replication) {
         scan.underReplicated++;
         if (file.replication - good.length - pending > 0) candidates.push({ handle: h, version, good: good.length, file });
-      } else if (good.length > file.replication && pending === 0 && !this.deleteQueued(h)) {
+      } else if (good.length > this.keep(file) && pending === 0 && !this.deleteQueued(h)) {
         surplus.push({ handle: h, version, good: good.length, file });
       }
     }
@@ -366,12 +407,12 @@ export class RepairScheduler {
       // As things are now: since it was counted, the chunk may have lost a replica or its file gained replication.
       if (state.chunks.versionOf(c.handle) !== c.version || this.inFlight.has(c.handle) || this.deleteQueued(c.handle)) continue;
       const good = this.registry.liveReplicas(c.handle, c.version).filter((r) => !decom.has(r.id));
-      if (good.length <= c.file.replication) continue;
+      if (good.length <= this.keep(c.file)) continue;
       // One surplus replica per scan and chunk, from the fullest disk (then the server holding the
       // most, as servers sharing a disk report the same free space): reports confirm it before the next.
       const fullest = good.sort((a, b) => this.registry.freeRatio(a.id) - this.registry.freeRatio(b.id)
         || (util.get(b.id) ?? 0) - (util.get(a.id) ?? 0) || (a.id < b.id ? -1 : 1))[0]!;
-      this.queueDelete(fullest.id, c.handle);
+      this.queueDelete(fullest.id, c.handle, { server: fullest.id, version: c.version, file: c.file });
       scan.surplusDeletes++;
     }
 
@@ -416,7 +457,7 @@ export class RepairScheduler {
         }
         const busy = [...load].filter(([, n]) => n >= this.limits.perServerCopies).map(([id]) => id);
         // Not a server about to delete this very chunk (a surplus delete queued before it fell short).
-        const deleting = this.deleteQueued(c.handle) ? [...this.deletes].filter(([, hs]) => hs.includes(c.handle)).map(([id]) => id) : [];
+        const deleting = this.deleteQueued(c.handle) ? [this.deleting.get(c.handle)!.server] : [];
         const exclude = [...live.map((r) => r.id), ...(this.inFlight.get(c.handle) ?? []).map((f) => f.target), ...busy, ...deleting, ...decom];
         const [target] = this.registry.place(1, exclude, c.file.chunkSizeBytes);
         if (!target) {
@@ -448,7 +489,7 @@ export class RepairScheduler {
         if (liveIds.has(f.target)) {
           this.copiesDone++;
           this.bytesCopied += rec!.length;
-          if (f.moveFrom) this.finishMove(wanted.get(h)?.replication, h, f.moveFrom, live, decom);
+          if (f.moveFrom) this.finishMove(wanted.get(h), rec!.version, h, f.moveFrom, live, decom);
           return false;
         }
         if (now > (f.deadlineMs ?? f.startedMs + this.limits.copyTimeoutMs) || !rec || !this.registry.isAlive(f.target)) {
@@ -463,12 +504,30 @@ export class RepairScheduler {
     }
   }
 
+  /**
+   * Deletes queued for a server that died (or vanished: a wiped server came back under a new id
+   * at its address) are void. Left queued, they marked their chunks as being trimmed for good,
+   * so those chunks were never trimmed or balanced again (found by the leader simulator).
+   * The replica goes back into the locations: the server still holds it if it returns.
+   */
+  private voidDeletesOnDeadServers(): void {
+    for (const [server, handles] of this.deletes) {
+      if (this.registry.isAlive(server)) continue;
+      for (const h of handles) {
+        const q = this.deleting.get(h);
+        this.deleting.delete(h);
+        if (q) this.registry.addKnownReplica(server, h, q.version);
+      }
+      this.deletes.delete(server);
+    }
+  }
+
   /** A move's copy arrived: drop the replica it replaces, if the chunk keeps its replication without it. */
-  private finishMove(replication: number | undefined, handle: number, from: string, live: { id: string }[], decom: ReadonlySet<string>): void {
+  private finishMove(file: FileNode | undefined, version: number, handle: number, from: string, live: { id: string }[], decom: ReadonlySet<string>): void {
     this.movesDone++;
     const goodElsewhere = live.filter((r) => r.id !== from && !decom.has(r.id)).length;
-    if (replication === undefined || !live.some((r) => r.id === from) || goodElsewhere < replication) return;
-    this.queueDelete(from, handle);
+    if (file === undefined || !live.some((r) => r.id === from) || goodElsewhere < file.replication || this.deleteQueued(handle)) return;
+    this.queueDelete(from, handle, { server: from, version, file });
   }
 
   /**
@@ -583,14 +642,19 @@ export class RepairScheduler {
     else this.orders.delete(serverId);
   }
 
+  /** Good replicas a chunk keeps when its surplus is trimmed: its file's replication. */
+  private keep(file: FileNode): number {
+    return this.limits.unsafeSurplusOffByOne ? file.replication - 1 : file.replication;
+  }
+
   private deleteQueued(handle: number): boolean {
     return this.deleting.has(handle);
   }
 
-  private queueDelete(serverId: string, handle: number): void {
+  private queueDelete(serverId: string, handle: number, q: QueuedDelete): void {
     this.registry.removeReplica(serverId, handle);
     this.push(this.deletes, serverId, handle);
-    this.deleting.add(handle);
+    this.deleting.set(handle, q);
   }
 
   private push<T>(map: Map<string, T[]>, key: string, value: T): void {

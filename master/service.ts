@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { signWriteToken } from '../common/auth.js';
+import { systemClock, type Clock } from '../common/clock.js';
 import { DfsError } from '../common/errors.js';
 import { callJson } from '../common/http.js';
 import type { Logger } from '../common/log.js';
@@ -10,8 +11,10 @@ import type {
   HeartbeatReply, HeartbeatRequest, ListReply, MkdirRequest, RegisterRequest, RenameRequest, RenewReply, RenewRequest, SetReplicationRequest, StatReply,
 } from '../common/protocol.js';
 import type { Command } from './commands.js';
-import { Registry } from './registry.js';
-import { REPAIR_DEFAULTS, RepairScheduler, type RepairLimits } from './repair.js';
+import { LeaderCore, toReply, type PlacementRefusal } from './leader/core.js';
+import { runInSlices } from './leader/slices.js';
+import type { Registry } from './registry.js';
+import type { RepairLimits, RepairScheduler } from './repair.js';
 import type { Replicator, SessionRef } from './replicator.js';
 import type { FileNode, MasterState } from './state.js';
 
@@ -48,67 +51,117 @@ export interface MasterConfig {
 
 /** Bounds on what one listing may return, so a huge directory cannot exhaust the master. */
 export const MAX_LIST_ENTRIES = 100_000;
-/** Deletions sent in one heartbeat reply; the rest go in later ones. */
-export const MAX_DELETES_PER_REPLY = 10_000;
-/** Scans a heartbeat's news may trigger are at least this far apart: a scan walks the namespace. */
-const MIN_EVENT_SCAN_INTERVAL_MS = 100;
+export { MAX_DELETES_PER_REPLY } from './leader/core.js';
+/**
+ * How often the driver ticks the leader core: it then proposes what the core asks (expired
+ * leases) and starts a repair scan when the core says one is due (every second, or 100 ms after
+ * a copy's news). Short enough that a scan asked for by a heartbeat starts within about this.
+ */
+const LEADER_TICK_MS = 100;
 /** Problems listed by one fsck reply (the counts cover all of them). */
 export const MAX_FSCK_PROBLEMS = 1000;
+
+/** What the service takes from its surroundings, so that a test can replace it. */
+export interface MasterEnv {
+  clock?: Clock;
+  /** The placement jitter's source. */
+  random?: () => number;
+}
 
 /**
  * The master's operations, between the HTTP routes and the replicated state. Mutations go
  * through the Replicator; reads wait for its read barrier; chunk placement uses the volatile
- * registry and never enters the log.
+ * registry and never enters the log. For the leader's volatile half it is the thin async driver
+ * of a deterministic core (master/leader/core.ts): it reads the clock, hands the core each
+ * chunkserver call with the time, runs its repair scans in slices on a timer of its own, and
+ * proposes the commands the core asks for.
  */
 export class MasterService {
-  readonly registry: Registry;
-  readonly repair: RepairScheduler;
+  readonly core: LeaderCore;
+  private readonly clock: Clock;
+  private tickTimer?: NodeJS.Timeout;
+  /** A scan is under way or waiting for its read barrier: the tick does not start another. */
+  private scanning = false;
+  /** An expireLeases proposal is in flight: the tick does not send another meanwhile. */
+  private proposing = false;
 
   constructor(
     readonly config: MasterConfig,
     private readonly getState: () => MasterState,
     readonly replicator: Replicator,
     private readonly log: Logger,
+    env: MasterEnv = {},
   ) {
-    this.registry = new Registry(config.deadTimeoutMs);
-    this.repair = new RepairScheduler(this.registry, { ...REPAIR_DEFAULTS, ...config.repair });
+    this.clock = env.clock ?? systemClock;
+    this.core = new LeaderCore({
+      deadTimeoutMs: config.deadTimeoutMs, safeModeMs: config.safeModeMs, gcGraceMs: config.gcGraceMs,
+      leaseCheckIntervalMs: Math.max(250, Math.floor(config.writeLeaseMs / 4)), repair: config.repair, random: env.random ?? Math.random,
+    }, getState(), this.clock.nowMs());
+    // Already leading (a group of one elected before this service existed): no change will say so.
+    if (replicator.isLeader()) this.core.becomeLeader(this.clock.nowMs(), replicator.status().term);
     replicator.onLeaderChange((isLeader) => {
-      // Locations and liveness are volatile: a new leader learns them afresh from reports.
-      this.registry.clear();
-      this.repair.clear();
-      this.leaderChanges++;
-      this.leaderSinceMs = isLeader ? Date.now() : undefined;
-      this.leaderStartedMs = isLeader ? Date.now() : undefined;
-      if (isLeader) log.info({ term: replicator.status().term }, 'became leader; waiting for chunkserver reports');
-      else log.info({ leader: replicator.leaderAddr() ?? null }, 'not the leader');
+      const now = this.now();
+      if (isLeader) this.core.becomeLeader(now, replicator.status().term);
+      else this.core.loseLeadership(now, replicator.leaderAddr());
+      this.flushLog();
     });
   }
 
-  private leaderSinceMs?: number;
-  private leaderStartedMs?: number;
-  /** Counts leadership changes: a scan that resumes after one (both ways) stops. */
-  private leaderChanges = 0;
-  /** How long the last repair scan took, slices and the work between them (it walks the whole namespace). */
-  private lastScanDurationMs = 0;
+  /** The core's registry (read by reports: fsck, status, stat's locations). */
+  get registry(): Registry {
+    return this.core.registry;
+  }
 
-  /**
-   * Safe mode: just after becoming leader, until every chunk has a reported replica or
-   * safeModeMs passed. Placement waits, so that a chunk nobody has reported yet is not taken
-   * for lost, and a server not yet registered is not taken for absent.
-   */
-  inSafeMode(state: MasterState = this.state): boolean {
-    if (this.leaderSinceMs === undefined) return false;
-    if (Date.now() - this.leaderSinceMs >= this.config.safeModeMs) {
-      this.leaderSinceMs = undefined;
-      return false;
-    }
-    if (this.registry.liveCount() === 0) return true;
-    // Chunks of writes in progress may not be stored anywhere yet: only finished files count.
-    const pending = new Set<number>();
-    for (const w of state.writes.values()) for (const h of w.chunks) pending.add(h);
-    for (const h of state.chunks.keys()) if (!pending.has(h) && !this.registry.hasAnyReplica(h)) return true;
-    this.leaderSinceMs = undefined;
-    return false;
+  /** The core's repair planner (read by status for its counters). */
+  get repair(): RepairScheduler {
+    return this.core.repair;
+  }
+
+  /** Starts the leader's timer: lease expiry and repair scans. */
+  start(): void {
+    this.tickTimer ??= setInterval(() => this.tick(), LEADER_TICK_MS);
+  }
+
+  stop(): void {
+    clearInterval(this.tickTimer);
+    this.tickTimer = undefined;
+  }
+
+  /** Reads the clock and brings the core up to date with it and with the replicated state. */
+  private now(): number {
+    const now = this.clock.nowMs();
+    this.core.stateChanged(this.state);
+    this.core.advanceTo(now);
+    return now;
+  }
+
+  private flushLog(): void {
+    for (const e of this.core.drainLog()) this.log[e.level](e.fields, e.msg);
+  }
+
+  /** One tick of the leader core: propose what it asks, start a scan when one is due. */
+  tick(): void {
+    const now = this.now();
+    const commands = this.proposing ? [] : this.core.tick(now);
+    for (const cmd of commands) this.proposeTimed(cmd);
+    this.runScan().catch((err: Error) => this.log.warn({ err: err.message }, 'repair scan failed'));
+    this.flushLog();
+  }
+
+  private proposeTimed(cmd: Command): void {
+    this.proposing = true;
+    this.commit(cmd)
+      .then((r) => {
+        const abandoned = (r as { abandoned?: string[] } | undefined)?.abandoned ?? [];
+        if (abandoned.length > 0) this.log.info({ abandoned }, 'abandoned writes whose lease expired');
+      })
+      .catch((err) => this.log.warn({ err }, 'lease expiry failed'))
+      .finally(() => (this.proposing = false));
+  }
+
+  /** Safe mode (see LeaderCore.inSafeMode). */
+  inSafeMode(): boolean {
+    return this.core.inSafeMode(this.now());
   }
 
   private get state(): MasterState {
@@ -135,6 +188,7 @@ export class MasterService {
   private async read(): Promise<MasterState> {
     this.requireLeader();
     await this.replicator.readBarrier();
+    this.now(); // liveness in what the read reports is judged at the time of the read
     return this.state;
   }
 
@@ -146,7 +200,7 @@ export class MasterService {
   }
 
   async mkdir(req: MkdirRequest, session?: SessionRef): Promise<EntryInfo> {
-    return (await this.commit({ op: 'mkdir', path: normalizePath(req.path), parents: req.parents, nowMs: Date.now() }, session)) as EntryInfo;
+    return (await this.commit({ op: 'mkdir', path: normalizePath(req.path), parents: req.parents, nowMs: this.clock.nowMs() }, session)) as EntryInfo;
   }
 
   async create(req: CreateRequest, session?: SessionRef): Promise<CreateReply | CreateEmptyReply> {
@@ -155,7 +209,7 @@ export class MasterService {
     // A retried create (same session seq) gets the first answer, so the writeId from the log.
     const created = await this.commit({
       op: 'create', path, overwrite: req.overwrite, parents: req.parents, replication, chunkSizeBytes: this.config.chunkSizeBytes,
-      writeId: randomBytes(12).toString('base64url'), leaseMs: this.config.writeLeaseMs, nowMs: Date.now(), ...(req.empty ? { empty: true } : {}),
+      writeId: randomBytes(12).toString('base64url'), leaseMs: this.config.writeLeaseMs, nowMs: this.clock.nowMs(), ...(req.empty ? { empty: true } : {}),
     }, session);
     if (req.empty) return { file: created as EntryInfo };
     return { writeId: (created as { writeId: string }).writeId, path, chunkSizeBytes: this.config.chunkSizeBytes, replication, leaseMs: this.config.writeLeaseMs };
@@ -163,33 +217,22 @@ export class MasterService {
 
   async allocate(req: AllocateRequest, session?: SessionRef): Promise<AllocateReply> {
     const state = await this.read();
-    if (this.inSafeMode(state)) throw new DfsError('SAFE_MODE', 'a new master leader is waiting for chunkserver reports; retry shortly');
+    if (this.inSafeMode()) throw new DfsError('SAFE_MODE', 'a new master leader is waiting for chunkserver reports; retry shortly');
     const w = state.writes.get(req.writeId);
     if (!w) throw new DfsError('WRITE_NOT_FOUND', 'this write is unknown or was abandoned (its lease expired?); start the upload again');
-    const replicas = this.registry.place(w.replication, [...req.exclude, ...state.decommissioning], w.chunkSizeBytes);
-    if (replicas.length < w.replication && this.leaderStartedMs !== undefined && Date.now() - this.leaderStartedMs < this.config.safeModeMs) {
-      // Short of servers right after becoming leader: more may still be re-registering.
-      throw new DfsError('SAFE_MODE', 'a new master leader is waiting for chunkservers to report; retry shortly');
-    }
-    if (replicas.length === 0) {
-      const live = this.registry.liveCount();
-      throw new DfsError('NO_CHUNKSERVERS', live === 0
-        ? 'no live chunkservers; start one (dfs chunkserver) or check that they can reach the master'
-        : `no live chunkserver with room for a chunk outside the ${req.exclude.length} excluded`);
-    }
-    const rec = (await this.commit({ op: 'allocate', writeId: req.writeId, index: req.index, nowMs: Date.now() }, session)) as { handle: number; version: number };
-    const token = signWriteToken(this.config.secret, { handle: rec.handle, version: rec.version, expiresAtMs: Date.now() + this.config.writeTokenTtlMs });
+    const replicas = this.core.place(this.now(), w.replication, req.exclude, w.chunkSizeBytes);
+    if (typeof replicas === 'string') throw placementError(replicas, req.exclude.length);
+    const rec = (await this.commit({ op: 'allocate', writeId: req.writeId, index: req.index, nowMs: this.clock.nowMs() }, session)) as { handle: number; version: number };
+    const token = signWriteToken(this.config.secret, { handle: rec.handle, version: rec.version, expiresAtMs: this.clock.nowMs() + this.config.writeTokenTtlMs });
     return { handle: rec.handle, version: rec.version, replicas, token, underReplicated: replicas.length < w.replication };
   }
 
   async complete(req: CompleteRequest, session?: SessionRef): Promise<EntryInfo> {
     if (req.minReplicas !== undefined) this.checkMinReplicas(req, req.minReplicas);
     const chunks = req.chunks.map(({ handle, length, checksum }) => ({ handle, length, checksum }));
-    const info = (await this.commit({ op: 'complete', writeId: req.writeId, length: req.length, chunks, nowMs: Date.now() }, session)) as EntryInfo;
-    for (const c of req.chunks) {
-      const version = this.state.chunks.versionOf(c.handle);
-      if (version !== undefined) for (const id of c.replicas) this.registry.addKnownReplica(id, c.handle, version);
-    }
+    const info = (await this.commit({ op: 'complete', writeId: req.writeId, length: req.length, chunks, nowMs: this.clock.nowMs() }, session)) as EntryInfo;
+    this.core.stateChanged(this.state);
+    this.core.addWrittenReplicas(this.clock.nowMs(), req.chunks);
     return info;
   }
 
@@ -208,7 +251,7 @@ export class MasterService {
       const version = this.state.chunks.versionOf(c.handle);
       const live = new Set(version === undefined ? [] : this.registry.liveReplicas(c.handle, version).map((r) => r.id));
       for (const id of c.replicas) if (this.registry.isAlive(id)) live.add(id);
-      if (live.size < min && this.leaderStartedMs !== undefined && Date.now() - this.leaderStartedMs < this.config.safeModeMs) {
+      if (live.size < min && this.core.justElected(this.clock.nowMs())) {
         // A new leader knows only the servers that have re-registered so far: not a verdict yet.
         throw new DfsError('SAFE_MODE', 'a new master leader is waiting for chunkservers to report; retry shortly');
       }
@@ -222,16 +265,16 @@ export class MasterService {
 
   /** Extends the leases of open writes whose bytes are slow to come (the client renews in the background). */
   async renew(req: RenewRequest, session?: SessionRef): Promise<RenewReply> {
-    return (await this.commit({ op: 'renew', writeIds: req.writeIds, nowMs: Date.now() }, session)) as RenewReply;
+    return (await this.commit({ op: 'renew', writeIds: req.writeIds, nowMs: this.clock.nowMs() }, session)) as RenewReply;
   }
 
   async delete(req: DeleteRequest, session?: SessionRef): Promise<{ files: number }> {
-    return (await this.commit({ op: 'delete', path: normalizePath(req.path), recursive: req.recursive, nowMs: Date.now() }, session)) as { files: number };
+    return (await this.commit({ op: 'delete', path: normalizePath(req.path), recursive: req.recursive, nowMs: this.clock.nowMs() }, session)) as { files: number };
   }
 
   async rename(req: RenameRequest, session?: SessionRef): Promise<EntryInfo> {
     const into = namesDirectory(req.dst);
-    return (await this.commit({ op: 'rename', src: normalizePath(req.src), dst: normalizePath(req.dst), nowMs: Date.now(), ...(into ? { into } : {}) }, session)) as EntryInfo;
+    return (await this.commit({ op: 'rename', src: normalizePath(req.src), dst: normalizePath(req.dst), nowMs: this.clock.nowMs(), ...(into ? { into } : {}) }, session)) as EntryInfo;
   }
 
   async setReplication(req: SetReplicationRequest, session?: SessionRef): Promise<{ files: number }> {
@@ -249,15 +292,6 @@ export class MasterService {
     const r = (await this.commit({ op: 'decommission', server: id, cancel: req.cancel }, session)) as { decommissioning: string[] };
     this.log.info({ server: id, cancel: req.cancel }, req.cancel ? 'decommission cancelled' : 'decommissioning chunkserver');
     return { server: id, decommissioning: r.decommissioning };
-  }
-
-  /** Abandons writes whose writer went silent; proposed only when one has expired. */
-  async expireLeases(): Promise<void> {
-    if (!this.replicator.isLeader()) return;
-    const now = Date.now();
-    if (![...this.state.writes.values()].some((w) => w.leaseExpiresAtMs <= now)) return;
-    const r = (await this.commit({ op: 'expireLeases', nowMs: now })) as { abandoned: string[] };
-    if (r.abandoned.length > 0) this.log.info({ abandoned: r.abandoned }, 'abandoned writes whose lease expired');
   }
 
   async stat(rawPath: string, withChunks: boolean): Promise<StatReply> {
@@ -400,6 +434,7 @@ export class MasterService {
       }
     }
     const remaining = this.repair.last.decommissionRemaining;
+    this.now();
     const chunkservers = this.registry.list().map((cs): ChunkserverStatus => {
       if (!state.decommissioning.has(cs.id)) return { ...cs, state: 'in-service' };
       // Until a scan has counted this server, assume it still holds work.
@@ -414,7 +449,7 @@ export class MasterService {
       chunkservers,
       files, dirs: dirs - 1, chunks: state.chunks.size, underReplicatedChunks: under, overReplicatedChunks: over, missingChunks: missing,
       chunkSizeBytes: this.config.chunkSizeBytes, defaultReplication: this.config.defaultReplication,
-      safeMode: this.inSafeMode(state),
+      safeMode: this.inSafeMode(),
       repair: { copiesInFlight: r.inFlightCount, copiesDone: r.copiesDone, copiesFailed: r.copiesFailed, bytesCopied: r.bytesCopied, movesInFlight: r.movesInFlight, movesDone: r.movesDone },
     };
   }
@@ -449,65 +484,68 @@ export class MasterService {
 
   async register(req: RegisterRequest): Promise<HeartbeatReply> {
     this.requireLeader();
-    this.registry.register(req);
-    this.repair.forgetServer(req.id);
-    this.log.info({ server: req.id, addr: req.addr, chunks: req.chunks.length }, 'chunkserver registered');
-    return { reregister: false, deletes: this.garbageOn(await this.read(), req.id, MAX_DELETES_PER_REPLY), copies: [] };
-  }
-
-  async heartbeat(req: HeartbeatRequest): Promise<HeartbeatReply> {
-    this.requireLeader();
-    if (!this.registry.heartbeat(req)) return { reregister: true, deletes: [], copies: [] };
-    this.repair.onCopyFailed(req.id, req.copyFailed);
-    // A copy finished or failed: plan the next ones now, so this reply carries them, rather
-    // than at the next scan (with small chunks, copies would otherwise wait a second each).
-    if (req.copyFailed.length > 0 || req.added.some((c) => this.repair.awaits(req.id, c.handle))) {
-      // repairScan itself keeps large scans apart; small ones still wait this long.
-      if (Date.now() - this.repair.lastScanMs >= MIN_EVENT_SCAN_INTERVAL_MS) await this.repairScan();
-    }
-    // The read barrier may fail: take the queued work only after it, so a failed heartbeat loses
-    // none. Surplus deletes go first; the reply's delete list is capped, the rest waits.
-    const state = await this.read();
-    const work = this.repair.takeFor(req.id, MAX_DELETES_PER_REPLY);
-    const garbage = this.garbageOn(state, req.id, MAX_DELETES_PER_REPLY - work.deletes.length);
-    return { reregister: false, deletes: [...work.deletes, ...garbage], copies: work.copies };
+    this.core.register(req, this.now());
+    this.flushLog();
+    // The read barrier may fail: take the queued work only after it, so a failed reply loses none.
+    await this.read();
+    return toReply(this.core.takeWork(req.id, this.now()));
   }
 
   /**
-   * One pass of re-replication planning (the leader, every second, outside safe mode): orders
-   * copies for under-replicated chunks and drops surplus replicas. See master/repair.ts.
+   * A heartbeat never waits for a scan: a copy it reports finished or failed makes the core ask
+   * for one, which the next tick starts, and the copies it plans ride on later replies.
    */
-  async repairScan(): Promise<void> {
-    if (!this.replicator.isLeader()) return;
-    // Until a dead timeout has passed since we became leader, a server that has not reported yet
-    // may simply not have found us: copying its chunks now would only make surplus replicas.
-    if (this.leaderStartedMs === undefined || Date.now() - this.leaderStartedMs < this.config.deadTimeoutMs) return;
-    // A scan walks the whole namespace (over a second at a million files on this class of
-    // machine). It runs in slices of a few milliseconds, so the leader keeps answering Raft and
-    // clients meanwhile, but the slices still take its CPU: whatever asks for one, 4 scan
-    // durations pass between the starts of two scans, so scanning takes at most about a quarter
-    // of the leader's time. A scan asked for while one runs is skipped: the running one covers it.
-    if (Date.now() - this.repair.lastScanMs < 4 * this.lastScanDurationMs) return;
-    const state = await this.read();
-    if (this.inSafeMode(state)) return;
-    const started = Date.now();
-    const changes = this.leaderChanges;
-    // Between slices this master may lose leadership (and perhaps win it again, with locations
-    // to relearn): the scan then stops, ordering nothing more.
-    const scan = await this.repair.scanInSlices(() => this.state, { proceed: () => this.replicator.isLeader() && this.leaderChanges === changes });
-    if (!scan) return;
-    this.lastScanDurationMs = Date.now() - started;
-    if (scan.ordered > 0 || scan.surplusDeletes > 0) this.log.info(scan, 'repair: copies ordered, surplus replicas dropped');
+  async heartbeat(req: HeartbeatRequest): Promise<HeartbeatReply> {
+    this.requireLeader();
+    if (!this.core.heartbeat(req, this.now())) return { reregister: true, deletes: [], copies: [] };
+    await this.read();
+    return toReply(this.core.takeWork(req.id, this.now()));
   }
 
-  /** Replicas a server holds that nothing references, or of an old version, past the grace period: delete them. */
-  private garbageOn(state: MasterState, serverId: string, limit: number): number[] {
-    return this.registry.takeGarbage(serverId, (h) => state.chunks.versionOf(h), this.config.gcGraceMs, limit);
+  /**
+   * A repair scan, when the core says one is due (see LeaderCore.startScan): after a read
+   * barrier (the state caught up, leadership confirmed), in slices of a few milliseconds.
+   */
+  async runScan(): Promise<void> {
+    if (this.scanning || !this.replicator.isLeader() || !this.core.scanDue(this.now())) return;
+    this.scanning = true;
+    try {
+      await this.read();
+      const steps = this.core.startScan(this.now());
+      if (!steps) return;
+      let scan;
+      try {
+        scan = await runInSlices(steps, { pause: async () => {
+          await new Promise((resolve) => setImmediate(resolve));
+          this.now(); // the core sees a snapshot installed meanwhile, and the time
+        } });
+      } finally {
+        this.core.finishScan(this.now(), scan);
+      }
+    } finally {
+      this.scanning = false;
+      this.flushLog();
+    }
   }
 
   reportCorrupt(req: CorruptReport): void {
     this.requireLeader();
-    this.log.warn({ server: req.id, handle: req.handle, reason: req.reason }, 'replica reported corrupt');
-    this.registry.markCorrupt(req.id, req.handle);
+    this.core.reportCorrupt(req, this.now());
+    this.flushLog();
+  }
+}
+
+/** The error a client sees when placement must wait or cannot place at all. */
+function placementError(why: PlacementRefusal, excluded: number): DfsError {
+  switch (why) {
+    case 'safe-mode':
+      return new DfsError('SAFE_MODE', 'a new master leader is waiting for chunkserver reports; retry shortly');
+    case 'short-after-election':
+      // Short of servers right after becoming leader: more may still be re-registering.
+      return new DfsError('SAFE_MODE', 'a new master leader is waiting for chunkservers to report; retry shortly');
+    case 'no-servers':
+      return new DfsError('NO_CHUNKSERVERS', 'no live chunkservers; start one (dfs chunkserver) or check that they can reach the master');
+    case 'no-room':
+      return new DfsError('NO_CHUNKSERVERS', `no live chunkserver with room for a chunk outside the ${excluded} excluded`);
   }
 }

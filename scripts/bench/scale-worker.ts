@@ -10,7 +10,8 @@
 import { getHeapStatistics } from 'node:v8';
 import type { Command } from '../../master/commands.js';
 import { Registry } from '../../master/registry.js';
-import { RepairScheduler } from '../../master/repair.js';
+import { scanInSlices } from '../../master/leader/slices.js';
+import { REPAIR_DEFAULTS, RepairScheduler } from '../../master/repair.js';
 import { MasterState } from '../../master/state.js';
 import type { ReportedChunk } from '../../common/protocol.js';
 
@@ -93,13 +94,13 @@ function loadLocations(registry: Registry, table: Iterable<number>): void {
 /** One scan of each kind, each by a fresh scheduler (so the second does not find the first's copies in flight). */
 async function timeRepair(state: MasterState, registry: Registry, now: () => number): Promise<RepairTiming> {
   let t = performance.now();
-  new RepairScheduler(registry, undefined, now).scan(state);
+  new RepairScheduler(registry, REPAIR_DEFAULTS, now).scan(state);
   const onePassMs = performance.now() - t;
   let longestSliceMs = 0;
   let slices = 1;
   t = performance.now();
   let resumed = t;
-  const scan = await new RepairScheduler(registry, undefined, now).scanInSlices(() => state, {
+  const scan = await scanInSlices(new RepairScheduler(registry, REPAIR_DEFAULTS, now), () => state, {
     pause: async () => {
       longestSliceMs = Math.max(longestSliceMs, performance.now() - resumed);
       slices++;
@@ -124,7 +125,7 @@ async function main(): Promise<void> {
   const withState = memoryAfterGc();
 
   let clock = nowMs;
-  const registry = new Registry(30_000, () => clock);
+  const registry = new Registry(30_000, () => clock, Math.random);
   loadLocations(registry, state.chunks.keys());
   const withLocations = memoryAfterGc();
 

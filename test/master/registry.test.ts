@@ -10,7 +10,7 @@ const CHUNK = 1000;
 
 function setup(): { reg: Registry; clock: { now: number } } {
   const clock = { now: 1_000_000 };
-  return { reg: new Registry(DEAD, () => clock.now), clock };
+  return { reg: new Registry(DEAD, () => clock.now, () => Math.random()), clock };
 }
 
 const stats = { capacityBytes: 100 * CHUNK, freeBytes: 50 * CHUNK, usedBytes: 50 * CHUNK, activeWrites: 0, activeReads: 0, copyRateBytesPerSec: 0 };

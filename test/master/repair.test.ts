@@ -6,7 +6,8 @@ import t from 'tap';
 import type { CopyOrder, HeartbeatRequest, RegisterRequest } from '../../common/protocol.js';
 import type { Command } from '../../master/commands.js';
 import { Registry } from '../../master/registry.js';
-import { REPAIR_DEFAULTS, RepairScheduler, type RepairLimits, type SliceOptions } from '../../master/repair.js';
+import { scanInSlices, type SliceOptions } from '../../master/leader/slices.js';
+import { REPAIR_DEFAULTS, RepairScheduler, type RepairLimits } from '../../master/repair.js';
 import { MasterState } from '../../master/state.js';
 
 const DEAD = 10_000; // registry dead timeout (ms)
@@ -22,7 +23,7 @@ interface Work { copies: CopyOrder[]; deletes: number[] }
 /** A master's view of a small cluster: replicated state, registry and repair scheduler on one clock. */
 class Cluster {
   readonly clock = { now: T0 };
-  readonly registry = new Registry(DEAD, () => this.clock.now);
+  readonly registry = new Registry(DEAD, () => this.clock.now, () => Math.random());
   readonly state = new MasterState();
   readonly repair: RepairScheduler;
   readonly limits: RepairLimits;
@@ -106,7 +107,7 @@ class Cluster {
   }
 
   scanInSlices(opts: SliceOptions) {
-    return this.repair.scanInSlices(() => this.state, opts);
+    return scanInSlices(this.repair, () => this.state, opts);
   }
 
   /** Collects every registered server's work, as their heartbeats would. */
@@ -1861,7 +1862,7 @@ t.test('a scan in slices: one at a time, and none goes on over a replaced state'
 
   const fresh = raceCluster();
   let state = fresh.c.state;
-  const scan = await fresh.c.repair.scanInSlices(() => state, everyStep(3, (n) => {
+  const scan = await scanInSlices(fresh.c.repair, () => state, everyStep(3, (n) => {
     if (n === 5) state = MasterState.restore(state.snapshot());
   }));
   t.equal(scan, undefined, 'a snapshot installed meanwhile ends the scan');

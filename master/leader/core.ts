@@ -1,0 +1,312 @@
+// The leader's volatile half as a deterministic state machine: chunkserver registry and
+// liveness, chunk locations, repair and balancing plans, garbage with its grace period,
+// corrupt-replica memory, safe mode and lease expiry. Events go in (register, heartbeat, corrupt
+// report, tick, the replicated state, leadership gained or lost), each with the time it happened
+// at; actions come out (heartbeat replies with copy orders and deletes, commands to propose, log
+// events). No clock, timer, socket or Math.random here: the driver (master/service.ts) reads the
+// clock and passes `nowMs`, and the placement jitter comes from the `random` it is given. That is
+// what lets test/master/leader-sim.ts run thousands of seeded histories through this very code.
+import type { CopyOrder, CorruptReport, HeartbeatReply, HeartbeatRequest, RegisterRequest } from '../../common/protocol.js';
+import type { Command } from '../commands.js';
+import { Registry } from '../registry.js';
+import { REPAIR_DEFAULTS, RepairScheduler, type RepairLimits, type RepairScan } from '../repair.js';
+import type { MasterState } from '../state.js';
+
+/** Deletions sent in one heartbeat reply; the rest go in later ones. */
+export const MAX_DELETES_PER_REPLY = 10_000;
+/** Scans asked for by a copy's news are at least this far apart: a scan walks the namespace. */
+export const MIN_EVENT_SCAN_INTERVAL_MS = 100;
+/** The periodic scan: a chunk that lost a replica waits at most about this long for its copy to be planned. */
+export const SCAN_INTERVAL_MS = 1000;
+/** Log events kept for the driver between two drains; past this they are counted, not kept. */
+const MAX_PENDING_LOG_EVENTS = 1000;
+
+export interface LeaderCoreOptions {
+  /** A chunkserver silent this long is dead and its replicas stop counting. */
+  deadTimeoutMs: number;
+  /** After becoming leader, placement waits this long at most for chunkservers to report. */
+  safeModeMs: number;
+  /** A garbage replica is deleted once it has been garbage this long. */
+  gcGraceMs: number;
+  /** Writes are checked for an expired lease this often (a quarter of the lease, at least 250 ms). */
+  leaseCheckIntervalMs: number;
+  /** Re-replication and balancing limits; defaults where not given. */
+  repair?: Partial<RepairLimits>;
+  /** The placement jitter's source: Math.random in the driver, seeded in tests. */
+  random: () => number;
+  /**
+   * Test only, the simulator's planted bug: garbage is deleted at once, without its grace
+   * period. test/master/leader-sim.test.ts checks that the simulator catches it.
+   */
+  unsafeNoGarbageGrace?: boolean;
+}
+
+export interface LeaderLogEvent {
+  level: 'info' | 'warn';
+  msg: string;
+  fields: Record<string, unknown>;
+}
+
+/** What a chunkserver is told to do, by kind: the wire reply (toReply) merges the deletes. */
+export interface ServerWork {
+  copies: CopyOrder[];
+  /** Surplus replicas (over-replicated chunks, finished balancing moves). */
+  surplusDeletes: number[];
+  /** Replicas nothing references, or of an old version, garbage for at least the grace period. */
+  garbageDeletes: number[];
+}
+
+/** Why placement for a new chunk must wait, when it must. */
+export type PlacementRefusal = 'safe-mode' | 'short-after-election' | 'no-servers' | 'no-room';
+
+export class LeaderCore {
+  readonly registry: Registry;
+  readonly repair: RepairScheduler;
+  private state: MasterState;
+  private nowMs: number;
+  private leader = false;
+  /** Counts leadership changes: a scan that resumes after one (either way) stops. */
+  private epoch = 0;
+  /** Set on becoming leader, cleared once safe mode is over. */
+  private safeModeSinceMs?: number;
+  private leaderSinceMs?: number;
+  private scanRunning = false;
+  private scanAsked = false;
+  private lastScanStartMs = -Infinity;
+  /** How long the last scan took, slices and the work between them included. */
+  private lastScanDurationMs = 0;
+  private nextLeaseCheckMs = 0;
+  private logEvents: LeaderLogEvent[] = [];
+  private droppedLogEvents = 0;
+
+  constructor(private readonly opts: LeaderCoreOptions, state: MasterState, nowMs: number) {
+    this.state = state;
+    this.nowMs = nowMs;
+    this.registry = new Registry(opts.deadTimeoutMs, () => this.nowMs, opts.random);
+    this.repair = new RepairScheduler(this.registry, { ...REPAIR_DEFAULTS, ...opts.repair }, () => this.nowMs);
+  }
+
+  get isLeader(): boolean {
+    return this.leader;
+  }
+
+  // ---- time and the replicated state ----
+
+  /** Moves the core's clock to `nowMs` (never back: a clock step backwards must not revive the dead). */
+  advanceTo(nowMs: number): void {
+    if (nowMs > this.nowMs) this.nowMs = nowMs;
+  }
+
+  /** Time passed: answers the commands due (expiring abandoned writes). Scans are asked for with startScan. */
+  tick(nowMs: number): Command[] {
+    this.advanceTo(nowMs);
+    if (!this.leader || this.nowMs < this.nextLeaseCheckMs) return [];
+    this.nextLeaseCheckMs = this.nowMs + this.opts.leaseCheckIntervalMs;
+    for (const w of this.state.writes.values()) {
+      if (w.leaseExpiresAtMs <= this.nowMs) return [{ op: 'expireLeases', nowMs: this.nowMs }];
+    }
+    return [];
+  }
+
+  /**
+   * The replicated state this core reads (the same object unless a snapshot replaced it). A scan
+   * that started on another state stops at its next step.
+   */
+  stateChanged(state: MasterState): void {
+    this.state = state;
+  }
+
+  // ---- leadership ----
+
+  becomeLeader(nowMs: number, term?: number): void {
+    this.advanceTo(nowMs);
+    this.resetVolatile();
+    this.leader = true;
+    this.safeModeSinceMs = this.nowMs;
+    this.leaderSinceMs = this.nowMs;
+    this.nextLeaseCheckMs = 0;
+    this.emit('info', 'became leader; waiting for chunkserver reports', term === undefined ? {} : { term });
+  }
+
+  loseLeadership(nowMs: number, leader?: string): void {
+    this.advanceTo(nowMs);
+    this.resetVolatile();
+    this.leader = false;
+    this.safeModeSinceMs = undefined;
+    this.leaderSinceMs = undefined;
+    this.emit('info', 'not the leader', { leader: leader ?? null });
+  }
+
+  /** Locations and liveness are volatile: a new leader learns them afresh from reports. */
+  private resetVolatile(): void {
+    this.registry.clear();
+    this.repair.clear();
+    this.epoch++;
+    this.scanAsked = false;
+  }
+
+  /**
+   * Safe mode: just after becoming leader, until every chunk of a finished file has a reported
+   * replica or safeModeMs passed. Placement waits, so that a chunk nobody has reported yet is not
+   * taken for lost, and a server not yet registered is not taken for absent.
+   */
+  inSafeMode(nowMs: number): boolean {
+    this.advanceTo(nowMs);
+    if (this.safeModeSinceMs === undefined) return false;
+    if (this.nowMs - this.safeModeSinceMs >= this.opts.safeModeMs) {
+      this.safeModeSinceMs = undefined;
+      return false;
+    }
+    if (this.registry.liveCount() === 0) return true;
+    // Chunks of writes in progress may not be stored anywhere yet: only finished files count.
+    const pending = new Set<number>();
+    for (const w of this.state.writes.values()) for (const h of w.chunks) pending.add(h);
+    for (const h of this.state.chunks.keys()) if (!pending.has(h) && !this.registry.hasAnyReplica(h)) return true;
+    this.safeModeSinceMs = undefined;
+    return false;
+  }
+
+  // ---- chunkserver protocol ----
+
+  /** A full report: the server's replicas are what it says, and whatever was queued for it is void. */
+  register(req: RegisterRequest, nowMs: number): void {
+    this.advanceTo(nowMs);
+    this.registry.register(req);
+    this.repair.forgetServer(req.id);
+    this.emit('info', 'chunkserver registered', { server: req.id, addr: req.addr, chunks: req.chunks.length });
+  }
+
+  /**
+   * Applies a heartbeat's report; false when the server is unknown and must register again.
+   * A copy it reports finished or failed asks for a scan soon, so the next copies are planned
+   * without waiting a whole scan interval; the heartbeat itself never waits for one.
+   */
+  heartbeat(req: HeartbeatRequest, nowMs: number): boolean {
+    this.advanceTo(nowMs);
+    // Whether a copy is settled must be asked before the report lands (it adds the replica).
+    const copyDone = req.added.some((c) => this.repair.awaits(req.id, c.handle));
+    if (!this.registry.heartbeat(req)) return false;
+    this.repair.onReplicasGone(req.id, req.removed);
+    this.repair.onCopyFailed(req.id, req.copyFailed);
+    if (copyDone || req.copyFailed.length > 0) this.scanAsked = true;
+    return true;
+  }
+
+  /**
+   * What a server should do now, collected by its heartbeat (or registration) reply: every copy
+   * ordered for it, then surplus deletes, then garbage past its grace, MAX_DELETES_PER_REPLY
+   * deletes at most (the rest wait for the next reply).
+   */
+  takeWork(serverId: string, nowMs: number): ServerWork {
+    this.advanceTo(nowMs);
+    const work = this.repair.takeFor(serverId, MAX_DELETES_PER_REPLY, this.state);
+    const graceMs = this.opts.unsafeNoGarbageGrace ? 0 : this.opts.gcGraceMs;
+    const garbage = this.registry.takeGarbage(serverId, (h) => this.state.chunks.versionOf(h), graceMs, MAX_DELETES_PER_REPLY - work.deletes.length);
+    return { copies: work.copies, surplusDeletes: work.deletes, garbageDeletes: garbage };
+  }
+
+  /** A replica failed its checksum on a server (which dropped it): forget it, remember why. */
+  reportCorrupt(req: CorruptReport, nowMs: number): void {
+    this.advanceTo(nowMs);
+    this.emit('warn', 'replica reported corrupt', { server: req.id, handle: req.handle, reason: req.reason });
+    this.registry.markCorrupt(req.id, req.handle);
+    this.repair.onReplicasGone(req.id, [req.handle]);
+  }
+
+  // ---- placement of new chunks ----
+
+  /**
+   * Servers for a new chunk of a write, or why it must wait. Short of servers right after
+   * becoming leader, more may still be re-registering: that is safe mode too.
+   */
+  place(nowMs: number, replication: number, exclude: string[], chunkSizeBytes: number): { id: string; addr: string }[] | PlacementRefusal {
+    if (this.inSafeMode(nowMs)) return 'safe-mode';
+    const replicas = this.registry.place(replication, [...exclude, ...this.state.decommissioning], chunkSizeBytes);
+    if (replicas.length < replication && this.justElected(nowMs)) return 'short-after-election';
+    if (replicas.length === 0) return this.registry.liveCount() === 0 ? 'no-servers' : 'no-room';
+    return replicas;
+  }
+
+  /**
+   * Within safe mode's length of becoming leader: servers may still be re-registering, so a
+   * server or replica not known yet is no verdict (placement waits, a minimum-replica check too).
+   */
+  justElected(nowMs: number): boolean {
+    this.advanceTo(nowMs);
+    return this.leaderSinceMs !== undefined && this.nowMs - this.leaderSinceMs < this.opts.safeModeMs;
+  }
+
+  /** Replicas the write's pipeline stored (reported by the client's complete), before those servers' next heartbeats say so. */
+  addWrittenReplicas(nowMs: number, chunks: { handle: number; replicas: string[] }[]): void {
+    this.advanceTo(nowMs);
+    for (const c of chunks) {
+      const version = this.state.chunks.versionOf(c.handle);
+      if (version !== undefined) for (const id of c.replicas) this.registry.addKnownReplica(id, c.handle, version);
+    }
+  }
+
+  // ---- repair scans ----
+
+  /**
+   * A repair scan, if one is due at `nowMs`: every SCAN_INTERVAL_MS, or MIN_EVENT_SCAN_INTERVAL_MS
+   * after the last when a copy's news asked for one. Not before a dead timeout has passed since
+   * becoming leader (a server that has not reported yet may simply not have found us: copying
+   * its chunks now would only make surplus replicas), nor in safe mode. Whatever asks for one,
+   * 4 scan durations pass between the starts of two scans, so scanning takes at most about a
+   * quarter of the leader's time however large the namespace; one runs at a time.
+   *
+   * The answer is the scan's steps: the driver runs them in slices of a few milliseconds (see
+   * master/leader/slices.ts) and then calls finishScan. Undefined when no scan is due.
+   */
+  startScan(nowMs: number): Generator<void, RepairScan | undefined> | undefined {
+    if (!this.scanDue(nowMs)) return undefined;
+    this.scanRunning = true;
+    this.scanAsked = false;
+    this.lastScanStartMs = this.nowMs;
+    const epoch = this.epoch;
+    // Between steps this master may lose leadership (and perhaps win it again, with locations to
+    // relearn), or get a snapshot: the scan then stops, ordering nothing more.
+    return this.repair.scanSteps(() => this.state, { proceed: () => this.leader && this.epoch === epoch });
+  }
+
+  /** Whether startScan would start one now (the driver asks before it waits for a read barrier). */
+  scanDue(nowMs: number): boolean {
+    this.advanceTo(nowMs);
+    if (!this.leader || this.scanRunning || this.leaderSinceMs === undefined) return false;
+    const sinceLast = this.nowMs - this.lastScanStartMs;
+    if (sinceLast < (this.scanAsked ? MIN_EVENT_SCAN_INTERVAL_MS : SCAN_INTERVAL_MS)) return false;
+    if (this.nowMs - this.leaderSinceMs < this.opts.deadTimeoutMs) return false;
+    if (sinceLast < 4 * this.lastScanDurationMs) return false;
+    return !this.inSafeMode(this.nowMs);
+  }
+
+  /** The scan started last is over (finished, or stopped early: `scan` undefined). */
+  finishScan(nowMs: number, scan: RepairScan | undefined): void {
+    this.advanceTo(nowMs);
+    this.scanRunning = false;
+    if (!scan) return;
+    this.lastScanDurationMs = this.nowMs - this.lastScanStartMs;
+    if (scan.ordered > 0 || scan.surplusDeletes > 0) this.emit('info', 'repair: copies ordered, surplus replicas dropped', { ...scan });
+  }
+
+  // ---- log events ----
+
+  /** Log events since the last drain, oldest first (with a count of those dropped past the bound). */
+  drainLog(): LeaderLogEvent[] {
+    const out = this.logEvents;
+    if (this.droppedLogEvents > 0) out.push({ level: 'warn', msg: 'leader log events dropped', fields: { dropped: this.droppedLogEvents } });
+    this.logEvents = [];
+    this.droppedLogEvents = 0;
+    return out;
+  }
+
+  private emit(level: LeaderLogEvent['level'], msg: string, fields: Record<string, unknown>): void {
+    if (this.logEvents.length < MAX_PENDING_LOG_EVENTS) this.logEvents.push({ level, msg, fields });
+    else this.droppedLogEvents++;
+  }
+}
+
+/** A server's work as the wire reply: surplus deletes first, then garbage. */
+export function toReply(work: ServerWork): HeartbeatReply {
+  return { reregister: false, deletes: [...work.surplusDeletes, ...work.garbageDeletes], copies: work.copies };
+}
