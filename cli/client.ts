@@ -164,7 +164,7 @@ export class DfsClient {
       opts.onStored?.(chunks);
       // Complete renews the lease itself; a renewal answered meanwhile must not fail a write that finished.
       this.leases.remove(writeId);
-      return await this.mutate<EntryInfo>('/v1/fs/complete', { writeId, length: total, chunks, ...(opts.minReplicas ? { minReplicas: opts.minReplicas } : {}) });
+      return await this.mutate<EntryInfo>('/v1/fs/complete', { writeId, length: total, chunks, ...(opts.minReplicas !== undefined && opts.minReplicas > 1 ? { minReplicas: opts.minReplicas } : {}) });
     } catch (err) {
       this.leases.remove(writeId);
       halt.stop(err as Error); // pipelines still open stop too

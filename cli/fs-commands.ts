@@ -155,7 +155,7 @@ const handlers: Record<string, Handler> = {
       stop.abort();
       const outcome = await Promise.race([
         putting.then(() => `after ${dst} was stored`, (err: unknown) => (err as Error).message),
-        new Promise<string>((r) => setTimeout(r, ABANDON_WAIT_MS, `the upload could not be abandoned within ${ABANDON_WAIT_MS / 1000} s; ${dst} is freed when its write lease expires`)),
+        new Promise<string>((r) => setTimeout(r, ABANDON_WAIT_MS, `no answer within ${ABANDON_WAIT_MS / 1000} s: ${dst} may have been stored (dfs stat ${dst} tells), or is freed when its write lease expires`)),
       ]);
       progress.log(`dfs: interrupted (${signal}); ${outcome}`);
     });

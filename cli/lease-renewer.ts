@@ -73,6 +73,7 @@ export class LeaseRenewer {
     this.timer.unref();
   }
 
+  /** The loop reschedules itself whatever a caller's callback does. */
   private async beat(): Promise<void> {
     this.timer = undefined;
     this.renewing = true;
@@ -98,7 +99,7 @@ export class LeaseRenewer {
     } catch (err) {
       const e = toDfsError(err, 'renewing the write lease');
       if (e.code !== 'WRITE_NOT_FOUND') {
-        for (const id of ids) this.open.get(id)?.onTrouble?.(`renewing the write lease failed (${e.message}); trying again`);
+        for (const id of ids) tell(() => this.open.get(id)?.onTrouble?.(`renewing the write lease failed (${e.message}); trying again`));
         return false;
       }
       unknown = ids;
@@ -108,8 +109,17 @@ export class LeaseRenewer {
       const w = this.open.get(id);
       if (!w) continue;
       this.open.delete(id);
-      w.onLost(new DfsError('WRITE_NOT_FOUND', 'the master dropped this upload (its write lease expired, or the write was abandoned); nothing was stored; start the upload again'));
+      tell(() => w.onLost(new DfsError('WRITE_NOT_FOUND', 'the master dropped this upload (its write lease expired, or the write was abandoned); nothing was stored; start the upload again')));
     }
     return true;
+  }
+}
+
+/** Runs a caller's callback; one that throws must not stop the renewals of every other write. */
+function tell(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    /* the caller's own failure; the lease loop goes on */
   }
 }

@@ -14,8 +14,9 @@ function packageVersion(): string {
   return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
-/** Exit codes: 0 done, 1 the operation failed, 2 the command line is wrong (usage). */
+/** Exit codes: 0 done, 1 the operation failed, 2 the command line (or a server's config) is wrong (usage). */
 const USAGE = 2;
+const START_UP_REFUSALS = new Set<string>(['INVALID_PATH', 'INVALID_CONFIG', 'MEMBERSHIP_MISMATCH', 'WRONG_CLUSTER']);
 
 /** Prints one line, whatever the message holds, and exits. */
 function fail(message: string, code = 1): never {
@@ -25,7 +26,9 @@ function fail(message: string, code = 1): never {
 
 /** A malformed dfs path or option value is a usage error, like an unknown flag; the rest failed at run time. */
 function exitCode(err: unknown): number {
-  return err instanceof UsageError || (err instanceof DfsError && (err.code === 'INVALID_PATH' || err.code === 'INVALID_CONFIG')) ? USAGE : 1;
+  // A server's config or data folder that disagrees with itself is fixed by a person, not by a
+  // restart: 2 tells systemd so (RestartPreventExitStatus=2).
+  return err instanceof UsageError || (err instanceof DfsError && START_UP_REFUSALS.has(err.code)) ? USAGE : 1;
 }
 
 process.on('unhandledRejection', (err) => fail(`internal error: ${(err as Error)?.message ?? String(err)}`));

@@ -114,7 +114,12 @@ async function writeMembership(dataDir: string, m: Membership): Promise<void> {
 
 /** Whether the folder already holds a Raft log or snapshot (written before membership was recorded). */
 async function hasRaftData(dataDir: string): Promise<boolean> {
-  const names = await readdir(join(dataDir, 'raft')).catch(() => [] as string[]);
+  // Only a missing folder is an empty one: a folder that cannot be read (EACCES, EIO) might hold a
+  // log, and taking it for empty would record a group of one over it.
+  const names = await readdir(join(dataDir, 'raft')).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return [] as string[];
+    throw new DfsError('IO_ERROR', `cannot read ${join(dataDir, 'raft')} (${err.code ?? err.message}); fix its permissions or disk before starting this master`);
+  });
   for (const name of names) {
     if (name.endsWith('.tmp')) continue;
     if ((await stat(join(dataDir, 'raft', name))).size > 0) return true;

@@ -86,7 +86,7 @@ t.test('a master refuses --id, --peers or --listen that disagree with its data f
 
   const refused = async (args: string[], pattern: RegExp, what: string) => {
     const r = await runDfs(['master', ...args], { timeoutMs: 20_000 });
-    t.equal(r.code, 1, `${what}: exit 1`);
+    t.equal(r.code, 2, `${what}: exit 2 (a restart cannot fix it: systemd stops trying)`);
     t.equal(r.stderr.trim().split('\n').length, 1, `${what}: one line`);
     t.match(r.stderr, pattern, `${what}: says why`);
   };
