@@ -4,6 +4,7 @@ import type { Logger } from '../common/log.js';
 import type { HeartbeatReply } from '../common/protocol.js';
 import type { Activity } from './routes.js';
 import type { Copier } from './copier.js';
+import type { NamespaceRecord } from './namespace.js';
 import type { ChunkStore } from './store.js';
 
 /** Deletions applied per heartbeat reply: a huge garbage list is worked off over several beats. */
@@ -36,6 +37,7 @@ export class Heartbeat {
     private readonly copier: Copier,
     private readonly intervalMs: number,
     private readonly log: Logger,
+    private readonly namespace?: NamespaceRecord,
   ) {}
 
   start(): void {
@@ -69,17 +71,52 @@ export class Heartbeat {
 
   private async stats() {
     const disk = await this.store.diskStats();
+    const namespaceId = this.namespace?.get();
     return {
-      id: this.id, addr: this.addr, ...disk, usedBytes: this.store.usedBytes(), activeWrites: this.activity.writes, activeReads: this.activity.reads,
+      id: this.id, addr: this.addr, ...(namespaceId !== undefined ? { namespaceId } : {}), ...disk, usedBytes: this.store.usedBytes(), activeWrites: this.activity.writes, activeReads: this.activity.reads,
       copyRateBytesPerSec: this.copier.rateBytesPerSec,
     };
   }
 
   private async send(): Promise<void> {
+    try {
+      await this.exchange();
+    } catch (err) {
+      if (err instanceof DfsError && err.code === 'WRONG_CLUSTER') this.refuseMaster(err.message);
+      throw err;
+    }
+  }
+
+  /** That master serves another namespace: ask the next one, and register afresh wherever we land. */
+  private refuseMaster(why: string): void {
+    this.log.error({ master: this.masters.leader, why }, 'a master of another namespace answered; its orders are ignored');
+    this.masters.moveOn();
+    this.registered = false;
+  }
+
+  /**
+   * Whether a reply may be obeyed: it names this server's namespace, or it is the first to name
+   * one (recorded now), or it names none (a master from before namespace ids).
+   */
+  private async acceptNamespace(reply: HeartbeatReply): Promise<boolean> {
+    if (!this.namespace || reply.namespaceId === undefined) return true;
+    const known = this.namespace.get();
+    if (known === undefined) {
+      await this.namespace.record(reply.namespaceId);
+      this.log.info({ namespaceId: reply.namespaceId }, 'recorded the namespace this server stores chunks for');
+      return true;
+    }
+    if (known === reply.namespaceId) return true;
+    this.refuseMaster(`it serves namespace ${reply.namespaceId}; this server's chunks are namespace ${known}'s`);
+    return false;
+  }
+
+  private async exchange(): Promise<void> {
     let reply: HeartbeatReply;
     if (!this.registered) {
       this.store.takeChanges(); // a full report covers them
       reply = await this.masters.call<HeartbeatReply>('/v1/cs/register', { body: { ...(await this.stats()), chunks: this.store.list() } });
+      if (!(await this.acceptNamespace(reply))) return;
       this.registered = true;
       this.log.info({ master: this.masters.leader, chunks: this.store.count }, 'registered with master');
     } else {
@@ -91,6 +128,7 @@ export class Heartbeat {
         this.store.restoreChanges(changes);
         throw err; // the master forgets unreported copies by their timeout
       }
+      if (!(await this.acceptNamespace(reply))) return;
       if (reply.reregister) {
         this.registered = false;
         this.again = true;

@@ -13,6 +13,7 @@ import { parseRateMiBps, RateLimiter } from '../common/rate.js';
 import { createApp, installErrorHandler, listen, newMetricsRegistry } from '../common/server.js';
 import { Copier } from './copier.js';
 import { Heartbeat } from './heartbeat.js';
+import { NamespaceRecord } from './namespace.js';
 import { Activity, mountChunkRoutes } from './routes.js';
 import { MAX_SCRUB_INTERVAL_MS, MIN_SCRUB_INTERVAL_MS, SCRUB_DEFAULTS, Scrubber } from './scrubber.js';
 import { ChunkStore } from './store.js';
@@ -104,7 +105,7 @@ export async function runChunkserver(opts: ChunkserverOptions): Promise<RunningC
     concurrency: 4, maxQueued: 64, timeoutMs: cfg.chunkTimeoutMs, maxChunkBytes: opts.maxChunkBytes,
     rate: copyRateMiBps > 0 ? new RateLimiter(copyRateMiBps) : undefined,
   }, () => heartbeat?.beat(), log);
-  heartbeat = new Heartbeat(id, cfg.addr, masters, store, activity, copier, opts.heartbeatIntervalMs, log);
+  heartbeat = new Heartbeat(id, cfg.addr, masters, store, activity, copier, opts.heartbeatIntervalMs, log, new NamespaceRecord(join(opts.dataDir, 'namespace-id')));
   heartbeat.start();
   const scrubber = scrubRateMiBps > 0 ? new Scrubber(store, { rateMiBps: scrubRateMiBps, intervalMs: scrubIntervalMs, stateFile: join(opts.dataDir, 'scrub.json') }, onCorrupt, log, metrics) : undefined;
   scrubber?.start();

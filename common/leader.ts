@@ -56,6 +56,11 @@ export class LeaderClient {
     this.retryDelayMs = opts.retryDelayMs ?? 100;
   }
 
+  /** Stops asking the current master first: it answered, but it is not one to follow (another cluster's). */
+  moveOn(): void {
+    this.current = (this.current + 1) % this.masters.length;
+  }
+
   get leader(): string {
     return this.masters[this.current]!;
   }

@@ -82,15 +82,20 @@ const ServerStats = {
   /** The file system its data folder is on (host and device number): servers sharing one count its capacity once. */
   fsId: z.string().min(1).max(300).optional(),
 };
+/** The namespace a chunkserver's chunks belong to, recorded on its first registration (see MasterState.namespaceId). */
+const namespaceId = z.string().regex(/^[0-9a-f]{16}$/).optional();
+
 export const RegisterRequest = z.strictObject({
   id: serverId,
   addr,
+  namespaceId,
   ...ServerStats,
   chunks: z.array(ReportedChunk).max(10_000_000),
 });
 export const HeartbeatRequest = z.strictObject({
   id: serverId,
   addr,
+  namespaceId,
   ...ServerStats,
   added: z.array(ReportedChunk).max(100_000).default([]),
   removed: z.array(handle).max(100_000).default([]),
@@ -242,6 +247,8 @@ export interface RaftStatusReply {
 export interface ClusterStatus {
   /** The cluster the masters' data folders belong to (recorded in each one's membership.json). */
   clusterId: string;
+  /** The namespace's id, once the first leader drew it (chunkservers record it). */
+  namespaceId?: string;
   leader: string | null;
   masters: MasterStatus[];
   chunkservers: ChunkserverStatus[];
@@ -266,6 +273,8 @@ export interface HeartbeatReply {
   deletes: number[];
   /** Replicas to make here by copying from another chunkserver (re-replication). */
   copies: CopyOrder[];
+  /** The master's namespace: a chunkserver records it on first contact and refuses a master with another. */
+  namespaceId?: string;
 }
 
 /** Make a replica of `handle` here: read it (verified) from `source`, check it, store it. */

@@ -21,7 +21,9 @@ export type Command =
   }
   | { op: 'expireLeases'; nowMs: number }
   | { op: 'setReplication'; path: string; replication: number; recursive: boolean }
-  | { op: 'decommission'; server: string; cancel: boolean };
+  | { op: 'decommission'; server: string; cancel: boolean }
+  /** Names this namespace, once (the first leader draws the id); later proposals get the first id back. */
+  | { op: 'initNamespace'; namespaceId: string };
 
 export type CommandResult =
   | { ok: true; value?: unknown }

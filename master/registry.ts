@@ -371,7 +371,7 @@ export class Registry {
    * momentarily behind and gives an operator time to notice a mistaken delete; a leader change
    * starts it over, which only delays deletion. Returned replicas are forgotten here.
    */
-  takeGarbage(serverId: string, versionOf: (handle: number) => number | undefined, graceMs: number, limit: number): number[] {
+  takeGarbage(serverId: string, versionOf: (handle: number) => number | undefined, graceMs: number, limit: number, issuedBelow = Number.POSITIVE_INFINITY): number[] {
     const e = this.servers.get(serverId);
     if (!e || limit <= 0) return [];
     const now = this.now();
@@ -385,6 +385,9 @@ export class Registry {
     sweep.cursor = this.locations.forEachOnFrom(e.index, sweep.cursor, GARBAGE_CHECKS_PER_CALL, (h, have) => {
       const want = versionOf(h);
       if (want !== undefined && have >= want) return; // referenced (perhaps again, as a reinstated write): not garbage
+      // A handle this namespace never issued is not its garbage: another cluster's chunk, or a
+      // master that lost its data. Deleting it would destroy what this master cannot know.
+      if (h >= issuedBelow) return;
       const since = current.get(h) ?? earlier.get(h) ?? now;
       if (now - since >= graceMs && ready.length < limit) ready.push(h);
       else current.set(h, since);

@@ -444,6 +444,7 @@ export class MasterService {
     const r = this.repair;
     return {
       clusterId: this.config.clusterId,
+      ...(state.namespaceId !== undefined ? { namespaceId: state.namespaceId } : {}),
       leader: this.config.addr,
       masters: await this.mastersStatus(),
       chunkservers,
@@ -484,11 +485,35 @@ export class MasterService {
 
   async register(req: RegisterRequest): Promise<HeartbeatReply> {
     this.requireLeader();
+    const namespaceId = await this.namespaceOf(req);
     this.core.register(req, this.now());
     this.flushLog();
     // The read barrier may fail: take the queued work only after it, so a failed reply loses none.
     await this.read();
-    return toReply(this.core.takeWork(req.id, this.now()));
+    return { ...toReply(this.core.takeWork(req.id, this.now())), namespaceId };
+  }
+
+  /** The namespace's id, drawn and replicated by the first leader to need it (proposed once at a time). */
+  private namespaceReady?: Promise<string>;
+
+  /**
+   * This namespace's id; WRONG_CLUSTER for a chunkserver that recorded another one. Such a server
+   * is neither registered nor sent deletes: its chunks are another namespace's, or this master's
+   * data was lost, and either way they are not this master's to judge.
+   */
+  private async namespaceOf(req: { id: string; namespaceId?: string }): Promise<string> {
+    let ns = this.state.namespaceId;
+    if (ns === undefined) {
+      this.namespaceReady ??= this.commit({ op: 'initNamespace', namespaceId: randomBytes(8).toString('hex') })
+        .then((r) => (r as { namespaceId: string }).namespaceId)
+        .finally(() => (this.namespaceReady = undefined));
+      ns = await this.namespaceReady;
+    }
+    if (req.namespaceId !== undefined && req.namespaceId !== ns) {
+      this.log.error({ server: req.id, theirs: req.namespaceId, ours: ns }, 'refused a chunkserver of another namespace');
+      throw new DfsError('WRONG_CLUSTER', `chunkserver ${req.id} holds chunks of namespace ${req.namespaceId}, but this master's namespace is ${ns} (another cluster's master, or one whose data was lost); it is not registered here and nothing on it is deleted`);
+    }
+    return ns;
   }
 
   /**
@@ -497,9 +522,10 @@ export class MasterService {
    */
   async heartbeat(req: HeartbeatRequest): Promise<HeartbeatReply> {
     this.requireLeader();
-    if (!this.core.heartbeat(req, this.now())) return { reregister: true, deletes: [], copies: [] };
+    const namespaceId = await this.namespaceOf(req);
+    if (!this.core.heartbeat(req, this.now())) return { reregister: true, deletes: [], copies: [], namespaceId };
     await this.read();
-    return toReply(this.core.takeWork(req.id, this.now()));
+    return { ...toReply(this.core.takeWork(req.id, this.now())), namespaceId };
   }
 
   /**

@@ -222,6 +222,9 @@ const fail = (code: ErrorCode, message: string): never => {
 };
 
 /** How a path held by a write clears: its writer finishes, or goes silent and loses the lease. */
+/** A namespace id: 64 random bits in hex. */
+export const NAMESPACE_ID = /^[0-9a-f]{16}$/;
+
 function leaseHint(w: PendingWrite, nowMs: number): string {
   const seconds = Math.max(1, Math.ceil((w.leaseExpiresAtMs - nowMs) / 1000));
   return `if that client is gone, its write lease expires in ${seconds} s (a writer that is still running keeps renewing it); try again then`;
@@ -242,6 +245,12 @@ export class MasterState {
    * toward replication, so repair copies them elsewhere. Replicated, so a new leader goes on.
    */
   decommissioning = new Set<string>();
+  /**
+   * This namespace's identity, as HDFS's namespaceID: drawn at random by the first leader and
+   * replicated. Chunkservers record it on first contact and refuse a master with another one, so
+   * a master whose data was lost (a new, empty namespace) cannot take their chunks for garbage.
+   */
+  namespaceId?: string;
 
   apply(cmd: Command): CommandResult {
     try {
@@ -265,6 +274,7 @@ export class MasterState {
       case 'expireLeases': return this.expireLeases(cmd.nowMs);
       case 'setReplication': return this.setReplication(cmd);
       case 'decommission': return this.decommission(cmd.server, cmd.cancel);
+      case 'initNamespace': return this.initNamespace(cmd.namespaceId);
     }
   }
 
@@ -458,6 +468,12 @@ export class MasterState {
    * Extends the lease of each named write that is still open; answers the ones that are not.
    * When none is, nothing changed and the writer is told so (WRITE_NOT_FOUND), so it stops.
    */
+  private initNamespace(namespaceId: string): { namespaceId: string } {
+    if (!NAMESPACE_ID.test(namespaceId)) fail('INVALID_ARGUMENT', `a namespace id is 16 hex digits, not ${JSON.stringify(namespaceId)}`);
+    this.namespaceId ??= namespaceId;
+    return { namespaceId: this.namespaceId };
+  }
+
   private renew(writeIds: string[], nowMs: number): { unknown: string[] } {
     const unknown = writeIds.filter((id) => !this.writes.has(id));
     if (unknown.length === writeIds.length) fail('WRITE_NOT_FOUND', 'this write is unknown: it finished, was abandoned, or its lease expired; start the upload again');
@@ -599,12 +615,13 @@ export class MasterState {
       chunks: Array.from(this.chunks.records(), (c) => [c.handle, c.version, c.length, c.checksum]),
       writes: [...this.writes.values()],
       decommissioning: [...this.decommissioning],
+      ...(this.namespaceId !== undefined ? { ns: this.namespaceId } : {}),
     }));
   }
 
   static restore(data: Uint8Array): MasterState {
     type Enc = { t: 'd'; m: number; c: [string, Enc][] } | { t: 'f'; m: number; s: number; r: number; z: number; h: number[]; st: FileState; w?: string };
-    const raw = JSON.parse(Buffer.from(data).toString('utf8')) as { v: number; nextHandle: number; root: Enc; chunks: [number, number, number, string][]; writes: PendingWrite[]; decommissioning?: string[] };
+    const raw = JSON.parse(Buffer.from(data).toString('utf8')) as { v: number; nextHandle: number; root: Enc; chunks: [number, number, number, string][]; writes: PendingWrite[]; decommissioning?: string[]; ns?: string };
     if (raw.v !== 1) throw new Error(`unknown master snapshot format ${raw.v}`);
     const dec = (e: Enc): Node => {
       if (e.t === 'd') return { type: 'dir', mtimeMs: e.m, children: new Map(e.c.map(([k, v]) => [k, dec(v)])) };
@@ -620,6 +637,8 @@ export class MasterState {
     for (const w of raw.writes) s.writes.set(w.writeId, w);
     // Snapshots written before decommissioning existed have no such field.
     for (const id of raw.decommissioning ?? []) s.decommissioning.add(id);
+    // Snapshots written before namespace ids existed have none: the next leader draws one.
+    if (raw.ns !== undefined) s.namespaceId = raw.ns;
     return s;
   }
 }

@@ -201,7 +201,7 @@ export class LeaderCore {
     this.advanceTo(nowMs);
     const work = this.repair.takeFor(serverId, MAX_DELETES_PER_REPLY, this.state);
     const graceMs = this.opts.unsafeNoGarbageGrace ? 0 : this.opts.gcGraceMs;
-    const garbage = this.registry.takeGarbage(serverId, (h) => this.state.chunks.versionOf(h), graceMs, MAX_DELETES_PER_REPLY - work.deletes.length);
+    const garbage = this.registry.takeGarbage(serverId, (h) => this.state.chunks.versionOf(h), graceMs, MAX_DELETES_PER_REPLY - work.deletes.length, this.state.nextHandle);
     return { copies: work.copies, surplusDeletes: work.deletes, garbageDeletes: garbage };
   }
 

@@ -373,3 +373,10 @@ t.test('locations agree with a plain model through a random history of reports',
   });
   t.equal(replicas, [...model.values()].reduce((n, held) => n + held.size, 0), 'forEachReplica visits each replica once');
 });
+
+t.test('takeGarbage never takes a handle this namespace never issued (another cluster\'s, or a master that lost its data)', async (t) => {
+  const { reg: r } = setup();
+  r.register(reg('s1', [chunk(1), chunk(5), chunk(9)]));
+  t.same(r.takeGarbage('s1', () => undefined, 0, 100, 6), [1, 5], 'below the next handle: garbage; from it on: not this master\'s to judge');
+  t.same(r.takeGarbage('s1', () => undefined, 0, 100, 6), [], 'handle 9 stays, call after call');
+});

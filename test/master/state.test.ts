@@ -1202,3 +1202,13 @@ t.test('rename with into (dst typed with a trailing slash) needs an existing dir
   t.match(ok(t, s, into('/f', '/d')), { path: '/d/f', name: 'f', type: 'file' }, 'into the directory, keeping its name');
   t.equal(s.lookup('/f'), undefined);
 });
+
+t.test('initNamespace names the namespace once; the name survives a snapshot', async (t) => {
+  const s = new MasterState();
+  t.equal(s.namespaceId, undefined);
+  t.same(ok(t, s, { op: 'initNamespace', namespaceId: '0123456789abcdef' }), { namespaceId: '0123456789abcdef' });
+  t.same(ok(t, s, { op: 'initNamespace', namespaceId: 'fedcba9876543210' }), { namespaceId: '0123456789abcdef' }, 'a second proposal gets the first name back');
+  fails(t, new MasterState(), { op: 'initNamespace', namespaceId: 'not-hex' }, 'INVALID_ARGUMENT');
+  t.equal(MasterState.restore(s.snapshot()).namespaceId, '0123456789abcdef', 'kept in snapshots');
+  t.equal(MasterState.restore(new MasterState().snapshot()).namespaceId, undefined, 'an older snapshot has none');
+});
