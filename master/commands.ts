@@ -16,7 +16,9 @@ export type Command =
   | { op: 'rename'; src: string; dst: string; nowMs: number }
   | { op: 'expireLeases'; nowMs: number }
   | { op: 'setReplication'; path: string; replication: number; recursive: boolean }
-  | { op: 'decommission'; server: string; cancel: boolean };
+  | { op: 'decommission'; server: string; cancel: boolean }
+  /** Joins complete files into one (as HDFS's concat): the target's chunks are the sources' in order; the sources go. */
+  | { op: 'concat'; sources: string[]; target: string; overwrite: boolean; nowMs: number };
 
 export type CommandResult =
   | { ok: true; value?: unknown }

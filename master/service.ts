@@ -9,6 +9,7 @@ import type {
   RaftStatusReply, CompleteRequest, CorruptReport, CreateEmptyReply, CreateReply, CreateRequest, DecommissionRequest, DeleteRequest, DuReply, EntryInfo,
   HeartbeatReply, HeartbeatRequest, ListReply, MkdirRequest, RegisterRequest, RenameRequest, SetReplicationRequest, StatReply,
 } from '../common/protocol.js';
+import type { ConcatRequest } from '../common/protocol.js';
 import type { Command } from './commands.js';
 import { Registry } from './registry.js';
 import { REPAIR_DEFAULTS, RepairScheduler, type RepairLimits } from './repair.js';
@@ -199,6 +200,12 @@ export class MasterService {
 
   async rename(req: RenameRequest, session?: SessionRef): Promise<EntryInfo> {
     return (await this.commit({ op: 'rename', src: normalizePath(req.src), dst: normalizePath(req.dst), nowMs: Date.now() }, session)) as EntryInfo;
+  }
+
+  /** Joins complete files into one by their chunk lists (no bytes move); see MasterState.concat. */
+  async concat(req: ConcatRequest, session?: SessionRef): Promise<EntryInfo> {
+    const cmd = { op: 'concat' as const, sources: req.sources.map((p) => normalizePath(p)), target: normalizePath(req.target), overwrite: req.overwrite, nowMs: Date.now() };
+    return (await this.commit(cmd, session)) as EntryInfo;
   }
 
   async setReplication(req: SetReplicationRequest, session?: SessionRef): Promise<{ files: number }> {
