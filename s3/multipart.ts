@@ -162,15 +162,18 @@ export async function completeUpload(ctx: Ctx): Promise<void> {
   const rec = await loadUpload(ctx, uploadId);
   const asked = parseCompleteParts((await readSmallBody(ctx.req, ctx.auth, MAX_COMPLETE_BODY_BYTES)).toString('utf8'));
   const have = await listUploadParts(gw, bucket, uploadId!);
-  const chosen = asked.map((p, i) => {
+  // Every part must exist before any size is judged: a missing part is InvalidPart, whatever its neighbours' sizes.
+  const chosen = asked.map((p) => {
     const part = have.get(p.number);
     if (!part || part.etag !== p.etag) {
       throw new S3Error('InvalidPart', 'One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not have matched the part\'s entity tag.', { PartNumber: String(p.number), ETag: p.etag });
     }
-    if (i < asked.length - 1 && part.size < gw.config.minPartBytes) {
-      throw new S3Error('EntityTooSmall', 'Your proposed upload is smaller than the minimum allowed object size.', { PartNumber: String(p.number), ProposedSize: String(part.size), MinSizeAllowed: String(gw.config.minPartBytes) });
-    }
     return part;
+  });
+  chosen.forEach((part, i) => {
+    if (i < chosen.length - 1 && part.size < gw.config.minPartBytes) {
+      throw new S3Error('EntityTooSmall', 'Your proposed upload is smaller than the minimum allowed object size.', { PartNumber: String(part.number), ProposedSize: String(part.size), MinSizeAllowed: String(gw.config.minPartBytes) });
+    }
   });
   const etag = multipartEtag(chosen.map((p) => p.etag));
   const target = objectPath(bucket, key);

@@ -110,7 +110,7 @@ export function parseRange(raw: string | undefined, size: number): { start: numb
   }
   const start = Number(m[1]);
   const last = m[2] === '' ? size - 1 : Number(m[2]);
-  if (last < start) return undefined;
+  if (m[2] !== '' && last < start) return undefined;
   if (start >= size) throw new S3Error('InvalidRange', 'The requested range is not satisfiable', { ActualObjectSize: String(size) });
   return { start, end: Math.min(last + 1, size) };
 }

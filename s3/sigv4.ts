@@ -149,6 +149,10 @@ export function authenticate(req: SignedRequest, lookup: (accessKeyId: string) =
   const auth = headerValue(req, 'authorization');
   const q = new Map(req.query);
   const presigned = q.has('X-Amz-Signature') || q.has('X-Amz-Algorithm');
+  if (!auth && q.has('AWSAccessKeyId') && q.has('Signature')) {
+    throw new S3Error('AccessDenied', 'Signature Version 2 presigned URLs are not supported: presign with Signature Version 4 (boto3: Config(signature_version="s3v4"))');
+  }
+  if (auth?.startsWith('AWS ')) throw new S3Error('AccessDenied', 'Signature Version 2 is not supported: sign with Signature Version 4');
   if (!auth && !presigned) throw new S3Error('AccessDenied', 'anonymous requests are not accepted: sign requests with Signature Version 4');
   if (auth && presigned) throw new S3Error('InvalidArgument', 'a request may carry a signature in the Authorization header or the query, not both');
   let p: Parsed;

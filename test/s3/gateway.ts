@@ -108,7 +108,7 @@ export function boto(gw: Gateway, script: string): Promise<Run> {
     'from botocore.config import Config',
     'from botocore.exceptions import ClientError',
     `ENDPOINT = ${JSON.stringify(gw.endpoint)}`,
-    "s3 = boto3.client('s3', endpoint_url=ENDPOINT, config=Config(s3={'addressing_style': 'path'}, retries={'max_attempts': 1}))",
+    "s3 = boto3.client('s3', endpoint_url=ENDPOINT, config=Config(signature_version='s3v4', s3={'addressing_style': 'path'}, retries={'max_attempts': 1}))",
     'def code(fn, *a, **k):',
     '    try:',
     '        fn(*a, **k)',
