@@ -404,6 +404,65 @@ export class DfsClient {
       throw toDfsError(err, `read from ${replica.addr}`);
     }
   }
+
+  // ---- ranged read and concat (S3 gateway, Node API) ----
+
+  /**
+   * Streams bytes `start` to `end` (exclusive) of a complete file to `sink`, failing over between
+   * replicas and resuming a chunk where a failed replica left off. Chunk boundaries come from the
+   * chunks' own lengths (a concatenated file's chunks may be shorter than the chunk size anywhere).
+   * `known` (a stat with chunks) pins the file version read: the headers a caller sent already
+   * describe it. Resolves with the stat it read from.
+   */
+  async getRange(path: string, sink: Writable, start: number, end: number, known?: StatReply): Promise<StatReply> {
+    const info = known?.chunks ? known : await this.stat(path, true);
+    if (info.type === 'dir') throw new DfsError('IS_A_DIRECTORY', `${info.path} is a directory`);
+    if (info.state !== 'complete') throw new DfsError('FILE_NOT_READY', `${info.path} is still being written; it is readable once its writer completes it`);
+    if (!(start >= 0 && start <= end && end <= info.size)) throw new DfsError('INVALID_ARGUMENT', `range ${start}-${end} is outside ${info.path} (${info.size} bytes)`);
+    let chunkStart = 0;
+    for (const chunk of info.chunks!) {
+      const chunkEnd = chunkStart + chunk.length;
+      if (chunkEnd > start && chunkStart < end) {
+        await this.readChunkRange(info.path, chunk, Math.max(start, chunkStart) - chunkStart, Math.min(end, chunkEnd) - chunkStart, sink);
+      }
+      chunkStart = chunkEnd;
+      if (chunkStart >= end) break;
+    }
+    return info;
+  }
+
+  /** Copies bytes `from` to `to` (exclusive) of one chunk to `sink`, from any replica that has them. */
+  private async readChunkRange(path: string, chunk: ChunkInfo, from: number, to: number, sink: Writable): Promise<void> {
+    let done = from;
+    const errors: string[] = [];
+    for (const replica of this.orderReplicas(chunk.replicas)) {
+      const url = buildUrl(replica.addr, `/v1/chunks/${chunk.handle}`, { version: chunk.version, offset: done, length: to - done });
+      try {
+        const res = await request(url, { method: 'GET', dispatcher: httpAgent(), highWaterMark: READ_AHEAD_BUFFER_BYTES, signal: AbortSignal.timeout(this.chunkTimeoutMs) });
+        if (res.statusCode !== 200) throw errorFromBody(await readJson(res.body).catch(() => undefined), res.statusCode);
+        try {
+          await pump(res.body, sink, (n) => (done += n));
+        } catch (err) {
+          dropBody(res.body);
+          throw err;
+        }
+        if (done === to) return;
+        throw new DfsError('UNAVAILABLE', `read ended after ${done - from} of ${to - from} bytes`);
+      } catch (err) {
+        // A sink that is gone (the reader hung up) is not a replica's fault: stop at once.
+        if (sink.destroyed) throw toDfsError(err, `read from ${replica.addr}`);
+        errors.push(`${replica.id}: ${toDfsError(err).message}`);
+      }
+    }
+    throw new DfsError(chunk.replicas.length === 0 ? 'NO_REPLICAS' : 'UNAVAILABLE',
+      `chunk ${chunk.index} of ${path} (handle ${chunk.handle}) could not be read from any replica${errors.length ? `: ${errors.join('; ')}` : ' (no live replica)'}`);
+  }
+
+  /** Joins complete files into `target` by their chunk lists, moving no bytes (the master's concat); the sources go. */
+  concat(sources: string[], target: string, overwrite = false): Promise<EntryInfo> {
+    return this.mutate('/v1/fs/concat', { sources: sources.map((p) => normalizePath(p)), target: normalizePath(target), overwrite });
+  }
+
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { Argv } from 'yargs';
-import { DEFAULT_BASE_PORT, parseSize } from '../common/config.js';
+import { DEFAULT_BASE_PORT, DEFAULT_MASTERS, parseAddrList, parseSize } from '../common/config.js';
 import { DfsError } from '../common/errors.js';
 import { resolveSettings, roleOptions } from '../common/server-settings.js';
 
@@ -43,6 +43,20 @@ export function serverCommands(cli: Argv): Argv {
         copyRateMiBps: o.copyRate,
       });
       closeOnSignal(cs.close);
+    })
+    .command('s3', 'run the S3-compatible gateway (docs/S3.md)', (y) => y
+      .option('listen', { type: 'string', default: '127.0.0.1:9000', describe: 'host:port to listen on (port 0: any free port)' })
+      .option('credentials', { type: 'string', demandOption: true, describe: 'JSON file of access keys: [{"accessKeyId": ..., "secretAccessKey": ...}]' })
+      .option('region', { type: 'string', default: 'us-east-1', describe: 'region reported to clients (requests signed for any region are accepted)' })
+      .option('multipart-expiry-ms', { type: 'number', default: 24 * 3600_000, describe: 'a multipart upload with no activity this long is deleted with its parts' })
+      .option('sweep-interval-ms', { type: 'number', default: 3600_000, describe: 'how often abandoned multipart uploads are looked for' }), async (a) => {
+      const { runS3Gateway } = await import('../s3/main.js');
+      const masters = parseAddrList((a.masters as string | undefined) ?? process.env.DFS_MASTERS ?? DEFAULT_MASTERS.join(','), '--masters');
+      const gw = await runS3Gateway({
+        listen: a.listen, masters, credentialsFile: a.credentials, region: a.region,
+        multipartExpiryMs: positiveInt(a['multipart-expiry-ms'], '--multipart-expiry-ms'), sweepIntervalMs: positiveInt(a['sweep-interval-ms'], '--sweep-interval-ms'),
+      });
+      closeOnSignal(gw.close);
     })
     .command('cluster', 'run a local cluster in the foreground (what npm start runs)', (y) => y
       .option('masters', { type: 'number', default: 3, describe: 'number of masters (1, 3 or 5): a Raft group' })

@@ -58,6 +58,9 @@ export const AbandonRequest = z.strictObject({ writeId });
 export const RenewRequest = z.strictObject({ writeIds: z.array(writeId).min(1).max(MAX_RENEW_WRITES) });
 export const DeleteRequest = z.strictObject({ path, recursive: z.boolean().default(false) });
 export const RenameRequest = z.strictObject({ src: path, dst: path });
+/** At most this many files are joined by one concat: S3's part limit. */
+export const MAX_CONCAT_SOURCES = 10_000;
+export const ConcatRequest = z.strictObject({ sources: z.array(path).min(1).max(MAX_CONCAT_SOURCES), target: path, overwrite: z.boolean().default(false) });
 export const SetReplicationRequest = z.strictObject({
   path,
   replication: z.number().int().min(1).max(MAX_REPLICATION),
@@ -112,6 +115,7 @@ export type CompleteRequest = z.infer<typeof CompleteRequest>;
 export type RenewRequest = z.infer<typeof RenewRequest>;
 export type DeleteRequest = z.infer<typeof DeleteRequest>;
 export type RenameRequest = z.infer<typeof RenameRequest>;
+export type ConcatRequest = z.infer<typeof ConcatRequest>;
 export type SetReplicationRequest = z.infer<typeof SetReplicationRequest>;
 export type DecommissionRequest = z.infer<typeof DecommissionRequest>;
 export type ReportedChunk = z.infer<typeof ReportedChunk>;

@@ -23,7 +23,10 @@ export type Command =
   | { op: 'setReplication'; path: string; replication: number; recursive: boolean }
   | { op: 'decommission'; server: string; cancel: boolean }
   /** Names this namespace, once (the first leader draws the id); later proposals get the first id back. */
-  | { op: 'initNamespace'; namespaceId: string };
+  | { op: 'initNamespace'; namespaceId: string }
+
+  /** Joins complete files into one (as HDFS's concat): the target's chunks are the sources' in order; the sources go. */
+  | { op: 'concat'; sources: string[]; target: string; overwrite: boolean; nowMs: number };
 
 export type CommandResult =
   | { ok: true; value?: unknown }

@@ -3,7 +3,7 @@ import type { z } from 'zod';
 import { Counter, type Registry as MetricsRegistry } from 'prom-client';
 import { DfsError } from '../common/errors.js';
 import {
-  AbandonRequest, AllocateRequest, CompleteRequest, CorruptReport, CreateRequest, DeleteRequest, HeartbeatRequest,
+  AbandonRequest, AllocateRequest, CompleteRequest, ConcatRequest, CorruptReport, CreateRequest, DeleteRequest, HeartbeatRequest,
   DecommissionRequest, MkdirRequest, RegisterRequest, RenameRequest, RenewRequest, SetReplicationRequest,
 } from '../common/protocol.js';
 import { SESSION_HEADER } from '../common/leader.js';
@@ -71,6 +71,7 @@ export function mountMasterRoutes(app: Express, svc: MasterService, metrics: Met
   mutation('delete', DeleteRequest, (b, s) => svc.delete(b, s));
   mutation('rename', RenameRequest, (b, s) => svc.rename(b, s));
   mutation('setrep', SetReplicationRequest, (b, s) => svc.setReplication(b, s));
+  mutation('concat', ConcatRequest, (b, s) => svc.concat(b, s));
   app.post('/v1/cluster/decommission', route(async (req, res) => {
     count('decommission');
     res.json(await svc.decommission(parseInput(DecommissionRequest, req.body), session(req)));

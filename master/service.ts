@@ -10,6 +10,7 @@ import type {
   RaftStatusReply, CompleteRequest, CorruptReport, CreateEmptyReply, CreateReply, CreateRequest, DecommissionRequest, DeleteRequest, DuReply, EntryInfo,
   HeartbeatReply, HeartbeatRequest, ListReply, MkdirRequest, RegisterRequest, RenameRequest, RenewReply, RenewRequest, SetReplicationRequest, StatReply,
 } from '../common/protocol.js';
+import type { ConcatRequest } from '../common/protocol.js';
 import type { Command } from './commands.js';
 import { LeaderCore, toReply, type PlacementRefusal } from './leader/core.js';
 import { runInSlices } from './leader/slices.js';
@@ -275,6 +276,12 @@ export class MasterService {
   async rename(req: RenameRequest, session?: SessionRef): Promise<EntryInfo> {
     const into = namesDirectory(req.dst);
     return (await this.commit({ op: 'rename', src: normalizePath(req.src), dst: normalizePath(req.dst), nowMs: this.clock.nowMs(), ...(into ? { into } : {}) }, session)) as EntryInfo;
+  }
+
+  /** Joins complete files into one by their chunk lists (no bytes move); see MasterState.concat. */
+  async concat(req: ConcatRequest, session?: SessionRef): Promise<EntryInfo> {
+    const cmd = { op: 'concat' as const, sources: req.sources.map((p) => normalizePath(p)), target: normalizePath(req.target), overwrite: req.overwrite, nowMs: Date.now() };
+    return (await this.commit(cmd, session)) as EntryInfo;
   }
 
   async setReplication(req: SetReplicationRequest, session?: SessionRef): Promise<{ files: number }> {

@@ -275,6 +275,7 @@ export class MasterState {
       case 'setReplication': return this.setReplication(cmd);
       case 'decommission': return this.decommission(cmd.server, cmd.cancel);
       case 'initNamespace': return this.initNamespace(cmd.namespaceId);
+      case 'concat': return this.concat(cmd);
     }
   }
 
@@ -599,6 +600,47 @@ export class MasterState {
     if (cancel) this.decommissioning.delete(server);
     else this.decommissioning.add(server);
     return { decommissioning: [...this.decommissioning].sort() };
+  }
+
+  /**
+   * Joins complete files into one without moving a byte (as HDFS's concat): the target's chunk
+   * list is the sources' lists in order, and the sources are gone. Chunks may therefore be shorter
+   * than the chunk size anywhere in a concatenated file; readers go by each chunk's own length.
+   * The target replaces a complete file only with `overwrite`, and is made in one step, so a
+   * reader sees the old file or the whole new one.
+   */
+  private concat(cmd: Extract<Command, { op: 'concat' }>): EntryInfo {
+    if (new Set(cmd.sources).size !== cmd.sources.length) fail('INVALID_ARGUMENT', 'concat names a source twice');
+    if (cmd.sources.includes(cmd.target)) fail('INVALID_ARGUMENT', 'the concat target may not be one of its sources');
+    const sources = cmd.sources.map((p) => {
+      const node = this.lookup(p);
+      if (!node) fail('NOT_FOUND', `${p} does not exist`);
+      if (node!.type !== 'file') fail('IS_A_DIRECTORY', `${p} is a directory`);
+      if ((node as FileNode).state !== 'complete') fail('FILE_BUSY', `${p} is still being written`);
+      return node as FileNode;
+    });
+    const dir = this.parentDir(cmd.target);
+    const name = baseName(cmd.target);
+    const existing = dir.children.get(name);
+    if (existing?.type === 'dir') fail('IS_A_DIRECTORY', `${cmd.target} is a directory`);
+    if (existing && (existing as FileNode).state === 'writing') fail('FILE_BUSY', `${cmd.target} is being written by another client`);
+    if (existing && !cmd.overwrite) fail('EXISTS', `${cmd.target} already exists`);
+    const file = new FileNode({
+      mtimeMs: cmd.nowMs,
+      size: sources.reduce((n, f) => n + f.size, 0),
+      replication: Math.max(...sources.map((f) => f.replication)),
+      chunkSizeBytes: Math.max(...sources.map((f) => f.chunkSizeBytes)),
+      chunks: sources.flatMap((f) => f.chunks),
+    });
+    if (existing) this.releaseChunks(existing as FileNode);
+    for (const p of cmd.sources) {
+      const parent = this.lookup(parentOf(p)) as DirNode;
+      parent.children.delete(baseName(p));
+      parent.mtimeMs = cmd.nowMs;
+    }
+    dir.children.set(name, file);
+    dir.mtimeMs = cmd.nowMs;
+    return this.entryInfo(cmd.target, file);
   }
 
   // ---- snapshot ----

@@ -1,0 +1,61 @@
+// `dfs s3`: the S3-compatible gateway process. A DfsClient to the masters, the HTTP server, and
+// the sweep that deletes abandoned multipart uploads.
+import type { AddressInfo } from 'node:net';
+import { DfsClient } from '../cli/client.js';
+import { initChecksums } from '../common/checksum.js';
+import { parseAddr } from '../common/config.js';
+import { createLogger } from '../common/log.js';
+import type { GatewayConfig } from './context.js';
+import { loadCredentials } from './credentials.js';
+import { sweepUploads } from './multipart.js';
+import { createS3Server } from './server.js';
+
+export { writeCredentialsFile } from './credentials.js';
+
+export interface S3GatewayOptions extends Partial<GatewayConfig> {
+  listen: string;
+  masters: string[];
+  credentialsFile: string;
+  /** How often abandoned uploads are looked for; the expiry itself is multipartExpiryMs. */
+  sweepIntervalMs?: number;
+}
+
+export const S3_DEFAULTS = {
+  region: 'us-east-1',
+  minPartBytes: 5 * 1024 * 1024,
+  /** S3 has no default expiry (a lifecycle rule sets one); a day is what most gateways pick. */
+  multipartExpiryMs: 24 * 3600_000,
+  sweepIntervalMs: 3600_000,
+};
+
+export async function runS3Gateway(opts: S3GatewayOptions): Promise<{ addr: string; close(): Promise<void> }> {
+  const log = createLogger('s3', 's3');
+  const credentials = loadCredentials(opts.credentialsFile);
+  await initChecksums();
+  const config: GatewayConfig = {
+    region: opts.region ?? S3_DEFAULTS.region,
+    minPartBytes: opts.minPartBytes ?? S3_DEFAULTS.minPartBytes,
+    multipartExpiryMs: opts.multipartExpiryMs ?? S3_DEFAULTS.multipartExpiryMs,
+  };
+  const gw = { client: new DfsClient(opts.masters), log, config };
+  const s3 = createS3Server(gw, credentials);
+  const { host, port } = parseAddr(opts.listen, '--listen', true);
+  await new Promise<void>((resolve, reject) => {
+    s3.server.once('error', reject);
+    s3.server.listen(port, host, () => resolve());
+  });
+  const addr = `${host}:${(s3.server.address() as AddressInfo).port}`;
+  const sweepMs = opts.sweepIntervalMs ?? S3_DEFAULTS.sweepIntervalMs;
+  const sweep = setInterval(() => {
+    sweepUploads(gw, Date.now()).then((n) => n && log.info({ uploads: n }, 'abandoned multipart uploads deleted'), (err: unknown) => log.warn({ err }, 'multipart sweep failed'));
+  }, sweepMs);
+  sweep.unref();
+  log.info({ addr, masters: opts.masters, region: config.region, keys: credentials.length, multipartExpiryMs: config.multipartExpiryMs }, 's3 gateway started');
+  return {
+    addr,
+    async close() {
+      clearInterval(sweep);
+      await s3.close();
+    },
+  };
+}

@@ -1,0 +1,74 @@
+// What S3 keeps with an object besides its bytes (ETag, Content-Type, x-amz-meta-*, the standard
+// headers), kept as a small JSON file at /.s3/meta/<bucket>/<key>, written after the object. It
+// records the object's size and mtime: a record that does not match the object it sits beside
+// (an object replaced by `dfs put`, or the moment between an object and its record landing) is
+// ignored, and the object gets a derived ETag, so a stale ETag is never served.
+import { createHash } from 'node:crypto';
+import { Readable, Writable } from 'node:stream';
+import type { DfsClient } from '../cli/client.js';
+import type { EntryInfo } from '../common/protocol.js';
+import { S3Error } from './errors.js';
+import { metaPath } from './keys.js';
+
+export interface ObjectMeta {
+  etag: string;
+  contentType?: string;
+  /** x-amz-meta-* (names lower-case, without the prefix). */
+  userMeta: Record<string, string>;
+  /** Cache-Control, Content-Disposition, Content-Encoding, Content-Language, Expires, as sent. */
+  headers: Record<string, string>;
+}
+interface MetaRecord extends ObjectMeta { v: 1; size: number; mtimeMs: number }
+
+/** S3 allows 2 KB of user metadata; the record is bounded a little above it. */
+export const MAX_USER_META_BYTES = 2048;
+const MAX_RECORD_BYTES = 16 * 1024;
+export const STORED_HEADERS = ['cache-control', 'content-disposition', 'content-encoding', 'content-language', 'expires'] as const;
+
+/** The ETag of an object the gateway has no record for: derived from its identity, marked so it never passes for an MD5. */
+export function derivedEtag(info: EntryInfo): string {
+  return `${createHash('md5').update(`${info.path}\n${info.size}\n${info.mtimeMs}`).digest('hex')}-0`;
+}
+
+export async function readMeta(client: DfsClient, bucket: string, key: string, info: EntryInfo): Promise<ObjectMeta> {
+  const fallback: ObjectMeta = { etag: derivedEtag(info), userMeta: {}, headers: {} };
+  try {
+    const parts: Buffer[] = [];
+    const sink = new Writable({
+      write(b: Buffer, _enc, done) {
+        parts.push(b);
+        done();
+      },
+    });
+    const stat = await client.stat(metaPath(bucket, key), true);
+    if (stat.type !== 'file' || stat.size > MAX_RECORD_BYTES) return fallback;
+    await client.getRange(stat.path, sink, 0, stat.size, stat);
+    const rec = JSON.parse(Buffer.concat(parts).toString('utf8')) as MetaRecord;
+    if (rec.v !== 1 || rec.size !== info.size || rec.mtimeMs !== info.mtimeMs) return fallback;
+    return { etag: rec.etag, contentType: rec.contentType, userMeta: rec.userMeta ?? {}, headers: rec.headers ?? {} };
+  } catch {
+    return fallback;
+  }
+}
+
+export async function writeMeta(client: DfsClient, bucket: string, key: string, info: EntryInfo, meta: ObjectMeta): Promise<void> {
+  const rec: MetaRecord = { v: 1, size: info.size, mtimeMs: info.mtimeMs, ...meta };
+  await client.put(Readable.from([Buffer.from(JSON.stringify(rec))]), metaPath(bucket, key), { overwrite: true, parents: true, replication: info.replication || undefined });
+}
+
+/** The metadata a PUT (or CreateMultipartUpload, or a REPLACE copy) sends in its headers. */
+export function metaFromHeaders(headers: Record<string, string | string[] | undefined>): Omit<ObjectMeta, 'etag'> {
+  const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v.join(',') : v);
+  const userMeta: Record<string, string> = {};
+  let bytes = 0;
+  for (const [name, v] of Object.entries(headers)) {
+    if (!name.startsWith('x-amz-meta-') || v === undefined) continue;
+    const value = one(v)!;
+    userMeta[name.slice('x-amz-meta-'.length)] = value;
+    bytes += Buffer.byteLength(name) - 11 + Buffer.byteLength(value);
+  }
+  if (bytes > MAX_USER_META_BYTES) throw new S3Error('MetadataTooLarge', `Your metadata headers exceed the maximum allowed metadata size (${MAX_USER_META_BYTES} bytes).`);
+  const stored: Record<string, string> = {};
+  for (const h of STORED_HEADERS) if (headers[h] !== undefined) stored[h] = one(headers[h])!;
+  return { contentType: one(headers['content-type']), userMeta, headers: stored };
+}

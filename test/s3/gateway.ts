@@ -1,0 +1,121 @@
+// Starts a real TestCluster and a real `dfs s3` gateway process against it, and runs the real
+// aws CLI and python3 + boto3 against the gateway, as a person would. When either client is
+// missing the test fails (CI installs them), it never skips.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { DFS, TestCluster, type ClusterOptions } from '../helpers/cluster.js';
+
+export const ACCESS_KEY = 'DFSTESTKEY0001';
+export const SECRET_KEY = 'test-secret-key-0123456789';
+
+export interface Gateway { cluster: TestCluster; endpoint: string; child: ChildProcess; env: Record<string, string>; output: string[]; stop(): Promise<void> }
+
+/** The aws CLI and boto3, or an error that says how to install them. */
+export function requireClients(): void {
+  const aws = spawnSync('aws', ['--version'], { encoding: 'utf8' });
+  if (aws.status !== 0) throw new Error('the aws CLI is needed for these tests (pip install awscli, or apt-get install awscli)');
+  const boto = spawnSync('python3', ['-c', 'import boto3'], { encoding: 'utf8' });
+  if (boto.status !== 0) throw new Error('python3 with boto3 is needed for these tests (pip install boto3)');
+}
+
+export async function startGateway(opts: ClusterOptions = {}, extraArgs: string[] = []): Promise<Gateway> {
+  const cluster = await TestCluster.start({ chunkservers: 3, replication: 2, chunkSizeBytes: 4 * 1024 * 1024, ...opts });
+  try {
+    return await attachGateway(cluster, extraArgs);
+  } catch (err) {
+    await cluster.stop();
+    throw err;
+  }
+}
+
+async function attachGateway(cluster: TestCluster, extraArgs: string[]): Promise<Gateway> {
+  const creds = join(cluster.dir, 's3-credentials.json');
+  writeFileSync(creds, JSON.stringify([{ accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY }]));
+  const child = spawn(process.execPath, [DFS, 's3', '--listen', '127.0.0.1:0', '--masters', cluster.masters, '--credentials', creds, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const output: string[] = [];
+  const addr = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${output.join('\n')}`)), 20_000);
+    const onLine = (line: string) => {
+      if (output.length < 2000) output.push(line);
+      try {
+        const rec = JSON.parse(line) as { msg?: string; addr?: string };
+        if (rec.msg === 's3 gateway started' && rec.addr) {
+          clearTimeout(timer);
+          resolve(rec.addr);
+        }
+      } catch { /* not a log line */ }
+    };
+    createInterface({ input: child.stdout! }).on('line', onLine);
+    createInterface({ input: child.stderr! }).on('line', onLine);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`gateway exited (${code}):\n${output.join('\n')}`));
+    });
+  });
+  const config = join(cluster.dir, 'aws-config');
+  writeFileSync(config, '[default]\nregion = us-east-1\n');
+  const env = {
+    AWS_ACCESS_KEY_ID: ACCESS_KEY, AWS_SECRET_ACCESS_KEY: SECRET_KEY, AWS_DEFAULT_REGION: 'us-east-1', AWS_CONFIG_FILE: config,
+    AWS_SHARED_CREDENTIALS_FILE: join(cluster.dir, 'no-credentials'), AWS_EC2_METADATA_DISABLED: 'true', PYTHONIOENCODING: 'utf-8',
+  };
+  const endpoint = `http://${addr}`;
+  return {
+    cluster, endpoint, child, env, output,
+    async stop() {
+      if (child.exitCode === null) {
+        const gone = new Promise((r) => child.once('exit', r));
+        child.kill('SIGKILL');
+        await gone;
+      }
+      await cluster.stop();
+    },
+  };
+}
+
+export interface Run { code: number; stdout: string; stderr: string }
+
+export function run(cmd: string, args: string[], env: Record<string, string>, input?: string, timeoutMs = 120_000): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${cmd} ${args.join(' ')} did not finish in ${timeoutMs} ms`));
+    }, timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+    child.stdin.end(input ?? '');
+  });
+}
+
+/** `aws --endpoint-url <gateway> <args>`. */
+export function aws(gw: Gateway, args: string[]): Promise<Run> {
+  return run('aws', ['--endpoint-url', gw.endpoint, ...args], gw.env);
+}
+
+/** Runs a python3 script with boto3; the script gets ENDPOINT, and `s3`, a client for it. */
+export function boto(gw: Gateway, script: string): Promise<Run> {
+  const prelude = [
+    'import boto3, botocore, json, os, sys, hashlib',
+    'from botocore.config import Config',
+    'from botocore.exceptions import ClientError',
+    `ENDPOINT = ${JSON.stringify(gw.endpoint)}`,
+    "s3 = boto3.client('s3', endpoint_url=ENDPOINT, config=Config(signature_version='s3v4', s3={'addressing_style': 'path'}, retries={'max_attempts': 1}))",
+    'def code(fn, *a, **k):',
+    '    try:',
+    '        fn(*a, **k)',
+    "        return 'OK'",
+    '    except ClientError as e:',
+    "        return e.response['Error']['Code']",
+    '',
+  ].join('\n');
+  return run('python3', ['-c', prelude + script], gw.env);
+}
