@@ -2,7 +2,8 @@
 // playwright-core, against a real cluster of three masters and four chunkservers. The page is
 // opened on a follower and must end on the leader; a chunkserver is killed and the page, never
 // reloaded, must show it dead, the under-replicated count rise and fall back to 0 as copies run,
-// and the failure tolerance change. Screenshots go to .tap/dashboard/.
+// and the failure tolerance change; then the leader is killed and the page must find the new
+// one by itself. Screenshots go to .tap/dashboard/.
 //
 // Chromium is not optional here: without it the test fails and says how to install it (CI does).
 import t from 'tap';
@@ -147,6 +148,26 @@ t.test('the dashboard, opened on a follower, shows a chunkserver die and the clu
   t.ok(total < MAX_PAGE_BYTES, `page weight ${total} bytes before compression (goal: under ${MAX_PAGE_BYTES})`);
   t.comment(`page weight: ${total} bytes (${[...pageBytes].map(([p, n]) => `${p} ${n}`).join(', ')})`);
   t.same(consoleErrors, [], 'no console error');
+
+  // The leader dies: the page finds the new one by itself, still without a reload. Chromium logs
+  // each failed poll of the dead master (and each NOT_LEADER) as a failed load; nothing else may appear.
+  await page.setViewportSize({ width: 1280, height: 1000 });
+  const old = await c.leader();
+  consoleErrors.length = 0;
+  await c.kill(old.proc);
+  t.comment(`killed the leader m${old.index + 1} (${old.proc.addr})`);
+  await page.waitForFunction((oldAddr) => {
+    const where = document.getElementById('where')?.textContent ?? '';
+    return document.getElementById('conn')?.dataset.state === 'live' && /leader \S+/.test(where) && !where.includes(`leader ${oldAddr}`);
+  }, old.proc.addr, { timeout: 25_000 });
+  const newLeader = await c.leader();
+  t.match(await page.textContent('#where'), `leader ${newLeader.proc.addr}`, `the page polls the new leader, m${newLeader.index + 1}`);
+  await page.waitForSelector(`#masters tr[data-master="m${old.index + 1}"][data-role="unknown"]`);
+  t.pass(`the old leader m${old.index + 1} is shown unreachable`);
+  t.match(await page.textContent('#tolerance-masters'), /2 of 3 masters needed, 2 up: losing one more stops the cluster/, 'and the masters\' tolerance says so');
+  t.equal(await page.evaluate(() => (window as unknown as { loadedOnce?: boolean }).loadedOnce), true, 'the page was never reloaded');
+  await page.screenshot({ path: join(ARTIFACTS, '6-new-leader.png'), fullPage: true });
+  t.same(consoleErrors.filter((e) => !/^Failed to load resource/.test(e)), [], 'no console error but the failed polls of masters that could not answer');
   if (t.passing()) return;
   for (const line of c.problems().slice(-40)) t.comment(line);
 });
