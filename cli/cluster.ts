@@ -247,6 +247,7 @@ export async function runCluster(opts: ClusterOptions): Promise<void> {
     if (!status) return; // Ctrl-C while starting: the signal handler exits
     ready = true;
     console.log(`dfs cluster: ready — ${status.chunkservers.filter((c) => c.alive).length} chunkservers: ${formatCapacity(capacityTotals(status.chunkservers))}; chunk size ${formatBytes(opts.chunkSizeBytes)}, replication ${opts.replication}`);
+    console.log(`dfs cluster: dashboard at http://${layout.masters[0]}/ui/ (any master's /ui/ leads to the leader)`);
   } catch (err) {
     if (stopping) return;
     await stopAll();

@@ -27,7 +27,7 @@ export class UsageError extends DfsError {
   }
 }
 
-function mastersFrom(args: FsArgs): string[] {
+export function mastersFrom(args: FsArgs): string[] {
   // An explicit --masters, even an empty one, is used as given; an empty $DFS_MASTERS counts as unset.
   const [raw, what] = args.masters !== undefined ? [args.masters, '--masters'] : [process.env.DFS_MASTERS, 'DFS_MASTERS'];
   if (args.masters === undefined && !raw) return DEFAULT_MASTERS;

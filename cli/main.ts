@@ -7,6 +7,7 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DfsError } from '../common/errors.js';
 import { runFsCommand, fsCommands, STDIO, UsageError } from './fs-commands.js';
+import { hdfsCommands } from './hdfs-commands.js';
 import { serverCommands } from './server-commands.js';
 
 /** The package's version: package.json sits two folders above this file, in a clone (dist/cli/) and in an install alike. */
@@ -54,6 +55,7 @@ async function main(): Promise<void> {
       fail(err?.message ?? 'failed', exitCode(err));
     });
   cli = fsCommands(cli, runFsCommand);
+  cli = hdfsCommands(cli);
   cli = serverCommands(cli);
   await cli.parseAsync();
 }

@@ -8,6 +8,7 @@ import {
 } from '../common/protocol.js';
 import { SESSION_HEADER } from '../common/leader.js';
 import { parseInput, route } from '../common/server.js';
+import { mountDashboard } from './dashboard.js';
 import type { SessionRef } from './replicator.js';
 import type { MasterService } from './service.js';
 
@@ -106,4 +107,7 @@ export function mountMasterRoutes(app: Express, svc: MasterService, metrics: Met
     svc.reportCorrupt(parseInput(CorruptReport, req.body));
     res.json({ ok: true });
   }));
+
+  // The web dashboard at /ui/ and the state it polls.
+  mountDashboard(app, svc);
 }

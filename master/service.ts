@@ -488,6 +488,34 @@ export class MasterService {
     }));
   }
 
+  /**
+   * The chunk matrix for the dashboard (master/dashboard.ts): complete files' chunks counted by
+   * wanted replication × good live replicas, as MooseFS shows it, with fsck's problem counts.
+   */
+  async chunkMatrix(): Promise<import('../common/dashboard.js').ChunkMatrix> {
+    const state = await this.read();
+    const cells = new Map<string, { replication: number; live: number; chunks: number }>();
+    const matrix = { cells: [] as { replication: number; live: number; chunks: number }[], chunks: 0, bytes: 0, underReplicated: 0, overReplicated: 0, missing: 0, corrupt: 0 };
+    for (const [, n] of state.walk('/', state.root)) {
+      if (n.type !== 'file' || n.state !== 'complete') continue;
+      matrix.bytes += n.size;
+      for (const h of n.chunks) {
+        const { live, health } = this.chunkHealth(state, h, n.replication);
+        matrix.chunks++;
+        if (health === 'UNDER_REPLICATED') matrix.underReplicated++;
+        else if (health === 'OVER_REPLICATED') matrix.overReplicated++;
+        else if (health === 'MISSING') matrix.missing++;
+        else if (health === 'CORRUPT') matrix.corrupt++;
+        const key = `${n.replication}/${live}`;
+        const cell = cells.get(key) ?? { replication: n.replication, live, chunks: 0 };
+        cell.chunks++;
+        cells.set(key, cell);
+      }
+    }
+    matrix.cells = [...cells.values()].sort((a, b) => a.replication - b.replication || a.live - b.live);
+    return matrix;
+  }
+
   // ---- chunkservers ----
 
   async register(req: RegisterRequest): Promise<HeartbeatReply> {

@@ -143,6 +143,13 @@ t.test('ready means running; a process that exits later is reported and marked',
   t.teardown(() => stopLauncher(l, dataDir));
   await waitFor(() => /dfs cluster: ready/.test(l.out()) || l.child.exitCode !== null, 40_000, 'the launcher to say ready');
   t.match(l.out(), /dfs cluster: ready — 2 chunkservers/, `ready: ${l.err()}`);
+  // The dashboard's address is printed, and it serves the page.
+  await waitFor(() => /dfs cluster: dashboard at /.test(l.out()), 5000, 'the dashboard address');
+  const ui = /dfs cluster: dashboard at (http:\/\/\S+\/ui\/)/.exec(l.out())?.[1];
+  t.ok(ui, `it prints the dashboard's address (${ui})`);
+  const page = await fetch(ui!);
+  t.equal(page.status, 200, 'the printed address serves the dashboard');
+  t.match(await page.text(), /<title>dfs dashboard<\/title>/);
 
   const file = readClusterFile(dataDir);
   t.equal(file.processes.length, 3, 'cluster.json lists 3 processes');
