@@ -3,7 +3,7 @@ import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, writeF
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { newSecret } from '../common/auth.js';
-import { DEFAULT_MASTERS, formatBytes } from '../common/config.js';
+import { DEFAULT_BASE_PORT, DEFAULT_MASTERS, formatBytes } from '../common/config.js';
 import { capacityTotals, formatCapacity } from './format.js';
 import { DfsError } from '../common/errors.js';
 import { callJson } from '../common/http.js';
@@ -20,11 +20,13 @@ export interface ClusterOptions {
   replication: number;
   deadTimeoutMs: number;
   host: string;
+  /** The S3 gateway's port; 0: no gateway. Default 9000, or base port + 200 with another base port. */
+  s3Port?: number;
 }
 
 /** One process of the local cluster, as cluster.json lists it. */
 export interface ProcessInfo {
-  role: 'master' | 'chunkserver';
+  role: 'master' | 'chunkserver' | 's3';
   id: string;
   addr: string;
   pid: number;
@@ -54,13 +56,18 @@ const SIGNAL_RACE_MS = 200;
 /** How much of the end of a log is read to quote its last line. */
 const LOG_TAIL_BYTES = 4096;
 
+/** Where S3 clients look by default (MinIO's and SeaweedFS's gateways use 9000 and 8333). */
+const DEFAULT_S3_PORT = 9000;
+
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 
-/** Masters listen on basePort+i, chunkservers on basePort+100+i. */
-export function clusterLayout(opts: ClusterOptions): { masters: string[]; chunkservers: string[] } {
+/** Masters listen on basePort+i, chunkservers on basePort+100+i, the S3 gateway on 9000 (or basePort+200). */
+export function clusterLayout(opts: ClusterOptions): { masters: string[]; chunkservers: string[]; s3?: string } {
+  const s3Port = opts.s3Port ?? (opts.basePort === DEFAULT_BASE_PORT ? DEFAULT_S3_PORT : opts.basePort + 200);
   return {
     masters: Array.from({ length: opts.masters }, (_, i) => `${opts.host}:${opts.basePort + i}`),
     chunkservers: Array.from({ length: opts.chunkservers }, (_, i) => `${opts.host}:${opts.basePort + 100 + i}`),
+    ...(s3Port > 0 ? { s3: `${opts.host}:${s3Port}` } : {}),
   };
 }
 
@@ -115,7 +122,10 @@ function lastLogLine(file: string): string {
  * more chunkservers.
  */
 async function notReady(layout: { masters: string[] }, procs: ProcessInfo[]): Promise<{ missing: string[]; status?: ClusterStatus }> {
-  const answers = async (p: ProcessInfo) => callJson(p.addr, '/v1/health', { timeoutMs: 1000 }).then(() => true, () => false);
+  // The gateway speaks S3, not dfs: any HTTP answer (an S3 error for an unsigned request) will do.
+  const answers = async (p: ProcessInfo) => (p.role === 's3'
+    ? fetch(`http://${p.addr}/`, { signal: AbortSignal.timeout(1000) }).then(async (r) => (await r.arrayBuffer(), true), () => false)
+    : callJson(p.addr, '/v1/health', { timeoutMs: 1000 }).then(() => true, () => false));
   const [healthy, status] = await Promise.all([
     Promise.all(procs.map(answers)),
     new LeaderClient(layout.masters, { maxWaitMs: 1000 }).call<ClusterStatus>('/v1/cluster/status', { timeoutMs: 1000 }).catch(() => undefined),
@@ -159,6 +169,7 @@ export async function runCluster(opts: ClusterOptions): Promise<void> {
   const planned = [
     ...layout.masters.map((addr, i) => ({ role: 'master' as const, id: `m${i + 1}`, addr })),
     ...layout.chunkservers.map((addr, i) => ({ role: 'chunkserver' as const, id: `cs${i + 1}`, addr })),
+    ...(layout.s3 ? [{ role: 's3' as const, id: 's3', addr: layout.s3 }] : []),
   ];
   await refuseTakenPorts(opts.host, planned);
 
@@ -201,7 +212,8 @@ export async function runCluster(opts: ClusterOptions): Promise<void> {
     const log = join(dir, `${role}.log`);
     const out = openSync(log, 'a');
     // Node's own flags (--cpu-prof, --max-old-space-size, ...) given to `dfs cluster` reach every process.
-    const argv = [process.execPath, ...process.execArgv, MAIN, role, '--id', id, '--listen', addr, '--data', dir, '--secret-file', secretFile, ...args];
+    const own = role === 's3' ? ['--listen', addr] : ['--id', id, '--listen', addr, '--data', dir, '--secret-file', secretFile];
+    const argv = [process.execPath, ...process.execArgv, MAIN, role, ...own, ...args];
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', out, out] });
     closeSync(out); // the child has its own copy
     const p = { info: { role, id, addr, pid: child.pid ?? -1, dataDir: dir, log, argv, command: shellCommand(argv) }, child };
@@ -236,6 +248,14 @@ export async function runCluster(opts: ClusterOptions): Promise<void> {
   layout.chunkservers.forEach((addr, i) => start('chunkserver', `cs${i + 1}`, addr, [
     '--masters', layout.masters.join(','), '--chunk-size', String(opts.chunkSizeBytes),
   ]));
+  // The S3 gateway, with an access key made once and kept beside the secret.
+  const s3Credentials = join(dataDir, 's3-credentials.json');
+  let s3Key: { accessKeyId: string; secretAccessKey: string } | undefined;
+  if (layout.s3) {
+    const { loadCredentials, writeCredentialsFile } = await import('../s3/credentials.js');
+    s3Key = existsSync(s3Credentials) ? loadCredentials(s3Credentials)[0] : await writeCredentialsFile(s3Credentials);
+    start('s3', 's3', layout.s3, ['--masters', layout.masters.join(','), '--credentials', s3Credentials]);
+  }
   writeClusterFile();
 
   console.log(`dfs cluster: data in ${dataDir}`);
@@ -248,6 +268,9 @@ export async function runCluster(opts: ClusterOptions): Promise<void> {
     ready = true;
     console.log(`dfs cluster: ready — ${status.chunkservers.filter((c) => c.alive).length} chunkservers: ${formatCapacity(capacityTotals(status.chunkservers))}; chunk size ${formatBytes(opts.chunkSizeBytes)}, replication ${opts.replication}`);
     console.log(`dfs cluster: dashboard at http://${layout.masters[0]}/ui/ (any master's /ui/ leads to the leader)`);
+    if (layout.s3 && s3Key) {
+      console.log(`dfs cluster: S3 gateway at http://${layout.s3} (key in ${s3Credentials}):\n  AWS_ACCESS_KEY_ID=${s3Key.accessKeyId} AWS_SECRET_ACCESS_KEY=${s3Key.secretAccessKey} aws --endpoint-url http://${layout.s3} s3 ls`);
+    }
   } catch (err) {
     if (stopping) return;
     await stopAll();

@@ -12,6 +12,11 @@ function positiveInt(v: unknown, what: string): number {
   return v;
 }
 
+function s3Port(v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 65535) throw new DfsError('INVALID_ARGUMENT', '--s3-port must be a port number (0: no gateway)');
+  return v;
+}
+
 /** Stops a server role cleanly on SIGTERM/SIGINT. */
 function closeOnSignal(close: () => Promise<void>): void {
   const stop = () => {
@@ -65,7 +70,8 @@ export function serverCommands(cli: Argv): Argv {
       .option('base-port', { type: 'number', default: DEFAULT_BASE_PORT, describe: 'masters listen on base-port+i, chunkservers on base-port+100+i' })
       .option('chunk-size', { type: 'string', default: '64MiB', describe: 'chunk size' })
       .option('replication', { type: 'number', default: 3, describe: 'default replicas per chunk' })
-      .option('dead-timeout-ms', { type: 'number', default: 3000, describe: 'a chunkserver silent this long is dead (three missed heartbeats: short, for demos)' }), async (a) => {
+      .option('dead-timeout-ms', { type: 'number', default: 3000, describe: 'a chunkserver silent this long is dead (three missed heartbeats: short, for demos)' })
+      .option('s3-port', { type: 'number', describe: 'port of the S3 gateway (0: none)', defaultDescription: '9000; with another --base-port, base-port+200' }), async (a) => {
       const { runCluster } = await import('./cluster.js');
       const basePort = positiveInt(a['base-port'], '--base-port');
       if (basePort + 100 + (a.chunkservers as number) > 65535) throw new DfsError('INVALID_ARGUMENT', '--base-port is too high for that many servers');
@@ -73,6 +79,7 @@ export function serverCommands(cli: Argv): Argv {
         masters: positiveInt(Number(a.masters), '--masters'), chunkservers: positiveInt(a.chunkservers, '--chunkservers'), dataDir: a.data,
         basePort, chunkSizeBytes: size(a['chunk-size'], '--chunk-size'), replication: positiveInt(a.replication, '--replication'),
         deadTimeoutMs: positiveInt(a['dead-timeout-ms'], '--dead-timeout-ms'), host: '127.0.0.1',
+        ...(a['s3-port'] !== undefined ? { s3Port: s3Port(a['s3-port']) } : {}),
       });
     });
 }

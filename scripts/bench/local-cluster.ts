@@ -55,7 +55,8 @@ export class LocalCluster {
   /** Starts `dfs cluster` and resolves once it says every chunkserver registered. */
   static async start(opts: LocalClusterOptions): Promise<LocalCluster> {
     const basePort = opts.basePort ?? await freeBasePort(opts.masters, opts.chunkservers);
-    const args = [DFS, 'cluster', '--data', opts.dataDir, '--base-port', String(basePort), '--masters', String(opts.masters), '--chunkservers', String(opts.chunkservers)];
+    // No S3 gateway: the bench measures dfs itself (and the gateway's port could be taken).
+    const args = [DFS, 'cluster', '--data', opts.dataDir, '--base-port', String(basePort), '--masters', String(opts.masters), '--chunkservers', String(opts.chunkservers), '--s3-port', '0'];
     if (opts.chunkSizeBytes !== undefined) args.push('--chunk-size', String(opts.chunkSizeBytes));
     if (opts.replication !== undefined) args.push('--replication', String(opts.replication));
     // Output is kept, not shown: the launcher reports each process we kill -9 on purpose.

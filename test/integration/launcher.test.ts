@@ -3,7 +3,7 @@
 // one killed with kill -9 after it is ready. Real processes throughout; every process a test
 // starts (the launcher, a port holder) is stopped by its pid.
 import t from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -29,7 +29,7 @@ function portIsFree(port: number): Promise<boolean> {
 async function freeBase(): Promise<number> {
   for (let i = 0; i < 50; i++) {
     const base = 21_000 + Math.floor(Math.random() * 11_000);
-    if ((await Promise.all([base, base + 100, base + 101].map(portIsFree))).every(Boolean)) return base;
+    if ((await Promise.all([base, base + 100, base + 101, base + 200].map(portIsFree))).every(Boolean)) return base;
   }
   throw new Error('no free ports');
 }
@@ -151,9 +151,23 @@ t.test('ready means running; a process that exits later is reported and marked',
   t.equal(page.status, 200, 'the printed address serves the dashboard');
   t.match(await page.text(), /<title>dfs dashboard<\/title>/);
 
+  // The S3 gateway: printed with its key, and a real aws CLI lists the buckets with that key.
+  const s3 = /AWS_ACCESS_KEY_ID=(\S+) AWS_SECRET_ACCESS_KEY=(\S+) aws --endpoint-url (http:\/\/\S+) s3 ls/.exec(l.out());
+  t.ok(s3, 'the S3 gateway is printed with its key');
+  t.equal(s3?.[3], `http://127.0.0.1:${base + 200}`, 'on base port + 200');
+  const awsConfig = join(root, 'aws-config');
+  writeFileSync(awsConfig, '[default]\nregion = us-east-1\n');
+  const ls = spawnSync('aws', ['--endpoint-url', s3![3]!, 's3', 'mb', 's3://launched'], {
+    encoding: 'utf8', env: { ...process.env, AWS_ACCESS_KEY_ID: s3![1]!, AWS_SECRET_ACCESS_KEY: s3![2]!, AWS_CONFIG_FILE: awsConfig, AWS_SHARED_CREDENTIALS_FILE: '/dev/null' },
+  });
+  t.equal(ls.status, 0, `aws s3 mb through the launched gateway (install: apt-get install awscli): ${ls.stderr}`);
+
   const file = readClusterFile(dataDir);
-  t.equal(file.processes.length, 3, 'cluster.json lists 3 processes');
+  t.equal(file.processes.length, 4, 'cluster.json lists 4 processes (a master, 2 chunkservers, the S3 gateway)');
+  const gateway = file.processes.find((p) => p.role === 's3');
+  t.match(gateway?.argv?.join(' '), / s3 --listen 127\.0\.0\.1:\d+ --masters \S+ --credentials \S+s3-credentials\.json$/, 'the gateway\'s command line');
   for (const p of file.processes) {
+    if (p.role === 's3') continue;
     t.ok(pidAlive(p.pid), `${p.id} is alive`);
     t.ok(Array.isArray(p.argv), `${p.id} has its argv`);
     t.equal(p.argv?.[0], process.execPath, `${p.id}: argv starts with node`);
