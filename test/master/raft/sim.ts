@@ -50,6 +50,8 @@ export interface SimOptions {
   /** Virtual time after healing everything in which the cluster must converge and clients finish. */
   readonly quietMs: number;
   readonly clients: number;
+  /** A client retries an operation it has no answer to after this long (on another node). */
+  readonly clientTimeoutMs: number;
   readonly keys: number;
   readonly dropRate: number;
   readonly duplicateRate: number;
@@ -89,7 +91,6 @@ const STEP_DOWN_LIMIT_MS = 2 * ELECTION_TICK * (TICK_MS + 1) + TICK_MS;
 const CALM_MAX_DELAY_MS = 10;
 /** How long a leader crashed in the middle of building Figure 8 stays down at most. */
 const HOLD_DOWN_MAX_MS = 1_000;
-const CLIENT_TIMEOUT_MS = 250;
 const CLIENT_GIVE_UP_MS = 1_200;
 
 /** Parameters drawn from the seed, so the seed alone names the run. */
@@ -103,6 +104,7 @@ export function optionsForSeed(seed: number, overrides: Partial<SimOptions> = {}
     calmPhaseMs: pick([100, 300, 600]),
     quietMs: 4_000,
     clients: pick([2, 3, 4]),
+    clientTimeoutMs: 250,
     keys: pick([1, 2, 3]),
     dropRate: pick([0, 0.01, 0.05, 0.15]),
     duplicateRate: pick([0, 0.02, 0.1]),
@@ -801,7 +803,7 @@ export class Simulation {
       this.at(this.now + this.messageDelay(), () => this.clientReply(client, attempt, r));
     };
     this.at(this.now + this.messageDelay(), () => this.handleClientRequest(target, op, reply));
-    this.at(this.now + CLIENT_TIMEOUT_MS, () => {
+    this.at(this.now + this.options.clientTimeoutMs, () => {
       if (client.attempt !== attempt || client.op !== op) return;
       client.guess = this.randomInt(0, this.nodes.length - 1);
       this.clientAttempt(client);
