@@ -73,25 +73,28 @@ async function firstCaught(plant: PlantedBug, maxSeeds: number, overrides: Parti
 
 // Each planted bug must be caught within its bound; the comment says at which seed it was when
 // the bound was set (FIRST_SEED does not move these).
-const plantedBugs: { plant: PlantedBug; maxSeeds: number; overrides?: Partial<SimOptions>; what: string }[] = [
+const SAFETY = /election safety|log matching|leader completeness|committed a different entry|state machine safety|linearizability|restarted at term|voted for/;
+const plantedBugs: { plant: PlantedBug; maxSeeds: number; overrides?: Partial<SimOptions>; what: string; why: RegExp }[] = [
   // Seed 1: the first vote request leaves before its term is on disk.
-  { plant: 'sendBeforeFsync', maxSeeds: 20, what: 'a driver that sends a Ready\'s messages before its fsync completes' },
+  { plant: 'sendBeforeFsync', maxSeeds: 20, what: 'a driver that sends a Ready\'s messages before its fsync completes', why: /on its disk/ },
   // Seed 28: a follower crashed between its acknowledgement and its fsync; a leader missed the entry.
-  { plant: 'sendBeforeFsync', maxSeeds: 200, overrides: { checkDurableBeforeSend: false }, what: 'the same driver, by what it breaks after crashes alone' },
+  { plant: 'sendBeforeFsync', maxSeeds: 200, overrides: { checkDurableBeforeSend: false }, what: 'the same driver, by what it breaks after crashes alone', why: SAFETY },
   // Seed 3: leader completeness fails once the Figure 8 chain has run.
-  { plant: 'commitByCounting', maxSeeds: 200, what: 'a leader that commits an entry of an earlier term by counting replicas (§5.4.2)' },
+  { plant: 'commitByCounting', maxSeeds: 200, what: 'a leader that commits an entry of an earlier term by counting replicas (§5.4.2)', why: SAFETY },
   // Seed 2: a node cut off from a majority climbs two terms.
-  { plant: 'preVoteRaisesTerm', maxSeeds: 200, what: 'a pre-vote that raises the term' },
+  { plant: 'preVoteRaisesTerm', maxSeeds: 200, what: 'a pre-vote that raises the term', why: /pre-vote|availability/ },
   // Seed 5: a leader partitioned alone keeps leading.
-  { plant: 'noCheckQuorum', maxSeeds: 200, what: 'check-quorum configured on but never done' },
+  { plant: 'noCheckQuorum', maxSeeds: 200, what: 'check-quorum configured on but never done', why: /check-quorum/ },
   // Seed 1: a restarted node is behind the term it had sent.
-  { plant: 'loseHardState', maxSeeds: 20, what: 'a storage that loses the persisted term and vote on a crash' },
+  { plant: 'loseHardState', maxSeeds: 20, what: 'a storage that loses the persisted term and vote on a crash', why: SAFETY },
 ];
 
-for (const { plant, maxSeeds, overrides, what } of plantedBugs) {
+for (const { plant, maxSeeds, overrides, what, why } of plantedBugs) {
   t.test(`the simulator catches ${what}`, async (t) => {
     const caught = await firstCaught(plant, maxSeeds, overrides);
     t.ok(caught !== undefined, `caught within ${maxSeeds} seeds`);
-    if (caught !== undefined) t.comment(`${plant}: caught at seed ${caught.seed}: ${caught.why.slice(0, 160)}`);
+    if (caught === undefined) return;
+    t.match(caught.why, why, 'by the check that guards against it');
+    t.comment(`${plant}: caught at seed ${caught.seed}: ${caught.why.slice(0, 160)}`);
   });
 }
