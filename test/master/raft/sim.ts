@@ -413,7 +413,8 @@ export class Simulation {
   private checkedStateMachine(node: SimNode, starting: () => boolean, sm: SessionStateMachine): StateMachine {
     return {
       apply: (data, index) => {
-        if (index <= node.lastApplied) this.fail(`${node.id} applied ${index} after ${node.lastApplied}`);
+        const applied = node.raft?.status().appliedIndex ?? 0;
+        if (index !== applied + 1 || index <= node.lastApplied) this.fail(`${node.id} applied ${index} after ${applied}`);
         const known = this.committed.get(index);
         if (known !== undefined && known.data !== bytesKey(data)) this.fail(`state machine safety: ${node.id} applied a different entry at ${index}`);
         const result = sm.apply(data, index);
