@@ -3,11 +3,11 @@
 // leader sends first and persists meanwhile: Ready.sendBeforePersist; a Ready that only moves the
 // commit index applies first and writes it afterwards: onlyMovesCommit). It
 // turns proposals and reads into promises for the master.
-import type { RaftConfig } from './config.js';
+import type { RaftConfig, RaftConfigInput } from './config.js';
 import { RaftCore } from './core.js';
 import { NotLeaderError, RaftError } from './errors.js';
 import type { StateMachine } from './state-machine.js';
-import type { Storage } from './storage.js';
+import type { LogStorage, Storage } from './storage.js';
 import { onlyMovesCommit, type Message, type NodeId, type Ready, type Role } from './types.js';
 
 export type { StateMachine } from './state-machine.js';
@@ -16,6 +16,19 @@ export type { StateMachine } from './state-machine.js';
 export interface Transport {
   /** Queues messages for delivery; must not block and must not throw for an unreachable peer. */
   send(messages: readonly Message[]): void;
+}
+
+/**
+ * Calls `onTick` every `intervalMs` until the returned function is called. The default uses
+ * setInterval; the simulator passes one that ticks in virtual time.
+ */
+export type StartTicker = (onTick: () => void, intervalMs: number) => () => void;
+
+function startIntervalTicker(onTick: () => void, intervalMs: number): () => void {
+  const timer = setInterval(onTick, intervalMs);
+  // Never keeps the process alive on its own.
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 export interface RaftNodeOptions {
@@ -48,6 +61,13 @@ export interface RaftNodeOptions {
   readonly raft?: Partial<Omit<RaftConfig, 'id' | 'peers' | 'applied'>>;
   /** Called once if the node hits an unrecoverable error (a failed fsync); the node stops. */
   readonly onFatal?: (error: Error) => void;
+  /** The tick source; setInterval unless a test drives time itself. */
+  readonly startTicker?: StartTicker;
+  /**
+   * Builds the core; `new RaftCore` unless a test wants to hold the core it drives (the
+   * simulator checks its log after every event, and plants bugs in it to prove the checks bite).
+   */
+  readonly createCore?: (config: RaftConfigInput, storage: LogStorage) => RaftCore;
 }
 
 export const NODE_DEFAULTS = {
@@ -91,7 +111,7 @@ export class RaftNode {
   private readonly storage: Storage;
   private readonly stateMachine: StateMachine;
   private core: RaftCore | null = null;
-  private timer: NodeJS.Timeout | null = null;
+  private stopTicker: (() => void) | null = null;
   private state: 'new' | 'running' | 'stopped' = 'new';
   private processing: Promise<void> | null = null;
   private rerun = false;
@@ -126,7 +146,8 @@ export class RaftNode {
     this.appliedIndex = snapshot.meta.index;
     this.appliedTerm = snapshot.meta.term;
     this.snapshotIndex = snapshot.meta.index;
-    this.core = new RaftCore(
+    const createCore = this.options.createCore ?? ((config, storage) => new RaftCore(config, storage));
+    this.core = createCore(
       {
         random: Math.random,
         ...this.options.raft,
@@ -138,8 +159,8 @@ export class RaftNode {
     );
     this.state = 'running';
     const tickIntervalMs = this.options.tickIntervalMs ?? NODE_DEFAULTS.tickIntervalMs;
-    this.timer = setInterval(() => this.onTick(), tickIntervalMs);
-    this.timer.unref();
+    const startTicker = this.options.startTicker ?? startIntervalTicker;
+    this.stopTicker = startTicker(() => this.onTick(), tickIntervalMs);
     this.schedule();
   }
 
@@ -147,8 +168,8 @@ export class RaftNode {
   async stop(): Promise<void> {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
+    this.stopTicker?.();
+    this.stopTicker = null;
     await this.processing;
     this.failAll(new RaftError('RAFT_STOPPED', 'raft node stopped'));
     await this.storage.close();
@@ -400,8 +421,8 @@ export class RaftNode {
   private fatal(error: Error): void {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
+    this.stopTicker?.();
+    this.stopTicker = null;
     this.failAll(new RaftError('RAFT_STOPPED', `raft node stopped after a fatal error: ${error.message}`));
     this.options.onFatal?.(error);
   }

@@ -217,6 +217,25 @@ t.test('snapshot: a follower already holding the snapshot index skips the transf
   t.equal(reply.index, 3, 'commit moved to the snapshot index');
 });
 
+t.test('snapshot: installed over a longer log with another term at its index, it replaces the whole log', async (t) => {
+  // §7 (InstallSnapshot receiver): "If existing log entry has same index and term as snapshot's
+  // last included entry, retain log entries following it and reply. Discard the entire log."
+  const node = newNode('n2', ['n1', 'n2', 'n3'], {}, storageWith(entries(1, 1, 1, 1, 1, 1), { term: 1 }));
+  node.core.step({ type: 'snapshot', from: 'n1', to: 'n2', term: 2, meta: { index: 4, term: 2 }, totalBytes: 3, offset: 0, data: Uint8Array.of(7, 8, 9) });
+  const reply = only(drain(node), 'appendResp')[0]!;
+  t.equal(reply.index, 4, 'acknowledges the snapshot index, not its old last index');
+  t.equal(node.core.log.lastIndex(), 4, 'entries 5 and 6 followed a conflicting entry: gone');
+  t.equal(node.core.log.term(4), 2);
+  t.equal(node.core.log.committed, 4);
+  t.same(node.storage.base(), { index: 4, term: 2 }, 'the stored log starts after the snapshot');
+  t.equal(node.storage.lastIndex(), 4);
+  // A restart from that disk sees the same log.
+  const restarted = newNode('n2', ['n1', 'n2', 'n3'], { applied: 4 }, node.storage);
+  t.equal(restarted.core.log.lastIndex(), 4);
+  t.equal(restarted.core.log.term(4), 2);
+  t.same([...restarted.storage.snapshot().data], [7, 8, 9]);
+});
+
 t.test('fast backtracking: one rejection skips a whole conflicting term', async (t) => {
   // Leader log: terms 1,1,1,4,4,4,4,4 ... follower log: 1,1,1 then 30 entries of term 2.
   const leaderLog = entries(1, 1, 1, ...Array<number>(30).fill(4));

@@ -1,16 +1,33 @@
-// A deterministic simulator for the Raft core. N nodes on an in-memory network driven by one
-// seeded PRNG that drops, delays, reorders and duplicates messages, partitions and heals, crashes
-// and restarts nodes (a restarted node keeps only what its Storage persisted: a crash during a
-// write keeps a prefix of it, like a torn WAL tail), snapshots and compacts, and moves a virtual
-// clock. Safety properties are checked after every event; the clients' history is checked for
-// linearizability at the end. Same seed, same run.
+// A deterministic simulator for the Raft module as it runs: N real RaftNode drivers, each around
+// its real core, on an in-memory network driven by one seeded PRNG, in virtual time. The
+// simulator owns every source of nondeterminism the driver has: its ticker, its disk (a write is
+// durable when the simulator says so; a crash before that keeps a prefix of it, like a torn WAL
+// tail) and its transport (messages dropped, delayed, reordered, duplicated, partitioned). After
+// each event it lets the drivers' promise chains run to rest, then checks safety (election
+// safety, log matching, leader completeness, state machine safety, durable-before-send) and
+// availability; the clients' history is checked for linearizability at the end.
+//
+// The run is a sequence of phases of varied length: faulty phases (random crashes, partitions,
+// loss, and faults that fire on the cluster's state: the leader crashes right after an entry of
+// an earlier term reaches a majority, which is how Figure 8 of the Raft paper starts; a leader
+// crashes right after its own entries reach its disk only; a follower crashes right after it
+// acknowledges) and calm phases (healed, no loss, short delays), where a settled leader must stay.
+// Same seed, same run.
+import type { RaftConfigInput } from '../../../master/raft/config.js';
 import { RaftCore } from '../../../master/raft/core.js';
+import { NotLeaderError, RaftError } from '../../../master/raft/errors.js';
 import { MemoryStorage } from '../../../master/raft/memory-storage.js';
+import { RaftNode } from '../../../master/raft/node.js';
 import { encodeCommand, encodeRegister, SessionStateMachine, type SessionResult } from '../../../master/raft/session.js';
-import { onlyMovesCommit, type Entry, type Message, type Ready } from '../../../master/raft/types.js';
+import type { StateMachine } from '../../../master/raft/state-machine.js';
+import type { LogStorage } from '../../../master/raft/storage.js';
+import type { Entry, Message } from '../../../master/raft/types.js';
 import { mulberry32 } from '../../helpers/rng.js';
+import { EventQueue } from './event-queue.js';
 import { encodeKv, KvStateMachine } from './kv.js';
 import { checkLinearizable, type KvInput, type KvOperation, type KvOutput } from './linearizability.js';
+import { plantInCore, plantInDriver, type PlantedBug } from './planted-bugs.js';
+import { completeWrite, SimStorage, type PendingWrite } from './sim-storage.js';
 
 /** The simulator's fault schedules come from the shared seeded PRNG (mulberry32). */
 export const createRandom = mulberry32;
@@ -24,17 +41,31 @@ export class SimViolation extends Error {
 
 export interface SimOptions {
   readonly nodeCount: number;
-  /** Virtual time with faults and client load. */
+  /** Virtual time of alternating faulty and calm phases, with client load. */
   readonly durationMs: number;
+  /** Mean length of a faulty phase; each is drawn between a tenth of it and twice it. */
+  readonly faultyPhaseMs: number;
+  /** Mean length of a calm phase (healed, no loss, short delays), drawn the same way. */
+  readonly calmPhaseMs: number;
   /** Virtual time after healing everything in which the cluster must converge and clients finish. */
   readonly quietMs: number;
   readonly clients: number;
+  /** A client retries an operation it has no answer to after this long (on another node). */
+  readonly clientTimeoutMs: number;
   readonly keys: number;
   readonly dropRate: number;
   readonly duplicateRate: number;
   readonly maxDelayMs: number;
+  /** Random crashes per second of faulty phase. */
   readonly crashRate: number;
+  /** Random partition changes per second of faulty phase. */
   readonly partitionRate: number;
+  /** Chance that a leader crashes right after an entry of an earlier term reaches a majority. */
+  readonly oldTermMajorityCrashChance: number;
+  /** Chance that a leader crashes right after an entry of its term reaches one node short of a majority. */
+  readonly minorityEntryCrashChance: number;
+  /** Chance that a follower crashes right after it sends an acknowledgement. */
+  readonly ackCrashChance: number;
   readonly snapshotEveryEntries: number;
   readonly compactKeepEntries: number;
   readonly preVote: boolean;
@@ -43,32 +74,46 @@ export interface SimOptions {
   readonly maxInflightMsgs: number;
   readonly maxSizePerMsgBytes: number;
   readonly snapshotChunkBytes: number;
-  /** Deliberately broken driver, to prove the checks catch it: send before persisting. */
-  readonly unsafeSendBeforePersist: boolean;
-  /** Deliberately broken storage: a crash loses the persisted term and vote (as if never fsynced). */
-  readonly unsafeLoseHardState: boolean;
+  /**
+   * Check at every send that what the message depends on is on the sender's disk (Figure 2:
+   * persistent state is updated on stable storage before responding to RPCs). Off, a driver
+   * that sends too early is caught only by what it breaks after crashes.
+   */
+  readonly checkDurableBeforeSend: boolean;
+  /** A deliberate bug, to prove the checks catch it; null for the real thing. */
+  readonly plant: PlantedBug | null;
 }
 
 const TICK_MS = 10;
 const ELECTION_TICK = 10;
-const CLIENT_TIMEOUT_MS = 250;
+/** A leader that hears from no majority must step down within two election timeouts (ticks drift up to +10%). */
+const STEP_DOWN_LIMIT_MS = 2 * ELECTION_TICK * (TICK_MS + 1) + TICK_MS;
+const CALM_MAX_DELAY_MS = 10;
+/** How long a leader crashed in the middle of building Figure 8 stays down at most. */
+const HOLD_DOWN_MAX_MS = 1_000;
 const CLIENT_GIVE_UP_MS = 1_200;
 
 /** Parameters drawn from the seed, so the seed alone names the run. */
 export function optionsForSeed(seed: number, overrides: Partial<SimOptions> = {}): SimOptions {
   const r = createRandom(seed ^ 0x9e3779b9);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
-  return {
+  const drawn: SimOptions = {
     nodeCount: pick([3, 3, 5]),
-    durationMs: 2_000,
+    durationMs: 2_500,
+    faultyPhaseMs: pick([200, 800, 2000]),
+    calmPhaseMs: pick([100, 300, 600]),
     quietMs: 4_000,
     clients: pick([2, 3, 4]),
+    clientTimeoutMs: 250,
     keys: pick([1, 2, 3]),
     dropRate: pick([0, 0.01, 0.05, 0.15]),
     duplicateRate: pick([0, 0.02, 0.1]),
     maxDelayMs: pick([2, 5, 15, 40]),
-    crashRate: pick([0, 0.5, 1.5]),
+    crashRate: pick([0, 0.5, 1.5, 3]),
     partitionRate: pick([0, 0.5, 1.5]),
+    oldTermMajorityCrashChance: pick([0.5, 0.9, 1]),
+    minorityEntryCrashChance: pick([0, 0.2, 0.5]),
+    ackCrashChance: pick([0, 0.01, 0.05]),
     snapshotEveryEntries: pick([4, 8, 16, 1000]),
     compactKeepEntries: pick([0, 2, 5]),
     preVote: r() < 0.8,
@@ -77,8 +122,22 @@ export function optionsForSeed(seed: number, overrides: Partial<SimOptions> = {}
     maxInflightMsgs: pick([1, 2, 4, 64]),
     maxSizePerMsgBytes: pick([1, 100, 1000, 1 << 20]),
     snapshotChunkBytes: pick([16, 64, 1 << 20]),
-    unsafeSendBeforePersist: false,
-    unsafeLoseHardState: false,
+    checkDurableBeforeSend: true,
+    plant: null,
+  };
+  // A third of the seeds build Figure 8 of the Raft paper on purpose: three nodes, no random
+  // crashes or partitions to break the chain, appends of one or two entries (so an old-term entry
+  // can reach a majority before the new leader's no-op does) and the state-triggered crashes on.
+  const figure8 = r() < 1 / 3;
+  const figure8Options: Partial<SimOptions> = figure8
+    ? {
+        nodeCount: 3, crashRate: 0, partitionRate: 0, faultyPhaseMs: 2_000, maxSizePerMsgBytes: pick([1, 100]),
+        minorityEntryCrashChance: 0.5, oldTermMajorityCrashChance: 1,
+      }
+    : {};
+  return {
+    ...drawn,
+    ...figure8Options,
     ...overrides,
   };
 }
@@ -94,22 +153,30 @@ type Reply = (reply: ClientReply) => void;
 interface SimNode {
   readonly index: number;
   readonly id: string;
-  readonly storage: MemoryStorage;
+  /** What survives a crash. */
+  readonly disk: MemoryStorage;
+  raft: RaftNode | null;
   core: RaftCore | null;
-  sm: SessionStateMachine | null;
   kv: KvStateMachine | null;
   incarnation: number;
-  pendingReady: Ready | null;
-  processScheduled: boolean;
-  applied: number;
-  appliedTerm: number;
-  snapshotIndex: number;
+  tick: (() => void) | null;
+  write: PendingWrite | null;
+  /** Incarnations whose messages still in the network were lost with them. */
+  readonly lostIncarnations: Set<number>;
+  /** Highest index handed to the state machine this incarnation (no-ops are not). */
+  lastApplied: number;
   /** Commit index already recorded by the checker, this incarnation. */
   checkedCommit: number;
   wasLeaderInTerm: number;
-  proposals: Map<number, { term: number; reply: Reply }>;
-  reads: Map<string, { key: string; reply: Reply }>;
-  confirmedReads: { index: number; key: string; reply: Reply }[];
+  leaderSince: number;
+  /** When this node last got a response to its appends or heartbeats from each peer, in its current term. */
+  readonly heardAt: Map<string, number>;
+  /** In a partition group smaller than a quorum: the highest term in that group when it formed. */
+  isolatedAtTerm: number | null;
+  /** The (term, index) at which the old-term-majority fault last fired, so it fires once. */
+  oldTermMark: string;
+  /** The (term, index) at which the minority-entry fault last fired, so it fires once. */
+  minorityMark: string;
 }
 
 interface ClientOp {
@@ -118,6 +185,7 @@ interface ClientOp {
   readonly input: KvInput | null;
   readonly data: Uint8Array | null;
   readonly call: number;
+  recorded: boolean;
 }
 
 interface SimClient {
@@ -136,7 +204,12 @@ export interface SimStats {
   maxTerm: number;
   commits: number;
   crashes: number;
+  oldTermMajorityCrashes: number;
+  minorityEntryCrashes: number;
+  ackCrashes: number;
   partitions: number;
+  phases: number;
+  settledCalmPhases: number;
   snapshotsSent: number;
   snapshotsInstalled: number;
   opsCompleted: number;
@@ -145,73 +218,44 @@ export interface SimStats {
   messages: number;
 }
 
-/** A binary heap of events ordered by (time, insertion order), so ties are deterministic. */
-class EventQueue {
-  private heap: { time: number; seq: number; run: () => void }[] = [];
-  private seq = 0;
-
-  push(time: number, run: () => void): void {
-    const item = { time, seq: this.seq++, run };
-    const h = this.heap;
-    h.push(item);
-    let i = h.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (less(h[parent]!, item)) break;
-      h[i] = h[parent]!;
-      i = parent;
-    }
-    h[i] = item;
-  }
-
-  pop(): { time: number; run: () => void } | undefined {
-    const h = this.heap;
-    const top = h[0];
-    const last = h.pop();
-    if (top === undefined || last === undefined || h.length === 0) return top;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      let best = last;
-      if (l < h.length && less(h[l]!, best)) {
-        m = l;
-        best = h[l]!;
-      }
-      if (r < h.length && less(h[r]!, best)) m = r;
-      if (m === i) break;
-      h[i] = h[m]!;
-      i = m;
-    }
-    h[i] = last;
-    return top;
-  }
-}
-
-function less(a: { time: number; seq: number }, b: { time: number; seq: number }): boolean {
-  return a.time < b.time || (a.time === b.time && a.seq < b.seq);
-}
-
 function bytesKey(data: Uint8Array): string {
   return Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1');
+}
+
+/** Lets every promise chain the last event started run to rest (setImmediate runs after all microtasks). */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 export class Simulation {
   readonly options: SimOptions;
   readonly stats: SimStats = {
-    events: 0, elections: 0, maxTerm: 0, commits: 0, crashes: 0, partitions: 0, snapshotsSent: 0,
-    snapshotsInstalled: 0, opsCompleted: 0, opsUnknown: 0, readsCompleted: 0, messages: 0,
+    events: 0, elections: 0, maxTerm: 0, commits: 0, crashes: 0, oldTermMajorityCrashes: 0, minorityEntryCrashes: 0,
+    ackCrashes: 0, partitions: 0, phases: 0, settledCalmPhases: 0, snapshotsSent: 0, snapshotsInstalled: 0,
+    opsCompleted: 0, opsUnknown: 0, readsCompleted: 0, messages: 0,
   };
   readonly history: KvOperation[] = [];
   private readonly random: () => number;
   private readonly queue = new EventQueue();
   private now = 0;
   private readonly nodes: SimNode[] = [];
+  private readonly quorum: number;
   private readonly clients: SimClient[] = [];
   /** Partition group per node; nodes talk only within a group. */
   private group: number[] = [];
-  private faulty = true;
+  private phase: 'faulty' | 'calm' = 'faulty';
+  /** In a calm phase: the leader every node agreed on, which must then stay. */
+  private settled: { leader: SimNode; term: number } | null = null;
+  /** In a calm phase: "to<from/term" for each append or heartbeat and each response delivered. */
+  private readonly calmContacts = new Set<string>();
+  private ending = false;
+  /** The first violation, also when it was raised inside a driver (which would swallow it). */
+  private violation: SimViolation | null = null;
+  private readonly dirty = new Set<SimNode>();
+  /** Figure 8 in the making: an entry left on a minority by a crashed leader. */
+  private orphan: { index: number; term: number } | null = null;
+  /** Leaders crashed with an entry that conflicts with the orphan, kept down until its holders re-elect one of them. */
+  private readonly heldDown = new Set<SimNode>();
 
   // Checker state, global across incarnations.
   private readonly leaderOfTerm = new Map<number, string>();
@@ -224,19 +268,20 @@ export class Simulation {
   constructor(readonly seed: number, options: SimOptions) {
     this.options = options;
     this.random = createRandom(seed);
+    this.quorum = Math.floor(options.nodeCount / 2) + 1;
     for (let i = 0; i < options.nodeCount; i++) {
       this.nodes.push({
-        index: i, id: `n${i + 1}`, storage: new MemoryStorage(), core: null, sm: null, kv: null, incarnation: 0,
-        pendingReady: null, processScheduled: false, applied: 0, appliedTerm: 0, snapshotIndex: 0, checkedCommit: 0,
-        wasLeaderInTerm: -1, proposals: new Map(), reads: new Map(), confirmedReads: [],
+        index: i, id: `n${i + 1}`, disk: new MemoryStorage(), raft: null, core: null, kv: null, incarnation: 0, tick: null,
+        write: null, lostIncarnations: new Set(), lastApplied: 0, checkedCommit: 0, wasLeaderInTerm: -1, leaderSince: 0,
+        heardAt: new Map(), isolatedAtTerm: null, oldTermMark: '', minorityMark: '',
       });
       this.maxTermSent.push(0);
     }
     this.group = this.nodes.map(() => 0);
   }
 
-  /** Runs to completion; throws SimViolation when a property fails. */
-  run(): SimStats {
+  /** Runs to completion; rejects with SimViolation when a property fails. */
+  async run(): Promise<SimStats> {
     for (const node of this.nodes) this.restart(node);
     for (const node of this.nodes) this.scheduleTick(node, Math.floor(this.random() * TICK_MS));
     for (let c = 0; c < this.options.clients; c++) {
@@ -244,8 +289,9 @@ export class Simulation {
       this.clients.push(client);
       this.at(Math.floor(this.random() * 50), () => this.clientNext(client));
     }
+    this.startPhase('faulty');
     this.scheduleFault();
-    this.at(this.options.durationMs, () => this.healEverything());
+    this.at(this.options.durationMs, () => this.end());
     const end = this.options.durationMs + this.options.quietMs;
     let converged = false;
     for (;;) {
@@ -254,8 +300,10 @@ export class Simulation {
       this.now = event.time;
       if (this.now > end) break;
       event.run();
+      await settle();
+      this.afterEvent();
       this.stats.events++;
-      if (!this.faulty && this.now % 50 === 0 && this.clients.every((c) => c.idle) && this.isConverged()) {
+      if (this.ending && this.now % 50 === 0 && this.clients.every((c) => c.idle) && this.isConverged()) {
         converged = true;
         break;
       }
@@ -272,8 +320,12 @@ export class Simulation {
     const leader = this.nodes.find((n) => n.core?.role === 'leader');
     const progress = leader === undefined ? '' : ' progress ' + this.nodes.map((n) => JSON.stringify(leader.core!.progressOf(n.id))).join(',');
     return this.nodes
-      .map((n) => (n.core === null ? `${n.id}:down` : `${n.id}:${n.core.role}@${n.core.term} c${n.core.log.committed} a${n.applied} l${n.core.log.lastIndex()}`))
-      .join(' ') + progress;
+      .map((n) => {
+        if (n.core === null || n.raft === null) return `${n.id}:down`;
+        const s = n.raft.status();
+        return `${n.id}:${s.role}@${s.term} c${s.commitIndex} a${s.appliedIndex} l${s.lastIndex}`;
+      })
+      .join(' ') + ` groups ${this.group.join('')} ${this.phase}` + progress;
   }
 
   private at(time: number, run: () => void): void {
@@ -284,23 +336,43 @@ export class Simulation {
     return lo + Math.floor(this.random() * (hi - lo + 1));
   }
 
+  private afterEvent(): void {
+    if (this.violation !== null) throw this.violation;
+    for (const node of this.dirty) this.checkNode(node);
+    this.dirty.clear();
+    this.checkAvailability();
+    if (this.phase === 'faulty') {
+      this.crashOnOldTermMajority();
+      this.crashOnMinorityEntry();
+    }
+  }
+
   // ---- nodes --------------------------------------------------------------------------------
 
   private restart(node: SimNode): void {
-    node.incarnation++;
-    const snapshot = node.storage.snapshot();
-    node.kv = new KvStateMachine();
-    node.sm = new SessionStateMachine(node.kv, { maxSessions: 64 });
-    if (snapshot.meta.index > 0) node.sm.restore(snapshot.data);
-    node.applied = snapshot.meta.index;
-    node.appliedTerm = snapshot.meta.term;
-    node.snapshotIndex = snapshot.meta.index;
-    node.core = new RaftCore(
-      {
-        id: node.id,
-        peers: this.nodes.map((n) => n.id),
+    const incarnation = ++node.incarnation;
+    const kv = new KvStateMachine();
+    const sm = new SessionStateMachine(kv, { maxSessions: 64 });
+    const storage = new SimStorage(node.disk, (write) => this.startWrite(node, incarnation, write));
+    node.kv = kv;
+    node.lastApplied = node.disk.snapshot().meta.index;
+    node.checkedCommit = 0;
+    node.wasLeaderInTerm = -1;
+    node.oldTermMark = '';
+    node.minorityMark = '';
+    node.write = null;
+    let starting = true;
+    const raft = new RaftNode({
+      id: node.id,
+      peers: this.nodes.map((n) => n.id),
+      storage,
+      transport: { send: (messages) => this.send(node, incarnation, messages) },
+      stateMachine: this.checkedStateMachine(node, () => starting, sm),
+      tickIntervalMs: TICK_MS,
+      snapshotEveryEntries: this.options.snapshotEveryEntries,
+      compactKeepEntries: this.options.compactKeepEntries,
+      raft: {
         random: this.random,
-        applied: snapshot.meta.index,
         electionTick: ELECTION_TICK,
         heartbeatTick: this.options.heartbeatTick,
         preVote: this.options.preVote,
@@ -310,46 +382,102 @@ export class Simulation {
         snapshotChunkBytes: this.options.snapshotChunkBytes,
         maxEntriesPerMsg: 16,
       },
-      node.storage,
-    );
-    node.pendingReady = null;
-    node.processScheduled = false;
-    node.checkedCommit = 0;
-    node.wasLeaderInTerm = -1;
-    if (snapshot.meta.index > 0) this.checkState(node, snapshot.meta.index);
+      startTicker: (onTick) => {
+        node.tick = onTick;
+        return () => {
+          if (node.incarnation === incarnation) node.tick = null;
+        };
+      },
+      createCore: (config: RaftConfigInput, logStorage: LogStorage) => {
+        const core = new RaftCore(config, logStorage);
+        plantInCore(this.options.plant, core);
+        node.core = core;
+        return core;
+      },
+      onFatal: (error) => this.record(`${node.id} stopped on a fatal error: ${error.message}`),
+    });
+    plantInDriver(this.options.plant, raft);
+    node.raft = raft;
+    raft.start();
+    starting = false;
+    const snapshot = node.disk.snapshot();
+    if (snapshot.meta.index > 0) this.checkState(node, sm, snapshot.meta.index);
     // What was sent came from persisted state, so a restart may never be behind it.
-    if (node.core.term < this.maxTermSent[node.index]!) {
-      this.fail(`${node.id} restarted at term ${node.core.term} but had sent messages at term ${this.maxTermSent[node.index]}`);
+    if (node.core!.term < this.maxTermSent[node.index]!) {
+      this.fail(`${node.id} restarted at term ${node.core!.term} but had sent messages at term ${this.maxTermSent[node.index]}`);
     }
-    this.checkNode(node);
+    this.dirty.add(node);
   }
 
-  private crash(node: SimNode): void {
-    if (node.core === null) return;
+  /** Wraps the state machine to check each command and each restored snapshot against the others. */
+  private checkedStateMachine(node: SimNode, starting: () => boolean, sm: SessionStateMachine): StateMachine {
+    return {
+      apply: (data, index) => {
+        const applied = node.raft?.status().appliedIndex ?? 0;
+        if (index !== applied + 1 || index <= node.lastApplied) this.fail(`${node.id} applied ${index} after ${applied}`);
+        const known = this.committed.get(index);
+        if (known !== undefined && known.data !== bytesKey(data)) this.fail(`state machine safety: ${node.id} applied a different entry at ${index}`);
+        const result = sm.apply(data, index);
+        node.lastApplied = index;
+        this.checkState(node, sm, index);
+        return result;
+      },
+      snapshot: () => sm.snapshot(),
+      restore: (data) => {
+        sm.restore(data);
+        if (starting() || node.raft === null) return; // the snapshot on disk, restored at start
+        const index = node.disk.snapshot().meta.index;
+        if (index <= node.raft.status().appliedIndex) this.fail(`${node.id} restored snapshot ${index} at applied ${node.raft.status().appliedIndex}`);
+        node.lastApplied = index;
+        this.stats.snapshotsInstalled++;
+        this.checkState(node, sm, index);
+      },
+    };
+  }
+
+  private startWrite(node: SimNode, incarnation: number, write: PendingWrite): void {
+    if (node.incarnation !== incarnation) return; // a crashed incarnation's write never completes
+    if (node.write !== null) this.fail(`${node.id} started a write while another was in flight`);
+    node.write = write;
+    // The fsync takes a while; messages keep arriving and are stepped meanwhile.
+    this.at(this.now + this.randomInt(0, 6), () => {
+      if (node.incarnation !== incarnation) return;
+      if (write.kind === 'persist') for (const entry of write.batch.entries) this.checkEntry(entry);
+      completeWrite(node.disk, write);
+      node.write = null;
+      this.dirty.add(node);
+      write.done();
+    });
+  }
+
+  private crash(node: SimNode, loseInFlight = this.random() < 0.5, restartAfterMs = this.randomInt(20, 400)): void {
+    if (node.raft === null) return;
     this.stats.crashes++;
-    const ready = node.pendingReady;
-    if (ready !== null && this.random() < 0.5) {
+    const write = node.write;
+    if (write !== null && write.kind === 'persist' && this.random() < 0.5) {
       // A torn write: a prefix of the batch's records reached the disk, the rest did not.
-      const kept = this.randomInt(0, ready.entries.length);
-      node.storage.persistSync({
-        snapshot: ready.snapshot,
-        entries: ready.entries.slice(0, kept),
-        hardState: kept === ready.entries.length && this.random() < 0.5 ? ready.hardState : null,
+      const { batch } = write;
+      const kept = this.randomInt(0, batch.entries.length);
+      for (const entry of batch.entries.slice(0, kept)) this.checkEntry(entry);
+      node.disk.persistSync({
+        snapshot: batch.snapshot,
+        entries: batch.entries.slice(0, kept),
+        hardState: kept === batch.entries.length && this.random() < 0.5 ? batch.hardState : null,
       });
     }
-    if (this.options.unsafeLoseHardState) {
-      node.storage.setHardState({ term: 0, vote: null, commit: node.storage.initialState().commit });
+    if (this.options.plant === 'loseHardState') {
+      node.disk.setHardState({ term: 0, vote: null, commit: node.disk.initialState().commit });
     }
-    node.core = null;
-    node.sm = null;
-    node.kv = null;
-    node.pendingReady = null;
-    node.proposals.clear();
-    node.reads.clear();
-    node.confirmedReads = [];
+    // The abandoned RaftNode keeps waiting for its write, which never completes: it never runs again.
+    if (loseInFlight) node.lostIncarnations.add(node.incarnation);
     node.incarnation++;
-    this.at(this.now + this.randomInt(20, 400), () => {
-      if (node.core === null) this.restart(node);
+    node.raft = null;
+    node.core = null;
+    node.kv = null;
+    node.tick = null;
+    node.write = null;
+    this.at(this.now + restartAfterMs, () => {
+      if (node.raft === null) this.restart(node);
     });
   }
 
@@ -357,119 +485,10 @@ export class Simulation {
     this.at(this.now + delay, () => {
       // Clocks drift a little: each node's tick interval varies by ±10%.
       this.scheduleTick(node, this.randomInt(TICK_MS - 1, TICK_MS + 1));
-      if (node.core === null) return;
-      node.core.tick();
-      this.afterInput(node);
+      if (node.tick === null) return;
+      node.tick();
+      this.dirty.add(node);
     });
-  }
-
-  private afterInput(node: SimNode): void {
-    this.checkNode(node);
-    this.scheduleProcess(node);
-  }
-
-  private scheduleProcess(node: SimNode): void {
-    if (node.processScheduled || node.core === null || node.pendingReady !== null) return;
-    node.processScheduled = true;
-    this.at(this.now, () => {
-      node.processScheduled = false;
-      this.processReady(node);
-    });
-  }
-
-  private processReady(node: SimNode): void {
-    const core = node.core;
-    if (core === null || node.pendingReady !== null || !core.hasReady()) return;
-    const ready = core.ready();
-    node.pendingReady = ready;
-    const incarnation = node.incarnation;
-    const sentFirst = this.options.unsafeSendBeforePersist || ready.sendBeforePersist;
-    if (sentFirst) this.send(node, ready.messages);
-    // As RaftNode: a Ready that only moves the commit index is applied (and answers clients)
-    // before its write, which a crash may then lose.
-    const appliedFirst = onlyMovesCommit(ready, node.storage.initialState());
-    if (appliedFirst) this.deliverReady(node, ready, sentFirst);
-    // The fsync takes a while; messages keep arriving and are stepped meanwhile.
-    this.at(this.now + this.randomInt(0, 6), () => {
-      if (node.incarnation !== incarnation) return;
-      this.finishReady(node, ready, sentFirst, appliedFirst);
-    });
-  }
-
-  private finishReady(node: SimNode, ready: Ready, sentFirst: boolean, appliedFirst: boolean): void {
-    const core = node.core!;
-    for (const entry of ready.entries) this.checkEntry(entry);
-    node.storage.persistSync({ hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot });
-    node.pendingReady = null;
-    if (!appliedFirst) this.deliverReady(node, ready, sentFirst);
-    core.advance(ready);
-    if (ready.softState !== null && core.role !== 'leader') {
-      for (const p of node.proposals.values()) p.reply({ kind: 'notLeader', hint: this.indexOf(core.leaderId) });
-      node.proposals.clear();
-      for (const r of node.reads.values()) r.reply({ kind: 'notLeader', hint: this.indexOf(core.leaderId) });
-      node.reads.clear();
-    }
-    if (node.applied - node.snapshotIndex >= this.options.snapshotEveryEntries) {
-      const meta = { index: node.applied, term: node.appliedTerm };
-      node.storage.saveSnapshotSync({ meta, data: node.sm!.snapshot() }, Math.max(0, meta.index - this.options.compactKeepEntries));
-      node.snapshotIndex = meta.index;
-    }
-    this.checkNode(node);
-    this.scheduleProcess(node);
-  }
-
-  /** Sends (unless sent already), restores a received snapshot, applies, and serves reads. */
-  private deliverReady(node: SimNode, ready: Ready, sentFirst: boolean): void {
-    if (!sentFirst) this.send(node, ready.messages);
-    if (ready.snapshot !== null) {
-      if (ready.snapshot.meta.index <= node.applied) this.fail(`${node.id} restored snapshot ${ready.snapshot.meta.index} at applied ${node.applied}`);
-      node.sm!.restore(ready.snapshot.data);
-      node.applied = ready.snapshot.meta.index;
-      node.appliedTerm = ready.snapshot.meta.term;
-      node.snapshotIndex = ready.snapshot.meta.index;
-      this.stats.snapshotsInstalled++;
-      this.checkState(node, node.applied);
-      for (const [index, p] of node.proposals) {
-        if (index <= node.applied) {
-          node.proposals.delete(index);
-          p.reply({ kind: 'notLeader' });
-        }
-      }
-    }
-    for (const entry of ready.committedEntries) this.applyEntry(node, entry);
-    for (const rs of ready.readStates) {
-      const read = node.reads.get(rs.context);
-      node.reads.delete(rs.context);
-      if (read !== undefined) node.confirmedReads.push({ index: rs.index, ...read });
-    }
-    this.serveReads(node);
-  }
-
-  private applyEntry(node: SimNode, entry: Entry): void {
-    if (entry.index !== node.applied + 1) this.fail(`${node.id} applied ${entry.index} after ${node.applied}`);
-    const known = this.committed.get(entry.index);
-    if (known !== undefined && (known.term !== entry.term || known.data !== bytesKey(entry.data))) {
-      this.fail(`state machine safety: ${node.id} applied a different entry at ${entry.index}`);
-    }
-    const result = entry.data.byteLength === 0 ? undefined : node.sm!.apply(entry.data, entry.index);
-    node.applied = entry.index;
-    node.appliedTerm = entry.term;
-    this.checkState(node, entry.index);
-    const pending = node.proposals.get(entry.index);
-    if (pending !== undefined) {
-      node.proposals.delete(entry.index);
-      if (pending.term === entry.term) pending.reply({ kind: 'ok', value: result });
-      else pending.reply({ kind: 'notLeader' });
-    }
-  }
-
-  private serveReads(node: SimNode): void {
-    const waiting: SimNode['confirmedReads'] = [];
-    for (const read of node.confirmedReads) {
-      if (read.index <= node.applied) read.reply({ kind: 'ok', value: node.kv!.get(read.key) });
-      else waiting.push(read);
-    }
-    node.confirmedReads = waiting;
   }
 
   private indexOf(id: string | null): number | undefined {
@@ -479,9 +498,12 @@ export class Simulation {
 
   // ---- network ------------------------------------------------------------------------------
 
-  private send(from: SimNode, messages: readonly Message[]): void {
+  private send(from: SimNode, incarnation: number, messages: readonly Message[]): void {
+    if (from.incarnation !== incarnation) return;
+    let crashAfterAck = false;
     for (const m of messages) {
       this.stats.messages++;
+      if (this.options.checkDurableBeforeSend) this.checkDurableBeforeSend(from, m);
       // Pre-vote traffic carries the term a node would campaign in, not its own.
       if (m.type !== 'preVote' && m.type !== 'preVoteResp' && m.term > this.maxTermSent[from.index]!) this.maxTermSent[from.index] = m.term;
       if (m.type === 'voteResp' && !m.reject) {
@@ -491,35 +513,89 @@ export class Simulation {
         this.votesGranted.set(key, m.to);
       }
       if (m.type === 'snapshot' && m.offset === 0) this.stats.snapshotsSent++;
-      const copies = this.faulty && this.random() < this.options.duplicateRate ? 2 : 1;
+      if (m.type === 'appendResp' && !m.reject && this.phase === 'faulty' && this.random() < this.options.ackCrashChance) crashAfterAck = true;
+      const faulty = this.phase === 'faulty';
+      const copies = faulty && this.random() < this.options.duplicateRate ? 2 : 1;
       for (let c = 0; c < copies; c++) {
-        if (this.faulty && this.random() < this.options.dropRate) continue;
-        this.at(this.now + this.messageDelay(), () => this.deliver(from, m));
+        if (faulty && this.random() < this.options.dropRate) continue;
+        this.at(this.now + this.messageDelay(), () => this.deliver(from, incarnation, m));
       }
+    }
+    if (crashAfterAck) {
+      // Before anything else happens to it, its next write included.
+      this.stats.ackCrashes++;
+      this.at(this.now, () => {
+        if (from.incarnation === incarnation && this.phase === 'faulty') this.crash(from);
+      });
+    }
+  }
+
+  /** Figure 2: a node updates its persistent state on stable storage before it answers. */
+  private checkDurableBeforeSend(from: SimNode, m: Message): void {
+    const durable = from.disk.initialState();
+    if (m.type !== 'preVote' && m.type !== 'preVoteResp' && m.term > durable.term) {
+      this.fail(`${from.id} sent ${m.type} at term ${m.term} before term ${m.term} was on its disk (${durable.term})`);
+    }
+    if (m.type === 'voteResp' && !m.reject && (durable.term !== m.term || durable.vote !== m.to)) {
+      this.fail(`${from.id} granted its vote to ${m.to} in term ${m.term} before the vote was on its disk`);
+    }
+    if (m.type === 'appendResp' && !m.reject && m.index > from.disk.lastIndex()) {
+      this.fail(`${from.id} acknowledged index ${m.index} with only ${from.disk.lastIndex()} on its disk`);
     }
   }
 
   private messageDelay(): number {
+    if (this.phase === 'calm') return this.randomInt(0, Math.min(this.options.maxDelayMs, CALM_MAX_DELAY_MS));
     const tail = this.random() < 0.05 ? 4 : 1;
     return this.randomInt(0, this.options.maxDelayMs * tail);
   }
 
-  private deliver(from: SimNode, m: Message): void {
+  private deliver(from: SimNode, incarnation: number, m: Message): void {
+    if (from.lostIncarnations.has(incarnation)) return;
     const to = this.nodes[this.indexOf(m.to)!]!;
-    if (to.core === null || this.group[from.index] !== this.group[to.index]) return;
-    to.core.step(m);
-    this.afterInput(to);
+    if (to.raft === null || this.group[from.index] !== this.group[to.index]) return;
+    const response = m.type === 'appendResp' || m.type === 'heartbeatResp' || m.type === 'snapshotResp';
+    if (response && m.term === to.core!.term) to.heardAt.set(m.from, this.now);
+    if (this.phase === 'calm' && (response || m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshot')) {
+      this.calmContacts.add(`${m.to}<${m.from}/${m.term}`);
+    }
+    to.raft.receive(m);
+    this.dirty.add(to);
   }
 
-  // ---- faults -------------------------------------------------------------------------------
+  // ---- phases and faults --------------------------------------------------------------------
+
+  private startPhase(kind: 'faulty' | 'calm'): void {
+    if (this.ending) return;
+    this.enterPhase(kind);
+    const mean = kind === 'faulty' ? this.options.faultyPhaseMs : this.options.calmPhaseMs;
+    const length = Math.max(10, Math.round(mean * (0.1 + 1.9 * this.random())));
+    this.at(this.now + length, () => this.startPhase(kind === 'faulty' ? 'calm' : 'faulty'));
+  }
+
+  private enterPhase(kind: 'faulty' | 'calm'): void {
+    this.stats.phases++;
+    this.phase = kind;
+    this.settled = null;
+    this.calmContacts.clear();
+    if (kind === 'calm') this.heal();
+  }
+
+  /** Heals for good: the cluster must converge and the clients finish. */
+  private end(): void {
+    this.enterPhase('calm');
+    this.ending = true;
+  }
 
   private scheduleFault(): void {
     const rate = this.options.crashRate + this.options.partitionRate;
     if (rate === 0) return;
-    // Poisson-ish: mean gap of 1000/rate ms.
+    // Poisson-ish: mean gap of 1000/rate ms of faulty time.
     const gap = Math.max(1, Math.floor((-Math.log(1 - this.random()) * 1000) / rate));
     this.at(this.now + gap, () => {
-      if (!this.faulty) return;
+      if (this.ending) return;
+      this.scheduleFault();
+      if (this.phase !== 'faulty') return;
       const crash = this.random() * rate < this.options.crashRate;
       if (crash) {
         // Prefer the leader half the time: that is where the interesting bugs are.
@@ -527,21 +603,106 @@ export class Simulation {
         const victim = leader !== undefined && this.random() < 0.5 ? leader : this.nodes[this.randomInt(0, this.nodes.length - 1)]!;
         this.crash(victim);
       } else if (this.group.some((g) => g !== 0) && this.random() < 0.5) {
-        this.group = this.nodes.map(() => 0);
+        this.setGroups(this.nodes.map(() => 0));
       } else {
         this.stats.partitions++;
         const leader = this.nodes.findIndex((n) => n.core?.role === 'leader');
-        if (leader >= 0 && this.random() < 0.4) this.group = this.nodes.map((_, i) => (i === leader ? 1 : 0));
-        else this.group = this.nodes.map(() => this.randomInt(0, 2));
+        if (leader >= 0 && this.random() < 0.4) this.setGroups(this.nodes.map((_, i) => (i === leader ? 1 : 0)));
+        else this.setGroups(this.nodes.map(() => this.randomInt(0, 2)));
       }
-      this.scheduleFault();
     });
   }
 
-  private healEverything(): void {
-    this.faulty = false;
-    this.group = this.nodes.map(() => 0);
-    for (const node of this.nodes) if (node.core === null) this.restart(node);
+  /**
+   * Figure 8 of the Raft paper: once an entry of an earlier term is on a majority, the leader
+   * crashes before its own term's entries follow (what it sent is lost with it). A leader that
+   * committed that entry by counting replicas (§5.4.2) has now committed an entry that a node
+   * holding a later term's entry at that index may overwrite.
+   */
+  private crashOnOldTermMajority(): void {
+    for (const node of this.nodes) {
+      const core = node.core;
+      if (core === null || core.role !== 'leader') continue;
+      const matches = this.nodes.map((n) => core.progressOf(n.id)?.match ?? 0).sort((a, b) => b - a);
+      const index = matches[this.quorum - 1]!;
+      const term = core.log.term(index);
+      if (index === 0 || term === undefined || term === core.term) continue;
+      const mark = `${core.term}/${index}`;
+      if (node.oldTermMark === mark) continue;
+      node.oldTermMark = mark;
+      if (this.random() < this.options.oldTermMajorityCrashChance) {
+        // Figure 8 (d): the leader that held the conflicting entry comes back; this one stays
+        // down a while, so that one may win.
+        this.stats.oldTermMajorityCrashes++;
+        this.crash(node, true, this.randomInt(200, 500));
+        for (const held of this.heldDown) this.at(this.now + this.randomInt(0, 30), () => held.raft === null && this.restart(held));
+        this.heldDown.clear();
+        this.orphan = null;
+      }
+    }
+  }
+
+  /**
+   * The other half of Figure 8: a leader crashes while its newest entry is one node short of a
+   * majority (for three nodes: on its own disk only), and what it sent is lost with it. Those
+   * holders can later elect one of them, which then carries that entry of an old term.
+   */
+  /** The orphan, unless something was committed at its index since (then it cannot build Figure 8). */
+  private liveOrphan(): { index: number; term: number } | null {
+    if (this.orphan !== null && this.committed.has(this.orphan.index)) this.orphan = null;
+    return this.orphan;
+  }
+
+  /** How many nodes the leader knows to hold its entry at `index`, itself included once on its disk. */
+  private holders(core: RaftCore, index: number): number {
+    return this.nodes.filter((n) => (core.progressOf(n.id)?.match ?? 0) >= index).length;
+  }
+
+  private crashOnMinorityEntry(): void {
+    // While a conflicting leader is held down, let the orphan's holders bring it to a majority.
+    if (this.heldDown.size > 0) return;
+    for (const node of this.nodes) {
+      const core = node.core;
+      if (core === null || core.role !== 'leader') continue;
+      const last = core.log.lastIndex();
+      if (core.log.term(last) !== core.term || last <= core.log.committed) continue;
+      if (this.holders(core, last) !== this.quorum - 1) continue;
+      const mark = `${core.term}/${last}`;
+      if (node.minorityMark === mark) continue;
+      node.minorityMark = mark;
+      if (this.random() < this.options.minorityEntryCrashChance) {
+        this.stats.minorityEntryCrashes++;
+        const orphan = this.liveOrphan();
+        if (orphan !== null && core.log.term(orphan.index) === core.term && this.holders(core, orphan.index) < this.quorum) {
+          // Figure 8 (b): this leader's entry conflicts with the orphan; keep it down while the
+          // orphan's holders elect one of them, which brings the orphan to a majority.
+          this.heldDown.add(node);
+          this.crash(node, true, HOLD_DOWN_MAX_MS);
+        } else {
+          // Figure 8 (a).
+          this.orphan = { index: last, term: core.term };
+          this.crash(node, true);
+        }
+      }
+    }
+  }
+
+  private setGroups(group: number[]): void {
+    this.group = group;
+    for (const node of this.nodes) node.isolatedAtTerm = null;
+    for (const g of new Set(group)) {
+      const members = this.nodes.filter((n) => group[n.index] === g);
+      if (members.length >= this.quorum) continue;
+      const term = Math.max(...members.map((n) => n.core?.term ?? n.disk.initialState().term));
+      for (const node of members) node.isolatedAtTerm = term;
+    }
+  }
+
+  private heal(): void {
+    this.heldDown.clear();
+    this.orphan = null;
+    this.setGroups(this.nodes.map(() => 0));
+    for (const node of this.nodes) if (node.raft === null) this.restart(node);
   }
 
   private isConverged(): boolean {
@@ -549,32 +710,81 @@ export class Simulation {
     if (leader === undefined || leader.core!.log.committed === 0) return false;
     if (leader.core!.log.term(leader.core!.log.committed) !== leader.core!.term) return false;
     const target = leader.core!.log.committed;
-    return this.nodes.every((n) => n.core !== null && n.applied === target && n.pendingReady === null);
+    return this.nodes.every((n) => n.raft !== null && n.raft.status().appliedIndex === target && n.write === null);
+  }
+
+  // ---- availability checks ------------------------------------------------------------------
+
+  private checkAvailability(): void {
+    for (const node of this.nodes) {
+      const core = node.core;
+      if (core === null) continue;
+      // Check-quorum: a leader that hears from no majority steps down (within two election timeouts).
+      if (this.options.checkQuorum && core.role === 'leader' && this.now - node.leaderSince > STEP_DOWN_LIMIT_MS) {
+        const heard = [...node.heardAt.values()].filter((at) => this.now - at <= STEP_DOWN_LIMIT_MS).length;
+        if (heard + 1 < this.quorum) this.fail(`check-quorum: ${node.id} still leads after ${STEP_DOWN_LIMIT_MS} ms without hearing from a majority`);
+      }
+      // Pre-vote: a node that cannot reach a majority cannot win a pre-vote, so its term stays
+      // (one campaign may have won its pre-vote just before the partition).
+      if (this.options.preVote && node.isolatedAtTerm !== null && core.term > node.isolatedAtTerm + 1) {
+        this.fail(`pre-vote: ${node.id}, cut off from a majority since term ${node.isolatedAtTerm}, raised its term to ${core.term}`);
+      }
+    }
+    if (this.phase === 'calm') this.checkCalm();
+  }
+
+  /** Without faults, once every node follows one leader, nobody starts an election. */
+  private checkCalm(): void {
+    const settled = this.settled;
+    if (settled === null) {
+      const leader = this.nodes.find((n) => n.core?.role === 'leader');
+      if (leader === undefined) return;
+      const term = leader.core!.term;
+      // Every follower heard the leader since the calm began (so its election timer restarted),
+      // and the leader heard every follower (so its check-quorum window holds a majority).
+      const agreed = (n: SimNode): boolean =>
+        n === leader ||
+        (n.core !== null && n.core.term === term && n.core.leaderId === leader.id &&
+          this.calmContacts.has(`${n.id}<${leader.id}/${term}`) && this.calmContacts.has(`${leader.id}<${n.id}/${term}`));
+      if (this.nodes.every(agreed)) {
+        this.settled = { leader, term };
+        this.stats.settledCalmPhases++;
+      }
+      return;
+    }
+    if (settled.leader.core === null || settled.leader.core.role !== 'leader') {
+      this.fail(`availability: ${settled.leader.id} stopped leading term ${settled.term} with no fault`);
+    }
+    for (const node of this.nodes) {
+      if (node.core !== null && node.core.term !== settled.term) {
+        this.fail(`availability: ${node.id} moved to term ${node.core.term} while ${settled.leader.id} led term ${settled.term} with no fault`);
+      }
+    }
   }
 
   // ---- clients ------------------------------------------------------------------------------
 
   private clientNext(client: SimClient): void {
     client.op = null;
-    if (!this.faulty) {
+    if (this.ending) {
       client.idle = true;
       return;
     }
     client.idle = false;
     const key = `k${this.randomInt(1, this.options.keys)}`;
     if (client.sessionId === null) {
-      client.op = { kind: 'register', key, input: null, data: encodeRegister(), call: this.now };
+      client.op = { kind: 'register', key, input: null, data: encodeRegister(), call: this.now, recorded: false };
     } else {
       const roll = this.random();
       if (roll < 0.35) {
-        client.op = { kind: 'get', key, input: { kind: 'get' }, data: null, call: this.now };
+        client.op = { kind: 'get', key, input: { kind: 'get' }, data: null, call: this.now, recorded: false };
       } else {
         client.seq++;
         const value = `c${client.index}s${client.seq}`;
         const input: KvInput =
           roll < 0.7 ? { kind: 'put', value } : { kind: 'cas', expected: this.random() < 0.5 ? null : `c${this.randomInt(0, this.options.clients - 1)}s${this.randomInt(1, client.seq)}`, value };
         const command = input.kind === 'put' ? { op: 'put' as const, key, value } : { op: 'cas' as const, key, expected: input.kind === 'cas' ? input.expected : null, value };
-        client.op = { kind: input.kind, key, input, data: encodeCommand(client.sessionId, client.seq, encodeKv(command)), call: this.now };
+        client.op = { kind: input.kind, key, input, data: encodeCommand(client.sessionId, client.seq, encodeKv(command)), call: this.now, recorded: false };
       }
     }
     this.clientAttempt(client);
@@ -590,11 +800,11 @@ export class Simulation {
     const attempt = ++client.attempt;
     const target = this.nodes[client.guess]!;
     const reply: Reply = (r) => {
-      if (this.faulty && this.random() < this.options.dropRate) return;
+      if (this.phase === 'faulty' && this.random() < this.options.dropRate) return;
       this.at(this.now + this.messageDelay(), () => this.clientReply(client, attempt, r));
     };
     this.at(this.now + this.messageDelay(), () => this.handleClientRequest(target, op, reply));
-    this.at(this.now + CLIENT_TIMEOUT_MS, () => {
+    this.at(this.now + this.options.clientTimeoutMs, () => {
       if (client.attempt !== attempt || client.op !== op) return;
       client.guess = this.randomInt(0, this.nodes.length - 1);
       this.clientAttempt(client);
@@ -602,28 +812,30 @@ export class Simulation {
   }
 
   private handleClientRequest(node: SimNode, op: ClientOp, reply: Reply): void {
-    const core = node.core;
-    if (core === null) return; // a down server never answers; the client times out
-    if (core.role !== 'leader') {
-      reply({ kind: 'notLeader', hint: this.indexOf(core.leaderId) });
+    const raft = node.raft;
+    const kv = node.kv;
+    if (raft === null || kv === null) return; // a down server never answers; the client times out
+    const incarnation = node.incarnation;
+    // A server that crashed since never answers.
+    const answer: Reply = (r) => {
+      if (node.incarnation === incarnation) reply(r);
+    };
+    const answerError = (error: unknown): void => {
+      if (error instanceof NotLeaderError) answer({ kind: 'notLeader', hint: this.indexOf(error.leaderId) });
+      else if (error instanceof RaftError && error.code === 'RAFT_BUSY') answer({ kind: 'notLeader' });
+      else if (!(error instanceof RaftError && error.code === 'RAFT_STOPPED')) this.record(`client request failed: ${String(error)}`);
+    };
+    const status = raft.status();
+    if (status.role !== 'leader') {
+      answer({ kind: 'notLeader', hint: this.indexOf(status.leaderId) });
       return;
     }
     if (op.kind === 'get') {
-      const context = `${node.id}/${node.incarnation}/${this.now}/${this.random()}`;
-      if (core.readIndex(context) !== 'ok') {
-        reply({ kind: 'notLeader' });
-        return;
-      }
-      node.reads.set(context, { key: op.key, reply });
+      raft.linearizableRead().then(() => answer({ kind: 'ok', value: kv.get(op.key) }), answerError);
     } else {
-      const result = core.propose([op.data!]);
-      if (!result.ok) {
-        reply({ kind: 'notLeader' });
-        return;
-      }
-      node.proposals.set(result.firstIndex, { term: result.term, reply });
+      raft.propose(op.data!).then((value) => answer({ kind: 'ok', value }), answerError);
     }
-    this.afterInput(node);
+    this.dirty.add(node);
   }
 
   private clientReply(client: SimClient, attempt: number, reply: ClientReply): void {
@@ -635,6 +847,9 @@ export class Simulation {
       this.at(this.now + 5, () => this.clientAttempt(client));
       return;
     }
+    // Done: cancel the pending timeout, which would otherwise retry (and record) the operation
+    // again if it fired before the next operation starts.
+    client.attempt++;
     if (op.kind === 'register') {
       const result = reply.value as SessionResult;
       if (result.status !== 'registered') this.fail(`register returned ${result.status}`);
@@ -658,7 +873,7 @@ export class Simulation {
       output = result.result as KvOutput;
       this.stats.opsCompleted++;
     }
-    this.history.push({ clientId: client.index, key: op.key, input: op.input!, output, call: op.call, ret: this.now });
+    this.recordOperation(client, op, output, this.now);
     this.at(this.now + this.randomInt(0, 20), () => this.clientNext(client));
   }
 
@@ -667,15 +882,27 @@ export class Simulation {
     client.attempt++;
     if (op.kind === 'put' || op.kind === 'cas') {
       this.stats.opsUnknown++;
-      this.history.push({ clientId: client.index, key: op.key, input: op.input!, output: undefined, call: op.call, ret: Infinity });
+      this.recordOperation(client, op, undefined, Infinity);
     }
     this.clientNext(client);
+  }
+
+  private recordOperation(client: SimClient, op: ClientOp, output: KvOutput, ret: number): void {
+    if (op.recorded) this.fail(`client ${client.index} recorded its ${op.kind} called at ${op.call} ms twice`);
+    op.recorded = true;
+    this.history.push({ clientId: client.index, key: op.key, input: op.input!, output, call: op.call, ret });
   }
 
   // ---- safety checks ------------------------------------------------------------------------
 
   private fail(message: string): never {
-    throw new SimViolation(`${message} [t=${this.now}ms ${this.describe()}]`);
+    throw this.record(message);
+  }
+
+  /** Keeps the first violation: one raised inside a driver's callback is caught by the driver. */
+  private record(message: string): SimViolation {
+    this.violation ??= new SimViolation(`${message} [t=${this.now}ms ${this.describe()}]`);
+    return this.violation;
   }
 
   /** Same index and term ⇒ same command, across every node and incarnation. */
@@ -688,8 +915,8 @@ export class Simulation {
   }
 
   /** Every node that reaches an applied index has the same state machine there. */
-  private checkState(node: SimNode, index: number): void {
-    const state = bytesKey(node.sm!.snapshot());
+  private checkState(node: SimNode, sm: SessionStateMachine, index: number): void {
+    const state = bytesKey(sm.snapshot());
     const known = this.stateAt.get(index);
     if (known === undefined) this.stateAt.set(index, state);
     else if (known !== state) this.fail(`state machine safety: ${node.id} has a different state at applied index ${index}`);
@@ -710,6 +937,8 @@ export class Simulation {
       }
       if (node.wasLeaderInTerm !== core.term) {
         node.wasLeaderInTerm = core.term;
+        node.leaderSince = this.now;
+        node.heardAt.clear();
         this.checkLeaderCompleteness(node);
       }
     }
@@ -759,6 +988,6 @@ export class Simulation {
   }
 }
 
-export function runSeed(seed: number, overrides: Partial<SimOptions> = {}): SimStats {
+export function runSeed(seed: number, overrides: Partial<SimOptions> = {}): Promise<SimStats> {
   return new Simulation(seed, optionsForSeed(seed, overrides)).run();
 }
