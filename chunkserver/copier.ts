@@ -70,10 +70,10 @@ export class Copier {
     this.pump();
   }
 
-  /** Handles whose copy failed since the last call: for the next heartbeat. */
-  takeFailed(): number[] {
-    const f = this.failed;
-    this.failed = [];
+  /** Handles whose copy failed since the last call, at most `max` (the rest wait): for the next heartbeat. */
+  takeFailed(max = Number.POSITIVE_INFINITY): number[] {
+    const f = this.failed.slice(0, max);
+    this.failed = this.failed.slice(f.length);
     return f;
   }
 

@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { DfsError } from '../common/errors.js';
+import { MAX_COPY_FAILED, MAX_REPORT_PAGE_CHUNKS } from '../common/limits.js';
 import { LeaderClient } from '../common/leader.js';
 import type { Logger } from '../common/log.js';
-import type { HeartbeatReply } from '../common/protocol.js';
+import type { HeartbeatReply, ReportedChunk } from '../common/protocol.js';
 import type { Activity } from './routes.js';
 import type { Copier } from './copier.js';
 import type { NamespaceRecord } from './namespace.js';
@@ -12,8 +14,10 @@ const MAX_DELETES_PER_BEAT = 10_000;
 
 /**
  * Keeps the master informed: a full chunk report at registration (and whenever the master
- * asks, e.g. after it restarted or a new leader took over), then heartbeats with stats and
- * the chunks added or removed since the last one. Replies carry chunks to delete.
+ * asks, e.g. after it restarted or a new leader took over), sent in pages of at most
+ * MAX_REPORT_PAGE_CHUNKS, then heartbeats with stats and the chunks added or removed since the
+ * last one (at most MAX_HEARTBEAT_CHANGES of each a beat; a backlog past MAX_CHANGE_BACKLOG is
+ * dropped for a full report). Replies carry chunks to delete.
  */
 export class Heartbeat {
   private timer?: NodeJS.Timeout;
@@ -112,16 +116,17 @@ export class Heartbeat {
   }
 
   private async exchange(): Promise<void> {
-    let reply: HeartbeatReply;
+    if (this.registered && this.store.changesOverflowed) {
+      this.log.warn({ chunks: this.store.count }, 'too many changes waiting for heartbeats; registering again with a full report');
+      this.registered = false;
+    }
+    let reply: HeartbeatReply | undefined;
     if (!this.registered) {
-      this.store.takeChanges(); // a full report covers them
-      reply = await this.masters.call<HeartbeatReply>('/v1/cs/register', { body: { ...(await this.stats()), chunks: this.store.list() } });
-      if (!(await this.acceptNamespace(reply))) return;
-      this.registered = true;
-      this.log.info({ master: this.masters.leader, chunks: this.store.count }, 'registered with master');
+      reply = await this.register();
+      if (!reply) return;
     } else {
       const changes = this.store.takeChanges();
-      const copyFailed = this.copier.takeFailed();
+      const copyFailed = this.copier.takeFailed(MAX_COPY_FAILED);
       try {
         reply = await this.masters.call<HeartbeatReply>('/v1/cs/heartbeat', { body: { ...(await this.stats()), ...changes, copyFailed } });
       } catch (err) {
@@ -134,8 +139,39 @@ export class Heartbeat {
         this.again = true;
         return;
       }
+      if (this.store.pendingChanges > 0) this.again = true; // the rest of a backlog, in the next beat
     }
-    this.applying = this.applying.then(() => this.apply(reply)).catch((err: Error) => this.log.warn({ err: err.message }, 'applying a heartbeat reply failed'));
+    const work = reply;
+    this.applying = this.applying.then(() => this.apply(work)).catch((err: Error) => this.log.warn({ err: err.message }, 'applying a heartbeat reply failed'));
+  }
+
+  /**
+   * A full report, in pages: the list is taken at once with the changes cleared, so what changes
+   * while the pages go out is in the next heartbeat. The master applies the report when its
+   * final page arrives; the final reply is returned (undefined if the report must start over).
+   */
+  private async register(): Promise<HeartbeatReply | undefined> {
+    this.store.clearChanges();
+    const chunks = this.store.list();
+    const stats = await this.stats();
+    const id = randomBytes(8).toString('hex');
+    const pages = Math.max(1, Math.ceil(chunks.length / MAX_REPORT_PAGE_CHUNKS));
+    for (let page = 0; page < pages; page++) {
+      const part: ReportedChunk[] = chunks.slice(page * MAX_REPORT_PAGE_CHUNKS, (page + 1) * MAX_REPORT_PAGE_CHUNKS);
+      const final = page === pages - 1;
+      const reply = await this.masters.call<HeartbeatReply>('/v1/cs/register', { body: { ...stats, report: { id, page, final }, chunks: part } });
+      if (!(await this.acceptNamespace(reply))) return undefined;
+      if (reply.reregister) {
+        this.again = true; // the master lost the report (a new leader, a page lost): from page 0
+        return undefined;
+      }
+      if (final) {
+        this.registered = true;
+        this.log.info({ master: this.masters.leader, chunks: chunks.length, pages }, 'registered with master');
+        return reply;
+      }
+    }
+    return undefined;
   }
 
   /** Resolves once every reply received so far has been applied (for tests). */

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { BLOCK_SIZE_BYTES, BlockHasher, hashBlock } from '../common/checksum.js';
 import { DfsError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
+import { MAX_CHANGE_BACKLOG, MAX_HEARTBEAT_CHANGES } from '../common/limits.js';
 import type { ReportedChunk } from '../common/protocol.js';
 import { decodeFooter, decodeTrailer, encodeTrailer, FOOTER_BYTES, trailerBytes, type ChunkMeta } from './format.js';
 
@@ -61,8 +62,15 @@ async function fsyncDir(dir: string): Promise<void> {
  */
 export class ChunkStore {
   private readonly index = new Map<number, StoredChunk>();
-  private added: StoredChunk[] = [];
-  private removed: number[] = [];
+  /**
+   * Changes for the next heartbeats, by handle: a chunk is in one of the two at most (the latest
+   * change wins), so a beat may carry any part of them in any order and the master still ends
+   * where this server is. Bounded by MAX_CHANGE_BACKLOG: past it they are dropped, and the
+   * heartbeat registers again with a full report (see changesOverflowed).
+   */
+  private added = new Map<number, ReportedChunk>();
+  private removed = new Set<number>();
+  private overflowed = false;
   readonly chunksDir: string;
   private readonly tmpDir: string;
   private readonly corruptDir: string;
@@ -125,17 +133,68 @@ export class ChunkStore {
     return n;
   }
 
-  /** Changes since the last call, for the next heartbeat; put back with restoreChanges if it fails. */
-  takeChanges(): { added: ReportedChunk[]; removed: number[] } {
-    const out = { added: this.added.map(({ handle, version, length }) => ({ handle, version, length })), removed: this.removed };
-    this.added = [];
-    this.removed = [];
-    return out;
+  /**
+   * Changes since the last call, oldest first, at most `max` added and `max` removed (the rest
+   * stay for the next heartbeat); put back with restoreChanges if the heartbeat fails.
+   */
+  takeChanges(max = MAX_HEARTBEAT_CHANGES): { added: ReportedChunk[]; removed: number[] } {
+    const added: ReportedChunk[] = [];
+    for (const [h, c] of this.added) {
+      if (added.length >= max) break;
+      added.push(c);
+      this.added.delete(h);
+    }
+    const removed: number[] = [];
+    for (const h of this.removed) {
+      if (removed.length >= max) break;
+      removed.push(h);
+      this.removed.delete(h);
+    }
+    return { added, removed };
   }
 
+  /** Changes left for later heartbeats. */
+  get pendingChanges(): number {
+    return this.added.size + this.removed.size;
+  }
+
+  /** Forgets every change: a full report covers them. Clears an overflow too. */
+  clearChanges(): void {
+    this.added.clear();
+    this.removed.clear();
+    this.overflowed = false;
+  }
+
+  /** Whether changes were dropped past MAX_CHANGE_BACKLOG: only a full report tells the master the truth now. */
+  get changesOverflowed(): boolean {
+    return this.overflowed;
+  }
+
+  /** Puts back changes a failed heartbeat carried; a change made since then is newer and stays. */
   restoreChanges(c: { added: ReportedChunk[]; removed: number[] }): void {
-    this.added.unshift(...c.added.map((a) => ({ ...a, checksum: '' })));
-    this.removed.unshift(...c.removed);
+    for (const a of c.added) if (!this.added.has(a.handle) && !this.removed.has(a.handle)) this.added.set(a.handle, { handle: a.handle, version: a.version, length: a.length });
+    for (const h of c.removed) if (!this.added.has(h)) this.removed.add(h);
+    this.boundChanges();
+  }
+
+  private noteAdded(c: ReportedChunk): void {
+    this.removed.delete(c.handle);
+    this.added.delete(c.handle); // re-inserted last: the newest change
+    this.added.set(c.handle, { handle: c.handle, version: c.version, length: c.length });
+    this.boundChanges();
+  }
+
+  private noteRemoved(handle: number): void {
+    this.added.delete(handle);
+    this.removed.add(handle);
+    this.boundChanges();
+  }
+
+  private boundChanges(): void {
+    if (this.added.size + this.removed.size <= MAX_CHANGE_BACKLOG) return;
+    this.added.clear();
+    this.removed.clear();
+    this.overflowed = true;
   }
 
   /**
@@ -230,19 +289,20 @@ export class ChunkStore {
     await rename(tmp, this.pathOf(chunk.handle));
     await this.syncChunksDir();
     this.index.set(chunk.handle, chunk);
-    this.added.push(chunk);
+    this.noteAdded(chunk);
   }
 
   /** Deletes a replica; `report` false when the master asked for it and so already forgot it. */
   async remove(handle: number, report = true): Promise<void> {
     if (!this.index.delete(handle)) return;
-    if (report) this.removed.push(handle);
+    if (report) this.noteRemoved(handle);
+    else this.added.delete(handle); // the master forgot it: an addition not yet reported would bring it back
     await rm(this.pathOf(handle), { force: true });
   }
 
   /** Moves a damaged replica aside so it is never served again, and forgets it. */
   async moveToCorrupt(handle: number): Promise<void> {
-    if (this.index.delete(handle)) this.removed.push(handle);
+    if (this.index.delete(handle)) this.noteRemoved(handle);
     await rename(this.pathOf(handle), join(this.corruptDir, `${handle}.${Date.now()}.chunk`)).catch(() => undefined);
   }
 

@@ -1,11 +1,12 @@
 // Wire types and request schemas shared by the master, the chunkservers and the client.
 // Every body that crosses the network is parsed with one of these schemas at the edge.
 import { z } from 'zod';
+import { MAX_COPY_FAILED, MAX_HEARTBEAT_LIST, MAX_JSON_BODY_BYTES, MAX_REPORT_PAGE_CHUNKS, MAX_REPORT_PAGES } from './limits.js';
 
 export const API = 'v1';
 
-/** Largest JSON body any route accepts; chunk reports of a full server stay well inside it. */
-export const MAX_JSON_BODY_BYTES = 8 * 1024 * 1024;
+/** Largest JSON body any route accepts; a chunk report comes in pages that fit (see common/limits.ts). */
+export { MAX_JSON_BODY_BYTES };
 export const MAX_REPLICATION = 16;
 export const MAX_CHUNKS_PER_FILE = 1_000_000;
 export const MAX_EXCLUDED_SERVERS = 64;
@@ -88,22 +89,33 @@ const ServerStats = {
 /** The namespace a chunkserver's chunks belong to, recorded on its first registration (see MasterState.namespaceId). */
 const namespaceId = z.string().regex(/^[0-9a-f]{16}$/).optional();
 
+/**
+ * Which page of a paged report this is: page 0 starts report `id` (any report of the server's
+ * being assembled is dropped), pages follow in order, and the master applies the whole report
+ * when the `final` one arrives. A register without `report` is a whole report in one page.
+ */
+export const ReportPage = z.strictObject({
+  id: z.string().regex(/^[0-9a-f]{16}$/, 'report id: 16 hex digits'),
+  page: z.number().int().min(0).max(MAX_REPORT_PAGES - 1),
+  final: z.boolean(),
+});
 export const RegisterRequest = z.strictObject({
   id: serverId,
   addr,
   namespaceId,
   ...ServerStats,
-  chunks: z.array(ReportedChunk).max(10_000_000),
+  report: ReportPage.optional(),
+  chunks: z.array(ReportedChunk).max(MAX_REPORT_PAGE_CHUNKS),
 });
 export const HeartbeatRequest = z.strictObject({
   id: serverId,
   addr,
   namespaceId,
   ...ServerStats,
-  added: z.array(ReportedChunk).max(100_000).default([]),
-  removed: z.array(handle).max(100_000).default([]),
+  added: z.array(ReportedChunk).max(MAX_HEARTBEAT_LIST).default([]),
+  removed: z.array(handle).max(MAX_HEARTBEAT_LIST).default([]),
   /** Copies the master ordered that failed here since the last heartbeat (the master re-plans them). */
-  copyFailed: z.array(handle).max(10_000).default([]),
+  copyFailed: z.array(handle).max(MAX_COPY_FAILED).default([]),
 });
 export const CorruptReport = z.strictObject({ id: serverId, handle, reason: z.string().max(500).default('') });
 
@@ -119,6 +131,7 @@ export type ConcatRequest = z.infer<typeof ConcatRequest>;
 export type SetReplicationRequest = z.infer<typeof SetReplicationRequest>;
 export type DecommissionRequest = z.infer<typeof DecommissionRequest>;
 export type ReportedChunk = z.infer<typeof ReportedChunk>;
+export type ReportPage = z.infer<typeof ReportPage>;
 export type RegisterRequest = z.infer<typeof RegisterRequest>;
 export type HeartbeatRequest = z.infer<typeof HeartbeatRequest>;
 export type CorruptReport = z.infer<typeof CorruptReport>;

@@ -304,6 +304,12 @@ export class Registry {
     for (const c of req.chunks) this.addReplica(entry, c);
   }
 
+  /** A known server at `addr` is alive now (it is sending a paged report); nothing else changes. */
+  touch(id: string, addr: string): void {
+    const entry = this.servers.get(id);
+    if (entry && entry.addr === addr) entry.lastHeartbeatMs = this.now();
+  }
+
   /** Applies a heartbeat; false when the server is unknown and must register with a full report. */
   heartbeat(req: HeartbeatRequest): boolean {
     const entry = this.servers.get(req.id);

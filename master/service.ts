@@ -518,11 +518,18 @@ export class MasterService {
 
   // ---- chunkservers ----
 
+  /**
+   * A registration report, or one page of it: only the final page's reply carries work (and only
+   * after it is the report applied); an earlier page's reply is empty, and `reregister` asks for
+   * the report again from its first page.
+   */
   async register(req: RegisterRequest): Promise<HeartbeatReply> {
     this.requireLeader();
     const namespaceId = await this.namespaceOf(req);
-    this.core.register(req, this.now());
+    const outcome = this.core.registerPage(req, this.now());
     this.flushLog();
+    if (outcome.kind === 'busy') throw new DfsError('UNAVAILABLE', 'the master is assembling too many chunk reports; retry shortly');
+    if (outcome.kind !== 'complete') return { reregister: outcome.kind === 'restart', deletes: [], copies: [], namespaceId };
     // The read barrier may fail: take the queued work only after it, so a failed reply loses none.
     await this.read();
     return { ...toReply(this.core.takeWork(req.id, this.now())), namespaceId };

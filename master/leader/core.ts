@@ -11,6 +11,7 @@ import type { Command } from '../commands.js';
 import { Registry } from '../registry.js';
 import { REPAIR_DEFAULTS, RepairScheduler, type RepairLimits, type RepairScan } from '../repair.js';
 import type { MasterState } from '../state.js';
+import { ReportAssembler, type PageOutcome } from './reports.js';
 
 /** Deletions sent in one heartbeat reply; the rest go in later ones. */
 export const MAX_DELETES_PER_REPLY = 10_000;
@@ -62,6 +63,8 @@ export type PlacementRefusal = 'safe-mode' | 'short-after-election' | 'no-server
 export class LeaderCore {
   readonly registry: Registry;
   readonly repair: RepairScheduler;
+  /** Paged registration reports being assembled (see reports.ts). */
+  readonly reports: ReportAssembler;
   private state: MasterState;
   private nowMs: number;
   private leader = false;
@@ -84,6 +87,7 @@ export class LeaderCore {
     this.nowMs = nowMs;
     this.registry = new Registry(opts.deadTimeoutMs, () => this.nowMs, opts.random);
     this.repair = new RepairScheduler(this.registry, { ...REPAIR_DEFAULTS, ...opts.repair }, () => this.nowMs);
+    this.reports = new ReportAssembler(opts.deadTimeoutMs);
   }
 
   get isLeader(): boolean {
@@ -141,6 +145,7 @@ export class LeaderCore {
   private resetVolatile(): void {
     this.registry.clear();
     this.repair.clear();
+    this.reports.clear();
     this.epoch++;
     this.scanAsked = false;
   }
@@ -167,6 +172,20 @@ export class LeaderCore {
   }
 
   // ---- chunkserver protocol ----
+
+  /**
+   * One page of a registration report: the whole report is applied (as register) when its final
+   * page is in, never a part of it. Meanwhile a server the leader knows at that address stays
+   * alive (its pages are its heartbeats), with the replicas it had.
+   */
+  registerPage(req: RegisterRequest, nowMs: number): PageOutcome {
+    this.advanceTo(nowMs);
+    const outcome = this.reports.add(req, this.nowMs);
+    if (outcome.kind === 'complete') this.register(outcome.report, this.nowMs);
+    else if (outcome.kind === 'more') this.registry.touch(req.id, req.addr);
+    else if (outcome.kind === 'restart') this.emit('warn', 'chunkserver report restarted', { server: req.id, why: outcome.why });
+    return outcome;
+  }
 
   /** A full report: the server's replicas are what it says, and whatever was queued for it is void. */
   register(req: RegisterRequest, nowMs: number): void {

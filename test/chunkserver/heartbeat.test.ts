@@ -30,6 +30,7 @@ t.test('a slow delete does not hold up the next heartbeat; replies apply in orde
   const store = {
     count: 0,
     list: () => [],
+    clearChanges: () => undefined,
     takeChanges: () => ({ added: [], removed: [] }),
     restoreChanges: () => undefined,
     diskStats: async () => ({ capacityBytes: 100, freeBytes: 50 }),

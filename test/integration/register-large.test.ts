@@ -1,0 +1,85 @@
+// A chunkserver with 1,000,000 chunks registers with a real master: the real heartbeat loop
+// (chunkserver/heartbeat.ts) over a fake store sends its report in pages, and the master counts
+// every chunk. One body could not carry it: the master refuses a report that large in one page.
+// None of these chunks is in the namespace, and their handles were never issued, so the master
+// keeps them (another cluster's, as far as it knows) rather than deleting them as garbage.
+import t from 'tap';
+import { request } from 'undici';
+import { Heartbeat } from '../../chunkserver/heartbeat.js';
+import type { Copier } from '../../chunkserver/copier.js';
+import type { Activity } from '../../chunkserver/routes.js';
+import type { ChunkStore } from '../../chunkserver/store.js';
+import { PEER_AUTH_HEADER, peerAuthToken } from '../../common/auth.js';
+import { LeaderClient } from '../../common/leader.js';
+import { MAX_REPORT_PAGE_CHUNKS } from '../../common/limits.js';
+import { createLogger } from '../../common/log.js';
+import type { ReportedChunk } from '../../common/protocol.js';
+import { TestCluster } from '../helpers/cluster.js';
+
+const CHUNKS = 1_000_000;
+const SECRET = Buffer.from('test-secret-0123456789abcdef');
+const auth = { [PEER_AUTH_HEADER]: peerAuthToken(SECRET, 'chunkserver') };
+const stats = { capacityBytes: 1 << 40, freeBytes: 1 << 39, usedBytes: 1 << 39, activeWrites: 0, activeReads: 0 };
+
+function chunks(n: number, first = 1_000_000_000): ReportedChunk[] {
+  return Array.from({ length: n }, (_, i) => ({ handle: first + i, version: 1, length: 64 * 1024 * 1024 }));
+}
+
+async function post(addr: string, body: unknown): Promise<{ status: number; body: { error?: { code: string }; reregister?: boolean } }> {
+  const res = await request(`http://${addr}/v1/cs/register`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify(body) });
+  return { status: res.statusCode, body: (await res.body.json()) as { error?: { code: string } } };
+}
+
+t.test('a chunkserver with a million chunks registers in pages', async (t) => {
+  const cluster = await TestCluster.start({ chunkservers: 0, deadTimeoutMs: 60_000, gcGraceMs: 3_600_000 });
+  t.teardown(() => cluster.stop());
+  const addr = cluster.master.addr;
+
+  // One body of a million chunks is refused (over the body limit): registering so could never work.
+  const whole = await post(addr, { id: 'whole', addr: '127.0.0.1:8', ...stats, chunks: chunks(CHUNKS) });
+  t.equal(whole.status, 413, 'a million chunks in one body are refused');
+  t.equal(whole.body.error?.code, 'BODY_TOO_LARGE');
+  const over = await post(addr, { id: 'whole', addr: '127.0.0.1:8', ...stats, chunks: chunks(MAX_REPORT_PAGE_CHUNKS + 1) });
+  t.equal(over.body.error?.code, 'INVALID_ARGUMENT', 'a page over MAX_REPORT_PAGE_CHUNKS is refused');
+
+  // A report whose final page never comes registers nothing.
+  const first = await post(addr, { id: 'partial', addr: '127.0.0.1:7', ...stats, report: { id: '0123456789abcdef', page: 0, final: false }, chunks: chunks(10) });
+  t.equal(first.status, 200);
+  t.equal(first.body.reregister, false, 'page 0 is taken');
+  const skipped = await post(addr, { id: 'partial', addr: '127.0.0.1:7', ...stats, report: { id: '0123456789abcdef', page: 2, final: true }, chunks: chunks(10) });
+  t.equal(skipped.body.reregister, true, 'a page out of order asks for the report again');
+
+  const all = chunks(CHUNKS);
+  const store = {
+    count: CHUNKS,
+    list: () => all,
+    clearChanges: () => undefined,
+    changesOverflowed: false,
+    pendingChanges: 0,
+    takeChanges: () => ({ added: [], removed: [] }),
+    restoreChanges: () => undefined,
+    diskStats: async () => ({ capacityBytes: stats.capacityBytes, freeBytes: stats.freeBytes, fsId: 'fake:1' }),
+    usedBytes: () => stats.usedBytes,
+    remove: async () => undefined,
+  } as unknown as ChunkStore;
+  const copier = { rateBytesPerSec: 0, takeFailed: () => [], add: () => undefined } as unknown as Copier;
+  const masters = new LeaderClient([addr], { maxWaitMs: 30_000, timeoutMs: 30_000, headers: auth });
+  const hb = new Heartbeat('big1', '127.0.0.1:9', masters, store, { writes: 0, reads: 0 } as Activity, copier, 60_000, createLogger('chunkserver', 'big1'));
+  t.teardown(() => hb.stop());
+
+  const started = Date.now();
+  hb.start();
+  let status: Awaited<ReturnType<TestCluster['status']>> | undefined;
+  for (let i = 0; i < 600; i++) {
+    status = await cluster.status();
+    if (status.chunkservers.some((c) => c.id === 'big1')) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const tookMs = Date.now() - started;
+  const big = status?.chunkservers.find((c) => c.id === 'big1');
+  t.ok(big, 'the server registered');
+  t.equal(big?.chunkCount, CHUNKS, 'the master holds every one of its chunks');
+  t.equal(big?.alive, true);
+  t.notOk(status?.chunkservers.some((c) => c.id === 'partial' || c.id === 'whole'), 'neither the partial report nor the refused one registered a server');
+  t.comment(`${CHUNKS} chunks registered in ${Math.ceil(CHUNKS / MAX_REPORT_PAGE_CHUNKS)} pages in ${tookMs} ms`);
+});
