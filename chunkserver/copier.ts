@@ -11,7 +11,10 @@ export interface CopierLimits {
   concurrency: number;
   /** Orders waiting; beyond it new orders are refused (the master re-plans them). */
   maxQueued: number;
-  /** One whole chunk must arrive within this time (plus what the rate cap makes it take). */
+  /**
+   * For orders without their own time (a master from before CopyOrder.timeoutMs): one whole
+   * chunk must arrive within this (plus what the rate cap makes it take).
+   */
   timeoutMs: number;
   maxChunkBytes: number;
   /**
@@ -29,7 +32,8 @@ export interface CopierLimits {
  * fsync the folder). A failed copy leaves nothing behind and is reported to the master.
  */
 export class Copier {
-  private readonly queue: CopyOrder[] = [];
+  /** Orders waiting, each with its deadline (started when it arrived: see CopyOrder.timeoutMs). */
+  private readonly queue: { order: CopyOrder; deadline: AbortSignal }[] = [];
   private readonly active = new Set<number>();
   private failed: number[] = [];
   copiedBytes = 0;
@@ -60,12 +64,12 @@ export class Copier {
         this.onStored(have);
         continue;
       }
-      if (this.active.has(o.handle) || this.queue.some((q) => q.handle === o.handle)) continue;
+      if (this.active.has(o.handle) || this.queue.some((q) => q.order.handle === o.handle)) continue;
       if (this.queue.length >= this.limits.maxQueued) {
         this.failed.push(o.handle);
         continue;
       }
-      this.queue.push(o);
+      this.queue.push({ order: o, deadline: AbortSignal.timeout(this.timeoutOf(o)) });
     }
     this.pump();
   }
@@ -79,9 +83,9 @@ export class Copier {
 
   private pump(): void {
     while (this.active.size < this.limits.concurrency && this.queue.length > 0) {
-      const order = this.queue.shift()!;
+      const { order, deadline } = this.queue.shift()!;
       this.active.add(order.handle);
-      this.copy(order)
+      this.copy(order, deadline)
         .then((chunk) => {
           this.copiedBytes += chunk.length;
           this.log.info({ handle: order.handle, from: order.source, bytes: chunk.length }, 'replica copied');
@@ -98,13 +102,20 @@ export class Copier {
     }
   }
 
-  private async copy(o: CopyOrder): Promise<StoredChunk> {
-    if (o.length > this.limits.maxChunkBytes) throw new DfsError('BODY_TOO_LARGE', `chunk ${o.handle} is larger than this server's chunk size`);
-    const url = buildUrl(o.source, `/v1/chunks/${o.handle}`, { version: o.version });
+  /** The master's time for the copy; a master from before CopyOrder.timeoutMs sends none: this server's own. */
+  private timeoutOf(o: CopyOrder): number {
+    if (typeof o.timeoutMs === 'number' && o.timeoutMs > 0) return o.timeoutMs;
     const { rate } = this.limits;
     // Under a cap the copies running here share it, so each may take that long on top.
     const cappedMs = rate ? Math.ceil((o.length * this.limits.concurrency * 1000) / rate.bytesPerSec) : 0;
-    const signal = AbortSignal.timeout(this.limits.timeoutMs + cappedMs);
+    return this.limits.timeoutMs + cappedMs;
+  }
+
+  private async copy(o: CopyOrder, signal: AbortSignal): Promise<StoredChunk> {
+    if (o.length > this.limits.maxChunkBytes) throw new DfsError('BODY_TOO_LARGE', `chunk ${o.handle} is larger than this server's chunk size`);
+    signal.throwIfAborted();
+    const url = buildUrl(o.source, `/v1/chunks/${o.handle}`, { version: o.version });
+    const { rate } = this.limits;
     const res = await request(url, { method: 'GET', dispatcher: httpAgent(), signal });
     if (res.statusCode !== 200) throw errorFromBody(await readJson(res.body).catch(() => undefined), res.statusCode);
     let writer: ChunkWriter | undefined;

@@ -8,6 +8,7 @@ import { initChecksums } from '../common/checksum.js';
 import { parseAddr } from '../common/config.js';
 import { DfsError } from '../common/errors.js';
 import { LeaderClient } from '../common/leader.js';
+import { CHUNK_TIMEOUT_MS, checkLimits, WRITE_TOKEN_TTL_MS } from '../common/limits.js';
 import { createLogger } from '../common/log.js';
 import { parseRateMiBps, RateLimiter } from '../common/rate.js';
 import { createApp, installErrorHandler, listen, newMetricsRegistry } from '../common/server.js';
@@ -71,6 +72,7 @@ export interface RunningChunkserver { id: string; addr: string; server: Server; 
 
 export async function runChunkserver(opts: ChunkserverOptions): Promise<RunningChunkserver> {
   const { host, port } = parseAddr(opts.listen, '--listen', true);
+  checkLimits({ heartbeatIntervalMs: opts.heartbeatIntervalMs, chunkTimeoutMs: CHUNK_TIMEOUT_MS, writeTokenTtlMs: WRITE_TOKEN_TTL_MS });
   const scrubRateMiBps = parseRateMiBps(opts.scrubRateMiBps ?? CHUNKSERVER_DEFAULTS.scrubRateMiBps, '--scrub-rate', 'no scrubbing');
   const scrubIntervalMs = checkScrubIntervalMs(opts.scrubIntervalMs ?? CHUNKSERVER_DEFAULTS.scrubIntervalMs);
   const copyRateMiBps = parseRateMiBps(opts.copyRateMiBps ?? CHUNKSERVER_DEFAULTS.copyRateMiBps, '--copy-rate');
@@ -87,7 +89,7 @@ export async function runChunkserver(opts: ChunkserverOptions): Promise<RunningC
   const app = createApp(log, metrics);
   const cfg = {
     id, addr: opts.listen, secret, maxChunkBytes: opts.maxChunkBytes, maxActiveWrites: 64, maxActiveReads: 256,
-    chunkTimeoutMs: 10 * 60_000, maxPipelineLength: 16,
+    chunkTimeoutMs: CHUNK_TIMEOUT_MS, maxPipelineLength: 16,
   };
   let heartbeat: Heartbeat | undefined;
   // A client read and the scrubber find damage the same way and hand it over the same way.

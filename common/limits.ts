@@ -42,6 +42,11 @@ export const MAX_COPY_FAILED = 10_000;
 /** A register or heartbeat body without its chunk lists: ids, address, stats, a report id (generous). */
 export const MAX_REPORT_OVERHEAD_BYTES = 4096;
 
+/** A chunk stream (a client's upload or read, a pipeline hop) must finish within this. */
+export const CHUNK_TIMEOUT_MS = 10 * 60_000;
+/** Write tokens the master signs are good this long: at least a chunk stream's time. */
+export const WRITE_TOKEN_TTL_MS = 10 * 60_000;
+
 /** The settings whose relations are checked; each role passes those it has. */
 export interface LimitSettings {
   /** A chunkserver's heartbeat interval. */
@@ -98,9 +103,9 @@ export const RELATIONS: Relation[] = [
     uses: ['copyReportSlackMs', 'heartbeatIntervalMs'],
   },
   {
-    name: 'copyReportSlackMs <= copyTimeoutMs',
-    holds: (s) => s.copyReportSlackMs <= s.copyTimeoutMs,
-    uses: ['copyReportSlackMs', 'copyTimeoutMs'],
+    name: 'copyTimeoutMs > 0 and copyReportSlackMs >= deadTimeoutMs (the master waits for a copy\'s news at least as long as for a heartbeat)',
+    holds: (s) => s.copyTimeoutMs > 0 && s.copyReportSlackMs >= s.deadTimeoutMs,
+    uses: ['copyTimeoutMs', 'copyReportSlackMs', 'deadTimeoutMs'],
   },
   {
     name: 'gcGraceMs >= 0 and deadTimeoutMs > 0',

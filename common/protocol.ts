@@ -302,6 +302,12 @@ export interface CopyOrder {
   checksum: string;
   /** host:port of a chunkserver holding a good replica. */
   source: string;
+  /**
+   * The copy's time, from the order's arrival (its wait in the queue included): past it the
+   * target gives up and reports the copy failed. The master computes it once and waits this
+   * plus its report slack (RepairLimits.copyReportSlackMs) before planning the copy again.
+   */
+  timeoutMs: number;
 }
 
 /** What a chunkserver answers to a pipelined PUT: each replica that stored the chunk. */

@@ -6,6 +6,8 @@ import { parseAddr } from '../common/config.js';
 import { createLogger } from '../common/log.js';
 import { createApp, installErrorHandler, listen, newMetricsRegistry, sendError } from '../common/server.js';
 import { DfsError } from '../common/errors.js';
+import { CHUNK_TIMEOUT_MS, checkLimits, WRITE_TOKEN_TTL_MS } from '../common/limits.js';
+import { REPAIR_DEFAULTS } from './repair.js';
 import { RaftReplicator } from './raft-replicator.js';
 import { acceptRaftStreams, type RaftNode } from './raft/index.js';
 import { CLUSTER_ID_HEADER, resolveMembership } from './membership.js';
@@ -64,6 +66,11 @@ export interface RunningMaster { addr: string; server: Server; close(): Promise<
 /** Starts a master: replays its log, serves the API, and expires abandoned writes. */
 export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   const { host, port } = parseAddr(opts.listen, '--listen', true);
+  // The copy's report slack is the dead timeout (see LeaderCore): checked as the core will use it.
+  checkLimits({
+    deadTimeoutMs: opts.deadTimeoutMs, gcGraceMs: opts.gcGraceMs, writeTokenTtlMs: WRITE_TOKEN_TTL_MS, chunkTimeoutMs: CHUNK_TIMEOUT_MS,
+    copyTimeoutMs: REPAIR_DEFAULTS.copyTimeoutMs, copyReportSlackMs: opts.deadTimeoutMs,
+  });
   const log = createLogger('master', opts.id);
   mkdirSync(opts.dataDir, { recursive: true });
   const secret = loadSecret(opts.secretFile);
@@ -128,7 +135,7 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   raftNode = replicator.raftNode;
   const config = {
     id: opts.id, addr, clusterId, chunkSizeBytes: opts.chunkSizeBytes, defaultReplication: opts.replication,
-    writeLeaseMs: opts.writeLeaseMs, deadTimeoutMs: opts.deadTimeoutMs, writeTokenTtlMs: 10 * 60_000, secret,
+    writeLeaseMs: opts.writeLeaseMs, deadTimeoutMs: opts.deadTimeoutMs, writeTokenTtlMs: WRITE_TOKEN_TTL_MS, secret,
     peers, safeModeMs: opts.safeModeMs, gcGraceMs: opts.gcGraceMs,
     repair: { perServerCopies: opts.copiesPerServer, balanceThreshold: opts.balanceThreshold },
   };

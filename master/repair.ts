@@ -7,8 +7,17 @@ export interface RepairLimits {
   perServerCopies: number;
   /** Copies in flight across the cluster. */
   maxInFlight: number;
-  /** A copy not reported done by then is taken as failed and planned again. */
+  /**
+   * A copy's own time: the target gets it in the order (CopyOrder.timeoutMs, plus what its rate
+   * cap costs) and gives up once it has passed since the order arrived.
+   */
   copyTimeoutMs: number;
+  /**
+   * How much longer than the copy's own time the master waits for its news before taking it as
+   * failed and planning it again: a heartbeat to collect the order and one to report the replica
+   * (the core passes its dead timeout, at least three heartbeat intervals).
+   */
+  copyReportSlackMs: number;
   /**
    * Balancing starts when a server's use (bytes held / capacity) differs from the cluster's
    * mean by more than this share of the mean (HDFS's balancer uses 10 points of capacity; a
@@ -25,7 +34,7 @@ export interface RepairLimits {
   unsafeSurplusOffByOne?: boolean;
 }
 
-export const REPAIR_DEFAULTS: RepairLimits = { perServerCopies: 2, maxInFlight: 64, copyTimeoutMs: 120_000, balanceThreshold: 0.1, maxMovesInFlight: 4 };
+export const REPAIR_DEFAULTS: RepairLimits = { perServerCopies: 2, maxInFlight: 64, copyTimeoutMs: 120_000, copyReportSlackMs: 0, balanceThreshold: 0.1, maxMovesInFlight: 4 };
 
 /** A surplus delete waiting for its server's heartbeat: the replica, and the file it was surplus for. */
 interface QueuedDelete { server: string; version: number; file: FileNode }
@@ -586,7 +595,7 @@ export class RepairScheduler {
     state: MasterState, byUse: string[], wanted: WantedChunks,
     over: (id: string) => boolean, under: (id: string) => boolean, room: (id: string, len: number) => boolean,
     improves: (source: string, target: string, len: number) => boolean, work: Work,
-  ): Generator<void, { source: string; target: string; chunk: Omit<CopyOrder, 'source'> } | undefined> {
+  ): Generator<void, { source: string; target: string; chunk: Omit<CopyOrder, 'source' | 'timeoutMs'> } | undefined> {
     for (let i = 0; i < byUse.length; i++) {
       const source = byUse[i]!;
       for (let j = byUse.length - 1; j > i; j--) {
@@ -605,7 +614,7 @@ export class RepairScheduler {
    */
   private *pickMovable(
     state: MasterState, source: string, target: string, wanted: WantedChunks, fits: (len: number) => boolean, work: Work,
-  ): Generator<void, Omit<CopyOrder, 'source'> | undefined> {
+  ): Generator<void, Omit<CopyOrder, 'source' | 'timeoutMs'> | undefined> {
     for (const h of this.registry.handlesOn(source)) {
       if (work.due()) yield;
       const file = wanted.get(h);
@@ -621,12 +630,18 @@ export class RepairScheduler {
     return undefined;
   }
 
-  private order(handle: number, flight: InFlight, order: CopyOrder): void {
+  /**
+   * Orders a copy. Its time is computed here once: the target obeys the order's timeoutMs, and
+   * the master waits that plus the report slack, so it never plans a copy again while the
+   * first may still be running.
+   */
+  private order(handle: number, flight: InFlight, chunk: Omit<CopyOrder, 'timeoutMs'>): void {
     // A target that caps its copy traffic (--copy-rate) shares the cap among the copies it runs:
     // allow what the cap costs on top of the usual time, or the copy is planned twice.
     const rate = this.registry.copyRateOf(flight.target);
-    const cappedMs = rate > 0 ? Math.ceil((order.length * this.limits.perServerCopies * 1000) / rate) : 0;
-    flight.deadlineMs = flight.startedMs + this.limits.copyTimeoutMs + cappedMs;
+    const cappedMs = rate > 0 ? Math.ceil((chunk.length * this.limits.perServerCopies * 1000) / rate) : 0;
+    const order: CopyOrder = { ...chunk, timeoutMs: this.limits.copyTimeoutMs + cappedMs };
+    flight.deadlineMs = flight.startedMs + order.timeoutMs + this.limits.copyReportSlackMs;
     const list = this.inFlight.get(handle) ?? [];
     list.push(flight);
     this.inFlight.set(handle, list);

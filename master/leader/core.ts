@@ -86,7 +86,7 @@ export class LeaderCore {
     this.state = state;
     this.nowMs = nowMs;
     this.registry = new Registry(opts.deadTimeoutMs, () => this.nowMs, opts.random);
-    this.repair = new RepairScheduler(this.registry, { ...REPAIR_DEFAULTS, ...opts.repair }, () => this.nowMs);
+    this.repair = new RepairScheduler(this.registry, { ...REPAIR_DEFAULTS, copyReportSlackMs: opts.deadTimeoutMs, ...opts.repair }, () => this.nowMs);
     this.reports = new ReportAssembler(opts.deadTimeoutMs);
   }
 

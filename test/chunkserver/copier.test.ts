@@ -81,7 +81,7 @@ t.test('copies share the cap: they finish only once the clock has paid for every
       if (stored.length === 2) resolve();
     }, quiet);
   });
-  copier!.add([...chunks].map(([handle, data]) => ({ handle, version: 1, length: data.length, checksum: checksumOf(data), source: src.addr })));
+  copier!.add([...chunks].map(([handle, data]) => ({ handle, version: 1, length: data.length, checksum: checksumOf(data), source: src.addr, timeoutMs: 60_000 })));
   t.equal(copier!.running, 2, 'both copies run at once');
 
   // Time moves only here, 100 ms at a time, whenever a copy waits for the cap. (The real-time
@@ -106,4 +106,31 @@ t.test('copies share the cap: they finish only once the clock has paid for every
     });
     t.ok(Buffer.concat(got).equals(data), `chunk ${handle} holds the source's bytes`);
   }
+});
+
+t.test('a copy gets the order\'s time from its arrival, its wait in the queue included', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'dfs-copier-test-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const store = new ChunkStore(dir, quiet);
+  await store.open();
+  // A source that never answers: only the order's time ends the copies.
+  const server = createServer(() => undefined);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(async () => {
+    await closeHttpAgent();
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  });
+  const addr = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const copier = new Copier(store, { concurrency: 1, maxQueued: 8, timeoutMs: 600_000, maxChunkBytes: MiB }, noop, quiet);
+  const started = process.hrtime.bigint();
+  copier.add([1, 2].map((handle) => ({ handle, version: 1, length: 10, checksum: '0000000000000000', source: addr, timeoutMs: 300 })));
+  const failed: number[] = [];
+  for (let i = 0; i < 100 && failed.length < 2; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    failed.push(...copier.takeFailed());
+  }
+  const tookMs = Number(process.hrtime.bigint() - started) / 1e6;
+  t.same(failed.sort(), [1, 2], 'both copies failed');
+  t.ok(tookMs < 3000, `within the order's time, not the server's 10 minutes, nor twice it for the queued one (${Math.round(tookMs)} ms)`);
 });

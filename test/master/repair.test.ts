@@ -177,7 +177,7 @@ t.test('2 of 3 live replicas: exactly one copy, to a live non-holder, from a liv
   t.ok(['s4', 's5', 's6'].includes(target), `target ${target} is a live server that does not hold the chunk`);
   t.ok(['s1.local:7000', 's2.local:7000'].includes(order.source), `source ${order.source} is a live holder's address`);
   const rec = c.state.chunks.get(h)!;
-  t.same(order, { handle: h, version: rec.version, length: LAST, checksum: checksumOf(h), source: order.source }, 'handle, version, length and checksum from the chunk table');
+  t.same(order, { handle: h, version: rec.version, length: LAST, checksum: checksumOf(h), source: order.source, timeoutMs: c.limits.copyTimeoutMs }, 'handle, version, length and checksum from the chunk table, and the copy\'s time');
   t.equal(rec.length, LAST);
   t.same(deletesIn(work), [], 'no deletes');
   t.same(c.repair.takeFor(target), { copies: [], deletes: [] }, 'a second take finds nothing: orders are handed out once');
@@ -460,6 +460,25 @@ t.test('a copy not reported within copyTimeoutMs fails and is planned again', as
   t.equal(scan.inFlight, 1);
   t.equal(c.repair.copiesOrdered, 2);
   t.equal(copiesIn(c.takeAll()).length, 1);
+});
+
+t.test('the order carries the copy\'s time; the master waits that plus its report slack', async (t) => {
+  const TIMEOUT = 5_000;
+  const SLACK = 2_000;
+  const c = new Cluster({ copyTimeoutMs: TIMEOUT, copyReportSlackMs: SLACK });
+  const [h] = c.file('/f', 1);
+  for (const id of ['s1', 's2']) c.register(id, [h!]);
+  c.register('s3', [], { copyRateBytesPerSec: 1 }); // LAST bytes at 1 B/s, shared by perServerCopies copies
+  c.scan();
+  const [copy] = copiesIn(c.takeAll());
+  const cappedMs = LAST * c.limits.perServerCopies * 1000;
+  t.equal(copy?.order.timeoutMs, TIMEOUT + cappedMs, 'computed once, by the master: the base time and what the target\'s rate cap costs');
+  c.advance(TIMEOUT + cappedMs + SLACK, c.ids);
+  c.scan();
+  t.equal(c.repair.copiesFailed, 0, 'the copy\'s own time and the slack: still in flight');
+  c.advance(1, c.ids);
+  c.scan();
+  t.equal(c.repair.copiesFailed, 1, 'past them: failed');
 });
 
 t.test('a copy to a server that died fails and goes elsewhere', async (t) => {
