@@ -4,7 +4,9 @@
 // edges, errors by code, a write stream destroyed midway, and the fs-shaped calls.
 import t from 'tap';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -249,4 +251,30 @@ t.test('docs/CLIENT.md documents every method of the handle', async (t) => {
   t.ok(methods.length >= 10, `${methods.length} methods`);
   for (const m of methods) t.match(doc, new RegExp(`^### \`?(dfs\\.)?${m}\\(`, 'm'), `${m} has a section`);
   t.match(doc, /^### `?connect\(/m, 'connect has a section');
+});
+
+t.test('the package is typed: a strict TypeScript program type-checks against the built entry', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'dfs-types-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'use.mts'), `
+    import { connect, DfsError, type DfsStats, type DfsEntry } from ${JSON.stringify(join(ROOT, 'dist', 'cli', 'index.js'))};
+    import { pipeline } from 'node:stream/promises';
+    const dfs = connect('127.0.0.1:9400');
+    const s: DfsStats = await dfs.stat('/x');
+    const names: string[] = await dfs.readdir('/');
+    const entries: DfsEntry[] = await dfs.readdir('/', { withFileTypes: true });
+    await pipeline(dfs.createReadStream('/x', { start: 1, end: 2 }), dfs.createWriteStream('/y', { overwrite: true }));
+    try { await dfs.rm('/z'); } catch (e) { if (e instanceof DfsError && e.code === 'NOT_FOUND') console.log(s.size, names, entries); }
+    // @ts-expect-error: a number is no path
+    await dfs.stat(1);
+    // @ts-expect-error: no such option
+    dfs.createWriteStream('/y', { overwrit: true });
+  `);
+  const args = ['--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--skipLibCheck',
+    '--types', 'node', '--typeRoots', join(ROOT, 'node_modules', '@types'), join(dir, 'use.mts')];
+  const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  const result = await new Promise<{ code: number; out: string }>((resolve) => {
+    execFile(process.execPath, [tsc, ...args], { env: { ...process.env, NODE_OPTIONS: '' } }, (err, stdout, stderr) => resolve({ code: err ? 1 : 0, out: stdout + stderr }));
+  });
+  t.equal(result.code, 0, `tsc accepts it and its @ts-expect-error lines ${result.out}`);
 });
