@@ -9,3 +9,8 @@ export { closeHttpAgent } from '../common/http.js';
 export type {
   ChunkInfo, ChunkserverStatus, ClusterStatus, DuReply, EntryInfo, FsckReply, ListReply, MasterStatus, ReplicaInfo, StatReply,
 } from '../common/protocol.js';
+/** The Node API (docs/CLIENT.md): `connect()` gives a handle shaped like node:fs, with streams. */
+export {
+  connect, DfsHandle, DfsEntry, DfsStats, DfsReadStream, DfsWriteStream, READ_FILE_MAX_BYTES,
+  type ConnectOptions, type ReadStreamOptions, type WriteStreamOptions, type ReadFileOptions, type WriteFileOptions, type MkdirOptions, type RmOptions,
+} from './api.js';

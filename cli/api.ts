@@ -1,0 +1,224 @@
+// The Node API (issue 17, item 5): `import { connect } from 'dfs'` gives a handle shaped like
+// `node:fs/promises` and `fs.createReadStream`, built on DfsClient. Every failure is a DfsError
+// with a stable code (common/errors.ts), rejected or emitted as 'error', never thrown past a promise.
+import { Readable, Writable } from 'node:stream';
+import { DfsClient, type ClientOptions } from './client.js';
+import { DfsReadStream, DfsWriteStream, type ReadStreamOptions, type WriteStreamOptions } from './api-streams.js';
+import { initChecksums } from '../common/checksum.js';
+import { DEFAULT_MASTERS, parseAddrList } from '../common/config.js';
+import { DfsError, toDfsError } from '../common/errors.js';
+import { closeHttpAgent } from '../common/http.js';
+import type { EntryInfo, FileState, StatReply } from '../common/protocol.js';
+
+export { DfsReadStream, DfsWriteStream, type ReadStreamOptions, type WriteStreamOptions };
+
+/** What readFile buffers at most unless told otherwise: beyond it, stream with createReadStream. */
+export const READ_FILE_MAX_BYTES = 1024 * 1024 * 1024;
+
+export interface ConnectOptions extends ClientOptions {
+  /** readFile refuses larger files (BODY_TOO_LARGE): it holds the whole file in memory. Default 1 GiB. */
+  readFileMaxBytes?: number;
+}
+
+export interface ReadFileOptions {
+  /** Overrides the handle's readFileMaxBytes for this call. */
+  maxBytes?: number;
+}
+
+export interface WriteFileOptions {
+  overwrite?: boolean;
+  replication?: number;
+  parents?: boolean;
+  /** For string data (default utf8). */
+  encoding?: BufferEncoding;
+}
+
+export interface MkdirOptions {
+  /** Create missing parents; an existing directory is then no error (as `fs.mkdir`). */
+  recursive?: boolean;
+}
+
+export interface RmOptions {
+  /** Remove a directory that is not empty, with everything below it. */
+  recursive?: boolean;
+  /** A path that does not exist is no error. */
+  force?: boolean;
+}
+
+/** A file or directory, as stat and `readdir(path, { withFileTypes: true })` give it. */
+export class DfsEntry implements EntryInfo {
+  readonly path: string;
+  readonly name: string;
+  readonly type: 'file' | 'dir';
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly replication: number;
+  readonly state: FileState;
+  readonly chunkCount: number;
+
+  constructor(info: EntryInfo) {
+    this.path = info.path;
+    this.name = info.name;
+    this.type = info.type;
+    this.size = info.size;
+    this.mtimeMs = info.mtimeMs;
+    this.replication = info.replication;
+    this.state = info.state;
+    this.chunkCount = info.chunkCount;
+  }
+
+  isFile(): boolean {
+    return this.type === 'file';
+  }
+  isDirectory(): boolean {
+    return this.type === 'dir';
+  }
+  get mtime(): Date {
+    return new Date(this.mtimeMs);
+  }
+}
+
+/** What stat gives: an entry and the chunk size its file was written with. */
+export class DfsStats extends DfsEntry {
+  readonly chunkSizeBytes: number;
+
+  constructor(info: StatReply) {
+    super(info);
+    this.chunkSizeBytes = info.chunkSizeBytes;
+  }
+}
+
+/** Calls `work` so that a synchronous throw (a bad path) rejects instead, as a DfsError. */
+async function settle<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    throw toDfsError(err);
+  }
+}
+
+/** A connection to one dfs cluster: see docs/CLIENT.md. */
+export class DfsHandle {
+  /** The client underneath, for what the handle does not cover (du, fsck, setReplication, concat, status). */
+  readonly client: DfsClient;
+  private readonly readFileMaxBytes: number;
+  /** Streams not yet closed: close() stops them, so that nothing holds a connection after it. */
+  private readonly open = new Set<Readable | Writable>();
+
+  constructor(masters: string[], opts: ConnectOptions = {}) {
+    this.client = new DfsClient(masters, opts);
+    this.readFileMaxBytes = opts.readFileMaxBytes ?? READ_FILE_MAX_BYTES;
+  }
+
+  private track<S extends Readable | Writable>(stream: S): S {
+    this.open.add(stream);
+    stream.once('close', () => this.open.delete(stream));
+    return stream;
+  }
+
+  createReadStream(path: string, opts: ReadStreamOptions = {}): DfsReadStream {
+    return this.track(new DfsReadStream(this.client, path, opts));
+  }
+
+  createWriteStream(path: string, opts: WriteStreamOptions = {}): DfsWriteStream {
+    return this.track(new DfsWriteStream(this.client, path, opts));
+  }
+
+  /** The whole file in one Buffer; BODY_TOO_LARGE above the limit (stream such files instead). */
+  readFile(path: string, opts: ReadFileOptions = {}): Promise<Buffer> {
+    return settle(async () => {
+      const file = await this.client.stat(path, true);
+      if (file.type === 'dir') throw new DfsError('IS_A_DIRECTORY', `${file.path} is a directory`);
+      const maxBytes = opts.maxBytes ?? this.readFileMaxBytes;
+      if (file.size > maxBytes) {
+        throw new DfsError('BODY_TOO_LARGE', `${file.path} is ${file.size} bytes, over readFile's limit of ${maxBytes}; read it with createReadStream, or raise maxBytes`);
+      }
+      const out = Buffer.allocUnsafe(file.size);
+      let filled = 0;
+      const sink = new Writable({
+        write(piece: Buffer, _encoding, done) {
+          if (filled + piece.length > out.length) return done(new DfsError('INTERNAL', `${file.path} sent more bytes than its ${file.size}`));
+          filled += piece.copy(out, filled);
+          done();
+        },
+      });
+      await this.client.getRange(file.path, sink, 0, file.size, file);
+      if (filled !== file.size) throw new DfsError('INTERNAL', `read ${filled} of ${file.size} bytes of ${file.path}`);
+      return out;
+    });
+  }
+
+  /** A new file with `data` as its bytes; complete once this resolves. */
+  writeFile(path: string, data: Uint8Array | string, opts: WriteFileOptions = {}): Promise<EntryInfo> {
+    return settle(async () => {
+      await initChecksums(); // put hashes each block as it sends it
+      const bytes = typeof data === 'string' ? Buffer.from(data, opts.encoding ?? 'utf8') : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      const source = Readable.from(bytes.length > 0 ? [bytes] : [], { objectMode: false });
+      return this.client.put(source, path, { overwrite: opts.overwrite, replication: opts.replication, parents: opts.parents });
+    });
+  }
+
+  stat(path: string): Promise<DfsStats> {
+    return settle(async () => new DfsStats(await this.client.stat(path)));
+  }
+
+  /** The names in a directory (sorted as the master lists them); NOT_A_DIRECTORY for a file. */
+  readdir(path: string, opts?: { withFileTypes?: false }): Promise<string[]>;
+  readdir(path: string, opts: { withFileTypes: true }): Promise<DfsEntry[]>;
+  readdir(path: string, opts: { withFileTypes?: boolean } = {}): Promise<string[] | DfsEntry[]> {
+    return settle(async () => {
+      const listed = await this.client.list(path);
+      // The master lists a file as itself; fs.readdir of a file is ENOTDIR.
+      const only = listed.entries.length === 1 ? listed.entries[0]! : undefined;
+      if (only?.type === 'file' && only.path === listed.path) throw new DfsError('NOT_A_DIRECTORY', `${listed.path} is a file, not a directory`);
+      return opts.withFileTypes ? listed.entries.map((e) => new DfsEntry(e)) : listed.entries.map((e) => e.name);
+    });
+  }
+
+  mkdir(path: string, opts: MkdirOptions = {}): Promise<void> {
+    return settle(async () => {
+      await this.client.mkdir(path, opts.recursive ?? false);
+    });
+  }
+
+  /** Removes a file or an empty directory; `recursive` for one that is not empty; `force` ignores NOT_FOUND. */
+  rm(path: string, opts: RmOptions = {}): Promise<void> {
+    return settle(async () => {
+      try {
+        await this.client.remove(path, opts.recursive ?? false);
+      } catch (err) {
+        if (!(opts.force && err instanceof DfsError && err.code === 'NOT_FOUND')) throw err;
+      }
+    });
+  }
+
+  /** Moves `src` to `dst`; a `dst` ending in '/' moves into that directory. EXISTS if `dst` is taken. */
+  rename(src: string, dst: string): Promise<void> {
+    return settle(async () => {
+      await this.client.rename(src, dst);
+    });
+  }
+
+  /**
+   * Stops the streams still open (a write not finished is abandoned), then closes the keep-alive
+   * connections, so that the process can exit. The connections are shared by every handle and
+   * DfsClient in the process; a call after close opens new ones.
+   */
+  async close(): Promise<void> {
+    await Promise.all([...this.open].map((s) => new Promise<void>((resolve) => {
+      s.once('close', () => resolve());
+      s.destroy();
+    })));
+    await closeHttpAgent();
+  }
+}
+
+/**
+ * A handle on the cluster whose masters are `masters` (a list, or "host:port,host:port"); by
+ * default $DFS_MASTERS, else the local cluster's (127.0.0.1:9400-9402). Nothing is contacted yet.
+ */
+export function connect(masters?: string | string[], opts: ConnectOptions = {}): DfsHandle {
+  const raw = masters ?? (process.env.DFS_MASTERS || undefined);
+  const list = raw === undefined ? DEFAULT_MASTERS : parseAddrList(Array.isArray(raw) ? raw.join(',') : raw, 'masters');
+  return new DfsHandle(list, opts);
+}
