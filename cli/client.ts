@@ -1,7 +1,7 @@
 import { finished, PassThrough, type Readable, type Writable } from 'node:stream';
 import { once } from 'node:events';
 import { request, type Dispatcher } from 'undici';
-import { BlockHasher, chunkChecksum } from '../common/checksum.js';
+import { BlockHasher, chunkChecksum, initChecksums } from '../common/checksum.js';
 import { DfsError, errorFromBody, toDfsError } from '../common/errors.js';
 import { buildUrl, httpAgent, readJson } from '../common/http.js';
 import { LeaderClient, SESSION_HEADER } from '../common/leader.js';
@@ -133,6 +133,7 @@ export class DfsClient {
    * becomes visible only on complete. An empty source makes an empty file in one master call.
    */
   async put(source: Readable, path: string, opts: PutOptions = {}): Promise<EntryInfo> {
+    await initChecksums(); // blocks are hashed as they are sent; a program using the package has not loaded the hasher
     const halt = new Halt(opts.signal);
     try {
       const reader = new ChunkReader(source);
