@@ -31,7 +31,7 @@ async function scrapeAll(procs: Proc[]): Promise<Map<string, Family>[]> {
 const total = (all: Map<string, Family>[], name: string, labels: Record<string, string> = {}) => all.reduce((n, f) => n + sum(f, name, labels), 0);
 
 t.test('metrics move as the cluster works', async (t) => {
-  const c = await TestCluster.start({ masters: 3, chunkservers: 4, chunkSizeBytes: CHUNK, deadTimeoutMs: 2000, heartbeatMs: 200,
+  const c = await TestCluster.start({ masters: 3, chunkservers: 4, chunkSizeBytes: CHUNK, deadTimeoutMs: 2000, heartbeatMs: 200, snapshotEvery: 10,
     // Slow copies keep the under-replicated gauge up for a few scans, so a poll sees it.
     chunkserverArgs: ['--copy-rate', '0.1'],
   });
@@ -82,6 +82,7 @@ t.test('metrics move as the cluster works', async (t) => {
   t.ok(sum(l1, 'dfs_master_raft_commit_index') > sum(l0, 'dfs_master_raft_commit_index'), 'the commit index moved');
   t.ok(sum(l1, 'dfs_master_raft_messages_sent_total') > sum(l0, 'dfs_master_raft_messages_sent_total'), 'messages to peers counted');
   t.equal(l1.get('dfs_master_raft_messages_sent_total')!.samples.length, 2, 'one series per peer');
+  t.ok(sum(l1, 'dfs_master_raft_snapshots_total') >= 1 && sum(l1, 'dfs_master_raft_snapshot_bytes') > 0, 'snapshots (every 10 entries here) are counted and sized');
   t.equal(sum(l1, 'dfs_master_requests_total', { op: 'mkdir' }) - sum(l0, 'dfs_master_requests_total', { op: 'mkdir' }), 4);
 
   // kill -9 a chunkserver: past the dead timeout, a scan counts the chunks short of a replica; repair brings it back to 0.
