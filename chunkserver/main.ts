@@ -14,6 +14,7 @@ import { parseRateMiBps, RateLimiter } from '../common/rate.js';
 import { createApp, installErrorHandler, listen, newMetricsRegistry } from '../common/server.js';
 import { Copier } from './copier.js';
 import { Heartbeat } from './heartbeat.js';
+import { fsyncHook, watchDisk } from './metrics.js';
 import { NamespaceRecord } from './namespace.js';
 import { Activity, mountChunkRoutes } from './routes.js';
 import { MAX_SCRUB_INTERVAL_MS, MIN_SCRUB_INTERVAL_MS, SCRUB_DEFAULTS, Scrubber } from './scrubber.js';
@@ -81,11 +82,12 @@ export async function runChunkserver(opts: ChunkserverOptions): Promise<RunningC
   const log = createLogger('chunkserver', id);
   const secret = loadSecret(opts.secretFile);
   await initChecksums();
-  const store = new ChunkStore(opts.dataDir, log);
+  const metrics = newMetricsRegistry('chunkserver');
+  const store = new ChunkStore(opts.dataDir, log, { onFsync: fsyncHook(metrics) });
   await store.open();
+  watchDisk(metrics, store);
   const activity = new Activity();
   const masters = new LeaderClient(opts.masters, { maxWaitMs: 3_000, headers: { [PEER_AUTH_HEADER]: peerAuthToken(secret, 'chunkserver') } });
-  const metrics = newMetricsRegistry('chunkserver');
   const app = createApp(log, metrics);
   const cfg = {
     id, addr: opts.listen, secret, maxChunkBytes: opts.maxChunkBytes, maxActiveWrites: 64, maxActiveReads: 256,

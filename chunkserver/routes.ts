@@ -1,5 +1,5 @@
 import type { Express, Request, Response } from 'express';
-import { Counter, Gauge, type Registry as MetricsRegistry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry as MetricsRegistry } from 'prom-client';
 import { verifyWriteToken } from '../common/auth.js';
 import { parseAddrList } from '../common/config.js';
 import { DfsError, toDfsError } from '../common/errors.js';
@@ -37,6 +37,9 @@ export class Activity {
   reads = 0;
 }
 
+/** Seconds: a small chunk crosses a hop in milliseconds, a 64 MiB one in about a second, a slow disk or link in minutes. */
+const HOP_SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+
 function discardBody(req: Request, limitBytes: number): void {
   void (async () => {
     let seen = 0;
@@ -56,6 +59,11 @@ export function mountChunkRoutes(app: Express, cfg: ChunkRouteConfig, store: Chu
   const bytesOut = new Counter({ name: 'dfs_chunkserver_read_bytes_total', help: 'chunk bytes served', registers: [metrics] });
   const checksumFailures = new Counter({ name: 'dfs_chunkserver_checksum_failures_total', help: 'blocks that failed verification on read', registers: [metrics] });
   new Gauge({ name: 'dfs_chunkserver_chunks', help: 'chunks stored', registers: [metrics], collect() { this.set(store.count); } });
+  const hopSeconds = new Histogram({
+    name: 'dfs_chunkserver_pipeline_hop_seconds',
+    help: 'a chunk write at this hop, from its request to its answer (this replica durable, every later hop answered), by whether it forwarded and how it ended',
+    labelNames: ['forwarded', 'outcome'], buckets: HOP_SECONDS_BUCKETS, registers: [metrics],
+  });
 
   app.get('/v1/health', (_req, res) => {
     res.json({ ok: true, id: cfg.id });
@@ -80,6 +88,7 @@ export function mountChunkRoutes(app: Express, cfg: ChunkRouteConfig, store: Chu
     if (activity.writes >= cfg.maxActiveWrites) throw new DfsError('UNAVAILABLE', `chunkserver ${cfg.id} is busy (${activity.writes} writes); try another`);
 
     activity.writes++;
+    const stopHop = hopSeconds.startTimer({ forwarded: next.length > 0 ? 'yes' : 'no' });
     let writer: ChunkWriter | undefined;
     let downstream: Downstream | undefined;
     let upstreamGone = false;
@@ -126,7 +135,9 @@ export function mountChunkRoutes(app: Express, cfg: ChunkRouteConfig, store: Chu
         handle, version, length: local.length, checksum: local.checksum, replicas: [self, ...(rest?.replicas ?? [])],
       };
       res.json(reply);
+      stopHop({ outcome: 'ok' });
     } catch (err) {
+      stopHop({ outcome: 'failed' });
       downstream?.abort();
       await writer?.abort();
       if (upstreamGone) {

@@ -17,6 +17,8 @@ export interface ChunkStoreOptions {
   syncDir?: (dir: string) => Promise<void>;
   /** How a temporary chunk file is opened (tests stand in a file system that refuses O_DIRECT). */
   openFile?: (path: string, flags: number | string, mode?: number) => Promise<FileHandle>;
+  /** Metrics hook: an fsync of a finished chunk file (`file`) or of the chunks/ folder (`dir`) took `seconds`. */
+  onFsync?: (kind: 'file' | 'dir', seconds: number) => void;
 }
 
 export interface StoredChunk { handle: number; version: number; length: number; checksum: string }
@@ -81,6 +83,7 @@ export class ChunkStore {
   private dirSyncNext: Promise<void> | undefined;
   private readonly syncDir: (dir: string) => Promise<void>;
   private readonly openFile: NonNullable<ChunkStoreOptions['openFile']>;
+  private readonly onFsync: ChunkStoreOptions['onFsync'];
   /** Whether chunk files are still opened with O_DIRECT: until the file system refuses it once. */
   private directIo: boolean;
 
@@ -88,6 +91,7 @@ export class ChunkStore {
     this.directIo = (opts.directIo ?? true) && fsc.O_DIRECT !== undefined;
     this.syncDir = opts.syncDir ?? fsyncDir;
     this.openFile = opts.openFile ?? open;
+    this.onFsync = opts.onFsync;
     this.chunksDir = join(dataDir, 'chunks');
     this.tmpDir = join(dataDir, 'tmp');
     this.corruptDir = join(dataDir, 'corrupt');
@@ -243,7 +247,7 @@ export class ChunkStore {
     }
     const direct = fh !== undefined;
     fh ??= await this.openFile(tmp, 'wx');
-    return new ChunkWriter(fh, tmp, handle, version, maxBytes, direct, this.slabs, (t, chunk) => this.publish(t, chunk), (err) => this.refuseDirectIo(err));
+    return new ChunkWriter(fh, tmp, handle, version, maxBytes, direct, this.slabs, (t, chunk) => this.publish(t, chunk), (err) => this.refuseDirectIo(err), (fh) => this.timed('file', () => fh.sync()));
   }
 
   /** From now on chunks are written through the page cache: the file system refused O_DIRECT. */
@@ -271,11 +275,19 @@ export class ChunkStore {
   }
 
   private startDirSync(): Promise<void> {
-    const sync: Promise<void> = this.syncDir(this.chunksDir).finally(() => {
+    const sync: Promise<void> = this.timed('dir', () => this.syncDir(this.chunksDir)).finally(() => {
       if (this.dirSyncRunning === sync) this.dirSyncRunning = undefined;
     });
     this.dirSyncRunning = sync;
     return sync;
+  }
+
+  /** Runs an fsync, timing it for onFsync when there is one. */
+  private async timed(kind: 'file' | 'dir', sync: () => Promise<void>): Promise<void> {
+    if (!this.onFsync) return sync();
+    const startedMs = performance.now();
+    await sync();
+    this.onFsync(kind, (performance.now() - startedMs) / 1000);
   }
 
   /** Write-slab arenas alive and wholly idle. */
@@ -480,6 +492,8 @@ export class ChunkWriter {
     private readonly slabs: SlabPool,
     private readonly publish: (tmp: string, chunk: StoredChunk) => Promise<void>,
     private readonly onDirectRefused: (err: Error) => void,
+    /** The final fsync of the finished file (the store times it). */
+    private readonly syncFile: (fh: FileHandle) => Promise<void> = (fh) => fh.sync(),
   ) {}
 
   get bytes(): number {
@@ -594,7 +608,7 @@ export class ChunkWriter {
     }
     await this.settle();
     if (this.fileBytes !== size) await this.fh.truncate(size);
-    await this.fh.sync();
+    await this.syncFile(this.fh);
     await this.fh.close();
     this.done = true;
     return { handle: this.handle, version: this.version, length, checksum };

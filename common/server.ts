@@ -1,6 +1,6 @@
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Server } from 'node:http';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 import type { z } from 'zod';
 import { DfsError } from './errors.js';
 import type { Logger } from './log.js';
@@ -43,11 +43,38 @@ export function createApp(log: Logger, metrics: Registry): Express {
   // reach its route unread.
   const json = express.json({ limit: MAX_JSON_BODY_BYTES });
   app.use((req, res, next) => (req.method === 'POST' ? json(req, res, next) : next()));
+  app.use(requestMetrics(metrics));
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.contentType).send(await metrics.metrics());
   });
   return app;
 }
+
+/** Seconds: a control call takes milliseconds, a 64 MiB chunk through a pipeline seconds, a slow one minutes. */
+const REQUEST_SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
+/**
+ * Times every request, labelled by the route pattern that matched (`/v1/chunks/:handle`, never
+ * the raw URL: the label set stays bounded whatever clients send) or `unmatched`, and by status.
+ */
+function requestMetrics(metrics: Registry) {
+  const seconds = new Histogram({
+    name: 'dfs_http_request_duration_seconds', help: 'HTTP requests served, by method, route pattern and status, from arrival to the end of the reply',
+    labelNames: ['method', 'route', 'status'], buckets: REQUEST_SECONDS_BUCKETS, registers: [metrics],
+  });
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const stop = seconds.startTimer();
+    // 'close' comes for every reply, finished or cut off ('finish' never comes for an aborted one).
+    res.once('close', () => {
+      const pattern = (req.route as { path?: unknown } | undefined)?.path;
+      const route = typeof pattern === 'string' ? req.baseUrl + pattern : 'unmatched';
+      stop({ method: KNOWN_METHODS.has(req.method) ? req.method : 'other', route, status: String(res.statusCode) });
+    });
+    next();
+  };
+}
+
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE']);
 
 function isClientError(err: unknown): boolean {
   const status = (err as { status?: unknown }).status;

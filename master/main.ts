@@ -11,6 +11,7 @@ import { REPAIR_DEFAULTS } from './repair.js';
 import { RaftReplicator } from './raft-replicator.js';
 import { acceptRaftStreams, type RaftNode } from './raft/index.js';
 import { CLUSTER_ID_HEADER, resolveMembership } from './membership.js';
+import { raftHooks, watchLeader, watchRaft } from './metrics.js';
 import { mountMasterRoutes } from './routes.js';
 import { MasterService } from './service.js';
 
@@ -131,8 +132,10 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   clusterId = membership.membership.clusterId;
   const replicator = await RaftReplicator.open({
     id: opts.id, peers, clusterId, dataDir: opts.dataDir, secret, tickIntervalMs: opts.tickIntervalMs, snapshotEveryEntries: opts.snapshotEveryEntries,
+    hooks: raftHooks(metrics, Object.keys(peers).filter((p) => p !== opts.id)),
   }, log);
   raftNode = replicator.raftNode;
+  watchRaft(metrics, replicator);
   const config = {
     id: opts.id, addr, clusterId, chunkSizeBytes: opts.chunkSizeBytes, defaultReplication: opts.replication,
     writeLeaseMs: opts.writeLeaseMs, deadTimeoutMs: opts.deadTimeoutMs, writeTokenTtlMs: WRITE_TOKEN_TTL_MS, secret,
@@ -141,6 +144,7 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   };
   const svc = new MasterService(config, () => replicator.state, replicator, log);
   mountMasterRoutes(app, svc, metrics);
+  watchLeader(metrics, svc);
   installErrorHandler(app, log);
   ready = true;
   // The leader core's timer: repair scans and lease expiry (master/leader/core.ts decides when).

@@ -8,6 +8,7 @@ import {
   SessionStateMachine, StreamTransport, unwrapSessionResult, type StateMachine,
 } from './raft/index.js';
 import { CLUSTER_ID_HEADER } from './membership.js';
+import type { RaftHooks } from './metrics.js';
 import type { Replicator, SessionRef } from './replicator.js';
 import { MasterState } from './state.js';
 
@@ -22,6 +23,8 @@ export interface RaftReplicatorOptions {
   /** One Raft tick; the election timeout is 10–20 ticks. */
   tickIntervalMs: number;
   snapshotEveryEntries: number;
+  /** Metrics hooks (master/metrics.ts); none in tests that do not look. */
+  hooks?: RaftHooks;
 }
 
 /** The master's state behind Raft's StateMachine seam: commands are JSON, snapshots are MasterState's. */
@@ -79,16 +82,20 @@ export class RaftReplicator implements Replicator {
     private readonly machine: MasterStateMachine,
     private readonly transport: StreamTransport,
     private readonly peers: Record<string, string>,
+    private readonly storage: FileStorage,
   ) {}
 
   static async open(opts: RaftReplicatorOptions, log: Logger): Promise<RaftReplicator> {
-    const storage = await FileStorage.open({ dir: join(opts.dataDir, 'raft') });
+    const hooks = opts.hooks;
+    const storage = await FileStorage.open({ dir: join(opts.dataDir, 'raft'), observer: hooks?.storage });
     const machine = new MasterStateMachine(new MasterState());
     let node: RaftNode | undefined;
     const transport = new StreamTransport({
       peers: opts.peers,
       headers: { [PEER_AUTH_HEADER]: peerAuthToken(opts.secret, 'raft'), [CLUSTER_ID_HEADER]: opts.clusterId },
       onUnreachable: (peer) => node?.reportUnreachable(peer),
+      onSent: hooks?.onSent,
+      onDropped: hooks?.onDropped,
     });
     node = new RaftNode({
       id: opts.id,
@@ -98,6 +105,7 @@ export class RaftReplicator implements Replicator {
       stateMachine: new SessionStateMachine(machine),
       tickIntervalMs: opts.tickIntervalMs,
       snapshotEveryEntries: opts.snapshotEveryEntries,
+      observer: hooks?.node,
       onFatal: (err) => {
         // A failed fsync leaves the log in an unknown state: stop rather than answer wrongly.
         log.fatal({ err }, 'raft storage failed; stopping');
@@ -105,11 +113,16 @@ export class RaftReplicator implements Replicator {
       },
     });
     node.start();
-    return new RaftReplicator(node, machine, transport, opts.peers);
+    return new RaftReplicator(node, machine, transport, opts.peers, storage);
   }
 
   get raftNode(): RaftNode {
     return this.node;
+  }
+
+  /** Size of the latest Raft snapshot's data (0 before the first). */
+  get snapshotBytes(): number {
+    return this.storage.snapshot().data.byteLength;
   }
 
   get state(): MasterState {

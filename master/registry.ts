@@ -425,6 +425,11 @@ export class Registry {
     this.corrupt.delete(handle);
   }
 
+  /** How many chunks have corrupt reports outstanding. */
+  get corruptCount(): number {
+    return this.corrupt.size;
+  }
+
   /** Handles with corrupt reports outstanding (for cleaning up those of deleted files). */
   corruptHandles(): number[] {
     return [...this.corrupt.keys()];

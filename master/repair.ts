@@ -196,6 +196,13 @@ export class RepairScheduler {
     return n;
   }
 
+  /** Copy orders waiting for their target's next heartbeat to collect them. */
+  get queuedCount(): number {
+    let n = 0;
+    for (const list of this.orders.values()) n += list.length;
+    return n;
+  }
+
   get movesInFlight(): number {
     let n = 0;
     for (const list of this.inFlight.values()) for (const f of list) if (f.moveFrom) n++;

@@ -17,6 +17,16 @@ const SNAPSHOT_HEADER_BYTES = SNAPSHOT_MAGIC.byteLength + 4 + 24;
 export interface FileStorageOptions {
   /** Directory owned by this storage; created if missing. */
   readonly dir: string;
+  /** Metrics hooks; must only count, never block or throw. */
+  readonly observer?: StorageObserver;
+}
+
+/** What the storage reports for metrics; every method optional. */
+export interface StorageObserver {
+  /** One WAL fdatasync (a persisted batch) took `seconds`. */
+  walSynced?(seconds: number): void;
+  /** A snapshot of `bytes` (its state machine data) was written and made durable. */
+  snapshotWritten?(bytes: number): void;
 }
 
 /** What start-up found on disk. */
@@ -37,6 +47,7 @@ export class FileStorage implements Storage {
     private readonly dir: string,
     private wal: FileHandle,
     readonly openReport: OpenReport,
+    private readonly observer: StorageObserver = {},
   ) {}
 
   static async open(options: FileStorageOptions): Promise<FileStorage> {
@@ -63,7 +74,7 @@ export class FileStorage implements Storage {
       truncatedBytes,
       entries: state.entries.length,
       snapshotIndex: snapshot.meta.index,
-    });
+    }, options.observer);
     storage.memory.load(state);
     if (file.byteLength === 0) await syncDirectory(dir);
     return storage;
@@ -92,6 +103,7 @@ export class FileStorage implements Storage {
     return this.serialised(async () => {
       if (batch.snapshot !== null) {
         await writeSnapshotFile(this.dir, batch.snapshot);
+        this.observer.snapshotWritten?.(batch.snapshot.data.byteLength);
         this.memory.persistSync(batch);
         await this.rewriteWal();
         return;
@@ -106,7 +118,7 @@ export class FileStorage implements Storage {
       const last = this.memory.initialState();
       const mustSync = batch.entries.length > 0 || (batch.hardState !== null && (batch.hardState.term !== last.term || batch.hardState.vote !== last.vote));
       await this.wal.write(encodeRecords(records));
-      if (mustSync) await this.wal.datasync();
+      if (mustSync) await this.timedDatasync();
       this.memory.persistSync(batch);
     });
   }
@@ -115,6 +127,7 @@ export class FileStorage implements Storage {
     return this.serialised(async () => {
       if (snapshot.meta.index <= this.memory.snapshot().meta.index) return;
       await writeSnapshotFile(this.dir, snapshot);
+      this.observer.snapshotWritten?.(snapshot.data.byteLength);
       this.memory.saveSnapshotSync(snapshot, compactIndex);
       await this.rewriteWal();
     });
@@ -126,6 +139,13 @@ export class FileStorage implements Storage {
       this.closed = true;
       await this.wal.close();
     });
+  }
+
+  private async timedDatasync(): Promise<void> {
+    if (!this.observer.walSynced) return this.wal.datasync();
+    const startedMs = performance.now();
+    await this.wal.datasync();
+    this.observer.walSynced((performance.now() - startedMs) / 1000);
   }
 
   private serialised(work: () => Promise<void>): Promise<void> {

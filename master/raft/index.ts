@@ -1,8 +1,8 @@
 // The public surface of master/raft: what the master imports. Everything else is internal.
-export { RaftNode, NODE_DEFAULTS, type RaftNodeOptions, type RaftStatus, type LeaderChange, type StartTicker, type Transport } from './node.js';
+export { RaftNode, NODE_DEFAULTS, type RaftNodeOptions, type RaftNodeObserver, type RaftStatus, type LeaderChange, type StartTicker, type Transport } from './node.js';
 export type { StateMachine } from './state-machine.js';
 export type { Storage, LogStorage, PersistBatch } from './storage.js';
-export { FileStorage, type FileStorageOptions, type OpenReport } from './file-storage.js';
+export { FileStorage, type FileStorageOptions, type OpenReport, type StorageObserver } from './file-storage.js';
 export { MemoryStorage } from './memory-storage.js';
 export {
   StreamTransport,

@@ -31,6 +31,17 @@ function startIntervalTicker(onTick: () => void, intervalMs: number): () => void
   return () => clearInterval(timer);
 }
 
+/**
+ * What the driver reports for metrics; every method optional. Called synchronously from the Ready
+ * loop: it must only count, never block or throw. The core knows nothing of it.
+ */
+export interface RaftNodeObserver {
+  /** `count` proposals were appended to the leader's log (one batch). */
+  proposed?(count: number): void;
+  /** A proposal of this node's committed and applied, `seconds` after propose() was called. */
+  committed?(seconds: number): void;
+}
+
 export interface RaftNodeOptions {
   readonly id: NodeId;
   /** Every voter, this node included. */
@@ -68,6 +79,8 @@ export interface RaftNodeOptions {
    * simulator checks its log after every event, and plants bugs in it to prove the checks bite).
    */
   readonly createCore?: (config: RaftConfigInput, storage: LogStorage) => RaftCore;
+  /** Metrics hooks; with one, each proposal's start is timed (performance.now). */
+  readonly observer?: RaftNodeObserver;
 }
 
 export const NODE_DEFAULTS = {
@@ -103,6 +116,8 @@ interface Waiter<T> {
 
 interface PendingProposal extends Waiter<unknown> {
   readonly term: number;
+  /** performance.now() at propose(), when an observer times proposals. */
+  readonly startedMs?: number;
 }
 
 export class RaftNode {
@@ -120,7 +135,7 @@ export class RaftNode {
   private appliedTerm = 0;
   private snapshotIndex = 0;
 
-  private proposalBatch: { data: Uint8Array; waiter: Waiter<unknown> }[] = [];
+  private proposalBatch: { data: Uint8Array; waiter: Waiter<unknown>; startedMs?: number }[] = [];
   private readonly proposals = new Map<number, PendingProposal>();
   private readBatch: Waiter<void>[] = [];
   private readSeq = 0;
@@ -194,7 +209,8 @@ export class RaftNode {
     return new Promise((resolve, reject) => {
       // Proposals arriving in one event-loop turn go into one log append and one fsync.
       if (this.proposalBatch.length === 0) queueMicrotask(() => this.flushProposals());
-      this.proposalBatch.push({ data, waiter: { resolve, reject } });
+      const startedMs = this.options.observer?.committed ? performance.now() : undefined;
+      this.proposalBatch.push({ data, waiter: { resolve, reject }, startedMs });
     });
   }
 
@@ -283,7 +299,8 @@ export class RaftNode {
       for (const p of batch) p.waiter.reject(error);
       return;
     }
-    batch.forEach((p, i) => this.proposals.set(result.firstIndex + i, { term: result.term, ...p.waiter }));
+    batch.forEach((p, i) => this.proposals.set(result.firstIndex + i, { term: result.term, startedMs: p.startedMs, ...p.waiter }));
+    this.options.observer?.proposed?.(batch.length);
     this.schedule();
   }
 
@@ -357,8 +374,10 @@ export class RaftNode {
       if (pending !== undefined) {
         this.proposals.delete(entry.index);
         // Another leader's entry at our index means ours was overwritten: it never committed.
-        if (pending.term === entry.term) pending.resolve(result);
-        else pending.reject(new NotLeaderError(core.leaderId, false));
+        if (pending.term === entry.term) {
+          pending.resolve(result);
+          if (pending.startedMs !== undefined) this.options.observer?.committed?.((performance.now() - pending.startedMs) / 1000);
+        } else pending.reject(new NotLeaderError(core.leaderId, false));
       }
     }
     for (const readState of ready.readStates) {

@@ -33,6 +33,9 @@ export interface StreamTransportOptions {
   readonly headers?: Readonly<Record<string, string>>;
   /** Called when a stream to a peer fails (wire it to RaftNode.reportUnreachable). */
   readonly onUnreachable?: (peer: NodeId) => void;
+  /** Metrics hooks: messages written to a peer's stream, and dropped (queue full, stream failed). */
+  readonly onSent?: (peer: NodeId, count: number) => void;
+  readonly onDropped?: (peer: NodeId, count: number) => void;
 }
 
 export const STREAM_TRANSPORT_DEFAULTS = {
@@ -74,7 +77,7 @@ function frame(parts: string[]): Buffer {
 
 export class StreamTransport implements Transport {
   private readonly links = new Map<NodeId, PeerLink>();
-  private readonly opts: Required<Omit<StreamTransportOptions, 'headers' | 'onUnreachable'>> & StreamTransportOptions;
+  private readonly opts: Required<Omit<StreamTransportOptions, 'headers' | 'onUnreachable' | 'onSent' | 'onDropped'>> & StreamTransportOptions;
   private closed = false;
   /** Messages dropped: a full queue, or a stream that failed with them queued (for metrics). */
   droppedMessages = 0;
@@ -96,6 +99,7 @@ export class StreamTransport implements Transport {
       if (link.queue.length > this.opts.maxQueuedMessagesPerPeer) {
         link.queue.shift();
         this.droppedMessages++;
+        this.opts.onDropped?.(link.peer, 1);
       }
       touched.add(link);
     }
@@ -128,6 +132,7 @@ export class StreamTransport implements Transport {
         bytes += part.length + 1;
         parts.push(part);
       }
+      this.opts.onSent?.(link.peer, parts.length);
       if (!link.socket.write(frame(parts))) {
         // The peer (or the network) is not keeping up: wait for 'drain', but not for ever.
         const socket = link.socket;
@@ -192,6 +197,7 @@ export class StreamTransport implements Transport {
     if (link.stalled) clearTimeout(link.stalled);
     link.stalled = null;
     this.droppedMessages += link.queue.length;
+    if (link.queue.length > 0) this.opts.onDropped?.(link.peer, link.queue.length);
     link.queue = [];
     if (this.closed) return;
     this.opts.onUnreachable?.(link.peer);
