@@ -1,4 +1,5 @@
 import { request } from 'undici';
+import { CHUNK_TOKEN_HEADER } from '../common/auth.js';
 import { DfsError, errorFromBody, toDfsError } from '../common/errors.js';
 import { buildUrl, httpAgent, readJson } from '../common/http.js';
 import type { Logger } from '../common/log.js';
@@ -105,7 +106,7 @@ export class Copier {
     // Under a cap the copies running here share it, so each may take that long on top.
     const cappedMs = rate ? Math.ceil((o.length * this.limits.concurrency * 1000) / rate.bytesPerSec) : 0;
     const signal = AbortSignal.timeout(this.limits.timeoutMs + cappedMs);
-    const res = await request(url, { method: 'GET', dispatcher: httpAgent(), signal });
+    const res = await request(url, { method: 'GET', dispatcher: httpAgent(), signal, headers: { [CHUNK_TOKEN_HEADER]: o.token } });
     if (res.statusCode !== 200) throw errorFromBody(await readJson(res.body).catch(() => undefined), res.statusCode);
     let writer: ChunkWriter | undefined;
     try {

@@ -10,7 +10,7 @@ import { RaftReplicator } from './raft-replicator.js';
 import { acceptRaftStreams, type RaftNode } from './raft/index.js';
 import { CLUSTER_ID_HEADER, resolveMembership } from './membership.js';
 import { mountMasterRoutes } from './routes.js';
-import { MasterService } from './service.js';
+import { MasterService, READ_TOKEN_TTL_MS } from './service.js';
 
 export interface MasterOptions {
   id: string;
@@ -128,7 +128,7 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   raftNode = replicator.raftNode;
   const config = {
     id: opts.id, addr, clusterId, chunkSizeBytes: opts.chunkSizeBytes, defaultReplication: opts.replication,
-    writeLeaseMs: opts.writeLeaseMs, deadTimeoutMs: opts.deadTimeoutMs, writeTokenTtlMs: 10 * 60_000, secret,
+    writeLeaseMs: opts.writeLeaseMs, deadTimeoutMs: opts.deadTimeoutMs, writeTokenTtlMs: 10 * 60_000, readTokenTtlMs: READ_TOKEN_TTL_MS, secret,
     peers, safeModeMs: opts.safeModeMs, gcGraceMs: opts.gcGraceMs,
     repair: { perServerCopies: opts.copiesPerServer, balanceThreshold: opts.balanceThreshold },
   };
