@@ -437,10 +437,12 @@ export class DfsClient {
     if (info.state !== 'complete') throw new DfsError('FILE_NOT_READY', `${info.path} is still being written; it is readable once its writer completes it`);
     if (!(start >= 0 && start <= end && end <= info.size)) throw new DfsError('INVALID_ARGUMENT', `range ${start}-${end} is outside ${info.path} (${info.size} bytes)`);
     let chunkStart = 0;
-    for (const chunk of info.chunks!) {
+    // The stat whose read tokens are in use: one refreshed for an expired token serves the rest.
+    let current = info;
+    for (const [i, chunk] of info.chunks!.entries()) {
       const chunkEnd = chunkStart + chunk.length;
       if (chunkEnd > start && chunkStart < end) {
-        await this.readChunkRange(info.path, chunk, Math.max(start, chunkStart) - chunkStart, Math.min(end, chunkEnd) - chunkStart, sink);
+        current = await this.readChunkRange(current, i, Math.max(start, chunkStart) - chunkStart, Math.min(end, chunkEnd) - chunkStart, sink);
       }
       chunkStart = chunkEnd;
       if (chunkStart >= end) break;
@@ -448,8 +450,12 @@ export class DfsClient {
     return info;
   }
 
-  /** Copies bytes `from` to `to` (exclusive) of one chunk to `sink`, from any replica that has them. */
-  private async readChunkRange(path: string, chunk: ChunkInfo, from: number, to: number, sink: Writable): Promise<void> {
+  /**
+   * Copies bytes `from` to `to` (exclusive) of chunk `i` of `info` to `sink`, from any replica
+   * that has them. Resolves with the stat whose token read it: `info`, or a fresh one.
+   */
+  private async readChunkRange(info: StatReply, i: number, from: number, to: number, sink: Writable): Promise<StatReply> {
+    let chunk = info.chunks![i]!;
     let done = from;
     const errors: string[] = [];
     // A refused token (expired since the stat) is refused by every replica alike: stat again, once.
@@ -469,7 +475,7 @@ export class DfsClient {
             dropBody(res.body);
             throw err;
           }
-          if (done === to) return;
+          if (done === to) return info;
           throw new DfsError('UNAVAILABLE', `read ended after ${done - from} of ${to - from} bytes`);
         } catch (err) {
           // A sink that is gone (the reader hung up) is not a replica's fault: stop at once.
@@ -483,21 +489,21 @@ export class DfsClient {
         }
       }
       if (!refused || attempt > 0) break;
-      chunk = await this.restatChunk(path, chunk);
+      info = await this.restat(info);
+      chunk = info.chunks![i]!;
     }
     throw new DfsError(chunk.replicas.length === 0 ? 'NO_REPLICAS' : 'UNAVAILABLE',
-      `chunk ${chunk.index} of ${path} (handle ${chunk.handle}) could not be read from any replica${errors.length ? `: ${errors.join('; ')}` : ' (no live replica)'}`);
+      `chunk ${chunk.index} of ${info.path} (handle ${chunk.handle}) could not be read from any replica${errors.length ? `: ${errors.join('; ')}` : ' (no live replica)'}`);
   }
 
   /**
-   * The same chunk (handle and version) from a fresh stat, with a fresh read token. A ranged read
-   * is pinned to the file version it started on: a chunk that changed since fails the read.
+   * The same file version (every chunk's handle and version) from a fresh stat, with fresh read
+   * tokens. A ranged read is pinned to the version it started on: a file that changed fails it.
    */
-  private async restatChunk(path: string, chunk: ChunkInfo): Promise<ChunkInfo> {
-    const fresh = (await this.stat(path, true)).chunks?.[chunk.index];
-    if (!fresh || fresh.handle !== chunk.handle || fresh.version !== chunk.version) {
-      throw new DfsError('STALE_VERSION', `${path} changed while it was being read (chunk ${chunk.index}); read it again`);
-    }
+  private async restat(info: StatReply): Promise<StatReply> {
+    const fresh = await this.stat(info.path, true);
+    const same = fresh.chunks?.length === info.chunks!.length && fresh.chunks.every((ch, k) => ch.handle === info.chunks![k]!.handle && ch.version === info.chunks![k]!.version);
+    if (!same) throw new DfsError('STALE_VERSION', `${info.path} changed while it was being read; read it again`);
     return fresh;
   }
 
