@@ -1,4 +1,5 @@
 import { request } from 'undici';
+import { CHUNK_TOKEN_HEADER } from '../common/auth.js';
 import { DfsError, errorFromBody, toDfsError } from '../common/errors.js';
 import { buildUrl, httpAgent, readJson } from '../common/http.js';
 import type { Logger } from '../common/log.js';
@@ -116,7 +117,7 @@ export class Copier {
     signal.throwIfAborted();
     const url = buildUrl(o.source, `/v1/chunks/${o.handle}`, { version: o.version });
     const { rate } = this.limits;
-    const res = await request(url, { method: 'GET', dispatcher: httpAgent(), signal });
+    const res = await request(url, { method: 'GET', dispatcher: httpAgent(), signal, headers: { [CHUNK_TOKEN_HEADER]: o.token } });
     if (res.statusCode !== 200) throw errorFromBody(await readJson(res.body).catch(() => undefined), res.statusCode);
     let writer: ChunkWriter | undefined;
     try {

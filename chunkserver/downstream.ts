@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import { request } from 'undici';
+import { CHUNK_TOKEN_HEADER } from '../common/auth.js';
 import { DfsError, errorFromBody, toDfsError } from '../common/errors.js';
 import { buildUrl, httpAgent, readJson } from '../common/http.js';
 import type { WriteChunkReply } from '../common/protocol.js';
@@ -25,7 +26,7 @@ export class Downstream {
     this.result = request(url, {
       method: 'PUT',
       dispatcher: httpAgent(),
-      headers: { 'content-type': 'application/octet-stream', 'x-dfs-token': token },
+      headers: { 'content-type': 'application/octet-stream', [CHUNK_TOKEN_HEADER]: token },
       body: this.body,
       signal,
     }).then(

@@ -1,6 +1,6 @@
 import type { Express, Request, Response } from 'express';
 import { Counter, Gauge, Histogram, type Registry as MetricsRegistry } from 'prom-client';
-import { verifyWriteToken } from '../common/auth.js';
+import { CHUNK_TOKEN_HEADER, verifyChunkToken } from '../common/auth.js';
 import { parseAddrList } from '../common/config.js';
 import { DfsError, toDfsError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
@@ -69,10 +69,6 @@ export function mountChunkRoutes(app: Express, cfg: ChunkRouteConfig, store: Chu
     res.json({ ok: true, id: cfg.id });
   });
 
-  app.get('/v1/chunks', (_req, res) => {
-    res.json({ chunks: store.list() });
-  });
-
   // Pipelined write: store locally while forwarding to the next hop; answer only when both are durable.
   app.put('/v1/chunks/:handle', route(async (req: Request, res: Response) => {
     const handle = parseHandle(req);
@@ -81,8 +77,8 @@ export function mountChunkRoutes(app: Express, cfg: ChunkRouteConfig, store: Chu
     if (nextRaw !== undefined && typeof nextRaw !== 'string') throw new DfsError('INVALID_ARGUMENT', 'next must be a comma-separated list of host:port');
     const next = nextRaw ? parseAddrList(nextRaw, 'next') : [];
     if (next.length + 1 > cfg.maxPipelineLength) throw new DfsError('INVALID_ARGUMENT', `pipeline longer than ${cfg.maxPipelineLength}`);
-    const token = req.get('x-dfs-token');
-    verifyWriteToken(cfg.secret, token, handle, version, Date.now());
+    const token = req.get(CHUNK_TOKEN_HEADER);
+    verifyChunkToken(cfg.secret, token, { handle, version, mode: 'write' }, Date.now());
     const declared = req.get('content-length');
     if (declared !== undefined && Number(declared) > cfg.maxChunkBytes) throw new DfsError('BODY_TOO_LARGE', `chunk is larger than ${cfg.maxChunkBytes} bytes`);
     if (activity.writes >= cfg.maxActiveWrites) throw new DfsError('UNAVAILABLE', `chunkserver ${cfg.id} is busy (${activity.writes} writes); try another`);
@@ -162,10 +158,12 @@ export function mountChunkRoutes(app: Express, cfg: ChunkRouteConfig, store: Chu
   // Range read: every block is verified before any byte of it is sent.
   app.get('/v1/chunks/:handle', route(async (req: Request, res: Response) => {
     const handle = parseHandle(req);
+    const wantVersion = parseIntParam(req.query.version, 'version', { optional: true });
+    // The token comes first: without one for this chunk a caller learns not even whether it is here.
+    const grant = verifyChunkToken(cfg.secret, req.get(CHUNK_TOKEN_HEADER), { handle, version: wantVersion, mode: 'read' }, Date.now());
     const chunk = store.get(handle);
     if (!chunk) throw new DfsError('CHUNK_NOT_FOUND', `chunk ${handle} is not stored on ${cfg.id}`);
-    const wantVersion = parseIntParam(req.query.version, 'version', { optional: true });
-    if (wantVersion !== undefined && wantVersion !== chunk.version) throw new DfsError('STALE_VERSION', `chunk ${handle} here is version ${chunk.version}, not ${wantVersion}`);
+    if (grant.version !== chunk.version) throw new DfsError('STALE_VERSION', `chunk ${handle} here is version ${chunk.version}, not ${grant.version}`);
     const offset = parseIntParam(req.query.offset, 'offset', { optional: true, max: chunk.length }) ?? 0;
     const length = parseIntParam(req.query.length, 'length', { optional: true, max: chunk.length - offset }) ?? chunk.length - offset;
     if (activity.reads >= cfg.maxActiveReads) throw new DfsError('UNAVAILABLE', `chunkserver ${cfg.id} is busy; try another replica`);

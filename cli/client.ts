@@ -1,6 +1,7 @@
 import { finished, PassThrough, type Readable, type Writable } from 'node:stream';
 import { once } from 'node:events';
 import { request, type Dispatcher } from 'undici';
+import { CHUNK_TOKEN_HEADER } from '../common/auth.js';
 import { BlockHasher, chunkChecksum, initChecksums } from '../common/checksum.js';
 import { DfsError, errorFromBody, toDfsError } from '../common/errors.js';
 import { buildUrl, httpAgent, readJson } from '../common/http.js';
@@ -268,7 +269,7 @@ export class DfsClient {
     let failure: DfsError | undefined;
     const result = request(url, {
       method: 'PUT', dispatcher: httpAgent(), body,
-      headers: { 'content-type': 'application/octet-stream', 'x-dfs-token': alloc.token },
+      headers: { 'content-type': 'application/octet-stream', [CHUNK_TOKEN_HEADER]: alloc.token },
       signal: AbortSignal.any([ac.signal, stop, AbortSignal.timeout(this.chunkTimeoutMs)]),
     }).then(
       async (res) => {
@@ -324,12 +325,16 @@ export class DfsClient {
         const started = early?.index === i ? early : undefined;
         early = undefined;
         // One refresh of the locations when every known replica failed: they may have moved.
-        for (let round = 0; ; round++) {
+        // And one when a replica refused the read token (it expired during a long download):
+        // every replica would refuse it alike, so the file is stat'ed again at once.
+        let tokenRefreshed = false;
+        for (let round = 0, attempt = 0; ; attempt++) {
           const errors: string[] = [];
-          const order = started && round === 0 ? started.order : this.orderReplicas(chunk.replicas);
+          let refused = false;
+          const order = started && attempt === 0 ? started.order : this.orderReplicas(chunk.replicas);
           for (const [k, replica] of order.entries()) {
             try {
-              const res = started && round === 0 && k === 0 ? await started.response : await this.openChunkRead(replica, chunk, written);
+              const res = started && attempt === 0 && k === 0 ? await started.response : await this.openChunkRead(replica, chunk, written);
               const following = info.chunks![i + 1];
               if (!early && following) early = this.readEarly(i + 1, following, replica.id);
               await this.copyBody(res, replica, sink, (n) => {
@@ -338,11 +343,22 @@ export class DfsClient {
               });
               break;
             } catch (err) {
-              errors.push(`${replica.id}: ${toDfsError(err).message}`);
+              const e = toDfsError(err);
+              errors.push(`${replica.id}: ${e.message}`);
+              if (e.code === 'UNAUTHORIZED' && !tokenRefreshed) {
+                refused = true;
+                break;
+              }
             }
           }
           if (written === chunk.length) break;
-          if (round >= 1) {
+          if (refused) {
+            tokenRefreshed = true;
+            info = await this.stat(path, true);
+            chunk = info.chunks?.[i] ?? chunk;
+            continue;
+          }
+          if (round++ >= 1) {
             throw new DfsError(chunk.replicas.length === 0 ? 'NO_REPLICAS' : 'UNAVAILABLE',
               `chunk ${i} of ${info.path} (handle ${chunk.handle}) could not be read from any replica${errors.length ? `: ${errors.join('; ')}` : ' (no live replica)'}`);
           }
@@ -389,6 +405,7 @@ export class DfsClient {
     const url = buildUrl(replica.addr, `/v1/chunks/${chunk.handle}`, { version: chunk.version, offset, length: chunk.length - offset });
     const res = await request(url, {
       method: 'GET', dispatcher: httpAgent(), highWaterMark: READ_AHEAD_BUFFER_BYTES, signal: AbortSignal.timeout(this.chunkTimeoutMs),
+      headers: { [CHUNK_TOKEN_HEADER]: chunk.token },
     }).catch((err) => {
       throw toDfsError(err, `read from ${replica.addr}`);
     });
@@ -421,10 +438,12 @@ export class DfsClient {
     if (info.state !== 'complete') throw new DfsError('FILE_NOT_READY', `${info.path} is still being written; it is readable once its writer completes it`);
     if (!(start >= 0 && start <= end && end <= info.size)) throw new DfsError('INVALID_ARGUMENT', `range ${start}-${end} is outside ${info.path} (${info.size} bytes)`);
     let chunkStart = 0;
-    for (const chunk of info.chunks!) {
+    // The stat whose read tokens are in use: one refreshed for an expired token serves the rest.
+    let current = info;
+    for (const [i, chunk] of info.chunks!.entries()) {
       const chunkEnd = chunkStart + chunk.length;
       if (chunkEnd > start && chunkStart < end) {
-        await this.readChunkRange(info.path, chunk, Math.max(start, chunkStart) - chunkStart, Math.min(end, chunkEnd) - chunkStart, sink);
+        current = await this.readChunkRange(current, i, Math.max(start, chunkStart) - chunkStart, Math.min(end, chunkEnd) - chunkStart, sink);
       }
       chunkStart = chunkEnd;
       if (chunkStart >= end) break;
@@ -432,31 +451,61 @@ export class DfsClient {
     return info;
   }
 
-  /** Copies bytes `from` to `to` (exclusive) of one chunk to `sink`, from any replica that has them. */
-  private async readChunkRange(path: string, chunk: ChunkInfo, from: number, to: number, sink: Writable): Promise<void> {
+  /**
+   * Copies bytes `from` to `to` (exclusive) of chunk `i` of `info` to `sink`, from any replica
+   * that has them. Resolves with the stat whose token read it: `info`, or a fresh one.
+   */
+  private async readChunkRange(info: StatReply, i: number, from: number, to: number, sink: Writable): Promise<StatReply> {
+    let chunk = info.chunks![i]!;
     let done = from;
     const errors: string[] = [];
-    for (const replica of this.orderReplicas(chunk.replicas)) {
-      const url = buildUrl(replica.addr, `/v1/chunks/${chunk.handle}`, { version: chunk.version, offset: done, length: to - done });
-      try {
-        const res = await request(url, { method: 'GET', dispatcher: httpAgent(), highWaterMark: READ_AHEAD_BUFFER_BYTES, signal: AbortSignal.timeout(this.chunkTimeoutMs) });
-        if (res.statusCode !== 200) throw errorFromBody(await readJson(res.body).catch(() => undefined), res.statusCode);
+    // A refused token (expired since the stat) is refused by every replica alike: stat again, once.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      let refused = false;
+      for (const replica of this.orderReplicas(chunk.replicas)) {
+        const url = buildUrl(replica.addr, `/v1/chunks/${chunk.handle}`, { version: chunk.version, offset: done, length: to - done });
         try {
-          await pump(res.body, sink, (n) => (done += n));
+          const res = await request(url, {
+            method: 'GET', dispatcher: httpAgent(), highWaterMark: READ_AHEAD_BUFFER_BYTES, signal: AbortSignal.timeout(this.chunkTimeoutMs),
+            headers: { [CHUNK_TOKEN_HEADER]: chunk.token },
+          });
+          if (res.statusCode !== 200) throw errorFromBody(await readJson(res.body).catch(() => undefined), res.statusCode);
+          try {
+            await pump(res.body, sink, (n) => (done += n));
+          } catch (err) {
+            dropBody(res.body);
+            throw err;
+          }
+          if (done === to) return info;
+          throw new DfsError('UNAVAILABLE', `read ended after ${done - from} of ${to - from} bytes`);
         } catch (err) {
-          dropBody(res.body);
-          throw err;
+          // A sink that is gone (the reader hung up) is not a replica's fault: stop at once.
+          if (sink.destroyed) throw toDfsError(err, `read from ${replica.addr}`);
+          const e = toDfsError(err);
+          errors.push(`${replica.id}: ${e.message}`);
+          if (e.code === 'UNAUTHORIZED') {
+            refused = true;
+            break;
+          }
         }
-        if (done === to) return;
-        throw new DfsError('UNAVAILABLE', `read ended after ${done - from} of ${to - from} bytes`);
-      } catch (err) {
-        // A sink that is gone (the reader hung up) is not a replica's fault: stop at once.
-        if (sink.destroyed) throw toDfsError(err, `read from ${replica.addr}`);
-        errors.push(`${replica.id}: ${toDfsError(err).message}`);
       }
+      if (!refused || attempt > 0) break;
+      info = await this.restat(info);
+      chunk = info.chunks![i]!;
     }
     throw new DfsError(chunk.replicas.length === 0 ? 'NO_REPLICAS' : 'UNAVAILABLE',
-      `chunk ${chunk.index} of ${path} (handle ${chunk.handle}) could not be read from any replica${errors.length ? `: ${errors.join('; ')}` : ' (no live replica)'}`);
+      `chunk ${chunk.index} of ${info.path} (handle ${chunk.handle}) could not be read from any replica${errors.length ? `: ${errors.join('; ')}` : ' (no live replica)'}`);
+  }
+
+  /**
+   * The same file version (every chunk's handle and version) from a fresh stat, with fresh read
+   * tokens. A ranged read is pinned to the version it started on: a file that changed fails it.
+   */
+  private async restat(info: StatReply): Promise<StatReply> {
+    const fresh = await this.stat(info.path, true);
+    const same = fresh.chunks?.length === info.chunks!.length && fresh.chunks.every((ch, k) => ch.handle === info.chunks![k]!.handle && ch.version === info.chunks![k]!.version);
+    if (!same) throw new DfsError('STALE_VERSION', `${info.path} changed while it was being read; read it again`);
+    return fresh;
   }
 
   /** Joins complete files into `target` by their chunk lists, moving no bytes (the master's concat); the sources go. */

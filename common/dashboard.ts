@@ -47,7 +47,8 @@ export interface UiFile {
   replication: number;
   state: EntryInfo['state'];
   chunkSizeBytes: number;
-  chunks: ChunkInfo[];
+  /** Without their read tokens: the dashboard is not a way to read chunks. */
+  chunks: Omit<ChunkInfo, 'token'>[];
   /** Chunks in the file, shown or not. */
   totalChunks: number;
   truncated: boolean;

@@ -148,6 +148,8 @@ export interface ChunkInfo {
   checksum: string;
   /** Live replicas holding the current version, in no particular order. */
   replicas: ReplicaInfo[];
+  /** A read token for this chunk and version (common/auth.ts): send it as `x-dfs-token` to read from a replica. */
+  token: string;
 }
 
 export type FileState = 'writing' | 'complete';
@@ -308,7 +310,12 @@ export interface CopyOrder {
    * plus its report slack (RepairLimits.copyReportSlackMs) before planning the copy again.
    */
   timeoutMs: number;
+  /** A read token for this chunk and version, for the source (the master signs it, as HDFS does). */
+  token: string;
 }
+
+/** A copy as the leader's repair planner makes it: the wire order adds the read token for its source. */
+export type PlannedCopy = Omit<CopyOrder, 'token'>;
 
 /** What a chunkserver answers to a pipelined PUT: each replica that stored the chunk. */
 export interface WriteChunkReply {

@@ -103,7 +103,8 @@ async function browseFile(svc: MasterService, path: string): Promise<UiFile | Ui
     const chunks = st.chunks ?? [];
     return {
       path: st.path, size: st.size, replication: st.replication, state: st.state, chunkSizeBytes: st.chunkSizeBytes,
-      chunks: chunks.slice(0, MAX_UI_CHUNKS), totalChunks: chunks.length, truncated: chunks.length > MAX_UI_CHUNKS,
+      // Without read tokens: the page is open to anyone who reaches the master, and links nowhere a token would open.
+      chunks: chunks.slice(0, MAX_UI_CHUNKS).map(({ token: _token, ...chunk }) => chunk), totalChunks: chunks.length, truncated: chunks.length > MAX_UI_CHUNKS,
     };
   } catch (err) {
     return asUiError(err);

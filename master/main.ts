@@ -13,7 +13,7 @@ import { acceptRaftStreams, type RaftNode } from './raft/index.js';
 import { CLUSTER_ID_HEADER, resolveMembership } from './membership.js';
 import { raftHooks, watchLeader, watchRaft } from './metrics.js';
 import { mountMasterRoutes } from './routes.js';
-import { MasterService } from './service.js';
+import { MasterService, READ_TOKEN_TTL_MS } from './service.js';
 
 export interface MasterOptions {
   id: string;
@@ -138,7 +138,7 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   watchRaft(metrics, replicator);
   const config = {
     id: opts.id, addr, clusterId, chunkSizeBytes: opts.chunkSizeBytes, defaultReplication: opts.replication,
-    writeLeaseMs: opts.writeLeaseMs, deadTimeoutMs: opts.deadTimeoutMs, writeTokenTtlMs: WRITE_TOKEN_TTL_MS, secret,
+    writeLeaseMs: opts.writeLeaseMs, deadTimeoutMs: opts.deadTimeoutMs, writeTokenTtlMs: WRITE_TOKEN_TTL_MS, readTokenTtlMs: READ_TOKEN_TTL_MS, secret,
     peers, safeModeMs: opts.safeModeMs, gcGraceMs: opts.gcGraceMs,
     repair: { perServerCopies: opts.copiesPerServer, balanceThreshold: opts.balanceThreshold },
   };

@@ -1,4 +1,4 @@
-import type { CopyOrder } from '../common/protocol.js';
+import type { PlannedCopy } from '../common/protocol.js';
 import type { Registry } from './registry.js';
 import type { FileNode, MasterState, Node } from './state.js';
 
@@ -171,7 +171,7 @@ function* sortInSteps<T>(items: T[], cmp: (a: T, b: T) => number, step: number):
  */
 export class RepairScheduler {
   private readonly inFlight = new Map<number, InFlight[]>();
-  private readonly orders = new Map<string, CopyOrder[]>();
+  private readonly orders = new Map<string, PlannedCopy[]>();
   private readonly deletes = new Map<string, number[]>();
   /**
    * Handles with a delete queued on some server (at most one at a time: one surplus replica per
@@ -251,7 +251,7 @@ export class RepairScheduler {
    * dropped and the replica counted again; the next scan decides afresh. Copies ordered to a
    * server that has started draining since are withdrawn.
    */
-  takeFor(serverId: string, maxDeletes = Infinity, state?: MasterState): { copies: CopyOrder[]; deletes: number[] } {
+  takeFor(serverId: string, maxDeletes = Infinity, state?: MasterState): { copies: PlannedCopy[]; deletes: number[] } {
     let copies = this.orders.get(serverId) ?? [];
     const queued = this.deletes.get(serverId) ?? [];
     const taken = queued.slice(0, Math.max(0, maxDeletes));
@@ -602,7 +602,7 @@ export class RepairScheduler {
     state: MasterState, byUse: string[], wanted: WantedChunks,
     over: (id: string) => boolean, under: (id: string) => boolean, room: (id: string, len: number) => boolean,
     improves: (source: string, target: string, len: number) => boolean, work: Work,
-  ): Generator<void, { source: string; target: string; chunk: Omit<CopyOrder, 'source' | 'timeoutMs'> } | undefined> {
+  ): Generator<void, { source: string; target: string; chunk: Omit<PlannedCopy, 'source' | 'timeoutMs'> } | undefined> {
     for (let i = 0; i < byUse.length; i++) {
       const source = byUse[i]!;
       for (let j = byUse.length - 1; j > i; j--) {
@@ -621,7 +621,7 @@ export class RepairScheduler {
    */
   private *pickMovable(
     state: MasterState, source: string, target: string, wanted: WantedChunks, fits: (len: number) => boolean, work: Work,
-  ): Generator<void, Omit<CopyOrder, 'source' | 'timeoutMs'> | undefined> {
+  ): Generator<void, Omit<PlannedCopy, 'source' | 'timeoutMs'> | undefined> {
     for (const h of this.registry.handlesOn(source)) {
       if (work.due()) yield;
       const file = wanted.get(h);
@@ -642,12 +642,12 @@ export class RepairScheduler {
    * the master waits that plus the report slack, so it never plans a copy again while the
    * first may still be running.
    */
-  private order(handle: number, flight: InFlight, chunk: Omit<CopyOrder, 'timeoutMs'>): void {
+  private order(handle: number, flight: InFlight, chunk: Omit<PlannedCopy, 'timeoutMs'>): void {
     // A target that caps its copy traffic (--copy-rate) shares the cap among the copies it runs:
     // allow what the cap costs on top of the usual time, or the copy is planned twice.
     const rate = this.registry.copyRateOf(flight.target);
     const cappedMs = rate > 0 ? Math.ceil((chunk.length * this.limits.perServerCopies * 1000) / rate) : 0;
-    const order: CopyOrder = { ...chunk, timeoutMs: this.limits.copyTimeoutMs + cappedMs };
+    const order: PlannedCopy = { ...chunk, timeoutMs: this.limits.copyTimeoutMs + cappedMs };
     flight.deadlineMs = flight.startedMs + order.timeoutMs + this.limits.copyReportSlackMs;
     const list = this.inFlight.get(handle) ?? [];
     list.push(flight);

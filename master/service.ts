@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { signWriteToken } from '../common/auth.js';
+import { signChunkToken, type ChunkAccessMode } from '../common/auth.js';
 import { systemClock, type Clock } from '../common/clock.js';
 import { DfsError } from '../common/errors.js';
 import { callJson } from '../common/http.js';
@@ -32,6 +32,8 @@ export interface MasterConfig {
   deadTimeoutMs: number;
   /** How long a write token stays valid: long enough to stream one chunk on a slow link. */
   writeTokenTtlMs: number;
+  /** How long a read token (stat's chunks, copy orders) stays valid: see READ_TOKEN_TTL_MS. */
+  readTokenTtlMs: number;
   secret: Buffer;
   /** Every master of the group: id → host:port (this one included). */
   peers: Record<string, string>;
@@ -49,6 +51,14 @@ export interface MasterConfig {
   /** Re-replication and balancing limits (master/repair.ts); defaults where not given. */
   repair?: Partial<RepairLimits>;
 }
+
+/**
+ * How long a read token stays valid. Longer lets a reader (a slow download, an S3 client that
+ * stat'ed a while ago, a queued copy order) start more chunk reads on one stat; shorter makes a
+ * leaked token (a log line, a copied URL) useful for less time. A reader whose token expired
+ * stats the file again, so this costs a stat per this long per reader, not a failed read.
+ */
+export const READ_TOKEN_TTL_MS = 10 * 60_000;
 
 /** Bounds on what one listing may return, so a huge directory cannot exhaust the master. */
 export const MAX_LIST_ENTRIES = 100_000;
@@ -224,7 +234,7 @@ export class MasterService {
     const replicas = this.core.place(this.now(), w.replication, req.exclude, w.chunkSizeBytes);
     if (typeof replicas === 'string') throw placementError(replicas, req.exclude.length);
     const rec = (await this.commit({ op: 'allocate', writeId: req.writeId, index: req.index, nowMs: this.clock.nowMs() }, session)) as { handle: number; version: number };
-    const token = signWriteToken(this.config.secret, { handle: rec.handle, version: rec.version, expiresAtMs: this.clock.nowMs() + this.config.writeTokenTtlMs });
+    const token = this.chunkToken(rec.handle, rec.version, 'write');
     return { handle: rec.handle, version: rec.version, replicas, token, underReplicated: replicas.length < w.replication };
   }
 
@@ -317,8 +327,21 @@ export class MasterService {
       return {
         index, handle, version: rec?.version ?? 0, length: rec?.length ?? 0, checksum: rec?.checksum ?? '',
         replicas: rec ? this.registry.liveReplicas(handle, rec.version) : [],
+        token: this.chunkToken(handle, rec?.version ?? 0, 'read'),
       };
     });
+  }
+
+  /** A chunk access token (common/auth.ts) for `mode`, valid from now for that mode's TTL. */
+  private chunkToken(handle: number, version: number, mode: ChunkAccessMode): string {
+    const ttlMs = mode === 'write' ? this.config.writeTokenTtlMs : this.config.readTokenTtlMs;
+    return signChunkToken(this.config.secret, { handle, version, mode, expiresAtMs: this.clock.nowMs() + ttlMs });
+  }
+
+  /** A register or heartbeat reply with the server's work; each copy order carries a read token for its source. */
+  private workReply(serverId: string, namespaceId: string): HeartbeatReply {
+    const reply = toReply(this.core.takeWork(serverId, this.now()));
+    return { ...reply, copies: reply.copies.map((o) => ({ ...o, token: this.chunkToken(o.handle, o.version, 'read') })), namespaceId };
   }
 
   async list(rawPath: string, recursive: boolean): Promise<ListReply> {
@@ -532,7 +555,7 @@ export class MasterService {
     if (outcome.kind !== 'complete') return { reregister: outcome.kind === 'restart', deletes: [], copies: [], namespaceId };
     // The read barrier may fail: take the queued work only after it, so a failed reply loses none.
     await this.read();
-    return { ...toReply(this.core.takeWork(req.id, this.now())), namespaceId };
+    return this.workReply(req.id, namespaceId);
   }
 
   /** The namespace's id, drawn and replicated by the first leader to need it (proposed once at a time). */
@@ -567,7 +590,7 @@ export class MasterService {
     const namespaceId = await this.namespaceOf(req);
     if (!this.core.heartbeat(req, this.now())) return { reregister: true, deletes: [], copies: [], namespaceId };
     await this.read();
-    return { ...toReply(this.core.takeWork(req.id, this.now())), namespaceId };
+    return this.workReply(req.id, namespaceId);
   }
 
   /**

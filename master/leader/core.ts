@@ -6,7 +6,7 @@
 // events). No clock, timer, socket or Math.random here: the driver (master/service.ts) reads the
 // clock and passes `nowMs`, and the placement jitter comes from the `random` it is given. That is
 // what lets test/master/leader-sim.ts run thousands of seeded histories through this very code.
-import type { CopyOrder, CorruptReport, HeartbeatReply, HeartbeatRequest, RegisterRequest } from '../../common/protocol.js';
+import type { CorruptReport, PlannedCopy, HeartbeatReply, HeartbeatRequest, RegisterRequest } from '../../common/protocol.js';
 import type { Command } from '../commands.js';
 import { Registry } from '../registry.js';
 import { REPAIR_DEFAULTS, RepairScheduler, type RepairLimits, type RepairScan } from '../repair.js';
@@ -50,7 +50,7 @@ export interface LeaderLogEvent {
 
 /** What a chunkserver is told to do, by kind: the wire reply (toReply) merges the deletes. */
 export interface ServerWork {
-  copies: CopyOrder[];
+  copies: PlannedCopy[];
   /** Surplus replicas (over-replicated chunks, finished balancing moves). */
   surplusDeletes: number[];
   /** Replicas nothing references, or of an old version, garbage for at least the grace period. */
@@ -325,7 +325,7 @@ export class LeaderCore {
   }
 }
 
-/** A server's work as the wire reply: surplus deletes first, then garbage. */
-export function toReply(work: ServerWork): HeartbeatReply {
+/** A server's work as the wire reply, less the copies' tokens (the service signs them): surplus deletes first, then garbage. */
+export function toReply(work: ServerWork): Omit<HeartbeatReply, 'copies'> & { copies: PlannedCopy[] } {
   return { reregister: false, deletes: [...work.surplusDeletes, ...work.garbageDeletes], copies: work.copies };
 }

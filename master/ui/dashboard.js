@@ -322,9 +322,9 @@ function drawFile(el, file) {
     h('td', { class: 'num', text: bytes(c.length) }),
     h('td', {}, c.replicas.length === 0
       ? h('span', { class: 'error', text: 'no live replica' })
-      : c.replicas.map((r) => h('a', {
-        class: 'replica mono', 'data-replica': r.id, href: `http://${r.addr}/v1/chunks/${c.handle}?version=${c.version}`,
-        title: `chunk ${c.index} from ${r.id}; the chunkserver checks every block's checksum before sending it`, text: `${r.id} ${r.addr}`,
+      // Not links: a chunkserver serves a chunk only with a read token, which this page does not hand out.
+      : c.replicas.map((r) => h('span', {
+        class: 'replica mono', 'data-replica': r.id, title: `a replica of chunk ${c.index} on ${r.id}`, text: `${r.id} ${r.addr}`,
       })))));
   el.replaceChildren(...[
     h('h3', { text: file.path }),

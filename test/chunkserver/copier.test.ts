@@ -81,7 +81,7 @@ t.test('copies share the cap: they finish only once the clock has paid for every
       if (stored.length === 2) resolve();
     }, quiet);
   });
-  copier!.add([...chunks].map(([handle, data]) => ({ handle, version: 1, length: data.length, checksum: checksumOf(data), source: src.addr, timeoutMs: 60_000 })));
+  copier!.add([...chunks].map(([handle, data]) => ({ handle, version: 1, length: data.length, checksum: checksumOf(data), source: src.addr, timeoutMs: 60_000, token: 'tok' })));
   t.equal(copier!.running, 2, 'both copies run at once');
 
   // Time moves only here, 100 ms at a time, whenever a copy waits for the cap. (The real-time

@@ -1,21 +1,22 @@
-// common/auth.ts: cluster secret loading and HMAC-signed write tokens.
+// common/auth.ts: cluster secret loading and HMAC-signed chunk access tokens (read and write).
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { loadSecret, newSecret, signWriteToken, verifyWriteToken, type WriteGrant } from '../../common/auth.js';
+import { loadSecret, newSecret, signChunkToken, verifyChunkToken, type ChunkAccessMode, type ChunkGrant } from '../../common/auth.js';
 import { DfsError } from '../../common/errors.js';
 
 const SECRET = Buffer.from('0123456789abcdef0123456789abcdef');
 const OTHER = Buffer.from('fedcba9876543210fedcba9876543210');
 const NOW = 1_700_000_000_000;
-const grant: WriteGrant = { handle: 42, version: 3, expiresAtMs: NOW + 60_000 };
+const grant: ChunkGrant = { handle: 42, version: 3, mode: 'write', expiresAtMs: NOW + 60_000 };
+const signWriteToken = (secret: Buffer, g: Omit<ChunkGrant, 'mode'> & { mode?: ChunkAccessMode }): string => signChunkToken(secret, { mode: 'write', ...g });
 
-/** What verifyWriteToken threw, or undefined when it accepted the token. */
-function verdict(secret: Buffer, token: unknown, handle: number, version: number, now: number): DfsError | Error | undefined {
+/** What verifyChunkToken threw, or undefined when it accepted the token (as a write token unless `mode` says). */
+function verdict(secret: Buffer, token: unknown, handle: number, version: number | undefined, now: number, mode: ChunkAccessMode = 'write'): DfsError | Error | undefined {
   try {
-    verifyWriteToken(secret, token, handle, version, now);
+    verifyChunkToken(secret, token, { handle, version, mode }, now);
   } catch (err) {
     return err as Error;
   }
@@ -43,7 +44,7 @@ t.test('a valid token is accepted', async (t) => {
   t.equal(verdict(SECRET, token, 42, 3, grant.expiresAtMs - 1), undefined, 'accepted up to the last millisecond');
   t.same(JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()), grant, 'payload carries the grant');
   t.equal(signWriteToken(SECRET, grant), token, 'signing is deterministic');
-  const big = { handle: Number.MAX_SAFE_INTEGER, version: 2 ** 32 - 1, expiresAtMs: NOW + 1 };
+  const big: ChunkGrant = { handle: Number.MAX_SAFE_INTEGER, version: 2 ** 32 - 1, mode: 'write', expiresAtMs: NOW + 1 };
   t.equal(verdict(SECRET, signWriteToken(SECRET, big), big.handle, big.version, NOW), undefined, 'large handle and version');
 });
 
@@ -53,7 +54,7 @@ t.test('a token for another handle or version is rejected', async (t) => {
   expectUnauthorized(t, verdict(SECRET, token, 42, 4, NOW), /another chunk/, 'newer version');
   expectUnauthorized(t, verdict(SECRET, token, 42, 2, NOW), /another chunk/, 'older version');
   expectUnauthorized(t, verdict(SECRET, token, 0, 0, NOW), /another chunk/, 'zeros');
-  const stringy = signRaw(SECRET, JSON.stringify({ handle: '42', version: '3', expiresAtMs: NOW + 1000 }));
+  const stringy = signRaw(SECRET, JSON.stringify({ handle: '42', version: '3', mode: 'write', expiresAtMs: NOW + 1000 }));
   expectUnauthorized(t, verdict(SECRET, stringy, 42, 3, NOW), /another chunk/, 'handle/version as strings do not match numbers');
 });
 
@@ -64,10 +65,46 @@ t.test('an expired token is rejected', async (t) => {
   expectUnauthorized(t, verdict(SECRET, token, 42, 3, NOW + 86_400_000), /expired/, 'a day after');
   const past = signWriteToken(SECRET, { ...grant, expiresAtMs: NOW - 1 });
   expectUnauthorized(t, verdict(SECRET, past, 42, 3, NOW), /expired/, 'issued already expired');
-  const noExpiry = signRaw(SECRET, JSON.stringify({ handle: 42, version: 3 }));
+  const noExpiry = signRaw(SECRET, JSON.stringify({ handle: 42, version: 3, mode: 'write' }));
   expectUnauthorized(t, verdict(SECRET, noExpiry, 42, 3, NOW), /expired/, 'no expiry at all');
-  const nanExpiry = signRaw(SECRET, '{"handle":42,"version":3,"expiresAtMs":null}');
+  const nanExpiry = signRaw(SECRET, '{"handle":42,"version":3,"mode":"write","expiresAtMs":null}');
   expectUnauthorized(t, verdict(SECRET, nanExpiry, 42, 3, NOW), /expired/, 'null expiry');
+});
+
+t.test('an expired token says what to do next, and says why for the client', async (t) => {
+  const read = signChunkToken(SECRET, { ...grant, mode: 'read' });
+  const err = verdict(SECRET, read, 42, 3, grant.expiresAtMs, 'read');
+  expectUnauthorized(t, err, /read token has expired; stat the file again/, 'expired read token');
+  t.equal((err as DfsError).details.reason, 'expired', 'details.reason is expired');
+  expectUnauthorized(t, verdict(SECRET, signWriteToken(SECRET, grant), 42, 3, grant.expiresAtMs), /write token has expired; allocate the chunk again/, 'expired write token');
+});
+
+t.test('a read token reads, a write token writes, and neither does the other', async (t) => {
+  const read = signChunkToken(SECRET, { ...grant, mode: 'read' });
+  const write = signChunkToken(SECRET, grant);
+  t.equal(verdict(SECRET, read, 42, 3, NOW, 'read'), undefined, 'read token, read: accepted');
+  t.equal(verdict(SECRET, write, 42, 3, NOW, 'write'), undefined, 'write token, write: accepted');
+  expectUnauthorized(t, verdict(SECRET, read, 42, 3, NOW, 'write'), /grants read, not write/, 'a read token used to write');
+  expectUnauthorized(t, verdict(SECRET, write, 42, 3, NOW, 'read'), /grants write, not read/, 'a write token used to read');
+  const noMode = signRaw(SECRET, JSON.stringify({ handle: 42, version: 3, expiresAtMs: NOW + 1000 }));
+  expectUnauthorized(t, verdict(SECRET, noMode, 42, 3, NOW, 'read'), /grants undefined, not read/, 'no mode: not a read token');
+  expectUnauthorized(t, verdict(SECRET, noMode, 42, 3, NOW, 'write'), /grants undefined, not write/, 'no mode: not a write token');
+  const otherMode = signRaw(SECRET, JSON.stringify({ handle: 42, version: 3, mode: 'admin', expiresAtMs: NOW + 1000 }));
+  expectUnauthorized(t, verdict(SECRET, otherMode, 42, 3, NOW, 'read'), /grants admin, not read/, 'an unknown mode');
+  // A read token swapped into a write token's payload keeps the read token's signature: refused.
+  const writePayload = write.split('.')[0]!;
+  expectUnauthorized(t, verdict(SECRET, `${writePayload}.${read.split('.')[1]!}`, 42, 3, NOW, 'write'), /signature is invalid/, 'mode edited, signature kept');
+  t.equal((verdict(SECRET, write, 42, 3, NOW, 'read') as DfsError).details.reason, 'mode', 'details.reason is mode');
+});
+
+t.test('a read token for another handle or version is rejected; without a version asked, the grant says which', async (t) => {
+  const read = signChunkToken(SECRET, { ...grant, mode: 'read' });
+  expectUnauthorized(t, verdict(SECRET, read, 43, 3, NOW, 'read'), /another chunk or version/, 'wrong handle');
+  expectUnauthorized(t, verdict(SECRET, read, 42, 4, NOW, 'read'), /another chunk or version/, 'wrong version');
+  t.same(verifyChunkToken(SECRET, read, { handle: 42, mode: 'read' }, NOW), { ...grant, mode: 'read' }, 'no version asked: the grant is returned');
+  expectUnauthorized(t, verdict(SECRET, read, 43, undefined, NOW, 'read'), /another chunk or version/, 'no version asked, wrong handle');
+  const noVersion = signRaw(SECRET, JSON.stringify({ handle: 42, mode: 'read', expiresAtMs: NOW + 1000 }));
+  expectUnauthorized(t, verdict(SECRET, noVersion, 42, undefined, NOW, 'read'), /another chunk or version/, 'a grant without a version');
 });
 
 t.test('a token signed with another secret is rejected', async (t) => {

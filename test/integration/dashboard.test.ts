@@ -32,7 +32,7 @@ function shown(page: Page): Promise<Shown> {
 }
 
 function replicasShown(page: Page): Promise<string[][]> {
-  return page.evaluate(() => [...document.querySelectorAll('#file-chunks tr[data-chunk]')].map((tr) => [...tr.querySelectorAll<HTMLElement>('a[data-replica]')].map((a) => a.dataset.replica!)));
+  return page.evaluate(() => [...document.querySelectorAll('#file-chunks tr[data-chunk]')].map((tr) => [...tr.querySelectorAll<HTMLElement>('[data-replica]')].map((a) => a.dataset.replica!)));
 }
 
 t.test('the dashboard, opened on a follower, shows a chunkserver die and the cluster heal, without reloading', async (t) => {
@@ -131,7 +131,7 @@ t.test('the dashboard, opened on a follower, shows a chunkserver die and the clu
   t.match(now.tolerance, /can lose any 2 chunkservers/, 'healed: two chunkservers may be lost again');
   t.ok(Number(await page.getAttribute('#chart-under', 'data-peak')) > 0, 'the repair chart recorded the rise');
   await page.waitForFunction((v) => [...document.querySelectorAll('#file-chunks tr[data-chunk]')]
-    .every((tr) => tr.querySelectorAll('a[data-replica]').length === 3 && !tr.querySelector(`a[data-replica="${v}"]`)), victim);
+    .every((tr) => tr.querySelectorAll('[data-replica]').length === 3 && !tr.querySelector(`[data-replica="${v}"]`)), victim);
   t.pass(`the open file lists 3 replicas per chunk again, none on ${victim}`);
   await page.screenshot({ path: join(ARTIFACTS, '4-healed.png'), fullPage: true });
   t.equal(await page.evaluate(() => (window as unknown as { loadedOnce?: boolean }).loadedOnce), true, 'the page was never reloaded');

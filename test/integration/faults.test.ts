@@ -7,7 +7,7 @@ import { DFS, randomBytesSeeded, TestCluster, waitFor } from '../helpers/cluster
 
 const CHUNK = 256 * 1024;
 
-interface Stat { size: number; state: string; chunks: { index: number; handle: number; replicas: { id: string; addr: string }[] }[] }
+interface Stat { size: number; state: string; chunks: { index: number; handle: number; token: string; replicas: { id: string; addr: string }[] }[] }
 
 async function stat(c: TestCluster, path: string): Promise<Stat> {
   const r = await c.dfs(['stat', '--json', path]);
@@ -85,7 +85,7 @@ t.test('a flipped byte in a replica is never served; the master hears of it', as
 
   // A direct read of the damaged replica gets an error, not bytes.
   flipByte(fileOf(bad1!.id), 70_000);
-  const res = await request(`http://${bad1!.addr}/v1/chunks/${chunk.handle}`);
+  const res = await request(`http://${bad1!.addr}/v1/chunks/${chunk.handle}`, { headers: { 'x-dfs-token': chunk.token } });
   t.equal(res.statusCode, 502);
   const body = (await res.body.json()) as { error: { code: string } };
   t.equal(body.error.code, 'CHECKSUM_MISMATCH');

@@ -61,7 +61,7 @@ t.test('ranged chunk reads across read-batch edges return exactly the asked byte
     [0, CHUNK], [0, B], [0, B + 1], [B - 1, 2], [B - 1, B + 2], [B, B], [B + 1, 2 * B - 1], [2 * B - 7, CHUNK - 2 * B + 7], [3 * B, 4096], [CHUNK - 1, 1], [12345, 2 * B + 99],
   ];
   for (const [offset, length] of ranges) {
-    const res = await request(`http://${addr}/v1/chunks/${chunk.handle}?offset=${offset}&length=${length}`);
+    const res = await request(`http://${addr}/v1/chunks/${chunk.handle}?offset=${offset}&length=${length}`, { headers: { 'x-dfs-token': chunk.token } });
     t.equal(res.statusCode, 200, `${offset}+${length}: 200`);
     const got = Buffer.from(await res.body.arrayBuffer());
     t.ok(got.equals(data.subarray(offset, offset + length)), `${offset}+${length}: exactly those bytes`);
@@ -73,10 +73,10 @@ t.test('a reader that hangs up mid-chunk leaves the chunkserver serving exact by
   const chunk = info.chunks![0]!;
   const addr = chunk.replicas[0]!.addr;
   for (let i = 0; i < 5; i++) {
-    const res = await request(`http://${addr}/v1/chunks/${chunk.handle}`);
+    const res = await request(`http://${addr}/v1/chunks/${chunk.handle}`, { headers: { 'x-dfs-token': chunk.token } });
     for await (const _piece of res.body) break; // leaving the loop destroys the body: the socket closes
   }
-  const res = await request(`http://${addr}/v1/chunks/${chunk.handle}`);
+  const res = await request(`http://${addr}/v1/chunks/${chunk.handle}`, { headers: { 'x-dfs-token': chunk.token } });
   t.ok(Buffer.from(await res.body.arrayBuffer()).equals(data), 'a full read afterwards is exact');
 });
 

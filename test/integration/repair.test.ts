@@ -7,7 +7,7 @@ import { randomBytesSeeded, TestCluster, waitFor } from '../helpers/cluster.js';
 
 const CHUNK = 128 * 1024;
 
-interface Stat { chunks: { handle: number; replicas: { id: string }[] }[] }
+interface Stat { chunks: { handle: number; token: string; replicas: { id: string }[] }[] }
 
 t.test('kill -9 a chunkserver: its chunks are copied back to 3 replicas; it comes back: surplus replicas go', async (t) => {
   const c = await TestCluster.start({ chunkservers: 4, chunkSizeBytes: CHUNK, deadTimeoutMs: 2000 });
@@ -115,7 +115,7 @@ t.test('a corrupt replica is replaced by a fresh copy', async (t) => {
   writeSync(fd, Buffer.from([0xde, 0xad]), 0, 2, 100);
   closeSync(fd);
   const addr = c.chunkservers[Number(bad.slice(2)) - 1]!.addr;
-  const res = await fetch(`http://${addr}/v1/chunks/${chunk.handle}`);
+  const res = await fetch(`http://${addr}/v1/chunks/${chunk.handle}`, { headers: { 'x-dfs-token': chunk.token } });
   t.equal(res.status, 502, 'the damaged replica refuses to serve');
   await res.arrayBuffer();
   let last = '';
@@ -129,9 +129,9 @@ t.test('a corrupt replica is replaced by a fresh copy', async (t) => {
   t.pass('three replicas again');
   // Every replica, the new one included (it may be on the server whose copy was damaged: the
   // damaged file was moved to corrupt/), serves the right bytes.
-  const now = JSON.parse((await c.dfs(['stat', '--json', '/c.bin'])).stdout.toString()) as { chunks: { handle: number; replicas: { id: string; addr: string }[] }[] };
+  const now = JSON.parse((await c.dfs(['stat', '--json', '/c.bin'])).stdout.toString()) as { chunks: { handle: number; token: string; replicas: { id: string; addr: string }[] }[] };
   for (const r of now.chunks[0]!.replicas) {
-    const got = Buffer.from(await (await fetch(`http://${r.addr}/v1/chunks/${chunk.handle}`)).arrayBuffer());
+    const got = Buffer.from(await (await fetch(`http://${r.addr}/v1/chunks/${chunk.handle}`, { headers: { 'x-dfs-token': now.chunks[0]!.token } })).arrayBuffer());
     t.ok(got.equals(data.subarray(0, CHUNK)), `${r.id} serves the chunk's bytes`);
   }
   t.equal(readdirSync(join(c.dir, bad, 'corrupt')).length, 1, 'the damaged file is kept in corrupt/');

@@ -48,7 +48,7 @@ const quiet = { info() {}, warn() {}, error() {}, debug() {} } as unknown as Log
 const DEAD = 1000;
 const config: MasterConfig = {
   id: 'm1', addr: 'm1:1', clusterId: 'c', chunkSizeBytes: 4, defaultReplication: 2, writeLeaseMs: 60_000, deadTimeoutMs: DEAD,
-  writeTokenTtlMs: 60_000, secret: Buffer.from('s'), peers: { m1: 'm1:1' }, safeModeMs: 0, gcGraceMs: 60_000, repair: { balanceThreshold: 0 },
+  writeTokenTtlMs: 60_000, readTokenTtlMs: 60_000, secret: Buffer.from('s'), peers: { m1: 'm1:1' }, safeModeMs: 0, gcGraceMs: 60_000, repair: { balanceThreshold: 0 },
 };
 
 const stats = (id: string) => ({ id, addr: `${id}:1`, capacityBytes: 1000, freeBytes: 900, usedBytes: 100, activeWrites: 0, activeReads: 0, copyRateBytesPerSec: 0 });
