@@ -780,10 +780,13 @@ t.test('takeChanges and restoreChanges', async (t) => {
   await put(store, 3, 1, pattern(30, 3));
   await store.remove(1);
   store.restoreChanges(first); // the heartbeat carrying `first` failed
+  const again = store.takeChanges();
+  // One entry per chunk, the newest change winning: chunk 1 was removed after its addition was
+  // taken, so the restored addition must not hide the removal (the master applies added first).
   t.same(
-    store.takeChanges(),
-    { added: [{ handle: 1, version: 1, length: 10 }, { handle: 2, version: 2, length: 20 }, { handle: 3, version: 1, length: 30 }], removed: [1] },
-    'restored changes come before newer ones',
+    { added: [...again.added].sort((a, b) => a.handle - b.handle), removed: again.removed },
+    { added: [{ handle: 2, version: 2, length: 20 }, { handle: 3, version: 1, length: 30 }], removed: [1] },
+    'restored changes never override newer ones',
   );
 });
 
