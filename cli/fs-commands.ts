@@ -336,10 +336,15 @@ export async function runFsCommand(name: string, args: FsArgs): Promise<void> {
     process.stderr.write(`dfs: cannot write to stdout (${err.message.split(',')[0]})\n`);
     process.exit(1);
   });
+  await withClient(args, (client) => handlers[name]!(client, args));
+}
+
+/** Runs `fn` with a client for the masters the arguments name; the HTTP agent is closed after, so the process can exit. */
+export async function withClient(args: FsArgs, fn: (client: DfsClient) => Promise<void>): Promise<void> {
   await initChecksums();
   const client = new DfsClient(mastersFrom(args));
   try {
-    await handlers[name]!(client, args);
+    await fn(client);
   } finally {
     await closeHttpAgent();
   }

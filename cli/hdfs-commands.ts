@@ -2,14 +2,13 @@
 // checksum, by their HDFS names and behaviour, each answered from the master alone.
 import { Readable } from 'node:stream';
 import type { Argv } from 'yargs';
-import { chunkChecksum, initChecksums } from '../common/checksum.js';
+import { chunkChecksum } from '../common/checksum.js';
 import { formatBytes } from '../common/config.js';
 import { DfsError } from '../common/errors.js';
-import { closeHttpAgent } from '../common/http.js';
 import { normalizePath } from '../common/paths.js';
 import type { StatReply } from '../common/protocol.js';
 import { DfsClient } from './client.js';
-import { mastersFrom, UsageError, type FsArgs } from './fs-commands.js';
+import { UsageError, withClient, type FsArgs } from './fs-commands.js';
 
 /** `dfs test`: the condition holds (0), does not (1), or could not be found out (this, with a line on stderr). */
 export const TEST_UNKNOWN_EXIT = 3;
@@ -98,13 +97,7 @@ const handlers: Record<string, Handler> = {
 };
 
 async function run(name: string, args: FsArgs): Promise<void> {
-  await initChecksums();
-  const client = new DfsClient(mastersFrom(args));
-  try {
-    await handlers[name]!(client, args);
-  } finally {
-    await closeHttpAgent();
-  }
+  await withClient(args, (client) => handlers[name]!(client, args));
 }
 
 export function hdfsCommands(cli: Argv): Argv {

@@ -15,6 +15,7 @@ import type { CopyOrder, HeartbeatRequest, RegisterRequest, ReportedChunk } from
 import type { Command } from '../../master/commands.js';
 import { LeaderCore, type LeaderCoreOptions, type ServerWork } from '../../master/leader/core.js';
 import { MasterState } from '../../master/state.js';
+import { mulberry32 } from '../helpers/rng.js';
 
 export interface LeaderSimOptions {
   /** Planted bug: surplus trimming keeps one replica too few (see RepairLimits.unsafeSurplusOffByOne). */
@@ -52,19 +53,6 @@ const CHUNK_BYTES = 100;
 const BALANCE_THRESHOLD = 0.1;
 const MAX_FILES = 24;
 
-/** mulberry32: a small seeded generator, plenty for choosing faults. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-interface Replica { version: number; length: number }
 interface Copying { order: CopyOrder; doneAtMs: number }
 
 /** A chunkserver as the master sees it through its calls: an in-memory store, a report backlog, copies under way. */
@@ -128,7 +116,7 @@ export class LeaderSim {
   private readonly trace: string[] = [];
 
   constructor(readonly seed: number, private readonly opts: LeaderSimOptions = {}) {
-    this.random = prng(seed);
+    this.random = mulberry32(seed);
     const n = 4 + Math.floor(this.random() * 4);
     for (let i = 0; i < n; i++) {
       // Capacities from 40 to 160 chunks: uneven, so balancing and placement by free share matter.
