@@ -75,7 +75,9 @@ t.test('npm pack, then npm install <tarball> --omit=dev: dfs runs and the client
   const [info] = JSON.parse(packed.stdout) as { filename: string; files: { path: string }[] }[];
   const files = info!.files.map((f) => f.path);
   for (const f of ['package.json', 'dist/cli/main.js', 'dist/cli/index.js', 'dist/cli/client.js', 'dist/master/main.js', 'dist/chunkserver/main.js']) t.ok(files.includes(f), `the package has ${f}`);
-  t.same(files.filter((f) => f.endsWith('.ts') || f.startsWith('test/') || f.startsWith('node_modules/')), [], 'no sources, tests or dependencies');
+  // Type declarations (.d.ts) ship on purpose, for TypeScript programs that import the client.
+  t.same(files.filter((f) => (f.endsWith('.ts') && !f.endsWith('.d.ts')) || f.startsWith('test/') || f.startsWith('node_modules/')), [], 'no sources, tests or dependencies');
+  t.ok(files.includes('dist/cli/index.d.ts'), 'the client\'s types are in the package');
 
   const app = join(dir, 'app');
   mkdirSync(app);
