@@ -4,8 +4,7 @@
 // or a master that lost its data and started an empty one) refuses this server instead of taking
 // its chunks for garbage; and a reply from such a master is not obeyed.
 import { existsSync, readFileSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { writeFileDurably } from '../common/durable-file.js';
 import { DfsError } from '../common/errors.js';
 
 const NAMESPACE_ID = /^[0-9a-f]{16}$/;
@@ -27,21 +26,7 @@ export class NamespaceRecord {
   /** temp file, fsync, rename, folder fsync: recorded for good before anything relies on it. */
   async record(id: string): Promise<void> {
     if (!NAMESPACE_ID.test(id)) throw new DfsError('INVALID_ARGUMENT', `a master sent a malformed namespace id ${JSON.stringify(id)}`);
-    const tmp = `${this.file}.tmp`;
-    const fh = await open(tmp, 'w', 0o644);
-    try {
-      await fh.writeFile(`${id}\n`);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, this.file);
-    const dir = await open(dirname(this.file), 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    await writeFileDurably(this.file, `${id}\n`);
     this.id = id;
   }
 }

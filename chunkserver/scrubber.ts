@@ -1,5 +1,6 @@
-import { open, readFile, rename, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { Counter, Gauge, type Registry as MetricsRegistry } from 'prom-client';
+import { writeFileDurably } from '../common/durable-file.js';
 import { toDfsError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { RateLimiter, systemClock, type Clock } from '../common/rate.js';
@@ -234,20 +235,13 @@ export class Scrubber {
     }
   }
 
-  /** temp file, fsync, rename: the state is the old one or the new one, never a torn one. */
+  /** Replaced whole (common/durable-file.ts): the state is the old one or the new one, never a torn one. */
   private async saveState(nextHandle: number): Promise<void> {
     const file = this.opts.stateFile;
     if (!file) return;
     const state: ScrubState = { version: 1, nextHandle };
     try {
-      const fh = await open(`${file}.tmp`, 'w');
-      try {
-        await fh.writeFile(JSON.stringify(state) + '\n');
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(`${file}.tmp`, file);
+      await writeFileDurably(file, JSON.stringify(state) + '\n');
     } catch (err) {
       // Losing the place costs a re-read, not data: say so and go on.
       this.log.warn({ file, err: (err as Error).message }, 'scrubber could not save its place');

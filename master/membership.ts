@@ -5,8 +5,9 @@
 // restarted without --peers became a group of one on a three-master log, elected itself, and
 // committed entries the others never had: a fork of the namespace.
 import { createHmac } from 'node:crypto';
-import { mkdir, open, readFile, readdir, rename, stat } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileDurably } from '../common/durable-file.js';
 import { DfsError } from '../common/errors.js';
 
 export const MEMBERSHIP_FILE = 'membership.json';
@@ -94,22 +95,7 @@ export async function readMembership(dataDir: string): Promise<Membership | unde
 /** temp file, fsync, rename, folder fsync: the record is either the old one or the whole new one. */
 async function writeMembership(dataDir: string, m: Membership): Promise<void> {
   await mkdir(dataDir, { recursive: true });
-  const file = join(dataDir, MEMBERSHIP_FILE);
-  const tmp = `${file}.tmp`;
-  const fh = await open(tmp, 'w', 0o600);
-  try {
-    await fh.writeFile(JSON.stringify(m, null, 2) + '\n');
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, file);
-  const dir = await open(dataDir, 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
+  await writeFileDurably(join(dataDir, MEMBERSHIP_FILE), JSON.stringify(m, null, 2) + '\n', 0o600);
 }
 
 /** Whether the folder already holds a Raft log or snapshot (written before membership was recorded). */
