@@ -13,6 +13,8 @@ import { DfsClient } from './client.js';
 import { formatDegradedWrite, formatDu, formatFsck, formatLong, formatStat, formatStatus, localTime } from './format.js';
 import { Progress } from './progress.js';
 import { StatusLine } from './status-line.js';
+import { getMany, putMany, type GotFile } from './tree-transfer.js';
+import type { EntryInfo } from '../common/protocol.js';
 
 /** Stands for a '-' argument (stdin or stdout); cannot be a real path, as argv holds no NUL. */
 export const STDIO = '\0-';
@@ -106,107 +108,112 @@ function showProgress(args: FsArgs): boolean {
   return !args.quiet && !args.json && process.stderr.isTTY === true;
 }
 
-const handlers: Record<string, Handler> = {
-  async put(client, args) {
-    const src = String(args.src) === STDIO ? '-' : String(args.src);
-    const intoDir = namesDirectory(String(args.dst));
-    let dst = normalizePath(String(args.dst));
-    let total: number | undefined;
-    if (src !== '-') {
-      const st = localStat(src);
-      if (!st) throw new DfsError('NOT_FOUND', `local file ${src} does not exist`);
-      if (!st.isFile()) throw new DfsError('INVALID_ARGUMENT', `local path ${src} is not a regular file`);
-      total = st.size;
+/** One source of `dfs put` to one destination (a file, or a directory to put it into). */
+export async function putOne(client: DfsClient, args: FsArgs, srcArg: string, dstArg: string): Promise<EntryInfo> {
+  const src = srcArg === STDIO ? '-' : srcArg;
+  const intoDir = namesDirectory(dstArg);
+  let dst = normalizePath(dstArg);
+  let total: number | undefined;
+  if (src !== '-') {
+    const st = localStat(src);
+    if (!st) throw new DfsError('NOT_FOUND', `local file ${src} does not exist`);
+    if (!st.isFile()) throw new DfsError('INVALID_ARGUMENT', `local path ${src} is not a regular file`);
+    total = st.size;
+  }
+  // Like cp: into an existing directory, the source's name is kept.
+  const target = await client.stat(dst).catch((e: DfsError) => (e.code === 'NOT_FOUND' ? undefined : Promise.reject(e)));
+  // A trailing '/' says the destination is a directory: never a new file by that name.
+  if (intoDir && !target) throw new DfsError('NOT_FOUND', `directory ${dst} does not exist (mkdir -p creates it)`);
+  if (intoDir && target?.type !== 'dir') throw new DfsError('NOT_A_DIRECTORY', `${dst} is not a directory`);
+  if (target?.type === 'dir') {
+    if (src === '-') throw new DfsError('IS_A_DIRECTORY', `${dst} is a directory; name the file to create`);
+    dst = joinPath(dst, basename(src));
+  }
+  const input = src === '-' ? process.stdin : createReadStream(src, { highWaterMark: 1024 * 1024 });
+  const progress = new Progress(`put ${dst}`, total, showProgress(args));
+  const minReplicas = Number(args.minReplicas ?? 1);
+  let replicasPerChunk: number[] = [];
+  const stop = new AbortController();
+  const putting = client.put(input, dst, {
+    overwrite: args.force === true,
+    parents: true,
+    replication: args.replication as number | undefined,
+    minReplicas,
+    onProgress: (n) => progress.update(n),
+    // As HDFS's client does, say when a pipeline failed and which node is now left out.
+    onRetry: (msg) => {
+      if (!args.quiet) progress.log(`dfs: ${msg}`);
+    },
+    onStored: (chunks) => (replicasPerChunk = chunks.map((c) => c.replicas.length)),
+    signal: stop.signal,
+  }).catch((err: unknown) => {
+    if (err instanceof DfsError && err.code === 'TOO_FEW_REPLICAS') {
+      throw new DfsError(err.code, `${dst} was not stored: ${err.message} (--min-replicas); start the missing chunkservers or lower --min-replicas`);
     }
-    // Like cp: into an existing directory, the source's name is kept.
-    const target = await client.stat(dst).catch((e: DfsError) => (e.code === 'NOT_FOUND' ? undefined : Promise.reject(e)));
-    // A trailing '/' says the destination is a directory: never a new file by that name.
-    if (intoDir && !target) throw new DfsError('NOT_FOUND', `directory ${dst} does not exist (mkdir -p creates it)`);
-    if (intoDir && target?.type !== 'dir') throw new DfsError('NOT_A_DIRECTORY', `${dst} is not a directory`);
-    if (target?.type === 'dir') {
-      if (src === '-') throw new DfsError('IS_A_DIRECTORY', `${dst} is a directory; name the file to create`);
-      dst = joinPath(dst, basename(src));
-    }
-    const input = src === '-' ? process.stdin : createReadStream(src, { highWaterMark: 1024 * 1024 });
-    const progress = new Progress(`put ${dst}`, total, showProgress(args));
-    const minReplicas = Number(args.minReplicas ?? 1);
-    let replicasPerChunk: number[] = [];
-    const stop = new AbortController();
-    const putting = client.put(input, dst, {
-      overwrite: args.force === true,
-      parents: true,
-      replication: args.replication as number | undefined,
-      minReplicas,
-      onProgress: (n) => progress.update(n),
-      // As HDFS's client does, say when a pipeline failed and which node is now left out.
-      onRetry: (msg) => {
-        if (!args.quiet) progress.log(`dfs: ${msg}`);
-      },
-      onStored: (chunks) => (replicasPerChunk = chunks.map((c) => c.replicas.length)),
-      signal: stop.signal,
-    }).catch((err: unknown) => {
-      if (err instanceof DfsError && err.code === 'TOO_FEW_REPLICAS') {
-        throw new DfsError(err.code, `${dst} was not stored: ${err.message} (--min-replicas); start the missing chunkservers or lower --min-replicas`);
-      }
-      throw err;
-    });
-    // Ctrl-C (or a kill) must not leave the path held until the write lease runs out.
-    const info = await untilSignal(putting, async (signal) => {
-      stop.abort();
-      const outcome = await Promise.race([
-        putting.then(() => `after ${dst} was stored`, (err: unknown) => (err as Error).message),
-        new Promise<string>((r) => setTimeout(r, ABANDON_WAIT_MS, `no answer within ${ABANDON_WAIT_MS / 1000} s: ${dst} may have been stored (dfs stat ${dst} tells), or is freed when its write lease expires`)),
-      ]);
-      progress.log(`dfs: interrupted (${signal}); ${outcome}`);
-    });
-    progress.done();
-    // A degraded write succeeds (the cluster copies the rest), but never silently; even with -q.
-    const degraded = formatDegradedWrite(info.path, info.replication, replicasPerChunk);
-    if (degraded) process.stderr.write(`dfs: ${degraded}\n`);
-    if (args.json) json(info);
-  },
+    throw err;
+  });
+  // Ctrl-C (or a kill) must not leave the path held until the write lease runs out.
+  const info = await untilSignal(putting, async (signal) => {
+    stop.abort();
+    const outcome = await Promise.race([
+      putting.then(() => `after ${dst} was stored`, (err: unknown) => (err as Error).message),
+      new Promise<string>((r) => setTimeout(r, ABANDON_WAIT_MS, `no answer within ${ABANDON_WAIT_MS / 1000} s: ${dst} may have been stored (dfs stat ${dst} tells), or is freed when its write lease expires`)),
+    ]);
+    progress.log(`dfs: interrupted (${signal}); ${outcome}`);
+  });
+  progress.done();
+  // A degraded write succeeds (the cluster copies the rest), but never silently; even with -q.
+  const degraded = formatDegradedWrite(info.path, info.replication, replicasPerChunk);
+  if (degraded) process.stderr.write(`dfs: ${degraded}\n`);
+  return info;
+}
 
-  async get(client, args) {
-    const src = normalizePath(String(args.src));
-    let dst = String(args.dst);
-    if (dst === '') throw new UsageError('local path must be a non-empty string (- for stdout)');
-    if (dst === STDIO) {
-      await client.get(src, process.stdout);
-      return;
-    }
-    if (dst.endsWith('/')) {
-      // A trailing '/' says a directory, as for put; stat sees a file named so as ENOTDIR.
-      const dir = localStat(dst.replace(/\/+$/, '') || '/');
-      if (!dir?.isDirectory()) throw dir ? new DfsError('NOT_A_DIRECTORY', `local path ${dst} is not a directory`) : new DfsError('NOT_FOUND', `local directory ${dst} does not exist`);
-    }
-    if (localStat(dst)?.isDirectory()) dst = join(dst, baseName(src));
-    if (localStat(dst) && args.force !== true) throw new DfsError('EXISTS', `local file ${dst} exists; use -f to overwrite it`);
-    // Write beside the target and rename, so a failed download never leaves a truncated file.
-    const part = `${dst}.dfs-${randomBytes(4).toString('hex')}.part`;
-    const sink = createWriteStream(part, { highWaterMark: 1024 * 1024 });
-    const progress = new Progress(`get ${src}`, undefined, showProgress(args));
+/** One dfs file of `dfs get` to one local destination (a file, a directory, or - for stdout). */
+export async function getOne(client: DfsClient, args: FsArgs, srcArg: string, dstArg: string): Promise<GotFile | undefined> {
+  const src = normalizePath(srcArg);
+  let dst = dstArg;
+  if (dst === '') throw new UsageError('local path must be a non-empty string (- for stdout)');
+  if (dst === STDIO) {
+    await client.get(src, process.stdout);
+    return undefined;
+  }
+  if (dst.endsWith('/')) {
+    // A trailing '/' says a directory, as for put; stat sees a file named so as ENOTDIR.
+    const dir = localStat(dst.replace(/\/+$/, '') || '/');
+    if (!dir?.isDirectory()) throw dir ? new DfsError('NOT_A_DIRECTORY', `local path ${dst} is not a directory`) : new DfsError('NOT_FOUND', `local directory ${dst} does not exist`);
+  }
+  if (localStat(dst)?.isDirectory()) dst = join(dst, baseName(src));
+  if (localStat(dst) && args.force !== true) throw new DfsError('EXISTS', `local file ${dst} exists; use -f to overwrite it`);
+  // Write beside the target and rename, so a failed download never leaves a truncated file.
+  const part = `${dst}.dfs-${randomBytes(4).toString('hex')}.part`;
+  const sink = createWriteStream(part, { highWaterMark: 1024 * 1024 });
+  const progress = new Progress(`get ${src}`, undefined, showProgress(args));
+  try {
+    // A local file that cannot be created (no such folder, not a folder, no permission) is
+    // reported before any download, as one line rather than an unhandled stream error.
+    await once(sink, 'open').catch((err: NodeJS.ErrnoException) => {
+      throw new DfsError('IO_ERROR', `cannot create local file ${dst} (${err.message.split(',')[0]})`);
+    });
+    const info = await client.get(src, sink, { onProgress: (n, t) => progress.update(n, t) });
+    sink.end();
+    await finished(sink);
+    renameSync(part, dst);
+    progress.done();
+    return { path: src, local: dst, size: info.size };
+  } catch (err) {
+    sink.destroy();
     try {
-      // A local file that cannot be created (no such folder, not a folder, no permission) is
-      // reported before any download, as one line rather than an unhandled stream error.
-      await once(sink, 'open').catch((err: NodeJS.ErrnoException) => {
-        throw new DfsError('IO_ERROR', `cannot create local file ${dst} (${err.message.split(',')[0]})`);
-      });
-      const info = await client.get(src, sink, { onProgress: (n, t) => progress.update(n, t) });
-      sink.end();
-      await finished(sink);
-      renameSync(part, dst);
-      progress.done();
-      if (args.json) json({ path: src, local: dst, size: info.size });
-    } catch (err) {
-      sink.destroy();
-      try {
-        rmSync(part, { force: true });
-      } catch {
-        // it was never created (its folder is missing or is a file)
-      }
-      throw err;
+      rmSync(part, { force: true });
+    } catch {
+      // it was never created (its folder is missing or is a file)
     }
-  },
+    throw err;
+  }
+}
+
+const handlers: Record<string, Handler> = {
+  put: (client, args) => putMany(client, args, putOne),
+  get: (client, args) => getMany(client, args, getOne),
 
   async cat(client, args) {
     await client.get(String(args.path), process.stdout);
@@ -350,28 +357,39 @@ export async function withClient(args: FsArgs, fn: (client: DfsClient) => Promis
   }
 }
 
+/** put and get take sources and then a destination: at least two paths, said as yargs says it for other commands. */
+function twoPaths(paths: unknown): true {
+  const n = Array.isArray(paths) ? paths.length : 0;
+  if (n < 2) throw new Error(`Not enough non-option arguments: got ${n}, need at least 2`);
+  return true;
+}
+
 const human = { h: { type: 'boolean', default: false, describe: 'human-readable sizes (KiB, MiB, GiB)' } } as const;
 
 export function fsCommands(cli: Argv, run: (name: string, args: FsArgs) => Promise<void>): Argv {
   const h = (name: string) => (args: unknown) => run(name, args as FsArgs);
   return cli
-    .command('put <src> <dst>', 'upload a local file (- for stdin) to a dfs path; missing parent directories are created', (y) => y
-      .positional('src', { type: 'string', describe: 'local file, or - for stdin' })
-      .positional('dst', { type: 'string', describe: 'dfs path, or an existing directory (a trailing / requires one)' })
+    .command('put <paths..>', 'upload local files (- for stdin) to a dfs path: the last path is the destination; several sources (or -R) go into a directory; missing parents are created', (y) => y
+      .usage('$0 put <src..> <dst>\n\nupload local files (- for stdin) to a dfs path: the last path is the destination; several sources (or -R) go into a directory; missing parents are created')
+      .positional('paths', { type: 'string', array: true, describe: 'local files (- for stdin), then the dfs path or an existing directory (a trailing / requires one)' })
+      .option('recursive', { alias: 'R', type: 'boolean', default: false, describe: 'upload local directories and everything below them' })
       .option('force', { alias: 'f', type: 'boolean', default: false, describe: 'replace an existing file (atomically, on completion)' })
       .option('replication', { alias: 'r', type: 'number', describe: 'replicas per chunk (default: the cluster\'s)' })
       .option('min-replicas', { type: 'number', default: 1, describe: 'fail (and store nothing) if any chunk reaches fewer chunkservers than this' })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress bar' })
       .check((a) => {
+        twoPaths(a.paths);
         if (a.replication !== undefined && (!Number.isInteger(a.replication) || a.replication < 1 || a.replication > 16)) throw new Error('--replication must be a whole number from 1 to 16');
         const min = a['min-replicas'];
         if (!Number.isInteger(min) || min < 1 || min > 16) throw new Error('--min-replicas must be a whole number from 1 to 16');
         if (a.replication !== undefined && min > a.replication) throw new Error('--min-replicas must not be more than --replication');
         return true;
       }), h('put'))
-    .command('get <src> <dst>', 'download a dfs file to a local file (- for stdout)', (y) => y
-      .positional('src', { type: 'string' })
-      .positional('dst', { type: 'string', describe: 'local file or directory (a trailing / requires one), or - for stdout' })
+    .command('get <paths..>', 'download dfs files to a local path (- for stdout): the last path is the destination; several sources (or -R) go into a local directory', (y) => y
+      .usage('$0 get <src..> <dst>\n\ndownload dfs files to a local path (- for stdout): the last path is the destination; several sources (or -R) go into a local directory')
+      .positional('paths', { type: 'string', array: true, describe: 'dfs files, then a local file or directory (a trailing / requires one), or - for stdout' })
+      .option('recursive', { alias: 'R', type: 'boolean', default: false, describe: 'download dfs directories and everything below them' })
+      .check((a) => twoPaths(a.paths))
       .option('force', { alias: 'f', type: 'boolean', default: false, describe: 'overwrite an existing local file' })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress bar' }), h('get'))
     .command('cat <path>', 'write a dfs file to stdout', (y) => y.positional('path', { type: 'string' }), h('cat'))

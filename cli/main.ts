@@ -9,6 +9,7 @@ import { DfsError } from '../common/errors.js';
 import { runFsCommand, fsCommands, STDIO, UsageError } from './fs-commands.js';
 import { hdfsCommands } from './hdfs-commands.js';
 import { serverCommands } from './server-commands.js';
+import { findArgv, toolCommands } from './tool-commands.js';
 
 /** The package's version: package.json sits two folders above this file, in a clone (dist/cli/) and in an install alike. */
 function packageVersion(): string {
@@ -32,11 +33,24 @@ function exitCode(err: unknown): number {
   return err instanceof UsageError || (err instanceof DfsError && START_UP_REFUSALS.has(err.code)) ? USAGE : 1;
 }
 
+const SHELLS = ['bash', 'zsh'];
+
+/**
+ * `dfs completion bash|zsh`: yargs writes the script for the shell named in $SHELL, so the shell
+ * named on the command line is put there (and taken off the arguments).
+ */
+function completionArgv(argv: string[]): string[] {
+  if (argv[0] !== 'completion' || argv.length < 2 || argv[1]!.startsWith('-')) return argv;
+  if (!SHELLS.includes(argv[1]!)) fail(`completion: unknown shell ${JSON.stringify(argv[1]).slice(0, 40)}; give one of ${SHELLS.join(', ')}`, USAGE);
+  process.env.SHELL = `/bin/${argv[1]}`;
+  return [argv[0], ...argv.slice(2)];
+}
+
 process.on('unhandledRejection', (err) => fail(`internal error: ${(err as Error)?.message ?? String(err)}`));
 
 async function main(): Promise<void> {
   // yargs turns a lone '-' into an empty string; carry it through as a marker instead.
-  const argv = hideBin(process.argv).map((a) => (a === '-' ? STDIO : a));
+  const argv = completionArgv(findArgv(hideBin(process.argv).map((a) => (a === '-' ? STDIO : a))));
   let cli: Argv = yargs(argv)
     .scriptName('dfs')
     .usage('$0 <command> [options]\n\nA small GFS-like distributed file system. Docs: README.md and docs/.')
@@ -56,7 +70,9 @@ async function main(): Promise<void> {
     });
   cli = fsCommands(cli, runFsCommand);
   cli = hdfsCommands(cli);
+  cli = toolCommands(cli);
   cli = serverCommands(cli);
+  cli = cli.completion('completion', 'print a shell completion script: dfs completion bash >> ~/.bashrc (or zsh >> ~/.zshrc)');
   await cli.parseAsync();
 }
 

@@ -231,6 +231,8 @@ export interface ChunkserverStatus {
   lastHeartbeatAgoMs: number;
   /** The file system its data is on, as it reported it; servers with the same fsId share one disk. */
   fsId?: string;
+  /** Its failure domain (rack), where the cluster has more than one; absent: the one default rack. */
+  rack?: string;
   /**
    * in-service; decommissioning while some of its chunks lack their replication elsewhere;
    * decommissioned once none do (it may then be stopped and removed).

@@ -302,7 +302,7 @@ t.test('put and get: refusals leave everything as it was', async (t) => {
     const missing = join(local, 'no-such-file');
     const [plain, dir, r0] = await batch([['put', '-f', missing, '/pg/new/x'], ['put', local, '/pg/dir-copy'], ['put', '-r', '0', oldFile, '/pg/r0']]);
     failed(t, plain!, FAILED, `local file ${missing} does not exist`, 'put from a missing local file');
-    failed(t, dir!, FAILED, `local path ${local} is not a regular file`, 'put from a local directory');
+    failed(t, dir!, FAILED, `local path ${local} is a directory (put -R uploads trees)`, 'put from a local directory');
     failed(t, r0!, USAGE, `--replication must be a whole number from 1 to 16${HELP}`, 'put -r 0');
     t.equal(ok(t, await dfs(['ls', '/pg']), 'ls'), 'f.bin\nold.bin\nr2\n', 'nothing was created, not even a parent directory');
   });
@@ -318,7 +318,7 @@ t.test('put and get: refusals leave everything as it was', async (t) => {
       ['get', '/pg/f.bin', out], ['get', '/pg/f.bin', kept], ['get', '/pg/old.bin', into],
     ]);
     failed(t, missing!, FAILED, '/pg/nope does not exist', 'get of a missing path');
-    failed(t, dir!, FAILED, '/pg is a directory', 'get of a directory');
+    failed(t, dir!, FAILED, '/pg is a directory (get -R downloads trees)', 'get of a directory');
     failed(t, catDir!, FAILED, '/pg is a directory', 'cat of a directory');
     t.notOk(existsSync(join(local, 'nope')) || existsSync(join(local, 'pg')), 'no local file was made for them');
 
@@ -417,8 +417,8 @@ t.test('command line mistakes are usage errors and change nothing', async (t) =>
 
 t.test('--help, top level and for each command', async (t) => {
   const commands: [string, string, string][] = [
-    ['put', 'dfs put <src> <dst>', '--replication'],
-    ['get', 'dfs get <src> <dst>', '--force'],
+    ['put', 'dfs put <src..> <dst>', '--replication'],
+    ['get', 'dfs get <src..> <dst>', '--force'],
     ['cat', 'dfs cat <path>', '--masters'],
     ['ls', 'dfs ls [path]', '-R'],
     ['mkdir', 'dfs mkdir <paths..>', '-p'],
@@ -433,7 +433,8 @@ t.test('--help, top level and for each command', async (t) => {
   const [top, ...each] = await batch([['--help'], ...commands.map(([cmd]) => [cmd, '--help'])].map((args) => ({ args, env, cluster: false as const })));
   const usage = ok(t, top!, 'dfs --help');
   t.match(usage, /^dfs <command> \[options\]\n/, 'starts with the usage line');
-  for (const [, line] of commands) t.ok(usage.includes(line), `lists ${line}`);
+  // put and get list their paths as one variadic (`<paths..>`); their own help says which is the destination.
+  for (const [, line] of commands) t.ok(usage.includes(line.replace('<src..> <dst>', '<paths..>')), `lists ${line}`);
   for (const opt of ['--masters', '--json', '--help']) t.ok(usage.includes(opt), `shows ${opt}`);
   commands.forEach(([cmd, line, opt], i) => {
     const help = ok(t, each[i]!, `dfs ${cmd} --help`);
