@@ -21,8 +21,8 @@ const masters = (process.argv[2] ?? '').split(',').filter(Boolean);
 const client = new DfsClient(masters);
 
 /** GET from one master, never following a leader hint; a reply that is not 200 is an error with its code. */
-async function askOne(addr: string, path: string): Promise<unknown> {
-  const res = await request(`http://${addr}${path}`, { headersTimeout: 3000, bodyTimeout: 3000 });
+async function askOne(addr: string, path: string, timeoutMs: number): Promise<unknown> {
+  const res = await request(`http://${addr}${path}`, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
   const body = (await res.body.json()) as { error?: { code: string; message: string } };
   if (res.statusCode !== 200) throw Object.assign(new Error(body.error?.message ?? `HTTP ${res.statusCode}`), { code: body.error?.code ?? `HTTP_${res.statusCode}` });
   return body;
@@ -35,9 +35,9 @@ async function handle(req: AgentRequest): Promise<unknown> {
     case 'stat':
       return (await client.stat(req.path!)).replication;
     case 'pinnedStat':
-      return ((await askOne(req.addr!, `/v1/fs/stat?path=${encodeURIComponent(req.path!)}`)) as { replication: number }).replication;
+      return ((await askOne(req.addr!, `/v1/fs/stat?path=${encodeURIComponent(req.path!)}`, 3000)) as { replication: number }).replication;
     case 'raftStatus':
-      return askOne(req.addr!, '/v1/raft/status');
+      return askOne(req.addr!, '/v1/raft/status', 1000);
     case 'status':
       return client.status();
     case 'touch':
