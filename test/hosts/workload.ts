@@ -7,7 +7,7 @@ import { checkPerKey, registerModel, type Operation, type RegisterInput } from '
 
 export type RegisterOp = Operation<RegisterInput, number> & { key: string };
 
-export const KEYS = ['/reg/a', '/reg/b', '/reg/c', '/reg/d', '/reg/e'];
+export const KEYS = ['/reg/a', '/reg/b', '/reg/c', '/reg/d', '/reg/e', '/reg/f', '/reg/g', '/reg/h'];
 /** A new file's replication: every key's value before the first write. */
 export const INITIAL = 3;
 
@@ -31,7 +31,7 @@ export class MetadataLoad {
 
   private next(n: number): number {
     this.seed = (this.seed * 1103515245 + 12345) & 0x7fffffff;
-    return this.seed % n;
+    return (this.seed >>> 16) % n; // an LCG's low bits cycle: use the high ones
   }
 
   /** Starts two writers, a reader through the leader and a reader pinned to `pinned` (a master's address). */
@@ -50,7 +50,7 @@ export class MetadataLoad {
       this.history.push({ key, client, input: { kind: 'write', value }, output: undefined, call, ret: r?.ok ? ret : Infinity });
       if (r?.ok) this.counts.writesOk++;
       else this.counts.writesUnknown++;
-      await sleep(20);
+      await sleep(40);
     }
   }
 
@@ -64,7 +64,7 @@ export class MetadataLoad {
         this.history.push({ key, client, input: { kind: 'read' }, output: r.value as number, call, ret });
         this.counts.readsOk++;
       } else this.counts.readsFailed++;
-      await sleep(20);
+      await sleep(40);
     }
   }
 
@@ -78,7 +78,7 @@ export class MetadataLoad {
         this.history.push({ key, client, input: { kind: 'read' }, output: r.value as number, call, ret });
         this.counts.pinnedOk++;
       } else this.counts.pinnedRefused++;
-      await sleep(20);
+      await sleep(40);
     }
   }
 
@@ -101,6 +101,8 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class LeaderWatch {
   readonly changes: string[] = [];
   readonly maxTerm = new Map<string, number>();
+  /** Every role each master was seen in ('down' when it did not answer). */
+  readonly rolesSeen = new Map<string, Set<string>>();
   private last = '';
   private running = true;
   private readonly loop: Promise<void>;
@@ -111,7 +113,11 @@ export class LeaderWatch {
     while (this.running) {
       const views = await this.c.raftViews();
       const at = performance.now();
-      for (const v of views) this.maxTerm.set(v.id, Math.max(this.maxTerm.get(v.id) ?? -1, v.term));
+      for (const v of views) {
+        this.maxTerm.set(v.id, Math.max(this.maxTerm.get(v.id) ?? -1, v.term));
+        if (!this.rolesSeen.has(v.id)) this.rolesSeen.set(v.id, new Set());
+        this.rolesSeen.get(v.id)!.add(v.role);
+      }
       const leaders = views.filter((v) => v.role === 'leader').map((v) => `${v.id}@${v.term}`).sort().join('+');
       if (leaders && leaders !== this.last) {
         this.changes.push(leaders);
