@@ -33,6 +33,15 @@ export interface HostSpec {
   rack: 1 | 2;
 }
 
+/** The hosts, two racks: masters m1, m2 and chunkservers cs1–cs3 and the client in rack 1; m3 and cs4–cs6 in rack 2. */
+export function layout(masters: number, chunkservers: number): HostSpec[] {
+  const hosts: HostSpec[] = [];
+  for (let i = 1; i <= masters; i++) hosts.push({ name: `m${i}`, rack: i <= 2 ? 1 : 2 });
+  for (let i = 1; i <= chunkservers; i++) hosts.push({ name: `cs${i}`, rack: i <= 3 ? 1 : 2 });
+  hosts.push({ name: 'cl', rack: 1 });
+  return hosts;
+}
+
 export interface BedHost extends HostSpec {
   /** The host's network namespace. */
   ns: string;

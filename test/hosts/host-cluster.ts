@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { DFS, ROOT, type RunResult } from '../helpers/cluster.js';
-import { NamespaceBed, namespacesUnavailable, type HostSpec } from './bed.js';
+import { layout, NamespaceBed, namespacesUnavailable, type HostSpec } from './bed.js';
 import { FaultProxy } from './fault-proxy.js';
 import type { AgentReply, AgentRequest } from './agent.js';
 
@@ -24,15 +24,6 @@ export const CHUNKSERVER_PORT = 9500;
 const AGENT = join(ROOT, 'test', 'hosts', 'agent.ts');
 /** tap preloads its process tracker into child node processes through NODE_OPTIONS; servers do without. */
 const QUIET_ENV = { NODE_OPTIONS: '', DFS_LOG_LEVEL: 'info', DFS_MASTERS: '', DFS_CLUSTER_SECRET: '' };
-
-/** The hosts, two racks: masters m1, m2 and chunkservers cs1–cs3 and the client in rack 1; m3 and cs4–cs6 in rack 2. */
-export function layout(masters: number, chunkservers: number): HostSpec[] {
-  const hosts: HostSpec[] = [];
-  for (let i = 1; i <= masters; i++) hosts.push({ name: `m${i}`, rack: i <= 2 ? 1 : 2 });
-  for (let i = 1; i <= chunkservers; i++) hosts.push({ name: `cs${i}`, rack: i <= 3 ? 1 : 2 });
-  hosts.push({ name: 'cl', rack: 1 });
-  return hosts;
-}
 
 /** Hosts on this machine's loopback (127.0.1.x), for a machine where namespaces cannot be made. */
 class LoopbackNet {
