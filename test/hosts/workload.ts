@@ -101,7 +101,10 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class LeaderWatch {
   readonly changes: string[] = [];
   readonly maxTerm = new Map<string, number>();
-  /** Every role each master was seen in ('down' when it did not answer). */
+  /**
+   * Every role each master was seen in ('down' when it did not answer). The status route shows a
+   * pre-candidate as a follower, so a follower that knows no leader is 'follower without a leader'.
+   */
   readonly rolesSeen = new Map<string, Set<string>>();
   private last = '';
   private running = true;
@@ -116,7 +119,7 @@ export class LeaderWatch {
       for (const v of views) {
         this.maxTerm.set(v.id, Math.max(this.maxTerm.get(v.id) ?? -1, v.term));
         if (!this.rolesSeen.has(v.id)) this.rolesSeen.set(v.id, new Set());
-        this.rolesSeen.get(v.id)!.add(v.role);
+        this.rolesSeen.get(v.id)!.add(v.role === 'follower' && v.leader === null ? 'follower without a leader' : v.role);
       }
       const leaders = views.filter((v) => v.role === 'leader').map((v) => `${v.id}@${v.term}`).sort().join('+');
       if (leaders && leaders !== this.last) {
