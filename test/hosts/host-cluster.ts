@@ -265,9 +265,7 @@ export class HostCluster {
     const hops: [string, string][] = [];
     for (const s of this.chunkservers) {
       if (s.child.exitCode !== null || s.child.signalCode !== null) continue;
-      const argv = ['-H', '-t', '-n', '-p', 'state', 'established'];
-      const out = this.bed ? spawnSync('ip', ['netns', 'exec', this.bed.host(s.id).ns, 'ss', ...argv], { encoding: 'utf8' }).stdout : spawnSync('ss', argv, { encoding: 'utf8' }).stdout;
-      for (const line of out.split('\n')) {
+      for (const line of this.ss(s.host, ['-H', '-t', '-n', '-p', 'state', 'established'])) {
         const cols = line.trim().split(/\s+/);
         if (cols.length < 5 || !line.includes(`pid=${s.pid},`)) continue;
         const to = byAddr.get(cols[3]!);
@@ -280,9 +278,14 @@ export class HostCluster {
   /** The local addresses that `id`'s process listens on (TCP), from `ss` on its host. */
   listening(id: string): string[] {
     const s = this.server(id);
-    const argv = ['-H', '-t', '-l', '-n', '-p'];
-    const out = this.bed ? spawnSync('ip', ['netns', 'exec', this.bed.host(s.host).ns, 'ss', ...argv], { encoding: 'utf8' }).stdout : spawnSync('ss', argv, { encoding: 'utf8' }).stdout;
-    return out.split('\n').filter((l) => l.includes(`pid=${s.pid},`)).map((l) => l.trim().split(/\s+/)[3]!);
+    return this.ss(s.host, ['-H', '-t', '-l', '-n', '-p']).filter((l) => l.includes(`pid=${s.pid},`)).map((l) => l.trim().split(/\s+/)[3]!);
+  }
+
+  /** `ss` on a host (in its namespace on the bed), as lines. */
+  private ss(host: string, argv: string[]): string[] {
+    const r = this.bed ? spawnSync('ip', ['netns', 'exec', this.bed.host(host).ns, 'ss', ...argv], { encoding: 'utf8' }) : spawnSync('ss', argv, { encoding: 'utf8' });
+    if (r.error || r.status !== 0) throw new Error(`ss failed (${r.error?.message ?? r.stderr.trim()}): it comes with iproute2 (Debian: apt-get install iproute2)`);
+    return r.stdout.split('\n');
   }
 
   /** Warnings and errors the servers logged: printed when a test fails, to say why. */
