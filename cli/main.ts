@@ -18,6 +18,7 @@ function packageVersion(): string {
 
 /** Exit codes: 0 done, 1 the operation failed, 2 the command line (or a server's config) is wrong (usage). */
 const USAGE = 2;
+const SERVER_ROLES = new Set(['master', 'chunkserver', 's3', 'cluster']);
 const START_UP_REFUSALS = new Set<string>(['INVALID_PATH', 'INVALID_CONFIG', 'MEMBERSHIP_MISMATCH', 'WRONG_CLUSTER']);
 
 /** Prints one line, whatever the message holds, and exits. */
@@ -28,6 +29,8 @@ function fail(message: string, code = 1): never {
 
 /** A malformed dfs path or option value is a usage error, like an unknown flag; the rest failed at run time. */
 function exitCode(err: unknown): number {
+  // A server role started with a wrong flag value is a usage error too (systemd: do not restart).
+  if (err instanceof DfsError && err.code === 'INVALID_ARGUMENT' && SERVER_ROLES.has(String(process.argv[2]))) return USAGE;
   // A server's config or data folder that disagrees with itself is fixed by a person, not by a
   // restart: 2 tells systemd so (RestartPreventExitStatus=2).
   return err instanceof UsageError || (err instanceof DfsError && START_UP_REFUSALS.has(err.code)) ? USAGE : 1;

@@ -283,7 +283,8 @@ export function resolveSettings(role: Role, flags: Record<string, unknown>, env:
   if (role === 'chunkserver') out.masters ??= DEFAULT_MASTERS;
   if (typeof out.advertise === 'string') {
     const host = out.advertise.slice(0, out.advertise.lastIndexOf(':'));
-    if (isIP(host) !== 0 && !localAddresses().has(host)) {
+    // The loopback interface owns all of 127.0.0.0/8, though it lists only 127.0.0.1.
+    if (isIP(host) !== 0 && !localAddresses().has(host) && !host.startsWith('127.')) {
       const where = flags.advertise !== undefined ? '--advertise' : `config ${file}: "advertise"`;
       throw new DfsError(flags.advertise !== undefined ? 'INVALID_ARGUMENT' : 'INVALID_CONFIG', `${where}: ${host} is not an address of this host; give the address the others reach this host at`);
     }

@@ -64,6 +64,7 @@ t.test('every mistake in a config file is one line naming the file and the key',
   bad({ data: '/d', peers: { 'm 1': '127.0.0.1:1' } }, /"peers": a master id must be 1-32 letters/);
   bad({ role: 'chunkserver', data: '/d' }, /"role" is "chunkserver", but this is dfs master/);
   bad({ data: '/d', advertise: '198.18.200.200:9400' }, /"advertise": 198\.18\.200\.200 is not an address of this host/);
+  t.equal(resolveSettings('master', { data: '/d', advertise: '127.0.1.5:9400' }, {}).advertise, '127.0.1.5:9400', 'all of 127.0.0.0/8 is this host (loopback)');
   bad({ role: 'chunkserver', data: '/d', masters: ['127.0.0.1:9400', 'nope'] }, /"masters"\[1\]: 'nope' is not host:port/, 'chunkserver');
   bad({ role: 'chunkserver', data: '/d', scrubRate: -1 }, /"scrubRate" must be a number of MiB\/s/, 'chunkserver');
   bad('{ "data": "/d", ', /is not valid JSON/);

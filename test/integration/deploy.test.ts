@@ -111,4 +111,10 @@ t.test('three masters and two chunkservers started from config files, as docs/DE
   t.equal(r.code, 2, 'exit code 2');
   t.equal(r.stderr, `dfs: config ${bad}: unknown key "replcation" (known keys: advertise, balanceThreshold, chunkSize, copiesPerServer, data, deadTimeoutMs, gcGraceMs, id, leaseMs, listen, peers, replication, role, secretFile, snapshotEvery, tickMs)\n`);
   t.notOk(existsSync(join(dir, 'm9')), 'no data folder was made');
+
+  // A bad flag value is a usage error too: exit 2 (systemd's RestartPreventExitStatus), one line, nothing made.
+  const flag = await runDfs(['master', '--id', 'm8', '--listen', `127.0.0.1:${ports[5]}`, '--data', join(dir, 'm8'), '--advertise', '198.18.200.200:9400']);
+  t.equal(flag.code, 2, 'a bad --advertise: exit code 2');
+  t.match(flag.stderr, /^dfs: --advertise: 198\.18\.200\.200 is not an address of this host[^\n]*\n$/);
+  t.notOk(existsSync(join(dir, 'm8')), 'no data folder was made');
 });
