@@ -35,7 +35,7 @@ export function serverCommands(cli: Argv): Argv {
         id: o.id, listen: o.listen, advertise: o.advertise, dataDir: o.data, chunkSizeBytes: o.chunkSize, replication: o.replication,
         secretFile: o.secretFile, deadTimeoutMs: o.deadTimeoutMs, writeLeaseMs: o.leaseMs, snapshotEveryEntries: o.snapshotEvery,
         tickIntervalMs: o.tickMs, safeModeMs: MASTER_DEFAULTS.safeModeMs, peers: o.peers, gcGraceMs: o.gcGraceMs,
-        copiesPerServer: o.copiesPerServer, balanceThreshold: o.balanceThreshold,
+        copiesPerServer: o.copiesPerServer, balanceThreshold: o.balanceThreshold, tls: { cert: o.tlsCert, key: o.tlsKey, ca: o.tlsCa },
       });
       closeOnSignal(m.close);
     })
@@ -45,7 +45,7 @@ export function serverCommands(cli: Argv): Argv {
       const cs = await runChunkserver({
         id: o.id, listen: o.listen, advertise: o.advertise, dataDir: o.data, masters: o.masters, secretFile: o.secretFile,
         maxChunkBytes: o.chunkSize, heartbeatIntervalMs: o.heartbeatMs, scrubRateMiBps: o.scrubRate, scrubIntervalMs: o.scrubIntervalMs,
-        copyRateMiBps: o.copyRate,
+        copyRateMiBps: o.copyRate, tls: { cert: o.tlsCert, key: o.tlsKey, ca: o.tlsCa },
       });
       closeOnSignal(cs.close);
     })
