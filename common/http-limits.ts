@@ -27,7 +27,11 @@ export const HTTP_SERVER_LIMITS = {
   maxConnectionsPerClient: 2_048,
   /** An idle keep-alive connection is closed after this. */
   keepAliveTimeoutMs: 30_000,
-} as const;
+  /** How often Node looks for requests over their header or request time (its default is 30 s). */
+  checkIntervalMs: 1_000,
+};
+
+export type ServerLimits = typeof HTTP_SERVER_LIMITS;
 
 const rawBodies = new WeakMap<Request, Buffer>();
 
@@ -108,13 +112,13 @@ export function checkJsonShape(text: Buffer, maxDepth: number = HTTP_SERVER_LIMI
   }
 }
 
-/** Parses the body `readBody` read, when it is JSON (or untyped), after checking its shape. */
+/** Parses the body `readBody` read, when it is sent as JSON, after checking its shape. */
 export function parseJsonBody(): RequestHandler {
   return (req, _res, next) => {
     const raw = rawBodies.get(req);
     if (raw === undefined || raw.length === 0) return next();
     const type = req.headers['content-type'];
-    if (type !== undefined && !/^application\/([\w.+-]*\+)?json\b/i.test(type)) return next();
+    if (type === undefined || !/^application\/([\w.+-]*\+)?json\b/i.test(type)) return next();
     try {
       checkJsonShape(raw);
       req.body = JSON.parse(raw.toString('utf8')) as unknown;
@@ -195,16 +199,16 @@ export function methodNotAllowed(app: Express): RequestHandler {
 }
 
 /** Timeouts and connection caps on a listener (plain or TLS). `requestTimeoutMs`: the longest a whole request may take to arrive. */
-export function applyServerLimits(server: Server, requestTimeoutMs: number): void {
-  server.headersTimeout = HTTP_SERVER_LIMITS.headersTimeoutMs;
+export function applyServerLimits(server: Server, requestTimeoutMs: number, limits: ServerLimits = HTTP_SERVER_LIMITS): void {
+  server.headersTimeout = limits.headersTimeoutMs;
   server.requestTimeout = requestTimeoutMs;
-  server.keepAliveTimeout = HTTP_SERVER_LIMITS.keepAliveTimeoutMs;
-  server.maxConnections = HTTP_SERVER_LIMITS.maxConnections;
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  server.maxConnections = limits.maxConnections;
   const perClient = new Map<string, number>();
   server.on('connection', (socket) => {
     const who = socket.remoteAddress ?? '?';
     const n = (perClient.get(who) ?? 0) + 1;
-    if (n > HTTP_SERVER_LIMITS.maxConnectionsPerClient) {
+    if (n > limits.maxConnectionsPerClient) {
       socket.destroy();
       return;
     }

@@ -5,7 +5,7 @@ import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 import type { z } from 'zod';
 import { DfsError } from './errors.js';
 import type { Logger } from './log.js';
-import { applyServerLimits, hostGuard, methodNotAllowed, parseJsonBody, readBody } from './http-limits.js';
+import { applyServerLimits, hostGuard, HTTP_SERVER_LIMITS, methodNotAllowed, parseJsonBody, readBody } from './http-limits.js';
 import { MAX_JSON_BODY_BYTES } from './protocol.js';
 import { serverTlsOptions, type LoadedTls } from './tls.js';
 
@@ -140,7 +140,8 @@ export function route(fn: (req: Request, res: Response) => Promise<void> | void)
  */
 export function listen(app: Express, host: string, port: number, opts: { tls?: LoadedTls; requestTimeoutMs?: number } = {}): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server: Server = opts.tls ? createTlsServer(serverTlsOptions(opts.tls), app) : createServer(app);
+    const check = { connectionsCheckingInterval: HTTP_SERVER_LIMITS.checkIntervalMs };
+    const server: Server = opts.tls ? createTlsServer({ ...serverTlsOptions(opts.tls), ...check }, app) : createServer(check, app);
     applyServerLimits(server, opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
     server.once('listening', () => resolve(server));
     server.once('error', reject);
