@@ -7,6 +7,7 @@ import { DEFAULT_BASE_PORT, DEFAULT_MASTERS, formatBytes } from '../common/confi
 import { capacityTotals, formatCapacity } from './format.js';
 import { DfsError } from '../common/errors.js';
 import { callJson } from '../common/http.js';
+import { clusterTlsArgs } from './cluster-tls.js';
 import { LeaderClient } from '../common/leader.js';
 import type { ClusterStatus } from '../common/protocol.js';
 import { findPortHolder, portIsFree, shellCommand } from './ports.js';
@@ -22,6 +23,8 @@ export interface ClusterOptions {
   host: string;
   /** The S3 gateway's port; 0: no gateway. Default 9000, or base port + 200 with another base port. */
   s3Port?: number;
+  /** TLS everywhere, with a throw-away CA and certificate made in <data>/tls (common/tls.ts). */
+  tls?: boolean;
 }
 
 /** One process of the local cluster, as cluster.json lists it. */
@@ -178,9 +181,10 @@ export async function runCluster(opts: ClusterOptions): Promise<void> {
   const secretFile = join(dataDir, 'secret');
   if (!existsSync(secretFile)) writeFileSync(secretFile, newSecret() + '\n', { mode: 0o600 });
   const clusterFile = join(dataDir, 'cluster.json');
+  const tls = clusterTlsArgs(dataDir, opts);
   const procs: { info: ProcessInfo; child: ChildProcess }[] = [];
   const writeClusterFile = () => writeJsonAtomic(clusterFile, {
-    masters: layout.masters, dataDir, secretFile, launcherPid: process.pid, processes: procs.map((p) => p.info),
+    masters: tls.masters(layout.masters), dataDir, secretFile, ...tls.files, launcherPid: process.pid, processes: procs.map((p) => p.info),
   });
   let ready = false;
   let stopping = false;
@@ -212,7 +216,7 @@ export async function runCluster(opts: ClusterOptions): Promise<void> {
     const log = join(dir, `${role}.log`);
     const out = openSync(log, 'a');
     // Node's own flags (--cpu-prof, --max-old-space-size, ...) given to `dfs cluster` reach every process.
-    const own = role === 's3' ? ['--listen', addr] : ['--id', id, '--listen', addr, '--data', dir, '--secret-file', secretFile];
+    const own = role === 's3' ? ['--listen', addr, ...tls.clientArgs] : ['--id', id, '--listen', addr, '--data', dir, '--secret-file', secretFile, ...tls.serverArgs];
     const argv = [process.execPath, ...process.execArgv, MAIN, role, ...own, ...args];
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', out, out] });
     closeSync(out); // the child has its own copy
@@ -267,7 +271,7 @@ export async function runCluster(opts: ClusterOptions): Promise<void> {
     if (!status) return; // Ctrl-C while starting: the signal handler exits
     ready = true;
     console.log(`dfs cluster: ready — ${status.chunkservers.filter((c) => c.alive).length} chunkservers: ${formatCapacity(capacityTotals(status.chunkservers))}; chunk size ${formatBytes(opts.chunkSizeBytes)}, replication ${opts.replication}`);
-    console.log(`dfs cluster: dashboard at http://${layout.masters[0]}/ui/ (any master's /ui/ leads to the leader)`);
+    console.log(`dfs cluster: dashboard at ${opts.tls ? 'https' : 'http'}://${layout.masters[0]}/ui/ (any master's /ui/ leads to the leader)`);
     if (layout.s3 && s3Key) {
       console.log(`dfs cluster: S3 gateway at http://${layout.s3} (key in ${s3Credentials}):\n  AWS_ACCESS_KEY_ID=${s3Key.accessKeyId} AWS_SECRET_ACCESS_KEY=${s3Key.secretAccessKey} aws --endpoint-url http://${layout.s3} s3 ls`);
     }
@@ -277,6 +281,6 @@ export async function runCluster(opts: ClusterOptions): Promise<void> {
     throw err;
   }
   const isDefault = layout.masters.join(',') === DEFAULT_MASTERS.join(',');
-  console.log(`\nPoint dfs at it${isDefault ? ' (this is also the default)' : ''}:\n  export DFS_MASTERS=${layout.masters.join(',')}\n  dfs status\n\nProcesses are listed in ${clusterFile}, each with the command that restarts it by hand. Ctrl-C stops the cluster.`);
+  console.log(`\nPoint dfs at it${isDefault && !opts.tls ? ' (this is also the default)' : ''}:\n  export DFS_MASTERS=${tls.masters(layout.masters).join(',')}${tls.files.tlsCa ? `\n  export DFS_TLS_CA=${tls.files.tlsCa}` : ''}\n  dfs status\n\nProcesses are listed in ${clusterFile}, each with the command that restarts it by hand. Ctrl-C stops the cluster.`);
   await new Promise(() => undefined); // until a signal
 }

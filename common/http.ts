@@ -76,6 +76,14 @@ export async function readJson(body: Dispatcher.ResponseData['body']): Promise<u
   }
 }
 
+/** A TLS failure says how to fix it: trust the cluster's CA, or speak TLS to a TLS cluster. */
+export function withTlsHint(e: DfsError, cause: unknown): DfsError {
+  const text = `${(cause as Error)?.message ?? ''} ${String((cause as { code?: unknown })?.code ?? '')}`;
+  if (/certificate|CERT_|SELF_SIGNED/i.test(text)) return new DfsError('UNAVAILABLE', `${e.message}: trust the cluster's CA with DFS_TLS_CA or --tls-ca`);
+  if (scheme() === 'http' && e.message.endsWith('UND_ERR_SOCKET')) return new DfsError('UNAVAILABLE', `${e.message} (a TLS cluster needs https:// master addresses or DFS_TLS_CA)`);
+  return e;
+}
+
 /**
  * A JSON call to a peer (`addr` is host:port). Answers the parsed body on 2xx; otherwise throws
  * the peer's DfsError, or UNAVAILABLE / TIMEOUT when the peer cannot be reached.
@@ -95,7 +103,7 @@ export async function callJson<T>(addr: string, path: string, opts: CallOptions 
       signal: AbortSignal.timeout(opts.timeoutMs ?? HTTP_LIMITS.controlTimeoutMs),
     });
   } catch (err) {
-    throw toDfsError(err, `call to ${addr}`);
+    throw withTlsHint(toDfsError(err, `call to ${addr}`), err);
   }
   let parsed: unknown;
   try {

@@ -117,3 +117,20 @@ export function makeClusterCerts(dir: string, hosts: readonly string[], openssl 
   for (const k of [caKey, f.key]) chmodSync(k, 0o600);
   return f;
 }
+
+/**
+ * For a command-line process (yargs middleware): TLS from `--tls-ca` / DFS_TLS_CA or from
+ * https:// master addresses, which are then given on without their scheme. The server roles
+ * configure themselves from their own settings and are left alone.
+ */
+export function configureCliTls(a: { _: (string | number)[]; masters?: unknown; 'tls-ca'?: unknown }): void {
+  const command = String(a._[0] ?? '');
+  if (command === 'master' || command === 'chunkserver') return;
+  const fromFlag = typeof a.masters === 'string';
+  const raw = fromFlag ? (a.masters as string) : process.env.DFS_MASTERS;
+  const list = raw ? raw.split(',').map((x) => x.trim()) : [];
+  const stripped = clientTlsFromEnv(typeof a['tls-ca'] === 'string' ? a['tls-ca'] : undefined, list);
+  if (list.length === 0) return;
+  if (fromFlag) a.masters = stripped.join(',');
+  else process.env.DFS_MASTERS = stripped.join(',');
+}
