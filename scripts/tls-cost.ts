@@ -76,7 +76,7 @@ async function main(): Promise<void> {
     for (let r = 0; r < rounds; r++) {
       for (const c of r % 2 === 0 ? clusters : [...clusters].reverse()) {
         const put = mib / (await timed(['put', file, `/f${r}`], c.env));
-        const get = mib / (await timed(['get', `/f${r}`, join(dir, `out-${c.name}`)], c.env));
+        const get = mib / (await timed(['get', `/f${r}`, join(dir, `out-${c.name}-${r}`)], c.env));
         rates[c.name]!.put.push(put);
         rates[c.name]!.get.push(get);
         console.log(`  round ${r + 1} ${c.name.padEnd(5)} put ${put.toFixed(1).padStart(7)}  get ${get.toFixed(1).padStart(7)}`);
