@@ -7,7 +7,7 @@ import { buildUrl, httpAgent, readJson } from './http.js';
 import type { WriteChunkReply } from './protocol.js';
 
 /** How much of a chunk may sit between a sender and a slow first hop before the sender stops reading its input. */
-export const CHUNK_PUT_BUFFER_BYTES = 4 * 1024 * 1024;
+const CHUNK_PUT_BUFFER_BYTES = 4 * 1024 * 1024;
 
 export interface ChunkPutOptions {
   /** The pipeline's chunkservers (host:port), first hop first; the first forwards to the rest. */
@@ -33,7 +33,7 @@ export class ChunkPut {
   private readonly body = new PassThrough({ highWaterMark: CHUNK_PUT_BUFFER_BYTES });
   private readonly abortController = new AbortController();
   readonly result: Promise<WriteChunkReply>;
-  failure?: DfsError;
+  private failure?: DfsError;
 
   constructor(o: ChunkPutOptions) {
     const [addr, ...rest] = o.pipeline as [string, ...string[]];

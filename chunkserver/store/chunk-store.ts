@@ -45,7 +45,7 @@ export class ChunkStore {
   /** Whether chunk files are still opened with O_DIRECT: until the file system refuses it once. */
   private directIo: boolean;
 
-  constructor(readonly dataDir: string, private readonly log: Logger, opts: ChunkStoreOptions = {}) {
+  constructor(private readonly dataDir: string, private readonly log: Logger, opts: ChunkStoreOptions = {}) {
     this.directIo = (opts.directIo ?? true) && fsc.O_DIRECT !== undefined;
     this.openFile = opts.openFile ?? open;
     this.onFsync = opts.onFsync;

@@ -10,7 +10,7 @@ export const READ_BATCH_BYTES = 16 * BLOCK_SIZE_BYTES;
  * run a full mark-compact every few tens of MiB served ("external memory pressure"): more than
  * half of a serving chunkserver's CPU. 32 idle buffers cover the reads a small cluster serves at once.
  */
-export const MAX_POOLED_BATCHES = 32;
+const MAX_POOLED_BATCHES = 32;
 
 /** Batch-sized buffers for reuse, so a read allocates nothing per batch; at most `max` are kept idle. */
 class BatchPool {
