@@ -10,7 +10,7 @@ import {
 import { CLUSTER_ID_HEADER } from './membership.js';
 import type { RaftHooks } from './metrics.js';
 import type { Replicator, SessionRef } from './replicator.js';
-import { MasterState } from './state.js';
+import { MasterState } from './state/index.js';
 
 export interface RaftReplicatorOptions {
   id: string;

@@ -1,6 +1,6 @@
 import type { PlannedCopy } from '../common/protocol.js';
-import type { Registry } from './registry.js';
-import type { FileNode, MasterState, Node } from './state.js';
+import type { Registry } from './registry/index.js';
+import type { FileNode, MasterState, Node } from './state/index.js';
 
 export interface RepairLimits {
   /** Copies one server takes part in at once, as source or target: repair must not starve clients. */

@@ -14,10 +14,10 @@ import type { ConcatRequest } from '../common/protocol.js';
 import type { Command } from './commands.js';
 import { LeaderCore, toReply, type PlacementRefusal } from './leader/core.js';
 import { runInSlices } from './leader/slices.js';
-import type { Registry } from './registry.js';
+import type { Registry } from './registry/index.js';
 import type { RepairLimits, RepairScheduler } from './repair.js';
 import type { Replicator, SessionRef } from './replicator.js';
-import type { FileNode, MasterState } from './state.js';
+import type { FileNode, MasterState } from './state/index.js';
 
 export interface MasterConfig {
   id: string;

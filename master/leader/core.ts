@@ -8,9 +8,9 @@
 // what lets test/master/leader-sim.ts run thousands of seeded histories through this very code.
 import type { CorruptReport, PlannedCopy, HeartbeatReply, HeartbeatRequest, RegisterRequest } from '../../common/protocol.js';
 import type { Command } from '../commands.js';
-import { Registry } from '../registry.js';
+import { Registry } from '../registry/index.js';
 import { REPAIR_DEFAULTS, RepairScheduler, type RepairLimits, type RepairScan } from '../repair.js';
-import type { MasterState } from '../state.js';
+import type { MasterState } from '../state/index.js';
 import { ReportAssembler, type PageOutcome } from './reports.js';
 
 /** Deletions sent in one heartbeat reply; the rest go in later ones. */

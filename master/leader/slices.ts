@@ -1,7 +1,7 @@
 // Runs a repair scan (a generator of pause points, from the deterministic core) in slices of a
 // few milliseconds of real time, letting the event loop in between: this is driver code, the one
 // place the scan meets a clock and the event loop.
-import type { MasterState } from '../state.js';
+import type { MasterState } from '../state/index.js';
 import { SCAN_STEP, type RepairScan, type RepairScheduler } from '../repair.js';
 
 /** How a scan shares the event loop. */

@@ -8,7 +8,7 @@ import type { HeartbeatRequest, RegisterRequest } from '../../common/protocol.js
 import type { Command, CommandResult } from '../../master/commands.js';
 import type { Replicator } from '../../master/replicator.js';
 import { MasterService, type MasterConfig } from '../../master/service.js';
-import { MasterState } from '../../master/state.js';
+import { MasterState } from '../../master/state/index.js';
 
 /** A group of one that applies at once: what the driver needs of Raft, no more. */
 class InstantReplicator implements Replicator {
