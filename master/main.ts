@@ -7,7 +7,7 @@ import { createLogger } from '../common/log.js';
 import { createApp, installErrorHandler, listen, newMetricsRegistry, sendError } from '../common/server.js';
 import { DfsError } from '../common/errors.js';
 import { CHUNK_TIMEOUT_MS, checkLimits, WRITE_TOKEN_TTL_MS } from '../common/limits.js';
-import { REPAIR_DEFAULTS } from './repair.js';
+import { REPAIR_DEFAULTS } from './repair/index.js';
 import { RaftReplicator } from './raft-replicator.js';
 import { acceptRaftStreams, type RaftNode } from './raft/index.js';
 import { CLUSTER_ID_HEADER, resolveMembership } from './membership.js';

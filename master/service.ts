@@ -15,7 +15,7 @@ import type { Command } from './commands.js';
 import { LeaderCore, toReply, type PlacementRefusal } from './leader/core.js';
 import { runInSlices } from './leader/slices.js';
 import type { Registry } from './registry/index.js';
-import type { RepairLimits, RepairScheduler } from './repair.js';
+import type { RepairLimits, RepairScheduler } from './repair/index.js';
 import type { Replicator, SessionRef } from './replicator.js';
 import type { FileNode, MasterState } from './state/index.js';
 

@@ -9,7 +9,7 @@
 import type { CorruptReport, PlannedCopy, HeartbeatReply, HeartbeatRequest, RegisterRequest } from '../../common/protocol.js';
 import type { Command } from '../commands.js';
 import { Registry } from '../registry/index.js';
-import { REPAIR_DEFAULTS, RepairScheduler, type RepairLimits, type RepairScan } from '../repair.js';
+import { REPAIR_DEFAULTS, RepairScheduler, type RepairLimits, type RepairScan } from '../repair/index.js';
 import type { MasterState } from '../state/index.js';
 import { ReportAssembler, type PageOutcome } from './reports.js';
 

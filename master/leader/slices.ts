@@ -2,7 +2,7 @@
 // few milliseconds of real time, letting the event loop in between: this is driver code, the one
 // place the scan meets a clock and the event loop.
 import type { MasterState } from '../state/index.js';
-import { SCAN_STEP, type RepairScan, type RepairScheduler } from '../repair.js';
+import { SCAN_STEP, type RepairScan, type RepairScheduler } from '../repair/index.js';
 
 /** How a scan shares the event loop. */
 export interface SliceOptions {

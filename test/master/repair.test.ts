@@ -7,7 +7,7 @@ import type { CopyOrder, HeartbeatRequest, RegisterRequest } from '../../common/
 import type { Command } from '../../master/commands.js';
 import { Registry } from '../../master/registry/index.js';
 import { scanInSlices, type SliceOptions } from '../../master/leader/slices.js';
-import { REPAIR_DEFAULTS, RepairScheduler, type RepairLimits } from '../../master/repair.js';
+import { REPAIR_DEFAULTS, RepairScheduler, type RepairLimits } from '../../master/repair/index.js';
 import { MasterState } from '../../master/state/index.js';
 
 const DEAD = 10_000; // registry dead timeout (ms)
