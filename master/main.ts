@@ -13,7 +13,7 @@ import { acceptRaftStreams, type RaftNode } from './raft/index.js';
 import { CLUSTER_ID_HEADER, resolveMembership } from './membership.js';
 import { raftHooks, watchLeader, watchRaft } from './metrics.js';
 import { mountMasterRoutes } from './routes.js';
-import { MasterService, READ_TOKEN_TTL_MS } from './service.js';
+import { MasterService, READ_TOKEN_TTL_MS } from './service/index.js';
 
 export interface MasterOptions {
   id: string;
@@ -142,7 +142,7 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
     peers, safeModeMs: opts.safeModeMs, gcGraceMs: opts.gcGraceMs,
     repair: { perServerCopies: opts.copiesPerServer, balanceThreshold: opts.balanceThreshold },
   };
-  const svc = new MasterService(config, () => replicator.state, replicator, log);
+  const svc = new MasterService({ config, getState: () => replicator.state, replicator, log });
   mountMasterRoutes(app, svc, metrics);
   watchLeader(metrics, svc);
   installErrorHandler(app, log);

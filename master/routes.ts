@@ -10,7 +10,7 @@ import { SESSION_HEADER } from '../common/leader.js';
 import { parseInput, route } from '../common/server.js';
 import { mountDashboard } from './dashboard.js';
 import type { SessionRef } from './replicator.js';
-import type { MasterService } from './service.js';
+import type { MasterService } from './service/index.js';
 
 
 function session(req: Request): SessionRef | undefined {
@@ -47,10 +47,10 @@ export function mountMasterRoutes(app: Express, svc: MasterService, metrics: Met
   // A client session for exactly-once mutations: a retry with the same header is applied once.
   app.post('/v1/session', route(async (_req, res) => {
     count('session');
-    res.json({ sessionId: await svc.registerSession() });
+    res.json({ sessionId: await svc.namespace.registerSession() });
   }));
   app.get('/v1/raft/status', (_req, res) => {
-    res.json(svc.raftStatus());
+    res.json(svc.reports.raftStatus());
   });
 
   // Namespace mutations: a validated JSON body, an optional session header, a JSON answer.
@@ -60,51 +60,51 @@ export function mountMasterRoutes(app: Express, svc: MasterService, metrics: Met
       res.json(await run(parseInput(schema, req.body), session(req)));
     }));
   };
-  mutation('mkdir', MkdirRequest, (b, s) => svc.mkdir(b, s));
-  mutation('create', CreateRequest, (b, s) => svc.create(b, s));
-  mutation('allocate', AllocateRequest, (b, s) => svc.allocate(b, s));
-  mutation('complete', CompleteRequest, (b, s) => svc.complete(b, s));
+  mutation('mkdir', MkdirRequest, (b, s) => svc.namespace.mkdir(b, s));
+  mutation('create', CreateRequest, (b, s) => svc.namespace.create(b, s));
+  mutation('allocate', AllocateRequest, (b, s) => svc.namespace.allocate(b, s));
+  mutation('complete', CompleteRequest, (b, s) => svc.namespace.complete(b, s));
   mutation('abandon', AbandonRequest, async (b, s) => {
-    await svc.abandon(b.writeId, s);
+    await svc.namespace.abandon(b.writeId, s);
     return { ok: true };
   });
-  mutation('renew', RenewRequest, (b, s) => svc.renew(b, s));
-  mutation('delete', DeleteRequest, (b, s) => svc.delete(b, s));
-  mutation('rename', RenameRequest, (b, s) => svc.rename(b, s));
-  mutation('setrep', SetReplicationRequest, (b, s) => svc.setReplication(b, s));
-  mutation('concat', ConcatRequest, (b, s) => svc.concat(b, s));
+  mutation('renew', RenewRequest, (b, s) => svc.namespace.renew(b, s));
+  mutation('delete', DeleteRequest, (b, s) => svc.namespace.delete(b, s));
+  mutation('rename', RenameRequest, (b, s) => svc.namespace.rename(b, s));
+  mutation('setrep', SetReplicationRequest, (b, s) => svc.namespace.setReplication(b, s));
+  mutation('concat', ConcatRequest, (b, s) => svc.namespace.concat(b, s));
   app.post('/v1/cluster/decommission', route(async (req, res) => {
     count('decommission');
-    res.json(await svc.decommission(parseInput(DecommissionRequest, req.body), session(req)));
+    res.json(await svc.namespace.decommission(parseInput(DecommissionRequest, req.body), session(req)));
   }));
   app.get('/v1/fs/stat', route(async (req, res) => {
     count('stat');
-    res.json(await svc.stat(queryPath(req), queryFlag(req, 'chunks')));
+    res.json(await svc.namespace.stat(queryPath(req), queryFlag(req, 'chunks')));
   }));
   app.get('/v1/fs/list', route(async (req, res) => {
     count('list');
-    res.json(await svc.list(queryPath(req), queryFlag(req, 'recursive')));
+    res.json(await svc.namespace.list(queryPath(req), queryFlag(req, 'recursive')));
   }));
   app.get('/v1/fs/fsck', route(async (req, res) => {
     count('fsck');
-    res.json(await svc.fsck(queryPath(req), queryFlag(req, 'files')));
+    res.json(await svc.reports.fsck(queryPath(req), queryFlag(req, 'files')));
   }));
   app.get('/v1/fs/du', route(async (req, res) => {
     count('du');
-    res.json(await svc.du(queryPath(req), queryFlag(req, 'summary')));
+    res.json(await svc.reports.du(queryPath(req), queryFlag(req, 'summary')));
   }));
   app.get('/v1/cluster/status', route(async (_req, res) => {
-    res.json(await svc.clusterStatus());
+    res.json(await svc.reports.clusterStatus());
   }));
 
   app.post('/v1/cs/register', route(async (req, res) => {
-    res.json(await svc.register(parseInput(RegisterRequest, req.body)));
+    res.json(await svc.chunkservers.register(parseInput(RegisterRequest, req.body)));
   }));
   app.post('/v1/cs/heartbeat', route(async (req, res) => {
-    res.json(await svc.heartbeat(parseInput(HeartbeatRequest, req.body)));
+    res.json(await svc.chunkservers.heartbeat(parseInput(HeartbeatRequest, req.body)));
   }));
   app.post('/v1/cs/corrupt', route(async (req, res) => {
-    svc.reportCorrupt(parseInput(CorruptReport, req.body));
+    svc.chunkservers.reportCorrupt(parseInput(CorruptReport, req.body));
     res.json({ ok: true });
   }));
 
