@@ -2,3 +2,6 @@
 export { MasterService, type MasterServiceOptions } from './service.js';
 export type { MasterConfig } from './config.js';
 export { READ_TOKEN_TTL_MS } from './tokens.js';
+export type { NamespaceCalls } from './namespace.js';
+export type { Reports } from './reports.js';
+export type { ChunkserverCalls } from './chunkservers.js';
