@@ -3,7 +3,7 @@
 // corrupt-replica memory, safe mode and lease expiry. Events go in (register, heartbeat, corrupt
 // report, tick, the replicated state, leadership gained or lost), each with the time it happened
 // at; actions come out (heartbeat replies with copy orders and deletes, commands to propose, log
-// events). No clock, timer, socket or Math.random here: the driver (master/service.ts) reads the
+// events). No clock, timer, socket or Math.random here: the driver (master/service/leadership.ts) reads the
 // clock and passes `nowMs`, and the placement jitter comes from the `random` it is given. That is
 // what lets test/master/leader-sim.ts run thousands of seeded histories through this very code.
 import type { CorruptReport, PlannedCopy, HeartbeatReply, HeartbeatRequest, RegisterRequest } from '../../common/protocol.js';

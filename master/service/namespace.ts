@@ -102,7 +102,7 @@ export class NamespaceCalls {
     return (await this.lead.commit({ op: 'rename', src: normalizePath(req.src), dst: normalizePath(req.dst), nowMs: this.lead.clock.nowMs(), ...(into ? { into } : {}) }, session)) as EntryInfo;
   }
 
-  /** Joins complete files into one by their chunk lists (no bytes move); see MasterState.concat. */
+  /** Joins complete files into one by their chunk lists (no bytes move); see concat in master/state/namespace.ts. */
   async concat(req: ConcatRequest, session?: SessionRef): Promise<EntryInfo> {
     const cmd = { op: 'concat' as const, sources: req.sources.map((p) => normalizePath(p)), target: normalizePath(req.target), overwrite: req.overwrite, nowMs: this.lead.clock.nowMs() };
     return (await this.lead.commit(cmd, session)) as EntryInfo;
