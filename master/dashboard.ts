@@ -11,9 +11,9 @@ import { route } from '../common/server.js';
 import type { MasterService } from './service/index.js';
 
 /** Entries of one directory in a reply: the page says how many more there are and points at `dfs ls`. */
-export const MAX_UI_ENTRIES = 500;
+const MAX_UI_ENTRIES = 500;
 /** Chunks of one file in a reply (a 64 MiB chunk each: 12.5 GiB shown). */
-export const MAX_UI_CHUNKS = 200;
+const MAX_UI_CHUNKS = 200;
 /**
  * The cluster part of the reply (two walks of the namespace, and a call to each master) is made
  * at most once per this long, however many pages poll: viewers cost the leader no more than one.

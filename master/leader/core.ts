@@ -14,11 +14,11 @@ import type { MasterState } from '../state/index.js';
 import { ReportAssembler, type PageOutcome } from './reports.js';
 
 /** Deletions sent in one heartbeat reply; the rest go in later ones. */
-export const MAX_DELETES_PER_REPLY = 10_000;
+const MAX_DELETES_PER_REPLY = 10_000;
 /** Scans asked for by a copy's news are at least this far apart: a scan walks the namespace. */
-export const MIN_EVENT_SCAN_INTERVAL_MS = 100;
+const MIN_EVENT_SCAN_INTERVAL_MS = 100;
 /** The periodic scan: a chunk that lost a replica waits at most about this long for its copy to be planned. */
-export const SCAN_INTERVAL_MS = 1000;
+const SCAN_INTERVAL_MS = 1000;
 /** Log events kept for the driver between two drains; past this they are counted, not kept. */
 const MAX_PENDING_LOG_EVENTS = 1000;
 

@@ -18,7 +18,7 @@ export interface SliceOptions {
 }
 
 /** A few milliseconds a slice: Raft ticks every 100 ms, and clients should not notice a scan. */
-export const SLICE_DEFAULTS = { sliceMs: 5, step: SCAN_STEP };
+const SLICE_DEFAULTS = { sliceMs: 5, step: SCAN_STEP };
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 

@@ -1,5 +1,3 @@
-// The public surface of master/state: the replicated state and the shapes it holds.
+// The public surface of master/state: the replicated state and the nodes of its tree.
 export { MasterState } from './master-state.js';
-export { ChunkTable, type ChunkRecord } from './chunk-table.js';
-export { FileNode, WritingFile, type DirNode, type Node } from './nodes.js';
-export type { PendingWrite } from './writes.js';
+export type { DirNode, FileNode, Node } from './nodes.js';
