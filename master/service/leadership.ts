@@ -99,6 +99,7 @@ export class Leadership {
     return now;
   }
 
+  /** Hands the core's log events to the logger. */
   flushLog(): void {
     for (const e of this.core.drainLog()) this.log[e.level](e.fields, e.msg);
   }
@@ -128,6 +129,7 @@ export class Leadership {
     return this.core.inSafeMode(this.now());
   }
 
+  /** NOT_LEADER, with the leader's address and the group's, unless this master leads. */
   requireLeader(): void {
     if (!this.replicator.isLeader()) {
       const leader = this.replicator.leaderAddr();
@@ -138,6 +140,7 @@ export class Leadership {
     }
   }
 
+  /** Proposes `cmd` and answers its result once applied; a refused command throws its error. */
   async commit(cmd: Command, session?: SessionRef): Promise<unknown> {
     this.requireLeader();
     const result = await this.replicator.propose(cmd, session);
@@ -145,6 +148,7 @@ export class Leadership {
     return result.value;
   }
 
+  /** The state for a read, after the read barrier: everything committed before the read is in it. */
   async read(): Promise<MasterState> {
     this.requireLeader();
     await this.replicator.readBarrier();
