@@ -2,22 +2,22 @@ import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadSecret } from '../common/auth.js';
+import { parseAddr } from '../common/config.js';
 import { allowedHostNames } from '../common/http-limits.js';
+import { createLogger } from '../common/log.js';
 import { PeerVerifier } from '../common/peer-auth.js';
 import { clientTls, loadServerTls, useClientTls, type TlsFiles } from '../common/tls.js';
-import { parseAddr } from '../common/config.js';
-import { createLogger } from '../common/log.js';
 import { createApp, installErrorHandler, listen, newMetricsRegistry, sendError } from '../common/server.js';
-import { chunkserverGuard, raftStreamAuthorizer } from './peer-guard.js';
 import { DfsError } from '../common/errors.js';
 import { CHUNK_TIMEOUT_MS, checkLimits, WRITE_TOKEN_TTL_MS } from '../common/limits.js';
-import { REPAIR_DEFAULTS } from './repair.js';
+import { REPAIR_DEFAULTS } from './repair/index.js';
 import { RaftReplicator } from './raft-replicator.js';
+import { chunkserverGuard, raftStreamAuthorizer } from './peer-guard.js';
 import { acceptRaftStreams, type MessageSink } from './raft/index.js';
 import { resolveMembership } from './membership.js';
 import { raftHooks, watchLeader, watchRaft } from './metrics.js';
 import { mountMasterRoutes } from './routes.js';
-import { MasterService, READ_TOKEN_TTL_MS } from './service.js';
+import { MasterService, READ_TOKEN_TTL_MS, type MasterConfig } from './service/index.js';
 
 export interface MasterOptions {
   id: string;
@@ -82,17 +82,12 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   mkdirSync(opts.dataDir, { recursive: true });
   const secret = loadSecret(opts.secretFile);
   const metrics = newMetricsRegistry('master');
-  if (opts.peers) {
-    const self = opts.advertise ?? opts.listen;
-    if (opts.peers[opts.id] === undefined) throw new DfsError('INVALID_ARGUMENT', `--peers does not name this master (${opts.id})`);
-    if (opts.peers[opts.id] !== self) throw new DfsError('INVALID_ARGUMENT', `--peers gives ${opts.id} the address ${opts.peers[opts.id]}, but it ${opts.advertise ? 'advertises' : 'listens on'} ${self}`);
-  }
+  checkPeers(opts);
   const tls = loadServerTls(opts.tls ?? {});
   // This master's own calls (Raft streams, status probes) go out over TLS too, with its certificate.
   if (tls) useClientTls({ ca: tls.ca, cert: tls.cert, key: tls.key });
-  // Chunkserver calls and Raft streams must be signed with the cluster secret, once each
-  // (master/peer-guard.ts): a stray server (another cluster's, say) reporting the same handles
-  // would otherwise count as replicas, and a replayed Raft message could depose a leader.
+  // Chunkserver calls and Raft streams must be signed with the cluster secret, each once
+  // (master/peer-guard.ts), and are checked before their bodies are parsed.
   const verifier = new PeerVerifier(secret);
   let hostNames = allowedHostNames([opts.listen, opts.advertise, ...Object.values(opts.peers ?? {})]);
   const app = createApp(log, metrics, { hostNames: () => hostNames, guards: [chunkserverGuard(verifier, tls)] });
@@ -129,13 +124,8 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   }, log);
   raftSink = replicator.inbound;
   watchRaft(metrics, replicator);
-  const config = {
-    id: opts.id, addr, clusterId, chunkSizeBytes: opts.chunkSizeBytes, defaultReplication: opts.replication,
-    writeLeaseMs: opts.writeLeaseMs, deadTimeoutMs: opts.deadTimeoutMs, writeTokenTtlMs: WRITE_TOKEN_TTL_MS, readTokenTtlMs: READ_TOKEN_TTL_MS, secret,
-    peers, safeModeMs: opts.safeModeMs, gcGraceMs: opts.gcGraceMs,
-    repair: { perServerCopies: opts.copiesPerServer, balanceThreshold: opts.balanceThreshold },
-  };
-  const svc = new MasterService(config, () => replicator.state, replicator, log);
+  const config = serviceConfig(opts, { addr, clusterId, peers, secret });
+  const svc = new MasterService({ config, getState: () => replicator.state, replicator, log });
   mountMasterRoutes(app, svc, metrics);
   watchLeader(metrics, svc);
   installErrorHandler(app, log);
@@ -155,5 +145,23 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
       await closed;
       await replicator.close();
     },
+  };
+}
+
+/** --peers, when given, must name this master at the address it is reached at. */
+function checkPeers(opts: MasterOptions): void {
+  if (!opts.peers) return;
+  const self = opts.advertise ?? opts.listen;
+  if (opts.peers[opts.id] === undefined) throw new DfsError('INVALID_ARGUMENT', `--peers does not name this master (${opts.id})`);
+  if (opts.peers[opts.id] !== self) throw new DfsError('INVALID_ARGUMENT', `--peers gives ${opts.id} the address ${opts.peers[opts.id]}, but it ${opts.advertise ? 'advertises' : 'listens on'} ${self}`);
+}
+
+/** The service's settings, from the options and what the membership resolved. */
+function serviceConfig(opts: MasterOptions, m: { addr: string; clusterId: string; peers: Record<string, string>; secret: Buffer }): MasterConfig {
+  return {
+    id: opts.id, addr: m.addr, clusterId: m.clusterId, chunkSizeBytes: opts.chunkSizeBytes, defaultReplication: opts.replication,
+    writeLeaseMs: opts.writeLeaseMs, deadTimeoutMs: opts.deadTimeoutMs, writeTokenTtlMs: WRITE_TOKEN_TTL_MS, readTokenTtlMs: READ_TOKEN_TTL_MS, secret: m.secret,
+    peers: m.peers, safeModeMs: opts.safeModeMs, gcGraceMs: opts.gcGraceMs,
+    repair: { perServerCopies: opts.copiesPerServer, balanceThreshold: opts.balanceThreshold },
   };
 }

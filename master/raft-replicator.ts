@@ -7,11 +7,11 @@ import {
   encodeCommand, encodeRaw, encodeRegister, FileStorage, NotLeaderError, RaftError, RaftNode,
   SessionStateMachine, StreamTransport, unwrapSessionResult, type StateMachine,
 } from './raft/index.js';
-import type { RaftHooks } from './metrics.js';
 import { guardedSink, raftStreamSigner } from './peer-guard.js';
 import type { MessageSink } from './raft/index.js';
+import type { RaftHooks } from './metrics.js';
 import type { Replicator, SessionRef } from './replicator.js';
-import { MasterState } from './state.js';
+import { MasterState } from './state/index.js';
 
 export interface RaftReplicatorOptions {
   id: string;
@@ -81,15 +81,22 @@ function toDfs(err: unknown, leaderAddr: (id: string | null) => string | undefin
  * before it is applied), reads wait for a ReadIndex barrier. A single master is a group of one.
  */
 export class RaftReplicator implements Replicator {
-  private constructor(
-    private readonly node: RaftNode,
-    private readonly machine: MasterStateMachine,
-    private readonly transport: StreamTransport,
-    private readonly peers: Record<string, string>,
-    private readonly storage: FileStorage,
-    /** Where the Raft streams deliver: the node, behind the guard against impossible leader messages. */
-    readonly inbound: MessageSink,
-  ) {}
+  private readonly node: RaftNode;
+  private readonly machine: MasterStateMachine;
+  private readonly transport: StreamTransport;
+  private readonly peers: Record<string, string>;
+  private readonly storage: FileStorage;
+  /** Where the Raft streams deliver: the node, behind the guard against impossible leader messages. */
+  readonly inbound: MessageSink;
+
+  private constructor(parts: { node: RaftNode; machine: MasterStateMachine; transport: StreamTransport; peers: Record<string, string>; storage: FileStorage; log: Logger }) {
+    this.inbound = guardedSink(parts.node, parts.log);
+    this.node = parts.node;
+    this.machine = parts.machine;
+    this.transport = parts.transport;
+    this.peers = parts.peers;
+    this.storage = parts.storage;
+  }
 
   static async open(opts: RaftReplicatorOptions, log: Logger): Promise<RaftReplicator> {
     const hooks = opts.hooks;
@@ -120,7 +127,7 @@ export class RaftReplicator implements Replicator {
       },
     });
     node.start();
-    return new RaftReplicator(node, machine, transport, opts.peers, storage, guardedSink(node, log));
+    return new RaftReplicator({ node, machine, transport, peers: opts.peers, storage, log });
   }
 
   get raftNode(): RaftNode {
