@@ -95,7 +95,8 @@ export async function runChunkserver(opts: ChunkserverOptions): Promise<RunningC
   const tls = loadServerTls(opts.tls ?? {});
   if (tls) useClientTls({ ca: tls.ca, cert: tls.cert, key: tls.key });
   const masters = new LeaderClient(opts.masters, { maxWaitMs: 3_000, sign: chunkserverSigner(secret, id) });
-  const app = createApp(log, metrics, { hostNames: () => allowedHostNames([opts.listen, opts.advertise]) });
+  const hostNames = allowedHostNames([opts.listen, opts.advertise]);
+  const app = createApp(log, metrics, { hostNames: () => hostNames });
   const cfg = {
     id, addr: opts.listen, secret, maxChunkBytes: opts.maxChunkBytes, maxActiveWrites: 64, maxActiveReads: 256,
     chunkTimeoutMs: CHUNK_TIMEOUT_MS, maxPipelineLength: 16,

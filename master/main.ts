@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { loadSecret } from '../common/auth.js';
 import { parseAddr } from '../common/config.js';
 import { allowedHostNames } from '../common/http-limits.js';
-import { createLogger } from '../common/log.js';
+import { createLogger, type Logger } from '../common/log.js';
+import type { Registry } from 'prom-client';
 import { PeerVerifier } from '../common/peer-auth.js';
 import { clientTls, loadServerTls, useClientTls, type TlsFiles } from '../common/tls.js';
 import { createApp, installErrorHandler, listen, newMetricsRegistry, sendError } from '../common/server.js';
@@ -83,14 +84,7 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   const secret = loadSecret(opts.secretFile);
   const metrics = newMetricsRegistry('master');
   checkPeers(opts);
-  const tls = loadServerTls(opts.tls ?? {});
-  // This master's own calls (Raft streams, status probes) go out over TLS too, with its certificate.
-  if (tls) useClientTls({ ca: tls.ca, cert: tls.cert, key: tls.key });
-  // Chunkserver calls and Raft streams must be signed with the cluster secret, each once
-  // (master/peer-guard.ts), and are checked before their bodies are parsed.
-  const verifier = new PeerVerifier(secret);
-  let hostNames = allowedHostNames([opts.listen, opts.advertise, ...Object.values(opts.peers ?? {})]);
-  const app = createApp(log, metrics, { hostNames: () => hostNames, guards: [chunkserverGuard(verifier, tls)] });
+  const { app, tls, verifier, names } = masterApp(opts, secret, log, metrics);
   // Until the service is mounted (Raft still loading its log), say so in JSON, so clients move
   // on to another master instead of failing on an HTML 404.
   let ready = false;
@@ -117,7 +111,7 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   const peers = membership.membership.members;
   const clusterId = membership.membership.clusterId;
   group = { peers, clusterId };
-  hostNames = allowedHostNames([opts.listen, opts.advertise, ...Object.values(peers)]);
+  names.current = allowedHostNames([opts.listen, opts.advertise, ...Object.values(peers)]);
   const replicator = await RaftReplicator.open({
     id: opts.id, peers, clusterId, dataDir: opts.dataDir, secret, tls: clientTls(), tickIntervalMs: opts.tickIntervalMs, snapshotEveryEntries: opts.snapshotEveryEntries,
     hooks: raftHooks(metrics, Object.keys(peers).filter((p) => p !== opts.id)),
@@ -146,6 +140,21 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
       await replicator.close();
     },
   };
+}
+
+/**
+ * The master's app and TLS: chunkserver calls and Raft streams must be signed with the cluster
+ * secret, each once (master/peer-guard.ts), checked before their bodies are parsed; the host
+ * names it answers to grow to the whole group once the membership is known.
+ */
+function masterApp(opts: MasterOptions, secret: Buffer, log: Logger, metrics: Registry) {
+  const tls = loadServerTls(opts.tls ?? {});
+  // This master's own calls (Raft streams, status probes) go out over TLS too, with its certificate.
+  if (tls) useClientTls({ ca: tls.ca, cert: tls.cert, key: tls.key });
+  const verifier = new PeerVerifier(secret);
+  const names = { current: allowedHostNames([opts.listen, opts.advertise, ...Object.values(opts.peers ?? {})]) };
+  const app = createApp(log, metrics, { hostNames: () => names.current, guards: [chunkserverGuard(verifier, tls)] });
+  return { app, tls, verifier, names };
 }
 
 /** --peers, when given, must name this master at the address it is reached at. */
