@@ -7,6 +7,7 @@ import { DfsError, errorFromBody, toDfsError } from '../common/errors.js';
 import { buildUrl, httpAgent, readJson } from '../common/http.js';
 import { LeaderClient, SESSION_HEADER } from '../common/leader.js';
 import { namesDirectory, normalizePath } from '../common/paths.js';
+import type { QuotaReply, TrashReply, TrashRestoreReply } from '../common/trash-quota-protocol.js';
 import { LeaseRenewer } from './lease-renewer.js';
 import type {
   AllocateReply, ChunkInfo, ClusterStatus, CompletedChunk, CreateEmptyReply, CreateReply, DuReply, EntryInfo, FsckReply, ListReply, RenewReply, ReplicaInfo,
@@ -122,6 +123,21 @@ export class DfsClient {
   }
   status(): Promise<ClusterStatus> {
     return this.master.call('/v1/cluster/status');
+  }
+  // trash-quota: `remove` deletes at once (as HDFS's FileSystem.delete); `trash` is what `dfs rm` does.
+  /** Moves a path into `user`'s trash (inside /.trash it deletes at once: trashPath is then null). */
+  trash(path: string, user: string, recursive = false): Promise<TrashReply | { path: string; trashPath: null; files: number }> {
+    return this.mutate('/v1/fs/trash', { path: normalizePath(path), recursive, user });
+  }
+  restoreFromTrash(src: string, dst?: string): Promise<TrashRestoreReply> {
+    return this.mutate('/v1/fs/trash/restore', { src: normalizePath(src), ...(dst !== undefined ? { dst: normalizePath(dst) } : {}) });
+  }
+  /** Sets a directory's quotas: a number sets, null removes, undefined keeps. */
+  setQuota(path: string, limits: { files?: number | null; bytes?: number | null }): Promise<QuotaReply> {
+    return this.mutate('/v1/fs/quota', { path: normalizePath(path), ...limits });
+  }
+  quota(path: string): Promise<QuotaReply> {
+    return this.master.call('/v1/fs/quota', { query: { path: normalizePath(path) } });
   }
 
   // ---- write ----

@@ -26,7 +26,9 @@ export type Command =
   | { op: 'initNamespace'; namespaceId: string }
 
   /** Joins complete files into one (as HDFS's concat): the target's chunks are the sources' in order; the sources go. */
-  | { op: 'concat'; sources: string[]; target: string; overwrite: boolean; nowMs: number };
+  | { op: 'concat'; sources: string[]; target: string; overwrite: boolean; nowMs: number }
+  /** trash-quota: the trash and directory quotas (master/trash-quota-commands.ts). */
+  | import('./trash-quota-commands.js').TrashQuotaCommand;
 
 export type CommandResult =
   | { ok: true; value?: unknown }

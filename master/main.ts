@@ -44,6 +44,8 @@ export interface MasterOptions {
   copiesPerServer: number;
   /** Balance when a server's use strays from the mean by more than this share of it; 0 turns balancing off. */
   balanceThreshold: number;
+  /** trash-quota: trash checkpoints older than this are expunged (default a day). */
+  trashIntervalMs?: number;
 }
 
 export const MASTER_DEFAULTS = {
@@ -139,7 +141,7 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   const config = {
     id: opts.id, addr, clusterId, chunkSizeBytes: opts.chunkSizeBytes, defaultReplication: opts.replication,
     writeLeaseMs: opts.writeLeaseMs, deadTimeoutMs: opts.deadTimeoutMs, writeTokenTtlMs: WRITE_TOKEN_TTL_MS, readTokenTtlMs: READ_TOKEN_TTL_MS, secret,
-    peers, safeModeMs: opts.safeModeMs, gcGraceMs: opts.gcGraceMs,
+    peers, safeModeMs: opts.safeModeMs, gcGraceMs: opts.gcGraceMs, trashIntervalMs: opts.trashIntervalMs,
     repair: { perServerCopies: opts.copiesPerServer, balanceThreshold: opts.balanceThreshold },
   };
   const svc = new MasterService(config, () => replicator.state, replicator, log);

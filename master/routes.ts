@@ -11,9 +11,10 @@ import { parseInput, route } from '../common/server.js';
 import { mountDashboard } from './dashboard.js';
 import type { SessionRef } from './replicator.js';
 import type { MasterService } from './service.js';
+import { mountTrashQuotaRoutes } from './trash-quota-routes.js'; // trash-quota
 
 
-function session(req: Request): SessionRef | undefined {
+export function session(req: Request): SessionRef | undefined {
   const raw = req.get(SESSION_HEADER);
   if (raw === undefined) return undefined;
   const m = /^([A-Za-z0-9_-]{1,64}):(\d{1,15})$/.exec(raw);
@@ -73,6 +74,7 @@ export function mountMasterRoutes(app: Express, svc: MasterService, metrics: Met
   mutation('rename', RenameRequest, (b, s) => svc.rename(b, s));
   mutation('setrep', SetReplicationRequest, (b, s) => svc.setReplication(b, s));
   mutation('concat', ConcatRequest, (b, s) => svc.concat(b, s));
+  mountTrashQuotaRoutes(app, svc.trashQuota, { count, session, nowMs: () => svc.nowMs() }); // trash-quota
   app.post('/v1/cluster/decommission', route(async (req, res) => {
     count('decommission');
     res.json(await svc.decommission(parseInput(DecommissionRequest, req.body), session(req)));

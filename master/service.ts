@@ -18,6 +18,7 @@ import type { Registry } from './registry.js';
 import type { RepairLimits, RepairScheduler } from './repair.js';
 import type { Replicator, SessionRef } from './replicator.js';
 import type { FileNode, MasterState } from './state.js';
+import { TrashQuotaService } from './trash-quota-service.js'; // trash-quota
 
 export interface MasterConfig {
   id: string;
@@ -50,6 +51,8 @@ export interface MasterConfig {
   gcGraceMs: number;
   /** Re-replication and balancing limits (master/repair.ts); defaults where not given. */
   repair?: Partial<RepairLimits>;
+  /** trash-quota: trash checkpoints older than this are expunged (default a day). */
+  trashIntervalMs?: number;
 }
 
 /**
@@ -89,6 +92,8 @@ export interface MasterEnv {
  */
 export class MasterService {
   readonly core: LeaderCore;
+  /** trash-quota: the trash's and quotas' operations, and the trash's expiry (master/trash-quota-service.ts). */
+  readonly trashQuota: TrashQuotaService;
   private readonly clock: Clock;
   private tickTimer?: NodeJS.Timeout;
   /** A scan is under way or waiting for its read barrier: the tick does not start another. */
@@ -104,6 +109,9 @@ export class MasterService {
     env: MasterEnv = {},
   ) {
     this.clock = env.clock ?? systemClock;
+    this.trashQuota = new TrashQuotaService({ // trash-quota
+      commit: (cmd, session) => this.commit(cmd, session), read: () => this.read(), state: () => this.state, isLeader: () => replicator.isLeader(), log,
+    }, config.trashIntervalMs);
     this.core = new LeaderCore({
       deadTimeoutMs: config.deadTimeoutMs, safeModeMs: config.safeModeMs, gcGraceMs: config.gcGraceMs,
       leaseCheckIntervalMs: Math.max(250, Math.floor(config.writeLeaseMs / 4)), repair: config.repair, random: env.random ?? Math.random,
@@ -155,6 +163,7 @@ export class MasterService {
     const now = this.now();
     const commands = this.proposing ? [] : this.core.tick(now);
     for (const cmd of commands) this.proposeTimed(cmd);
+    this.trashQuota.tick(now); // trash-quota: expunges expired trash checkpoints
     this.runScan().catch((err: Error) => this.log.warn({ err: err.message }, 'repair scan failed'));
     this.flushLog();
   }
@@ -168,6 +177,11 @@ export class MasterService {
       })
       .catch((err) => this.log.warn({ err }, 'lease expiry failed'))
       .finally(() => (this.proposing = false));
+  }
+
+  /** The leader's clock, as commands carry it. */
+  nowMs(): number {
+    return this.clock.nowMs();
   }
 
   /** Safe mode (see LeaderCore.inSafeMode). */

@@ -2,6 +2,8 @@ import type { ErrorCode } from '../common/errors.js';
 import { baseName, isWithin, joinPath, parentOf, splitPath } from '../common/paths.js';
 import { MAX_REPLICATION, type EntryInfo, type FileState } from '../common/protocol.js';
 import type { Command, CommandResult } from './commands.js';
+import { planQuota, quotaList, restoreQuotas } from './quotas.js'; // trash-quota
+import { applyTrashQuota } from './trash-quota-commands.js'; // trash-quota
 
 /**
  * One chunk of the chunk table, as the table takes and gives it (a copy: the table keeps columns).
@@ -211,13 +213,13 @@ export interface PendingWrite {
   replacing: boolean;
 }
 
-class Fail extends Error {
+export class Fail extends Error {
   constructor(readonly code: ErrorCode, message: string) {
     super(message);
   }
 }
 
-const fail = (code: ErrorCode, message: string): never => {
+export const fail = (code: ErrorCode, message: string): never => {
   throw new Fail(code, message);
 };
 
@@ -254,7 +256,10 @@ export class MasterState {
 
   apply(cmd: Command): CommandResult {
     try {
-      return { ok: true, value: this.dispatch(cmd) };
+      const quota = planQuota(this, cmd); // trash-quota: QUOTA_EXCEEDED before anything changes
+      const value = this.dispatch(cmd);
+      quota?.commit(); // trash-quota
+      return { ok: true, value };
     } catch (err) {
       if (err instanceof Fail) return { ok: false, code: err.code, message: err.message };
       throw err;
@@ -276,6 +281,7 @@ export class MasterState {
       case 'decommission': return this.decommission(cmd.server, cmd.cancel);
       case 'initNamespace': return this.initNamespace(cmd.namespaceId);
       case 'concat': return this.concat(cmd);
+      case 'trash': case 'restoreTrash': case 'expungeTrash': case 'setQuota': return applyTrashQuota(this, cmd); // trash-quota
     }
   }
 
@@ -658,12 +664,13 @@ export class MasterState {
       writes: [...this.writes.values()],
       decommissioning: [...this.decommissioning],
       ...(this.namespaceId !== undefined ? { ns: this.namespaceId } : {}),
+      quotas: quotaList(this), // trash-quota
     }));
   }
 
   static restore(data: Uint8Array): MasterState {
     type Enc = { t: 'd'; m: number; c: [string, Enc][] } | { t: 'f'; m: number; s: number; r: number; z: number; h: number[]; st: FileState; w?: string };
-    const raw = JSON.parse(Buffer.from(data).toString('utf8')) as { v: number; nextHandle: number; root: Enc; chunks: [number, number, number, string][]; writes: PendingWrite[]; decommissioning?: string[]; ns?: string };
+    const raw = JSON.parse(Buffer.from(data).toString('utf8')) as { v: number; nextHandle: number; root: Enc; chunks: [number, number, number, string][]; writes: PendingWrite[]; decommissioning?: string[]; ns?: string; quotas?: [string, number | null, number | null][] };
     if (raw.v !== 1) throw new Error(`unknown master snapshot format ${raw.v}`);
     const dec = (e: Enc): Node => {
       if (e.t === 'd') return { type: 'dir', mtimeMs: e.m, children: new Map(e.c.map(([k, v]) => [k, dec(v)])) };
@@ -681,6 +688,7 @@ export class MasterState {
     for (const id of raw.decommissioning ?? []) s.decommissioning.add(id);
     // Snapshots written before namespace ids existed have none: the next leader draws one.
     if (raw.ns !== undefined) s.namespaceId = raw.ns;
+    restoreQuotas(s, raw.quotas); // trash-quota: limits from the snapshot, usage counted afresh
     return s;
   }
 }
