@@ -41,7 +41,7 @@ function canMakeDirs(state: MasterState, dir: string): boolean {
 
 export function moveToTrash(state: MasterState, cmd: Extract<Command, { op: 'trash' }>): TrashReply {
   const base = userTrash(cmd.user);
-  if (cmd.path === '/' || isWithin(TRASH_ROOT, cmd.path)) fail('INVALID_ARGUMENT', `refusing to move ${cmd.path} to the trash`);
+  if (cmd.path === '/') fail('INVALID_ARGUMENT', 'refusing to delete /');
   if (inTrash(cmd.path)) fail('INVALID_ARGUMENT', `${cmd.path} is in the trash already; rm deletes there at once`);
   const node = state.lookup(cmd.path);
   if (!node) fail('NOT_FOUND', `${cmd.path} does not exist`);
