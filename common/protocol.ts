@@ -285,6 +285,8 @@ export interface ClusterStatus {
   safeMode: boolean;
   /** Re-replication since this master became leader. */
   repair: { copiesInFlight: number; copiesDone: number; copiesFailed: number; bytesCopied: number; movesInFlight: number; movesDone: number };
+  /** trash-quota: what /.trash holds (bytes: the files' sizes; rawBytes: times replication) and how long it keeps it. */
+  trash?: { files: number; bytes: number; rawBytes: number; intervalMs: number };
 }
 
 export interface HeartbeatReply {

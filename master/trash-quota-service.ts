@@ -4,7 +4,7 @@
 import { DfsError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { normalizePath } from '../common/paths.js';
-import { inTrash, type QuotaReply, type QuotaSetRequest, type TrashReply, type TrashRequest, type TrashRestoreReply, type TrashRestoreRequest } from '../common/trash-quota-protocol.js';
+import { inTrash, TRASH_ROOT, type QuotaReply, type QuotaSetRequest, type TrashReply, type TrashRequest, type TrashRestoreReply, type TrashRestoreRequest } from '../common/trash-quota-protocol.js';
 import type { Command } from './commands.js';
 import { quotaOf, treeUsage } from './quotas.js';
 import type { SessionRef } from './replicator.js';
@@ -65,6 +65,20 @@ export class TrashQuotaService {
     const q = quotaOf(node);
     const used = q ? { files: q.usedFiles, bytes: q.usedBytes } : treeUsage(state, node, path);
     return { path, files: { limit: q?.files ?? null, used: used.files }, bytes: { limit: q?.bytes ?? null, used: used.bytes } };
+  }
+
+  /** What the trash holds, for `dfs status`: a walk of /.trash. */
+  held(state: MasterState): { files: number; bytes: number; rawBytes: number; intervalMs: number } {
+    const held = { files: 0, bytes: 0, rawBytes: 0, intervalMs: this.trashIntervalMs };
+    const trash = state.lookup(TRASH_ROOT);
+    if (!trash) return held;
+    for (const [, n] of state.walk(TRASH_ROOT, trash)) {
+      if (n.type !== 'file') continue;
+      held.files++;
+      held.bytes += n.size;
+      held.rawBytes += n.size * n.replication;
+    }
+    return held;
   }
 
   /** The leader's trash expiry, once a second: expunges the oldest expired checkpoints, a bounded number per entry. */

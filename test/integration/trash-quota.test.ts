@@ -55,6 +55,10 @@ t.test('rm moves to the trash, the chunks stay, restore gives the same bytes bac
   t.same(list.map((i) => [i.trashPath, i.original, i.size]), [[inTrash, '/docs/report.bin', data.length]], 'trash list: where it is, where it was, its size');
   t.match((await dfs(['trash', 'list'])).stdout.toString(), new RegExp(`^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d +${data.length}  /docs/report\\.bin  ${inTrash.replace(/\./g, '\\.')}\n$`), 'trash list as text');
 
+  const status = JSON.parse((await dfs(['status', '--json'])).stdout.toString()) as { trash: { files: number; bytes: number; rawBytes: number } };
+  t.same(status.trash, { files: 1, bytes: data.length, rawBytes: 3 * data.length, intervalMs: 24 * 3600_000 }, 'status --json: what the trash holds');
+  t.match((await dfs(['status'])).stdout.toString(), /^trash: 1 file, [\d.]+ KiB \([\d.]+ \w+ with replicas\), each kept 24 h after rm \(dfs trash\)$/m, 'dfs status shows the trash');
+
   // A deleted file's chunks leaving every disk shows that garbage collection ran past its grace period.
   const skip = await dfs(['rm', '--skip-trash', '/scratch.bin']);
   t.equal(skip.code, 0, skip.stderr);
