@@ -8,7 +8,9 @@
 import { baseName, isWithin, joinPath, parentOf, splitPath } from '../common/paths.js';
 import { inTrash } from '../common/trash-quota-protocol.js';
 import type { Command } from './commands.js';
-import { fail, type DirNode, type FileNode, type MasterState, type Node, type PendingWrite } from './state.js';
+import { fail } from './state/failure.js';
+import type { DirNode, FileNode, MasterState, Node } from './state/index.js';
+import type { PendingWrite } from './state/writes.js';
 
 /** A directory's limits (null: none) and what its tree uses now. */
 export interface DirQuota { files: number | null; bytes: number | null; usedFiles: number; usedBytes: number }

@@ -1,7 +1,7 @@
 // The replicated commands of the trash and of quotas (master/trash.ts, master/quotas.ts); part of
 // the Command union in master/commands.ts, plain JSON as every command.
 import { setQuota } from './quotas.js';
-import type { MasterState } from './state.js';
+import type { MasterState } from './state/index.js';
 import { expungeTrash, moveToTrash, restoreFromTrash } from './trash.js';
 
 export type TrashQuotaCommand =

@@ -8,7 +8,7 @@ import { inTrash, TRASH_ROOT, type QuotaReply, type QuotaSetRequest, type TrashR
 import type { Command } from './commands.js';
 import { quotaOf, treeUsage } from './quotas.js';
 import type { SessionRef } from './replicator.js';
-import type { MasterState } from './state.js';
+import type { MasterState } from './state/index.js';
 import { expiredCheckpoints } from './trash.js';
 
 /** HDFS's fs.trash.interval is often a day: deleted things stay restorable that long. */
@@ -24,6 +24,8 @@ export interface TrashQuotaDriver {
   read(): Promise<MasterState>;
   state(): MasterState;
   isLeader(): boolean;
+  /** The leader's clock, as commands carry it. */
+  nowMs(): number;
   log: Logger;
 }
 
@@ -35,8 +37,9 @@ export class TrashQuotaService {
   constructor(private readonly driver: TrashQuotaDriver, readonly trashIntervalMs = DEFAULT_TRASH_INTERVAL_MS) {}
 
   /** `dfs rm`: into the user's trash; inside the trash, deleted for good (trashPath is then null). */
-  async trash(req: TrashRequest, nowMs: number, session?: SessionRef): Promise<TrashReply | { path: string; trashPath: null; files: number }> {
+  async trash(req: TrashRequest, session?: SessionRef): Promise<TrashReply | { path: string; trashPath: null; files: number }> {
     const path = normalizePath(req.path);
+    const nowMs = this.driver.nowMs();
     if (inTrash(path)) {
       const { files } = (await this.driver.commit({ op: 'delete', path, recursive: req.recursive, nowMs }, session)) as { files: number };
       return { path, trashPath: null, files };
@@ -44,8 +47,8 @@ export class TrashQuotaService {
     return (await this.driver.commit({ op: 'trash', path, recursive: req.recursive, user: req.user, nowMs }, session)) as TrashReply;
   }
 
-  async restore(req: TrashRestoreRequest, nowMs: number, session?: SessionRef): Promise<TrashRestoreReply> {
-    const cmd = { op: 'restoreTrash' as const, src: normalizePath(req.src), nowMs, ...(req.dst !== undefined ? { dst: normalizePath(req.dst) } : {}) };
+  async restore(req: TrashRestoreRequest, session?: SessionRef): Promise<TrashRestoreReply> {
+    const cmd = { op: 'restoreTrash' as const, src: normalizePath(req.src), nowMs: this.driver.nowMs(), ...(req.dst !== undefined ? { dst: normalizePath(req.dst) } : {}) };
     return (await this.driver.commit(cmd, session)) as TrashRestoreReply;
   }
 

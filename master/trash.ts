@@ -9,7 +9,8 @@ import { checkpointName, checkpointTimeMs, inTrash, TRASH_ROOT, trashOrigin, use
 import type { TrashReply, TrashRestoreReply } from '../common/trash-quota-protocol.js';
 import type { Command } from './commands.js';
 import { missingDirs, planMove, QuotaPlan } from './quotas.js';
-import { fail, type MasterState, type Node } from './state.js';
+import { fail } from './state/failure.js';
+import type { MasterState, Node } from './state/index.js';
 
 /** Checkpoints of one second tried before a trash move gives up (each further one ends in -1, -2, ...). */
 const MAX_CHECKPOINTS_PER_SECOND = 100;

@@ -6,7 +6,7 @@ import t from 'tap';
 import { checkpointName } from '../../common/trash-quota-protocol.js';
 import type { Command, CommandResult } from '../../master/commands.js';
 import { quotaList, quotaOf, treeUsage } from '../../master/quotas.js';
-import { MasterState, type DirNode } from '../../master/state.js';
+import { MasterState, type DirNode } from '../../master/state/index.js';
 import { mulberry32 } from '../helpers/rng.js';
 
 type Tap = Parameters<Parameters<typeof t.test>[0]>[0];
