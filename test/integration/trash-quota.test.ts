@@ -136,5 +136,14 @@ t.test('quotas: refusals with one line and exit 1 change nothing; usage follows 
   t.equal(clear.stdout.toString(), '/q  names 2/none  space 0/none\n', 'clear');
   t.equal((await dfs(['mkdir', '/q/b', '/q/c'])).code, 0, 'no limit any more');
   t.equal((await dfs(['quota', 'set', '/q'])).code, 2, 'quota set with no limit is a usage error');
+
+  // Writers racing for the last room: the check is in the replicated apply, so together they cannot pass the quota.
+  t.equal((await dfs(['mkdir', '/race'])).code, 0);
+  t.equal((await dfs(['quota', 'set', '/race', '--bytes', String(2 * CHUNK)])).code, 0);
+  const racers = await Promise.all([0, 1, 2, 3].map((i) => dfs(['put', '-r', '1', '-', `/race/f${i}`], randomBytesSeeded(CHUNK, 200 + i))));
+  const won = racers.filter((r) => r.code === 0).length;
+  t.ok(won >= 1 && won <= 2, `${won} of 4 concurrent puts fit (at most 2 can)`);
+  for (const r of racers.filter((x) => x.code !== 0)) t.match(r.stderr, /^dfs: the space quota of \/race/, 'the others are refused by the quota');
+  t.same((await show('/race')).bytes, { limit: 2 * CHUNK, used: won * CHUNK }, 'the usage is exactly what completed, within the limit');
   failed(t, await dfs(['quota', 'set', '/q/a/none', '--files', '1']), /^dfs: \/q\/a\/none does not exist$/m, 'a quota on a missing directory');
 });
