@@ -139,6 +139,7 @@ export async function putOne(client: DfsClient, args: FsArgs, srcArg: string, ds
     overwrite: args.force === true,
     parents: true,
     replication: args.replication as number | undefined,
+    sizeBytes: total, // trash-quota: a local file's size, for the quota check at create
     minReplicas,
     onProgress: (n) => progress.update(n),
     // As HDFS's client does, say when a pipeline failed and which node is now left out.

@@ -31,6 +31,8 @@ export const CreateRequest = z.strictObject({
   replication: z.number().int().min(1).max(MAX_REPLICATION).optional(),
   /** The file has no bytes: it is made complete at once, with no write to allocate into or complete. */
   empty: z.boolean().default(false),
+  /** trash-quota: the writer's size when it knows it (a local file): quotas are checked against it here, before a chunk is written. */
+  expectedBytes: nonNegInt.optional(),
 });
 export const AllocateRequest = z.strictObject({
   writeId,

@@ -26,12 +26,14 @@ export function quotaOf(dir: DirNode): DirQuota | undefined {
 }
 
 /**
- * What a pending write counts for: its replication times the least it can hold with the chunks
- * it has allocated (all full but the last, which has a byte at least). Complete then counts the
- * real length, and is refused if that passes a limit, so a quota is never exceeded by a file.
+ * What a pending write counts for: its replication times the size it announced at create, or the
+ * least it can hold with the chunks it has allocated (all full but the last, which has a byte at
+ * least) when that is more. Complete then counts the real length, and is refused if that passes a
+ * limit, so a quota is never exceeded by a file.
  */
 export function writeCharge(w: PendingWrite): number {
-  return w.chunks.length === 0 ? 0 : w.replication * ((w.chunks.length - 1) * w.chunkSizeBytes + 1);
+  const allocated = w.chunks.length === 0 ? 0 : (w.chunks.length - 1) * w.chunkSizeBytes + 1;
+  return w.replication * Math.max(w.expectedBytes ?? 0, allocated);
 }
 
 const fileBytes = (f: FileNode): number => f.size * f.replication;
@@ -161,8 +163,10 @@ function planCreate(state: MasterState, plan: QuotaPlan, cmd: Extract<Command, {
   if (cmd.path === '/' || state.writes.has(cmd.writeId)) return;
   if (cmd.parents) planMkdir(state, plan, parentOf(cmd.path), true);
   const existing = state.lookup(cmd.path);
-  if (!existing) return plan.add(cmd.path, 1, 0);
-  if (existing.type === 'dir' || !cmd.overwrite) return;
+  if (existing?.type === 'dir' || (existing && !cmd.overwrite)) return;
+  // The new write counts for the size it announced (a put of a local file), so a file too large is refused before a chunk is written.
+  plan.add(cmd.path, existing ? 0 : 1, cmd.empty ? 0 : cmd.replication * (cmd.expectedBytes ?? 0));
+  if (!existing) return;
   if (existing.writeId !== undefined) {
     // An abandoned write's entry is replaced: its charge goes, the name stays counted.
     const w = state.writes.get(existing.writeId);

@@ -4,7 +4,7 @@
 // leave the disks; quotas refuse a put, mkdir, mv and setrep that would exceed them with one line
 // and exit 1, changing nothing, and show the usage after put and rm.
 import t from 'tap';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytesSeeded, TestCluster, waitFor, type RunResult } from '../helpers/cluster.js';
 
@@ -122,6 +122,11 @@ t.test('quotas: refusals with one line and exit 1 change nothing; usage follows 
   t.same(await show('/q'), { path: '/q', files: { limit: 3, used: 2 }, bytes: { limit: 4 * CHUNK, used: 4 * CHUNK } }, 'usage after put: bytes × replication');
   failed(t, await dfs(['put', '-r', '2', '-', '/q/one-more.bin'], Buffer.from('x')), /^dfs: the space quota of \/q is \d+ bytes/m, 'a put past the space quota');
   t.equal((await dfs(['test', '-e', '/q/one-more.bin'])).code, 1, 'the refused put left no file');
+  const local = join(c.dir, 'local.bin');
+  writeFileSync(local, randomBytesSeeded(CHUNK, 196));
+  const chunksBefore = (await c.status() as unknown as { chunks: number }).chunks;
+  failed(t, await dfs(['put', '-r', '2', local, '/q/local.bin']), /^dfs: the space quota of \/q is \d+ bytes \(size × replication\); \d+ are used and this needs \d+ more$/m, 'a put of a local file too large');
+  t.equal((await c.status() as unknown as { chunks: number }).chunks, chunksBefore, 'refused at create, from the size it announced: no chunk was allocated');
   failed(t, await dfs(['setrep', '3', '/q/full.bin']), /^dfs: the space quota of \/q/m, 'a setrep past the space quota');
   t.equal((JSON.parse((await dfs(['stat', '--json', '/q/full.bin'])).stdout.toString()) as { replication: number }).replication, 2, 'the refused setrep changed nothing');
   t.equal((await dfs(['mkdir', '/q/a'])).code, 0, 'a third name fits');

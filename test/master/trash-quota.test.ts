@@ -93,6 +93,22 @@ t.test('a space quota counts bytes × replication; allocate and complete are che
   t.same(used(s, '/q'), { files: 2, bytes: 9 }, 'what fits completes');
 });
 
+t.test('a write that announces its size is refused at create when it cannot fit, and counts that size until complete', async (t) => {
+  const s = new MasterState();
+  ok(t, s, mkdir('/q'));
+  ok(t, s, quota('/q', undefined, 30));
+  refused(t, s, { ...create('/q/big', 'w1'), expectedBytes: 11 } as Command, 'QUOTA_EXCEEDED');
+  ok(t, s, { ...create('/q/ten', 'w2'), expectedBytes: 10 } as Command);
+  t.same(used(s, '/q'), { files: 2, bytes: 30 }, 'the announced 10 bytes × 3 count from the start');
+  ok(t, s, create('/q/other', 'w3'));
+  refused(t, s, allocate('w3', 0), 'QUOTA_EXCEEDED');
+  ok(t, s, { op: 'abandon', writeId: 'w3' });
+  const handles = [0, 1, 2].map((i) => (ok(t, s, allocate('w2', i)) as { handle: number }).handle);
+  const chunks = handles.map((handle, i) => ({ handle, length: i < 2 ? CHUNK : 1, checksum: '0123456789abcdef' }));
+  ok(t, s, { op: 'complete', writeId: 'w2', length: 9, chunks, nowMs: T0 });
+  t.same(used(s, '/q'), { files: 2, bytes: 27 }, 'complete counts the real 9 bytes');
+});
+
 t.test('rename across quota boundaries: into a full tree refused, out of it frees, within it unchanged', async (t) => {
   const s = new MasterState();
   ok(t, s, mkdir('/a/inner'));
@@ -243,7 +259,10 @@ function randomHistory(seed: number, n: number): { drift: string[]; refusals: nu
     let cmd: Command;
     if (r < 0.08) cmd = quota(pick(existing), rnd() < 0.7 ? 2 + Math.floor(rnd() * 10) : null, rnd() < 0.7 ? Math.floor(rnd() * 120) : null);
     else if (r < 0.2) cmd = { ...mkdir(anyPath(), rnd() < 0.5), nowMs: now };
-    else if (r < 0.36) cmd = { ...create(randPath(), `w${++ids}`, 1 + Math.floor(rnd() * 3), now), overwrite: rnd() < 0.4, empty: rnd() < 0.1 } as Command;
+    else if (r < 0.36) {
+      const announced = rnd() < 0.4 ? { expectedBytes: Math.floor(rnd() * 3 * CHUNK) } : {};
+      cmd = { ...create(randPath(), `w${++ids}`, 1 + Math.floor(rnd() * 3), now), overwrite: rnd() < 0.4, empty: rnd() < 0.1, ...announced } as Command;
+    }
     else if (r < 0.5 && w) cmd = { op: 'allocate', writeId: w.writeId, index: w.chunks.length, nowMs: now };
     else if (r < 0.6 && w) {
       const len = w.chunks.length === 0 ? 0 : (w.chunks.length - 1) * CHUNK + 1 + Math.floor(rnd() * CHUNK);
