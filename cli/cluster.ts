@@ -45,6 +45,8 @@ export interface ProcessInfo {
 
 /** A deleted file's space comes back quickly in a demo; production masters default to a minute. */
 const LOCAL_GC_GRACE_MS = 10_000;
+/** The local cluster keeps what rm moved to the trash for an hour, not a day: it is for trying things. */
+const LOCAL_TRASH_INTERVAL_MS = 3600_000;
 /**
  * How long the cluster may take to come up: elections and first heartbeats take a few seconds,
  * but a loaded machine starting seven node processes at once can take far longer.
@@ -254,7 +256,7 @@ async function startAll(l: Launcher, layout: Layout, opts: ClusterOptions): Prom
   layout.masters.forEach((addr, i) => l.start('master', `m${i + 1}`, addr, [
     '--peers', peers,
     '--chunk-size', String(opts.chunkSizeBytes), '--replication', String(opts.replication), '--dead-timeout-ms', String(opts.deadTimeoutMs),
-    '--gc-grace-ms', String(LOCAL_GC_GRACE_MS),
+    '--gc-grace-ms', String(LOCAL_GC_GRACE_MS), '--trash-interval-ms', String(LOCAL_TRASH_INTERVAL_MS),
   ]));
   layout.chunkservers.forEach((addr, i) => l.start('chunkserver', `cs${i + 1}`, addr, [
     '--masters', layout.masters.join(','), '--chunk-size', String(opts.chunkSizeBytes),

@@ -10,6 +10,7 @@ import { runFsCommand, fsCommands, STDIO, UsageError } from './fs-commands.js';
 import { hdfsCommands } from './hdfs-commands.js';
 import { serverCommands } from './server-commands.js';
 import { findArgv, toolCommands } from './tool-commands.js';
+import { trashCommands } from './trash-commands.js'; // trash-quota
 import { configureCliTls } from '../common/tls.js';
 
 /** The package's version: package.json sits two folders above this file, in a clone (dist/cli/) and in an install alike. */
@@ -76,6 +77,7 @@ async function main(): Promise<void> {
     });
   cli = fsCommands(cli, runFsCommand);
   cli = hdfsCommands(cli);
+  cli = trashCommands(cli); // trash-quota
   cli = toolCommands(cli);
   cli = serverCommands(cli);
   cli = cli.completion('completion', 'print a shell completion script: dfs completion bash >> ~/.bashrc (or zsh >> ~/.zshrc)');

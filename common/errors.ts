@@ -33,6 +33,8 @@ export const ErrorCodes = {
   DIRECTORY_NOT_EMPTY: 409,
   FILE_NOT_READY: 409,
   FILE_BUSY: 409,
+  /** A directory's name or space quota would be exceeded (dfs quota show): nothing was changed. */
+  QUOTA_EXCEEDED: 403,
   WRITE_NOT_FOUND: 404,
   CHUNK_NOT_FOUND: 404,
   CHUNK_EXISTS: 409,

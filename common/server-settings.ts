@@ -141,6 +141,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'tickMs', flag: 'tick-ms', roles: MASTER, type: 'number', parse: int(1, 10_000), default: 100, describe: 'Raft tick; elections time out after 10-20 ticks' },
   { key: 'gcGraceMs', flag: 'gc-grace-ms', roles: MASTER, type: 'number', parse: int(0), default: 60_000, describe: 'unreferenced or stale replicas are deleted after this long' },
   { key: 'copiesPerServer', flag: 'copies-per-server', roles: MASTER, type: 'number', parse: int(1, 64), default: 4, describe: 're-replication and balancing copies one chunkserver takes part in at once' },
+  { key: 'trashIntervalMs', flag: 'trash-interval-ms', roles: MASTER, type: 'number', parse: int(1000), default: 86_400_000, describe: 'dfs rm keeps things in /.trash this long before the leader expunges them (HDFS fs.trash.interval): longer gives more time to restore, shorter frees space sooner' },
   { key: 'balanceThreshold', flag: 'balance-threshold', roles: MASTER, type: 'number', parse: fraction, default: 0.1, describe: 'move replicas when a server\'s use strays from the mean by more than this share of it (0: never)' },
   // chunkserver
   { key: 'masters', flag: 'masters', roles: CHUNKSERVER, type: 'string', parse: masterList, describe: `the masters to report to, host:port,... (or $DFS_MASTERS); default ${DEFAULT_MASTERS.join(',')}` },
@@ -235,7 +236,7 @@ export interface MasterSettings {
   id: string; listen: string; advertise?: string; data: string; secretFile?: string; chunkSize: number;
   tlsCert?: string; tlsKey?: string; tlsCa?: string;
   peers?: Record<string, string>; replication: number; deadTimeoutMs: number; leaseMs: number; snapshotEvery: number;
-  tickMs: number; gcGraceMs: number; copiesPerServer: number; balanceThreshold: number;
+  tickMs: number; gcGraceMs: number; copiesPerServer: number; balanceThreshold: number; trashIntervalMs: number;
 }
 
 export interface ChunkserverSettings {

@@ -49,6 +49,8 @@ export interface MasterOptions {
   copiesPerServer: number;
   /** Balance when a server's use strays from the mean by more than this share of it; 0 turns balancing off. */
   balanceThreshold: number;
+  /** trash-quota: trash checkpoints older than this are expunged (default a day). */
+  trashIntervalMs?: number;
   /** TLS on the listener and (with a CA) mutual TLS with chunkservers and the other masters. */
   tls?: TlsFiles;
 }
@@ -101,13 +103,7 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
     onBadFrame: (err) => log.warn({ err: err.message }, 'closed a raft stream that sent a bad frame'),
   });
   const addr = opts.advertise ?? `${host}:${(server.address() as AddressInfo).port}`;
-  let membership;
-  try {
-    membership = await resolveMembership({ dataDir: opts.dataDir, id: opts.id, listen: addr, peers: opts.peers, secret });
-  } catch (err) {
-    await new Promise<void>((r) => server.close(() => r()));
-    throw err;
-  }
+  const membership = await membershipOrClose(server, { dataDir: opts.dataDir, id: opts.id, listen: addr, peers: opts.peers, secret });
   const peers = membership.membership.members;
   const clusterId = membership.membership.clusterId;
   group = { peers, clusterId };
@@ -127,18 +123,28 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   // The leader core's timer: repair scans and lease expiry (master/leader/core.ts decides when).
   svc.start();
   log.info({ addr, dataDir: opts.dataDir, peers, clusterId, membership: membership.source, chunks: replicator.state.chunks.size }, 'master started');
-  return {
-    addr,
-    server,
-    async close() {
-      svc.stop();
-      const closed = new Promise<void>((r) => server.close(() => r()));
-      // Upgraded raft streams are no longer the HTTP server's: close them, or close() waits on them.
-      raftStreams.close();
-      server.closeAllConnections();
-      await closed;
-      await replicator.close();
-    },
+  return { addr, server, close: closer(svc, server, raftStreams, replicator) };
+}
+
+/** The group from the data folder (or the flags, the first time); the listener is closed if that fails. */
+async function membershipOrClose(server: Server, args: Parameters<typeof resolveMembership>[0]): Promise<Awaited<ReturnType<typeof resolveMembership>>> {
+  try {
+    return await resolveMembership(args);
+  } catch (err) {
+    await new Promise<void>((r) => server.close(() => r()));
+    throw err;
+  }
+}
+
+function closer(svc: MasterService, server: Server, raftStreams: { close(): void }, replicator: RaftReplicator): () => Promise<void> {
+  return async () => {
+    svc.stop();
+    const closed = new Promise<void>((r) => server.close(() => r()));
+    // Upgraded raft streams are no longer the HTTP server's: close them, or close() waits on them.
+    raftStreams.close();
+    server.closeAllConnections();
+    await closed;
+    await replicator.close();
   };
 }
 
@@ -170,7 +176,7 @@ function serviceConfig(opts: MasterOptions, m: { addr: string; clusterId: string
   return {
     id: opts.id, addr: m.addr, clusterId: m.clusterId, chunkSizeBytes: opts.chunkSizeBytes, defaultReplication: opts.replication,
     writeLeaseMs: opts.writeLeaseMs, deadTimeoutMs: opts.deadTimeoutMs, writeTokenTtlMs: WRITE_TOKEN_TTL_MS, readTokenTtlMs: READ_TOKEN_TTL_MS, secret: m.secret,
-    peers: m.peers, safeModeMs: opts.safeModeMs, gcGraceMs: opts.gcGraceMs,
+    peers: m.peers, safeModeMs: opts.safeModeMs, gcGraceMs: opts.gcGraceMs, trashIntervalMs: opts.trashIntervalMs,
     repair: { perServerCopies: opts.copiesPerServer, balanceThreshold: opts.balanceThreshold },
   };
 }
