@@ -9,6 +9,7 @@ import { DfsError } from '../common/errors.js';
 import type { ClusterStatus, MasterStatus } from '../common/protocol.js';
 import { route } from '../common/server.js';
 import type { MasterService } from './service/index.js';
+import { scheme } from '../common/tls.js';
 
 /** Entries of one directory in a reply: the page says how many more there are and points at `dfs ls`. */
 const MAX_UI_ENTRIES = 500;
@@ -151,7 +152,7 @@ function allowMasterOrigins(req: Request, res: Response, svc: MasterService): vo
   const origin = req.get('origin');
   if (origin === undefined) return;
   res.vary('Origin');
-  if (Object.values(svc.config.peers).some((addr) => origin === `http://${addr}`)) res.set('Access-Control-Allow-Origin', origin);
+  if (Object.values(svc.config.peers).some((addr) => origin === `${scheme()}://${addr}`)) res.set('Access-Control-Allow-Origin', origin);
 }
 
 function sendAsset(res: Response, name: string): void {
@@ -170,9 +171,9 @@ export function mountDashboard(app: Express, svc: MasterService): void {
     // Relative links in the page need the trailing slash.
     if (!req.path.endsWith('/')) return res.redirect(302, '/ui/');
     const leader = svc.replicator.isLeader() ? undefined : svc.replicator.leaderAddr();
-    if (leader) return res.redirect(302, `http://${leader}/ui/`);
+    if (leader) return res.redirect(302, `${scheme()}://${leader}/ui/`);
     // The leader, or no leader known yet: the page itself looks for one.
-    const peers = Object.values(svc.config.peers).map((a) => `http://${a}`).join(' ');
+    const peers = Object.values(svc.config.peers).map((a) => `${scheme()}://${a}`).join(' ');
     res.set('Content-Security-Policy', `default-src 'self'; connect-src 'self' ${peers}; img-src 'self' data:; base-uri 'none'; form-action 'none'`);
     sendAsset(res, 'index.html');
   });
