@@ -68,6 +68,13 @@ async function main(): Promise<void> {
   const file = join(dir, 'in.bin');
   writeFileSync(file, randomBytes(mib * 1024 * 1024));
   const clusters: Cluster[] = [];
+  // Ctrl-C stops the clusters too (each launcher stops its own processes on SIGTERM).
+  const stop = (): void => {
+    for (const c of clusters) c.child.kill('SIGTERM');
+    process.exit(130);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
   try {
     clusters.push(await startCluster('plain', join(dir, 'plain'), base, false));
     clusters.push(await startCluster('tls', join(dir, 'tls'), base + 1000, true));
