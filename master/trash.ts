@@ -50,6 +50,7 @@ export function moveToTrash(state: MasterState, cmd: Extract<Command, { op: 'tra
   for (const w of state.writes.values()) {
     if (isWithin(w.path, cmd.path)) fail('FILE_BUSY', `${w.path} is being written; rm --skip-trash deletes it now and ends the write`);
   }
+  if (!canMakeDirs(state, base)) fail('NOT_A_DIRECTORY', `a file is in the way of ${base}; move it away, or delete with rm --skip-trash`);
   const stamp = checkpointName(cmd.nowMs);
   let target: string | undefined;
   for (let i = 0; i < MAX_CHECKPOINTS_PER_SECOND && target === undefined; i++) {

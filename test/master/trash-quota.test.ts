@@ -182,6 +182,10 @@ t.test('the trash: rm moves in one command, restore moves back, a refusal change
   ok(t, s, create('/d/open', 'w3'));
   refused(t, s, trash('/d'), 'FILE_BUSY');
   refused(t, s, trash('/d', T0, false), 'DIRECTORY_NOT_EMPTY');
+  const other = new MasterState();
+  put(t, other, '/.trash', 'w9', 1, 1);
+  put(t, other, '/x', 'w8', 1, 1);
+  refused(t, other, trash('/x'), 'NOT_A_DIRECTORY');
   ok(t, s, { op: 'restoreTrash', src: moved.trashPath, nowMs: T0 + 1 });
   t.same((s.lookup('/d/f') as { chunks: readonly number[] }).chunks, handles, 'restored where it was, the same chunks');
   t.equal(s.lookup(`/.trash/alice/${stamp}`), undefined, 'the checkpoint it left empty is gone');

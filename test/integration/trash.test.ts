@@ -1,12 +1,11 @@
-// The trash and directory quotas through the real `dfs` CLI on a real cluster: rm moves into
-// /.trash/<user>/..., the chunks stay on the chunkservers' disks (while a --skip-trash rm's leave),
-// restore brings back the same bytes, the leader expunges an expired checkpoint and its chunks
-// leave the disks; quotas refuse a put, mkdir, mv and setrep that would exceed them with one line
-// and exit 1, changing nothing, and show the usage after put and rm.
+// The trash through the real `dfs` CLI on a real cluster: rm moves into /.trash/<user>/..., the
+// chunks stay on the chunkservers' disks (while a --skip-trash rm's leave), restore brings back the
+// same bytes, the leader expunges an expired checkpoint and its chunks leave the disks.
 import t from 'tap';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomBytesSeeded, TestCluster, waitFor, type RunResult } from '../helpers/cluster.js';
+import { failedWithOneLine } from '../helpers/cli-checks.js';
+import { randomBytesSeeded, TestCluster, waitFor } from '../helpers/cluster.js';
 
 const CHUNK = 128 * 1024;
 const ALICE = { DFS_USER: 'alice' };
@@ -25,15 +24,6 @@ async function handlesOf(c: TestCluster, path: string): Promise<number[]> {
 const SERVERS = ['cs1', 'cs2', 'cs3'];
 const onEveryDisk = (c: TestCluster, hs: number[]) => SERVERS.every((id) => hs.every((h) => onDisk(c, id).has(h)));
 const onNoDisk = (c: TestCluster, hs: number[]) => SERVERS.every((id) => hs.every((h) => !onDisk(c, id).has(h)));
-
-/** A failed command: exit 1 and one line on stderr matching `pattern`, nothing on stdout. */
-function failed(t: Tap, r: RunResult, pattern: RegExp, what: string): void {
-  t.equal(r.code, 1, `${what}: exit 1`);
-  t.match(r.stderr, pattern, `${what}: says why`);
-  t.equal(r.stderr.trimEnd().split('\n').length, 1, `${what}: one line`);
-  t.notMatch(r.stderr, /\bat .*\.js:\d+/, `${what}: no stack trace`);
-}
-type Tap = Parameters<Parameters<typeof t.test>[0]>[0];
 
 t.test('rm moves to the trash, the chunks stay, restore gives the same bytes back; rm --skip-trash and rm in the trash delete', async (t) => {
   const c = await TestCluster.start({ chunkservers: 3, chunkSizeBytes: CHUNK, gcGraceMs: 1000 });
@@ -73,11 +63,11 @@ t.test('rm moves to the trash, the chunks stay, restore gives the same bytes bac
   t.same(await handlesOf(c, '/docs/report.bin'), kept, 'with the same chunks');
   t.same(JSON.parse((await dfs(['trash', 'list', '--json'])).stdout.toString()), [], 'the trash is empty again');
 
-  failed(t, await dfs(['rm', '/docs']), /^dfs: \/docs is a directory that is not empty \(use -r\)$/m, 'rm of a full directory without -r');
+  failedWithOneLine(t, await dfs(['rm', '/docs']), /^dfs: \/docs is a directory that is not empty \(use -r\)$/m, 'rm of a full directory without -r');
   const rmDir = await dfs(['rm', '-r', '/docs']);
   t.equal(rmDir.code, 0, rmDir.stderr);
   const [, dirInTrash] = /to the trash: (\S+)/.exec(rmDir.stdout.toString())!;
-  failed(t, await dfs(['trash', 'restore', dirInTrash!, '/']), /^dfs: cannot restore into \/$/m, 'restore onto /');
+  failedWithOneLine(t, await dfs(['trash', 'restore', dirInTrash!, '/']), /^dfs: cannot restore into \/$/m, 'restore onto /');
   const twice = await dfs(['rm', '-r', dirInTrash!]);
   t.equal(twice.code, 0, twice.stderr);
   t.equal(twice.stdout.toString(), '', 'rm inside the trash deletes at once, without a word');
@@ -105,50 +95,3 @@ t.test('the leader expunges a checkpoint older than the trash interval, and its 
   t.pass('its chunks left every chunkserver');
 });
 
-t.test('quotas: refusals with one line and exit 1 change nothing; usage follows put and rm', async (t) => {
-  const c = await TestCluster.start({ chunkservers: 3, chunkSizeBytes: CHUNK });
-  t.teardown(() => c.stop());
-  const dfs = (args: string[], input?: Buffer) => c.dfs(args, { env: ALICE, ...(input ? { input } : {}) });
-  const show = async (p: string) => JSON.parse((await dfs(['quota', 'show', '--json', p])).stdout.toString()) as { files: { limit: number | null; used: number }; bytes: { limit: number | null; used: number } };
-  t.equal((await dfs(['mkdir', '/q'])).code, 0);
-  t.equal((await dfs(['mkdir', '-p', '/elsewhere/x'])).code, 0);
-  const set = await dfs(['quota', 'set', '/q', '--files', '3', '--bytes', String(2 * CHUNK * 2)]);
-  t.equal(set.code, 0, set.stderr);
-  t.equal(set.stdout.toString(), `/q  names 1/3  space 0/${4 * CHUNK}\n`, 'set shows the quota');
-
-  const data = randomBytesSeeded(2 * CHUNK, 195);
-  const fill = await dfs(['put', '-r', '2', '-', '/q/full.bin'], data);
-  t.equal(fill.code, 0, `filling the space quota exactly: ${fill.stderr}`);
-  t.same(await show('/q'), { path: '/q', files: { limit: 3, used: 2 }, bytes: { limit: 4 * CHUNK, used: 4 * CHUNK } }, 'usage after put: bytes × replication');
-  failed(t, await dfs(['put', '-r', '2', '-', '/q/one-more.bin'], Buffer.from('x')), /^dfs: the space quota of \/q is \d+ bytes/m, 'a put past the space quota');
-  t.equal((await dfs(['test', '-e', '/q/one-more.bin'])).code, 1, 'the refused put left no file');
-  const local = join(c.dir, 'local.bin');
-  writeFileSync(local, randomBytesSeeded(CHUNK, 196));
-  const chunksBefore = (await c.status() as unknown as { chunks: number }).chunks;
-  failed(t, await dfs(['put', '-r', '2', local, '/q/local.bin']), /^dfs: the space quota of \/q is \d+ bytes \(size × replication\); \d+ are used and this needs \d+ more$/m, 'a put of a local file too large');
-  t.equal((await c.status() as unknown as { chunks: number }).chunks, chunksBefore, 'refused at create, from the size it announced: no chunk was allocated');
-  failed(t, await dfs(['setrep', '3', '/q/full.bin']), /^dfs: the space quota of \/q/m, 'a setrep past the space quota');
-  t.equal((JSON.parse((await dfs(['stat', '--json', '/q/full.bin'])).stdout.toString()) as { replication: number }).replication, 2, 'the refused setrep changed nothing');
-  t.equal((await dfs(['mkdir', '/q/a'])).code, 0, 'a third name fits');
-  failed(t, await dfs(['mkdir', '/q/b']), /^dfs: the name quota of \/q is 3 files and directories; 3 are used and this needs 1 more$/m, 'a mkdir past the name quota');
-  failed(t, await dfs(['mv', '/elsewhere/x', '/q/']), /^dfs: the name quota of \/q/m, 'a mv into the full tree');
-  t.equal((await dfs(['test', '-d', '/elsewhere/x'])).code, 0, 'the refused mv left it where it was');
-
-  t.equal((await dfs(['rm', '/q/full.bin'])).code, 0, 'rm (to the trash)');
-  t.same((await show('/q')).bytes, { limit: 4 * CHUNK, used: 0 }, 'rm frees the quota: the trash is outside it');
-  t.equal((await dfs(['quota', 'show', '/q', '-h'])).stdout.toString(), '/q  names 2/3  space 0 B/512 KiB\n', 'show, human-readable');
-  const clear = await dfs(['quota', 'clear', '/q']);
-  t.equal(clear.stdout.toString(), '/q  names 2/none  space 0/none\n', 'clear');
-  t.equal((await dfs(['mkdir', '/q/b', '/q/c'])).code, 0, 'no limit any more');
-  t.equal((await dfs(['quota', 'set', '/q'])).code, 2, 'quota set with no limit is a usage error');
-
-  // Writers racing for the last room: the check is in the replicated apply, so together they cannot pass the quota.
-  t.equal((await dfs(['mkdir', '/race'])).code, 0);
-  t.equal((await dfs(['quota', 'set', '/race', '--bytes', String(2 * CHUNK)])).code, 0);
-  const racers = await Promise.all([0, 1, 2, 3].map((i) => dfs(['put', '-r', '1', '-', `/race/f${i}`], randomBytesSeeded(CHUNK, 200 + i))));
-  const won = racers.filter((r) => r.code === 0).length;
-  t.ok(won >= 1 && won <= 2, `${won} of 4 concurrent puts fit (at most 2 can)`);
-  for (const r of racers.filter((x) => x.code !== 0)) t.match(r.stderr, /^dfs: the space quota of \/race/, 'the others are refused by the quota');
-  t.same((await show('/race')).bytes, { limit: 2 * CHUNK, used: won * CHUNK }, 'the usage is exactly what completed, within the limit');
-  failed(t, await dfs(['quota', 'set', '/q/a/none', '--files', '1']), /^dfs: \/q\/a\/none does not exist$/m, 'a quota on a missing directory');
-});
