@@ -18,6 +18,8 @@ export interface ClientOptions {
   maxChunkAttempts?: number;
   /** Time allowed for one chunk to pass through its whole pipeline. */
   chunkTimeoutMs?: number;
+  /** The writer's rack: each chunk's first replica goes to a server there when one can take it (the CLI reads $DFS_RACK). */
+  rack?: string;
 }
 
 export interface PutOptions {
@@ -59,6 +61,7 @@ export class DfsClient {
   readonly master: LeaderClient;
   private readonly maxChunkAttempts: number;
   private readonly chunkTimeoutMs: number;
+  private readonly rack?: string;
   private readSpread = Math.floor(Math.random() * 1024);
   /** Master sessions not in use. A mutation holds one for its whole call, retries included. */
   private readonly idleSessions: { id: string; seq: number }[] = [];
@@ -69,6 +72,7 @@ export class DfsClient {
     this.master = new LeaderClient(masters);
     this.maxChunkAttempts = opts.maxChunkAttempts ?? 5;
     this.chunkTimeoutMs = opts.chunkTimeoutMs ?? 10 * 60_000;
+    this.rack = opts.rack;
   }
 
   // ---- metadata ----
@@ -218,7 +222,7 @@ export class DfsClient {
       let lastError: DfsError | undefined;
       for (let attempt = 0; attempt < this.maxChunkAttempts; attempt++) {
         signal.throwIfAborted(); // the upload stopped: no new chunk for a write being abandoned
-        const alloc = await this.mutate<AllocateReply>('/v1/fs/allocate', { writeId, index, exclude: [...exclude] });
+        const alloc = await this.mutate<AllocateReply>('/v1/fs/allocate', { writeId, index, exclude: [...exclude], ...(this.rack !== undefined ? { rack: this.rack } : {}) });
         const send = this.openPipeline(alloc, signal);
         const hasher = new BlockHasher();
         try {

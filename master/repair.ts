@@ -1,4 +1,5 @@
 import type { PlannedCopy } from '../common/protocol.js';
+import { inFullestRacks, isMisplaced, moveKeepsRule, planRackFixes, type MisplacedChunk } from './racks.js';
 import type { Registry } from './registry.js';
 import type { FileNode, MasterState, Node } from './state.js';
 
@@ -180,6 +181,8 @@ export class RepairScheduler {
   private readonly deleting = new Map<number, QueuedDelete>();
   /** A scan is under way (scans in slices take a while): another is not started meanwhile. */
   private scanning = false;
+  /** Live servers per rack outside decommissioning, as the current scan started (the rack rule's denominator). */
+  private rackSizes = new Map<string, number>();
   copiesOrdered = 0;
   copiesDone = 0;
   copiesFailed = 0;
@@ -381,6 +384,8 @@ export class RepairScheduler {
     for (const id of decom) scan.decommissionRemaining[id] = 0;
     const candidates: Candidate[] = [];
     const surplus: Candidate[] = [];
+    const misplaced: MisplacedChunk[] = []; // rack rule
+    this.rackSizes = this.registry.rackSizes(decom);
     // Use of each live server outside decommissioning, as bytes of finished files' replicas held
     // over capacity (trimming and balancing go by it). Bytes held come from the chunk table, not
     // from reported disk use: servers sharing one disk (a local cluster) still differ. Summed
@@ -412,6 +417,8 @@ export class RepairScheduler {
         if (file.replication - good.length - pending > 0) candidates.push({ handle: h, version, good: good.length, file });
       } else if (good.length > this.keep(file) && pending === 0 && !this.deleteQueued(h)) {
         surplus.push({ handle: h, version, good: good.length, file });
+      } else if (pending === 0 && !this.deleteQueued(h) && this.rackSizes.size > 1 && isMisplaced(good.map((r) => this.registry.rackOf(r.id)), file.replication, this.rackSizes)) {
+        misplaced.push({ handle: h, replication: file.replication, chunkSizeBytes: file.chunkSizeBytes }); // rack rule
       }
     }
     const util = new Map(measured.map((s) => [s.id, held.get(s.id)! / s.capacityBytes]));
@@ -425,8 +432,9 @@ export class RepairScheduler {
       const good = this.registry.liveReplicas(c.handle, c.version).filter((r) => !decom.has(r.id));
       if (good.length <= this.keep(c.file)) continue;
       // One surplus replica per scan and chunk, from the fullest disk (then the server holding the
-      // most, as servers sharing a disk report the same free space): reports confirm it before the next.
-      const fullest = good.sort((a, b) => this.registry.freeRatio(a.id) - this.registry.freeRatio(b.id)
+      // most, as servers sharing a disk report the same free space), in the racks holding the most of
+      // it (rack rule): reports confirm it before the next.
+      const fullest = inFullestRacks(good.map((r) => ({ ...r, rack: this.registry.rackOf(r.id) }))).sort((a, b) => this.registry.freeRatio(a.id) - this.registry.freeRatio(b.id)
         || (util.get(b.id) ?? 0) - (util.get(a.id) ?? 0) || (a.id < b.id ? -1 : 1))[0]!;
       this.queueDelete(fullest.id, c.handle, { server: fullest.id, version: c.version, file: c.file });
       scan.surplusDeletes++;
@@ -475,7 +483,8 @@ export class RepairScheduler {
         // Not a server about to delete this very chunk (a surplus delete queued before it fell short).
         const deleting = this.deleteQueued(c.handle) ? [this.deleting.get(c.handle)!.server] : [];
         const exclude = [...live.map((r) => r.id), ...(this.inFlight.get(c.handle) ?? []).map((f) => f.target), ...busy, ...deleting, ...decom];
-        const [target] = this.registry.place(1, exclude, c.file.chunkSizeBytes);
+        const holders = [...live.filter((r) => !decom.has(r.id)).map((r) => r.id), ...(this.inFlight.get(c.handle) ?? []).map((f) => f.target)]; // rack rule
+        const [target] = this.registry.place(1, exclude, c.file.chunkSizeBytes, { holders, replication: c.file.replication });
         if (!target) {
           if (busy.length > 0) waitingForSlots++;
           break;
@@ -488,8 +497,9 @@ export class RepairScheduler {
         free = someFree();
       }
     }
+    if (waitingForSlots === 0) scan.moves += this.planRackFixes(state, misplaced, load); // rack rule
     // Balancing only when repair has nothing left to plan: a missing replica matters more than an even disk.
-    if (this.limits.balanceThreshold > 0 && waitingForSlots === 0 && repairing === 0) scan.moves = yield* this.planMoves(state, wanted, util, load, work);
+    if (this.limits.balanceThreshold > 0 && waitingForSlots === 0 && repairing === 0) scan.moves += yield* this.planMoves(state, wanted, util, load, work);
     scan.inFlight = this.inFlightCount;
     this.last = scan;
     return scan;
@@ -631,10 +641,38 @@ export class RepairScheduler {
       const live = this.registry.liveReplicas(h, version);
       // The source must hold the current version (an old one awaits garbage collection and cannot serve the copy).
       if (!live.some((r) => r.id === source) || live.some((r) => r.id === target)) continue;
-      if (live.filter((r) => !state.decommissioning.has(r.id)).length < file.replication) continue;
+      const good = live.filter((r) => !state.decommissioning.has(r.id));
+      if (good.length < file.replication) continue;
+      const rack = (id: string) => this.registry.rackOf(id); // rack rule: a move across racks must keep the spread
+      if (!moveKeepsRule(good.map((r) => rack(r.id)), rack(source), rack(target), file.replication, this.rackSizes)) continue;
       return state.chunks.get(h)!;
     }
     return undefined;
+  }
+
+  /**
+   * rack rule: one move for each misplaced chunk that limits allow (master/racks.ts decides),
+   * as balancing's moves: copy first, the replica in the overfull rack deleted once it arrived.
+   */
+  private planRackFixes(state: MasterState, chunks: MisplacedChunk[], load: Map<string, number>): number {
+    const decom = state.decommissioning;
+    const busy = (id: string) => (load.get(id) ?? 0) >= this.limits.perServerCopies;
+    return planRackFixes(chunks, {
+      replicas: (h) => {
+        const version = state.chunks.versionOf(h);
+        if (version === undefined || this.inFlight.has(h) || this.deleteQueued(h)) return [];
+        return this.registry.liveReplicas(h, version).filter((r) => !decom.has(r.id)).map((r) => ({ id: r.id, rack: this.registry.rackOf(r.id) }));
+      },
+      canStart: () => this.movesInFlight < this.limits.maxMovesInFlight && this.inFlightCount < this.limits.maxInFlight,
+      free: (id) => !busy(id),
+      place: (c, holders, exclude) => this.registry.place(1, [...exclude, ...decom, ...[...load.keys()].filter(busy)], c.chunkSizeBytes, {
+        holders: holders.map((r) => r.id), replication: c.replication, strict: true,
+      })[0]?.id,
+      order: (h, source, target) => {
+        this.order(h, { target, source, startedMs: this.now(), moveFrom: source }, { ...state.chunks.get(h)!, source: this.registry.addrOf(source)! });
+        for (const id of [source, target]) load.set(id, (load.get(id) ?? 0) + 1);
+      },
+    });
   }
 
   /**

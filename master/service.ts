@@ -14,6 +14,7 @@ import type { ConcatRequest } from '../common/protocol.js';
 import type { Command } from './commands.js';
 import { LeaderCore, toReply, type PlacementRefusal } from './leader/core.js';
 import { runInSlices } from './leader/slices.js';
+import { RackReport } from './rack-report.js';
 import type { Registry } from './registry.js';
 import type { RepairLimits, RepairScheduler } from './repair.js';
 import type { Replicator, SessionRef } from './replicator.js';
@@ -231,7 +232,7 @@ export class MasterService {
     if (this.inSafeMode()) throw new DfsError('SAFE_MODE', 'a new master leader is waiting for chunkserver reports; retry shortly');
     const w = state.writes.get(req.writeId);
     if (!w) throw new DfsError('WRITE_NOT_FOUND', 'this write is unknown or was abandoned (its lease expired?); start the upload again');
-    const replicas = this.core.place(this.now(), w.replication, req.exclude, w.chunkSizeBytes);
+    const replicas = this.core.place(this.now(), w.replication, req.exclude, w.chunkSizeBytes, req.rack); // rack rule
     if (typeof replicas === 'string') throw placementError(replicas, req.exclude.length);
     const rec = (await this.commit({ op: 'allocate', writeId: req.writeId, index: req.index, nowMs: this.clock.nowMs() }, session)) as { handle: number; version: number };
     const token = this.chunkToken(rec.handle, rec.version, 'write');
@@ -386,7 +387,9 @@ export class MasterService {
     const reply: FsckReply = {
       path, files: 0, openFiles: 0, chunks: 0, underReplicated: 0, overReplicated: 0, missing: 0, corrupt: 0,
       filesHealthy: 0, filesUnderReplicated: 0, filesMissing: 0, filesCorrupt: 0, fileReports: [], problems: [], status: 'HEALTHY',
+      misplaced: 0, misplacedChunks: [],
     };
+    const racks = new RackReport(this.registry, state, MAX_FSCK_PROBLEMS); // rack rule
     const rank: Record<FileHealth, number> = { HEALTHY: 0, UNDER_REPLICATED: 1, MISSING: 2, CORRUPT: 3 };
     const problems: FsckProblem[] = [];
     for (const [p, n] of state.walk(path, node)) {
@@ -401,6 +404,7 @@ export class MasterService {
         reply.chunks++;
         const { live, health } = this.chunkHealth(state, h, n.replication);
         if (health === 'OVER_REPLICATED') reply.overReplicated++;
+        if (health === 'HEALTHY') racks.checkPlacement(reply, p, index, h, n.replication); // rack rule
         if (health === 'HEALTHY' || health === 'OVER_REPLICATED') return;
         if (health === 'CORRUPT') reply.corrupt++;
         else if (health === 'MISSING') reply.missing++;
@@ -449,6 +453,7 @@ export class MasterService {
   async clusterStatus(): Promise<ClusterStatus> {
     const state = await this.read();
     let files = 0, dirs = 0, under = 0, over = 0, missing = 0;
+    const racks = new RackReport(this.registry, state); // rack rule
     for (const [, n] of state.walk('/', state.root)) {
       if (n.type === 'dir') {
         dirs++;
@@ -458,6 +463,7 @@ export class MasterService {
       if (n.state !== 'complete') continue;
       for (const h of n.chunks) {
         const { health } = this.chunkHealth(state, h, n.replication);
+        racks.count(h); // rack rule
         if (health === 'MISSING' || health === 'CORRUPT') missing++;
         else if (health === 'UNDER_REPLICATED') under++;
         else if (health === 'OVER_REPLICATED') over++;
@@ -482,6 +488,7 @@ export class MasterService {
       chunkSizeBytes: this.config.chunkSizeBytes, defaultReplication: this.config.defaultReplication,
       safeMode: this.inSafeMode(),
       repair: { copiesInFlight: r.inFlightCount, copiesDone: r.copiesDone, copiesFailed: r.copiesFailed, bytesCopied: r.bytesCopied, movesInFlight: r.movesInFlight, movesDone: r.movesDone },
+      tolerance: racks.tolerance(), // rack rule
     };
   }
 
