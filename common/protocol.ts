@@ -254,7 +254,7 @@ export interface ChunkserverStatus {
   lastHeartbeatAgoMs: number;
   /** The file system its data is on, as it reported it; servers with the same fsId share one disk. */
   fsId?: string;
-  /** Its failure domain (rack), where the cluster has more than one; absent: the one default rack. */
+  /** Its failure domain (rack), as it registered ('default' when it named none); absent from a master from before racks. */
   rack?: string;
   /**
    * in-service; decommissioning while some of its chunks lack their replication elsewhere;
