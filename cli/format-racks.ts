@@ -25,7 +25,7 @@ export function formatTolerance(t: FailureTolerance): string {
   const servers = t.servers === 0 ? 'no server can be lost without losing data' : `any ${t.servers} server${t.servers === 1 ? '' : 's'} can be lost without losing data`;
   const all = t.racksSafe.length + t.racksAtRisk.length;
   let racks: string;
-  if (all <= 1) racks = 'one rack: losing it loses everything';
+  if (all <= 1) racks = `one live rack${all === 1 ? ` (${[...t.racksSafe, ...t.racksAtRisk.map((r) => r.rack)][0]})` : ''}: losing it loses everything`;
   else if (t.racksAtRisk.length === 0) racks = `any one rack of ${all} can be lost (${t.racksSafe.join(', ')})`;
   else {
     const risk = t.racksAtRisk.map((r) => `${r.rack} holds every replica of ${r.chunks} chunk${r.chunks === 1 ? '' : 's'}`).join('; ');
