@@ -1,6 +1,6 @@
 // How status and fsck show racks: servers grouped by rack, the failure tolerance in words, and
 // misplaced chunks (replicas not spread over racks as the rule wants).
-import type { ChunkserverStatus, FailureTolerance, FsckReply } from '../common/protocol.js';
+import type { ChunkserverStatus, ClusterTolerance, FsckReply } from '../common/protocol.js';
 import { DEFAULT_RACK } from '../common/racks.js';
 
 /** The servers' lines grouped under a `rack NAME:` heading each, racks in name order; one rack: no headings. */
@@ -20,7 +20,7 @@ export function groupByRack(servers: readonly ChunkserverStatus[], line: (c: Chu
 }
 
 /** One line: how many servers, and which racks, can be lost now without losing data. */
-export function formatTolerance(t: FailureTolerance): string {
+export function formatTolerance(t: ClusterTolerance): string {
   if (t.servers === null) return 'failure tolerance: no data stored yet';
   const servers = t.servers === 0 ? 'no server can be lost without losing data' : `any ${t.servers} server${t.servers === 1 ? '' : 's'} can be lost without losing data`;
   const all = t.racksSafe.length + t.racksAtRisk.length;

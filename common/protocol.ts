@@ -223,7 +223,7 @@ export interface FsckReply {
 export interface MisplacedReport { path: string; index: number; handle: number; racks: string[] }
 
 /** How much can be lost now without losing the last replica of a chunk (dfs status). */
-export interface FailureTolerance {
+export interface ClusterTolerance {
   /** Any this many servers may fail at once (the fewest live replicas of a chunk, less one); null: no chunk has a replica. */
   servers: number | null;
   /** Racks that may be lost whole, each alone: no chunk has all its live replicas there. */
@@ -309,7 +309,7 @@ export interface ClusterStatus {
   /** Re-replication since this master became leader. */
   repair: { copiesInFlight: number; copiesDone: number; copiesFailed: number; bytesCopied: number; movesInFlight: number; movesDone: number };
   /** What the cluster can lose now, by servers and by racks. */
-  tolerance: FailureTolerance;
+  tolerance: ClusterTolerance;
 }
 
 export interface HeartbeatReply {

@@ -1,6 +1,6 @@
 // What fsck and status say about racks: misplaced chunks and the cluster's failure tolerance,
 // from the registry's live replicas and the rules in master/racks.ts.
-import type { FailureTolerance, FsckReply } from '../common/protocol.js';
+import type { ClusterTolerance, FsckReply } from '../common/protocol.js';
 import { isMisplaced, ToleranceCounter } from './racks.js';
 import type { Registry } from './registry.js';
 import type { MasterState } from './state.js';
@@ -37,7 +37,7 @@ export class RackReport {
     this.counter.add(this.racksOf(handle, false));
   }
 
-  tolerance(): FailureTolerance {
+  tolerance(): ClusterTolerance {
     return this.counter.result(this.registry.rackSizes().keys());
   }
 }

@@ -2,7 +2,7 @@
 // which chunks break it ("misplaced"), which replica to trim or move so that it holds, and how
 // much of the cluster can be lost right now without losing data. No I/O, no clock: the registry,
 // repair and the reports call these with what they know.
-import type { FailureTolerance } from '../common/protocol.js';
+import type { ClusterTolerance } from '../common/protocol.js';
 
 /** Replicas with their racks, as the callers hold them. */
 export interface RackedReplica { id: string; rack: string }
@@ -81,7 +81,7 @@ export class ToleranceCounter {
   }
 
   /** The tolerance over the chunks added, for a cluster whose live servers are in `racks`. */
-  result(racks: Iterable<string>): FailureTolerance {
+  result(racks: Iterable<string>): ClusterTolerance {
     const all = [...new Set([...racks, ...this.onlyIn.keys()])].sort();
     return {
       servers: this.fewest === Number.POSITIVE_INFINITY ? null : this.fewest - 1,
