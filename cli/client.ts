@@ -7,6 +7,7 @@ import { DfsError, errorFromBody, toDfsError } from '../common/errors.js';
 import { buildUrl, httpAgent, readJson } from '../common/http.js';
 import { LeaderClient, SESSION_HEADER } from '../common/leader.js';
 import { namesDirectory, normalizePath } from '../common/paths.js';
+import { localFirst } from '../common/racks.js';
 import { LeaseRenewer } from './lease-renewer.js';
 import type {
   AllocateReply, ChunkInfo, ClusterStatus, CompletedChunk, CreateEmptyReply, CreateReply, DuReply, EntryInfo, FsckReply, ListReply, RenewReply, ReplicaInfo,
@@ -18,7 +19,7 @@ export interface ClientOptions {
   maxChunkAttempts?: number;
   /** Time allowed for one chunk to pass through its whole pipeline. */
   chunkTimeoutMs?: number;
-  /** The writer's rack: each chunk's first replica goes to a server there when one can take it (the CLI reads $DFS_RACK). */
+  /** The client's rack: each chunk's first replica goes to a server there when one can take it, and reads try replicas there first (the CLI reads $DFS_RACK). */
   rack?: string;
 }
 
@@ -381,14 +382,15 @@ export class DfsClient {
   private orderReplicas(replicas: ReplicaInfo[]): ReplicaInfo[] {
     if (replicas.length === 0) return replicas;
     const k = this.readSpread++ % replicas.length;
-    return [...replicas.slice(k), ...replicas.slice(0, k)];
+    return localFirst([...replicas.slice(k), ...replicas.slice(0, k)], this.rack); // rack rule
   }
 
   /** Starts chunk `index`'s read before its turn, from a replica other than `busyId` if it has one. */
   private readEarly(index: number, chunk: ChunkInfo, busyId: string): EarlyRead | undefined {
     const order = this.orderReplicas(chunk.replicas);
     if (order.length === 0 || chunk.length === 0) return undefined;
-    if (order.length > 1 && order[0]!.id === busyId) order.push(order.shift()!);
+    // Another replica than the busy one, unless that would leave the reader's rack (rack rule).
+    if (order.length > 1 && order[0]!.id === busyId && (this.rack === undefined || order[1]!.rack === this.rack)) order.push(order.shift()!);
     // Until its turn nobody listens: a failure then must neither go unhandled nor throw (an
     // 'error' event without a listener); pump() still sees a body that failed while it waited.
     const response = this.openChunkRead(order[0]!, chunk, 0).then((res) => {

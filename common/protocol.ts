@@ -144,7 +144,8 @@ export type CorruptReport = z.infer<typeof CorruptReport>;
 
 // ---- replies ----
 
-export interface ReplicaInfo { id: string; addr: string }
+/** A replica's server; `rack` in stat's chunk lists (readers in that rack try it first). */
+export interface ReplicaInfo { id: string; addr: string; rack?: string }
 
 export interface ChunkInfo {
   index: number;

@@ -327,7 +327,7 @@ export class MasterService {
       const rec = state.chunks.get(handle);
       return {
         index, handle, version: rec?.version ?? 0, length: rec?.length ?? 0, checksum: rec?.checksum ?? '',
-        replicas: rec ? this.registry.liveReplicas(handle, rec.version) : [],
+        replicas: rec ? this.registry.liveReplicas(handle, rec.version).map((r) => ({ ...r, rack: this.registry.rackOf(r.id) })) : [], // rack rule
         token: this.chunkToken(handle, rec?.version ?? 0, 'read'),
       };
     });

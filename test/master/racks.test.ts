@@ -1,7 +1,7 @@
 // The rack rule (master/racks.ts) as pure functions, then as repair applies it: a real Registry
 // and MasterState, servers registered in racks, and the copies and deletes a scan plans.
 import t from 'tap';
-import { parseRack, rackFromEnv } from '../../common/racks.js';
+import { localFirst, parseRack, rackFromEnv } from '../../common/racks.js';
 import type { RegisterRequest } from '../../common/protocol.js';
 import type { Command } from '../../master/commands.js';
 import { inFullestRacks, isMisplaced, maxPerRack, moveKeepsRule, planRackFixes, ToleranceCounter, type RackFixContext } from '../../master/racks.js';
@@ -101,6 +101,14 @@ t.test('planRackFixes: one move per chunk from the fullest rack to a rack below 
   t.same(orders, [[1, 's2', 's4']], 'from a free server of rack a (s1 is busy) to rack b');
   budget = 0;
   t.equal(planRackFixes([{ handle: 1, replication: 3, chunkSizeBytes: 4 }], ctx), 0, 'no move once the limits are reached');
+});
+
+t.test('localFirst: a reader\'s own rack first, each group in the order given', async (t) => {
+  const r = (id: string, rack?: string) => ({ id, rack });
+  const replicas = [r('1', 'b'), r('2', 'a'), r('3', 'b'), r('4', 'a'), r('5')];
+  t.same(localFirst(replicas, 'a').map((x) => x.id), ['2', '4', '1', '3', '5']);
+  t.same(localFirst(replicas, undefined).map((x) => x.id), ['1', '2', '3', '4', '5'], 'no rack named: as given');
+  t.same(localFirst(replicas, 'zzz').map((x) => x.id), ['1', '2', '3', '4', '5'], 'no replica there: as given');
 });
 
 t.test('rack names: letters, digits, . _ -; DFS_RACK', async (t) => {
