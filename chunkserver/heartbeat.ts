@@ -5,10 +5,10 @@ import { LeaderClient } from '../common/leader.js';
 import type { Logger } from '../common/log.js';
 import { DEFAULT_RACK } from '../common/racks.js';
 import type { HeartbeatReply, ReportedChunk } from '../common/protocol.js';
-import type { Activity } from './routes.js';
+import type { Activity } from './routes/index.js';
 import type { Copier } from './copier.js';
 import type { NamespaceRecord } from './namespace.js';
-import type { ChunkStore } from './store.js';
+import type { ChunkStore } from './store/index.js';
 
 /** Deletions applied per heartbeat reply: a huge garbage list is worked off over several beats. */
 const MAX_DELETES_PER_BEAT = 10_000;

@@ -5,9 +5,9 @@ import { localFirst, parseRack, rackFromEnv } from '../../common/racks.js';
 import type { RegisterRequest } from '../../common/protocol.js';
 import type { Command } from '../../master/commands.js';
 import { inFullestRacks, isMisplaced, maxPerRack, moveKeepsRule, planRackFixes, ToleranceCounter, type RackFixContext } from '../../master/racks.js';
-import { Registry } from '../../master/registry.js';
-import { REPAIR_DEFAULTS, RepairScheduler } from '../../master/repair.js';
-import { MasterState } from '../../master/state.js';
+import { Registry } from '../../master/registry/index.js';
+import { REPAIR_DEFAULTS, RepairScheduler } from '../../master/repair/index.js';
+import { MasterState } from '../../master/state/index.js';
 
 const sizes = (o: Record<string, number>) => new Map(Object.entries(o));
 

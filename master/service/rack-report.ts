@@ -1,9 +1,9 @@
 // What fsck and status say about racks: misplaced chunks and the cluster's failure tolerance,
 // from the registry's live replicas and the rules in master/racks.ts.
-import type { ClusterTolerance, FsckReply } from '../common/protocol.js';
-import { isMisplaced, ToleranceCounter } from './racks.js';
-import type { Registry } from './registry.js';
-import type { MasterState } from './state.js';
+import type { ClusterTolerance, FsckReply } from '../../common/protocol.js';
+import { isMisplaced, ToleranceCounter } from '../racks.js';
+import type { Registry } from '../registry/index.js';
+import type { MasterState } from '../state/index.js';
 
 /** One report's view of racks: the live servers per rack taken once, then chunk by chunk. */
 export class RackReport {
