@@ -4,7 +4,12 @@
 // repair, copy first, never below their replication; status groups servers by rack and says what
 // can be lost.
 import t from 'tap';
-import { randomBytesSeeded, TestCluster, waitFor } from '../helpers/cluster.js';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DFS, randomBytesSeeded, runDfs, TestCluster, waitFor } from '../helpers/cluster.js';
 import type { ClusterStatus, FsckReply } from '../../common/protocol.js';
 
 const CHUNK = 128 * 1024;
@@ -118,4 +123,53 @@ t.test('a second rack appears: fsck reports the misplaced chunks, repair moves o
   const end = await json<FsckReply>(c, ['fsck', '/']);
   t.same([end.misplaced, end.underReplicated, end.status], [0, 0, 'HEALTHY']);
   t.ok((await c.dfs(['cat', '/old.bin'])).stdout.equals(data), 'the file reads back whole');
+});
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((r) => {
+    const srv = createServer();
+    srv.once('error', () => r(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => r(true)));
+  });
+}
+
+t.test('dfs cluster --racks 2 deals the chunkservers over rack1 and rack2; more racks than chunkservers is refused', async (t) => {
+  const bad = await runDfs(['cluster', '--racks', '3', '--chunkservers', '2', '--data', join(tmpdir(), 'dfs-never-made')]);
+  t.not(bad.code, 0, 'refused');
+  t.match(bad.stderr, /--racks 3 is more than the 2 chunkservers/);
+  t.equal(bad.stderr.trim().split('\n').length, 1, 'in one line');
+
+  let base = 0;
+  for (let i = 0; i < 50 && base === 0; i++) {
+    const b = 21_000 + Math.floor(Math.random() * 11_000);
+    if ((await Promise.all([b, b + 100, b + 101].map(portIsFree))).every(Boolean)) base = b;
+  }
+  t.ok(base > 0, 'free ports found');
+  const dataDir = mkdtempSync(join(tmpdir(), 'dfs-racks-launcher-'));
+  const child = spawn(process.execPath, [DFS, 'cluster', '--data', dataDir, '--base-port', String(base), '--masters', '1', '--chunkservers', '2', '--racks', '2', '--s3-port', '0', '--chunk-size', '1MiB'], {
+    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' },
+  });
+  let out = '';
+  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+  const exited = new Promise((r) => child.once('exit', r));
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      process.kill(child.pid!, 'SIGINT');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    }
+    // Whatever it left behind, by the pids cluster.json names.
+    try {
+      for (const p of (JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')) as { processes: { pid: number }[] }).processes) {
+        try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ }
+      }
+    } catch { /* no cluster.json */ }
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  await waitFor(() => /ready/.test(out), 90_000, 'the local cluster to be ready');
+  const status = await runDfs(['status', '--json'], { env: { DFS_MASTERS: `127.0.0.1:${base}` } });
+  t.equal(status.code, 0, status.stderr);
+  const s = JSON.parse(status.stdout.toString()) as ClusterStatus;
+  t.same(s.chunkservers.map((c) => [c.id, c.rack]), [['cs1', 'rack1'], ['cs2', 'rack2']], 'cs1 in rack1, cs2 in rack2');
+  const cluster = JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')) as { processes: { id: string; command: string }[] };
+  t.match(cluster.processes.find((p) => p.id === 'cs2')?.command ?? '', /--rack rack2/, 'the restart command in cluster.json keeps the rack');
 });
