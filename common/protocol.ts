@@ -33,6 +33,8 @@ export const CreateRequest = z.strictObject({
   replication: z.number().int().min(1).max(MAX_REPLICATION).optional(),
   /** The file has no bytes: it is made complete at once, with no write to allocate into or complete. */
   empty: z.boolean().default(false),
+  /** trash-quota: the writer's size when it knows it (a local file): quotas are checked against it here, before a chunk is written. */
+  expectedBytes: nonNegInt.optional(),
 });
 export const AllocateRequest = z.strictObject({
   writeId,
@@ -311,6 +313,8 @@ export interface ClusterStatus {
   repair: { copiesInFlight: number; copiesDone: number; copiesFailed: number; bytesCopied: number; movesInFlight: number; movesDone: number };
   /** What the cluster can lose now, by servers and by racks. */
   tolerance: ClusterTolerance;
+  /** trash-quota: what /.trash holds (bytes: the files' sizes; rawBytes: times replication) and how long it keeps it. */
+  trash?: { files: number; bytes: number; rawBytes: number; intervalMs: number };
 }
 
 export interface HeartbeatReply {

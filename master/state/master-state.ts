@@ -1,6 +1,7 @@
 // The replicated state's facade: its fields, apply(), the lookups, and the snapshot.
 import type { EntryInfo } from '../../common/protocol.js';
 import type { Command, CommandResult } from '../commands.js';
+import { planQuota } from '../quotas.js'; // trash-quota
 import { dispatch } from './apply.js';
 import { ChunkTable } from './chunk-table.js';
 import { Fail } from './failure.js';
@@ -33,7 +34,10 @@ export class MasterState {
 
   apply(cmd: Command): CommandResult {
     try {
-      return { ok: true, value: dispatch(this, cmd) };
+      const quota = planQuota(this, cmd); // trash-quota: QUOTA_EXCEEDED before anything changes
+      const value = dispatch(this, cmd);
+      quota?.commit(); // trash-quota
+      return { ok: true, value };
     } catch (err) {
       if (err instanceof Fail) return { ok: false, code: err.code, message: err.message };
       throw err;
