@@ -40,6 +40,8 @@ export interface ChunkserverOptions {
   scrubIntervalMs?: number;
   /** Cap on re-replication bytes received, all copies together, in MiB/s; 0 or absent: no cap. */
   copyRateMiBps?: number;
+  /** This server's failure domain, reported when it registers (absent: the default rack). */
+  rack?: string;
   /** TLS on the listener; with a CA, mutual TLS towards the masters and the other chunkservers. */
   tls?: TlsFiles;
 }
@@ -119,6 +121,7 @@ export async function runChunkserver(opts: ChunkserverOptions): Promise<RunningC
     rate: copyRateMiBps > 0 ? new RateLimiter(copyRateMiBps) : undefined,
   }, () => heartbeat?.beat(), log);
   heartbeat = new Heartbeat(id, cfg.addr, masters, store, activity, copier, opts.heartbeatIntervalMs, log, new NamespaceRecord(join(opts.dataDir, 'namespace-id')));
+  if (opts.rack !== undefined) heartbeat.rack = opts.rack; // rack rule
   heartbeat.start();
   const scrubber = scrubRateMiBps > 0 ? new Scrubber(store, { rateMiBps: scrubRateMiBps, intervalMs: scrubIntervalMs, stateFile: join(opts.dataDir, 'scrub.json') }, onCorrupt, log, metrics) : undefined;
   scrubber?.start();

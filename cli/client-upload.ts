@@ -37,6 +37,8 @@ export interface UploadLimits {
   maxChunkAttempts: number;
   /** Time allowed for one chunk to pass through its whole pipeline. */
   chunkTimeoutMs: number;
+  /** The writer's rack, sent with each allocate: the chunk's first replica goes there when it can. */
+  rack?: string;
 }
 
 /** One chunk of an upload: where it belongs, where its bytes come from, and whom to tell. */
@@ -152,7 +154,9 @@ export class Uploader {
       let lastError: DfsError | undefined;
       for (let attempt = 0; attempt < this.limits.maxChunkAttempts; attempt++) {
         job.signal.throwIfAborted(); // the upload stopped: no new chunk for a write being abandoned
-        const alloc = await this.meta.mutate<AllocateReply>('/v1/fs/allocate', { writeId: job.writeId, index: job.index, exclude: [...job.exclude] });
+        const alloc = await this.meta.mutate<AllocateReply>('/v1/fs/allocate', {
+          writeId: job.writeId, index: job.index, exclude: [...job.exclude], ...(this.limits.rack !== undefined ? { rack: this.limits.rack } : {}), // rack rule
+        });
         try {
           return await this.sendToPipeline(job, alloc, bytes);
         } catch (err) {

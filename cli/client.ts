@@ -12,6 +12,8 @@ export interface ClientOptions {
   maxChunkAttempts?: number;
   /** Time allowed for one chunk to pass through its whole pipeline. */
   chunkTimeoutMs?: number;
+  /** The client's rack: each chunk's first replica goes to a server there when one can take it, and reads try replicas there first (the CLI reads $DFS_RACK). */
+  rack?: string;
 }
 
 /** Default of ClientOptions.maxChunkAttempts. */
@@ -30,8 +32,8 @@ export class DfsClient extends MetaClient {
   constructor(masters: string[], opts: ClientOptions = {}) {
     super(masters);
     const chunkTimeoutMs = opts.chunkTimeoutMs ?? DEFAULT_CHUNK_TIMEOUT_MS;
-    this.uploader = new Uploader(this, { maxChunkAttempts: opts.maxChunkAttempts ?? DEFAULT_MAX_CHUNK_ATTEMPTS, chunkTimeoutMs });
-    this.downloader = new Downloader(this, chunkTimeoutMs);
+    this.uploader = new Uploader(this, { maxChunkAttempts: opts.maxChunkAttempts ?? DEFAULT_MAX_CHUNK_ATTEMPTS, chunkTimeoutMs, rack: opts.rack });
+    this.downloader = new Downloader(this, chunkTimeoutMs, opts.rack); // rack rule
   }
 
   /** See Uploader.put: streams `source` into a new file at `path`. */

@@ -21,6 +21,8 @@ export interface ClusterOptions {
   replication: number;
   deadTimeoutMs: number;
   host: string;
+  /** Racks the chunkservers are dealt over in turn (cs1 in rack1, cs2 in rack2, ...); absent or 1: one rack. */
+  racks?: number;
   /** The S3 gateway's port; 0: no gateway. Default 9000, or base port + 200 with another base port. */
   s3Port?: number;
   /** TLS everywhere, with a throw-away CA and certificate made in <data>/tls (cli/cluster-tls.ts). */
@@ -65,6 +67,11 @@ const LOG_TAIL_BYTES = 4096;
 const DEFAULT_S3_PORT = 9000;
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
+
+/** The rack of the local cluster's chunkserver `i` (from 0) when dealt over `racks` racks: rack1, rack2, ... in turn. */
+export function localRack(i: number, racks: number): string {
+  return `rack${(i % racks) + 1}`;
+}
 
 /** Masters listen on basePort+i, chunkservers on basePort+100+i, the S3 gateway on 9000 (or basePort+200). */
 export function clusterLayout(opts: ClusterOptions): { masters: string[]; chunkservers: string[]; s3?: string } {
@@ -260,6 +267,7 @@ async function startAll(l: Launcher, layout: Layout, opts: ClusterOptions): Prom
   ]));
   layout.chunkservers.forEach((addr, i) => l.start('chunkserver', `cs${i + 1}`, addr, [
     '--masters', layout.masters.join(','), '--chunk-size', String(opts.chunkSizeBytes),
+    ...((opts.racks ?? 1) > 1 ? ['--rack', localRack(i, opts.racks!)] : []), // rack rule
   ]));
   if (!layout.s3) return undefined;
   const file = join(l.dataDir, 's3-credentials.json');

@@ -9,6 +9,7 @@ import { DEFAULT_MASTERS, formatBytes, parseAddrList } from '../common/config.js
 import { DfsError } from '../common/errors.js';
 import { closeHttpAgent } from '../common/http.js';
 import { baseName, joinPath, namesDirectory, normalizePath } from '../common/paths.js';
+import { rackFromEnv } from '../common/racks.js';
 import { DfsClient } from './client.js';
 import { formatDegradedWrite, formatDu, formatFsck, formatLong, formatStat, formatStatus, localTime } from './format.js';
 import { Progress } from './progress.js';
@@ -352,7 +353,7 @@ export async function runFsCommand(name: string, args: FsArgs): Promise<void> {
 /** Runs `fn` with a client for the masters the arguments name; the HTTP agent is closed after, so the process can exit. */
 export async function withClient(args: FsArgs, fn: (client: DfsClient) => Promise<void>): Promise<void> {
   await initChecksums();
-  const client = new DfsClient(mastersFrom(args));
+  const client = new DfsClient(mastersFrom(args), { rack: rackFromEnv() }); // rack rule
   try {
     await fn(client);
   } finally {

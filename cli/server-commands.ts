@@ -46,7 +46,7 @@ export function serverCommands(cli: Argv): Argv {
       const cs = await runChunkserver({
         id: o.id, listen: o.listen, advertise: o.advertise, dataDir: o.data, masters: o.masters, secretFile: o.secretFile,
         maxChunkBytes: o.chunkSize, heartbeatIntervalMs: o.heartbeatMs, scrubRateMiBps: o.scrubRate, scrubIntervalMs: o.scrubIntervalMs,
-        copyRateMiBps: o.copyRate, tls: { cert: o.tlsCert, key: o.tlsKey, ca: o.tlsCa },
+        copyRateMiBps: o.copyRate, tls: { cert: o.tlsCert, key: o.tlsKey, ca: o.tlsCa }, rack: o.rack, // rack rule
       });
       closeOnSignal(cs.close);
     })
@@ -67,6 +67,7 @@ export function serverCommands(cli: Argv): Argv {
     .command('cluster', 'run a local cluster in the foreground (what npm start runs)', (y) => y
       .option('masters', { type: 'number', default: 3, describe: 'number of masters (1, 3 or 5): a Raft group' })
       .option('chunkservers', { type: 'number', default: 4, describe: 'number of chunkservers' })
+      .option('racks', { type: 'number', default: 1, describe: 'deal the chunkservers over this many racks (rack1, rack2, ... in turn): replicas are spread over racks' })
       .option('data', { type: 'string', default: './data', describe: 'folder for all data, logs and cluster.json' })
       .option('base-port', { type: 'number', default: DEFAULT_BASE_PORT, describe: 'masters listen on base-port+i, chunkservers on base-port+100+i' })
       .option('chunk-size', { type: 'string', default: '64MiB', describe: 'chunk size' })
@@ -77,8 +78,10 @@ export function serverCommands(cli: Argv): Argv {
       const { runCluster } = await import('./cluster.js');
       const basePort = positiveInt(a['base-port'], '--base-port');
       if (basePort + 100 + (a.chunkservers as number) > 65535) throw new DfsError('INVALID_ARGUMENT', '--base-port is too high for that many servers');
+      const racks = positiveInt(a.racks, '--racks'); // rack rule
+      if (racks > (a.chunkservers as number)) throw new DfsError('INVALID_ARGUMENT', `--racks ${racks} is more than the ${a.chunkservers} chunkservers: each rack needs one at least`);
       await runCluster({
-        masters: positiveInt(Number(a.masters), '--masters'), chunkservers: positiveInt(a.chunkservers, '--chunkservers'), dataDir: a.data,
+        racks, masters: positiveInt(Number(a.masters), '--masters'), chunkservers: positiveInt(a.chunkservers, '--chunkservers'), dataDir: a.data,
         basePort, chunkSizeBytes: size(a['chunk-size'], '--chunk-size'), replication: positiveInt(a.replication, '--replication'),
         deadTimeoutMs: positiveInt(a['dead-timeout-ms'], '--dead-timeout-ms'), host: '127.0.0.1', tls: a.tls,
         ...(a['s3-port'] !== undefined ? { s3Port: s3Port(a['s3-port']) } : {}),

@@ -11,6 +11,7 @@ import { networkInterfaces } from 'node:os';
 import { DEFAULT_BASE_PORT, DEFAULT_MASTERS, parseAddr, parseAddrList, parseSize } from './config.js';
 import { DfsError } from './errors.js';
 import { parseRateMiBps } from './rate.js';
+import { DEFAULT_RACK, parseRack } from './racks.js';
 
 export type Role = 'master' | 'chunkserver';
 
@@ -148,6 +149,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'heartbeatMs', flag: 'heartbeat-ms', roles: CHUNKSERVER, type: 'number', parse: int(50, 60_000), default: 1000, describe: 'heartbeat interval' },
   { key: 'scrubRate', flag: 'scrub-rate', roles: CHUNKSERVER, type: 'string', parse: (raw, what) => parseRateMiBps(raw, what, 'no scrubbing'), default: '16', describe: 'MiB/s of stored chunks re-verified in the background (fractions allowed); 0: no scrubbing' },
   { key: 'scrubIntervalMs', flag: 'scrub-interval-ms', roles: CHUNKSERVER, type: 'number', parse: int(1000, 7 * 24 * 3_600_000), default: 30_000, describe: 'least time between the starts of two full scrub passes (1000 to a week); a store larger than rate × interval is scrubbed back to back' },
+  { key: 'rack', flag: 'rack', roles: CHUNKSERVER, type: 'string', parse: parseRack, default: DEFAULT_RACK, describe: 'this server\'s failure domain (rack, room): the replicas of a chunk are spread over two racks at least; one rack for all (the default) spreads nothing' },
   { key: 'copyRate', flag: 'copy-rate', roles: CHUNKSERVER, type: 'string', parse: (raw, what) => parseRateMiBps(raw, what), default: '0', describe: 'cap in MiB/s on re-replication copies received, all together; 0: no cap' },
 ];
 
@@ -242,7 +244,7 @@ export interface MasterSettings {
 export interface ChunkserverSettings {
   id?: string; listen: string; advertise?: string; data: string; secretFile?: string; chunkSize: number;
   tlsCert?: string; tlsKey?: string; tlsCa?: string;
-  masters: string[]; heartbeatMs: number; scrubRate: number; scrubIntervalMs: number; copyRate: number;
+  masters: string[]; heartbeatMs: number; scrubRate: number; scrubIntervalMs: number; copyRate: number; rack: string;
 }
 
 type ResolvedSettings = Record<string, unknown>;

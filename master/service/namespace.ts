@@ -46,7 +46,7 @@ export class NamespaceCalls {
     if (this.lead.inSafeMode()) throw new DfsError('SAFE_MODE', 'a new master leader is waiting for chunkserver reports; retry shortly');
     const w = state.writes.get(req.writeId);
     if (!w) throw new DfsError('WRITE_NOT_FOUND', 'this write is unknown or was abandoned (its lease expired?); start the upload again');
-    const replicas = this.lead.core.place(this.lead.now(), w.replication, req.exclude, w.chunkSizeBytes);
+    const replicas = this.lead.core.place(this.lead.now(), w.replication, req.exclude, w.chunkSizeBytes, req.rack); // rack rule
     if (typeof replicas === 'string') throw placementError(replicas, req.exclude.length);
     const rec = (await this.lead.commit({ op: 'allocate', writeId: req.writeId, index: req.index, nowMs: this.lead.clock.nowMs() }, session)) as { handle: number; version: number };
     const token = this.tokens.sign(rec.handle, rec.version, 'write');
@@ -141,7 +141,7 @@ export class NamespaceCalls {
       const rec = state.chunks.get(handle);
       return {
         index, handle, version: rec?.version ?? 0, length: rec?.length ?? 0, checksum: rec?.checksum ?? '',
-        replicas: rec ? this.lead.registry.liveReplicas(handle, rec.version) : [],
+        replicas: rec ? this.lead.registry.liveReplicas(handle, rec.version).map((r) => ({ ...r, rack: this.lead.registry.rackOf(r.id) })) : [], // rack rule
         token: this.tokens.sign(handle, rec?.version ?? 0, 'read'),
       };
     });

@@ -33,6 +33,8 @@ export interface ClusterOptions {
   trashIntervalMs?: number;
   /** More `dfs chunkserver` options, passed to every chunkserver as they are (e.g. --scrub-rate). */
   chunkserverArgs?: string[];
+  /** Chunkserver i's rack (`--rack`), by index; absent or short: the default rack. */
+  racks?: string[];
 }
 
 /** Spawns `dfs <role> ...` and resolves with its address once it logs that it started. */
@@ -179,7 +181,7 @@ export class TestCluster {
     const p = await spawnRole('chunkserver', [
       '--id', `cs${i + 1}`, '--listen', `127.0.0.1:${port}`, '--data', dataDir, '--masters', this.masters,
       '--secret-file', this.secretFile, '--chunk-size', String(this.opts.chunkSizeBytes), '--heartbeat-ms', String(this.opts.heartbeatMs),
-      ...this.opts.chunkserverArgs,
+      ...this.opts.chunkserverArgs, ...(this.opts.racks?.[i] !== undefined ? ['--rack', this.opts.racks[i]] : []), // rack rule
     ], 'chunkserver started');
     this.chunkservers[i] = p;
     return p;

@@ -75,7 +75,7 @@ export class HostCluster {
   private agent: { child: ChildProcess; pending: Map<number, (r: AgentReply) => void>; next: number } | undefined;
   readonly dir: string;
 
-  private constructor(hosts: HostSpec[]) {
+  private constructor(private readonly hosts: HostSpec[]) {
     this.fallbackReason = process.env.DFS_HOSTS_LOOPBACK === '1' ? 'DFS_HOSTS_LOOPBACK=1 asks for the loopback network' : namespacesUnavailable();
     if (this.fallbackReason === undefined) this.bed = NamespaceBed.create({ hosts });
     else this.loop = new LoopbackNet(hosts);
@@ -146,7 +146,8 @@ export class HostCluster {
     };
     await Promise.all(masterIds.map((id) => this.startServer(id, 'master', file(id, 'master', MASTER_PORT, { peers, ...opts.masterSettings }), proxies.get(id))));
     for (const id of csIds) {
-      await this.startServer(id, 'chunkserver', file(id, 'chunkserver', CHUNKSERVER_PORT, { masters: Object.values(peers), heartbeatMs: 500, ...opts.chunkserverSettings }), proxies.get(id));
+      const rack = `rack${this.hosts.find((h) => h.name === id)!.rack}`; // rack rule: each chunkserver in its host's rack
+      await this.startServer(id, 'chunkserver', file(id, 'chunkserver', CHUNKSERVER_PORT, { masters: Object.values(peers), heartbeatMs: 500, rack, ...opts.chunkserverSettings }), proxies.get(id));
     }
     this.startAgent(Object.values(peers));
     await this.call({ op: 'status' }, 20_000).catch(() => undefined);
@@ -222,8 +223,8 @@ export class HostCluster {
   }
 
   /** Runs the `dfs` CLI on the client host, as a user there would. */
-  dfs(args: string[], opts: { input?: Buffer; timeoutMs?: number } = {}): Promise<RunResult> {
-    const child = this.spawnOn('cl', [process.execPath, DFS, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { DFS_MASTERS: this.masters.map((m) => m.addr).join(',') } });
+  dfs(args: string[], opts: { input?: Buffer; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<RunResult> {
+    const child = this.spawnOn('cl', [process.execPath, DFS, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { DFS_MASTERS: this.masters.map((m) => m.addr).join(','), ...opts.env } });
     return collect(child, opts.input, opts.timeoutMs ?? 60_000, `dfs ${args.join(' ')}`);
   }
 
