@@ -8,6 +8,8 @@ import { buildUrl, httpAgent, readJson } from '../common/http.js';
 import { LeaderClient, SESSION_HEADER } from '../common/leader.js';
 import { namesDirectory, normalizePath } from '../common/paths.js';
 import { LeaseRenewer } from './lease-renewer.js';
+import { AUTHORIZATION_HEADER } from '../common/credentials.js';
+import { findToken } from './token-source.js';
 import type {
   AllocateReply, ChunkInfo, ClusterStatus, CompletedChunk, CreateEmptyReply, CreateReply, DuReply, EntryInfo, FsckReply, ListReply, RenewReply, ReplicaInfo,
   StatReply, WriteChunkReply,
@@ -18,6 +20,11 @@ export interface ClientOptions {
   maxChunkAttempts?: number;
   /** Time allowed for one chunk to pass through its whole pipeline. */
   chunkTimeoutMs?: number;
+  /**
+   * The client token sent to the masters (docs/SECURITY.md). Default: found as the CLI finds it
+   * ($DFS_TOKEN, $DFS_TOKEN_FILE, ~/.config/dfs/token); none found means anonymous.
+   */
+  token?: string;
 }
 
 export interface PutOptions {
@@ -66,7 +73,8 @@ export class DfsClient {
   private readonly leases = new LeaseRenewer({ renew: (writeIds) => this.mutate<RenewReply>('/v1/fs/renew', { writeIds }) });
 
   constructor(masters: string[], opts: ClientOptions = {}) {
-    this.master = new LeaderClient(masters);
+    const token = opts.token ?? findToken();
+    this.master = new LeaderClient(masters, token ? { headers: { [AUTHORIZATION_HEADER]: `Bearer ${token}` } } : {});
     this.maxChunkAttempts = opts.maxChunkAttempts ?? 5;
     this.chunkTimeoutMs = opts.chunkTimeoutMs ?? 10 * 60_000;
   }
@@ -78,7 +86,7 @@ export class DfsClient {
    * sequence number, so a retry after a timeout or a leader change gets the first answer
    * instead of being applied twice. Each call in flight uses a session of its own.
    */
-  private async mutate<T>(path: string, body: unknown): Promise<T> {
+  async mutate<T>(path: string, body: unknown): Promise<T> {
     const session = this.idleSessions.pop() ?? { id: (await this.master.call<{ sessionId: string }>('/v1/session', { body: {} })).sessionId, seq: 0 };
     session.seq++;
     try {

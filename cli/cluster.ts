@@ -2,7 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, writeFileSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { newSecret } from '../common/auth.js';
+import { loadSecret, newSecret } from '../common/auth.js';
+import { AUTHORIZATION_HEADER, bootstrapKey, newTokenId, signClientToken } from '../common/credentials.js';
+import { ADMIN_TOKEN_FILE, findToken } from './token-source.js';
 import { DEFAULT_BASE_PORT, DEFAULT_MASTERS, formatBytes } from '../common/config.js';
 import { capacityTotals, formatCapacity } from './format.js';
 import { DfsError } from '../common/errors.js';
@@ -60,6 +62,19 @@ const LOG_TAIL_BYTES = 4096;
 const DEFAULT_S3_PORT = 9000;
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
+
+/**
+ * The local cluster's admin token, beside cluster.json (mode 0600): made once, signed with the
+ * bootstrap key the masters derive from the same secret, so it works before any master runs.
+ */
+function ensureAdminToken(dataDir: string, secretFile: string): { tokenFile: string; token: string } {
+  const tokenFile = join(dataDir, ADMIN_TOKEN_FILE);
+  if (!existsSync(tokenFile)) {
+    const grant = { id: newTokenId(), name: 'admin', admin: true, readOnly: false, prefix: '/', issuedAtMs: Date.now() };
+    writeFileSync(tokenFile, `${signClientToken(bootstrapKey(loadSecret(secretFile)), grant)}\n`, { mode: 0o600 });
+  }
+  return { tokenFile, token: findToken({ tokenFile })! };
+}
 
 /** Masters listen on basePort+i, chunkservers on basePort+100+i, the S3 gateway on 9000 (or basePort+200). */
 export function clusterLayout(opts: ClusterOptions): { masters: string[]; chunkservers: string[]; s3?: string } {
@@ -121,14 +136,14 @@ function lastLogLine(file: string): string {
  * the leader. Only our own processes count: a data folder reused from a bigger cluster may list
  * more chunkservers.
  */
-async function notReady(layout: { masters: string[] }, procs: ProcessInfo[]): Promise<{ missing: string[]; status?: ClusterStatus }> {
+async function notReady(layout: { masters: string[] }, procs: ProcessInfo[], token: string): Promise<{ missing: string[]; status?: ClusterStatus }> {
   // The gateway speaks S3, not dfs: any HTTP answer (an S3 error for an unsigned request) will do.
   const answers = async (p: ProcessInfo) => (p.role === 's3'
     ? fetch(`http://${p.addr}/`, { signal: AbortSignal.timeout(1000) }).then(async (r) => (await r.arrayBuffer(), true), () => false)
     : callJson(p.addr, '/v1/health', { timeoutMs: 1000 }).then(() => true, () => false));
   const [healthy, status] = await Promise.all([
     Promise.all(procs.map(answers)),
-    new LeaderClient(layout.masters, { maxWaitMs: 1000 }).call<ClusterStatus>('/v1/cluster/status', { timeoutMs: 1000 }).catch(() => undefined),
+    new LeaderClient(layout.masters, { maxWaitMs: 1000, headers: { [AUTHORIZATION_HEADER]: `Bearer ${token}` } }).call<ClusterStatus>('/v1/cluster/status', { timeoutMs: 1000 }).catch(() => undefined),
   ]);
   const missing = procs.filter((_, i) => !healthy[i]).map((p) => `${p.role} ${p.id} does not answer`);
   if (!status) missing.push('no master leads yet');
@@ -143,11 +158,11 @@ async function notReady(layout: { masters: string[] }, procs: ProcessInfo[]): Pr
  * then, or undefined if the launcher began to stop meanwhile. Gives up after READY_TIMEOUT_MS.
  */
 async function waitUntilReady(
-  layout: { masters: string[] }, procs: { info: ProcessInfo; child: ChildProcess }[], dataDir: string, stopping: () => boolean,
+  layout: { masters: string[] }, procs: { info: ProcessInfo; child: ChildProcess }[], dataDir: string, stopping: () => boolean, token: string,
 ): Promise<ClusterStatus | undefined> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (!stopping()) {
-    const { missing, status } = await notReady(layout, procs.map((p) => p.info));
+    const { missing, status } = await notReady(layout, procs.map((p) => p.info), token);
     if (missing.length === 0 && status && procs.every((p) => isRunning(p.child))) return status;
     if (Date.now() > deadline) {
       throw new DfsError('TIMEOUT', `the cluster did not come up within ${READY_TIMEOUT_MS / 1000} s (${missing.join('; ')}); logs are in ${dataDir}/<id>/. The processes were stopped`);
@@ -177,6 +192,7 @@ export async function runCluster(opts: ClusterOptions): Promise<void> {
   mkdirSync(dataDir, { recursive: true });
   const secretFile = join(dataDir, 'secret');
   if (!existsSync(secretFile)) writeFileSync(secretFile, newSecret() + '\n', { mode: 0o600 });
+  const { tokenFile, token } = ensureAdminToken(dataDir, secretFile); // credentials hook
   const clusterFile = join(dataDir, 'cluster.json');
   const procs: { info: ProcessInfo; child: ChildProcess }[] = [];
   const writeClusterFile = () => writeJsonAtomic(clusterFile, {
@@ -254,7 +270,7 @@ export async function runCluster(opts: ClusterOptions): Promise<void> {
   if (layout.s3) {
     const { loadCredentials, writeCredentialsFile } = await import('../s3/credentials.js');
     s3Key = existsSync(s3Credentials) ? loadCredentials(s3Credentials)[0] : await writeCredentialsFile(s3Credentials);
-    start('s3', 's3', layout.s3, ['--masters', layout.masters.join(','), '--credentials', s3Credentials]);
+    start('s3', 's3', layout.s3, ['--masters', layout.masters.join(','), '--credentials', s3Credentials, '--token-file', tokenFile]);
   }
   writeClusterFile();
 
@@ -263,7 +279,7 @@ export async function runCluster(opts: ClusterOptions): Promise<void> {
 
   try {
     // A process that dies first fails the start.
-    const status = await Promise.race([waitUntilReady(layout, procs, dataDir, () => stopping), died]);
+    const status = await Promise.race([waitUntilReady(layout, procs, dataDir, () => stopping, token), died]);
     if (!status) return; // Ctrl-C while starting: the signal handler exits
     ready = true;
     console.log(`dfs cluster: ready — ${status.chunkservers.filter((c) => c.alive).length} chunkservers: ${formatCapacity(capacityTotals(status.chunkservers))}; chunk size ${formatBytes(opts.chunkSizeBytes)}, replication ${opts.replication}`);
@@ -277,6 +293,6 @@ export async function runCluster(opts: ClusterOptions): Promise<void> {
     throw err;
   }
   const isDefault = layout.masters.join(',') === DEFAULT_MASTERS.join(',');
-  console.log(`\nPoint dfs at it${isDefault ? ' (this is also the default)' : ''}:\n  export DFS_MASTERS=${layout.masters.join(',')}\n  dfs status\n\nProcesses are listed in ${clusterFile}, each with the command that restarts it by hand. Ctrl-C stops the cluster.`);
+  console.log(`\nPoint dfs at it${isDefault ? ' (this is also the default)' : ''}, with the admin token (kept in ${tokenFile}):\n  export DFS_MASTERS=${layout.masters.join(',')} DFS_TOKEN_FILE=${tokenFile}\n  dfs status\n\nProcesses are listed in ${clusterFile}, each with the command that restarts it by hand. Ctrl-C stops the cluster.`);
   await new Promise(() => undefined); // until a signal
 }

@@ -8,6 +8,8 @@ export const ErrorCodes = {
   INVALID_CONFIG: 400,
   BODY_TOO_LARGE: 413,
   UNAUTHORIZED: 401,
+  /** A valid client token whose scope (read-only, a prefix, not admin) does not cover the call. */
+  FORBIDDEN: 403,
   NOT_FOUND: 404,
   EXISTS: 409,
   NOT_A_DIRECTORY: 409,

@@ -26,7 +26,9 @@ export type Command =
   | { op: 'initNamespace'; namespaceId: string }
 
   /** Joins complete files into one (as HDFS's concat): the target's chunks are the sources' in order; the sources go. */
-  | { op: 'concat'; sources: string[]; target: string; overwrite: boolean; nowMs: number };
+  | { op: 'concat'; sources: string[]; target: string; overwrite: boolean; nowMs: number }
+  /** Client credentials: a signing key added or dropped, a token recorded or revoked (master/credentials/state.ts). */
+  | { op: 'credentials'; action: import('./credentials/state.js').CredentialAction; nowMs: number };
 
 export type CommandResult =
   | { ok: true; value?: unknown }

@@ -179,7 +179,13 @@ export class MasterService {
     return this.getState();
   }
 
-  private requireLeader(): void {
+  /** The replicated state, for master/credentials/ (its keys and revocations, a write's path). */
+  get replicatedState(): MasterState {
+    return this.getState();
+  }
+
+  /** NOT_LEADER, with the leader's address and the group's, unless this master leads (public: master/credentials/ calls it). */
+  requireLeader(): void {
     if (!this.replicator.isLeader()) {
       const leader = this.replicator.leaderAddr();
       // The whole group rides along: a client given one master's address finds the others.

@@ -1,4 +1,5 @@
-import type { ErrorCode } from '../common/errors.js';
+import { DfsError, type ErrorCode } from '../common/errors.js';
+import { CredentialState } from './credentials/state.js'; // credentials hook
 import { baseName, isWithin, joinPath, parentOf, splitPath } from '../common/paths.js';
 import { MAX_REPLICATION, type EntryInfo, type FileState } from '../common/protocol.js';
 import type { Command, CommandResult } from './commands.js';
@@ -251,12 +252,15 @@ export class MasterState {
    * a master whose data was lost (a new, empty namespace) cannot take their chunks for garbage.
    */
   namespaceId?: string;
+  /** Client credentials: signing keys, recorded tokens, revocations (master/credentials/state.ts). */
+  credentials = new CredentialState(); // credentials hook
 
   apply(cmd: Command): CommandResult {
     try {
       return { ok: true, value: this.dispatch(cmd) };
     } catch (err) {
       if (err instanceof Fail) return { ok: false, code: err.code, message: err.message };
+      if (err instanceof DfsError) return { ok: false, code: err.code, message: err.message }; // credentials hook: their refusals
       throw err;
     }
   }
@@ -276,6 +280,7 @@ export class MasterState {
       case 'decommission': return this.decommission(cmd.server, cmd.cancel);
       case 'initNamespace': return this.initNamespace(cmd.namespaceId);
       case 'concat': return this.concat(cmd);
+      case 'credentials': return this.credentials.apply(cmd.action, cmd.nowMs); // credentials hook
     }
   }
 
@@ -658,12 +663,13 @@ export class MasterState {
       writes: [...this.writes.values()],
       decommissioning: [...this.decommissioning],
       ...(this.namespaceId !== undefined ? { ns: this.namespaceId } : {}),
+      ...(this.credentials.isEmpty() ? {} : { cred: this.credentials.toJSON() }), // credentials hook
     }));
   }
 
   static restore(data: Uint8Array): MasterState {
     type Enc = { t: 'd'; m: number; c: [string, Enc][] } | { t: 'f'; m: number; s: number; r: number; z: number; h: number[]; st: FileState; w?: string };
-    const raw = JSON.parse(Buffer.from(data).toString('utf8')) as { v: number; nextHandle: number; root: Enc; chunks: [number, number, number, string][]; writes: PendingWrite[]; decommissioning?: string[]; ns?: string };
+    const raw = JSON.parse(Buffer.from(data).toString('utf8')) as { v: number; nextHandle: number; root: Enc; chunks: [number, number, number, string][]; writes: PendingWrite[]; decommissioning?: string[]; ns?: string; cred?: unknown };
     if (raw.v !== 1) throw new Error(`unknown master snapshot format ${raw.v}`);
     const dec = (e: Enc): Node => {
       if (e.t === 'd') return { type: 'dir', mtimeMs: e.m, children: new Map(e.c.map(([k, v]) => [k, dec(v)])) };
@@ -681,6 +687,7 @@ export class MasterState {
     for (const id of raw.decommissioning ?? []) s.decommissioning.add(id);
     // Snapshots written before namespace ids existed have none: the next leader draws one.
     if (raw.ns !== undefined) s.namespaceId = raw.ns;
+    if (raw.cred !== undefined) s.credentials = CredentialState.fromJSON(raw.cred); // credentials hook
     return s;
   }
 }
