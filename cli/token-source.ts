@@ -2,10 +2,11 @@
 // --token-file, $DFS_TOKEN, $DFS_TOKEN_FILE, ~/.config/dfs/token ($XDG_CONFIG_HOME/dfs/token),
 // and for the CLI aimed at the default local cluster, the admin token `dfs cluster` keeps in
 // ./data/admin-token.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { MAX_TOKEN_CHARS } from '../common/credentials.js';
+import { loadSecret } from '../common/auth.js';
+import { bootstrapKey, MAX_TOKEN_CHARS, newTokenId, signClientToken } from '../common/credentials.js';
 import { DfsError } from '../common/errors.js';
 
 /** The file beside cluster.json that holds the local cluster's admin token. */
@@ -37,4 +38,17 @@ export function findToken(opts: { tokenFile?: string; localCluster?: boolean } =
   if (process.env.DFS_TOKEN) return process.env.DFS_TOKEN.trim();
   if (process.env.DFS_TOKEN_FILE) return readTokenFile(process.env.DFS_TOKEN_FILE, true);
   return readTokenFile(configTokenFile(), false) ?? (opts.localCluster ? readTokenFile(join(LOCAL_CLUSTER_DATA, ADMIN_TOKEN_FILE), false) : undefined);
+}
+
+/**
+ * The local cluster's admin token, beside cluster.json (mode 0600): made once, signed with the
+ * bootstrap key the masters derive from the same secret, so it works before any master runs.
+ */
+export function ensureAdminToken(dataDir: string, secretFile: string): { file: string; token: string } {
+  const file = join(dataDir, ADMIN_TOKEN_FILE);
+  if (!existsSync(file)) {
+    const grant = { id: newTokenId(), name: 'admin', admin: true, readOnly: false, prefix: '/', issuedAtMs: Date.now() };
+    writeFileSync(file, `${signClientToken(bootstrapKey(loadSecret(secretFile)), grant)}\n`, { mode: 0o600 });
+  }
+  return { file, token: readTokenFile(file, true)! };
 }

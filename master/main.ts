@@ -1,19 +1,20 @@
+import type { Express } from 'express';
 import { mkdirSync } from 'node:fs';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadSecret, PEER_AUTH_HEADER, verifyPeerAuth } from '../common/auth.js';
 import { parseAddr } from '../common/config.js';
-import { createLogger } from '../common/log.js';
+import { createLogger, type Logger } from '../common/log.js';
 import { createApp, installErrorHandler, listen, newMetricsRegistry, sendError } from '../common/server.js';
 import { DfsError } from '../common/errors.js';
 import { CHUNK_TIMEOUT_MS, checkLimits, WRITE_TOKEN_TTL_MS } from '../common/limits.js';
-import { REPAIR_DEFAULTS } from './repair.js';
+import { REPAIR_DEFAULTS } from './repair/index.js';
 import { RaftReplicator } from './raft-replicator.js';
 import { acceptRaftStreams, type RaftNode } from './raft/index.js';
 import { CLUSTER_ID_HEADER, resolveMembership } from './membership.js';
 import { raftHooks, watchLeader, watchRaft } from './metrics.js';
 import { mountMasterRoutes } from './routes.js';
-import { MasterService, READ_TOKEN_TTL_MS } from './service.js';
+import { MasterService, READ_TOKEN_TTL_MS, type MasterConfig } from './service/index.js';
 
 export interface MasterOptions {
   id: string;
@@ -76,22 +77,9 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   mkdirSync(opts.dataDir, { recursive: true });
   const secret = loadSecret(opts.secretFile);
   const metrics = newMetricsRegistry('master');
-  if (opts.peers) {
-    const self = opts.advertise ?? opts.listen;
-    if (opts.peers[opts.id] === undefined) throw new DfsError('INVALID_ARGUMENT', `--peers does not name this master (${opts.id})`);
-    if (opts.peers[opts.id] !== self) throw new DfsError('INVALID_ARGUMENT', `--peers gives ${opts.id} the address ${opts.peers[opts.id]}, but it ${opts.advertise ? 'advertises' : 'listens on'} ${self}`);
-  }
+  checkPeers(opts);
   const app = createApp(log, metrics);
-  // Chunkserver calls must prove they hold the cluster secret: a stray server (another
-  // cluster's, say) reporting the same handles would otherwise count as replicas.
-  app.use('/v1/cs', (req, res, next) => {
-    try {
-      verifyPeerAuth(secret, 'chunkserver', req.get(PEER_AUTH_HEADER));
-      next();
-    } catch (err) {
-      sendError(res, err as DfsError);
-    }
-  });
+  requireChunkserverAuth(app, secret);
   // Until the service is mounted (Raft still loading its log), say so in JSON, so clients move
   // on to another master instead of failing on an HTML 404.
   let ready = false;
@@ -102,21 +90,7 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   let raftNode: RaftNode | undefined;
   let clusterId: string | undefined;
   const raftStreams = acceptRaftStreams(server, {
-    authorize: (req) => {
-      try {
-        verifyPeerAuth(secret, 'raft', req.headers[PEER_AUTH_HEADER]);
-      } catch (err) {
-        return (err as DfsError).message;
-      }
-      // A master of another cluster that shares the secret must not vote or append here. A
-      // master without the header predates cluster ids (a rolling upgrade): the secret suffices.
-      const theirs = req.headers[CLUSTER_ID_HEADER];
-      if (theirs !== undefined && theirs !== clusterId) {
-        log.warn({ theirs, ours: clusterId }, 'refused a raft stream from a master of another cluster');
-        return `this master belongs to cluster ${clusterId ?? '(starting)'}, not ${String(theirs)}`;
-      }
-      return undefined;
-    },
+    authorize: raftStreamAuthorizer(secret, log, () => clusterId),
     sink: () => raftNode,
     onBadFrame: (err) => log.warn({ err: err.message }, 'closed a raft stream that sent a bad frame'),
   });
@@ -136,13 +110,8 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   }, log);
   raftNode = replicator.raftNode;
   watchRaft(metrics, replicator);
-  const config = {
-    id: opts.id, addr, clusterId, chunkSizeBytes: opts.chunkSizeBytes, defaultReplication: opts.replication,
-    writeLeaseMs: opts.writeLeaseMs, deadTimeoutMs: opts.deadTimeoutMs, writeTokenTtlMs: WRITE_TOKEN_TTL_MS, readTokenTtlMs: READ_TOKEN_TTL_MS, secret,
-    peers, safeModeMs: opts.safeModeMs, gcGraceMs: opts.gcGraceMs,
-    repair: { perServerCopies: opts.copiesPerServer, balanceThreshold: opts.balanceThreshold },
-  };
-  const svc = new MasterService(config, () => replicator.state, replicator, log);
+  const config = serviceConfig(opts, { addr, clusterId, peers, secret });
+  const svc = new MasterService({ config, getState: () => replicator.state, replicator, log });
   mountMasterRoutes(app, svc, metrics);
   watchLeader(metrics, svc);
   installErrorHandler(app, log);
@@ -162,5 +131,58 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
       await closed;
       await replicator.close();
     },
+  };
+}
+
+/** --peers, when given, must name this master at the address it is reached at. */
+function checkPeers(opts: MasterOptions): void {
+  if (!opts.peers) return;
+  const self = opts.advertise ?? opts.listen;
+  if (opts.peers[opts.id] === undefined) throw new DfsError('INVALID_ARGUMENT', `--peers does not name this master (${opts.id})`);
+  if (opts.peers[opts.id] !== self) throw new DfsError('INVALID_ARGUMENT', `--peers gives ${opts.id} the address ${opts.peers[opts.id]}, but it ${opts.advertise ? 'advertises' : 'listens on'} ${self}`);
+}
+
+/**
+ * Chunkserver calls must prove they hold the cluster secret: a stray server (another
+ * cluster's, say) reporting the same handles would otherwise count as replicas.
+ */
+function requireChunkserverAuth(app: Express, secret: Buffer): void {
+  app.use('/v1/cs', (req, res, next) => {
+    try {
+      verifyPeerAuth(secret, 'chunkserver', req.get(PEER_AUTH_HEADER));
+      next();
+    } catch (err) {
+      sendError(res, err as DfsError);
+    }
+  });
+}
+
+/** Who may open a raft stream: a master holding the secret, of this cluster (undefined: allowed; else why not). */
+function raftStreamAuthorizer(secret: Buffer, log: Logger, clusterId: () => string | undefined): (req: IncomingMessage) => string | undefined {
+  return (req) => {
+    try {
+      verifyPeerAuth(secret, 'raft', req.headers[PEER_AUTH_HEADER]);
+    } catch (err) {
+      return (err as DfsError).message;
+    }
+    // A master of another cluster that shares the secret must not vote or append here. A
+    // master without the header predates cluster ids (a rolling upgrade): the secret suffices.
+    const theirs = req.headers[CLUSTER_ID_HEADER];
+    const ours = clusterId();
+    if (theirs !== undefined && theirs !== ours) {
+      log.warn({ theirs, ours }, 'refused a raft stream from a master of another cluster');
+      return `this master belongs to cluster ${ours ?? '(starting)'}, not ${String(theirs)}`;
+    }
+    return undefined;
+  };
+}
+
+/** The service's settings, from the options and what the membership resolved. */
+function serviceConfig(opts: MasterOptions, m: { addr: string; clusterId: string; peers: Record<string, string>; secret: Buffer }): MasterConfig {
+  return {
+    id: opts.id, addr: m.addr, clusterId: m.clusterId, chunkSizeBytes: opts.chunkSizeBytes, defaultReplication: opts.replication,
+    writeLeaseMs: opts.writeLeaseMs, deadTimeoutMs: opts.deadTimeoutMs, writeTokenTtlMs: WRITE_TOKEN_TTL_MS, readTokenTtlMs: READ_TOKEN_TTL_MS, secret: m.secret,
+    peers: m.peers, safeModeMs: opts.safeModeMs, gcGraceMs: opts.gcGraceMs,
+    repair: { perServerCopies: opts.copiesPerServer, balanceThreshold: opts.balanceThreshold },
   };
 }

@@ -10,7 +10,7 @@ import {
 import { CLUSTER_ID_HEADER } from './membership.js';
 import type { RaftHooks } from './metrics.js';
 import type { Replicator, SessionRef } from './replicator.js';
-import { MasterState } from './state.js';
+import { MasterState } from './state/index.js';
 
 export interface RaftReplicatorOptions {
   id: string;
@@ -77,13 +77,19 @@ function toDfs(err: unknown, leaderAddr: (id: string | null) => string | undefin
  * before it is applied), reads wait for a ReadIndex barrier. A single master is a group of one.
  */
 export class RaftReplicator implements Replicator {
-  private constructor(
-    private readonly node: RaftNode,
-    private readonly machine: MasterStateMachine,
-    private readonly transport: StreamTransport,
-    private readonly peers: Record<string, string>,
-    private readonly storage: FileStorage,
-  ) {}
+  private readonly node: RaftNode;
+  private readonly machine: MasterStateMachine;
+  private readonly transport: StreamTransport;
+  private readonly peers: Record<string, string>;
+  private readonly storage: FileStorage;
+
+  private constructor(parts: { node: RaftNode; machine: MasterStateMachine; transport: StreamTransport; peers: Record<string, string>; storage: FileStorage }) {
+    this.node = parts.node;
+    this.machine = parts.machine;
+    this.transport = parts.transport;
+    this.peers = parts.peers;
+    this.storage = parts.storage;
+  }
 
   static async open(opts: RaftReplicatorOptions, log: Logger): Promise<RaftReplicator> {
     const hooks = opts.hooks;
@@ -113,7 +119,7 @@ export class RaftReplicator implements Replicator {
       },
     });
     node.start();
-    return new RaftReplicator(node, machine, transport, opts.peers, storage);
+    return new RaftReplicator({ node, machine, transport, peers: opts.peers, storage });
   }
 
   get raftNode(): RaftNode {

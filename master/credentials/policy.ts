@@ -12,7 +12,7 @@ import {
   AbandonRequest, AllocateRequest, CompleteRequest, ConcatRequest, CreateRequest, DeleteRequest, MkdirRequest, RenameRequest, RenewRequest, SetReplicationRequest,
 } from '../../common/protocol.js';
 import { parseInput } from '../../common/server.js';
-import type { MasterState } from '../state.js';
+import type { MasterState } from '../state/index.js';
 
 export type Rule =
   /** Anyone: liveness, the Raft view, metrics, chunkserver calls (peer-authenticated instead), the dashboard's files. */

@@ -8,7 +8,7 @@ import { SESSION_HEADER } from '../../common/leader.js';
 import { normalizePath } from '../../common/paths.js';
 import { parseInput, route } from '../../common/server.js';
 import type { SessionRef } from '../replicator.js';
-import type { MasterService } from '../service.js';
+import type { MasterService } from '../service/index.js';
 import { ruleFor } from './policy.js';
 import { CredentialService } from './service.js';
 
@@ -41,14 +41,14 @@ function guard(svc: MasterService, creds: CredentialService) {
     const rule = ruleFor(req.method, req.path);
     if (rule.kind === 'public') return next();
     Promise.resolve().then(async () => {
-      svc.requireLeader();
+      svc.leadership.requireLeader();
       const p = await creds.authenticate(req);
       if (!p) {
         if (rule.kind === 'optional') return;
         throw new DfsError('UNAUTHORIZED', 'this cluster needs a credential: give a token (DFS_TOKEN, --token-file, ~/.config/dfs/token; dfs token create makes one)', { reason: 'anonymous' });
       }
       creds.unbindSessionHeader(req, p);
-      rule.check?.(p, req, svc.replicatedState);
+      rule.check?.(p, req, svc.leadership.state);
       res.locals.principal = p;
     }).then(() => next(), next);
   };

@@ -7,12 +7,12 @@ import type { Request } from 'express';
 import {
   AUTHORIZATION_HEADER, bearerToken, checkGrant, newTokenId, signClientToken, verifyClientToken, type ClientGrant, type Principal,
 } from '../../common/credentials.js';
-import { systemClock, type Clock } from '../../common/clock.js';
+import type { Clock } from '../../common/clock.js';
 import { DfsError } from '../../common/errors.js';
 import { SESSION_HEADER } from '../../common/leader.js';
 import type { Command } from '../commands.js';
 import type { SessionRef } from '../replicator.js';
-import type { MasterService } from '../service.js';
+import type { MasterService } from '../service/index.js';
 import type { CredentialAction, KeyInfo, TokenRecord } from './state.js';
 
 /** A session id as clients see it: the Raft session's id, a dot, a MAC binding it to the token that opened it. */
@@ -22,20 +22,21 @@ export interface TokenRequest { name?: string; readOnly?: boolean; prefix?: stri
 export interface TokenListing extends TokenRecord { revoked: boolean }
 
 export class CredentialService {
-  private readonly clock: Clock;
   /** The term in which this leader last caught up with the log: until then a revocation may be committed but not yet applied here. */
   private caughtUpTerm = -1;
 
-  constructor(private readonly svc: MasterService, env: { clock?: Clock } = {}) {
-    this.clock = env.clock ?? systemClock;
-  }
+  constructor(private readonly svc: MasterService) {}
 
   private get secret(): Buffer {
     return this.svc.config.secret;
   }
 
+  private get clock(): Clock {
+    return this.svc.leadership.clock;
+  }
+
   private get state() {
-    return this.svc.replicatedState.credentials;
+    return this.svc.leadership.state.credentials;
   }
 
   /**
@@ -89,10 +90,7 @@ export class CredentialService {
 
   private async commit(action: CredentialAction, session?: SessionRef): Promise<unknown> {
     const cmd: Command = { op: 'credentials', action, nowMs: this.clock.nowMs() };
-    this.svc.requireLeader();
-    const result = await this.svc.replicator.propose(cmd, session);
-    if (!result.ok) throw new DfsError(result.code, result.message);
-    return result.value;
+    return this.svc.leadership.commit(cmd, session);
   }
 
   /** Records a new token and answers it signed with the current signing key. */
@@ -113,7 +111,7 @@ export class CredentialService {
   }
 
   listTokens(): TokenListing[] {
-    this.svc.requireLeader();
+    this.svc.leadership.requireLeader();
     return [...this.state.tokens.values()].map((t) => ({ ...t, revoked: this.state.isRevoked(t.id) }));
   }
 
@@ -130,7 +128,7 @@ export class CredentialService {
   }
 
   keys(): KeyInfo[] {
-    this.svc.requireLeader();
+    this.svc.leadership.requireLeader();
     return this.state.keyInfo();
   }
 }

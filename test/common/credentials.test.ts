@@ -6,7 +6,7 @@ import {
   bootstrapKey, inScope, leadsToScope, parseTtl, signClientToken, verifyClientToken, type ClientGrant, type SigningKey,
 } from '../../common/credentials.js';
 import { DfsError } from '../../common/errors.js';
-import { MasterState } from '../../master/state.js';
+import { MasterState } from '../../master/state/index.js';
 
 const SECRET = Buffer.from('unit-test-cluster-secret-0123456789');
 const NOW = 1_700_000_000_000;
