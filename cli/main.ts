@@ -11,6 +11,8 @@ import { hdfsCommands } from './hdfs-commands.js';
 import { serverCommands } from './server-commands.js';
 import { findArgv, toolCommands } from './tool-commands.js';
 import { tokenCommands } from './token-commands.js';
+import { trashCommands } from './trash-commands.js'; // trash-quota
+import { configureCliTls } from '../common/tls.js';
 
 /** The package's version: package.json sits two folders above this file, in a clone (dist/cli/) and in an install alike. */
 function packageVersion(): string {
@@ -61,6 +63,8 @@ async function main(): Promise<void> {
     .option('masters', { type: 'string', describe: 'comma-separated master host:port list (default: $DFS_MASTERS, else the local cluster)', global: true })
     .option('token-file', { type: 'string', describe: 'file holding the client token (default: $DFS_TOKEN, $DFS_TOKEN_FILE, ~/.config/dfs/token)', global: true })
     .option('json', { type: 'boolean', default: false, describe: 'print machine-readable JSON', global: true })
+    .option('tls-ca', { type: 'string', describe: 'CA certificate to trust: talk TLS to the cluster (default: $DFS_TLS_CA; https:// master addresses also turn TLS on)', global: true })
+    .middleware((a) => configureCliTls(a))
     .strict()
     .demandCommand(1, 'name a command')
     .recommendCommands()
@@ -75,6 +79,7 @@ async function main(): Promise<void> {
     });
   cli = fsCommands(cli, runFsCommand);
   cli = hdfsCommands(cli);
+  cli = trashCommands(cli); // trash-quota
   cli = toolCommands(cli);
   cli = tokenCommands(cli); // credentials: dfs token ...
   cli = serverCommands(cli);

@@ -13,9 +13,10 @@ import { scopeListing } from './credentials/policy.js'; // credentials hook
 import { mountCredentials, principalOf } from './credentials/routes.js'; // credentials hook
 import type { SessionRef } from './replicator.js';
 import type { ChunkserverCalls, MasterService, NamespaceCalls, Reports } from './service/index.js';
+import { mountTrashQuotaRoutes } from './trash-quota-routes.js'; // trash-quota
 
 
-function session(req: Request): SessionRef | undefined {
+export function session(req: Request): SessionRef | undefined {
   const raw = req.get(SESSION_HEADER);
   if (raw === undefined) return undefined;
   const m = /^([A-Za-z0-9_-]{1,64}):(\d{1,15})$/.exec(raw);
@@ -23,7 +24,7 @@ function session(req: Request): SessionRef | undefined {
   return { clientId: m[1]!, seq: Number(m[2]) };
 }
 
-function queryPath(req: Request): string {
+export function queryPath(req: Request): string {
   const p = req.query.path;
   if (typeof p !== 'string') throw new DfsError('INVALID_ARGUMENT', 'query parameter path is required');
   return p;
@@ -60,6 +61,7 @@ export function mountMasterRoutes(app: Express, svc: MasterService, metrics: Met
   mountNamespaceRoutes(app, svc.namespace, count);
   mountReportRoutes(app, svc.reports, count);
   mountChunkserverRoutes(app, svc.chunkservers);
+  mountTrashQuotaRoutes(app, svc.trashQuota, count); // trash-quota
 
   // The web dashboard at /ui/ and the state it polls.
   mountDashboard(app, svc);

@@ -12,6 +12,7 @@ import {
   AbandonRequest, AllocateRequest, CompleteRequest, ConcatRequest, CreateRequest, DeleteRequest, MkdirRequest, RenameRequest, RenewRequest, SetReplicationRequest,
 } from '../../common/protocol.js';
 import { parseInput } from '../../common/server.js';
+import { TrashRequest, TrashRestoreRequest } from '../../common/trash-quota-protocol.js';
 import type { MasterState } from '../state/index.js';
 
 export type Rule =
@@ -89,6 +90,13 @@ const RULES: Record<string, Rule> = {
   'GET /v1/fs/list': { kind: 'token', check: reads({ ancestors: true }) },
   'GET /v1/fs/fsck': { kind: 'token', check: reads({ ancestors: false }) },
   'GET /v1/fs/du': { kind: 'token', check: reads({ ancestors: false }) },
+  // The trash (a move into /.trash/<user>/): a writable token whose prefix holds what is removed;
+  // restoring names a path in /.trash, so only a token whose prefix is / may (admins, or read-write tokens without a prefix).
+  'POST /v1/fs/trash': { kind: 'token', check: writes(TrashRequest, (b) => [b.path]) },
+  'POST /v1/fs/trash/restore': { kind: 'token', check: writes(TrashRestoreRequest, (b) => [b.src, ...(b.dst !== undefined ? [b.dst] : [])]) },
+  // Quotas are set by admins (as hdfs dfsadmin -setQuota) and read by anyone whose prefix holds the directory.
+  'POST /v1/fs/quota': { kind: 'token', check: admin },
+  'GET /v1/fs/quota': { kind: 'token', check: reads({ ancestors: false }) },
   'GET /v1/cluster/status': { kind: 'token', check: anyToken },
   'POST /v1/cluster/decommission': { kind: 'token', check: admin },
   'GET /v1/auth/whoami': { kind: 'token', check: anyToken },

@@ -35,6 +35,7 @@ export class NamespaceCalls {
     const created = await this.lead.commit({
       op: 'create', path, overwrite: req.overwrite, parents: req.parents, replication, chunkSizeBytes: this.lead.config.chunkSizeBytes,
       writeId: randomBytes(12).toString('base64url'), leaseMs: this.lead.config.writeLeaseMs, nowMs: this.lead.clock.nowMs(), ...(req.empty ? { empty: true } : {}),
+      ...(req.expectedBytes !== undefined && !req.empty ? { expectedBytes: req.expectedBytes } : {}), // trash-quota
     }, session);
     if (req.empty) return { file: created as EntryInfo };
     return { writeId: (created as { writeId: string }).writeId, path, chunkSizeBytes: this.lead.config.chunkSizeBytes, replication, leaseMs: this.lead.config.writeLeaseMs };

@@ -132,6 +132,7 @@ export class Reports {
       files, dirs: dirs - 1, chunks: state.chunks.size, underReplicatedChunks: under, overReplicatedChunks: over, missingChunks: missing,
       chunkSizeBytes: this.lead.config.chunkSizeBytes, defaultReplication: this.lead.config.defaultReplication,
       safeMode: this.lead.inSafeMode(),
+      trash: this.lead.trashQuota.held(state), // trash-quota
       repair: { copiesInFlight: r.inFlightCount, copiesDone: r.copiesDone, copiesFailed: r.copiesFailed, bytesCopied: r.bytesCopied, movesInFlight: r.movesInFlight, movesDone: r.movesDone },
     };
   }

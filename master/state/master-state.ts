@@ -3,6 +3,7 @@ import { DfsError } from '../../common/errors.js';
 import type { EntryInfo } from '../../common/protocol.js';
 import { CredentialState } from '../credentials/state.js'; // credentials hook
 import type { Command, CommandResult } from '../commands.js';
+import { planQuota } from '../quotas.js'; // trash-quota
 import { dispatch } from './apply.js';
 import { ChunkTable } from './chunk-table.js';
 import { Fail } from './failure.js';
@@ -37,7 +38,10 @@ export class MasterState {
 
   apply(cmd: Command): CommandResult {
     try {
-      return { ok: true, value: dispatch(this, cmd) };
+      const quota = planQuota(this, cmd); // trash-quota: QUOTA_EXCEEDED before anything changes
+      const value = dispatch(this, cmd);
+      quota?.commit(); // trash-quota
+      return { ok: true, value };
     } catch (err) {
       if (err instanceof Fail) return { ok: false, code: err.code, message: err.message };
       if (err instanceof DfsError) return { ok: false, code: err.code, message: err.message }; // credentials hook: their refusals
