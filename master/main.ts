@@ -109,13 +109,7 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
     onBadFrame: (err) => log.warn({ err: err.message }, 'closed a raft stream that sent a bad frame'),
   });
   const addr = opts.advertise ?? `${host}:${(server.address() as AddressInfo).port}`;
-  let membership;
-  try {
-    membership = await resolveMembership({ dataDir: opts.dataDir, id: opts.id, listen: addr, peers: opts.peers, secret });
-  } catch (err) {
-    await new Promise<void>((r) => server.close(() => r()));
-    throw err;
-  }
+  const membership = await membershipOrClose(server, { dataDir: opts.dataDir, id: opts.id, listen: addr, peers: opts.peers, secret });
   const peers = membership.membership.members;
   const clusterId = membership.membership.clusterId;
   group = { peers, clusterId };
@@ -135,18 +129,28 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   // The leader core's timer: repair scans and lease expiry (master/leader/core.ts decides when).
   svc.start();
   log.info({ addr, dataDir: opts.dataDir, peers, clusterId, membership: membership.source, chunks: replicator.state.chunks.size }, 'master started');
-  return {
-    addr,
-    server,
-    async close() {
-      svc.stop();
-      const closed = new Promise<void>((r) => server.close(() => r()));
-      // Upgraded raft streams are no longer the HTTP server's: close them, or close() waits on them.
-      raftStreams.close();
-      server.closeAllConnections();
-      await closed;
-      await replicator.close();
-    },
+  return { addr, server, close: closer(svc, server, raftStreams, replicator) };
+}
+
+/** The group from the data folder (or the flags, the first time); the listener is closed if that fails. */
+async function membershipOrClose(server: Server, args: Parameters<typeof resolveMembership>[0]): Promise<Awaited<ReturnType<typeof resolveMembership>>> {
+  try {
+    return await resolveMembership(args);
+  } catch (err) {
+    await new Promise<void>((r) => server.close(() => r()));
+    throw err;
+  }
+}
+
+function closer(svc: MasterService, server: Server, raftStreams: { close(): void }, replicator: RaftReplicator): () => Promise<void> {
+  return async () => {
+    svc.stop();
+    const closed = new Promise<void>((r) => server.close(() => r()));
+    // Upgraded raft streams are no longer the HTTP server's: close them, or close() waits on them.
+    raftStreams.close();
+    server.closeAllConnections();
+    await closed;
+    await replicator.close();
   };
 }
 
