@@ -79,7 +79,7 @@ const TOKEN_KEY = 'dfs-token';
   sessionStorage.setItem(TOKEN_KEY, token);
   q.delete('token');
   // Out of the address bar (and its history) once kept.
-  history.replaceState(null, '', `${location.pathname}${location.search}${q.toString() ? `#${q}` : ''}`);
+  window.history.replaceState(null, '', `${location.pathname}${location.search}${q.toString() ? `#${q}` : ''}`);
 })();
 
 // ---- where we are in the namespace: #dir=/a&file=/a/b ----
