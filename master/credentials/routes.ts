@@ -40,6 +40,9 @@ function guard(svc: MasterService, creds: CredentialService) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const rule = ruleFor(req.method, req.path);
     if (rule.kind === 'public') return next();
+    // An optional route on a follower answers NOT_LEADER itself (the dashboard's, with the CORS
+    // headers a page on another master needs to read the hint); it runs as anonymous there.
+    if (rule.kind === 'optional' && !svc.replicator.isLeader()) return next();
     Promise.resolve().then(async () => {
       svc.leadership.requireLeader();
       const p = await creds.authenticate(req);
