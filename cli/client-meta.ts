@@ -1,3 +1,4 @@
+import { AUTHORIZATION_HEADER } from '../common/credentials.js';
 import { DfsError } from '../common/errors.js';
 import { LeaderClient, SESSION_HEADER } from '../common/leader.js';
 import { namesDirectory, normalizePath } from '../common/paths.js';
@@ -10,8 +11,9 @@ export class MetaClient {
   /** Master sessions not in use. A mutation holds one for its whole call, retries included. */
   private readonly idleSessions: { id: string; seq: number }[] = [];
 
-  constructor(masters: string[]) {
-    this.master = new LeaderClient(masters);
+  /** `token`: the client token every master call carries (docs/SECURITY.md); none: anonymous. */
+  constructor(masters: string[], token?: string) {
+    this.master = new LeaderClient(masters, token ? { headers: { [AUTHORIZATION_HEADER]: `Bearer ${token}` } } : {});
   }
 
   /**

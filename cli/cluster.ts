@@ -11,6 +11,8 @@ import { clusterTlsArgs, type ClusterTls } from './cluster-tls.js';
 import { LeaderClient } from '../common/leader.js';
 import type { ClusterStatus } from '../common/protocol.js';
 import { findPortHolder, portIsFree, shellCommand } from './ports.js';
+import { AUTHORIZATION_HEADER } from '../common/credentials.js';
+import { ensureAdminToken } from './token-source.js';
 
 export interface ClusterOptions {
   masters: number;
@@ -133,14 +135,14 @@ function lastLogLine(file: string): string {
  * the leader. Only our own processes count: a data folder reused from a bigger cluster may list
  * more chunkservers.
  */
-async function notReady(layout: { masters: string[] }, procs: ProcessInfo[]): Promise<{ missing: string[]; status?: ClusterStatus }> {
+async function notReady(layout: { masters: string[] }, procs: ProcessInfo[], token: string): Promise<{ missing: string[]; status?: ClusterStatus }> {
   // The gateway speaks S3, not dfs: any HTTP answer (an S3 error for an unsigned request) will do.
   const answers = async (p: ProcessInfo) => (p.role === 's3'
     ? fetch(`http://${p.addr}/`, { signal: AbortSignal.timeout(1000) }).then(async (r) => (await r.arrayBuffer(), true), () => false)
     : callJson(p.addr, '/v1/health', { timeoutMs: 1000 }).then(() => true, () => false));
   const [healthy, status] = await Promise.all([
     Promise.all(procs.map(answers)),
-    new LeaderClient(layout.masters, { maxWaitMs: 1000 }).call<ClusterStatus>('/v1/cluster/status', { timeoutMs: 1000 }).catch(() => undefined),
+    new LeaderClient(layout.masters, { maxWaitMs: 1000, headers: { [AUTHORIZATION_HEADER]: `Bearer ${token}` } }).call<ClusterStatus>('/v1/cluster/status', { timeoutMs: 1000 }).catch(() => undefined),
   ]);
   const missing = procs.filter((_, i) => !healthy[i]).map((p) => `${p.role} ${p.id} does not answer`);
   if (!status) missing.push('no master leads yet');
@@ -155,11 +157,11 @@ async function notReady(layout: { masters: string[] }, procs: ProcessInfo[]): Pr
  * then, or undefined if the launcher began to stop meanwhile. Gives up after READY_TIMEOUT_MS.
  */
 async function waitUntilReady(
-  layout: { masters: string[] }, procs: { info: ProcessInfo; child: ChildProcess }[], dataDir: string, stopping: () => boolean,
+  layout: { masters: string[] }, procs: { info: ProcessInfo; child: ChildProcess }[], dataDir: string, stopping: () => boolean, token: string,
 ): Promise<ClusterStatus | undefined> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (!stopping()) {
-    const { missing, status } = await notReady(layout, procs.map((p) => p.info));
+    const { missing, status } = await notReady(layout, procs.map((p) => p.info), token);
     if (missing.length === 0 && status && procs.every((p) => isRunning(p.child))) return status;
     if (Date.now() > deadline) {
       throw new DfsError('TIMEOUT', `the cluster did not come up within ${READY_TIMEOUT_MS / 1000} s (${missing.join('; ')}); logs are in ${dataDir}/<id>/. The processes were stopped`);
@@ -258,7 +260,7 @@ class Launcher {
 }
 
 /** Starts the masters and chunkservers of the layout, and the S3 gateway with an access key made once and kept beside the secret. */
-async function startAll(l: Launcher, layout: Layout, opts: ClusterOptions): Promise<S3Key | undefined> {
+async function startAll(l: Launcher, layout: Layout, opts: ClusterOptions, tokenFile: string): Promise<S3Key | undefined> {
   const peers = layout.masters.map((addr, i) => `m${i + 1}=${addr}`).join(',');
   layout.masters.forEach((addr, i) => l.start('master', `m${i + 1}`, addr, [
     '--peers', peers,
@@ -273,7 +275,7 @@ async function startAll(l: Launcher, layout: Layout, opts: ClusterOptions): Prom
   const file = join(l.dataDir, 's3-credentials.json');
   const { loadCredentials, writeCredentialsFile } = await import('../s3/credentials.js');
   const key = existsSync(file) ? loadCredentials(file)[0] : await writeCredentialsFile(file);
-  l.start('s3', 's3', layout.s3, ['--masters', layout.masters.join(','), '--credentials', file]);
+  l.start('s3', 's3', layout.s3, ['--masters', layout.masters.join(','), '--credentials', file, '--token-file', tokenFile]);
   return key && { file, accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey };
 }
 
@@ -305,9 +307,10 @@ export async function runCluster(opts: ClusterOptions): Promise<void> {
   const tls = clusterTlsArgs(dataDir, opts);
   const l = new Launcher(layout, dataDir, tls);
   if (!existsSync(l.secretFile)) writeFileSync(l.secretFile, newSecret() + '\n', { mode: 0o600 });
+  const admin = ensureAdminToken(dataDir, l.secretFile); // credentials: the admin token beside cluster.json
   process.on('SIGINT', l.onSignal);
   process.on('SIGTERM', l.onSignal);
-  const s3Key = await startAll(l, layout, opts);
+  const s3Key = await startAll(l, layout, opts, admin.file);
   l.writeClusterFile();
 
   console.log(`dfs cluster: data in ${dataDir}`);
@@ -315,7 +318,7 @@ export async function runCluster(opts: ClusterOptions): Promise<void> {
 
   try {
     // A process that dies first fails the start.
-    const status = await Promise.race([waitUntilReady(layout, l.procs, dataDir, () => l.stopping), l.died]);
+    const status = await Promise.race([waitUntilReady(layout, l.procs, dataDir, () => l.stopping, admin.token), l.died]);
     if (!status) return; // Ctrl-C while starting: the signal handler exits
     l.ready = true;
     printReady(status, layout, opts, s3Key);
@@ -326,6 +329,6 @@ export async function runCluster(opts: ClusterOptions): Promise<void> {
   }
   const isDefault = layout.masters.join(',') === DEFAULT_MASTERS.join(',');
   const ca = tls.files.tlsCa ? `\n  export DFS_TLS_CA=${tls.files.tlsCa}` : '';
-  console.log(`\nPoint dfs at it${isDefault && !opts.tls ? ' (this is also the default)' : ''}:\n  export DFS_MASTERS=${tls.masters(layout.masters).join(',')}${ca}\n  dfs status\n\nProcesses are listed in ${l.clusterFile}, each with the command that restarts it by hand. Ctrl-C stops the cluster.`);
+  console.log(`\nPoint dfs at it${isDefault && !opts.tls ? ' (this is also the default)' : ''}, with the admin token (kept in ${admin.file}):\n  export DFS_MASTERS=${tls.masters(layout.masters).join(',')} DFS_TOKEN_FILE=${admin.file}${ca}\n  dfs status\n\nProcesses are listed in ${l.clusterFile}, each with the command that restarts it by hand. Ctrl-C stops the cluster.`);
   await new Promise(() => undefined); // until a signal
 }

@@ -11,6 +11,7 @@ import { closeHttpAgent } from '../common/http.js';
 import { baseName, joinPath, namesDirectory, normalizePath } from '../common/paths.js';
 import { rackFromEnv } from '../common/racks.js';
 import { DfsClient } from './client.js';
+import { findToken } from './token-source.js';
 import { formatDegradedWrite, formatDu, formatFsck, formatLong, formatStat, formatStatus, localTime } from './format.js';
 import { Progress } from './progress.js';
 import { StatusLine } from './status-line.js';
@@ -40,6 +41,12 @@ export function mastersFrom(args: FsArgs): string[] {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
+}
+
+/** The token for this command: --token-file, else as any client finds one, else (aimed at the default local cluster) its admin token. */
+export function tokenFrom(args: FsArgs): string | undefined {
+  const tokenFile = args['token-file'];
+  return findToken({ tokenFile: typeof tokenFile === 'string' ? tokenFile : undefined, localCluster: args.masters === undefined && !process.env.DFS_MASTERS });
 }
 
 function out(text: string): void {
@@ -353,7 +360,7 @@ export async function runFsCommand(name: string, args: FsArgs): Promise<void> {
 /** Runs `fn` with a client for the masters the arguments name; the HTTP agent is closed after, so the process can exit. */
 export async function withClient(args: FsArgs, fn: (client: DfsClient) => Promise<void>): Promise<void> {
   await initChecksums();
-  const client = new DfsClient(mastersFrom(args), { rack: rackFromEnv() }); // rack rule
+  const client = new DfsClient(mastersFrom(args), { rack: rackFromEnv(), token: tokenFrom(args) }); // rack rule
   try {
     await fn(client);
   } finally {

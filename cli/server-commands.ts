@@ -2,6 +2,7 @@ import type { Argv } from 'yargs';
 import { DEFAULT_BASE_PORT, DEFAULT_MASTERS, parseAddrList, parseSize } from '../common/config.js';
 import { DfsError } from '../common/errors.js';
 import { resolveSettings, roleOptions } from '../common/server-settings.js';
+import { findToken } from './token-source.js';
 
 function size(v: unknown, what: string): number {
   return parseSize(v as string | number, what);
@@ -59,7 +60,7 @@ export function serverCommands(cli: Argv): Argv {
       const { runS3Gateway } = await import('../s3/main.js');
       const masters = parseAddrList((a.masters as string | undefined) ?? process.env.DFS_MASTERS ?? DEFAULT_MASTERS.join(','), '--masters');
       const gw = await runS3Gateway({
-        listen: a.listen, masters, credentialsFile: a.credentials, region: a.region,
+        listen: a.listen, masters, credentialsFile: a.credentials, region: a.region, token: findToken({ tokenFile: a['token-file'] as string | undefined }),
         multipartExpiryMs: positiveInt(a['multipart-expiry-ms'], '--multipart-expiry-ms'), sweepIntervalMs: positiveInt(a['sweep-interval-ms'], '--sweep-interval-ms'),
       });
       closeOnSignal(gw.close);

@@ -8,6 +8,8 @@ export const ErrorCodes = {
   INVALID_CONFIG: 400,
   BODY_TOO_LARGE: 413,
   UNAUTHORIZED: 401,
+  /** A valid client token whose scope (read-only, a prefix, not admin) does not cover the call. */
+  FORBIDDEN: 403,
   /** A cluster member's call without a valid signature: no header, bad form, another secret, a changed request. */
   PEER_AUTH_INVALID: 401,
   /** A member's signature outside the ±60 s window of the receiver's clock. */

@@ -29,6 +29,8 @@ export type Command =
 
   /** Joins complete files into one (as HDFS's concat): the target's chunks are the sources' in order; the sources go. */
   | { op: 'concat'; sources: string[]; target: string; overwrite: boolean; nowMs: number }
+  /** Client credentials: a signing key added or dropped, a token recorded or revoked (master/credentials/state.ts). */
+  | { op: 'credentials'; action: import('./credentials/state.js').CredentialAction; nowMs: number }
   /** trash-quota: the trash and directory quotas (master/trash-quota-commands.ts). */
   | import('./trash-quota-commands.js').TrashQuotaCommand;
 

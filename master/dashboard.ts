@@ -10,6 +10,9 @@ import type { ClusterStatus, MasterStatus } from '../common/protocol.js';
 import { route } from '../common/server.js';
 import type { MasterService } from './service/index.js';
 import { scheme } from '../common/tls.js';
+import type { Principal } from '../common/credentials.js';
+import { scopeListing } from './credentials/policy.js';
+import { principalOf } from './credentials/routes.js';
 
 /** Entries of one directory in a reply: the page says how many more there are and points at `dfs ls`. */
 const MAX_UI_ENTRIES = 500;
@@ -88,9 +91,12 @@ function asUiError(err: unknown): UiError {
   return { error: { code: 'INTERNAL', message: 'internal error; see the server log' } };
 }
 
-async function browseDir(svc: MasterService, path: string): Promise<UiDirectory | UiError> {
+/** What the namespace browser says to a page that sent no token: the cluster view is open, the namespace is not (docs/SECURITY.md). */
+const NEEDS_TOKEN: UiError = { error: { code: 'UNAUTHORIZED', message: 'the namespace browser needs a token: open this page as /ui/#token=<token> (dfs token create --read-only makes one)' } };
+
+async function browseDir(svc: MasterService, path: string, principal: Principal): Promise<UiDirectory | UiError> {
   try {
-    const list = await svc.namespace.list(path, false);
+    const list = scopeListing(principal, await svc.namespace.list(path, false));
     return { path: list.path, entries: list.entries.slice(0, MAX_UI_ENTRIES), total: list.entries.length, truncated: list.entries.length > MAX_UI_ENTRIES };
   } catch (err) {
     return asUiError(err);
@@ -166,6 +172,12 @@ function sendAsset(res: Response, name: string): void {
 /** Mounts the dashboard's routes (docs/API.md, "Dashboard"). */
 export function mountDashboard(app: Express, svc: MasterService): void {
   const view = new ClusterView(svc);
+  // A page on one master polling another sends its token in a header: the browser asks first.
+  app.use('/v1/ui/state', (req, res, next) => {
+    if (req.method !== 'OPTIONS') return next();
+    allowMasterOrigins(req, res, svc);
+    res.set({ 'Access-Control-Allow-Headers': 'authorization', 'Access-Control-Allow-Methods': 'GET', 'Access-Control-Max-Age': '600' }).status(204).end();
+  });
 
   app.get('/ui/', (req, res) => {
     // Relative links in the page need the trailing slash.
@@ -191,8 +203,9 @@ export function mountDashboard(app: Express, svc: MasterService): void {
     const reply: UiState = {
       generatedAtMs: Date.now(), deadTimeoutMs: svc.config.deadTimeoutMs, status, matrix, tolerance: failureTolerance(matrix, status.masters),
     };
-    if (dir !== undefined) reply.dir = await browseDir(svc, dir);
-    if (file !== undefined) reply.file = await browseFile(svc, file);
+    const principal = principalOf(res);
+    if (dir !== undefined) reply.dir = principal ? await browseDir(svc, dir, principal) : NEEDS_TOKEN;
+    if (file !== undefined) reply.file = principal ? await browseFile(svc, file) : NEEDS_TOKEN;
     res.set('Cache-Control', 'no-store');
     res.json(reply);
   }));

@@ -16,6 +16,8 @@ export interface S3GatewayOptions extends Partial<GatewayConfig> {
   listen: string;
   masters: string[];
   credentialsFile: string;
+  /** The dfs client token the gateway sends to the masters (`--token-file`; default: as any client finds one). */
+  token?: string;
   /** How often abandoned uploads are looked for; the expiry itself is multipartExpiryMs. */
   sweepIntervalMs?: number;
 }
@@ -37,7 +39,7 @@ export async function runS3Gateway(opts: S3GatewayOptions): Promise<{ addr: stri
     minPartBytes: opts.minPartBytes ?? S3_DEFAULTS.minPartBytes,
     multipartExpiryMs: opts.multipartExpiryMs ?? S3_DEFAULTS.multipartExpiryMs,
   };
-  const gw = { client: new DfsClient(opts.masters), log, config };
+  const gw = { client: new DfsClient(opts.masters, { token: opts.token }), log, config };
   const s3 = createS3Server(gw, credentials);
   const { host, port } = parseAddr(opts.listen, '--listen', true);
   await new Promise<void>((resolve, reject) => {

@@ -45,6 +45,11 @@ export class MasterService {
     return this.lead.replicator;
   }
 
+  /** The leader's gate (requireLeader, commit) and the replicated state, for master/credentials/. */
+  get leadership(): Leadership {
+    return this.lead;
+  }
+
   /** trash-quota: the trash's and quotas' calls (master/trash-quota-service.ts). */
   get trashQuota(): TrashQuotaService {
     return this.lead.trashQuota;

@@ -25,6 +25,7 @@ export function dispatch(s: MasterState, cmd: Command): unknown {
     case 'decommission': return decommission(s, cmd.server, cmd.cancel);
     case 'initNamespace': return initNamespace(s, cmd.namespaceId);
     case 'concat': return concat(s, cmd);
+    case 'credentials': return s.credentials.apply(cmd.action, cmd.nowMs); // credentials hook
     case 'trash': case 'restoreTrash': case 'expungeTrash': case 'setQuota': return applyTrashQuota(s, cmd); // trash-quota
   }
 }

@@ -1,5 +1,6 @@
 // The snapshot codec: the replicated state as one JSON document (format v1), and back.
 import type { FileState } from '../../common/protocol.js';
+import { CredentialState } from '../credentials/state.js';
 import { quotaList, restoreQuotas } from '../quotas.js'; // trash-quota
 import type { MasterState } from './master-state.js';
 import { FileNode, WritingFile, type DirNode, type Node } from './nodes.js';
@@ -20,13 +21,14 @@ export function encodeSnapshot(s: MasterState): Buffer {
     writes: [...s.writes.values()],
     decommissioning: [...s.decommissioning],
     ...(s.namespaceId !== undefined ? { ns: s.namespaceId } : {}),
+    ...(s.credentials.isEmpty() ? {} : { cred: s.credentials.toJSON() }), // credentials hook
     quotas: quotaList(s), // trash-quota
   }));
 }
 
 /** Fills `s`, a new and empty state, from a snapshot encodeSnapshot wrote. */
 export function decodeSnapshotInto(s: MasterState, data: Uint8Array): void {
-  const raw = JSON.parse(Buffer.from(data).toString('utf8')) as { v: number; nextHandle: number; root: Enc; chunks: [number, number, number, string][]; writes: PendingWrite[]; decommissioning?: string[]; ns?: string; quotas?: [string, number | null, number | null][] };
+  const raw = JSON.parse(Buffer.from(data).toString('utf8')) as { v: number; nextHandle: number; root: Enc; chunks: [number, number, number, string][]; writes: PendingWrite[]; decommissioning?: string[]; ns?: string; cred?: unknown; quotas?: [string, number | null, number | null][] };
   if (raw.v !== 1) throw new Error(`unknown master snapshot format ${raw.v}`);
   const dec = (e: Enc): Node => {
     if (e.t === 'd') return { type: 'dir', mtimeMs: e.m, children: new Map(e.c.map(([k, v]) => [k, dec(v)])) };
@@ -43,5 +45,6 @@ export function decodeSnapshotInto(s: MasterState, data: Uint8Array): void {
   for (const id of raw.decommissioning ?? []) s.decommissioning.add(id);
   // Snapshots written before namespace ids existed have none: the next leader draws one.
   if (raw.ns !== undefined) s.namespaceId = raw.ns;
+  if (raw.cred !== undefined) s.credentials = CredentialState.fromJSON(raw.cred); // credentials hook
   restoreQuotas(s, raw.quotas); // trash-quota: limits from the snapshot, usage counted afresh
 }

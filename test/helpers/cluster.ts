@@ -6,11 +6,23 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { createInterface } from 'node:readline';
+import { bootstrapKey, newTokenId, signClientToken } from '../../common/credentials.js';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 export const DFS = join(ROOT, 'dist', 'cli', 'main.js');
 
 if (!existsSync(DFS)) throw new Error(`${DFS} is missing: run npm run build (npm ci does it) before the tests`);
+
+/** The secret every test cluster shares (each has its own data, so none reaches another). */
+export const TEST_SECRET = 'test-secret-0123456789abcdef';
+
+/** An admin token of any test cluster: signed with the bootstrap key of TEST_SECRET, as `dfs cluster` makes its own. */
+export const ADMIN_TOKEN = signClientToken(bootstrapKey(Buffer.from(TEST_SECRET)), {
+  id: newTokenId(), name: 'test-admin', admin: true, readOnly: false, prefix: '/', issuedAtMs: Date.now(),
+});
+// Clients in a test's own process (DfsClient, connect()) and every dfs it spawns find the token as
+// a user's would, in DFS_TOKEN; a test of anonymous calls sets DFS_TOKEN to '' for its command.
+process.env.DFS_TOKEN = ADMIN_TOKEN;
 
 export interface Proc { child: ChildProcess; addr: string; id: string; dataDir: string; pid: number; output: string[] }
 
@@ -106,7 +118,7 @@ export class TestCluster {
     };
     this.dir = mkdtempSync(join(tmpdir(), 'dfs-test-'));
     this.secretFile = join(this.dir, 'secret');
-    writeFileSync(this.secretFile, 'test-secret-0123456789abcdef\n');
+    writeFileSync(this.secretFile, `${TEST_SECRET}\n`);
   }
 
   static async start(opts: ClusterOptions = {}): Promise<TestCluster> {
