@@ -2,12 +2,12 @@
 // 0-byte, 1-byte, 5 MiB+1 and ~20 MiB files (the last goes multipart: aws switches at 8 MiB) and
 // keys with spaces, '+', '&', '%' and unicode; every file byte-identical after a round trip.
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import t from 'tap';
 import { randomBytesSeeded } from '../helpers/cluster.js';
-import { aws, requireClients, startGateway } from './gateway.js';
+import { aws, requireClients, startGateway, tree } from './gateway.js';
 
 requireClients();
 
@@ -20,19 +20,6 @@ const FILES: Record<string, number> = {
   'odd/ünïcødé 日本.txt': 777,
   'odd/deep/er/file.txt': 10,
 };
-
-function tree(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (d: string) => {
-    for (const name of readdirSync(d)) {
-      const p = join(d, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else out.set(relative(dir, p), createHash('md5').update(readFileSync(p)).digest('hex'));
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 t.test('aws s3 sync up and down, cp, ls, rm: byte-identical trees', async (t) => {
   const gw = await startGateway();

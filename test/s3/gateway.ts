@@ -2,8 +2,9 @@
 // aws CLI and python3 + boto3 against the gateway, as a person would. When either client is
 // missing the test fails (CI installs them), it never skips.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
 import { DFS, TestCluster, type ClusterOptions } from '../helpers/cluster.js';
 
@@ -18,6 +19,12 @@ export function requireClients(): void {
   if (aws.status !== 0) throw new Error('the aws CLI is needed for these tests (pip install awscli, or apt-get install awscli)');
   const boto = spawnSync('python3', ['-c', 'import boto3'], { encoding: 'utf8' });
   if (boto.status !== 0) throw new Error('python3 with boto3 is needed for these tests (pip install boto3)');
+}
+
+/** A program the tests drive (rclone, s3cmd), or an error that says how to install it. */
+export function requireProgram(cmd: string, args: string[], pkg: string): void {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${cmd} is needed for these tests (apt-get install ${pkg}; .ci/run installs it)`);
 }
 
 export async function startGateway(opts: ClusterOptions = {}, extraArgs: string[] = []): Promise<Gateway> {
@@ -74,14 +81,14 @@ async function attachGateway(cluster: TestCluster, extraArgs: string[]): Promise
   };
 }
 
-export interface Run { code: number; stdout: string; stderr: string }
+export interface Run { code: number; stdout: string; stderr: string; stdoutBytes: Buffer }
 
 export function run(cmd: string, args: string[], env: Record<string, string>, input?: string, timeoutMs = 120_000): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
+    const out: Buffer[] = [];
     let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stdout.on('data', (b: Buffer) => out.push(b));
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -90,7 +97,8 @@ export function run(cmd: string, args: string[], env: Record<string, string>, in
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
+      const stdoutBytes = Buffer.concat(out);
+      resolve({ code: code ?? -1, stdout: stdoutBytes.toString(), stderr, stdoutBytes });
     });
     child.stdin.end(input ?? '');
   });
@@ -118,4 +126,18 @@ export function boto(gw: Gateway, script: string): Promise<Run> {
     '',
   ].join('\n');
   return run('python3', ['-c', prelude + script], gw.env);
+}
+
+/** Every file below `dir` by its path relative to `dir`, with its MD5. */
+export function tree(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (d: string) => {
+    for (const name of readdirSync(d)) {
+      const p = join(d, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else out.set(relative(dir, p), createHash('md5').update(readFileSync(p)).digest('hex'));
+    }
+  };
+  walk(dir);
+  return out;
 }
