@@ -7,30 +7,14 @@ import { createHash } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
 import {
   CopyObjectCommand, CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command,
-  PutObjectCommand, S3Client, S3ServiceException, paginateListObjectsV2,
+  PutObjectCommand, S3ServiceException, paginateListObjectsV2,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import t from 'tap';
 import { randomBytesSeeded } from '../helpers/cluster.js';
-import { ACCESS_KEY, SECRET_KEY, startGateway, type Gateway } from './gateway.js';
-
-type Sent = { method: string; path: string; query: Record<string, unknown>; headers: Record<string, string> };
-
-/** A client with the SDK's defaults but the endpoint, and a record of every request as it went out (after signing). */
-export function sdkClient(gw: Gateway, opts: { forcePathStyle?: boolean; endpoint?: string } = {}): { s3: S3Client; sent: Sent[] } {
-  const s3 = new S3Client({
-    endpoint: opts.endpoint ?? gw.endpoint, forcePathStyle: opts.forcePathStyle ?? true, region: 'us-east-1',
-    credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY }, maxAttempts: 1,
-  });
-  const sent: Sent[] = [];
-  s3.middlewareStack.add((next) => async (args) => {
-    const req = args.request as Sent;
-    sent.push({ method: req.method, path: req.path, query: { ...req.query }, headers: { ...req.headers } });
-    return next(args);
-  }, { step: 'deserialize', name: 'recordSent' });
-  return { s3, sent };
-}
+import { startGateway } from './gateway.js';
+import { sdkClient } from './sdk.js';
 
 async function bodyBytes(body: unknown): Promise<Buffer> {
   const parts: Buffer[] = [];
