@@ -5,7 +5,7 @@ import { buildUrl, httpAgent, readJson } from '../common/http.js';
 import type { Logger } from '../common/log.js';
 import type { CopyOrder } from '../common/protocol.js';
 import type { RateLimiter } from '../common/rate.js';
-import type { ChunkStore, ChunkWriter, StoredChunk } from './store.js';
+import type { ChunkStore, ChunkWriter, StoredChunk } from './store/index.js';
 
 export interface CopierLimits {
   /** Copies running at once on this server: re-replication must not starve client traffic. */

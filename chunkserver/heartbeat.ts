@@ -4,10 +4,10 @@ import { MAX_COPY_FAILED, MAX_REPORT_PAGE_CHUNKS } from '../common/limits.js';
 import { LeaderClient } from '../common/leader.js';
 import type { Logger } from '../common/log.js';
 import type { HeartbeatReply, ReportedChunk } from '../common/protocol.js';
-import type { Activity } from './routes.js';
+import type { Activity } from './routes/index.js';
 import type { Copier } from './copier.js';
 import type { NamespaceRecord } from './namespace.js';
-import type { ChunkStore } from './store.js';
+import type { ChunkStore } from './store/index.js';
 
 /** Deletions applied per heartbeat reply: a huge garbage list is worked off over several beats. */
 const MAX_DELETES_PER_BEAT = 10_000;

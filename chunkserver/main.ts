@@ -16,9 +16,9 @@ import { Copier } from './copier.js';
 import { Heartbeat } from './heartbeat.js';
 import { fsyncHook, watchDisk } from './metrics.js';
 import { NamespaceRecord } from './namespace.js';
-import { Activity, mountChunkRoutes } from './routes.js';
+import { Activity, mountChunkRoutes } from './routes/index.js';
 import { MAX_SCRUB_INTERVAL_MS, MIN_SCRUB_INTERVAL_MS, SCRUB_DEFAULTS, Scrubber } from './scrubber.js';
-import { ChunkStore } from './store.js';
+import { ChunkStore } from './store/index.js';
 
 export interface ChunkserverOptions {
   /** Stable identity; defaults to the one stored in the data folder (made on first start). */

@@ -1,6 +1,6 @@
 // The chunkserver's disk metrics (docs/METRICS.md); the route metrics live with the routes.
 import { Gauge, Histogram, type Registry } from 'prom-client';
-import type { ChunkStore } from './store.js';
+import type { ChunkStore } from './store/index.js';
 
 /** Seconds: an fsync of a 64 MiB chunk file takes milliseconds on an SSD, up to seconds on a busy disk. */
 const FSYNC_SECONDS_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

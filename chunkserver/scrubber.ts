@@ -4,7 +4,7 @@ import { writeFileDurably } from '../common/durable-file.js';
 import { toDfsError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { RateLimiter, systemClock, type Clock } from '../common/rate.js';
-import type { ChunkStore, StoredChunk } from './store.js';
+import type { ChunkStore, StoredChunk } from './store/index.js';
 
 export interface ScrubberOptions {
   /**

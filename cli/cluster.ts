@@ -157,6 +157,119 @@ async function waitUntilReady(
   return undefined;
 }
 
+type Layout = ReturnType<typeof clusterLayout>;
+/** A process the launcher started. */
+interface Launched { info: ProcessInfo; child: ChildProcess }
+/** The S3 gateway's access key, printed once the cluster is ready. */
+interface S3Key { file: string; accessKeyId: string; secretAccessKey: string }
+
+/**
+ * The processes of one local cluster: starts them, records them in cluster.json, reports the
+ * ones that exit (an exit while starting fails the start) and stops them all.
+ */
+class Launcher {
+  readonly procs: Launched[] = [];
+  readonly secretFile: string;
+  readonly clusterFile: string;
+  ready = false;
+  stopping = false;
+  private failStart: (err: DfsError) => void = () => undefined;
+  /** Rejects when a process exits while the cluster is starting. */
+  readonly died: Promise<never>;
+
+  constructor(private readonly layout: Layout, readonly dataDir: string) {
+    this.secretFile = join(dataDir, 'secret');
+    this.clusterFile = join(dataDir, 'cluster.json');
+    this.died = new Promise<never>((_, reject) => (this.failStart = reject));
+    this.died.catch(() => undefined); // rejected only while starting, and then awaited
+  }
+
+  writeClusterFile(): void {
+    writeJsonAtomic(this.clusterFile, {
+      masters: this.layout.masters, dataDir: this.dataDir, secretFile: this.secretFile, launcherPid: process.pid, processes: this.procs.map((p) => p.info),
+    });
+  }
+
+  start(role: ProcessInfo['role'], id: string, addr: string, args: string[]): void {
+    const dir = join(this.dataDir, id);
+    mkdirSync(dir, { recursive: true });
+    const log = join(dir, `${role}.log`);
+    const out = openSync(log, 'a');
+    // Node's own flags (--cpu-prof, --max-old-space-size, ...) given to `dfs cluster` reach every process.
+    const own = role === 's3' ? ['--listen', addr] : ['--id', id, '--listen', addr, '--data', dir, '--secret-file', this.secretFile];
+    const argv = [process.execPath, ...process.execArgv, MAIN, role, ...own, ...args];
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', out, out] });
+    closeSync(out); // the child has its own copy
+    const p = { info: { role, id, addr, pid: child.pid ?? -1, dataDir: dir, log, argv, command: shellCommand(argv) }, child };
+    child.on('exit', (code, signal) => this.onExit(p, code, signal));
+    child.on('error', () => this.onExit(p, null, null)); // it could not be started at all
+    this.procs.push(p);
+  }
+
+  private onExit(p: Launched, code: number | null, signal: string | null): void {
+    if (p.info.exited) return;
+    p.info.exited = { code, signal, at: new Date().toISOString() };
+    this.writeClusterFile();
+    // Ctrl-C in a terminal reaches the children too, and one may exit before the launcher hears it.
+    setTimeout(() => this.reportExit(p, code, signal), SIGNAL_RACE_MS);
+  }
+
+  private reportExit(p: Launched, code: number | null, signal: string | null): void {
+    if (this.stopping) return;
+    const what = `${p.info.role} ${p.info.id} (pid ${p.info.pid}) exited (${signal ?? `code ${code}`})`;
+    if (this.ready) {
+      console.error(`dfs cluster: ${what}; see ${p.info.log}`);
+    } else {
+      const last = lastLogLine(p.info.log);
+      this.failStart(new DfsError('UNAVAILABLE', `${what} while the cluster was starting${last ? `, its log ends: ${last}` : ''}; see ${p.info.log}. The other processes were stopped`));
+    }
+  }
+
+  async stopAll(): Promise<void> {
+    this.stopping = true;
+    const running = this.procs.filter((p) => isRunning(p.child));
+    const exits = running.map((p) => new Promise<void>((r) => p.child.once('exit', () => r())));
+    for (const p of running) p.child.kill('SIGTERM');
+    const timer = setTimeout(() => running.forEach((p) => p.child.kill('SIGKILL')), STOP_GRACE_MS);
+    await Promise.all(exits);
+    clearTimeout(timer);
+  }
+
+  /** Ctrl-C or SIGTERM: stop every process, then exit. */
+  readonly onSignal = (): void => {
+    if (this.stopping) return;
+    console.error(`\ndfs cluster: stopping ${this.procs.filter((p) => isRunning(p.child)).length} processes`);
+    void this.stopAll().then(() => process.exit(0));
+  };
+}
+
+/** Starts the masters and chunkservers of the layout, and the S3 gateway with an access key made once and kept beside the secret. */
+async function startAll(l: Launcher, layout: Layout, opts: ClusterOptions): Promise<S3Key | undefined> {
+  const peers = layout.masters.map((addr, i) => `m${i + 1}=${addr}`).join(',');
+  layout.masters.forEach((addr, i) => l.start('master', `m${i + 1}`, addr, [
+    '--peers', peers,
+    '--chunk-size', String(opts.chunkSizeBytes), '--replication', String(opts.replication), '--dead-timeout-ms', String(opts.deadTimeoutMs),
+    '--gc-grace-ms', String(LOCAL_GC_GRACE_MS),
+  ]));
+  layout.chunkservers.forEach((addr, i) => l.start('chunkserver', `cs${i + 1}`, addr, [
+    '--masters', layout.masters.join(','), '--chunk-size', String(opts.chunkSizeBytes),
+  ]));
+  if (!layout.s3) return undefined;
+  const file = join(l.dataDir, 's3-credentials.json');
+  const { loadCredentials, writeCredentialsFile } = await import('../s3/credentials.js');
+  const key = existsSync(file) ? loadCredentials(file)[0] : await writeCredentialsFile(file);
+  l.start('s3', 's3', layout.s3, ['--masters', layout.masters.join(','), '--credentials', file]);
+  return key && { file, accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey };
+}
+
+function printReady(status: ClusterStatus, layout: Layout, opts: ClusterOptions, s3Key: S3Key | undefined): void {
+  console.log(`dfs cluster: ready — ${status.chunkservers.filter((c) => c.alive).length} chunkservers: ${formatCapacity(capacityTotals(status.chunkservers))}; chunk size ${formatBytes(opts.chunkSizeBytes)}, replication ${opts.replication}`);
+  console.log(`dfs cluster: dashboard at http://${layout.masters[0]}/ui/ (any master's /ui/ leads to the leader)`);
+  if (layout.s3 && s3Key) {
+    console.log(`dfs cluster: S3 gateway at http://${layout.s3} (key in ${s3Key.file}):\n  AWS_ACCESS_KEY_ID=${s3Key.accessKeyId} AWS_SECRET_ACCESS_KEY=${s3Key.secretAccessKey} aws --endpoint-url http://${layout.s3} s3 ls`);
+  }
+}
+
 /**
  * `dfs cluster`: runs masters and chunkservers as separate processes on one machine, data under
  * one folder, in the foreground. It says ready only once every process answers; a process that
@@ -166,117 +279,36 @@ async function waitUntilReady(
 export async function runCluster(opts: ClusterOptions): Promise<void> {
   if (![1, 3, 5].includes(opts.masters)) throw new DfsError('INVALID_ARGUMENT', '--masters must be 1, 3 or 5 (a Raft group needs an odd count to keep a majority)');
   const layout = clusterLayout(opts);
-  const planned = [
+  await refuseTakenPorts(opts.host, [
     ...layout.masters.map((addr, i) => ({ role: 'master' as const, id: `m${i + 1}`, addr })),
     ...layout.chunkservers.map((addr, i) => ({ role: 'chunkserver' as const, id: `cs${i + 1}`, addr })),
     ...(layout.s3 ? [{ role: 's3' as const, id: 's3', addr: layout.s3 }] : []),
-  ];
-  await refuseTakenPorts(opts.host, planned);
+  ]);
 
   const dataDir = resolve(opts.dataDir);
   mkdirSync(dataDir, { recursive: true });
-  const secretFile = join(dataDir, 'secret');
-  if (!existsSync(secretFile)) writeFileSync(secretFile, newSecret() + '\n', { mode: 0o600 });
-  const clusterFile = join(dataDir, 'cluster.json');
-  const procs: { info: ProcessInfo; child: ChildProcess }[] = [];
-  const writeClusterFile = () => writeJsonAtomic(clusterFile, {
-    masters: layout.masters, dataDir, secretFile, launcherPid: process.pid, processes: procs.map((p) => p.info),
-  });
-  let ready = false;
-  let stopping = false;
-  let failStart: (err: DfsError) => void = () => undefined;
-  const died = new Promise<never>((_, reject) => (failStart = reject));
-  died.catch(() => undefined); // rejected only while starting, and then awaited
-
-  const onExit = (p: { info: ProcessInfo }, code: number | null, signal: string | null) => {
-    if (p.info.exited) return;
-    p.info.exited = { code, signal, at: new Date().toISOString() };
-    writeClusterFile();
-    // Ctrl-C in a terminal reaches the children too, and one may exit before the launcher hears it.
-    setTimeout(() => reportExit(p, code, signal), SIGNAL_RACE_MS);
-  };
-  const reportExit = (p: { info: ProcessInfo }, code: number | null, signal: string | null) => {
-    if (stopping) return;
-    const what = `${p.info.role} ${p.info.id} (pid ${p.info.pid}) exited (${signal ?? `code ${code}`})`;
-    if (ready) {
-      console.error(`dfs cluster: ${what}; see ${p.info.log}`);
-    } else {
-      const last = lastLogLine(p.info.log);
-      failStart(new DfsError('UNAVAILABLE', `${what} while the cluster was starting${last ? `, its log ends: ${last}` : ''}; see ${p.info.log}. The other processes were stopped`));
-    }
-  };
-
-  const start = (role: ProcessInfo['role'], id: string, addr: string, args: string[]) => {
-    const dir = join(dataDir, id);
-    mkdirSync(dir, { recursive: true });
-    const log = join(dir, `${role}.log`);
-    const out = openSync(log, 'a');
-    // Node's own flags (--cpu-prof, --max-old-space-size, ...) given to `dfs cluster` reach every process.
-    const own = role === 's3' ? ['--listen', addr] : ['--id', id, '--listen', addr, '--data', dir, '--secret-file', secretFile];
-    const argv = [process.execPath, ...process.execArgv, MAIN, role, ...own, ...args];
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', out, out] });
-    closeSync(out); // the child has its own copy
-    const p = { info: { role, id, addr, pid: child.pid ?? -1, dataDir: dir, log, argv, command: shellCommand(argv) }, child };
-    child.on('exit', (code, signal) => onExit(p, code, signal));
-    child.on('error', () => onExit(p, null, null)); // it could not be started at all
-    procs.push(p);
-  };
-
-  const stopAll = async () => {
-    stopping = true;
-    const running = procs.filter((p) => isRunning(p.child));
-    const exits = running.map((p) => new Promise<void>((r) => p.child.once('exit', () => r())));
-    for (const p of running) p.child.kill('SIGTERM');
-    const timer = setTimeout(() => running.forEach((p) => p.child.kill('SIGKILL')), STOP_GRACE_MS);
-    await Promise.all(exits);
-    clearTimeout(timer);
-  };
-  const onSignal = () => {
-    if (stopping) return;
-    console.error(`\ndfs cluster: stopping ${procs.filter((p) => isRunning(p.child)).length} processes`);
-    void stopAll().then(() => process.exit(0));
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-
-  const peers = layout.masters.map((addr, i) => `m${i + 1}=${addr}`).join(',');
-  layout.masters.forEach((addr, i) => start('master', `m${i + 1}`, addr, [
-    '--peers', peers,
-    '--chunk-size', String(opts.chunkSizeBytes), '--replication', String(opts.replication), '--dead-timeout-ms', String(opts.deadTimeoutMs),
-    '--gc-grace-ms', String(LOCAL_GC_GRACE_MS),
-  ]));
-  layout.chunkservers.forEach((addr, i) => start('chunkserver', `cs${i + 1}`, addr, [
-    '--masters', layout.masters.join(','), '--chunk-size', String(opts.chunkSizeBytes),
-  ]));
-  // The S3 gateway, with an access key made once and kept beside the secret.
-  const s3Credentials = join(dataDir, 's3-credentials.json');
-  let s3Key: { accessKeyId: string; secretAccessKey: string } | undefined;
-  if (layout.s3) {
-    const { loadCredentials, writeCredentialsFile } = await import('../s3/credentials.js');
-    s3Key = existsSync(s3Credentials) ? loadCredentials(s3Credentials)[0] : await writeCredentialsFile(s3Credentials);
-    start('s3', 's3', layout.s3, ['--masters', layout.masters.join(','), '--credentials', s3Credentials]);
-  }
-  writeClusterFile();
+  const l = new Launcher(layout, dataDir);
+  if (!existsSync(l.secretFile)) writeFileSync(l.secretFile, newSecret() + '\n', { mode: 0o600 });
+  process.on('SIGINT', l.onSignal);
+  process.on('SIGTERM', l.onSignal);
+  const s3Key = await startAll(l, layout, opts);
+  l.writeClusterFile();
 
   console.log(`dfs cluster: data in ${dataDir}`);
-  for (const { info } of procs) console.log(`  ${info.role.padEnd(11)} ${info.id.padEnd(5)} ${info.addr.padEnd(16)} pid ${String(info.pid).padEnd(7)} ${info.dataDir}`);
+  for (const { info } of l.procs) console.log(`  ${info.role.padEnd(11)} ${info.id.padEnd(5)} ${info.addr.padEnd(16)} pid ${String(info.pid).padEnd(7)} ${info.dataDir}`);
 
   try {
     // A process that dies first fails the start.
-    const status = await Promise.race([waitUntilReady(layout, procs, dataDir, () => stopping), died]);
+    const status = await Promise.race([waitUntilReady(layout, l.procs, dataDir, () => l.stopping), l.died]);
     if (!status) return; // Ctrl-C while starting: the signal handler exits
-    ready = true;
-    console.log(`dfs cluster: ready — ${status.chunkservers.filter((c) => c.alive).length} chunkservers: ${formatCapacity(capacityTotals(status.chunkservers))}; chunk size ${formatBytes(opts.chunkSizeBytes)}, replication ${opts.replication}`);
-    console.log(`dfs cluster: dashboard at http://${layout.masters[0]}/ui/ (any master's /ui/ leads to the leader)`);
-    if (layout.s3 && s3Key) {
-      console.log(`dfs cluster: S3 gateway at http://${layout.s3} (key in ${s3Credentials}):\n  AWS_ACCESS_KEY_ID=${s3Key.accessKeyId} AWS_SECRET_ACCESS_KEY=${s3Key.secretAccessKey} aws --endpoint-url http://${layout.s3} s3 ls`);
-    }
+    l.ready = true;
+    printReady(status, layout, opts, s3Key);
   } catch (err) {
-    if (stopping) return;
-    await stopAll();
+    if (l.stopping) return;
+    await l.stopAll();
     throw err;
   }
   const isDefault = layout.masters.join(',') === DEFAULT_MASTERS.join(',');
-  console.log(`\nPoint dfs at it${isDefault ? ' (this is also the default)' : ''}:\n  export DFS_MASTERS=${layout.masters.join(',')}\n  dfs status\n\nProcesses are listed in ${clusterFile}, each with the command that restarts it by hand. Ctrl-C stops the cluster.`);
+  console.log(`\nPoint dfs at it${isDefault ? ' (this is also the default)' : ''}:\n  export DFS_MASTERS=${layout.masters.join(',')}\n  dfs status\n\nProcesses are listed in ${l.clusterFile}, each with the command that restarts it by hand. Ctrl-C stops the cluster.`);
   await new Promise(() => undefined); // until a signal
 }

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import express from 'express';
 import { Registry } from 'prom-client';
 import t from 'tap';
-import { mountChunkRoutes } from '../chunkserver/routes.js';
+import { mountChunkRoutes } from '../chunkserver/routes/index.js';
 import { ErrorCodes } from '../common/errors.js';
 import { mountMasterRoutes } from '../master/routes.js';
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
-import { alignedBuffer, DIRECT_ALIGN_BYTES } from '../../chunkserver/store.js';
+import { alignedBuffer, DIRECT_ALIGN_BYTES } from '../../chunkserver/store/index.js';
 import { buildUrl, httpAgent, readJson } from '../../common/http.js';
 import { killChild, spawnTracked } from './cleanup.js';
 import { figureFromOps, figureFromRuns, type Figure } from './report.js';

@@ -1,4 +1,4 @@
-// The chunk store's changes for heartbeats (chunkserver/store.ts): one per handle, the latest
+// The chunk store's changes for heartbeats (chunkserver/store/changes.ts): one per handle, the latest
 // winning, so a beat may carry any part of them; at most MAX_HEARTBEAT_CHANGES of each a beat;
 // past MAX_CHANGE_BACKLOG they are dropped for a full report. And the heartbeat loop
 // (chunkserver/heartbeat.ts) pages both its registration and a backlog.
@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import t from 'tap';
 import type { Copier } from '../../chunkserver/copier.js';
 import { Heartbeat } from '../../chunkserver/heartbeat.js';
-import type { Activity } from '../../chunkserver/routes.js';
-import { ChunkStore } from '../../chunkserver/store.js';
+import type { Activity } from '../../chunkserver/routes/index.js';
+import { ChunkStore } from '../../chunkserver/store/index.js';
 import { initChecksums } from '../../common/checksum.js';
 import type { LeaderClient } from '../../common/leader.js';
 import { MAX_CHANGE_BACKLOG, MAX_HEARTBEAT_CHANGES, MAX_REPORT_PAGE_CHUNKS } from '../../common/limits.js';

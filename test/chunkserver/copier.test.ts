@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { Copier } from '../../chunkserver/copier.js';
-import { ChunkStore, type StoredChunk } from '../../chunkserver/store.js';
+import { ChunkStore, type StoredChunk } from '../../chunkserver/store/index.js';
 import { BlockHasher, chunkChecksum, initChecksums } from '../../common/checksum.js';
 import { closeHttpAgent } from '../../common/http.js';
 import type { Logger } from '../../common/log.js';

@@ -4,8 +4,8 @@
 import t from 'tap';
 import { Heartbeat } from '../../chunkserver/heartbeat.js';
 import type { Copier } from '../../chunkserver/copier.js';
-import type { Activity } from '../../chunkserver/routes.js';
-import type { ChunkStore } from '../../chunkserver/store.js';
+import type { Activity } from '../../chunkserver/routes/index.js';
+import type { ChunkStore } from '../../chunkserver/store/index.js';
 import type { LeaderClient } from '../../common/leader.js';
 import { createLogger } from '../../common/log.js';
 import type { CopyOrder, HeartbeatReply } from '../../common/protocol.js';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import t from 'tap';
 import { SCRUB_STATE_SAVE_INTERVAL_MS, Scrubber, type ScrubPass } from '../../chunkserver/scrubber.js';
-import { ChunkStore, READ_BATCH_BYTES } from '../../chunkserver/store.js';
+import { ChunkStore, READ_BATCH_BYTES } from '../../chunkserver/store/index.js';
 import { BLOCK_SIZE_BYTES, initChecksums } from '../../common/checksum.js';
 import type { Logger } from '../../common/log.js';
 import { MiB } from '../../common/rate.js';

@@ -1,4 +1,4 @@
-// ChunkStore (chunkserver/store.ts) and the chunk file format (chunkserver/format.ts): write
+// ChunkStore (chunkserver/store/) and the chunk file format (chunkserver/format.ts): write
 // through a temporary file, commit, verified range reads, corruption and truncation detection,
 // quarantine, removal and recovery on reopen.
 import { closeSync, constants as fsc, existsSync, openSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { ChunkStore, DIRECT_ALIGN_BYTES, READ_BATCH_BYTES, SlabPool, SLABS_PER_ARENA, WRITE_SLAB_BYTES, type ChunkStoreOptions, type ChunkWriter, type StoredChunk } from '../../chunkserver/store.js';
+import { ChunkStore, DIRECT_ALIGN_BYTES, READ_BATCH_BYTES, SlabPool, SLABS_PER_ARENA, WRITE_SLAB_BYTES, type ChunkStoreOptions, type ChunkWriter, type StoredChunk } from '../../chunkserver/store/index.js';
 import { decodeFooter, decodeTrailer, encodeTrailer, FOOTER_BYTES, trailerBytes } from '../../chunkserver/format.js';
 import { BLOCK_SIZE_BYTES, chunkChecksum, hashBlock, initChecksums } from '../../common/checksum.js';
 import { DfsError } from '../../common/errors.js';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { request } from 'undici';
-import { READ_BATCH_BYTES } from '../../chunkserver/store.js';
+import { READ_BATCH_BYTES } from '../../chunkserver/store/index.js';
 import { DfsClient } from '../../cli/client.js';
 import { initChecksums } from '../../common/checksum.js';
 import { DfsError } from '../../common/errors.js';

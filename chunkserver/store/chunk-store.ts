@@ -1,0 +1,217 @@
+import { randomBytes } from 'node:crypto';
+import { constants as fsc } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { DfsError } from '../../common/errors.js';
+import type { Logger } from '../../common/log.js';
+import type { ReportedChunk } from '../../common/protocol.js';
+import type { ChunkMeta } from '../format.js';
+import { ChangeLog } from './changes.js';
+import { fsyncDir, GroupDirSync } from './dir-sync.js';
+import { ChunkReader, readChunkMeta } from './reader.js';
+import { MAX_IDLE_ARENAS, SlabPool } from './slabs.js';
+import { ChunkWriter, type StoredChunk } from './writer.js';
+
+export interface ChunkStoreOptions {
+  /** Write chunk files with O_DIRECT where the file system allows (default); false: always through the page cache. */
+  directIo?: boolean;
+  /** How a folder is fsynced (tests watch the chunks/ folder syncs through it). */
+  syncDir?: (dir: string) => Promise<void>;
+  /** How a temporary chunk file is opened (tests stand in a file system that refuses O_DIRECT). */
+  openFile?: (path: string, flags: number | string, mode?: number) => Promise<FileHandle>;
+  /** Metrics hook: an fsync of a finished chunk file (`file`) or of the chunks/ folder (`dir`) took `seconds`. */
+  onFsync?: (kind: 'file' | 'dir', seconds: number) => void;
+}
+
+/**
+ * The chunk files under `<dataDir>/chunks`, one per handle, written through a temporary file in
+ * `<dataDir>/tmp` that is fsynced and renamed into place (and the folder fsynced) before any
+ * write is acknowledged. Damaged replicas move to `<dataDir>/corrupt` for inspection. The
+ * index of what is served, and the changes the heartbeat reports, live here; reading, writing
+ * and the write slabs are apart (reader.ts, writer.ts, slabs.ts).
+ */
+export class ChunkStore {
+  private readonly index = new Map<number, StoredChunk>();
+  private readonly changes = new ChangeLog();
+  private readonly chunksDir: string;
+  private readonly tmpDir: string;
+  private readonly corruptDir: string;
+  private readonly reader = new ChunkReader((handle) => this.pathOf(handle));
+  private readonly slabs = new SlabPool(MAX_IDLE_ARENAS);
+  private readonly chunksDirSync: GroupDirSync;
+  private readonly openFile: NonNullable<ChunkStoreOptions['openFile']>;
+  private readonly onFsync: ChunkStoreOptions['onFsync'];
+  /** Whether chunk files are still opened with O_DIRECT: until the file system refuses it once. */
+  private directIo: boolean;
+
+  constructor(private readonly dataDir: string, private readonly log: Logger, opts: ChunkStoreOptions = {}) {
+    this.directIo = (opts.directIo ?? true) && fsc.O_DIRECT !== undefined;
+    this.openFile = opts.openFile ?? open;
+    this.onFsync = opts.onFsync;
+    this.chunksDir = join(dataDir, 'chunks');
+    this.tmpDir = join(dataDir, 'tmp');
+    this.corruptDir = join(dataDir, 'corrupt');
+    const syncDir = opts.syncDir ?? fsyncDir;
+    this.chunksDirSync = new GroupDirSync(() => this.timed('dir', () => syncDir(this.chunksDir)));
+  }
+
+  /** Scans the chunk folder, verifying each trailer; leftovers of interrupted writes are removed. */
+  async open(): Promise<void> {
+    await rm(this.tmpDir, { recursive: true, force: true });
+    for (const d of [this.chunksDir, this.tmpDir, this.corruptDir]) await mkdir(d, { recursive: true });
+    for (const name of await readdir(this.chunksDir)) {
+      const m = /^(\d+)\.chunk$/.exec(name);
+      if (!m) continue;
+      const handle = Number(m[1]);
+      try {
+        const meta = await this.readMeta(handle);
+        this.index.set(handle, { handle, version: meta.version, length: meta.length, checksum: meta.checksum });
+      } catch (err) {
+        this.log.warn({ handle, err: (err as Error).message }, 'chunk file failed verification at start; quarantined');
+        await this.moveToCorrupt(handle);
+      }
+    }
+  }
+
+  pathOf(handle: number): string {
+    return join(this.chunksDir, `${handle}.chunk`);
+  }
+
+  get(handle: number): StoredChunk | undefined {
+    return this.index.get(handle);
+  }
+
+  list(): ReportedChunk[] {
+    return [...this.index.values()].map(({ handle, version, length }) => ({ handle, version, length }));
+  }
+
+  get count(): number {
+    return this.index.size;
+  }
+
+  usedBytes(): number {
+    let n = 0;
+    for (const c of this.index.values()) n += c.length;
+    return n;
+  }
+
+  // ---- changes for the heartbeat (see ChangeLog) ----
+
+  /** Changes since the last call, oldest first, at most `max` of each kind; put back with restoreChanges if the heartbeat fails. */
+  takeChanges(max?: number): { added: ReportedChunk[]; removed: number[] } {
+    return this.changes.take(max);
+  }
+
+  /** Changes left for later heartbeats. */
+  get pendingChanges(): number {
+    return this.changes.pending;
+  }
+
+  /** Forgets every change: a full report covers them. Clears an overflow too. */
+  clearChanges(): void {
+    this.changes.clear();
+  }
+
+  /** Whether changes were dropped past MAX_CHANGE_BACKLOG: only a full report tells the master the truth now. */
+  get changesOverflowed(): boolean {
+    return this.changes.overflowed;
+  }
+
+  /** Puts back changes a failed heartbeat carried; a change made since then is newer and stays. */
+  restoreChanges(c: { added: ReportedChunk[]; removed: number[] }): void {
+    this.changes.restore(c);
+  }
+
+  /**
+   * Size and free space of the file system the data folder is on, and which one it is: the host
+   * and the device number, so that chunkservers sharing a disk are counted once in totals.
+   */
+  async diskStats(): Promise<{ capacityBytes: number; freeBytes: number; fsId: string }> {
+    const [s, st] = await Promise.all([statfs(this.dataDir), stat(this.dataDir)]);
+    return { capacityBytes: s.blocks * s.bsize, freeBytes: s.bavail * s.bsize, fsId: `${hostname()}:${st.dev}` };
+  }
+
+  /** Reads and verifies the trailer of a stored chunk. */
+  async readMeta(handle: number): Promise<ChunkMeta> {
+    const file = await open(this.pathOf(handle), 'r');
+    try {
+      return await readChunkMeta(file, handle);
+    } finally {
+      await file.close();
+    }
+  }
+
+  /** Starts writing a new chunk; bytes go to a temporary file until commit(). */
+  async createWriter(handle: number, version: number, maxBytes: number): Promise<ChunkWriter> {
+    if (this.index.has(handle)) throw new DfsError('CHUNK_EXISTS', `chunk ${handle} is already stored here`);
+    const tmp = join(this.tmpDir, `${handle}.${randomBytes(6).toString('hex')}.tmp`);
+    let fh: FileHandle | undefined;
+    if (this.directIo) {
+      try {
+        fh = await this.openFile(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_DIRECT, 0o644);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+        // This file system has no O_DIRECT (tmpfs before Linux 6.6, some network file systems).
+        this.refuseDirectIo(err as Error);
+        await rm(tmp, { force: true });
+      }
+    }
+    const direct = fh !== undefined;
+    fh ??= await this.openFile(tmp, 'wx');
+    return new ChunkWriter({
+      fh, tmp, handle, version, maxBytes, direct, slabs: this.slabs,
+      publish: (t, chunk) => this.publish(t, chunk),
+      onDirectRefused: (err) => this.refuseDirectIo(err),
+      syncFile: (file) => this.timed('file', () => file.sync()),
+    });
+  }
+
+  /** From now on chunks are written through the page cache: the file system refused O_DIRECT. */
+  private refuseDirectIo(err: Error): void {
+    if (!this.directIo) return;
+    this.directIo = false;
+    this.log.warn({ dataDir: this.dataDir, err: err.message }, 'the data folder\'s file system refuses O_DIRECT; chunks are written through the page cache');
+  }
+
+  /** Runs an fsync, timing it for onFsync when there is one. */
+  private async timed(kind: 'file' | 'dir', sync: () => Promise<void>): Promise<void> {
+    if (!this.onFsync) return sync();
+    const startedMs = performance.now();
+    await sync();
+    this.onFsync(kind, (performance.now() - startedMs) / 1000);
+  }
+
+  /** Write-slab arenas alive and wholly idle. */
+  writeArenas(): { arenas: number; idleArenas: number } {
+    return this.slabs.stats();
+  }
+
+  /** Called by a writer after its fsync: the chunk is renamed into place, durable, and served. */
+  private async publish(tmp: string, chunk: StoredChunk): Promise<void> {
+    if (this.index.has(chunk.handle)) throw new DfsError('CHUNK_EXISTS', `chunk ${chunk.handle} is already stored here`);
+    await rename(tmp, this.pathOf(chunk.handle));
+    await this.chunksDirSync.sync();
+    this.index.set(chunk.handle, chunk);
+    this.changes.noteAdded(chunk);
+  }
+
+  /** Deletes a replica; `report` false when the master asked for it and so already forgot it. */
+  async remove(handle: number, report = true): Promise<void> {
+    if (!this.index.delete(handle)) return;
+    if (report) this.changes.noteRemoved(handle);
+    else this.changes.forgetAdded(handle);
+    await rm(this.pathOf(handle), { force: true });
+  }
+
+  /** Moves a damaged replica aside so it is never served again, and forgets it. */
+  async moveToCorrupt(handle: number): Promise<void> {
+    if (this.index.delete(handle)) this.changes.noteRemoved(handle);
+    await rename(this.pathOf(handle), join(this.corruptDir, `${handle}.${Date.now()}.chunk`)).catch(() => undefined);
+  }
+
+  /** See ChunkReader.readRange: verified bytes of a stored chunk, lent to `sink` batch by batch. */
+  readRange(handle: number, offset: number, length: number, sink: (bytes: Buffer) => Promise<void>): Promise<void> {
+    return this.reader.readRange(handle, offset, length, sink);
+  }
+}

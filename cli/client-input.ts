@@ -1,0 +1,97 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * Cuts an input stream into chunk-sized pieces and keeps the current chunk's bytes (and no more)
+ * so that a failed pipeline can be retried.
+ */
+export class ChunkInput {
+  private readonly it: AsyncIterator<Buffer>;
+  private carry: Buffer | undefined;
+  private keptPieces: Buffer[] = [];
+  private keptBytes = 0;
+  private ended = false;
+  /** Size of the chunk last handed over by detach(). */
+  lastChunkBytes = 0;
+  /** Set once the master has said (the first byte is read before the file is created). */
+  chunkSizeBytes = 0;
+
+  constructor(source: Readable) {
+    this.it = (source[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>) as AsyncIterator<Buffer>;
+  }
+
+  /** Whether the input has any byte at all; what it read is kept for the first chunk. */
+  async hasData(): Promise<boolean> {
+    for (;;) {
+      const p = await this.pull();
+      if (!p) return false;
+      if (p.length > 0) {
+        this.carry = p;
+        return true;
+      }
+    }
+  }
+
+  private async pull(): Promise<Buffer | undefined> {
+    if (this.carry) {
+      const c = this.carry;
+      this.carry = undefined;
+      return c;
+    }
+    if (this.ended) return undefined;
+    const r = await this.it.next();
+    if (r.done) {
+      this.ended = true;
+      return undefined;
+    }
+    return typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
+  }
+
+  /** Starts the next chunk with its first bytes; false at the end of input. */
+  async startChunk(): Promise<boolean> {
+    if (!(await this.hasData())) return false;
+    const first = this.carry!;
+    this.carry = undefined;
+    this.take(first);
+    return true;
+  }
+
+  /** Takes the next piece of the current chunk, split at the chunk boundary, and keeps it. */
+  private take(p: Buffer): Buffer {
+    const room = this.chunkSizeBytes - this.keptBytes;
+    if (p.length > room) {
+      this.carry = p.subarray(room);
+      p = p.subarray(0, room);
+    }
+    this.keptPieces.push(p);
+    this.keptBytes += p.length;
+    return p;
+  }
+
+  /** The current chunk's bytes: those kept so far, then more from the input as they arrive. */
+  async *pieces(): AsyncGenerator<Buffer> {
+    for (let i = 0; i < this.keptPieces.length; i++) yield this.keptPieces[i]!;
+    while (this.keptBytes < this.chunkSizeBytes) {
+      const p = await this.pull();
+      if (!p) return;
+      yield this.take(p);
+    }
+  }
+
+  /** Reads the rest of the current chunk into memory (after a failed attempt), for the retry. */
+  async drainChunk(): Promise<void> {
+    while (this.keptBytes < this.chunkSizeBytes) {
+      const p = await this.pull();
+      if (!p) return;
+      this.take(p);
+    }
+  }
+
+  /** Hands over the current chunk's bytes (for retries) and makes room for the next chunk. */
+  detach(): Buffer[] {
+    const pieces = this.keptPieces;
+    this.lastChunkBytes = this.keptBytes;
+    this.keptPieces = [];
+    this.keptBytes = 0;
+    return pieces;
+  }
+}

@@ -1,0 +1,70 @@
+import { DfsError } from '../common/errors.js';
+import { LeaderClient, SESSION_HEADER } from '../common/leader.js';
+import { namesDirectory, normalizePath } from '../common/paths.js';
+import type { ClusterStatus, DuReply, EntryInfo, FsckReply, ListReply, StatReply } from '../common/protocol.js';
+
+/** The client's metadata calls: the master's namespace and cluster operations, mutations exactly once. */
+export class MetaClient {
+  readonly master: LeaderClient;
+  /** Master sessions not in use. A mutation holds one for its whole call, retries included. */
+  private readonly idleSessions: { id: string; seq: number }[] = [];
+
+  constructor(masters: string[]) {
+    this.master = new LeaderClient(masters);
+  }
+
+  /**
+   * A mutating master call, exactly once: it carries a session id and the session's next
+   * sequence number, so a retry after a timeout or a leader change gets the first answer
+   * instead of being applied twice. Each call in flight uses a session of its own.
+   */
+  async mutate<T>(path: string, body: unknown): Promise<T> {
+    const session = this.idleSessions.pop() ?? { id: (await this.master.call<{ sessionId: string }>('/v1/session', { body: {} })).sessionId, seq: 0 };
+    session.seq++;
+    try {
+      const reply = await this.master.call<T>(path, { body, headers: { [SESSION_HEADER]: `${session.id}:${session.seq}` } });
+      this.idleSessions.push(session);
+      return reply;
+    } catch (err) {
+      // A call that failed for good may have been applied or not: its session is not reused.
+      if (err instanceof DfsError && err.status >= 400 && err.status < 500 && err.code !== 'SESSION_EXPIRED') this.idleSessions.push(session);
+      throw err;
+    }
+  }
+
+  mkdir(path: string, parents = false): Promise<EntryInfo> {
+    return this.mutate('/v1/fs/mkdir', { path: normalizePath(path), parents });
+  }
+  stat(path: string, chunks = false): Promise<StatReply> {
+    return this.master.call('/v1/fs/stat', { query: { path: normalizePath(path), chunks: chunks ? 1 : undefined } });
+  }
+  list(path: string, recursive = false): Promise<ListReply> {
+    return this.master.call('/v1/fs/list', { query: { path: normalizePath(path), recursive: recursive ? 1 : undefined } });
+  }
+  fsck(path: string, allFiles = false): Promise<FsckReply> {
+    return this.master.call('/v1/fs/fsck', { query: { path: normalizePath(path), files: allFiles ? 1 : undefined } });
+  }
+  setReplication(path: string, replication: number, recursive = false): Promise<{ files: number }> {
+    return this.mutate('/v1/fs/setrep', { path: normalizePath(path), replication, recursive });
+  }
+  decommission(server: string, cancel = false): Promise<{ server: string; decommissioning: string[] }> {
+    return this.mutate('/v1/cluster/decommission', { server, cancel });
+  }
+  du(path: string, summary = false): Promise<DuReply> {
+    return this.master.call('/v1/fs/du', { query: { path: normalizePath(path), summary: summary ? 1 : undefined } });
+  }
+  remove(path: string, recursive = false): Promise<{ files: number }> {
+    return this.mutate('/v1/fs/delete', { path: normalizePath(path), recursive });
+  }
+  rename(src: string, dst: string): Promise<EntryInfo> {
+    // A trailing '/' on dst is kept: the master then moves into an existing directory or fails.
+    return this.mutate('/v1/fs/rename', { src: normalizePath(src), dst: normalizePath(dst) + (namesDirectory(dst) ? '/' : '') });
+  }
+  status(): Promise<ClusterStatus> {
+    return this.master.call('/v1/cluster/status');
+  }
+  /** Joins complete files into `target` by their chunk lists, moving no bytes (the master's concat); the sources go. */
+  concat(sources: string[], target: string, overwrite = false): Promise<EntryInfo> {
+    return this.mutate('/v1/fs/concat', { sources: sources.map((p) => normalizePath(p)), target: normalizePath(target), overwrite });
+  }
+}

@@ -1,0 +1,252 @@
+import type { Readable } from 'node:stream';
+import { BlockHasher, chunkChecksum, initChecksums } from '../common/checksum.js';
+import { ChunkPut } from '../common/chunk-put.js';
+import { DfsError, toDfsError } from '../common/errors.js';
+import { normalizePath } from '../common/paths.js';
+import type { AllocateReply, CompletedChunk, CreateEmptyReply, CreateReply, EntryInfo, RenewReply } from '../common/protocol.js';
+import { ChunkInput } from './client-input.js';
+import type { MetaClient } from './client-meta.js';
+import { LeaseRenewer } from './lease-renewer.js';
+
+export interface PutOptions {
+  overwrite?: boolean;
+  /** Create missing parent directories. */
+  parents?: boolean;
+  replication?: number;
+  onProgress?: (bytes: number) => void;
+  /**
+   * Something failed and is being tried again: a chunk's pipeline (says why and who is left out),
+   * or a renewal of the write's lease.
+   */
+  onRetry?: (message: string) => void;
+  /** The master completes the file only if every chunk has this many live replicas (else TOO_FEW_REPLICAS, and the write is abandoned). */
+  minReplicas?: number;
+  /** Every chunk is stored: each with the replicas its pipeline reached. Called just before the file is completed. */
+  onStored?: (chunks: readonly CompletedChunk[]) => void;
+  /**
+   * Stops the upload: the write is abandoned (the path is freed at once) and put rejects with
+   * INTERRUPTED, whose `abandoned` detail says whether the master confirmed it.
+   */
+  signal?: AbortSignal;
+}
+
+export interface UploadLimits {
+  /** Pipelines tried per chunk before the upload fails: each retry excludes the nodes that failed. */
+  maxChunkAttempts: number;
+  /** Time allowed for one chunk to pass through its whole pipeline. */
+  chunkTimeoutMs: number;
+}
+
+/** One chunk of an upload: where it belongs, where its bytes come from, and whom to tell. */
+interface ChunkJob {
+  writeId: string;
+  index: number;
+  input: ChunkInput;
+  /** Servers that failed this upload: left out of its later pipelines too (as HDFS's excludedNodes). */
+  exclude: Set<string>;
+  signal: AbortSignal;
+  onBytes: (n: number) => void;
+  onRetry?: (message: string) => void;
+}
+
+/** A chunk's bytes once they have all left the input, kept for retries; `markSent` lets the next chunk start. */
+interface ChunkBytes { kept?: Buffer[]; markSent: () => void }
+
+/** Uploads: a file's chunks streamed straight to chunkserver pipelines, retried on fresh servers. */
+export class Uploader {
+  /** Renews the leases of this client's open writes in the background. */
+  private readonly leases: LeaseRenewer;
+
+  constructor(private readonly meta: MetaClient, private readonly limits: UploadLimits) {
+    this.leases = new LeaseRenewer({ renew: (writeIds) => meta.mutate<RenewReply>('/v1/fs/renew', { writeIds }) });
+  }
+
+  /**
+   * Streams `source` into a new file at `path`. Each chunk goes straight to the first chunkserver
+   * of its pipeline. The client keeps a chunk's bytes until it is acknowledged, so a failed
+   * pipeline is retried on fresh servers; while one chunk waits for its acknowledgement (every
+   * replica fsyncing), the next one already streams, so at most two chunks are held. The file
+   * becomes visible only on complete. An empty source makes an empty file in one master call.
+   */
+  async put(source: Readable, path: string, opts: PutOptions = {}): Promise<EntryInfo> {
+    await initChecksums(); // blocks are hashed as they are sent; a program using the package has not loaded the hasher
+    const halt = new Halt(opts.signal);
+    try {
+      const input = new ChunkInput(source);
+      const empty = !(await halt.race(input.hasData()));
+      const body = {
+        path: normalizePath(path), overwrite: opts.overwrite ?? false, parents: opts.parents ?? false, ...(opts.replication ? { replication: opts.replication } : {}),
+      };
+      halt.check();
+      if (empty) return (await this.meta.mutate<CreateEmptyReply>('/v1/fs/create', { ...body, empty: true })).file;
+      // Not raced: once asked for, the write must be known, so that a stop abandons it.
+      const created = await this.meta.mutate<CreateReply>('/v1/fs/create', body);
+      return await this.writeFile(created, input, halt, opts);
+    } finally {
+      halt.dispose();
+    }
+  }
+
+  /** The body of put once the write exists: stream its chunks, then complete it, or abandon it. */
+  private async writeFile(created: CreateReply, input: ChunkInput, halt: Halt, opts: PutOptions): Promise<EntryInfo> {
+    const { writeId } = created;
+    input.chunkSizeBytes = created.chunkSizeBytes;
+    // However slowly the input comes, the lease stays ours while this process lives.
+    this.leases.add(writeId, { leaseMs: created.leaseMs, onLost: (err) => halt.stop(err), onTrouble: opts.onRetry });
+    try {
+      const chunks = await halt.race(this.sendChunks(writeId, input, halt.signal, opts));
+      halt.check();
+      const total = chunks.reduce((n, c) => n + c.length, 0);
+      opts.onProgress?.(total);
+      opts.onStored?.(chunks);
+      // Complete renews the lease itself; a renewal answered meanwhile must not fail a write that finished.
+      this.leases.remove(writeId);
+      return await this.meta.mutate<EntryInfo>('/v1/fs/complete', { writeId, length: total, chunks, ...(opts.minReplicas !== undefined && opts.minReplicas > 1 ? { minReplicas: opts.minReplicas } : {}) });
+    } catch (err) {
+      this.leases.remove(writeId);
+      halt.stop(err as Error); // pipelines still open stop too
+      // Free the path and the chunks now rather than when the lease expires.
+      const abandoned = await this.meta.mutate('/v1/fs/abandon', { writeId }).then(() => undefined, (e: unknown) => toDfsError(e, 'abandoning the write'));
+      if (opts.signal?.aborted) {
+        throw new DfsError('INTERRUPTED', abandoned && abandoned.code !== 'WRITE_NOT_FOUND'
+          ? `the upload was stopped, but abandoning it failed (${abandoned.message}); ${created.path} stays being written until its lease expires (within ${Math.ceil(created.leaseMs / 1000)} s)`
+          : 'the upload was stopped and abandoned; nothing was stored', { abandoned: !abandoned || abandoned.code === 'WRITE_NOT_FOUND' });
+      }
+      throw err;
+    }
+  }
+
+  /** Streams every chunk of the input; answers them, acknowledged, in order. */
+  private async sendChunks(writeId: string, input: ChunkInput, signal: AbortSignal, opts: PutOptions): Promise<CompletedChunk[]> {
+    const chunks: CompletedChunk[] = [];
+    const exclude = new Set<string>();
+    let sentBytes = 0;
+    let unacked: Promise<CompletedChunk> | undefined;
+    for (let index = 0; ; index++) {
+      if (!(await input.startChunk())) break;
+      signal.throwIfAborted();
+      const base = sentBytes;
+      const { sent, stored } = this.writeChunk({ writeId, index, input, exclude, signal, onBytes: (n) => opts.onProgress?.(base + n), onRetry: opts.onRetry });
+      stored.catch(() => undefined); // awaited below; this only keeps an early failure from going unhandled
+      await Promise.race([sent, stored]);
+      sentBytes += input.lastChunkBytes;
+      if (unacked) chunks.push(await unacked);
+      unacked = stored;
+    }
+    if (unacked) chunks.push(await unacked);
+    return chunks;
+  }
+
+  /**
+   * Sends one chunk. `sent` resolves once every byte of it has left the input (streamed to a
+   * pipeline, or read into memory after a failure), so the next chunk may start; `stored` once a
+   * pipeline acknowledged it, after retries on fresh servers with the kept bytes.
+   */
+  private writeChunk(job: ChunkJob): { sent: Promise<void>; stored: Promise<CompletedChunk> } {
+    let markSent!: () => void;
+    const sent = new Promise<void>((r) => (markSent = r));
+    const bytes: ChunkBytes = { markSent };
+    const stored = (async () => {
+      let lastError: DfsError | undefined;
+      for (let attempt = 0; attempt < this.limits.maxChunkAttempts; attempt++) {
+        job.signal.throwIfAborted(); // the upload stopped: no new chunk for a write being abandoned
+        const alloc = await this.meta.mutate<AllocateReply>('/v1/fs/allocate', { writeId: job.writeId, index: job.index, exclude: [...job.exclude] });
+        try {
+          return await this.sendToPipeline(job, alloc, bytes);
+        } catch (err) {
+          lastError = await this.afterFailedPipeline(job, alloc, bytes, err);
+        }
+      }
+      throw new DfsError('PIPELINE_FAILED', `chunk ${job.index} could not be stored after ${this.limits.maxChunkAttempts} pipelines: ${lastError?.message}`);
+    })();
+    return { sent, stored };
+  }
+
+  /** One attempt: the chunk's bytes (kept ones, or from the input as they come) through the pipeline `alloc` names. */
+  private async sendToPipeline(job: ChunkJob, alloc: AllocateReply, bytes: ChunkBytes): Promise<CompletedChunk> {
+    const send = new ChunkPut({
+      pipeline: alloc.replicas.map((r) => r.addr), handle: alloc.handle, version: alloc.version, token: alloc.token,
+      timeoutMs: this.limits.chunkTimeoutMs, signal: job.signal,
+    });
+    const hasher = new BlockHasher();
+    try {
+      for await (const piece of bytes.kept ?? job.input.pieces()) {
+        hasher.update(piece);
+        await send.write(piece);
+        job.onBytes(hasher.bytes);
+      }
+      if (!bytes.kept) {
+        bytes.kept = job.input.detach();
+        bytes.markSent();
+      }
+      send.end();
+      const reply = await send.result;
+      const checksum = chunkChecksum(hasher.finish());
+      if (reply.checksum !== checksum || reply.length !== hasher.bytes) {
+        throw new DfsError('PIPELINE_FAILED', `chunk ${job.index} came back with another checksum`, { failed: alloc.replicas[0]!.addr });
+      }
+      return { handle: alloc.handle, length: reply.length, checksum, replicas: reply.replicas.map((r) => r.id) };
+    } catch (err) {
+      send.abort();
+      throw err;
+    }
+  }
+
+  /** After a failed attempt: keep the chunk's bytes, leave the failed node out, and say why; throws what is not worth a retry. */
+  private async afterFailedPipeline(job: ChunkJob, alloc: AllocateReply, bytes: ChunkBytes, err: unknown): Promise<DfsError> {
+    // The upload stopped: no retry, so no reading on into input that may never come.
+    job.signal.throwIfAborted();
+    if (!bytes.kept) {
+      // Keep reading the input to the chunk's end so a retry has every byte of it.
+      await job.input.drainChunk();
+      bytes.kept = job.input.detach();
+      bytes.markSent();
+    }
+    const e = toDfsError(err, `writing chunk ${job.index}`);
+    if (e.code !== 'PIPELINE_FAILED' && e.code !== 'UNAVAILABLE' && e.code !== 'TIMEOUT' && e.code !== 'UNAUTHORIZED') throw e;
+    const failedAddr = typeof e.details.failed === 'string' ? e.details.failed : alloc.replicas[0]!.addr;
+    const failed = alloc.replicas.find((r) => r.addr === failedAddr);
+    if (failed) job.exclude.add(failed.id);
+    job.onRetry?.(`chunk ${job.index}: ${e.message}; ${failed ? `leaving out ${failed.id} and ` : ''}trying a new pipeline`);
+    return e;
+  }
+}
+
+/**
+ * Why a put stops early: its caller aborted it, or the master dropped its write. Work raced
+ * against it is given up at once (it finishes on its own, its pipelines aborted by `signal`).
+ */
+class Halt {
+  private readonly ac = new AbortController();
+  private readonly halted: Promise<never>;
+  private readonly onOuterAbort: () => void;
+
+  constructor(private readonly outer?: AbortSignal) {
+    this.halted = new Promise<never>((_, reject) => this.ac.signal.addEventListener('abort', () => reject(this.ac.signal.reason), { once: true }));
+    this.halted.catch(() => undefined); // raced, or never awaited
+    this.onOuterAbort = () => this.stop(new DfsError('INTERRUPTED', 'the upload was stopped'));
+    if (outer?.aborted) this.onOuterAbort();
+    else outer?.addEventListener('abort', this.onOuterAbort, { once: true });
+  }
+
+  get signal(): AbortSignal {
+    return this.ac.signal;
+  }
+
+  stop(reason: Error): void {
+    if (!this.ac.signal.aborted) this.ac.abort(reason);
+  }
+
+  /** Throws why the put stopped, if it did. */
+  check(): void {
+    this.ac.signal.throwIfAborted();
+  }
+
+  race<T>(work: Promise<T>): Promise<T> {
+    return Promise.race([work, this.halted]);
+  }
+
+  dispose(): void {
+    this.outer?.removeEventListener('abort', this.onOuterAbort);
+  }
+}

@@ -1,0 +1,84 @@
+import { once } from 'node:events';
+import { PassThrough } from 'node:stream';
+import { request } from 'undici';
+import { CHUNK_TOKEN_HEADER } from './auth.js';
+import { DfsError, errorFromBody, toDfsError } from './errors.js';
+import { buildUrl, httpAgent, readJson } from './http.js';
+import type { WriteChunkReply } from './protocol.js';
+
+/** How much of a chunk may sit between a sender and a slow first hop before the sender stops reading its input. */
+const CHUNK_PUT_BUFFER_BYTES = 4 * 1024 * 1024;
+
+export interface ChunkPutOptions {
+  /** The pipeline's chunkservers (host:port), first hop first; the first forwards to the rest. */
+  pipeline: readonly string[];
+  handle: number;
+  version: number;
+  /** The write token the master granted for this chunk version. */
+  token: string;
+  /** The whole chunk must pass through the whole pipeline within this time. */
+  timeoutMs: number;
+  /** Stops the put from outside (an upload that was stopped). */
+  signal?: AbortSignal;
+}
+
+/**
+ * One chunk streamed to the first hop of a write pipeline (PUT /v1/chunks/:handle, the rest of
+ * the pipeline in `next`): the client's upload and a chunkserver's forward to its next hop both
+ * send through this. Bytes are written as they arrive; `result` is the pipeline's answer, or a
+ * PIPELINE_FAILED naming the node that failed (`failed`: host:port), whether that is the first
+ * hop or one further on.
+ */
+export class ChunkPut {
+  private readonly body = new PassThrough({ highWaterMark: CHUNK_PUT_BUFFER_BYTES });
+  private readonly abortController = new AbortController();
+  readonly result: Promise<WriteChunkReply>;
+  private failure?: DfsError;
+
+  constructor(o: ChunkPutOptions) {
+    const [addr, ...rest] = o.pipeline as [string, ...string[]];
+    const url = buildUrl(addr, `/v1/chunks/${o.handle}`, { version: o.version, next: rest.length ? rest.join(',') : undefined });
+    const signals = [this.abortController.signal, AbortSignal.timeout(o.timeoutMs), ...(o.signal ? [o.signal] : [])];
+    this.result = request(url, {
+      method: 'PUT',
+      dispatcher: httpAgent(),
+      headers: { 'content-type': 'application/octet-stream', [CHUNK_TOKEN_HEADER]: o.token },
+      body: this.body,
+      signal: AbortSignal.any(signals),
+    }).then(
+      async (res) => {
+        const body = await readJson(res.body).catch(() => undefined);
+        if (res.statusCode === 200) return body as WriteChunkReply;
+        const err = errorFromBody(body, res.statusCode);
+        if (err.code === 'PIPELINE_FAILED' && typeof err.details.failed === 'string') throw err;
+        throw new DfsError('PIPELINE_FAILED', `replica ${addr} failed: ${err.message}`, { failed: addr, cause: err.code });
+      },
+      (err) => {
+        throw new DfsError('PIPELINE_FAILED', `replica ${addr} failed: ${toDfsError(err).message}`, { failed: addr });
+      },
+    );
+    this.result.catch((e: DfsError) => {
+      this.failure = e;
+      this.body.destroy();
+    });
+  }
+
+  /** Sends bytes, waiting while the send buffer is full; throws once the pipeline failed. */
+  async write(chunk: Buffer): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (!this.body.write(chunk)) {
+      await Promise.race([once(this.body, 'drain'), this.result.then(() => undefined)]);
+    }
+    if (this.failure) throw this.failure;
+  }
+
+  /** Every byte is written: the pipeline answers once each hop has the chunk durable. */
+  end(): void {
+    this.body.end();
+  }
+
+  abort(): void {
+    this.abortController.abort();
+    this.body.destroy();
+  }
+}
