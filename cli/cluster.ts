@@ -22,6 +22,8 @@ export interface ClusterOptions {
   host: string;
   /** The S3 gateway's port; 0: no gateway. Default 9000, or base port + 200 with another base port. */
   s3Port?: number;
+  /** The gateway's --domain (virtual-host addressing), recorded in cluster.json. */
+  s3Domain?: string;
 }
 
 /** One process of the local cluster, as cluster.json lists it. */
@@ -62,12 +64,12 @@ const DEFAULT_S3_PORT = 9000;
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 
 /** Masters listen on basePort+i, chunkservers on basePort+100+i, the S3 gateway on 9000 (or basePort+200). */
-export function clusterLayout(opts: ClusterOptions): { masters: string[]; chunkservers: string[]; s3?: string } {
+export function clusterLayout(opts: ClusterOptions): { masters: string[]; chunkservers: string[]; s3?: string; s3Domain?: string } {
   const s3Port = opts.s3Port ?? (opts.basePort === DEFAULT_BASE_PORT ? DEFAULT_S3_PORT : opts.basePort + 200);
   return {
     masters: Array.from({ length: opts.masters }, (_, i) => `${opts.host}:${opts.basePort + i}`),
     chunkservers: Array.from({ length: opts.chunkservers }, (_, i) => `${opts.host}:${opts.basePort + 100 + i}`),
-    ...(s3Port > 0 ? { s3: `${opts.host}:${s3Port}` } : {}),
+    ...(s3Port > 0 ? { s3: `${opts.host}:${s3Port}`, ...(opts.s3Domain ? { s3Domain: opts.s3Domain } : {}) } : {}),
   };
 }
 
@@ -186,7 +188,7 @@ class Launcher {
 
   writeClusterFile(): void {
     writeJsonAtomic(this.clusterFile, {
-      masters: this.layout.masters, dataDir: this.dataDir, secretFile: this.secretFile, launcherPid: process.pid, processes: this.procs.map((p) => p.info),
+      masters: this.layout.masters, s3Domain: this.layout.s3Domain, dataDir: this.dataDir, secretFile: this.secretFile, launcherPid: process.pid, processes: this.procs.map((p) => p.info),
     });
   }
 
@@ -258,7 +260,7 @@ async function startAll(l: Launcher, layout: Layout, opts: ClusterOptions): Prom
   const file = join(l.dataDir, 's3-credentials.json');
   const { loadCredentials, writeCredentialsFile } = await import('../s3/credentials.js');
   const key = existsSync(file) ? loadCredentials(file)[0] : await writeCredentialsFile(file);
-  l.start('s3', 's3', layout.s3, ['--masters', layout.masters.join(','), '--credentials', file]);
+  l.start('s3', 's3', layout.s3, ['--masters', layout.masters.join(','), '--credentials', file, ...(layout.s3Domain ? ['--domain', layout.s3Domain] : [])]);
   return key && { file, accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey };
 }
 
