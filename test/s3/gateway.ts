@@ -3,10 +3,11 @@
 // missing the test fails (CI installs them), it never skips.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
-import { DFS, TestCluster, type ClusterOptions } from '../helpers/cluster.js';
+import { DFS, randomBytesSeeded, TestCluster, type ClusterOptions } from '../helpers/cluster.js';
 
 export const ACCESS_KEY = 'DFSTESTKEY0001';
 export const SECRET_KEY = 'test-secret-key-0123456789';
@@ -140,4 +141,33 @@ export function tree(dir: string): Map<string, string> {
   };
   walk(dir);
   return out;
+}
+
+/** A tree as the client tests send it: empty, 1-byte and just-over-5-MiB files, keys with spaces, '+', '&', '%' and unicode; each test adds its own big file. */
+export const TREE_FILES: Record<string, number> = {
+  'empty.bin': 0,
+  'one.bin': 1,
+  'five plus one.bin': 5 * 1024 * 1024 + 1,
+  'odd/a+b&c%d.txt': 1000,
+  'odd/ünïcødé 日本.txt': 777,
+  'odd/deep/er/file.txt': 10,
+};
+
+/** Writes files of these sizes (seeded random bytes) below `dir`. */
+export function writeTree(dir: string, files: Record<string, number>, seed: number): void {
+  for (const [name, size] of Object.entries(files)) {
+    mkdirSync(join(dir, name, '..'), { recursive: true });
+    writeFileSync(join(dir, name), randomBytesSeeded(size, seed++));
+  }
+}
+
+/** A gateway on a fresh cluster and a local work folder, both gone when the test ends. */
+export async function gatewayWithWorkdir(t: { teardown(fn: () => unknown): void }, name: string): Promise<{ gw: Gateway; work: string }> {
+  const gw = await startGateway();
+  const work = mkdtempSync(join(tmpdir(), `dfs-s3-${name}-`));
+  t.teardown(async () => {
+    await gw.stop();
+    rmSync(work, { recursive: true, force: true });
+  });
+  return { gw, work };
 }

@@ -3,14 +3,13 @@
 // reads, statObject with metadata, listObjectsV2 both ways, copyObject with conditions,
 // presigned URLs, removeObjects, removeBucket, and the errors it reports.
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import * as Minio from 'minio';
 import t from 'tap';
 import { randomBytesSeeded } from '../helpers/cluster.js';
-import { ACCESS_KEY, SECRET_KEY, startGateway } from './gateway.js';
+import { ACCESS_KEY, gatewayWithWorkdir, SECRET_KEY } from './gateway.js';
 
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 
@@ -34,12 +33,7 @@ async function errCode(p: Promise<unknown>): Promise<string> {
 }
 
 t.test('minio-js against the gateway', async (t) => {
-  const gw = await startGateway();
-  const work = mkdtempSync(join(tmpdir(), 'dfs-s3-minio-'));
-  t.teardown(async () => {
-    await gw.stop();
-    rmSync(work, { recursive: true, force: true });
-  });
+  const { gw, work } = await gatewayWithWorkdir(t, 'minio');
   const url = new URL(gw.endpoint);
   const mc = new Minio.Client({
     endPoint: url.hostname, port: Number(url.port), useSSL: false, accessKey: ACCESS_KEY, secretKey: SECRET_KEY,

@@ -3,25 +3,15 @@
 // multipart: the upload cutoff is lowered to 5 MiB), check, ls/lsjson with hashes, copyto both
 // ways, a second sync that sends only what changed and deletes what went, delete, purge.
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { randomBytesSeeded } from '../helpers/cluster.js';
-import { aws, requireClients, requireProgram, run, startGateway, tree, type Gateway } from './gateway.js';
+import { aws, gatewayWithWorkdir, requireClients, requireProgram, run, tree, TREE_FILES, writeTree, type Gateway } from './gateway.js';
 
 requireClients();
 requireProgram('rclone', ['version'], 'rclone');
 
-const FILES: Record<string, number> = {
-  'empty.bin': 0,
-  'one.bin': 1,
-  'five plus one.bin': 5 * 1024 * 1024 + 1,
-  'big/twelve.bin': 12 * 1024 * 1024 + 4321,
-  'odd/a+b&c%d.txt': 1000,
-  'odd/ünïcødé 日本.txt': 777,
-  'odd/deep/er/file.txt': 10,
-};
+const FILES: Record<string, number> = { ...TREE_FILES, 'big/twelve.bin': 12 * 1024 * 1024 + 4321 };
 
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 
@@ -42,18 +32,9 @@ function rclone(gw: Gateway, args: string[]) {
 }
 
 t.test('rclone sync both ways, check, ls, copyto, delete, purge', async (t) => {
-  const gw = await startGateway();
-  const work = mkdtempSync(join(tmpdir(), 'dfs-s3-rclone-'));
-  t.teardown(async () => {
-    await gw.stop();
-    rmSync(work, { recursive: true, force: true });
-  });
+  const { gw, work } = await gatewayWithWorkdir(t, 'rclone');
   const src = join(work, 'src');
-  let seed = 100;
-  for (const [name, size] of Object.entries(FILES)) {
-    mkdirSync(join(src, name, '..'), { recursive: true });
-    writeFileSync(join(src, name), randomBytesSeeded(size, seed++));
-  }
+  writeTree(src, FILES, 100);
   const mk = await rclone(gw, ['mkdir', 'dfs:rc-bucket']);
   t.equal(mk.code, 0, `mkdir: ${mk.stderr}`);
   const up = await rclone(gw, ['sync', '--checksum', src, 'dfs:rc-bucket/tree']);
