@@ -13,6 +13,8 @@ export interface PutOptions {
   /** Create missing parent directories. */
   parents?: boolean;
   replication?: number;
+  /** The source's size when known (a local file): the master checks quotas against it at create, before a chunk is written. */
+  sizeBytes?: number;
   onProgress?: (bytes: number) => void;
   /**
    * Something failed and is being tried again: a chunk's pipeline (says why and who is left out),
@@ -80,7 +82,7 @@ export class Uploader {
       halt.check();
       if (empty) return (await this.meta.mutate<CreateEmptyReply>('/v1/fs/create', { ...body, empty: true })).file;
       // Not raced: once asked for, the write must be known, so that a stop abandons it.
-      const created = await this.meta.mutate<CreateReply>('/v1/fs/create', body);
+      const created = await this.meta.mutate<CreateReply>('/v1/fs/create', { ...body, ...(opts.sizeBytes !== undefined ? { expectedBytes: opts.sizeBytes } : {}) });
       return await this.writeFile(created, input, halt, opts);
     } finally {
       halt.dispose();

@@ -7,6 +7,7 @@ import { DEFAULT_BASE_PORT, DEFAULT_MASTERS, formatBytes } from '../common/confi
 import { capacityTotals, formatCapacity } from './format.js';
 import { DfsError } from '../common/errors.js';
 import { callJson } from '../common/http.js';
+import { clusterTlsArgs, type ClusterTls } from './cluster-tls.js';
 import { LeaderClient } from '../common/leader.js';
 import type { ClusterStatus } from '../common/protocol.js';
 import { findPortHolder, portIsFree, shellCommand } from './ports.js';
@@ -24,6 +25,8 @@ export interface ClusterOptions {
   s3Port?: number;
   /** The gateway's --domain (virtual-host addressing), recorded in cluster.json. */
   s3Domain?: string;
+  /** TLS everywhere, with a throw-away CA and certificate made in <data>/tls (cli/cluster-tls.ts). */
+  tls?: boolean;
 }
 
 /** One process of the local cluster, as cluster.json lists it. */
@@ -44,6 +47,8 @@ export interface ProcessInfo {
 
 /** A deleted file's space comes back quickly in a demo; production masters default to a minute. */
 const LOCAL_GC_GRACE_MS = 10_000;
+/** The local cluster keeps what rm moved to the trash for an hour, not a day: it is for trying things. */
+const LOCAL_TRASH_INTERVAL_MS = 3600_000;
 /**
  * How long the cluster may take to come up: elections and first heartbeats take a few seconds,
  * but a loaded machine starting seven node processes at once can take far longer.
@@ -179,7 +184,7 @@ class Launcher {
   /** Rejects when a process exits while the cluster is starting. */
   readonly died: Promise<never>;
 
-  constructor(private readonly layout: Layout, readonly dataDir: string) {
+  constructor(private readonly layout: Layout, readonly dataDir: string, private readonly tls: ClusterTls) {
     this.secretFile = join(dataDir, 'secret');
     this.clusterFile = join(dataDir, 'cluster.json');
     this.died = new Promise<never>((_, reject) => (this.failStart = reject));
@@ -188,7 +193,8 @@ class Launcher {
 
   writeClusterFile(): void {
     writeJsonAtomic(this.clusterFile, {
-      masters: this.layout.masters, s3Domain: this.layout.s3Domain, dataDir: this.dataDir, secretFile: this.secretFile, launcherPid: process.pid, processes: this.procs.map((p) => p.info),
+      masters: this.tls.masters(this.layout.masters), s3Domain: this.layout.s3Domain, dataDir: this.dataDir, secretFile: this.secretFile, ...this.tls.files, launcherPid: process.pid,
+      processes: this.procs.map((p) => p.info),
     });
   }
 
@@ -198,7 +204,9 @@ class Launcher {
     const log = join(dir, `${role}.log`);
     const out = openSync(log, 'a');
     // Node's own flags (--cpu-prof, --max-old-space-size, ...) given to `dfs cluster` reach every process.
-    const own = role === 's3' ? ['--listen', addr] : ['--id', id, '--listen', addr, '--data', dir, '--secret-file', this.secretFile];
+    const own = role === 's3'
+      ? ['--listen', addr, ...this.tls.clientArgs]
+      : ['--id', id, '--listen', addr, '--data', dir, '--secret-file', this.secretFile, ...this.tls.serverArgs];
     const argv = [process.execPath, ...process.execArgv, MAIN, role, ...own, ...args];
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', out, out] });
     closeSync(out); // the child has its own copy
@@ -251,7 +259,7 @@ async function startAll(l: Launcher, layout: Layout, opts: ClusterOptions): Prom
   layout.masters.forEach((addr, i) => l.start('master', `m${i + 1}`, addr, [
     '--peers', peers,
     '--chunk-size', String(opts.chunkSizeBytes), '--replication', String(opts.replication), '--dead-timeout-ms', String(opts.deadTimeoutMs),
-    '--gc-grace-ms', String(LOCAL_GC_GRACE_MS),
+    '--gc-grace-ms', String(LOCAL_GC_GRACE_MS), '--trash-interval-ms', String(LOCAL_TRASH_INTERVAL_MS),
   ]));
   layout.chunkservers.forEach((addr, i) => l.start('chunkserver', `cs${i + 1}`, addr, [
     '--masters', layout.masters.join(','), '--chunk-size', String(opts.chunkSizeBytes),
@@ -266,7 +274,7 @@ async function startAll(l: Launcher, layout: Layout, opts: ClusterOptions): Prom
 
 function printReady(status: ClusterStatus, layout: Layout, opts: ClusterOptions, s3Key: S3Key | undefined): void {
   console.log(`dfs cluster: ready — ${status.chunkservers.filter((c) => c.alive).length} chunkservers: ${formatCapacity(capacityTotals(status.chunkservers))}; chunk size ${formatBytes(opts.chunkSizeBytes)}, replication ${opts.replication}`);
-  console.log(`dfs cluster: dashboard at http://${layout.masters[0]}/ui/ (any master's /ui/ leads to the leader)`);
+  console.log(`dfs cluster: dashboard at ${opts.tls ? 'https' : 'http'}://${layout.masters[0]}/ui/ (any master's /ui/ leads to the leader)`);
   if (layout.s3 && s3Key) {
     console.log(`dfs cluster: S3 gateway at http://${layout.s3} (key in ${s3Key.file}):\n  AWS_ACCESS_KEY_ID=${s3Key.accessKeyId} AWS_SECRET_ACCESS_KEY=${s3Key.secretAccessKey} aws --endpoint-url http://${layout.s3} s3 ls`);
   }
@@ -289,7 +297,8 @@ export async function runCluster(opts: ClusterOptions): Promise<void> {
 
   const dataDir = resolve(opts.dataDir);
   mkdirSync(dataDir, { recursive: true });
-  const l = new Launcher(layout, dataDir);
+  const tls = clusterTlsArgs(dataDir, opts);
+  const l = new Launcher(layout, dataDir, tls);
   if (!existsSync(l.secretFile)) writeFileSync(l.secretFile, newSecret() + '\n', { mode: 0o600 });
   process.on('SIGINT', l.onSignal);
   process.on('SIGTERM', l.onSignal);
@@ -311,6 +320,7 @@ export async function runCluster(opts: ClusterOptions): Promise<void> {
     throw err;
   }
   const isDefault = layout.masters.join(',') === DEFAULT_MASTERS.join(',');
-  console.log(`\nPoint dfs at it${isDefault ? ' (this is also the default)' : ''}:\n  export DFS_MASTERS=${layout.masters.join(',')}\n  dfs status\n\nProcesses are listed in ${l.clusterFile}, each with the command that restarts it by hand. Ctrl-C stops the cluster.`);
+  const ca = tls.files.tlsCa ? `\n  export DFS_TLS_CA=${tls.files.tlsCa}` : '';
+  console.log(`\nPoint dfs at it${isDefault && !opts.tls ? ' (this is also the default)' : ''}:\n  export DFS_MASTERS=${tls.masters(layout.masters).join(',')}${ca}\n  dfs status\n\nProcesses are listed in ${l.clusterFile}, each with the command that restarts it by hand. Ctrl-C stops the cluster.`);
   await new Promise(() => undefined); // until a signal
 }

@@ -111,7 +111,14 @@ export function formatStatus(s: ClusterStatus): string {
   lines.push(`namespace: ${s.files} files, ${s.dirs} directories, ${s.chunks} chunks (chunk size ${formatBytes(s.chunkSizeBytes)}, replication ${s.defaultReplication})`);
   lines.push(`health: ${s.underReplicatedChunks} under-replicated chunks, ${s.missingChunks} missing chunks, ${s.overReplicatedChunks} over-replicated${s.safeMode ? ' (safe mode: waiting for chunkserver reports)' : ''}`);
   lines.push(`repair: ${s.repair.copiesInFlight} copies in flight, ${s.repair.copiesDone} done, ${s.repair.copiesFailed} failed; balancing: ${s.repair.movesInFlight} moves in flight, ${s.repair.movesDone} done (since this leader took over)`);
+  if (s.trash) lines.push(formatTrashHeld(s.trash)); // trash-quota
   return lines.join('\n');
+}
+
+/** The trash line of `dfs status`: what rm moved there and not yet expunged, and for how long it is kept. */
+export function formatTrashHeld(t: NonNullable<ClusterStatus['trash']>): string {
+  const keep = t.intervalMs >= 3600_000 ? `${+(t.intervalMs / 3600_000).toFixed(1)} h` : `${+(t.intervalMs / 1000).toFixed(1)} s`;
+  return `trash: ${t.files} file${t.files === 1 ? '' : 's'}, ${formatBytes(t.bytes)} (${formatBytes(t.rawBytes)} with replicas), each kept ${keep} after rm (dfs trash)`;
 }
 
 /** HDFS-style fsck report: each unhealthy file with its bad chunks, then totals and a verdict. */

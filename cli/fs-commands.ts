@@ -15,6 +15,7 @@ import { Progress } from './progress.js';
 import { StatusLine } from './status-line.js';
 import { getMany, putMany, type GotFile } from './tree-transfer.js';
 import type { EntryInfo } from '../common/protocol.js';
+import { removeOrTrash } from './trash-commands.js'; // trash-quota
 
 /** Stands for a '-' argument (stdin or stdout); cannot be a real path, as argv holds no NUL. */
 export const STDIO = '\0-';
@@ -138,6 +139,7 @@ export async function putOne(client: DfsClient, args: FsArgs, srcArg: string, ds
     overwrite: args.force === true,
     parents: true,
     replication: args.replication as number | undefined,
+    sizeBytes: total, // trash-quota: a local file's size, for the quota check at create
     minReplicas,
     onProgress: (n) => progress.update(n),
     // As HDFS's client does, say when a pipeline failed and which node is now left out.
@@ -237,9 +239,10 @@ const handlers: Record<string, Handler> = {
     const paths = (args.paths as string[]).map((p) => normalizePath(String(p)));
     let files = 0;
     let failed = 0;
+    const trashed: { path: string; trashPath: string }[] = []; // trash-quota
     for (const p of paths) {
       try {
-        files += (await client.remove(p, args.r === true)).files;
+        files += await removeOrTrash(client, p, args, trashed); // trash-quota: into the trash unless --skip-trash
       } catch (err) {
         // A cluster that does not answer fails every path alike: stop at the first.
         if (!(err instanceof DfsError) || err.status >= 500) throw err;
@@ -249,7 +252,7 @@ const handlers: Record<string, Handler> = {
         failed++;
       }
     }
-    if (args.json) json({ files });
+    if (args.json) json({ files, ...(trashed.length > 0 ? { trashed } : {}) });
     if (failed > 0) process.exitCode = 1;
   },
 
@@ -401,8 +404,9 @@ export function fsCommands(cli: Argv, run: (name: string, args: FsArgs) => Promi
     .command('mkdir <paths..>', 'create directories', (y) => y
       .positional('paths', { type: 'string', array: true })
       .option('p', { type: 'boolean', default: false, describe: 'create parents as needed; no error if it exists' }), h('mkdir'))
-    .command('rm <paths..>', 'remove files or directories; a path that cannot be removed is reported and the rest still are (exit 1)', (y) => y
+    .command('rm <paths..>', 'move files or directories to your trash (dfs trash), or delete them with --skip-trash; a path that cannot be removed is reported and the rest still are (exit 1)', (y) => y
       .positional('paths', { type: 'string', array: true })
+      .option('skip-trash', { type: 'boolean', default: false, describe: 'delete at once instead of moving to the trash (inside /.trash, rm always deletes)' })
       .option('r', { type: 'boolean', default: false, describe: 'remove directories and their contents' })
       .option('force', { alias: 'f', type: 'boolean', default: false, describe: 'no error when a path does not exist' }), h('rm'))
     .command('mv <src> <dst>', 'move or rename a file or directory', (y) => y

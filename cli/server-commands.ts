@@ -35,7 +35,8 @@ export function serverCommands(cli: Argv): Argv {
         id: o.id, listen: o.listen, advertise: o.advertise, dataDir: o.data, chunkSizeBytes: o.chunkSize, replication: o.replication,
         secretFile: o.secretFile, deadTimeoutMs: o.deadTimeoutMs, writeLeaseMs: o.leaseMs, snapshotEveryEntries: o.snapshotEvery,
         tickIntervalMs: o.tickMs, safeModeMs: MASTER_DEFAULTS.safeModeMs, peers: o.peers, gcGraceMs: o.gcGraceMs,
-        copiesPerServer: o.copiesPerServer, balanceThreshold: o.balanceThreshold,
+        copiesPerServer: o.copiesPerServer, balanceThreshold: o.balanceThreshold, trashIntervalMs: o.trashIntervalMs,
+        tls: { cert: o.tlsCert, key: o.tlsKey, ca: o.tlsCa },
       });
       closeOnSignal(m.close);
     })
@@ -45,7 +46,7 @@ export function serverCommands(cli: Argv): Argv {
       const cs = await runChunkserver({
         id: o.id, listen: o.listen, advertise: o.advertise, dataDir: o.data, masters: o.masters, secretFile: o.secretFile,
         maxChunkBytes: o.chunkSize, heartbeatIntervalMs: o.heartbeatMs, scrubRateMiBps: o.scrubRate, scrubIntervalMs: o.scrubIntervalMs,
-        copyRateMiBps: o.copyRate,
+        copyRateMiBps: o.copyRate, tls: { cert: o.tlsCert, key: o.tlsKey, ca: o.tlsCa },
       });
       closeOnSignal(cs.close);
     })
@@ -74,14 +75,15 @@ export function serverCommands(cli: Argv): Argv {
       .option('replication', { type: 'number', default: 3, describe: 'default replicas per chunk' })
       .option('dead-timeout-ms', { type: 'number', default: 3000, describe: 'a chunkserver silent this long is dead (three missed heartbeats: short, for demos)' })
       .option('s3-port', { type: 'number', describe: 'port of the S3 gateway (0: none)', defaultDescription: '9000; with another --base-port, base-port+200' })
-      .option('s3-domain', { type: 'string', describe: 'the S3 gateway\'s --domain: <bucket>.DOMAIN names a bucket' }), async (a) => {
+      .option('s3-domain', { type: 'string', describe: 'the S3 gateway\'s --domain: <bucket>.DOMAIN names a bucket' })
+      .option('tls', { type: 'boolean', default: false, describe: 'TLS everywhere, mutual between servers, with a throw-away CA made in <data>/tls (needs openssl)' }), async (a) => {
       const { runCluster } = await import('./cluster.js');
       const basePort = positiveInt(a['base-port'], '--base-port');
       if (basePort + 100 + (a.chunkservers as number) > 65535) throw new DfsError('INVALID_ARGUMENT', '--base-port is too high for that many servers');
       await runCluster({
         masters: positiveInt(Number(a.masters), '--masters'), chunkservers: positiveInt(a.chunkservers, '--chunkservers'), dataDir: a.data,
         basePort, chunkSizeBytes: size(a['chunk-size'], '--chunk-size'), replication: positiveInt(a.replication, '--replication'),
-        deadTimeoutMs: positiveInt(a['dead-timeout-ms'], '--dead-timeout-ms'), host: '127.0.0.1',
+        deadTimeoutMs: positiveInt(a['dead-timeout-ms'], '--dead-timeout-ms'), host: '127.0.0.1', tls: a.tls,
         ...(a['s3-port'] !== undefined ? { s3Port: s3Port(a['s3-port']) } : {}),
         ...(a['s3-domain'] !== undefined ? { s3Domain: a['s3-domain'] } : {}),
       });

@@ -31,6 +31,8 @@ export const CreateRequest = z.strictObject({
   replication: z.number().int().min(1).max(MAX_REPLICATION).optional(),
   /** The file has no bytes: it is made complete at once, with no write to allocate into or complete. */
   empty: z.boolean().default(false),
+  /** trash-quota: the writer's size when it knows it (a local file): quotas are checked against it here, before a chunk is written. */
+  expectedBytes: nonNegInt.optional(),
 });
 export const AllocateRequest = z.strictObject({
   writeId,
@@ -285,6 +287,8 @@ export interface ClusterStatus {
   safeMode: boolean;
   /** Re-replication since this master became leader. */
   repair: { copiesInFlight: number; copiesDone: number; copiesFailed: number; bytesCopied: number; movesInFlight: number; movesDone: number };
+  /** trash-quota: what /.trash holds (bytes: the files' sizes; rawBytes: times replication) and how long it keeps it. */
+  trash?: { files: number; bytes: number; rawBytes: number; intervalMs: number };
 }
 
 export interface HeartbeatReply {

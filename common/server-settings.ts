@@ -128,6 +128,9 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'advertise', flag: 'advertise', roles: BOTH, type: 'string', parse: addr, describe: 'host:port the others reach this server at, when not the listen address (e.g. listening on 0.0.0.0); must be an address of this host' },
   { key: 'data', flag: 'data', roles: BOTH, type: 'string', parse: str, required: true, describe: 'data folder (a master: its log and snapshot; a chunkserver: its chunk files)' },
   { key: 'secretFile', flag: 'secret-file', roles: BOTH, type: 'string', parse: str, describe: 'file with the cluster secret (or $DFS_CLUSTER_SECRET)' },
+  { key: 'tlsCert', flag: 'tls-cert', roles: BOTH, type: 'string', parse: str, describe: 'PEM certificate: serve HTTPS (with --tls-key); docs/SECURITY.md' },
+  { key: 'tlsKey', flag: 'tls-key', roles: BOTH, type: 'string', parse: str, describe: 'PEM private key of --tls-cert' },
+  { key: 'tlsCa', flag: 'tls-ca', roles: BOTH, type: 'string', parse: str, describe: 'PEM CA of the cluster: trust it, and demand a certificate it signed from peers (mutual TLS)' },
   { key: 'chunkSize', flag: 'chunk-size', roles: BOTH, type: 'string', parse: size, default: '64MiB', describe: 'a master: chunk size for new files; a chunkserver: the largest chunk accepted (the cluster\'s chunk size)' },
   // master
   { key: 'peers', flag: 'peers', roles: MASTER, type: 'string', parse: parsePeers, describe: 'the Raft group: id=host:port,... with this master included. Needed on a master\'s first start only: the group is recorded in its data folder, and a later --peers must match it (a new folder without it: a group of one)' },
@@ -138,6 +141,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'tickMs', flag: 'tick-ms', roles: MASTER, type: 'number', parse: int(1, 10_000), default: 100, describe: 'Raft tick; elections time out after 10-20 ticks' },
   { key: 'gcGraceMs', flag: 'gc-grace-ms', roles: MASTER, type: 'number', parse: int(0), default: 60_000, describe: 'unreferenced or stale replicas are deleted after this long' },
   { key: 'copiesPerServer', flag: 'copies-per-server', roles: MASTER, type: 'number', parse: int(1, 64), default: 4, describe: 're-replication and balancing copies one chunkserver takes part in at once' },
+  { key: 'trashIntervalMs', flag: 'trash-interval-ms', roles: MASTER, type: 'number', parse: int(1000), default: 86_400_000, describe: 'dfs rm keeps things in /.trash this long before the leader expunges them (HDFS fs.trash.interval): longer gives more time to restore, shorter frees space sooner' },
   { key: 'balanceThreshold', flag: 'balance-threshold', roles: MASTER, type: 'number', parse: fraction, default: 0.1, describe: 'move replicas when a server\'s use strays from the mean by more than this share of it (0: never)' },
   // chunkserver
   { key: 'masters', flag: 'masters', roles: CHUNKSERVER, type: 'string', parse: masterList, describe: `the masters to report to, host:port,... (or $DFS_MASTERS); default ${DEFAULT_MASTERS.join(',')}` },
@@ -230,12 +234,14 @@ function localAddresses(): Set<string> {
 
 export interface MasterSettings {
   id: string; listen: string; advertise?: string; data: string; secretFile?: string; chunkSize: number;
+  tlsCert?: string; tlsKey?: string; tlsCa?: string;
   peers?: Record<string, string>; replication: number; deadTimeoutMs: number; leaseMs: number; snapshotEvery: number;
-  tickMs: number; gcGraceMs: number; copiesPerServer: number; balanceThreshold: number;
+  tickMs: number; gcGraceMs: number; copiesPerServer: number; balanceThreshold: number; trashIntervalMs: number;
 }
 
 export interface ChunkserverSettings {
   id?: string; listen: string; advertise?: string; data: string; secretFile?: string; chunkSize: number;
+  tlsCert?: string; tlsKey?: string; tlsCa?: string;
   masters: string[]; heartbeatMs: number; scrubRate: number; scrubIntervalMs: number; copyRate: number;
 }
 

@@ -8,12 +8,12 @@ import type { ChunkMatrix, FailureTolerance, UiDirectory, UiError, UiFile, UiSta
 import { DfsError } from '../common/errors.js';
 import type { ClusterStatus, MasterStatus } from '../common/protocol.js';
 import { route } from '../common/server.js';
-import type { MasterService } from './service.js';
+import type { MasterService } from './service/index.js';
 
 /** Entries of one directory in a reply: the page says how many more there are and points at `dfs ls`. */
-export const MAX_UI_ENTRIES = 500;
+const MAX_UI_ENTRIES = 500;
 /** Chunks of one file in a reply (a 64 MiB chunk each: 12.5 GiB shown). */
-export const MAX_UI_CHUNKS = 200;
+const MAX_UI_CHUNKS = 200;
 /**
  * The cluster part of the reply (two walks of the namespace, and a call to each master) is made
  * at most once per this long, however many pages poll: viewers cost the leader no more than one.
@@ -89,7 +89,7 @@ function asUiError(err: unknown): UiError {
 
 async function browseDir(svc: MasterService, path: string): Promise<UiDirectory | UiError> {
   try {
-    const list = await svc.list(path, false);
+    const list = await svc.namespace.list(path, false);
     return { path: list.path, entries: list.entries.slice(0, MAX_UI_ENTRIES), total: list.entries.length, truncated: list.entries.length > MAX_UI_ENTRIES };
   } catch (err) {
     return asUiError(err);
@@ -98,7 +98,7 @@ async function browseDir(svc: MasterService, path: string): Promise<UiDirectory 
 
 async function browseFile(svc: MasterService, path: string): Promise<UiFile | UiError> {
   try {
-    const st = await svc.stat(path, true);
+    const st = await svc.namespace.stat(path, true);
     if (st.type !== 'file') throw new DfsError('IS_A_DIRECTORY', `${st.path} is a directory`);
     const chunks = st.chunks ?? [];
     return {
@@ -123,7 +123,7 @@ class ClusterView {
     const fresh = this.last && Date.now() - this.last.atMs < Math.max(STATE_CACHE_MS, 4 * this.lastWalkMs);
     if (fresh && this.svc.replicator.isLeader()) return this.last!.value;
     const started = Date.now();
-    const value = Promise.all([this.svc.clusterStatus(), this.svc.chunkMatrix().then((m) => {
+    const value = Promise.all([this.svc.reports.clusterStatus(), this.svc.reports.chunkMatrix().then((m) => {
       this.lastWalkMs = Date.now() - started;
       return m;
     })]).then(([status, matrix]) => ({ status, matrix }));

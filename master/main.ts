@@ -1,19 +1,23 @@
 import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { loadSecret, PEER_AUTH_HEADER, verifyPeerAuth } from '../common/auth.js';
+import { loadSecret } from '../common/auth.js';
 import { parseAddr } from '../common/config.js';
+import { allowedHostNames } from '../common/http-limits.js';
 import { createLogger } from '../common/log.js';
+import { PeerVerifier } from '../common/peer-auth.js';
+import { clientTls, loadServerTls, useClientTls, type TlsFiles } from '../common/tls.js';
 import { createApp, installErrorHandler, listen, newMetricsRegistry, sendError } from '../common/server.js';
 import { DfsError } from '../common/errors.js';
 import { CHUNK_TIMEOUT_MS, checkLimits, WRITE_TOKEN_TTL_MS } from '../common/limits.js';
-import { REPAIR_DEFAULTS } from './repair.js';
+import { REPAIR_DEFAULTS } from './repair/index.js';
 import { RaftReplicator } from './raft-replicator.js';
-import { acceptRaftStreams, type RaftNode } from './raft/index.js';
-import { CLUSTER_ID_HEADER, resolveMembership } from './membership.js';
+import { chunkserverGuard, raftStreamAuthorizer } from './peer-guard.js';
+import { acceptRaftStreams, type MessageSink } from './raft/index.js';
+import { resolveMembership } from './membership.js';
 import { raftHooks, watchLeader, watchRaft } from './metrics.js';
 import { mountMasterRoutes } from './routes.js';
-import { MasterService, READ_TOKEN_TTL_MS } from './service.js';
+import { MasterService, READ_TOKEN_TTL_MS, type MasterConfig } from './service/index.js';
 
 export interface MasterOptions {
   id: string;
@@ -44,6 +48,10 @@ export interface MasterOptions {
   copiesPerServer: number;
   /** Balance when a server's use strays from the mean by more than this share of it; 0 turns balancing off. */
   balanceThreshold: number;
+  /** trash-quota: trash checkpoints older than this are expunged (default a day). */
+  trashIntervalMs?: number;
+  /** TLS on the listener and (with a CA) mutual TLS with chunkservers and the other masters. */
+  tls?: TlsFiles;
 }
 
 export const MASTER_DEFAULTS = {
@@ -76,73 +84,44 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   mkdirSync(opts.dataDir, { recursive: true });
   const secret = loadSecret(opts.secretFile);
   const metrics = newMetricsRegistry('master');
-  if (opts.peers) {
-    const self = opts.advertise ?? opts.listen;
-    if (opts.peers[opts.id] === undefined) throw new DfsError('INVALID_ARGUMENT', `--peers does not name this master (${opts.id})`);
-    if (opts.peers[opts.id] !== self) throw new DfsError('INVALID_ARGUMENT', `--peers gives ${opts.id} the address ${opts.peers[opts.id]}, but it ${opts.advertise ? 'advertises' : 'listens on'} ${self}`);
-  }
-  const app = createApp(log, metrics);
-  // Chunkserver calls must prove they hold the cluster secret: a stray server (another
-  // cluster's, say) reporting the same handles would otherwise count as replicas.
-  app.use('/v1/cs', (req, res, next) => {
-    try {
-      verifyPeerAuth(secret, 'chunkserver', req.get(PEER_AUTH_HEADER));
-      next();
-    } catch (err) {
-      sendError(res, err as DfsError);
-    }
-  });
+  checkPeers(opts);
+  const tls = loadServerTls(opts.tls ?? {});
+  // This master's own calls (Raft streams, status probes) go out over TLS too, with its certificate.
+  if (tls) useClientTls({ ca: tls.ca, cert: tls.cert, key: tls.key });
+  // Chunkserver calls and Raft streams must be signed with the cluster secret, each once
+  // (master/peer-guard.ts), and are checked before their bodies are parsed.
+  const verifier = new PeerVerifier(secret);
+  let hostNames = allowedHostNames([opts.listen, opts.advertise, ...Object.values(opts.peers ?? {})]);
+  const app = createApp(log, metrics, { hostNames: () => hostNames, guards: [chunkserverGuard(verifier, tls)] });
   // Until the service is mounted (Raft still loading its log), say so in JSON, so clients move
   // on to another master instead of failing on an HTML 404.
   let ready = false;
   app.use((_req, res, next) => (ready ? next() : sendError(res, new DfsError('UNAVAILABLE', 'master is starting'))));
-  const server = await listen(app, host, port);
-  // Raft traffic between masters: one upgraded stream per peer, checked against the cluster
-  // secret once when it opens (master/raft/stream-transport.ts).
-  let raftNode: RaftNode | undefined;
-  let clusterId: string | undefined;
+  const server = await listen(app, host, port, { tls });
+  // Raft traffic between masters: one upgraded stream per peer, authenticated once when it
+  // opens and bound to the member that opened it (master/peer-guard.ts).
+  let raftSink: MessageSink | undefined;
+  let group: { peers: Record<string, string>; clusterId: string } | undefined;
   const raftStreams = acceptRaftStreams(server, {
-    authorize: (req) => {
-      try {
-        verifyPeerAuth(secret, 'raft', req.headers[PEER_AUTH_HEADER]);
-      } catch (err) {
-        return (err as DfsError).message;
-      }
-      // A master of another cluster that shares the secret must not vote or append here. A
-      // master without the header predates cluster ids (a rolling upgrade): the secret suffices.
-      const theirs = req.headers[CLUSTER_ID_HEADER];
-      if (theirs !== undefined && theirs !== clusterId) {
-        log.warn({ theirs, ours: clusterId }, 'refused a raft stream from a master of another cluster');
-        return `this master belongs to cluster ${clusterId ?? '(starting)'}, not ${String(theirs)}`;
-      }
-      return undefined;
-    },
-    sink: () => raftNode,
+    authorize: raftStreamAuthorizer({ verifier, tls, selfId: opts.id, group: () => group, log }),
+    sink: () => raftSink,
+    onForged: (member, from) => log.error({ member, from }, 'refused a raft message whose sender is not the stream\'s member; stream closed'),
     onBadFrame: (err) => log.warn({ err: err.message }, 'closed a raft stream that sent a bad frame'),
   });
   const addr = opts.advertise ?? `${host}:${(server.address() as AddressInfo).port}`;
-  let membership;
-  try {
-    membership = await resolveMembership({ dataDir: opts.dataDir, id: opts.id, listen: addr, peers: opts.peers, secret });
-  } catch (err) {
-    await new Promise<void>((r) => server.close(() => r()));
-    throw err;
-  }
+  const membership = await membershipOrClose(server, { dataDir: opts.dataDir, id: opts.id, listen: addr, peers: opts.peers, secret });
   const peers = membership.membership.members;
-  clusterId = membership.membership.clusterId;
+  const clusterId = membership.membership.clusterId;
+  group = { peers, clusterId };
+  hostNames = allowedHostNames([opts.listen, opts.advertise, ...Object.values(peers)]);
   const replicator = await RaftReplicator.open({
-    id: opts.id, peers, clusterId, dataDir: opts.dataDir, secret, tickIntervalMs: opts.tickIntervalMs, snapshotEveryEntries: opts.snapshotEveryEntries,
+    id: opts.id, peers, clusterId, dataDir: opts.dataDir, secret, tls: clientTls(), tickIntervalMs: opts.tickIntervalMs, snapshotEveryEntries: opts.snapshotEveryEntries,
     hooks: raftHooks(metrics, Object.keys(peers).filter((p) => p !== opts.id)),
   }, log);
-  raftNode = replicator.raftNode;
+  raftSink = replicator.inbound;
   watchRaft(metrics, replicator);
-  const config = {
-    id: opts.id, addr, clusterId, chunkSizeBytes: opts.chunkSizeBytes, defaultReplication: opts.replication,
-    writeLeaseMs: opts.writeLeaseMs, deadTimeoutMs: opts.deadTimeoutMs, writeTokenTtlMs: WRITE_TOKEN_TTL_MS, readTokenTtlMs: READ_TOKEN_TTL_MS, secret,
-    peers, safeModeMs: opts.safeModeMs, gcGraceMs: opts.gcGraceMs,
-    repair: { perServerCopies: opts.copiesPerServer, balanceThreshold: opts.balanceThreshold },
-  };
-  const svc = new MasterService(config, () => replicator.state, replicator, log);
+  const config = serviceConfig(opts, { addr, clusterId, peers, secret });
+  const svc = new MasterService({ config, getState: () => replicator.state, replicator, log });
   mountMasterRoutes(app, svc, metrics);
   watchLeader(metrics, svc);
   installErrorHandler(app, log);
@@ -150,17 +129,45 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   // The leader core's timer: repair scans and lease expiry (master/leader/core.ts decides when).
   svc.start();
   log.info({ addr, dataDir: opts.dataDir, peers, clusterId, membership: membership.source, chunks: replicator.state.chunks.size }, 'master started');
+  return { addr, server, close: closer(svc, server, raftStreams, replicator) };
+}
+
+/** The group from the data folder (or the flags, the first time); the listener is closed if that fails. */
+async function membershipOrClose(server: Server, args: Parameters<typeof resolveMembership>[0]): Promise<Awaited<ReturnType<typeof resolveMembership>>> {
+  try {
+    return await resolveMembership(args);
+  } catch (err) {
+    await new Promise<void>((r) => server.close(() => r()));
+    throw err;
+  }
+}
+
+function closer(svc: MasterService, server: Server, raftStreams: { close(): void }, replicator: RaftReplicator): () => Promise<void> {
+  return async () => {
+    svc.stop();
+    const closed = new Promise<void>((r) => server.close(() => r()));
+    // Upgraded raft streams are no longer the HTTP server's: close them, or close() waits on them.
+    raftStreams.close();
+    server.closeAllConnections();
+    await closed;
+    await replicator.close();
+  };
+}
+
+/** --peers, when given, must name this master at the address it is reached at. */
+function checkPeers(opts: MasterOptions): void {
+  if (!opts.peers) return;
+  const self = opts.advertise ?? opts.listen;
+  if (opts.peers[opts.id] === undefined) throw new DfsError('INVALID_ARGUMENT', `--peers does not name this master (${opts.id})`);
+  if (opts.peers[opts.id] !== self) throw new DfsError('INVALID_ARGUMENT', `--peers gives ${opts.id} the address ${opts.peers[opts.id]}, but it ${opts.advertise ? 'advertises' : 'listens on'} ${self}`);
+}
+
+/** The service's settings, from the options and what the membership resolved. */
+function serviceConfig(opts: MasterOptions, m: { addr: string; clusterId: string; peers: Record<string, string>; secret: Buffer }): MasterConfig {
   return {
-    addr,
-    server,
-    async close() {
-      svc.stop();
-      const closed = new Promise<void>((r) => server.close(() => r()));
-      // Upgraded raft streams are no longer the HTTP server's: close them, or close() waits on them.
-      raftStreams.close();
-      server.closeAllConnections();
-      await closed;
-      await replicator.close();
-    },
+    id: opts.id, addr: m.addr, clusterId: m.clusterId, chunkSizeBytes: opts.chunkSizeBytes, defaultReplication: opts.replication,
+    writeLeaseMs: opts.writeLeaseMs, deadTimeoutMs: opts.deadTimeoutMs, writeTokenTtlMs: WRITE_TOKEN_TTL_MS, readTokenTtlMs: READ_TOKEN_TTL_MS, secret: m.secret,
+    peers: m.peers, safeModeMs: opts.safeModeMs, gcGraceMs: opts.gcGraceMs, trashIntervalMs: opts.trashIntervalMs,
+    repair: { perServerCopies: opts.copiesPerServer, balanceThreshold: opts.balanceThreshold },
   };
 }

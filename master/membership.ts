@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { writeFileDurably } from '../common/durable-file.js';
 import { DfsError } from '../common/errors.js';
 
-export const MEMBERSHIP_FILE = 'membership.json';
+const MEMBERSHIP_FILE = 'membership.json';
 /** On a Raft stream's upgrade request: the sender's cluster id. */
 export const CLUSTER_ID_HEADER = 'x-dfs-cluster-id';
 const FORMAT_VERSION = 1;
@@ -50,7 +50,7 @@ function fingerprint(secret: Buffer): string {
 }
 
 /** The same on every master of a new group: each computes it from the secret and the group. */
-export function clusterIdOf(secret: Buffer, members: Record<string, string>): string {
+function clusterIdOf(secret: Buffer, members: Record<string, string>): string {
   const group = Object.keys(members).sort().map((id) => `${id}=${members[id]}`).join(',');
   return createHmac('sha256', secret).update(`dfs cluster id\n${group}`).digest('hex').slice(0, 16);
 }
@@ -79,7 +79,7 @@ function parseRecord(text: string, file: string): Membership {
   return r as Membership;
 }
 
-export async function readMembership(dataDir: string): Promise<Membership | undefined> {
+async function readMembership(dataDir: string): Promise<Membership | undefined> {
   const file = join(dataDir, MEMBERSHIP_FILE);
   let size: number;
   try {

@@ -5,7 +5,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { RaftNodeObserver, StorageObserver } from './raft/index.js';
 import type { RaftReplicator } from './raft-replicator.js';
-import type { MasterService } from './service.js';
+import type { MasterService } from './service/index.js';
 
 /** Seconds, for an fdatasync and for a proposal's trip through the log (both sub-millisecond to seconds). */
 const SYNC_SECONDS_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

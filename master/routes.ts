@@ -10,10 +10,11 @@ import { SESSION_HEADER } from '../common/leader.js';
 import { parseInput, route } from '../common/server.js';
 import { mountDashboard } from './dashboard.js';
 import type { SessionRef } from './replicator.js';
-import type { MasterService } from './service.js';
+import type { ChunkserverCalls, MasterService, NamespaceCalls, Reports } from './service/index.js';
+import { mountTrashQuotaRoutes } from './trash-quota-routes.js'; // trash-quota
 
 
-function session(req: Request): SessionRef | undefined {
+export function session(req: Request): SessionRef | undefined {
   const raw = req.get(SESSION_HEADER);
   if (raw === undefined) return undefined;
   const m = /^([A-Za-z0-9_-]{1,64}):(\d{1,15})$/.exec(raw);
@@ -21,7 +22,7 @@ function session(req: Request): SessionRef | undefined {
   return { clientId: m[1]!, seq: Number(m[2]) };
 }
 
-function queryPath(req: Request): string {
+export function queryPath(req: Request): string {
   const p = req.query.path;
   if (typeof p !== 'string') throw new DfsError('INVALID_ARGUMENT', 'query parameter path is required');
   return p;
@@ -47,67 +48,81 @@ export function mountMasterRoutes(app: Express, svc: MasterService, metrics: Met
   // A client session for exactly-once mutations: a retry with the same header is applied once.
   app.post('/v1/session', route(async (_req, res) => {
     count('session');
-    res.json({ sessionId: await svc.registerSession() });
+    res.json({ sessionId: await svc.namespace.registerSession() });
   }));
   app.get('/v1/raft/status', (_req, res) => {
-    res.json(svc.raftStatus());
+    res.json(svc.reports.raftStatus());
   });
 
-  // Namespace mutations: a validated JSON body, an optional session header, a JSON answer.
+  mountNamespaceRoutes(app, svc.namespace, count);
+  mountReportRoutes(app, svc.reports, count);
+  mountChunkserverRoutes(app, svc.chunkservers);
+  mountTrashQuotaRoutes(app, svc.trashQuota, count); // trash-quota
+
+  // The web dashboard at /ui/ and the state it polls.
+  mountDashboard(app, svc);
+}
+
+/** Clients' namespace calls: mutations (a validated JSON body, an optional session header, a JSON answer), stat and list. */
+function mountNamespaceRoutes(app: Express, calls: NamespaceCalls, count: (op: string) => void): void {
   const mutation = <S extends z.ZodType>(op: string, schema: S, run: (body: z.infer<S>, s: SessionRef | undefined) => Promise<unknown>) => {
     app.post(`/v1/fs/${op}`, route(async (req, res) => {
       count(op);
       res.json(await run(parseInput(schema, req.body), session(req)));
     }));
   };
-  mutation('mkdir', MkdirRequest, (b, s) => svc.mkdir(b, s));
-  mutation('create', CreateRequest, (b, s) => svc.create(b, s));
-  mutation('allocate', AllocateRequest, (b, s) => svc.allocate(b, s));
-  mutation('complete', CompleteRequest, (b, s) => svc.complete(b, s));
+  mutation('mkdir', MkdirRequest, (b, s) => calls.mkdir(b, s));
+  mutation('create', CreateRequest, (b, s) => calls.create(b, s));
+  mutation('allocate', AllocateRequest, (b, s) => calls.allocate(b, s));
+  mutation('complete', CompleteRequest, (b, s) => calls.complete(b, s));
   mutation('abandon', AbandonRequest, async (b, s) => {
-    await svc.abandon(b.writeId, s);
+    await calls.abandon(b.writeId, s);
     return { ok: true };
   });
-  mutation('renew', RenewRequest, (b, s) => svc.renew(b, s));
-  mutation('delete', DeleteRequest, (b, s) => svc.delete(b, s));
-  mutation('rename', RenameRequest, (b, s) => svc.rename(b, s));
-  mutation('setrep', SetReplicationRequest, (b, s) => svc.setReplication(b, s));
-  mutation('concat', ConcatRequest, (b, s) => svc.concat(b, s));
+  mutation('renew', RenewRequest, (b, s) => calls.renew(b, s));
+  mutation('delete', DeleteRequest, (b, s) => calls.delete(b, s));
+  mutation('rename', RenameRequest, (b, s) => calls.rename(b, s));
+  mutation('setrep', SetReplicationRequest, (b, s) => calls.setReplication(b, s));
+  mutation('concat', ConcatRequest, (b, s) => calls.concat(b, s));
   app.post('/v1/cluster/decommission', route(async (req, res) => {
     count('decommission');
-    res.json(await svc.decommission(parseInput(DecommissionRequest, req.body), session(req)));
+    res.json(await calls.decommission(parseInput(DecommissionRequest, req.body), session(req)));
   }));
   app.get('/v1/fs/stat', route(async (req, res) => {
     count('stat');
-    res.json(await svc.stat(queryPath(req), queryFlag(req, 'chunks')));
+    res.json(await calls.stat(queryPath(req), queryFlag(req, 'chunks')));
   }));
   app.get('/v1/fs/list', route(async (req, res) => {
     count('list');
-    res.json(await svc.list(queryPath(req), queryFlag(req, 'recursive')));
+    res.json(await calls.list(queryPath(req), queryFlag(req, 'recursive')));
   }));
+}
+
+/** fsck, du and the cluster's status. */
+function mountReportRoutes(app: Express, reports: Reports, count: (op: string) => void): void {
   app.get('/v1/fs/fsck', route(async (req, res) => {
     count('fsck');
-    res.json(await svc.fsck(queryPath(req), queryFlag(req, 'files')));
+    res.json(await reports.fsck(queryPath(req), queryFlag(req, 'files')));
   }));
   app.get('/v1/fs/du', route(async (req, res) => {
     count('du');
-    res.json(await svc.du(queryPath(req), queryFlag(req, 'summary')));
+    res.json(await reports.du(queryPath(req), queryFlag(req, 'summary')));
   }));
   app.get('/v1/cluster/status', route(async (_req, res) => {
-    res.json(await svc.clusterStatus());
+    res.json(await reports.clusterStatus());
   }));
+}
 
+/** The chunkserver protocol (its callers prove they hold the cluster secret: see main.ts). */
+function mountChunkserverRoutes(app: Express, calls: ChunkserverCalls): void {
   app.post('/v1/cs/register', route(async (req, res) => {
-    res.json(await svc.register(parseInput(RegisterRequest, req.body)));
+    res.json(await calls.register(parseInput(RegisterRequest, req.body)));
   }));
   app.post('/v1/cs/heartbeat', route(async (req, res) => {
-    res.json(await svc.heartbeat(parseInput(HeartbeatRequest, req.body)));
+    res.json(await calls.heartbeat(parseInput(HeartbeatRequest, req.body)));
   }));
   app.post('/v1/cs/corrupt', route(async (req, res) => {
-    svc.reportCorrupt(parseInput(CorruptReport, req.body));
+    calls.reportCorrupt(parseInput(CorruptReport, req.body));
     res.json({ ok: true });
   }));
-
-  // The web dashboard at /ui/ and the state it polls.
-  mountDashboard(app, svc);
 }

@@ -3,22 +3,22 @@
 // corrupt-replica memory, safe mode and lease expiry. Events go in (register, heartbeat, corrupt
 // report, tick, the replicated state, leadership gained or lost), each with the time it happened
 // at; actions come out (heartbeat replies with copy orders and deletes, commands to propose, log
-// events). No clock, timer, socket or Math.random here: the driver (master/service.ts) reads the
+// events). No clock, timer, socket or Math.random here: the driver (master/service/leadership.ts) reads the
 // clock and passes `nowMs`, and the placement jitter comes from the `random` it is given. That is
 // what lets test/master/leader-sim.ts run thousands of seeded histories through this very code.
 import type { CorruptReport, PlannedCopy, HeartbeatReply, HeartbeatRequest, RegisterRequest } from '../../common/protocol.js';
 import type { Command } from '../commands.js';
-import { Registry } from '../registry.js';
-import { REPAIR_DEFAULTS, RepairScheduler, type RepairLimits, type RepairScan } from '../repair.js';
-import type { MasterState } from '../state.js';
+import { Registry } from '../registry/index.js';
+import { REPAIR_DEFAULTS, RepairScheduler, type RepairLimits, type RepairScan } from '../repair/index.js';
+import type { MasterState } from '../state/index.js';
 import { ReportAssembler, type PageOutcome } from './reports.js';
 
 /** Deletions sent in one heartbeat reply; the rest go in later ones. */
-export const MAX_DELETES_PER_REPLY = 10_000;
+const MAX_DELETES_PER_REPLY = 10_000;
 /** Scans asked for by a copy's news are at least this far apart: a scan walks the namespace. */
-export const MIN_EVENT_SCAN_INTERVAL_MS = 100;
+const MIN_EVENT_SCAN_INTERVAL_MS = 100;
 /** The periodic scan: a chunk that lost a replica waits at most about this long for its copy to be planned. */
-export const SCAN_INTERVAL_MS = 1000;
+const SCAN_INTERVAL_MS = 1000;
 /** Log events kept for the driver between two drains; past this they are counted, not kept. */
 const MAX_PENDING_LOG_EVENTS = 1000;
 

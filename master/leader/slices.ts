@@ -1,8 +1,8 @@
 // Runs a repair scan (a generator of pause points, from the deterministic core) in slices of a
 // few milliseconds of real time, letting the event loop in between: this is driver code, the one
 // place the scan meets a clock and the event loop.
-import type { MasterState } from '../state.js';
-import { SCAN_STEP, type RepairScan, type RepairScheduler } from '../repair.js';
+import type { MasterState } from '../state/index.js';
+import { SCAN_STEP, type RepairScan, type RepairScheduler } from '../repair/index.js';
 
 /** How a scan shares the event loop. */
 export interface SliceOptions {
@@ -18,7 +18,7 @@ export interface SliceOptions {
 }
 
 /** A few milliseconds a slice: Raft ticks every 100 ms, and clients should not notice a scan. */
-export const SLICE_DEFAULTS = { sliceMs: 5, step: SCAN_STEP };
+const SLICE_DEFAULTS = { sliceMs: 5, step: SCAN_STEP };
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 

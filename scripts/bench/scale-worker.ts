@@ -9,10 +9,10 @@
 // `node --expose-gc scale-worker.js N`; prints JSON.
 import { getHeapStatistics } from 'node:v8';
 import type { Command } from '../../master/commands.js';
-import { Registry } from '../../master/registry.js';
+import { Registry } from '../../master/registry/index.js';
 import { scanInSlices } from '../../master/leader/slices.js';
-import { REPAIR_DEFAULTS, RepairScheduler } from '../../master/repair.js';
-import { MasterState } from '../../master/state.js';
+import { REPAIR_DEFAULTS, RepairScheduler } from '../../master/repair/index.js';
+import { MasterState } from '../../master/state/index.js';
 import type { ReportedChunk } from '../../common/protocol.js';
 
 export interface ScaleReply {

@@ -6,7 +6,7 @@ import {
   checkLimits, CHUNK_TIMEOUT_MS, MAX_HANDLE_ENTRY_BYTES, MAX_JSON_BODY_BYTES, MAX_REPORT_ENTRY_BYTES, MAX_REPORT_PAGE_CHUNKS, RELATIONS, WRITE_TOKEN_TTL_MS,
   type LimitSettings,
 } from '../../common/limits.js';
-import { REPAIR_DEFAULTS } from '../../master/repair.js';
+import { REPAIR_DEFAULTS } from '../../master/repair/index.js';
 import { MASTER_DEFAULTS } from '../../master/main.js';
 
 const GOOD: Required<LimitSettings> = {

@@ -29,6 +29,8 @@ export interface ClusterOptions {
   gcGraceMs?: number;
   /** Balancing threshold (share of the mean use); 0 (the default here) turns balancing off: a move briefly shows a 4th replica, which tests counting replicas would trip on. */
   balanceThreshold?: number;
+  /** How long the trash keeps what rm moved there (the master's default, a day, when absent). */
+  trashIntervalMs?: number;
   /** More `dfs chunkserver` options, passed to every chunkserver as they are (e.g. --scrub-rate). */
   chunkserverArgs?: string[];
 }
@@ -76,7 +78,7 @@ export class TestCluster {
   /** The masters, by index (m1 is 0); an entry stays after a kill so it can be restarted. */
   readonly masterProcs: Proc[] = [];
   readonly chunkservers: (Proc | undefined)[] = [];
-  readonly opts: Required<ClusterOptions>;
+  readonly opts: Required<Omit<ClusterOptions, 'trashIntervalMs'>> & Pick<ClusterOptions, 'trashIntervalMs'>;
   /** Listen addresses of the masters: fixed for the cluster's life, so restarts keep them. */
   private masterAddrs: string[] = [];
 
@@ -141,6 +143,7 @@ export class TestCluster {
       '--dead-timeout-ms', String(this.opts.deadTimeoutMs), '--lease-ms', String(this.opts.leaseMs),
       '--snapshot-every', String(this.opts.snapshotEvery), '--gc-grace-ms', String(this.opts.gcGraceMs),
       '--balance-threshold', String(this.opts.balanceThreshold), ...peers,
+      ...(this.opts.trashIntervalMs !== undefined ? ['--trash-interval-ms', String(this.opts.trashIntervalMs)] : []),
     ];
   }
 

@@ -9,16 +9,16 @@ import { Heartbeat } from '../../chunkserver/heartbeat.js';
 import type { Copier } from '../../chunkserver/copier.js';
 import type { Activity } from '../../chunkserver/routes/index.js';
 import type { ChunkStore } from '../../chunkserver/store/index.js';
-import { PEER_AUTH_HEADER, peerAuthToken } from '../../common/auth.js';
 import { LeaderClient } from '../../common/leader.js';
 import { MAX_REPORT_PAGE_CHUNKS } from '../../common/limits.js';
 import { createLogger } from '../../common/log.js';
+import { chunkserverSigner } from '../../common/peer-auth.js';
 import type { ReportedChunk } from '../../common/protocol.js';
 import { TestCluster } from '../helpers/cluster.js';
 
 const CHUNKS = 1_000_000;
 const SECRET = Buffer.from('test-secret-0123456789abcdef');
-const auth = { [PEER_AUTH_HEADER]: peerAuthToken(SECRET, 'chunkserver') };
+const sign = chunkserverSigner(SECRET, 'test-cs');
 const stats = { capacityBytes: 1 << 40, freeBytes: 1 << 39, usedBytes: 1 << 39, activeWrites: 0, activeReads: 0 };
 
 function chunks(n: number, first = 1_000_000_000): ReportedChunk[] {
@@ -26,7 +26,8 @@ function chunks(n: number, first = 1_000_000_000): ReportedChunk[] {
 }
 
 async function post(addr: string, body: unknown): Promise<{ status: number; body: { error?: { code: string }; reregister?: boolean } }> {
-  const res = await request(`http://${addr}/v1/cs/register`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify(body) });
+  const bytes = Buffer.from(JSON.stringify(body));
+  const res = await request(`http://${addr}/v1/cs/register`, { method: 'POST', headers: { 'content-type': 'application/json', ...sign('POST', '/v1/cs/register', bytes) }, body: bytes });
   return { status: res.statusCode, body: (await res.body.json()) as { error?: { code: string } } };
 }
 
@@ -63,7 +64,7 @@ t.test('a chunkserver with a million chunks registers in pages', async (t) => {
     remove: async () => undefined,
   } as unknown as ChunkStore;
   const copier = { rateBytesPerSec: 0, takeFailed: () => [], add: () => undefined } as unknown as Copier;
-  const masters = new LeaderClient([addr], { maxWaitMs: 30_000, timeoutMs: 30_000, headers: auth });
+  const masters = new LeaderClient([addr], { maxWaitMs: 30_000, timeoutMs: 30_000, sign });
   const hb = new Heartbeat('big1', '127.0.0.1:9', masters, store, { writes: 0, reads: 0 } as Activity, copier, 60_000, createLogger('chunkserver', 'big1'));
   t.teardown(() => hb.stop());
 

@@ -14,7 +14,7 @@
 import type { CopyOrder, HeartbeatRequest, RegisterRequest, ReportedChunk } from '../../common/protocol.js';
 import type { Command } from '../../master/commands.js';
 import { LeaderCore, type LeaderCoreOptions, type ServerWork } from '../../master/leader/core.js';
-import { MasterState } from '../../master/state.js';
+import { MasterState } from '../../master/state/index.js';
 import { mulberry32 } from '../helpers/rng.js';
 
 export interface LeaderSimOptions {

@@ -2,7 +2,7 @@
 // injected clock), replica locations from registrations and heartbeats, placement bookkeeping.
 import t from 'tap';
 import type { HeartbeatRequest, RegisterRequest, ReportedChunk } from '../../common/protocol.js';
-import { GARBAGE_CHECKS_PER_CALL, Registry } from '../../master/registry.js';
+import { GARBAGE_CHECKS_PER_CALL, Registry } from '../../master/registry/index.js';
 import { mulberry32 } from '../helpers/rng.js';
 
 const DEAD = 10_000;

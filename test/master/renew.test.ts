@@ -2,7 +2,7 @@
 // however slowly their bytes come; a write the master no longer knows is named, or refused.
 import t from 'tap';
 import type { Command, CommandResult } from '../../master/commands.js';
-import { MasterState } from '../../master/state.js';
+import { MasterState } from '../../master/state/index.js';
 
 const LEASE = 1000;
 const create = (path: string, writeId: string, nowMs: number): Command => ({

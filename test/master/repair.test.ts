@@ -5,10 +5,10 @@
 import t from 'tap';
 import type { CopyOrder, HeartbeatRequest, RegisterRequest } from '../../common/protocol.js';
 import type { Command } from '../../master/commands.js';
-import { Registry } from '../../master/registry.js';
+import { Registry } from '../../master/registry/index.js';
 import { scanInSlices, type SliceOptions } from '../../master/leader/slices.js';
-import { REPAIR_DEFAULTS, RepairScheduler, type RepairLimits } from '../../master/repair.js';
-import { MasterState } from '../../master/state.js';
+import { REPAIR_DEFAULTS, RepairScheduler, type RepairLimits } from '../../master/repair/index.js';
+import { MasterState } from '../../master/state/index.js';
 
 const DEAD = 10_000; // registry dead timeout (ms)
 const CHUNK = 4; // bytes per chunk in these tests

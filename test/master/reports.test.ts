@@ -6,7 +6,7 @@ import t from 'tap';
 import { MAX_PENDING_REPORTS } from '../../common/limits.js';
 import type { RegisterRequest } from '../../common/protocol.js';
 import { LeaderCore } from '../../master/leader/core.js';
-import { MasterState } from '../../master/state.js';
+import { MasterState } from '../../master/state/index.js';
 
 const DEAD = 10_000;
 const T0 = 1_000_000;

@@ -7,8 +7,8 @@ import type { Logger } from '../../common/log.js';
 import type { HeartbeatRequest, RegisterRequest } from '../../common/protocol.js';
 import type { Command, CommandResult } from '../../master/commands.js';
 import type { Replicator } from '../../master/replicator.js';
-import { MasterService, type MasterConfig } from '../../master/service.js';
-import { MasterState } from '../../master/state.js';
+import { MasterService, type MasterConfig } from '../../master/service/index.js';
+import { MasterState } from '../../master/state/index.js';
 
 /** A group of one that applies at once: what the driver needs of Raft, no more. */
 class InstantReplicator implements Replicator {
@@ -65,24 +65,24 @@ t.test('a heartbeat never waits for a scan; the tick runs it and its copies ride
   state.apply({ op: 'complete', writeId: 'w', length: 3, chunks: [{ handle: 1, length: 3, checksum: 'x' }], nowMs: 0 });
   const clock = new ManualClock(1_000_000);
   const repl = new InstantReplicator(state);
-  const svc = new MasterService(config, () => state, repl, quiet, { clock, random: () => 0.5 });
+  const svc = new MasterService({ config, getState: () => state, replicator: repl, log: quiet, clock, random: () => 0.5 });
   repl.elect();
-  await svc.register(register('a', [1]));
-  await svc.register(register('b', [1]));
-  await svc.register(register('c', []));
+  await svc.chunkservers.register(register('a', [1]));
+  await svc.chunkservers.register(register('b', [1]));
+  await svc.chunkservers.register(register('c', []));
   // b goes silent past the dead timeout: chunk 1 has one good replica of two.
   clock.advance(DEAD + 1);
-  await svc.heartbeat(beat('a'));
-  t.same((await svc.heartbeat(beat('c'))).copies, [], 'no scan has run: nothing ordered yet');
+  await svc.chunkservers.heartbeat(beat('a'));
+  t.same((await svc.chunkservers.heartbeat(beat('c'))).copies, [], 'no scan has run: nothing ordered yet');
   svc.tick();
   await settle();
-  const reply = await svc.heartbeat(beat('c'));
+  const reply = await svc.chunkservers.heartbeat(beat('c'));
   t.same(reply.copies.map((o) => [o.handle, o.source]), [[1, 'a:1']], 'the scan the tick ran ordered the copy, collected by the target');
 
   // The copy is reported done: the reply comes back at once, and the scan it asks for waits for the tick.
   clock.advance(200);
   const before = svc.repair.copiesDone;
-  const done = await svc.heartbeat(beat('c', [1]));
+  const done = await svc.chunkservers.heartbeat(beat('c', [1]));
   t.same(done, { reregister: false, deletes: [], copies: [], namespaceId: state.namespaceId });
   t.match(state.namespaceId, /^[0-9a-f]{16}$/, 'the first registration named the namespace');
   t.equal(svc.repair.copiesDone, before, 'the heartbeat did not scan');
@@ -98,7 +98,7 @@ t.test('the tick proposes expireLeases once a lease has run out', async (t) => {
   state.apply({ op: 'create', path: '/g', overwrite: false, replication: 1, chunkSizeBytes: 4, writeId: 'w', leaseMs: 1000, nowMs: 1_000_000 });
   const clock = new ManualClock(1_000_000);
   const repl = new InstantReplicator(state);
-  const svc = new MasterService(config, () => state, repl, quiet, { clock, random: () => 0.5 });
+  const svc = new MasterService({ config, getState: () => state, replicator: repl, log: quiet, clock, random: () => 0.5 });
   repl.elect();
   svc.tick();
   await settle();

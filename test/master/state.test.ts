@@ -3,7 +3,7 @@
 // state byte-for-byte as it was. A seeded random history checks determinism and snapshot/restore.
 import t from 'tap';
 import type { Command, CommandResult } from '../../master/commands.js';
-import { MasterState, type DirNode, type FileNode } from '../../master/state.js';
+import { MasterState, type DirNode, type FileNode } from '../../master/state/index.js';
 import { mulberry32 } from '../helpers/rng.js';
 
 type Tap = Parameters<Parameters<typeof t.test>[0]>[0];

@@ -2,7 +2,7 @@
 // with nothing changed when it fails (the S3 gateway completes multipart uploads with it).
 import t from 'tap';
 import type { Command } from '../../master/commands.js';
-import { MasterState, type FileNode } from '../../master/state.js';
+import { MasterState, type FileNode } from '../../master/state/index.js';
 
 const CHUNK = 4;
 

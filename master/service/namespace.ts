@@ -1,0 +1,184 @@
+// The namespace calls: what clients ask of the namespace (mkdir, create, allocate, complete, rm,
+// mv, setrep, concat, decommission) and read from it (stat, ls), between the routes and the log.
+import { randomBytes } from 'node:crypto';
+import { DfsError } from '../../common/errors.js';
+import { joinPath, namesDirectory, normalizePath } from '../../common/paths.js';
+import type {
+  AllocateReply, AllocateRequest, ChunkInfo, CompleteRequest, ConcatRequest, CreateEmptyReply, CreateReply, CreateRequest, DecommissionRequest,
+  DeleteRequest, EntryInfo, ListReply, MkdirRequest, RenameRequest, RenewReply, RenewRequest, SetReplicationRequest, StatReply,
+} from '../../common/protocol.js';
+import type { PlacementRefusal } from '../leader/core.js';
+import type { SessionRef } from '../replicator.js';
+import type { FileNode, MasterState } from '../state/index.js';
+import type { Leadership } from './leadership.js';
+import type { ChunkTokens } from './tokens.js';
+
+/** Bounds on what one listing may return, so a huge directory cannot exhaust the master. */
+const MAX_LIST_ENTRIES = 100_000;
+
+export class NamespaceCalls {
+  constructor(private readonly lead: Leadership, private readonly tokens: ChunkTokens) {}
+
+  async registerSession(): Promise<string> {
+    this.lead.requireLeader();
+    return this.lead.replicator.registerSession();
+  }
+
+  async mkdir(req: MkdirRequest, session?: SessionRef): Promise<EntryInfo> {
+    return (await this.lead.commit({ op: 'mkdir', path: normalizePath(req.path), parents: req.parents, nowMs: this.lead.clock.nowMs() }, session)) as EntryInfo;
+  }
+
+  async create(req: CreateRequest, session?: SessionRef): Promise<CreateReply | CreateEmptyReply> {
+    const path = normalizePath(req.path);
+    const replication = req.replication ?? this.lead.config.defaultReplication;
+    // A retried create (same session seq) gets the first answer, so the writeId from the log.
+    const created = await this.lead.commit({
+      op: 'create', path, overwrite: req.overwrite, parents: req.parents, replication, chunkSizeBytes: this.lead.config.chunkSizeBytes,
+      writeId: randomBytes(12).toString('base64url'), leaseMs: this.lead.config.writeLeaseMs, nowMs: this.lead.clock.nowMs(), ...(req.empty ? { empty: true } : {}),
+      ...(req.expectedBytes !== undefined && !req.empty ? { expectedBytes: req.expectedBytes } : {}), // trash-quota
+    }, session);
+    if (req.empty) return { file: created as EntryInfo };
+    return { writeId: (created as { writeId: string }).writeId, path, chunkSizeBytes: this.lead.config.chunkSizeBytes, replication, leaseMs: this.lead.config.writeLeaseMs };
+  }
+
+  async allocate(req: AllocateRequest, session?: SessionRef): Promise<AllocateReply> {
+    const state = await this.lead.read();
+    if (this.lead.inSafeMode()) throw new DfsError('SAFE_MODE', 'a new master leader is waiting for chunkserver reports; retry shortly');
+    const w = state.writes.get(req.writeId);
+    if (!w) throw new DfsError('WRITE_NOT_FOUND', 'this write is unknown or was abandoned (its lease expired?); start the upload again');
+    const replicas = this.lead.core.place(this.lead.now(), w.replication, req.exclude, w.chunkSizeBytes);
+    if (typeof replicas === 'string') throw placementError(replicas, req.exclude.length);
+    const rec = (await this.lead.commit({ op: 'allocate', writeId: req.writeId, index: req.index, nowMs: this.lead.clock.nowMs() }, session)) as { handle: number; version: number };
+    const token = this.tokens.sign(rec.handle, rec.version, 'write');
+    return { handle: rec.handle, version: rec.version, replicas, token, underReplicated: replicas.length < w.replication };
+  }
+
+  async complete(req: CompleteRequest, session?: SessionRef): Promise<EntryInfo> {
+    if (req.minReplicas !== undefined) this.checkMinReplicas(req, req.minReplicas);
+    const chunks = req.chunks.map(({ handle, length, checksum }) => ({ handle, length, checksum }));
+    const info = (await this.lead.commit({ op: 'complete', writeId: req.writeId, length: req.length, chunks, nowMs: this.lead.clock.nowMs() }, session)) as EntryInfo;
+    this.lead.core.stateChanged(this.lead.state);
+    this.lead.core.addWrittenReplicas(this.lead.clock.nowMs(), req.chunks);
+    return info;
+  }
+
+  /**
+   * Refuses to complete a write with a chunk on fewer than `min` live servers, as HDFS's NameNode
+   * refuses below dfs.namenode.replication.min: the writer asked for that much durability before
+   * the file becomes visible. A chunk's servers are those its pipeline says stored it and those
+   * that reported it since.
+   */
+  private checkMinReplicas(req: CompleteRequest, min: number): void {
+    this.lead.requireLeader();
+    const w = this.lead.state.writes.get(req.writeId);
+    if (!w) return; // the commit says why (unknown or abandoned), or answers a retry of a complete already applied
+    if (min > w.replication) throw new DfsError('INVALID_ARGUMENT', `a minimum of ${min} replicas is more than the file's replication (${w.replication})`);
+    req.chunks.forEach((c, index) => {
+      const version = this.lead.state.chunks.versionOf(c.handle);
+      const live = new Set(version === undefined ? [] : this.lead.registry.liveReplicas(c.handle, version).map((r) => r.id));
+      for (const id of c.replicas) if (this.lead.registry.isAlive(id)) live.add(id);
+      if (live.size < min && this.lead.core.justElected(this.lead.clock.nowMs())) {
+        // A new leader knows only the servers that have re-registered so far: not a verdict yet.
+        throw new DfsError('SAFE_MODE', 'a new master leader is waiting for chunkservers to report; retry shortly');
+      }
+      if (live.size < min) throw new DfsError('TOO_FEW_REPLICAS', `chunk ${index} has ${live.size} live replica${live.size === 1 ? '' : 's'} of ${w.replication}, fewer than the ${min} required`);
+    });
+  }
+
+  async abandon(writeId: string, session?: SessionRef): Promise<void> {
+    await this.lead.commit({ op: 'abandon', writeId }, session);
+  }
+
+  /** Extends the leases of open writes whose bytes are slow to come (the client renews in the background). */
+  async renew(req: RenewRequest, session?: SessionRef): Promise<RenewReply> {
+    return (await this.lead.commit({ op: 'renew', writeIds: req.writeIds, nowMs: this.lead.clock.nowMs() }, session)) as RenewReply;
+  }
+
+  async delete(req: DeleteRequest, session?: SessionRef): Promise<{ files: number }> {
+    return (await this.lead.commit({ op: 'delete', path: normalizePath(req.path), recursive: req.recursive, nowMs: this.lead.clock.nowMs() }, session)) as { files: number };
+  }
+
+  async rename(req: RenameRequest, session?: SessionRef): Promise<EntryInfo> {
+    const into = namesDirectory(req.dst);
+    return (await this.lead.commit({ op: 'rename', src: normalizePath(req.src), dst: normalizePath(req.dst), nowMs: this.lead.clock.nowMs(), ...(into ? { into } : {}) }, session)) as EntryInfo;
+  }
+
+  /** Joins complete files into one by their chunk lists (no bytes move); see concat in master/state/namespace.ts. */
+  async concat(req: ConcatRequest, session?: SessionRef): Promise<EntryInfo> {
+    const cmd = { op: 'concat' as const, sources: req.sources.map((p) => normalizePath(p)), target: normalizePath(req.target), overwrite: req.overwrite, nowMs: this.lead.clock.nowMs() };
+    return (await this.lead.commit(cmd, session)) as EntryInfo;
+  }
+
+  async setReplication(req: SetReplicationRequest, session?: SessionRef): Promise<{ files: number }> {
+    return (await this.lead.commit({ op: 'setReplication', path: normalizePath(req.path), replication: req.replication, recursive: req.recursive }, session)) as { files: number };
+  }
+
+  /**
+   * Starts (or with `cancel` ends) draining a chunkserver, named by id or host:port. Only a
+   * server this leader knows can start draining; cancelling works for any id.
+   */
+  async decommission(req: DecommissionRequest, session?: SessionRef): Promise<{ server: string; decommissioning: string[] }> {
+    this.lead.requireLeader();
+    const id = this.lead.registry.resolve(req.server) ?? (req.cancel && this.lead.state.decommissioning.has(req.server) ? req.server : undefined);
+    if (id === undefined) throw new DfsError('NOT_FOUND', `no chunkserver ${req.server} is known to the master (dfs status lists them by id and address)`);
+    const r = (await this.lead.commit({ op: 'decommission', server: id, cancel: req.cancel }, session)) as { decommissioning: string[] };
+    this.lead.log.info({ server: id, cancel: req.cancel }, req.cancel ? 'decommission cancelled' : 'decommissioning chunkserver');
+    return { server: id, decommissioning: r.decommissioning };
+  }
+
+  async stat(rawPath: string, withChunks: boolean): Promise<StatReply> {
+    const path = normalizePath(rawPath);
+    const state = await this.lead.read();
+    const node = state.lookup(path);
+    if (!node) throw new DfsError('NOT_FOUND', `${path} does not exist`);
+    const info = state.entryInfo(path, node);
+    if (node.type === 'dir') return { ...info, chunkSizeBytes: this.lead.config.chunkSizeBytes };
+    return { ...info, chunkSizeBytes: node.chunkSizeBytes, ...(withChunks ? { chunks: this.chunkInfos(state, node) } : {}) };
+  }
+
+  private chunkInfos(state: MasterState, file: FileNode): ChunkInfo[] {
+    return file.chunks.map((handle, index) => {
+      const rec = state.chunks.get(handle);
+      return {
+        index, handle, version: rec?.version ?? 0, length: rec?.length ?? 0, checksum: rec?.checksum ?? '',
+        replicas: rec ? this.lead.registry.liveReplicas(handle, rec.version) : [],
+        token: this.tokens.sign(handle, rec?.version ?? 0, 'read'),
+      };
+    });
+  }
+
+  async list(rawPath: string, recursive: boolean): Promise<ListReply> {
+    const path = normalizePath(rawPath);
+    const state = await this.lead.read();
+    const node = state.lookup(path);
+    if (!node) throw new DfsError('NOT_FOUND', `${path} does not exist`);
+    const entries: EntryInfo[] = [];
+    if (node.type === 'file') entries.push(state.entryInfo(path, node));
+    else if (recursive) {
+      for (const [p, n] of state.walk(path, node)) {
+        if (p === path) continue;
+        if (entries.length >= MAX_LIST_ENTRIES) throw new DfsError('INVALID_ARGUMENT', `more than ${MAX_LIST_ENTRIES} entries below ${path}; list a smaller directory`);
+        entries.push(state.entryInfo(p, n));
+      }
+    } else {
+      if (node.children.size > MAX_LIST_ENTRIES) throw new DfsError('INVALID_ARGUMENT', `${path} has more than ${MAX_LIST_ENTRIES} entries`);
+      for (const name of [...node.children.keys()].sort()) entries.push(state.entryInfo(joinPath(path, name), node.children.get(name)!));
+    }
+    return { path, entries };
+  }
+}
+
+/** The error a client sees when placement must wait or cannot place at all. */
+function placementError(why: PlacementRefusal, excluded: number): DfsError {
+  switch (why) {
+    case 'safe-mode':
+      return new DfsError('SAFE_MODE', 'a new master leader is waiting for chunkserver reports; retry shortly');
+    case 'short-after-election':
+      // Short of servers right after becoming leader: more may still be re-registering.
+      return new DfsError('SAFE_MODE', 'a new master leader is waiting for chunkservers to report; retry shortly');
+    case 'no-servers':
+      return new DfsError('NO_CHUNKSERVERS', 'no live chunkservers; start one (dfs chunkserver) or check that they can reach the master');
+    case 'no-room':
+      return new DfsError('NO_CHUNKSERVERS', `no live chunkserver with room for a chunk outside the ${excluded} excluded`);
+  }
+}

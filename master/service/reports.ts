@@ -1,0 +1,193 @@
+// The reports: fsck, du, the cluster's status, the Raft status and the dashboard's chunk matrix.
+import { callJson } from '../../common/http.js';
+import { DfsError } from '../../common/errors.js';
+import { joinPath, normalizePath } from '../../common/paths.js';
+import type { ChunkMatrix } from '../../common/dashboard.js';
+import type {
+  ChunkHealth, ChunkserverStatus, ClusterStatus, DuReply, FileHealth, FsckFile, FsckProblem, FsckReply, MasterStatus, RaftStatusReply,
+} from '../../common/protocol.js';
+import type { MasterState } from '../state/index.js';
+import type { Leadership } from './leadership.js';
+
+/** Problems listed by one fsck reply (the counts cover all of them). */
+const MAX_FSCK_PROBLEMS = 1000;
+
+export class Reports {
+  constructor(private readonly lead: Leadership) {}
+
+  /**
+   * The health of one chunk: good replicas (live, on a server not being drained) against its
+   * file's replication; with none left, CORRUPT if some replica failed its checksum, else MISSING.
+   */
+  private chunkHealth(state: MasterState, handle: number, replication: number): { live: number; health: ChunkHealth | 'HEALTHY' | 'OVER_REPLICATED' } {
+    const version = state.chunks.versionOf(handle);
+    const live = version !== undefined ? this.lead.registry.liveReplicas(handle, version) : [];
+    const good = live.filter((r) => !state.decommissioning.has(r.id)).length;
+    if (live.length === 0) return { live: 0, health: this.lead.registry.corruptReports(handle) > 0 ? 'CORRUPT' : 'MISSING' };
+    if (good < replication) return { live: good, health: 'UNDER_REPLICATED' };
+    return { live: good, health: good > replication ? 'OVER_REPLICATED' : 'HEALTHY' };
+  }
+
+  /** Like HDFS's fsck: checks every finished file's chunks below a path against live replicas. */
+  async fsck(rawPath: string, allFiles = false): Promise<FsckReply> {
+    const path = normalizePath(rawPath);
+    const state = await this.lead.read();
+    const node = state.lookup(path);
+    if (!node) throw new DfsError('NOT_FOUND', `${path} does not exist`);
+    const reply: FsckReply = {
+      path, files: 0, openFiles: 0, chunks: 0, underReplicated: 0, overReplicated: 0, missing: 0, corrupt: 0,
+      filesHealthy: 0, filesUnderReplicated: 0, filesMissing: 0, filesCorrupt: 0, fileReports: [], problems: [], status: 'HEALTHY',
+    };
+    const rank: Record<FileHealth, number> = { HEALTHY: 0, UNDER_REPLICATED: 1, MISSING: 2, CORRUPT: 3 };
+    const problems: FsckProblem[] = [];
+    for (const [p, n] of state.walk(path, node)) {
+      if (n.type !== 'file') continue;
+      if (n.state !== 'complete') {
+        reply.openFiles++;
+        continue;
+      }
+      reply.files++;
+      const file: FsckFile = { path: p, size: n.size, replication: n.replication, chunks: n.chunks.length, status: 'HEALTHY', badChunks: 0 };
+      n.chunks.forEach((h, index) => {
+        reply.chunks++;
+        const { live, health } = this.chunkHealth(state, h, n.replication);
+        if (health === 'OVER_REPLICATED') reply.overReplicated++;
+        if (health === 'HEALTHY' || health === 'OVER_REPLICATED') return;
+        if (health === 'CORRUPT') reply.corrupt++;
+        else if (health === 'MISSING') reply.missing++;
+        else reply.underReplicated++;
+        file.badChunks++;
+        if (rank[health] > rank[file.status]) file.status = health;
+        if (problems.length < 10 * MAX_FSCK_PROBLEMS) problems.push({ path: p, index, handle: h, live, replication: n.replication, status: health });
+      });
+      if (file.status === 'HEALTHY') reply.filesHealthy++;
+      else if (file.status === 'UNDER_REPLICATED') reply.filesUnderReplicated++;
+      else if (file.status === 'MISSING') reply.filesMissing++;
+      else reply.filesCorrupt++;
+      if ((allFiles || file.status !== 'HEALTHY') && reply.fileReports.length < MAX_FSCK_PROBLEMS) reply.fileReports.push(file);
+    }
+    reply.problems = problems.sort((a, b) => a.live - b.live).slice(0, MAX_FSCK_PROBLEMS);
+    reply.status = reply.missing + reply.corrupt > 0 ? 'CORRUPT' : 'HEALTHY';
+    return reply;
+  }
+
+  async du(rawPath: string, summary: boolean): Promise<DuReply> {
+    const path = normalizePath(rawPath);
+    const state = await this.lead.read();
+    const node = state.lookup(path);
+    if (!node) throw new DfsError('NOT_FOUND', `${path} does not exist`);
+    const total = { bytes: 0, files: 0, dirs: 0, chunks: 0 };
+    for (const [, n] of state.walk(path, node)) {
+      if (n.type === 'dir') total.dirs++;
+      else if (n.state === 'complete') {
+        total.files++;
+        total.bytes += n.size;
+        total.chunks += n.chunks.length;
+      }
+    }
+    const reply: DuReply = { path, ...total };
+    if (!summary && node.type === 'dir') {
+      reply.entries = [...node.children.keys()].sort().map((name) => {
+        let bytes = 0;
+        const p = joinPath(path, name);
+        for (const [, n] of state.walk(p, node.children.get(name)!)) if (n.type === 'file' && n.state === 'complete') bytes += n.size;
+        return { path: p, bytes };
+      });
+    }
+    return reply;
+  }
+
+  async clusterStatus(): Promise<ClusterStatus> {
+    const state = await this.lead.read();
+    let files = 0, dirs = 0, under = 0, over = 0, missing = 0;
+    for (const [, n] of state.walk('/', state.root)) {
+      if (n.type === 'dir') {
+        dirs++;
+        continue;
+      }
+      files++;
+      if (n.state !== 'complete') continue;
+      for (const h of n.chunks) {
+        const { health } = this.chunkHealth(state, h, n.replication);
+        if (health === 'MISSING' || health === 'CORRUPT') missing++;
+        else if (health === 'UNDER_REPLICATED') under++;
+        else if (health === 'OVER_REPLICATED') over++;
+      }
+    }
+    const remaining = this.lead.repair.last.decommissionRemaining;
+    this.lead.now();
+    const chunkservers = this.lead.registry.list().map((cs): ChunkserverStatus => {
+      if (!state.decommissioning.has(cs.id)) return { ...cs, state: 'in-service' };
+      // Until a scan has counted this server, assume it still holds work.
+      const left = remaining[cs.id] ?? cs.chunkCount;
+      return { ...cs, state: left === 0 ? 'decommissioned' : 'decommissioning', decommissionRemaining: left };
+    });
+    const r = this.lead.repair;
+    return {
+      clusterId: this.lead.config.clusterId,
+      ...(state.namespaceId !== undefined ? { namespaceId: state.namespaceId } : {}),
+      leader: this.lead.config.addr,
+      masters: await this.mastersStatus(),
+      chunkservers,
+      files, dirs: dirs - 1, chunks: state.chunks.size, underReplicatedChunks: under, overReplicatedChunks: over, missingChunks: missing,
+      chunkSizeBytes: this.lead.config.chunkSizeBytes, defaultReplication: this.lead.config.defaultReplication,
+      safeMode: this.lead.inSafeMode(),
+      trash: this.lead.trashQuota.held(state), // trash-quota
+      repair: { copiesInFlight: r.inFlightCount, copiesDone: r.copiesDone, copiesFailed: r.copiesFailed, bytesCopied: r.bytesCopied, movesInFlight: r.movesInFlight, movesDone: r.movesDone },
+    };
+  }
+
+  /** This master's own view of the Raft group (any master answers, leader or not). */
+  raftStatus(): RaftStatusReply {
+    const st = this.lead.replicator.status();
+    const leaderId = st.leaderId;
+    return {
+      id: this.lead.config.id, addr: this.lead.config.addr, clusterId: this.lead.config.clusterId, role: st.role, term: st.term,
+      leader: leaderId === null ? null : this.lead.config.peers[leaderId] ?? null, commitIndex: st.commitIndex, appliedIndex: st.appliedIndex,
+    };
+  }
+
+  /** Every master's role, term and indexes, asked of each one (1 s each, in parallel). */
+  private async mastersStatus(): Promise<MasterStatus[]> {
+    return Promise.all(Object.entries(this.lead.config.peers).map(async ([id, addr]): Promise<MasterStatus> => {
+      if (id === this.lead.config.id) {
+        const s = this.raftStatus();
+        return { id, addr, role: s.role, term: s.term, commitIndex: s.commitIndex, appliedIndex: s.appliedIndex, reachable: true };
+      }
+      try {
+        const s = await callJson<RaftStatusReply>(addr, '/v1/raft/status', { method: 'GET', timeoutMs: 1000 });
+        return { id, addr, role: s.role, term: s.term, commitIndex: s.commitIndex, appliedIndex: s.appliedIndex, reachable: true };
+      } catch (err) {
+        return { id, addr, role: 'unknown', reachable: false, error: (err as Error).message };
+      }
+    }));
+  }
+
+  /**
+   * The chunk matrix for the dashboard (master/dashboard.ts): complete files' chunks counted by
+   * wanted replication × good live replicas, as MooseFS shows it, with fsck's problem counts.
+   */
+  async chunkMatrix(): Promise<ChunkMatrix> {
+    const state = await this.lead.read();
+    const cells = new Map<string, { replication: number; live: number; chunks: number }>();
+    const matrix = { cells: [] as { replication: number; live: number; chunks: number }[], chunks: 0, bytes: 0, underReplicated: 0, overReplicated: 0, missing: 0, corrupt: 0 };
+    for (const [, n] of state.walk('/', state.root)) {
+      if (n.type !== 'file' || n.state !== 'complete') continue;
+      matrix.bytes += n.size;
+      for (const h of n.chunks) {
+        const { live, health } = this.chunkHealth(state, h, n.replication);
+        matrix.chunks++;
+        if (health === 'UNDER_REPLICATED') matrix.underReplicated++;
+        else if (health === 'OVER_REPLICATED') matrix.overReplicated++;
+        else if (health === 'MISSING') matrix.missing++;
+        else if (health === 'CORRUPT') matrix.corrupt++;
+        const key = `${n.replication}/${live}`;
+        const cell = cells.get(key) ?? { replication: n.replication, live, chunks: 0 };
+        cell.chunks++;
+        cells.set(key, cell);
+      }
+    }
+    matrix.cells = [...cells.values()].sort((a, b) => a.replication - b.replication || a.live - b.live);
+    return matrix;
+  }
+}

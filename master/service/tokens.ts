@@ -1,0 +1,22 @@
+// Chunk access tokens: what the master signs so that chunkservers serve a chunk to its bearer.
+import { signChunkToken, type ChunkAccessMode } from '../../common/auth.js';
+import type { Clock } from '../../common/clock.js';
+import type { MasterConfig } from './config.js';
+
+/**
+ * How long a read token stays valid. Longer lets a reader (a slow download, an S3 client that
+ * stat'ed a while ago, a queued copy order) start more chunk reads on one stat; shorter makes a
+ * leaked token (a log line, a copied URL) useful for less time. A reader whose token expired
+ * stats the file again, so this costs a stat per this long per reader, not a failed read.
+ */
+export const READ_TOKEN_TTL_MS = 10 * 60_000;
+
+export class ChunkTokens {
+  constructor(private readonly config: MasterConfig, private readonly clock: Clock) {}
+
+  /** A chunk access token (common/auth.ts) for `mode`, valid from now for that mode's TTL. */
+  sign(handle: number, version: number, mode: ChunkAccessMode): string {
+    const ttlMs = mode === 'write' ? this.config.writeTokenTtlMs : this.config.readTokenTtlMs;
+    return signChunkToken(this.config.secret, { handle, version, mode, expiresAtMs: this.clock.nowMs() + ttlMs });
+  }
+}

@@ -1,0 +1,130 @@
+// The chunk table: handle → version, length and checksum, kept in typed-array columns.
+
+/**
+ * One chunk of the chunk table, as the table takes and gives it (a copy: the table keeps columns).
+ * Version stays 1 while chunks are write-once; appends will bump it.
+ */
+export interface ChunkRecord { handle: number; version: number; length: number; checksum: string }
+
+/** A checksum as chunkservers and clients compute it: xxHash64 in 16 hex digits (common/checksum.ts). */
+const HEX64 = /^[0-9a-f]{16}$/;
+const INITIAL_ROWS = 1024;
+
+function grown<T extends Uint32Array | Float64Array>(column: T, rows: number): T {
+  const wider = new (column.constructor as new (n: number) => T)(rows);
+  wider.set(column);
+  return wider;
+}
+
+/** Versions are kept in 32 bits: a chunk would need four billion appends to outgrow them. */
+function checkVersion(handle: number, version: number): void {
+  if (!Number.isInteger(version) || version < 0 || version > 0xffffffff) throw new RangeError(`chunk ${handle}: version ${version} is not a 32-bit unsigned integer`);
+}
+
+/**
+ * The chunk table: handle → version, length, checksum. A master holds a row per chunk, so the rows
+ * are typed-array columns (20 bytes a chunk, where a record object and its hex string took 88),
+ * and a Map gives each handle its row. The Map keeps handles in the order they were added, the
+ * order snapshots list them in. A checksum is kept as two 32-bit halves; a string that is not 16
+ * hex digits (a chunk not yet complete has '') is kept aside, as it is.
+ */
+export class ChunkTable {
+  private readonly rows = new Map<number, number>();
+  /** Rows given back by delete(), used again before the columns grow. */
+  private readonly freeRows: number[] = [];
+  private rowsUsed = 0;
+  private version = new Uint32Array(INITIAL_ROWS);
+  private length = new Float64Array(INITIAL_ROWS);
+  private checksumHigh = new Uint32Array(INITIAL_ROWS);
+  private checksumLow = new Uint32Array(INITIAL_ROWS);
+  private readonly otherChecksums = new Map<number, string>();
+
+  get size(): number {
+    return this.rows.size;
+  }
+
+  has(handle: number): boolean {
+    return this.rows.has(handle);
+  }
+
+  /** Handles in the order they were added. */
+  keys(): IterableIterator<number> {
+    return this.rows.keys();
+  }
+
+  versionOf(handle: number): number | undefined {
+    const row = this.rows.get(handle);
+    return row === undefined ? undefined : this.version[row];
+  }
+
+  lengthOf(handle: number): number | undefined {
+    const row = this.rows.get(handle);
+    return row === undefined ? undefined : this.length[row];
+  }
+
+  get(handle: number): ChunkRecord | undefined {
+    const row = this.rows.get(handle);
+    return row === undefined ? undefined : this.record(handle, row);
+  }
+
+  /** Every chunk, in the order of keys(). */
+  *records(): Generator<ChunkRecord> {
+    for (const [handle, row] of this.rows) yield this.record(handle, row);
+  }
+
+  /** Adds a chunk, or replaces what the table has for its handle. */
+  set(c: ChunkRecord): void {
+    checkVersion(c.handle, c.version);
+    if (!this.rows.has(c.handle)) this.rows.set(c.handle, this.freeRows.pop() ?? this.newRow());
+    this.setVersion(c.handle, c.version);
+    this.setContent(c.handle, c.length, c.checksum);
+  }
+
+  /** Records what a write stored in the chunk. */
+  setContent(handle: number, length: number, checksum: string): void {
+    const row = this.rowOf(handle);
+    this.length[row] = length;
+    if (HEX64.test(checksum)) {
+      this.checksumHigh[row] = parseInt(checksum.slice(0, 8), 16);
+      this.checksumLow[row] = parseInt(checksum.slice(8), 16);
+      this.otherChecksums.delete(handle);
+    } else this.otherChecksums.set(handle, checksum);
+  }
+
+  setVersion(handle: number, version: number): void {
+    checkVersion(handle, version);
+    this.version[this.rowOf(handle)] = version;
+  }
+
+  delete(handle: number): boolean {
+    const row = this.rows.get(handle);
+    if (row === undefined) return false;
+    this.rows.delete(handle);
+    this.otherChecksums.delete(handle);
+    this.freeRows.push(row);
+    return true;
+  }
+
+  private rowOf(handle: number): number {
+    const row = this.rows.get(handle);
+    if (row === undefined) throw new Error(`chunk ${handle} is not in the chunk table`);
+    return row;
+  }
+
+  private record(handle: number, row: number): ChunkRecord {
+    const checksum = this.otherChecksums.get(handle)
+      ?? this.checksumHigh[row]!.toString(16).padStart(8, '0') + this.checksumLow[row]!.toString(16).padStart(8, '0');
+    return { handle, version: this.version[row]!, length: this.length[row]!, checksum };
+  }
+
+  private newRow(): number {
+    if (this.rowsUsed === this.version.length) {
+      const rows = Math.ceil(this.version.length * 1.5);
+      this.version = grown(this.version, rows);
+      this.length = grown(this.length, rows);
+      this.checksumHigh = grown(this.checksumHigh, rows);
+      this.checksumLow = grown(this.checksumLow, rows);
+    }
+    return this.rowsUsed++;
+  }
+}

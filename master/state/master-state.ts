@@ -1,0 +1,69 @@
+// The replicated state's facade: its fields, apply(), the lookups, and the snapshot.
+import type { EntryInfo } from '../../common/protocol.js';
+import type { Command, CommandResult } from '../commands.js';
+import { planQuota } from '../quotas.js'; // trash-quota
+import { dispatch } from './apply.js';
+import { ChunkTable } from './chunk-table.js';
+import { Fail } from './failure.js';
+import type { DirNode, Node } from './nodes.js';
+import { decodeSnapshotInto, encodeSnapshot } from './snapshot.js';
+import { entryInfo, lookup, walk } from './tree.js';
+import type { PendingWrite } from './writes.js';
+
+/**
+ * The master's replicated state: namespace tree, files and their chunk lists, chunk table,
+ * pending writes and the handle counter. Deterministic: apply() depends only on the state and
+ * the command. Chunk *locations* are not here: they are the chunkservers' truth.
+ */
+export class MasterState {
+  root: DirNode = { type: 'dir', mtimeMs: 0, children: new Map() };
+  chunks = new ChunkTable();
+  writes = new Map<string, PendingWrite>();
+  nextHandle = 1;
+  /**
+   * Chunkservers being drained (by id): no new replicas go there and theirs stop counting
+   * toward replication, so repair copies them elsewhere. Replicated, so a new leader goes on.
+   */
+  decommissioning = new Set<string>();
+  /**
+   * This namespace's identity, as HDFS's namespaceID: drawn at random by the first leader and
+   * replicated. Chunkservers record it on first contact and refuse a master with another one, so
+   * a master whose data was lost (a new, empty namespace) cannot take their chunks for garbage.
+   */
+  namespaceId?: string;
+
+  apply(cmd: Command): CommandResult {
+    try {
+      const quota = planQuota(this, cmd); // trash-quota: QUOTA_EXCEEDED before anything changes
+      const value = dispatch(this, cmd);
+      quota?.commit(); // trash-quota
+      return { ok: true, value };
+    } catch (err) {
+      if (err instanceof Fail) return { ok: false, code: err.code, message: err.message };
+      throw err;
+    }
+  }
+
+  lookup(path: string): Node | undefined {
+    return lookup(this.root, path);
+  }
+
+  entryInfo(path: string, node: Node): EntryInfo {
+    return entryInfo(path, node);
+  }
+
+  /** Every file node below (and including) `path`, depth first, names sorted. */
+  walk(path: string, node: Node): Generator<[string, Node]> {
+    return walk(path, node);
+  }
+
+  snapshot(): Buffer {
+    return encodeSnapshot(this);
+  }
+
+  static restore(data: Uint8Array): MasterState {
+    const s = new MasterState();
+    decodeSnapshotInto(s, data);
+    return s;
+  }
+}
