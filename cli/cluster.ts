@@ -27,6 +27,8 @@ export interface ClusterOptions {
   racks?: number;
   /** The S3 gateway's port; 0: no gateway. Default 9000, or base port + 200 with another base port. */
   s3Port?: number;
+  /** The gateway's --domain (virtual-host addressing), recorded in cluster.json. */
+  s3Domain?: string;
   /** TLS everywhere, with a throw-away CA and certificate made in <data>/tls (cli/cluster-tls.ts). */
   tls?: boolean;
 }
@@ -76,12 +78,12 @@ export function localRack(i: number, racks: number): string {
 }
 
 /** Masters listen on basePort+i, chunkservers on basePort+100+i, the S3 gateway on 9000 (or basePort+200). */
-export function clusterLayout(opts: ClusterOptions): { masters: string[]; chunkservers: string[]; s3?: string } {
+export function clusterLayout(opts: ClusterOptions): { masters: string[]; chunkservers: string[]; s3?: string; s3Domain?: string } {
   const s3Port = opts.s3Port ?? (opts.basePort === DEFAULT_BASE_PORT ? DEFAULT_S3_PORT : opts.basePort + 200);
   return {
     masters: Array.from({ length: opts.masters }, (_, i) => `${opts.host}:${opts.basePort + i}`),
     chunkservers: Array.from({ length: opts.chunkservers }, (_, i) => `${opts.host}:${opts.basePort + 100 + i}`),
-    ...(s3Port > 0 ? { s3: `${opts.host}:${s3Port}` } : {}),
+    ...(s3Port > 0 ? { s3: `${opts.host}:${s3Port}`, ...(opts.s3Domain ? { s3Domain: opts.s3Domain } : {}) } : {}),
   };
 }
 
@@ -200,7 +202,8 @@ class Launcher {
 
   writeClusterFile(): void {
     writeJsonAtomic(this.clusterFile, {
-      masters: this.tls.masters(this.layout.masters), dataDir: this.dataDir, secretFile: this.secretFile, ...this.tls.files, launcherPid: process.pid, processes: this.procs.map((p) => p.info),
+      masters: this.tls.masters(this.layout.masters), s3Domain: this.layout.s3Domain, dataDir: this.dataDir, secretFile: this.secretFile, ...this.tls.files, launcherPid: process.pid,
+      processes: this.procs.map((p) => p.info),
     });
   }
 
@@ -275,7 +278,7 @@ async function startAll(l: Launcher, layout: Layout, opts: ClusterOptions, token
   const file = join(l.dataDir, 's3-credentials.json');
   const { loadCredentials, writeCredentialsFile } = await import('../s3/credentials.js');
   const key = existsSync(file) ? loadCredentials(file)[0] : await writeCredentialsFile(file);
-  l.start('s3', 's3', layout.s3, ['--masters', layout.masters.join(','), '--credentials', file, '--token-file', tokenFile]);
+  l.start('s3', 's3', layout.s3, ['--masters', layout.masters.join(','), '--credentials', file, '--token-file', tokenFile, ...(layout.s3Domain ? ['--domain', layout.s3Domain] : [])]);
   return key && { file, accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey };
 }
 

@@ -56,12 +56,14 @@ export function serverCommands(cli: Argv): Argv {
       .option('credentials', { type: 'string', demandOption: true, describe: 'JSON file of access keys: [{"accessKeyId": ..., "secretAccessKey": ...}]' })
       .option('region', { type: 'string', default: 'us-east-1', describe: 'region reported to clients (requests signed for any region are accepted)' })
       .option('multipart-expiry-ms', { type: 'number', default: 24 * 3600_000, describe: 'a multipart upload with no activity this long is deleted with its parts' })
-      .option('sweep-interval-ms', { type: 'number', default: 3600_000, describe: 'how often abandoned multipart uploads are looked for' }), async (a) => {
+      .option('sweep-interval-ms', { type: 'number', default: 3600_000, describe: 'how often abandoned multipart uploads are looked for' })
+      .option('domain', { type: 'string', describe: 'virtual-host addressing: a request to <bucket>.DOMAIN names that bucket' }), async (a) => {
       const { runS3Gateway } = await import('../s3/main.js');
       const masters = parseAddrList((a.masters as string | undefined) ?? process.env.DFS_MASTERS ?? DEFAULT_MASTERS.join(','), '--masters');
       const gw = await runS3Gateway({
         listen: a.listen, masters, credentialsFile: a.credentials, region: a.region, token: findToken({ tokenFile: a['token-file'] as string | undefined }),
         multipartExpiryMs: positiveInt(a['multipart-expiry-ms'], '--multipart-expiry-ms'), sweepIntervalMs: positiveInt(a['sweep-interval-ms'], '--sweep-interval-ms'),
+        domain: a.domain,
       });
       closeOnSignal(gw.close);
     })
@@ -75,6 +77,7 @@ export function serverCommands(cli: Argv): Argv {
       .option('replication', { type: 'number', default: 3, describe: 'default replicas per chunk' })
       .option('dead-timeout-ms', { type: 'number', default: 3000, describe: 'a chunkserver silent this long is dead (three missed heartbeats: short, for demos)' })
       .option('s3-port', { type: 'number', describe: 'port of the S3 gateway (0: none)', defaultDescription: '9000; with another --base-port, base-port+200' })
+      .option('s3-domain', { type: 'string', describe: 'the S3 gateway\'s --domain: <bucket>.DOMAIN names a bucket' })
       .option('tls', { type: 'boolean', default: false, describe: 'TLS everywhere, mutual between servers, with a throw-away CA made in <data>/tls (needs openssl)' }), async (a) => {
       const { runCluster } = await import('./cluster.js');
       const basePort = positiveInt(a['base-port'], '--base-port');
@@ -86,6 +89,7 @@ export function serverCommands(cli: Argv): Argv {
         basePort, chunkSizeBytes: size(a['chunk-size'], '--chunk-size'), replication: positiveInt(a.replication, '--replication'),
         deadTimeoutMs: positiveInt(a['dead-timeout-ms'], '--dead-timeout-ms'), host: '127.0.0.1', tls: a.tls,
         ...(a['s3-port'] !== undefined ? { s3Port: s3Port(a['s3-port']) } : {}),
+        ...(a['s3-domain'] !== undefined ? { s3Domain: a['s3-domain'] } : {}),
       });
     });
 }
