@@ -197,7 +197,8 @@ t.test('status: text and --json', async (t) => {
   t.match(lines[7], /^health: \d+ under-replicated chunks, \d+ missing chunks, \d+ over-replicated$/);
   t.match(lines[8], /^failure tolerance: any 2 servers can be lost without losing data; one live rack \(default\): losing it loses everything$/, 'every chunk on 3 servers, all in the one default rack');
   t.match(lines[9], /^repair: \d+ copies in flight, \d+ done, \d+ failed; balancing: \d+ moves in flight, \d+ done \(since this leader took over\)$/);
-  t.equal(lines.length, 11, 'and a final newline');
+  t.match(lines[10], /^trash: \d+ files?, .* each kept .* after rm \(dfs trash\)$/, 'what the trash holds');
+  t.equal(lines.length, 12, 'and a final newline');
 
   const s = JSON.parse(ok(t, json!, 'status --json')) as { masters: Record<string, unknown>[]; chunkservers: Record<string, unknown>[] };
   t.match(s, { leader: c.masters, files: Number, dirs: Number, chunks: Number, underReplicatedChunks: Number, overReplicatedChunks: Number, missingChunks: Number, chunkSizeBytes: CHUNK, defaultReplication: 3 });
