@@ -14,6 +14,7 @@ import { parseRateMiBps, RateLimiter } from '../common/rate.js';
 import { createApp, installErrorHandler, listen, newMetricsRegistry } from '../common/server.js';
 import { Copier } from './copier.js';
 import { Heartbeat } from './heartbeat.js';
+import { LeaderLink } from './link.js';
 import { fsyncHook, watchDisk } from './metrics.js';
 import { NamespaceRecord } from './namespace.js';
 import { Activity, mountChunkRoutes } from './routes/index.js';
@@ -87,7 +88,8 @@ export async function runChunkserver(opts: ChunkserverOptions): Promise<RunningC
   await store.open();
   watchDisk(metrics, store);
   const activity = new Activity();
-  const masters = new LeaderClient(opts.masters, { maxWaitMs: 3_000, headers: { [PEER_AUTH_HEADER]: peerAuthToken(secret, 'chunkserver') } });
+  const peerHeaders = { [PEER_AUTH_HEADER]: peerAuthToken(secret, 'chunkserver') };
+  const masters = new LeaderClient(opts.masters, { maxWaitMs: 3_000, headers: peerHeaders });
   const app = createApp(log, metrics);
   const cfg = {
     id, addr: opts.listen, secret, maxChunkBytes: opts.maxChunkBytes, maxActiveWrites: 64, maxActiveReads: 256,
@@ -111,6 +113,8 @@ export async function runChunkserver(opts: ChunkserverOptions): Promise<RunningC
   }, () => heartbeat?.beat(), log);
   heartbeat = new Heartbeat(id, cfg.addr, masters, store, activity, copier, opts.heartbeatIntervalMs, log, new NamespaceRecord(join(opts.dataDir, 'namespace-id')));
   heartbeat.start();
+  const link = new LeaderLink({ id, masters, headers: peerHeaders, log });
+  link.start();
   const scrubber = scrubRateMiBps > 0 ? new Scrubber(store, { rateMiBps: scrubRateMiBps, intervalMs: scrubIntervalMs, stateFile: join(opts.dataDir, 'scrub.json') }, onCorrupt, log, metrics) : undefined;
   scrubber?.start();
   log.info({ addr: cfg.addr, dataDir: opts.dataDir, chunks: store.count, scrubRateMiBps, scrubIntervalMs, copyRateMiBps }, 'chunkserver started');
@@ -120,6 +124,7 @@ export async function runChunkserver(opts: ChunkserverOptions): Promise<RunningC
     server,
     async close() {
       heartbeat?.stop();
+      await link.stop();
       await scrubber?.close();
       await new Promise<void>((r) => server.close(() => r()));
       server.closeAllConnections();
