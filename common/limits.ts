@@ -57,10 +57,13 @@ export const PROBE_TIMEOUT_MS = 1000;
 /** One probe a server at most this often, however many clients report it. */
 export const PROBE_MIN_INTERVAL_MS = 1000;
 /**
- * A client's connect timeout to a chunkserver: a host that is gone (no RST, its packets dropped)
- * costs a read this long before it moves to the next replica, not the default 10 s per chunk.
+ * The shared HTTP client's connect timeout (to chunkservers and masters alike): a host that is
+ * gone (no RST, its packets dropped) costs a read this long before it moves to the next replica,
+ * not undici's default 10 s a chunk. A TCP handshake within one network takes milliseconds.
  */
-export const CHUNKSERVER_CONNECT_TIMEOUT_MS = 2000;
+export const CONNECT_TIMEOUT_MS = 2000;
+/** A client's report of an unreachable chunkserver waits this long for the master at most (it is a hint). */
+export const UNREACHABLE_REPORT_TIMEOUT_MS = 2000;
 /** Chunkserver links one master holds open at most (one a chunkserver). */
 export const MAX_CHUNKSERVER_LINKS = 4096;
 /** Write tokens the master signs are good this long: at least a chunk stream's time. */
