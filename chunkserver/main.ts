@@ -17,6 +17,7 @@ import { parseRateMiBps, RateLimiter } from '../common/rate.js';
 import { createApp, installErrorHandler, listen, newMetricsRegistry } from '../common/server.js';
 import { Copier } from './copier.js';
 import { Heartbeat } from './heartbeat.js';
+import { LeaderLink } from './link.js';
 import { fsyncHook, watchDisk } from './metrics.js';
 import { NamespaceRecord } from './namespace.js';
 import { Activity, mountChunkRoutes } from './routes/index.js';
@@ -123,6 +124,8 @@ export async function runChunkserver(opts: ChunkserverOptions): Promise<RunningC
   heartbeat = new Heartbeat(id, cfg.addr, masters, store, activity, copier, opts.heartbeatIntervalMs, log, new NamespaceRecord(join(opts.dataDir, 'namespace-id')));
   if (opts.rack !== undefined) heartbeat.rack = opts.rack; // rack rule
   heartbeat.start();
+  const link = new LeaderLink({ id, masters, sign: chunkserverSigner(secret, id), log });
+  link.start();
   const scrubber = scrubRateMiBps > 0 ? new Scrubber(store, { rateMiBps: scrubRateMiBps, intervalMs: scrubIntervalMs, stateFile: join(opts.dataDir, 'scrub.json') }, onCorrupt, log, metrics) : undefined;
   scrubber?.start();
   log.info({ addr: cfg.addr, dataDir: opts.dataDir, chunks: store.count, scrubRateMiBps, scrubIntervalMs, copyRateMiBps }, 'chunkserver started');
@@ -132,6 +135,7 @@ export async function runChunkserver(opts: ChunkserverOptions): Promise<RunningC
     server,
     async close() {
       heartbeat?.stop();
+      await link.stop();
       await scrubber?.close();
       await new Promise<void>((r) => server.close(() => r()));
       server.closeAllConnections();

@@ -129,6 +129,7 @@ export class Downloader {
       } catch (err) {
         const e = toDfsError(err);
         errors.push(`${replica.id}: ${e.message}`);
+        this.meta.reportUnreachable(replica.addr, e);
         if (e.code === 'UNAUTHORIZED' && o.stopOnRefusal) return { errors, refused: true };
       }
     }
@@ -233,6 +234,7 @@ export class Downloader {
           if (sink.destroyed) throw toDfsError(err, `read from ${replica.addr}`);
           const e = toDfsError(err);
           errors.push(`${replica.id}: ${e.message}`);
+          this.meta.reportUnreachable(replica.addr, e);
           if (e.code === 'UNAUTHORIZED') {
             refused = true;
             break;

@@ -1,9 +1,19 @@
 import { AUTHORIZATION_HEADER } from '../common/credentials.js';
 import { DfsError } from '../common/errors.js';
+import { callJson } from '../common/http.js';
 import { LeaderClient, SESSION_HEADER } from '../common/leader.js';
+import { UNREACHABLE_REPORT_TIMEOUT_MS } from '../common/limits.js';
 import { namesDirectory, normalizePath } from '../common/paths.js';
 import type { ClusterStatus, DuReply, EntryInfo, FsckReply, ListReply, StatReply } from '../common/protocol.js';
 import type { QuotaReply, TrashReply, TrashRestoreReply } from '../common/trash-quota-protocol.js';
+
+/** Chunkservers one client reports at most. */
+const MAX_REPORTED_SERVERS = 64;
+
+/** A connection that could not be made (refused, no route, connect timeout), not one that failed later. */
+export function isConnectFailure(e: DfsError): boolean {
+  return e.code === 'UNAVAILABLE' && /ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|UND_ERR_CONNECT_TIMEOUT/.test(e.message);
+}
 
 /** The client's metadata calls: the master's namespace and cluster operations, mutations exactly once. */
 export class MetaClient {
@@ -13,8 +23,10 @@ export class MetaClient {
 
   /** `token`: the client token every master call carries (docs/SECURITY.md); none: anonymous. */
   constructor(masters: string[], token?: string) {
-    this.master = new LeaderClient(masters, token ? { headers: { [AUTHORIZATION_HEADER]: `Bearer ${token}` } } : {});
+    this.authHeaders = token ? { [AUTHORIZATION_HEADER]: `Bearer ${token}` } : {};
+    this.master = new LeaderClient(masters, { headers: this.authHeaders });
   }
+  private readonly authHeaders: Record<string, string>;
 
   /**
    * A mutating master call, exactly once: it carries a session id and the session's next
@@ -33,6 +45,20 @@ export class MetaClient {
       if (err instanceof DfsError && err.status >= 400 && err.status < 500 && err.code !== 'SESSION_EXPIRED') this.idleSessions.push(session);
       throw err;
     }
+  }
+
+  /** Chunkservers this client reported unreachable already (each once: the master probes it). */
+  private readonly reported = new Set<string>();
+
+  /**
+   * Tells the leader that a chunkserver could not be reached (as HDFS clients report bad
+   * datanodes): only a connect failure, once a server, never waited for, never failing the
+   * caller. The leader checks for itself (master/service/probes.ts).
+   */
+  reportUnreachable(addr: string, err: DfsError): void {
+    if (!isConnectFailure(err) || this.reported.has(addr) || this.reported.size >= MAX_REPORTED_SERVERS) return;
+    this.reported.add(addr);
+    callJson(this.master.leader, '/v1/cluster/unreachable', { body: { addr }, headers: this.authHeaders, timeoutMs: UNREACHABLE_REPORT_TIMEOUT_MS }).catch(() => undefined);
   }
 
   mkdir(path: string, parents = false): Promise<EntryInfo> {

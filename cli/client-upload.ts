@@ -213,6 +213,7 @@ export class Uploader {
     const failedAddr = typeof e.details.failed === 'string' ? e.details.failed : alloc.replicas[0]!.addr;
     const failed = alloc.replicas.find((r) => r.addr === failedAddr);
     if (failed) job.exclude.add(failed.id);
+    this.meta.reportUnreachable(failedAddr, e);
     job.onRetry?.(`chunk ${job.index}: ${e.message}; ${failed ? `leaving out ${failed.id} and ` : ''}trying a new pipeline`);
     return e;
   }

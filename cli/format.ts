@@ -107,7 +107,7 @@ export function formatStatus(s: ClusterStatus): string {
   lines.push(`chunkservers: ${live} live of ${s.chunkservers.length}${live > 0 ? `: ${formatCapacity(capacityTotals(s.chunkservers))}` : ''}`);
   lines.push(...groupByRack(s.chunkservers, (c) => { // rack rule
     const drain = c.state === 'decommissioning' ? `  DECOMMISSIONING (${c.decommissionRemaining} chunks to copy)` : c.state === 'decommissioned' ? '  DECOMMISSIONED (safe to remove)' : '';
-    return `  ${c.id.padEnd(8)} ${c.addr.padEnd(21)} ${(c.alive ? 'alive' : 'DEAD').padEnd(5)}  capacity ${formatBytes(c.capacityBytes).padStart(9)}  free ${formatBytes(c.freeBytes).padStart(9)}  used ${formatBytes(c.usedBytes).padStart(9)}  chunks ${String(c.chunkCount).padStart(6)}  heartbeat ${(c.lastHeartbeatAgoMs / 1000).toFixed(1)}s ago${drain}`;
+    return `  ${c.id.padEnd(8)} ${c.addr.padEnd(21)} ${(!c.alive ? 'DEAD' : c.suspect ? 'SUSPECT' : 'alive').padEnd(7)}  capacity ${formatBytes(c.capacityBytes).padStart(9)}  free ${formatBytes(c.freeBytes).padStart(9)}  used ${formatBytes(c.usedBytes).padStart(9)}  chunks ${String(c.chunkCount).padStart(6)}  heartbeat ${(c.lastHeartbeatAgoMs / 1000).toFixed(1)}s ago${drain}`;
   }));
   lines.push(`namespace: ${s.files} files, ${s.dirs} directories, ${s.chunks} chunks (chunk size ${formatBytes(s.chunkSizeBytes)}, replication ${s.defaultReplication})`);
   lines.push(`health: ${s.underReplicatedChunks} under-replicated chunks, ${s.missingChunks} missing chunks, ${s.overReplicatedChunks} over-replicated${s.safeMode ? ' (safe mode: waiting for chunkserver reports)' : ''}`);

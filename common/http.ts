@@ -1,6 +1,7 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import { DfsError, errorFromBody, toDfsError } from './errors.js';
 import { clientTls, onClientTlsChange, scheme } from './tls.js';
+import { CONNECT_TIMEOUT_MS } from './limits.js';
 
 /** Bounds for the one HTTP client every role shares. */
 export const HTTP_LIMITS = {
@@ -26,6 +27,7 @@ export function httpAgent(): Agent {
   agent ??= new Agent({
     connections: HTTP_LIMITS.connectionsPerOrigin,
     keepAliveTimeout: 10_000,
+    connect: { timeout: CONNECT_TIMEOUT_MS },
     headersTimeout: 0, // per-call AbortSignal.timeout() is precise; undici's own timers are coarse
     bodyTimeout: 0,
     ...(tls ? { connect: { ...tls } } : {}),

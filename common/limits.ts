@@ -44,6 +44,28 @@ export const MAX_REPORT_OVERHEAD_BYTES = 4096;
 
 /** A chunk stream (a client's upload or read, a pipeline hop) must finish within this. */
 export const CHUNK_TIMEOUT_MS = 10 * 60_000;
+/**
+ * The leader writes a byte down each chunkserver's link this often; a chunkserver that hears
+ * nothing for LINK_SILENCE_MS takes the leader for gone and connects again (to whoever leads).
+ */
+export const LINK_KEEPALIVE_MS = 1000;
+export const LINK_SILENCE_MS = 3 * LINK_KEEPALIVE_MS;
+/** A chunkserver waits this long before it opens its link again after it closed or failed. */
+export const LINK_RETRY_MS = 200;
+/** The leader's probe of a chunkserver a client reported unreachable waits this long for an answer. */
+export const PROBE_TIMEOUT_MS = 1000;
+/** One probe a server at most this often, however many clients report it. */
+export const PROBE_MIN_INTERVAL_MS = 1000;
+/**
+ * The shared HTTP client's connect timeout (to chunkservers and masters alike): a host that is
+ * gone (no RST, its packets dropped) costs a read this long before it moves to the next replica,
+ * not undici's default 10 s a chunk. A TCP handshake within one network takes milliseconds.
+ */
+export const CONNECT_TIMEOUT_MS = 2000;
+/** A client's report of an unreachable chunkserver waits this long for the master at most (it is a hint). */
+export const UNREACHABLE_REPORT_TIMEOUT_MS = 2000;
+/** Chunkserver links one master holds open at most (one a chunkserver). */
+export const MAX_CHUNKSERVER_LINKS = 4096;
 /** Write tokens the master signs are good this long: at least a chunk stream's time. */
 export const WRITE_TOKEN_TTL_MS = 10 * 60_000;
 
@@ -53,6 +75,8 @@ export interface LimitSettings {
   heartbeatIntervalMs?: number;
   /** The master's dead timeout: a server silent this long is dead. */
   deadTimeoutMs?: number;
+  /** The master's grace for a chunkserver whose connection dropped (see master/registry/liveness.ts). */
+  connectionGraceMs?: number;
   /** A chunk stream (a client's, a pipeline's) must finish within this. */
   chunkTimeoutMs?: number;
   /** Write tokens the master signs are good this long. */
@@ -91,6 +115,16 @@ export const RELATIONS: Relation[] = [
     name: 'heartbeatIntervalMs * 3 <= deadTimeoutMs (a server that misses two beats is not dead yet)',
     holds: (s) => s.heartbeatIntervalMs * 3 <= s.deadTimeoutMs,
     uses: ['heartbeatIntervalMs', 'deadTimeoutMs'],
+  },
+  {
+    name: 'connectionGraceMs <= deadTimeoutMs (a dropped connection finds a crash no later than silence does; else it adds nothing)',
+    holds: (s) => s.connectionGraceMs <= s.deadTimeoutMs,
+    uses: ['connectionGraceMs', 'deadTimeoutMs'],
+  },
+  {
+    name: 'connectionGraceMs >= heartbeatIntervalMs (a restarted server re-registers with its first beat: one interval to come back before its copies start)',
+    holds: (s) => s.connectionGraceMs >= s.heartbeatIntervalMs,
+    uses: ['connectionGraceMs', 'heartbeatIntervalMs'],
   },
   {
     name: 'writeTokenTtlMs >= chunkTimeoutMs (a token outlives the longest chunk stream it admits)',

@@ -127,6 +127,11 @@ export const HeartbeatRequest = z.strictObject({
 });
 export const CorruptReport = z.strictObject({ id: serverId, handle, reason: z.string().max(500).default('') });
 
+/** A client could not reach a chunkserver (connect refused or timed out): a hint, which the leader checks. */
+export const UnreachableReport = z.strictObject({ addr: z.string().min(1).max(300) });
+/** What the leader made of a client's report: its own probe reached the server or not; unknown address; or checked just now already. */
+export interface UnreachableReply { server: string | null; verdict: 'reachable' | 'unreachable' | 'unknown' | 'checked-recently' }
+
 export type MkdirRequest = z.infer<typeof MkdirRequest>;
 export type CreateRequest = z.infer<typeof CreateRequest>;
 export type AllocateRequest = z.infer<typeof AllocateRequest>;
@@ -248,6 +253,11 @@ export interface ChunkserverStatus {
   id: string;
   addr: string;
   alive: boolean;
+  /**
+   * Alive, but kept out of new pipelines: its connection to the leader dropped (dead once the
+   * grace passes without a new one), or a client could not reach it and neither could the leader.
+   */
+  suspect?: boolean;
   capacityBytes: number;
   freeBytes: number;
   usedBytes: number;

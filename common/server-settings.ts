@@ -137,6 +137,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'peers', flag: 'peers', roles: MASTER, type: 'string', parse: parsePeers, describe: 'the Raft group: id=host:port,... with this master included. Needed on a master\'s first start only: the group is recorded in its data folder, and a later --peers must match it (a new folder without it: a group of one)' },
   { key: 'replication', flag: 'replication', roles: MASTER, type: 'number', parse: int(1, 16), default: 3, describe: 'default replicas per chunk' },
   { key: 'deadTimeoutMs', flag: 'dead-timeout-ms', roles: MASTER, type: 'number', parse: int(1), default: 30_000, describe: 'a chunkserver silent this long is dead: shorter finds losses sooner, longer copies less after a brief pause' },
+  { key: 'connectionGraceMs', flag: 'connection-grace-ms', roles: MASTER, type: 'number', parse: int(1), default: 1500, describe: 'a chunkserver whose connection to the leader dropped is suspect at once and dead after this long unless it connects again: shorter re-replicates sooner after a crash, longer forgives a slower restart' },
   { key: 'leaseMs', flag: 'lease-ms', roles: MASTER, type: 'number', parse: int(1), default: 60_000, describe: 'a writer silent this long loses its unfinished file' },
   { key: 'snapshotEvery', flag: 'snapshot-every', roles: MASTER, type: 'number', parse: int(1), default: 10_000, describe: 'Raft log entries between snapshots' },
   { key: 'tickMs', flag: 'tick-ms', roles: MASTER, type: 'number', parse: int(1, 10_000), default: 100, describe: 'Raft tick; elections time out after 10-20 ticks' },
@@ -237,7 +238,7 @@ function localAddresses(): Set<string> {
 export interface MasterSettings {
   id: string; listen: string; advertise?: string; data: string; secretFile?: string; chunkSize: number;
   tlsCert?: string; tlsKey?: string; tlsCa?: string;
-  peers?: Record<string, string>; replication: number; deadTimeoutMs: number; leaseMs: number; snapshotEvery: number;
+  peers?: Record<string, string>; replication: number; deadTimeoutMs: number; connectionGraceMs: number; leaseMs: number; snapshotEvery: number;
   tickMs: number; gcGraceMs: number; copiesPerServer: number; balanceThreshold: number; trashIntervalMs: number;
 }
 

@@ -31,6 +31,8 @@ export interface MasterOptions {
   replication: number;
   secretFile?: string;
   deadTimeoutMs: number;
+  /** A chunkserver whose connection to the leader dropped is dead after this long unless it connects again. */
+  connectionGraceMs: number;
   writeLeaseMs: number;
   /** Raft log entries between snapshots (and log compaction). */
   snapshotEveryEntries: number;
@@ -60,6 +62,8 @@ export const MASTER_DEFAULTS = {
   replication: 3,
   /** GFS/HDFS use tens of seconds; the local cluster passes a shorter value for quick demos. */
   deadTimeoutMs: 30_000,
+  /** A crash is seen at once (the connection drops); this long forgives a quick restart. */
+  connectionGraceMs: 1500,
   writeLeaseMs: 60_000,
   snapshotEveryEntries: 10_000,
   tickIntervalMs: 100,
@@ -78,7 +82,7 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   const { host, port } = parseAddr(opts.listen, '--listen', true);
   // The copy's report slack is the dead timeout (see LeaderCore): checked as the core will use it.
   checkLimits({
-    deadTimeoutMs: opts.deadTimeoutMs, gcGraceMs: opts.gcGraceMs, writeTokenTtlMs: WRITE_TOKEN_TTL_MS, chunkTimeoutMs: CHUNK_TIMEOUT_MS,
+    deadTimeoutMs: opts.deadTimeoutMs, connectionGraceMs: opts.connectionGraceMs, gcGraceMs: opts.gcGraceMs, writeTokenTtlMs: WRITE_TOKEN_TTL_MS, chunkTimeoutMs: CHUNK_TIMEOUT_MS,
     copyTimeoutMs: REPAIR_DEFAULTS.copyTimeoutMs, copyReportSlackMs: opts.deadTimeoutMs,
   });
   const log = createLogger('master', opts.id);
@@ -175,7 +179,7 @@ function checkPeers(opts: MasterOptions): void {
 function serviceConfig(opts: MasterOptions, m: { addr: string; clusterId: string; peers: Record<string, string>; secret: Buffer }): MasterConfig {
   return {
     id: opts.id, addr: m.addr, clusterId: m.clusterId, chunkSizeBytes: opts.chunkSizeBytes, defaultReplication: opts.replication,
-    writeLeaseMs: opts.writeLeaseMs, deadTimeoutMs: opts.deadTimeoutMs, writeTokenTtlMs: WRITE_TOKEN_TTL_MS, readTokenTtlMs: READ_TOKEN_TTL_MS, secret: m.secret,
+    writeLeaseMs: opts.writeLeaseMs, deadTimeoutMs: opts.deadTimeoutMs, connectionGraceMs: opts.connectionGraceMs, writeTokenTtlMs: WRITE_TOKEN_TTL_MS, readTokenTtlMs: READ_TOKEN_TTL_MS, secret: m.secret,
     peers: m.peers, safeModeMs: opts.safeModeMs, gcGraceMs: opts.gcGraceMs, trashIntervalMs: opts.trashIntervalMs,
     repair: { perServerCopies: opts.copiesPerServer, balanceThreshold: opts.balanceThreshold },
   };

@@ -4,7 +4,7 @@ import { Counter, type Registry as MetricsRegistry } from 'prom-client';
 import { DfsError } from '../common/errors.js';
 import {
   AbandonRequest, AllocateRequest, CompleteRequest, ConcatRequest, CorruptReport, CreateRequest, DeleteRequest, HeartbeatRequest,
-  DecommissionRequest, MkdirRequest, RegisterRequest, RenameRequest, RenewRequest, SetReplicationRequest,
+  DecommissionRequest, MkdirRequest, RegisterRequest, RenameRequest, RenewRequest, SetReplicationRequest, UnreachableReport,
 } from '../common/protocol.js';
 import { SESSION_HEADER } from '../common/leader.js';
 import { parseInput, route } from '../common/server.js';
@@ -62,6 +62,12 @@ export function mountMasterRoutes(app: Express, svc: MasterService, metrics: Met
   mountReportRoutes(app, svc.reports, count);
   mountChunkserverRoutes(app, svc.chunkservers);
   mountTrashQuotaRoutes(app, svc.trashQuota, count); // trash-quota
+  // A chunkserver's long-lived connection (liveness), and clients' reports of one they could not reach.
+  app.get('/v1/cs/link', route((req, res) => svc.links.accept(req, res)));
+  app.post('/v1/cluster/unreachable', route(async (req, res) => {
+    count('unreachable');
+    res.json(await svc.probes.report(parseInput(UnreachableReport, req.body).addr));
+  }));
 
   // The web dashboard at /ui/ and the state it polls.
   mountDashboard(app, svc);

@@ -25,6 +25,11 @@ const MAX_PENDING_LOG_EVENTS = 1000;
 export interface LeaderCoreOptions {
   /** A chunkserver silent this long is dead and its replicas stop counting. */
   deadTimeoutMs: number;
+  /**
+   * A chunkserver whose connection to the leader dropped is suspect at once and dead after this
+   * long unless it connects again (see registry/liveness.ts); undefined: connections are ignored.
+   */
+  connectionGraceMs?: number;
   /** After becoming leader, placement waits this long at most for chunkservers to report. */
   safeModeMs: number;
   /** A garbage replica is deleted once it has been garbage this long. */
@@ -85,7 +90,7 @@ export class LeaderCore {
   constructor(private readonly opts: LeaderCoreOptions, state: MasterState, nowMs: number) {
     this.state = state;
     this.nowMs = nowMs;
-    this.registry = new Registry(opts.deadTimeoutMs, () => this.nowMs, opts.random);
+    this.registry = new Registry(opts.deadTimeoutMs, () => this.nowMs, opts.random, opts.connectionGraceMs);
     this.repair = new RepairScheduler(this.registry, { ...REPAIR_DEFAULTS, copyReportSlackMs: opts.deadTimeoutMs, ...opts.repair }, () => this.nowMs);
     this.reports = new ReportAssembler(opts.deadTimeoutMs);
   }
@@ -104,6 +109,7 @@ export class LeaderCore {
   /** Time passed: answers the commands due (expiring abandoned writes). Scans are asked for with startScan. */
   tick(nowMs: number): Command[] {
     this.advanceTo(nowMs);
+    this.noteConnectionsExpired();
     if (!this.leader || this.nowMs < this.nextLeaseCheckMs) return [];
     this.nextLeaseCheckMs = this.nowMs + this.opts.leaseCheckIntervalMs;
     for (const w of this.state.writes.values()) {
@@ -230,6 +236,49 @@ export class LeaderCore {
     this.emit('warn', 'replica reported corrupt', { server: req.id, handle: req.handle, reason: req.reason });
     this.registry.markCorrupt(req.id, req.handle);
     this.repair.onReplicasGone(req.id, [req.handle]);
+  }
+
+  // ---- connections (registry/liveness.ts) ----
+
+  /** Stream `stream` from chunkserver `serverId` opened: it is no longer suspect for its connection. */
+  connectionOpened(serverId: string, stream: number, nowMs: number): void {
+    this.advanceTo(nowMs);
+    const wasSuspect = this.registry.liveness.suspect(serverId, this.nowMs);
+    this.registry.liveness.opened(serverId, stream);
+    if (wasSuspect) this.emit('info', 'chunkserver connected again', { server: serverId });
+  }
+
+  /**
+   * Stream `stream` from `serverId` closed (its process died, or it restarts): suspect now, no new
+   * pipelines; dead once connectionGraceMs passed without a new connection (tick notices).
+   */
+  connectionDropped(serverId: string, stream: number, nowMs: number): void {
+    this.advanceTo(nowMs);
+    if (this.registry.liveness.dropped(serverId, stream, this.nowMs)) {
+      this.emit('warn', 'chunkserver suspect: its connection dropped', { server: serverId, graceMs: this.opts.connectionGraceMs ?? null });
+    }
+  }
+
+  /**
+   * A client could not reach `serverId` and the leader's probe could not either: kept out of new
+   * pipelines until `untilMs` or a probe that reaches it. Never dead on this alone: a client's
+   * word (or a probe across a flaky link) must not cost copies; the heartbeat timeout decides.
+   */
+  probeResult(serverId: string, reached: boolean, nowMs: number, holdMs: number): void {
+    this.advanceTo(nowMs);
+    if (reached) this.registry.liveness.probeSucceeded(serverId);
+    else {
+      this.registry.liveness.probeFailed(serverId, this.nowMs + holdMs);
+      this.emit('warn', 'chunkserver suspect: unreachable by a client and by the leader', { server: serverId });
+    }
+  }
+
+  /** Servers whose grace ran out are dead now: a scan soon plans their replicas' copies. */
+  private noteConnectionsExpired(): void {
+    for (const id of this.registry.liveness.takeExpired(this.nowMs)) {
+      this.emit('warn', 'chunkserver dead: its connection did not come back within the grace', { server: id });
+      this.scanAsked = true;
+    }
   }
 
   // ---- placement of new chunks ----

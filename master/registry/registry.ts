@@ -4,6 +4,7 @@ import { DEFAULT_RACK } from '../../common/racks.js';
 import { chooseReplicas } from '../placement.js';
 import { CorruptReplicas } from './corrupt.js';
 import { GarbageSweeps } from './garbage.js';
+import { ConnectionLiveness } from './liveness.js';
 import { LocationTable, MAX_SERVERS } from './location-table.js';
 
 interface ServerEntry {
@@ -43,21 +44,28 @@ export class Registry {
   /** Where each server's garbage sweep stands (see takeGarbage). */
   private readonly garbage = new GarbageSweeps(this.locations);
   private readonly corrupt = new CorruptReplicas();
+  /** What the servers' connections to the leader say (liveness.ts): suspect at once, dead after a grace. */
+  readonly liveness: ConnectionLiveness;
 
   /**
    * `now` is the leader's clock reading (the core's, never the machine's); `random` is the
-   * placement jitter's source (seeded in tests and the simulator).
+   * placement jitter's source (seeded in tests and the simulator); `connectionGraceMs` how long a
+   * server whose connection dropped has to connect again.
    */
-  constructor(private readonly deadTimeoutMs: number, private readonly now: () => number, private readonly random: () => number) {}
+  constructor(private readonly deadTimeoutMs: number, private readonly now: () => number, private readonly random: () => number, connectionGraceMs = Number.POSITIVE_INFINITY) {
+    this.liveness = new ConnectionLiveness(connectionGraceMs);
+  }
 
   register(req: RegisterRequest): void {
     const old = this.servers.get(req.id);
     if (old) this.forgetServerChunks(old);
+    this.liveness.registered(req.id);
     // An address now claimed by another id belongs to a server that was wiped and re-created.
     for (const other of this.servers.values()) {
       if (other.id !== req.id && other.addr === req.addr) {
         this.forgetServerChunks(other);
         this.servers.delete(other.id);
+        this.liveness.forget(other.id);
         this.byIndex[other.index] = undefined;
         this.freeIndexes.push(other.index);
       }
@@ -121,7 +129,12 @@ export class Registry {
 
   isAlive(id: string): boolean {
     const e = this.servers.get(id);
-    return !!e && this.now() - e.lastHeartbeatMs <= this.deadTimeoutMs;
+    return !!e && this.now() - e.lastHeartbeatMs <= this.deadTimeoutMs && !this.liveness.expired(id, this.now());
+  }
+
+  /** Alive but not to be offered for new pipelines: its connection dropped (within the grace), or a probe failed. */
+  isSuspect(id: string): boolean {
+    return this.isAlive(id) && this.liveness.suspect(id, this.now());
   }
 
   addrOf(id: string): string | undefined {
@@ -207,7 +220,7 @@ export class Registry {
 
   place(count: number, exclude: string[], chunkSizeBytes: number, opts: PlaceOptions = {}): { id: string; addr: string }[] {
     const ex = new Set(exclude);
-    const live = [...this.servers.values()].filter((s) => !ex.has(s.id) && this.isAlive(s.id));
+    const live = [...this.servers.values()].filter((s) => !ex.has(s.id) && this.isAlive(s.id) && !this.liveness.suspect(s.id, this.now()));
     const plan = { ...opts, holderRacks: opts.holders?.map((id) => this.rackOf(id)) }; // rack rule
     const ids = chooseReplicas(live, count, chunkSizeBytes, this.random, plan);
     return ids.map((id) => {
@@ -275,7 +288,7 @@ export class Registry {
     return [...this.servers.values()]
       .sort((a, b) => (a.id < b.id ? -1 : 1))
       .map((s) => ({
-        id: s.id, addr: s.addr, alive: this.isAlive(s.id), capacityBytes: s.capacityBytes, freeBytes: s.freeBytes,
+        id: s.id, addr: s.addr, alive: this.isAlive(s.id), suspect: this.isSuspect(s.id), capacityBytes: s.capacityBytes, freeBytes: s.freeBytes,
         usedBytes: s.usedBytes, chunkCount: s.chunkCount, activeWrites: s.activeWrites, activeReads: s.activeReads,
         lastHeartbeatAgoMs: now - s.lastHeartbeatMs, rack: s.rack, ...(s.fsId !== undefined ? { fsId: s.fsId } : {}),
       }));
@@ -288,5 +301,6 @@ export class Registry {
     this.locations.clear();
     this.garbage.clear();
     this.corrupt.clear();
+    this.liveness.clear();
   }
 }

@@ -12,6 +12,8 @@ export interface MasterConfig {
   writeLeaseMs: number;
   /** A chunkserver silent this long is dead and its replicas stop counting. */
   deadTimeoutMs: number;
+  /** A chunkserver whose connection dropped is suspect at once, dead after this unless it connects again (undefined: ignored). */
+  connectionGraceMs?: number;
   /** How long a write token stays valid: long enough to stream one chunk on a slow link. */
   writeTokenTtlMs: number;
   /** How long a read token (stat's chunks, copy orders) stays valid: see READ_TOKEN_TTL_MS. */

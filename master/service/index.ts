@@ -5,3 +5,5 @@ export { READ_TOKEN_TTL_MS } from './tokens.js';
 export type { NamespaceCalls } from './namespace.js';
 export type { Reports } from './reports.js';
 export type { ChunkserverCalls } from './chunkservers.js';
+export type { ChunkserverLinks } from './links.js';
+export type { UnreachableProbes } from './probes.js';

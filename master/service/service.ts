@@ -7,6 +7,8 @@ import type { TrashQuotaService } from '../trash-quota-service.js';
 import { ChunkserverCalls } from './chunkservers.js';
 import type { MasterConfig } from './config.js';
 import { Leadership, type LeadershipOptions } from './leadership.js';
+import { ChunkserverLinks } from './links.js';
+import { UnreachableProbes } from './probes.js';
 import { NamespaceCalls } from './namespace.js';
 import { Reports } from './reports.js';
 import { ChunkTokens } from './tokens.js';
@@ -27,6 +29,9 @@ export class MasterService {
   readonly namespace: NamespaceCalls;
   readonly reports: Reports;
   readonly chunkservers: ChunkserverCalls;
+  /** Chunkservers' long-lived connections (links.ts) and clients' reports of unreachable ones (probes.ts). */
+  readonly links: ChunkserverLinks;
+  readonly probes: UnreachableProbes;
   private readonly lead: Leadership;
 
   constructor(opts: MasterServiceOptions) {
@@ -35,6 +40,8 @@ export class MasterService {
     this.namespace = new NamespaceCalls(this.lead, tokens);
     this.reports = new Reports(this.lead);
     this.chunkservers = new ChunkserverCalls(this.lead, tokens);
+    this.links = new ChunkserverLinks(this.lead);
+    this.probes = new UnreachableProbes(this.lead);
   }
 
   get config(): MasterConfig {
@@ -76,6 +83,7 @@ export class MasterService {
 
   stop(): void {
     this.lead.stop();
+    this.links.closeAll();
   }
 
   /** One tick of the leader core: propose what it asks, start a scan when one is due. */

@@ -208,7 +208,9 @@ function serverState(c, deadTimeoutMs) {
   if (!c.alive) return 'dead';
   if (c.state === 'decommissioning') return 'draining';
   if (c.state === 'decommissioned') return 'drained';
-  return c.lastHeartbeatAgoMs > deadTimeoutMs / 3 ? 'suspect' : 'live';
+  // Suspect: its connection to the leader dropped (dead after the grace unless it connects
+  // again), a failed probe after a client's report, or silent for a third of the dead timeout.
+  return c.suspect || c.lastHeartbeatAgoMs > deadTimeoutMs / 3 ? 'suspect' : 'live';
 }
 
 function drawChunkservers(el, { servers, dead }) {

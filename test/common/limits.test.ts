@@ -12,6 +12,7 @@ import { MASTER_DEFAULTS } from '../../master/main.js';
 const GOOD: Required<LimitSettings> = {
   heartbeatIntervalMs: 1000, deadTimeoutMs: MASTER_DEFAULTS.deadTimeoutMs, chunkTimeoutMs: CHUNK_TIMEOUT_MS, writeTokenTtlMs: WRITE_TOKEN_TTL_MS,
   copyTimeoutMs: REPAIR_DEFAULTS.copyTimeoutMs, copyReportSlackMs: MASTER_DEFAULTS.deadTimeoutMs, gcGraceMs: MASTER_DEFAULTS.gcGraceMs,
+  connectionGraceMs: MASTER_DEFAULTS.connectionGraceMs,
 };
 
 t.test('the shipped settings fit together', async (t) => {
@@ -35,6 +36,8 @@ const BREAKS: [Partial<LimitSettings>, RegExp][] = [
   [{ copyReportSlackMs: 20_000 }, /copyReportSlackMs >= deadTimeoutMs/],
   [{ copyTimeoutMs: 0 }, /copyTimeoutMs > 0/],
   [{ gcGraceMs: -1 }, /gcGraceMs >= 0/],
+  [{ connectionGraceMs: MASTER_DEFAULTS.deadTimeoutMs + 1 }, /connectionGraceMs <= deadTimeoutMs/],
+  [{ connectionGraceMs: 500 }, /connectionGraceMs >= heartbeatIntervalMs/],
 ];
 
 t.test('settings that break a relation are refused, naming it', async (t) => {

@@ -47,6 +47,8 @@ export interface ClusterOptions {
   chunkserverArgs?: string[];
   /** Chunkserver i's rack (`--rack`), by index; absent or short: the default rack. */
   racks?: string[];
+  /** More `dfs master` options, passed to every master as they are (e.g. --connection-grace-ms). */
+  masterArgs?: string[];
 }
 
 /** Spawns `dfs <role> ...` and resolves with its address once it logs that it started. */
@@ -114,7 +116,7 @@ export class TestCluster {
     TestCluster.live.add(this);
     this.opts = {
       masters: 1, chunkservers: 4, chunkSizeBytes: 1024 * 1024, replication: 3, deadTimeoutMs: 3000, leaseMs: 60_000, heartbeatMs: 300,
-      snapshotEvery: 10_000, gcGraceMs: 1000, balanceThreshold: 0, chunkserverArgs: [], ...opts,
+      snapshotEvery: 10_000, gcGraceMs: 1000, balanceThreshold: 0, chunkserverArgs: [], masterArgs: [], ...opts,
     };
     this.dir = mkdtempSync(join(tmpdir(), 'dfs-test-'));
     this.secretFile = join(this.dir, 'secret');
@@ -156,7 +158,7 @@ export class TestCluster {
       '--chunk-size', String(this.opts.chunkSizeBytes), '--replication', String(this.opts.replication),
       '--dead-timeout-ms', String(this.opts.deadTimeoutMs), '--lease-ms', String(this.opts.leaseMs),
       '--snapshot-every', String(this.opts.snapshotEvery), '--gc-grace-ms', String(this.opts.gcGraceMs),
-      '--balance-threshold', String(this.opts.balanceThreshold), ...peers,
+      '--balance-threshold', String(this.opts.balanceThreshold), ...this.opts.masterArgs, ...peers,
       ...(this.opts.trashIntervalMs !== undefined ? ['--trash-interval-ms', String(this.opts.trashIntervalMs)] : []),
     ];
   }

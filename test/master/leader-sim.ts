@@ -3,7 +3,8 @@
 // carry out the copies and deletes the core hands them; files are written, overwritten, removed
 // and re-replicated through the real MasterState's apply (no Raft: the sim is the one master
 // whose log it is). A seeded random source decides everything: faults (kills, restarts with and
-// without data, slow and lost heartbeats, corrupt replicas, leader changes) and the workload
+// without data, slow and lost heartbeats, connections to the leader that drop (with a kill, or
+// alone) and open again, corrupt replicas, leader changes) and the workload
 // (writes, overwrites, rm, setrep, decommission). The checks run on the ground truth (what the
 // servers hold), not on the core's beliefs, each time an order reaches a server:
 //   - no delete takes a chunk below its replication, and none deletes its last good replica;
@@ -46,11 +47,14 @@ export interface LeaderSimStats {
   decommissions: number;
   lostChunks: number;
   quietMs: number;
+  /** Connections to the leader that dropped (with a kill or alone), as connectionDropped events. */
+  linkDrops: number;
 }
 
 const STEP_MS = 250;
 const HEARTBEAT_MS = 1000;
 const DEAD_MS = 5000;
+const CONNECTION_GRACE_MS = 1500;
 const GRACE_MS = 8000;
 const SAFE_MODE_MS = 2000;
 const LEASE_MS = 15_000;
@@ -73,6 +77,9 @@ class SimServer {
   copyFailed: number[] = [];
   copying: Copying[] = [];
   nextBeatMs: number;
+  /** Its connection to the leader is open (opened with its next beat when not). */
+  linkOpen = false;
+  stream = 0;
 
   /** Its rack (failure domain), set when the cluster is made. */
   rack = 'r1';
@@ -107,7 +114,8 @@ class SimServer {
 export class LeaderSim {
   readonly random: () => number;
   readonly state = new MasterState();
-  readonly stats: LeaderSimStats = { steps: 0, files: 0, kills: 0, wipes: 0, leaderChanges: 0, corrupt: 0, copiesDone: 0, surplusDeletes: 0, garbageDeletes: 0, decommissions: 0, lostChunks: 0, quietMs: 0 };
+  readonly stats: LeaderSimStats = { steps: 0, files: 0, kills: 0, wipes: 0, leaderChanges: 0, corrupt: 0, copiesDone: 0, surplusDeletes: 0, garbageDeletes: 0, decommissions: 0, lostChunks: 0, quietMs: 0, linkDrops: 0 };
+  private streams = 0;
   private nowMs = 1_000_000;
   private readonly servers: SimServer[] = [];
   private core: LeaderCore;
@@ -140,7 +148,7 @@ export class LeaderSim {
 
   private newCore(): LeaderCore {
     const opts: LeaderCoreOptions = {
-      deadTimeoutMs: DEAD_MS, safeModeMs: SAFE_MODE_MS, gcGraceMs: GRACE_MS, leaseCheckIntervalMs: 1000,
+      deadTimeoutMs: DEAD_MS, connectionGraceMs: CONNECTION_GRACE_MS, safeModeMs: SAFE_MODE_MS, gcGraceMs: GRACE_MS, leaseCheckIntervalMs: 1000,
       repair: { perServerCopies: 2, maxInFlight: 16, copyTimeoutMs: 20_000, balanceThreshold: BALANCE_THRESHOLD, maxMovesInFlight: 4, unsafeSurplusOffByOne: this.opts.unsafeSurplusOffByOne },
       random: this.random, unsafeNoGarbageGrace: this.opts.unsafeNoGarbageGrace,
     };
@@ -212,6 +220,11 @@ export class LeaderSim {
   private beat(s: SimServer): void {
     s.nextBeatMs = this.nowMs + HEARTBEAT_MS;
     if (!this.core.isLeader) return; // no leader to answer: the server tries again next time
+    if (!s.linkOpen) {
+      s.linkOpen = true;
+      s.stream = ++this.streams;
+      this.core.connectionOpened(s.id, s.stream, this.nowMs);
+    }
     if (s.needsRegister) {
       const req: RegisterRequest = {
         ...s.stats(), ...(this.opts.unsafeRacksUnreported ? {} : { rack: s.rack }), chunks: [...s.store].map(([handle, r]) => ({ handle, version: r.version, length: r.length })),
@@ -382,6 +395,23 @@ export class LeaderSim {
     else if (r < 0.14) this.corrupt();
     else if (r < 0.143) this.changeLeader();
     else if (r < 0.16) this.slowOrLostHeartbeat();
+    else if (r < 0.165) this.linkBlip();
+  }
+
+  /** The leader hears that `s`'s connection closed. */
+  private dropLink(s: SimServer): void {
+    if (!s.linkOpen) return;
+    s.linkOpen = false;
+    if (!this.core.isLeader) return;
+    this.core.connectionDropped(s.id, s.stream, this.nowMs);
+    this.stats.linkDrops++;
+    this.note(`link of ${s.id} dropped`);
+  }
+
+  /** A live server's connection drops alone (a reset on the way); it opens a new one with its next beat. */
+  private linkBlip(): void {
+    const up = this.servers.filter((s) => s.up && s.linkOpen);
+    if (up.length > 0) this.dropLink(up[Math.floor(this.random() * up.length)]!);
   }
 
   private pickPath(): string {
@@ -440,6 +470,8 @@ export class LeaderSim {
     if (up.length <= 2) return;
     const s = up[Math.floor(this.random() * up.length)]!;
     s.up = false;
+    // The kernel closes a dead process's socket: the leader hears of it, unless the host is gone.
+    if (this.random() < 0.8) this.dropLink(s);
     s.copying = [];
     s.added = [];
     s.removed = [];
@@ -486,6 +518,7 @@ export class LeaderSim {
     if (!this.core.isLeader) return;
     // A scan under way goes on stepping, as the driver's would, and stops itself at its next step.
     this.core.loseLeadership(this.nowMs);
+    for (const s of this.servers) s.linkOpen = false; // the old leader ends every link
     this.leaderlessUntilMs = this.nowMs + Math.floor(this.random() * 3000);
     this.stats.leaderChanges++;
     this.note('leader lost');

@@ -1,0 +1,74 @@
+// This chunkserver's long-lived connection to the leader (GET /v1/cs/link, see
+// master/service/links.ts). It carries nothing but the fact that this process lives: when the
+// process dies its socket closes and the leader holds the server suspect at once, then dead after
+// its connection grace unless a new link (a quick restart) opens first. The link goes to the
+// master the heartbeats reach (LeaderClient follows the leader), and opens again whenever it
+// closes, fails, or the leader falls silent for LINK_SILENCE_MS.
+import { request } from 'undici';
+import { httpAgent, buildUrl } from '../common/http.js';
+import { LINK_RETRY_MS, LINK_SILENCE_MS } from '../common/limits.js';
+import type { LeaderClient } from '../common/leader.js';
+import type { Logger } from '../common/log.js';
+
+export interface LeaderLinkOptions {
+  id: string;
+  masters: LeaderClient;
+  /** Signs each opening with the cluster secret (common/peer-auth.ts): the /v1/cs routes ask for it. */
+  sign: (method: string, pathWithQuery: string, body: Buffer | undefined) => Record<string, string>;
+  log: Logger;
+}
+
+export class LeaderLink {
+  private stopped = false;
+  private abort?: AbortController;
+  private running?: Promise<void>;
+
+  constructor(private readonly opts: LeaderLinkOptions) {}
+
+  start(): void {
+    this.running ??= this.loop();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.abort?.abort();
+    await this.running;
+  }
+
+  private async loop(): Promise<void> {
+    let failures = 0;
+    while (!this.stopped) {
+      const leader = this.opts.masters.leader;
+      const held = await this.hold(leader).then(() => true, (err: Error) => {
+        if (!this.stopped && failures++ % 25 === 0) this.opts.log.debug({ master: leader, err: err.message }, 'leader link closed');
+        return false;
+      });
+      if (held) failures = 0;
+      if (!this.stopped) await new Promise((r) => setTimeout(r, LINK_RETRY_MS));
+    }
+  }
+
+  /** Opens the link to `addr` and reads it until it ends, fails, or falls silent. */
+  private async hold(addr: string): Promise<void> {
+    const abort = new AbortController();
+    this.abort = abort;
+    let silence: NodeJS.Timeout | undefined;
+    const watch = () => {
+      clearTimeout(silence);
+      silence = setTimeout(() => abort.abort(new Error('the leader fell silent')), LINK_SILENCE_MS);
+    };
+    watch();
+    try {
+      const url = new URL(buildUrl(addr, '/v1/cs/link', { id: this.opts.id }));
+      const headers = this.opts.sign('GET', url.pathname + url.search, undefined);
+      const res = await request(url, { method: 'GET', dispatcher: httpAgent(), headers, signal: abort.signal });
+      if (res.statusCode !== 200) {
+        await res.body.dump();
+        throw new Error(`answered ${res.statusCode}`);
+      }
+      for await (const _ of res.body) watch();
+    } finally {
+      clearTimeout(silence);
+    }
+  }
+}

@@ -1,0 +1,54 @@
+// The leader's end of each chunkserver's long-lived connection (GET /v1/cs/link). A chunkserver
+// holds one open to the leader; when its process dies the kernel closes the socket and the
+// leader hears of it at once (MooseFS notices a dead chunkserver so), instead of waiting out the
+// heartbeat timeout. The news goes into the leader core as an event with the time
+// (connectionOpened / connectionDropped): the core decides, this file only watches sockets.
+//
+// Why an HTTP response held open, not an upgraded stream as Raft's transport: nothing is sent
+// but liveness, so the route table, the chunkserver auth on /v1/cs, the leader-only gate and
+// NOT_LEADER's redirect all apply as they are, with no framing or handshake of its own.
+import type { Request, Response } from 'express';
+import { DfsError } from '../../common/errors.js';
+import { LINK_KEEPALIVE_MS, MAX_CHUNKSERVER_LINKS } from '../../common/limits.js';
+import type { Leadership } from './leadership.js';
+
+const ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+interface OpenLink { res: Response; stream: number; timer: NodeJS.Timeout }
+
+export class ChunkserverLinks {
+  private readonly open = new Map<string, OpenLink>();
+  private streams = 0;
+
+  constructor(private readonly lead: Leadership) {}
+
+  /** Holds the response open until the chunkserver goes away or this master stops leading. */
+  accept(req: Request, res: Response): void {
+    this.lead.requireLeader();
+    const id = req.query.id;
+    if (typeof id !== 'string' || !ID.test(id)) throw new DfsError('INVALID_ARGUMENT', 'query parameter id must be a chunkserver id');
+    this.open.get(id)?.res.end(); // a newer connection replaces the older one
+    if (this.open.size >= MAX_CHUNKSERVER_LINKS) throw new DfsError('UNAVAILABLE', `this master holds ${MAX_CHUNKSERVER_LINKS} chunkserver connections already; retry shortly`);
+    const stream = ++this.streams;
+    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+    res.write(`${JSON.stringify({ leader: this.lead.config.addr, keepaliveMs: LINK_KEEPALIVE_MS })}\n`);
+    // The keepalive lets the chunkserver tell a leader that hangs from one that is quiet, and
+    // ends the link once this master is not the leader, so the server finds the new one.
+    const timer = setInterval(() => (this.lead.replicator.isLeader() ? res.write('\n') : res.end()), LINK_KEEPALIVE_MS);
+    const link: OpenLink = { res, stream, timer };
+    this.open.set(id, link);
+    this.lead.core.connectionOpened(id, stream, this.lead.now());
+    this.lead.flushLog();
+    res.once('close', () => {
+      clearInterval(timer);
+      if (this.open.get(id) === link) this.open.delete(id);
+      if (this.lead.replicator.isLeader()) this.lead.core.connectionDropped(id, stream, this.lead.now());
+      this.lead.flushLog();
+    });
+  }
+
+  /** Ends every link (the master is closing). */
+  closeAll(): void {
+    for (const link of this.open.values()) link.res.end();
+  }
+}

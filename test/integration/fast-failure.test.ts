@@ -1,0 +1,76 @@
+// Fast, safe failure detection with real processes: a chunkserver's link to the leader drops
+// when it is killed, and the leader holds it suspect at once and dead after the connection grace
+// (not the heartbeat timeout, set long here so only the link can decide); a restart within the
+// grace costs no copies; a paused process (SIGSTOP) keeps its link and, within the dead timeout,
+// costs nothing; a client's report of a live server changes nothing.
+import t from 'tap';
+import { callJson } from '../../common/http.js';
+import type { ClusterStatus, UnreachableReply } from '../../common/protocol.js';
+import { randomBytesSeeded, TestCluster, waitFor } from '../helpers/cluster.js';
+
+const CHUNK = 64 * 1024;
+/** Long enough for a process to start again on a loaded 2-core machine; the dead timeout is 30 s. */
+const GRACE_MS = 10_000;
+
+t.test('link drops: suspect at once, dead after the grace, copies; a quick restart and a pause cost none', async (t) => {
+  const c = await TestCluster.start({ chunkservers: 4, chunkSizeBytes: CHUNK, deadTimeoutMs: 30_000, masterArgs: ['--connection-grace-ms', String(GRACE_MS)] });
+  t.teardown(() => c.stop());
+  const data = randomBytesSeeded(6 * CHUNK + 3, 7);
+  t.equal((await c.dfs(['put', '-', '/f/a.bin'], { input: data })).code, 0);
+  const status = () => callJson<ClusterStatus>(c.master.addr, '/v1/cluster/status');
+  const server = async (id: string) => (await status()).chunkservers.find((s) => s.id === id)!;
+  const copies = async () => {
+    const r = (await status()).repair;
+    return r.copiesDone + r.copiesInFlight + r.copiesFailed;
+  };
+  await waitFor(async () => (await status()).underReplicatedChunks === 0 && (await copies()) === 0, 30_000, 'the file to be fully replicated');
+
+  // 1. kill -9, restarted within the grace: suspect, never dead, no copies.
+  const cs1 = c.chunkservers[0]!;
+  await c.kill(cs1);
+  const killedAt = Date.now();
+  await waitFor(async () => (await server(cs1.id)).suspect === true, 5_000, `${cs1.id} to be suspect`);
+  t.match(await server(cs1.id), { alive: true, suspect: true }, 'killed: suspect at once, still alive (its replicas still count)');
+  await c.startChunkserver(0);
+  t.comment(`restarted ${Date.now() - killedAt} ms after the kill`);
+  await waitFor(async () => (await server(cs1.id)).suspect === false, 20_000, `${cs1.id} to connect again`);
+  t.match(await server(cs1.id), { alive: true, suspect: false }, 'restarted within the grace: back in service');
+  t.equal(await copies(), 0, 'a restart within the grace ordered no copies');
+
+  // 2. SIGSTOP for a while (within the dead timeout), then SIGCONT: the link stays open.
+  const cs2 = c.chunkservers[1]!;
+  process.kill(cs2.pid, 'SIGSTOP');
+  let sawSuspect = false;
+  const pausedUntil = Date.now() + 5000;
+  while (Date.now() < pausedUntil) {
+    sawSuspect ||= (await server(cs2.id)).suspect === true;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  process.kill(cs2.pid, 'SIGCONT');
+  t.notOk(sawSuspect, 'a paused process keeps its link: never suspect');
+  await waitFor(async () => (await server(cs2.id)).lastHeartbeatAgoMs < 2000, 10_000, `${cs2.id} to beat again`);
+  t.equal(await copies(), 0, 'a pause within the dead timeout ordered no copies');
+
+  // 3. A client's report of a live server: the leader probes it, and nothing changes.
+  const cs3 = c.chunkservers[2]!;
+  const live = await callJson<UnreachableReply>(c.master.addr, '/v1/cluster/unreachable', { body: { addr: cs3.addr } });
+  t.same(live, { server: cs3.id, verdict: 'reachable' }, 'the leader reached the reported server itself');
+  const again = await callJson<UnreachableReply>(c.master.addr, '/v1/cluster/unreachable', { body: { addr: cs3.addr } });
+  t.equal(again.verdict, 'checked-recently', 'reports of one server are probed once a second at most');
+  t.same(await callJson<UnreachableReply>(c.master.addr, '/v1/cluster/unreachable', { body: { addr: '127.0.0.1:1' } }), { server: null, verdict: 'unknown' }, 'an address no server has: nothing to probe');
+  t.match(await server(cs3.id), { alive: true, suspect: false }, 'a client\'s word marks no live server suspect or dead');
+
+  // 4. kill -9 for good: dead after the grace (the dead timeout is 30 s), and copies restore 3 replicas.
+  const cs4 = c.chunkservers[3]!;
+  await c.kill(cs4);
+  await waitFor(async () => (await server(cs4.id)).suspect === true, 5_000, `${cs4.id} to be suspect`);
+  const probe = await callJson<UnreachableReply>(c.master.addr, '/v1/cluster/unreachable', { body: { addr: cs4.addr } });
+  t.same(probe, { server: cs4.id, verdict: 'unreachable' }, 'a client\'s report of the killed server: the probe fails too');
+  t.ok((await server(cs4.id)).alive, 'still alive within the grace');
+  await waitFor(async () => (await server(cs4.id)).alive === false, 15_000, `${cs4.id} to be dead`);
+  t.pass(`${cs4.id} dead after the ${GRACE_MS} ms grace, long before the 30 s dead timeout`);
+  await waitFor(async () => (await status()).underReplicatedChunks === 0 && (await status()).repair.copiesInFlight === 0, 60_000, 'every chunk back to 3 live replicas');
+  const fsck = await c.dfs(['fsck', '/f']);
+  t.equal(fsck.code, 0, fsck.stderr);
+  t.ok((await c.dfs(['cat', '/f/a.bin'])).stdout.equals(data), 'the file reads back byte-identical');
+});
