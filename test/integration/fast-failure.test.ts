@@ -6,7 +6,10 @@
 import t from 'tap';
 import { callJson } from '../../common/http.js';
 import type { ClusterStatus, UnreachableReply } from '../../common/protocol.js';
-import { randomBytesSeeded, TestCluster, waitFor } from '../helpers/cluster.js';
+import { ADMIN_TOKEN, randomBytesSeeded, TestCluster, waitFor } from '../helpers/cluster.js';
+
+/** Calls in this process carry the test cluster's admin token, as the CLI's do. */
+const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
 const CHUNK = 64 * 1024;
 /** Long enough for a process to start again on a loaded 2-core machine; the dead timeout is 30 s. */
@@ -17,7 +20,7 @@ t.test('link drops: suspect at once, dead after the grace, copies; a quick resta
   t.teardown(() => c.stop());
   const data = randomBytesSeeded(6 * CHUNK + 3, 7);
   t.equal((await c.dfs(['put', '-', '/f/a.bin'], { input: data })).code, 0);
-  const status = () => callJson<ClusterStatus>(c.master.addr, '/v1/cluster/status');
+  const status = () => callJson<ClusterStatus>(c.master.addr, '/v1/cluster/status', { headers: auth });
   const server = async (id: string) => (await status()).chunkservers.find((s) => s.id === id)!;
   const copies = async () => {
     const r = (await status()).repair;
@@ -53,18 +56,18 @@ t.test('link drops: suspect at once, dead after the grace, copies; a quick resta
 
   // 3. A client's report of a live server: the leader probes it, and nothing changes.
   const cs3 = c.chunkservers[2]!;
-  const live = await callJson<UnreachableReply>(c.master.addr, '/v1/cluster/unreachable', { body: { addr: cs3.addr } });
+  const live = await callJson<UnreachableReply>(c.master.addr, '/v1/cluster/unreachable', { headers: auth, body: { addr: cs3.addr } });
   t.same(live, { server: cs3.id, verdict: 'reachable' }, 'the leader reached the reported server itself');
-  const again = await callJson<UnreachableReply>(c.master.addr, '/v1/cluster/unreachable', { body: { addr: cs3.addr } });
+  const again = await callJson<UnreachableReply>(c.master.addr, '/v1/cluster/unreachable', { headers: auth, body: { addr: cs3.addr } });
   t.equal(again.verdict, 'checked-recently', 'reports of one server are probed once a second at most');
-  t.same(await callJson<UnreachableReply>(c.master.addr, '/v1/cluster/unreachable', { body: { addr: '127.0.0.1:1' } }), { server: null, verdict: 'unknown' }, 'an address no server has: nothing to probe');
+  t.same(await callJson<UnreachableReply>(c.master.addr, '/v1/cluster/unreachable', { headers: auth, body: { addr: '127.0.0.1:1' } }), { server: null, verdict: 'unknown' }, 'an address no server has: nothing to probe');
   t.match(await server(cs3.id), { alive: true, suspect: false }, 'a client\'s word marks no live server suspect or dead');
 
   // 4. kill -9 for good: dead after the grace (the dead timeout is 30 s), and copies restore 3 replicas.
   const cs4 = c.chunkservers[3]!;
   await c.kill(cs4);
   await waitFor(async () => (await server(cs4.id)).suspect === true, 5_000, `${cs4.id} to be suspect`);
-  const probe = await callJson<UnreachableReply>(c.master.addr, '/v1/cluster/unreachable', { body: { addr: cs4.addr } });
+  const probe = await callJson<UnreachableReply>(c.master.addr, '/v1/cluster/unreachable', { headers: auth, body: { addr: cs4.addr } });
   t.same(probe, { server: cs4.id, verdict: 'unreachable' }, 'a client\'s report of the killed server: the probe fails too');
   t.ok((await server(cs4.id)).alive, 'still alive within the grace');
   await waitFor(async () => (await server(cs4.id)).alive === false, 15_000, `${cs4.id} to be dead`);

@@ -12,7 +12,7 @@ import t from 'tap';
 import { request } from 'undici';
 import { chunkserverSigner, PEER_AUTH_HEADER, signPeerRequest } from '../../dist/common/peer-auth.js';
 import { RAFT_STREAM_PATH, RAFT_STREAM_PROTOCOL } from '../../dist/master/raft/stream-transport.js';
-import { DFS, TestCluster, waitFor } from '../helpers/cluster.js';
+import { ADMIN_TOKEN, DFS, TestCluster, waitFor } from '../helpers/cluster.js';
 
 const SECRET = Buffer.from('test-secret-0123456789abcdef');
 const OTHER = Buffer.from('another-secret-0123456789abcdef');
@@ -121,7 +121,7 @@ t.test('a chunkserver with another secret cannot register', async (t) => {
   child.stdout.on('data', (b: Buffer) => (output += b));
   child.stderr.on('data', (b: Buffer) => (output += b));
   await waitFor(() => output.includes('PEER_AUTH_INVALID') || /signature does not match/.test(output), 30_000, 'the stray chunkserver to be refused');
-  const status = await request(`http://${c.master.addr}/v1/cluster/status`);
+  const status = await request(`http://${c.master.addr}/v1/cluster/status`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
   const s = (await status.body.json()) as { chunkservers: { id: string }[] };
   t.notOk(s.chunkservers.some((cs) => cs.id === 'stray'), 'the master does not know it');
 });

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DFS, randomBytesSeeded, runDfs, TestCluster, waitFor } from '../helpers/cluster.js';
+import { ADMIN_TOKEN, DFS, randomBytesSeeded, runDfs, TestCluster, waitFor } from '../helpers/cluster.js';
 import type { ClusterStatus, FsckReply } from '../../common/protocol.js';
 
 const CHUNK = 128 * 1024;
@@ -18,7 +18,7 @@ interface ChunkView { handle: number; replicas: { id: string; addr: string }[] }
 
 async function chunksOf(c: TestCluster, path: string): Promise<ChunkView[]> {
   const { proc } = await c.leader();
-  const res = await fetch(`http://${proc.addr}/v1/fs/stat?path=${encodeURIComponent(path)}&chunks=1`);
+  const res = await fetch(`http://${proc.addr}/v1/fs/stat?path=${encodeURIComponent(path)}&chunks=1`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
   if (res.status !== 200) throw new Error(`stat ${path}: ${res.status} ${await res.text()}`);
   return ((await res.json()) as { chunks: ChunkView[] }).chunks;
 }
@@ -166,7 +166,7 @@ t.test('dfs cluster --racks 2 deals the chunkservers over rack1 and rack2; more 
     rmSync(dataDir, { recursive: true, force: true });
   });
   await waitFor(() => /ready/.test(out), 90_000, 'the local cluster to be ready');
-  const status = await runDfs(['status', '--json'], { env: { DFS_MASTERS: `127.0.0.1:${base}` } });
+  const status = await runDfs(['status', '--json'], { env: { DFS_MASTERS: `127.0.0.1:${base}`, DFS_TOKEN: '', DFS_TOKEN_FILE: join(dataDir, 'admin-token') } });
   t.equal(status.code, 0, status.stderr);
   const s = JSON.parse(status.stdout.toString()) as ClusterStatus;
   t.same(s.chunkservers.map((c) => [c.id, c.rack]), [['cs1', 'rack1'], ['cs2', 'rack2']], 'cs1 in rack1, cs2 in rack2');

@@ -48,7 +48,8 @@ t.test('a TLS cluster: round trip, plain HTTP refused, a peer without a certific
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const c = await startTlsCluster(t, join(dir, 'data'));
   t.ok(c.masters.every((m) => m.startsWith('https://')), 'cluster.json names https:// masters');
-  const env = { DFS_MASTERS: c.masters.join(','), DFS_TLS_CA: c.tlsCa };
+  // The cluster's own admin token (dfs cluster wrote it), not the test clusters' one in DFS_TOKEN.
+  const env = { DFS_MASTERS: c.masters.join(','), DFS_TLS_CA: c.tlsCa, DFS_TOKEN: '', DFS_TOKEN_FILE: join(dir, 'data', 'admin-token') };
 
   const data = randomBytesSeeded(3 * 1024 * 1024 + 17, 15);
   const src = join(dir, 'in.bin');
