@@ -7,8 +7,11 @@ import type { DirNode, Node } from './nodes.js';
 export const ABSENT = Symbol('absent');
 export type Kept = Node | typeof ABSENT;
 
-/** The old values of one directory: its mtime and each name changed since the capture. */
-export interface DirUndo { mtimeMs: number; names: Map<string, Kept> }
+/**
+ * The old values of one directory, kept at its first change: its mtime, its names in their order
+ * (the one copy that grows with a directory), and the old value of each name changed since.
+ */
+export interface DirUndo { mtimeMs: number; order: string[]; names: Map<string, Kept> }
 
 /** One capture's memory of old values (see snapshot.ts for the writer that reads it). */
 export class CaptureUndo {
@@ -34,7 +37,7 @@ export function endCapture(undo: CaptureUndo): void {
 function beforeChildChange(dir: DirNode, name: string, old: Node | undefined): void {
   for (const undo of active) {
     let kept = undo.dirs.get(dir);
-    if (kept === undefined) undo.dirs.set(dir, (kept = { mtimeMs: dir.mtimeMs, names: new Map() }));
+    if (kept === undefined) undo.dirs.set(dir, (kept = { mtimeMs: dir.mtimeMs, order: [...dir.children.keys()], names: new Map() }));
     if (!kept.names.has(name)) kept.names.set(name, old ?? ABSENT);
   }
 }

@@ -56,8 +56,8 @@ export class MasterState {
   }
 
   /** The state now, to be written piece by piece while it goes on changing (snapshot.ts). */
-  capture(): StateCapture {
-    return captureState(this);
+  capture(pieceBytes?: number): StateCapture {
+    return captureState(this, pieceBytes);
   }
 
   /** The whole snapshot in one buffer: for small states (tests); a master writes capture()'s pieces. */

@@ -38,7 +38,7 @@ export interface StateCapture {
 }
 
 /** Captures `s` now: O(pending writes + decommissioning servers), whatever the namespace's size. */
-export function captureState(s: MasterState): StateCapture {
+export function captureState(s: MasterState, pieceBytes = SNAPSHOT_PIECE_BYTES): StateCapture {
   const header: Header = { v: 2, nextHandle: s.nextHandle, rootMtimeMs: s.root.mtimeMs, decommissioning: [...s.decommissioning], ...(s.namespaceId !== undefined ? { ns: s.namespaceId } : {}) };
   const writes = [...s.writes.values()].map((w) => structuredClone(w));
   const undo = beginCapture();
@@ -47,14 +47,14 @@ export function captureState(s: MasterState): StateCapture {
     endCapture(undo);
     chunks.release();
   };
-  return { pieces: () => pieces({ header, writes, root: s.root, undo, chunks }, release), release };
+  return { pieces: () => pieces({ header, writes, root: s.root, undo, chunks, pieceBytes }, release), release };
 }
 
-interface Captured { header: Header; writes: PendingWrite[]; root: DirNode; undo: CaptureUndo; chunks: CapturedChunks }
+interface Captured { header: Header; writes: PendingWrite[]; root: DirNode; undo: CaptureUndo; chunks: CapturedChunks; pieceBytes: number }
 
 function* pieces(c: Captured, release: () => void): Generator<Buffer> {
   try {
-    const out = new PieceWriter();
+    const out = new PieceWriter(c.pieceBytes);
     out.line(JSON.stringify(c.header));
     for (const line of treeLines(c.root, c.undo)) if (out.line(line)) yield out.take();
     let rows: (string | number)[][] = [];
@@ -80,12 +80,14 @@ class PieceWriter {
   private records = 0;
   private crc = 0;
 
+  constructor(private readonly pieceBytes: number) {}
+
   /** Adds a line; true when the piece is full. */
   line(text: string): boolean {
     this.parts.push(text, '\n');
     this.bytes += text.length + 1;
     this.records++;
-    return this.bytes >= SNAPSHOT_PIECE_BYTES;
+    return this.bytes >= this.pieceBytes;
   }
 
   take(): Buffer {
@@ -127,15 +129,10 @@ function* treeLines(root: DirNode, undo: CaptureUndo): Generator<string> {
   }
 }
 
-/** A directory's names at the capture, copied when the writer reaches it (the one step that grows with a directory). */
+/** A directory's names at the capture, in their order: copied when the writer reaches it, or at its first change. */
 function namesAtCapture(dir: DirNode, undo: CaptureUndo): string[] {
   if (!(dir.children instanceof ChildMap)) throw new Error('snapshot: a directory not made by newDir() (its changes would escape the capture)');
-  const kept = undo.dirs.get(dir)?.names;
-  const names = [...dir.children.keys()];
-  if (kept === undefined) return names;
-  const now = names.filter((n) => !kept.has(n) || kept.get(n) !== ABSENT);
-  for (const [n, old] of kept) if (old !== ABSENT && !dir.children.has(n)) now.push(n);
-  return now;
+  return undo.dirs.get(dir)?.order ?? [...dir.children.keys()];
 }
 
 function nodeAtCapture(dir: DirNode, name: string, undo: CaptureUndo): Node | undefined {
