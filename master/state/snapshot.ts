@@ -151,6 +151,7 @@ export function decodeSnapshotInto(s: MasterState, data: SnapshotData): void {
     decodeSnapshotV1(s, data.subarray(0, data.byteLength));
     return;
   }
+  if (!head.startsWith('{"v":2,')) throw new Error(`unknown master snapshot format (it starts ${JSON.stringify(head)})`);
   const reader = new RecordReader(s);
   for (const line of lines(data)) reader.record(line);
   reader.finish();
