@@ -22,7 +22,7 @@ import type { PendingWrite } from './writes.js';
 import { decodeSnapshotV1 } from './snapshot-v1.js';
 
 /** A piece of a snapshot as it is produced and read: a bounded slice of event-loop time. */
-export const SNAPSHOT_PIECE_BYTES = 1024 * 1024;
+export const SNAPSHOT_PIECE_BYTES = 256 * 1024;
 const CHUNK_ROWS_PER_RECORD = 1024;
 const NEWLINE = 0x0a;
 const NEWLINE_BYTES = Buffer.of(NEWLINE);
