@@ -3,6 +3,7 @@ import { DfsError } from '../common/errors.js';
 import { MAX_COPY_FAILED, MAX_REPORT_PAGE_CHUNKS } from '../common/limits.js';
 import { LeaderClient } from '../common/leader.js';
 import type { Logger } from '../common/log.js';
+import { DEFAULT_RACK } from '../common/racks.js';
 import type { HeartbeatReply, ReportedChunk } from '../common/protocol.js';
 import type { Activity } from './routes/index.js';
 import type { Copier } from './copier.js';
@@ -31,6 +32,8 @@ export class Heartbeat {
    * that stopped beating meanwhile would be declared dead (and every upload refused).
    */
   private applying: Promise<void> = Promise.resolve();
+  /** The failure domain it registers with; set before start(). */
+  rack: string = DEFAULT_RACK;
 
   constructor(
     private readonly id: string,
@@ -159,7 +162,7 @@ export class Heartbeat {
     for (let page = 0; page < pages; page++) {
       const part: ReportedChunk[] = chunks.slice(page * MAX_REPORT_PAGE_CHUNKS, (page + 1) * MAX_REPORT_PAGE_CHUNKS);
       const final = page === pages - 1;
-      const reply = await this.masters.call<HeartbeatReply>('/v1/cs/register', { body: { ...stats, report: { id, page, final }, chunks: part } });
+      const reply = await this.masters.call<HeartbeatReply>('/v1/cs/register', { body: { ...stats, rack: this.rack, report: { id, page, final }, chunks: part } });
       if (!(await this.acceptNamespace(reply))) return undefined;
       if (reply.reregister) {
         this.again = true; // the master lost the report (a new leader, a page lost): from page 0

@@ -3,7 +3,10 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { loadSecret, PEER_AUTH_HEADER, peerAuthToken } from '../common/auth.js';
+import { loadSecret } from '../common/auth.js';
+import { allowedHostNames } from '../common/http-limits.js';
+import { loadServerTls, useClientTls, type TlsFiles } from '../common/tls.js';
+import { chunkserverSigner } from '../common/peer-auth.js';
 import { initChecksums } from '../common/checksum.js';
 import { parseAddr } from '../common/config.js';
 import { DfsError } from '../common/errors.js';
@@ -37,6 +40,10 @@ export interface ChunkserverOptions {
   scrubIntervalMs?: number;
   /** Cap on re-replication bytes received, all copies together, in MiB/s; 0 or absent: no cap. */
   copyRateMiBps?: number;
+  /** This server's failure domain, reported when it registers (absent: the default rack). */
+  rack?: string;
+  /** TLS on the listener; with a CA, mutual TLS towards the masters and the other chunkservers. */
+  tls?: TlsFiles;
 }
 
 export const CHUNKSERVER_DEFAULTS = {
@@ -87,8 +94,11 @@ export async function runChunkserver(opts: ChunkserverOptions): Promise<RunningC
   await store.open();
   watchDisk(metrics, store);
   const activity = new Activity();
-  const masters = new LeaderClient(opts.masters, { maxWaitMs: 3_000, headers: { [PEER_AUTH_HEADER]: peerAuthToken(secret, 'chunkserver') } });
-  const app = createApp(log, metrics);
+  const tls = loadServerTls(opts.tls ?? {});
+  if (tls) useClientTls({ ca: tls.ca, cert: tls.cert, key: tls.key });
+  const masters = new LeaderClient(opts.masters, { maxWaitMs: 3_000, sign: chunkserverSigner(secret, id) });
+  const hostNames = allowedHostNames([opts.listen, opts.advertise]);
+  const app = createApp(log, metrics, { hostNames: () => hostNames });
   const cfg = {
     id, addr: opts.listen, secret, maxChunkBytes: opts.maxChunkBytes, maxActiveWrites: 64, maxActiveReads: 256,
     chunkTimeoutMs: CHUNK_TIMEOUT_MS, maxPipelineLength: 16,
@@ -102,7 +112,8 @@ export async function runChunkserver(opts: ChunkserverOptions): Promise<RunningC
   };
   mountChunkRoutes(app, cfg, store, activity, { onStored: () => heartbeat?.beat(), onCorrupt }, log, metrics);
   installErrorHandler(app, log);
-  const server = await listen(app, host, port);
+  // A whole chunk PUT may take up to the chunk timeout to arrive.
+  const server = await listen(app, host, port, { tls, requestTimeoutMs: CHUNK_TIMEOUT_MS });
   // With port 0 the kernel picks the port; advertise the one we got.
   cfg.addr = opts.advertise ?? `${host}:${(server.address() as AddressInfo).port}`;
   const copier = new Copier(store, {
@@ -110,6 +121,7 @@ export async function runChunkserver(opts: ChunkserverOptions): Promise<RunningC
     rate: copyRateMiBps > 0 ? new RateLimiter(copyRateMiBps) : undefined,
   }, () => heartbeat?.beat(), log);
   heartbeat = new Heartbeat(id, cfg.addr, masters, store, activity, copier, opts.heartbeatIntervalMs, log, new NamespaceRecord(join(opts.dataDir, 'namespace-id')));
+  if (opts.rack !== undefined) heartbeat.rack = opts.rack; // rack rule
   heartbeat.start();
   const scrubber = scrubRateMiBps > 0 ? new Scrubber(store, { rateMiBps: scrubRateMiBps, intervalMs: scrubIntervalMs, stateFile: join(opts.dataDir, 'scrub.json') }, onCorrupt, log, metrics) : undefined;
   scrubber?.start();

@@ -4,6 +4,7 @@ import { CHUNK_TOKEN_HEADER } from '../common/auth.js';
 import { DfsError, errorFromBody, toDfsError } from '../common/errors.js';
 import { buildUrl, httpAgent, readJson } from '../common/http.js';
 import type { ChunkInfo, ReplicaInfo, StatReply } from '../common/protocol.js';
+import { localFirst } from '../common/racks.js';
 import type { MetaClient } from './client-meta.js';
 
 export interface GetOptions {
@@ -51,7 +52,8 @@ interface Download {
 export class Downloader {
   private readSpread = Math.floor(Math.random() * 1024);
 
-  constructor(private readonly meta: MetaClient, private readonly chunkTimeoutMs: number) {}
+  /** `rack`: the reader's, whose replicas it tries first. */
+  constructor(private readonly meta: MetaClient, private readonly chunkTimeoutMs: number, private readonly rack?: string) {}
 
   /**
    * Streams a complete file to `sink`, chunk by chunk, failing over between replicas. While one
@@ -134,14 +136,15 @@ export class Downloader {
   }
 
   private orderReplicas(replicas: ReplicaInfo[]): ReplicaInfo[] {
-    return orderForRead(replicas, this.readSpread++);
+    return localFirst(orderForRead(replicas, this.readSpread++), this.rack); // rack rule
   }
 
   /** Starts chunk `index`'s read before its turn, from a replica other than `busyId` if it has one. */
   private readEarly(index: number, chunk: ChunkInfo, busyId: string): EarlyRead | undefined {
     const order = this.orderReplicas(chunk.replicas);
     if (order.length === 0 || chunk.length === 0) return undefined;
-    if (order.length > 1 && order[0]!.id === busyId) order.push(order.shift()!);
+    // Another replica than the busy one, unless that would leave the reader's rack (rack rule).
+    if (order.length > 1 && order[0]!.id === busyId && (this.rack === undefined || order[1]!.rack === this.rack)) order.push(order.shift()!);
     // Until its turn nobody listens: a failure then must neither go unhandled nor throw (an
     // 'error' event without a listener); pump() still sees a body that failed while it waited.
     const response = this.openChunkRead(order[0]!, chunk, 0, chunk.length).then((res) => {

@@ -1,7 +1,9 @@
+import { AUTHORIZATION_HEADER } from '../common/credentials.js';
 import { DfsError } from '../common/errors.js';
 import { LeaderClient, SESSION_HEADER } from '../common/leader.js';
 import { namesDirectory, normalizePath } from '../common/paths.js';
 import type { ClusterStatus, DuReply, EntryInfo, FsckReply, ListReply, StatReply } from '../common/protocol.js';
+import type { QuotaReply, TrashReply, TrashRestoreReply } from '../common/trash-quota-protocol.js';
 
 /** The client's metadata calls: the master's namespace and cluster operations, mutations exactly once. */
 export class MetaClient {
@@ -9,8 +11,9 @@ export class MetaClient {
   /** Master sessions not in use. A mutation holds one for its whole call, retries included. */
   private readonly idleSessions: { id: string; seq: number }[] = [];
 
-  constructor(masters: string[]) {
-    this.master = new LeaderClient(masters);
+  /** `token`: the client token every master call carries (docs/SECURITY.md); none: anonymous. */
+  constructor(masters: string[], token?: string) {
+    this.master = new LeaderClient(masters, token ? { headers: { [AUTHORIZATION_HEADER]: `Bearer ${token}` } } : {});
   }
 
   /**
@@ -62,6 +65,21 @@ export class MetaClient {
   }
   status(): Promise<ClusterStatus> {
     return this.master.call('/v1/cluster/status');
+  }
+  // trash-quota: `remove` deletes at once (as HDFS's FileSystem.delete); `trash` is what `dfs rm` does.
+  /** Moves a path into `user`'s trash (inside /.trash it deletes at once: trashPath is then null). */
+  trash(path: string, user: string, recursive = false): Promise<TrashReply | { path: string; trashPath: null; files: number }> {
+    return this.mutate('/v1/fs/trash', { path: normalizePath(path), recursive, user });
+  }
+  restoreFromTrash(src: string, dst?: string): Promise<TrashRestoreReply> {
+    return this.mutate('/v1/fs/trash/restore', { src: normalizePath(src), ...(dst !== undefined ? { dst: normalizePath(dst) } : {}) });
+  }
+  /** Sets a directory's quotas: a number sets, null removes, undefined keeps. */
+  setQuota(path: string, limits: { files?: number | null; bytes?: number | null }): Promise<QuotaReply> {
+    return this.mutate('/v1/fs/quota', { path: normalizePath(path), ...limits });
+  }
+  quota(path: string): Promise<QuotaReply> {
+    return this.master.call('/v1/fs/quota', { query: { path: normalizePath(path) } });
   }
   /** Joins complete files into `target` by their chunk lists, moving no bytes (the master's concat); the sources go. */
   concat(sources: string[], target: string, overwrite = false): Promise<EntryInfo> {

@@ -13,6 +13,8 @@ export interface PutOptions {
   /** Create missing parent directories. */
   parents?: boolean;
   replication?: number;
+  /** The source's size when known (a local file): the master checks quotas against it at create, before a chunk is written. */
+  sizeBytes?: number;
   onProgress?: (bytes: number) => void;
   /**
    * Something failed and is being tried again: a chunk's pipeline (says why and who is left out),
@@ -35,6 +37,8 @@ export interface UploadLimits {
   maxChunkAttempts: number;
   /** Time allowed for one chunk to pass through its whole pipeline. */
   chunkTimeoutMs: number;
+  /** The writer's rack, sent with each allocate: the chunk's first replica goes there when it can. */
+  rack?: string;
 }
 
 /** One chunk of an upload: where it belongs, where its bytes come from, and whom to tell. */
@@ -80,7 +84,7 @@ export class Uploader {
       halt.check();
       if (empty) return (await this.meta.mutate<CreateEmptyReply>('/v1/fs/create', { ...body, empty: true })).file;
       // Not raced: once asked for, the write must be known, so that a stop abandons it.
-      const created = await this.meta.mutate<CreateReply>('/v1/fs/create', body);
+      const created = await this.meta.mutate<CreateReply>('/v1/fs/create', { ...body, ...(opts.sizeBytes !== undefined ? { expectedBytes: opts.sizeBytes } : {}) });
       return await this.writeFile(created, input, halt, opts);
     } finally {
       halt.dispose();
@@ -150,7 +154,9 @@ export class Uploader {
       let lastError: DfsError | undefined;
       for (let attempt = 0; attempt < this.limits.maxChunkAttempts; attempt++) {
         job.signal.throwIfAborted(); // the upload stopped: no new chunk for a write being abandoned
-        const alloc = await this.meta.mutate<AllocateReply>('/v1/fs/allocate', { writeId: job.writeId, index: job.index, exclude: [...job.exclude] });
+        const alloc = await this.meta.mutate<AllocateReply>('/v1/fs/allocate', {
+          writeId: job.writeId, index: job.index, exclude: [...job.exclude], ...(this.limits.rack !== undefined ? { rack: this.limits.rack } : {}), // rack rule
+        });
         try {
           return await this.sendToPipeline(job, alloc, bytes);
         } catch (err) {

@@ -3,6 +3,7 @@ import type { EntryInfo, StatReply } from '../common/protocol.js';
 import { Downloader, type GetOptions } from './client-download.js';
 import { MetaClient } from './client-meta.js';
 import { Uploader, type PutOptions } from './client-upload.js';
+import { findToken } from './token-source.js';
 
 export type { GetOptions } from './client-download.js';
 export type { PutOptions } from './client-upload.js';
@@ -12,6 +13,13 @@ export interface ClientOptions {
   maxChunkAttempts?: number;
   /** Time allowed for one chunk to pass through its whole pipeline. */
   chunkTimeoutMs?: number;
+  /** The client's rack: each chunk's first replica goes to a server there when one can take it, and reads try replicas there first (the CLI reads $DFS_RACK). */
+  rack?: string;
+  /**
+   * The client token sent to the masters (docs/SECURITY.md). Default: found as the CLI finds it
+   * ($DFS_TOKEN, $DFS_TOKEN_FILE, ~/.config/dfs/token); none found means anonymous.
+   */
+  token?: string;
 }
 
 /** Default of ClientOptions.maxChunkAttempts. */
@@ -28,10 +36,10 @@ export class DfsClient extends MetaClient {
   private readonly downloader: Downloader;
 
   constructor(masters: string[], opts: ClientOptions = {}) {
-    super(masters);
+    super(masters, opts.token ?? findToken()); // credentials hook
     const chunkTimeoutMs = opts.chunkTimeoutMs ?? DEFAULT_CHUNK_TIMEOUT_MS;
-    this.uploader = new Uploader(this, { maxChunkAttempts: opts.maxChunkAttempts ?? DEFAULT_MAX_CHUNK_ATTEMPTS, chunkTimeoutMs });
-    this.downloader = new Downloader(this, chunkTimeoutMs);
+    this.uploader = new Uploader(this, { maxChunkAttempts: opts.maxChunkAttempts ?? DEFAULT_MAX_CHUNK_ATTEMPTS, chunkTimeoutMs, rack: opts.rack });
+    this.downloader = new Downloader(this, chunkTimeoutMs, opts.rack); // rack rule
   }
 
   /** See Uploader.put: streams `source` into a new file at `path`. */

@@ -7,9 +7,12 @@ import { DEFAULT_BASE_PORT, DEFAULT_MASTERS, formatBytes } from '../common/confi
 import { capacityTotals, formatCapacity } from './format.js';
 import { DfsError } from '../common/errors.js';
 import { callJson } from '../common/http.js';
+import { clusterTlsArgs, type ClusterTls } from './cluster-tls.js';
 import { LeaderClient } from '../common/leader.js';
 import type { ClusterStatus } from '../common/protocol.js';
 import { findPortHolder, portIsFree, shellCommand } from './ports.js';
+import { AUTHORIZATION_HEADER } from '../common/credentials.js';
+import { ensureAdminToken } from './token-source.js';
 
 export interface ClusterOptions {
   masters: number;
@@ -20,8 +23,14 @@ export interface ClusterOptions {
   replication: number;
   deadTimeoutMs: number;
   host: string;
+  /** Racks the chunkservers are dealt over in turn (cs1 in rack1, cs2 in rack2, ...); absent or 1: one rack. */
+  racks?: number;
   /** The S3 gateway's port; 0: no gateway. Default 9000, or base port + 200 with another base port. */
   s3Port?: number;
+  /** The gateway's --domain (virtual-host addressing), recorded in cluster.json. */
+  s3Domain?: string;
+  /** TLS everywhere, with a throw-away CA and certificate made in <data>/tls (cli/cluster-tls.ts). */
+  tls?: boolean;
 }
 
 /** One process of the local cluster, as cluster.json lists it. */
@@ -42,6 +51,8 @@ export interface ProcessInfo {
 
 /** A deleted file's space comes back quickly in a demo; production masters default to a minute. */
 const LOCAL_GC_GRACE_MS = 10_000;
+/** The local cluster keeps what rm moved to the trash for an hour, not a day: it is for trying things. */
+const LOCAL_TRASH_INTERVAL_MS = 3600_000;
 /**
  * How long the cluster may take to come up: elections and first heartbeats take a few seconds,
  * but a loaded machine starting seven node processes at once can take far longer.
@@ -61,13 +72,18 @@ const DEFAULT_S3_PORT = 9000;
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 
+/** The rack of the local cluster's chunkserver `i` (from 0) when dealt over `racks` racks: rack1, rack2, ... in turn. */
+export function localRack(i: number, racks: number): string {
+  return `rack${(i % racks) + 1}`;
+}
+
 /** Masters listen on basePort+i, chunkservers on basePort+100+i, the S3 gateway on 9000 (or basePort+200). */
-export function clusterLayout(opts: ClusterOptions): { masters: string[]; chunkservers: string[]; s3?: string } {
+export function clusterLayout(opts: ClusterOptions): { masters: string[]; chunkservers: string[]; s3?: string; s3Domain?: string } {
   const s3Port = opts.s3Port ?? (opts.basePort === DEFAULT_BASE_PORT ? DEFAULT_S3_PORT : opts.basePort + 200);
   return {
     masters: Array.from({ length: opts.masters }, (_, i) => `${opts.host}:${opts.basePort + i}`),
     chunkservers: Array.from({ length: opts.chunkservers }, (_, i) => `${opts.host}:${opts.basePort + 100 + i}`),
-    ...(s3Port > 0 ? { s3: `${opts.host}:${s3Port}` } : {}),
+    ...(s3Port > 0 ? { s3: `${opts.host}:${s3Port}`, ...(opts.s3Domain ? { s3Domain: opts.s3Domain } : {}) } : {}),
   };
 }
 
@@ -121,14 +137,14 @@ function lastLogLine(file: string): string {
  * the leader. Only our own processes count: a data folder reused from a bigger cluster may list
  * more chunkservers.
  */
-async function notReady(layout: { masters: string[] }, procs: ProcessInfo[]): Promise<{ missing: string[]; status?: ClusterStatus }> {
+async function notReady(layout: { masters: string[] }, procs: ProcessInfo[], token: string): Promise<{ missing: string[]; status?: ClusterStatus }> {
   // The gateway speaks S3, not dfs: any HTTP answer (an S3 error for an unsigned request) will do.
   const answers = async (p: ProcessInfo) => (p.role === 's3'
     ? fetch(`http://${p.addr}/`, { signal: AbortSignal.timeout(1000) }).then(async (r) => (await r.arrayBuffer(), true), () => false)
     : callJson(p.addr, '/v1/health', { timeoutMs: 1000 }).then(() => true, () => false));
   const [healthy, status] = await Promise.all([
     Promise.all(procs.map(answers)),
-    new LeaderClient(layout.masters, { maxWaitMs: 1000 }).call<ClusterStatus>('/v1/cluster/status', { timeoutMs: 1000 }).catch(() => undefined),
+    new LeaderClient(layout.masters, { maxWaitMs: 1000, headers: { [AUTHORIZATION_HEADER]: `Bearer ${token}` } }).call<ClusterStatus>('/v1/cluster/status', { timeoutMs: 1000 }).catch(() => undefined),
   ]);
   const missing = procs.filter((_, i) => !healthy[i]).map((p) => `${p.role} ${p.id} does not answer`);
   if (!status) missing.push('no master leads yet');
@@ -143,11 +159,11 @@ async function notReady(layout: { masters: string[] }, procs: ProcessInfo[]): Pr
  * then, or undefined if the launcher began to stop meanwhile. Gives up after READY_TIMEOUT_MS.
  */
 async function waitUntilReady(
-  layout: { masters: string[] }, procs: { info: ProcessInfo; child: ChildProcess }[], dataDir: string, stopping: () => boolean,
+  layout: { masters: string[] }, procs: { info: ProcessInfo; child: ChildProcess }[], dataDir: string, stopping: () => boolean, token: string,
 ): Promise<ClusterStatus | undefined> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (!stopping()) {
-    const { missing, status } = await notReady(layout, procs.map((p) => p.info));
+    const { missing, status } = await notReady(layout, procs.map((p) => p.info), token);
     if (missing.length === 0 && status && procs.every((p) => isRunning(p.child))) return status;
     if (Date.now() > deadline) {
       throw new DfsError('TIMEOUT', `the cluster did not come up within ${READY_TIMEOUT_MS / 1000} s (${missing.join('; ')}); logs are in ${dataDir}/<id>/. The processes were stopped`);
@@ -177,7 +193,7 @@ class Launcher {
   /** Rejects when a process exits while the cluster is starting. */
   readonly died: Promise<never>;
 
-  constructor(private readonly layout: Layout, readonly dataDir: string) {
+  constructor(private readonly layout: Layout, readonly dataDir: string, private readonly tls: ClusterTls) {
     this.secretFile = join(dataDir, 'secret');
     this.clusterFile = join(dataDir, 'cluster.json');
     this.died = new Promise<never>((_, reject) => (this.failStart = reject));
@@ -186,7 +202,8 @@ class Launcher {
 
   writeClusterFile(): void {
     writeJsonAtomic(this.clusterFile, {
-      masters: this.layout.masters, dataDir: this.dataDir, secretFile: this.secretFile, launcherPid: process.pid, processes: this.procs.map((p) => p.info),
+      masters: this.tls.masters(this.layout.masters), s3Domain: this.layout.s3Domain, dataDir: this.dataDir, secretFile: this.secretFile, ...this.tls.files, launcherPid: process.pid,
+      processes: this.procs.map((p) => p.info),
     });
   }
 
@@ -196,7 +213,9 @@ class Launcher {
     const log = join(dir, `${role}.log`);
     const out = openSync(log, 'a');
     // Node's own flags (--cpu-prof, --max-old-space-size, ...) given to `dfs cluster` reach every process.
-    const own = role === 's3' ? ['--listen', addr] : ['--id', id, '--listen', addr, '--data', dir, '--secret-file', this.secretFile];
+    const own = role === 's3'
+      ? ['--listen', addr, ...this.tls.clientArgs]
+      : ['--id', id, '--listen', addr, '--data', dir, '--secret-file', this.secretFile, ...this.tls.serverArgs];
     const argv = [process.execPath, ...process.execArgv, MAIN, role, ...own, ...args];
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', out, out] });
     closeSync(out); // the child has its own copy
@@ -244,27 +263,28 @@ class Launcher {
 }
 
 /** Starts the masters and chunkservers of the layout, and the S3 gateway with an access key made once and kept beside the secret. */
-async function startAll(l: Launcher, layout: Layout, opts: ClusterOptions): Promise<S3Key | undefined> {
+async function startAll(l: Launcher, layout: Layout, opts: ClusterOptions, tokenFile: string): Promise<S3Key | undefined> {
   const peers = layout.masters.map((addr, i) => `m${i + 1}=${addr}`).join(',');
   layout.masters.forEach((addr, i) => l.start('master', `m${i + 1}`, addr, [
     '--peers', peers,
     '--chunk-size', String(opts.chunkSizeBytes), '--replication', String(opts.replication), '--dead-timeout-ms', String(opts.deadTimeoutMs),
-    '--gc-grace-ms', String(LOCAL_GC_GRACE_MS),
+    '--gc-grace-ms', String(LOCAL_GC_GRACE_MS), '--trash-interval-ms', String(LOCAL_TRASH_INTERVAL_MS),
   ]));
   layout.chunkservers.forEach((addr, i) => l.start('chunkserver', `cs${i + 1}`, addr, [
     '--masters', layout.masters.join(','), '--chunk-size', String(opts.chunkSizeBytes),
+    ...((opts.racks ?? 1) > 1 ? ['--rack', localRack(i, opts.racks!)] : []), // rack rule
   ]));
   if (!layout.s3) return undefined;
   const file = join(l.dataDir, 's3-credentials.json');
   const { loadCredentials, writeCredentialsFile } = await import('../s3/credentials.js');
   const key = existsSync(file) ? loadCredentials(file)[0] : await writeCredentialsFile(file);
-  l.start('s3', 's3', layout.s3, ['--masters', layout.masters.join(','), '--credentials', file]);
+  l.start('s3', 's3', layout.s3, ['--masters', layout.masters.join(','), '--credentials', file, '--token-file', tokenFile, ...(layout.s3Domain ? ['--domain', layout.s3Domain] : [])]);
   return key && { file, accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey };
 }
 
 function printReady(status: ClusterStatus, layout: Layout, opts: ClusterOptions, s3Key: S3Key | undefined): void {
   console.log(`dfs cluster: ready — ${status.chunkservers.filter((c) => c.alive).length} chunkservers: ${formatCapacity(capacityTotals(status.chunkservers))}; chunk size ${formatBytes(opts.chunkSizeBytes)}, replication ${opts.replication}`);
-  console.log(`dfs cluster: dashboard at http://${layout.masters[0]}/ui/ (any master's /ui/ leads to the leader)`);
+  console.log(`dfs cluster: dashboard at ${opts.tls ? 'https' : 'http'}://${layout.masters[0]}/ui/ (any master's /ui/ leads to the leader)`);
   if (layout.s3 && s3Key) {
     console.log(`dfs cluster: S3 gateway at http://${layout.s3} (key in ${s3Key.file}):\n  AWS_ACCESS_KEY_ID=${s3Key.accessKeyId} AWS_SECRET_ACCESS_KEY=${s3Key.secretAccessKey} aws --endpoint-url http://${layout.s3} s3 ls`);
   }
@@ -287,11 +307,13 @@ export async function runCluster(opts: ClusterOptions): Promise<void> {
 
   const dataDir = resolve(opts.dataDir);
   mkdirSync(dataDir, { recursive: true });
-  const l = new Launcher(layout, dataDir);
+  const tls = clusterTlsArgs(dataDir, opts);
+  const l = new Launcher(layout, dataDir, tls);
   if (!existsSync(l.secretFile)) writeFileSync(l.secretFile, newSecret() + '\n', { mode: 0o600 });
+  const admin = ensureAdminToken(dataDir, l.secretFile); // credentials: the admin token beside cluster.json
   process.on('SIGINT', l.onSignal);
   process.on('SIGTERM', l.onSignal);
-  const s3Key = await startAll(l, layout, opts);
+  const s3Key = await startAll(l, layout, opts, admin.file);
   l.writeClusterFile();
 
   console.log(`dfs cluster: data in ${dataDir}`);
@@ -299,7 +321,7 @@ export async function runCluster(opts: ClusterOptions): Promise<void> {
 
   try {
     // A process that dies first fails the start.
-    const status = await Promise.race([waitUntilReady(layout, l.procs, dataDir, () => l.stopping), l.died]);
+    const status = await Promise.race([waitUntilReady(layout, l.procs, dataDir, () => l.stopping, admin.token), l.died]);
     if (!status) return; // Ctrl-C while starting: the signal handler exits
     l.ready = true;
     printReady(status, layout, opts, s3Key);
@@ -309,6 +331,7 @@ export async function runCluster(opts: ClusterOptions): Promise<void> {
     throw err;
   }
   const isDefault = layout.masters.join(',') === DEFAULT_MASTERS.join(',');
-  console.log(`\nPoint dfs at it${isDefault ? ' (this is also the default)' : ''}:\n  export DFS_MASTERS=${layout.masters.join(',')}\n  dfs status\n\nProcesses are listed in ${l.clusterFile}, each with the command that restarts it by hand. Ctrl-C stops the cluster.`);
+  const ca = tls.files.tlsCa ? `\n  export DFS_TLS_CA=${tls.files.tlsCa}` : '';
+  console.log(`\nPoint dfs at it${isDefault && !opts.tls ? ' (this is also the default)' : ''}, with the admin token (kept in ${admin.file}):\n  export DFS_MASTERS=${tls.masters(layout.masters).join(',')} DFS_TOKEN_FILE=${admin.file}${ca}\n  dfs status\n\nProcesses are listed in ${l.clusterFile}, each with the command that restarts it by hand. Ctrl-C stops the cluster.`);
   await new Promise(() => undefined); // until a signal
 }

@@ -1,5 +1,6 @@
 import { formatBytes } from '../common/config.js';
 import type { ChunkserverStatus, ClusterStatus, DuReply, EntryInfo, FsckProblem, FsckReply, StatReply } from '../common/protocol.js';
+import { formatMisplaced, formatTolerance, groupByRack } from './format-racks.js';
 
 const size = (n: number, human: boolean) => (human ? formatBytes(n) : String(n));
 
@@ -104,14 +105,22 @@ export function formatStatus(s: ClusterStatus): string {
   }
   const live = s.chunkservers.filter((c) => c.alive).length;
   lines.push(`chunkservers: ${live} live of ${s.chunkservers.length}${live > 0 ? `: ${formatCapacity(capacityTotals(s.chunkservers))}` : ''}`);
-  for (const c of s.chunkservers) {
+  lines.push(...groupByRack(s.chunkservers, (c) => { // rack rule
     const drain = c.state === 'decommissioning' ? `  DECOMMISSIONING (${c.decommissionRemaining} chunks to copy)` : c.state === 'decommissioned' ? '  DECOMMISSIONED (safe to remove)' : '';
-    lines.push(`  ${c.id.padEnd(8)} ${c.addr.padEnd(21)} ${(c.alive ? 'alive' : 'DEAD').padEnd(5)}  capacity ${formatBytes(c.capacityBytes).padStart(9)}  free ${formatBytes(c.freeBytes).padStart(9)}  used ${formatBytes(c.usedBytes).padStart(9)}  chunks ${String(c.chunkCount).padStart(6)}  heartbeat ${(c.lastHeartbeatAgoMs / 1000).toFixed(1)}s ago${drain}`);
-  }
+    return `  ${c.id.padEnd(8)} ${c.addr.padEnd(21)} ${(c.alive ? 'alive' : 'DEAD').padEnd(5)}  capacity ${formatBytes(c.capacityBytes).padStart(9)}  free ${formatBytes(c.freeBytes).padStart(9)}  used ${formatBytes(c.usedBytes).padStart(9)}  chunks ${String(c.chunkCount).padStart(6)}  heartbeat ${(c.lastHeartbeatAgoMs / 1000).toFixed(1)}s ago${drain}`;
+  }));
   lines.push(`namespace: ${s.files} files, ${s.dirs} directories, ${s.chunks} chunks (chunk size ${formatBytes(s.chunkSizeBytes)}, replication ${s.defaultReplication})`);
   lines.push(`health: ${s.underReplicatedChunks} under-replicated chunks, ${s.missingChunks} missing chunks, ${s.overReplicatedChunks} over-replicated${s.safeMode ? ' (safe mode: waiting for chunkserver reports)' : ''}`);
+  if (s.tolerance) lines.push(formatTolerance(s.tolerance)); // rack rule
   lines.push(`repair: ${s.repair.copiesInFlight} copies in flight, ${s.repair.copiesDone} done, ${s.repair.copiesFailed} failed; balancing: ${s.repair.movesInFlight} moves in flight, ${s.repair.movesDone} done (since this leader took over)`);
+  if (s.trash) lines.push(formatTrashHeld(s.trash)); // trash-quota
   return lines.join('\n');
+}
+
+/** The trash line of `dfs status`: what rm moved there and not yet expunged, and for how long it is kept. */
+export function formatTrashHeld(t: NonNullable<ClusterStatus['trash']>): string {
+  const keep = t.intervalMs >= 3600_000 ? `${+(t.intervalMs / 3600_000).toFixed(1)} h` : `${+(t.intervalMs / 1000).toFixed(1)} s`;
+  return `trash: ${t.files} file${t.files === 1 ? '' : 's'}, ${formatBytes(t.bytes)} (${formatBytes(t.rawBytes)} with replicas), each kept ${keep} after rm (dfs trash)`;
 }
 
 /** HDFS-style fsck report: each unhealthy file with its bad chunks, then totals and a verdict. */
@@ -128,6 +137,7 @@ export function formatFsck(r: FsckReply): string {
   const unhealthy = r.filesUnderReplicated + r.filesMissing + r.filesCorrupt;
   const listed = r.fileReports.filter((f) => f.status !== 'HEALTHY').length;
   if (listed < unhealthy) lines.push(`... and ${unhealthy - listed} more unhealthy files`);
+  lines.push(...formatMisplaced(r)); // rack rule
   lines.push(
     `files: ${r.files} (and ${r.openFiles} being written, not checked): ${r.filesHealthy} healthy, ${r.filesUnderReplicated} under-replicated, ${r.filesMissing} missing, ${r.filesCorrupt} corrupt`,
     `chunks: ${r.chunks}: ${r.underReplicated} under-replicated, ${r.missing} missing, ${r.corrupt} corrupt, ${r.overReplicated} over-replicated`,

@@ -9,12 +9,15 @@ import { DEFAULT_MASTERS, formatBytes, parseAddrList } from '../common/config.js
 import { DfsError } from '../common/errors.js';
 import { closeHttpAgent } from '../common/http.js';
 import { baseName, joinPath, namesDirectory, normalizePath } from '../common/paths.js';
+import { rackFromEnv } from '../common/racks.js';
 import { DfsClient } from './client.js';
+import { findToken } from './token-source.js';
 import { formatDegradedWrite, formatDu, formatFsck, formatLong, formatStat, formatStatus, localTime } from './format.js';
 import { Progress } from './progress.js';
 import { StatusLine } from './status-line.js';
 import { getMany, putMany, type GotFile } from './tree-transfer.js';
 import type { EntryInfo } from '../common/protocol.js';
+import { removeOrTrash } from './trash-commands.js'; // trash-quota
 
 /** Stands for a '-' argument (stdin or stdout); cannot be a real path, as argv holds no NUL. */
 export const STDIO = '\0-';
@@ -38,6 +41,12 @@ export function mastersFrom(args: FsArgs): string[] {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
+}
+
+/** The token for this command: --token-file, else as any client finds one, else (aimed at the default local cluster) its admin token. */
+export function tokenFrom(args: FsArgs): string | undefined {
+  const tokenFile = args['token-file'];
+  return findToken({ tokenFile: typeof tokenFile === 'string' ? tokenFile : undefined, localCluster: args.masters === undefined && !process.env.DFS_MASTERS });
 }
 
 function out(text: string): void {
@@ -138,6 +147,7 @@ export async function putOne(client: DfsClient, args: FsArgs, srcArg: string, ds
     overwrite: args.force === true,
     parents: true,
     replication: args.replication as number | undefined,
+    sizeBytes: total, // trash-quota: a local file's size, for the quota check at create
     minReplicas,
     onProgress: (n) => progress.update(n),
     // As HDFS's client does, say when a pipeline failed and which node is now left out.
@@ -237,9 +247,10 @@ const handlers: Record<string, Handler> = {
     const paths = (args.paths as string[]).map((p) => normalizePath(String(p)));
     let files = 0;
     let failed = 0;
+    const trashed: { path: string; trashPath: string }[] = []; // trash-quota
     for (const p of paths) {
       try {
-        files += (await client.remove(p, args.r === true)).files;
+        files += await removeOrTrash(client, p, args, trashed); // trash-quota: into the trash unless --skip-trash
       } catch (err) {
         // A cluster that does not answer fails every path alike: stop at the first.
         if (!(err instanceof DfsError) || err.status >= 500) throw err;
@@ -249,7 +260,7 @@ const handlers: Record<string, Handler> = {
         failed++;
       }
     }
-    if (args.json) json({ files });
+    if (args.json) json({ files, ...(trashed.length > 0 ? { trashed } : {}) });
     if (failed > 0) process.exitCode = 1;
   },
 
@@ -349,7 +360,7 @@ export async function runFsCommand(name: string, args: FsArgs): Promise<void> {
 /** Runs `fn` with a client for the masters the arguments name; the HTTP agent is closed after, so the process can exit. */
 export async function withClient(args: FsArgs, fn: (client: DfsClient) => Promise<void>): Promise<void> {
   await initChecksums();
-  const client = new DfsClient(mastersFrom(args));
+  const client = new DfsClient(mastersFrom(args), { rack: rackFromEnv(), token: tokenFrom(args) }); // rack rule
   try {
     await fn(client);
   } finally {
@@ -401,8 +412,9 @@ export function fsCommands(cli: Argv, run: (name: string, args: FsArgs) => Promi
     .command('mkdir <paths..>', 'create directories', (y) => y
       .positional('paths', { type: 'string', array: true })
       .option('p', { type: 'boolean', default: false, describe: 'create parents as needed; no error if it exists' }), h('mkdir'))
-    .command('rm <paths..>', 'remove files or directories; a path that cannot be removed is reported and the rest still are (exit 1)', (y) => y
+    .command('rm <paths..>', 'move files or directories to your trash (dfs trash), or delete them with --skip-trash; a path that cannot be removed is reported and the rest still are (exit 1)', (y) => y
       .positional('paths', { type: 'string', array: true })
+      .option('skip-trash', { type: 'boolean', default: false, describe: 'delete at once instead of moving to the trash (inside /.trash, rm always deletes)' })
       .option('r', { type: 'boolean', default: false, describe: 'remove directories and their contents' })
       .option('force', { alias: 'f', type: 'boolean', default: false, describe: 'no error when a path does not exist' }), h('rm'))
     .command('mv <src> <dst>', 'move or rename a file or directory', (y) => y

@@ -2,6 +2,7 @@ import type { Argv } from 'yargs';
 import { DEFAULT_BASE_PORT, DEFAULT_MASTERS, parseAddrList, parseSize } from '../common/config.js';
 import { DfsError } from '../common/errors.js';
 import { resolveSettings, roleOptions } from '../common/server-settings.js';
+import { findToken } from './token-source.js';
 
 function size(v: unknown, what: string): number {
   return parseSize(v as string | number, what);
@@ -35,7 +36,8 @@ export function serverCommands(cli: Argv): Argv {
         id: o.id, listen: o.listen, advertise: o.advertise, dataDir: o.data, chunkSizeBytes: o.chunkSize, replication: o.replication,
         secretFile: o.secretFile, deadTimeoutMs: o.deadTimeoutMs, writeLeaseMs: o.leaseMs, snapshotEveryEntries: o.snapshotEvery,
         tickIntervalMs: o.tickMs, safeModeMs: MASTER_DEFAULTS.safeModeMs, peers: o.peers, gcGraceMs: o.gcGraceMs,
-        copiesPerServer: o.copiesPerServer, balanceThreshold: o.balanceThreshold,
+        copiesPerServer: o.copiesPerServer, balanceThreshold: o.balanceThreshold, trashIntervalMs: o.trashIntervalMs,
+        tls: { cert: o.tlsCert, key: o.tlsKey, ca: o.tlsCa },
       });
       closeOnSignal(m.close);
     })
@@ -45,7 +47,7 @@ export function serverCommands(cli: Argv): Argv {
       const cs = await runChunkserver({
         id: o.id, listen: o.listen, advertise: o.advertise, dataDir: o.data, masters: o.masters, secretFile: o.secretFile,
         maxChunkBytes: o.chunkSize, heartbeatIntervalMs: o.heartbeatMs, scrubRateMiBps: o.scrubRate, scrubIntervalMs: o.scrubIntervalMs,
-        copyRateMiBps: o.copyRate,
+        copyRateMiBps: o.copyRate, tls: { cert: o.tlsCert, key: o.tlsKey, ca: o.tlsCa }, rack: o.rack, // rack rule
       });
       closeOnSignal(cs.close);
     })
@@ -54,32 +56,40 @@ export function serverCommands(cli: Argv): Argv {
       .option('credentials', { type: 'string', demandOption: true, describe: 'JSON file of access keys: [{"accessKeyId": ..., "secretAccessKey": ...}]' })
       .option('region', { type: 'string', default: 'us-east-1', describe: 'region reported to clients (requests signed for any region are accepted)' })
       .option('multipart-expiry-ms', { type: 'number', default: 24 * 3600_000, describe: 'a multipart upload with no activity this long is deleted with its parts' })
-      .option('sweep-interval-ms', { type: 'number', default: 3600_000, describe: 'how often abandoned multipart uploads are looked for' }), async (a) => {
+      .option('sweep-interval-ms', { type: 'number', default: 3600_000, describe: 'how often abandoned multipart uploads are looked for' })
+      .option('domain', { type: 'string', describe: 'virtual-host addressing: a request to <bucket>.DOMAIN names that bucket' }), async (a) => {
       const { runS3Gateway } = await import('../s3/main.js');
       const masters = parseAddrList((a.masters as string | undefined) ?? process.env.DFS_MASTERS ?? DEFAULT_MASTERS.join(','), '--masters');
       const gw = await runS3Gateway({
-        listen: a.listen, masters, credentialsFile: a.credentials, region: a.region,
+        listen: a.listen, masters, credentialsFile: a.credentials, region: a.region, token: findToken({ tokenFile: a['token-file'] as string | undefined }),
         multipartExpiryMs: positiveInt(a['multipart-expiry-ms'], '--multipart-expiry-ms'), sweepIntervalMs: positiveInt(a['sweep-interval-ms'], '--sweep-interval-ms'),
+        domain: a.domain,
       });
       closeOnSignal(gw.close);
     })
     .command('cluster', 'run a local cluster in the foreground (what npm start runs)', (y) => y
       .option('masters', { type: 'number', default: 3, describe: 'number of masters (1, 3 or 5): a Raft group' })
       .option('chunkservers', { type: 'number', default: 4, describe: 'number of chunkservers' })
+      .option('racks', { type: 'number', default: 1, describe: 'deal the chunkservers over this many racks (rack1, rack2, ... in turn): replicas are spread over racks' })
       .option('data', { type: 'string', default: './data', describe: 'folder for all data, logs and cluster.json' })
       .option('base-port', { type: 'number', default: DEFAULT_BASE_PORT, describe: 'masters listen on base-port+i, chunkservers on base-port+100+i' })
       .option('chunk-size', { type: 'string', default: '64MiB', describe: 'chunk size' })
       .option('replication', { type: 'number', default: 3, describe: 'default replicas per chunk' })
       .option('dead-timeout-ms', { type: 'number', default: 3000, describe: 'a chunkserver silent this long is dead (three missed heartbeats: short, for demos)' })
-      .option('s3-port', { type: 'number', describe: 'port of the S3 gateway (0: none)', defaultDescription: '9000; with another --base-port, base-port+200' }), async (a) => {
+      .option('s3-port', { type: 'number', describe: 'port of the S3 gateway (0: none)', defaultDescription: '9000; with another --base-port, base-port+200' })
+      .option('s3-domain', { type: 'string', describe: 'the S3 gateway\'s --domain: <bucket>.DOMAIN names a bucket' })
+      .option('tls', { type: 'boolean', default: false, describe: 'TLS everywhere, mutual between servers, with a throw-away CA made in <data>/tls (needs openssl)' }), async (a) => {
       const { runCluster } = await import('./cluster.js');
       const basePort = positiveInt(a['base-port'], '--base-port');
       if (basePort + 100 + (a.chunkservers as number) > 65535) throw new DfsError('INVALID_ARGUMENT', '--base-port is too high for that many servers');
+      const racks = positiveInt(a.racks, '--racks'); // rack rule
+      if (racks > (a.chunkservers as number)) throw new DfsError('INVALID_ARGUMENT', `--racks ${racks} is more than the ${a.chunkservers} chunkservers: each rack needs one at least`);
       await runCluster({
-        masters: positiveInt(Number(a.masters), '--masters'), chunkservers: positiveInt(a.chunkservers, '--chunkservers'), dataDir: a.data,
+        racks, masters: positiveInt(Number(a.masters), '--masters'), chunkservers: positiveInt(a.chunkservers, '--chunkservers'), dataDir: a.data,
         basePort, chunkSizeBytes: size(a['chunk-size'], '--chunk-size'), replication: positiveInt(a.replication, '--replication'),
-        deadTimeoutMs: positiveInt(a['dead-timeout-ms'], '--dead-timeout-ms'), host: '127.0.0.1',
+        deadTimeoutMs: positiveInt(a['dead-timeout-ms'], '--dead-timeout-ms'), host: '127.0.0.1', tls: a.tls,
         ...(a['s3-port'] !== undefined ? { s3Port: s3Port(a['s3-port']) } : {}),
+        ...(a['s3-domain'] !== undefined ? { s3Domain: a['s3-domain'] } : {}),
       });
     });
 }

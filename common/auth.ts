@@ -75,19 +75,4 @@ export function verifyChunkToken(
   return grant;
 }
 
-/** The header a cluster member (master or chunkserver) puts on its calls to a master. */
-export const PEER_AUTH_HEADER = 'x-dfs-peer-auth';
-
-/** Proof that the caller holds the cluster secret, for calls between cluster members. */
-export function peerAuthToken(secret: Buffer, role: 'raft' | 'chunkserver'): string {
-  return createHmac('sha256', secret).update(`dfs peer ${role}`).digest('base64url');
-}
-
-/** Throws UNAUTHORIZED unless `got` is the peer token for `role` (compared in constant time). */
-export function verifyPeerAuth(secret: Buffer, role: 'raft' | 'chunkserver', got: unknown): void {
-  const want = Buffer.from(peerAuthToken(secret, role));
-  const have = Buffer.from(typeof got === 'string' ? got : '');
-  if (have.length !== want.length || !timingSafeEqual(have, want)) {
-    throw new DfsError('UNAUTHORIZED', `${role === 'raft' ? 'raft messages' : 'chunkserver calls'} need the cluster secret (--secret-file)`);
-  }
-}
+// Calls between cluster members are signed per request: common/peer-auth.ts.

@@ -8,6 +8,26 @@ export const ErrorCodes = {
   INVALID_CONFIG: 400,
   BODY_TOO_LARGE: 413,
   UNAUTHORIZED: 401,
+  /** A valid client token whose scope (read-only, a prefix, not admin) does not cover the call. */
+  FORBIDDEN: 403,
+  /** A cluster member's call without a valid signature: no header, bad form, another secret, a changed request. */
+  PEER_AUTH_INVALID: 401,
+  /** A member's signature outside the ±60 s window of the receiver's clock. */
+  PEER_AUTH_EXPIRED: 401,
+  /** A member's signed call (or Raft stream opening) seen before: a replay. */
+  PEER_AUTH_REPLAYED: 401,
+  /** With mutual TLS on, a peer route called without a client certificate of the cluster CA. */
+  PEER_CERT_REQUIRED: 401,
+  /** A JSON body nested too deep or with too many keys in one object. */
+  JSON_TOO_COMPLEX: 400,
+  /** A request body that did not arrive in time. */
+  BODY_TIMEOUT: 408,
+  /** A Host header that names no name of this server (DNS rebinding). */
+  HOST_NOT_ALLOWED: 403,
+  /** A write sent by a web page of another origin. */
+  CROSS_ORIGIN: 403,
+  /** A known path called with a method it does not take. */
+  METHOD_NOT_ALLOWED: 405,
   NOT_FOUND: 404,
   EXISTS: 409,
   NOT_A_DIRECTORY: 409,
@@ -15,6 +35,8 @@ export const ErrorCodes = {
   DIRECTORY_NOT_EMPTY: 409,
   FILE_NOT_READY: 409,
   FILE_BUSY: 409,
+  /** A directory's name or space quota would be exceeded (dfs quota show): nothing was changed. */
+  QUOTA_EXCEEDED: 403,
   WRITE_NOT_FOUND: 404,
   CHUNK_NOT_FOUND: 404,
   CHUNK_EXISTS: 409,

@@ -1,5 +1,6 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import { DfsError, errorFromBody, toDfsError } from './errors.js';
+import { clientTls, onClientTlsChange, scheme } from './tls.js';
 
 /** Bounds for the one HTTP client every role shares. */
 export const HTTP_LIMITS = {
@@ -16,14 +17,18 @@ export const HTTP_LIMITS = {
 };
 
 let agent: Agent | undefined;
+// Connections made before TLS was turned on (or off) must not be reused.
+onClientTlsChange(() => void closeHttpAgent());
 
-/** The process-wide keep-alive dispatcher. */
+/** The process-wide keep-alive dispatcher (with this process's TLS settings, common/tls.ts). */
 export function httpAgent(): Agent {
+  const tls = clientTls();
   agent ??= new Agent({
     connections: HTTP_LIMITS.connectionsPerOrigin,
     keepAliveTimeout: 10_000,
     headersTimeout: 0, // per-call AbortSignal.timeout() is precise; undici's own timers are coarse
     bodyTimeout: 0,
+    ...(tls ? { connect: { ...tls } } : {}),
   });
   return agent;
 }
@@ -40,10 +45,12 @@ export interface CallOptions {
   timeoutMs?: number;
   headers?: Record<string, string>;
   query?: Record<string, string | number | boolean | undefined>;
+  /** Extra headers computed from the call itself: a member's per-request signature (common/peer-auth.ts). */
+  sign?: (method: string, pathWithQuery: string, body: Buffer | undefined) => Record<string, string>;
 }
 
 export function buildUrl(base: string, path: string, query?: CallOptions['query']): string {
-  const url = new URL(path, base.startsWith('http') ? base : `http://${base}`);
+  const url = new URL(path, base.startsWith('http') ? base : `${scheme()}://${base}`);
   for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
   return url.toString();
 }
@@ -69,23 +76,34 @@ export async function readJson(body: Dispatcher.ResponseData['body']): Promise<u
   }
 }
 
+/** A TLS failure says how to fix it: trust the cluster's CA, or speak TLS to a TLS cluster. */
+export function withTlsHint(e: DfsError, cause: unknown): DfsError {
+  const text = `${(cause as Error)?.message ?? ''} ${String((cause as { code?: unknown })?.code ?? '')}`;
+  if (/certificate|CERT_|SELF_SIGNED/i.test(text)) return new DfsError('UNAVAILABLE', `${e.message}: trust the cluster's CA with DFS_TLS_CA or --tls-ca`);
+  if (scheme() === 'http' && e.message.endsWith('UND_ERR_SOCKET')) return new DfsError('UNAVAILABLE', `${e.message} (a TLS cluster needs https:// master addresses or DFS_TLS_CA)`);
+  return e;
+}
+
 /**
  * A JSON call to a peer (`addr` is host:port). Answers the parsed body on 2xx; otherwise throws
  * the peer's DfsError, or UNAVAILABLE / TIMEOUT when the peer cannot be reached.
  */
 export async function callJson<T>(addr: string, path: string, opts: CallOptions = {}): Promise<T> {
   const url = buildUrl(addr, path, opts.query);
+  const method = opts.method ?? (opts.body === undefined ? 'GET' : 'POST');
+  const body = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
   let res: Dispatcher.ResponseData;
   try {
+    const u = new URL(url);
     res = await request(url, {
-      method: opts.method ?? (opts.body === undefined ? 'GET' : 'POST'),
+      method,
       dispatcher: httpAgent(),
-      headers: { ...(opts.body === undefined ? {} : { 'content-type': 'application/json' }), ...opts.headers },
-      body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+      headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...opts.headers, ...opts.sign?.(method, u.pathname + u.search, body) },
+      body,
       signal: AbortSignal.timeout(opts.timeoutMs ?? HTTP_LIMITS.controlTimeoutMs),
     });
   } catch (err) {
-    throw toDfsError(err, `call to ${addr}`);
+    throw withTlsHint(toDfsError(err, `call to ${addr}`), err);
   }
   let parsed: unknown;
   try {

@@ -9,8 +9,10 @@ export interface LeaderClientOptions {
   /** Pause between rounds when no master is reachable or none knows a leader yet. */
   retryDelayMs?: number;
   timeoutMs?: number;
-  /** Sent on every call (e.g. a chunkserver's proof that it holds the cluster secret). */
+  /** Sent on every call. */
   headers?: Record<string, string>;
+  /** Signs every call (a chunkserver's per-request proof that it holds the cluster secret). */
+  sign?: CallOptions['sign'];
 }
 
 /** Header of an exactly-once master request: `<session id>:<sequence number>` (POST /v1/session). */
@@ -102,7 +104,7 @@ export class LeaderClient {
     for (let attempt = 0; attempt < this.masters.length || Date.now() < deadline(); attempt++) {
       const addr = this.masters[this.current]!;
       try {
-        return await callJson<T>(addr, path, { timeoutMs: this.opts.timeoutMs, ...opts, headers: { ...this.opts.headers, ...opts.headers } });
+        return await callJson<T>(addr, path, { timeoutMs: this.opts.timeoutMs, sign: this.opts.sign, ...opts, headers: { ...this.opts.headers, ...opts.headers } });
       } catch (err) {
         const e = err instanceof DfsError ? err : new DfsError('INTERNAL', String(err));
         if (e.code === 'NOT_LEADER') {

@@ -1,6 +1,7 @@
 // Wire types and request schemas shared by the master, the chunkservers and the client.
 // Every body that crosses the network is parsed with one of these schemas at the edge.
 import { z } from 'zod';
+import { RACK_PATTERN } from './racks.js';
 import { MAX_COPY_FAILED, MAX_HEARTBEAT_LIST, MAX_JSON_BODY_BYTES, MAX_REPORT_PAGE_CHUNKS, MAX_REPORT_PAGES } from './limits.js';
 
 export const API = 'v1';
@@ -21,6 +22,7 @@ const addr = z.string().regex(/^[A-Za-z0-9.-]{1,253}:\d{1,5}$/, 'address must be
   .refine((a) => { const port = Number(a.slice(a.lastIndexOf(':') + 1)); return port >= 1 && port <= 65535; }, 'port must be from 1 to 65535');
 const checksum = z.string().regex(/^[0-9a-f]{16}$/);
 const writeId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/);
+const rack = z.string().regex(RACK_PATTERN, "rack: 1-64 of [A-Za-z0-9._-]");
 
 export const MkdirRequest = z.strictObject({ path, parents: z.boolean().default(false) });
 export const CreateRequest = z.strictObject({
@@ -31,11 +33,15 @@ export const CreateRequest = z.strictObject({
   replication: z.number().int().min(1).max(MAX_REPLICATION).optional(),
   /** The file has no bytes: it is made complete at once, with no write to allocate into or complete. */
   empty: z.boolean().default(false),
+  /** trash-quota: the writer's size when it knows it (a local file): quotas are checked against it here, before a chunk is written. */
+  expectedBytes: nonNegInt.optional(),
 });
 export const AllocateRequest = z.strictObject({
   writeId,
   index: z.number().int().min(0).max(MAX_CHUNKS_PER_FILE - 1),
   exclude: z.array(serverId).max(MAX_EXCLUDED_SERVERS).default([]),
+  /** The writer's rack: the chunk's first replica goes there when a server of it can take one. */
+  rack: rack.optional(),
 });
 export const CompletedChunk = z.strictObject({
   handle,
@@ -104,6 +110,8 @@ export const RegisterRequest = z.strictObject({
   addr,
   namespaceId,
   ...ServerStats,
+  /** The server's failure domain (absent: the default rack); replicas of a chunk are spread over racks. */
+  rack: rack.optional(),
   report: ReportPage.optional(),
   chunks: z.array(ReportedChunk).max(MAX_REPORT_PAGE_CHUNKS),
 });
@@ -138,7 +146,8 @@ export type CorruptReport = z.infer<typeof CorruptReport>;
 
 // ---- replies ----
 
-export interface ReplicaInfo { id: string; addr: string }
+/** A replica's server; `rack` in stat's chunk lists (readers in that rack try it first). */
+export interface ReplicaInfo { id: string; addr: string; rack?: string }
 
 export interface ChunkInfo {
   index: number;
@@ -207,6 +216,23 @@ export interface FsckReply {
   problems: FsckProblem[];
   /** HEALTHY: every chunk has a good replica; CORRUPT: some chunk has none (missing or corrupt). */
   status: 'HEALTHY' | 'CORRUPT';
+  /** Chunks with their replication whose replicas break the rack rule (too many in one rack; repair moves one). */
+  misplaced: number;
+  /** The first misplaced chunks (at most MAX_FSCK_PROBLEMS), with the racks their replicas are in. */
+  misplacedChunks: MisplacedReport[];
+}
+
+/** A chunk whose replicas are not spread over racks as the rule wants (master/racks.ts). */
+export interface MisplacedReport { path: string; index: number; handle: number; racks: string[] }
+
+/** How much can be lost now without losing the last replica of a chunk (dfs status). */
+export interface ClusterTolerance {
+  /** Any this many servers may fail at once (the fewest live replicas of a chunk, less one); null: no chunk has a replica. */
+  servers: number | null;
+  /** Racks that may be lost whole, each alone: no chunk has all its live replicas there. */
+  racksSafe: string[];
+  /** Racks that hold every live replica of some chunk, with how many such chunks: losing one loses data. */
+  racksAtRisk: { rack: string; chunks: number }[];
 }
 
 export interface DuReply { path: string; bytes: number; files: number; dirs: number; chunks: number; entries?: { path: string; bytes: number }[] }
@@ -231,7 +257,7 @@ export interface ChunkserverStatus {
   lastHeartbeatAgoMs: number;
   /** The file system its data is on, as it reported it; servers with the same fsId share one disk. */
   fsId?: string;
-  /** Its failure domain (rack), where the cluster has more than one; absent: the one default rack. */
+  /** Its failure domain (rack), as it registered ('default' when it named none); absent from a master from before racks. */
   rack?: string;
   /**
    * in-service; decommissioning while some of its chunks lack their replication elsewhere;
@@ -285,6 +311,10 @@ export interface ClusterStatus {
   safeMode: boolean;
   /** Re-replication since this master became leader. */
   repair: { copiesInFlight: number; copiesDone: number; copiesFailed: number; bytesCopied: number; movesInFlight: number; movesDone: number };
+  /** What the cluster can lose now, by servers and by racks. */
+  tolerance: ClusterTolerance;
+  /** trash-quota: what /.trash holds (bytes: the files' sizes; rawBytes: times replication) and how long it keeps it. */
+  trash?: { files: number; bytes: number; rawBytes: number; intervalMs: number };
 }
 
 export interface HeartbeatReply {

@@ -11,6 +11,7 @@ import { networkInterfaces } from 'node:os';
 import { DEFAULT_BASE_PORT, DEFAULT_MASTERS, parseAddr, parseAddrList, parseSize } from './config.js';
 import { DfsError } from './errors.js';
 import { parseRateMiBps } from './rate.js';
+import { DEFAULT_RACK, parseRack } from './racks.js';
 
 export type Role = 'master' | 'chunkserver';
 
@@ -128,6 +129,9 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'advertise', flag: 'advertise', roles: BOTH, type: 'string', parse: addr, describe: 'host:port the others reach this server at, when not the listen address (e.g. listening on 0.0.0.0); must be an address of this host' },
   { key: 'data', flag: 'data', roles: BOTH, type: 'string', parse: str, required: true, describe: 'data folder (a master: its log and snapshot; a chunkserver: its chunk files)' },
   { key: 'secretFile', flag: 'secret-file', roles: BOTH, type: 'string', parse: str, describe: 'file with the cluster secret (or $DFS_CLUSTER_SECRET)' },
+  { key: 'tlsCert', flag: 'tls-cert', roles: BOTH, type: 'string', parse: str, describe: 'PEM certificate: serve HTTPS (with --tls-key); docs/SECURITY.md' },
+  { key: 'tlsKey', flag: 'tls-key', roles: BOTH, type: 'string', parse: str, describe: 'PEM private key of --tls-cert' },
+  { key: 'tlsCa', flag: 'tls-ca', roles: BOTH, type: 'string', parse: str, describe: 'PEM CA of the cluster: trust it, and demand a certificate it signed from peers (mutual TLS)' },
   { key: 'chunkSize', flag: 'chunk-size', roles: BOTH, type: 'string', parse: size, default: '64MiB', describe: 'a master: chunk size for new files; a chunkserver: the largest chunk accepted (the cluster\'s chunk size)' },
   // master
   { key: 'peers', flag: 'peers', roles: MASTER, type: 'string', parse: parsePeers, describe: 'the Raft group: id=host:port,... with this master included. Needed on a master\'s first start only: the group is recorded in its data folder, and a later --peers must match it (a new folder without it: a group of one)' },
@@ -138,12 +142,14 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'tickMs', flag: 'tick-ms', roles: MASTER, type: 'number', parse: int(1, 10_000), default: 100, describe: 'Raft tick; elections time out after 10-20 ticks' },
   { key: 'gcGraceMs', flag: 'gc-grace-ms', roles: MASTER, type: 'number', parse: int(0), default: 60_000, describe: 'unreferenced or stale replicas are deleted after this long' },
   { key: 'copiesPerServer', flag: 'copies-per-server', roles: MASTER, type: 'number', parse: int(1, 64), default: 4, describe: 're-replication and balancing copies one chunkserver takes part in at once' },
+  { key: 'trashIntervalMs', flag: 'trash-interval-ms', roles: MASTER, type: 'number', parse: int(1000), default: 86_400_000, describe: 'dfs rm keeps things in /.trash this long before the leader expunges them (HDFS fs.trash.interval): longer gives more time to restore, shorter frees space sooner' },
   { key: 'balanceThreshold', flag: 'balance-threshold', roles: MASTER, type: 'number', parse: fraction, default: 0.1, describe: 'move replicas when a server\'s use strays from the mean by more than this share of it (0: never)' },
   // chunkserver
   { key: 'masters', flag: 'masters', roles: CHUNKSERVER, type: 'string', parse: masterList, describe: `the masters to report to, host:port,... (or $DFS_MASTERS); default ${DEFAULT_MASTERS.join(',')}` },
   { key: 'heartbeatMs', flag: 'heartbeat-ms', roles: CHUNKSERVER, type: 'number', parse: int(50, 60_000), default: 1000, describe: 'heartbeat interval' },
   { key: 'scrubRate', flag: 'scrub-rate', roles: CHUNKSERVER, type: 'string', parse: (raw, what) => parseRateMiBps(raw, what, 'no scrubbing'), default: '16', describe: 'MiB/s of stored chunks re-verified in the background (fractions allowed); 0: no scrubbing' },
   { key: 'scrubIntervalMs', flag: 'scrub-interval-ms', roles: CHUNKSERVER, type: 'number', parse: int(1000, 7 * 24 * 3_600_000), default: 30_000, describe: 'least time between the starts of two full scrub passes (1000 to a week); a store larger than rate × interval is scrubbed back to back' },
+  { key: 'rack', flag: 'rack', roles: CHUNKSERVER, type: 'string', parse: parseRack, default: DEFAULT_RACK, describe: 'this server\'s failure domain (rack, room): the replicas of a chunk are spread over two racks at least; one rack for all (the default) spreads nothing' },
   { key: 'copyRate', flag: 'copy-rate', roles: CHUNKSERVER, type: 'string', parse: (raw, what) => parseRateMiBps(raw, what), default: '0', describe: 'cap in MiB/s on re-replication copies received, all together; 0: no cap' },
 ];
 
@@ -230,13 +236,15 @@ function localAddresses(): Set<string> {
 
 export interface MasterSettings {
   id: string; listen: string; advertise?: string; data: string; secretFile?: string; chunkSize: number;
+  tlsCert?: string; tlsKey?: string; tlsCa?: string;
   peers?: Record<string, string>; replication: number; deadTimeoutMs: number; leaseMs: number; snapshotEvery: number;
-  tickMs: number; gcGraceMs: number; copiesPerServer: number; balanceThreshold: number;
+  tickMs: number; gcGraceMs: number; copiesPerServer: number; balanceThreshold: number; trashIntervalMs: number;
 }
 
 export interface ChunkserverSettings {
   id?: string; listen: string; advertise?: string; data: string; secretFile?: string; chunkSize: number;
-  masters: string[]; heartbeatMs: number; scrubRate: number; scrubIntervalMs: number; copyRate: number;
+  tlsCert?: string; tlsKey?: string; tlsCa?: string;
+  masters: string[]; heartbeatMs: number; scrubRate: number; scrubIntervalMs: number; copyRate: number; rack: string;
 }
 
 type ResolvedSettings = Record<string, unknown>;

@@ -1,10 +1,16 @@
-import express, { type Express, type NextFunction, type Request, type Response } from 'express';
-import type { Server } from 'node:http';
+import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { createServer, type Server } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 import type { z } from 'zod';
 import { DfsError } from './errors.js';
 import type { Logger } from './log.js';
+import { applyServerLimits, hostGuard, HTTP_SERVER_LIMITS, methodNotAllowed, parseJsonBody, readBody } from './http-limits.js';
 import { MAX_JSON_BODY_BYTES } from './protocol.js';
+import { serverTlsOptions, type LoadedTls } from './tls.js';
+
+/** An error message built from a caller's input is cut to this. */
+const MAX_ERROR_MESSAGE_CHARS = 300;
 
 /** Parses untrusted input with a schema; the first problem becomes an INVALID_ARGUMENT. */
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.infer<S> {
@@ -12,7 +18,9 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.in
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
-  throw new DfsError('INVALID_ARGUMENT', `${where}${issue?.message ?? 'invalid input'}`);
+  // Never echo a caller's input back at length (600 k unknown keys once made a 7 MB answer).
+  const message = `${where}${issue?.message ?? 'invalid input'}`;
+  throw new DfsError('INVALID_ARGUMENT', message.length > MAX_ERROR_MESSAGE_CHARS ? `${message.slice(0, MAX_ERROR_MESSAGE_CHARS)}…` : message);
 }
 
 /** Parses a non-negative integer from a query string or route parameter. */
@@ -34,16 +42,25 @@ export function sendError(res: Response, err: DfsError): void {
   res.status(err.status).json(err.toBody());
 }
 
-/** An express app with the JSON body limit, metrics and JSON errors every role uses. */
-export function createApp(log: Logger, metrics: Registry): Express {
+export interface AppOptions {
+  /** Host names this server answers to besides IP literals and localhost (common/http-limits.ts). */
+  hostNames?: () => Set<string>;
+  /** Run after a body is read and before it is parsed: authentication (master/peer-guard.ts). */
+  guards?: RequestHandler[];
+}
+
+/** An express app with the request limits, metrics and JSON errors every role uses. */
+export function createApp(log: Logger, metrics: Registry, opts: AppOptions = {}): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  // Only POSTs carry JSON: a chunk PUT's body is bytes whatever its content-type says, and must
-  // reach its route unread.
-  const json = express.json({ limit: MAX_JSON_BODY_BYTES });
-  app.use((req, res, next) => (req.method === 'POST' ? json(req, res, next) : next()));
   app.use(requestMetrics(metrics));
+  if (opts.hostNames) app.use(hostGuard(opts.hostNames));
+  // Only POSTs carry JSON: a chunk PUT's body is bytes whatever its content-type says, and must
+  // reach its route unread. Bodies are read, then the caller authenticated, then parsed.
+  app.use(readBody(MAX_JSON_BODY_BYTES));
+  for (const guard of opts.guards ?? []) app.use(guard);
+  app.use(parseJsonBody());
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.contentType).send(await metrics.metrics());
   });
@@ -83,6 +100,7 @@ function isClientError(err: unknown): boolean {
 
 /** Installed last: every error becomes `{error:{code,message}}`, never express's HTML page. */
 export function installErrorHandler(app: Express, log: Logger): void {
+  app.use(methodNotAllowed(app));
   app.use((_req: Request, _res: Response, next: NextFunction) => next(new DfsError('NOT_FOUND', 'no such route')));
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     let dfsErr: DfsError;
@@ -114,12 +132,22 @@ export function route(fn: (req: Request, res: Response) => Promise<void> | void)
   };
 }
 
-export function listen(app: Express, host: string, port: number): Promise<Server> {
+/**
+ * Serves `app` on host:port, over TLS when `tls` is given (asking peers for a client certificate
+ * when it names a CA), with the header, request and connection limits of common/http-limits.ts.
+ * `requestTimeoutMs` is the longest a whole request may take to arrive: a chunk PUT's bound on a
+ * chunkserver, far less on a master.
+ */
+export function listen(app: Express, host: string, port: number, opts: { tls?: LoadedTls; requestTimeoutMs?: number } = {}): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = app.listen(port, host);
+    const check = { connectionsCheckingInterval: HTTP_SERVER_LIMITS.checkIntervalMs };
+    const server: Server = opts.tls ? createTlsServer({ ...serverTlsOptions(opts.tls), ...check }, app) : createServer(check, app);
+    applyServerLimits(server, opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
     server.once('listening', () => resolve(server));
     server.once('error', reject);
-    server.keepAliveTimeout = 30_000;
-    server.requestTimeout = 0; // chunk streams can take long; idle sockets are bounded by keepAliveTimeout
+    server.listen(port, host);
   });
 }
+
+/** A master's requests are JSON of at most 8 MiB: a minute is plenty even on a slow link. */
+const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;

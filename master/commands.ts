@@ -8,6 +8,8 @@ export type Command =
     op: 'create'; path: string; overwrite: boolean; parents?: boolean; replication: number; chunkSizeBytes: number; writeId: string; leaseMs: number; nowMs: number;
     /** Make a complete empty file in this one command (no write follows). */
     empty?: boolean;
+    /** The size the writer announced: the write counts for it in quotas from the start (master/quotas.ts). */
+    expectedBytes?: number;
   }
   | { op: 'allocate'; writeId: string; index: number; nowMs: number }
   | { op: 'complete'; writeId: string; length: number; chunks: { handle: number; length: number; checksum: string }[]; nowMs: number }
@@ -26,7 +28,11 @@ export type Command =
   | { op: 'initNamespace'; namespaceId: string }
 
   /** Joins complete files into one (as HDFS's concat): the target's chunks are the sources' in order; the sources go. */
-  | { op: 'concat'; sources: string[]; target: string; overwrite: boolean; nowMs: number };
+  | { op: 'concat'; sources: string[]; target: string; overwrite: boolean; nowMs: number }
+  /** Client credentials: a signing key added or dropped, a token recorded or revoked (master/credentials/state.ts). */
+  | { op: 'credentials'; action: import('./credentials/state.js').CredentialAction; nowMs: number }
+  /** trash-quota: the trash and directory quotas (master/trash-quota-commands.ts). */
+  | import('./trash-quota-commands.js').TrashQuotaCommand;
 
 export type CommandResult =
   | { ok: true; value?: unknown }

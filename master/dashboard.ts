@@ -9,6 +9,10 @@ import { DfsError } from '../common/errors.js';
 import type { ClusterStatus, MasterStatus } from '../common/protocol.js';
 import { route } from '../common/server.js';
 import type { MasterService } from './service/index.js';
+import { scheme } from '../common/tls.js';
+import type { Principal } from '../common/credentials.js';
+import { scopeListing } from './credentials/policy.js';
+import { principalOf } from './credentials/routes.js';
 
 /** Entries of one directory in a reply: the page says how many more there are and points at `dfs ls`. */
 const MAX_UI_ENTRIES = 500;
@@ -87,9 +91,12 @@ function asUiError(err: unknown): UiError {
   return { error: { code: 'INTERNAL', message: 'internal error; see the server log' } };
 }
 
-async function browseDir(svc: MasterService, path: string): Promise<UiDirectory | UiError> {
+/** What the namespace browser says to a page that sent no token: the cluster view is open, the namespace is not (docs/SECURITY.md). */
+const NEEDS_TOKEN: UiError = { error: { code: 'UNAUTHORIZED', message: 'the namespace browser needs a token: open this page as /ui/#token=<token> (dfs token create --read-only makes one)' } };
+
+async function browseDir(svc: MasterService, path: string, principal: Principal): Promise<UiDirectory | UiError> {
   try {
-    const list = await svc.namespace.list(path, false);
+    const list = scopeListing(principal, await svc.namespace.list(path, false));
     return { path: list.path, entries: list.entries.slice(0, MAX_UI_ENTRIES), total: list.entries.length, truncated: list.entries.length > MAX_UI_ENTRIES };
   } catch (err) {
     return asUiError(err);
@@ -151,7 +158,7 @@ function allowMasterOrigins(req: Request, res: Response, svc: MasterService): vo
   const origin = req.get('origin');
   if (origin === undefined) return;
   res.vary('Origin');
-  if (Object.values(svc.config.peers).some((addr) => origin === `http://${addr}`)) res.set('Access-Control-Allow-Origin', origin);
+  if (Object.values(svc.config.peers).some((addr) => origin === `${scheme()}://${addr}`)) res.set('Access-Control-Allow-Origin', origin);
 }
 
 function sendAsset(res: Response, name: string): void {
@@ -165,14 +172,20 @@ function sendAsset(res: Response, name: string): void {
 /** Mounts the dashboard's routes (docs/API.md, "Dashboard"). */
 export function mountDashboard(app: Express, svc: MasterService): void {
   const view = new ClusterView(svc);
+  // A page on one master polling another sends its token in a header: the browser asks first.
+  app.use('/v1/ui/state', (req, res, next) => {
+    if (req.method !== 'OPTIONS') return next();
+    allowMasterOrigins(req, res, svc);
+    res.set({ 'Access-Control-Allow-Headers': 'authorization', 'Access-Control-Allow-Methods': 'GET', 'Access-Control-Max-Age': '600' }).status(204).end();
+  });
 
   app.get('/ui/', (req, res) => {
     // Relative links in the page need the trailing slash.
     if (!req.path.endsWith('/')) return res.redirect(302, '/ui/');
     const leader = svc.replicator.isLeader() ? undefined : svc.replicator.leaderAddr();
-    if (leader) return res.redirect(302, `http://${leader}/ui/`);
+    if (leader) return res.redirect(302, `${scheme()}://${leader}/ui/`);
     // The leader, or no leader known yet: the page itself looks for one.
-    const peers = Object.values(svc.config.peers).map((a) => `http://${a}`).join(' ');
+    const peers = Object.values(svc.config.peers).map((a) => `${scheme()}://${a}`).join(' ');
     res.set('Content-Security-Policy', `default-src 'self'; connect-src 'self' ${peers}; img-src 'self' data:; base-uri 'none'; form-action 'none'`);
     sendAsset(res, 'index.html');
   });
@@ -190,8 +203,9 @@ export function mountDashboard(app: Express, svc: MasterService): void {
     const reply: UiState = {
       generatedAtMs: Date.now(), deadTimeoutMs: svc.config.deadTimeoutMs, status, matrix, tolerance: failureTolerance(matrix, status.masters),
     };
-    if (dir !== undefined) reply.dir = await browseDir(svc, dir);
-    if (file !== undefined) reply.file = await browseFile(svc, file);
+    const principal = principalOf(res);
+    if (dir !== undefined) reply.dir = principal ? await browseDir(svc, dir, principal) : NEEDS_TOKEN;
+    if (file !== undefined) reply.file = principal ? await browseFile(svc, file) : NEEDS_TOKEN;
     res.set('Cache-Control', 'no-store');
     res.json(reply);
   }));

@@ -1,17 +1,21 @@
-import type { Express } from 'express';
 import { mkdirSync } from 'node:fs';
-import type { IncomingMessage, Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { loadSecret, PEER_AUTH_HEADER, verifyPeerAuth } from '../common/auth.js';
+import { loadSecret } from '../common/auth.js';
 import { parseAddr } from '../common/config.js';
+import { allowedHostNames } from '../common/http-limits.js';
 import { createLogger, type Logger } from '../common/log.js';
+import type { Registry } from 'prom-client';
+import { PeerVerifier } from '../common/peer-auth.js';
+import { clientTls, loadServerTls, useClientTls, type TlsFiles } from '../common/tls.js';
 import { createApp, installErrorHandler, listen, newMetricsRegistry, sendError } from '../common/server.js';
 import { DfsError } from '../common/errors.js';
 import { CHUNK_TIMEOUT_MS, checkLimits, WRITE_TOKEN_TTL_MS } from '../common/limits.js';
 import { REPAIR_DEFAULTS } from './repair/index.js';
 import { RaftReplicator } from './raft-replicator.js';
-import { acceptRaftStreams, type RaftNode } from './raft/index.js';
-import { CLUSTER_ID_HEADER, resolveMembership } from './membership.js';
+import { chunkserverGuard, raftStreamAuthorizer } from './peer-guard.js';
+import { acceptRaftStreams, type MessageSink } from './raft/index.js';
+import { resolveMembership } from './membership.js';
 import { raftHooks, watchLeader, watchRaft } from './metrics.js';
 import { mountMasterRoutes } from './routes.js';
 import { MasterService, READ_TOKEN_TTL_MS, type MasterConfig } from './service/index.js';
@@ -45,6 +49,10 @@ export interface MasterOptions {
   copiesPerServer: number;
   /** Balance when a server's use strays from the mean by more than this share of it; 0 turns balancing off. */
   balanceThreshold: number;
+  /** trash-quota: trash checkpoints older than this are expunged (default a day). */
+  trashIntervalMs?: number;
+  /** TLS on the listener and (with a CA) mutual TLS with chunkservers and the other masters. */
+  tls?: TlsFiles;
 }
 
 export const MASTER_DEFAULTS = {
@@ -78,37 +86,33 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   const secret = loadSecret(opts.secretFile);
   const metrics = newMetricsRegistry('master');
   checkPeers(opts);
-  const app = createApp(log, metrics);
-  requireChunkserverAuth(app, secret);
+  const { app, tls, verifier, names } = masterApp(opts, secret, log, metrics);
   // Until the service is mounted (Raft still loading its log), say so in JSON, so clients move
   // on to another master instead of failing on an HTML 404.
   let ready = false;
   app.use((_req, res, next) => (ready ? next() : sendError(res, new DfsError('UNAVAILABLE', 'master is starting'))));
-  const server = await listen(app, host, port);
-  // Raft traffic between masters: one upgraded stream per peer, checked against the cluster
-  // secret once when it opens (master/raft/stream-transport.ts).
-  let raftNode: RaftNode | undefined;
-  let clusterId: string | undefined;
+  const server = await listen(app, host, port, { tls });
+  // Raft traffic between masters: one upgraded stream per peer, authenticated once when it
+  // opens and bound to the member that opened it (master/peer-guard.ts).
+  let raftSink: MessageSink | undefined;
+  let group: { peers: Record<string, string>; clusterId: string } | undefined;
   const raftStreams = acceptRaftStreams(server, {
-    authorize: raftStreamAuthorizer(secret, log, () => clusterId),
-    sink: () => raftNode,
+    authorize: raftStreamAuthorizer({ verifier, tls, selfId: opts.id, group: () => group, log }),
+    sink: () => raftSink,
+    onForged: (member, from) => log.error({ member, from }, 'refused a raft message whose sender is not the stream\'s member; stream closed'),
     onBadFrame: (err) => log.warn({ err: err.message }, 'closed a raft stream that sent a bad frame'),
   });
   const addr = opts.advertise ?? `${host}:${(server.address() as AddressInfo).port}`;
-  let membership;
-  try {
-    membership = await resolveMembership({ dataDir: opts.dataDir, id: opts.id, listen: addr, peers: opts.peers, secret });
-  } catch (err) {
-    await new Promise<void>((r) => server.close(() => r()));
-    throw err;
-  }
+  const membership = await membershipOrClose(server, { dataDir: opts.dataDir, id: opts.id, listen: addr, peers: opts.peers, secret });
   const peers = membership.membership.members;
-  clusterId = membership.membership.clusterId;
+  const clusterId = membership.membership.clusterId;
+  group = { peers, clusterId };
+  names.current = allowedHostNames([opts.listen, opts.advertise, ...Object.values(peers)]);
   const replicator = await RaftReplicator.open({
-    id: opts.id, peers, clusterId, dataDir: opts.dataDir, secret, tickIntervalMs: opts.tickIntervalMs, snapshotEveryEntries: opts.snapshotEveryEntries,
+    id: opts.id, peers, clusterId, dataDir: opts.dataDir, secret, tls: clientTls(), tickIntervalMs: opts.tickIntervalMs, snapshotEveryEntries: opts.snapshotEveryEntries,
     hooks: raftHooks(metrics, Object.keys(peers).filter((p) => p !== opts.id)),
   }, log);
-  raftNode = replicator.raftNode;
+  raftSink = replicator.inbound;
   watchRaft(metrics, replicator);
   const config = serviceConfig(opts, { addr, clusterId, peers, secret });
   const svc = new MasterService({ config, getState: () => replicator.state, replicator, log });
@@ -119,19 +123,44 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   // The leader core's timer: repair scans and lease expiry (master/leader/core.ts decides when).
   svc.start();
   log.info({ addr, dataDir: opts.dataDir, peers, clusterId, membership: membership.source, chunks: replicator.state.chunks.size }, 'master started');
-  return {
-    addr,
-    server,
-    async close() {
-      svc.stop();
-      const closed = new Promise<void>((r) => server.close(() => r()));
-      // Upgraded raft streams are no longer the HTTP server's: close them, or close() waits on them.
-      raftStreams.close();
-      server.closeAllConnections();
-      await closed;
-      await replicator.close();
-    },
+  return { addr, server, close: closer(svc, server, raftStreams, replicator) };
+}
+
+/** The group from the data folder (or the flags, the first time); the listener is closed if that fails. */
+async function membershipOrClose(server: Server, args: Parameters<typeof resolveMembership>[0]): Promise<Awaited<ReturnType<typeof resolveMembership>>> {
+  try {
+    return await resolveMembership(args);
+  } catch (err) {
+    await new Promise<void>((r) => server.close(() => r()));
+    throw err;
+  }
+}
+
+function closer(svc: MasterService, server: Server, raftStreams: { close(): void }, replicator: RaftReplicator): () => Promise<void> {
+  return async () => {
+    svc.stop();
+    const closed = new Promise<void>((r) => server.close(() => r()));
+    // Upgraded raft streams are no longer the HTTP server's: close them, or close() waits on them.
+    raftStreams.close();
+    server.closeAllConnections();
+    await closed;
+    await replicator.close();
   };
+}
+
+/**
+ * The master's app and TLS: chunkserver calls and Raft streams must be signed with the cluster
+ * secret, each once (master/peer-guard.ts), checked before their bodies are parsed; the host
+ * names it answers to grow to the whole group once the membership is known.
+ */
+function masterApp(opts: MasterOptions, secret: Buffer, log: Logger, metrics: Registry) {
+  const tls = loadServerTls(opts.tls ?? {});
+  // This master's own calls (Raft streams, status probes) go out over TLS too, with its certificate.
+  if (tls) useClientTls({ ca: tls.ca, cert: tls.cert, key: tls.key });
+  const verifier = new PeerVerifier(secret);
+  const names = { current: allowedHostNames([opts.listen, opts.advertise, ...Object.values(opts.peers ?? {})]) };
+  const app = createApp(log, metrics, { hostNames: () => names.current, guards: [chunkserverGuard(verifier, tls)] });
+  return { app, tls, verifier, names };
 }
 
 /** --peers, when given, must name this master at the address it is reached at. */
@@ -142,47 +171,12 @@ function checkPeers(opts: MasterOptions): void {
   if (opts.peers[opts.id] !== self) throw new DfsError('INVALID_ARGUMENT', `--peers gives ${opts.id} the address ${opts.peers[opts.id]}, but it ${opts.advertise ? 'advertises' : 'listens on'} ${self}`);
 }
 
-/**
- * Chunkserver calls must prove they hold the cluster secret: a stray server (another
- * cluster's, say) reporting the same handles would otherwise count as replicas.
- */
-function requireChunkserverAuth(app: Express, secret: Buffer): void {
-  app.use('/v1/cs', (req, res, next) => {
-    try {
-      verifyPeerAuth(secret, 'chunkserver', req.get(PEER_AUTH_HEADER));
-      next();
-    } catch (err) {
-      sendError(res, err as DfsError);
-    }
-  });
-}
-
-/** Who may open a raft stream: a master holding the secret, of this cluster (undefined: allowed; else why not). */
-function raftStreamAuthorizer(secret: Buffer, log: Logger, clusterId: () => string | undefined): (req: IncomingMessage) => string | undefined {
-  return (req) => {
-    try {
-      verifyPeerAuth(secret, 'raft', req.headers[PEER_AUTH_HEADER]);
-    } catch (err) {
-      return (err as DfsError).message;
-    }
-    // A master of another cluster that shares the secret must not vote or append here. A
-    // master without the header predates cluster ids (a rolling upgrade): the secret suffices.
-    const theirs = req.headers[CLUSTER_ID_HEADER];
-    const ours = clusterId();
-    if (theirs !== undefined && theirs !== ours) {
-      log.warn({ theirs, ours }, 'refused a raft stream from a master of another cluster');
-      return `this master belongs to cluster ${ours ?? '(starting)'}, not ${String(theirs)}`;
-    }
-    return undefined;
-  };
-}
-
 /** The service's settings, from the options and what the membership resolved. */
 function serviceConfig(opts: MasterOptions, m: { addr: string; clusterId: string; peers: Record<string, string>; secret: Buffer }): MasterConfig {
   return {
     id: opts.id, addr: m.addr, clusterId: m.clusterId, chunkSizeBytes: opts.chunkSizeBytes, defaultReplication: opts.replication,
     writeLeaseMs: opts.writeLeaseMs, deadTimeoutMs: opts.deadTimeoutMs, writeTokenTtlMs: WRITE_TOKEN_TTL_MS, readTokenTtlMs: READ_TOKEN_TTL_MS, secret: m.secret,
-    peers: m.peers, safeModeMs: opts.safeModeMs, gcGraceMs: opts.gcGraceMs,
+    peers: m.peers, safeModeMs: opts.safeModeMs, gcGraceMs: opts.gcGraceMs, trashIntervalMs: opts.trashIntervalMs,
     repair: { perServerCopies: opts.copiesPerServer, balanceThreshold: opts.balanceThreshold },
   };
 }

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { PEER_AUTH_HEADER, peerAuthToken } from '../common/auth.js';
+import type { ConnectionOptions } from 'node:tls';
 import { DfsError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { Command, CommandResult } from './commands.js';
@@ -7,7 +7,8 @@ import {
   encodeCommand, encodeRaw, encodeRegister, FileStorage, NotLeaderError, RaftError, RaftNode,
   SessionStateMachine, StreamTransport, unwrapSessionResult, type SnapshotCapture, type SnapshotData, type StateMachine,
 } from './raft/index.js';
-import { CLUSTER_ID_HEADER } from './membership.js';
+import { guardedSink, raftStreamSigner } from './peer-guard.js';
+import type { MessageSink } from './raft/index.js';
 import type { RaftHooks } from './metrics.js';
 import type { Replicator, SessionRef } from './replicator.js';
 import { MasterState } from './state/index.js';
@@ -19,7 +20,10 @@ export interface RaftReplicatorOptions {
   /** Sent when this master opens a Raft stream, so a master of another cluster refuses it. */
   clusterId: string;
   dataDir: string;
+  /** Signs each Raft stream opening (master/peer-guard.ts). */
   secret: Buffer;
+  /** Dial the other masters over mutual TLS; absent: plain TCP. */
+  tls?: ConnectionOptions;
   /** One Raft tick; the election timeout is 10–20 ticks. */
   tickIntervalMs: number;
   snapshotEveryEntries: number;
@@ -84,8 +88,11 @@ export class RaftReplicator implements Replicator {
   private readonly transport: StreamTransport;
   private readonly peers: Record<string, string>;
   private readonly storage: FileStorage;
+  /** Where the Raft streams deliver: the node, behind the guard against impossible leader messages. */
+  readonly inbound: MessageSink;
 
-  private constructor(parts: { node: RaftNode; machine: MasterStateMachine; transport: StreamTransport; peers: Record<string, string>; storage: FileStorage }) {
+  private constructor(parts: { node: RaftNode; machine: MasterStateMachine; transport: StreamTransport; peers: Record<string, string>; storage: FileStorage; log: Logger }) {
+    this.inbound = guardedSink(parts.node, parts.log);
     this.node = parts.node;
     this.machine = parts.machine;
     this.transport = parts.transport;
@@ -100,7 +107,8 @@ export class RaftReplicator implements Replicator {
     let node: RaftNode | undefined;
     const transport = new StreamTransport({
       peers: opts.peers,
-      headers: { [PEER_AUTH_HEADER]: peerAuthToken(opts.secret, 'raft'), [CLUSTER_ID_HEADER]: opts.clusterId },
+      headers: raftStreamSigner(opts.secret, opts.id, opts.clusterId),
+      tls: opts.tls,
       onUnreachable: (peer) => node?.reportUnreachable(peer),
       onSent: hooks?.onSent,
       onDropped: hooks?.onDropped,
@@ -121,7 +129,7 @@ export class RaftReplicator implements Replicator {
       },
     });
     node.start();
-    return new RaftReplicator({ node, machine, transport, peers: opts.peers, storage });
+    return new RaftReplicator({ node, machine, transport, peers: opts.peers, storage, log });
   }
 
   get raftNode(): RaftNode {

@@ -9,11 +9,14 @@ import {
 import { SESSION_HEADER } from '../common/leader.js';
 import { parseInput, route } from '../common/server.js';
 import { mountDashboard } from './dashboard.js';
+import { scopeListing } from './credentials/policy.js'; // credentials hook
+import { mountCredentials, principalOf } from './credentials/routes.js'; // credentials hook
 import type { SessionRef } from './replicator.js';
 import type { ChunkserverCalls, MasterService, NamespaceCalls, Reports } from './service/index.js';
+import { mountTrashQuotaRoutes } from './trash-quota-routes.js'; // trash-quota
 
 
-function session(req: Request): SessionRef | undefined {
+export function session(req: Request): SessionRef | undefined {
   const raw = req.get(SESSION_HEADER);
   if (raw === undefined) return undefined;
   const m = /^([A-Za-z0-9_-]{1,64}):(\d{1,15})$/.exec(raw);
@@ -21,7 +24,7 @@ function session(req: Request): SessionRef | undefined {
   return { clientId: m[1]!, seq: Number(m[2]) };
 }
 
-function queryPath(req: Request): string {
+export function queryPath(req: Request): string {
   const p = req.query.path;
   if (typeof p !== 'string') throw new DfsError('INVALID_ARGUMENT', 'query parameter path is required');
   return p;
@@ -39,6 +42,8 @@ function queryFlag(req: Request, name: string): boolean {
 export function mountMasterRoutes(app: Express, svc: MasterService, metrics: MetricsRegistry): void {
   const ops = new Counter({ name: 'dfs_master_requests_total', help: 'master API requests by operation', labelNames: ['op'], registers: [metrics] });
   const count = (op: string) => ops.inc({ op });
+  // Client credentials: the check in front of every route below, and /v1/auth (docs/SECURITY.md).
+  const creds = mountCredentials(app, svc); // credentials hook
 
   app.get('/v1/health', (_req, res) => {
     res.json({ ok: true, leader: svc.replicator.isLeader() });
@@ -47,7 +52,7 @@ export function mountMasterRoutes(app: Express, svc: MasterService, metrics: Met
   // A client session for exactly-once mutations: a retry with the same header is applied once.
   app.post('/v1/session', route(async (_req, res) => {
     count('session');
-    res.json({ sessionId: await svc.namespace.registerSession() });
+    res.json({ sessionId: creds.bindSession(await svc.namespace.registerSession(), principalOf(res)!) }); // credentials hook: bound to the token
   }));
   app.get('/v1/raft/status', (_req, res) => {
     res.json(svc.reports.raftStatus());
@@ -56,6 +61,7 @@ export function mountMasterRoutes(app: Express, svc: MasterService, metrics: Met
   mountNamespaceRoutes(app, svc.namespace, count);
   mountReportRoutes(app, svc.reports, count);
   mountChunkserverRoutes(app, svc.chunkservers);
+  mountTrashQuotaRoutes(app, svc.trashQuota, count); // trash-quota
 
   // The web dashboard at /ui/ and the state it polls.
   mountDashboard(app, svc);
@@ -92,7 +98,7 @@ function mountNamespaceRoutes(app: Express, calls: NamespaceCalls, count: (op: s
   }));
   app.get('/v1/fs/list', route(async (req, res) => {
     count('list');
-    res.json(await calls.list(queryPath(req), queryFlag(req, 'recursive')));
+    res.json(scopeListing(principalOf(res), await calls.list(queryPath(req), queryFlag(req, 'recursive')))); // credentials hook
   }));
 }
 

@@ -1,12 +1,11 @@
 // Bucket operations and listings: ListBuckets, CreateBucket, DeleteBucket, HeadBucket,
 // GetBucketLocation, ListObjects (V1) and ListObjectsV2. A bucket is a top-level dfs directory.
 import { DfsError } from '../common/errors.js';
-import type { EntryInfo } from '../common/protocol.js';
 import { readSmallBody } from './body.js';
 import { isoDate, maxItems, quoted, sendEmpty, sendXml, type Ctx, type Gateway } from './context.js';
 import { fromDfsError, S3Error } from './errors.js';
 import { bucketPath, checkBucketName, compareKeys, isValidBucketName, metaBucketPath, uploadsPath } from './keys.js';
-import { listPage, prefixDirectory, type ListedObject } from './listing.js';
+import { firstObject, listPage, walkKeys, type DirLister, type ListedObject } from './listing.js';
 import { readMeta } from './meta.js';
 import { requireBucket } from './objects.js';
 import { uriEncode } from './sigv4.js';
@@ -40,11 +39,8 @@ export async function createBucket(ctx: Ctx): Promise<void> {
 export async function deleteBucket(ctx: Ctx): Promise<void> {
   const { client } = ctx.gw;
   await requireBucket(ctx.gw, ctx.bucket);
-  const below = await client.list(bucketPath(ctx.bucket), true).catch((err: unknown) => {
-    throw fromDfsError(err, 'NoSuchBucket');
-  });
-  // Empty "directories" left by dfs users are no objects; any file is.
-  if (below.entries.some((e) => e.type === 'file')) throw new S3Error('BucketNotEmpty', 'The bucket you tried to delete is not empty', { BucketName: ctx.bucket });
+  // Empty "directories" left by dfs users are no objects; any file is (one being written too).
+  if ((await firstObject(dirLister(ctx.gw, ctx.bucket), '', { completeOnly: false })) !== undefined) throw new S3Error('BucketNotEmpty', 'The bucket you tried to delete is not empty', { BucketName: ctx.bucket });
   await client.remove(bucketPath(ctx.bucket), true).catch((err: unknown) => {
     throw fromDfsError(err, 'NoSuchBucket');
   });
@@ -66,23 +62,18 @@ export async function bucketLocation(ctx: Ctx): Promise<void> {
   ctx.res.end(body);
 }
 
-/** The complete files below the bucket whose keys may start with `prefix`, sorted as S3 sorts keys. */
-async function keysUnder(gw: Gateway, bucket: string, prefix: string): Promise<ListedObject[]> {
-  const dir = prefixDirectory(prefix);
-  const path = dir ? `${bucketPath(bucket)}/${dir}` : bucketPath(bucket);
-  let entries: EntryInfo[];
-  try {
-    entries = (await gw.client.list(path, true)).entries;
-  } catch (err) {
-    if (err instanceof DfsError && (err.code === 'NOT_FOUND' || err.code === 'NOT_A_DIRECTORY' || err.code === 'INVALID_PATH')) return [];
-    throw fromDfsError(err);
-  }
-  const base = bucketPath(bucket).length + 1;
-  const objects = entries
-    .filter((e) => e.type === 'file' && e.state === 'complete')
-    .map((e) => ({ key: e.path.slice(base), size: e.size, mtimeMs: e.mtimeMs }))
-    .filter((o) => o.key.startsWith(prefix));
-  return objects.sort((a, b) => compareKeys(a.key, b.key));
+/** Lists one directory of the bucket for a walk (listing.ts); a directory that is not there (or is a file) holds nothing. */
+function dirLister(gw: Gateway, bucket: string): DirLister {
+  return async (dir) => {
+    const path = dir ? `${bucketPath(bucket)}/${dir}` : bucketPath(bucket);
+    try {
+      // The master lists a file as itself: that is no entry of a directory.
+      return (await gw.client.list(path)).entries.filter((e) => e.path !== path);
+    } catch (err) {
+      if (err instanceof DfsError && (err.code === 'NOT_FOUND' || err.code === 'NOT_A_DIRECTORY' || err.code === 'INVALID_PATH')) return [];
+      throw fromDfsError(err);
+    }
+  };
 }
 
 async function etags(gw: Gateway, bucket: string, objects: ListedObject[]): Promise<string[]> {
@@ -114,7 +105,8 @@ export async function listObjects(ctx: Ctx, version: 1 | 2): Promise<void> {
     after = Buffer.from(token, 'base64url').toString('utf8');
     if (!token || Buffer.from(after, 'utf8').toString('base64url') !== token) throw new S3Error('InvalidArgument', 'The continuation token provided is incorrect');
   } else after = (version === 2 ? query.get('start-after') : query.get('marker')) || undefined;
-  const page = listPage(await keysUnder(gw, bucket, prefix), { prefix, delimiter, maxKeys, after });
+  const items = walkKeys(dirLister(gw, bucket), { prefix, after, groupDirs: delimiter === '/', completeOnly: true });
+  const page = await listPage(items, { prefix, delimiter, maxKeys, after });
   const tags = await etags(gw, bucket, page.contents);
   const contents = page.contents.map((o, i) => ({
     Key: enc(o.key), LastModified: isoDate(o.mtimeMs), ETag: quoted(tags[i]!), Size: o.size, StorageClass: 'STANDARD',

@@ -14,6 +14,8 @@ export interface GatewayConfig {
   minPartBytes: number;
   /** An upload with no activity for this long is deleted with its parts. */
   multipartExpiryMs: number;
+  /** Virtual-host style: a request to `<bucket>.<domain>` names that bucket. */
+  domain?: string;
 }
 
 export interface Gateway { client: DfsClient; log: Logger; config: GatewayConfig }

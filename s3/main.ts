@@ -3,6 +3,7 @@
 import type { AddressInfo } from 'node:net';
 import { DfsClient } from '../cli/client.js';
 import { initChecksums } from '../common/checksum.js';
+import { DfsError } from '../common/errors.js';
 import { parseAddr } from '../common/config.js';
 import { createLogger } from '../common/log.js';
 import type { GatewayConfig } from './context.js';
@@ -16,6 +17,8 @@ export interface S3GatewayOptions extends Partial<GatewayConfig> {
   listen: string;
   masters: string[];
   credentialsFile: string;
+  /** The dfs client token the gateway sends to the masters (`--token-file`; default: as any client finds one). */
+  token?: string;
   /** How often abandoned uploads are looked for; the expiry itself is multipartExpiryMs. */
   sweepIntervalMs?: number;
 }
@@ -28,16 +31,26 @@ export const S3_DEFAULTS = {
   sweepIntervalMs: 3600_000,
 };
 
+/** A DNS name for virtual-host addressing: lower-case labels of letters, digits and '-'. */
+export function checkDomain(domain: string): string {
+  const d = domain.toLowerCase();
+  if (!/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/.test(d)) {
+    throw new DfsError('INVALID_ARGUMENT', `--domain ${JSON.stringify(domain)} is not a DNS name (for example s3.local)`);
+  }
+  return d;
+}
+
 export async function runS3Gateway(opts: S3GatewayOptions): Promise<{ addr: string; close(): Promise<void> }> {
   const log = createLogger('s3', 's3');
-  const credentials = loadCredentials(opts.credentialsFile);
-  await initChecksums();
   const config: GatewayConfig = {
     region: opts.region ?? S3_DEFAULTS.region,
     minPartBytes: opts.minPartBytes ?? S3_DEFAULTS.minPartBytes,
     multipartExpiryMs: opts.multipartExpiryMs ?? S3_DEFAULTS.multipartExpiryMs,
+    ...(opts.domain ? { domain: checkDomain(opts.domain) } : {}),
   };
-  const gw = { client: new DfsClient(opts.masters), log, config };
+  const credentials = loadCredentials(opts.credentialsFile);
+  await initChecksums();
+  const gw = { client: new DfsClient(opts.masters, { token: opts.token }), log, config };
   const s3 = createS3Server(gw, credentials);
   const { host, port } = parseAddr(opts.listen, '--listen', true);
   await new Promise<void>((resolve, reject) => {
@@ -50,7 +63,7 @@ export async function runS3Gateway(opts: S3GatewayOptions): Promise<{ addr: stri
     sweepUploads(gw, Date.now()).then((n) => n && log.info({ uploads: n }, 'abandoned multipart uploads deleted'), (err: unknown) => log.warn({ err }, 'multipart sweep failed'));
   }, sweepMs);
   sweep.unref();
-  log.info({ addr, masters: opts.masters, region: config.region, keys: credentials.length, multipartExpiryMs: config.multipartExpiryMs }, 's3 gateway started');
+  log.info({ addr, masters: opts.masters, region: config.region, domain: config.domain, keys: credentials.length, multipartExpiryMs: config.multipartExpiryMs }, 's3 gateway started');
   return {
     addr,
     async close() {

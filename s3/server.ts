@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { createBucket, bucketLocation, deleteBucket, headBucket, listBuckets, listObjects } from './buckets.js';
-import { sendXml, type Ctx, type Gateway } from './context.js';
+import { header, sendXml, type Ctx, type Gateway } from './context.js';
 import { fromDfsError, S3Error } from './errors.js';
 import { abortUpload, completeUpload, createUpload, listParts, listUploads, uploadPart } from './multipart.js';
 import { deleteObject, deleteObjects, getObject, putObject } from './objects.js';
@@ -38,6 +38,20 @@ export function parseQuery(raw: string): [string, string][] {
     const i = p.indexOf('=');
     return i < 0 ? [decode(p), ''] : [decode(p.slice(0, i)), decode(p.slice(i + 1))];
   });
+}
+
+/**
+ * The bucket and key a request names: virtual-host style when the Host is `<bucket>.<domain>`
+ * (the path is then the key), else path style (`/bucket/key`).
+ */
+export function addressed(path: string, host: string | undefined, domain: string | undefined): { bucket: string; key: string } {
+  const name = (host ?? '').replace(/:\d+$/, '').toLowerCase();
+  if (domain && name.endsWith(`.${domain}`)) {
+    const bucket = name.slice(0, -domain.length - 1);
+    return { bucket, key: path.slice(1) };
+  }
+  const slash = path.indexOf('/', 1);
+  return slash < 0 ? { bucket: path.slice(1), key: '' } : { bucket: path.slice(1, slash), key: path.slice(slash + 1) };
 }
 
 type Handler = (ctx: Ctx) => Promise<void>;
@@ -97,9 +111,7 @@ export function createS3Server(gw: Gateway, credentials: Credential[], now: () =
       const pairs = parseQuery(qi < 0 ? '' : url.slice(qi + 1));
       const signed: SignedRequest = { method: req.method ?? 'GET', path, query: pairs, headers: req.headers };
       const auth = authenticate(signed, (id) => byId.get(id), now());
-      const slash = path.indexOf('/', 1);
-      const bucket = slash < 0 ? path.slice(1) : path.slice(1, slash);
-      const key = slash < 0 ? '' : path.slice(slash + 1);
+      const { bucket, key } = addressed(path, header(req, 'host'), gw.config.domain);
       const query = new Map(pairs.filter(([k]) => !k.startsWith('X-Amz-')));
       await route(signed.method, bucket, key, query)({ gw, req, res, auth, bucket, key, query });
     } catch (err) {

@@ -192,7 +192,7 @@ export class LeaderCore {
     this.advanceTo(nowMs);
     this.registry.register(req);
     this.repair.forgetServer(req.id);
-    this.emit('info', 'chunkserver registered', { server: req.id, addr: req.addr, chunks: req.chunks.length });
+    this.emit('info', 'chunkserver registered', { server: req.id, addr: req.addr, rack: this.registry.rackOf(req.id), chunks: req.chunks.length });
   }
 
   /**
@@ -238,9 +238,9 @@ export class LeaderCore {
    * Servers for a new chunk of a write, or why it must wait. Short of servers right after
    * becoming leader, more may still be re-registering: that is safe mode too.
    */
-  place(nowMs: number, replication: number, exclude: string[], chunkSizeBytes: number): { id: string; addr: string }[] | PlacementRefusal {
+  place(nowMs: number, replication: number, exclude: string[], chunkSizeBytes: number, writerRack?: string): { id: string; addr: string }[] | PlacementRefusal {
     if (this.inSafeMode(nowMs)) return 'safe-mode';
-    const replicas = this.registry.place(replication, [...exclude, ...this.state.decommissioning], chunkSizeBytes);
+    const replicas = this.registry.place(replication, [...exclude, ...this.state.decommissioning], chunkSizeBytes, { writerRack }); // rack rule
     if (replicas.length < replication && this.justElected(nowMs)) return 'short-after-election';
     if (replicas.length === 0) return this.registry.liveCount() === 0 ? 'no-servers' : 'no-room';
     return replicas;

@@ -7,6 +7,8 @@
 // or stalled stream drops its queue, reports the peer unreachable and is dialled again with
 // backoff; Raft retransmits what was lost (etcd's rafthttp streams work the same way).
 import { request as httpRequest, type ClientRequest, type IncomingMessage, type Server } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { ConnectionOptions } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { decodeMessageBatch, encodeMessage } from './codec.js';
 import { RaftError } from './errors.js';
@@ -29,8 +31,13 @@ export interface StreamTransportOptions {
   /** First and largest wait before dialling a peer again after a failure (doubling in between). */
   readonly minBackoffMs?: number;
   readonly maxBackoffMs?: number;
-  /** Extra headers on the upgrade request (the cluster secret the receiving side checks). */
-  readonly headers?: Readonly<Record<string, string>>;
+  /**
+   * Extra headers on the upgrade request: the signature the receiving side checks. A function is
+   * called for every dial, so each stream opening carries a fresh nonce and timestamp.
+   */
+  readonly headers?: Readonly<Record<string, string>> | ((path: string) => Record<string, string>);
+  /** Dial with TLS (certificate, key, CA: mutual TLS between masters); absent: plain TCP. */
+  readonly tls?: ConnectionOptions;
   /** Called when a stream to a peer fails (wire it to RaftNode.reportUnreachable). */
   readonly onUnreachable?: (peer: NodeId) => void;
   /** Metrics hooks: messages written to a peer's stream, and dropped (queue full, stream failed). */
@@ -77,7 +84,7 @@ function frame(parts: string[]): Buffer {
 
 export class StreamTransport implements Transport {
   private readonly links = new Map<NodeId, PeerLink>();
-  private readonly opts: Required<Omit<StreamTransportOptions, 'headers' | 'onUnreachable' | 'onSent' | 'onDropped'>> & StreamTransportOptions;
+  private readonly opts: Required<Omit<StreamTransportOptions, 'headers' | 'tls' | 'onUnreachable' | 'onSent' | 'onDropped'>> & StreamTransportOptions;
   private closed = false;
   /** Messages dropped: a full queue, or a stream that failed with them queued (for metrics). */
   droppedMessages = 0;
@@ -142,14 +149,16 @@ export class StreamTransport implements Transport {
   }
 
   private dial(link: PeerLink): void {
-    const req = httpRequest({
+    const headers = typeof this.opts.headers === 'function' ? this.opts.headers(RAFT_STREAM_PATH) : this.opts.headers;
+    const target = {
       host: link.host,
       port: link.port,
       method: 'GET',
       path: RAFT_STREAM_PATH,
-      agent: false,
-      headers: { ...this.opts.headers, connection: 'Upgrade', upgrade: RAFT_STREAM_PROTOCOL },
-    });
+      agent: false as const,
+      headers: { ...headers, connection: 'Upgrade', upgrade: RAFT_STREAM_PROTOCOL },
+    };
+    const req = this.opts.tls ? httpsRequest({ ...target, ...this.opts.tls }) : httpRequest(target);
     link.dialing = req;
     const timer = setTimeout(() => req.destroy(new Error('raft stream dial timed out')), this.opts.timeoutMs);
     const failed = (): void => {
@@ -218,8 +227,15 @@ export interface MessageSink {
 }
 
 export interface RaftStreamServerOptions {
-  /** Why the request may not open a stream (it lacks the cluster secret), or undefined. */
-  readonly authorize: (req: IncomingMessage) => string | undefined;
+  /**
+   * Checks the upgrade request once. A string, or `{ refused, code }`: why it may not open a
+   * stream (401, with that error code or UNAUTHORIZED). `{ member }`:
+   * the authenticated sender; the stream is bound to it, and a message whose `from` is another
+   * node is refused (`onForged`) and the stream closed. undefined: accepted unbound (tests only).
+   */
+  readonly authorize: (req: IncomingMessage) => string | { refused: string; code: string } | { member: NodeId } | undefined;
+  /** A message on a stream bound to `member` claimed to come from `from`: refused, not delivered. */
+  readonly onForged?: (member: NodeId, from: NodeId) => void;
   /** The node to hand messages to; undefined while it is still starting (the dial gets 503). */
   readonly sink: () => MessageSink | undefined;
   /** A frame longer than this closes the stream (must exceed the senders' maxFrameBytes). */
@@ -257,8 +273,10 @@ export function acceptRaftStreams(server: Server, options: RaftStreamServerOptio
     if (req.headers.upgrade !== RAFT_STREAM_PROTOCOL) {
       return refuse(socket, 400, 'Bad Request', 'INVALID_ARGUMENT', `raft streams speak ${RAFT_STREAM_PROTOCOL}`);
     }
-    const denied = options.authorize(req);
-    if (denied !== undefined) return refuse(socket, 401, 'Unauthorized', 'UNAUTHORIZED', denied);
+    const verdict = options.authorize(req);
+    if (typeof verdict === 'string') return refuse(socket, 401, 'Unauthorized', 'UNAUTHORIZED', verdict);
+    if (verdict !== undefined && 'refused' in verdict) return refuse(socket, 401, 'Unauthorized', verdict.code, verdict.refused);
+    const member = verdict?.member;
     const sink = options.sink();
     if (sink === undefined) return refuse(socket, 503, 'Service Unavailable', 'UNAVAILABLE', 'raft is starting');
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${RAFT_STREAM_PROTOCOL}\r\n\r\n`);
@@ -268,7 +286,17 @@ export function acceptRaftStreams(server: Server, options: RaftStreamServerOptio
     const reader = new FrameReader(maxFrameBytes);
     const onData = (chunk: Buffer): void => {
       try {
-        for (const body of reader.push(chunk)) for (const message of decodeMessageBatch(body)) sink.receive(message);
+        for (const body of reader.push(chunk)) {
+          for (const message of decodeMessageBatch(body)) {
+            if (member !== undefined && message.from !== member) {
+              // Only a bug or an impostor does this: refuse it, and the stream with it.
+              options.onForged?.(member, message.from);
+              socket.destroy();
+              return;
+            }
+            sink.receive(message);
+          }
+        }
       } catch (error) {
         options.onBadFrame?.(error as Error);
         socket.destroy();

@@ -1,5 +1,6 @@
 // The registry's facade: the chunkservers, their liveness and use, and where each chunk's replicas are.
 import type { ChunkserverStatus, HeartbeatRequest, RegisterRequest, ReportedChunk } from '../../common/protocol.js';
+import { DEFAULT_RACK } from '../../common/racks.js';
 import { chooseReplicas } from '../placement.js';
 import { CorruptReplicas } from './corrupt.js';
 import { GarbageSweeps } from './garbage.js';
@@ -22,7 +23,12 @@ interface ServerEntry {
   chunkCount: number;
   /** The file system its data is on (see ServerStats.fsId); undefined from a server that does not say. */
   fsId?: string;
+  /** Its failure domain, as it registered (DEFAULT_RACK when it names none). */
+  rack: string;
 }
+
+/** What placement needs to know of a chunk beyond its size (see RackPlan): ids here, racks looked up. */
+export interface PlaceOptions { holders?: readonly string[]; writerRack?: string; replication?: number; strict?: boolean }
 
 /**
  * Volatile knowledge of the chunkservers: who is alive, how full and busy, and which chunk
@@ -59,7 +65,7 @@ export class Registry {
     const entry: ServerEntry = {
       id: req.id, index: old?.index ?? this.newIndex(), addr: req.addr, capacityBytes: req.capacityBytes, freeBytes: req.freeBytes, usedBytes: req.usedBytes,
       activeWrites: req.activeWrites, activeReads: req.activeReads, lastHeartbeatMs: this.now(), pendingAllocations: 0,
-      copyRateBytesPerSec: req.copyRateBytesPerSec ?? 0, chunkCount: 0, fsId: req.fsId,
+      copyRateBytesPerSec: req.copyRateBytesPerSec ?? 0, chunkCount: 0, fsId: req.fsId, rack: req.rack ?? DEFAULT_RACK, // rack rule
     };
     this.servers.set(req.id, entry);
     this.byIndex[entry.index] = entry;
@@ -199,15 +205,28 @@ export class Registry {
     return undefined;
   }
 
-  place(count: number, exclude: string[], chunkSizeBytes: number): { id: string; addr: string }[] {
+  place(count: number, exclude: string[], chunkSizeBytes: number, opts: PlaceOptions = {}): { id: string; addr: string }[] {
     const ex = new Set(exclude);
     const live = [...this.servers.values()].filter((s) => !ex.has(s.id) && this.isAlive(s.id));
-    const ids = chooseReplicas(live, count, chunkSizeBytes, this.random);
+    const plan = { ...opts, holderRacks: opts.holders?.map((id) => this.rackOf(id)) }; // rack rule
+    const ids = chooseReplicas(live, count, chunkSizeBytes, this.random, plan);
     return ids.map((id) => {
       const s = this.servers.get(id)!;
       s.pendingAllocations++;
       return { id, addr: s.addr };
     });
+  }
+
+  /** The rack a server registered with (DEFAULT_RACK for an unknown one). */
+  rackOf(id: string): string {
+    return this.servers.get(id)?.rack ?? DEFAULT_RACK;
+  }
+
+  /** Live servers per rack, those in `exclude` (draining) left out: the racks a chunk may spread over. */
+  rackSizes(exclude: ReadonlySet<string> = new Set()): Map<string, number> {
+    const sizes = new Map<string, number>();
+    for (const s of this.servers.values()) if (!exclude.has(s.id) && this.isAlive(s.id)) sizes.set(s.rack, (sizes.get(s.rack) ?? 0) + 1);
+    return sizes;
   }
 
   /** The server's cap on incoming copies, bytes a second (0: none or unknown). */
@@ -258,7 +277,7 @@ export class Registry {
       .map((s) => ({
         id: s.id, addr: s.addr, alive: this.isAlive(s.id), capacityBytes: s.capacityBytes, freeBytes: s.freeBytes,
         usedBytes: s.usedBytes, chunkCount: s.chunkCount, activeWrites: s.activeWrites, activeReads: s.activeReads,
-        lastHeartbeatAgoMs: now - s.lastHeartbeatMs, ...(s.fsId !== undefined ? { fsId: s.fsId } : {}),
+        lastHeartbeatAgoMs: now - s.lastHeartbeatMs, rack: s.rack, ...(s.fsId !== undefined ? { fsId: s.fsId } : {}),
       }));
   }
 

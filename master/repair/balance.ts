@@ -1,5 +1,6 @@
 // Balancing: moves that bring servers whose use strays from the mean back toward it.
 import type { PlannedCopy } from '../../common/protocol.js';
+import { moveKeepsRule } from '../racks.js';
 import { bump, type ScanContext } from './context.js';
 import type { WantedChunks } from './wanted.js';
 
@@ -112,7 +113,10 @@ function* pickMovable(ctx: ScanContext, source: string, target: string, wanted: 
     const live = registry.liveReplicas(h, version);
     // The source must hold the current version (an old one awaits garbage collection and cannot serve the copy).
     if (!live.some((r) => r.id === source) || live.some((r) => r.id === target)) continue;
-    if (live.filter((r) => !state.decommissioning.has(r.id)).length < file.replication) continue;
+    const good = live.filter((r) => !state.decommissioning.has(r.id));
+    if (good.length < file.replication) continue;
+    const rack = (id: string) => registry.rackOf(id); // rack rule: a move across racks must keep the spread
+    if (!moveKeepsRule(good.map((r) => rack(r.id)), rack(source), rack(target), file.replication, ctx.rackSizes)) continue;
     return state.chunks.get(h)!;
   }
   return undefined;

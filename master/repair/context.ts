@@ -34,6 +34,8 @@ export interface ScanContext {
   readonly work: Work;
   /** Copies each server takes part in, as source or target, this scan's orders included. */
   readonly load: Map<string, number>;
+  /** Live servers per rack outside decommissioning, as the scan started: the rack rule's denominator. */
+  readonly rackSizes: ReadonlyMap<string, number>;
   /** Use of each live server outside decommissioning (bytes of finished files' replicas over capacity). */
   util: Map<string, number>;
   readonly scan: RepairScan;

@@ -1,5 +1,6 @@
 // Re-replication: a scan's census of the chunks it looks after, the trimming of surplus
 // replicas, and copies ordered for under-replicated chunks, most urgent first.
+import { inFullestRacks, isMisplaced, type MisplacedChunk } from '../racks.js';
 import type { FileNode } from '../state/index.js';
 import { bump, type ScanContext } from './context.js';
 import { keepOf } from './limits.js';
@@ -9,8 +10,8 @@ import type { WantedChunks } from './wanted.js';
 /** An under-replicated chunk, as classified; what it needs is worked out again when it is ordered. */
 interface Candidate { handle: number; version: number; good: number; file: FileNode }
 
-/** What a census found: chunks short of replicas, and chunks with more than they keep. */
-export interface Census { candidates: Candidate[]; surplus: Candidate[] }
+/** What a census found: chunks short of replicas, chunks with more than they keep, and chunks that break the rack rule. */
+export interface Census { candidates: Candidate[]; surplus: Candidate[]; misplaced: MisplacedChunk[] }
 
 /**
  * Counts every wanted chunk's good replicas against its file's replication, and each live
@@ -24,6 +25,7 @@ export function* census(ctx: ScanContext, wanted: WantedChunks): Generator<void,
   for (const id of decom) scan.decommissionRemaining[id] = 0;
   const candidates: Candidate[] = [];
   const surplus: Candidate[] = [];
+  const misplaced: MisplacedChunk[] = []; // rack rule
   const measured = registry.liveServers().filter((s) => !decom.has(s.id) && s.capacityBytes > 0);
   const held = new Map(measured.map((s) => [s.id, 0]));
   for (const part of wanted.parts()) for (const [h, file] of part) {
@@ -51,12 +53,14 @@ export function* census(ctx: ScanContext, wanted: WantedChunks): Generator<void,
       if (file.replication - good.length - pending > 0) candidates.push({ handle: h, version, good: good.length, file });
     } else if (good.length > keepOf(ctx.limits, file) && pending === 0 && !ctx.ledger.deleteQueued(h)) {
       surplus.push({ handle: h, version, good: good.length, file });
+    } else if (pending === 0 && !ctx.ledger.deleteQueued(h) && ctx.rackSizes.size > 1 && isMisplaced(good.map((r) => registry.rackOf(r.id)), file.replication, ctx.rackSizes)) {
+      misplaced.push({ handle: h, replication: file.replication, chunkSizeBytes: file.chunkSizeBytes }); // rack rule
     }
   }
   ctx.util = new Map(measured.map((s) => [s.id, held.get(s.id)! / s.capacityBytes]));
   // Corrupt reports of chunks that no longer exist (their file was deleted) are history.
   for (const h of registry.corruptHandles()) if (!state.chunks.has(h)) registry.clearCorrupt(h);
-  return { candidates, surplus };
+  return { candidates, surplus, misplaced };
 }
 
 /** Queues the delete of one surplus replica per chunk, from the fullest server. */
@@ -69,8 +73,9 @@ export function* trimSurplus(ctx: ScanContext, surplus: Candidate[]): Generator<
     const good = registry.liveReplicas(c.handle, c.version).filter((r) => !decom.has(r.id));
     if (good.length <= keepOf(ctx.limits, c.file)) continue;
     // One surplus replica per scan and chunk, from the fullest disk (then the server holding the
-    // most, as servers sharing a disk report the same free space): reports confirm it before the next.
-    const fullest = good.sort((a, b) => registry.freeRatio(a.id) - registry.freeRatio(b.id)
+    // most, as servers sharing a disk report the same free space), in the racks holding the most of
+    // it (rack rule): reports confirm it before the next.
+    const fullest = inFullestRacks(good.map((r) => ({ ...r, rack: registry.rackOf(r.id) }))).sort((a, b) => registry.freeRatio(a.id) - registry.freeRatio(b.id)
       || (util.get(b.id) ?? 0) - (util.get(a.id) ?? 0) || (a.id < b.id ? -1 : 1))[0]!;
     ledger.queueDelete(fullest.id, c.handle, { server: fullest.id, version: c.version, file: c.file });
     ctx.scan.surplusDeletes++;
@@ -134,7 +139,8 @@ function orderChunk(ctx: ScanContext, c: Candidate, backlog: Backlog): number {
     // Not a server about to delete this very chunk (a surplus delete queued before it fell short).
     const deleting = ledger.deleteQueued(c.handle) ? [ledger.deletingOn(c.handle)!] : [];
     const exclude = [...live.map((r) => r.id), ...(ledger.flights(c.handle) ?? []).map((f) => f.target), ...busy, ...deleting, ...decom];
-    const [target] = registry.place(1, exclude, c.file.chunkSizeBytes);
+    const holders = [...live.filter((r) => !decom.has(r.id)).map((r) => r.id), ...(ledger.flights(c.handle) ?? []).map((f) => f.target)]; // rack rule
+    const [target] = registry.place(1, exclude, c.file.chunkSizeBytes, { holders, replication: c.file.replication });
     if (!target) {
       if (busy.length > 0) backlog.waitingForSlots++;
       break;

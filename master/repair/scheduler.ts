@@ -6,6 +6,7 @@ import { planMoves } from './balance.js';
 import { emptyScan, type RepairScan, type ScanContext } from './context.js';
 import { RepairLedger } from './ledger.js';
 import type { RepairLimits } from './limits.js';
+import { orderRackMoves } from './racks.js';
 import { census, orderCopies, trimSurplus } from './replicate.js';
 import { SCAN_STEP, Work } from './steps.js';
 import { finishedChunks, WantedChunks } from './wanted.js';
@@ -147,12 +148,14 @@ export class RepairScheduler {
     const ctx: ScanContext = {
       state, registry: this.registry, ledger: this.ledger, limits: this.limits, now: this.now,
       decom: state.decommissioning, work, load: this.ledger.load(), util: new Map(), scan: emptyScan(),
+      rackSizes: this.registry.rackSizes(state.decommissioning), // rack rule
     };
-    const { candidates, surplus } = yield* census(ctx, wanted);
+    const { candidates, surplus, misplaced } = yield* census(ctx, wanted);
     yield* trimSurplus(ctx, surplus);
     const backlog = yield* orderCopies(ctx, candidates);
+    if (backlog.waitingForSlots === 0) ctx.scan.moves += orderRackMoves(ctx, misplaced); // rack rule
     // Balancing only when repair has nothing left to plan: a missing replica matters more than an even disk.
-    if (this.limits.balanceThreshold > 0 && backlog.waitingForSlots === 0 && backlog.repairing === 0) ctx.scan.moves = yield* planMoves(ctx, wanted);
+    if (this.limits.balanceThreshold > 0 && backlog.waitingForSlots === 0 && backlog.repairing === 0) ctx.scan.moves += yield* planMoves(ctx, wanted);
     ctx.scan.inFlight = this.ledger.inFlightCount;
     this.last = ctx.scan;
     return ctx.scan;

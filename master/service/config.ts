@@ -32,4 +32,6 @@ export interface MasterConfig {
   gcGraceMs: number;
   /** Re-replication and balancing limits (master/repair/limits.ts); defaults where not given. */
   repair?: Partial<RepairLimits>;
+  /** trash-quota: trash checkpoints older than this are expunged (default a day). */
+  trashIntervalMs?: number;
 }

@@ -12,6 +12,7 @@ import type { Registry } from '../registry/index.js';
 import type { RepairScheduler } from '../repair/index.js';
 import type { Replicator, SessionRef } from '../replicator.js';
 import type { MasterState } from '../state/index.js';
+import { TrashQuotaService } from '../trash-quota-service.js'; // trash-quota
 import type { MasterConfig } from './config.js';
 
 /**
@@ -39,6 +40,8 @@ export class Leadership {
   readonly replicator: Replicator;
   readonly log: Logger;
   readonly clock: Clock;
+  /** trash-quota: the trash's and quotas' calls, and the trash's expiry on this driver's tick. */
+  readonly trashQuota: TrashQuotaService;
   private readonly getState: () => MasterState;
   private tickTimer?: NodeJS.Timeout;
   /** A scan is under way or waiting for its read barrier: the tick does not start another. */
@@ -53,6 +56,10 @@ export class Leadership {
     this.log = opts.log;
     this.getState = opts.getState;
     this.clock = opts.clock ?? systemClock;
+    this.trashQuota = new TrashQuotaService({ // trash-quota
+      commit: (cmd, session) => this.commit(cmd, session), read: () => this.read(), state: () => this.state,
+      isLeader: () => replicator.isLeader(), nowMs: () => this.clock.nowMs(), log: this.log,
+    }, config.trashIntervalMs);
     this.core = new LeaderCore({
       deadTimeoutMs: config.deadTimeoutMs, safeModeMs: config.safeModeMs, gcGraceMs: config.gcGraceMs,
       leaseCheckIntervalMs: Math.max(250, Math.floor(config.writeLeaseMs / 4)), repair: config.repair, random: opts.random ?? Math.random,
@@ -109,6 +116,7 @@ export class Leadership {
     const now = this.now();
     const commands = this.proposing ? [] : this.core.tick(now);
     for (const cmd of commands) this.proposeTimed(cmd);
+    this.trashQuota.tick(now); // trash-quota: expunges expired trash checkpoints
     this.runScan().catch((err: Error) => this.log.warn({ err: err.message }, 'repair scan failed'));
     this.flushLog();
   }

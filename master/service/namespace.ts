@@ -35,6 +35,7 @@ export class NamespaceCalls {
     const created = await this.lead.commit({
       op: 'create', path, overwrite: req.overwrite, parents: req.parents, replication, chunkSizeBytes: this.lead.config.chunkSizeBytes,
       writeId: randomBytes(12).toString('base64url'), leaseMs: this.lead.config.writeLeaseMs, nowMs: this.lead.clock.nowMs(), ...(req.empty ? { empty: true } : {}),
+      ...(req.expectedBytes !== undefined && !req.empty ? { expectedBytes: req.expectedBytes } : {}), // trash-quota
     }, session);
     if (req.empty) return { file: created as EntryInfo };
     return { writeId: (created as { writeId: string }).writeId, path, chunkSizeBytes: this.lead.config.chunkSizeBytes, replication, leaseMs: this.lead.config.writeLeaseMs };
@@ -45,7 +46,7 @@ export class NamespaceCalls {
     if (this.lead.inSafeMode()) throw new DfsError('SAFE_MODE', 'a new master leader is waiting for chunkserver reports; retry shortly');
     const w = state.writes.get(req.writeId);
     if (!w) throw new DfsError('WRITE_NOT_FOUND', 'this write is unknown or was abandoned (its lease expired?); start the upload again');
-    const replicas = this.lead.core.place(this.lead.now(), w.replication, req.exclude, w.chunkSizeBytes);
+    const replicas = this.lead.core.place(this.lead.now(), w.replication, req.exclude, w.chunkSizeBytes, req.rack); // rack rule
     if (typeof replicas === 'string') throw placementError(replicas, req.exclude.length);
     const rec = (await this.lead.commit({ op: 'allocate', writeId: req.writeId, index: req.index, nowMs: this.lead.clock.nowMs() }, session)) as { handle: number; version: number };
     const token = this.tokens.sign(rec.handle, rec.version, 'write');
@@ -140,7 +141,7 @@ export class NamespaceCalls {
       const rec = state.chunks.get(handle);
       return {
         index, handle, version: rec?.version ?? 0, length: rec?.length ?? 0, checksum: rec?.checksum ?? '',
-        replicas: rec ? this.lead.registry.liveReplicas(handle, rec.version) : [],
+        replicas: rec ? this.lead.registry.liveReplicas(handle, rec.version).map((r) => ({ ...r, rack: this.lead.registry.rackOf(r.id) })) : [], // rack rule
         token: this.tokens.sign(handle, rec?.version ?? 0, 'read'),
       };
     });

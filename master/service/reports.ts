@@ -8,6 +8,7 @@ import type {
 } from '../../common/protocol.js';
 import type { MasterState } from '../state/index.js';
 import type { Leadership } from './leadership.js';
+import { RackReport } from './rack-report.js';
 
 /** Problems listed by one fsck reply (the counts cover all of them). */
 const MAX_FSCK_PROBLEMS = 1000;
@@ -37,7 +38,9 @@ export class Reports {
     const reply: FsckReply = {
       path, files: 0, openFiles: 0, chunks: 0, underReplicated: 0, overReplicated: 0, missing: 0, corrupt: 0,
       filesHealthy: 0, filesUnderReplicated: 0, filesMissing: 0, filesCorrupt: 0, fileReports: [], problems: [], status: 'HEALTHY',
+      misplaced: 0, misplacedChunks: [],
     };
+    const racks = new RackReport(this.lead.registry, state, MAX_FSCK_PROBLEMS); // rack rule
     const rank: Record<FileHealth, number> = { HEALTHY: 0, UNDER_REPLICATED: 1, MISSING: 2, CORRUPT: 3 };
     const problems: FsckProblem[] = [];
     for (const [p, n] of state.walk(path, node)) {
@@ -52,6 +55,7 @@ export class Reports {
         reply.chunks++;
         const { live, health } = this.chunkHealth(state, h, n.replication);
         if (health === 'OVER_REPLICATED') reply.overReplicated++;
+        if (health === 'HEALTHY') racks.checkPlacement(reply, p, index, h, n.replication); // rack rule
         if (health === 'HEALTHY' || health === 'OVER_REPLICATED') return;
         if (health === 'CORRUPT') reply.corrupt++;
         else if (health === 'MISSING') reply.missing++;
@@ -100,6 +104,7 @@ export class Reports {
   async clusterStatus(): Promise<ClusterStatus> {
     const state = await this.lead.read();
     let files = 0, dirs = 0, under = 0, over = 0, missing = 0;
+    const racks = new RackReport(this.lead.registry, state); // rack rule
     for (const [, n] of state.walk('/', state.root)) {
       if (n.type === 'dir') {
         dirs++;
@@ -109,6 +114,7 @@ export class Reports {
       if (n.state !== 'complete') continue;
       for (const h of n.chunks) {
         const { health } = this.chunkHealth(state, h, n.replication);
+        racks.count(h); // rack rule
         if (health === 'MISSING' || health === 'CORRUPT') missing++;
         else if (health === 'UNDER_REPLICATED') under++;
         else if (health === 'OVER_REPLICATED') over++;
@@ -132,7 +138,9 @@ export class Reports {
       files, dirs: dirs - 1, chunks: state.chunks.size, underReplicatedChunks: under, overReplicatedChunks: over, missingChunks: missing,
       chunkSizeBytes: this.lead.config.chunkSizeBytes, defaultReplication: this.lead.config.defaultReplication,
       safeMode: this.lead.inSafeMode(),
+      trash: this.lead.trashQuota.held(state), // trash-quota
       repair: { copiesInFlight: r.inFlightCount, copiesDone: r.copiesDone, copiesFailed: r.copiesFailed, bytesCopied: r.bytesCopied, movesInFlight: r.movesInFlight, movesDone: r.movesDone },
+      tolerance: racks.tolerance(), // rack rule
     };
   }
 

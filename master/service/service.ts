@@ -3,6 +3,7 @@ import type { LeaderCore } from '../leader/core.js';
 import type { Registry } from '../registry/index.js';
 import type { RepairScheduler } from '../repair/index.js';
 import type { Replicator } from '../replicator.js';
+import type { TrashQuotaService } from '../trash-quota-service.js';
 import { ChunkserverCalls } from './chunkservers.js';
 import type { MasterConfig } from './config.js';
 import { Leadership, type LeadershipOptions } from './leadership.js';
@@ -42,6 +43,16 @@ export class MasterService {
 
   get replicator(): Replicator {
     return this.lead.replicator;
+  }
+
+  /** The leader's gate (requireLeader, commit) and the replicated state, for master/credentials/. */
+  get leadership(): Leadership {
+    return this.lead;
+  }
+
+  /** trash-quota: the trash's and quotas' calls (master/trash-quota-service.ts). */
+  get trashQuota(): TrashQuotaService {
+    return this.lead.trashQuota;
   }
 
   get core(): LeaderCore {

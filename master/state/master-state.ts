@@ -1,6 +1,9 @@
 // The replicated state's facade: its fields, apply(), the lookups, and the snapshot.
+import { DfsError } from '../../common/errors.js';
 import type { EntryInfo } from '../../common/protocol.js';
+import { CredentialState } from '../credentials/state.js'; // credentials hook
 import type { Command, CommandResult } from '../commands.js';
+import { planQuota } from '../quotas.js'; // trash-quota
 import { dispatch } from './apply.js';
 import { newDir } from './capture.js';
 import { ChunkTable } from './chunk-table.js';
@@ -32,12 +35,18 @@ export class MasterState {
    * a master whose data was lost (a new, empty namespace) cannot take their chunks for garbage.
    */
   namespaceId?: string;
+  /** Client credentials: signing keys, recorded tokens, revocations (master/credentials/state.ts). */
+  credentials = new CredentialState(); // credentials hook
 
   apply(cmd: Command): CommandResult {
     try {
-      return { ok: true, value: dispatch(this, cmd) };
+      const quota = planQuota(this, cmd); // trash-quota: QUOTA_EXCEEDED before anything changes
+      const value = dispatch(this, cmd);
+      quota?.commit(); // trash-quota
+      return { ok: true, value };
     } catch (err) {
       if (err instanceof Fail) return { ok: false, code: err.code, message: err.message };
+      if (err instanceof DfsError) return { ok: false, code: err.code, message: err.message }; // credentials hook: their refusals
       throw err;
     }
   }

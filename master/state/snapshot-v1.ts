@@ -1,6 +1,8 @@
 // Format v1 of the snapshot codec (read only): the whole state as one JSON document, as masters
 // wrote it before format v2 (snapshot.ts). Limited by V8's string length to about 3.8 M files.
 import type { FileState } from '../../common/protocol.js';
+import { CredentialState } from '../credentials/state.js';
+import { restoreQuotas } from '../quotas.js';
 import { newDir } from './capture.js';
 import type { MasterState } from './master-state.js';
 import { FileNode, WritingFile, type DirNode, type Node } from './nodes.js';
@@ -10,7 +12,7 @@ type Enc = { t: 'd'; m: number; c: [string, Enc][] } | { t: 'f'; m: number; s: n
 
 /** Fills `s`, a new and empty state, from a v1 snapshot. */
 export function decodeSnapshotV1(s: MasterState, data: Uint8Array): void {
-  const raw = JSON.parse(Buffer.from(data).toString('utf8')) as { v: number; nextHandle: number; root: Enc; chunks: [number, number, number, string][]; writes: PendingWrite[]; decommissioning?: string[]; ns?: string };
+  const raw = JSON.parse(Buffer.from(data).toString('utf8')) as { v: number; nextHandle: number; root: Enc; chunks: [number, number, number, string][]; writes: PendingWrite[]; decommissioning?: string[]; ns?: string; cred?: unknown; quotas?: [string, number | null, number | null][] };
   if (raw.v !== 1) throw new Error(`unknown master snapshot format ${raw.v}`);
   const dec = (e: Enc): Node => {
     if (e.t === 'd') {
@@ -31,4 +33,6 @@ export function decodeSnapshotV1(s: MasterState, data: Uint8Array): void {
   for (const id of raw.decommissioning ?? []) s.decommissioning.add(id);
   // Snapshots written before namespace ids existed have none: the next leader draws one.
   if (raw.ns !== undefined) s.namespaceId = raw.ns;
+  if (raw.cred !== undefined) s.credentials = CredentialState.fromJSON(raw.cred);
+  restoreQuotas(s, raw.quotas); // limits from the snapshot, usage counted afresh
 }

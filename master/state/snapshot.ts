@@ -13,6 +13,8 @@
 // The tree starts at the root; a directory's entries keep their order. A reader refuses a record
 // kind it does not know, so a field added to the state comes with a new kind or a header field.
 import { crc32 } from 'node:zlib';
+import { CredentialState } from '../credentials/state.js';
+import { quotaList, restoreQuotas } from '../quotas.js';
 import type { SnapshotData } from '../raft/types.js';
 import { ABSENT, beginCapture, ChildMap, endCapture, newDir, type CaptureUndo } from './capture.js';
 import type { CapturedChunks, ChunkRecord } from './chunk-table.js';
@@ -27,7 +29,13 @@ const CHUNK_ROWS_PER_RECORD = 1024;
 const NEWLINE = 0x0a;
 const NEWLINE_BYTES = Buffer.of(NEWLINE);
 
-interface Header { v: 2; nextHandle: number; rootMtimeMs: number; ns?: string; decommissioning: string[] }
+interface Header {
+  v: 2; nextHandle: number; rootMtimeMs: number; ns?: string; decommissioning: string[];
+  /** Client credentials (master/credentials/state.ts), when any. */
+  cred?: unknown;
+  /** Directory quotas: [path, files, bytes]; usage is counted afresh on restore (master/quotas.ts). */
+  quotas?: [string, number | null, number | null][];
+}
 
 /** The state at one moment, written later while the state changes (copy-on-write, see capture.ts). */
 export interface StateCapture {
@@ -39,7 +47,8 @@ export interface StateCapture {
 
 /** Captures `s` now: O(pending writes + decommissioning servers), whatever the namespace's size. */
 export function captureState(s: MasterState, pieceBytes = SNAPSHOT_PIECE_BYTES): StateCapture {
-  const header: Header = { v: 2, nextHandle: s.nextHandle, rootMtimeMs: s.root.mtimeMs, decommissioning: [...s.decommissioning], ...(s.namespaceId !== undefined ? { ns: s.namespaceId } : {}) };
+  const header: Header = { v: 2, nextHandle: s.nextHandle, rootMtimeMs: s.root.mtimeMs, decommissioning: [...s.decommissioning], ...(s.namespaceId !== undefined ? { ns: s.namespaceId } : {}),
+    ...(s.credentials.isEmpty() ? {} : { cred: s.credentials.toJSON() }), quotas: quotaList(s) };
   const writes = [...s.writes.values()].map((w) => structuredClone(w));
   const undo = beginCapture();
   const chunks = s.chunks.capture();
@@ -181,6 +190,7 @@ class RecordReader {
   private records = 0;
   private crc = 0;
   private ended = false;
+  private quotas: Header['quotas'];
 
   constructor(private readonly s: MasterState) {}
 
@@ -200,6 +210,7 @@ class RecordReader {
   finish(): void {
     if (!this.ended) throw new Error('master snapshot: no end record (truncated)');
     if (this.dirs.length !== 1) throw new Error('master snapshot: the tree does not close');
+    restoreQuotas(this.s, this.quotas);
   }
 
   private header(h: Header): void {
@@ -209,6 +220,8 @@ class RecordReader {
     this.dirs.push(this.s.root);
     for (const id of h.decommissioning) this.s.decommissioning.add(id);
     if (h.ns !== undefined) this.s.namespaceId = h.ns;
+    if (h.cred !== undefined) this.s.credentials = CredentialState.fromJSON(h.cred);
+    this.quotas = h.quotas;
   }
 
   private body(r: unknown[]): void {

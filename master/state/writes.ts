@@ -23,6 +23,8 @@ export interface PendingWrite {
   leaseMs: number;
   /** True when an existing complete file stays readable at `path` until this write completes. */
   replacing: boolean;
+  /** trash-quota: the size the writer announced at create, counted in quotas until complete (master/quotas.ts). */
+  expectedBytes?: number;
 }
 
 /** How a path held by a write clears: its writer finishes, or goes silent and loses the lease. */
@@ -71,6 +73,7 @@ export function create(s: MasterState, cmd: Extract<Command, { op: 'create' }>):
     leaseExpiresAtMs: cmd.nowMs + cmd.leaseMs,
     leaseMs: cmd.leaseMs,
     replacing,
+    ...(cmd.expectedBytes !== undefined ? { expectedBytes: cmd.expectedBytes } : {}), // trash-quota
   };
   s.writes.set(cmd.writeId, write);
   if (!replacing) {

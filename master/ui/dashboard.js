@@ -69,6 +69,19 @@ function table(headers, rows) {
   ];
 }
 
+// ---- the token the namespace browser sends: #token=<token> once, then kept for this tab ----
+
+const TOKEN_KEY = 'dfs-token';
+(function takeToken() {
+  const q = new URLSearchParams(location.hash.slice(1));
+  const token = q.get('token');
+  if (!token) return;
+  sessionStorage.setItem(TOKEN_KEY, token);
+  q.delete('token');
+  // Out of the address bar (and its history) once kept.
+  window.history.replaceState(null, '', `${location.pathname}${location.search}${q.toString() ? `#${q}` : ''}`);
+})();
+
 // ---- where we are in the namespace: #dir=/a&file=/a/b ----
 
 function view() {
@@ -92,7 +105,9 @@ async function fetchState(addr) {
   const ctl = new AbortController();
   const timer = setTimeout(() => ctl.abort(), FETCH_TIMEOUT_MS);
   try {
-    const res = await fetch(`${base}/v1/ui/state?${q}`, { signal: ctl.signal, cache: 'no-store' });
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    const headers = token ? { authorization: `Bearer ${token}` } : {};
+    const res = await fetch(`${base}/v1/ui/state?${q}`, { signal: ctl.signal, cache: 'no-store', headers });
     const body = await res.json();
     return { status: res.status, body };
   } finally {

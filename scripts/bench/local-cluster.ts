@@ -1,5 +1,6 @@
 // A fresh local cluster for a benchmark: the real `dfs cluster` launcher in a folder of its own,
 // on ports that were free a moment before, stopped by pid when the benchmark ends.
+import { ADMIN_TOKEN_FILE } from '../../cli/token-source.js';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -73,6 +74,8 @@ export class LocalCluster {
       await sleep(100);
     }
     const info = JSON.parse(readFileSync(join(opts.dataDir, 'cluster.json'), 'utf8')) as { masters: string[]; processes: ProcessInfo[] };
+    // The cluster's admin token, for the clients of this process and the workers it spawns.
+    process.env.DFS_TOKEN_FILE = join(opts.dataDir, ADMIN_TOKEN_FILE);
     cluster.masters.push(...info.masters);
     cluster.processes.push(...info.processes);
     return cluster;

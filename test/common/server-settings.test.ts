@@ -53,7 +53,8 @@ t.test('every mistake in a config file is one line naming the file and the key',
   };
   bad({ data: '/d', chunk_size: '1MiB' }, /unknown key "chunk_size" \(known keys: .*chunkSize/);
   bad({ data: '/d', heartbeatMs: 500 }, /unknown key "heartbeatMs" \(it is a chunkserver setting, not a master one\)/);
-  bad({ data: '/d', rack: 'rack 1' }, /unknown key "rack"/);
+  bad({ data: '/d', rack: 'r1' }, /unknown key "rack" \(it is a chunkserver setting, not a master one\)/);
+  bad({ data: '/d', rack: 'rack 1' }, /"rack" must be a rack name of 1-64 letters, digits, '.', '_' or '-' \(no spaces\), not "rack 1"/, 'chunkserver');
   bad({ data: '/d', replication: 'three' }, /"replication" must be a whole number from 1 to 16, not "three"/);
   bad({ data: '/d', replication: 0 }, /"replication" must be a whole number from 1 to 16, not 0/);
   bad({ data: '/d', chunkSize: '12 parsecs' }, /"chunkSize": '12 parsecs' is not a size/);

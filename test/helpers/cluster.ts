@@ -6,11 +6,23 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { createInterface } from 'node:readline';
+import { bootstrapKey, newTokenId, signClientToken } from '../../common/credentials.js';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 export const DFS = join(ROOT, 'dist', 'cli', 'main.js');
 
 if (!existsSync(DFS)) throw new Error(`${DFS} is missing: run npm run build (npm ci does it) before the tests`);
+
+/** The secret every test cluster shares (each has its own data, so none reaches another). */
+export const TEST_SECRET = 'test-secret-0123456789abcdef';
+
+/** An admin token of any test cluster: signed with the bootstrap key of TEST_SECRET, as `dfs cluster` makes its own. */
+export const ADMIN_TOKEN = signClientToken(bootstrapKey(Buffer.from(TEST_SECRET)), {
+  id: newTokenId(), name: 'test-admin', admin: true, readOnly: false, prefix: '/', issuedAtMs: Date.now(),
+});
+// Clients in a test's own process (DfsClient, connect()) and every dfs it spawns find the token as
+// a user's would, in DFS_TOKEN; a test of anonymous calls sets DFS_TOKEN to '' for its command.
+process.env.DFS_TOKEN = ADMIN_TOKEN;
 
 export interface Proc { child: ChildProcess; addr: string; id: string; dataDir: string; pid: number; output: string[] }
 
@@ -29,8 +41,12 @@ export interface ClusterOptions {
   gcGraceMs?: number;
   /** Balancing threshold (share of the mean use); 0 (the default here) turns balancing off: a move briefly shows a 4th replica, which tests counting replicas would trip on. */
   balanceThreshold?: number;
+  /** How long the trash keeps what rm moved there (the master's default, a day, when absent). */
+  trashIntervalMs?: number;
   /** More `dfs chunkserver` options, passed to every chunkserver as they are (e.g. --scrub-rate). */
   chunkserverArgs?: string[];
+  /** Chunkserver i's rack (`--rack`), by index; absent or short: the default rack. */
+  racks?: string[];
 }
 
 /** Spawns `dfs <role> ...` and resolves with its address once it logs that it started. */
@@ -76,7 +92,7 @@ export class TestCluster {
   /** The masters, by index (m1 is 0); an entry stays after a kill so it can be restarted. */
   readonly masterProcs: Proc[] = [];
   readonly chunkservers: (Proc | undefined)[] = [];
-  readonly opts: Required<ClusterOptions>;
+  readonly opts: Required<Omit<ClusterOptions, 'trashIntervalMs'>> & Pick<ClusterOptions, 'trashIntervalMs'>;
   /** Listen addresses of the masters: fixed for the cluster's life, so restarts keep them. */
   private masterAddrs: string[] = [];
 
@@ -102,7 +118,7 @@ export class TestCluster {
     };
     this.dir = mkdtempSync(join(tmpdir(), 'dfs-test-'));
     this.secretFile = join(this.dir, 'secret');
-    writeFileSync(this.secretFile, 'test-secret-0123456789abcdef\n');
+    writeFileSync(this.secretFile, `${TEST_SECRET}\n`);
   }
 
   static async start(opts: ClusterOptions = {}): Promise<TestCluster> {
@@ -141,6 +157,7 @@ export class TestCluster {
       '--dead-timeout-ms', String(this.opts.deadTimeoutMs), '--lease-ms', String(this.opts.leaseMs),
       '--snapshot-every', String(this.opts.snapshotEvery), '--gc-grace-ms', String(this.opts.gcGraceMs),
       '--balance-threshold', String(this.opts.balanceThreshold), ...peers,
+      ...(this.opts.trashIntervalMs !== undefined ? ['--trash-interval-ms', String(this.opts.trashIntervalMs)] : []),
     ];
   }
 
@@ -176,7 +193,7 @@ export class TestCluster {
     const p = await spawnRole('chunkserver', [
       '--id', `cs${i + 1}`, '--listen', `127.0.0.1:${port}`, '--data', dataDir, '--masters', this.masters,
       '--secret-file', this.secretFile, '--chunk-size', String(this.opts.chunkSizeBytes), '--heartbeat-ms', String(this.opts.heartbeatMs),
-      ...this.opts.chunkserverArgs,
+      ...this.opts.chunkserverArgs, ...(this.opts.racks?.[i] !== undefined ? ['--rack', this.opts.racks[i]] : []), // rack rule
     ], 'chunkserver started');
     this.chunkservers[i] = p;
     return p;

@@ -1,6 +1,7 @@
 // The master's snapshot encoder of format v1, as masters wrote it before format v2 (one JSON
 // document): kept for tests, to compare states as one readable document and to write old-format
 // snapshots that today's reader must restore.
+import { quotaList } from '../../master/quotas.js';
 import type { MasterState } from '../../master/state/index.js';
 import type { Node } from '../../master/state/nodes.js';
 
@@ -17,5 +18,7 @@ export function encodeSnapshotV1(s: MasterState): Buffer {
     writes: [...s.writes.values()],
     decommissioning: [...s.decommissioning],
     ...(s.namespaceId !== undefined ? { ns: s.namespaceId } : {}),
+    ...(s.credentials.isEmpty() ? {} : { cred: s.credentials.toJSON() }),
+    quotas: quotaList(s),
   }));
 }

@@ -22,7 +22,9 @@ const client = new DfsClient(masters);
 
 /** GET from one master, never following a leader hint; a reply that is not 200 is an error with its code. */
 async function askOne(addr: string, path: string, timeoutMs: number): Promise<unknown> {
-  const res = await request(`http://${addr}${path}`, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+  // The token the cluster gave this agent (DFS_TOKEN), as the DfsClient above sends it.
+  const headers = process.env.DFS_TOKEN ? { authorization: `Bearer ${process.env.DFS_TOKEN}` } : {};
+  const res = await request(`http://${addr}${path}`, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs, headers });
   const body = (await res.body.json()) as { error?: { code: string; message: string } };
   if (res.statusCode !== 200) throw Object.assign(new Error(body.error?.message ?? `HTTP ${res.statusCode}`), { code: body.error?.code ?? `HTTP_${res.statusCode}` });
   return body;

@@ -8,6 +8,7 @@
 // of this machine instead, where every server sits behind a fault proxy (fault-proxy.ts): it
 // listens on its host's address, advertises its proxy's (127.0.0.1:port, which every peer,
 // chunkserver and client dials), and the faults are the proxy's (pause, refuse, rate cap).
+import { bootstrapKey, newTokenId, signClientToken } from '../../common/credentials.js';
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -74,8 +75,10 @@ export class HostCluster {
   private readonly loop: LoopbackNet | undefined;
   private agent: { child: ChildProcess; pending: Map<number, (r: AgentReply) => void>; next: number } | undefined;
   readonly dir: string;
+  /** The cluster's admin token (made with its secret in startAll), given to every process this spawns. */
+  private token = '';
 
-  private constructor(hosts: HostSpec[]) {
+  private constructor(private readonly hosts: HostSpec[]) {
     this.fallbackReason = process.env.DFS_HOSTS_LOOPBACK === '1' ? 'DFS_HOSTS_LOOPBACK=1 asks for the loopback network' : namespacesUnavailable();
     if (this.fallbackReason === undefined) this.bed = NamespaceBed.create({ hosts });
     else this.loop = new LoopbackNet(hosts);
@@ -107,7 +110,7 @@ export class HostCluster {
   }
 
   spawnOn(host: string, argv: string[], opts: SpawnOptions = {}): ChildProcess {
-    const o: SpawnOptions = { cwd: ROOT, ...opts, env: { ...process.env, ...QUIET_ENV, ...opts.env } };
+    const o: SpawnOptions = { cwd: ROOT, ...opts, env: { ...process.env, ...QUIET_ENV, DFS_TOKEN: this.token, ...opts.env } };
     return this.bed ? this.bed.spawn(host, argv, o) : this.loop!.spawn(host, argv, o);
   }
 
@@ -126,7 +129,10 @@ export class HostCluster {
     const etc = join(this.dir, 'etc');
     mkdirSync(etc, { recursive: true });
     const secretFile = join(etc, 'secret');
-    writeFileSync(secretFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+    const secret = randomBytes(32).toString('hex');
+    writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
+    // The first admin token, signed with the bootstrap key as `dfs token bootstrap` does (DEPLOY.md step 6): every client process gets it.
+    this.token = signClientToken(bootstrapKey(Buffer.from(secret)), { id: newTokenId(), name: 'admin', admin: true, readOnly: false, prefix: '/', issuedAtMs: Date.now() });
     const masterIds = Array.from({ length: opts.masters ?? 3 }, (_, i) => `m${i + 1}`);
     const csIds = Array.from({ length: opts.chunkservers ?? 6 }, (_, i) => `cs${i + 1}`);
     // On the loopback network each server's proxy must exist first: its address is what the others dial.
@@ -146,7 +152,8 @@ export class HostCluster {
     };
     await Promise.all(masterIds.map((id) => this.startServer(id, 'master', file(id, 'master', MASTER_PORT, { peers, ...opts.masterSettings }), proxies.get(id))));
     for (const id of csIds) {
-      await this.startServer(id, 'chunkserver', file(id, 'chunkserver', CHUNKSERVER_PORT, { masters: Object.values(peers), heartbeatMs: 500, ...opts.chunkserverSettings }), proxies.get(id));
+      const rack = `rack${this.hosts.find((h) => h.name === id)!.rack}`; // rack rule: each chunkserver in its host's rack
+      await this.startServer(id, 'chunkserver', file(id, 'chunkserver', CHUNKSERVER_PORT, { masters: Object.values(peers), heartbeatMs: 500, rack, ...opts.chunkserverSettings }), proxies.get(id));
     }
     this.startAgent(Object.values(peers));
     await this.call({ op: 'status' }, 20_000).catch(() => undefined);
@@ -222,8 +229,8 @@ export class HostCluster {
   }
 
   /** Runs the `dfs` CLI on the client host, as a user there would. */
-  dfs(args: string[], opts: { input?: Buffer; timeoutMs?: number } = {}): Promise<RunResult> {
-    const child = this.spawnOn('cl', [process.execPath, DFS, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { DFS_MASTERS: this.masters.map((m) => m.addr).join(',') } });
+  dfs(args: string[], opts: { input?: Buffer; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<RunResult> {
+    const child = this.spawnOn('cl', [process.execPath, DFS, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { DFS_MASTERS: this.masters.map((m) => m.addr).join(','), ...opts.env } });
     return collect(child, opts.input, opts.timeoutMs ?? 60_000, `dfs ${args.join(' ')}`);
   }
 

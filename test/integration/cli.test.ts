@@ -195,8 +195,10 @@ t.test('status: text and --json', async (t) => {
   }
   t.match(lines[6], /^namespace: \d+ files, \d+ directories, \d+ chunks \(chunk size 64\.0 KiB, replication 3\)$/);
   t.match(lines[7], /^health: \d+ under-replicated chunks, \d+ missing chunks, \d+ over-replicated$/);
-  t.match(lines[8], /^repair: \d+ copies in flight, \d+ done, \d+ failed; balancing: \d+ moves in flight, \d+ done \(since this leader took over\)$/);
-  t.equal(lines.length, 10, 'and a final newline');
+  t.match(lines[8], /^failure tolerance: any 2 servers can be lost without losing data; one live rack \(default\): losing it loses everything$/, 'every chunk on 3 servers, all in the one default rack');
+  t.match(lines[9], /^repair: \d+ copies in flight, \d+ done, \d+ failed; balancing: \d+ moves in flight, \d+ done \(since this leader took over\)$/);
+  t.match(lines[10], /^trash: \d+ files?, .* each kept .* after rm \(dfs trash\)$/, 'what the trash holds');
+  t.equal(lines.length, 12, 'and a final newline');
 
   const s = JSON.parse(ok(t, json!, 'status --json')) as { masters: Record<string, unknown>[]; chunkservers: Record<string, unknown>[] };
   t.match(s, { leader: c.masters, files: Number, dirs: Number, chunks: Number, underReplicatedChunks: Number, overReplicatedChunks: Number, missingChunks: Number, chunkSizeBytes: CHUNK, defaultReplication: 3 });
@@ -235,14 +237,14 @@ t.test('rm: -r, -f, non-empty directory', async (t) => {
   const [file, notEmpty, root, missing, forced] = await batch([
     ['rm', '/rm/file'], ['rm', '/rm/dir'], ['rm', '-r', '-f', '/'], ['rm', '/rm/missing'], ['rm', '-f', '/rm/missing', '/rm/also-missing'],
   ]);
-  t.equal(ok(t, file!, 'rm a file'), '', 'no output');
+  t.match(ok(t, file!, 'rm a file'), /^moved \/rm\/file to the trash: \/\.trash\/[^/]+\/\d{8}-\d{6}(-\d+)?\/rm\/file\n$/, 'says where in the trash it went');
   failed(t, notEmpty!, FAILED, '/rm/dir is a directory that is not empty (use -r)', 'rm of a non-empty directory without -r');
   failed(t, root!, FAILED, 'refusing to delete /', 'rm -r -f /');
   failed(t, missing!, FAILED, '/rm/missing does not exist', 'rm of a missing path');
   t.equal(ok(t, forced!, 'rm -f of missing paths'), '', 'rm -f: no error, no output');
 
   t.equal(ok(t, await dfs(['ls', '-R', '/rm']), 'ls -R'), '/rm/dir/\n/rm/dir/one\n/rm/dir/sub/\n/rm/dir/sub/two\n', 'the file is gone, the directory is whole');
-  t.same(JSON.parse(ok(t, await dfs(['rm', '-r', '--json', '/rm/dir']), 'rm -r --json')), { files: 2 }, '--json: files removed');
+  t.match(JSON.parse(ok(t, await dfs(['rm', '-r', '--json', '/rm/dir']), 'rm -r --json')), { files: 2, trashed: [{ path: '/rm/dir', trashPath: /^\/\.trash\/.+\/rm\/dir$/ }] }, '--json: files removed, and where they went');
   t.equal(ok(t, await dfs(['ls', '/rm']), 'ls'), '', 'the whole tree is gone');
 });
 

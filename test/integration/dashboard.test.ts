@@ -80,9 +80,18 @@ t.test('the dashboard, opened on a follower, shows a chunkserver die and the clu
     res.body().then((b) => pageBytes.set(url.pathname, b.length), () => undefined);
   });
 
-  // Opened on a follower, the page ends on the leader's /ui/.
-  await page.goto(`http://${followerAddr}/ui/`);
+  // Without a token the cluster view is open and the namespace is not (docs/SECURITY.md).
+  const anonymous = await fetch(`http://${leader.proc.addr}/v1/ui/state?dir=/`).then((r) => r.json()) as { status?: unknown; dir?: { error?: { code: string } } };
+  t.ok(anonymous.status, 'an anonymous poll gets the cluster view');
+  t.equal(anonymous.dir?.error?.code, 'UNAUTHORIZED', 'but not the listing');
+  const made = await c.dfs(['token', 'create', '--read-only', '--name', 'dashboard']);
+  t.equal(made.code, 0, `a read-only token for the page: ${made.stderr}`);
+  const readOnly = made.stdout.toString().trim();
+
+  // Opened on a follower, with the token, the page ends on the leader's /ui/ (the token out of the address).
+  await page.goto(`http://${followerAddr}/ui/#token=${readOnly}`);
   t.equal(new URL(page.url()).host, leader.proc.addr, `the follower (${followerAddr}) sent the page to the leader (${leader.proc.addr})`);
+  t.notMatch(page.url(), /token/, 'the page took the token out of the address');
   await page.waitForSelector('#conn[data-state="live"]');
   await page.evaluate(() => ((window as unknown as { loadedOnce: boolean }).loadedOnce = true));
   await page.waitForFunction(() => document.querySelectorAll('#chunkservers tr[data-state="live"]').length === 4);

@@ -94,7 +94,11 @@ t.test('three masters and two chunkservers started from config files, as docs/DE
     role: 'chunkserver', id: 'cs2', listen: `127.0.0.1:${ports[4]}`, data: join(dir, 'cs2'), secretFile, masters, chunkSize: '1MiB', heartbeatMs: 300,
   }), [], 'chunkserver started', procs);
 
-  const env = { DFS_MASTERS: masters.join(',') };
+  // The first admin token, as DEPLOY.md makes it: offline, from the secret.
+  const tokenFile = join(dir, 'token');
+  const boot = await runDfs(['token', 'bootstrap', '--secret-file', secretFile, '--out', tokenFile]);
+  t.equal(boot.code, 0, `dfs token bootstrap: ${boot.stderr}`);
+  const env = { DFS_MASTERS: masters.join(','), DFS_TOKEN: '', DFS_TOKEN_FILE: tokenFile };
   await waitFor(async () => {
     const r = await runDfs(['status', '--json'], { env });
     return r.code === 0 && (JSON.parse(r.stdout.toString()) as { chunkservers: { alive: boolean }[] }).chunkservers.filter((c) => c.alive).length === 2;

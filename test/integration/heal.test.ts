@@ -74,7 +74,7 @@ t.test('rm: the chunk files leave every chunkserver\'s disk after the grace peri
   const gone = (await chunksOf(c, '/gone.bin')).map((ch) => ch.handle);
   const kept = (await chunksOf(c, '/kept.bin')).map((ch) => ch.handle);
   for (const id of ['cs1', 'cs2', 'cs3']) t.ok(gone.every((h) => onDisk(c, id).has(h)), `${id} holds the file's chunks`);
-  const rm = await c.dfs(['rm', '/gone.bin']);
+  const rm = await c.dfs(['rm', '--skip-trash', '/gone.bin']);
   t.equal(rm.code, 0, rm.stderr);
   await waitFor(() => ['cs1', 'cs2', 'cs3'].every((id) => gone.every((h) => !onDisk(c, id).has(h))), 30_000, 'the deleted chunks to leave every disk');
   t.pass('no chunk file of the deleted file is left on any chunkserver');

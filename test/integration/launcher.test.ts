@@ -4,11 +4,11 @@
 // starts (the launcher, a port holder) is stopped by its pid.
 import t from 'tap';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DFS, waitFor } from '../helpers/cluster.js';
+import { DFS, runDfs, waitFor } from '../helpers/cluster.js';
 
 // tap preloads its process tracker into every child node through NODE_OPTIONS; the launcher
 // passes its environment on to the cluster's processes, so it would slow every one of them.
@@ -165,7 +165,20 @@ t.test('ready means running; a process that exits later is reported and marked',
   const file = readClusterFile(dataDir);
   t.equal(file.processes.length, 4, 'cluster.json lists 4 processes (a master, 2 chunkservers, the S3 gateway)');
   const gateway = file.processes.find((p) => p.role === 's3');
-  t.match(gateway?.argv?.join(' '), / s3 --listen 127\.0\.0\.1:\d+ --masters \S+ --credentials \S+s3-credentials\.json$/, 'the gateway\'s command line');
+  t.match(gateway?.argv?.join(' '), / s3 --listen 127\.0\.0\.1:\d+ --masters \S+ --credentials \S+s3-credentials\.json --token-file \S+admin-token$/, 'the gateway\'s command line');
+
+  // The admin token beside cluster.json: only its owner may read it, the CLI uses it, and without it the cluster refuses.
+  const tokenFile = join(dataDir, 'admin-token');
+  t.equal(statSync(tokenFile).mode & 0o777, 0o600, 'admin-token is mode 0600');
+  t.match(l.out(), new RegExp(`export DFS_MASTERS=\\S+ DFS_TOKEN_FILE=${tokenFile.replace(/[.]/g, '\\.')}`), 'the launcher says how to use it');
+  const emptyHome = join(root, 'home');
+  mkdirSync(emptyHome, { recursive: true });
+  const cliEnv = { DFS_MASTERS: `127.0.0.1:${base}`, DFS_TOKEN: '', XDG_CONFIG_HOME: emptyHome };
+  const withToken = await runDfs(['token', 'whoami'], { env: { ...cliEnv, DFS_TOKEN_FILE: tokenFile } });
+  t.match(withToken.stdout.toString(), /\(admin\): admin, signed with k0/, `dfs with DFS_TOKEN_FILE is the admin: ${withToken.stderr}`);
+  const anonymous = await runDfs(['ls', '/'], { env: cliEnv });
+  t.equal(anonymous.code, 1, 'without a token dfs ls is refused');
+  t.match(anonymous.stderr, /needs a credential/);
   for (const p of file.processes) {
     if (p.role === 's3') continue;
     t.ok(pidAlive(p.pid), `${p.id} is alive`);

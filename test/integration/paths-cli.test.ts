@@ -99,7 +99,7 @@ t.test('rm of several paths goes on past the ones it cannot remove', async (t) =
   const json = await dfs(['rm', '--json', '-r', '/rm/nope', '/rm/full']);
   t.equal(json.code, 1);
   t.equal(json.stderr, 'dfs: /rm/nope does not exist\n');
-  t.same(JSON.parse(json.stdout.toString()), { files: 0 }, '--json still says what was removed');
+  t.match(JSON.parse(json.stdout.toString()), { files: 0, trashed: [{ path: '/rm/full', trashPath: /^\/\.trash\/.+\/rm\/full$/ }] }, '--json still says what was removed');
 
   const usage = await dfs(['rm', '/dir/small.txt', 'rel/x']);
   t.equal(usage.code, 2, 'a malformed path is a usage error');

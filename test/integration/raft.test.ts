@@ -91,7 +91,7 @@ t.test('a retried mutation is applied once (client sessions)', async (t) => {
     method: 'POST', headers: { 'content-type': 'application/json', 'x-dfs-peer-auth': 'guess' }, body: JSON.stringify({ id: 'intruder', addr: '127.0.0.1:9' }),
   });
   t.equal(res.statusCode, 401, '/v1/cs/register without the cluster secret is refused');
-  t.equal(((await res.body.json()) as { error?: { code: string } }).error?.code, 'UNAUTHORIZED');
+  t.equal(((await res.body.json()) as { error?: { code: string } }).error?.code, 'PEER_AUTH_INVALID');
   const [host, port] = proc.addr.split(':') as [string, string];
   const raft = await new Promise<{ status: number; body: string }>((resolve, reject) => {
     const req = httpRequest({ host, port: Number(port), path: RAFT_STREAM_PATH, agent: false, headers: { connection: 'Upgrade', upgrade: RAFT_STREAM_PROTOCOL, 'x-dfs-peer-auth': 'guess' } });
@@ -108,7 +108,7 @@ t.test('a retried mutation is applied once (client sessions)', async (t) => {
     req.end();
   });
   t.equal(raft.status, 401, 'a raft stream without the cluster secret is refused');
-  t.match(JSON.parse(raft.body), { error: { code: 'UNAUTHORIZED' } });
+  t.match(JSON.parse(raft.body), { error: { code: 'PEER_AUTH_INVALID' } });
 });
 
 t.test('kill -9 the leader during a put: the put completes with the right bytes', async (t) => {

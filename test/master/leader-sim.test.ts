@@ -60,3 +60,9 @@ t.test('the simulator catches garbage deleted before its grace period', async (t
   t.ok(caught, `caught${caught ? ` at seed ${caught.seed}` : ''}`);
   t.match(caught?.message ?? '', /before the \d+ ms grace/);
 });
+
+t.test('the simulator catches placement that does not know the servers\' racks', async (t) => {
+  const caught = firstCaught({ unsafeRacksUnreported: true }, 50);
+  t.ok(caught, `caught${caught ? ` at seed ${caught.seed}` : ''}`);
+  t.match(caught?.message ?? '', /every replica in rack|break the rack rule/);
+});

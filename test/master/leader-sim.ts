@@ -10,10 +10,13 @@
 //   - no copy targets a server that holds the chunk or is being drained;
 //   - a garbage delete comes only after the chunk was garbage for the grace period;
 // and once faults stop, every chunk that still has a good replica converges to its replication,
-// no garbage is left, and use is even (no move the balancer's rule allows is left undone).
+// no garbage is left, use is even (no move the balancer's rule allows is left undone), and with
+// servers in two or three racks every chunk keeps the rack rule (master/racks.ts): two racks at
+// least, and no rack above its share while another could take a replica.
 import type { CopyOrder, HeartbeatRequest, RegisterRequest, ReportedChunk } from '../../common/protocol.js';
 import type { Command } from '../../master/commands.js';
 import { LeaderCore, type LeaderCoreOptions, type ServerWork } from '../../master/leader/core.js';
+import { isMisplaced } from '../../master/racks.js';
 import { MasterState } from '../../master/state/index.js';
 import { mulberry32 } from '../helpers/rng.js';
 
@@ -22,6 +25,8 @@ export interface LeaderSimOptions {
   unsafeSurplusOffByOne?: boolean;
   /** Planted bug: garbage goes without its grace period (see LeaderCoreOptions.unsafeNoGarbageGrace). */
   unsafeNoGarbageGrace?: boolean;
+  /** Planted bug: servers register without their racks, so the core places as if all were in one (the rack check must catch it). */
+  unsafeRacksUnreported?: boolean;
   /** Simulated time with faults and workload; then faults stop and the cluster must converge. */
   faultMs?: number;
   /** The longest the quiet phase may take to converge. */
@@ -68,6 +73,9 @@ class SimServer {
   copyFailed: number[] = [];
   copying: Copying[] = [];
   nextBeatMs: number;
+
+  /** Its rack (failure domain), set when the cluster is made. */
+  rack = 'r1';
 
   constructor(readonly base: string, readonly addr: string, readonly capacityBytes: number, firstBeatMs: number) {
     this.id = base;
@@ -123,6 +131,9 @@ export class LeaderSim {
       const capacity = CHUNK_BYTES * (40 + Math.floor(this.random() * 121));
       this.servers.push(new SimServer(`cs${i}`, `cs${i}.sim:7000`, capacity, this.nowMs + Math.floor(this.random() * HEARTBEAT_MS)));
     }
+    // Racks, dealt in turn: two for 4 or 5 servers, three for 6 or 7 (no random draw, so seeds replay as before).
+    const racks = n >= 6 ? 3 : 2;
+    this.servers.forEach((s, i) => (s.rack = `r${(i % racks) + 1}`));
     this.core = this.newCore();
     this.core.becomeLeader(this.nowMs);
   }
@@ -202,7 +213,9 @@ export class LeaderSim {
     s.nextBeatMs = this.nowMs + HEARTBEAT_MS;
     if (!this.core.isLeader) return; // no leader to answer: the server tries again next time
     if (s.needsRegister) {
-      const req: RegisterRequest = { ...s.stats(), chunks: [...s.store].map(([handle, r]) => ({ handle, version: r.version, length: r.length })) };
+      const req: RegisterRequest = {
+        ...s.stats(), ...(this.opts.unsafeRacksUnreported ? {} : { rack: s.rack }), chunks: [...s.store].map(([handle, r]) => ({ handle, version: r.version, length: r.length })),
+      };
       this.core.register(req, this.nowMs);
       s.needsRegister = false;
       s.added = [];
@@ -522,6 +535,8 @@ export class LeaderSim {
           continue;
         }
         if (good !== file.replication) return `chunk ${h} of ${p} has ${good} good replicas, not ${file.replication}`;
+        const spread = this.rackRuleBroken(h, version, file.replication);
+        if (spread) return `chunk ${h} of ${p}: ${spread}`;
       }
     }
     for (const s of this.servers) {
@@ -532,15 +547,44 @@ export class LeaderSim {
   }
 
   /**
+   * Why a chunk's good replicas break the rack rule, judged on what the servers hold: with
+   * replication 2 or more and servers (up, not draining) in two racks or more, the chunk must
+   * span two racks, and must not be misplaced (isMisplaced: a rack above its share while another
+   * rack has a server to spare).
+   */
+  private rackRuleBroken(handle: number, version: number, replication: number): string | undefined {
+    const sizes = new Map<string, number>();
+    for (const s of this.servers) if (s.up && !this.state.decommissioning.has(s.id)) sizes.set(s.rack, (sizes.get(s.rack) ?? 0) + 1);
+    const racks = this.goodHolders(handle, version).map((s) => s.rack).sort();
+    if (replication >= 2 && sizes.size >= 2 && new Set(racks).size < 2) return `every replica in rack ${racks[0]} (${racks.length} replicas)`;
+    if (isMisplaced(racks, replication, sizes)) return `replicas in racks ${racks.join(', ')} break the rack rule (servers per rack: ${JSON.stringify(Object.fromEntries(sizes))})`;
+    return undefined;
+  }
+
+  /** Whether moving `h` from `src` to `dst` leaves it within the rack rule (balancing moves only such). */
+  private moveKeepsRackRule(h: number, replication: number, src: SimServer, dst: SimServer): boolean {
+    if (src.rack === dst.rack) return true;
+    const version = this.state.chunks.versionOf(h)!;
+    const sizes = new Map<string, number>();
+    for (const s of this.servers) if (s.up && !this.state.decommissioning.has(s.id)) sizes.set(s.rack, (sizes.get(s.rack) ?? 0) + 1);
+    const after = this.goodHolders(h, version).filter((s) => s !== src).map((s) => s.rack);
+    return !isMisplaced([...after, dst.rack], replication, sizes);
+  }
+
+  /**
    * Use is even when no move the balancer's rule allows is left: from a server above the mean by
    * more than the threshold (or to one below it), a chunk the emptier server lacks and has room
    * for, that leaves the source at least as full as the target. Judged on what servers hold.
    */
   private imbalance(): string | undefined {
     const wanted = new Map<number, number>();
+    const replication = new Map<number, number>();
     for (const p of this.completeFiles()) {
       const f = this.state.lookup(p);
-      if (f?.type === 'file') for (const h of f.chunks) wanted.set(h, this.state.chunks.lengthOf(h)!);
+      if (f?.type === 'file') for (const h of f.chunks) {
+        wanted.set(h, this.state.chunks.lengthOf(h)!);
+        replication.set(h, f.replication);
+      }
     }
     const servers = this.servers.filter((s) => !this.state.decommissioning.has(s.id));
     const bytes = new Map(servers.map((s) => [s, [...s.store.keys()].reduce((n, h) => n + (wanted.get(h) ?? 0), 0)]));
@@ -552,6 +596,7 @@ export class LeaderSim {
         if (u(src) <= u(dst) || (u(src) <= mean * (1 + BALANCE_THRESHOLD) && u(dst) >= mean * (1 - BALANCE_THRESHOLD))) continue;
         for (const [h, len] of wanted) {
           if (!src.store.has(h) || dst.store.has(h) || dst.capacityBytes - dst.usedBytes() < len) continue;
+          if (!this.moveKeepsRackRule(h, replication.get(h)!, src, dst)) continue;
           if ((bytes.get(src)! - len) / src.capacityBytes >= (bytes.get(dst)! + len) / dst.capacityBytes) {
             return `uneven: ${src.id} at ${u(src).toFixed(3)} could move chunk ${h} to ${dst.id} at ${u(dst).toFixed(3)} (mean ${mean.toFixed(3)})`;
           }

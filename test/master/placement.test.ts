@@ -121,3 +121,33 @@ t.test('orderForRead spreads readers: consecutive spreads put every replica firs
     }
   }
 });
+
+t.test('chooseReplicas with racks: at most floor((r-1)/racks)+1 in one rack, so two racks at least', async (t) => {
+  // Rack a's servers are emptier: without the rule all three replicas would go there.
+  const cs = [
+    cand('a1', { rack: 'a', freeBytes: 90 * CHUNK }), cand('a2', { rack: 'a', freeBytes: 89 * CHUNK }), cand('a3', { rack: 'a', freeBytes: 88 * CHUNK }),
+    cand('b1', { rack: 'b', freeBytes: 20 * CHUNK }), cand('b2', { rack: 'b', freeBytes: 10 * CHUNK }),
+  ];
+  t.same(chooseReplicas(cs, 3, CHUNK, noJitter), ['a1', 'a2', 'b1'], 'r=3, two racks: 2 + 1, best servers within the share');
+  t.same(chooseReplicas(cs, 2, CHUNK, noJitter), ['a1', 'b1'], 'r=2: one per rack');
+  const three = [...cs, cand('c1', { rack: 'c', freeBytes: 5 * CHUNK })];
+  t.same(chooseReplicas(three, 3, CHUNK, noJitter), ['a1', 'b1', 'c1'], 'three racks: one each');
+  t.same(chooseReplicas(cs.map((c) => ({ ...c, rack: undefined })), 3, CHUNK, noJitter), ['a1', 'a2', 'a3'], 'no racks named: one default rack, placed by space alone');
+});
+
+t.test('chooseReplicas: the writer\'s rack gets the first replica (the pipeline\'s head)', async (t) => {
+  const cs = [cand('a1', { rack: 'a', freeBytes: 90 * CHUNK }), cand('a2', { rack: 'a', freeBytes: 80 * CHUNK }), cand('b1', { rack: 'b', freeBytes: 10 * CHUNK }), cand('b2', { rack: 'b', freeBytes: 9 * CHUNK })];
+  t.same(chooseReplicas(cs, 3, CHUNK, noJitter, { writerRack: 'b' }), ['b1', 'a1', 'a2'], 'b first, then the best within shares');
+  t.same(chooseReplicas(cs, 3, CHUNK, noJitter, { writerRack: 'nowhere' }), ['a1', 'a2', 'b1'], 'an unknown rack changes nothing');
+  const bFull = cs.map((c) => (c.rack === 'b' ? { ...c, freeBytes: 0 } : c));
+  t.same(chooseReplicas(bFull, 2, CHUNK, noJitter, { writerRack: 'b' }), ['a1', 'a2'], 'the writer\'s rack full: elsewhere, and the rule gives way to the replicas');
+});
+
+t.test('chooseReplicas: repair counts the replicas that stay; strict never breaks the share', async (t) => {
+  const cs = [cand('a3', { rack: 'a', freeBytes: 90 * CHUNK }), cand('b2', { rack: 'b', freeBytes: 10 * CHUNK })];
+  t.same(chooseReplicas(cs, 1, CHUNK, noJitter, { holderRacks: ['a', 'a'], replication: 3 }), ['b2'], 'two stay in rack a: the third goes to b');
+  t.same(chooseReplicas(cs, 1, CHUNK, noJitter, { holderRacks: ['a', 'b'], replication: 3 }), ['a3'], 'a and b hold one each: the best server');
+  const onlyA = [cand('a3', { rack: 'a' }), cand('a4', { rack: 'a' })];
+  t.same(chooseReplicas(onlyA, 1, CHUNK, noJitter, { holderRacks: ['a', 'b'], replication: 2 }), ['a3'], 'rack b has no room: a copy still goes somewhere');
+  t.same(chooseReplicas(onlyA, 1, CHUNK, noJitter, { holderRacks: ['a', 'b'], replication: 2, strict: true }), [], 'strict: none rather than a pointless move');
+});

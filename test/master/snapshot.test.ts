@@ -64,8 +64,10 @@ t.test('a snapshot written by the old code (format v1) is restored', async (t) =
   const old = readFileSync(join(import.meta.dirname, '../fixtures/master-snapshot-v1.json'));
   t.ok(old.toString().startsWith('{"v":1,'), 'the fixture is format v1');
   const r = MasterState.restore(old);
-  t.equal(encodeSnapshotV1(r).toString(), old.toString(), 'everything in it is restored, in its order');
-  t.equal(v1(MasterState.restore(r.snapshot())), old.toString(), 'and survives a v2 round trip');
+  // The fixture predates quotas: the encoder of today adds an empty list.
+  const withoutQuotas = (text: string): string => text.replace(',"quotas":[]', '');
+  t.equal(withoutQuotas(v1(r)), old.toString(), 'everything in it is restored, in its order');
+  t.equal(withoutQuotas(v1(MasterState.restore(r.snapshot()))), old.toString(), 'and survives a v2 round trip');
   t.equal(r.namespaceId, '0123456789abcdef');
   t.same([...r.decommissioning], ['cs-2']);
 });

@@ -2,51 +2,19 @@
 // 0-byte, 1-byte, 5 MiB+1 and ~20 MiB files (the last goes multipart: aws switches at 8 MiB) and
 // keys with spaces, '+', '&', '%' and unicode; every file byte-identical after a round trip.
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import t from 'tap';
-import { randomBytesSeeded } from '../helpers/cluster.js';
-import { aws, requireClients, startGateway } from './gateway.js';
+import { aws, gatewayWithWorkdir, requireClients, tree, TREE_FILES, writeTree } from './gateway.js';
 
 requireClients();
 
-const FILES: Record<string, number> = {
-  'empty.bin': 0,
-  'one.bin': 1,
-  'five plus one.bin': 5 * 1024 * 1024 + 1,
-  'big/twenty.bin': 20 * 1024 * 1024 + 12345,
-  'odd/a+b&c%d.txt': 1000,
-  'odd/ünïcødé 日本.txt': 777,
-  'odd/deep/er/file.txt': 10,
-};
-
-function tree(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (d: string) => {
-    for (const name of readdirSync(d)) {
-      const p = join(d, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else out.set(relative(dir, p), createHash('md5').update(readFileSync(p)).digest('hex'));
-    }
-  };
-  walk(dir);
-  return out;
-}
+const FILES: Record<string, number> = { ...TREE_FILES, 'big/twenty.bin': 20 * 1024 * 1024 + 12345 };
 
 t.test('aws s3 sync up and down, cp, ls, rm: byte-identical trees', async (t) => {
-  const gw = await startGateway();
-  const work = mkdtempSync(join(tmpdir(), 'dfs-s3-aws-'));
-  t.teardown(async () => {
-    await gw.stop();
-    rmSync(work, { recursive: true, force: true });
-  });
+  const { gw, work } = await gatewayWithWorkdir(t, 'aws');
   const src = join(work, 'src');
-  let seed = 1;
-  for (const [name, size] of Object.entries(FILES)) {
-    mkdirSync(join(src, name, '..'), { recursive: true });
-    writeFileSync(join(src, name), randomBytesSeeded(size, seed++));
-  }
+  writeTree(src, FILES, 1);
   const mb = await aws(gw, ['s3', 'mb', 's3://bucket-one']);
   t.equal(mb.code, 0, `mb: ${mb.stderr}`);
   const up = await aws(gw, ['s3', 'sync', src, 's3://bucket-one/tree/']);

@@ -2,10 +2,12 @@
 // aws CLI and python3 + boto3 against the gateway, as a person would. When either client is
 // missing the test fails (CI installs them), it never skips.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
-import { DFS, TestCluster, type ClusterOptions } from '../helpers/cluster.js';
+import { DFS, randomBytesSeeded, TestCluster, type ClusterOptions } from '../helpers/cluster.js';
 
 export const ACCESS_KEY = 'DFSTESTKEY0001';
 export const SECRET_KEY = 'test-secret-key-0123456789';
@@ -18,6 +20,12 @@ export function requireClients(): void {
   if (aws.status !== 0) throw new Error('the aws CLI is needed for these tests (pip install awscli, or apt-get install awscli)');
   const boto = spawnSync('python3', ['-c', 'import boto3'], { encoding: 'utf8' });
   if (boto.status !== 0) throw new Error('python3 with boto3 is needed for these tests (pip install boto3)');
+}
+
+/** A program the tests drive (rclone, s3cmd), or an error that says how to install it. */
+export function requireProgram(cmd: string, args: string[], pkg: string): void {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${cmd} is needed for these tests (apt-get install ${pkg}; .ci/run installs it)`);
 }
 
 export async function startGateway(opts: ClusterOptions = {}, extraArgs: string[] = []): Promise<Gateway> {
@@ -74,14 +82,14 @@ async function attachGateway(cluster: TestCluster, extraArgs: string[]): Promise
   };
 }
 
-export interface Run { code: number; stdout: string; stderr: string }
+export interface Run { code: number; stdout: string; stderr: string; stdoutBytes: Buffer }
 
 export function run(cmd: string, args: string[], env: Record<string, string>, input?: string, timeoutMs = 120_000): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
+    const out: Buffer[] = [];
     let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stdout.on('data', (b: Buffer) => out.push(b));
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -90,7 +98,8 @@ export function run(cmd: string, args: string[], env: Record<string, string>, in
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
+      const stdoutBytes = Buffer.concat(out);
+      resolve({ code: code ?? -1, stdout: stdoutBytes.toString(), stderr, stdoutBytes });
     });
     child.stdin.end(input ?? '');
   });
@@ -118,4 +127,47 @@ export function boto(gw: Gateway, script: string): Promise<Run> {
     '',
   ].join('\n');
   return run('python3', ['-c', prelude + script], gw.env);
+}
+
+/** Every file below `dir` by its path relative to `dir`, with its MD5. */
+export function tree(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (d: string) => {
+    for (const name of readdirSync(d)) {
+      const p = join(d, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else out.set(relative(dir, p), createHash('md5').update(readFileSync(p)).digest('hex'));
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/** A tree as the client tests send it: empty, 1-byte and just-over-5-MiB files, keys with spaces, '+', '&', '%' and unicode; each test adds its own big file. */
+export const TREE_FILES: Record<string, number> = {
+  'empty.bin': 0,
+  'one.bin': 1,
+  'five plus one.bin': 5 * 1024 * 1024 + 1,
+  'odd/a+b&c%d.txt': 1000,
+  'odd/ünïcødé 日本.txt': 777,
+  'odd/deep/er/file.txt': 10,
+};
+
+/** Writes files of these sizes (seeded random bytes) below `dir`. */
+export function writeTree(dir: string, files: Record<string, number>, seed: number): void {
+  for (const [name, size] of Object.entries(files)) {
+    mkdirSync(join(dir, name, '..'), { recursive: true });
+    writeFileSync(join(dir, name), randomBytesSeeded(size, seed++));
+  }
+}
+
+/** A gateway on a fresh cluster and a local work folder, both gone when the test ends. */
+export async function gatewayWithWorkdir(t: { teardown(fn: () => unknown): void }, name: string): Promise<{ gw: Gateway; work: string }> {
+  const gw = await startGateway();
+  const work = mkdtempSync(join(tmpdir(), `dfs-s3-${name}-`));
+  t.teardown(async () => {
+    await gw.stop();
+    rmSync(work, { recursive: true, force: true });
+  });
+  return { gw, work };
 }

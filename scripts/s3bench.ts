@@ -1,0 +1,125 @@
+// S3 gateway speed against the dfs CLI on the same cluster in the same run (issue 17's goal:
+// `aws s3 cp` at least 0.7× of `dfs put`/`dfs get`): one file up and down with `dfs put`/`dfs
+// get`, then with `aws s3 cp` through a `dfs s3` gateway, each run timed, and the ratios printed.
+//
+//   npm run build && node dist/scripts/s3bench.js [--size 256MiB] [--runs 1] [--replication 2] [--cpu-prof DIR]
+//
+// It starts a fresh local cluster (1 master, 3 chunkservers) and one gateway in a temporary
+// folder, removes them afterwards, stops only what it started (by pid), and talks to 127.0.0.1
+// only. `--cpu-prof DIR` runs the gateway under node's --cpu-prof and leaves the profile in DIR.
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { initChecksums } from '../common/checksum.js';
+import { parseSize } from '../common/config.js';
+import { cleanUpOnSignals, killChild, onCleanup, runCleanup, spawnTracked } from './bench/cleanup.js';
+import { DFS, LocalCluster } from './bench/local-cluster.js';
+import { writeSourceFile } from './bench/source.js';
+
+const ACCESS_KEY = 'S3BENCHKEY000001';
+const SECRET_KEY = 's3bench-secret-0123456789abcdef';
+const MiB = 1024 * 1024;
+/** The longest one transfer may take before the run is given up. */
+const STEP_TIMEOUT_MS = 20 * 60_000;
+
+interface Options { sizeBytes: number; runs: number; replication: number; cpuProf?: string }
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { sizeBytes: 256 * MiB, runs: 1, replication: 2 };
+  for (let i = 0; i < argv.length; i += 2) {
+    const [flag, value] = [argv[i], argv[i + 1]];
+    if (value === undefined) throw new Error(`${flag} needs a value`);
+    if (flag === '--size') o.sizeBytes = parseSize(value);
+    else if (flag === '--runs') o.runs = Number(value);
+    else if (flag === '--replication') o.replication = Number(value);
+    else if (flag === '--cpu-prof') o.cpuProf = value;
+    else throw new Error(`unknown flag ${flag} (--size, --runs, --replication, --cpu-prof)`);
+  }
+  if (!Number.isInteger(o.runs) || o.runs < 1 || o.runs > 20) throw new Error('--runs must be 1 to 20');
+  return o;
+}
+
+/** Runs a command to its end; its duration in seconds, or an error with its output. */
+function timed(cmd: string, args: string[], env: Record<string, string>): number {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { env: { ...process.env, ...env }, encoding: 'utf8', timeout: STEP_TIMEOUT_MS, maxBuffer: 16 * MiB });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status ?? r.signal}):\n${r.stderr}${r.stdout}`);
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+async function md5File(path: string): Promise<string> {
+  const h = createHash('md5');
+  for await (const b of createReadStream(path)) h.update(b as Buffer);
+  return h.digest('hex');
+}
+
+/** Starts `dfs s3` on a free port; resolves with its endpoint once it says it started. */
+async function startGateway(masters: string[], dir: string, cpuProf: string | undefined): Promise<string> {
+  const creds = join(dir, 's3-credentials.json');
+  writeFileSync(creds, JSON.stringify([{ accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY }]));
+  const node = cpuProf ? ['--cpu-prof', '--cpu-prof-dir', cpuProf] : [];
+  const child = spawnTracked(process.execPath, [...node, DFS, 's3', '--listen', '127.0.0.1:0', '--masters', masters.join(','), '--credentials', creds], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // SIGINT, not SIGKILL: a profile is written only by a process that exits.
+  onCleanup(async () => {
+    const gone = new Promise((r) => child.once('exit', r));
+    child.kill('SIGINT');
+    await Promise.race([gone, new Promise((r) => setTimeout(r, 10_000))]);
+    await killChild(child);
+  });
+  return new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      try {
+        const rec = JSON.parse(line) as { msg?: string; addr?: string };
+        if (rec.msg === 's3 gateway started' && rec.addr) resolve(`http://${rec.addr}`);
+      } catch { /* not a log line */ }
+    });
+    child.once('exit', (code) => reject(new Error(`the gateway exited (${code})`)));
+  });
+}
+
+const rate = (bytes: number, s: number) => `${(bytes / MiB / s).toFixed(1)} MiB/s`;
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  cleanUpOnSignals('s3bench');
+  await initChecksums();
+  const work = mkdtempSync(join(tmpdir(), 'dfs-s3bench-'));
+  onCleanup(() => rmSync(work, { recursive: true, force: true }));
+  const cluster = await LocalCluster.start({ dataDir: join(work, 'cluster'), masters: 1, chunkservers: 3, replication: o.replication });
+  const endpoint = await startGateway(cluster.masters, work, o.cpuProf);
+  const src = join(work, 'source.bin');
+  const source = await writeSourceFile(src, o.sizeBytes, 1);
+  const want = await md5File(src);
+  const dfsEnv = { DFS_MASTERS: cluster.masters.join(',') };
+  writeFileSync(join(work, 'aws-config'), '[default]\nregion = us-east-1\n');
+  const awsEnv = {
+    AWS_ACCESS_KEY_ID: ACCESS_KEY, AWS_SECRET_ACCESS_KEY: SECRET_KEY, AWS_DEFAULT_REGION: 'us-east-1', AWS_CONFIG_FILE: join(work, 'aws-config'),
+    AWS_SHARED_CREDENTIALS_FILE: join(work, 'no-credentials'), AWS_EC2_METADATA_DISABLED: 'true',
+  };
+  timed('aws', ['--endpoint-url', endpoint, 's3', 'mb', 's3://bench'], awsEnv);
+  console.log(`s3bench: ${(source.sizeBytes / MiB).toFixed(0)} MiB, replication ${o.replication}, ${o.runs} run(s); gateway ${endpoint}`);
+  const rows: string[] = [];
+  for (let run = 1; run <= o.runs; run++) {
+    const down = join(work, 'down.bin');
+    const put = timed(process.execPath, [DFS, 'put', '-q', src, `/bench/dfs-${run}.bin`], dfsEnv);
+    const get = timed(process.execPath, [DFS, 'get', '-q', `/bench/dfs-${run}.bin`, down], dfsEnv);
+    if ((await md5File(down)) !== want) throw new Error('dfs get returned other bytes');
+    const up = timed('aws', ['--endpoint-url', endpoint, 's3', 'cp', src, `s3://bench/aws-${run}.bin`], awsEnv);
+    rmSync(down);
+    const dl = timed('aws', ['--endpoint-url', endpoint, 's3', 'cp', `s3://bench/aws-${run}.bin`, down], awsEnv);
+    if ((await md5File(down)) !== want) throw new Error('aws s3 cp returned other bytes');
+    rmSync(down);
+    const b = source.sizeBytes;
+    rows.push(`run ${run}: dfs put ${rate(b, put)}, aws s3 cp up ${rate(b, up)} (${(put / up).toFixed(2)}×); dfs get ${rate(b, get)}, aws s3 cp down ${rate(b, dl)} (${(get / dl).toFixed(2)}×)`);
+    console.log(rows.at(-1));
+  }
+}
+
+main().then(runCleanup, async (err: unknown) => {
+  console.error(`s3bench: ${err instanceof Error ? err.message : String(err)}`);
+  await runCleanup();
+  process.exitCode = 1;
+});
