@@ -5,7 +5,7 @@ import type { Logger } from '../common/log.js';
 import type { Command, CommandResult } from './commands.js';
 import {
   encodeCommand, encodeRaw, encodeRegister, FileStorage, NotLeaderError, RaftError, RaftNode,
-  SessionStateMachine, StreamTransport, unwrapSessionResult, type StateMachine,
+  SessionStateMachine, StreamTransport, unwrapSessionResult, type SnapshotCapture, type SnapshotData, type StateMachine,
 } from './raft/index.js';
 import { guardedSink, raftStreamSigner } from './peer-guard.js';
 import type { MessageSink } from './raft/index.js';
@@ -39,11 +39,13 @@ class MasterStateMachine implements StateMachine {
     return this.state.apply(JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8')) as Command);
   }
 
-  snapshot(): Uint8Array {
-    return this.state.snapshot();
+  /** A capture now; its pieces are written in the background (master/state/snapshot.ts). */
+  snapshot(): SnapshotCapture {
+    const capture = this.state.capture();
+    return { pieces: () => capture.pieces(), release: () => capture.release() };
   }
 
-  restore(data: Uint8Array): void {
+  restore(data: SnapshotData): void {
     this.state = MasterState.restore(data);
   }
 }

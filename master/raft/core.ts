@@ -6,6 +6,7 @@ import { coalesceMessages } from './coalesce.js';
 import { resolveRaftConfig, type RaftConfig, type RaftConfigInput } from './config.js';
 import { Progress, type ProgressState } from './progress.js';
 import { RaftLog } from './raft-log.js';
+import { ChunkedSnapshotData } from './snapshot-data.js';
 import { ReadOnlyQueue } from './read-only.js';
 import type { LogStorage } from './storage.js';
 import {
@@ -574,7 +575,7 @@ export class RaftCore {
       return;
     }
     this.incoming = null;
-    const snapshot: Snapshot = { meta: stream.meta, data: concatBytes(stream.chunks, stream.totalBytes) };
+    const snapshot: Snapshot = { meta: stream.meta, data: new ChunkedSnapshotData(stream.chunks) };
     if (this.restore(snapshot)) this.sendAppendResponse(m.from, this.log.lastIndex());
     else this.sendAppendResponse(m.from, this.log.committed);
   }
@@ -706,7 +707,7 @@ export class RaftCore {
     const total = stream.snapshot.data.byteLength;
     if (total === 0) {
       // Nothing to stream: one empty chunk completes it.
-      this.send<SnapshotChunk>(to, { type: 'snapshot', meta: stream.snapshot.meta, totalBytes: 0, offset: 0, data: stream.snapshot.data });
+      this.send<SnapshotChunk>(to, { type: 'snapshot', meta: stream.snapshot.meta, totalBytes: 0, offset: 0, data: new Uint8Array(0) });
       return;
     }
     const chunkBytes = this.config.snapshotChunkBytes;
@@ -792,14 +793,4 @@ function sameHardState(a: HardState, b: HardState): boolean {
 
 function sameSoftState(a: SoftState, b: SoftState): boolean {
   return a.leaderId === b.leaderId && a.role === b.role && a.term === b.term;
-}
-
-function concatBytes(chunks: readonly Uint8Array[], totalBytes: number): Uint8Array {
-  const out = new Uint8Array(totalBytes);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
 }

@@ -6,13 +6,14 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { MemoryStorage } from './memory-storage.js';
 import type { PersistBatch, Storage } from './storage.js';
-import { EMPTY_SNAPSHOT, type Entry, type HardState, type Snapshot } from './types.js';
+import { readSnapshotFile, writeSnapshotData, writeSnapshotFile } from './snapshot-file.js';
+import type { Entry, HardState, Snapshot, SnapshotMeta } from './types.js';
 import { decodeRecords, encodeRecords, type WalRecord } from './wal.js';
 
 const WAL_FILE = 'raft.wal';
 const SNAPSHOT_FILE = 'raft.snapshot';
-const SNAPSHOT_MAGIC = Buffer.from('DFSRSNP1', 'ascii');
-const SNAPSHOT_HEADER_BYTES = SNAPSHOT_MAGIC.byteLength + 4 + 24;
+/** Where a snapshot taken here is written in the background (a received one uses `.tmp`). */
+const TAKEN_TMP = 'raft.snapshot.taken.tmp';
 
 export interface FileStorageOptions {
   /** Directory owned by this storage; created if missing. */
@@ -55,6 +56,8 @@ export class FileStorage implements Storage {
     await mkdir(dir, { recursive: true });
     await rm(join(dir, `${WAL_FILE}.tmp`), { force: true });
     await rm(join(dir, `${SNAPSHOT_FILE}.tmp`), { force: true });
+    await rm(join(dir, TAKEN_TMP), { force: true });
+    await rm(join(dir, `${TAKEN_TMP}.done`), { force: true });
     const snapshot = await readSnapshotFile(join(dir, SNAPSHOT_FILE));
     const walPath = join(dir, WAL_FILE);
     const file = await readFile(walPath).catch((error: NodeJS.ErrnoException) => {
@@ -102,9 +105,11 @@ export class FileStorage implements Storage {
   persist(batch: PersistBatch): Promise<void> {
     return this.serialised(async () => {
       if (batch.snapshot !== null) {
-        await writeSnapshotFile(this.dir, batch.snapshot);
-        this.observer.snapshotWritten?.(batch.snapshot.data.byteLength);
-        this.memory.persistSync(batch);
+        const written = await writeSnapshotData(join(this.dir, SNAPSHOT_FILE), join(this.dir, `${SNAPSHOT_FILE}.tmp`), batch.snapshot);
+        await syncDirectory(this.dir);
+        this.observer.snapshotWritten?.(written.data.byteLength);
+        // Kept from now on as the file, not as the pieces received.
+        this.memory.persistSync({ ...batch, snapshot: written });
         await this.rewriteWal();
         return;
       }
@@ -126,11 +131,33 @@ export class FileStorage implements Storage {
   saveSnapshot(snapshot: Snapshot, compactIndex: number): Promise<void> {
     return this.serialised(async () => {
       if (snapshot.meta.index <= this.memory.snapshot().meta.index) return;
-      await writeSnapshotFile(this.dir, snapshot);
-      this.observer.snapshotWritten?.(snapshot.data.byteLength);
-      this.memory.saveSnapshotSync(snapshot, compactIndex);
-      await this.rewriteWal();
+      const written = await writeSnapshotData(join(this.dir, SNAPSHOT_FILE), join(this.dir, `${SNAPSHOT_FILE}.tmp`), snapshot);
+      await this.adopt(written, compactIndex);
     });
+  }
+
+  /**
+   * Stores a snapshot taken here from its pieces, written to a temp file while batches go on being
+   * persisted (the snapshot does not hold the disk queue); only the rename and the WAL rewrite wait
+   * their turn. A snapshot no newer than the one held by then (one received meanwhile) is dropped.
+   */
+  async saveSnapshotStream(meta: SnapshotMeta, pieces: Iterator<Uint8Array>, compactIndex: number): Promise<void> {
+    if (this.closed) throw new Error('raft storage is closed');
+    const tmpPath = join(this.dir, TAKEN_TMP);
+    const staged = join(this.dir, `${TAKEN_TMP}.done`);
+    const written = await writeSnapshotFile(staged, tmpPath, meta, pieces);
+    await this.serialised(async () => {
+      if (meta.index <= this.memory.snapshot().meta.index) return void (await rm(staged, { force: true }));
+      await rename(staged, join(this.dir, SNAPSHOT_FILE));
+      await this.adopt(written, compactIndex);
+    });
+  }
+
+  private async adopt(written: Snapshot, compactIndex: number): Promise<void> {
+    await syncDirectory(this.dir);
+    this.observer.snapshotWritten?.(written.data.byteLength);
+    this.memory.saveSnapshotSync(written, compactIndex);
+    await this.rewriteWal();
   }
 
   close(): Promise<void> {
@@ -224,51 +251,6 @@ function replay(records: readonly WalRecord[], snapshot: Snapshot): ReplayedStat
     throw new Error(`raft WAL is inconsistent: commit ${hardState.commit} beyond last index ${baseIndex + entries.length}`);
   }
   return { hardState, snapshot, baseIndex, baseTerm, entries };
-}
-
-async function writeSnapshotFile(dir: string, snapshot: Snapshot): Promise<void> {
-  const header = Buffer.alloc(SNAPSHOT_HEADER_BYTES);
-  SNAPSHOT_MAGIC.copy(header, 0);
-  header.writeBigUInt64LE(BigInt(snapshot.meta.index), 12);
-  header.writeBigUInt64LE(BigInt(snapshot.meta.term), 20);
-  header.writeBigUInt64LE(BigInt(snapshot.data.byteLength), 28);
-  const checksum = crc32(snapshot.data, crc32(header.subarray(12)));
-  header.writeUInt32LE(checksum, 8);
-  const tmpPath = join(dir, `${SNAPSHOT_FILE}.tmp`);
-  const tmp = await open(tmpPath, 'w');
-  try {
-    await tmp.write(header);
-    await tmp.write(snapshot.data);
-    await tmp.sync();
-  } finally {
-    await tmp.close();
-  }
-  await rename(tmpPath, join(dir, SNAPSHOT_FILE));
-  await syncDirectory(dir);
-}
-
-async function readSnapshotFile(path: string): Promise<Snapshot> {
-  let file: Buffer;
-  try {
-    file = await readFile(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return EMPTY_SNAPSHOT;
-    throw error;
-  }
-  // The file was renamed into place only after an fsync, so any damage is real corruption:
-  // refuse to start rather than serve a state machine that silently lost data.
-  if (file.byteLength < SNAPSHOT_HEADER_BYTES || !file.subarray(0, SNAPSHOT_MAGIC.byteLength).equals(SNAPSHOT_MAGIC)) {
-    throw new Error(`raft snapshot ${path} is corrupt (bad header)`);
-  }
-  const index = Number(file.readBigUInt64LE(12));
-  const term = Number(file.readBigUInt64LE(20));
-  const length = Number(file.readBigUInt64LE(28));
-  const data = file.subarray(SNAPSHOT_HEADER_BYTES);
-  const checksum = crc32(data, crc32(file.subarray(12, SNAPSHOT_HEADER_BYTES)));
-  if (data.byteLength !== length || checksum !== file.readUInt32LE(8)) {
-    throw new Error(`raft snapshot ${path} is corrupt (checksum mismatch)`);
-  }
-  return { meta: { index, term }, data: new Uint8Array(data) };
 }
 
 async function syncDirectory(dir: string): Promise<void> {

@@ -6,7 +6,8 @@
 import type { RaftConfig, RaftConfigInput } from './config.js';
 import { RaftCore } from './core.js';
 import { NotLeaderError, RaftError } from './errors.js';
-import type { StateMachine } from './state-machine.js';
+import { ChunkedSnapshotData } from './snapshot-data.js';
+import { capturePieces, type StateMachine } from './state-machine.js';
 import type { LogStorage, Storage } from './storage.js';
 import { onlyMovesCommit, type Message, type NodeId, type Ready, type Role } from './types.js';
 
@@ -134,6 +135,8 @@ export class RaftNode {
   private appliedIndex = 0;
   private appliedTerm = 0;
   private snapshotIndex = 0;
+  /** A snapshot being written in the background, if any. */
+  private snapshotting: Promise<void> | null = null;
 
   private proposalBatch: { data: Uint8Array; waiter: Waiter<unknown>; startedMs?: number }[] = [];
   private readonly proposals = new Map<number, PendingProposal>();
@@ -186,6 +189,7 @@ export class RaftNode {
     this.stopTicker?.();
     this.stopTicker = null;
     await this.processing;
+    await this.snapshotting;
     this.failAll(new RaftError('RAFT_STOPPED', 'raft node stopped'));
     await this.storage.close();
   }
@@ -429,12 +433,29 @@ export class RaftNode {
 
   private async maybeSnapshot(): Promise<void> {
     const every = this.options.snapshotEveryEntries ?? NODE_DEFAULTS.snapshotEveryEntries;
-    if (this.appliedIndex - this.snapshotIndex < every) return;
+    if (this.snapshotting !== null || this.appliedIndex - this.snapshotIndex < every) return;
     const keep = this.options.compactKeepEntries ?? NODE_DEFAULTS.compactKeepEntries;
     const meta = { index: this.appliedIndex, term: this.appliedTerm };
-    const data = this.stateMachine.snapshot();
-    await this.storage.saveSnapshot({ meta, data }, Math.max(0, meta.index - keep));
-    this.snapshotIndex = meta.index;
+    const compactIndex = Math.max(0, meta.index - keep);
+    const taken = this.stateMachine.snapshot();
+    if (this.storage.saveSnapshotStream === undefined) {
+      // A storage that cannot stream (in memory: tests, the simulator) takes it whole, in the loop.
+      const data = taken instanceof Uint8Array ? taken : new ChunkedSnapshotData([...iterate(capturePieces(taken).pieces)]);
+      await this.storage.saveSnapshot({ meta, data }, compactIndex);
+      this.snapshotIndex = meta.index;
+      return;
+    }
+    // Two phases, as hashicorp/raft: the capture above was quick; its pieces are written in the
+    // background while this loop goes on applying, and a capture keeps the state it saw.
+    const capture = capturePieces(taken);
+    const pieces: Iterator<Uint8Array> = { next: () => (this.state === 'stopped' ? stoppedWriting() : capture.pieces.next()) };
+    this.snapshotting = this.storage.saveSnapshotStream(meta, pieces, compactIndex)
+      .then(() => void (this.snapshotIndex = Math.max(this.snapshotIndex, meta.index)))
+      .catch((error: Error) => this.fatal(error))
+      .finally(() => {
+        capture.release();
+        this.snapshotting = null;
+      });
   }
 
   private fatal(error: Error): void {
@@ -458,4 +479,12 @@ export class RaftNode {
     for (const w of this.readBatch) w.reject(error);
     this.readBatch = [];
   }
+}
+
+function* iterate<T>(it: Iterator<T>): Generator<T> {
+  for (let next = it.next(); next.done !== true; next = it.next()) yield next.value;
+}
+
+function stoppedWriting(): never {
+  throw new RaftError('RAFT_STOPPED', 'raft node stopped while writing a snapshot');
 }

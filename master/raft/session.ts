@@ -4,7 +4,9 @@
 // answered from the session table instead of being applied twice. The table is replicated state:
 // it lives inside the state machine and therefore inside its snapshots.
 import { RaftError } from './errors.js';
-import type { StateMachine } from './state-machine.js';
+import { dataFrom } from './snapshot-data.js';
+import type { SnapshotCapture, StateMachine } from './state-machine.js';
+import type { SnapshotData } from './types.js';
 
 const KIND_RAW = 0;
 const KIND_REGISTER = 1;
@@ -122,25 +124,38 @@ export class SessionStateMachine implements StateMachine {
     return { status: 'ok', result: JSON.parse(json) as unknown } satisfies SessionResult;
   }
 
-  snapshot(): Uint8Array {
-    const table = JSON.stringify([...this.sessions].map(([id, s]) => [id, s.lastSeq, s.lastResult]));
-    const tableBytes = Buffer.from(table, 'utf8');
-    const inner = this.inner.snapshot();
-    const out = Buffer.allocUnsafe(8 + tableBytes.byteLength + inner.byteLength);
-    out.writeUInt32LE(SNAPSHOT_MAGIC, 0);
-    out.writeUInt32LE(tableBytes.byteLength, 4);
-    tableBytes.copy(out, 8);
-    out.set(inner, 8 + tableBytes.byteLength);
-    return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  /**
+   * The session table (copied now; bounded by maxSessions), then the inner state machine's
+   * snapshot: bytes when the inner one gives bytes, a capture when it gives a capture.
+   */
+  snapshot(): Uint8Array | SnapshotCapture {
+    const table = Buffer.from(JSON.stringify([...this.sessions].map(([id, s]) => [id, s.lastSeq, s.lastResult])), 'utf8');
+    const head = Buffer.allocUnsafe(8 + table.byteLength);
+    head.writeUInt32LE(SNAPSHOT_MAGIC, 0);
+    head.writeUInt32LE(table.byteLength, 4);
+    table.copy(head, 8);
+    const taken = this.inner.snapshot();
+    if (taken instanceof Uint8Array) {
+      const out = Buffer.concat([head, taken]);
+      return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+    }
+    return {
+      *pieces() {
+        yield head;
+        const inner = taken.pieces();
+        for (let next = inner.next(); next.done !== true; next = inner.next()) yield next.value;
+      },
+      release: () => taken.release(),
+    };
   }
 
-  restore(data: Uint8Array): void {
-    const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    if (bytes.byteLength < 8 || bytes.readUInt32LE(0) !== SNAPSHOT_MAGIC) throw new Error('session snapshot has a bad header');
-    const tableLength = bytes.readUInt32LE(4);
-    const rows = JSON.parse(bytes.subarray(8, 8 + tableLength).toString('utf8')) as [string, number, string | null][];
+  restore(data: SnapshotData): void {
+    const head = Buffer.from(data.subarray(0, 8));
+    if (head.byteLength < 8 || head.readUInt32LE(0) !== SNAPSHOT_MAGIC) throw new Error('session snapshot has a bad header');
+    const tableLength = head.readUInt32LE(4);
+    const rows = JSON.parse(Buffer.from(data.subarray(8, 8 + tableLength)).toString('utf8')) as [string, number, string | null][];
     this.sessions = new Map(rows.map(([id, lastSeq, lastResult]) => [id, { lastSeq, lastResult }]));
-    this.inner.restore(data.subarray(8 + tableLength));
+    this.inner.restore(dataFrom(data, 8 + tableLength));
   }
 
   private cachedResult(session: Session): SessionResult {

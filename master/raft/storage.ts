@@ -1,7 +1,7 @@
 // The Storage seam between the Raft core (which only reads stable state) and the driver (which
 // writes it). Two implementations: MemoryStorage (tests, simulator) and FileStorage (a checksummed
 // write-ahead log plus a snapshot file).
-import type { Entry, HardState, Snapshot } from './types.js';
+import type { Entry, HardState, Snapshot, SnapshotMeta } from './types.js';
 
 /** The read side the core uses. All indexes are log indexes; reads never block. */
 export interface LogStorage {
@@ -39,6 +39,11 @@ export interface Storage extends LogStorage {
    * from the log instead of by snapshot).
    */
   saveSnapshot(snapshot: Snapshot, compactIndex: number): Promise<void>;
+  /**
+   * Optional: as saveSnapshot, from the pieces of a capture, written while other calls go on (the
+   * driver then takes snapshots in the background). Drops a snapshot no newer than the one it holds.
+   */
+  saveSnapshotStream?(meta: SnapshotMeta, pieces: Iterator<Uint8Array>, compactIndex: number): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -28,9 +28,19 @@ export interface SnapshotMeta {
   readonly term: number;
 }
 
+/**
+ * A snapshot's bytes, read a range at a time: a Uint8Array, a list of received pieces
+ * (ChunkedSnapshotData) or a file (FileStorage), so no snapshot needs one buffer of its size.
+ */
+export interface SnapshotData {
+  readonly byteLength: number;
+  /** Bytes [start, end): a view or a copy, at most `end - start` bytes. */
+  subarray(start: number, end: number): Uint8Array;
+}
+
 export interface Snapshot {
   readonly meta: SnapshotMeta;
-  readonly data: Uint8Array;
+  readonly data: SnapshotData;
 }
 
 export const EMPTY_SNAPSHOT: Snapshot = Object.freeze({

@@ -9,6 +9,17 @@ export interface ChunkRecord { handle: number; version: number; length: number; 
 /** A checksum as chunkservers and clients compute it: xxHash64 in 16 hex digits (common/checksum.ts). */
 const HEX64 = /^[0-9a-f]{16}$/;
 const INITIAL_ROWS = 1024;
+/** A row's handle while the row is free (handles start at 1). */
+const FREE_ROW = -1;
+/** Deleted rows below which compact() does not bother. */
+const COMPACT_MIN_ROWS = 4096;
+
+/**
+ * A capture of the table for a snapshot written in the background: rows are written in order, and
+ * a row the writer has not reached yet keeps its old record (null: free) on its first change.
+ */
+export interface CapturedChunks { records(): Generator<ChunkRecord>; release(): void }
+interface RowCapture { readonly rows: number; cursor: number; readonly kept: Map<number, ChunkRecord | null> }
 
 function grown<T extends Uint32Array | Float64Array>(column: T, rows: number): T {
   const wider = new (column.constructor as new (n: number) => T)(rows);
@@ -30,13 +41,19 @@ function checkVersion(handle: number, version: number): void {
  */
 export class ChunkTable {
   private readonly rows = new Map<number, number>();
-  /** Rows given back by delete(), used again before the columns grow. */
-  private readonly freeRows: number[] = [];
+  /**
+   * Rows are handed out in order and never reused, so row order is the order handles were added
+   * (the Map's, which snapshots keep); deleted rows are reclaimed by compact() instead.
+   */
   private rowsUsed = 0;
+  private deletedRows = 0;
   private version = new Uint32Array(INITIAL_ROWS);
   private length = new Float64Array(INITIAL_ROWS);
   private checksumHigh = new Uint32Array(INITIAL_ROWS);
   private checksumLow = new Uint32Array(INITIAL_ROWS);
+  /** Each row's handle (FREE_ROW once deleted), so that a capture can walk the rows in order. */
+  private handleOf = new Float64Array(INITIAL_ROWS);
+  private readonly captures = new Set<RowCapture>();
   private readonly otherChecksums = new Map<number, string>();
 
   get size(): number {
@@ -75,7 +92,12 @@ export class ChunkTable {
   /** Adds a chunk, or replaces what the table has for its handle. */
   set(c: ChunkRecord): void {
     checkVersion(c.handle, c.version);
-    if (!this.rows.has(c.handle)) this.rows.set(c.handle, this.freeRows.pop() ?? this.newRow());
+    if (!this.rows.has(c.handle)) {
+      const row = this.newRow();
+      this.beforeRowChange(row);
+      this.handleOf[row] = c.handle;
+      this.rows.set(c.handle, row);
+    }
     this.setVersion(c.handle, c.version);
     this.setContent(c.handle, c.length, c.checksum);
   }
@@ -83,6 +105,7 @@ export class ChunkTable {
   /** Records what a write stored in the chunk. */
   setContent(handle: number, length: number, checksum: string): void {
     const row = this.rowOf(handle);
+    this.beforeRowChange(row);
     this.length[row] = length;
     if (HEX64.test(checksum)) {
       this.checksumHigh[row] = parseInt(checksum.slice(0, 8), 16);
@@ -93,16 +116,52 @@ export class ChunkTable {
 
   setVersion(handle: number, version: number): void {
     checkVersion(handle, version);
-    this.version[this.rowOf(handle)] = version;
+    const row = this.rowOf(handle);
+    this.beforeRowChange(row);
+    this.version[row] = version;
   }
 
   delete(handle: number): boolean {
     const row = this.rows.get(handle);
     if (row === undefined) return false;
+    this.beforeRowChange(row);
+    this.handleOf[row] = FREE_ROW;
     this.rows.delete(handle);
     this.otherChecksums.delete(handle);
-    this.freeRows.push(row);
+    this.deletedRows++;
+    if (this.deletedRows > COMPACT_MIN_ROWS && this.deletedRows * 2 > this.rowsUsed && this.captures.size === 0) this.compact();
     return true;
+  }
+
+  /**
+   * Every chunk as it is now, yielded later, row by row, while the table goes on changing: what a
+   * snapshot written in the background needs. Capturing costs nothing; each change to a row not
+   * yet yielded keeps its old record until then. Call release() when done (or abandoned).
+   */
+  capture(): CapturedChunks {
+    const capture: RowCapture = { rows: this.rowsUsed, cursor: 0, kept: new Map() };
+    this.captures.add(capture);
+    return { records: () => this.capturedRecords(capture), release: () => this.captures.delete(capture) };
+  }
+
+  private *capturedRecords(capture: RowCapture): Generator<ChunkRecord> {
+    for (; capture.cursor < capture.rows; capture.cursor++) {
+      const row = capture.cursor;
+      const kept = capture.kept.get(row);
+      if (kept !== undefined) {
+        capture.kept.delete(row);
+        if (kept !== null) yield kept;
+      } else if (this.handleOf[row] !== FREE_ROW) yield this.record(this.handleOf[row]!, row);
+    }
+    this.captures.delete(capture);
+  }
+
+  private beforeRowChange(row: number): void {
+    for (const c of this.captures) {
+      if (row >= c.cursor && row < c.rows && !c.kept.has(row)) {
+        c.kept.set(row, this.handleOf[row] === FREE_ROW ? null : this.record(this.handleOf[row]!, row));
+      }
+    }
   }
 
   private rowOf(handle: number): number {
@@ -117,6 +176,23 @@ export class ChunkTable {
     return { handle, version: this.version[row]!, length: this.length[row]!, checksum };
   }
 
+  /** Moves the rows together, in their order, when half of them were deleted (never under a capture). */
+  private compact(): void {
+    let to = 0;
+    for (let from = 0; from < this.rowsUsed; from++) {
+      const handle = this.handleOf[from]!;
+      if (handle === FREE_ROW) continue;
+      this.version[to] = this.version[from]!;
+      this.length[to] = this.length[from]!;
+      this.checksumHigh[to] = this.checksumHigh[from]!;
+      this.checksumLow[to] = this.checksumLow[from]!;
+      this.handleOf[to] = handle;
+      this.rows.set(handle, to++);
+    }
+    this.rowsUsed = to;
+    this.deletedRows = 0;
+  }
+
   private newRow(): number {
     if (this.rowsUsed === this.version.length) {
       const rows = Math.ceil(this.version.length * 1.5);
@@ -124,6 +200,7 @@ export class ChunkTable {
       this.length = grown(this.length, rows);
       this.checksumHigh = grown(this.checksumHigh, rows);
       this.checksumLow = grown(this.checksumLow, rows);
+      this.handleOf = grown(this.handleOf, rows);
     }
     return this.rowsUsed++;
   }

@@ -5,10 +5,12 @@ import { CredentialState } from '../credentials/state.js'; // credentials hook
 import type { Command, CommandResult } from '../commands.js';
 import { planQuota } from '../quotas.js'; // trash-quota
 import { dispatch } from './apply.js';
+import { newDir } from './capture.js';
 import { ChunkTable } from './chunk-table.js';
 import { Fail } from './failure.js';
 import type { DirNode, Node } from './nodes.js';
-import { decodeSnapshotInto, encodeSnapshot } from './snapshot.js';
+import type { SnapshotData } from '../raft/types.js';
+import { captureState, decodeSnapshotInto, type StateCapture } from './snapshot.js';
 import { entryInfo, lookup, walk } from './tree.js';
 import type { PendingWrite } from './writes.js';
 
@@ -18,7 +20,7 @@ import type { PendingWrite } from './writes.js';
  * the command. Chunk *locations* are not here: they are the chunkservers' truth.
  */
 export class MasterState {
-  root: DirNode = { type: 'dir', mtimeMs: 0, children: new Map() };
+  root: DirNode = newDir(0);
   chunks = new ChunkTable();
   writes = new Map<string, PendingWrite>();
   nextHandle = 1;
@@ -62,11 +64,17 @@ export class MasterState {
     return walk(path, node);
   }
 
-  snapshot(): Buffer {
-    return encodeSnapshot(this);
+  /** The state now, to be written piece by piece while it goes on changing (snapshot.ts). */
+  capture(pieceBytes?: number): StateCapture {
+    return captureState(this, pieceBytes);
   }
 
-  static restore(data: Uint8Array): MasterState {
+  /** The whole snapshot in one buffer: for small states (tests); a master writes capture()'s pieces. */
+  snapshot(): Buffer {
+    return Buffer.concat([...this.capture().pieces()]);
+  }
+
+  static restore(data: SnapshotData): MasterState {
     const s = new MasterState();
     decodeSnapshotInto(s, data);
     return s;

@@ -2,6 +2,7 @@
 import { baseName, isWithin, joinPath, parentOf, splitPath } from '../../common/paths.js';
 import { MAX_REPLICATION, type EntryInfo } from '../../common/protocol.js';
 import type { Command } from '../commands.js';
+import { newDir } from './capture.js';
 import { fail } from './failure.js';
 import type { MasterState } from './master-state.js';
 import { FileNode, type DirNode } from './nodes.js';
@@ -29,7 +30,7 @@ export function mkdir(s: MasterState, path: string, parents: boolean, nowMs: num
       continue;
     }
     if (i < parts.length - 1 && !parents) fail('NOT_FOUND', `parent directory ${parentOf(path)} does not exist (mkdir -p creates it)`);
-    const created: DirNode = { type: 'dir', mtimeMs: nowMs, children: new Map() };
+    const created = newDir(nowMs);
     dir.children.set(part, created);
     dir.mtimeMs = nowMs;
     dir = created;

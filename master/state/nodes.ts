@@ -1,5 +1,6 @@
 // The namespace tree's nodes: directories, files and files being written.
 import type { FileState } from '../../common/protocol.js';
+import { beforeReplicationChange, capturing } from './capture.js';
 
 export interface DirNode { type: 'dir'; mtimeMs: number; children: Map<string, Node> }
 /** A file still being written has no chunks yet (they are its write's until complete); nor has an empty file. */
@@ -15,7 +16,7 @@ export interface FileFields { mtimeMs: number; size: number; replication: number
 export class FileNode {
   readonly mtimeMs: number;
   readonly size: number;
-  replication: number;
+  private repl: number;
   readonly chunkSizeBytes: number;
   /** The chunk handles; a file of one chunk (most files) keeps its handle as a number, without an array. */
   private readonly handles: number | readonly number[];
@@ -23,9 +24,19 @@ export class FileNode {
   constructor(f: FileFields) {
     this.mtimeMs = f.mtimeMs;
     this.size = f.size;
-    this.replication = f.replication;
+    this.repl = f.replication;
     this.chunkSizeBytes = f.chunkSizeBytes;
     this.handles = f.chunks.length === 1 ? f.chunks[0]! : f.chunks.length === 0 ? NO_CHUNKS : [...f.chunks];
+  }
+
+  get replication(): number {
+    return this.repl;
+  }
+
+  /** The one field a file changes in place (setrep): a snapshot being written keeps the old value. */
+  set replication(value: number) {
+    if (capturing()) beforeReplicationChange(this, this.repl);
+    this.repl = value;
   }
 
   get type(): 'file' {

@@ -7,7 +7,11 @@
 // state and locations, in one pass and in slices (how long the event loop waits at most), with
 // every server alive and with one of the 4 dead (a quarter of the replicas to replace). Run as
 // `node --expose-gc scale-worker.js N`; prints JSON.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
+import { readSnapshotFile, writeSnapshotFile } from '../../master/raft/snapshot-file.js';
 import type { Command } from '../../master/commands.js';
 import { Registry } from '../../master/registry/index.js';
 import { scanInSlices } from '../../master/leader/slices.js';
@@ -25,11 +29,23 @@ export interface ScaleReply {
   locationsArrayBufferBytes: number;
   snapshotBytes: number;
   snapshotMs: number;
+  snapshot: SnapshotTiming;
   buildMs: number;
   commandsPerSec: number;
   repair: RepairTiming;
   /** The same with one of the servers dead: most chunks short of a replica. */
   repairOneDead: RepairTiming;
+}
+
+/** A snapshot taken as a master takes it: captured, then written piece by piece to a file; then restored from it. */
+export interface SnapshotTiming {
+  /** MasterState.capture(): the stall of the capture itself, on the Raft loop. */
+  captureMs: number;
+  /** The longest synchronous stretch of the write: making one piece (the writes between pieces are awaited). */
+  longestPieceMs: number;
+  pieces: number;
+  /** Restoring a state from the file, a piece at a time (blocking: done at start or on install). */
+  restoreMs: number;
 }
 
 export interface RepairTiming {
@@ -113,6 +129,38 @@ async function timeRepair(state: MasterState, registry: Registry, now: () => num
   return { onePassMs, slicedMs: end - t, longestSliceMs: Math.max(longestSliceMs, end - resumed), slices };
 }
 
+/** Times a snapshot through the code a master runs (capture, snapshot-file.ts), in a temp folder. */
+async function timeSnapshot(state: MasterState): Promise<{ bytes: number; timing: SnapshotTiming }> {
+  const dir = await mkdtemp(join(tmpdir(), 'dfs-scale-snapshot-'));
+  try {
+    const t0 = performance.now();
+    const capture = state.capture();
+    const captureMs = performance.now() - t0;
+    const made = capture.pieces();
+    let longestPieceMs = 0;
+    let pieces = 0;
+    const timed: Iterator<Uint8Array> = {
+      next: () => {
+        const started = performance.now();
+        const next = made.next();
+        longestPieceMs = Math.max(longestPieceMs, performance.now() - started);
+        if (next.done !== true) pieces++;
+        return next;
+      },
+    };
+    const path = join(dir, 'raft.snapshot');
+    await writeSnapshotFile(path, `${path}.tmp`, { index: 1, term: 1 }, timed);
+    const t1 = performance.now();
+    const read = await readSnapshotFile(path);
+    const restored = MasterState.restore(read.data);
+    const restoreMs = performance.now() - t1;
+    if (restored.chunks.size !== state.chunks.size) throw new Error('the restored state lost chunks');
+    return { bytes: read.data.byteLength, timing: { captureMs, longestPieceMs, pieces, restoreMs } };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   const files = Number(process.argv[2]);
   if (!Number.isSafeInteger(files) || files < 1) throw new Error('usage: scale-worker.js <files>');
@@ -130,7 +178,7 @@ async function main(): Promise<void> {
   const withLocations = memoryAfterGc();
 
   const t1 = performance.now();
-  const snapshotBytes = state.snapshot().length;
+  const { bytes: snapshotBytes, timing: snapshot } = await timeSnapshot(state);
   const snapshotMs = performance.now() - t1;
   // Keep both alive until here, so the collector cannot have taken them before the readings.
   if (state.chunks.size !== files || registry.liveCount() !== CHUNKSERVERS) throw new Error('the state lost files');
@@ -143,7 +191,7 @@ async function main(): Promise<void> {
   const reply: ScaleReply = {
     files, stateBytes: total(withState) - total(base), locationsBytes: total(withLocations) - total(withState),
     stateArrayBufferBytes: withState.arrayBuffers - base.arrayBuffers, locationsArrayBufferBytes: withLocations.arrayBuffers - withState.arrayBuffers,
-    snapshotBytes, snapshotMs, buildMs, commandsPerSec: (3 * files) / (buildMs / 1000), repair, repairOneDead,
+    snapshotBytes, snapshotMs, snapshot, buildMs, commandsPerSec: (3 * files) / (buildMs / 1000), repair, repairOneDead,
   };
   process.stdout.write(JSON.stringify(reply) + '\n');
 }

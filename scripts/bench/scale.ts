@@ -35,6 +35,8 @@ export async function measureScale(files: number, log: (line: string) => void): 
   log(`scale: ${files} files, ${(r.stateBytes / files).toFixed(0)} bytes/file in the state (${(r.stateArrayBufferBytes / files).toFixed(0)} of them in typed arrays), ${(r.locationsBytes / files).toFixed(0)} more for locations (${(r.locationsArrayBufferBytes / files).toFixed(0)} in typed arrays)`);
   const repair = (what: string, t: RepairTiming) => `${what}: one pass ${t.onePassMs.toFixed(0)} ms; in slices ${t.slicedMs.toFixed(0)} ms in all, longest stall ${t.longestSliceMs.toFixed(1)} ms (${t.slices} slices)`;
   log(`repair scan at ${files} files, ${repair('all 4 servers alive', r.repair)}; ${repair('one dead', r.repairOneDead)}`);
+  const snap = r.snapshot;
+  log(`snapshot at ${files} files: ${(r.snapshotBytes / 1e6).toFixed(0)} MB; capture ${snap.captureMs.toFixed(1)} ms, longest piece ${snap.longestPieceMs.toFixed(1)} ms (${snap.pieces} pieces, ${r.snapshotMs.toFixed(0)} ms in all with the restore); restore ${snap.restoreMs.toFixed(0)} ms`);
   const details = { files, chunksPerFile: 1 };
   const scanHow = 'RepairScheduler.scan (one synchronous pass) and scanInSlices (pausing with setImmediate every ~5 ms) over the state above and a Registry of 4 chunkservers holding 3 replicas each; each slice timed with performance.now()';
   return [
@@ -42,7 +44,10 @@ export async function measureScale(files: number, log: (line: string) => void): 
     figureFromRuns('scale.locations-heap', 'chunk locations memory per file (3 replicas)', 'bytes/file', [r.locationsBytes / files], {
       details: { ...details, bytes: r.locationsBytes, arrayBufferBytes: r.locationsArrayBufferBytes, measured: 'master Registry loaded with 4 chunkservers\' full reports, 3 replicas per chunk; V8 used heap plus ArrayBuffer bytes after global.gc()' },
     }),
-    figureFromRuns('scale.snapshot', 'Raft snapshot size per file', 'bytes/file', [r.snapshotBytes / files], { details: { ...details, snapshotBytes: r.snapshotBytes, snapshotMs: r.snapshotMs, measured: 'MasterState.snapshot() length' } }),
+    figureFromRuns('scale.snapshot', 'Raft snapshot size per file', 'bytes/file', [r.snapshotBytes / files], { details: { ...details, snapshotBytes: r.snapshotBytes, snapshotMs: r.snapshotMs, measured: 'bytes of MasterState.capture() written by snapshot-file.ts' } }),
+    figureFromRuns('scale.snapshot-stall', 'longest event-loop stall of a snapshot (capture, or one piece of the background write)', 'ms', [Math.max(snap.captureMs, snap.longestPieceMs)], {
+      details: { ...details, captureMs: snap.captureMs, longestPieceMs: snap.longestPieceMs, pieces: snap.pieces, restoreMs: snap.restoreMs, measured: 'MasterState.capture() timed, then each pieces().next() timed while writeSnapshotFile awaits each write; restore = readSnapshotFile + MasterState.restore' },
+    }),
     figureFromRuns('scale.apply-rate', 'state machine apply rate (no log, no fsync)', 'ops/s', [r.commandsPerSec], { details: { ...details, buildMs: r.buildMs, commands: 3 * files } }),
     figureFromRuns('scale.repair-scan', `repair scan in slices (${files} files)`, 'ms', [r.repair.slicedMs], {
       details: { ...details, onePassMs: r.repair.onePassMs, slices: r.repair.slices, oneDeadMs: r.repairOneDead.slicedMs, oneDeadOnePassMs: r.repairOneDead.onePassMs, measured: scanHow },

@@ -1,5 +1,7 @@
 // A small key-value state machine for the simulator: put, compare-and-set and get on string keys.
+import { wholeData } from '../../../master/raft/snapshot-data.js';
 import type { StateMachine } from '../../../master/raft/state-machine.js';
+import type { SnapshotData } from '../../../master/raft/types.js';
 
 export type KvCommand =
   | { readonly op: 'put'; readonly key: string; readonly value: string }
@@ -35,7 +37,7 @@ export class KvStateMachine implements StateMachine {
     return new TextEncoder().encode(JSON.stringify([...this.data].sort(([a], [b]) => (a < b ? -1 : 1))));
   }
 
-  restore(bytes: Uint8Array): void {
-    this.data = new Map(JSON.parse(new TextDecoder().decode(bytes)) as [string, string][]);
+  restore(data: SnapshotData): void {
+    this.data = new Map(JSON.parse(new TextDecoder().decode(wholeData(data))) as [string, string][]);
   }
 }

@@ -52,7 +52,7 @@ t.test('the session table travels in snapshots, so a retry after restore is stil
   sm.apply(cmd, next());
   const kv2 = new KvStateMachine();
   const restored = new SessionStateMachine(kv2);
-  restored.restore(sm.snapshot());
+  restored.restore(sm.snapshot() as Uint8Array);
   t.equal(kv2.get('k'), 'v');
   t.same(restored.apply(cmd, next()), { status: 'ok', result: true });
   t.equal(kv2.applyCount, 0, 'not applied again');

@@ -916,7 +916,7 @@ export class Simulation {
 
   /** Every node that reaches an applied index has the same state machine there. */
   private checkState(node: SimNode, sm: SessionStateMachine, index: number): void {
-    const state = bytesKey(sm.snapshot());
+    const state = bytesKey(sm.snapshot() as Uint8Array);
     const known = this.stateAt.get(index);
     if (known === undefined) this.stateAt.set(index, state);
     else if (known !== state) this.fail(`state machine safety: ${node.id} has a different state at applied index ${index}`);

@@ -1,10 +1,12 @@
 // FileStorage: checksummed WAL with torn-tail recovery, group commit, snapshots and compaction.
 import { mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { crc32 } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { FileStorage } from '../../../master/raft/file-storage.js';
 import { MemoryStorage } from '../../../master/raft/memory-storage.js';
+import { wholeData } from '../../../master/raft/snapshot-data.js';
 import type { Entry } from '../../../master/raft/types.js';
 import { decodeRecords, encodeRecords } from '../../../master/raft/wal.js';
 
@@ -104,7 +106,7 @@ t.test('a snapshot is saved atomically and compacts the log, keeping the request
   await s1.close();
   const s2 = await FileStorage.open({ dir });
   t.same(s2.snapshot().meta, { index: 90, term: 1 });
-  t.same(s2.snapshot().data, Uint8Array.of(9, 9, 9));
+  t.same(wholeData(s2.snapshot().data), Uint8Array.of(9, 9, 9));
   t.equal(s2.firstIndex(), 86);
   t.equal(s2.lastIndex(), 100);
   t.same(s2.initialState(), { term: 1, vote: null, commit: 100 });
@@ -166,4 +168,51 @@ t.test('MemoryStorage bounds entries() by bytes but always returns one entry', a
   t.equal(s.entries(1, 4, 10).length, 1);
   t.equal(s.entries(1, 4, 260).length, 2);
   t.equal(s.entries(1, 4, 1 << 20).length, 3);
+});
+
+t.test('a snapshot taken here is streamed to disk; a crash mid-write leaves the previous one in use', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'raft-stream-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const s1 = await FileStorage.open({ dir });
+  await s1.persist({ hardState: { term: 1, vote: null, commit: 100 }, entries: Array.from({ length: 100 }, (_, i) => entry(i + 1, 1, 'z')), snapshot: null });
+  const pieces = (n: number, fill: number, failAt?: number): Iterator<Uint8Array> => {
+    let i = 0;
+    return { next: () => {
+      if (i === failAt) throw new Error('the process died here');
+      return i < n ? { done: false, value: new Uint8Array(1000).fill(fill + i++) } : { done: true, value: undefined };
+    } };
+  };
+  await s1.saveSnapshotStream({ index: 50, term: 1 }, pieces(5, 1), 40);
+  t.equal(s1.snapshot().data.byteLength, 5000, 'written from its pieces');
+  t.same([...s1.snapshot().data.subarray(999, 1001)], [1, 2], 'read back a range at a time from the file');
+  await t.rejects(s1.saveSnapshotStream({ index: 80, term: 1 }, pieces(5, 7, 3), 70), /died/);
+  t.equal(s1.snapshot().meta.index, 50, 'a failed write changes nothing');
+  await s1.close();
+  // As if the process had died mid-write: a half-written temp file is left behind.
+  await writeFile(join(dir, 'raft.snapshot.taken.tmp'), Buffer.alloc(3000, 7));
+  const s2 = await FileStorage.open({ dir });
+  t.same(s2.snapshot().meta, { index: 50, term: 1 }, 'the previous snapshot is the one in use');
+  t.same([...s2.snapshot().data.subarray(4999, 5000)], [5]);
+  await t.rejects(stat(join(dir, 'raft.snapshot.taken.tmp')), /ENOENT/, 'the temp file is removed at start');
+  await s2.close();
+});
+
+t.test('a snapshot file of the old layout (DFSRSNP1) is still read', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'raft-v1-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const data = Buffer.from('old bytes');
+  const header = Buffer.alloc(36);
+  Buffer.from('DFSRSNP1', 'ascii').copy(header, 0);
+  header.writeBigUInt64LE(7n, 12);
+  header.writeBigUInt64LE(2n, 20);
+  header.writeBigUInt64LE(BigInt(data.byteLength), 28);
+  header.writeUInt32LE(crc32(data, crc32(header.subarray(12))), 8);
+  await writeFile(join(dir, 'raft.snapshot'), Buffer.concat([header, data]));
+  const s = await FileStorage.open({ dir });
+  t.same(s.snapshot().meta, { index: 7, term: 2 });
+  t.equal(Buffer.from(wholeData(s.snapshot().data)).toString(), 'old bytes');
+  await s.close();
+  const damaged = Buffer.concat([header, Buffer.from('old bytez')]);
+  await writeFile(join(dir, 'raft.snapshot'), damaged);
+  await t.rejects(FileStorage.open({ dir }), /checksum mismatch/, 'and checked as before');
 });
