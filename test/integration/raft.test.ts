@@ -6,7 +6,7 @@ import { rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { DFS, randomBytesSeeded, TestCluster, waitFor } from '../helpers/cluster.js';
+import { ADMIN_TOKEN, DFS, randomBytesSeeded, TestCluster, waitFor } from '../helpers/cluster.js';
 import { DfsClient } from '../../dist/cli/client.js';
 import { RAFT_STREAM_PATH, RAFT_STREAM_PROTOCOL } from '../../dist/master/raft/stream-transport.js';
 
@@ -65,11 +65,12 @@ t.test('a retried mutation is applied once (client sessions)', async (t) => {
   const c = await TestCluster.start({ masters: 3, chunkservers: 3, chunkSizeBytes: CHUNK });
   t.teardown(() => c.stop());
   const { proc } = await c.leader();
-  const open = await request(`http://${proc.addr}/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
+  const open = await request(`http://${proc.addr}/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: '{}' });
   const { sessionId } = (await open.body.json()) as { sessionId: string };
   const mkdir = async (seq: number) => {
     const res = await request(`http://${proc.addr}/v1/fs/mkdir`, {
-      method: 'POST', headers: { 'content-type': 'application/json', 'x-dfs-session': `${sessionId}:${seq}` }, body: JSON.stringify({ path: '/once' }),
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-dfs-session': `${sessionId}:${seq}`, ...auth }, body: JSON.stringify({ path: '/once' }),
     });
     return { status: res.statusCode, body: (await res.body.json()) as { error?: { code: string } } };
   };
@@ -81,7 +82,7 @@ t.test('a retried mutation is applied once (client sessions)', async (t) => {
   t.equal(next.status, 409, 'a new request for the same path is applied, and fails');
   t.equal(next.body.error?.code, 'EXISTS');
   const bad = await request(`http://${proc.addr}/v1/fs/mkdir`, {
-    method: 'POST', headers: { 'content-type': 'application/json', 'x-dfs-session': 'nonsense' }, body: JSON.stringify({ path: '/x' }),
+    method: 'POST', headers: { 'content-type': 'application/json', 'x-dfs-session': 'nonsense', ...auth }, body: JSON.stringify({ path: '/x' }),
   });
   t.equal(bad.statusCode, 400, 'a malformed session header is refused');
   await bad.body.dump();
