@@ -61,10 +61,3 @@ export function chooseReplicas(candidates: Candidate[], count: number, chunkSize
   if (!plan.strict) for (const s of scored) if (picked.length < count && !picked.includes(s)) take(s);
   return picked.map((s) => s.id);
 }
-
-/** Orders replicas for a reader: rotate by a per-call offset so readers spread across copies. */
-export function orderForRead<T>(replicas: T[], spread: number): T[] {
-  if (replicas.length === 0) return replicas;
-  const k = ((spread % replicas.length) + replicas.length) % replicas.length;
-  return [...replicas.slice(k), ...replicas.slice(0, k)];
-}

@@ -1,6 +1,6 @@
 // Placement: which servers get a new chunk's replicas, and in which order a reader tries replicas.
 import t from 'tap';
-import { chooseReplicas, orderForRead, type Candidate } from '../../master/placement.js';
+import { chooseReplicas, type Candidate } from '../../master/placement.js';
 
 const MB = 1 << 20;
 const CHUNK = 64 * MB;
@@ -91,35 +91,6 @@ t.test('chooseReplicas: the jitter spreads near-equal servers but never beats a 
   const rnd = seq(0.1, 0.9, 0.8, 0.2, 0.5, 0.5);
   for (let i = 0; i < 6; i++) firsts.add(chooseReplicas([cand('x'), cand('y')], 1, CHUNK, rnd)[0]!);
   t.same([...firsts].sort(), ['x', 'y']);
-});
-
-t.test('orderForRead rotates by the spread', async (t) => {
-  const r = ['a', 'b', 'c'];
-  t.same(orderForRead(r, 0), ['a', 'b', 'c']);
-  t.same(orderForRead(r, 1), ['b', 'c', 'a']);
-  t.same(orderForRead(r, 2), ['c', 'a', 'b']);
-  t.same(orderForRead(r, 3), ['a', 'b', 'c'], 'wraps');
-  t.same(orderForRead(r, 7), ['b', 'c', 'a']);
-  t.same(orderForRead(r, -1), ['c', 'a', 'b'], 'negative spreads rotate the other way');
-  t.same(orderForRead(r, -4), ['c', 'a', 'b']);
-  t.same(orderForRead(r, Number.MAX_SAFE_INTEGER), orderForRead(r, Number.MAX_SAFE_INTEGER % 3));
-  t.same(r, ['a', 'b', 'c'], 'input not modified');
-  t.not(orderForRead(r, 0), r, 'a new array even with no rotation');
-  t.same(orderForRead([], 5), []);
-  t.same(orderForRead(['only'], 12345), ['only']);
-});
-
-t.test('orderForRead spreads readers: consecutive spreads put every replica first once', async (t) => {
-  for (const n of [1, 2, 3, 5]) {
-    const replicas = Array.from({ length: n }, (_, i) => ({ id: `s${i}` }));
-    const firsts = Array.from({ length: n }, (_, k) => orderForRead(replicas, 100 + k)[0]!.id);
-    t.same([...firsts].sort(), replicas.map((r) => r.id).sort(), `n=${n}: each first once`);
-    for (let k = 0; k < n; k++) {
-      const o = orderForRead(replicas, k);
-      t.same([...o].sort((x, y) => (x.id < y.id ? -1 : 1)), replicas, `n=${n}, spread ${k}: a permutation of the same objects`);
-      t.equal(o[0], replicas[k], 'the very same object, not a copy');
-    }
-  }
 });
 
 t.test('chooseReplicas with racks: at most floor((r-1)/racks)+1 in one rack, so two racks at least', async (t) => {
