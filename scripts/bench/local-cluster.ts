@@ -75,6 +75,8 @@ export class LocalCluster {
     }
     const info = JSON.parse(readFileSync(join(opts.dataDir, 'cluster.json'), 'utf8')) as { masters: string[]; processes: ProcessInfo[] };
     // The cluster's admin token, for the clients of this process and the workers it spawns.
+    // (A DFS_TOKEN from the caller's environment names another cluster's token: it would win, so it goes.)
+    delete process.env.DFS_TOKEN;
     process.env.DFS_TOKEN_FILE = join(opts.dataDir, ADMIN_TOKEN_FILE);
     cluster.masters.push(...info.masters);
     cluster.processes.push(...info.processes);
