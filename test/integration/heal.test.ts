@@ -5,7 +5,7 @@
 import t from 'tap';
 import { existsSync, readdirSync, openSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomBytesSeeded, TestCluster, waitFor } from '../helpers/cluster.js';
+import { ADMIN_TOKEN, randomBytesSeeded, TestCluster, waitFor } from '../helpers/cluster.js';
 
 const CHUNK = 128 * 1024;
 
@@ -15,7 +15,7 @@ interface StatView { replication: number; chunks: ChunkView[] }
 /** The master's view of a file's chunks and their live replicas, straight from its HTTP API. */
 async function chunksOf(c: TestCluster, path: string): Promise<ChunkView[]> {
   const { proc } = await c.leader();
-  const res = await fetch(`http://${proc.addr}/v1/fs/stat?path=${encodeURIComponent(path)}&chunks=1`);
+  const res = await fetch(`http://${proc.addr}/v1/fs/stat?path=${encodeURIComponent(path)}&chunks=1`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
   if (res.status !== 200) throw new Error(`stat ${path}: ${res.status} ${await res.text()}`);
   return ((await res.json()) as StatView).chunks;
 }
