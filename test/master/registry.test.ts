@@ -64,8 +64,8 @@ t.test('register and heartbeat stats show in list()', async (t) => {
   r.register({ ...reg('a'), rack: 'r2' });
   clock.now += 5;
   t.same(r.list(), [
-    { id: 'a', addr: 'a.local:7000', alive: true, capacityBytes: stats.capacityBytes, freeBytes: stats.freeBytes, usedBytes: stats.usedBytes, activeWrites: 0, activeReads: 0, chunkCount: 0, lastHeartbeatAgoMs: 5, rack: 'r2' },
-    { id: 'b', addr: 'b.local:7000', alive: true, capacityBytes: 9, freeBytes: 8, usedBytes: 1, chunkCount: 2, activeWrites: 2, activeReads: 3, lastHeartbeatAgoMs: 5, rack: 'default' },
+    { id: 'a', addr: 'a.local:7000', alive: true, suspect: false, capacityBytes: stats.capacityBytes, freeBytes: stats.freeBytes, usedBytes: stats.usedBytes, activeWrites: 0, activeReads: 0, chunkCount: 0, lastHeartbeatAgoMs: 5, rack: 'r2' },
+    { id: 'b', addr: 'b.local:7000', alive: true, suspect: false, capacityBytes: 9, freeBytes: 8, usedBytes: 1, chunkCount: 2, activeWrites: 2, activeReads: 3, lastHeartbeatAgoMs: 5, rack: 'default' },
   ], 'sorted by id; a server that names no rack is in the default one');
   r.heartbeat(hb('b', { freeBytes: 7, usedBytes: 2, activeWrites: 0, activeReads: 1, added: [chunk(3)], removed: [1] }));
   t.match(r.list()[1], { id: 'b', freeBytes: 7, usedBytes: 2, activeWrites: 0, activeReads: 1, chunkCount: 2, lastHeartbeatAgoMs: 0 });
