@@ -78,6 +78,8 @@ export class CredentialService {
   unbindSessionHeader(req: Request, p: Principal): void {
     const raw = req.get(SESSION_HEADER);
     if (raw === undefined) return;
+    // Not even <id>:<seq> is a malformed request; a well-formed id this token did not open is refused as unauthorized.
+    if (!/^[A-Za-z0-9_.-]{1,64}:[1-9]\d{0,14}$/.test(raw)) throw new DfsError('INVALID_ARGUMENT', `${SESSION_HEADER} must be <session id>:<sequence number from 1>`);
     const m = BOUND_SESSION.exec(raw);
     const want = m ? Buffer.from(this.sessionMac(m[1]!, p)) : undefined;
     if (!m || !want || want.length !== m[2]!.length || !timingSafeEqual(want, Buffer.from(m[2]!))) {

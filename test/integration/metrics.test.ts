@@ -115,10 +115,11 @@ t.test('metrics move as the cluster works', async (t) => {
   await waitFor(async () => {
     for (const [i, p] of others.entries()) {
       const m = await scrape(p.addr).catch(() => undefined);
-      if (m && sum(m, 'dfs_master_raft_is_leader') === 1) next = { proc: p, m, i };
+      // The role flips before the node announces the change to the counter: wait for both.
+      if (m && sum(m, 'dfs_master_raft_is_leader') === 1 && sum(m, 'dfs_master_raft_leader_changes_total') > changesBefore[i]!) next = { proc: p, m, i };
     }
     return next !== undefined;
-  }, 20_000, 'a new leader');
+  }, 20_000, 'a new leader that counted the change');
   t.ok(sum(next!.m, 'dfs_master_raft_term') > oldTerm, 'the new leader\'s term is higher');
   t.ok(sum(next!.m, 'dfs_master_raft_leader_changes_total') > changesBefore[next!.i]!, 'the new leader counted a leader change');
   leader = next!.proc;

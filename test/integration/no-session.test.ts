@@ -3,10 +3,10 @@
 // the leader's own lease expiry (proposed without a session) logged "lease expiry failed".
 import t from 'tap';
 import { request } from 'undici';
-import { TestCluster, waitFor } from '../helpers/cluster.js';
+import { ADMIN_TOKEN, TestCluster, waitFor } from '../helpers/cluster.js';
 
 async function post(addr: string, path: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await request(`http://${addr}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await request(`http://${addr}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` }, body: JSON.stringify(body) });
   return { status: res.statusCode, body: (await res.body.json()) as Record<string, unknown> };
 }
 
