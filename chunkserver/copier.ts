@@ -5,6 +5,7 @@ import { buildUrl, httpAgent, readJson } from '../common/http.js';
 import type { Logger } from '../common/log.js';
 import type { CopyOrder } from '../common/protocol.js';
 import type { RateLimiter } from '../common/rate.js';
+import { isWellFormedRequestId, newRequestId, REQUEST_ID_HEADER } from '../common/request-id.js';
 import type { ChunkStore, ChunkWriter, StoredChunk } from './store/index.js';
 
 export interface CopierLimits {
@@ -86,15 +87,18 @@ export class Copier {
     while (this.active.size < this.limits.concurrency && this.queue.length > 0) {
       const { order, deadline } = this.queue.shift()!;
       this.active.add(order.handle);
-      this.copy(order, deadline)
+      // The leader's decision id (a master from before it sends none, a bad one is not logged).
+      const reqId = isWellFormedRequestId(order.reqId) ? order.reqId : newRequestId();
+      const log = this.log.child({ reqId });
+      this.copy(order, deadline, reqId)
         .then((chunk) => {
           this.copiedBytes += chunk.length;
-          this.log.info({ handle: order.handle, from: order.source, bytes: chunk.length }, 'replica copied');
+          log.info({ handle: order.handle, from: order.source, bytes: chunk.length }, 'replica copied');
           this.onStored(chunk);
         })
         .catch((err: unknown) => {
           this.failed.push(order.handle);
-          this.log.warn({ handle: order.handle, from: order.source, err: toDfsError(err).message }, 'replica copy failed');
+          log.warn({ handle: order.handle, from: order.source, err: toDfsError(err).message }, 'replica copy failed');
         })
         .finally(() => {
           this.active.delete(order.handle);
@@ -112,12 +116,12 @@ export class Copier {
     return this.limits.timeoutMs + cappedMs;
   }
 
-  private async copy(o: CopyOrder, signal: AbortSignal): Promise<StoredChunk> {
+  private async copy(o: CopyOrder, signal: AbortSignal, reqId: string): Promise<StoredChunk> {
     if (o.length > this.limits.maxChunkBytes) throw new DfsError('BODY_TOO_LARGE', `chunk ${o.handle} is larger than this server's chunk size`);
     signal.throwIfAborted();
     const url = buildUrl(o.source, `/v1/chunks/${o.handle}`, { version: o.version });
     const { rate } = this.limits;
-    const res = await request(url, { method: 'GET', dispatcher: httpAgent(), signal, headers: { [CHUNK_TOKEN_HEADER]: o.token } });
+    const res = await request(url, { method: 'GET', dispatcher: httpAgent(), signal, headers: { [CHUNK_TOKEN_HEADER]: o.token, [REQUEST_ID_HEADER]: reqId } });
     if (res.statusCode !== 200) throw errorFromBody(await readJson(res.body).catch(() => undefined), res.statusCode);
     let writer: ChunkWriter | undefined;
     try {

@@ -5,6 +5,7 @@ import { DfsError, errorFromBody, toDfsError } from '../common/errors.js';
 import { buildUrl, httpAgent, readJson } from '../common/http.js';
 import type { ChunkInfo, ReplicaInfo, StatReply } from '../common/protocol.js';
 import { localFirst } from '../common/racks.js';
+import { outgoingRequestId, replyRequestId, REQUEST_ID_HEADER, traceCall } from '../common/request-id.js';
 import type { MetaClient } from './client-meta.js';
 
 export interface GetOptions {
@@ -164,12 +165,16 @@ export class Downloader {
   /** Asks one replica for chunk bytes `offset` to `end` (exclusive); resolves once its answer starts. */
   private async openChunkRead(replica: ReplicaInfo, chunk: ChunkInfo, offset: number, end: number): Promise<Dispatcher.ResponseData> {
     const url = buildUrl(replica.addr, `/v1/chunks/${chunk.handle}`, { version: chunk.version, offset, length: end - offset });
+    const reqId = outgoingRequestId(); // the operation's (common/request-id.ts)
+    const startMs = performance.now();
     const res = await request(url, {
       method: 'GET', dispatcher: httpAgent(), highWaterMark: READ_AHEAD_BUFFER_BYTES, signal: AbortSignal.timeout(this.chunkTimeoutMs),
-      headers: { [CHUNK_TOKEN_HEADER]: chunk.token },
+      headers: { [CHUNK_TOKEN_HEADER]: chunk.token, [REQUEST_ID_HEADER]: reqId },
     }).catch((err) => {
+      traceCall({ method: 'GET', target: url.replace(/^[a-z]+:\/\//, ''), status: 0, ms: performance.now() - startMs, requestId: reqId });
       throw toDfsError(err, `read from ${replica.addr}`);
     });
+    traceCall({ method: 'GET', target: url.replace(/^[a-z]+:\/\//, ''), status: res.statusCode, ms: performance.now() - startMs, requestId: replyRequestId(res.headers, reqId) });
     if (res.statusCode !== 200) throw errorFromBody(await readJson(res.body).catch(() => undefined), res.statusCode);
     return res;
   }

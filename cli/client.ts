@@ -4,6 +4,7 @@ import { Downloader, type GetOptions } from './client-download.js';
 import { MetaClient } from './client-meta.js';
 import { Uploader, type PutOptions } from './client-upload.js';
 import { findToken } from './token-source.js';
+import { currentRequestId, newRequestId, runWithRequestId } from '../common/request-id.js';
 
 export type { GetOptions } from './client-download.js';
 export type { PutOptions } from './client-upload.js';
@@ -44,16 +45,21 @@ export class DfsClient extends MetaClient {
 
   /** See Uploader.put: streams `source` into a new file at `path`. */
   put(source: Readable, path: string, opts: PutOptions = {}): Promise<EntryInfo> {
-    return this.uploader.put(source, path, opts);
+    return asOneOperation(() => this.uploader.put(source, path, opts));
   }
 
   /** See Downloader.get: streams a complete file to `sink`. */
   get(path: string, sink: Writable, opts: GetOptions = {}): Promise<StatReply> {
-    return this.downloader.get(path, sink, opts);
+    return asOneOperation(() => this.downloader.get(path, sink, opts));
   }
 
   /** See Downloader.getRange: streams bytes `start` to `end` (exclusive) of a complete file to `sink`. */
   getRange(path: string, sink: Writable, start: number, end: number, known?: StatReply): Promise<StatReply> {
     return this.downloader.getRange(path, sink, start, end, known);
   }
+}
+
+/** Runs a put or get as one operation: all its calls carry one request id (the caller's, if it runs in one). */
+function asOneOperation<T>(fn: () => Promise<T>): Promise<T> {
+  return currentRequestId() === undefined ? runWithRequestId(newRequestId(), fn) : fn();
 }

@@ -13,6 +13,7 @@ import { findArgv, toolCommands } from './tool-commands.js';
 import { tokenCommands } from './token-commands.js';
 import { trashCommands } from './trash-commands.js'; // trash-quota
 import { configureCliTls } from '../common/tls.js';
+import { newRequestId, setCallTracer, setProcessRequestId, type CallTrace } from '../common/request-id.js';
 
 /** The package's version: package.json sits two folders above this file, in a clone (dist/cli/) and in an install alike. */
 function packageVersion(): string {
@@ -23,6 +24,28 @@ function packageVersion(): string {
 const USAGE = 2;
 const SERVER_ROLES = new Set(['master', 'chunkserver', 's3', 'cluster']);
 const START_UP_REFUSALS = new Set<string>(['INVALID_PATH', 'INVALID_CONFIG', 'MEMBERSHIP_MISMATCH', 'WRONG_CLUSTER']);
+
+/** A failed call's message with the id the server served it under, to grep the servers' logs for. */
+function withRequestId(err: unknown, message: string): string {
+  const id = err instanceof DfsError ? err.requestId : undefined;
+  return id ? `${message} (request ${id})` : message;
+}
+
+/** `--verbose`: one line on stderr per call made (common/request-id.ts traces them). */
+function printCall(t: CallTrace): void {
+  const target = t.target.length > 200 ? `${t.target.slice(0, 200)}…` : t.target;
+  process.stderr.write(`dfs: ${t.method} ${target} ${t.status || 'failed'} ${t.ms.toFixed(1)}ms request=${t.requestId}\n`);
+}
+
+/**
+ * Before a command runs: TLS, `--verbose`, and the command's request id. A user command is one
+ * operation: every call it makes carries one id (docs/ARCHITECTURE.md, "Following a request").
+ * A server role makes none: its calls carry the ids of the requests they serve, or fresh ones.
+ */
+function beforeCommand(a: { _: (string | number)[]; verbose?: boolean; [k: string]: unknown }): void {
+  if (a.verbose) setCallTracer(printCall);
+  if (!SERVER_ROLES.has(String(a._[0]))) setProcessRequestId(newRequestId());
+}
 
 /** Prints one line, whatever the message holds, and exits. */
 function fail(message: string, code = 1): never {
@@ -64,7 +87,9 @@ async function main(): Promise<void> {
     .option('token-file', { type: 'string', describe: 'file holding the client token (default: $DFS_TOKEN, $DFS_TOKEN_FILE, ~/.config/dfs/token)', global: true })
     .option('json', { type: 'boolean', default: false, describe: 'print machine-readable JSON', global: true })
     .option('tls-ca', { type: 'string', describe: 'CA certificate to trust: talk TLS to the cluster (default: $DFS_TLS_CA; https:// master addresses also turn TLS on)', global: true })
+    .option('verbose', { type: 'boolean', default: false, describe: 'print each call (method, address and path, status, time, request id) to stderr', global: true })
     .middleware((a) => configureCliTls(a))
+    .middleware((a) => beforeCommand(a))
     .strict()
     .demandCommand(1, 'name a command')
     .recommendCommands()
@@ -75,7 +100,7 @@ async function main(): Promise<void> {
       // yargs gives a message when it rejects the command line (an unknown command or flag, a
       // missing argument, a failed check); a command that failed while running gives only err.
       if (msg) fail(`${msg} (see dfs --help)`, USAGE);
-      fail(err?.message ?? 'failed', exitCode(err));
+      fail(err ? withRequestId(err, err.message) : 'failed', exitCode(err));
     });
   cli = fsCommands(cli, runFsCommand);
   cli = hdfsCommands(cli);
@@ -88,6 +113,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  if (err instanceof DfsError) fail(err.message, exitCode(err));
+  if (err instanceof DfsError) fail(withRequestId(err, err.message), exitCode(err));
   fail(`internal error: ${(err as Error)?.message ?? String(err)}`);
 });

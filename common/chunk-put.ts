@@ -5,6 +5,7 @@ import { CHUNK_TOKEN_HEADER } from './auth.js';
 import { DfsError, errorFromBody, toDfsError } from './errors.js';
 import { buildUrl, httpAgent, readJson } from './http.js';
 import type { WriteChunkReply } from './protocol.js';
+import { outgoingRequestId, replyRequestId, REQUEST_ID_HEADER, traceCall } from './request-id.js';
 
 /** How much of a chunk may sit between a sender and a slow first hop before the sender stops reading its input. */
 const CHUNK_PUT_BUFFER_BYTES = 4 * 1024 * 1024;
@@ -39,14 +40,19 @@ export class ChunkPut {
     const [addr, ...rest] = o.pipeline as [string, ...string[]];
     const url = buildUrl(addr, `/v1/chunks/${o.handle}`, { version: o.version, next: rest.length ? rest.join(',') : undefined });
     const signals = [this.abortController.signal, AbortSignal.timeout(o.timeoutMs), ...(o.signal ? [o.signal] : [])];
+    // Every hop carries the operation's id (a chunkserver forwards the one it was sent).
+    const reqId = outgoingRequestId();
+    const startMs = performance.now();
+    const trace = (status: number, id: string) => traceCall({ method: 'PUT', target: url.replace(/^[a-z]+:\/\//, ''), status, ms: performance.now() - startMs, requestId: id });
     this.result = request(url, {
       method: 'PUT',
       dispatcher: httpAgent(),
-      headers: { 'content-type': 'application/octet-stream', [CHUNK_TOKEN_HEADER]: o.token },
+      headers: { 'content-type': 'application/octet-stream', [CHUNK_TOKEN_HEADER]: o.token, [REQUEST_ID_HEADER]: reqId },
       body: this.body,
       signal: AbortSignal.any(signals),
     }).then(
       async (res) => {
+        trace(res.statusCode, replyRequestId(res.headers, reqId));
         const body = await readJson(res.body).catch(() => undefined);
         if (res.statusCode === 200) return body as WriteChunkReply;
         const err = errorFromBody(body, res.statusCode);
@@ -54,6 +60,7 @@ export class ChunkPut {
         throw new DfsError('PIPELINE_FAILED', `replica ${addr} failed: ${err.message}`, { failed: addr, cause: err.code });
       },
       (err) => {
+        trace(0, reqId);
         throw new DfsError('PIPELINE_FAILED', `replica ${addr} failed: ${toDfsError(err).message}`, { failed: addr });
       },
     );

@@ -72,6 +72,8 @@ export class DfsError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly details: Record<string, unknown>;
+  /** The id the server served the failed call under (its x-dfs-request-id), to find it in the server's log. */
+  requestId?: string;
 
   constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}) {
     super(message);

@@ -2,6 +2,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { DfsError, errorFromBody, toDfsError } from './errors.js';
 import { clientTls, onClientTlsChange, scheme } from './tls.js';
 import { CONNECT_TIMEOUT_MS } from './limits.js';
+import { outgoingRequestId, replyRequestId, REQUEST_ID_HEADER, traceCall } from './request-id.js';
 
 /** Bounds for the one HTTP client every role shares. */
 export const HTTP_LIMITS = {
@@ -95,18 +96,25 @@ export async function callJson<T>(addr: string, path: string, opts: CallOptions 
   const method = opts.method ?? (opts.body === undefined ? 'GET' : 'POST');
   const body = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
   let res: Dispatcher.ResponseData;
+  // The operation's id (common/request-id.ts); the reply names the id the server used.
+  const sentId = outgoingRequestId();
+  const startMs = performance.now();
+  const u = new URL(url);
+  const trace = (status: number, id: string) => traceCall({ method, target: `${u.host}${u.pathname}${u.search}`, status, ms: performance.now() - startMs, requestId: id });
   try {
-    const u = new URL(url);
     res = await request(url, {
       method,
       dispatcher: httpAgent(),
-      headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...opts.headers, ...opts.sign?.(method, u.pathname + u.search, body) },
+      headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), [REQUEST_ID_HEADER]: sentId, ...opts.headers, ...opts.sign?.(method, u.pathname + u.search, body) },
       body,
       signal: AbortSignal.timeout(opts.timeoutMs ?? HTTP_LIMITS.controlTimeoutMs),
     });
   } catch (err) {
+    trace(0, sentId);
     throw withTlsHint(toDfsError(err, `call to ${addr}`), err);
   }
+  const requestId = replyRequestId(res.headers, sentId);
+  trace(res.statusCode, requestId);
   let parsed: unknown;
   try {
     parsed = await readJson(res.body);
@@ -114,5 +122,7 @@ export async function callJson<T>(addr: string, path: string, opts: CallOptions 
     throw toDfsError(err, `reply from ${addr}`);
   }
   if (res.statusCode >= 200 && res.statusCode < 300) return parsed as T;
-  throw errorFromBody(parsed, res.statusCode);
+  const e = errorFromBody(parsed, res.statusCode);
+  e.requestId = requestId;
+  throw e;
 }

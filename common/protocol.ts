@@ -354,6 +354,8 @@ export interface CopyOrder {
   timeoutMs: number;
   /** A read token for this chunk and version, for the source (the master signs it, as HDFS does). */
   token: string;
+  /** The id of the leader's decision that ordered the copy: the target's and the source's log lines for it carry it as reqId. */
+  reqId?: string;
 }
 
 /** A copy as the leader's repair planner makes it: the wire order adds the read token for its source. */

@@ -7,6 +7,7 @@ import { DfsError } from './errors.js';
 import type { Logger } from './log.js';
 import { applyServerLimits, hostGuard, HTTP_SERVER_LIMITS, methodNotAllowed, parseJsonBody, readBody } from './http-limits.js';
 import { MAX_JSON_BODY_BYTES } from './protocol.js';
+import { acceptRequestId, REQUEST_ID_HEADER, runWithRequestId } from './request-id.js';
 import { serverTlsOptions, type LoadedTls } from './tls.js';
 
 /** An error message built from a caller's input is cut to this. */
@@ -54,6 +55,7 @@ export function createApp(log: Logger, metrics: Registry, opts: AppOptions = {})
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  app.use(requestLogging(log));
   app.use(requestMetrics(metrics));
   if (opts.hostNames) app.use(hostGuard(opts.hostNames));
   // Only POSTs carry JSON: a chunk PUT's body is bytes whatever its content-type says, and must
@@ -61,10 +63,58 @@ export function createApp(log: Logger, metrics: Registry, opts: AppOptions = {})
   app.use(readBody(MAX_JSON_BODY_BYTES));
   for (const guard of opts.guards ?? []) app.use(guard);
   app.use(parseJsonBody());
+  // From here on (the routes and what they call) the request's id is the current one: calls to
+  // peers carry it, and boundLog() binds it (common/request-id.ts).
+  app.use((_req, res, next) => runWithRequestId(requestIdOf(res), next));
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.contentType).send(await metrics.metrics());
   });
   return app;
+}
+
+/**
+ * Paths whose answered requests log at debug, not info: periodic traffic (heartbeats, reports,
+ * polls, probes, lease renewals, metrics, raft) would drown the lines a person looks for.
+ */
+const QUIET_PATHS = /^\/(metrics$|ui\/|v1\/(health$|cs\/|raft\/|ui\/|fs\/renew$|cluster\/status$|session$))/;
+/** A URL logged is cut to this. */
+const MAX_LOGGED_URL_CHARS = 300;
+
+/**
+ * The request's id (the caller's x-dfs-request-id when well formed, else a fresh one: see
+ * common/request-id.ts), echoed in the reply's header, bound as `reqId` to the request's logger
+ * (requestLog), and one line when the request ends: info for a change, debug for a read or
+ * periodic traffic that went well, info for a refusal (4xx), warn for a failure (5xx).
+ */
+function requestLogging(log: Logger) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const { id, replaced } = acceptRequestId(req.get(REQUEST_ID_HEADER));
+    const rlog = log.child({ reqId: id });
+    res.locals.reqId = id;
+    res.locals.log = rlog;
+    res.setHeader(REQUEST_ID_HEADER, id);
+    const startNs = process.hrtime.bigint();
+    res.once('close', () => {
+      const status = res.statusCode;
+      const read = req.method === 'GET' || req.method === 'HEAD' || QUIET_PATHS.test(req.path);
+      const level = status >= 500 ? 'warn' : status >= 400 ? 'info' : read ? 'debug' : 'info';
+      if (!rlog.isLevelEnabled(level)) return;
+      const url = req.originalUrl.length > MAX_LOGGED_URL_CHARS ? `${req.originalUrl.slice(0, MAX_LOGGED_URL_CHARS)}…` : req.originalUrl;
+      const ms = Math.round(Number(process.hrtime.bigint() - startNs) / 1e5) / 10;
+      rlog[level]({ method: req.method, url, status, ms, ...(res.writableFinished ? {} : { aborted: true }), ...(replaced ? { requestIdReplaced: true } : {}) }, 'request');
+    });
+    next();
+  };
+}
+
+/** The id the request is served under (set by createApp's first step). */
+export function requestIdOf(res: Response): string {
+  return res.locals.reqId as string;
+}
+
+/** The request's logger: every line carries its `reqId`; `fallback` outside createApp's apps. */
+export function requestLog(res: Response, fallback: Logger): Logger {
+  return (res.locals.log as Logger | undefined) ?? fallback;
 }
 
 /** Seconds: a control call takes milliseconds, a 64 MiB chunk through a pipeline seconds, a slow one minutes. */
@@ -109,7 +159,7 @@ export function installErrorHandler(app: Express, log: Logger): void {
     else if ((err as { type?: string }).type === 'entity.parse.failed') dfsErr = new DfsError('INVALID_ARGUMENT', 'request body is not valid JSON');
     else if (isClientError(err)) dfsErr = new DfsError('INVALID_ARGUMENT', (err as Error).message); // e.g. an unsupported charset (415)
     else {
-      log.error({ err, url: req.originalUrl }, 'unhandled error');
+      requestLog(res, log).error({ err, url: req.originalUrl }, 'unhandled error');
       dfsErr = new DfsError('INTERNAL', 'internal error; see the server log');
     }
     sendError(res, dfsErr);

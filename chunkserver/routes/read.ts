@@ -2,7 +2,7 @@ import type { Request, RequestHandler, Response } from 'express';
 import type { Counter } from 'prom-client';
 import { CHUNK_TOKEN_HEADER, verifyChunkToken } from '../../common/auth.js';
 import { DfsError, toDfsError } from '../../common/errors.js';
-import { parseIntParam, route, sendError } from '../../common/server.js';
+import { parseIntParam, requestLog, route, sendError } from '../../common/server.js';
 import { parseHandle, type ChunkRouteContext } from './context.js';
 
 export interface ReadMetrics {
@@ -31,7 +31,7 @@ export function readRoute(ctx: ChunkRouteContext, m: ReadMetrics): RequestHandle
       const e = toDfsError(err, `reading chunk ${handle}`);
       if (e.code === 'CHECKSUM_MISMATCH') {
         m.checksumFailures.inc();
-        log.error({ handle, err: e.message }, 'replica failed verification on read');
+        requestLog(res, log).error({ handle, err: e.message }, 'replica failed verification on read');
         hooks.onCorrupt(handle, e.message);
       }
       // After the first byte the only honest signal left is a cut connection (content-length unmet).

@@ -5,7 +5,7 @@ import { ChunkPut } from '../../common/chunk-put.js';
 import { parseAddrList } from '../../common/config.js';
 import { DfsError, toDfsError } from '../../common/errors.js';
 import type { ReplicaInfo, WriteChunkReply } from '../../common/protocol.js';
-import { parseIntParam, route, sendError } from '../../common/server.js';
+import { parseIntParam, requestLog, route, sendError } from '../../common/server.js';
 import type { ChunkWriter, StoredChunk } from '../store/index.js';
 import { parseHandle, type ChunkRouteConfig, type ChunkRouteContext } from './context.js';
 
@@ -117,7 +117,8 @@ async function storeAndForward(ctx: ChunkRouteContext, req: Request, w: WriteReq
 
 /** Answers a failed write with PIPELINE_FAILED naming the node to blame, or hangs up on an upstream that left. */
 function answerFailure(ctx: ChunkRouteContext, req: Request, res: Response, err: unknown, w: { handle: number; upstreamGone: boolean }): void {
-  const { cfg, log } = ctx;
+  const { cfg } = ctx;
+  const log = requestLog(res, ctx.log);
   if (w.upstreamGone) {
     // The upstream hung up mid-chunk: nothing to answer, nothing kept.
     log.info({ handle: w.handle }, 'upstream aborted a chunk write; temporary file removed');

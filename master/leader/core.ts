@@ -85,13 +85,15 @@ export class LeaderCore {
   private lastScanDurationMs = 0;
   private nextLeaseCheckMs = 0;
   private logEvents: LeaderLogEvent[] = [];
+  /** Servers said dead (a line each), until they are back. */
+  private readonly deadNoted = new Set<string>();
   private droppedLogEvents = 0;
 
   constructor(private readonly opts: LeaderCoreOptions, state: MasterState, nowMs: number) {
     this.state = state;
     this.nowMs = nowMs;
     this.registry = new Registry(opts.deadTimeoutMs, () => this.nowMs, opts.random, opts.connectionGraceMs);
-    this.repair = new RepairScheduler(this.registry, { ...REPAIR_DEFAULTS, copyReportSlackMs: opts.deadTimeoutMs, ...opts.repair }, () => this.nowMs);
+    this.repair = new RepairScheduler(this.registry, { ...REPAIR_DEFAULTS, copyReportSlackMs: opts.deadTimeoutMs, ...opts.repair }, () => this.nowMs, (level, msg, fields) => this.emit(level, msg, fields));
     this.reports = new ReportAssembler(opts.deadTimeoutMs);
   }
 
@@ -110,6 +112,7 @@ export class LeaderCore {
   tick(nowMs: number): Command[] {
     this.advanceTo(nowMs);
     this.noteConnectionsExpired();
+    this.noteDeaths();
     if (!this.leader || this.nowMs < this.nextLeaseCheckMs) return [];
     this.nextLeaseCheckMs = this.nowMs + this.opts.leaseCheckIntervalMs;
     for (const w of this.state.writes.values()) {
@@ -135,16 +138,20 @@ export class LeaderCore {
     this.safeModeSinceMs = this.nowMs;
     this.leaderSinceMs = this.nowMs;
     this.nextLeaseCheckMs = 0;
-    this.emit('info', 'became leader; waiting for chunkserver reports', term === undefined ? {} : { term });
+    // The term names this leadership's decisions: only one master ever leads a term.
+    this.repair.nameDecisions(term === undefined ? `e${this.epoch}` : `t${term}`);
+    this.emit('info', 'became leader; safe mode entered, waiting for chunkserver reports', { ...(term === undefined ? {} : { term }), safeModeMs: this.opts.safeModeMs });
   }
 
   loseLeadership(nowMs: number, leader?: string): void {
     this.advanceTo(nowMs);
+    const was = this.leader;
     this.resetVolatile();
     this.leader = false;
     this.safeModeSinceMs = undefined;
     this.leaderSinceMs = undefined;
-    this.emit('info', 'not the leader', { leader: leader ?? null });
+    // A follower hears of every change of leader or term too: only a leader steps down.
+    this.emit('info', was ? 'stepped down: not the leader any more' : 'leader changed', { leader: leader ?? null });
   }
 
   /** Locations and liveness are volatile: a new leader learns them afresh from reports. */
@@ -152,6 +159,7 @@ export class LeaderCore {
     this.registry.clear();
     this.repair.clear();
     this.reports.clear();
+    this.deadNoted.clear();
     this.epoch++;
     this.scanAsked = false;
   }
@@ -165,7 +173,7 @@ export class LeaderCore {
     this.advanceTo(nowMs);
     if (this.safeModeSinceMs === undefined) return false;
     if (this.nowMs - this.safeModeSinceMs >= this.opts.safeModeMs) {
-      this.safeModeSinceMs = undefined;
+      this.leaveSafeMode('its time passed');
       return false;
     }
     if (this.registry.liveCount() === 0) return true;
@@ -173,8 +181,13 @@ export class LeaderCore {
     const pending = new Set<number>();
     for (const w of this.state.writes.values()) for (const h of w.chunks) pending.add(h);
     for (const h of this.state.chunks.keys()) if (!pending.has(h) && !this.registry.hasAnyReplica(h)) return true;
-    this.safeModeSinceMs = undefined;
+    this.leaveSafeMode('every chunk has a reported replica');
     return false;
+  }
+
+  private leaveSafeMode(why: string): void {
+    this.emit('info', `safe mode left: ${why}`, { ms: this.nowMs - this.safeModeSinceMs!, servers: this.registry.liveCount() });
+    this.safeModeSinceMs = undefined;
   }
 
   // ---- chunkserver protocol ----
@@ -198,7 +211,8 @@ export class LeaderCore {
     this.advanceTo(nowMs);
     this.registry.register(req);
     this.repair.forgetServer(req.id);
-    this.emit('info', 'chunkserver registered', { server: req.id, addr: req.addr, rack: this.registry.rackOf(req.id), chunks: req.chunks.length });
+    const back = this.deadNoted.delete(req.id);
+    this.emit('info', back ? 'chunkserver back: registered again' : 'chunkserver registered', { server: req.id, addr: req.addr, rack: this.registry.rackOf(req.id), chunks: req.chunks.length });
   }
 
   /**
@@ -277,7 +291,21 @@ export class LeaderCore {
   private noteConnectionsExpired(): void {
     for (const id of this.registry.liveness.takeExpired(this.nowMs)) {
       this.emit('warn', 'chunkserver dead: its connection did not come back within the grace', { server: id });
+      this.deadNoted.add(id);
       this.scanAsked = true;
+    }
+  }
+
+  /** Says once when a server goes dead by the heartbeat timeout, and when one dead comes back by heartbeats alone. */
+  private noteDeaths(): void {
+    for (const id of this.registry.serverIds()) {
+      const alive = this.registry.isAlive(id);
+      if (!alive && !this.deadNoted.has(id)) {
+        this.deadNoted.add(id);
+        this.emit('warn', 'chunkserver dead: no heartbeat within the dead timeout', { server: id, deadTimeoutMs: this.opts.deadTimeoutMs });
+      } else if (alive && this.deadNoted.delete(id)) {
+        this.emit('info', 'chunkserver back: heartbeats again', { server: id });
+      }
     }
   }
 

@@ -279,6 +279,11 @@ export class Registry {
     return this.locations.has(handle);
   }
 
+  /** Every server known, alive or dead. */
+  serverIds(): IterableIterator<string> {
+    return this.servers.keys();
+  }
+
   liveCount(): number {
     return [...this.servers.keys()].filter((id) => this.isAlive(id)).length;
   }

@@ -10,7 +10,16 @@ import type { WantedChunks } from './wanted.js';
 export interface QueuedDelete { server: string; version: number; file: FileNode }
 
 /** A copy ordered and not yet confirmed; `moveFrom` marks a balancing move (that replica goes after). */
-export interface InFlight { target: string; source: string; startedMs: number; moveFrom?: string; deadlineMs?: number }
+export interface InFlight { target: string; source: string; startedMs: number; moveFrom?: string; deadlineMs?: number; reqId?: string }
+
+/**
+ * A decision worth one log line (copy ordered, done, failed; chunk lost): the leader core keeps
+ * it for its driver to log (master/leader/core.ts), as it does its own.
+ */
+export type RepairEvent = (level: 'info' | 'warn', msg: string, fields: Record<string, unknown>) => void;
+
+/** Chunks remembered as lost (each logged once); past this, more are counted by scans but not named. */
+const MAX_LOST_NOTED = 10_000;
 
 /**
  * What repair has set going and not yet seen settled. Orders wait here until the target's next
@@ -26,13 +35,41 @@ export class RepairLedger {
    * scan), with what it was queued for: takeFor checks it again before the delete goes out.
    */
   private readonly deleting = new Map<number, QueuedDelete>();
+  /** Chunks with no live replica, logged when first found so (and again when a replica is back). */
+  private readonly lost = new Set<number>();
+  /** Names this leadership's copies: `copy-<prefix>-<n>` (the leader's term: unique in the cluster's life). */
+  private decisionPrefix = 'e0';
+  private decisions = 0;
   copiesOrdered = 0;
   copiesDone = 0;
   copiesFailed = 0;
   bytesCopied = 0;
   movesDone = 0;
 
-  constructor(private readonly registry: Registry, private readonly limits: RepairLimits) {}
+  constructor(private readonly registry: Registry, private readonly limits: RepairLimits, private readonly emit: RepairEvent = () => undefined) {}
+
+  /** A new leadership names its copies afresh (see decisionPrefix). */
+  nameDecisions(prefix: string): void {
+    this.decisionPrefix = prefix;
+    this.decisions = 0;
+  }
+
+  /** A scan found `handle` with no live replica: logged once, until a replica is back (noteFound). */
+  noteLost(handle: number, version: number): void {
+    if (this.lost.has(handle) || this.lost.size >= MAX_LOST_NOTED) return;
+    this.lost.add(handle);
+    this.emit('warn', 'chunk lost: no live replica', { handle, version });
+  }
+
+  /** A scan found `handle` with a live replica: if it was lost, say it is back. */
+  noteFound(handle: number, live: number): void {
+    if (this.lost.delete(handle)) this.emit('info', 'chunk found again: a replica is back', { handle, live });
+  }
+
+  /** Lost chunks whose file is gone are history (no line: the delete says it). */
+  forgetLostOutside(state: MasterState): void {
+    for (const h of this.lost) if (!state.chunks.has(h)) this.lost.delete(h);
+  }
 
   get inFlightCount(): number {
     let n = 0;
@@ -60,6 +97,7 @@ export class RepairLedger {
 
   /** Forgets everything (leadership lost or gained: locations are relearned from reports). */
   clear(): void {
+    this.lost.clear();
     this.inFlight.clear();
     this.orders.clear();
     this.deletes.clear();
@@ -76,6 +114,7 @@ export class RepairLedger {
     for (const h of this.deletes.get(serverId) ?? []) this.deleting.delete(h);
     this.deletes.delete(serverId);
     for (const o of this.orders.get(serverId) ?? []) {
+      this.emit('info', 'copy withdrawn: its target registered again before taking it', { reqId: o.reqId, handle: o.handle, target: serverId });
       const rest = (this.inFlight.get(o.handle) ?? []).filter((f) => f.target !== serverId);
       if (rest.length > 0) this.inFlight.set(o.handle, rest);
       else this.inFlight.delete(o.handle);
@@ -103,7 +142,10 @@ export class RepairLedger {
     if (state?.decommissioning.has(serverId) && copies.length > 0) {
       // It started draining since these were ordered: nothing new goes there (found by the
       // leader simulator). The copies are withdrawn, and the next scan plans them elsewhere.
-      for (const o of copies) this.dropInFlight(o.handle, serverId);
+      for (const o of copies) {
+        this.dropInFlight(o.handle, serverId);
+        this.emit('info', 'copy withdrawn: its target started draining', { reqId: o.reqId, handle: o.handle, target: serverId });
+      }
       copies = [];
     }
     if (taken.length < queued.length) this.deletes.set(serverId, queued.slice(taken.length));
@@ -158,6 +200,7 @@ export class RepairLedger {
       if (!list) continue;
       const rest = list.filter((f) => f.target !== serverId);
       if (rest.length !== list.length) this.copiesFailed++;
+      for (const f of list) if (f.target === serverId) this.emit('warn', 'copy failed: its target reported it failed', { reqId: f.reqId, handle: h, source: f.source, target: f.target });
       if (rest.length > 0) this.inFlight.set(h, rest);
       else this.inFlight.delete(h);
     }
@@ -173,11 +216,14 @@ export class RepairLedger {
         if (liveIds.has(f.target)) {
           this.copiesDone++;
           this.bytesCopied += rec!.length;
+          this.emit('info', 'copy done', { reqId: f.reqId, handle: h, source: f.source, target: f.target, bytes: rec!.length, ms: now - f.startedMs });
           if (f.moveFrom) this.finishMove(wanted.get(h), rec!.version, h, f.moveFrom, live, decom);
           return false;
         }
         if (now > (f.deadlineMs ?? f.startedMs + this.limits.copyTimeoutMs) || !rec || !this.registry.isAlive(f.target)) {
           this.copiesFailed++;
+          const why = !rec ? 'its chunk was deleted' : !this.registry.isAlive(f.target) ? 'its target died' : 'no report within its time';
+          this.emit('warn', `copy failed: ${why}`, { reqId: f.reqId, handle: h, source: f.source, target: f.target });
           this.withdrawOrder(f.target, h); // not collected yet: it must not run untracked later
           return false;
         }
@@ -224,8 +270,11 @@ export class RepairLedger {
     // allow what the cap costs on top of the usual time, or the copy is planned twice.
     const rate = this.registry.copyRateOf(flight.target);
     const cappedMs = rate > 0 ? Math.ceil((chunk.length * this.limits.perServerCopies * 1000) / rate) : 0;
-    const order: PlannedCopy = { ...chunk, timeoutMs: this.limits.copyTimeoutMs + cappedMs };
+    const reqId = `copy-${this.decisionPrefix}-${++this.decisions}`;
+    const order: PlannedCopy = { ...chunk, timeoutMs: this.limits.copyTimeoutMs + cappedMs, reqId };
     flight.deadlineMs = flight.startedMs + order.timeoutMs + this.limits.copyReportSlackMs;
+    flight.reqId = reqId;
+    this.emit('info', flight.moveFrom ? 'copy ordered (balancing move)' : 'copy ordered', { reqId, handle, source: flight.source, target: flight.target, bytes: chunk.length, timeoutMs: order.timeoutMs });
     const list = this.inFlight.get(handle) ?? [];
     list.push(flight);
     this.inFlight.set(handle, list);

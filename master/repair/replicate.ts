@@ -45,9 +45,11 @@ export function* census(ctx: ScanContext, wanted: WantedChunks): Generator<void,
       for (const id of registry.holders(h, version)) if (decom.has(id)) scan.decommissionRemaining[id]!++;
     } else registry.clearCorrupt(h);
     if (live.length === 0) {
+      ctx.ledger.noteLost(h, version);
       scan.missing++;
       continue;
     }
+    ctx.ledger.noteFound(h, live.length);
     if (good.length < file.replication) {
       scan.underReplicated++;
       if (file.replication - good.length - pending > 0) candidates.push({ handle: h, version, good: good.length, file });

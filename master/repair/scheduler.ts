@@ -4,7 +4,7 @@ import type { Registry } from '../registry/index.js';
 import type { MasterState } from '../state/index.js';
 import { planMoves } from './balance.js';
 import { emptyScan, type RepairScan, type ScanContext } from './context.js';
-import { RepairLedger } from './ledger.js';
+import { RepairLedger, type RepairEvent } from './ledger.js';
 import type { RepairLimits } from './limits.js';
 import { orderRackMoves } from './racks.js';
 import { census, orderCopies, trimSurplus } from './replicate.js';
@@ -30,8 +30,14 @@ export class RepairScheduler {
   private scanning = false;
   last: RepairScan = emptyScan();
 
-  constructor(private readonly registry: Registry, private readonly limits: RepairLimits, private readonly now: () => number) {
-    this.ledger = new RepairLedger(registry, limits);
+  /** `emit`: where copies ordered, done and failed, and chunks lost, are told (the leader core's log events). */
+  constructor(private readonly registry: Registry, private readonly limits: RepairLimits, private readonly now: () => number, emit?: RepairEvent) {
+    this.ledger = new RepairLedger(registry, limits, emit);
+  }
+
+  /** Names the copies this leadership orders (`copy-<prefix>-<n>`): the id their log lines and the target's carry. */
+  nameDecisions(prefix: string): void {
+    this.ledger.nameDecisions(prefix);
   }
 
   get copiesOrdered(): number {
@@ -151,6 +157,7 @@ export class RepairScheduler {
       rackSizes: this.registry.rackSizes(state.decommissioning), // rack rule
     };
     const { candidates, surplus, misplaced } = yield* census(ctx, wanted);
+    this.ledger.forgetLostOutside(state);
     yield* trimSurplus(ctx, surplus);
     const backlog = yield* orderCopies(ctx, candidates);
     if (backlog.waitingForSlots === 0) ctx.scan.moves += orderRackMoves(ctx, misplaced); // rack rule

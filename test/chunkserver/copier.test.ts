@@ -19,7 +19,7 @@ import { mulberry32 } from '../helpers/rng.js';
 await initChecksums();
 
 const noop = (): void => undefined;
-const quiet = { info: noop, warn: noop, error: noop, debug: noop, trace: noop, fatal: noop } as unknown as Logger;
+const quiet = { info: noop, warn: noop, error: noop, debug: noop, trace: noop, fatal: noop, child: () => quiet } as unknown as Logger;
 
 function bytesFor(handle: number, size: number): Buffer {
   const next = mulberry32(handle);

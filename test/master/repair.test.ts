@@ -177,7 +177,8 @@ t.test('2 of 3 live replicas: exactly one copy, to a live non-holder, from a liv
   t.ok(['s4', 's5', 's6'].includes(target), `target ${target} is a live server that does not hold the chunk`);
   t.ok(['s1.local:7000', 's2.local:7000'].includes(order.source), `source ${order.source} is a live holder's address`);
   const rec = c.state.chunks.get(h)!;
-  t.same(order, { handle: h, version: rec.version, length: LAST, checksum: checksumOf(h), source: order.source, timeoutMs: c.limits.copyTimeoutMs }, 'handle, version, length and checksum from the chunk table, and the copy\'s time');
+  t.same(order, { handle: h, version: rec.version, length: LAST, checksum: checksumOf(h), source: order.source, timeoutMs: c.limits.copyTimeoutMs, reqId: order.reqId }, 'handle, version, length and checksum from the chunk table, and the copy\'s time');
+  t.match(order.reqId, /^copy-[A-Za-z0-9]+-\d+$/, 'and the id of the decision, for the target\'s log lines');
   t.equal(rec.length, LAST);
   t.same(deletesIn(work), [], 'no deletes');
   t.same(c.repair.takeFor(target), { copies: [], deletes: [] }, 'a second take finds nothing: orders are handed out once');
