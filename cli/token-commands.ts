@@ -27,11 +27,11 @@ function formatKeys(keys: KeyInfo[]): string {
 }
 
 /** Writes a token to a file only its owner may read, or prints it. */
-function emit(args: FsArgs, token: string, info: unknown): void {
+function emit(args: FsArgs, token: string, info: unknown, extra?: Record<string, unknown>): void {
   if (typeof args.out === 'string') {
     writeFileSync(args.out, `${token}\n`, { mode: 0o600, flag: 'wx' });
-    out(args, info, `token written to ${args.out}`);
-  } else out(args, { token, info }, token);
+    out(args, extra ? { info, ...extra } : info, `token written to ${args.out}`);
+  } else out(args, { token, info, ...extra }, token);
 }
 
 const handlers: Record<string, (client: DfsClient, args: FsArgs) => Promise<void>> = {
@@ -42,7 +42,13 @@ const handlers: Record<string, (client: DfsClient, args: FsArgs) => Promise<void
       ...(args.ttl !== undefined ? { ttlMs: parseTtl(String(args.ttl)) } : {}),
     };
     const r = await client.mutate<{ token: string; info: TokenInfo }>('/v1/auth/tokens', body);
-    emit(args, r.token, r.info);
+    const file = args['s3-credentials'];
+    if (typeof file !== 'string') return emit(args, r.token, r.info);
+    // An S3 access key bound to the new token, in the gateway's credentials file (s3/scope.ts).
+    const { addKey } = await import('../s3/credentials.js');
+    const key = await addKey(file, r.token);
+    emit(args, r.token, r.info, { s3: { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, file } });
+    if (!args.json) process.stderr.write(`S3 access key ${key.accessKeyId}, secret ${key.secretAccessKey}: added to ${file}, with this token's scope (a gateway reading that file takes it within a second)\n`);
   },
   async list(client, args) {
     const { tokens } = await client.master.call<{ tokens: TokenInfo[] }>('/v1/auth/tokens');
@@ -89,6 +95,7 @@ export function tokenCommands(cli: Argv): Argv {
       .option('ttl', { type: 'string', describe: 'lifetime: 30m, 24h, 7d (default: until revoked)' })
       .option('name', { type: 'string', describe: 'a name to recognise it by in dfs token list' })
       .option('admin', { type: 'boolean', default: false, describe: 'an admin token (may make tokens and run admin commands)' })
+      .option('s3-credentials', { type: 'string', describe: 'also add an S3 access key bound to this token to this gateway credentials file (data/s3-credentials.json for dfs cluster)' })
       .options(outFile)
       .check((a) => {
         if (a.admin && (a['read-only'] || a.prefix !== undefined)) throw new Error('an --admin token is neither --read-only nor limited by --prefix');

@@ -7,6 +7,7 @@ import { fromDfsError, S3Error } from './errors.js';
 import { bucketPath, checkBucketName, compareKeys, isValidBucketName, metaBucketPath, uploadsPath } from './keys.js';
 import { firstObject, listPage, walkKeys, type DirLister, type ListedObject } from './listing.js';
 import { readMeta } from './meta.js';
+import { visibleBucket } from './scope.js';
 import { requireBucket } from './objects.js';
 import { uriEncode } from './sigv4.js';
 import { escapeXml } from './xml.js';
@@ -19,7 +20,7 @@ export async function listBuckets(ctx: Ctx): Promise<void> {
   const root = await ctx.gw.client.list('/').catch((err: unknown) => {
     throw fromDfsError(err);
   });
-  const buckets = root.entries.filter((e) => e.type === 'dir' && isValidBucketName(e.name)).sort((a, b) => compareKeys(a.name, b.name));
+  const buckets = root.entries.filter((e) => e.type === 'dir' && isValidBucketName(e.name) && visibleBucket(ctx.scope, e.name)).sort((a, b) => compareKeys(a.name, b.name));
   sendXml(ctx.res, 200, 'ListAllMyBucketsResult', {
     Owner: OWNER,
     Buckets: { Bucket: buckets.map((b) => ({ Name: b.name, CreationDate: isoDate(b.mtimeMs) })) },

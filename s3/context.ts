@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DfsClient } from '../cli/client.js';
 import type { Logger } from '../common/log.js';
 import { S3Error } from './errors.js';
+import type { KeyScope } from './scope.js';
 import type { Authenticated } from './sigv4.js';
 import { renderXml, type XmlObject } from './xml.js';
 
@@ -28,6 +29,8 @@ export interface Ctx {
   bucket: string;
   key: string;
   query: Map<string, string>;
+  /** What the request's access key may do (s3/scope.ts); undefined: all the gateway may. */
+  scope?: KeyScope;
 }
 
 /** S3's largest single PUT and largest part: 5 GiB. */

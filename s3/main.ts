@@ -7,7 +7,8 @@ import { DfsError } from '../common/errors.js';
 import { parseAddr } from '../common/config.js';
 import { createLogger } from '../common/log.js';
 import type { GatewayConfig } from './context.js';
-import { loadCredentials } from './credentials.js';
+import { KeyFile } from './credentials.js';
+import { KeyScopes } from './scope.js';
 import { sweepUploads } from './multipart.js';
 import { createS3Server } from './server.js';
 
@@ -22,6 +23,9 @@ export interface S3GatewayOptions extends Partial<GatewayConfig> {
   /** How often abandoned uploads are looked for; the expiry itself is multipartExpiryMs. */
   sweepIntervalMs?: number;
 }
+
+/** How often the credentials file is checked for changes (keys added by dfs token create --s3-credentials). */
+const CREDENTIALS_RECHECK_MS = 1_000;
 
 export const S3_DEFAULTS = {
   region: 'us-east-1',
@@ -48,10 +52,11 @@ export async function runS3Gateway(opts: S3GatewayOptions): Promise<{ addr: stri
     multipartExpiryMs: opts.multipartExpiryMs ?? S3_DEFAULTS.multipartExpiryMs,
     ...(opts.domain ? { domain: checkDomain(opts.domain) } : {}),
   };
-  const credentials = loadCredentials(opts.credentialsFile);
+  const keys = new KeyFile(opts.credentialsFile, (err) => log.warn({ err, file: opts.credentialsFile }, 'credentials file not read again; the keys it had stay'));
+  keys.watch(CREDENTIALS_RECHECK_MS);
   await initChecksums();
   const gw = { client: new DfsClient(opts.masters, { token: opts.token }), log, config };
-  const s3 = createS3Server(gw, credentials);
+  const s3 = createS3Server(gw, keys, new KeyScopes(opts.masters));
   const { host, port } = parseAddr(opts.listen, '--listen', true);
   await new Promise<void>((resolve, reject) => {
     s3.server.once('error', reject);
@@ -63,11 +68,12 @@ export async function runS3Gateway(opts: S3GatewayOptions): Promise<{ addr: stri
     sweepUploads(gw, Date.now()).then((n) => n && log.info({ uploads: n }, 'abandoned multipart uploads deleted'), (err: unknown) => log.warn({ err }, 'multipart sweep failed'));
   }, sweepMs);
   sweep.unref();
-  log.info({ addr, masters: opts.masters, region: config.region, domain: config.domain, keys: credentials.length, multipartExpiryMs: config.multipartExpiryMs }, 's3 gateway started');
+  log.info({ addr, masters: opts.masters, region: config.region, domain: config.domain, keys: keys.size, multipartExpiryMs: config.multipartExpiryMs }, 's3 gateway started');
   return {
     addr,
     async close() {
       clearInterval(sweep);
+      keys.close();
       await s3.close();
     },
   };

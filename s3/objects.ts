@@ -11,6 +11,7 @@ import { header, httpDate, isoDate, MAX_OBJECT_PUT_BYTES, quoted, sendEmpty, sen
 import { fromDfsError, S3Error } from './errors.js';
 import { bucketPath, checkKey, metaPath, objectPath } from './keys.js';
 import { metaFromHeaders, readMeta, writeMeta, type ObjectMeta } from './meta.js';
+import { mayWrite } from './scope.js';
 import { elements, requireRoot, text } from './xml.js';
 
 /** DeleteObjects takes at most this many keys (S3's limit). */
@@ -193,6 +194,7 @@ export async function deleteObjects(ctx: Ctx): Promise<void> {
       const key = keys[i] ?? '';
       try {
         checkKey(key);
+        if (!mayWrite(ctx.scope, objectPath(bucket, key))) throw new S3Error('AccessDenied', `${bucket}/${key} is outside the access key's dfs token prefix`);
         await deleteKey(gw, bucket, key);
         results[i] = { Key: key };
       } catch (err) {

@@ -7,8 +7,10 @@ import { createBucket, bucketLocation, deleteBucket, headBucket, listBuckets, li
 import { header, sendXml, type Ctx, type Gateway } from './context.js';
 import { fromDfsError, S3Error } from './errors.js';
 import { abortUpload, completeUpload, createUpload, listParts, listUploads, uploadPart } from './multipart.js';
-import { deleteObject, deleteObjects, getObject, putObject } from './objects.js';
-import { authenticate, type Credential, type SignedRequest } from './sigv4.js';
+import { deleteObject, deleteObjects, getObject, parseCopySource, putObject } from './objects.js';
+import { authorize, type KeyScopes } from './scope.js';
+import { authenticate, type SignedRequest } from './sigv4.js';
+import type { S3Key } from './credentials.js';
 import { renderError } from './xml.js';
 
 /** Largest request head accepted (node's default); over it, S3's RequestHeaderSectionTooLarge. */
@@ -96,8 +98,10 @@ function route(method: string, bucket: string, key: string, q: Map<string, strin
 
 export interface S3Server { server: Server; close(): Promise<void> }
 
-export function createS3Server(gw: Gateway, credentials: Credential[], now: () => number = Date.now): S3Server {
-  const byId = new Map(credentials.map((c) => [c.accessKeyId, c]));
+/** The access keys the gateway knows (a KeyFile, or a fixed list in tests). */
+export interface KeyLookup { get(accessKeyId: string): S3Key | undefined }
+
+export function createS3Server(gw: Gateway, keys: KeyLookup, scopes: KeyScopes, now: () => number = Date.now): S3Server {
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const requestId = randomBytes(8).toString('hex').toUpperCase();
     res.setHeader('x-amz-request-id', requestId);
@@ -110,10 +114,14 @@ export function createS3Server(gw: Gateway, credentials: Credential[], now: () =
       const path = decode(rawPath);
       const pairs = parseQuery(qi < 0 ? '' : url.slice(qi + 1));
       const signed: SignedRequest = { method: req.method ?? 'GET', path, query: pairs, headers: req.headers };
-      const auth = authenticate(signed, (id) => byId.get(id), now());
+      const auth = authenticate(signed, (id) => keys.get(id), now());
       const { bucket, key } = addressed(path, header(req, 'host'), gw.config.domain);
       const query = new Map(pairs.filter(([k]) => !k.startsWith('X-Amz-')));
-      await route(signed.method, bucket, key, query)({ gw, req, res, auth, bucket, key, query });
+      const handler = route(signed.method, bucket, key, query);
+      const scope = await scopes.of(keys.get(auth.accessKeyId)?.token);
+      const copy = header(req, 'x-amz-copy-source');
+      authorize(scope, { method: signed.method, bucket, key, query, ...(copy !== undefined && key ? { copySource: parseCopySource(copy) } : {}) });
+      await handler({ gw, req, res, auth, bucket, key, query, scope });
     } catch (err) {
       answerError(gw, req, res, err, rawPath, requestId);
     }
