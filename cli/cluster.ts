@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, writeFileSync, renameSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { newSecret } from '../common/auth.js';
 import { DEFAULT_BASE_PORT, DEFAULT_MASTERS, formatBytes } from '../common/config.js';
@@ -214,7 +214,7 @@ class Launcher {
     const out = openSync(log, 'a');
     // Node's own flags (--cpu-prof, --max-old-space-size, ...) given to `dfs cluster` reach every process.
     const own = role === 's3'
-      ? ['--listen', addr, ...this.tls.clientArgs]
+      ? ['--listen', addr, ...this.tls.clientArgs, ...this.tls.s3Args]
       : ['--id', id, '--listen', addr, '--data', dir, '--secret-file', this.secretFile, ...this.tls.serverArgs];
     const argv = [process.execPath, ...process.execArgv, MAIN, role, ...own, ...args];
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', out, out] });
@@ -286,7 +286,9 @@ function printReady(status: ClusterStatus, layout: Layout, opts: ClusterOptions,
   console.log(`dfs cluster: ready — ${status.chunkservers.filter((c) => c.alive).length} chunkservers: ${formatCapacity(capacityTotals(status.chunkservers))}; chunk size ${formatBytes(opts.chunkSizeBytes)}, replication ${opts.replication}`);
   console.log(`dfs cluster: dashboard at ${opts.tls ? 'https' : 'http'}://${layout.masters[0]}/ui/ (any master's /ui/ leads to the leader)`);
   if (layout.s3 && s3Key) {
-    console.log(`dfs cluster: S3 gateway at http://${layout.s3} (key in ${s3Key.file}):\n  AWS_ACCESS_KEY_ID=${s3Key.accessKeyId} AWS_SECRET_ACCESS_KEY=${s3Key.secretAccessKey} aws --endpoint-url http://${layout.s3} s3 ls`);
+    const url = `${opts.tls ? 'https' : 'http'}://${layout.s3}`;
+    const bundle = opts.tls ? ` --ca-bundle ${join(dirname(s3Key.file), 'tls', 'ca.pem')}` : '';
+    console.log(`dfs cluster: S3 gateway at ${url} (key in ${s3Key.file}):\n  AWS_ACCESS_KEY_ID=${s3Key.accessKeyId} AWS_SECRET_ACCESS_KEY=${s3Key.secretAccessKey} aws --endpoint-url ${url}${bundle} s3 ls`);
   }
 }
 

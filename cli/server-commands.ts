@@ -57,13 +57,15 @@ export function serverCommands(cli: Argv): Argv {
       .option('region', { type: 'string', default: 'us-east-1', describe: 'region reported to clients (requests signed for any region are accepted)' })
       .option('multipart-expiry-ms', { type: 'number', default: 24 * 3600_000, describe: 'a multipart upload with no activity this long is deleted with its parts' })
       .option('sweep-interval-ms', { type: 'number', default: 3600_000, describe: 'how often abandoned multipart uploads are looked for' })
-      .option('domain', { type: 'string', describe: 'virtual-host addressing: a request to <bucket>.DOMAIN names that bucket' }), async (a) => {
+      .option('domain', { type: 'string', describe: 'virtual-host addressing: a request to <bucket>.DOMAIN names that bucket' })
+      .option('tls-cert', { type: 'string', describe: 'PEM certificate: serve HTTPS (with --tls-key)' })
+      .option('tls-key', { type: 'string', describe: 'PEM private key of --tls-cert' }), async (a) => {
       const { runS3Gateway } = await import('../s3/main.js');
       const masters = parseAddrList((a.masters as string | undefined) ?? process.env.DFS_MASTERS ?? DEFAULT_MASTERS.join(','), '--masters');
       const gw = await runS3Gateway({
         listen: a.listen, masters, credentialsFile: a.credentials, region: a.region, token: findToken({ tokenFile: a['token-file'] as string | undefined }),
         multipartExpiryMs: positiveInt(a['multipart-expiry-ms'], '--multipart-expiry-ms'), sweepIntervalMs: positiveInt(a['sweep-interval-ms'], '--sweep-interval-ms'),
-        domain: a.domain,
+        domain: a.domain, tls: { cert: a['tls-cert'], key: a['tls-key'] },
       });
       closeOnSignal(gw.close);
     })

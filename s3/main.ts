@@ -6,6 +6,7 @@ import { initChecksums } from '../common/checksum.js';
 import { DfsError } from '../common/errors.js';
 import { parseAddr } from '../common/config.js';
 import { createLogger } from '../common/log.js';
+import { loadServerTls } from '../common/tls.js';
 import type { GatewayConfig } from './context.js';
 import { KeyFile } from './credentials.js';
 import { KeyScopes } from './scope.js';
@@ -20,6 +21,8 @@ export interface S3GatewayOptions extends Partial<GatewayConfig> {
   credentialsFile: string;
   /** The dfs client token the gateway sends to the masters (`--token-file`; default: as any client finds one). */
   token?: string;
+  /** Serve HTTPS with this certificate and key (PEM files). */
+  tls?: { cert?: string; key?: string };
   /** How often abandoned uploads are looked for; the expiry itself is multipartExpiryMs. */
   sweepIntervalMs?: number;
 }
@@ -52,11 +55,12 @@ export async function runS3Gateway(opts: S3GatewayOptions): Promise<{ addr: stri
     multipartExpiryMs: opts.multipartExpiryMs ?? S3_DEFAULTS.multipartExpiryMs,
     ...(opts.domain ? { domain: checkDomain(opts.domain) } : {}),
   };
+  const tls = loadServerTls(opts.tls ?? {});
   const keys = new KeyFile(opts.credentialsFile, (err) => log.warn({ err, file: opts.credentialsFile }, 'credentials file not read again; the keys it had stay'));
   keys.watch(CREDENTIALS_RECHECK_MS);
   await initChecksums();
   const gw = { client: new DfsClient(opts.masters, { token: opts.token }), log, config };
-  const s3 = createS3Server(gw, keys, new KeyScopes(opts.masters));
+  const s3 = createS3Server(gw, keys, new KeyScopes(opts.masters), { tls });
   const { host, port } = parseAddr(opts.listen, '--listen', true);
   await new Promise<void>((resolve, reject) => {
     s3.server.once('error', reject);
@@ -68,7 +72,7 @@ export async function runS3Gateway(opts: S3GatewayOptions): Promise<{ addr: stri
     sweepUploads(gw, Date.now()).then((n) => n && log.info({ uploads: n }, 'abandoned multipart uploads deleted'), (err: unknown) => log.warn({ err }, 'multipart sweep failed'));
   }, sweepMs);
   sweep.unref();
-  log.info({ addr, masters: opts.masters, region: config.region, domain: config.domain, keys: keys.size, multipartExpiryMs: config.multipartExpiryMs }, 's3 gateway started');
+  log.info({ addr, tls: tls !== undefined, masters: opts.masters, region: config.region, domain: config.domain, keys: keys.size, multipartExpiryMs: config.multipartExpiryMs }, 's3 gateway started');
   return {
     addr,
     async close() {

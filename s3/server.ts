@@ -2,6 +2,8 @@
 // (path-style: /bucket/key) and query to one handler, and any failure answered in S3's XML.
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import type { LoadedTls } from '../common/tls.js';
 import type { Socket } from 'node:net';
 import { createBucket, bucketLocation, deleteBucket, headBucket, listBuckets, listObjects } from './buckets.js';
 import { header, sendXml, type Ctx, type Gateway } from './context.js';
@@ -101,7 +103,9 @@ export interface S3Server { server: Server; close(): Promise<void> }
 /** The access keys the gateway knows (a KeyFile, or a fixed list in tests). */
 export interface KeyLookup { get(accessKeyId: string): S3Key | undefined }
 
-export function createS3Server(gw: Gateway, keys: KeyLookup, scopes: KeyScopes, now: () => number = Date.now): S3Server {
+/** `tls`: serve HTTPS with this certificate (`dfs s3 --tls-cert/--tls-key`); S3 clients need no certificate of their own. */
+export function createS3Server(gw: Gateway, keys: KeyLookup, scopes: KeyScopes, opts: { tls?: LoadedTls; now?: () => number } = {}): S3Server {
+  const now = opts.now ?? Date.now;
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const requestId = randomBytes(8).toString('hex').toUpperCase();
     res.setHeader('x-amz-request-id', requestId);
@@ -126,7 +130,11 @@ export function createS3Server(gw: Gateway, keys: KeyLookup, scopes: KeyScopes, 
       answerError(gw, req, res, err, rawPath, requestId);
     }
   };
-  const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: 0 }, (req, res) => void handle(req, res));
+  const httpOpts = { maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: 0 };
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => void handle(req, res);
+  const server: Server = opts.tls
+    ? createTlsServer({ ...httpOpts, cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2' }, onRequest)
+    : createServer(httpOpts, onRequest);
   server.on('clientError', (err: Error & { code?: string }, socket: Socket) => {
     if (!socket.writable) return socket.destroy();
     const e = err.code === 'HPE_HEADER_OVERFLOW'
