@@ -47,8 +47,14 @@ export const CompletedChunk = z.strictObject({
   handle,
   length: nonNegInt,
   checksum,
-  /** Servers the pipeline says stored it: lets reads start before their heartbeats arrive. */
+  /** Servers the pipeline says stored it: a hint only (locations come from the chunkservers' reports and receipts). */
   replicas: z.array(serverId).max(MAX_REPLICATION).default([]),
+  /**
+   * The write receipts of the replicas that stored it (WriteChunkReply's replicas[].receipt,
+   * common/store-receipt.ts): the master completes the chunk only with a length and checksum a
+   * receipt vouches for.
+   */
+  receipts: z.array(z.string().max(1024)).max(MAX_REPLICATION).default([]),
 });
 export const CompleteRequest = z.strictObject({
   writeId,
@@ -152,7 +158,13 @@ export type CorruptReport = z.infer<typeof CorruptReport>;
 // ---- replies ----
 
 /** A replica's server; `rack` in stat's chunk lists (readers in that rack try it first). */
-export interface ReplicaInfo { id: string; addr: string; rack?: string }
+export interface ReplicaInfo {
+  id: string;
+  addr: string;
+  rack?: string;
+  /** In a write's reply: this server's signed receipt for what it stored (common/store-receipt.ts), for complete. */
+  receipt?: string;
+}
 
 export interface ChunkInfo {
   index: number;

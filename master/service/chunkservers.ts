@@ -13,10 +13,11 @@ export class ChunkserverCalls {
 
   constructor(private readonly lead: Leadership, private readonly tokens: ChunkTokens) {}
 
-  /** A register or heartbeat reply with the server's work; each copy order carries a read token for its source. */
+  /** A register or heartbeat reply with the server's work; each copy order carries a copy-source token good on its source only. */
   private workReply(serverId: string, namespaceId: string): HeartbeatReply {
     const reply = toReply(this.lead.core.takeWork(serverId, this.lead.now()));
-    return { ...reply, copies: reply.copies.map((o) => ({ ...o, token: this.tokens.sign(o.handle, o.version, 'read') })), namespaceId };
+    const source = (addr: string) => [{ id: this.lead.registry.resolve(addr) ?? '', addr }];
+    return { ...reply, copies: reply.copies.map((o) => ({ ...o, token: this.tokens.sign(o.handle, o.version, 'copy-source', source(o.source)) })), namespaceId };
   }
 
   // ---- chunkservers ----

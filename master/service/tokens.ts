@@ -1,5 +1,5 @@
 // Chunk access tokens: what the master signs so that chunkservers serve a chunk to its bearer.
-import { signChunkToken, type ChunkAccessMode } from '../../common/auth.js';
+import { signChunkToken, type ChunkAccessMode, type ChunkTokenServer } from '../../common/auth.js';
 import type { Clock } from '../../common/clock.js';
 import type { MasterConfig } from './config.js';
 
@@ -14,9 +14,13 @@ export const READ_TOKEN_TTL_MS = 10 * 60_000;
 export class ChunkTokens {
   constructor(private readonly config: MasterConfig, private readonly clock: Clock) {}
 
-  /** A chunk access token (common/auth.ts) for `mode`, valid from now for that mode's TTL. */
-  sign(handle: number, version: number, mode: ChunkAccessMode): string {
+  /**
+   * A chunk access token (common/auth.ts) for `mode`, valid from now for that mode's TTL; `servers`
+   * (a write's pipeline in order, a copy's source) are the only servers that accept it.
+   */
+  sign(handle: number, version: number, mode: ChunkAccessMode, servers?: ChunkTokenServer[]): string {
     const ttlMs = mode === 'write' ? this.config.writeTokenTtlMs : this.config.readTokenTtlMs;
-    return signChunkToken(this.config.secret, { handle, version, mode, expiresAtMs: this.clock.nowMs() + ttlMs });
+    const named = servers ? { servers: servers.map((s) => ({ id: s.id, addr: s.addr })) } : {};
+    return signChunkToken(this.config.secret, { handle, version, mode, expiresAtMs: this.clock.nowMs() + ttlMs, ...named });
   }
 }
