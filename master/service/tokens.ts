@@ -18,6 +18,8 @@ export class ChunkTokens {
    * A chunk access token (common/auth.ts) for `mode`, valid from now for that mode's TTL; `servers`
    * (a write's pipeline in order, a copy's source) are the only servers that accept it.
    */
+  sign(handle: number, version: number, mode: 'read'): string;
+  sign(handle: number, version: number, mode: 'write' | 'copy-source', servers: ChunkTokenServer[]): string;
   sign(handle: number, version: number, mode: ChunkAccessMode, servers?: ChunkTokenServer[]): string {
     const ttlMs = mode === 'write' ? this.config.writeTokenTtlMs : this.config.readTokenTtlMs;
     const named = servers ? { servers: servers.map((s) => ({ id: s.id, addr: s.addr })) } : {};
