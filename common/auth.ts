@@ -1,10 +1,12 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { BOOTSTRAP_CHUNK_KEY_ID, type ChunkKey, type ChunkKeyLookup } from './chunk-keys.js';
 import { DfsError } from './errors.js';
 
 /**
  * Chunk access tokens, as HDFS block access tokens: the master signs (handle, version, operation,
- * expiry, and for writes and copies the servers) with the cluster secret and hands the token out
+ * expiry, and for writes and copies the servers) with a chunk key of the masters' replicated key
+ * set (common/chunk-keys.ts; k0 is the cluster secret itself) and hands the token out
  * with every allocation (mode 'write', naming the pipeline it allocated, in order), every location
  * lookup (mode 'read') and every copy order (mode 'copy-source', naming the source server). A
  * chunkserver stores no byte and serves no byte without a valid token for exactly that chunk,
@@ -52,9 +54,14 @@ function sign(secret: Buffer, payload: string): string {
   return createHmac('sha256', secret).update(payload).digest('base64url');
 }
 
-export function signChunkToken(secret: Buffer, grant: ChunkGrant): string {
+/**
+ * A token for `grant`, signed with `key`: a bare secret or key k0 (the cluster secret) makes
+ * `payload.sig`; a rotated key kN (common/chunk-keys.ts) makes `kN.payload.sig`, its id signed too.
+ */
+export function signChunkToken(key: Buffer | ChunkKey, grant: ChunkGrant): string {
   const payload = Buffer.from(JSON.stringify(grant)).toString('base64url');
-  return `${payload}.${sign(secret, payload)}`;
+  if (Buffer.isBuffer(key) || key.id === BOOTSTRAP_CHUNK_KEY_ID) return `${payload}.${sign(Buffer.isBuffer(key) ? key : key.secret, payload)}`;
+  return `${key.id}.${payload}.${sign(key.secret, `${key.id}.${payload}`)}`;
 }
 
 /** What a chunkserver asks of a token: the chunk, the version (when the request names one), the operations it serves, and itself. */
@@ -76,10 +83,11 @@ export interface ChunkTokenWant {
  * CHUNK_TOKEN_WRONG_SERVER. Returns the grant: a caller that gave no version must check
  * `grant.version` itself.
  */
-export function verifyChunkToken(secret: Buffer, token: unknown, want: ChunkTokenWant, nowMs: number): ChunkGrant {
+export function verifyChunkToken(keys: Buffer | ChunkKeyLookup, token: unknown, want: ChunkTokenWant, nowMs: number): ChunkGrant {
   const modes: readonly ChunkAccessMode[] = typeof want.mode === 'string' ? [want.mode] : want.mode;
   const what = `${modes.join(' or ')} token`;
-  const grant = decodeChunkToken(secret, token, what);
+  const lookup: ChunkKeyLookup = Buffer.isBuffer(keys) ? (id) => (id === BOOTSTRAP_CHUNK_KEY_ID ? keys : undefined) : keys;
+  const grant = decodeChunkToken(lookup, token, what);
   if (grant.handle !== want.handle) throw new DfsError('CHUNK_TOKEN_WRONG_CHUNK', `${what} is for another chunk`);
   if (!Number.isSafeInteger(grant.version) || (want.version !== undefined && grant.version !== want.version)) {
     throw new DfsError('CHUNK_TOKEN_WRONG_VERSION', `${what} is for another version of chunk ${want.handle}`);
@@ -97,12 +105,18 @@ export function verifyChunkToken(secret: Buffer, token: unknown, want: ChunkToke
 }
 
 /** The signed grant in `token`, of the right form; CHUNK_TOKEN_INVALID otherwise. */
-function decodeChunkToken(secret: Buffer, token: unknown, what: string): ChunkGrant {
-  if (typeof token !== 'string' || token.length > MAX_CHUNK_TOKEN_CHARS || !/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token)) {
+function decodeChunkToken(keys: ChunkKeyLookup, token: unknown, what: string): ChunkGrant {
+  if (typeof token !== 'string' || token.length > MAX_CHUNK_TOKEN_CHARS || !/^(k[1-9][0-9]{0,8}\.)?[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token)) {
     throw new DfsError('CHUNK_TOKEN_INVALID', `missing or malformed ${what} (header ${CHUNK_TOKEN_HEADER})`);
   }
-  const [payload, sig] = token.split('.') as [string, string];
-  const expected = Buffer.from(sign(secret, payload));
+  const parts = token.split('.');
+  const keyId = parts.length === 3 ? parts[0]! : BOOTSTRAP_CHUNK_KEY_ID;
+  const [payload, sig] = parts.slice(-2) as [string, string];
+  const secret = keys(keyId);
+  if (!secret) {
+    throw new DfsError('CHUNK_TOKEN_INVALID', `${what} is signed with key ${keyId}, which this server does not hold (dropped, or newer than its last heartbeat)`, { reason: 'unknown-key' });
+  }
+  const expected = Buffer.from(sign(secret, parts.length === 3 ? `${keyId}.${payload}` : payload));
   const got = Buffer.from(sig);
   if (expected.length !== got.length || !timingSafeEqual(expected, got)) throw new DfsError('CHUNK_TOKEN_INVALID', `${what} signature is invalid`);
   let grant: ChunkGrant;

@@ -97,6 +97,8 @@ const ServerStats = {
   copyRateBytesPerSec: nonNegInt.default(0),
   /** The file system its data folder is on (host and device number): servers sharing one count its capacity once. */
   fsId: z.string().min(1).max(300).optional(),
+  /** The chunk keys the server holds (common/chunk-keys.ts): the leader signs chunk tokens with the newest every live server holds. */
+  chunkKeys: z.array(z.string().regex(/^k[0-9]{1,9}$/)).max(32).optional(),
 };
 /** The namespace a chunkserver's chunks belong to, recorded on its first registration (see MasterState.namespaceId). */
 const namespaceId = z.string().regex(/^[0-9a-f]{16}$/).optional();
@@ -348,6 +350,8 @@ export interface HeartbeatReply {
   copies: CopyOrder[];
   /** The master's namespace: a chunkserver records it on first contact and refuses a master with another. */
   namespaceId?: string;
+  /** The chunk keys that verify now, sealed for this server (common/chunk-keys.ts). */
+  chunkKeys?: string;
 }
 
 /** Make a replica of `handle` here: read it (verified) from `source`, check it, store it. */

@@ -37,7 +37,7 @@ function parseWriteRequest(req: Request, cfg: ChunkRouteConfig): WriteRequest {
   if (next.length + 1 > cfg.maxPipelineLength) throw new DfsError('INVALID_ARGUMENT', `pipeline longer than ${cfg.maxPipelineLength}`);
   const token = req.get(CHUNK_TOKEN_HEADER);
   // The token names the pipeline: this server must be in it, and each next hop after it, before anything is dialled.
-  const grant = verifyChunkToken(cfg.secret, token, { handle, version, mode: 'write', server: cfg.id }, Date.now());
+  const grant = verifyChunkToken(cfg.chunkKeys, token, { handle, version, mode: 'write', server: cfg.id }, Date.now());
   checkNextHops(grant, cfg.id, next);
   const declared = req.get('content-length');
   if (declared !== undefined && Number(declared) > cfg.maxChunkBytes) throw new DfsError('BODY_TOO_LARGE', `chunk is larger than ${cfg.maxChunkBytes} bytes`);

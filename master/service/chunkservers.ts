@@ -17,7 +17,8 @@ export class ChunkserverCalls {
   private workReply(serverId: string, namespaceId: string): HeartbeatReply {
     const reply = toReply(this.lead.core.takeWork(serverId, this.lead.now()));
     const source = (addr: string) => [{ id: this.lead.registry.resolve(addr) ?? '', addr }];
-    return { ...reply, copies: reply.copies.map((o) => ({ ...o, token: this.tokens.sign(o.handle, o.version, 'copy-source', source(o.source)) })), namespaceId };
+    const copies = reply.copies.map((o) => ({ ...o, token: this.tokens.sign(o.handle, o.version, 'copy-source', source(o.source)) }));
+    return { ...reply, copies, namespaceId, chunkKeys: this.tokens.sealFor(serverId) };
   }
 
   // ---- chunkservers ----
@@ -30,6 +31,7 @@ export class ChunkserverCalls {
   async register(req: RegisterRequest): Promise<HeartbeatReply> {
     this.lead.requireLeader();
     const namespaceId = await this.namespaceOf(req);
+    this.tokens.noteHeld(req.id, req.chunkKeys);
     const outcome = this.lead.core.registerPage(req, this.lead.now());
     this.lead.flushLog();
     if (outcome.kind === 'busy') throw new DfsError('UNAVAILABLE', 'the master is assembling too many chunk reports; retry shortly');
@@ -66,6 +68,7 @@ export class ChunkserverCalls {
   async heartbeat(req: HeartbeatRequest): Promise<HeartbeatReply> {
     this.lead.requireLeader();
     const namespaceId = await this.namespaceOf(req);
+    this.tokens.noteHeld(req.id, req.chunkKeys);
     if (!this.lead.core.heartbeat(req, this.lead.now())) return { reregister: true, deletes: [], copies: [], namespaceId };
     await this.lead.read();
     return this.workReply(req.id, namespaceId);
