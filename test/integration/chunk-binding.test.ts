@@ -207,4 +207,9 @@ t.test('complete is checked against what the chunkservers stored; a refused one 
   t.ok(after.stdout.equals(data), 'and the file has the new bytes');
   const again = await master(c, '/v1/fs/complete', { writeId, length: data.length, chunks: [chunk] });
   t.equal(again.code, 'WRITE_NOT_FOUND', 'completing it again: WRITE_NOT_FOUND');
+  // An unknown write id with a long chunk list: a client's mistake (404), proposed without its chunks.
+  const many = Array.from({ length: 5000 }, (_, i) => ({ handle: i + 1, length: CHUNK, checksum, receipts: [receipts[0]!] }));
+  const unknown = await master(c, '/v1/fs/complete', { writeId: 'no-such-write-0123', length: 5000 * CHUNK, chunks: many });
+  t.equal(unknown.status, 404, 'an unknown write: 404');
+  t.equal(unknown.code, 'WRITE_NOT_FOUND', 'WRITE_NOT_FOUND');
 });
