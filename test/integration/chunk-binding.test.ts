@@ -213,3 +213,30 @@ t.test('complete is checked against what the chunkservers stored; a refused one 
   t.equal(unknown.status, 404, 'an unknown write: 404');
   t.equal(unknown.code, 'WRITE_NOT_FOUND', 'WRITE_NOT_FOUND');
 });
+
+t.test('a writer whose write token expired allocates again and leaves no healthy server out', async (t) => {
+  const c = await TestCluster.start({ chunkservers: 3, chunkSizeBytes: CHUNK, replication: 3 });
+  t.teardown(() => c.stop());
+  const secret = secretOf(c);
+  const { DfsClient } = await import('../../cli/client.js');
+  const { Readable } = await import('node:stream');
+  const client = new DfsClient(c.masters.split(','));
+  const realMutate = client.mutate.bind(client);
+  let allocations = 0;
+  // The first allocation hands out a token that has already expired (a writer that stalled).
+  client.mutate = (async (path: string, body: unknown) => {
+    const reply = await realMutate(path, body);
+    if (path !== '/v1/fs/allocate' || allocations++ > 0) return reply;
+    const a = reply as AllocateReply;
+    return { ...a, token: signChunkToken(secret, { handle: a.handle, version: a.version, mode: 'write', expiresAtMs: Date.now() - 1, servers: a.replicas }) };
+  }) as typeof client.mutate;
+  const retries: string[] = [];
+  const data = randomBytesSeeded(CHUNK + 100, 10);
+  await client.put(Readable.from([data]), '/late.bin', { onRetry: (m) => retries.push(m) });
+  t.equal(allocations, 3, 'the refused chunk was allocated again (2 chunks, 3 allocations)');
+  t.equal(retries.length, 1, 'one retry');
+  t.match(retries[0], /expired/, 'because the token expired');
+  t.notMatch(retries[0], /leaving out/, 'and no server was left out for it');
+  const got = await c.dfs(['cat', '/late.bin']);
+  t.ok(got.stdout.equals(data), 'the file reads back whole');
+});
