@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { ChunkKeyRing } from '../common/chunk-keys.js';
 import { DfsError } from '../common/errors.js';
 import { MAX_COPY_FAILED, MAX_REPORT_PAGE_CHUNKS } from '../common/limits.js';
 import { LeaderClient } from '../common/leader.js';
@@ -34,6 +35,8 @@ export class Heartbeat {
   private applying: Promise<void> = Promise.resolve();
   /** The failure domain it registers with; set before start(). */
   rack: string = DEFAULT_RACK;
+  /** The chunk keys the routes verify tokens with: reported in each beat, replaced by what replies carry; set before start(). */
+  chunkKeys?: ChunkKeyRing;
 
   constructor(
     private readonly id: string,
@@ -81,7 +84,7 @@ export class Heartbeat {
     const namespaceId = this.namespace?.get();
     return {
       id: this.id, addr: this.addr, ...(namespaceId !== undefined ? { namespaceId } : {}), ...disk, usedBytes: this.store.usedBytes(), activeWrites: this.activity.writes, activeReads: this.activity.reads,
-      copyRateBytesPerSec: this.copier.rateBytesPerSec,
+      copyRateBytesPerSec: this.copier.rateBytesPerSec, ...(this.chunkKeys ? { chunkKeys: this.chunkKeys.ids() } : {}),
     };
   }
 
@@ -145,6 +148,8 @@ export class Heartbeat {
       if (this.store.pendingChanges > 0) this.again = true; // the rest of a backlog, in the next beat
     }
     const work = reply;
+    // At once, not queued behind deletes: a token signed with a new key may arrive any moment.
+    if (work.chunkKeys !== undefined && this.chunkKeys && !this.chunkKeys.update(work.chunkKeys)) this.log.warn({}, 'ignored chunk keys in a heartbeat reply (not sealed for this server, or older than those held)');
     this.applying = this.applying.then(() => this.apply(work)).catch((err: Error) => this.log.warn({ err: err.message }, 'applying a heartbeat reply failed'));
   }
 

@@ -4,6 +4,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { loadSecret } from '../common/auth.js';
+import { ChunkKeyRing } from '../common/chunk-keys.js';
 import { allowedHostNames } from '../common/http-limits.js';
 import { loadServerTls, useClientTls, type TlsFiles } from '../common/tls.js';
 import { chunkserverSigner } from '../common/peer-auth.js';
@@ -100,8 +101,9 @@ export async function runChunkserver(opts: ChunkserverOptions): Promise<RunningC
   const masters = new LeaderClient(opts.masters, { maxWaitMs: 3_000, sign: chunkserverSigner(secret, id) });
   const hostNames = allowedHostNames([opts.listen, opts.advertise]);
   const app = createApp(log, metrics, { hostNames: () => hostNames });
+  const chunkKeys = new ChunkKeyRing(secret, id);
   const cfg = {
-    id, addr: opts.listen, secret, maxChunkBytes: opts.maxChunkBytes, maxActiveWrites: 64, maxActiveReads: 256,
+    id, addr: opts.listen, secret, chunkKeys: chunkKeys.lookup, maxChunkBytes: opts.maxChunkBytes, maxActiveWrites: 64, maxActiveReads: 256,
     chunkTimeoutMs: CHUNK_TIMEOUT_MS, maxPipelineLength: 16,
   };
   let heartbeat: Heartbeat | undefined;
@@ -123,6 +125,7 @@ export async function runChunkserver(opts: ChunkserverOptions): Promise<RunningC
   }, () => heartbeat?.beat(), log);
   heartbeat = new Heartbeat(id, cfg.addr, masters, store, activity, copier, opts.heartbeatIntervalMs, log, new NamespaceRecord(join(opts.dataDir, 'namespace-id')));
   if (opts.rack !== undefined) heartbeat.rack = opts.rack; // rack rule
+  heartbeat.chunkKeys = chunkKeys;
   heartbeat.start();
   const link = new LeaderLink({ id, masters, sign: chunkserverSigner(secret, id), log });
   link.start();

@@ -1,6 +1,6 @@
 import { finished, type Readable, type Writable } from 'node:stream';
 import { request, type Dispatcher } from 'undici';
-import { CHUNK_TOKEN_HEADER } from '../common/auth.js';
+import { CHUNK_TOKEN_HEADER, isChunkTokenRefusal } from '../common/auth.js';
 import { DfsError, errorFromBody, toDfsError } from '../common/errors.js';
 import { buildUrl, httpAgent, readJson } from '../common/http.js';
 import type { ChunkInfo, ReplicaInfo, StatReply } from '../common/protocol.js';
@@ -131,7 +131,7 @@ export class Downloader {
         const e = toDfsError(err);
         errors.push(`${replica.id}: ${e.message}`);
         this.meta.reportUnreachable(replica.addr, e);
-        if (e.code === 'UNAUTHORIZED' && o.stopOnRefusal) return { errors, refused: true };
+        if (isChunkTokenRefusal(e.code) && o.stopOnRefusal) return { errors, refused: true };
       }
     }
     return { errors, refused: false };
@@ -240,7 +240,7 @@ export class Downloader {
           const e = toDfsError(err);
           errors.push(`${replica.id}: ${e.message}`);
           this.meta.reportUnreachable(replica.addr, e);
-          if (e.code === 'UNAUTHORIZED') {
+          if (isChunkTokenRefusal(e.code)) {
             refused = true;
             break;
           }

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { isChunkTokenRefusal } from '../common/auth.js';
 import { BlockHasher, chunkChecksum, initChecksums } from '../common/checksum.js';
 import { ChunkPut } from '../common/chunk-put.js';
 import { DfsError, toDfsError } from '../common/errors.js';
@@ -191,7 +192,8 @@ export class Uploader {
       if (reply.checksum !== checksum || reply.length !== hasher.bytes) {
         throw new DfsError('PIPELINE_FAILED', `chunk ${job.index} came back with another checksum`, { failed: alloc.replicas[0]!.addr });
       }
-      return { handle: alloc.handle, length: reply.length, checksum, replicas: reply.replicas.map((r) => r.id) };
+      const receipts = reply.replicas.flatMap((r) => (typeof r.receipt === 'string' ? [r.receipt] : []));
+      return { handle: alloc.handle, length: reply.length, checksum, replicas: reply.replicas.map((r) => r.id), receipts };
     } catch (err) {
       send.abort();
       throw err;
@@ -209,9 +211,11 @@ export class Uploader {
       bytes.markSent();
     }
     const e = toDfsError(err, `writing chunk ${job.index}`);
-    if (e.code !== 'PIPELINE_FAILED' && e.code !== 'UNAVAILABLE' && e.code !== 'TIMEOUT' && e.code !== 'UNAUTHORIZED') throw e;
+    if (e.code !== 'PIPELINE_FAILED' && e.code !== 'UNAVAILABLE' && e.code !== 'TIMEOUT' && !isChunkTokenRefusal(e.code)) throw e;
     const failedAddr = typeof e.details.failed === 'string' ? e.details.failed : alloc.replicas[0]!.addr;
-    const failed = alloc.replicas.find((r) => r.addr === failedAddr);
+    // An expired write token is refused by every hop alike: a fresh allocation is the fix, not leaving a healthy server out.
+    const expired = e.code === 'CHUNK_TOKEN_EXPIRED' || e.details.cause === 'CHUNK_TOKEN_EXPIRED';
+    const failed = expired ? undefined : alloc.replicas.find((r) => r.addr === failedAddr);
     if (failed) job.exclude.add(failed.id);
     this.meta.reportUnreachable(failedAddr, e);
     job.onRetry?.(`chunk ${job.index}: ${e.message}; ${failed ? `leaving out ${failed.id} and ` : ''}trying a new pipeline`);

@@ -18,6 +18,22 @@ export const ErrorCodes = {
   PEER_AUTH_REPLAYED: 401,
   /** With mutual TLS on, a peer route called without a client certificate of the cluster CA. */
   PEER_CERT_REQUIRED: 401,
+  /** A chunk request without a chunk access token this cluster signed: none, malformed, or a forged or altered signature. */
+  CHUNK_TOKEN_INVALID: 401,
+  /** A chunk access token past its expiry: get a fresh one from the master (stat, allocate, a new copy order) and retry. */
+  CHUNK_TOKEN_EXPIRED: 401,
+  /** A chunk access token for another chunk handle. */
+  CHUNK_TOKEN_WRONG_CHUNK: 403,
+  /** A chunk access token for another version of the chunk. */
+  CHUNK_TOKEN_WRONG_VERSION: 403,
+  /** A chunk access token for another operation (a read token to write, a write token to read). */
+  CHUNK_TOKEN_WRONG_OPERATION: 403,
+  /** A write or copy-source token that does not name the chunkserver it was presented to. */
+  CHUNK_TOKEN_WRONG_SERVER: 403,
+  /** A pipelined write whose `next` names a hop the write token does not name after this server: nothing is dialled. */
+  PIPELINE_HOP_NOT_ALLOWED: 403,
+  /** A complete whose chunk lengths or checksums no chunkserver reported storing (its write receipts): nothing is changed. */
+  COMPLETE_MISMATCH: 409,
   /** A JSON body nested too deep or with too many keys in one object. */
   JSON_TOO_COMPLEX: 400,
   /** A request body that did not arrive in time. */

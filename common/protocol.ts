@@ -47,8 +47,14 @@ export const CompletedChunk = z.strictObject({
   handle,
   length: nonNegInt,
   checksum,
-  /** Servers the pipeline says stored it: lets reads start before their heartbeats arrive. */
+  /** Servers the pipeline says stored it: a hint only (locations come from the chunkservers' reports and receipts). */
   replicas: z.array(serverId).max(MAX_REPLICATION).default([]),
+  /**
+   * The write receipts of the replicas that stored it (WriteChunkReply's replicas[].receipt,
+   * common/store-receipt.ts): the master completes the chunk only with a length and checksum a
+   * receipt vouches for.
+   */
+  receipts: z.array(z.string().max(1024)).max(MAX_REPLICATION).default([]),
 });
 export const CompleteRequest = z.strictObject({
   writeId,
@@ -91,6 +97,8 @@ const ServerStats = {
   copyRateBytesPerSec: nonNegInt.default(0),
   /** The file system its data folder is on (host and device number): servers sharing one count its capacity once. */
   fsId: z.string().min(1).max(300).optional(),
+  /** The chunk keys the server holds (common/chunk-keys.ts): the leader signs chunk tokens with the newest every live server holds. */
+  chunkKeys: z.array(z.string().regex(/^k[0-9]{1,9}$/)).max(32).optional(),
 };
 /** The namespace a chunkserver's chunks belong to, recorded on its first registration (see MasterState.namespaceId). */
 const namespaceId = z.string().regex(/^[0-9a-f]{16}$/).optional();
@@ -152,7 +160,13 @@ export type CorruptReport = z.infer<typeof CorruptReport>;
 // ---- replies ----
 
 /** A replica's server; `rack` in stat's chunk lists (readers in that rack try it first). */
-export interface ReplicaInfo { id: string; addr: string; rack?: string }
+export interface ReplicaInfo {
+  id: string;
+  addr: string;
+  rack?: string;
+  /** In a write's reply: this server's signed receipt for what it stored (common/store-receipt.ts), for complete. */
+  receipt?: string;
+}
 
 export interface ChunkInfo {
   index: number;
@@ -336,6 +350,8 @@ export interface HeartbeatReply {
   copies: CopyOrder[];
   /** The master's namespace: a chunkserver records it on first contact and refuses a master with another. */
   namespaceId?: string;
+  /** The chunk keys that verify now, sealed for this server (common/chunk-keys.ts). */
+  chunkKeys?: string;
 }
 
 /** Make a replica of `handle` here: read it (verified) from `source`, check it, store it. */

@@ -1,4 +1,5 @@
 import type { Request } from 'express';
+import type { ChunkKeyLookup } from '../../common/chunk-keys.js';
 import type { Logger } from '../../common/log.js';
 import { parseIntParam } from '../../common/server.js';
 import type { ChunkStore, StoredChunk } from '../store/index.js';
@@ -6,7 +7,10 @@ import type { ChunkStore, StoredChunk } from '../store/index.js';
 export interface ChunkRouteConfig {
   id: string;
   addr: string;
+  /** Signs write receipts (common/store-receipt.ts). */
   secret: Buffer;
+  /** The chunk keys tokens are verified with (common/chunk-keys.ts): k0 is the secret; rotated ones come with heartbeat replies. */
+  chunkKeys: ChunkKeyLookup;
   /** Largest chunk accepted: the cluster's chunk size. */
   maxChunkBytes: number;
   /** Writes received at once; more get UNAVAILABLE so the client picks another pipeline. */

@@ -17,7 +17,7 @@ export function readRoute(ctx: ChunkRouteContext, m: ReadMetrics): RequestHandle
     const handle = parseHandle(req);
     const wantVersion = parseIntParam(req.query.version, 'version', { optional: true });
     // The token comes first: without one for this chunk a caller learns not even whether it is here.
-    const grant = verifyChunkToken(cfg.secret, req.get(CHUNK_TOKEN_HEADER), { handle, version: wantVersion, mode: 'read' }, Date.now());
+    const grant = verifyChunkToken(cfg.chunkKeys, req.get(CHUNK_TOKEN_HEADER), { handle, version: wantVersion, mode: ['read', 'copy-source'], server: cfg.id }, Date.now());
     const chunk = store.get(handle);
     if (!chunk) throw new DfsError('CHUNK_NOT_FOUND', `chunk ${handle} is not stored on ${cfg.id}`);
     if (grant.version !== chunk.version) throw new DfsError('STALE_VERSION', `chunk ${handle} here is version ${chunk.version}, not ${grant.version}`);

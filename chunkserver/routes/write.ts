@@ -1,11 +1,12 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { Counter, Histogram } from 'prom-client';
-import { CHUNK_TOKEN_HEADER, verifyChunkToken } from '../../common/auth.js';
+import { CHUNK_TOKEN_HEADER, checkNextHops, verifyChunkToken } from '../../common/auth.js';
 import { ChunkPut } from '../../common/chunk-put.js';
 import { parseAddrList } from '../../common/config.js';
 import { DfsError, toDfsError } from '../../common/errors.js';
 import type { ReplicaInfo, WriteChunkReply } from '../../common/protocol.js';
 import { parseIntParam, requestLog, route, sendError } from '../../common/server.js';
+import { signStoreReceipt } from '../../common/store-receipt.js';
 import type { ChunkWriter, StoredChunk } from '../store/index.js';
 import { parseHandle, type ChunkRouteConfig, type ChunkRouteContext } from './context.js';
 
@@ -35,7 +36,9 @@ function parseWriteRequest(req: Request, cfg: ChunkRouteConfig): WriteRequest {
   const next = nextRaw ? parseAddrList(nextRaw, 'next') : [];
   if (next.length + 1 > cfg.maxPipelineLength) throw new DfsError('INVALID_ARGUMENT', `pipeline longer than ${cfg.maxPipelineLength}`);
   const token = req.get(CHUNK_TOKEN_HEADER);
-  verifyChunkToken(cfg.secret, token, { handle, version, mode: 'write' }, Date.now());
+  // The token names the pipeline: this server must be in it, and each next hop after it, before anything is dialled.
+  const grant = verifyChunkToken(cfg.chunkKeys, token, { handle, version, mode: 'write', server: cfg.id }, Date.now());
+  checkNextHops(grant, cfg.id, next);
   const declared = req.get('content-length');
   if (declared !== undefined && Number(declared) > cfg.maxChunkBytes) throw new DfsError('BODY_TOO_LARGE', `chunk is larger than ${cfg.maxChunkBytes} bytes`);
   return { handle, version, next, token: token! };
@@ -111,7 +114,8 @@ async function storeAndForward(ctx: ChunkRouteContext, req: Request, w: WriteReq
     throw new DfsError('PIPELINE_FAILED', `replica ${w.next[0]} stored different bytes`, { failed: w.next[0] });
   }
   ctx.hooks.onStored(local);
-  const self: ReplicaInfo = { id: cfg.id, addr: cfg.addr };
+  const receipt = signStoreReceipt(cfg.secret, { server: cfg.id, handle: w.handle, version: w.version, length: local.length, checksum: local.checksum });
+  const self: ReplicaInfo = { id: cfg.id, addr: cfg.addr, receipt };
   return { handle: w.handle, version: w.version, length: local.length, checksum: local.checksum, replicas: [self, ...(rest?.replicas ?? [])] };
 }
 

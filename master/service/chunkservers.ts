@@ -13,10 +13,12 @@ export class ChunkserverCalls {
 
   constructor(private readonly lead: Leadership, private readonly tokens: ChunkTokens) {}
 
-  /** A register or heartbeat reply with the server's work; each copy order carries a read token for its source. */
+  /** A register or heartbeat reply with the server's work; each copy order carries a copy-source token good on its source only. */
   private workReply(serverId: string, namespaceId: string): HeartbeatReply {
     const reply = toReply(this.lead.core.takeWork(serverId, this.lead.now()));
-    return { ...reply, copies: reply.copies.map((o) => ({ ...o, token: this.tokens.sign(o.handle, o.version, 'read') })), namespaceId };
+    const source = (addr: string) => [{ id: this.lead.registry.resolve(addr) ?? '', addr }];
+    const copies = reply.copies.map((o) => ({ ...o, token: this.tokens.sign(o.handle, o.version, 'copy-source', source(o.source)) }));
+    return { ...reply, copies, namespaceId, chunkKeys: this.tokens.sealFor(serverId) };
   }
 
   // ---- chunkservers ----
@@ -29,6 +31,7 @@ export class ChunkserverCalls {
   async register(req: RegisterRequest): Promise<HeartbeatReply> {
     this.lead.requireLeader();
     const namespaceId = await this.namespaceOf(req);
+    this.tokens.noteHeld(req.id, req.chunkKeys);
     const outcome = this.lead.core.registerPage(req, this.lead.now());
     this.lead.flushLog();
     if (outcome.kind === 'busy') throw new DfsError('UNAVAILABLE', 'the master is assembling too many chunk reports; retry shortly');
@@ -65,6 +68,7 @@ export class ChunkserverCalls {
   async heartbeat(req: HeartbeatRequest): Promise<HeartbeatReply> {
     this.lead.requireLeader();
     const namespaceId = await this.namespaceOf(req);
+    this.tokens.noteHeld(req.id, req.chunkKeys);
     if (!this.lead.core.heartbeat(req, this.lead.now())) return { reregister: true, deletes: [], copies: [], namespaceId };
     await this.lead.read();
     return this.workReply(req.id, namespaceId);

@@ -11,6 +11,7 @@ import type { PlacementRefusal } from '../leader/core.js';
 import type { SessionRef } from '../replicator.js';
 import type { FileNode, MasterState } from '../state/index.js';
 import type { Leadership } from './leadership.js';
+import { checkComplete, type VouchedChunk } from './complete-check.js';
 import type { ChunkTokens } from './tokens.js';
 
 /** Bounds on what one listing may return, so a huge directory cannot exhaust the master. */
@@ -49,34 +50,46 @@ export class NamespaceCalls {
     const replicas = this.lead.core.place(this.lead.now(), w.replication, req.exclude, w.chunkSizeBytes, req.rack); // rack rule
     if (typeof replicas === 'string') throw placementError(replicas, req.exclude.length);
     const rec = (await this.lead.commit({ op: 'allocate', writeId: req.writeId, index: req.index, nowMs: this.lead.clock.nowMs() }, session)) as { handle: number; version: number };
-    const token = this.tokens.sign(rec.handle, rec.version, 'write');
+    const token = this.tokens.sign(rec.handle, rec.version, 'write', replicas);
     return { handle: rec.handle, version: rec.version, replicas, token, underReplicated: replicas.length < w.replication };
   }
 
+  /**
+   * Completes a write, checked on the leader before it is proposed (master/service/complete-check.ts):
+   * a complete that could not apply costs no log space, and each chunk's length and checksum must
+   * be what a chunkserver's write receipt says it stored. Only the servers of those receipts
+   * become locations before their heartbeats arrive; the client's `replicas` list is not used.
+   */
   async complete(req: CompleteRequest, session?: SessionRef): Promise<EntryInfo> {
-    if (req.minReplicas !== undefined) this.checkMinReplicas(req, req.minReplicas);
+    const state = await this.lead.read();
+    const nowMs = this.lead.clock.nowMs();
+    const vouched = checkComplete(state, req, this.lead.config.secret);
+    if (!vouched) {
+      // An unknown write: a retry of a complete that applied gets its answer from the session; anything else, WRITE_NOT_FOUND. Either way a small entry.
+      return (await this.lead.commit({ op: 'complete', writeId: req.writeId, length: 0, chunks: [], nowMs }, session)) as EntryInfo;
+    }
+    if (req.minReplicas !== undefined) this.checkMinReplicas(req, req.minReplicas, vouched);
     const chunks = req.chunks.map(({ handle, length, checksum }) => ({ handle, length, checksum }));
-    const info = (await this.lead.commit({ op: 'complete', writeId: req.writeId, length: req.length, chunks, nowMs: this.lead.clock.nowMs() }, session)) as EntryInfo;
+    const info = (await this.lead.commit({ op: 'complete', writeId: req.writeId, length: req.length, chunks, nowMs }, session)) as EntryInfo;
     this.lead.core.stateChanged(this.lead.state);
-    this.lead.core.addWrittenReplicas(this.lead.clock.nowMs(), req.chunks);
+    this.lead.core.addWrittenReplicas(this.lead.clock.nowMs(), vouched.map((c) => ({ handle: c.handle, replicas: c.servers })));
     return info;
   }
 
   /**
    * Refuses to complete a write with a chunk on fewer than `min` live servers, as HDFS's NameNode
    * refuses below dfs.namenode.replication.min: the writer asked for that much durability before
-   * the file becomes visible. A chunk's servers are those its pipeline says stored it and those
-   * that reported it since.
+   * the file becomes visible. A chunk's servers are those whose write receipts vouch for it and
+   * those that reported it since.
    */
-  private checkMinReplicas(req: CompleteRequest, min: number): void {
+  private checkMinReplicas(req: CompleteRequest, min: number, vouched: VouchedChunk[]): void {
     this.lead.requireLeader();
     const w = this.lead.state.writes.get(req.writeId);
     if (!w) return; // the commit says why (unknown or abandoned), or answers a retry of a complete already applied
     if (min > w.replication) throw new DfsError('INVALID_ARGUMENT', `a minimum of ${min} replicas is more than the file's replication (${w.replication})`);
-    req.chunks.forEach((c, index) => {
-      const version = this.lead.state.chunks.versionOf(c.handle);
-      const live = new Set(version === undefined ? [] : this.lead.registry.liveReplicas(c.handle, version).map((r) => r.id));
-      for (const id of c.replicas) if (this.lead.registry.isAlive(id)) live.add(id);
+    vouched.forEach((c, index) => {
+      const live = new Set(this.lead.registry.liveReplicas(c.handle, c.version).map((r) => r.id));
+      for (const id of c.servers) if (this.lead.registry.isAlive(id)) live.add(id);
       if (live.size < min && this.lead.core.justElected(this.lead.clock.nowMs())) {
         // A new leader knows only the servers that have re-registered so far: not a verdict yet.
         throw new DfsError('SAFE_MODE', 'a new master leader is waiting for chunkservers to report; retry shortly');

@@ -36,7 +36,9 @@ export class MasterService {
 
   constructor(opts: MasterServiceOptions) {
     this.lead = new Leadership(opts);
-    const tokens = new ChunkTokens(opts.config, this.lead.clock);
+    const tokens = new ChunkTokens(opts.config, this.lead.clock, {
+      credentials: () => this.lead.state.credentials, liveServers: () => this.lead.registry.liveServers().map((s) => s.id),
+    });
     this.namespace = new NamespaceCalls(this.lead, tokens);
     this.reports = new Reports(this.lead);
     this.chunkservers = new ChunkserverCalls(this.lead, tokens);

@@ -1,11 +1,12 @@
-// common/auth.ts: cluster secret loading and HMAC-signed chunk access tokens (read and write).
+// common/auth.ts: cluster secret loading and HMAC-signed chunk access tokens (read, write, copy-source),
+// each refusal with its own stable code; the servers a token names; the next hops a pipeline may dial.
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { loadSecret, newSecret, signChunkToken, verifyChunkToken, type ChunkAccessMode, type ChunkGrant } from '../../common/auth.js';
-import { DfsError } from '../../common/errors.js';
+import { checkNextHops, isChunkTokenRefusal, loadSecret, newSecret, signChunkToken, verifyChunkToken, type ChunkAccessMode, type ChunkGrant } from '../../common/auth.js';
+import { DfsError, ErrorCodes, type ErrorCode } from '../../common/errors.js';
 
 const SECRET = Buffer.from('0123456789abcdef0123456789abcdef');
 const OTHER = Buffer.from('fedcba9876543210fedcba9876543210');
@@ -29,10 +30,10 @@ function signRaw(secret: Buffer, json: string): string {
   return `${payload}.${createHmac('sha256', secret).update(payload).digest('base64url')}`;
 }
 
-function expectUnauthorized(t: Test, err: unknown, why: RegExp, msg: string): void {
+function expectRefused(t: Test, err: unknown, code: ErrorCode, why: RegExp, msg: string): void {
   t.ok(err instanceof DfsError, `${msg}: rejected with a DfsError`);
-  t.equal((err as DfsError | undefined)?.code, 'UNAUTHORIZED', `${msg}: UNAUTHORIZED`);
-  t.equal((err as DfsError | undefined)?.status, 401, `${msg}: status 401`);
+  t.equal((err as DfsError | undefined)?.code, code, `${msg}: ${code}`);
+  t.equal((err as DfsError | undefined)?.status, ErrorCodes[code], `${msg}: status ${ErrorCodes[code]}`);
   t.match((err as Error | undefined)?.message, why, `${msg}: message`);
 }
 
@@ -50,33 +51,33 @@ t.test('a valid token is accepted', async (t) => {
 
 t.test('a token for another handle or version is rejected', async (t) => {
   const token = signWriteToken(SECRET, grant);
-  expectUnauthorized(t, verdict(SECRET, token, 43, 3, NOW), /another chunk/, 'wrong handle');
-  expectUnauthorized(t, verdict(SECRET, token, 42, 4, NOW), /another chunk/, 'newer version');
-  expectUnauthorized(t, verdict(SECRET, token, 42, 2, NOW), /another chunk/, 'older version');
-  expectUnauthorized(t, verdict(SECRET, token, 0, 0, NOW), /another chunk/, 'zeros');
+  expectRefused(t, verdict(SECRET, token, 43, 3, NOW), 'CHUNK_TOKEN_WRONG_CHUNK', /another chunk/, 'wrong handle');
+  expectRefused(t, verdict(SECRET, token, 42, 4, NOW), 'CHUNK_TOKEN_WRONG_VERSION', /another version/, 'newer version');
+  expectRefused(t, verdict(SECRET, token, 42, 2, NOW), 'CHUNK_TOKEN_WRONG_VERSION', /another version/, 'older version');
+  expectRefused(t, verdict(SECRET, token, 0, 0, NOW), 'CHUNK_TOKEN_WRONG_CHUNK', /another chunk/, 'zeros');
   const stringy = signRaw(SECRET, JSON.stringify({ handle: '42', version: '3', mode: 'write', expiresAtMs: NOW + 1000 }));
-  expectUnauthorized(t, verdict(SECRET, stringy, 42, 3, NOW), /another chunk/, 'handle/version as strings do not match numbers');
+  expectRefused(t, verdict(SECRET, stringy, 42, 3, NOW), 'CHUNK_TOKEN_WRONG_CHUNK', /another chunk/, 'handle/version as strings do not match numbers');
 });
 
 t.test('an expired token is rejected', async (t) => {
   const token = signWriteToken(SECRET, grant);
-  expectUnauthorized(t, verdict(SECRET, token, 42, 3, grant.expiresAtMs), /expired/, 'at the expiry instant');
-  expectUnauthorized(t, verdict(SECRET, token, 42, 3, grant.expiresAtMs + 1), /expired/, 'one ms after');
-  expectUnauthorized(t, verdict(SECRET, token, 42, 3, NOW + 86_400_000), /expired/, 'a day after');
+  expectRefused(t, verdict(SECRET, token, 42, 3, grant.expiresAtMs), 'CHUNK_TOKEN_EXPIRED', /expired/, 'at the expiry instant');
+  expectRefused(t, verdict(SECRET, token, 42, 3, grant.expiresAtMs + 1), 'CHUNK_TOKEN_EXPIRED', /expired/, 'one ms after');
+  expectRefused(t, verdict(SECRET, token, 42, 3, NOW + 86_400_000), 'CHUNK_TOKEN_EXPIRED', /expired/, 'a day after');
   const past = signWriteToken(SECRET, { ...grant, expiresAtMs: NOW - 1 });
-  expectUnauthorized(t, verdict(SECRET, past, 42, 3, NOW), /expired/, 'issued already expired');
+  expectRefused(t, verdict(SECRET, past, 42, 3, NOW), 'CHUNK_TOKEN_EXPIRED', /expired/, 'issued already expired');
   const noExpiry = signRaw(SECRET, JSON.stringify({ handle: 42, version: 3, mode: 'write' }));
-  expectUnauthorized(t, verdict(SECRET, noExpiry, 42, 3, NOW), /expired/, 'no expiry at all');
+  expectRefused(t, verdict(SECRET, noExpiry, 42, 3, NOW), 'CHUNK_TOKEN_EXPIRED', /expired/, 'no expiry at all');
   const nanExpiry = signRaw(SECRET, '{"handle":42,"version":3,"mode":"write","expiresAtMs":null}');
-  expectUnauthorized(t, verdict(SECRET, nanExpiry, 42, 3, NOW), /expired/, 'null expiry');
+  expectRefused(t, verdict(SECRET, nanExpiry, 42, 3, NOW), 'CHUNK_TOKEN_EXPIRED', /expired/, 'null expiry');
 });
 
 t.test('an expired token says what to do next, and says why for the client', async (t) => {
   const read = signChunkToken(SECRET, { ...grant, mode: 'read' });
   const err = verdict(SECRET, read, 42, 3, grant.expiresAtMs, 'read');
-  expectUnauthorized(t, err, /read token has expired; stat the file again/, 'expired read token');
+  expectRefused(t, err, 'CHUNK_TOKEN_EXPIRED', /read token has expired; stat the file again/, 'expired read token');
   t.equal((err as DfsError).details.reason, 'expired', 'details.reason is expired');
-  expectUnauthorized(t, verdict(SECRET, signWriteToken(SECRET, grant), 42, 3, grant.expiresAtMs), /write token has expired; allocate the chunk again/, 'expired write token');
+  expectRefused(t, verdict(SECRET, signWriteToken(SECRET, grant), 42, 3, grant.expiresAtMs), 'CHUNK_TOKEN_EXPIRED', /write token has expired; allocate the chunk again/, 'expired write token');
 });
 
 t.test('a read token reads, a write token writes, and neither does the other', async (t) => {
@@ -84,34 +85,34 @@ t.test('a read token reads, a write token writes, and neither does the other', a
   const write = signChunkToken(SECRET, grant);
   t.equal(verdict(SECRET, read, 42, 3, NOW, 'read'), undefined, 'read token, read: accepted');
   t.equal(verdict(SECRET, write, 42, 3, NOW, 'write'), undefined, 'write token, write: accepted');
-  expectUnauthorized(t, verdict(SECRET, read, 42, 3, NOW, 'write'), /grants read, not write/, 'a read token used to write');
-  expectUnauthorized(t, verdict(SECRET, write, 42, 3, NOW, 'read'), /grants write, not read/, 'a write token used to read');
+  expectRefused(t, verdict(SECRET, read, 42, 3, NOW, 'write'), 'CHUNK_TOKEN_WRONG_OPERATION', /grants read, not write/, 'a read token used to write');
+  expectRefused(t, verdict(SECRET, write, 42, 3, NOW, 'read'), 'CHUNK_TOKEN_WRONG_OPERATION', /grants write, not read/, 'a write token used to read');
   const noMode = signRaw(SECRET, JSON.stringify({ handle: 42, version: 3, expiresAtMs: NOW + 1000 }));
-  expectUnauthorized(t, verdict(SECRET, noMode, 42, 3, NOW, 'read'), /grants undefined, not read/, 'no mode: not a read token');
-  expectUnauthorized(t, verdict(SECRET, noMode, 42, 3, NOW, 'write'), /grants undefined, not write/, 'no mode: not a write token');
+  expectRefused(t, verdict(SECRET, noMode, 42, 3, NOW, 'read'), 'CHUNK_TOKEN_WRONG_OPERATION', /grants undefined, not read/, 'no mode: not a read token');
+  expectRefused(t, verdict(SECRET, noMode, 42, 3, NOW, 'write'), 'CHUNK_TOKEN_WRONG_OPERATION', /grants undefined, not write/, 'no mode: not a write token');
   const otherMode = signRaw(SECRET, JSON.stringify({ handle: 42, version: 3, mode: 'admin', expiresAtMs: NOW + 1000 }));
-  expectUnauthorized(t, verdict(SECRET, otherMode, 42, 3, NOW, 'read'), /grants admin, not read/, 'an unknown mode');
+  expectRefused(t, verdict(SECRET, otherMode, 42, 3, NOW, 'read'), 'CHUNK_TOKEN_WRONG_OPERATION', /grants admin, not read/, 'an unknown mode');
   // A read token swapped into a write token's payload keeps the read token's signature: refused.
   const writePayload = write.split('.')[0]!;
-  expectUnauthorized(t, verdict(SECRET, `${writePayload}.${read.split('.')[1]!}`, 42, 3, NOW, 'write'), /signature is invalid/, 'mode edited, signature kept');
+  expectRefused(t, verdict(SECRET, `${writePayload}.${read.split('.')[1]!}`, 42, 3, NOW, 'write'), 'CHUNK_TOKEN_INVALID', /signature is invalid/, 'mode edited, signature kept');
   t.equal((verdict(SECRET, write, 42, 3, NOW, 'read') as DfsError).details.reason, 'mode', 'details.reason is mode');
 });
 
 t.test('a read token for another handle or version is rejected; without a version asked, the grant says which', async (t) => {
   const read = signChunkToken(SECRET, { ...grant, mode: 'read' });
-  expectUnauthorized(t, verdict(SECRET, read, 43, 3, NOW, 'read'), /another chunk or version/, 'wrong handle');
-  expectUnauthorized(t, verdict(SECRET, read, 42, 4, NOW, 'read'), /another chunk or version/, 'wrong version');
+  expectRefused(t, verdict(SECRET, read, 43, 3, NOW, 'read'), 'CHUNK_TOKEN_WRONG_CHUNK', /another chunk/, 'wrong handle');
+  expectRefused(t, verdict(SECRET, read, 42, 4, NOW, 'read'), 'CHUNK_TOKEN_WRONG_VERSION', /another version/, 'wrong version');
   t.same(verifyChunkToken(SECRET, read, { handle: 42, mode: 'read' }, NOW), { ...grant, mode: 'read' }, 'no version asked: the grant is returned');
-  expectUnauthorized(t, verdict(SECRET, read, 43, undefined, NOW, 'read'), /another chunk or version/, 'no version asked, wrong handle');
+  expectRefused(t, verdict(SECRET, read, 43, undefined, NOW, 'read'), 'CHUNK_TOKEN_WRONG_CHUNK', /another chunk/, 'no version asked, wrong handle');
   const noVersion = signRaw(SECRET, JSON.stringify({ handle: 42, mode: 'read', expiresAtMs: NOW + 1000 }));
-  expectUnauthorized(t, verdict(SECRET, noVersion, 42, undefined, NOW, 'read'), /another chunk or version/, 'a grant without a version');
+  expectRefused(t, verdict(SECRET, noVersion, 42, undefined, NOW, 'read'), 'CHUNK_TOKEN_WRONG_VERSION', /another version/, 'a grant without a version');
 });
 
 t.test('a token signed with another secret is rejected', async (t) => {
   const token = signWriteToken(OTHER, grant);
-  expectUnauthorized(t, verdict(SECRET, token, 42, 3, NOW), /signature is invalid/, 'other secret');
+  expectRefused(t, verdict(SECRET, token, 42, 3, NOW), 'CHUNK_TOKEN_INVALID', /signature is invalid/, 'other secret');
   const prefixSecret = Buffer.from(SECRET.subarray(0, SECRET.length - 1));
-  expectUnauthorized(t, verdict(prefixSecret, signWriteToken(SECRET, grant), 42, 3, NOW), /signature is invalid/, 'secret one byte shorter');
+  expectRefused(t, verdict(prefixSecret, signWriteToken(SECRET, grant), 42, 3, NOW), 'CHUNK_TOKEN_INVALID', /signature is invalid/, 'secret one byte shorter');
   t.not(signWriteToken(OTHER, grant), signWriteToken(SECRET, grant), 'different secrets sign differently');
 });
 
@@ -121,9 +122,9 @@ t.test('a tampered token is rejected', async (t) => {
 
   // payload swapped for another grant, signature kept
   const forged = Buffer.from(JSON.stringify({ ...grant, expiresAtMs: NOW + 10 ** 9 })).toString('base64url');
-  expectUnauthorized(t, verdict(SECRET, `${forged}.${sig}`, 42, 3, NOW), /signature is invalid/, 'extended expiry');
+  expectRefused(t, verdict(SECRET, `${forged}.${sig}`, 42, 3, NOW), 'CHUNK_TOKEN_INVALID', /signature is invalid/, 'extended expiry');
   const otherHandle = Buffer.from(JSON.stringify({ ...grant, handle: 7 })).toString('base64url');
-  expectUnauthorized(t, verdict(SECRET, `${otherHandle}.${sig}`, 7, 3, NOW), /signature is invalid/, 'other handle');
+  expectRefused(t, verdict(SECRET, `${otherHandle}.${sig}`, 7, 3, NOW), 'CHUNK_TOKEN_INVALID', /signature is invalid/, 'other handle');
 
   // every single-character change to payload or signature
   const alphabet = 'AQgw_-';
@@ -134,15 +135,15 @@ t.test('a tampered token is rejected', async (t) => {
       if (c === token[i]) continue;
       const t2 = token.slice(0, i) + c + token.slice(i + 1);
       const err = verdict(SECRET, t2, 42, 3, NOW);
-      if (!(err instanceof DfsError && err.code === 'UNAUTHORIZED')) accepted.push(`${i}:${c}`);
+      if (!(err instanceof DfsError && isChunkTokenRefusal(err.code))) accepted.push(`${i}:${c}`);
     }
   }
   t.same(accepted, [], 'no single-character edit is accepted');
 
-  expectUnauthorized(t, verdict(SECRET, `${payload}.${sig.slice(0, -1)}`, 42, 3, NOW), /signature is invalid/, 'truncated signature');
-  expectUnauthorized(t, verdict(SECRET, `${payload}.${sig}A`, 42, 3, NOW), /signature is invalid/, 'extended signature');
-  expectUnauthorized(t, verdict(SECRET, `${payload}A.${sig}`, 42, 3, NOW), /signature is invalid/, 'extended payload');
-  expectUnauthorized(t, verdict(SECRET, `${payload}.${payload}`, 42, 3, NOW), /signature is invalid/, 'payload as signature');
+  expectRefused(t, verdict(SECRET, `${payload}.${sig.slice(0, -1)}`, 42, 3, NOW), 'CHUNK_TOKEN_INVALID', /signature is invalid/, 'truncated signature');
+  expectRefused(t, verdict(SECRET, `${payload}.${sig}A`, 42, 3, NOW), 'CHUNK_TOKEN_INVALID', /signature is invalid/, 'extended signature');
+  expectRefused(t, verdict(SECRET, `${payload}A.${sig}`, 42, 3, NOW), 'CHUNK_TOKEN_INVALID', /signature is invalid/, 'extended payload');
+  expectRefused(t, verdict(SECRET, `${payload}.${payload}`, 42, 3, NOW), 'CHUNK_TOKEN_INVALID', /signature is invalid/, 'payload as signature');
 });
 
 t.test('malformed tokens are rejected', async (t) => {
@@ -165,22 +166,102 @@ t.test('malformed tokens are rejected', async (t) => {
     ['leading space', ` ${token}`],
     ['trailing newline', `${token}\n`],
     ['bearer prefix', `Bearer ${token}`],
-    ['over 1024 chars', `${'A'.repeat(1024)}.${sig}`],
+    ['over 4096 chars', `${'A'.repeat(4096)}.${sig}`],
     ['unicode', `${payload}é.${sig}`],
   ];
-  for (const [name, value] of cases) expectUnauthorized(t, verdict(SECRET, value, 42, 3, NOW), /missing or malformed/, name);
+  for (const [name, value] of cases) expectRefused(t, verdict(SECRET, value, 42, 3, NOW), 'CHUNK_TOKEN_INVALID', /missing or malformed/, name);
 });
 
 t.test('well-signed payloads that are not grants are rejected', async (t) => {
-  expectUnauthorized(t, verdict(SECRET, signRaw(SECRET, 'not json'), 42, 3, NOW), /payload is malformed/, 'not JSON');
-  expectUnauthorized(t, verdict(SECRET, signRaw(SECRET, '{"handle":42'), 42, 3, NOW), /payload is malformed/, 'truncated JSON');
-  expectUnauthorized(t, verdict(SECRET, signRaw(SECRET, '{}'), 42, 3, NOW), /another chunk/, 'empty object');
-  expectUnauthorized(t, verdict(SECRET, signRaw(SECRET, '[42,3]'), 42, 3, NOW), /another chunk/, 'array');
-  expectUnauthorized(t, verdict(SECRET, signRaw(SECRET, '"x"'), 42, 3, NOW), /malformed/, 'string');
+  expectRefused(t, verdict(SECRET, signRaw(SECRET, 'not json'), 42, 3, NOW), 'CHUNK_TOKEN_INVALID', /payload is malformed/, 'not JSON');
+  expectRefused(t, verdict(SECRET, signRaw(SECRET, '{"handle":42'), 42, 3, NOW), 'CHUNK_TOKEN_INVALID', /payload is malformed/, 'truncated JSON');
+  expectRefused(t, verdict(SECRET, signRaw(SECRET, '{}'), 42, 3, NOW), 'CHUNK_TOKEN_WRONG_CHUNK', /another chunk/, 'empty object');
+  expectRefused(t, verdict(SECRET, signRaw(SECRET, '[42,3]'), 42, 3, NOW), 'CHUNK_TOKEN_WRONG_CHUNK', /another chunk/, 'array');
+  expectRefused(t, verdict(SECRET, signRaw(SECRET, '"x"'), 42, 3, NOW), 'CHUNK_TOKEN_INVALID', /malformed/, 'string');
   // JSON null parses fine but is not an object: it must be refused, not crash on grant.handle
   const nul = verdict(SECRET, signRaw(SECRET, 'null'), 42, 3, NOW);
   t.ok(nul, 'a null payload is not accepted');
-  t.equal((nul as DfsError | undefined)?.code, 'UNAUTHORIZED', 'a null payload is UNAUTHORIZED');
+  t.equal((nul as DfsError | undefined)?.code, 'CHUNK_TOKEN_INVALID', 'a null payload is CHUNK_TOKEN_INVALID');
+});
+
+const PIPE = [{ id: 'cs1', addr: '127.0.0.1:7001' }, { id: 'cs2', addr: '127.0.0.1:7002' }, { id: 'cs3', addr: '127.0.0.1:7003' }];
+
+/** What verifyChunkToken threw on server `server`, or undefined when it accepted. */
+function on(server: string, token: string, mode: ChunkAccessMode | ChunkAccessMode[], version: number | undefined = 3): Error | undefined {
+  try {
+    verifyChunkToken(SECRET, token, { handle: 42, version, mode, server }, NOW);
+  } catch (err) {
+    return err as Error;
+  }
+  return undefined;
+}
+
+t.test('a write token names its pipeline: a server outside it refuses the token', async (t) => {
+  const write = signChunkToken(SECRET, { ...grant, servers: PIPE });
+  for (const s of PIPE) t.equal(on(s.id, write, 'write'), undefined, `accepted on ${s.id}, in the pipeline`);
+  expectRefused(t, on('cs4', write, 'write'), 'CHUNK_TOKEN_WRONG_SERVER', /does not name this server \(cs4\)/, 'replayed on cs4, outside the allocation');
+  expectRefused(t, on('cs1', signChunkToken(SECRET, grant), 'write'), 'CHUNK_TOKEN_WRONG_SERVER', /does not name this server/, 'a write token naming no servers');
+  expectRefused(t, on('cs1', signChunkToken(SECRET, { ...grant, servers: [] }), 'write'), 'CHUNK_TOKEN_WRONG_SERVER', /does not name/, 'an empty pipeline');
+  // The address alone does not make a server: an impostor at cs1's address with another id is refused.
+  expectRefused(t, on('127.0.0.1:7001', write, 'write'), 'CHUNK_TOKEN_WRONG_SERVER', /does not name/, 'an id that is only an address of the pipeline');
+  const edited = Buffer.from(JSON.stringify({ ...grant, servers: [...PIPE, { id: 'cs4', addr: '127.0.0.1:7004' }] })).toString('base64url');
+  expectRefused(t, on('cs4', `${edited}.${write.split('.')[1]!}`, 'write'), 'CHUNK_TOKEN_INVALID', /signature is invalid/, 'cs4 added to the payload, signature kept');
+  const badServers = signRaw(SECRET, JSON.stringify({ ...grant, servers: ['cs1'] }));
+  expectRefused(t, on('cs1', badServers, 'write'), 'CHUNK_TOKEN_INVALID', /payload is malformed/, 'servers of the wrong form');
+  const notArray = signRaw(SECRET, JSON.stringify({ ...grant, servers: { id: 'cs1', addr: 'x' } }));
+  expectRefused(t, on('cs1', notArray, 'write'), 'CHUNK_TOKEN_INVALID', /payload is malformed/, 'servers not a list');
+});
+
+t.test('copy-source tokens: good on the named source, for exactly that chunk, and for nothing but reading', async (t) => {
+  const copy = signChunkToken(SECRET, { ...grant, mode: 'copy-source', servers: [PIPE[1]!] });
+  t.equal(on('cs2', copy, ['read', 'copy-source']), undefined, 'the source serves it');
+  expectRefused(t, on('cs1', copy, ['read', 'copy-source']), 'CHUNK_TOKEN_WRONG_SERVER', /copy-source token does not name this server/, 'another server refuses it');
+  expectRefused(t, on('cs2', copy, 'write'), 'CHUNK_TOKEN_WRONG_OPERATION', /grants copy-source, not write/, 'it does not write');
+  expectRefused(t, on('cs2', copy, 'read'), 'CHUNK_TOKEN_WRONG_OPERATION', /grants copy-source, not read/, 'a route serving only reads refuses it');
+  const other = signChunkToken(SECRET, { ...grant, handle: 43, mode: 'copy-source', servers: [PIPE[1]!] });
+  expectRefused(t, on('cs2', other, ['read', 'copy-source']), 'CHUNK_TOKEN_WRONG_CHUNK', /another chunk/, 'a copy-source token for another chunk');
+  const old = signChunkToken(SECRET, { ...grant, version: 2, mode: 'copy-source', servers: [PIPE[1]!] });
+  expectRefused(t, on('cs2', old, ['read', 'copy-source']), 'CHUNK_TOKEN_WRONG_VERSION', /another version/, 'for another version');
+  const expired = signChunkToken(SECRET, { ...grant, mode: 'copy-source', servers: [PIPE[1]!], expiresAtMs: NOW });
+  expectRefused(t, on('cs2', expired, ['read', 'copy-source']), 'CHUNK_TOKEN_EXPIRED', /expired; the master orders the copy again/, 'expired');
+  const unnamed = signChunkToken(SECRET, { ...grant, mode: 'copy-source' });
+  expectRefused(t, on('cs2', unnamed, ['read', 'copy-source']), 'CHUNK_TOKEN_WRONG_SERVER', /does not name/, 'a copy-source token naming no source');
+  // A read token from stat names no servers: any replica serves it (replicas move; the reader re-stats).
+  t.equal(on('cs9', signChunkToken(SECRET, { ...grant, mode: 'read' }), ['read', 'copy-source']), undefined, 'a read token is good on any replica');
+  expectRefused(t, on('cs9', signChunkToken(SECRET, { ...grant, mode: 'read', servers: [PIPE[0]!] }), 'read'), 'CHUNK_TOKEN_WRONG_SERVER', /does not name/, 'a read token that names servers is good on those only');
+  expectRefused(t, on('cs1', signChunkToken(SECRET, { ...grant, servers: PIPE }), ['read', 'copy-source']), 'CHUNK_TOKEN_WRONG_OPERATION', /grants write, not read or copy-source/, 'a write token to read');
+});
+
+t.test('every refusal code is a chunk token refusal, and only those', async (t) => {
+  for (const code of ['CHUNK_TOKEN_INVALID', 'CHUNK_TOKEN_EXPIRED', 'CHUNK_TOKEN_WRONG_CHUNK', 'CHUNK_TOKEN_WRONG_VERSION', 'CHUNK_TOKEN_WRONG_OPERATION', 'CHUNK_TOKEN_WRONG_SERVER']) {
+    t.ok(code in ErrorCodes, `${code} is a code`);
+    t.ok(isChunkTokenRefusal(code), `${code}: a fresh token is the fix`);
+  }
+  for (const code of ['UNAUTHORIZED', 'PIPELINE_FAILED', 'PIPELINE_HOP_NOT_ALLOWED', 'STALE_VERSION']) t.notOk(isChunkTokenRefusal(code), `${code} is not`);
+});
+
+t.test('a hop forwards only to the hops the write token names after it, in order', async (t) => {
+  const g: ChunkGrant = { ...grant, servers: PIPE };
+  const hop = (self: string, next: string[]): Error | undefined => {
+    try {
+      checkNextHops(g, self, next);
+    } catch (err) {
+      return err as Error;
+    }
+    return undefined;
+  };
+  t.equal(hop('cs1', ['127.0.0.1:7002', '127.0.0.1:7003']), undefined, 'first hop: the rest of the pipeline');
+  t.equal(hop('cs2', ['127.0.0.1:7003']), undefined, 'second hop: the last');
+  t.equal(hop('cs3', []), undefined, 'the last hop forwards nowhere');
+  t.equal(hop('cs1', ['127.0.0.1:7003']), undefined, 'a hop may be left out (fewer replicas, none elsewhere)');
+  expectRefused(t, hop('cs1', ['127.0.0.1:9999']), 'PIPELINE_HOP_NOT_ALLOWED', /next hop 127\.0\.0\.1:9999 is not in the pipeline/, 'an address the token does not name (SSRF)');
+  expectRefused(t, hop('cs1', ['127.0.0.1:7002', '127.0.0.1:7003', '10.0.0.1:80']), 'PIPELINE_HOP_NOT_ALLOWED', /10\.0\.0\.1:80/, 'one made-up hop at the end');
+  expectRefused(t, hop('cs2', ['127.0.0.1:7001']), 'PIPELINE_HOP_NOT_ALLOWED', /not in the pipeline/, 'backwards, to a hop before this one');
+  expectRefused(t, hop('cs1', ['127.0.0.1:7003', '127.0.0.1:7002']), 'PIPELINE_HOP_NOT_ALLOWED', /7002/, 'out of order');
+  expectRefused(t, hop('cs1', ['127.0.0.1:7002', '127.0.0.1:7002']), 'PIPELINE_HOP_NOT_ALLOWED', /7002/, 'the same hop twice');
+  expectRefused(t, hop('cs1', ['127.0.0.1:7001']), 'PIPELINE_HOP_NOT_ALLOWED', /7001/, 'to itself');
+  expectRefused(t, hop('cs4', ['127.0.0.1:7002']), 'PIPELINE_HOP_NOT_ALLOWED', /none/, 'a server not in the pipeline may dial nothing');
+  t.equal((hop('cs1', ['127.0.0.1:9999']) as DfsError).status, 403, 'status 403');
 });
 
 t.test('loadSecret', async (t) => {
@@ -225,5 +306,5 @@ t.test('newSecret', async (t) => {
   const secret = Buffer.from(a);
   const token = signWriteToken(secret, grant);
   t.equal(verdict(secret, token, 42, 3, NOW), undefined, 'usable as a signing secret');
-  expectUnauthorized(t, verdict(Buffer.from(b), token, 42, 3, NOW), /signature is invalid/, 'and distinct from another');
+  expectRefused(t, verdict(Buffer.from(b), token, 42, 3, NOW), 'CHUNK_TOKEN_INVALID', /signature is invalid/, 'and distinct from another');
 });

@@ -50,20 +50,20 @@ t.test('a chunkserver serves a chunk only with a valid read token for it', async
   t.equal(ok.status, 200, 'with the token from stat: 200');
   t.ok(ok.body.equals(data.subarray(0, CHUNK)), 'and the chunk\'s bytes');
 
-  const refused: Array<[string, string | undefined, RegExp, number?]> = [
-    ['no token', undefined, /missing or malformed read token/],
-    ['garbage', 'not-a-token', /missing or malformed/],
-    ['signed with another secret', signChunkToken(Buffer.from('another-cluster-secret-0123'), grant), /signature is invalid/],
-    ['payload edited (expiry pushed out), signature kept', `${Buffer.from(JSON.stringify({ ...grant, expiresAtMs: Date.now() + 10 ** 9 })).toString('base64url')}.${first.token.split('.')[1]}`, /signature is invalid/],
-    ['expired', signChunkToken(secret, { ...grant, expiresAtMs: Date.now() - 1 }), /read token has expired/],
-    ['a write token for the same chunk', signChunkToken(secret, { ...grant, mode: 'write' }), /grants write, not read/],
-    ['the token of another chunk', second.token, /another chunk or version/],
-    ['a token for another version', signChunkToken(secret, { ...grant, version: first.version + 1 }), /another chunk or version/],
+  const refused: Array<[string, string | undefined, string, number, RegExp]> = [
+    ['no token', undefined, 'CHUNK_TOKEN_INVALID', 401, /missing or malformed read or copy-source token/],
+    ['garbage', 'not-a-token', 'CHUNK_TOKEN_INVALID', 401, /missing or malformed/],
+    ['signed with another secret', signChunkToken(Buffer.from('another-cluster-secret-0123'), grant), 'CHUNK_TOKEN_INVALID', 401, /signature is invalid/],
+    ['payload edited (expiry pushed out), signature kept', `${Buffer.from(JSON.stringify({ ...grant, expiresAtMs: Date.now() + 10 ** 9 })).toString('base64url')}.${first.token.split('.')[1]}`, 'CHUNK_TOKEN_INVALID', 401, /signature is invalid/],
+    ['expired', signChunkToken(secret, { ...grant, expiresAtMs: Date.now() - 1 }), 'CHUNK_TOKEN_EXPIRED', 401, /token has expired/],
+    ['a write token for the same chunk', signChunkToken(secret, { ...grant, mode: 'write' }), 'CHUNK_TOKEN_WRONG_OPERATION', 403, /grants write, not read/],
+    ['the token of another chunk', second.token, 'CHUNK_TOKEN_WRONG_CHUNK', 403, /another chunk/],
+    ['a token for another version', signChunkToken(secret, { ...grant, version: first.version + 1 }), 'CHUNK_TOKEN_WRONG_VERSION', 403, /another version/],
   ];
-  for (const [name, token, why] of refused) {
+  for (const [name, token, code, status, why] of refused) {
     const r = await readDirect(addr, first, token);
-    t.equal(r.status, 401, `${name}: 401`);
-    t.equal(r.code, 'UNAUTHORIZED', `${name}: UNAUTHORIZED`);
+    t.equal(r.status, status, `${name}: ${status}`);
+    t.equal(r.code, code, `${name}: ${code}`);
     t.match(r.message, why, `${name}: says why`);
   }
   t.equal((await readDirect(addr, first, undefined, 'HEAD')).status, 401, 'HEAD without a token: 401');
@@ -81,7 +81,8 @@ t.test('a chunkserver serves a chunk only with a valid read token for it', async
     method: 'PUT', body: Buffer.alloc(10), headers: { 'x-dfs-token': signChunkToken(secret, { ...grant, handle: first.handle + 1000, version: 1 }) },
   });
   const putErr = (await put.body.json()) as { error: { code: string; message: string } };
-  t.equal(put.statusCode, 401, 'a PUT with a read token: 401');
+  t.equal(put.statusCode, 403, 'a PUT with a read token: 403');
+  t.equal(putErr.error.code, 'CHUNK_TOKEN_WRONG_OPERATION', 'CHUNK_TOKEN_WRONG_OPERATION');
   t.match(putErr.error.message, /grants read, not write/, 'because the token grants read');
 
   const get = await c.dfs(['cat', '/f.bin']);
@@ -126,7 +127,7 @@ t.test('a client whose read tokens expired stats the file again, once, and reads
   await t.rejects(client.get('/e.bin', collector().sink), { message: /expired/ }, 'a get whose fresh tokens are refused too fails, saying why');
 });
 
-t.test('kill -9 of a chunkserver: re-replication still heals, each copy order carrying a read token', async (t) => {
+t.test('kill -9 of a chunkserver: re-replication still heals, each copy order carrying a copy-source token for its source', async (t) => {
   const c = await TestCluster.start({ chunkservers: 4, chunkSizeBytes: CHUNK, deadTimeoutMs: 2000 });
   t.teardown(() => c.stop());
   const data = randomBytesSeeded(6 * CHUNK, 93);

@@ -83,7 +83,8 @@ t.test('a heartbeat never waits for a scan; the tick runs it and its copies ride
   clock.advance(200);
   const before = svc.repair.copiesDone;
   const done = await svc.chunkservers.heartbeat(beat('c', [1]));
-  t.same(done, { reregister: false, deletes: [], copies: [], namespaceId: state.namespaceId });
+  t.same(done, { reregister: false, deletes: [], copies: [], namespaceId: state.namespaceId, chunkKeys: done.chunkKeys });
+  t.type(done.chunkKeys, 'string', 'the reply carries the sealed chunk keys');
   t.match(state.namespaceId, /^[0-9a-f]{16}$/, 'the first registration named the namespace');
   t.equal(svc.repair.copiesDone, before, 'the heartbeat did not scan');
   t.ok(svc.core.scanDue(clock.nowMs()), 'it asked for a scan soon (before the periodic one is due)');
