@@ -10,6 +10,7 @@ import { abortUpload, completeUpload, createUpload, listParts, listUploads, uplo
 import { deleteObject, deleteObjects, getObject, putObject } from './objects.js';
 import { authenticate, type Credential, type SignedRequest } from './sigv4.js';
 import { renderError } from './xml.js';
+import { runWithRequestId } from '../common/request-id.js';
 
 /** Largest request head accepted (node's default); over it, S3's RequestHeaderSectionTooLarge. */
 const MAX_HEADER_BYTES = 16 * 1024;
@@ -113,7 +114,8 @@ export function createS3Server(gw: Gateway, credentials: Credential[], now: () =
       const auth = authenticate(signed, (id) => byId.get(id), now());
       const { bucket, key } = addressed(path, header(req, 'host'), gw.config.domain);
       const query = new Map(pairs.filter(([k]) => !k.startsWith('X-Amz-')));
-      await route(signed.method, bucket, key, query)({ gw, req, res, auth, bucket, key, query });
+      // Its calls to the masters and chunkservers carry the S3 request id: their logs name it as reqId.
+      await runWithRequestId(requestId, () => route(signed.method, bucket, key, query)({ gw, req, res, auth, bucket, key, query }));
     } catch (err) {
       answerError(gw, req, res, err, rawPath, requestId);
     }
