@@ -14,6 +14,7 @@ import { authorize, type KeyScopes } from './scope.js';
 import { authenticate, type SignedRequest } from './sigv4.js';
 import type { S3Key } from './credentials.js';
 import { renderError } from './xml.js';
+import { runWithRequestId } from '../common/request-id.js';
 
 /** Largest request head accepted (node's default); over it, S3's RequestHeaderSectionTooLarge. */
 const MAX_HEADER_BYTES = 16 * 1024;
@@ -122,10 +123,13 @@ export function createS3Server(gw: Gateway, keys: KeyLookup, scopes: KeyScopes, 
       const { bucket, key } = addressed(path, header(req, 'host'), gw.config.domain);
       const query = new Map(pairs.filter(([k]) => !k.startsWith('X-Amz-')));
       const handler = route(signed.method, bucket, key, query);
-      const scope = await scopes.of(keys.get(auth.accessKeyId)?.token);
       const copy = header(req, 'x-amz-copy-source');
-      authorize(scope, { method: signed.method, bucket, key, query, ...(copy !== undefined && key ? { copySource: parseCopySource(copy) } : {}) });
-      await handler({ gw, req, res, auth, bucket, key, query, scope });
+      // Its calls to the masters and chunkservers carry the S3 request id: their logs name it as reqId.
+      await runWithRequestId(requestId, async () => {
+        const scope = await scopes.of(keys.get(auth.accessKeyId)?.token);
+        authorize(scope, { method: signed.method, bucket, key, query, ...(copy !== undefined && key ? { copySource: parseCopySource(copy) } : {}) });
+        await handler({ gw, req, res, auth, bucket, key, query, scope });
+      });
     } catch (err) {
       answerError(gw, req, res, err, rawPath, requestId);
     }

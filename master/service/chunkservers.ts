@@ -2,6 +2,7 @@
 // each answered with the server's work (copy orders with their tokens, deletes).
 import { randomBytes } from 'node:crypto';
 import { DfsError } from '../../common/errors.js';
+import { boundLog } from '../../common/request-id.js';
 import type { CorruptReport, HeartbeatReply, HeartbeatRequest, RegisterRequest } from '../../common/protocol.js';
 import { toReply } from '../leader/core.js';
 import type { Leadership } from './leadership.js';
@@ -55,7 +56,7 @@ export class ChunkserverCalls {
       ns = await this.namespaceReady;
     }
     if (req.namespaceId !== undefined && req.namespaceId !== ns) {
-      this.lead.log.error({ server: req.id, theirs: req.namespaceId, ours: ns }, 'refused a chunkserver of another namespace');
+      boundLog(this.lead.log).error({ server: req.id, theirs: req.namespaceId, ours: ns }, 'refused a chunkserver of another namespace');
       throw new DfsError('WRONG_CLUSTER', `chunkserver ${req.id} holds chunks of namespace ${req.namespaceId}, but this master's namespace is ${ns} (another cluster's master, or one whose data was lost); it is not registered here and nothing on it is deleted`);
     }
     return ns;

@@ -2,6 +2,7 @@
 // mv, setrep, concat, decommission) and read from it (stat, ls), between the routes and the log.
 import { randomBytes } from 'node:crypto';
 import { DfsError } from '../../common/errors.js';
+import { boundLog } from '../../common/request-id.js';
 import { joinPath, namesDirectory, normalizePath } from '../../common/paths.js';
 import type {
   AllocateReply, AllocateRequest, ChunkInfo, CompleteRequest, ConcatRequest, CreateEmptyReply, CreateReply, CreateRequest, DecommissionRequest,
@@ -135,7 +136,7 @@ export class NamespaceCalls {
     const id = this.lead.registry.resolve(req.server) ?? (req.cancel && this.lead.state.decommissioning.has(req.server) ? req.server : undefined);
     if (id === undefined) throw new DfsError('NOT_FOUND', `no chunkserver ${req.server} is known to the master (dfs status lists them by id and address)`);
     const r = (await this.lead.commit({ op: 'decommission', server: id, cancel: req.cancel }, session)) as { decommissioning: string[] };
-    this.lead.log.info({ server: id, cancel: req.cancel }, req.cancel ? 'decommission cancelled' : 'decommissioning chunkserver');
+    boundLog(this.lead.log).info({ server: id, cancel: req.cancel }, req.cancel ? 'decommission cancelled' : 'decommissioning chunkserver');
     return { server: id, decommissioning: r.decommissioning };
   }
 

@@ -31,8 +31,10 @@ interface Asserts {
 /** A command that failed: its exit code, exactly one `dfs: ...` line on stderr, nothing on stdout. */
 function failed(t: Asserts, r: RunResult, code: number, message: string | RegExp, what: string): void {
   t.equal(r.code, code, `${what}: exits ${code}`);
-  if (typeof message === 'string') t.equal(r.stderr, `dfs: ${message}\n`, `${what}: says why`);
-  else t.match(r.stderr, message, `${what}: says why`);
+  // A failure the server answered ends with the id it served the call under, to grep its log for.
+  const said = r.stderr.replace(/ \(request [0-9a-f]{16}\)\n$/, '\n');
+  if (typeof message === 'string') t.equal(said, `dfs: ${message}\n`, `${what}: says why`);
+  else t.match(said, message, `${what}: says why`);
   t.match(r.stderr, /^dfs: [^\n]+\n$/, `${what}: stderr is one "dfs: ..." line`);
   t.notMatch(r.stderr, /^\s+at /m, `${what}: no stack trace`);
   t.equal(r.stdout.length, 0, `${what}: nothing on stdout`);

@@ -120,7 +120,7 @@ t.test('decommission: the server drains, then holds nothing that lacks 3 replica
   const data = randomBytesSeeded(12 * CHUNK + 1, 75);
   t.equal((await c.dfs(['put', '-', '/d.bin'], { input: data })).code, 0);
   const victim = (await chunksOf(c, '/d.bin'))[0]!.replicas[0]!;
-  t.equal((await c.dfs(['decommission', 'cs9'])).stderr, 'dfs: no chunkserver cs9 is known to the master (dfs status lists them by id and address)\n', 'an unknown server is refused');
+  t.equal((await c.dfs(['decommission', 'cs9'])).stderr.replace(/ \(request [0-9a-f]{16}\)\n$/, '\n'), 'dfs: no chunkserver cs9 is known to the master (dfs status lists them by id and address)\n', 'an unknown server is refused');
 
   const r = await c.dfs(['decommission', '-w', victim.addr], { timeoutMs: 90_000 });
   t.equal(r.code, 0, r.stderr);
@@ -154,7 +154,7 @@ t.test('setrep 3 -> 2 -> 4 converges, on the master and on disk', async (t) => {
 
   const bad = await c.dfs(['setrep', '2', '/s']);
   t.equal(bad.code, 1);
-  t.equal(bad.stderr, 'dfs: /s is a directory; use -R to change every file below it\n');
+  t.equal(bad.stderr.replace(/ \(request [0-9a-f]{16}\)\n$/, '\n'), 'dfs: /s is a directory; use -R to change every file below it\n');
   t.equal((await c.dfs(['setrep', '0', '/s/f.bin'])).code, 2, 'replication 0 is a usage error');
 
   const down = await c.dfs(['setrep', '-w', '2', '/s/f.bin'], { timeoutMs: 90_000 });
