@@ -119,9 +119,13 @@ t.test('a write token is good only on the servers of its allocation, and a hop d
   t.equal(listener.connections(), 0, 'still nothing connected to the made-up hop');
 });
 
+/** Two tests below kill nothing and count nothing cluster-wide: they share one cluster (3 chunkservers, replication 3), one start fewer. */
+let shared: Promise<TestCluster> | undefined;
+const sharedCluster = (): Promise<TestCluster> => (shared ??= TestCluster.start({ chunkservers: 3, chunkSizeBytes: CHUNK, replication: 3 }));
+t.teardown(async () => { if (shared) await (await shared).stop(); });
+
 t.test('tokens of another operation or another chunk are refused', async (t) => {
-  const c = await TestCluster.start({ chunkservers: 3, chunkSizeBytes: CHUNK, replication: 3 });
-  t.teardown(() => c.stop());
+  const c = await sharedCluster();
   const secret = secretOf(c);
   const data = randomBytesSeeded(2 * CHUNK, 6);
   t.equal((await c.dfs(['put', '-', '/two.bin'], { input: data })).code, 0);
@@ -215,8 +219,7 @@ t.test('complete is checked against what the chunkservers stored; a refused one 
 });
 
 t.test('a writer whose write token expired allocates again and leaves no healthy server out', async (t) => {
-  const c = await TestCluster.start({ chunkservers: 3, chunkSizeBytes: CHUNK, replication: 3 });
-  t.teardown(() => c.stop());
+  const c = await sharedCluster();
   const secret = secretOf(c);
   const { DfsClient } = await import('../../cli/client.js');
   const { Readable } = await import('node:stream');
