@@ -29,6 +29,8 @@ export interface FailureTolerance {
   /** Masters that may fail with a majority left to elect a leader and commit. */
   mastersLosable: number;
   masters: string;
+  /** Racks in words: whether a whole rack can be lost, or which one holds every replica of some chunk. */
+  racks: string;
 }
 
 /** A directory in the namespace browser: its first entries by name. */
