@@ -17,6 +17,8 @@ let lastOk = 0;
 /** Chart samples: { t, rateBps, under }. */
 const history = [];
 let prevRepair;
+/** Each master's last answer to the leader's status call, as this page saw it: id -> the reply's generatedAtMs. */
+const lastAnswered = new Map();
 /** What each panel last drew, to redraw only what changed (and keep links still under a pointer). */
 const drawn = new Map();
 
@@ -167,7 +169,8 @@ function render(state) {
   document.getElementById('tolerance-racks').textContent = state.tolerance.racks || '';
   document.getElementById('tolerance-card').dataset.losable = String(state.tolerance.chunkserversLosable);
   panel('totals', { m: state.matrix, s: [s.files, s.dirs, s.chunks], live: liveServers(s).map((c) => c.usedBytes), trash: s.trash || null }, drawTotals);
-  panel('masters', s.masters, drawMasters);
+  for (const m of s.masters) if (m.reachable) lastAnswered.set(m.id, state.generatedAtMs);
+  panel('masters', s.masters.map((m) => ({ ...m, silentS: m.reachable ? 0 : lastAnswered.has(m.id) ? Math.round((state.generatedAtMs - lastAnswered.get(m.id)) / 1000) : null })), drawMasters);
   panel('chunkservers', { servers: s.chunkservers.map((c) => ({ ...c, lastHeartbeatAgoMs: Math.round(c.lastHeartbeatAgoMs / 100) * 100 })), dead: state.deadTimeoutMs }, drawChunkservers);
   panel('matrix', state.matrix.cells, drawMatrix);
   panel('balance', liveServers(s).map((c) => [c.id, c.chunkCount, c.usedBytes]), drawBalance);
@@ -204,11 +207,12 @@ function trashKept(ms) {
 
 function drawMasters(el, masters) {
   el.replaceChildren(...table(
-    [['id'], ['address'], ['role'], ['term', 'num'], ['commit', 'num'], ['applied', 'num'], ['reachable']],
+    [['id'], ['address'], ['role'], ['term', 'num'], ['commit', 'num'], ['applied', 'num'], ['reachable'], ['last contact']],
     masters.map((m) => h('tr', { class: m.role === 'leader' ? 'leader' : '', 'data-master': m.id, 'data-role': m.role },
       h('td', { text: m.role === 'leader' ? `${m.id} ★` : m.id }), h('td', { class: 'mono', text: m.addr }), h('td', { text: m.role }),
       h('td', { class: 'num', text: m.term ?? '–' }), h('td', { class: 'num', text: m.commitIndex ?? '–' }), h('td', { class: 'num', text: m.appliedIndex ?? '–' }),
-      h('td', { title: m.error, text: m.reachable ? 'yes' : 'no' }))),
+      h('td', { title: m.error, text: m.reachable ? 'yes' : 'no' }),
+      h('td', { 'data-last-contact': m.silentS ?? '', text: m.reachable ? 'now' : m.silentS === null ? 'not since this page opened' : ago(m.silentS * 1000) }))),
   ));
 }
 

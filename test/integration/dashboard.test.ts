@@ -189,6 +189,7 @@ t.test('the dashboard, opened on a follower, shows a chunkserver die and the clu
   t.match(await page.textContent('#where'), `leader ${newLeader.proc.addr}`, `the page polls the new leader, m${newLeader.index + 1}`);
   await page.waitForSelector(`#masters tr[data-master="m${old.index + 1}"][data-role="unknown"]`);
   t.pass(`the old leader m${old.index + 1} is shown unreachable`);
+  t.match(await page.textContent(`#masters tr[data-master="m${old.index + 1}"] [data-last-contact]`), /s ago$/, 'with the time since it last answered');
   t.match(await page.textContent('#tolerance-masters'), /2 of 3 masters needed, 2 up: losing one more stops the cluster/, 'and the masters\' tolerance says so');
   t.equal(await page.evaluate(() => (window as unknown as { loadedOnce?: boolean }).loadedOnce), true, 'the page was never reloaded');
   await page.screenshot({ path: join(ARTIFACTS, '6-new-leader.png'), fullPage: true });
