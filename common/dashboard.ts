@@ -66,6 +66,8 @@ export interface UiState {
   status: ClusterStatus;
   matrix: ChunkMatrix;
   tolerance: FailureTolerance;
+  /** Re-replication copies in flight per chunkserver id, into it and out of it (only servers with some). */
+  copies: Record<string, { in: number; out: number }>;
   /** With ?dir=: that directory. */
   dir?: UiDirectory | UiError;
   /** With ?file=: that file. */

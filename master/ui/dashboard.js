@@ -171,7 +171,8 @@ function render(state) {
   panel('totals', { m: state.matrix, s: [s.files, s.dirs, s.chunks], live: liveServers(s).map((c) => c.usedBytes), trash: s.trash || null }, drawTotals);
   for (const m of s.masters) if (m.reachable) lastAnswered.set(m.id, state.generatedAtMs);
   panel('masters', s.masters.map((m) => ({ ...m, silentS: m.reachable ? 0 : lastAnswered.has(m.id) ? Math.round((state.generatedAtMs - lastAnswered.get(m.id)) / 1000) : null })), drawMasters);
-  panel('chunkservers', { servers: s.chunkservers.map((c) => ({ ...c, lastHeartbeatAgoMs: Math.round(c.lastHeartbeatAgoMs / 100) * 100 })), dead: state.deadTimeoutMs }, drawChunkservers);
+  const copies = state.copies || {};
+  panel('chunkservers', { servers: s.chunkservers.map((c) => ({ ...c, lastHeartbeatAgoMs: Math.round(c.lastHeartbeatAgoMs / 100) * 100, copies: copies[c.id] || { in: 0, out: 0 } })), dead: state.deadTimeoutMs }, drawChunkservers);
   panel('matrix', state.matrix.cells, drawMatrix);
   panel('balance', liveServers(s).map((c) => [c.id, c.chunkCount, c.usedBytes]), drawBalance);
   panel('balance-racks', rackUsage(liveServers(s)), drawRackBalance);
@@ -227,7 +228,7 @@ function serverState(c, deadTimeoutMs) {
 
 function drawChunkservers(el, { servers, dead }) {
   el.replaceChildren(...table(
-    [['id'], ['rack'], ['address'], ['state'], ['capacity', 'num'], ['used', 'num'], ['free', 'num'], ['chunks', 'num'], ['reads/writes', 'num'], ['last heartbeat']],
+    [['id'], ['rack'], ['address'], ['state'], ['capacity', 'num'], ['used', 'num'], ['free', 'num'], ['chunks', 'num'], ['reads/writes', 'num'], ['copies in/out', 'num'], ['last heartbeat']],
     [...servers].sort((a, b) => rackOf(a).localeCompare(rackOf(b))).map((c) => {
       const st = serverState(c, dead);
       return h('tr', { class: st, 'data-server': c.id, 'data-state': st, 'data-rack': rackOf(c) },
@@ -235,7 +236,9 @@ function drawChunkservers(el, { servers, dead }) {
         h('td', {}, h('span', { class: `pill state-${st}`, text: st === 'draining' ? `draining (${c.decommissionRemaining ?? '?'} left)` : st })),
         h('td', { class: 'num', text: bytes(c.capacityBytes) }), h('td', { class: 'num', text: bytes(c.usedBytes) }),
         h('td', { class: 'num', text: bytes(c.freeBytes) }), h('td', { class: 'num', text: c.chunkCount }),
-        h('td', { class: 'num', text: `${c.activeReads}/${c.activeWrites}` }), h('td', { text: ago(c.lastHeartbeatAgoMs) }));
+        h('td', { class: 'num', text: `${c.activeReads}/${c.activeWrites}` }),
+        h('td', { class: 'num', 'data-copies-in': c.copies.in, 'data-copies-out': c.copies.out, title: 're-replication copies in flight into and out of this server', text: `${c.copies.in}/${c.copies.out}` }),
+        h('td', { text: ago(c.lastHeartbeatAgoMs) }));
     }),
   ));
 }

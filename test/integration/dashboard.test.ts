@@ -20,7 +20,7 @@ const CHUNK = 128 * 1024;
 const MAX_PAGE_BYTES = 300 * 1024;
 
 /** What the page shows, read from its DOM. */
-interface Shown { under: number; tolerance: string; states: Record<string, string>; matrix: string[] }
+interface Shown { under: number; tolerance: string; states: Record<string, string>; matrix: string[]; copiesIn: number }
 
 function shown(page: Page): Promise<Shown> {
   return page.evaluate(() => ({
@@ -28,6 +28,7 @@ function shown(page: Page): Promise<Shown> {
     tolerance: document.getElementById('tolerance-cs')?.textContent ?? '',
     states: Object.fromEntries([...document.querySelectorAll<HTMLElement>('#chunkservers tr[data-server]')].map((r) => [r.dataset.server!, r.dataset.state!])),
     matrix: [...document.querySelectorAll<HTMLElement>('#matrix td[data-cell]')].map((td) => `${td.dataset.cell}:${td.className}`),
+    copiesIn: [...document.querySelectorAll<HTMLElement>('#chunkservers [data-copies-in]')].reduce((n, td) => n + Number(td.dataset.copiesIn), 0),
   }));
 }
 
@@ -150,6 +151,7 @@ t.test('the dashboard, opened on a follower, shows a chunkserver die and the clu
   t.comment(`${victim} was shown ${[...new Set(seen.map((s) => s.states[victim]))].join(', then ')}`);
   const peak = Math.max(...seen.map((s) => s.under));
   t.ok(peak > 0, `the under-replicated count rose (to ${peak})`);
+  t.ok(seen.some((s) => s.copiesIn > 0), `the chunkservers' copy traffic showed copies in flight (up to ${Math.max(...seen.map((s) => s.copiesIn))})`);
   t.equal(now.under, 0, 'and fell back to 0 as copies ran');
   t.ok(seen.some((s) => /can lose any 1 chunkserver /.test(s.tolerance)), 'while copies ran, the tolerance said one chunkserver could be lost');
   t.ok(seen.some((s) => s.matrix.some((m) => m.startsWith('3/2:') && m.includes('warn'))), 'and the matrix showed the endangered cell (3 wanted, 2 live) in colour');
