@@ -68,6 +68,8 @@ export interface UiState {
   tolerance: FailureTolerance;
   /** Re-replication copies in flight per chunkserver id, into it and out of it (only servers with some). */
   copies: Record<string, { in: number; out: number }>;
+  /** Copy orders waiting for their target's next heartbeat to collect them (counted in status.repair.copiesInFlight too). */
+  repairQueued: number;
   /** With ?dir=: that directory. */
   dir?: UiDirectory | UiError;
   /** With ?file=: that file. */

@@ -212,7 +212,7 @@ export function mountDashboard(app: Express, svc: MasterService): void {
     const { status, matrix } = await view.get();
     const reply: UiState = {
       generatedAtMs: Date.now(), deadTimeoutMs: svc.config.deadTimeoutMs, status, matrix, tolerance: failureTolerance(matrix, status.masters, status.tolerance),
-      copies: Object.fromEntries(svc.repair.copiesByServer()),
+      copies: Object.fromEntries(svc.repair.copiesByServer()), repairQueued: svc.repair.queuedCount,
     };
     const principal = principalOf(res);
     if (dir !== undefined) reply.dir = principal ? await browseDir(svc, dir, principal) : NEEDS_TOKEN;

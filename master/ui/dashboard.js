@@ -177,7 +177,7 @@ function render(state) {
   panel('balance', liveServers(s).map((c) => [c.id, c.chunkCount, c.usedBytes]), drawBalance);
   panel('balance-racks', rackUsage(liveServers(s)), drawRackBalance);
   sample(state.generatedAtMs, s.repair, state.matrix.underReplicated);
-  drawRepair(s.repair);
+  drawRepair(s.repair, state.repairQueued || 0);
   panel('crumbs', view().dir, drawCrumbs);
   panel('listing', state.dir || null, drawListing);
   panel('file', state.file || null, drawFile);
@@ -274,10 +274,10 @@ function sample(t, repair, under) {
   while (history.length > 0 && history[0].t < t - HISTORY_MS) history.shift();
 }
 
-function drawRepair(repair) {
+function drawRepair(repair, queued) {
   const last = history[history.length - 1];
   document.getElementById('repair-now').textContent =
-    `now ${bytes(last ? last.rateBps : 0)}/s · ${repair.copiesInFlight} copies in flight · ${repair.copiesDone} done · ${repair.copiesFailed} failed · ${bytes(repair.bytesCopied)} copied since this leader took over`;
+    `now ${bytes(last ? last.rateBps : 0)}/s · ${queued} copies queued · ${Math.max(0, repair.copiesInFlight - queued)} copying · ${repair.copiesDone} done · ${repair.copiesFailed} failed · ${bytes(repair.bytesCopied)} copied since this leader took over`;
   drawChart(document.getElementById('chart-rate'), 'rateBps', (v) => `${bytes(v)}/s`);
   drawChart(document.getElementById('chart-under'), 'under', (v) => String(v));
   const peak = Math.max(0, ...history.map((p) => p.under));

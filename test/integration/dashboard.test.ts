@@ -157,6 +157,7 @@ t.test('the dashboard, opened on a follower, shows a chunkserver die and the clu
   t.ok(seen.some((s) => s.matrix.some((m) => m.startsWith('3/2:') && m.includes('warn'))), 'and the matrix showed the endangered cell (3 wanted, 2 live) in colour');
   t.match(now.tolerance, /can lose any 2 chunkservers/, 'healed: two chunkservers may be lost again');
   t.ok(Number(await page.getAttribute('#chart-under', 'data-peak')) > 0, 'the repair chart recorded the rise');
+  t.match(await page.textContent('#repair-now'), /0 copies queued · 0 copying · [1-9]\d* done/, 'the repair line says the queue is empty and the copies done');
   await page.waitForFunction((v) => [...document.querySelectorAll('#file-chunks tr[data-chunk]')]
     .every((tr) => tr.querySelectorAll('[data-replica]').length === 3 && !tr.querySelector(`[data-replica="${v}"]`)), victim);
   t.pass(`the open file lists 3 replicas per chunk again, none on ${victim}`);
