@@ -29,6 +29,8 @@ export interface FailureTolerance {
   /** Masters that may fail with a majority left to elect a leader and commit. */
   mastersLosable: number;
   masters: string;
+  /** Racks in words: whether a whole rack can be lost, or which one holds every replica of some chunk. */
+  racks: string;
 }
 
 /** A directory in the namespace browser: its first entries by name. */
@@ -64,6 +66,10 @@ export interface UiState {
   status: ClusterStatus;
   matrix: ChunkMatrix;
   tolerance: FailureTolerance;
+  /** Re-replication copies in flight per chunkserver id, into it and out of it (only servers with some). */
+  copies: Record<string, { in: number; out: number }>;
+  /** Copy orders waiting for their target's next heartbeat to collect them (counted in status.repair.copiesInFlight too). */
+  repairQueued: number;
   /** With ?dir=: that directory. */
   dir?: UiDirectory | UiError;
   /** With ?file=: that file. */

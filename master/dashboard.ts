@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { Express, Request, Response } from 'express';
 import type { ChunkMatrix, FailureTolerance, UiDirectory, UiError, UiFile, UiState } from '../common/dashboard.js';
 import { DfsError } from '../common/errors.js';
-import type { ClusterStatus, MasterStatus } from '../common/protocol.js';
+import type { ClusterStatus, ClusterTolerance, MasterStatus } from '../common/protocol.js';
 import { route } from '../common/server.js';
 import type { MasterService } from './service/index.js';
 import { scheme } from '../common/tls.js';
@@ -57,8 +57,18 @@ function plural(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
 }
 
-/** How many failures the cluster survives right now: from the chunk matrix and the masters' reachability. */
-export function failureTolerance(matrix: ChunkMatrix, masters: MasterStatus[]): FailureTolerance {
+/** Whether a whole rack can be lost now, in words, from the leader's rack view (master/racks.ts). */
+export function rackTolerance(t: ClusterTolerance | undefined): string {
+  if (!t || t.servers === null) return 'racks: no data stored yet';
+  const all = t.racksSafe.length + t.racksAtRisk.length;
+  if (all <= 1) return `one rack${all === 1 ? ` (${[...t.racksSafe, ...t.racksAtRisk.map((r) => r.rack)][0]})` : ''} holds every live replica: losing it loses data`;
+  if (t.racksAtRisk.length === 0) return `a whole rack can be lost: any one of ${all} racks (${t.racksSafe.join(', ')})`;
+  const risk = t.racksAtRisk.map((r) => `rack ${r.rack} holds every live replica of ${plural(r.chunks, 'chunk')}`).join('; ');
+  return t.racksSafe.length > 0 ? `only rack ${t.racksSafe.join(', ')} can be lost whole (${risk})` : `no whole rack can be lost (${risk})`;
+}
+
+/** How many failures the cluster survives right now: from the chunk matrix, the masters' reachability and the racks. */
+export function failureTolerance(matrix: ChunkMatrix, masters: MasterStatus[], racks?: ClusterTolerance): FailureTolerance {
   const n = masters.length;
   const quorum = Math.floor(n / 2) + 1;
   const up = masters.filter((m) => m.reachable).length;
@@ -83,7 +93,7 @@ export function failureTolerance(matrix: ChunkMatrix, masters: MasterStatus[]): 
       : `can lose any ${plural(losable, 'chunkserver')} at once without losing data`;
     if (matrix.underReplicated > 0) csText += `; ${plural(matrix.underReplicated, 'chunk')} waiting for copies`;
   }
-  return { chunkserversLosable: losable, chunkservers: csText, mastersLosable, masters: mastersText };
+  return { chunkserversLosable: losable, chunkservers: csText, mastersLosable, masters: mastersText, racks: rackTolerance(racks) };
 }
 
 function asUiError(err: unknown): UiError {
@@ -201,7 +211,8 @@ export function mountDashboard(app: Express, svc: MasterService): void {
     const file = queryPath(req, 'file');
     const { status, matrix } = await view.get();
     const reply: UiState = {
-      generatedAtMs: Date.now(), deadTimeoutMs: svc.config.deadTimeoutMs, status, matrix, tolerance: failureTolerance(matrix, status.masters),
+      generatedAtMs: Date.now(), deadTimeoutMs: svc.config.deadTimeoutMs, status, matrix, tolerance: failureTolerance(matrix, status.masters, status.tolerance),
+      copies: Object.fromEntries(svc.repair.copiesByServer()), repairQueued: svc.repair.queuedCount,
     };
     const principal = principalOf(res);
     if (dir !== undefined) reply.dir = principal ? await browseDir(svc, dir, principal) : NEEDS_TOKEN;

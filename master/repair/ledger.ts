@@ -90,6 +90,17 @@ export class RepairLedger {
     return n;
   }
 
+  /** Copies in flight per server: into it (its target) and out of it (its source). */
+  copiesByServer(): Map<string, { in: number; out: number }> {
+    const by = new Map<string, { in: number; out: number }>();
+    const of = (id: string) => by.get(id) ?? by.set(id, { in: 0, out: 0 }).get(id)!;
+    for (const list of this.inFlight.values()) for (const f of list) {
+      of(f.target).in++;
+      of(f.source).out++;
+    }
+    return by;
+  }
+
   /** Whether `handle` has a copy in flight to `serverId` (its report settles it). */
   awaits(serverId: string, handle: number): boolean {
     return this.inFlight.get(handle)?.some((f) => f.target === serverId) ?? false;

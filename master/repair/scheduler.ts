@@ -73,6 +73,11 @@ export class RepairScheduler {
     return this.ledger.movesInFlight;
   }
 
+  /** Copies in flight per server, in and out (the dashboard's copy traffic). */
+  copiesByServer(): Map<string, { in: number; out: number }> {
+    return this.ledger.copiesByServer();
+  }
+
   /** Whether `handle` has a copy in flight to `serverId` (its report settles it). */
   awaits(serverId: string, handle: number): boolean {
     return this.ledger.awaits(serverId, handle);

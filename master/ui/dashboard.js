@@ -17,6 +17,8 @@ let lastOk = 0;
 /** Chart samples: { t, rateBps, under }. */
 const history = [];
 let prevRepair;
+/** Each master's last answer to the leader's status call, as this page saw it: id -> the reply's generatedAtMs. */
+const lastAnswered = new Map();
 /** What each panel last drew, to redraw only what changed (and keep links still under a pointer). */
 const drawn = new Map();
 
@@ -164,14 +166,18 @@ function render(state) {
   document.getElementById('safe-mode').hidden = !s.safeMode;
   document.getElementById('tolerance-cs').textContent = state.tolerance.chunkservers;
   document.getElementById('tolerance-masters').textContent = state.tolerance.masters;
+  document.getElementById('tolerance-racks').textContent = state.tolerance.racks || '';
   document.getElementById('tolerance-card').dataset.losable = String(state.tolerance.chunkserversLosable);
-  panel('totals', { m: state.matrix, s: [s.files, s.dirs, s.chunks], live: liveServers(s).map((c) => c.usedBytes) }, drawTotals);
-  panel('masters', s.masters, drawMasters);
-  panel('chunkservers', { servers: s.chunkservers.map((c) => ({ ...c, lastHeartbeatAgoMs: Math.round(c.lastHeartbeatAgoMs / 100) * 100 })), dead: state.deadTimeoutMs }, drawChunkservers);
+  panel('totals', { m: state.matrix, s: [s.files, s.dirs, s.chunks], live: liveServers(s).map((c) => c.usedBytes), trash: s.trash || null }, drawTotals);
+  for (const m of s.masters) if (m.reachable) lastAnswered.set(m.id, state.generatedAtMs);
+  panel('masters', s.masters.map((m) => ({ ...m, silentS: m.reachable ? 0 : lastAnswered.has(m.id) ? Math.round((state.generatedAtMs - lastAnswered.get(m.id)) / 1000) : null })), drawMasters);
+  const copies = state.copies || {};
+  panel('chunkservers', { servers: s.chunkservers.map((c) => ({ ...c, lastHeartbeatAgoMs: Math.round(c.lastHeartbeatAgoMs / 100) * 100, copies: copies[c.id] || { in: 0, out: 0 } })), dead: state.deadTimeoutMs }, drawChunkservers);
   panel('matrix', state.matrix.cells, drawMatrix);
   panel('balance', liveServers(s).map((c) => [c.id, c.chunkCount, c.usedBytes]), drawBalance);
+  panel('balance-racks', rackUsage(liveServers(s)), drawRackBalance);
   sample(state.generatedAtMs, s.repair, state.matrix.underReplicated);
-  drawRepair(s.repair);
+  drawRepair(s.repair, state.repairQueued || 0);
   panel('crumbs', view().dir, drawCrumbs);
   panel('listing', state.dir || null, drawListing);
   panel('file', state.file || null, drawFile);
@@ -181,26 +187,33 @@ function liveServers(s) {
   return s.chunkservers.filter((c) => c.alive);
 }
 
-function drawTotals(el, { m, s, live }) {
+function drawTotals(el, { m, s, live, trash }) {
   const items = [
     ['files', 'files', s[0]], ['dirs', 'directories', s[1]], ['chunks', 'chunks', m.chunks],
     ['bytes', 'data (one copy)', bytes(m.bytes)], ['stored', 'stored (all copies)', bytes(live.reduce((a, b) => a + b, 0))],
     ['underReplicated', 'under-replicated', m.underReplicated], ['missing', 'missing', m.missing], ['corrupt', 'corrupt', m.corrupt],
     ['overReplicated', 'over-replicated', m.overReplicated],
   ];
+  // What rm moved aside, still on disk until the trash interval passes (dfs trash).
+  if (trash) items.push(['trash', `trash (kept ${trashKept(trash.intervalMs)})`, `${trash.files} ${trash.files === 1 ? 'file' : 'files'} · ${bytes(trash.bytes)}`]);
   el.replaceChildren(...items.map(([key, label, value]) => {
     const bad = ['underReplicated', 'missing', 'corrupt'].includes(key) && value > 0;
     return h('div', { class: bad ? 'bad' : '', 'data-key': key }, h('dt', { text: label }), h('dd', { text: String(value) }));
   }));
 }
 
+function trashKept(ms) {
+  return ms >= 86_400_000 ? `${+(ms / 86_400_000).toFixed(1)} d` : ms >= 3_600_000 ? `${+(ms / 3_600_000).toFixed(1)} h` : ms >= 60_000 ? `${+(ms / 60_000).toFixed(1)} min` : `${+(ms / 1000).toFixed(1)} s`;
+}
+
 function drawMasters(el, masters) {
   el.replaceChildren(...table(
-    [['id'], ['address'], ['role'], ['term', 'num'], ['commit', 'num'], ['applied', 'num'], ['reachable']],
+    [['id'], ['address'], ['role'], ['term', 'num'], ['commit', 'num'], ['applied', 'num'], ['reachable'], ['last contact']],
     masters.map((m) => h('tr', { class: m.role === 'leader' ? 'leader' : '', 'data-master': m.id, 'data-role': m.role },
       h('td', { text: m.role === 'leader' ? `${m.id} ★` : m.id }), h('td', { class: 'mono', text: m.addr }), h('td', { text: m.role }),
       h('td', { class: 'num', text: m.term ?? '–' }), h('td', { class: 'num', text: m.commitIndex ?? '–' }), h('td', { class: 'num', text: m.appliedIndex ?? '–' }),
-      h('td', { title: m.error, text: m.reachable ? 'yes' : 'no' }))),
+      h('td', { title: m.error, text: m.reachable ? 'yes' : 'no' }),
+      h('td', { 'data-last-contact': m.silentS ?? '', text: m.reachable ? 'now' : m.silentS === null ? 'not since this page opened' : ago(m.silentS * 1000) }))),
   ));
 }
 
@@ -215,15 +228,17 @@ function serverState(c, deadTimeoutMs) {
 
 function drawChunkservers(el, { servers, dead }) {
   el.replaceChildren(...table(
-    [['id'], ['address'], ['state'], ['capacity', 'num'], ['used', 'num'], ['free', 'num'], ['chunks', 'num'], ['reads/writes', 'num'], ['last heartbeat']],
-    servers.map((c) => {
+    [['id'], ['rack'], ['address'], ['state'], ['capacity', 'num'], ['used', 'num'], ['free', 'num'], ['chunks', 'num'], ['reads/writes', 'num'], ['copies in/out', 'num'], ['last heartbeat']],
+    [...servers].sort((a, b) => rackOf(a).localeCompare(rackOf(b))).map((c) => {
       const st = serverState(c, dead);
-      return h('tr', { class: st, 'data-server': c.id, 'data-state': st },
-        h('td', { text: c.id }), h('td', { class: 'mono', text: c.addr }),
+      return h('tr', { class: st, 'data-server': c.id, 'data-state': st, 'data-rack': rackOf(c) },
+        h('td', { text: c.id }), h('td', { class: 'rack', text: rackOf(c) }), h('td', { class: 'mono', text: c.addr }),
         h('td', {}, h('span', { class: `pill state-${st}`, text: st === 'draining' ? `draining (${c.decommissionRemaining ?? '?'} left)` : st })),
         h('td', { class: 'num', text: bytes(c.capacityBytes) }), h('td', { class: 'num', text: bytes(c.usedBytes) }),
         h('td', { class: 'num', text: bytes(c.freeBytes) }), h('td', { class: 'num', text: c.chunkCount }),
-        h('td', { class: 'num', text: `${c.activeReads}/${c.activeWrites}` }), h('td', { text: ago(c.lastHeartbeatAgoMs) }));
+        h('td', { class: 'num', text: `${c.activeReads}/${c.activeWrites}` }),
+        h('td', { class: 'num', 'data-copies-in': c.copies.in, 'data-copies-out': c.copies.out, title: 're-replication copies in flight into and out of this server', text: `${c.copies.in}/${c.copies.out}` }),
+        h('td', { text: ago(c.lastHeartbeatAgoMs) }));
     }),
   ));
 }
@@ -259,10 +274,10 @@ function sample(t, repair, under) {
   while (history.length > 0 && history[0].t < t - HISTORY_MS) history.shift();
 }
 
-function drawRepair(repair) {
+function drawRepair(repair, queued) {
   const last = history[history.length - 1];
   document.getElementById('repair-now').textContent =
-    `now ${bytes(last ? last.rateBps : 0)}/s · ${repair.copiesInFlight} copies in flight · ${repair.copiesDone} done · ${repair.copiesFailed} failed · ${bytes(repair.bytesCopied)} copied since this leader took over`;
+    `now ${bytes(last ? last.rateBps : 0)}/s · ${queued} copies queued · ${Math.max(0, repair.copiesInFlight - queued)} copying · ${repair.copiesDone} done · ${repair.copiesFailed} failed · ${bytes(repair.bytesCopied)} copied since this leader took over`;
   drawChart(document.getElementById('chart-rate'), 'rateBps', (v) => `${bytes(v)}/s`);
   drawChart(document.getElementById('chart-under'), 'under', (v) => String(v));
   const peak = Math.max(0, ...history.map((p) => p.under));
@@ -303,6 +318,42 @@ function drawBalance(el, rows) {
     meanMark.style.left = `${(mean / max) * 100}%`;
     return h('div', { class: 'bar-row', 'data-server': id },
       h('span', { class: 'mono', text: id }), h('div', { class: 'bar-track' }, fill, meanMark), h('span', { class: 'num small', text: `${chunks} · ${bytes(used)}` }));
+  }));
+}
+
+function rackOf(c) {
+  return c.rack || 'default';
+}
+
+/** Per rack: [rack, live servers, used bytes, capacity bytes], racks by name; servers on one disk (fsId) count its capacity once. */
+function rackUsage(live) {
+  const racks = new Map();
+  const disks = new Set();
+  for (const c of live) {
+    const r = racks.get(rackOf(c)) || [rackOf(c), 0, 0, 0];
+    r[1]++;
+    r[2] += c.usedBytes;
+    const disk = c.fsId ? `${r[0]}/${c.fsId}` : undefined;
+    if (!disk || !disks.has(disk)) r[3] += c.capacityBytes;
+    if (disk) disks.add(disk);
+    racks.set(r[0], r);
+  }
+  return [...racks.values()].sort((a, b) => a[0].localeCompare(b[0]));
+}
+
+function percent(p) {
+  return p === 0 ? '0%' : p < 0.01 ? '<0.01%' : p < 10 ? `${p.toFixed(2)}%` : `${p.toFixed(0)}%`;
+}
+
+function drawRackBalance(el, rows) {
+  if (rows.length === 0) return el.replaceChildren();
+  el.replaceChildren(...rows.map(([rack, servers, used, capacity]) => {
+    const pct = capacity > 0 ? (used / capacity) * 100 : 0;
+    const fill = h('div', { class: 'bar-fill' });
+    fill.style.width = `${Math.min(100, pct)}%`;
+    return h('div', { class: 'bar-row', 'data-rack': rack, 'data-used-bytes': used, title: `${servers} live ${servers === 1 ? 'server' : 'servers'}, ${bytes(capacity)}` },
+      h('span', { class: 'mono', text: rack }), h('div', { class: 'bar-track' }, fill),
+      h('span', { class: 'num small', text: `${percent(pct)} · ${bytes(used)}` }));
   }));
 }
 

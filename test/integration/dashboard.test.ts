@@ -20,7 +20,7 @@ const CHUNK = 128 * 1024;
 const MAX_PAGE_BYTES = 300 * 1024;
 
 /** What the page shows, read from its DOM. */
-interface Shown { under: number; tolerance: string; states: Record<string, string>; matrix: string[] }
+interface Shown { under: number; tolerance: string; states: Record<string, string>; matrix: string[]; copiesIn: number }
 
 function shown(page: Page): Promise<Shown> {
   return page.evaluate(() => ({
@@ -28,6 +28,7 @@ function shown(page: Page): Promise<Shown> {
     tolerance: document.getElementById('tolerance-cs')?.textContent ?? '',
     states: Object.fromEntries([...document.querySelectorAll<HTMLElement>('#chunkservers tr[data-server]')].map((r) => [r.dataset.server!, r.dataset.state!])),
     matrix: [...document.querySelectorAll<HTMLElement>('#matrix td[data-cell]')].map((td) => `${td.dataset.cell}:${td.className}`),
+    copiesIn: [...document.querySelectorAll<HTMLElement>('#chunkservers [data-copies-in]')].reduce((n, td) => n + Number(td.dataset.copiesIn), 0),
   }));
 }
 
@@ -45,7 +46,7 @@ t.test('the dashboard, opened on a follower, shows a chunkserver die and the clu
   t.comment(`screenshots in ${ARTIFACTS}`);
 
   const c = await TestCluster.start({
-    masters: 3, chunkservers: 4, chunkSizeBytes: CHUNK, deadTimeoutMs: 2000,
+    masters: 3, chunkservers: 4, chunkSizeBytes: CHUNK, deadTimeoutMs: 2000, racks: ['r1', 'r1', 'r2', 'r2'],
     // Copies slow enough that the page, polling once a second, sees the repair under way.
     chunkserverArgs: ['--copy-rate', '0.25'],
   });
@@ -102,6 +103,21 @@ t.test('the dashboard, opened on a follower, shows a chunkserver die and the clu
   await page.waitForFunction(() => /can lose any 2 chunkservers/.test(document.getElementById('tolerance-cs')?.textContent ?? ''));
   t.match(await page.textContent('#tolerance-masters'), /2 of 3 masters needed, 3 up: can lose any 1 master/, 'the masters\' tolerance in words');
   t.ok(now.matrix.some((m) => m.startsWith('3/3:') && m.includes('ok')), `the chunk matrix has its healthy cell (${now.matrix.join(', ')})`);
+  const racks = await page.evaluate(() => Object.fromEntries([...document.querySelectorAll<HTMLElement>('#chunkservers tr[data-server]')]
+    .map((r) => [r.dataset.server!, r.querySelector('td.rack')?.textContent ?? ''])));
+  t.same(racks, { cs1: 'r1', cs2: 'r1', cs3: 'r2', cs4: 'r2' }, 'each chunkserver is shown in its rack');
+  const rackBars = await page.evaluate(() => [...document.querySelectorAll<HTMLElement>('#balance-racks [data-rack]')].map((r) => [r.dataset.rack!, Number(r.dataset.usedBytes), r.querySelector('.num')?.textContent ?? '']));
+  t.same(rackBars.map((r) => r[0]), ['r1', 'r2'], 'the balance shows one bar per rack');
+  t.ok(rackBars.every((r) => Number(r[1]) > 0 && /^(<?[\d.]+%) · [\d.]+ [KMG]?i?B$/.test(String(r[2]))), `each rack's bar says the share of its space used and the bytes (${rackBars.map((r) => r[2]).join(', ')})`);
+  await page.waitForFunction(() => /a whole rack can be lost/.test(document.getElementById('tolerance-racks')?.textContent ?? ''));
+  t.match(await page.textContent('#tolerance-racks'), 'any one of 2 racks (r1, r2)', 'the tolerance says a whole rack can be lost, in words');
+
+  // The trash line follows a dfs rm (moved to the trash, not deleted).
+  const trashShown = (): Promise<string> => page.evaluate(() => document.querySelector('#totals [data-key="trash"] dd')?.textContent ?? '');
+  t.match(await trashShown(), /^0 files/, 'the trash is shown empty');
+  t.equal((await c.dfs(['rm', '/top.txt'])).code, 0, 'dfs rm /top.txt');
+  await page.waitForFunction(() => /^1 file ·/.test(document.querySelector('#totals [data-key="trash"] dd')?.textContent ?? ''));
+  t.match(await trashShown(), '1 file · 4 B', 'after dfs rm the trash line shows the file it holds');
   await page.screenshot({ path: join(ARTIFACTS, '1-healthy.png'), fullPage: true });
 
   // The namespace browser: into /data, open the file, see each chunk's replicas.
@@ -132,13 +148,16 @@ t.test('the dashboard, opened on a follower, shows a chunkserver die and the clu
     await new Promise((r) => setTimeout(r, 200));
   }
   t.equal(now.states[victim], 'dead', `${victim} is shown dead`);
+  t.comment(`${victim} was shown ${[...new Set(seen.map((s) => s.states[victim]))].join(', then ')}`);
   const peak = Math.max(...seen.map((s) => s.under));
   t.ok(peak > 0, `the under-replicated count rose (to ${peak})`);
+  t.ok(seen.some((s) => s.copiesIn > 0), `the chunkservers' copy traffic showed copies in flight (up to ${Math.max(...seen.map((s) => s.copiesIn))})`);
   t.equal(now.under, 0, 'and fell back to 0 as copies ran');
   t.ok(seen.some((s) => /can lose any 1 chunkserver /.test(s.tolerance)), 'while copies ran, the tolerance said one chunkserver could be lost');
   t.ok(seen.some((s) => s.matrix.some((m) => m.startsWith('3/2:') && m.includes('warn'))), 'and the matrix showed the endangered cell (3 wanted, 2 live) in colour');
   t.match(now.tolerance, /can lose any 2 chunkservers/, 'healed: two chunkservers may be lost again');
   t.ok(Number(await page.getAttribute('#chart-under', 'data-peak')) > 0, 'the repair chart recorded the rise');
+  t.match(await page.textContent('#repair-now'), /0 copies queued · 0 copying · [1-9]\d* done/, 'the repair line says the queue is empty and the copies done');
   await page.waitForFunction((v) => [...document.querySelectorAll('#file-chunks tr[data-chunk]')]
     .every((tr) => tr.querySelectorAll('[data-replica]').length === 3 && !tr.querySelector(`[data-replica="${v}"]`)), victim);
   t.pass(`the open file lists 3 replicas per chunk again, none on ${victim}`);
@@ -173,6 +192,7 @@ t.test('the dashboard, opened on a follower, shows a chunkserver die and the clu
   t.match(await page.textContent('#where'), `leader ${newLeader.proc.addr}`, `the page polls the new leader, m${newLeader.index + 1}`);
   await page.waitForSelector(`#masters tr[data-master="m${old.index + 1}"][data-role="unknown"]`);
   t.pass(`the old leader m${old.index + 1} is shown unreachable`);
+  t.match(await page.textContent(`#masters tr[data-master="m${old.index + 1}"] [data-last-contact]`), /s ago$/, 'with the time since it last answered');
   t.match(await page.textContent('#tolerance-masters'), /2 of 3 masters needed, 2 up: losing one more stops the cluster/, 'and the masters\' tolerance says so');
   t.equal(await page.evaluate(() => (window as unknown as { loadedOnce?: boolean }).loadedOnce), true, 'the page was never reloaded');
   await page.screenshot({ path: join(ARTIFACTS, '6-new-leader.png'), fullPage: true });

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ChunkMatrix } from '../../common/dashboard.js';
 import type { MasterStatus } from '../../common/protocol.js';
-import { failureTolerance } from '../../master/dashboard.js';
+import { failureTolerance, rackTolerance } from '../../master/dashboard.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 
@@ -45,6 +45,15 @@ t.test('masters: a majority must stay up', async (t) => {
   t.equal(two.mastersLosable, 0);
   t.equal(two.masters, '2 of 3 masters needed, 2 up: losing one more stops the cluster until a majority is back');
   t.equal(failureTolerance(matrix([]), masters(1, 1)).masters, '1 of 1 masters needed, 1 up: losing it stops the cluster until it is back');
+});
+
+t.test('racks: whether a whole rack can be lost, in words', async (t) => {
+  t.equal(rackTolerance(undefined), 'racks: no data stored yet', 'a master from before racks');
+  t.equal(rackTolerance({ servers: 2, racksSafe: ['r1', 'r2'], racksAtRisk: [] }), 'a whole rack can be lost: any one of 2 racks (r1, r2)');
+  t.equal(rackTolerance({ servers: 2, racksSafe: ['default'], racksAtRisk: [] }), 'one rack (default) holds every live replica: losing it loses data');
+  t.equal(rackTolerance({ servers: 1, racksSafe: ['r2'], racksAtRisk: [{ rack: 'r1', chunks: 3 }] }), 'only rack r2 can be lost whole (rack r1 holds every live replica of 3 chunks)');
+  t.equal(rackTolerance({ servers: 0, racksSafe: [], racksAtRisk: [{ rack: 'r1', chunks: 1 }, { rack: 'r2', chunks: 2 }] }),
+    'no whole rack can be lost (rack r1 holds every live replica of 1 chunk; rack r2 holds every live replica of 2 chunks)');
 });
 
 t.test('the page loads only its own files: no CDN, no framework', async (t) => {
