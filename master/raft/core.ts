@@ -592,7 +592,9 @@ export class RaftCore {
     this.electionElapsed++;
     if (this.electionElapsed >= this.config.electionTick) {
       this.electionElapsed = 0;
-      if (this.config.checkQuorum && !this.quorumActive()) {
+      // The activity round runs either way: a removal checks it leaves a live majority.
+      const quorumActive = this.quorumActive();
+      if (this.config.checkQuorum && !quorumActive) {
         this.becomeFollower(this.term, null);
         return;
       }
