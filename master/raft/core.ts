@@ -113,6 +113,8 @@ export class RaftCore {
   private incoming: IncomingSnapshot | null = null;
 
   private electionElapsed = 0;
+  /** Ticks since the current leadership transfer began; it is abandoned at electionTick. */
+  private transferElapsed = 0;
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
 
@@ -187,6 +189,10 @@ export class RaftCore {
     // behind (a leader added after it), and terms and logs keep them safe; only votes are
     // counted by membership (poll) and only members are replicated to.
     if (m.from === this.id || m.to !== this.id) return;
+    // A node outside the configuration asking for votes is most likely one that was removed
+    // while down and never learned it (thesis §4.2.3): ignoring it is always safe, and keeps
+    // its ever higher terms from deposing leaders.
+    if ((m.type === 'preVote' || m.type === 'vote') && !isMember(this.conf(), m.from)) return;
     if (m.term > this.term) {
       if (m.type === 'preVote' || m.type === 'vote') {
         // With check-quorum, a node that heard from a live leader within the minimum election
@@ -236,8 +242,8 @@ export class RaftCore {
     const refuse = (reason: ConfChangeRefusal, message: string): ConfChangeResult => ({ ok: false, reason, message });
     if (this.role !== 'leader') return refuse('notLeader', 'not the leader');
     if (this.leadTransferee !== null) return refuse('transferring', `leadership is moving to ${this.leadTransferee}`);
-    if (this.confs.at(-1)!.index > this.log.committed) return refuse('changeInProgress', 'the previous membership change is not committed yet');
-    if (!this.committedInCurrentTerm()) return refuse('changeInProgress', 'the new leader has not committed an entry of its term yet');
+    const pending = this.changePending();
+    if (pending !== null) return refuse('changeInProgress', pending);
     const next = applyConfChange(this.conf(), change);
     if (typeof next === 'string') return refuse('invalid', next);
     if (change.type === 'promote' && !this.learnerCaughtUp(change.node)) {
@@ -269,12 +275,24 @@ export class RaftCore {
     if (target === undefined || target === this.id || !this.voters.includes(target)) return 'notVoter';
     if (this.leadTransferee === target) return 'ok';
     this.leadTransferee = target;
-    // The transfer has one election timeout, counted by the same clock as check-quorum.
-    this.electionElapsed = 0;
+    // Its own clock, not electionElapsed: repeated transfers must never hold off check-quorum.
+    this.transferElapsed = 0;
     const pr = this.progress.get(target)!;
     if (pr.match === this.log.lastIndex()) this.sendTimeoutNow(target);
     else this.sendAppend(target, true);
     return 'ok';
+  }
+
+  /** Why no configuration change may start now, or null when one may. */
+  private changePending(): string | null {
+    if (this.confs.at(-1)!.index > this.log.committed) return 'the previous membership change is not committed yet';
+    if (!this.committedInCurrentTerm()) return 'the new leader has not committed an entry of its term yet';
+    return null;
+  }
+
+  /** The members whose copies make an entry committed: the voters, never a learner. */
+  private quorumMembers(): readonly NodeId[] {
+    return this.voters;
   }
 
   /** The configuration in effect now (the latest in the log). */
@@ -598,9 +616,9 @@ export class RaftCore {
         this.becomeFollower(this.term, null);
         return;
       }
-      // A transfer that did not finish within an election timeout is abandoned (§3.10).
-      this.leadTransferee = null;
     }
+    // A transfer that did not finish within an election timeout is abandoned (§3.10).
+    if (this.leadTransferee !== null && ++this.transferElapsed >= this.config.electionTick) this.leadTransferee = null;
     if (this.heartbeatElapsed >= this.config.heartbeatTick) {
       this.heartbeatElapsed = 0;
       this.bcastHeartbeat(this.readOnly.lastContext());
@@ -1009,7 +1027,7 @@ export class RaftCore {
   /** Advances commit to the highest index a majority holds, if that entry is of this term. */
   private maybeCommit(): boolean {
     // Voters only: a learner's copy never makes an entry committed.
-    const matches = this.voters.map((id) => this.progress.get(id)?.match ?? 0).sort((a, b) => b - a);
+    const matches = this.quorumMembers().map((id) => this.progress.get(id)?.match ?? 0).sort((a, b) => b - a);
     const quorumIndex = matches[this.quorum - 1]!;
     if (!this.log.maybeCommit(quorumIndex, this.term)) return false;
     while (this.uncommitted.length > 0 && this.uncommitted[0]![0] <= this.log.committed) {

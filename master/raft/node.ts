@@ -166,12 +166,18 @@ export class RaftNode {
   /** Transfers waiting for this node to stop leading (or for the core to abandon them). */
   private transfers: Waiter<void>[] = [];
   private removed = false;
+  /**
+   * Whether a committed configuration named this node (a bootstrap voter starts so). A joining
+   * node applies older configurations without itself first: those do not remove it.
+   */
+  private wasMember: boolean;
 
   constructor(options: RaftNodeOptions) {
     this.options = options;
     this.id = options.id;
     this.storage = options.storage;
     this.stateMachine = options.stateMachine;
+    this.wasMember = options.peers.includes(options.id);
   }
 
   /** Restores the state machine from the latest snapshot and starts ticking. */
@@ -487,7 +493,8 @@ export class RaftNode {
       else pending.reject(new NotLeaderError(core?.leaderId ?? null, false));
     }
     this.options.onConfCommitted?.(conf, index);
-    if (!isMember(conf, this.id) && !this.removed) {
+    if (isMember(conf, this.id)) this.wasMember = true;
+    else if (this.wasMember && !this.removed) {
       this.removed = true;
       // After this Ready's messages left: the leader's last appends tell the others the commit.
       queueMicrotask(() => this.options.onRemoved?.());
