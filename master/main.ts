@@ -18,6 +18,7 @@ import { acceptRaftStreams, type MessageSink } from './raft/index.js';
 import { resolveMembership } from './membership.js';
 import { raftHooks, watchLeader, watchRaft } from './metrics.js';
 import { mountMasterRoutes } from './routes.js';
+import { mountMembershipRoutes } from './membership-routes.js';
 import { MasterService, READ_TOKEN_TTL_MS, type MasterConfig } from './service/index.js';
 
 export interface MasterOptions {
@@ -121,13 +122,14 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   const config = serviceConfig(opts, { addr, clusterId, peers, secret });
   const svc = new MasterService({ config, getState: () => replicator.state, replicator, log });
   mountMasterRoutes(app, svc, metrics);
+  mountMembershipRoutes(app, replicator);
   watchLeader(metrics, svc);
   installErrorHandler(app, log);
   ready = true;
   // The leader core's timer: repair scans and lease expiry (master/leader/core.ts decides when).
   svc.start();
   log.info({ addr, dataDir: opts.dataDir, peers, clusterId, membership: membership.source, chunks: replicator.state.chunks.size }, 'master started');
-  return { addr, server, close: closer(svc, server, raftStreams, replicator) };
+  return { addr, server, close: closer(svc, server, raftStreams, replicator, log) };
 }
 
 /** The group from the data folder (or the flags, the first time); the listener is closed if that fails. */
@@ -140,8 +142,10 @@ async function membershipOrClose(server: Server, args: Parameters<typeof resolve
   }
 }
 
-function closer(svc: MasterService, server: Server, raftStreams: { close(): void }, replicator: RaftReplicator): () => Promise<void> {
+function closer(svc: MasterService, server: Server, raftStreams: { close(): void }, replicator: RaftReplicator, log: Logger): () => Promise<void> {
   return async () => {
+    // A leader stopping cleanly (SIGTERM) hands over first: a rolling restart costs no election timeout.
+    await replicator.handOver(log);
     svc.stop();
     const closed = new Promise<void>((r) => server.close(() => r()));
     // Upgraded raft streams are no longer the HTTP server's: close them, or close() waits on them.

@@ -31,6 +31,15 @@ export interface RaftReplicatorOptions {
   hooks?: RaftHooks;
 }
 
+export interface MastersReply {
+  leader: string | null;
+  term: number;
+  lastIndex: number;
+  /** Log index of the configuration in effect (0: the group the masters were started with). */
+  confIndex: number;
+  members: { id: string; addr: string | null; role: 'voter' | 'learner'; match: number | null }[];
+}
+
 /** The master's state behind Raft's StateMachine seam: commands are JSON, snapshots are MasterState's. */
 class MasterStateMachine implements StateMachine {
   constructor(public state: MasterState) {}
@@ -172,6 +181,46 @@ export class RaftReplicator implements Replicator {
       await this.node.linearizableRead();
     } catch (err) {
       throw toDfs(err, this.leaderAddrOf, this.peers);
+    }
+  }
+
+  /** The master group as this master sees it (on the leader, with how far each member's log matches). */
+  masters(): MastersReply {
+    const s = this.node.status();
+    const { conf, confIndex, progress } = this.node.membership();
+    const member = (id: string, role: 'voter' | 'learner') => ({ id, addr: this.peers[id] ?? null, role, match: progress[id]?.match ?? null });
+    return {
+      leader: s.leaderId, term: s.term, lastIndex: s.lastIndex, confIndex,
+      members: [...conf.voters.map((id) => member(id, 'voter')), ...conf.learners.map((id) => member(id, 'learner'))],
+    };
+  }
+
+  /**
+   * Hands leadership to `to` (or the most caught-up voter) and waits until this master stops
+   * leading: the group elects the new leader at once, without an election timeout (thesis §3.10).
+   */
+  async transferLeadership(to?: string): Promise<{ from: string; to: string | null; term: number }> {
+    const from = this.node.id;
+    try {
+      await this.node.transferLeadership(to);
+    } catch (err) {
+      if (err instanceof RaftError && err.code === 'RAFT_CONF_CHANGE_REFUSED') throw new DfsError('MEMBERSHIP_CHANGE_REFUSED', err.message);
+      if (err instanceof RaftError && err.code === 'RAFT_TRANSFER_FAILED') throw new DfsError('UNAVAILABLE', `${err.message}; retry`);
+      throw toDfs(err, this.leaderAddrOf, this.peers);
+    }
+    const s = this.node.status();
+    return { from, to: s.leaderId, term: s.term };
+  }
+
+  /** Before a clean stop: a leader hands over so the others skip an election timeout. Never throws. */
+  async handOver(log: Logger): Promise<void> {
+    if (!this.isLeader()) return;
+    const before = this.node.status().term;
+    try {
+      const moved = await this.transferLeadership();
+      log.info({ from: moved.from, to: moved.to, termBefore: before, term: moved.term }, 'handed leadership over before stopping');
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'could not hand leadership over before stopping; the others will elect a leader');
     }
   }
 

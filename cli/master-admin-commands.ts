@@ -1,0 +1,49 @@
+// `dfs admin masters list|transfer-leadership`: the master group (docs/API.md, "Master group";
+// docs/ARCHITECTURE.md, Raft). Calls to the leader with the caller's admin token.
+import type { Argv } from 'yargs';
+import type { DfsClient } from './client.js';
+import { withClient, type FsArgs } from './fs-commands.js';
+
+interface MastersReply {
+  leader: string | null;
+  term: number;
+  lastIndex: number;
+  confIndex: number;
+  members: { id: string; addr: string | null; role: 'voter' | 'learner'; match: number | null }[];
+}
+
+function out(args: FsArgs, value: unknown, text: string): void {
+  process.stdout.write(`${args.json ? JSON.stringify(value, null, 2) : text}\n`);
+}
+
+function formatMasters(r: MastersReply): string {
+  const rows = r.members.map((m) => {
+    const role = m.id === r.leader ? 'leader' : m.role;
+    const lag = m.match === null ? '' : `  ${r.lastIndex - m.match} entries behind`;
+    return `${m.id.padEnd(8)} ${(m.addr ?? '?').padEnd(22)} ${role.padEnd(8)}${m.id === r.leader ? '' : lag}`;
+  });
+  return `${rows.join('\n')}\nterm ${r.term}, configuration at log index ${r.confIndex}`;
+}
+
+const handlers: Record<string, (client: DfsClient, args: FsArgs) => Promise<void>> = {
+  async list(client, args) {
+    const r = await client.master.call<MastersReply>('/v1/admin/masters');
+    out(args, r, formatMasters(r));
+  },
+  async 'transfer-leadership'(client, args) {
+    const body = args.to === undefined ? {} : { to: String(args.to) };
+    const r = await client.master.call<{ from: string; to: string | null; term: number }>('/v1/admin/masters/transfer-leadership', { body });
+    out(args, r, `leadership moved from ${r.from} to ${r.to ?? '(being elected)'} in term ${r.term}`);
+  },
+};
+
+const run = (name: string) => (args: unknown) => withClient(args as FsArgs, (client) => handlers[name]!(client, args as FsArgs));
+
+/** `dfs admin masters ...`, added to the admin command of cli/tool-commands.ts. */
+export function adminMasterCommands(y: Argv): Argv {
+  return y.command('masters', 'the master group: list it, hand leadership over (admin only)', (z) => z
+    .command('list', 'every master: address, voter or learner, how far behind the leader', (w) => w, run('list'))
+    .command('transfer-leadership', 'make another master the leader at once, without an election timeout', (w) => w
+      .option('to', { type: 'string', describe: 'the master id to hand over to (default: the most caught-up voter)' }), run('transfer-leadership'))
+    .demandCommand(1, 'name a masters command'));
+}
