@@ -37,7 +37,7 @@ function sourceFiles(dir: string): string[] {
 t.test('every route a server mounts is in docs/API.md, and every documented route is mounted', async (t) => {
   const code = new Set([
     ...mountedRoutes((app) => mountMasterRoutes(app, anything, new Registry())),
-    ...mountedRoutes((app) => mountMembershipRoutes(app, anything)),
+    ...mountedRoutes((app) => mountMembershipRoutes(app, anything, 'cluster')),
     ...mountedRoutes((app) => mountChunkRoutes(app, anything, anything, anything, anything, anything, new Registry())),
     'GET /metrics', // common/server.ts, on every server
   ]);

@@ -102,6 +102,8 @@ const RULES: Record<string, Rule> = {
   // The master group (master/membership-routes.ts): seeing and changing it is for admins.
   'GET /v1/admin/masters': { kind: 'token', check: admin },
   'POST /v1/admin/masters/transfer-leadership': { kind: 'token', check: admin },
+  'POST /v1/admin/masters/add': { kind: 'token', check: admin },
+  'POST /v1/admin/masters/remove': { kind: 'token', check: admin },
   // A client's report of a chunkserver it could not reach: only a hint (the leader probes it itself; never dead on a report).
   'POST /v1/cluster/unreachable': { kind: 'token', check: anyToken },
   'GET /v1/auth/whoami': { kind: 'token', check: anyToken },

@@ -34,7 +34,11 @@ export function encodeMessage(message: Message): Json {
 
 function encodeMeta(meta: SnapshotMeta): Json {
   const out: { [key: string]: Json } = { index: meta.index, term: meta.term };
-  if (meta.conf !== undefined) out.conf = { voters: [...meta.conf.voters], learners: [...meta.conf.learners] };
+  if (meta.conf !== undefined) {
+    const conf: { [key: string]: Json } = { voters: [...meta.conf.voters], learners: [...meta.conf.learners] };
+    if (meta.conf.addresses !== undefined) conf.addresses = { ...meta.conf.addresses };
+    out.conf = conf;
+  }
   return out;
 }
 

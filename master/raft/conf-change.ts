@@ -11,6 +11,8 @@ import type { ConfState, NodeId } from './types.js';
 export interface ConfChange {
   readonly type: 'addLearner' | 'promote' | 'remove';
   readonly node: NodeId;
+  /** Every member's address after the change, carried in the entry (opaque to Raft); absent: kept as it was. */
+  readonly addresses?: Readonly<Record<NodeId, string>>;
 }
 
 /** A group has at most this many members (voters and learners): bounds every quorum scan and message. */
@@ -21,7 +23,7 @@ export const MAX_MEMBERS = 16;
 const CONF_MAGIC = Buffer.from('\xffDFSCONF1:', 'latin1');
 
 export function encodeConfEntry(conf: ConfState): Uint8Array {
-  const body = Buffer.from(JSON.stringify({ voters: conf.voters, learners: conf.learners }), 'utf8');
+  const body = Buffer.from(JSON.stringify({ voters: conf.voters, learners: conf.learners, ...(conf.addresses ? { addresses: conf.addresses } : {}) }), 'utf8');
   return new Uint8Array(Buffer.concat([CONF_MAGIC, body]));
 }
 
@@ -44,13 +46,17 @@ export function decodeConfEntry(data: Uint8Array): ConfState | null {
 /** A ConfState from untrusted JSON, or null. */
 export function validConf(value: unknown): ConfState | null {
   if (typeof value !== 'object' || value === null) return null;
-  const { voters, learners } = value as { voters?: unknown; learners?: unknown };
+  const { voters, learners, addresses } = value as { voters?: unknown; learners?: unknown; addresses?: unknown };
   const ids = (xs: unknown): xs is string[] =>
     Array.isArray(xs) && xs.length <= MAX_MEMBERS && xs.every((x) => typeof x === 'string' && x.length > 0 && x.length <= 128);
   if (!ids(voters) || !ids(learners) || voters.length === 0) return null;
   const all = [...voters, ...learners];
   if (new Set(all).size !== all.length || all.length > MAX_MEMBERS) return null;
-  return { voters: [...voters], learners: [...learners] };
+  if (addresses === undefined) return { voters: [...voters], learners: [...learners] };
+  if (typeof addresses !== 'object' || addresses === null || Array.isArray(addresses)) return null;
+  const entries = Object.entries(addresses as Record<string, unknown>);
+  if (entries.length > MAX_MEMBERS || entries.some(([id, a]) => !all.includes(id) || typeof a !== 'string' || a.length === 0 || a.length > 300)) return null;
+  return { voters: [...voters], learners: [...learners], addresses: Object.fromEntries(entries) as Record<string, string> };
 }
 
 export function isMember(conf: ConfState, id: NodeId): boolean {
@@ -69,6 +75,15 @@ export function votersChanged(a: ConfState, b: ConfState): number {
 
 /** The configuration after `change`, or why the change makes no sense for `conf`. */
 export function applyConfChange(conf: ConfState, change: ConfChange): ConfState | string {
+  const next = applyToMembers(conf, change);
+  if (typeof next === 'string') return next;
+  const addresses = change.addresses ?? conf.addresses;
+  if (addresses === undefined) return next;
+  const members = [...next.voters, ...next.learners];
+  return { ...next, addresses: Object.fromEntries(Object.entries(addresses).filter(([id]) => members.includes(id))) };
+}
+
+function applyToMembers(conf: ConfState, change: ConfChange): ConfState | string {
   const { node } = change;
   switch (change.type) {
     case 'addLearner':

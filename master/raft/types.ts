@@ -29,6 +29,8 @@ export interface HardState {
 export interface ConfState {
   readonly voters: readonly NodeId[];
   readonly learners: readonly NodeId[];
+  /** Where each member is reached (host:port), when the user of the module keeps it here (the master does). */
+  readonly addresses?: Readonly<Record<NodeId, string>>;
 }
 
 export interface SnapshotMeta {

@@ -2,9 +2,12 @@
 // transfer-leadership, and a leader stopped with SIGTERM that hands leadership over first, so the
 // next leader is elected in the very next term with no election timeout in between. Asserted on
 // the term and leader sequence and on the stopping master's own account, never on timing.
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import t from 'tap';
 import { request } from 'undici';
-import { randomBytesSeeded, TestCluster, waitFor } from '../helpers/cluster.js';
+import { randomBytesSeeded, spawnRole, TestCluster, waitFor } from '../helpers/cluster.js';
 
 interface RaftStatus { id: string; role: string; term: number; leader: string | null }
 interface MastersReply { leader: string | null; term: number; members: { id: string; addr: string | null; role: string }[] }
@@ -75,4 +78,69 @@ t.test('dfs admin masters: list the group, hand leadership over, SIGTERM of the 
   t.ok((await c.dfs(['cat', '/after.bin'])).stdout.equals(after), 'a file written after reads back');
   await c.startMaster(leaderIndex);
   if (t.passing() === false) t.comment(c.problems().join('\n'));
+});
+
+t.test('dfs admin masters add and remove: a 4th master joins as a learner, is promoted, an old one is removed and stops, leadership moves to the new one', async (t) => {
+  const c = await TestCluster.start({ masters: 3, chunkservers: 2, replication: 2, chunkSizeBytes: 256 * 1024 });
+  t.teardown(() => c.stop());
+  const before = randomBytesSeeded(300 * 1024, 9);
+  t.equal((await c.dfs(['put', '-', '/before.bin'], { input: before })).code, 0);
+
+  const port = await new Promise<number>((resolvePort) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const p = (srv.address() as AddressInfo).port;
+      srv.close(() => resolvePort(p));
+    });
+  });
+  const addr4 = `127.0.0.1:${port}`;
+  const added = await c.dfs(['admin', 'masters', 'add', `m4=${addr4}`, '--json']);
+  t.equal(added.code, 0, added.stderr);
+  const conf = JSON.parse(added.stdout.toString()) as { clusterId: string; learners: string[]; addresses: Record<string, string> };
+  t.same(conf.learners, ['m4'], 'm4 is a learner');
+  const again = await c.dfs(['admin', 'masters', 'add', `m4=${addr4}`]);
+  t.not(again.code, 0, 'adding it twice is refused');
+  t.match(again.stderr, /already a member/);
+
+  // The new master: an empty folder, --join with what add printed; signed streams like every master.
+  const base = c.masterArgs(0);
+  const keep: string[] = [];
+  for (let i = 0; i < base.length; i++) {
+    if (['--id', '--listen', '--data', '--peers'].includes(base[i]!)) i++;
+    else keep.push(base[i]!);
+  }
+  const dataDir = join(c.dir, 'm4');
+  mkdirSync(dataDir, { recursive: true });
+  const peers = Object.entries(conf.addresses).map(([id, a]) => `${id}=${a}`).join(',');
+  const m4 = await spawnRole('master', ['--id', 'm4', '--listen', addr4, '--data', dataDir, '--join', conf.clusterId, '--peers', peers, ...keep], 'master started');
+  t.teardown(() => c.kill(m4).catch(() => undefined));
+
+  const list = async (): Promise<MastersReply> => JSON.parse((await c.dfs(['admin', 'masters', 'list', '--json'])).stdout.toString()) as MastersReply;
+  await waitFor(async () => (await list().catch(() => undefined))?.members.find((m) => m.id === 'm4')?.role === 'voter', 30_000, 'm4 promoted to voter');
+  t.pass('m4 caught up and was promoted by the leader');
+
+  // Remove a follower among the first three: it stops on its own.
+  const leader = await agreedLeader(c, [0, 1, 2]);
+  const victim = ['m1', 'm2', 'm3'].find((id) => id !== leader.id)!;
+  const victimProc = c.masterProcs[Number(victim.slice(1)) - 1]!;
+  const exited = new Promise<number | null>((r) => victimProc.child.once('exit', (code) => r(code)));
+  const removed = await c.dfs(['admin', 'masters', 'remove', victim, '--json']);
+  t.equal(removed.code, 0, removed.stderr);
+  t.notOk((JSON.parse(removed.stdout.toString()) as { voters: string[] }).voters.includes(victim));
+  t.equal(await exited, 0, 'the removed master stopped on its own');
+
+  // Hand leadership to the new master.
+  const moved = await c.dfs(['admin', 'masters', 'transfer-leadership', '--to', 'm4', '--json']);
+  t.equal(moved.code, 0, moved.stderr);
+  await waitFor(async () => (await raftStatus(addr4))?.role === 'leader', 20_000, 'm4 to lead');
+  const group = (await list()).members.map((m) => `${m.id}:${m.role}`).sort();
+  t.same(group, ['m1', 'm2', 'm3', 'm4'].filter((id) => id !== victim).map((id) => `${id}:voter`));
+  const recorded = JSON.parse(readFileSync(join(dataDir, 'membership.json'), 'utf8')) as { members: Record<string, string> };
+  t.same(Object.keys(recorded.members).sort(), ['m1', 'm2', 'm3', 'm4'].filter((id) => id !== victim), 'membership.json holds the group now');
+
+  const after = randomBytesSeeded(200 * 1024, 10);
+  const put = await c.dfs(['put', '-', '/after.bin'], { input: after });
+  t.equal(put.code, 0, put.stderr);
+  t.ok((await c.dfs(['cat', '/before.bin'])).stdout.equals(before), 'a file written before reads back');
+  t.ok((await c.dfs(['cat', '/after.bin'])).stdout.equals(after), 'a file written after reads back');
+  if (t.passing() === false) t.comment([...c.problems(), ...m4.output.slice(-30)].join('\n'));
 });
