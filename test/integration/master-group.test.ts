@@ -100,6 +100,12 @@ t.test('dfs admin masters add and remove: a 4th master joins as a learner, is pr
   const again = await c.dfs(['admin', 'masters', 'add', `m4=${addr4}`]);
   t.not(again.code, 0, 'adding it twice is refused');
   t.match(again.stderr, /already a member/);
+  const unknown = await c.dfs(['admin', 'masters', 'remove', 'm9']);
+  t.not(unknown.code, 0, 'removing a master that is not there is refused');
+  t.match(unknown.stderr, /m9 is not a member/);
+  const malformed = await c.dfs(['admin', 'masters', 'add', 'm5']);
+  t.equal(malformed.code, 2, 'a malformed member is a usage error');
+  t.match(malformed.stderr, /id=host:port/);
 
   // The new master: an empty folder, --join with what add printed; signed streams like every master.
   const base = c.masterArgs(0);
