@@ -77,6 +77,24 @@ t.test('dfs admin masters: list the group, hand leadership over, SIGTERM of the 
   t.ok((await c.dfs(['cat', '/before.bin'])).stdout.equals(before), 'a file written before reads back');
   t.ok((await c.dfs(['cat', '/after.bin'])).stdout.equals(after), 'a file written after reads back');
   await c.startMaster(leaderIndex);
+
+  // A rolling restart of the three masters, one at a time with SIGTERM: each leader change is one
+  // election in the next term (TimeoutNow), never a timeout followed by a campaign.
+  let current = await agreedLeader(c, [0, 1, 2]);
+  const changes: string[] = [];
+  for (const i of [0, 1, 2]) {
+    const wasLeader = current.id === `m${i + 1}`;
+    await c.kill(c.masterProcs[i]!, 'SIGTERM');
+    const next = await agreedLeader(c, [0, 1, 2].filter((j) => j !== i));
+    if (wasLeader) changes.push(`${current.term}->${next.term}`);
+    else t.equal(next.term, current.term, `stopping follower m${i + 1} changes no leader`);
+    await c.startMaster(i);
+    current = await agreedLeader(c, [0, 1, 2]);
+    t.equal(current.term, next.term, `m${i + 1} rejoins without an election`);
+  }
+  t.ok(changes.length >= 1, 'the leader was restarted too');
+  t.same(changes, changes.map((ch) => `${Number(ch.split('->')[0])}->${Number(ch.split('->')[0]) + 1}`), 'every leader change took exactly one term');
+  t.ok((await c.dfs(['cat', '/before.bin'])).stdout.equals(before), 'the file still reads back after the rolling restart');
   if (t.passing() === false) t.comment(c.problems().join('\n'));
 });
 

@@ -253,3 +253,17 @@ t.test('configuration entries round-trip and are told apart from commands', asyn
   t.equal(decodeConfEntry(bytes('{"voters":[]}')), null);
   t.equal(decodeConfEntry(new Uint8Array(0)), null);
 });
+
+t.test('the wire carries TimeoutNow, the transfer flag and a snapshot\'s configuration, and refuses a bad one', async (t) => {
+  const { decodeMessageBatch, encodeMessageBatch } = await import('../../../master/raft/codec.js');
+  const conf = { voters: ['m1', 'm2'], learners: ['m3'], addresses: { m1: 'h:1', m2: 'h:2', m3: 'h:3' } };
+  const messages: Message[] = [
+    { type: 'timeoutNow', from: 'm1', to: 'm2', term: 3 },
+    { type: 'vote', from: 'm2', to: 'm1', term: 4, lastLogIndex: 9, lastLogTerm: 3, transfer: true },
+    { type: 'snapshot', from: 'm1', to: 'm3', term: 3, meta: { index: 9, term: 3, conf }, totalBytes: 1, offset: 0, data: Uint8Array.of(7) },
+  ];
+  t.same(decodeMessageBatch(encodeMessageBatch(messages)), messages);
+  const bad = JSON.parse(encodeMessageBatch([messages[2]!])) as { messages: { meta: { conf: unknown } }[] };
+  bad.messages[0]!.meta.conf = { voters: [], learners: [] };
+  t.throws(() => decodeMessageBatch(bad), { code: 'RAFT_BAD_MESSAGE' });
+});
