@@ -277,17 +277,18 @@ export class RaftReplicator implements Replicator {
    * Hands leadership to `to` (or the most caught-up voter) and waits until this master stops
    * leading: the group elects the new leader at once, without an election timeout (thesis §3.10).
    */
-  async transferLeadership(to?: string): Promise<{ from: string; to: string | null; term: number }> {
+  async transferLeadership(to?: string): Promise<{ from: string; to: string; term: number }> {
     const from = this.node.id;
+    let target: string;
     try {
-      await this.node.transferLeadership(to);
+      target = await this.node.transferLeadership(to);
     } catch (err) {
       if (err instanceof RaftError && err.code === 'RAFT_CONF_CHANGE_REFUSED') throw new DfsError('MEMBERSHIP_CHANGE_REFUSED', err.message);
       if (err instanceof RaftError && err.code === 'RAFT_TRANSFER_FAILED') throw new DfsError('UNAVAILABLE', `${err.message}; retry`);
       throw toDfs(err, this.leaderAddrOf, this.peers);
     }
-    const s = this.node.status();
-    return { from, to: s.leaderId, term: s.term };
+    // The term this master saw last; the new leader's is one more unless it lost the campaign.
+    return { from, to: target, term: this.node.status().term };
   }
 
   /** Before a clean stop: a leader hands over so the others skip an election timeout. Never throws. */

@@ -274,16 +274,17 @@ export class RaftNode {
   }
 
   /**
-   * Hands leadership to `to` (or the most caught-up voter): resolves once this node no longer
-   * leads; rejects with RAFT_TRANSFER_FAILED when the core abandoned it (an election timeout).
+   * Hands leadership to `to` (or the most caught-up voter): resolves with the voter it was handed
+   * to once this node no longer leads; rejects with RAFT_TRANSFER_FAILED when the core abandoned it (an election timeout).
    */
-  transferLeadership(to?: NodeId): Promise<void> {
+  transferLeadership(to?: NodeId): Promise<NodeId> {
     const core = this.requireRunning();
     const result = core.transferLeadership(to);
     if (result === 'notLeader') return Promise.reject(new NotLeaderError(core.leaderId, false));
     if (result === 'notVoter') return Promise.reject(new RaftError('RAFT_CONF_CHANGE_REFUSED', `${to ?? 'no other voter'} cannot take over: not a voter of the group`));
+    const target = core.leadTransferee!;
     this.schedule();
-    return new Promise((resolve, reject) => this.transfers.push({ resolve, reject }));
+    return new Promise<void>((resolve, reject) => this.transfers.push({ resolve, reject })).then(() => target);
   }
 
   /** The configuration in effect now and, on the leader, how far each member's log matches. */

@@ -99,7 +99,8 @@ t.test('dfs admin masters: list the group, hand leadership over, SIGTERM of the 
 });
 
 t.test('dfs admin masters add and remove: a 4th master joins as a learner, is promoted, an old one is removed and stops, leadership moves to the new one', async (t) => {
-  const c = await TestCluster.start({ masters: 3, chunkservers: 2, replication: 2, chunkSizeBytes: 256 * 1024 });
+  // Snapshots every 16 entries: every master writes snapshot files that carry the group (DFSRSNP3).
+  const c = await TestCluster.start({ masters: 3, chunkservers: 2, replication: 2, chunkSizeBytes: 256 * 1024, snapshotEvery: 16 });
   t.teardown(() => c.stop());
   const before = randomBytesSeeded(300 * 1024, 9);
   t.equal((await c.dfs(['put', '-', '/before.bin'], { input: before })).code, 0);
@@ -111,6 +112,7 @@ t.test('dfs admin masters add and remove: a 4th master joins as a learner, is pr
     });
   });
   const addr4 = `127.0.0.1:${port}`;
+  for (let i = 0; i < 20; i++) t.equal((await c.dfs(['mkdir', `/d${i}`])).code, 0);
   const added = await c.dfs(['admin', 'masters', 'add', `m4=${addr4}`, '--json']);
   t.equal(added.code, 0, added.stderr);
   const conf = JSON.parse(added.stdout.toString()) as { clusterId: string; learners: string[]; addresses: Record<string, string> };
