@@ -168,5 +168,16 @@ t.test('dfs admin masters add and remove: a 4th master joins as a learner, is pr
   t.equal(put.code, 0, put.stderr);
   t.ok((await c.dfs(['cat', '/before.bin'])).stdout.equals(before), 'a file written before reads back');
   t.ok((await c.dfs(['cat', '/after.bin'])).stdout.equals(after), 'a file written after reads back');
+
+  // Remove the leader itself: it steps down once the entry commits, hands over, and stops.
+  const leaderTerm = (await raftStatus(addr4))!.term;
+  const m4Exited = new Promise<number | null>((r) => m4.child.once('exit', (code) => r(code)));
+  const removedLeader = await c.dfs(['admin', 'masters', 'remove', 'm4', '--json']);
+  t.equal(removedLeader.code, 0, removedLeader.stderr);
+  t.equal(await m4Exited, 0, 'the removed leader stopped on its own');
+  const rest = [0, 1, 2].filter((i) => `m${i + 1}` !== victim);
+  const last = await agreedLeader(c, rest);
+  t.equal(last.term, leaderTerm + 1, 'the next leader was elected in the next term: told to campaign at once');
+  t.ok((await c.dfs(['cat', '/after.bin'])).stdout.equals(after), 'and the file still reads back');
   if (t.passing() === false) t.comment([...c.problems(), ...m4.output.slice(-30)].join('\n'));
 });
