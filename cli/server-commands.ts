@@ -29,7 +29,8 @@ function closeOnSignal(close: () => Promise<void>): void {
 
 export function serverCommands(cli: Argv): Argv {
   return cli
-    .command('master', 'run a master server', (y) => y.options(roleOptions('master')), async (a) => {
+    .command('master', 'run a master server', (y) => y.options(roleOptions('master'))
+      .option('join', { type: 'string', describe: 'join a running group as a learner, with an empty --data: the cluster id and --peers that dfs admin masters add printed' }), async (a) => {
       const { runMaster, MASTER_DEFAULTS } = await import('../master/main.js');
       const o = resolveSettings('master', a);
       const m = await runMaster({
@@ -37,9 +38,11 @@ export function serverCommands(cli: Argv): Argv {
         secretFile: o.secretFile, deadTimeoutMs: o.deadTimeoutMs, connectionGraceMs: o.connectionGraceMs, writeLeaseMs: o.leaseMs, snapshotEveryEntries: o.snapshotEvery,
         tickIntervalMs: o.tickMs, safeModeMs: MASTER_DEFAULTS.safeModeMs, peers: o.peers, gcGraceMs: o.gcGraceMs,
         copiesPerServer: o.copiesPerServer, balanceThreshold: o.balanceThreshold, trashIntervalMs: o.trashIntervalMs,
-        tls: { cert: o.tlsCert, key: o.tlsKey, ca: o.tlsCa },
+        tls: { cert: o.tlsCert, key: o.tlsKey, ca: o.tlsCa }, join: a.join as string | undefined,
       });
       closeOnSignal(m.close);
+      // A master removed from the group stops on its own (dfs admin masters remove).
+      void m.removed.then(() => m.close()).then(() => process.exit(0), () => process.exit(1));
     })
     .command('chunkserver', 'run a chunkserver', (y) => y.options(roleOptions('chunkserver')), async (a) => {
       const { runChunkserver } = await import('../chunkserver/main.js');

@@ -14,6 +14,7 @@ import type { ChunkserverStatus, ClusterStatus, EntryInfo, StatReply } from '../
 import { DfsClient } from './client.js';
 import { UsageError, withClient, type FsArgs } from './fs-commands.js';
 import { adminKeyCommands } from './token-commands.js';
+import { adminMasterCommands } from './master-admin-commands.js';
 
 /** `head` and `tail` print this much by default, as HDFS's do (1 KiB). */
 export const HEAD_TAIL_DEFAULT_BYTES = 1024;
@@ -333,7 +334,7 @@ export function toolCommands(cli: Argv): Argv {
       .option('name', { type: 'string', describe: 'a shell glob the entry\'s name matches (* ? [..])' })
       .option('type', { type: 'string', choices: ['f', 'd'], describe: 'f: files, d: directories' }), h('find'))
     .command('df', 'the cluster\'s capacity, use and free space, in total and by rack', (y) => y.options(human), h('df'))
-    .command('admin', 'cluster administration (as hdfs dfsadmin)', (y) => adminKeyCommands(y) // credentials hook: keys, rotate-keys, drop-old-keys
+    .command('admin', 'cluster administration (as hdfs dfsadmin)', (y) => adminMasterCommands(adminKeyCommands(y)) // credentials hook: keys, rotate-keys, drop-old-keys; masters
       .command('report', 'capacity, health and every chunkserver, as hdfs dfsadmin -report', (z) => z.options(human), h('report'))
       .demandCommand(1, 'name an admin command'));
 }

@@ -68,6 +68,8 @@ export const ErrorCodes = {
   MEMBERSHIP_MISMATCH: 409,
   /** A data folder made with another cluster's secret. */
   WRONG_CLUSTER: 409,
+  /** A change of the master group refused: another is pending, it would leave no quorum, the master is already there, ... */
+  MEMBERSHIP_CHANGE_REFUSED: 409,
   SAFE_MODE: 503,
   UNAVAILABLE: 503,
   TIMEOUT: 504,

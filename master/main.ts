@@ -15,9 +15,10 @@ import { REPAIR_DEFAULTS } from './repair/index.js';
 import { RaftReplicator } from './raft-replicator.js';
 import { chunkserverGuard, raftStreamAuthorizer } from './peer-guard.js';
 import { acceptRaftStreams, type MessageSink } from './raft/index.js';
-import { resolveMembership } from './membership.js';
+import { recordMembers, resolveMembership } from './membership.js';
 import { raftHooks, watchLeader, watchRaft } from './metrics.js';
 import { mountMasterRoutes } from './routes.js';
+import { mountMembershipRoutes } from './membership-routes.js';
 import { MasterService, READ_TOKEN_TTL_MS, type MasterConfig } from './service/index.js';
 
 export interface MasterOptions {
@@ -55,6 +56,8 @@ export interface MasterOptions {
   trashIntervalMs?: number;
   /** TLS on the listener and (with a CA) mutual TLS with chunkservers and the other masters. */
   tls?: TlsFiles;
+  /** `--join <cluster id>`: an empty data folder joins the running group `peers` names, as a learner. */
+  join?: string;
 }
 
 export const MASTER_DEFAULTS = {
@@ -75,7 +78,13 @@ export const MASTER_DEFAULTS = {
   balanceThreshold: 0.1,
 };
 
-export interface RunningMaster { addr: string; server: Server; close(): Promise<void> }
+export interface RunningMaster {
+  addr: string;
+  server: Server;
+  close(): Promise<void>;
+  /** Resolves when a committed configuration no longer names this master: it should stop then. */
+  removed: Promise<void>;
+}
 
 /** Starts a master: replays its log, serves the API, and expires abandoned writes. */
 export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
@@ -107,27 +116,44 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
     onBadFrame: (err) => log.warn({ err: err.message }, 'closed a raft stream that sent a bad frame'),
   });
   const addr = opts.advertise ?? `${host}:${(server.address() as AddressInfo).port}`;
-  const membership = await membershipOrClose(server, { dataDir: opts.dataDir, id: opts.id, listen: addr, peers: opts.peers, secret });
+  const membership = await membershipOrClose(server, { dataDir: opts.dataDir, id: opts.id, listen: addr, peers: opts.peers, secret, join: opts.join });
   const peers = membership.membership.members;
   const clusterId = membership.membership.clusterId;
   group = { peers, clusterId };
   names.current = allowedHostNames([opts.listen, opts.advertise, ...Object.values(peers)]);
+  let onRemoved = (): void => undefined;
+  const removed = new Promise<void>((r) => (onRemoved = r));
   const replicator = await RaftReplicator.open({
     id: opts.id, peers, clusterId, dataDir: opts.dataDir, secret, tls: clientTls(), tickIntervalMs: opts.tickIntervalMs, snapshotEveryEntries: opts.snapshotEveryEntries,
     hooks: raftHooks(metrics, Object.keys(peers).filter((p) => p !== opts.id)),
+    joinedVoters: membership.membership.joinedVoters, onMembers: membersRecorder(opts.dataDir, log), onRemoved: () => onRemoved(),
   }, log);
   raftSink = replicator.inbound;
   watchRaft(metrics, replicator);
   const config = serviceConfig(opts, { addr, clusterId, peers, secret });
   const svc = new MasterService({ config, getState: () => replicator.state, replicator, log });
   mountMasterRoutes(app, svc, metrics);
+  mountMembershipRoutes(app, replicator, clusterId);
+  const stopPromoting = replicator.promoteLearners(log);
   watchLeader(metrics, svc);
   installErrorHandler(app, log);
   ready = true;
   // The leader core's timer: repair scans and lease expiry (master/leader/core.ts decides when).
   svc.start();
   log.info({ addr, dataDir: opts.dataDir, peers, clusterId, membership: membership.source, chunks: replicator.state.chunks.size }, 'master started');
-  return { addr, server, close: closer(svc, server, raftStreams, replicator) };
+  const close = closer(svc, server, raftStreams, replicator, log);
+  return { addr, server, removed, close: () => (stopPromoting(), close()) };
+}
+
+/** Writes membership.json each time a configuration commits, one write at a time, in order. */
+function membersRecorder(dataDir: string, log: Logger): (members: Record<string, string>) => void {
+  let chain = Promise.resolve();
+  return (members) => {
+    chain = chain.then(() => recordMembers(dataDir, members)).then(
+      () => log.info({ members }, 'recorded the master group'),
+      (err: Error) => log.error({ err: err.message }, 'could not record the master group in membership.json'),
+    );
+  };
 }
 
 /** The group from the data folder (or the flags, the first time); the listener is closed if that fails. */
@@ -140,8 +166,10 @@ async function membershipOrClose(server: Server, args: Parameters<typeof resolve
   }
 }
 
-function closer(svc: MasterService, server: Server, raftStreams: { close(): void }, replicator: RaftReplicator): () => Promise<void> {
+function closer(svc: MasterService, server: Server, raftStreams: { close(): void }, replicator: RaftReplicator, log: Logger): () => Promise<void> {
   return async () => {
+    // A leader stopping cleanly (SIGTERM) hands over first: a rolling restart costs no election timeout.
+    await replicator.handOver(log);
     svc.stop();
     const closed = new Promise<void>((r) => server.close(() => r()));
     // Upgraded raft streams are no longer the HTTP server's: close them, or close() waits on them.

@@ -23,8 +23,17 @@ export interface Membership {
   clusterId: string;
   /** This master's id in the group. */
   memberId: string;
-  /** Every voter of the group, this master included: id → host:port. */
+  /**
+   * Every member of the group, this master included: id → host:port. Rewritten (durably) each
+   * time a configuration commits (`dfs admin masters add|remove`).
+   */
   members: Record<string, string>;
+  /**
+   * A master that joined a running group (--join): the voters it was told of then. Its Raft log
+   * starts empty, so until the leader's snapshot or log says otherwise these are the voters and it
+   * is a learner.
+   */
+  joinedVoters?: string[];
   /** Proof of which cluster secret created the folder, without storing the secret. */
   secretFingerprint: string;
 }
@@ -37,12 +46,21 @@ export interface ResolveInput {
   /** `--peers` as given; undefined when the flag was left out. */
   peers: Record<string, string> | undefined;
   secret: Buffer;
+  /** `--join <cluster id>`: an empty folder joins that running cluster's group (given by --peers) as a learner. */
+  join?: string;
 }
 
 export interface Resolved {
   membership: Membership;
   /** How the group was decided, for the start-up log line. */
-  source: 'stored' | 'new' | 'adopted';
+  source: 'stored' | 'new' | 'adopted' | 'joined';
+}
+
+/** Records the group after a configuration committed; the rest of the record stays. */
+export async function recordMembers(dataDir: string, members: Record<string, string>): Promise<void> {
+  const stored = await readMembership(dataDir);
+  if (stored === undefined) throw new DfsError('INTERNAL', `${join(dataDir, MEMBERSHIP_FILE)} vanished`);
+  await writeMembership(dataDir, { ...stored, members });
 }
 
 function fingerprint(secret: Buffer): string {
@@ -149,6 +167,7 @@ export async function resolveMembership(input: ResolveInput): Promise<Resolved> 
     return { membership: stored, source: 'stored' };
   }
   const legacy = await hasRaftData(dataDir);
+  if (input.join !== undefined) return joinGroup(input, legacy);
   if (legacy && peers === undefined) {
     throw new DfsError('MEMBERSHIP_MISMATCH', `${dataDir} holds a Raft log but no record of its group (it was made by an older dfs); start this master once with --peers naming the whole group it was started with (id=host:port,...; for a lone master, --peers ${id}=${listen}); the group is recorded then`);
   }
@@ -158,4 +177,20 @@ export async function resolveMembership(input: ResolveInput): Promise<Resolved> 
   };
   await writeMembership(dataDir, membership);
   return { membership, source: legacy ? 'adopted' : 'new' };
+}
+
+/** `--join`: a new, empty folder recorded as a learner of the running group `--peers` names. */
+async function joinGroup(input: ResolveInput, legacy: boolean): Promise<Resolved> {
+  const { dataDir, id, listen, peers, secret, join: clusterId } = input;
+  if (legacy) throw new DfsError('MEMBERSHIP_MISMATCH', `${dataDir} holds a Raft log: --join takes an empty data folder`);
+  if (!/^[0-9a-f]{16}$/.test(clusterId ?? '')) throw new DfsError('INVALID_ARGUMENT', '--join takes the cluster id that dfs admin masters add printed (16 hex digits)');
+  if (peers === undefined || peers[id] !== listen || Object.keys(peers).length < 2) {
+    throw new DfsError('INVALID_ARGUMENT', `--join needs --peers naming the running group and this master (${id}=${listen}), as dfs admin masters add printed`);
+  }
+  const membership: Membership = {
+    version: FORMAT_VERSION, clusterId: clusterId!, memberId: id, members: peers, secretFingerprint: fingerprint(secret),
+    joinedVoters: Object.keys(peers).filter((m) => m !== id),
+  };
+  await writeMembership(dataDir, membership);
+  return { membership, source: 'joined' };
 }

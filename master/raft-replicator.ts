@@ -8,6 +8,8 @@ import {
   SessionStateMachine, StreamTransport, unwrapSessionResult, type SnapshotCapture, type SnapshotData, type StateMachine,
 } from './raft/index.js';
 import { guardedSink, raftStreamSigner } from './peer-guard.js';
+import type { ConfChange } from './raft/conf-change.js';
+import type { ConfState } from './raft/types.js';
 import type { MessageSink } from './raft/index.js';
 import type { RaftHooks } from './metrics.js';
 import type { Replicator, SessionRef } from './replicator.js';
@@ -29,6 +31,24 @@ export interface RaftReplicatorOptions {
   snapshotEveryEntries: number;
   /** Metrics hooks (master/metrics.ts); none in tests that do not look. */
   hooks?: RaftHooks;
+  /** A master that joined a running group: the voters then (it is a learner until promoted). */
+  joinedVoters?: string[];
+  /** A configuration committed: the group's addresses now (to record in membership.json). */
+  onMembers?: (members: Record<string, string>) => void;
+  /** A committed configuration no longer names this master: it should stop. */
+  onRemoved?: () => void;
+}
+
+/** How often the leader tries to promote a learner (refused until it is close to the leader's log). */
+const PROMOTE_EVERY_MS = 500;
+
+export interface MastersReply {
+  leader: string | null;
+  term: number;
+  lastIndex: number;
+  /** Log index of the configuration in effect (0: the group the masters were started with). */
+  confIndex: number;
+  members: { id: string; addr: string | null; role: 'voter' | 'learner'; match: number | null }[];
 }
 
 /** The master's state behind Raft's StateMachine seam: commands are JSON, snapshots are MasterState's. */
@@ -105,6 +125,7 @@ export class RaftReplicator implements Replicator {
     const storage = await FileStorage.open({ dir: join(opts.dataDir, 'raft'), observer: hooks?.storage });
     const machine = new MasterStateMachine(new MasterState());
     let node: RaftNode | undefined;
+    let self: RaftReplicator | undefined;
     const transport = new StreamTransport({
       peers: opts.peers,
       headers: raftStreamSigner(opts.secret, opts.id, opts.clusterId),
@@ -115,7 +136,13 @@ export class RaftReplicator implements Replicator {
     });
     node = new RaftNode({
       id: opts.id,
-      peers: Object.keys(opts.peers),
+      peers: opts.joinedVoters ?? Object.keys(opts.peers),
+      learners: opts.joinedVoters ? [opts.id] : [],
+      onConfCommitted: (conf) => self?.confCommitted(conf, opts.onMembers),
+      onRemoved: () => {
+        log.warn({ id: opts.id }, 'this master was removed from the group; stopping');
+        opts.onRemoved?.();
+      },
       storage,
       transport,
       stateMachine: new SessionStateMachine(machine),
@@ -129,7 +156,67 @@ export class RaftReplicator implements Replicator {
       },
     });
     node.start();
-    return new RaftReplicator({ node, machine, transport, peers: opts.peers, storage, log });
+    self = new RaftReplicator({ node, machine, transport, peers: opts.peers, storage, log });
+    return self;
+  }
+
+  /** Keeps the group's addresses (shared with the peer guard and the service) in step with the log. */
+  private confCommitted(conf: ConfState, onMembers: ((members: Record<string, string>) => void) | undefined): void {
+    if (conf.addresses === undefined) return;
+    const members = [...conf.voters, ...conf.learners];
+    for (const [id, addr] of Object.entries(conf.addresses)) {
+      this.peers[id] = addr;
+      if (id !== this.node.id) this.transport.addPeer(id, addr);
+    }
+    for (const id of Object.keys(this.peers)) if (!members.includes(id) && id !== this.node.id) delete this.peers[id];
+    onMembers?.({ ...this.peers });
+  }
+
+  /**
+   * Adds a master as a learner (its address goes into the configuration entry). It is promoted
+   * to voter by the leader once it is close to the leader's log (promoteLearners).
+   */
+  async addMaster(id: string, addr: string): Promise<ConfState> {
+    const known = this.peers[id];
+    if (known !== undefined) throw new DfsError('MEMBERSHIP_CHANGE_REFUSED', `${id} is already a member (at ${known})`);
+    // The leader must reach it, and accept its stream, from the moment the entry is appended.
+    this.peers[id] = addr;
+    this.transport.addPeer(id, addr);
+    try {
+      return await this.changeConf({ type: 'addLearner', node: id, addresses: { ...this.peers } });
+    } catch (err) {
+      if (!this.node.membership().conf.learners.includes(id)) delete this.peers[id];
+      throw err;
+    }
+  }
+
+  /** Removes a master (a voter or a learner); a removed leader steps down once that commits. */
+  removeMaster(id: string): Promise<ConfState> {
+    const addresses = { ...this.peers };
+    delete addresses[id];
+    return this.changeConf({ type: 'remove', node: id, addresses });
+  }
+
+  /** On the leader: promotes a learner once the core says it is close enough (one at a time). */
+  promoteLearners(log: Logger): () => void {
+    const timer = setInterval(() => {
+      if (!this.isLeader()) return;
+      const learner = this.node.membership().conf.learners[0];
+      if (learner === undefined) return;
+      this.node.proposeConfChange({ type: 'promote', node: learner })
+        .then(() => log.info({ id: learner }, 'promoted a learner to voter'), () => undefined);
+    }, PROMOTE_EVERY_MS);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
+  private async changeConf(change: ConfChange): Promise<ConfState> {
+    try {
+      return await this.node.proposeConfChange(change);
+    } catch (err) {
+      if (err instanceof RaftError && err.code === 'RAFT_CONF_CHANGE_REFUSED') throw new DfsError('MEMBERSHIP_CHANGE_REFUSED', err.message);
+      throw toDfs(err, this.leaderAddrOf, this.peers);
+    }
   }
 
   get raftNode(): RaftNode {
@@ -172,6 +259,47 @@ export class RaftReplicator implements Replicator {
       await this.node.linearizableRead();
     } catch (err) {
       throw toDfs(err, this.leaderAddrOf, this.peers);
+    }
+  }
+
+  /** The master group as this master sees it (on the leader, with how far each member's log matches). */
+  masters(): MastersReply {
+    const s = this.node.status();
+    const { conf, confIndex, progress } = this.node.membership();
+    const member = (id: string, role: 'voter' | 'learner') => ({ id, addr: this.peers[id] ?? null, role, match: progress[id]?.match ?? null });
+    return {
+      leader: s.leaderId, term: s.term, lastIndex: s.lastIndex, confIndex,
+      members: [...conf.voters.map((id) => member(id, 'voter')), ...conf.learners.map((id) => member(id, 'learner'))],
+    };
+  }
+
+  /**
+   * Hands leadership to `to` (or the most caught-up voter) and waits until this master stops
+   * leading: the group elects the new leader at once, without an election timeout (thesis §3.10).
+   */
+  async transferLeadership(to?: string): Promise<{ from: string; to: string; term: number }> {
+    const from = this.node.id;
+    let target: string;
+    try {
+      target = await this.node.transferLeadership(to);
+    } catch (err) {
+      if (err instanceof RaftError && err.code === 'RAFT_CONF_CHANGE_REFUSED') throw new DfsError('MEMBERSHIP_CHANGE_REFUSED', err.message);
+      if (err instanceof RaftError && err.code === 'RAFT_TRANSFER_FAILED') throw new DfsError('UNAVAILABLE', `${err.message}; retry`);
+      throw toDfs(err, this.leaderAddrOf, this.peers);
+    }
+    // The term this master saw last; the new leader's is one more unless it lost the campaign.
+    return { from, to: target, term: this.node.status().term };
+  }
+
+  /** Before a clean stop: a leader hands over so the others skip an election timeout. Never throws. */
+  async handOver(log: Logger): Promise<void> {
+    if (!this.isLeader()) return;
+    const before = this.node.status().term;
+    try {
+      const moved = await this.transferLeadership();
+      log.info({ from: moved.from, to: moved.to, termBefore: before, term: moved.term }, 'handed leadership over before stopping');
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'could not hand leadership over before stopping; the others will elect a leader');
     }
   }
 

@@ -9,6 +9,7 @@ import { Registry } from 'prom-client';
 import t from 'tap';
 import { mountChunkRoutes } from '../chunkserver/routes/index.js';
 import { ErrorCodes } from '../common/errors.js';
+import { mountMembershipRoutes } from '../master/membership-routes.js';
 import { mountMasterRoutes } from '../master/routes.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -36,6 +37,7 @@ function sourceFiles(dir: string): string[] {
 t.test('every route a server mounts is in docs/API.md, and every documented route is mounted', async (t) => {
   const code = new Set([
     ...mountedRoutes((app) => mountMasterRoutes(app, anything, new Registry())),
+    ...mountedRoutes((app) => mountMembershipRoutes(app, anything, 'cluster')),
     ...mountedRoutes((app) => mountChunkRoutes(app, anything, anything, anything, anything, anything, new Registry())),
     'GET /metrics', // common/server.ts, on every server
   ]);

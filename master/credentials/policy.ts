@@ -99,6 +99,11 @@ const RULES: Record<string, Rule> = {
   'GET /v1/fs/quota': { kind: 'token', check: reads({ ancestors: false }) },
   'GET /v1/cluster/status': { kind: 'token', check: anyToken },
   'POST /v1/cluster/decommission': { kind: 'token', check: admin },
+  // The master group (master/membership-routes.ts): seeing and changing it is for admins.
+  'GET /v1/admin/masters': { kind: 'token', check: admin },
+  'POST /v1/admin/masters/transfer-leadership': { kind: 'token', check: admin },
+  'POST /v1/admin/masters/add': { kind: 'token', check: admin },
+  'POST /v1/admin/masters/remove': { kind: 'token', check: admin },
   // A client's report of a chunkserver it could not reach: only a hint (the leader probes it itself; never dead on a report).
   'POST /v1/cluster/unreachable': { kind: 'token', check: anyToken },
   'GET /v1/auth/whoami': { kind: 'token', check: anyToken },

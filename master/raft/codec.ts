@@ -1,6 +1,7 @@
 // JSON wire encoding of Raft messages. Bytes (entry data, snapshot chunks) travel as base64.
 // decode* treat their input as untrusted: every field is type- and range-checked, every size is
 // bounded, and anything malformed throws RaftError('RAFT_BAD_MESSAGE').
+import { validConf } from './conf-change.js';
 import { RaftError } from './errors.js';
 import { MESSAGE_TYPES, type Entry, type Message, type MessageType, type SnapshotMeta } from './types.js';
 
@@ -25,10 +26,20 @@ export function encodeMessage(message: Message): Json {
     case 'append':
       return { ...message, entries: message.entries.map(encodeEntry) };
     case 'snapshot':
-      return { ...message, meta: { ...message.meta }, data: toBase64(message.data) };
+      return { ...message, meta: encodeMeta(message.meta), data: toBase64(message.data) };
     default:
       return { ...message };
   }
+}
+
+function encodeMeta(meta: SnapshotMeta): Json {
+  const out: { [key: string]: Json } = { index: meta.index, term: meta.term };
+  if (meta.conf !== undefined) {
+    const conf: { [key: string]: Json } = { voters: [...meta.conf.voters], learners: [...meta.conf.learners] };
+    if (meta.conf.addresses !== undefined) conf.addresses = { ...meta.conf.addresses };
+    out.conf = conf;
+  }
+  return out;
 }
 
 /** The request body the HTTP transport sends: {"messages":[...]}. */
@@ -53,8 +64,13 @@ export function decodeMessage(value: unknown): Message {
   const envelope = { from: id(o, 'from'), to: id(o, 'to'), term: count(o, 'term') };
   switch (type as MessageType) {
     case 'preVote':
-    case 'vote':
-      return { type: type as 'preVote' | 'vote', ...envelope, lastLogIndex: count(o, 'lastLogIndex'), lastLogTerm: count(o, 'lastLogTerm') };
+    case 'vote': {
+      const request = { type: type as 'preVote' | 'vote', ...envelope, lastLogIndex: count(o, 'lastLogIndex'), lastLogTerm: count(o, 'lastLogTerm') };
+      const transfer = field(o, 'transfer');
+      if (transfer === undefined) return request;
+      if (typeof transfer !== 'boolean') fail('transfer must be a boolean');
+      return { ...request, transfer };
+    }
     case 'preVoteResp':
     case 'voteResp':
       return { type: type as 'preVoteResp' | 'voteResp', ...envelope, reject: bool(o, 'reject') };
@@ -86,7 +102,13 @@ export function decodeMessage(value: unknown): Message {
       return { type: 'heartbeatResp', ...envelope, context: context(o) };
     case 'snapshot': {
       const metaObject = asObject(field(o, 'meta'), 'meta');
-      const meta: SnapshotMeta = { index: count(metaObject, 'index'), term: count(metaObject, 'term') };
+      const rawConf = field(metaObject, 'conf');
+      const conf = rawConf === undefined ? undefined : validConf(rawConf);
+      if (conf === null) fail('meta.conf must name voters and learners');
+      const meta: SnapshotMeta =
+        conf === undefined
+          ? { index: count(metaObject, 'index'), term: count(metaObject, 'term') }
+          : { index: count(metaObject, 'index'), term: count(metaObject, 'term'), conf };
       const data = bytes(o, 'data');
       const totalBytes = count(o, 'totalBytes');
       const offset = count(o, 'offset');
@@ -95,6 +117,8 @@ export function decodeMessage(value: unknown): Message {
     }
     case 'snapshotResp':
       return { type: 'snapshotResp', ...envelope, snapshotIndex: count(o, 'snapshotIndex'), offset: count(o, 'offset') };
+    case 'timeoutNow':
+      return { type: 'timeoutNow', ...envelope };
   }
 }
 

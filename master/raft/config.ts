@@ -3,10 +3,22 @@
 import type { NodeId } from './types.js';
 
 export interface RaftConfig {
-  /** This node's id; must be one of `peers`. */
+  /** This node's id; must be one of `peers` or `learners`. */
   readonly id: NodeId;
-  /** Every voter of the group, this node included. Membership is static (no joint consensus). */
+  /**
+   * The voters the group starts with (bootstrap). Once the log or a snapshot holds a
+   * configuration (conf-change.ts), that configuration wins: membership changes at run time.
+   */
   readonly peers: readonly NodeId[];
+  /** Learners the group starts with: a master joining an existing group names itself here. */
+  readonly learners: readonly NodeId[];
+  /**
+   * How far (in entries) a learner may be behind the leader's last index and still be promoted
+   * to voter; the lag must also be within a tenth of the log (etcd's rule). Larger: a busy
+   * cluster promotes sooner; smaller: a new voter that counts towards quorums right away, so a
+   * promotion never makes commits wait for a voter still catching up.
+   */
+  readonly maxLearnerLagEntries: number;
   /**
    * Ticks a follower waits without hearing from a leader before campaigning; the actual timeout
    * is drawn uniformly from [electionTick, 2·electionTick) so split votes resolve quickly.
@@ -90,6 +102,8 @@ export const RAFT_DEFAULTS = {
   preVote: true,
   checkQuorum: true,
   applied: 0,
+  learners: [] as readonly string[],
+  maxLearnerLagEntries: 1000,
 } as const;
 
 export type RaftConfigInput = Pick<RaftConfig, 'id' | 'peers' | 'random'> & Partial<RaftConfig>;
@@ -118,6 +132,7 @@ export function validateRaftConfig(config: RaftConfig): void {
     'maxInflightSnapshotChunks',
     'maxSnapshotBytes',
     'maxPendingReads',
+    'maxLearnerLagEntries',
   ];
   for (const key of positive) {
     const value = config[key];
@@ -128,7 +143,11 @@ export function validateRaftConfig(config: RaftConfig): void {
   if (config.electionTick <= config.heartbeatTick) {
     throw new RangeError('raft config electionTick must be greater than heartbeatTick');
   }
-  if (!config.peers.includes(config.id)) throw new RangeError(`raft config peers must include id ${config.id}`);
-  if (new Set(config.peers).size !== config.peers.length) throw new RangeError('raft config peers has duplicates');
+  if (!config.peers.includes(config.id) && !config.learners.includes(config.id)) {
+    throw new RangeError(`raft config peers or learners must include id ${config.id}`);
+  }
+  const members = [...config.peers, ...config.learners];
+  if (new Set(members).size !== members.length) throw new RangeError('raft config peers and learners have duplicates');
+  if (config.peers.length === 0) throw new RangeError('raft config peers must name at least one voter');
   if (!Number.isSafeInteger(config.applied) || config.applied < 0) throw new RangeError('raft config applied must be ≥ 0');
 }

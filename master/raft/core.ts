@@ -3,6 +3,7 @@
 // persisting, entries to apply) comes out. No clocks, sockets, disks or ambient randomness here:
 // the driver (node.ts) or a simulator supplies all of them.
 import { coalesceMessages } from './coalesce.js';
+import { applyConfChange, decodeConfEntry, encodeConfEntry, isMember, sameConf, type ConfChange } from './conf-change.js';
 import { resolveRaftConfig, type RaftConfig, type RaftConfigInput } from './config.js';
 import { Progress, type ProgressState } from './progress.js';
 import { RaftLog } from './raft-log.js';
@@ -13,6 +14,7 @@ import {
   assert,
   entryBytes,
   type AppendRequest,
+  type ConfState,
   type AppendResponse,
   type Entry,
   type HardState,
@@ -28,6 +30,7 @@ import {
   type SnapshotMeta,
   type SnapshotResponse,
   type SoftState,
+  type TimeoutNow,
   type VoteRequest,
   type VoteResponse,
 } from './types.js';
@@ -37,6 +40,33 @@ export type ProposeResult =
   | { readonly ok: false; readonly reason: 'notLeader' | 'uncommittedFull' };
 
 export type ReadIndexResult = 'ok' | 'notLeader' | 'tooManyReads';
+
+export type ConfChangeRefusal =
+  /** Not the leader: ask the leader. */
+  | 'notLeader'
+  /** A leadership transfer is under way; proposals wait for at most an election timeout. */
+  | 'transferring'
+  /** The previous configuration entry (or this leader's first entry) is not committed yet. */
+  | 'changeInProgress'
+  /** The change does not fit the configuration (already a member, not a learner, ...). */
+  | 'invalid'
+  /** The learner is too far behind to be promoted yet. */
+  | 'learnerBehind'
+  /** The voters left would not include a majority that the leader heard from recently. */
+  | 'noQuorum';
+
+export type ConfChangeResult =
+  | { readonly ok: true; readonly index: number; readonly term: number; readonly conf: ConfState }
+  | { readonly ok: false; readonly reason: ConfChangeRefusal; readonly message: string };
+
+export type TransferResult = 'ok' | 'notLeader' | 'notVoter';
+
+/** A configuration entry in the log (or the one a snapshot carries, at its index). */
+interface ConfAt {
+  readonly index: number;
+  readonly term: number;
+  readonly conf: ConfState;
+}
 
 type Campaign = 'preVote' | 'vote';
 
@@ -57,8 +87,13 @@ export class RaftCore {
   readonly id: NodeId;
   readonly config: RaftConfig;
   readonly log: RaftLog;
-  private readonly voters: readonly NodeId[];
-  private readonly quorum: number;
+  /**
+   * Configurations in the log, oldest first; the first is the one in effect at the log's start
+   * (the snapshot's, or the bootstrap peers'). The last is in effect now (§4.1: when appended).
+   */
+  private confs: ConfAt[] = [];
+  /** Set while a leadership transfer to this voter is under way (§3.10); proposals are refused. */
+  leadTransferee: NodeId | null = null;
 
   term = 0;
   vote: NodeId | null = null;
@@ -78,6 +113,8 @@ export class RaftCore {
   private incoming: IncomingSnapshot | null = null;
 
   private electionElapsed = 0;
+  /** Ticks since the current leadership transfer began; it is abandoned at electionTick. */
+  private transferElapsed = 0;
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
 
@@ -87,9 +124,8 @@ export class RaftCore {
   constructor(configInput: RaftConfigInput, storage: LogStorage) {
     this.config = resolveRaftConfig(configInput);
     this.id = this.config.id;
-    this.voters = [...this.config.peers];
-    this.quorum = Math.floor(this.voters.length / 2) + 1;
     this.log = new RaftLog(storage, this.config.applied);
+    this.loadConfs(storage);
     const hardState = storage.initialState();
     this.term = hardState.term;
     this.vote = hardState.vote;
@@ -108,7 +144,9 @@ export class RaftCore {
 
   /** Appends commands to the log if this node is leader (§5.3). */
   propose(commands: readonly Uint8Array[]): ProposeResult {
-    if (this.role !== 'leader') return { ok: false, reason: 'notLeader' };
+    // During a transfer the new leader would have to drop what we append (§3.10): refuse, so
+    // clients retry there. Bounded: a transfer is abandoned after an election timeout.
+    if (this.role !== 'leader' || this.leadTransferee !== null) return { ok: false, reason: 'notLeader' };
     assert(commands.length > 0, 'empty proposal');
     const bytes = commands.reduce((sum, data) => sum + data.byteLength + 24, 0);
     // An empty backlog always admits one batch, so a single huge command cannot wedge the leader.
@@ -129,7 +167,7 @@ export class RaftCore {
    * state machine applied ReadState.index.
    */
   readIndex(context: string): ReadIndexResult {
-    if (this.role !== 'leader') return 'notLeader';
+    if (this.role !== 'leader' || !this.isVoter()) return 'notLeader';
     if (this.readOnly.size() + this.deferredReads.length >= this.config.maxPendingReads) return 'tooManyReads';
     if (!this.committedInCurrentTerm()) {
       // The commit index of a fresh leader may lag the true one until its no-op commits.
@@ -147,13 +185,21 @@ export class RaftCore {
   }
 
   step(m: Message): void {
-    if (!this.voters.includes(m.from) || m.from === this.id || m.to !== this.id) return;
+    // Messages from a node outside our configuration are still taken: our configuration may be
+    // behind (a leader added after it), and terms and logs keep them safe; only votes are
+    // counted by membership (poll) and only members are replicated to.
+    if (m.from === this.id || m.to !== this.id) return;
+    // A node outside the configuration asking for votes is most likely one that was removed
+    // while down and never learned it (thesis §4.2.3): ignoring it is always safe, and keeps
+    // its ever higher terms from deposing leaders.
+    if ((m.type === 'preVote' || m.type === 'vote') && !isMember(this.conf(), m.from)) return;
     if (m.term > this.term) {
       if (m.type === 'preVote' || m.type === 'vote') {
         // With check-quorum, a node that heard from a live leader within the minimum election
-        // timeout ignores elections: a partitioned node rejoining cannot depose that leader.
+        // timeout ignores elections: a partitioned node rejoining cannot depose that leader. A
+        // campaign that leader asked for (TimeoutNow) is the exception (thesis §3.10).
         const inLease = this.config.checkQuorum && this.leaderId !== null && this.electionElapsed < this.config.electionTick;
-        if (inLease) return;
+        if (inLease && !(m.type === 'vote' && m.transfer === true)) return;
       }
       if (m.type === 'preVote') {
         // A pre-vote never changes our term: the candidate has not incremented its own yet.
@@ -184,6 +230,199 @@ export class RaftCore {
         this.stepFollower(m);
         return;
     }
+  }
+
+  /**
+   * Appends a configuration entry that changes one server (thesis §4.1). Refused while another
+   * change is not yet committed, before this leader committed an entry of its own term, during a
+   * transfer, for a learner not yet close to the log's end, or when the voters left would not
+   * hold a majority that this leader heard from recently.
+   */
+  proposeConfChange(change: ConfChange): ConfChangeResult {
+    const refuse = (reason: ConfChangeRefusal, message: string): ConfChangeResult => ({ ok: false, reason, message });
+    if (this.role !== 'leader') return refuse('notLeader', 'not the leader');
+    if (this.leadTransferee !== null) return refuse('transferring', `leadership is moving to ${this.leadTransferee}`);
+    const pending = this.changePending();
+    if (pending !== null) return refuse('changeInProgress', pending);
+    const next = applyConfChange(this.conf(), change);
+    if (typeof next === 'string') return refuse('invalid', next);
+    if (change.type === 'promote' && !this.learnerCaughtUp(change.node)) {
+      return refuse('learnerBehind', `${change.node} is not close enough to the leader's log yet`);
+    }
+    if (change.type === 'remove' && this.voters.includes(change.node)) {
+      const healthy = next.voters.filter((id) => id === this.id || this.recentlyActive(id)).length;
+      if (healthy < Math.floor(next.voters.length / 2) + 1) {
+        return refuse('noQuorum', `without ${change.node}, the voters that answer (${healthy} of ${next.voters.length}) would not be a majority`);
+      }
+    }
+    this.appendEntries([encodeConfEntry(next)]);
+    const index = this.log.lastIndex();
+    this.confs.push({ index, term: this.term, conf: next });
+    this.trimConfs();
+    this.onConfChanged();
+    this.bcastAppend();
+    return { ok: true, index, term: this.term, conf: next };
+  }
+
+  /**
+   * Leadership transfer (thesis §3.10): bring `to` up to date, then tell it to campaign at once
+   * (TimeoutNow). Proposals are refused meanwhile; the transfer is abandoned after an election
+   * timeout. Without `to`, the voter with the most of the log is chosen.
+   */
+  transferLeadership(to?: NodeId): TransferResult {
+    if (this.role !== 'leader') return 'notLeader';
+    const target = to ?? this.mostCaughtUpVoter();
+    if (target === undefined || target === this.id || !this.voters.includes(target)) return 'notVoter';
+    if (this.leadTransferee === target) return 'ok';
+    this.leadTransferee = target;
+    // Its own clock, not electionElapsed: repeated transfers must never hold off check-quorum.
+    this.transferElapsed = 0;
+    const pr = this.progress.get(target)!;
+    if (pr.match === this.log.lastIndex()) this.sendTimeoutNow(target);
+    else this.sendAppend(target, true);
+    return 'ok';
+  }
+
+  /** Why no configuration change may start now, or null when one may. */
+  private changePending(): string | null {
+    if (this.confs.at(-1)!.index > this.log.committed) return 'the previous membership change is not committed yet';
+    if (!this.committedInCurrentTerm()) return 'the new leader has not committed an entry of its term yet';
+    return null;
+  }
+
+  /** The members whose copies make an entry committed: the voters, never a learner. */
+  private quorumMembers(): readonly NodeId[] {
+    return this.voters;
+  }
+
+  /** The configuration in effect now (the latest in the log). */
+  conf(): ConfState {
+    const latest = this.confs.at(-1);
+    return latest !== undefined ? latest.conf : { voters: this.config.peers, learners: this.config.learners };
+  }
+
+  /** The configuration in effect at `index` (for a snapshot's metadata). */
+  confAt(index: number): ConfState {
+    let found = this.confs[0]!.conf;
+    for (const c of this.confs) if (c.index <= index) found = c.conf;
+    return found;
+  }
+
+  /** Index of the latest configuration entry (0 when the configuration is the bootstrap one). */
+  confIndex(): number {
+    return this.confs.at(-1)!.index;
+  }
+
+  isVoter(): boolean {
+    return this.voters.includes(this.id);
+  }
+
+  private get voters(): readonly NodeId[] {
+    return this.conf().voters;
+  }
+
+  private get quorum(): number {
+    return Math.floor(this.voters.length / 2) + 1;
+  }
+
+  private recentlyActive(id: NodeId): boolean {
+    const pr = this.progress.get(id);
+    return pr !== undefined && (pr.recentActive || pr.lastRoundActive);
+  }
+
+  /** etcd's rule: a learner is promoted only when its lag is small and within a tenth of the log. */
+  private learnerCaughtUp(id: NodeId): boolean {
+    const pr = this.progress.get(id);
+    if (pr === undefined || !this.recentlyActive(id)) return false;
+    const lag = this.log.lastIndex() - pr.match;
+    return lag <= Math.min(this.config.maxLearnerLagEntries, Math.floor(this.log.lastIndex() / 10));
+  }
+
+  private mostCaughtUpVoter(): NodeId | undefined {
+    let best: NodeId | undefined;
+    let bestMatch = -1;
+    for (const id of this.voters) {
+      const match = this.progress.get(id)?.match ?? 0;
+      if (id !== this.id && match > bestMatch) {
+        best = id;
+        bestMatch = match;
+      }
+    }
+    return best;
+  }
+
+  private sendTimeoutNow(to: NodeId): void {
+    this.send<TimeoutNow>(to, { type: 'timeoutNow' });
+  }
+
+  /** Rebuilds the configurations from the snapshot and the log on start. */
+  private loadConfs(storage: LogStorage): void {
+    const snapshot = storage.snapshot();
+    const base = snapshot.meta.conf ?? { voters: this.config.peers, learners: this.config.learners };
+    this.confs = [{ index: snapshot.meta.index, term: snapshot.meta.term, conf: base }];
+    const last = storage.lastIndex();
+    for (let lo = Math.max(storage.firstIndex(), snapshot.meta.index + 1); lo <= last; ) {
+      const entries = storage.entries(lo, last + 1, 4 * 1024 * 1024);
+      for (const entry of entries) {
+        const conf = decodeConfEntry(entry.data);
+        if (conf !== null) this.confs.push({ index: entry.index, term: entry.term, conf });
+      }
+      lo = entries.at(-1)!.index + 1;
+    }
+  }
+
+  /** After a follower appended: drop configurations whose entries were truncated, add new ones. */
+  private syncConfs(entries: readonly Entry[]): void {
+    const before = this.conf();
+    const held = (c: ConfAt): boolean => c.index <= this.log.lastIndex() && (this.log.term(c.index) ?? c.term) === c.term;
+    while (this.confs.length > 1 && !held(this.confs.at(-1)!)) this.confs.pop();
+    for (const entry of entries) {
+      if (entry.index <= this.confs.at(-1)!.index || this.log.term(entry.index) !== entry.term) continue;
+      const conf = decodeConfEntry(entry.data);
+      if (conf !== null) this.confs.push({ index: entry.index, term: entry.term, conf });
+    }
+    this.trimConfs();
+    if (!sameConf(before, this.conf())) this.onConfChanged();
+  }
+
+  /**
+   * Drops configurations nobody asks for again: confAt is only asked at or above the applied
+   * index (a snapshot), so the newest one at or below it is the oldest one kept.
+   */
+  private trimConfs(): void {
+    while (this.confs.length > 1 && this.confs[1]!.index <= this.log.applied) this.confs.shift();
+  }
+
+  /** Brings the leader's progress tracking in line with the configuration now in effect. */
+  private onConfChanged(): void {
+    const conf = this.conf();
+    if (this.role !== 'leader') return;
+    const next = this.log.lastIndex() + 1;
+    for (const id of [...conf.voters, ...conf.learners]) {
+      if (this.progress.has(id)) continue;
+      const pr = new Progress(next, this.config.maxInflightMsgs, this.config.maxInflightBytes);
+      // Assume a new member is alive, so a snapshot is sent to it at once (sendSnapshot).
+      pr.recentActive = true;
+      this.progress.set(id, pr);
+    }
+    // A removed member keeps being replicated to (never counted) until its removal commits, so
+    // it learns that and stops on its own; pruneRemoved forgets it after that.
+    if (this.leadTransferee !== null && !conf.voters.includes(this.leadTransferee)) this.leadTransferee = null;
+    // The quorum changed: what a majority of the new voters hold may now be committed.
+    if (this.maybeCommit()) this.bcastAppend();
+  }
+
+  /**
+   * A leader that is no longer a voter steps down once the entry that removed it is committed
+   * (thesis §4.2.2), first telling the most caught-up voter to campaign so nobody waits out an
+   * election timeout.
+   */
+  private maybeStepDownRemoved(): void {
+    if (this.role !== 'leader' || this.isVoter() || this.confIndex() > this.log.committed) return;
+    this.bcastAppend();
+    const successor = this.mostCaughtUpVoter();
+    if (successor !== undefined && this.progress.get(successor)!.match === this.log.lastIndex()) this.sendTimeoutNow(successor);
+    this.becomeFollower(this.term, null);
   }
 
   // ---- Ready / advance ----------------------------------------------------------------------
@@ -275,10 +514,11 @@ export class RaftCore {
     this.deferredReads = [];
     this.uncommitted = [];
     this.uncommittedBytes = 0;
+    this.leadTransferee = null;
     this.progress.clear();
     const next = this.log.lastIndex() + 1;
-    for (const id of this.voters) {
-      this.progress.set(id, new Progress(next, this.config.maxInflightMsgs, this.config.maxInflightBytes));
+    for (const id of [...this.voters, ...this.conf().learners, this.id]) {
+      if (!this.progress.has(id)) this.progress.set(id, new Progress(next, this.config.maxInflightMsgs, this.config.maxInflightBytes));
     }
   }
 
@@ -321,7 +561,7 @@ export class RaftCore {
     this.appendEntries([new Uint8Array(0)]);
   }
 
-  private campaign(kind: Campaign): void {
+  private campaign(kind: Campaign, transfer = false): void {
     if (kind === 'preVote') this.becomePreCandidate();
     else this.becomeCandidate();
     const term = kind === 'preVote' ? this.term + 1 : this.term;
@@ -334,7 +574,7 @@ export class RaftCore {
     const lastLogTerm = this.log.lastTerm();
     for (const id of this.voters) {
       if (id === this.id) continue;
-      this.send<VoteRequest>(id, { type: kind, term, lastLogIndex, lastLogTerm });
+      this.send<VoteRequest>(id, transfer ? { type: kind, term, lastLogIndex, lastLogTerm, transfer } : { type: kind, term, lastLogIndex, lastLogTerm });
     }
   }
 
@@ -342,7 +582,9 @@ export class RaftCore {
     if (!this.votes.has(from)) this.votes.set(from, granted);
     let yes = 0;
     let no = 0;
-    for (const vote of this.votes.values()) {
+    // Only the votes of voters in our configuration count (a learner's or a stranger's never).
+    for (const [id, vote] of this.votes) {
+      if (!this.voters.includes(id)) continue;
       if (vote) yes++;
       else no++;
     }
@@ -355,6 +597,8 @@ export class RaftCore {
 
   private tickElection(): void {
     this.electionElapsed++;
+    // A learner, or a node removed from the group, never campaigns.
+    if (!this.isVoter()) return;
     if (this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
       this.campaign(this.config.preVote ? 'preVote' : 'vote');
@@ -366,15 +610,30 @@ export class RaftCore {
     this.electionElapsed++;
     if (this.electionElapsed >= this.config.electionTick) {
       this.electionElapsed = 0;
-      if (this.config.checkQuorum && !this.quorumActive()) {
+      // The activity round runs either way: a removal checks it leaves a live majority.
+      const quorumActive = this.quorumActive();
+      if (this.config.checkQuorum && !quorumActive) {
         this.becomeFollower(this.term, null);
         return;
       }
     }
+    // A transfer that did not finish within an election timeout is abandoned (§3.10).
+    if (this.leadTransferee !== null && ++this.transferElapsed >= this.config.electionTick) this.leadTransferee = null;
     if (this.heartbeatElapsed >= this.config.heartbeatTick) {
       this.heartbeatElapsed = 0;
       this.bcastHeartbeat(this.readOnly.lastContext());
       this.retryStalledSnapshots();
+      this.pruneRemoved();
+    }
+  }
+
+  /** Forgets removed members once their removal is committed and they hold it (or went quiet). */
+  private pruneRemoved(): void {
+    const conf = this.conf();
+    if (this.confIndex() > this.log.committed) return;
+    for (const [id, pr] of this.progress) {
+      if (id === this.id || isMember(conf, id)) continue;
+      if (pr.match >= this.confIndex() || !(pr.recentActive || pr.lastRoundActive)) this.progress.delete(id);
     }
   }
 
@@ -382,7 +641,8 @@ export class RaftCore {
   private quorumActive(): boolean {
     let active = 0;
     for (const [id, pr] of this.progress) {
-      if (id === this.id || pr.recentActive) active++;
+      if (this.voters.includes(id) && (id === this.id || pr.recentActive)) active++;
+      pr.lastRoundActive = pr.recentActive;
       pr.recentActive = false;
     }
     return active >= this.quorum;
@@ -436,6 +696,10 @@ export class RaftCore {
         this.leaderId = m.from;
         this.handleSnapshot(m);
         return;
+      case 'timeoutNow':
+        // §3.10: the leader brought us up to date and steps aside; campaign now, without pre-vote.
+        if (this.isVoter()) this.campaign('vote', true);
+        return;
       default:
         return; // stale responses from an earlier role
     }
@@ -473,6 +737,8 @@ export class RaftCore {
   }
 
   private stepLeader(m: Message): void {
+    // Responses from a node that is no longer a member (or not yet one) are ignored.
+    if (!this.progress.has(m.from)) return;
     switch (m.type) {
       case 'append':
       case 'heartbeat':
@@ -510,6 +776,7 @@ export class RaftCore {
     }
     const lastNewIndex = this.log.maybeAppend(m.prevLogIndex, m.prevLogTerm, m.commit, m.entries);
     if (lastNewIndex !== undefined) {
+      this.syncConfs(m.entries);
       this.sendAppendResponse(m.from, lastNewIndex);
       return;
     }
@@ -589,6 +856,8 @@ export class RaftCore {
       return false;
     }
     this.log.restore(snapshot);
+    this.confs = [{ index: snapshot.meta.index, term: snapshot.meta.term, conf: snapshot.meta.conf ?? this.conf() }];
+    this.onConfChanged();
     return true;
   }
 
@@ -633,10 +902,12 @@ export class RaftCore {
     }
     if (this.maybeCommit()) this.bcastAppend();
     else if (wasPaused) this.sendAppend(m.from, true);
+    if (this.role !== 'leader') return; // stepped down after committing its own removal
     // Fill the pipeline while the window has room.
     while (this.sendAppend(m.from, false)) {
       // each call sends one append
     }
+    if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from);
   }
 
   private handleHeartbeatResponse(m: HeartbeatResponse): void {
@@ -646,7 +917,7 @@ export class RaftCore {
     // A lost append would otherwise stall a full window forever: make room for one retry.
     if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
     if (pr.match < this.log.lastIndex()) this.sendAppend(m.from, true);
-    if (m.context !== '' && this.readOnly.recordAck(m.context, m.from) >= this.quorum) {
+    if (m.context !== '' && this.voters.includes(m.from) && this.readOnly.recordAck(m.context, m.from) >= this.quorum) {
       this.readStates.push(...this.readOnly.release(m.context));
     }
   }
@@ -738,15 +1009,15 @@ export class RaftCore {
   }
 
   private bcastAppend(): void {
-    for (const id of this.voters) {
+    if (this.role !== 'leader') return; // it stepped down on committing its own removal
+    for (const id of this.progress.keys()) {
       if (id !== this.id) this.sendAppend(id, true);
     }
   }
 
   private bcastHeartbeat(context: string): void {
-    for (const id of this.voters) {
+    for (const [id, pr] of this.progress) {
       if (id === this.id) continue;
-      const pr = this.progress.get(id)!;
       // Never tell a follower to commit past what it is known to hold.
       const commit = Math.min(pr.match, this.log.committed);
       this.send<HeartbeatRequest>(id, { type: 'heartbeat', commit, context });
@@ -755,7 +1026,8 @@ export class RaftCore {
 
   /** Advances commit to the highest index a majority holds, if that entry is of this term. */
   private maybeCommit(): boolean {
-    const matches = [...this.progress.values()].map((pr) => pr.match).sort((a, b) => b - a);
+    // Voters only: a learner's copy never makes an entry committed.
+    const matches = this.quorumMembers().map((id) => this.progress.get(id)?.match ?? 0).sort((a, b) => b - a);
     const quorumIndex = matches[this.quorum - 1]!;
     if (!this.log.maybeCommit(quorumIndex, this.term)) return false;
     while (this.uncommitted.length > 0 && this.uncommitted[0]![0] <= this.log.committed) {
@@ -766,6 +1038,7 @@ export class RaftCore {
       this.deferredReads = [];
       for (const context of deferred) this.startRead(context);
     }
+    this.maybeStepDownRemoved();
     return true;
   }
 

@@ -10,7 +10,13 @@ export type RaftErrorCode =
   | 'RAFT_SESSION_EXPIRED'
   | 'RAFT_STALE_SEQUENCE'
   | 'RAFT_RESULT_TOO_LARGE'
-  | 'RAFT_BAD_MESSAGE';
+  | 'RAFT_BAD_MESSAGE'
+  /** A command that starts like a configuration entry (conf-change.ts). */
+  | 'RAFT_BAD_COMMAND'
+  /** A membership change refused: another is pending, the learner is behind, no quorum would be left, ... */
+  | 'RAFT_CONF_CHANGE_REFUSED'
+  /** A leadership transfer abandoned after an election timeout. */
+  | 'RAFT_TRANSFER_FAILED';
 
 export class RaftError extends Error {
   readonly code: RaftErrorCode;

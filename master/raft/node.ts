@@ -4,12 +4,13 @@
 // commit index applies first and writes it afterwards: onlyMovesCommit). It
 // turns proposals and reads into promises for the master.
 import type { RaftConfig, RaftConfigInput } from './config.js';
-import { RaftCore } from './core.js';
+import { decodeConfEntry, isConfEntryData, isMember, type ConfChange } from './conf-change.js';
+import { RaftCore, type ConfChangeRefusal } from './core.js';
 import { NotLeaderError, RaftError } from './errors.js';
 import { ChunkedSnapshotData } from './snapshot-data.js';
 import { capturePieces, type StateMachine } from './state-machine.js';
 import type { LogStorage, Storage } from './storage.js';
-import { onlyMovesCommit, type Message, type NodeId, type Ready, type Role } from './types.js';
+import { onlyMovesCommit, type ConfState, type Message, type NodeId, type Ready, type Role } from './types.js';
 
 export type { StateMachine } from './state-machine.js';
 
@@ -45,8 +46,20 @@ export interface RaftNodeObserver {
 
 export interface RaftNodeOptions {
   readonly id: NodeId;
-  /** Every voter, this node included. */
+  /**
+   * The voters the group starts with, this node included unless it joins as a learner. The
+   * configuration in the log or snapshot replaces it once there is one.
+   */
   readonly peers: readonly NodeId[];
+  /** Learners the group starts with: a node joining an existing group names itself here. */
+  readonly learners?: readonly NodeId[];
+  /**
+   * Called when a configuration commits here (an entry applied, or a snapshot installed that
+   * carries one), in log order: the master records its group durably. Must not throw.
+   */
+  readonly onConfCommitted?: (conf: ConfState, index: number) => void;
+  /** Called once when a committed configuration no longer names this node: it should stop. */
+  readonly onRemoved?: () => void;
   readonly storage: Storage;
   readonly transport: Transport;
   readonly stateMachine: StateMachine;
@@ -70,7 +83,7 @@ export interface RaftNodeOptions {
   /** Proposals waiting for commit; beyond it `propose` fails fast with RAFT_BUSY. */
   readonly maxPendingProposals?: number;
   /** Core settings (electionTick, heartbeatTick, maxInflightMsgs, ...); see config.ts. */
-  readonly raft?: Partial<Omit<RaftConfig, 'id' | 'peers' | 'applied'>>;
+  readonly raft?: Partial<Omit<RaftConfig, 'id' | 'peers' | 'learners' | 'applied'>>;
   /** Called once if the node hits an unrecoverable error (a failed fsync); the node stops. */
   readonly onFatal?: (error: Error) => void;
   /** The tick source; setInterval unless a test drives time itself. */
@@ -148,12 +161,23 @@ export class RaftNode {
   private confirmedReads: { index: number; waiters: Waiter<void>[] }[] = [];
   private readonly leaderListeners = new Set<(change: LeaderChange) => void>();
   private lastLeader: { leaderId: NodeId | null; term: number } = { leaderId: null, term: 0 };
+  /** Configuration changes waiting for their entry to commit, by log index. */
+  private readonly confChanges = new Map<number, PendingProposal>();
+  /** Transfers waiting for this node to stop leading (or for the core to abandon them). */
+  private transfers: Waiter<void>[] = [];
+  private removed = false;
+  /**
+   * Whether a committed configuration named this node (a bootstrap voter starts so). A joining
+   * node applies older configurations without itself first: those do not remove it.
+   */
+  private wasMember: boolean;
 
   constructor(options: RaftNodeOptions) {
     this.options = options;
     this.id = options.id;
     this.storage = options.storage;
     this.stateMachine = options.stateMachine;
+    this.wasMember = options.peers.includes(options.id);
   }
 
   /** Restores the state machine from the latest snapshot and starts ticking. */
@@ -171,6 +195,7 @@ export class RaftNode {
         ...this.options.raft,
         id: this.options.id,
         peers: this.options.peers,
+        learners: this.options.learners ?? [],
         applied: snapshot.meta.index,
       },
       this.storage,
@@ -205,6 +230,7 @@ export class RaftNode {
     if (data.byteLength === 0 || data.byteLength > maxBytes) {
       return Promise.reject(new RaftError('RAFT_PROPOSAL_TOO_LARGE', `a command must be 1..${maxBytes} bytes`));
     }
+    if (isConfEntryData(data)) return Promise.reject(new RaftError('RAFT_BAD_COMMAND', 'a command may not start like a configuration entry'));
     if (core.role !== 'leader') return Promise.reject(new NotLeaderError(core.leaderId, false));
     const maxPending = this.options.maxPendingProposals ?? NODE_DEFAULTS.maxPendingProposals;
     if (this.proposals.size + this.proposalBatch.length >= maxPending) {
@@ -230,6 +256,47 @@ export class RaftNode {
       if (this.readBatch.length === 0) queueMicrotask(() => this.flushReads());
       this.readBatch.push({ resolve, reject });
     });
+  }
+
+  /**
+   * Proposes a single-server membership change; resolves with the new configuration once its
+   * entry is committed here. Rejects with NotLeaderError, or RaftError RAFT_CONF_CHANGE_REFUSED
+   * (why in the message: another change pending, a learner still behind, no quorum left, ...).
+   */
+  proposeConfChange(change: ConfChange): Promise<ConfState> {
+    const core = this.requireRunning();
+    const result = core.proposeConfChange(change);
+    if (!result.ok) return Promise.reject(confRefusal(result.reason, result.message, core.leaderId));
+    this.schedule();
+    return new Promise((resolve, reject) => {
+      this.confChanges.set(result.index, { term: result.term, resolve: resolve as (value: unknown) => void, reject });
+    });
+  }
+
+  /**
+   * Hands leadership to `to` (or the most caught-up voter): resolves with the voter it was handed
+   * to once this node no longer leads; rejects with RAFT_TRANSFER_FAILED when the core abandoned it (an election timeout).
+   */
+  transferLeadership(to?: NodeId): Promise<NodeId> {
+    const core = this.requireRunning();
+    const result = core.transferLeadership(to);
+    if (result === 'notLeader') return Promise.reject(new NotLeaderError(core.leaderId, false));
+    if (result === 'notVoter') return Promise.reject(new RaftError('RAFT_CONF_CHANGE_REFUSED', `${to ?? 'no other voter'} cannot take over: not a voter of the group`));
+    const target = core.leadTransferee!;
+    this.schedule();
+    return new Promise<void>((resolve, reject) => this.transfers.push({ resolve, reject })).then(() => target);
+  }
+
+  /** The configuration in effect now and, on the leader, how far each member's log matches. */
+  membership(): { conf: ConfState; confIndex: number; progress: Record<NodeId, { match: number }> } {
+    const core = this.requireRunning();
+    const progress: Record<NodeId, { match: number }> = {};
+    const conf = core.conf();
+    for (const id of [...conf.voters, ...conf.learners]) {
+      const pr = core.progressOf(id);
+      if (pr !== undefined) progress[id] = { match: pr.match };
+    }
+    return { conf, confIndex: core.confIndex(), progress };
   }
 
   /** Inbound message from the transport. Messages for another node are dropped. */
@@ -370,8 +437,11 @@ export class RaftNode {
       this.snapshotIndex = Math.max(this.snapshotIndex, ready.snapshot.meta.index);
       this.failProposalsUpTo(ready.snapshot.meta.index);
     }
+    if (ready.snapshot?.meta.conf !== undefined) this.confCommitted(ready.snapshot.meta.conf, ready.snapshot.meta.index);
     for (const entry of ready.committedEntries) {
-      const result = entry.data.byteLength === 0 ? undefined : this.stateMachine.apply(entry.data, entry.index);
+      const conf = decodeConfEntry(entry.data);
+      if (conf !== null) this.confCommitted(conf, entry.index, entry.term, core);
+      const result = entry.data.byteLength === 0 || conf !== null ? undefined : this.stateMachine.apply(entry.data, entry.index);
       this.appliedIndex = entry.index;
       this.appliedTerm = entry.term;
       const pending = this.proposals.get(entry.index);
@@ -393,6 +463,7 @@ export class RaftNode {
     if (persistLast) await this.storage.persist(batch);
     core.advance(ready);
     if (ready.softState !== null) this.onSoftState(core);
+    this.settleTransfers(core);
     await this.maybeSnapshot();
   }
 
@@ -402,6 +473,8 @@ export class RaftNode {
       const error = new NotLeaderError(core.leaderId, true);
       for (const p of this.proposals.values()) p.reject(error);
       this.proposals.clear();
+      for (const p of this.confChanges.values()) p.reject(error);
+      this.confChanges.clear();
       // A deposed leader never answers a read it could not confirm.
       for (const waiters of this.unconfirmedReads.values()) for (const w of waiters) w.reject(new NotLeaderError(core.leaderId, false));
       this.unconfirmedReads.clear();
@@ -411,6 +484,31 @@ export class RaftNode {
       const change: LeaderChange = { leaderId: core.leaderId, term: core.term, isLeader: core.role === 'leader' };
       for (const listener of this.leaderListeners) listener(change);
     }
+  }
+
+  private confCommitted(conf: ConfState, index: number, term?: number, core?: RaftCore): void {
+    const pending = this.confChanges.get(index);
+    if (pending !== undefined && term !== undefined) {
+      this.confChanges.delete(index);
+      if (pending.term === term) pending.resolve(conf);
+      else pending.reject(new NotLeaderError(core?.leaderId ?? null, false));
+    }
+    this.options.onConfCommitted?.(conf, index);
+    if (isMember(conf, this.id)) this.wasMember = true;
+    else if (this.wasMember && !this.removed) {
+      this.removed = true;
+      // After this Ready's messages left: the leader's last appends tell the others the commit.
+      queueMicrotask(() => this.options.onRemoved?.());
+    }
+  }
+
+  private settleTransfers(core: RaftCore): void {
+    if (this.transfers.length === 0) return;
+    if (core.role === 'leader' && core.leadTransferee !== null) return;
+    const waiters = this.transfers;
+    this.transfers = [];
+    if (core.role !== 'leader') for (const w of waiters) w.resolve();
+    else for (const w of waiters) w.reject(new RaftError('RAFT_TRANSFER_FAILED', 'leadership transfer did not finish within an election timeout'));
   }
 
   private releaseConfirmedReads(): void {
@@ -435,7 +533,7 @@ export class RaftNode {
     const every = this.options.snapshotEveryEntries ?? NODE_DEFAULTS.snapshotEveryEntries;
     if (this.snapshotting !== null || this.appliedIndex - this.snapshotIndex < every) return;
     const keep = this.options.compactKeepEntries ?? NODE_DEFAULTS.compactKeepEntries;
-    const meta = { index: this.appliedIndex, term: this.appliedTerm };
+    const meta = { index: this.appliedIndex, term: this.appliedTerm, conf: this.core!.confAt(this.appliedIndex) };
     const compactIndex = Math.max(0, meta.index - keep);
     const taken = this.stateMachine.snapshot();
     if (this.storage.saveSnapshotStream === undefined) {
@@ -470,6 +568,10 @@ export class RaftNode {
   private failAll(error: Error): void {
     for (const p of this.proposals.values()) p.reject(error);
     this.proposals.clear();
+    for (const p of this.confChanges.values()) p.reject(error);
+    this.confChanges.clear();
+    for (const w of this.transfers) w.reject(error);
+    this.transfers = [];
     for (const waiters of this.unconfirmedReads.values()) for (const w of waiters) w.reject(error);
     this.unconfirmedReads.clear();
     for (const read of this.confirmedReads) for (const w of read.waiters) w.reject(error);
@@ -479,6 +581,11 @@ export class RaftNode {
     for (const w of this.readBatch) w.reject(error);
     this.readBatch = [];
   }
+}
+
+function confRefusal(reason: ConfChangeRefusal, message: string, leaderId: NodeId | null): Error {
+  if (reason === 'notLeader' || reason === 'transferring') return new NotLeaderError(leaderId, false);
+  return new RaftError('RAFT_CONF_CHANGE_REFUSED', message);
 }
 
 function* iterate<T>(it: Iterator<T>): Generator<T> {

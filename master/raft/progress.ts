@@ -78,6 +78,8 @@ export class Progress {
   probeSent = false;
   /** Heard from since the last check-quorum round. */
   recentActive = false;
+  /** recentActive as it was at the last check-quorum round (a removal must leave a live majority). */
+  lastRoundActive = false;
   readonly inflights: Inflights;
   stream: SnapshotStream | null = null;
 

@@ -3,14 +3,21 @@
 // time, so neither side holds the snapshot in one buffer. "DFSRSNP2" files (written now) differ
 // from the "DFSRSNP1" ones written before (still read) only in the CRC's order: the data's, then
 // the header fields' (the length is known only at the end), instead of the fields', then the data's.
+// "DFSRSNP3" files add a trailer after the data: the configuration in effect at the snapshot's
+// index as JSON (null for none), then its byte length (4 bytes); the CRC covers data, trailer JSON
+// and header fields, in that order.
 import { closeSync, openSync, readSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { dataPieces, SNAPSHOT_IO_BYTES } from './snapshot-data.js';
+import { validConf } from './conf-change.js';
 import { EMPTY_SNAPSHOT, type Snapshot, type SnapshotData, type SnapshotMeta } from './types.js';
 
 const MAGIC_V1 = Buffer.from('DFSRSNP1', 'ascii');
-const SNAPSHOT_MAGIC = Buffer.from('DFSRSNP2', 'ascii');
+const MAGIC_V2 = Buffer.from('DFSRSNP2', 'ascii');
+const SNAPSHOT_MAGIC = Buffer.from('DFSRSNP3', 'ascii');
+/** A configuration trailer is small (ids of at most MAX_MEMBERS members); anything bigger is corruption. */
+const MAX_TRAILER_BYTES = 64 * 1024;
 const HEADER_BYTES = SNAPSHOT_MAGIC.byteLength + 4 + 24;
 
 /** Closes a snapshot file's descriptor once nothing reads it any more (a stream to a follower may outlive a newer snapshot). */
@@ -54,6 +61,12 @@ export async function writeSnapshotFile(path: string, tmpPath: string, meta: Sna
       await tmp.write(next.value, 0, next.value.byteLength, HEADER_BYTES + length);
       length += next.value.byteLength;
     }
+    const conf = Buffer.from(JSON.stringify(meta.conf ?? null), 'utf8');
+    const trailer = Buffer.alloc(conf.byteLength + 4);
+    conf.copy(trailer, 0);
+    trailer.writeUInt32LE(conf.byteLength, conf.byteLength);
+    await tmp.write(trailer, 0, trailer.byteLength, HEADER_BYTES + length);
+    checksum = crc32(conf, checksum);
     const header = headerOf(meta, length);
     header.writeUInt32LE(crc32(header.subarray(12), checksum), 8);
     await tmp.write(header, 0, HEADER_BYTES, 0);
@@ -96,7 +109,7 @@ export async function readSnapshotFile(path: string): Promise<Snapshot> {
   // refuse to start rather than serve a state machine that silently lost data.
   const header = Buffer.alloc(HEADER_BYTES);
   const magic = header.subarray(0, SNAPSHOT_MAGIC.byteLength);
-  if (readSync(fd, header, 0, HEADER_BYTES, 0) < HEADER_BYTES || !(magic.equals(SNAPSHOT_MAGIC) || magic.equals(MAGIC_V1))) {
+  if (readSync(fd, header, 0, HEADER_BYTES, 0) < HEADER_BYTES || !(magic.equals(SNAPSHOT_MAGIC) || magic.equals(MAGIC_V2) || magic.equals(MAGIC_V1))) {
     closeSync(fd);
     throw new Error(`raft snapshot ${path} is corrupt (bad header)`);
   }
@@ -109,7 +122,6 @@ export async function readSnapshotFile(path: string): Promise<Snapshot> {
   } catch {
     throw new Error(`raft snapshot ${path} is corrupt (shorter than its header says)`);
   }
-  if (!v1) checksum = crc32(fields, checksum);
   const { size } = await open(path, 'r').then(async (h) => {
     try {
       return await h.stat();
@@ -117,6 +129,40 @@ export async function readSnapshotFile(path: string): Promise<Snapshot> {
       await h.close();
     }
   });
-  if (size !== HEADER_BYTES + data.byteLength || checksum !== header.readUInt32LE(8)) throw new Error(`raft snapshot ${path} is corrupt (checksum mismatch)`);
-  return { meta: { index: Number(header.readBigUInt64LE(12)), term: Number(header.readBigUInt64LE(20)) }, data };
+  let trailerBytes = 0;
+  let conf: SnapshotMeta['conf'];
+  if (magic.equals(SNAPSHOT_MAGIC)) {
+    const confBytes = readTrailer(fd, HEADER_BYTES + data.byteLength, size, path);
+    checksum = crc32(confBytes, checksum);
+    trailerBytes = confBytes.byteLength + 4;
+    conf = parseConf(confBytes, path);
+  }
+  if (!v1) checksum = crc32(fields, checksum);
+  if (size !== HEADER_BYTES + data.byteLength + trailerBytes || checksum !== header.readUInt32LE(8)) throw new Error(`raft snapshot ${path} is corrupt (checksum mismatch)`);
+  const meta: SnapshotMeta = { index: Number(header.readBigUInt64LE(12)), term: Number(header.readBigUInt64LE(20)) };
+  return { meta: conf === undefined ? meta : { ...meta, conf }, data };
+}
+
+/** The configuration trailer's JSON bytes (DFSRSNP3), read from its length at the file's end. */
+function readTrailer(fd: number, at: number, size: number, path: string): Buffer {
+  const length = Buffer.alloc(4);
+  if (size < at + 4 || readSync(fd, length, 0, 4, size - 4) < 4) throw new Error(`raft snapshot ${path} is corrupt (no configuration trailer)`);
+  const bytes = length.readUInt32LE(0);
+  if (bytes > MAX_TRAILER_BYTES || size !== at + bytes + 4) throw new Error(`raft snapshot ${path} is corrupt (bad configuration trailer)`);
+  const out = Buffer.alloc(bytes);
+  if (readSync(fd, out, 0, bytes, at) < bytes) throw new Error(`raft snapshot ${path} is corrupt (short configuration trailer)`);
+  return out;
+}
+
+function parseConf(bytes: Buffer, path: string): SnapshotMeta['conf'] {
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new Error(`raft snapshot ${path} is corrupt (configuration is not JSON)`);
+  }
+  if (value === null) return undefined;
+  const conf = validConf(value);
+  if (conf === null) throw new Error(`raft snapshot ${path} is corrupt (bad configuration)`);
+  return conf;
 }

@@ -96,6 +96,12 @@ export class StreamTransport implements Transport {
     }
   }
 
+  /** Starts sending to a member added to the group at run time (a no-op for one already known). */
+  addPeer(peer: NodeId, address: string): void {
+    if (this.closed || this.links.has(peer)) return;
+    this.links.set(peer, { peer, ...splitAddress(address), queue: [], socket: null, dialing: null, stalled: null, redial: null, backoffMs: 0 });
+  }
+
   send(messages: readonly Message[]): void {
     if (this.closed) return;
     const touched = new Set<PeerLink>();

@@ -22,10 +22,27 @@ export interface HardState {
   readonly commit: number;
 }
 
+/**
+ * The members of the group as of some log index. Voters elect leaders and count towards every
+ * quorum; learners only receive the log (a new master catching up before it is promoted).
+ */
+export interface ConfState {
+  readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
+  /** Where each member is reached (host:port), when the user of the module keeps it here (the master does). */
+  readonly addresses?: Readonly<Record<NodeId, string>>;
+}
+
 export interface SnapshotMeta {
   /** Index and term of the last entry the snapshot covers. */
   readonly index: number;
   readonly term: number;
+  /**
+   * The configuration in effect at `index` (thesis §4.1: a snapshot carries the latest
+   * configuration it covers, since the entry that made it is compacted away). Absent in snapshots
+   * written before membership changes existed: then the configured peers are the group.
+   */
+  readonly conf?: ConfState;
 }
 
 /**
@@ -61,6 +78,16 @@ export interface VoteRequest extends Envelope {
   readonly type: 'preVote' | 'vote';
   readonly lastLogIndex: number;
   readonly lastLogTerm: number;
+  /**
+   * A campaign the leader asked for (TimeoutNow, thesis §3.10): voters grant it even while they
+   * heard from that leader recently, which they would otherwise ignore (check-quorum lease).
+   */
+  readonly transfer?: boolean;
+}
+
+/** Leadership transfer (thesis §3.10): the leader tells an up-to-date voter to campaign at once. */
+export interface TimeoutNow extends Envelope {
+  readonly type: 'timeoutNow';
 }
 
 export interface VoteResponse extends Envelope {
@@ -131,7 +158,8 @@ export type Message =
   | HeartbeatRequest
   | HeartbeatResponse
   | SnapshotChunk
-  | SnapshotResponse;
+  | SnapshotResponse
+  | TimeoutNow;
 
 export type MessageType = Message['type'];
 
@@ -146,6 +174,7 @@ export const MESSAGE_TYPES: readonly MessageType[] = [
   'heartbeatResp',
   'snapshot',
   'snapshotResp',
+  'timeoutNow',
 ];
 
 /** A linearizable read may be served once the state machine has applied `index`. */

@@ -53,7 +53,7 @@ export interface ClusterOptions {
 }
 
 /** Spawns `dfs <role> ...` and resolves with its address once it logs that it started. */
-function spawnRole(role: 'master' | 'chunkserver', args: string[], startedMsg: string): Promise<Proc> {
+export function spawnRole(role: 'master' | 'chunkserver', args: string[], startedMsg: string): Promise<Proc> {
   const child = spawn(process.execPath, [DFS, role, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DFS_LOG_LEVEL: 'info' } });
   const output: string[] = [];
   return new Promise((resolvePromise, reject) => {

@@ -14,13 +14,19 @@ export type PlantedBug =
   /** A leader never checks that it still hears from a majority (check-quorum off while configured on). */
   | 'noCheckQuorum'
   /** The storage loses the persisted term and vote on a crash (as if never fsynced). */
-  | 'loseHardState';
+  | 'loseHardState'
+  /** A leader starts a membership change while the previous one is not committed (two in flight). */
+  | 'twoConfChanges'
+  /** A leader counts learners' copies towards the commit quorum. */
+  | 'learnerInQuorum';
 
 interface CoreInternals {
   term: number;
   vote: string | null;
   becomePreCandidate(): void;
   quorumActive(): boolean;
+  changePending(): string | null;
+  quorumMembers(): readonly string[];
 }
 
 export function plantInCore(bug: PlantedBug | null, core: RaftCore): void {
@@ -41,6 +47,10 @@ export function plantInCore(bug: PlantedBug | null, core: RaftCore): void {
     };
   } else if (bug === 'noCheckQuorum') {
     internals.quorumActive = () => true;
+  } else if (bug === 'twoConfChanges') {
+    internals.changePending = () => null;
+  } else if (bug === 'learnerInQuorum') {
+    internals.quorumMembers = () => [...core.conf().voters, ...core.conf().learners];
   }
 }
 

@@ -12,8 +12,14 @@
 // an earlier term reaches a majority, which is how Figure 8 of the Raft paper starts; a leader
 // crashes right after its own entries reach its disk only; a follower crashes right after it
 // acknowledges) and calm phases (healed, no loss, short delays), where a settled leader must stay.
+// With `membership`, an operator also changes the group while all this goes on: it adds a fresh
+// node as a learner, promotes it, removes voters (the leader too) and transfers leadership; a
+// removed node stops on its own. Then every commit must be on a majority of the committing
+// leader's voters' disks, and configurations in any log change one voter at a time with at most
+// one change uncommitted on a leader.
 // Same seed, same run.
 import type { RaftConfigInput } from '../../../master/raft/config.js';
+import { isMember, votersChanged } from '../../../master/raft/conf-change.js';
 import { RaftCore } from '../../../master/raft/core.js';
 import { NotLeaderError, RaftError } from '../../../master/raft/errors.js';
 import { MemoryStorage } from '../../../master/raft/memory-storage.js';
@@ -21,7 +27,7 @@ import { RaftNode } from '../../../master/raft/node.js';
 import { encodeCommand, encodeRegister, SessionStateMachine, type SessionResult } from '../../../master/raft/session.js';
 import type { StateMachine } from '../../../master/raft/state-machine.js';
 import type { LogStorage } from '../../../master/raft/storage.js';
-import type { Entry, Message } from '../../../master/raft/types.js';
+import type { ConfState, Entry, Message } from '../../../master/raft/types.js';
 import { mulberry32 } from '../../helpers/rng.js';
 import { EventQueue } from './event-queue.js';
 import { encodeKv, KvStateMachine } from './kv.js';
@@ -82,6 +88,12 @@ export interface SimOptions {
   readonly checkDurableBeforeSend: boolean;
   /** A deliberate bug, to prove the checks catch it; null for the real thing. */
   readonly plant: PlantedBug | null;
+  /**
+   * Membership changes at run time: three voters start, and `nodeCount - 3` fresh nodes wait to
+   * be added; an operator acts every `membershipEveryMs` on average.
+   */
+  readonly membership: boolean;
+  readonly membershipEveryMs: number;
 }
 
 const TICK_MS = 10;
@@ -124,6 +136,8 @@ export function optionsForSeed(seed: number, overrides: Partial<SimOptions> = {}
     snapshotChunkBytes: pick([16, 64, 1 << 20]),
     checkDurableBeforeSend: true,
     plant: null,
+    membership: false,
+    membershipEveryMs: 150,
   };
   // A third of the seeds build Figure 8 of the Raft paper on purpose: three nodes, no random
   // crashes or partitions to break the chain, appends of one or two entries (so an old-term entry
@@ -135,9 +149,15 @@ export function optionsForSeed(seed: number, overrides: Partial<SimOptions> = {}
         minorityEntryCrashChance: 0.5, oldTermMajorityCrashChance: 1,
       }
     : {};
+  // Membership runs have six slots (three voters to start, three fresh nodes) and no Figure 8
+  // triggers, which assume a fixed majority.
+  const membershipOptions: Partial<SimOptions> = overrides.membership === true
+    ? { nodeCount: 6, oldTermMajorityCrashChance: 0, minorityEntryCrashChance: 0 }
+    : {};
   return {
     ...drawn,
     ...figure8Options,
+    ...membershipOptions,
     ...overrides,
   };
 }
@@ -177,6 +197,10 @@ interface SimNode {
   oldTermMark: string;
   /** The (term, index) at which the minority-entry fault last fired, so it fires once. */
   minorityMark: string;
+  /** The group this node starts with (bootstrap); null for a fresh node not added yet. */
+  bootstrap: { peers: readonly string[]; learners: readonly string[] } | null;
+  /** Stopped on its own after learning it was removed; never restarted. */
+  removed: boolean;
 }
 
 interface ClientOp {
@@ -212,6 +236,9 @@ export interface SimStats {
   settledCalmPhases: number;
   snapshotsSent: number;
   snapshotsInstalled: number;
+  confChangesCommitted: number;
+  transfers: number;
+  removedStopped: number;
   opsCompleted: number;
   opsUnknown: number;
   readsCompleted: number;
@@ -232,7 +259,7 @@ export class Simulation {
   readonly stats: SimStats = {
     events: 0, elections: 0, maxTerm: 0, commits: 0, crashes: 0, oldTermMajorityCrashes: 0, minorityEntryCrashes: 0,
     ackCrashes: 0, partitions: 0, phases: 0, settledCalmPhases: 0, snapshotsSent: 0, snapshotsInstalled: 0,
-    opsCompleted: 0, opsUnknown: 0, readsCompleted: 0, messages: 0,
+    confChangesCommitted: 0, transfers: 0, removedStopped: 0, opsCompleted: 0, opsUnknown: 0, readsCompleted: 0, messages: 0,
   };
   readonly history: KvOperation[] = [];
   private readonly random: () => number;
@@ -268,12 +295,15 @@ export class Simulation {
   constructor(readonly seed: number, options: SimOptions) {
     this.options = options;
     this.random = createRandom(seed);
-    this.quorum = Math.floor(options.nodeCount / 2) + 1;
+    const initial = options.membership ? 3 : options.nodeCount;
+    this.quorum = Math.floor(initial / 2) + 1;
+    const initialIds = Array.from({ length: initial }, (_, i) => `n${i + 1}`);
     for (let i = 0; i < options.nodeCount; i++) {
       this.nodes.push({
         index: i, id: `n${i + 1}`, disk: new MemoryStorage(), raft: null, core: null, kv: null, incarnation: 0, tick: null,
         write: null, lostIncarnations: new Set(), lastApplied: 0, checkedCommit: 0, wasLeaderInTerm: -1, leaderSince: 0,
         heardAt: new Map(), isolatedAtTerm: null, oldTermMark: '', minorityMark: '',
+        bootstrap: i < initial ? { peers: initialIds, learners: [] } : null, removed: false,
       });
       this.maxTermSent.push(0);
     }
@@ -282,8 +312,9 @@ export class Simulation {
 
   /** Runs to completion; rejects with SimViolation when a property fails. */
   async run(): Promise<SimStats> {
-    for (const node of this.nodes) this.restart(node);
+    for (const node of this.nodes) if (this.runs(node)) this.restart(node);
     for (const node of this.nodes) this.scheduleTick(node, Math.floor(this.random() * TICK_MS));
+    if (this.options.membership) this.scheduleMembership();
     for (let c = 0; c < this.options.clients; c++) {
       const client: SimClient = { index: c, sessionId: null, seq: 0, op: null, attempt: 0, guess: c % this.nodes.length, idle: true };
       this.clients.push(client);
@@ -328,6 +359,17 @@ export class Simulation {
       .join(' ') + ` groups ${this.group.join('')} ${this.phase}` + progress;
   }
 
+  /** Whether the node is part of the run: started at some point and not removed. */
+  private runs(node: SimNode): boolean {
+    return node.bootstrap !== null && !node.removed;
+  }
+
+  /** Nodes the leader's configuration names (all of them without membership changes). */
+  private members(leader: SimNode): SimNode[] {
+    const conf = leader.core!.conf();
+    return this.nodes.filter((n) => isMember(conf, n.id));
+  }
+
   private at(time: number, run: () => void): void {
     this.queue.push(Math.max(time, this.now), run);
   }
@@ -364,7 +406,9 @@ export class Simulation {
     let starting = true;
     const raft = new RaftNode({
       id: node.id,
-      peers: this.nodes.map((n) => n.id),
+      peers: node.bootstrap!.peers,
+      learners: node.bootstrap!.learners,
+      onRemoved: () => this.at(this.now, () => this.stopRemoved(node, incarnation)),
       storage,
       transport: { send: (messages) => this.send(node, incarnation, messages) },
       stateMachine: this.checkedStateMachine(node, () => starting, sm),
@@ -450,6 +494,19 @@ export class Simulation {
     });
   }
 
+  /** A node that learned it was removed stops for good (the driver asked it to). */
+  private stopRemoved(node: SimNode, incarnation: number): void {
+    if (node.incarnation !== incarnation || node.raft === null) return;
+    this.stats.removedStopped++;
+    node.removed = true;
+    node.incarnation++;
+    node.raft = null;
+    node.core = null;
+    node.kv = null;
+    node.tick = null;
+    node.write = null;
+  }
+
   private crash(node: SimNode, loseInFlight = this.random() < 0.5, restartAfterMs = this.randomInt(20, 400)): void {
     if (node.raft === null) return;
     this.stats.crashes++;
@@ -477,7 +534,7 @@ export class Simulation {
     node.tick = null;
     node.write = null;
     this.at(this.now + restartAfterMs, () => {
-      if (node.raft === null) this.restart(node);
+      if (node.raft === null && this.runs(node)) this.restart(node);
     });
   }
 
@@ -601,7 +658,7 @@ export class Simulation {
         // Prefer the leader half the time: that is where the interesting bugs are.
         const leader = this.nodes.find((n) => n.core?.role === 'leader');
         const victim = leader !== undefined && this.random() < 0.5 ? leader : this.nodes[this.randomInt(0, this.nodes.length - 1)]!;
-        this.crash(victim);
+        if (this.runs(victim)) this.crash(victim);
       } else if (this.group.some((g) => g !== 0) && this.random() < 0.5) {
         this.setGroups(this.nodes.map(() => 0));
       } else {
@@ -635,7 +692,7 @@ export class Simulation {
         // down a while, so that one may win.
         this.stats.oldTermMajorityCrashes++;
         this.crash(node, true, this.randomInt(200, 500));
-        for (const held of this.heldDown) this.at(this.now + this.randomInt(0, 30), () => held.raft === null && this.restart(held));
+        for (const held of this.heldDown) this.at(this.now + this.randomInt(0, 30), () => held.raft === null && this.runs(held) && this.restart(held));
         this.heldDown.clear();
         this.orphan = null;
       }
@@ -690,6 +747,8 @@ export class Simulation {
   private setGroups(group: number[]): void {
     this.group = group;
     for (const node of this.nodes) node.isolatedAtTerm = null;
+    // With membership changes the majority moves; the pre-vote check keeps to fixed groups.
+    if (this.options.membership) return;
     for (const g of new Set(group)) {
       const members = this.nodes.filter((n) => group[n.index] === g);
       if (members.length >= this.quorum) continue;
@@ -702,7 +761,7 @@ export class Simulation {
     this.heldDown.clear();
     this.orphan = null;
     this.setGroups(this.nodes.map(() => 0));
-    for (const node of this.nodes) if (node.raft === null) this.restart(node);
+    for (const node of this.nodes) if (node.raft === null && this.runs(node)) this.restart(node);
   }
 
   private isConverged(): boolean {
@@ -710,7 +769,89 @@ export class Simulation {
     if (leader === undefined || leader.core!.log.committed === 0) return false;
     if (leader.core!.log.term(leader.core!.log.committed) !== leader.core!.term) return false;
     const target = leader.core!.log.committed;
-    return this.nodes.every((n) => n.raft !== null && n.raft.status().appliedIndex === target && n.write === null);
+    return this.members(leader).every((n) => n.raft !== null && n.raft.status().appliedIndex === target && n.write === null);
+  }
+
+  // ---- membership changes -------------------------------------------------------------------
+
+  /** The operator: every so often, one membership change or transfer on whichever node leads. */
+  private scheduleMembership(): void {
+    const gap = this.randomInt(this.options.membershipEveryMs / 2, this.options.membershipEveryMs * 2);
+    this.at(this.now + gap, () => {
+      if (this.ending) return;
+      this.scheduleMembership();
+      const leader = this.nodes.find((n) => n.core?.role === 'leader');
+      if (leader === undefined) return;
+      this.operate(leader);
+    });
+  }
+
+  private operate(leader: SimNode): void {
+    const raft = leader.raft!;
+    const conf = leader.core!.conf();
+    const roll = this.random();
+    const ignore = (): void => undefined;
+    // A deliberate change of leader or group: the calm phase's settled leader may change with it.
+    this.settled = null;
+    this.dirty.add(leader);
+    if (conf.learners.length > 0) {
+      const learner = conf.learners[0]!;
+      const type = roll < 0.85 ? 'promote' : 'remove';
+      raft.proposeConfChange({ type, node: learner }).then(() => void this.stats.confChangesCommitted++, ignore);
+      return;
+    }
+    const fresh = this.nodes.find((n) => n.bootstrap === null);
+    if (roll < 0.3 && fresh !== undefined) {
+      raft.proposeConfChange({ type: 'addLearner', node: fresh.id }).then(() => void this.stats.confChangesCommitted++, ignore);
+      if (leader.core!.conf().learners.includes(fresh.id)) {
+        // Started with an empty disk; it learns the group from the leader (a snapshot or the log).
+        fresh.bootstrap = { peers: conf.voters, learners: [fresh.id] };
+        this.restart(fresh);
+      }
+    } else if (roll < 0.55 && conf.voters.length > 2) {
+      const victim = conf.voters[this.randomInt(0, conf.voters.length - 1)]!;
+      raft.proposeConfChange({ type: 'remove', node: victim }).then(() => void this.stats.confChangesCommitted++, ignore);
+    } else if (roll < 0.9) {
+      const others = conf.voters.filter((v) => v !== leader.id);
+      if (others.length === 0) return;
+      this.stats.transfers++;
+      raft.transferLeadership(others[this.randomInt(0, others.length - 1)]).catch(ignore);
+    }
+  }
+
+  /**
+   * Configurations in a log change one voter at a time (§4.1), and a leader never has two
+   * changes uncommitted at once.
+   */
+  private checkConfs(node: SimNode): void {
+    const core = node.core!;
+    const confs = (core as unknown as { confs: { index: number; conf: ConfState }[] }).confs;
+    // The bootstrap configuration (index 0) is only a joining node's guess until the log says.
+    for (let i = 1; i < confs.length; i++) {
+      if (confs[i - 1]!.index === 0) continue;
+      if (votersChanged(confs[i - 1]!.conf, confs[i]!.conf) > 1) {
+        this.fail(`membership: ${node.id}'s configuration at ${confs[i]!.index} changes more than one voter`);
+      }
+    }
+    if (core.role === 'leader' && confs.filter((c) => c.index > core.log.committed).length > 1) {
+      this.fail(`membership: leader ${node.id} has two configuration changes uncommitted`);
+    }
+  }
+
+  /** A leader's new commit index is on a majority of its voters' disks (learners never count). */
+  private checkCommitQuorum(node: SimNode): void {
+    const core = node.core!;
+    const index = core.log.committed;
+    const term = core.log.term(index);
+    if (index === 0 || term === undefined) return;
+    const voters = core.conf().voters;
+    const holding = voters.filter((id) => {
+      const disk = this.nodes[this.indexOf(id)!]!.disk;
+      return disk.snapshot().meta.index >= index || disk.term(index) === term;
+    });
+    if (holding.length < Math.floor(voters.length / 2) + 1) {
+      this.fail(`commit quorum: leader ${node.id} committed ${index} held by ${holding.length} of voters ${voters.join(',')}`);
+    }
   }
 
   // ---- availability checks ------------------------------------------------------------------
@@ -721,8 +862,9 @@ export class Simulation {
       if (core === null) continue;
       // Check-quorum: a leader that hears from no majority steps down (within two election timeouts).
       if (this.options.checkQuorum && core.role === 'leader' && this.now - node.leaderSince > STEP_DOWN_LIMIT_MS) {
-        const heard = [...node.heardAt.values()].filter((at) => this.now - at <= STEP_DOWN_LIMIT_MS).length;
-        if (heard + 1 < this.quorum) this.fail(`check-quorum: ${node.id} still leads after ${STEP_DOWN_LIMIT_MS} ms without hearing from a majority`);
+        const voters = core.conf().voters;
+        const heard = voters.filter((v) => v !== node.id && this.now - (node.heardAt.get(v) ?? -Infinity) <= STEP_DOWN_LIMIT_MS).length;
+        if (heard + (voters.includes(node.id) ? 1 : 0) < Math.floor(voters.length / 2) + 1) this.fail(`check-quorum: ${node.id} still leads after ${STEP_DOWN_LIMIT_MS} ms without hearing from a majority`);
       }
       // Pre-vote: a node that cannot reach a majority cannot win a pre-vote, so its term stays
       // (one campaign may have won its pre-vote just before the partition).
@@ -739,6 +881,8 @@ export class Simulation {
     if (settled === null) {
       const leader = this.nodes.find((n) => n.core?.role === 'leader');
       if (leader === undefined) return;
+      // A leader handing over, or with a membership change pending, may change on purpose.
+      if (leader.core!.leadTransferee !== null || leader.core!.confIndex() > leader.core!.log.committed) return;
       const term = leader.core!.term;
       // Every follower heard the leader since the calm began (so its election timer restarted),
       // and the leader heard every follower (so its check-quorum window holds a majority).
@@ -746,7 +890,7 @@ export class Simulation {
         n === leader ||
         (n.core !== null && n.core.term === term && n.core.leaderId === leader.id &&
           this.calmContacts.has(`${n.id}<${leader.id}/${term}`) && this.calmContacts.has(`${leader.id}<${n.id}/${term}`));
-      if (this.nodes.every(agreed)) {
+      if (this.members(leader).every(agreed)) {
         this.settled = { leader, term };
         this.stats.settledCalmPhases++;
       }
@@ -755,7 +899,7 @@ export class Simulation {
     if (settled.leader.core === null || settled.leader.core.role !== 'leader') {
       this.fail(`availability: ${settled.leader.id} stopped leading term ${settled.term} with no fault`);
     }
-    for (const node of this.nodes) {
+    for (const node of this.members(settled.leader)) {
       if (node.core !== null && node.core.term !== settled.term) {
         this.fail(`availability: ${node.id} moved to term ${node.core.term} while ${settled.leader.id} led term ${settled.term} with no fault`);
       }
@@ -956,8 +1100,10 @@ export class Simulation {
         this.fail(`${node.id} committed a different entry at ${i} (term ${entry.term}, was ${known.term})`);
       }
     }
+    if (core.role === 'leader' && log.committed > node.checkedCommit) this.checkCommitQuorum(node);
     node.checkedCommit = Math.max(node.checkedCommit, log.committed);
     this.checkLogMatching(node);
+    this.checkConfs(node);
   }
 
   /** A new leader holds every entry committed in an earlier term. */
