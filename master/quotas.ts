@@ -148,6 +148,7 @@ export function planQuota(state: MasterState, cmd: Command): QuotaPlan | undefin
     case 'rename': planRename(state, plan, cmd.src, cmd.dst); break;
     case 'setReplication': planSetReplication(state, plan, cmd.path, cmd.replication); break;
     case 'concat': planConcat(state, plan, cmd); break;
+    case 'append': planAppend(state, plan, cmd); break;
     default: return undefined;
   }
   return plan.check();
@@ -195,6 +196,13 @@ function planComplete(state: MasterState, plan: QuotaPlan, cmd: Extract<Command,
     else if (!existing) files = 1; // the file it replaces went meanwhile: complete makes the entry
   }
   plan.add(w.path, files, bytes);
+}
+
+/** An append counts for the size its writer announced from its open, as a create does. */
+function planAppend(state: MasterState, plan: QuotaPlan, cmd: Extract<Command, { op: 'append' }>): void {
+  const file = state.lookup(cmd.path);
+  if (file?.type !== 'file' || file.writeId !== undefined || state.writes.has(cmd.writeId)) return;
+  plan.add(cmd.path, 0, file.replication * (cmd.expectedBytes ?? 0));
 }
 
 /** A write abandoned (by its client, or its lease expired): its charge goes, and a new file's entry. */

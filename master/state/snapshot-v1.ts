@@ -12,7 +12,7 @@ type Enc = { t: 'd'; m: number; c: [string, Enc][] } | { t: 'f'; m: number; s: n
 
 /** Fills `s`, a new and empty state, from a v1 snapshot. */
 export function decodeSnapshotV1(s: MasterState, data: Uint8Array): void {
-  const raw = JSON.parse(Buffer.from(data).toString('utf8')) as { v: number; nextHandle: number; root: Enc; chunks: [number, number, number, string][]; writes: PendingWrite[]; decommissioning?: string[]; ns?: string; cred?: unknown; quotas?: [string, number | null, number | null][] };
+  const raw = JSON.parse(Buffer.from(data).toString('utf8')) as { v: number; nextHandle: number; root: Enc; chunks: [number, number, number, string][]; writes: PendingWrite[]; decommissioning?: string[]; ns?: string; cred?: unknown; quotas?: [string, number | null, number | null][]; nextVersion?: number };
   if (raw.v !== 1) throw new Error(`unknown master snapshot format ${raw.v}`);
   const dec = (e: Enc): Node => {
     if (e.t === 'd') {
@@ -26,6 +26,7 @@ export function decodeSnapshotV1(s: MasterState, data: Uint8Array): void {
     return e.w === undefined ? new FileNode(fields) : new WritingFile(fields, e.w);
   };
   s.nextHandle = raw.nextHandle;
+  if (raw.nextVersion !== undefined) s.nextVersion = raw.nextVersion;
   s.root = dec(raw.root) as DirNode;
   for (const [handle, version, length, checksum] of raw.chunks) s.chunks.set({ handle, version, length, checksum });
   for (const w of raw.writes) s.writes.set(w.writeId, w);

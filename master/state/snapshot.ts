@@ -35,6 +35,8 @@ interface Header {
   cred?: unknown;
   /** Directory quotas: [path, files, bytes]; usage is counted afresh on restore (master/quotas.ts). */
   quotas?: [string, number | null, number | null][];
+  /** MasterState.nextVersion, once an append issued one (absent: 2). */
+  nextVersion?: number;
 }
 
 /** The state at one moment, written later while the state changes (copy-on-write, see capture.ts). */
@@ -48,7 +50,7 @@ export interface StateCapture {
 /** Captures `s` now: O(pending writes + decommissioning servers), whatever the namespace's size. */
 export function captureState(s: MasterState, pieceBytes = SNAPSHOT_PIECE_BYTES): StateCapture {
   const header: Header = { v: 2, nextHandle: s.nextHandle, rootMtimeMs: s.root.mtimeMs, decommissioning: [...s.decommissioning], ...(s.namespaceId !== undefined ? { ns: s.namespaceId } : {}),
-    ...(s.credentials.isEmpty() ? {} : { cred: s.credentials.toJSON() }), quotas: quotaList(s) };
+    ...(s.credentials.isEmpty() ? {} : { cred: s.credentials.toJSON() }), quotas: quotaList(s), ...(s.nextVersion !== 2 ? { nextVersion: s.nextVersion } : {}) };
   const writes = [...s.writes.values()].map((w) => structuredClone(w));
   const undo = beginCapture();
   const chunks = s.chunks.capture();
@@ -222,6 +224,7 @@ class RecordReader {
     if (h.ns !== undefined) this.s.namespaceId = h.ns;
     if (h.cred !== undefined) this.s.credentials = CredentialState.fromJSON(h.cred);
     this.quotas = h.quotas;
+    if (h.nextVersion !== undefined) this.s.nextVersion = h.nextVersion;
   }
 
   private body(r: unknown[]): void {

@@ -20,5 +20,6 @@ export function encodeSnapshotV1(s: MasterState): Buffer {
     ...(s.namespaceId !== undefined ? { ns: s.namespaceId } : {}),
     ...(s.credentials.isEmpty() ? {} : { cred: s.credentials.toJSON() }),
     quotas: quotaList(s),
+    ...(s.nextVersion !== 2 ? { nextVersion: s.nextVersion } : {}),
   }));
 }

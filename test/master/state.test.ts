@@ -4,6 +4,7 @@
 import t from 'tap';
 import type { Command, CommandResult } from '../../master/commands.js';
 import { MasterState, type DirNode, type FileNode } from '../../master/state/index.js';
+import type { PendingWrite } from '../../master/state/writes.js';
 import { mulberry32 } from '../helpers/rng.js';
 import { encodeSnapshotV1 } from '../helpers/snapshot-v1.js';
 
@@ -40,6 +41,12 @@ const rename = (src: string, dst: string, nowMs: number): Command => ({ op: 'ren
 const expire = (nowMs: number): Command => ({ op: 'expireLeases', nowMs });
 const setrep = (path: string, replication: number, recursive = false): Command => ({ op: 'setReplication', path, replication, recursive });
 const decom = (server: string, cancel = false): Command => ({ op: 'decommission', server, cancel });
+const appendOpen = (path: string, writeId: string, nowMs: number, leaseMs = LEASE): Command => ({ op: 'append', path, writeId, leaseMs, nowMs });
+/** An append's complete: the filled last chunk (if any), then new chunks; `length` is the file's new size. */
+const appendDone = (writeId: string, last: { handle: number; length: number } | undefined, chunks: { handle: number; length: number }[], length: number, nowMs: number): Command => ({
+  ...(complete(writeId, chunks, nowMs, length) as Extract<Command, { op: 'complete' }>),
+  ...(last ? { last: { handle: last.handle, length: last.length, checksum: `ck${last.handle}v` } } : {}),
+});
 
 // ---- assertion helpers ----
 
@@ -72,6 +79,8 @@ function describe(cmd: Command): string {
     case 'expireLeases': return `expireLeases @${cmd.nowMs}`;
     case 'setReplication': return `setrep${cmd.recursive ? ' -R' : ''} ${cmd.replication} ${cmd.path}`;
     case 'decommission': return `decommission${cmd.cancel ? ' --cancel' : ''} ${cmd.server}`;
+    case 'append': return `append ${cmd.path} (${cmd.writeId})`;
+    default: return cmd.op;
   }
 }
 
@@ -127,7 +136,13 @@ function invariantProblems(s: MasterState): string[] {
       if (!n || n.type !== 'file' || n.state !== 'complete') problems.push(`replacing write ${w.writeId} on ${w.path}, which is not a complete file`);
     } else if (!n || n.type !== 'file' || n.writeId !== w.writeId) problems.push(`write ${w.writeId} has no writing entry at ${w.path}`);
   }
+  for (const w of s.writes.values()) {
+    const fill = w.append?.fill;
+    if (fill && fill.newVersion >= s.nextVersion) problems.push(`append ${w.writeId} holds version ${fill.newVersion}, not below nextVersion ${s.nextVersion}`);
+    if (fill && s.chunks.get(fill.handle) && s.chunks.versionOf(fill.handle)! >= fill.newVersion) problems.push(`append ${w.writeId}: chunk ${fill.handle} is at ${s.chunks.versionOf(fill.handle)} already`);
+  }
   for (const h of s.chunks.keys()) {
+    if (s.chunks.versionOf(h)! >= s.nextVersion) problems.push(`chunk ${h} has version ${s.chunks.versionOf(h)}, not below nextVersion ${s.nextVersion}`);
     if (!owners.has(h)) problems.push(`chunk ${h} is in the table but owned by nothing`);
     if (h >= s.nextHandle) problems.push(`chunk ${h} >= nextHandle ${s.nextHandle}`);
   }
@@ -819,7 +834,7 @@ interface History { commands: Command[]; results: CommandResult[]; snapshots: st
  * decommission commands are mixed in too (drawn only then, so the other seeds' histories stay
  * as they were), and every successful setReplication is checked for its effect.
  */
-function generate(seed: number, n: number, opts: { selfHealing?: boolean } = {}): History {
+function generate(seed: number, n: number, opts: { selfHealing?: boolean; appends?: boolean } = {}): History {
   const rnd = mulberry32(seed);
   const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
   const names = ['a', 'b', 'c'];
@@ -849,7 +864,8 @@ function generate(seed: number, n: number, opts: { selfHealing?: boolean } = {})
     };
     let cmd: Command;
     const r = rnd();
-    if (opts.selfHealing && rnd() < 0.15) {
+    if (opts.appends && rnd() < 0.2) cmd = randomAppend(s, rnd, now, writes, path, () => `w${++ids}`);
+    else if (opts.selfHealing && rnd() < 0.15) {
       cmd = rnd() < 0.6
         ? setrep(path(), 1 + Math.floor(rnd() * 4), rnd() < 0.6)
         : decom(pick(['cs1', 'cs2', 'cs3']), rnd() < 0.4);
@@ -922,11 +938,29 @@ function generate(seed: number, n: number, opts: { selfHealing?: boolean } = {})
   return h;
 }
 
-// The later seeds mix in setReplication and decommission (self-healing commands).
-for (const [seed, selfHealing] of [[1, false], [2, false], [3, false], [42, false], [2024, false], [5, true], [77, true], [31337, true]] as const) {
-  t.test(`random history, seed ${seed}${selfHealing ? ', with setReplication and decommission' : ''}`, async (t) => {
+/** An append opened on some path, or an open append completed (mostly right, sometimes not). */
+function randomAppend(s: MasterState, rnd: () => number, now: number, writes: PendingWrite[], path: () => string, newId: () => string): Command {
+  const open = writes.filter((w) => w.append);
+  if (open.length === 0 || rnd() < 0.45) return appendOpen(path(), rnd() < 0.05 && writes.length > 0 ? writes[0]!.writeId : newId(), now, 200 + Math.floor(rnd() * 600));
+  const w = open[Math.floor(rnd() * open.length)]!;
+  const fill = w.append!.fill;
+  const chunks = w.chunks.map((handle, j, all) => ({ handle, length: j === all.length - 1 ? 1 + Math.floor(rnd() * CHUNK) : CHUNK }));
+  let last = fill && (chunks.length > 0 || rnd() < 0.9) ? { handle: fill.handle, length: chunks.length > 0 ? CHUNK : fill.length + 1 + Math.floor(rnd() * (CHUNK - fill.length)) } : undefined;
+  if (rnd() < 0.08 && last) last = { ...last, length: fill!.length }; // invalid: adds nothing to the last chunk
+  const length = w.append!.size + (last ? last.length - fill!.length : 0) + chunks.reduce((a, c) => a + c.length, 0) + (rnd() < 0.05 ? 1 : 0);
+  return appendDone(w.writeId, last, chunks, length, now);
+}
+
+// The later seeds mix in setReplication and decommission (self-healing commands), then appends.
+for (const [seed, selfHealing, appends] of [[1, false, false], [2, false, false], [3, false, false], [42, false, false], [2024, false, false], [5, true, false], [77, true, false], [31337, true, false], [9, false, true], [61, true, true], [404, false, true]] as const) {
+  t.test(`random history, seed ${seed}${selfHealing ? ', with setReplication and decommission' : ''}${appends ? ', with appends' : ''}`, async (t) => {
     const N = 400;
-    const h = generate(seed, N, { selfHealing });
+    const h = generate(seed, N, { selfHealing, appends });
+    if (appends) {
+      const appended = h.commands.filter((c, i) => c.op === 'complete' && c.last && h.results[i]!.ok).length;
+      t.ok(appended > 0, `some append filled a last chunk and completed (${appended})`);
+      t.ok(h.commands.some((c, i) => c.op === 'append' && !h.results[i]!.ok), 'some append open was refused');
+    }
 
     // The generator must actually exercise things, or the checks below prove little.
     const count = (op: string, okWanted: boolean) => h.commands.filter((c, i) => c.op === op && h.results[i]!.ok === okWanted).length;
@@ -944,6 +978,7 @@ for (const [seed, selfHealing] of [[1, false], [2, false], [3, false], [42, fals
       t.ok(h.commands.some((c, i) => c.op === 'decommission' && !c.cancel && (h.results[i] as { value: { decommissioning: string[] } }).value.decommissioning.length >= 2), 'at times several servers decommissioning at once');
       t.same(h.setrepFailures, [], 'every successful setReplication reached each file and write below its path, and counted the files');
     } else t.equal(h.commands.filter((c) => c.op === 'setReplication' || c.op === 'decommission').length, 0, 'the original seeds are unchanged: no self-healing commands');
+    if (!appends) t.equal(h.commands.filter((c) => c.op === 'append').length, 0, 'the original seeds are unchanged: no appends');
 
     t.same(h.invariantFailures, [], 'structural invariants hold after every command');
     t.same(h.violations, [], 'failing commands leave the state unchanged (beyond the known lease renewal)');
@@ -1212,4 +1247,76 @@ t.test('initNamespace names the namespace once; the name survives a snapshot', a
   fails(t, new MasterState(), { op: 'initNamespace', namespaceId: 'not-hex' }, 'INVALID_ARGUMENT');
   t.equal(MasterState.restore(s.snapshot()).namespaceId, '0123456789abcdef', 'kept in snapshots');
   t.equal(MasterState.restore(new MasterState().snapshot()).namespaceId, undefined, 'an older snapshot has none');
+});
+
+// ---- append: a lease on a complete file, the last chunk filled at a new version, new chunks after ----
+
+t.test('append fills the last chunk at a new version, adds chunks, and shows nothing until complete', async (t) => {
+  const s = new MasterState();
+  const [h1, h2] = writeFile(t, s, '/f', 'w1', [CHUNK, 2], 10);
+  const opened = ok<{ writeId: string; size: number; fill?: { handle: number; version: number; length: number; newVersion: number } }>(t, s, appendOpen('/f', 'a1', 20));
+  t.same(opened.fill, { handle: h2, version: 1, length: 2, newVersion: 2 }, 'the last chunk has room: it is filled first, at a version never issued before');
+  t.equal(opened.size, CHUNK + 2);
+  t.equal(s.nextVersion, 3);
+  const h3 = ok<{ handle: number }>(t, s, allocate('a1', 0, 21)).handle;
+  t.equal(file(s, '/f').size, CHUNK + 2, 'readers see the old length while the append runs');
+  t.equal(s.chunks.versionOf(h2), 1, 'and the old version of the last chunk');
+  fails(t, s, appendOpen('/f', 'a2', 22), 'FILE_BUSY');
+  fails(t, s, create('/f', 'w9', 22, { overwrite: true }), 'FILE_BUSY');
+  fails(t, s, appendDone('a1', undefined, [{ handle: h3, length: 1 }], CHUNK + 3, 23), 'INVALID_ARGUMENT'); // the last chunk has room
+  fails(t, s, appendDone('a1', { handle: h2, length: 3 }, [{ handle: h3, length: 1 }], CHUNK + 4, 23), 'INVALID_ARGUMENT'); // not filled to the chunk size
+  fails(t, s, appendDone('a1', { handle: h1, length: CHUNK }, [{ handle: h3, length: 1 }], 2 * CHUNK + 1, 23), 'INVALID_ARGUMENT'); // not the last chunk
+  fails(t, s, appendDone('a1', { handle: h2, length: CHUNK }, [{ handle: h3, length: 1 }], 2 * CHUNK + 2, 23), 'INVALID_ARGUMENT'); // wrong total
+  const info = ok<{ size: number; chunkCount: number }>(t, s, appendDone('a1', { handle: h2, length: CHUNK }, [{ handle: h3, length: 1 }], 2 * CHUNK + 1, 24));
+  t.match(info, { size: 2 * CHUNK + 1, chunkCount: 3 });
+  t.same(file(s, '/f').chunks, [h1, h2, h3]);
+  t.match(s.chunks.get(h2), { version: 2, length: CHUNK, checksum: `ck${h2}v` }, 'the filled chunk takes its new version, length and checksum');
+  t.equal(s.writes.size, 0);
+  t.same(invariantProblems(s), []);
+
+  // The last chunk is full now (well, h3 is not): a second append fills h3 at the next version.
+  const again = ok<{ fill?: { handle: number; newVersion: number } }>(t, s, appendOpen('/f', 'a3', 30));
+  t.match(again.fill, { handle: h3, newVersion: 3 });
+  ok(t, s, abandon('a3'));
+  t.equal(file(s, '/f').size, 2 * CHUNK + 1, 'an abandoned append leaves the file as it was');
+  t.equal(s.chunks.versionOf(h3), 1);
+  const third = ok<{ fill?: { newVersion: number } }>(t, s, appendOpen('/f', 'a4', 40));
+  t.equal(third.fill?.newVersion, 4, 'a version reserved by a failed append is never issued again');
+  const restored = MasterState.restore(s.snapshot());
+  t.equal(snap(restored), snap(s), 'the open append and nextVersion survive a snapshot');
+  t.equal(restored.nextVersion, 5);
+});
+
+t.test('append: bad input is refused and changes nothing; leases; a file removed meanwhile', async (t) => {
+  const s = new MasterState();
+  ok(t, s, mkdir('/d', 1));
+  fails(t, s, appendOpen('/missing', 'a1', 2), 'NOT_FOUND');
+  fails(t, s, appendOpen('/d', 'a1', 2), 'IS_A_DIRECTORY');
+  ok(t, s, create('/w', 'w1', 3));
+  fails(t, s, appendOpen('/w', 'a1', 4), 'FILE_BUSY');
+  const [h] = writeFile(t, s, '/full', 'w2', [CHUNK], 5);
+  const opened = ok<{ fill?: unknown }>(t, s, appendOpen('/full', 'a2', 6));
+  t.equal(opened.fill, undefined, 'a full last chunk is not filled: new chunks follow');
+  t.equal(s.nextVersion, 2, 'and no version is reserved');
+  fails(t, s, appendOpen('/full', 'a3', 7), 'FILE_BUSY');
+  // The holder's lease runs out: the next appender takes the file over.
+  ok(t, s, appendOpen('/full', 'a3', 6 + LEASE + 1));
+  t.notOk(s.writes.has('a2'), 'the expired append was dropped');
+  const n = ok<{ handle: number }>(t, s, allocate('a3', 0, 2000)).handle;
+  ok(t, s, del('/full', 2001));
+  t.notOk(s.writes.has('a3'), 'deleting the file ends its append');
+  t.notOk(s.chunks.has(n), 'and frees its new chunks');
+  t.notOk(s.chunks.has(h));
+  // A file replaced by another of the same shape while the append runs: its complete is refused.
+  const [h2] = writeFile(t, s, '/e', 'w3', [1], 3000);
+  const a4 = ok<{ fill: { handle: number } }>(t, s, appendOpen('/e', 'a4', 3001));
+  t.equal(a4.fill.handle, h2);
+  const [h3] = writeFile(t, s, '/e2', 'w4', [1], 3002);
+  fails(t, s, rename('/e', '/e3', 3003), 'FILE_BUSY');
+  fails(t, s, appendDone('a4', { handle: h3!, length: 2 }, [], 2, 3004), 'INVALID_ARGUMENT');
+  ok(t, s, appendOpen('/e2', 'a5', 3005));
+  ok(t, s, expire(3005 + LEASE));
+  t.equal(s.writes.size, 0, 'expired appends are dropped');
+  t.equal(file(s, '/e2').size, 1, 'and leave their files as they were');
+  t.same(invariantProblems(s), []);
 });
