@@ -20,7 +20,12 @@ export interface ChunkPutOptions {
   timeoutMs: number;
   /** Stops the put from outside (an upload that was stopped). */
   signal?: AbortSignal;
+  /** An append to a stored chunk: the body follows its first `offset` bytes, and `version` is newer than `baseVersion`. */
+  append?: ChunkAppend;
 }
+
+/** Where an append's bytes go in a stored chunk (query parameters `base` and `offset`). */
+export interface ChunkAppend { baseVersion: number; offset: number }
 
 /**
  * One chunk streamed to the first hop of a write pipeline (PUT /v1/chunks/:handle, the rest of
@@ -37,7 +42,9 @@ export class ChunkPut {
 
   constructor(o: ChunkPutOptions) {
     const [addr, ...rest] = o.pipeline as [string, ...string[]];
-    const url = buildUrl(addr, `/v1/chunks/${o.handle}`, { version: o.version, next: rest.length ? rest.join(',') : undefined });
+    const url = buildUrl(addr, `/v1/chunks/${o.handle}`, {
+      version: o.version, next: rest.length ? rest.join(',') : undefined, base: o.append?.baseVersion, offset: o.append?.offset,
+    });
     const signals = [this.abortController.signal, AbortSignal.timeout(o.timeoutMs), ...(o.signal ? [o.signal] : [])];
     this.result = request(url, {
       method: 'PUT',

@@ -59,6 +59,14 @@ export const CompleteRequest = z.strictObject({
    * HDFS's NameNode refuses below dfs.namenode.replication.min; absent: no check.
    */
   minReplicas: z.number().int().min(1).max(MAX_REPLICATION).optional(),
+  /** An append's filled last chunk: its whole new length and checksum, and the servers that stored it at the new version. */
+  last: CompletedChunk.optional(),
+});
+/** Opens an append to a complete file (POST /v1/fs/append): the writer then holds the file's lease. */
+export const AppendRequest = z.strictObject({
+  path,
+  /** The bytes the writer will add, when it knows (a local file): quotas are checked against it here. */
+  expectedBytes: nonNegInt.optional(),
 });
 export const AbandonRequest = z.strictObject({ writeId });
 /** Extends the leases of a client's open writes (as HDFS's renewLease), however slowly their bytes arrive. */
@@ -137,6 +145,7 @@ export type CreateRequest = z.infer<typeof CreateRequest>;
 export type AllocateRequest = z.infer<typeof AllocateRequest>;
 export type CompletedChunk = z.infer<typeof CompletedChunk>;
 export type CompleteRequest = z.infer<typeof CompleteRequest>;
+export type AppendRequest = z.infer<typeof AppendRequest>;
 export type RenewRequest = z.infer<typeof RenewRequest>;
 export type DeleteRequest = z.infer<typeof DeleteRequest>;
 export type RenameRequest = z.infer<typeof RenameRequest>;
@@ -247,6 +256,16 @@ export interface CreateReply { writeId: string; path: string; chunkSizeBytes: nu
 export interface CreateEmptyReply { file: EntryInfo }
 /** The reply to a renew: the writes the master no longer knows (abandoned, expired or finished); the rest were renewed. */
 export interface RenewReply { unknown: string[] }
+/**
+ * An append opened: a write (renewed, completed or abandoned as a put's) and the file's size.
+ * `fill`, when the last chunk has room: the appended bytes go there first, as an append write
+ * (PUT /v1/chunks/:handle with `base` and `offset`) to the replicas named, at `newVersion`,
+ * with the write token for it; then new chunks are allocated as a put's, index 0 first.
+ */
+export interface AppendReply {
+  writeId: string; path: string; chunkSizeBytes: number; replication: number; leaseMs: number; size: number;
+  fill?: { handle: number; version: number; offset: number; newVersion: number; replicas: ReplicaInfo[]; token: string };
+}
 export interface AllocateReply { handle: number; version: number; replicas: ReplicaInfo[]; token: string; underReplicated: boolean }
 
 export interface ChunkserverStatus {

@@ -3,7 +3,7 @@ import type { z } from 'zod';
 import { Counter, type Registry as MetricsRegistry } from 'prom-client';
 import { DfsError } from '../common/errors.js';
 import {
-  AbandonRequest, AllocateRequest, CompleteRequest, ConcatRequest, CorruptReport, CreateRequest, DeleteRequest, HeartbeatRequest,
+  AbandonRequest, AllocateRequest, AppendRequest, CompleteRequest, ConcatRequest, CorruptReport, CreateRequest, DeleteRequest, HeartbeatRequest,
   DecommissionRequest, MkdirRequest, RegisterRequest, RenameRequest, RenewRequest, SetReplicationRequest, UnreachableReport,
 } from '../common/protocol.js';
 import { SESSION_HEADER } from '../common/leader.js';
@@ -85,6 +85,7 @@ function mountNamespaceRoutes(app: Express, calls: NamespaceCalls, count: (op: s
   mutation('create', CreateRequest, (b, s) => calls.create(b, s));
   mutation('allocate', AllocateRequest, (b, s) => calls.allocate(b, s));
   mutation('complete', CompleteRequest, (b, s) => calls.complete(b, s));
+  mutation('append', AppendRequest, (b, s) => calls.append(b, s));
   mutation('abandon', AbandonRequest, async (b, s) => {
     await calls.abandon(b.writeId, s);
     return { ok: true };

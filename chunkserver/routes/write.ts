@@ -1,7 +1,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { Counter, Histogram } from 'prom-client';
 import { CHUNK_TOKEN_HEADER, verifyChunkToken } from '../../common/auth.js';
-import { ChunkPut } from '../../common/chunk-put.js';
+import { ChunkPut, type ChunkAppend } from '../../common/chunk-put.js';
 import { parseAddrList } from '../../common/config.js';
 import { DfsError, toDfsError } from '../../common/errors.js';
 import type { ReplicaInfo, WriteChunkReply } from '../../common/protocol.js';
@@ -14,8 +14,8 @@ export interface WriteMetrics {
   hopSeconds: Histogram<'forwarded' | 'outcome'>;
 }
 
-/** A checked chunk write request: what to store, and the hops after this one. */
-interface WriteRequest { handle: number; version: number; next: string[]; token: string }
+/** A checked chunk write request: what to store, and the hops after this one; `append` for an append to a stored chunk. */
+interface WriteRequest { handle: number; version: number; next: string[]; token: string; append?: ChunkAppend }
 
 function discardBody(req: Request, limitBytes: number): void {
   void (async () => {
@@ -36,9 +36,20 @@ function parseWriteRequest(req: Request, cfg: ChunkRouteConfig): WriteRequest {
   if (next.length + 1 > cfg.maxPipelineLength) throw new DfsError('INVALID_ARGUMENT', `pipeline longer than ${cfg.maxPipelineLength}`);
   const token = req.get(CHUNK_TOKEN_HEADER);
   verifyChunkToken(cfg.secret, token, { handle, version, mode: 'write' }, Date.now());
+  const append = parseAppend(req, version, cfg.maxChunkBytes);
   const declared = req.get('content-length');
-  if (declared !== undefined && Number(declared) > cfg.maxChunkBytes) throw new DfsError('BODY_TOO_LARGE', `chunk is larger than ${cfg.maxChunkBytes} bytes`);
-  return { handle, version, next, token: token! };
+  if (declared !== undefined && Number(declared) + (append?.offset ?? 0) > cfg.maxChunkBytes) throw new DfsError('BODY_TOO_LARGE', `chunk is larger than ${cfg.maxChunkBytes} bytes`);
+  return { handle, version, next, token: token!, ...(append ? { append } : {}) };
+}
+
+/** `base` and `offset` make a write an append: the stored chunk's first `offset` bytes (at `base` or later), then the body, at the new `version`. */
+function parseAppend(req: Request, version: number, maxChunkBytes: number): ChunkAppend | undefined {
+  const baseVersion = parseIntParam(req.query.base, 'base', { optional: true, min: 1, max: 0xffffffff });
+  const offset = parseIntParam(req.query.offset, 'offset', { optional: true, max: maxChunkBytes });
+  if (baseVersion === undefined && offset === undefined) return undefined;
+  if (baseVersion === undefined || offset === undefined) throw new DfsError('INVALID_ARGUMENT', 'an append names both base (the version appended to) and offset');
+  if (baseVersion >= version) throw new DfsError('INVALID_ARGUMENT', `an append's version ${version} must be newer than its base ${baseVersion}`);
+  return { baseVersion, offset };
 }
 
 /**
@@ -77,8 +88,10 @@ async function storeAndForward(ctx: ChunkRouteContext, req: Request, w: WriteReq
   const { cfg, store } = ctx;
   // The next hop is dialled first: its connection and its own file creation overlap ours
   // instead of adding up hop by hop (creating a file took 0.3 to 1.5 ms here).
-  if (w.next.length > 0) hop.downstream = new ChunkPut({ pipeline: w.next, handle: w.handle, version: w.version, token: w.token, timeoutMs: cfg.chunkTimeoutMs });
-  hop.writer = await store.createWriter(w.handle, w.version, cfg.maxChunkBytes);
+  if (w.next.length > 0) hop.downstream = new ChunkPut({ pipeline: w.next, handle: w.handle, version: w.version, token: w.token, timeoutMs: cfg.chunkTimeoutMs, ...(w.append ? { append: w.append } : {}) });
+  hop.writer = w.append
+    ? await store.createAppendWriter({ handle: w.handle, newVersion: w.version, ...w.append }, cfg.maxChunkBytes)
+    : await store.createWriter(w.handle, w.version, cfg.maxChunkBytes);
   const { writer, downstream } = hop;
   req.setTimeout(cfg.chunkTimeoutMs);
   req.once('close', () => {

@@ -4,11 +4,12 @@ import { randomBytes } from 'node:crypto';
 import { DfsError } from '../../common/errors.js';
 import { joinPath, namesDirectory, normalizePath } from '../../common/paths.js';
 import type {
-  AllocateReply, AllocateRequest, ChunkInfo, CompleteRequest, ConcatRequest, CreateEmptyReply, CreateReply, CreateRequest, DecommissionRequest,
+  AllocateReply, AllocateRequest, AppendReply, AppendRequest, ChunkInfo, CompleteRequest, ConcatRequest, CreateEmptyReply, CreateReply, CreateRequest, DecommissionRequest,
   DeleteRequest, EntryInfo, ListReply, MkdirRequest, RenameRequest, RenewReply, RenewRequest, SetReplicationRequest, StatReply,
 } from '../../common/protocol.js';
 import type { PlacementRefusal } from '../leader/core.js';
 import type { SessionRef } from '../replicator.js';
+import type { AppendOpened } from '../state/append.js';
 import type { FileNode, MasterState } from '../state/index.js';
 import type { Leadership } from './leadership.js';
 import type { ChunkTokens } from './tokens.js';
@@ -56,10 +57,43 @@ export class NamespaceCalls {
   async complete(req: CompleteRequest, session?: SessionRef): Promise<EntryInfo> {
     if (req.minReplicas !== undefined) this.checkMinReplicas(req, req.minReplicas);
     const chunks = req.chunks.map(({ handle, length, checksum }) => ({ handle, length, checksum }));
-    const info = (await this.lead.commit({ op: 'complete', writeId: req.writeId, length: req.length, chunks, nowMs: this.lead.clock.nowMs() }, session)) as EntryInfo;
+    const last = req.last ? { last: { handle: req.last.handle, length: req.last.length, checksum: req.last.checksum } } : {};
+    const info = (await this.lead.commit({ op: 'complete', writeId: req.writeId, length: req.length, chunks, nowMs: this.lead.clock.nowMs(), ...last }, session)) as EntryInfo;
     this.lead.core.stateChanged(this.lead.state);
-    this.lead.core.addWrittenReplicas(this.lead.clock.nowMs(), req.chunks);
+    this.lead.core.addWrittenReplicas(this.lead.clock.nowMs(), req.last ? [req.last, ...req.chunks] : req.chunks);
     return info;
+  }
+
+  /**
+   * Opens an append (master/state/append.ts) and says where its first bytes go: the replicas of
+   * the last chunk that hold its current version, with a write token for the version the append
+   * gives it. A last chunk with room and no live replica cannot be appended to (NO_REPLICAS)
+   * until repair or a restarted server brings one back; nothing is opened then.
+   */
+  async append(req: AppendRequest, session?: SessionRef): Promise<AppendReply> {
+    const path = normalizePath(req.path);
+    if (this.lead.inSafeMode()) throw new DfsError('SAFE_MODE', 'a new master leader is waiting for chunkserver reports; retry shortly');
+    const state = await this.lead.read();
+    const node = state.lookup(path);
+    const lastHandle = node?.type === 'file' && node.chunkCount > 0 ? node.chunks[node.chunkCount - 1]! : undefined;
+    const lastRec = lastHandle === undefined ? undefined : state.chunks.get(lastHandle);
+    if (lastRec && node?.type === 'file' && lastRec.length < node.chunkSizeBytes && this.lead.registry.liveReplicas(lastRec.handle, lastRec.version).length === 0) {
+      throw new DfsError('NO_REPLICAS', `the last chunk of ${path} has no live replica to append to; try again once a chunkserver holding it is back (dfs fsck ${path})`);
+    }
+    const opened = (await this.lead.commit({
+      op: 'append', path, writeId: randomBytes(12).toString('base64url'), leaseMs: this.lead.config.writeLeaseMs, nowMs: this.lead.clock.nowMs(),
+      ...(req.expectedBytes !== undefined ? { expectedBytes: req.expectedBytes } : {}),
+    }, session)) as AppendOpened;
+    const { fill } = opened;
+    return {
+      writeId: opened.writeId, path, chunkSizeBytes: opened.chunkSizeBytes, replication: opened.replication, leaseMs: this.lead.config.writeLeaseMs, size: opened.size,
+      ...(fill ? {
+        fill: {
+          handle: fill.handle, version: fill.version, offset: fill.length, newVersion: fill.newVersion,
+          replicas: this.lead.registry.liveReplicas(fill.handle, fill.version), token: this.tokens.sign(fill.handle, fill.newVersion, 'write'),
+        },
+      } : {}),
+    };
   }
 
   /**
