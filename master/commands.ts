@@ -34,6 +34,9 @@ export type Command =
   /** Opens an append to a complete file (master/state/append.ts): a write holding the file's lease; the file stays as it is until complete. */
   | { op: 'append'; path: string; writeId: string; leaseMs: number; nowMs: number; expectedBytes?: number }
 
+  /** Copies a file or tree whose files share the originals' chunks (master/state/tree-snapshot.ts). */
+  | { op: 'snapshot'; src: string; dst: string; nowMs: number }
+
   /** Joins complete files into one (as HDFS's concat): the target's chunks are the sources' in order; the sources go. */
   | { op: 'concat'; sources: string[]; target: string; overwrite: boolean; nowMs: number }
   /** Client credentials: a signing key added or dropped, a token recorded or revoked (master/credentials/state.ts). */

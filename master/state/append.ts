@@ -20,6 +20,12 @@ export interface AppendFill {
   length: number;
   /** The version the filled chunk gets (reserved at open, never issued again: MasterState.nextVersion). */
   newVersion: number;
+  /**
+   * Set when another file shares the last chunk (a snapshot's): the append fills a copy under this
+   * new handle instead, made by each replica from its own bytes (GFS §3.4's copy-on-write), and
+   * the file lets go of the shared one at complete.
+   */
+  copyTo?: number;
 }
 
 /** The file as the append found it. */
@@ -60,6 +66,11 @@ export function openAppend(s: MasterState, cmd: Extract<Command, { op: 'append' 
     const rec = s.chunks.get(last);
     if (!rec) fail('INTERNAL', `chunk ${last} of ${cmd.path} is not in the chunk table`);
     if (rec!.length < file.chunkSizeBytes) base.fill = { handle: last, version: rec!.version, length: rec!.length, newVersion: s.nextVersion++ };
+    if (base.fill && s.chunks.refsOf(last) > 1) {
+      base.fill.copyTo = s.nextHandle++;
+      // In the table from now on, so no garbage sweep takes the copies the replicas make meanwhile.
+      s.chunks.set({ handle: base.fill.copyTo, version: base.fill.newVersion, length: 0, checksum: '' });
+    }
   }
   const write: PendingWrite = {
     writeId: cmd.writeId,
@@ -83,7 +94,7 @@ function checkAppend(cmd: Extract<Command, { op: 'complete' }>, w: PendingWrite,
   let added = 0;
   const { last } = cmd;
   if (last) {
-    if (!base.fill || last.handle !== base.fill.handle) fail('INVALID_ARGUMENT', `chunk ${last.handle} is not the last chunk this append fills`);
+    if (!base.fill || last.handle !== (base.fill.copyTo ?? base.fill.handle)) fail('INVALID_ARGUMENT', `chunk ${last.handle} is not the last chunk this append fills`);
     if (last.length <= base.fill!.length || last.length > w.chunkSizeBytes) fail('INVALID_ARGUMENT', `the filled last chunk has length ${last.length}; it must be ${base.fill!.length + 1}..${w.chunkSizeBytes}`);
     if (cmd.chunks.length > 0 && last.length !== w.chunkSizeBytes) fail('INVALID_ARGUMENT', `the last chunk must be filled to ${w.chunkSizeBytes} bytes before new chunks follow`);
     added += last.length - base.fill!.length;
@@ -118,12 +129,18 @@ export function completeAppend(s: MasterState, cmd: Extract<Command, { op: 'comp
     && (!base.fill || chunks[chunks.length - 1] === base.fill.handle);
   if (!same) fail('WRITE_NOT_FOUND', `${w.path} was removed or replaced during the append`);
   const old = file as FileNode;
+  const kept = [...chunks];
+  const copy = base.fill?.copyTo;
   if (cmd.last) {
     s.chunks.setVersion(cmd.last.handle, base.fill!.newVersion);
     s.chunks.setContent(cmd.last.handle, cmd.last.length, cmd.last.checksum);
-  }
+    if (copy !== undefined) {
+      kept[kept.length - 1] = copy;
+      s.chunks.release(base.fill!.handle); // the other files keep the shared one
+    }
+  } else if (copy !== undefined) s.chunks.delete(copy); // nothing was appended: the copy is not needed
   for (const c of cmd.chunks) s.chunks.setContent(c.handle, c.length, c.checksum);
-  const appended = new FileNode({ mtimeMs: cmd.nowMs, size: cmd.length, replication: old.replication, chunkSizeBytes: old.chunkSizeBytes, chunks: [...chunks, ...w.chunks] });
+  const appended = new FileNode({ mtimeMs: cmd.nowMs, size: cmd.length, replication: old.replication, chunkSizeBytes: old.chunkSizeBytes, chunks: [...kept, ...w.chunks] });
   dir.children.set(name, appended);
   s.writes.delete(w.writeId);
   return entryInfo(w.path, appended);

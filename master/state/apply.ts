@@ -2,6 +2,7 @@
 import type { Command } from '../commands.js';
 import { applyTrashQuota } from '../trash-quota-commands.js'; // trash-quota
 import { openAppend } from './append.js';
+import { snapshotTree } from './tree-snapshot.js';
 import { fail } from './failure.js';
 import type { MasterState } from './master-state.js';
 import { concat, mkdir, remove, rename, setReplication } from './namespace.js';
@@ -27,6 +28,7 @@ export function dispatch(s: MasterState, cmd: Command): unknown {
     case 'initNamespace': return initNamespace(s, cmd.namespaceId);
     case 'concat': return concat(s, cmd);
     case 'append': return openAppend(s, cmd);
+    case 'snapshot': return snapshotTree(s, cmd);
     case 'credentials': return s.credentials.apply(cmd.action, cmd.nowMs); // credentials hook
     case 'trash': case 'restoreTrash': case 'expungeTrash': case 'setQuota': return applyTrashQuota(s, cmd); // trash-quota
   }

@@ -3,6 +3,7 @@
 import type { FileState } from '../../common/protocol.js';
 import { CredentialState } from '../credentials/state.js';
 import { restoreQuotas } from '../quotas.js';
+import { countReferences } from './tree-snapshot.js';
 import { newDir } from './capture.js';
 import type { MasterState } from './master-state.js';
 import { FileNode, WritingFile, type DirNode, type Node } from './nodes.js';
@@ -36,4 +37,5 @@ export function decodeSnapshotV1(s: MasterState, data: Uint8Array): void {
   if (raw.ns !== undefined) s.namespaceId = raw.ns;
   if (raw.cred !== undefined) s.credentials = CredentialState.fromJSON(raw.cred);
   restoreQuotas(s, raw.quotas); // limits from the snapshot, usage counted afresh
+  countReferences(s); // shared chunks (none in a state this old, but the same rule as v2)
 }

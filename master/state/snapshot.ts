@@ -22,6 +22,7 @@ import type { MasterState } from './master-state.js';
 import { FileNode, WritingFile, type DirNode, type Node } from './nodes.js';
 import type { PendingWrite } from './writes.js';
 import { decodeSnapshotV1 } from './snapshot-v1.js';
+import { countReferences } from './tree-snapshot.js';
 
 /** A piece of a snapshot as it is produced and read: a bounded slice of event-loop time. */
 export const SNAPSHOT_PIECE_BYTES = 256 * 1024;
@@ -213,6 +214,7 @@ class RecordReader {
     if (!this.ended) throw new Error('master snapshot: no end record (truncated)');
     if (this.dirs.length !== 1) throw new Error('master snapshot: the tree does not close');
     restoreQuotas(this.s, this.quotas);
+    countReferences(this.s); // shared chunks: derived from the tree, which the snapshot carries
   }
 
   private header(h: Header): void {

@@ -126,6 +126,7 @@ t.test('a capture stays at its moment while commands change everything it holds'
         s.apply(cmd);
         if (cmd.op === 'create' && rand() < 0.7) s.apply({ op: 'allocate', writeId: cmd.writeId, index: 0, nowMs: cmd.nowMs });
         if (rand() < 0.2) appendByte(s, `/r/d${step % 4}/f${step % 12}`, step);
+        if (rand() < 0.1) s.apply({ op: 'snapshot', src: `/r/d${step % 4}`, dst: `/r/snap${step}`, nowMs: 10_000 + step });
       }
     }
     t.ok(pieces.length > 10, `seed ${seed}: written in ${pieces.length} pieces, ${step} commands in between`);

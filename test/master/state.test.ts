@@ -80,6 +80,7 @@ function describe(cmd: Command): string {
     case 'setReplication': return `setrep${cmd.recursive ? ' -R' : ''} ${cmd.replication} ${cmd.path}`;
     case 'decommission': return `decommission${cmd.cancel ? ' --cancel' : ''} ${cmd.server}`;
     case 'append': return `append ${cmd.path} (${cmd.writeId})`;
+    case 'snapshot': return `snapshot ${cmd.src} -> ${cmd.dst}`;
     default: return cmd.op;
   }
 }
@@ -111,15 +112,18 @@ function writeFile(t: Tap, s: MasterState, path: string, writeId: string, length
 function invariantProblems(s: MasterState): string[] {
   const problems: string[] = [];
   const owners = new Map<number, string>();
-  const own = (h: number, who: string) => {
-    if (owners.has(h)) problems.push(`handle ${h} owned by ${owners.get(h)} and ${who}`);
+  const count = new Map<number, number>();
+  // A chunk may be shared by complete files (snapshots); a write's chunks are its own.
+  const own = (h: number, who: string, shareable = false) => {
+    if (owners.has(h) && !(shareable && !owners.get(h)!.startsWith('write '))) problems.push(`handle ${h} owned by ${owners.get(h)} and ${who}`);
     owners.set(h, who);
+    count.set(h, (count.get(h) ?? 0) + 1);
   };
   for (const [p, n] of s.walk('/', s.root)) {
     if (n.type !== 'file') continue;
     if (n.state === 'complete') {
       if (n.writeId !== undefined) problems.push(`${p} complete but has writeId`);
-      for (const h of n.chunks) own(h, p);
+      for (const h of n.chunks) own(h, p, true);
       if (n.size !== n.chunks.reduce((a, h) => a + (s.chunks.get(h)?.length ?? NaN), 0)) problems.push(`${p} size != sum of chunk lengths`);
     } else {
       const w = n.writeId === undefined ? undefined : s.writes.get(n.writeId);
@@ -136,6 +140,8 @@ function invariantProblems(s: MasterState): string[] {
       if (!n || n.type !== 'file' || n.state !== 'complete') problems.push(`replacing write ${w.writeId} on ${w.path}, which is not a complete file`);
     } else if (!n || n.type !== 'file' || n.writeId !== w.writeId) problems.push(`write ${w.writeId} has no writing entry at ${w.path}`);
   }
+  for (const w of s.writes.values()) if (w.append?.fill?.copyTo !== undefined) own(w.append.fill.copyTo, `write ${w.writeId}`);
+  for (const [h, n] of count) if (s.chunks.has(h) && s.chunks.refsOf(h) !== n) problems.push(`chunk ${h} has ${s.chunks.refsOf(h)} references, ${n} hold it`);
   for (const w of s.writes.values()) {
     const fill = w.append?.fill;
     if (fill && fill.newVersion >= s.nextVersion) problems.push(`append ${w.writeId} holds version ${fill.newVersion}, not below nextVersion ${s.nextVersion}`);
@@ -864,7 +870,8 @@ function generate(seed: number, n: number, opts: { selfHealing?: boolean; append
     };
     let cmd: Command;
     const r = rnd();
-    if (opts.appends && rnd() < 0.2) cmd = randomAppend(s, rnd, now, writes, path, () => `w${++ids}`);
+    if (opts.appends && rnd() < 0.06) cmd = { op: 'snapshot', src: path(), dst: createPath(), nowMs: now };
+    else if (opts.appends && rnd() < 0.2) cmd = randomAppend(s, rnd, now, writes, path, () => `w${++ids}`);
     else if (opts.selfHealing && rnd() < 0.15) {
       cmd = rnd() < 0.6
         ? setrep(path(), 1 + Math.floor(rnd() * 4), rnd() < 0.6)
@@ -945,14 +952,14 @@ function randomAppend(s: MasterState, rnd: () => number, now: number, writes: Pe
   const w = open[Math.floor(rnd() * open.length)]!;
   const fill = w.append!.fill;
   const chunks = w.chunks.map((handle, j, all) => ({ handle, length: j === all.length - 1 ? 1 + Math.floor(rnd() * CHUNK) : CHUNK }));
-  let last = fill && (chunks.length > 0 || rnd() < 0.9) ? { handle: fill.handle, length: chunks.length > 0 ? CHUNK : fill.length + 1 + Math.floor(rnd() * (CHUNK - fill.length)) } : undefined;
+  let last = fill && (chunks.length > 0 || rnd() < 0.9) ? { handle: fill.copyTo ?? fill.handle, length: chunks.length > 0 ? CHUNK : fill.length + 1 + Math.floor(rnd() * (CHUNK - fill.length)) } : undefined;
   if (rnd() < 0.08 && last) last = { ...last, length: fill!.length }; // invalid: adds nothing to the last chunk
   const length = w.append!.size + (last ? last.length - fill!.length : 0) + chunks.reduce((a, c) => a + c.length, 0) + (rnd() < 0.05 ? 1 : 0);
   return appendDone(w.writeId, last, chunks, length, now);
 }
 
 // The later seeds mix in setReplication and decommission (self-healing commands), then appends.
-for (const [seed, selfHealing, appends] of [[1, false, false], [2, false, false], [3, false, false], [42, false, false], [2024, false, false], [5, true, false], [77, true, false], [31337, true, false], [9, false, true], [61, true, true], [404, false, true]] as const) {
+for (const [seed, selfHealing, appends] of [[1, false, false], [2, false, false], [3, false, false], [42, false, false], [2024, false, false], [5, true, false], [77, true, false], [31337, true, false], [9, false, true], [63, true, true], [404, false, true]] as const) {
   t.test(`random history, seed ${seed}${selfHealing ? ', with setReplication and decommission' : ''}${appends ? ', with appends' : ''}`, async (t) => {
     const N = 400;
     const h = generate(seed, N, { selfHealing, appends });
@@ -960,6 +967,7 @@ for (const [seed, selfHealing, appends] of [[1, false, false], [2, false, false]
       const appended = h.commands.filter((c, i) => c.op === 'complete' && c.last && h.results[i]!.ok).length;
       t.ok(appended > 0, `some append filled a last chunk and completed (${appended})`);
       t.ok(h.commands.some((c, i) => c.op === 'append' && !h.results[i]!.ok), 'some append open was refused');
+      t.ok(h.commands.some((c, i) => c.op === 'snapshot' && h.results[i]!.ok), 'some snapshot was made');
     }
 
     // The generator must actually exercise things, or the checks below prove little.
@@ -1318,5 +1326,65 @@ t.test('append: bad input is refused and changes nothing; leases; a file removed
   ok(t, s, expire(3005 + LEASE));
   t.equal(s.writes.size, 0, 'expired appends are dropped');
   t.equal(file(s, '/e2').size, 1, 'and leave their files as they were');
+  t.same(invariantProblems(s), []);
+});
+
+// ---- snapshots: copies that share chunks, counted; copy-on-write at the first append ----
+
+t.test('snapshot shares chunks; deleting or overwriting either side frees only what nobody shares', async (t) => {
+  const s = new MasterState();
+  ok(t, s, mkdir('/t/sub', 1, true));
+  const [a1, a2] = writeFile(t, s, '/t/a', 'w1', [CHUNK, 2], 2);
+  const [b1] = writeFile(t, s, '/t/sub/b', 'w2', [3], 3);
+  fails(t, s, { op: 'snapshot', src: '/nope', dst: '/s', nowMs: 4 }, 'NOT_FOUND');
+  fails(t, s, { op: 'snapshot', src: '/t', dst: '/t/sub/s', nowMs: 4 }, 'INVALID_ARGUMENT');
+  fails(t, s, { op: 'snapshot', src: '/t', dst: '/t/a', nowMs: 4 }, 'EXISTS');
+  fails(t, s, { op: 'snapshot', src: '/t', dst: '/x/s', nowMs: 4 }, 'NOT_FOUND');
+  ok(t, s, create('/t/open', 'w3', 4));
+  fails(t, s, { op: 'snapshot', src: '/t', dst: '/s', nowMs: 5 }, 'FILE_BUSY');
+  ok(t, s, abandon('w3'));
+  const info = ok<{ type: string }>(t, s, { op: 'snapshot', src: '/t', dst: '/s', nowMs: 6 });
+  t.equal(info.type, 'dir');
+  t.same(file(s, '/s/a').chunks, [a1, a2], 'the copy has the same chunks');
+  t.equal(file(s, '/s/sub/b').size, 3);
+  t.same([a1, a2, b1].map((h) => s.chunks.refsOf(h)), [2, 2, 2], 'each shared twice');
+  ok(t, s, { op: 'snapshot', src: '/t/a', dst: '/a2', nowMs: 7 });
+  t.equal(s.chunks.refsOf(a1), 3, 'a file snapshotted again: three references');
+  t.same(invariantProblems(s), []);
+  const restored = MasterState.restore(s.snapshot());
+  t.same([a1, a2, b1].map((h) => restored.chunks.refsOf(h)), [3, 3, 2], 'a restored state counts the references again');
+  t.equal(snap(restored), snap(s));
+
+  ok(t, s, del('/t', 8, true));
+  t.same([a1, a2, b1].map((h) => s.chunks.refsOf(h)), [2, 2, 1], 'deleting the original frees nothing the copies hold');
+  writeFile(t, s, '/a2', 'w4', [1], 9, { overwrite: true });
+  t.same([a1, a2].map((h) => s.chunks.refsOf(h)), [1, 1], 'an overwrite lets go of its shares');
+  ok(t, s, del('/s', 10, true));
+  t.same([a1, a2, b1].map((h) => s.chunks.has(h)), [false, false, false], 'the last reference gone, the chunks go');
+  t.same(invariantProblems(s), []);
+});
+
+t.test('the first append to a shared last chunk fills a copy under a new handle; the snapshot keeps the old one', async (t) => {
+  const s = new MasterState();
+  const [h1, h2] = writeFile(t, s, '/f', 'w1', [CHUNK, 1], 1);
+  ok(t, s, { op: 'snapshot', src: '/f', dst: '/snap', nowMs: 2 });
+  const opened = ok<{ fill: { handle: number; newVersion: number; copyTo?: number } }>(t, s, appendOpen('/f', 'a1', 3));
+  t.equal(opened.fill.handle, h2);
+  t.ok(opened.fill.copyTo !== undefined && opened.fill.copyTo > h2!, `the shared chunk is copied to a new handle (${opened.fill.copyTo})`);
+  const copy = opened.fill.copyTo!;
+  t.match(s.chunks.get(copy), { version: opened.fill.newVersion, length: 0 }, 'held in the table while the append runs');
+  t.same(invariantProblems(s), []);
+  t.equal(snap(MasterState.restore(s.snapshot())), snap(s), 'and across a snapshot of the state');
+  fails(t, s, appendDone('a1', { handle: h2!, length: 2 }, [], CHUNK + 2, 4), 'INVALID_ARGUMENT'); // the shared chunk itself
+  ok(t, s, appendDone('a1', { handle: copy, length: 3 }, [], CHUNK + 3, 4));
+  t.same(file(s, '/f').chunks, [h1, copy], 'the file now ends in the copy');
+  t.same(file(s, '/snap').chunks, [h1, h2], 'the snapshot keeps the original');
+  t.match(s.chunks.get(h2!), { version: 1, length: 1 }, 'which is unchanged');
+  t.same([h1, h2, copy].map((h) => s.chunks.refsOf(h)), [2, 1, 1]);
+  // An abandoned copy-on-write append frees its copy.
+  ok(t, s, { op: 'snapshot', src: '/f', dst: '/snap2', nowMs: 5 });
+  const again = ok<{ fill: { copyTo?: number } }>(t, s, appendOpen('/f', 'a2', 6));
+  ok(t, s, abandon('a2'));
+  t.notOk(s.chunks.has(again.fill.copyTo!), 'an abandoned append frees its copy');
   t.same(invariantProblems(s), []);
 });
