@@ -1,4 +1,4 @@
-// dfs append: add a local file's (or stdin's) bytes to the end of a complete dfs file.
+// dfs append: add a local file's (or stdin's) bytes to the end of a complete dfs file; dfs snapshot: copy a file or tree at once.
 import { createReadStream, statSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import { DfsError } from '../common/errors.js';
@@ -40,7 +40,13 @@ async function appendOne(client: DfsClient, args: FsArgs): Promise<void> {
 }
 
 export function appendCommands(cli: Argv): Argv {
-  return cli.command('append <src> <path>', 'add a local file\'s bytes (- for stdin) to the end of a dfs file; readers see them all once it completes, or none if it fails', (y) => y
+  return cli.command('snapshot <path> <snapshot-path>', 'copy a file or a whole tree at once, whatever its size: the copy shares the chunks until either side appends', (y) => y
+    .positional('path', { type: 'string', describe: 'a file or directory' })
+    .positional('snapshot-path', { type: 'string', describe: 'a new path (its parent must exist)' }),
+  (args) => withClient(args as unknown as FsArgs, async (client) => {
+    const info = await client.snapshot(String(args.path), String(args['snapshot-path']));
+    process.stdout.write((args as unknown as FsArgs).json ? JSON.stringify(info, null, 2) + '\n' : `${info.path}: a snapshot of ${normalizePath(String(args.path))}\n`);
+  })).command('append <src> <path>', 'add a local file\'s bytes (- for stdin) to the end of a dfs file; readers see them all once it completes, or none if it fails', (y) => y
     .positional('src', { type: 'string', describe: 'local file, or - for stdin' })
     .positional('path', { type: 'string', describe: 'a complete dfs file' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress bar' }),

@@ -34,12 +34,15 @@ export async function fillLastChunk(job: FillJob): Promise<CompletedChunk> {
   let kept: Buffer[] | undefined;
   let replicas: ReplicaInfo[] = [...fill.replicas];
   let lastError: DfsError | undefined;
+  const target = fill.copyTo ?? fill.handle;
   try {
     if (!(await input.startChunk())) throw new DfsError('INTERNAL', 'the input ended before the append began');
     for (let attempt = 0; attempt < job.maxAttempts && replicas.length > 0; attempt++) {
+      // A shared last chunk (a snapshot's) is not changed: each replica makes the filled copy from its own bytes.
+      const copy = fill.copyTo !== undefined ? { from: fill.handle, fromToken: fill.fromToken } : {};
       const put = new ChunkPut({
-        pipeline: replicas.map((r) => r.addr), handle: fill.handle, version: fill.newVersion, token: fill.token,
-        timeoutMs: job.timeoutMs, signal: job.signal, append: { baseVersion: fill.version, offset: fill.offset },
+        pipeline: replicas.map((r) => r.addr), handle: target, version: fill.newVersion, token: fill.token,
+        timeoutMs: job.timeoutMs, signal: job.signal, append: { baseVersion: fill.version, offset: fill.offset, ...copy },
       });
       try {
         let sent = 0;
@@ -52,7 +55,7 @@ export async function fillLastChunk(job: FillJob): Promise<CompletedChunk> {
         put.end();
         const reply = await put.result;
         if (reply.length !== fill.offset + sent) throw new DfsError('PIPELINE_FAILED', `the last chunk came back with ${reply.length} bytes, not ${fill.offset + sent}`, { failed: replicas[0]!.addr });
-        return { handle: fill.handle, length: reply.length, checksum: reply.checksum, replicas: reply.replicas.map((r) => r.id) };
+        return { handle: target, length: reply.length, checksum: reply.checksum, replicas: reply.replicas.map((r) => r.id) };
       } catch (err) {
         put.abort();
         job.signal.throwIfAborted();

@@ -1,7 +1,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { Counter, Histogram } from 'prom-client';
 import { CHUNK_TOKEN_HEADER, verifyChunkToken } from '../../common/auth.js';
-import { ChunkPut, type ChunkAppend } from '../../common/chunk-put.js';
+import { ChunkPut, FROM_TOKEN_HEADER, type ChunkAppend } from '../../common/chunk-put.js';
 import { parseAddrList } from '../../common/config.js';
 import { DfsError, toDfsError } from '../../common/errors.js';
 import type { ReplicaInfo, WriteChunkReply } from '../../common/protocol.js';
@@ -36,20 +36,26 @@ function parseWriteRequest(req: Request, cfg: ChunkRouteConfig): WriteRequest {
   if (next.length + 1 > cfg.maxPipelineLength) throw new DfsError('INVALID_ARGUMENT', `pipeline longer than ${cfg.maxPipelineLength}`);
   const token = req.get(CHUNK_TOKEN_HEADER);
   verifyChunkToken(cfg.secret, token, { handle, version, mode: 'write' }, Date.now());
-  const append = parseAppend(req, version, cfg.maxChunkBytes);
+  const append = parseAppend(req, version, cfg);
   const declared = req.get('content-length');
   if (declared !== undefined && Number(declared) + (append?.offset ?? 0) > cfg.maxChunkBytes) throw new DfsError('BODY_TOO_LARGE', `chunk is larger than ${cfg.maxChunkBytes} bytes`);
   return { handle, version, next, token: token!, ...(append ? { append } : {}) };
 }
 
 /** `base` and `offset` make a write an append: the stored chunk's first `offset` bytes (at `base` or later), then the body, at the new `version`. */
-function parseAppend(req: Request, version: number, maxChunkBytes: number): ChunkAppend | undefined {
+function parseAppend(req: Request, version: number, cfg: ChunkRouteConfig): ChunkAppend | undefined {
+  const maxChunkBytes = cfg.maxChunkBytes;
   const baseVersion = parseIntParam(req.query.base, 'base', { optional: true, min: 1, max: 0xffffffff });
   const offset = parseIntParam(req.query.offset, 'offset', { optional: true, max: maxChunkBytes });
   if (baseVersion === undefined && offset === undefined) return undefined;
   if (baseVersion === undefined || offset === undefined) throw new DfsError('INVALID_ARGUMENT', 'an append names both base (the version appended to) and offset');
   if (baseVersion >= version) throw new DfsError('INVALID_ARGUMENT', `an append's version ${version} must be newer than its base ${baseVersion}`);
-  return { baseVersion, offset };
+  const from = parseIntParam(req.query.from, 'from', { optional: true, min: 1 });
+  if (from === undefined) return { baseVersion, offset };
+  // Copying a chunk's bytes needs the right to read them, not only to write the copy.
+  const fromToken = req.get(FROM_TOKEN_HEADER);
+  verifyChunkToken(cfg.secret, fromToken, { handle: from, version: baseVersion, mode: 'read' }, Date.now());
+  return { baseVersion, offset, from, fromToken: fromToken! };
 }
 
 /**

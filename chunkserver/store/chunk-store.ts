@@ -159,6 +159,7 @@ export class ChunkStore {
       open: (publish) => this.openWriter(a.handle, a.newVersion, maxBytes, publish),
       readRange: (h, offset, length, sink) => this.readRange(h, offset, length, sink),
       replace: (tmp, chunk, base) => this.publishReplacing(tmp, chunk, base),
+      publishNew: (tmp, chunk) => this.publish(tmp, chunk),
     });
   }
 

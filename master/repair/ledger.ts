@@ -10,7 +10,11 @@ import type { WantedChunks } from './wanted.js';
 export interface QueuedDelete { server: string; version: number; file: FileNode }
 
 /** A copy ordered and not yet confirmed; `moveFrom` marks a balancing move (that replica goes after). */
-export interface InFlight { target: string; source: string; startedMs: number; moveFrom?: string; deadlineMs?: number }
+export interface InFlight {
+  target: string; source: string; startedMs: number; moveFrom?: string; deadlineMs?: number;
+  /** The chunk's version when ordered (set by order()): an append since then makes the copy stale, so it is failed at once. */
+  version?: number;
+}
 
 /**
  * What repair has set going and not yet seen settled. Orders wait here until the target's next
@@ -176,7 +180,8 @@ export class RepairLedger {
           if (f.moveFrom) this.finishMove(wanted.get(h), rec!.version, h, f.moveFrom, live, decom);
           return false;
         }
-        if (now > (f.deadlineMs ?? f.startedMs + this.limits.copyTimeoutMs) || !rec || !this.registry.isAlive(f.target)) {
+        const reversioned = rec !== undefined && f.version !== undefined && f.version !== rec.version;
+        if (now > (f.deadlineMs ?? f.startedMs + this.limits.copyTimeoutMs) || !rec || reversioned || !this.registry.isAlive(f.target)) {
           this.copiesFailed++;
           this.withdrawOrder(f.target, h); // not collected yet: it must not run untracked later
           return false;
@@ -226,6 +231,7 @@ export class RepairLedger {
     const cappedMs = rate > 0 ? Math.ceil((chunk.length * this.limits.perServerCopies * 1000) / rate) : 0;
     const order: PlannedCopy = { ...chunk, timeoutMs: this.limits.copyTimeoutMs + cappedMs };
     flight.deadlineMs = flight.startedMs + order.timeoutMs + this.limits.copyReportSlackMs;
+    flight.version = chunk.version;
     const list = this.inFlight.get(handle) ?? [];
     list.push(flight);
     this.inFlight.set(handle, list);

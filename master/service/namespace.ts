@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { DfsError } from '../../common/errors.js';
 import { joinPath, namesDirectory, normalizePath } from '../../common/paths.js';
 import type {
-  AllocateReply, AllocateRequest, AppendReply, AppendRequest, ChunkInfo, CompleteRequest, ConcatRequest, CreateEmptyReply, CreateReply, CreateRequest, DecommissionRequest,
+  AllocateReply, AllocateRequest, AppendReply, AppendRequest, ChunkInfo, SnapshotRequest, CompleteRequest, ConcatRequest, CreateEmptyReply, CreateReply, CreateRequest, DecommissionRequest,
   DeleteRequest, EntryInfo, ListReply, MkdirRequest, RenameRequest, RenewReply, RenewRequest, SetReplicationRequest, StatReply,
 } from '../../common/protocol.js';
 import type { PlacementRefusal } from '../leader/core.js';
@@ -90,7 +90,8 @@ export class NamespaceCalls {
       ...(fill ? {
         fill: {
           handle: fill.handle, version: fill.version, offset: fill.length, newVersion: fill.newVersion,
-          replicas: this.lead.registry.liveReplicas(fill.handle, fill.version), token: this.tokens.sign(fill.handle, fill.newVersion, 'write'),
+          replicas: this.lead.registry.liveReplicas(fill.handle, fill.version), token: this.tokens.sign(fill.copyTo ?? fill.handle, fill.newVersion, 'write'),
+          ...(fill.copyTo !== undefined ? { copyTo: fill.copyTo, fromToken: this.tokens.sign(fill.handle, fill.version, 'read') } : {}),
         },
       } : {}),
     };
@@ -137,6 +138,13 @@ export class NamespaceCalls {
     return (await this.lead.commit({ op: 'rename', src: normalizePath(req.src), dst: normalizePath(req.dst), nowMs: this.lead.clock.nowMs(), ...(into ? { into } : {}) }, session)) as EntryInfo;
   }
 
+  /** Copies a file or tree whose files share the chunks (master/state/tree-snapshot.ts): one command, whatever the size. */
+  async snapshot(req: SnapshotRequest, session?: SessionRef): Promise<EntryInfo> {
+    const info = (await this.lead.commit({ op: 'snapshot', src: normalizePath(req.src), dst: normalizePath(req.dst), nowMs: this.lead.clock.nowMs() }, session)) as EntryInfo;
+    this.lead.core.stateChanged(this.lead.state);
+    return info;
+  }
+
   /** Joins complete files into one by their chunk lists (no bytes move); see concat in master/state/namespace.ts. */
   async concat(req: ConcatRequest, session?: SessionRef): Promise<EntryInfo> {
     const cmd = { op: 'concat' as const, sources: req.sources.map((p) => normalizePath(p)), target: normalizePath(req.target), overwrite: req.overwrite, nowMs: this.lead.clock.nowMs() };
@@ -177,6 +185,7 @@ export class NamespaceCalls {
         index, handle, version: rec?.version ?? 0, length: rec?.length ?? 0, checksum: rec?.checksum ?? '',
         replicas: rec ? this.lead.registry.liveReplicas(handle, rec.version).map((r) => ({ ...r, rack: this.lead.registry.rackOf(r.id) })) : [], // rack rule
         token: this.tokens.sign(handle, rec?.version ?? 0, 'read'),
+        ...(state.chunks.refsOf(handle) > 1 ? { shared: state.chunks.refsOf(handle) } : {}),
       };
     });
   }

@@ -88,3 +88,25 @@ t.test('stale, late and impossible appends are refused and change nothing', asyn
   await retry.commit(await retry.finish());
   t.match(s.get(3), { version: 2, length: 5001 });
 });
+
+t.test('copy-on-write: an append with `from` makes a new chunk from a stored one, which stays as it is', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'dfs-append-store-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const s = await store(dir);
+  const old = randomBytesSeeded(70_000, 5);
+  await write(s, 4, old);
+  const more = randomBytesSeeded(9000, 6);
+  const w = await s.createAppendWriter({ handle: 11, from: 4, baseVersion: 1, offset: old.length, newVersion: 3 }, MAX);
+  await w.write(more);
+  await w.commit(await w.finish());
+  t.match(s.get(4), { version: 1, length: old.length }, 'the shared chunk is unchanged');
+  t.match(s.get(11), { version: 3, length: old.length + more.length });
+  t.ok((await read(s, 11, 0, old.length + more.length)).equals(Buffer.concat([old, more])));
+  t.ok((await read(s, 4, 0, old.length)).equals(old));
+  // The same copy again (a retry after a later hop failed) replaces it; another chunk in the way is refused.
+  const again = await s.createAppendWriter({ handle: 11, from: 4, baseVersion: 1, offset: old.length, newVersion: 3 }, MAX);
+  await again.write(more);
+  await again.commit(await again.finish());
+  t.match(s.get(11), { version: 3, length: old.length + more.length });
+  await t.rejects(s.createAppendWriter({ handle: 11, from: 4, baseVersion: 1, offset: old.length, newVersion: 9 }, MAX), { code: 'CHUNK_EXISTS' });
+});

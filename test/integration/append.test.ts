@@ -3,7 +3,7 @@
 // of the last chunk killed before and during an append; the stale replica it leaves is never
 // served and is replaced; bad input fails with a stable code and changes nothing.
 import t from 'tap';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -143,7 +143,12 @@ t.test('a replica of the last chunk killed before an append: the append goes on 
   await waitFor(async () => (await readVictim()).code !== 'STALE_VERSION', 60_000, 'the stale replica to be deleted');
   t.pass('the stale replica was deleted');
   // ...the master never lists it, and the chunk is back at three current replicas.
-  await waitFor(async () => (await statOf('/k.bin')).chunks.every((c) => c.replicas.length === 3), 60_000, 'three current replicas of every chunk');
+  await waitFor(async () => (await statOf('/k.bin')).chunks.every((c) => c.replicas.length === 3), 60_000, 'three current replicas of every chunk')
+    .catch(async (err: Error) => {
+      t.comment(JSON.stringify((await statOf('/k.bin')).chunks.map((c) => ({ h: c.handle, v: c.version, r: c.replicas.map((x) => x.id) }))));
+      t.comment(cluster.problems().slice(-30).join('\n'));
+      throw err;
+    });
   t.ok((await cat('/k.bin')).equals(want), 'and the file still reads back right');
 });
 
@@ -171,4 +176,47 @@ t.test('a replica of the last chunk killed during an append: the append complete
   t.ok((await cat('/during.bin')).equals(Buffer.concat([first, part1, part2])), 'the file reads back right');
   await cluster.startChunkserver(Number(victim.slice(2)) - 1);
   await cluster.waitForLive(4);
+});
+
+t.test('snapshot a tree, append to the original, both read back right; delete the original, the snapshot still reads', async (t) => {
+  const a = randomBytesSeeded(150 * 1024, 11); // a full chunk and a partial last one
+  const b = randomBytesSeeded(10 * 1024, 12);
+  t.equal((await cluster.dfs(['put', '-', '/tree/a.bin'], { input: a })).code, 0);
+  t.equal((await cluster.dfs(['put', '-', '/tree/sub/b.bin'], { input: b })).code, 0);
+  const snap = await cluster.dfs(['snapshot', '/tree', '/tree-snap']);
+  t.equal(snap.code, 0, snap.stderr);
+  t.match(snap.stdout.toString(), '/tree-snap: a snapshot of /tree');
+  const orig = await statOf('/tree/a.bin');
+  const copy = await statOf('/tree-snap/a.bin');
+  t.same(copy.chunks.map((c) => c.handle), orig.chunks.map((c) => c.handle), 'the copy shares the chunks');
+  t.ok(orig.chunks.every((c) => (c as ChunkView & { shared?: number }).shared === 2), 'stat says each is shared by 2 files');
+  const stat = await cluster.dfs(['stat', '/tree-snap/a.bin']);
+  t.match(stat.stdout.toString(), 'shared by 2 files');
+  const du = JSON.parse((await cluster.dfs(['du', '-s', '/', '--json'])).stdout.toString()) as { bytes: number; sharedBytes: number };
+  const duPerFile = JSON.parse((await cluster.dfs(['du', '-s', '--per-file', '/', '--json'])).stdout.toString()) as { bytes: number };
+  t.equal(duPerFile.bytes - du.bytes, a.length + b.length, 'du counts shared bytes once; --per-file counts them per file');
+  t.ok(du.sharedBytes >= a.length + b.length);
+
+  // The first append to the shared last chunk copies it first, on the chunkservers that hold it.
+  const more = randomBytesSeeded(40 * 1024, 13);
+  const r = await cluster.dfs(['append', '-', '/tree/a.bin'], { input: more });
+  t.equal(r.code, 0, r.stderr);
+  const after = await statOf('/tree/a.bin');
+  t.equal(after.chunks[0]!.handle, orig.chunks[0]!.handle, 'the full first chunk is still shared');
+  t.not(after.chunks[1]!.handle, orig.chunks[1]!.handle, 'the last chunk is a copy under a new handle');
+  t.equal(after.chunks[1]!.replicas.length, 3);
+  t.same((await statOf('/tree-snap/a.bin')).chunks.map((c) => [c.handle, c.version, c.length]), copy.chunks.map((c) => [c.handle, c.version, c.length]), 'the snapshot is unchanged');
+  t.ok((await cat('/tree/a.bin')).equals(Buffer.concat([a, more])), 'the original reads back with the append');
+  t.ok((await cat('/tree-snap/a.bin')).equals(a), 'the snapshot reads back as it was');
+
+  // Delete the original: only what nobody shares goes; the snapshot still reads after garbage collection.
+  const ownChunk = after.chunks[1]!.handle;
+  const holding = () => cluster.chunkservers.filter((p) => existsSync(join(cluster.dir, p!.id, 'chunks', `${ownChunk}.chunk`))).length;
+  t.equal(holding(), 3, 'the copy is on three disks');
+  t.equal((await cluster.dfs(['rm', '-r', '--skip-trash', '/tree'])).code, 0);
+  // Garbage collection ran: the original's own last chunk (the copy) is gone from every disk.
+  await waitFor(() => holding() === 0, 60_000, 'the deleted file\'s own chunk to be collected');
+  t.ok((await cat('/tree-snap/a.bin')).equals(a), 'the snapshot still reads');
+  t.ok((await cat('/tree-snap/sub/b.bin')).equals(b));
+  t.ok((await statOf('/tree-snap/a.bin')).chunks.every((c) => c.replicas.length === 3 && !(c as ChunkView & { shared?: number }).shared), 'its chunks are its own now, with every replica');
 });
