@@ -1388,3 +1388,20 @@ t.test('the first append to a shared last chunk fills a copy under a new handle;
   t.notOk(s.chunks.has(again.fill.copyTo!), 'an abandoned append frees its copy');
   t.same(invariantProblems(s), []);
 });
+
+t.test('quotas: an append and a snapshot past a space or name quota are refused and change nothing', async (t) => {
+  const s = new MasterState();
+  ok(t, s, mkdir('/q', 1));
+  writeFile(t, s, '/q/f', 'w1', [2], 2); // 2 bytes × 3 replicas = 6
+  ok(t, s, { op: 'setQuota', path: '/q', bytes: 12, files: 3 });
+  fails(t, s, { op: 'append', path: '/q/f', writeId: 'a1', leaseMs: LEASE, nowMs: 3, expectedBytes: 3 }, 'QUOTA_EXCEEDED'); // 6 + 9 > 12
+  const opened = ok<{ fill: { handle: number } }>(t, s, { op: 'append', path: '/q/f', writeId: 'a2', leaseMs: LEASE, nowMs: 3, expectedBytes: 1 });
+  const n = ok<{ handle: number }>(t, s, allocate('a2', 0, 4)).handle;
+  fails(t, s, appendDone('a2', { handle: opened.fill.handle, length: CHUNK }, [{ handle: n, length: 1 }], CHUNK + 1, 4), 'QUOTA_EXCEEDED'); // 5 × 3 > 12
+  ok(t, s, abandon('a2'));
+  const again = ok<{ fill: { handle: number } }>(t, s, { op: 'append', path: '/q/f', writeId: 'a3', leaseMs: LEASE, nowMs: 5, expectedBytes: 1 });
+  ok(t, s, appendDone('a3', { handle: again.fill.handle, length: 3 }, [], 3, 5)); // 9
+  fails(t, s, { op: 'snapshot', src: '/q/f', dst: '/q/g', nowMs: 5 }, 'QUOTA_EXCEEDED'); // 9 + 9 > 12
+  ok(t, s, { op: 'snapshot', src: '/q/f', dst: '/g', nowMs: 5 });
+  t.same(invariantProblems(s), []);
+});
