@@ -91,7 +91,8 @@ export class Reports {
         total.bytes += perFile ? n.size : uniqueBytes(state, n, seen, total);
       }
     }
-    const reply: DuReply = { path, ...total };
+    const { sharedBytes, ...counts } = total;
+    const reply: DuReply = { path, ...counts, ...(sharedBytes > 0 ? { sharedBytes } : {}) }; // as before snapshots when nothing is shared
     if (!summary && node.type === 'dir') {
       reply.entries = [...node.children.keys()].sort().map((name) => {
         let bytes = 0;
