@@ -119,7 +119,8 @@ export class Copier {
   private async copy(o: CopyOrder, signal: AbortSignal, reqId: string): Promise<StoredChunk> {
     if (o.length > this.limits.maxChunkBytes) throw new DfsError('BODY_TOO_LARGE', `chunk ${o.handle} is larger than this server's chunk size`);
     signal.throwIfAborted();
-    const url = buildUrl(o.source, `/v1/chunks/${o.handle}`, { version: o.version });
+    // The length too: a source at a later version (an append under way) has more bytes after these.
+    const url = buildUrl(o.source, `/v1/chunks/${o.handle}`, { version: o.version, length: o.length });
     const { rate } = this.limits;
     const res = await request(url, { method: 'GET', dispatcher: httpAgent(), signal, headers: { [CHUNK_TOKEN_HEADER]: o.token, [REQUEST_ID_HEADER]: reqId } });
     if (res.statusCode !== 200) throw errorFromBody(await readJson(res.body).catch(() => undefined), res.statusCode);

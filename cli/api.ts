@@ -158,6 +158,18 @@ export class DfsHandle {
     });
   }
 
+  /**
+   * Adds `data` (bytes, a string, or a stream) to the end of the complete file at `path`, as
+   * fs.appendFile; readers see all of it once this resolves, and none of it if it rejects.
+   */
+  appendFile(path: string, data: Uint8Array | string | Readable, opts: { encoding?: BufferEncoding } = {}): Promise<EntryInfo> {
+    return settle(async () => {
+      if (data instanceof Readable) return this.client.append(data, path);
+      const bytes = typeof data === 'string' ? Buffer.from(data, opts.encoding ?? 'utf8') : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      return this.client.append(Readable.from(bytes.length > 0 ? [bytes] : [], { objectMode: false }), path);
+    });
+  }
+
   stat(path: string): Promise<DfsStats> {
     return settle(async () => new DfsStats(await this.client.stat(path)));
   }

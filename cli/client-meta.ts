@@ -79,8 +79,13 @@ export class MetaClient {
   decommission(server: string, cancel = false): Promise<{ server: string; decommissioning: string[] }> {
     return this.mutate('/v1/cluster/decommission', { server, cancel });
   }
-  du(path: string, summary = false): Promise<DuReply> {
-    return this.master.call('/v1/fs/du', { query: { path: normalizePath(path), summary: summary ? 1 : undefined } });
+  /** Bytes below `path`, chunks shared by snapshots counted once (`perFile`: each file's whole size). */
+  du(path: string, summary = false, perFile = false): Promise<DuReply> {
+    return this.master.call('/v1/fs/du', { query: { path: normalizePath(path), summary: summary ? 1 : undefined, perFile: perFile ? 1 : undefined } });
+  }
+  /** Copies the file or tree at `src` to `dst` in one command; the copy shares the chunks until one side appends (dfs snapshot). */
+  snapshot(src: string, dst: string): Promise<EntryInfo> {
+    return this.mutate('/v1/fs/snapshot', { src: normalizePath(src), dst: normalizePath(dst) });
   }
   remove(path: string, recursive = false): Promise<{ files: number }> {
     return this.mutate('/v1/fs/delete', { path: normalizePath(path), recursive });

@@ -4,7 +4,8 @@ import { BlockHasher, chunkChecksum, initChecksums } from '../common/checksum.js
 import { ChunkPut } from '../common/chunk-put.js';
 import { DfsError, toDfsError } from '../common/errors.js';
 import { normalizePath } from '../common/paths.js';
-import type { AllocateReply, CompletedChunk, CreateEmptyReply, CreateReply, EntryInfo, RenewReply } from '../common/protocol.js';
+import type { AllocateReply, AppendReply, CompletedChunk, CreateEmptyReply, CreateReply, EntryInfo, RenewReply } from '../common/protocol.js';
+import { fillLastChunk } from './client-append.js';
 import { ChunkInput } from './client-input.js';
 import type { MetaClient } from './client-meta.js';
 import { LeaseRenewer } from './lease-renewer.js';
@@ -92,21 +93,46 @@ export class Uploader {
     }
   }
 
-  /** The body of put once the write exists: stream its chunks, then complete it, or abandon it. */
-  private async writeFile(created: CreateReply, input: ChunkInput, halt: Halt, opts: PutOptions): Promise<EntryInfo> {
+  /**
+   * Adds `source`'s bytes to the end of the complete file at `path`, holding the file's lease
+   * meanwhile (one appender at a time): the last chunk is filled first (cli/client-append.ts),
+   * then new chunks are streamed as put's are. Readers see the new length only once complete
+   * succeeds; a failed append is abandoned and leaves the file as it was. Options as put's
+   * (`overwrite`, `parents` and `replication` do not apply: the file has its own).
+   */
+  async append(source: Readable, path: string, opts: PutOptions = {}): Promise<EntryInfo> {
+    await initChecksums();
+    const halt = new Halt(opts.signal);
+    try {
+      const input = new ChunkInput(source);
+      await halt.race(input.hasData()); // an empty input still opens and completes: the path is checked as for any append
+      halt.check();
+      const opened = await this.meta.mutate<AppendReply>('/v1/fs/append', { path: normalizePath(path), ...(opts.sizeBytes !== undefined ? { expectedBytes: opts.sizeBytes } : {}) });
+      return await this.writeFile(opened, input, halt, opts, opened);
+    } finally {
+      halt.dispose();
+    }
+  }
+
+  /** The body of put (and append) once the write exists: stream its chunks, then complete it, or abandon it. */
+  private async writeFile(created: CreateReply, input: ChunkInput, halt: Halt, opts: PutOptions, append?: AppendReply): Promise<EntryInfo> {
     const { writeId } = created;
     input.chunkSizeBytes = created.chunkSizeBytes;
     // However slowly the input comes, the lease stays ours while this process lives.
     this.leases.add(writeId, { leaseMs: created.leaseMs, onLost: (err) => halt.stop(err), onTrouble: opts.onRetry });
     try {
-      const chunks = await halt.race(this.sendChunks(writeId, input, halt.signal, opts));
+      const last = append?.fill && (await halt.race(input.hasData())) ? await halt.race(this.fill(append, input, halt.signal, opts)) : undefined;
+      const filled = last ? last.length - append!.fill!.offset : 0;
+      const chunks = await halt.race(this.sendChunks(writeId, input, halt.signal, opts, filled));
       halt.check();
-      const total = chunks.reduce((n, c) => n + c.length, 0);
+      const total = chunks.reduce((n, c) => n + c.length, filled);
       opts.onProgress?.(total);
-      opts.onStored?.(chunks);
+      opts.onStored?.(last ? [last, ...chunks] : chunks);
       // Complete renews the lease itself; a renewal answered meanwhile must not fail a write that finished.
       this.leases.remove(writeId);
-      return await this.meta.mutate<EntryInfo>('/v1/fs/complete', { writeId, length: total, chunks, ...(opts.minReplicas !== undefined && opts.minReplicas > 1 ? { minReplicas: opts.minReplicas } : {}) });
+      return await this.meta.mutate<EntryInfo>('/v1/fs/complete', {
+        writeId, length: (append?.size ?? 0) + total, chunks, ...(last ? { last } : {}), ...(opts.minReplicas !== undefined && opts.minReplicas > 1 ? { minReplicas: opts.minReplicas } : {}),
+      });
     } catch (err) {
       this.leases.remove(writeId);
       halt.stop(err as Error); // pipelines still open stop too
@@ -121,11 +147,18 @@ export class Uploader {
     }
   }
 
-  /** Streams every chunk of the input; answers them, acknowledged, in order. */
-  private async sendChunks(writeId: string, input: ChunkInput, signal: AbortSignal, opts: PutOptions): Promise<CompletedChunk[]> {
+  /** An append's first bytes into the file's last chunk (see fillLastChunk). */
+  private fill(append: AppendReply, input: ChunkInput, signal: AbortSignal, opts: PutOptions): Promise<CompletedChunk> {
+    return fillLastChunk({
+      fill: append.fill!, chunkSizeBytes: append.chunkSizeBytes, input, signal, timeoutMs: this.limits.chunkTimeoutMs, maxAttempts: this.limits.maxChunkAttempts,
+      onBytes: (n) => opts.onProgress?.(n), onRetry: opts.onRetry, reportUnreachable: (addr, err) => this.meta.reportUnreachable(addr, err),
+    });
+  }
+
+  /** Streams every chunk of the input; answers them, acknowledged, in order. `sentBytes`: bytes the progress counts before them. */
+  private async sendChunks(writeId: string, input: ChunkInput, signal: AbortSignal, opts: PutOptions, sentBytes = 0): Promise<CompletedChunk[]> {
     const chunks: CompletedChunk[] = [];
     const exclude = new Set<string>();
-    let sentBytes = 0;
     let unacked: Promise<CompletedChunk> | undefined;
     for (let index = 0; ; index++) {
       if (!(await input.startChunk())) break;

@@ -48,6 +48,11 @@ export class DfsClient extends MetaClient {
     return asOneOperation(() => this.uploader.put(source, path, opts));
   }
 
+  /** See Uploader.append: adds `source`'s bytes to the end of the complete file at `path`. */
+  append(source: Readable, path: string, opts: PutOptions = {}): Promise<EntryInfo> {
+    return this.uploader.append(source, path, opts);
+  }
+
   /** See Downloader.get: streams a complete file to `sink`. */
   get(path: string, sink: Writable, opts: GetOptions = {}): Promise<StatReply> {
     return asOneOperation(() => this.downloader.get(path, sink, opts));

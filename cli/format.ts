@@ -85,7 +85,8 @@ export function formatStat(s: StatReply, human: boolean): string {
     for (const c of s.chunks ?? []) {
       const live = c.replicas.length;
       const flag = live === 0 ? '  MISSING' : live < s.replication ? `  UNDER-REPLICATED (${live}/${s.replication})` : '';
-      lines.push(`  #${c.index} handle ${c.handle} v${c.version} ${size(c.length, human)} checksum ${c.checksum} replicas ${c.replicas.map((r) => `${r.id}@${r.addr}`).join(', ') || '-'}${flag}`);
+      const shared = c.shared ? `  shared by ${c.shared} files` : '';
+      lines.push(`  #${c.index} handle ${c.handle} v${c.version} ${size(c.length, human)} checksum ${c.checksum} replicas ${c.replicas.map((r) => `${r.id}@${r.addr}`).join(', ') || '-'}${flag}${shared}`);
     }
   } else {
     lines.push(`modified:    ${date(s.mtimeMs)}`);

@@ -276,7 +276,7 @@ const handlers: Record<string, Handler> = {
   },
 
   async du(client, args) {
-    const reply = await client.du(String(args.path ?? '/'), args.s === true);
+    const reply = await client.du(String(args.path ?? '/'), args.s === true, args['per-file'] === true);
     if (args.json) return json(reply);
     out(formatDu(reply, args.h === true));
   },
@@ -426,6 +426,7 @@ export function fsCommands(cli: Argv, run: (name: string, args: FsArgs) => Promi
     .command('du [path]', 'bytes used below a path', (y) => y
       .positional('path', { type: 'string', default: '/' })
       .option('s', { type: 'boolean', default: false, describe: 'only the total' })
+      .option('per-file', { type: 'boolean', default: false, describe: 'count each file\'s whole size, even chunks it shares with a snapshot (counted once by default)' })
       .options(human), h('du'))
     .command('fsck [path]', 'check every file\'s chunks: healthy, under-replicated, missing or corrupt (exit 1 if any chunk has no good replica)', (y) => y
       .positional('path', { type: 'string', default: '/' })

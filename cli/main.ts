@@ -12,6 +12,7 @@ import { serverCommands } from './server-commands.js';
 import { findArgv, toolCommands } from './tool-commands.js';
 import { tokenCommands } from './token-commands.js';
 import { trashCommands } from './trash-commands.js'; // trash-quota
+import { appendCommands } from './append-commands.js';
 import { configureCliTls } from '../common/tls.js';
 import { newRequestId, setCallTracer, setProcessRequestId, type CallTrace } from '../common/request-id.js';
 
@@ -105,6 +106,7 @@ async function main(): Promise<void> {
   cli = fsCommands(cli, runFsCommand);
   cli = hdfsCommands(cli);
   cli = trashCommands(cli); // trash-quota
+  cli = appendCommands(cli);
   cli = toolCommands(cli);
   cli = tokenCommands(cli); // credentials: dfs token ...
   cli = serverCommands(cli);

@@ -21,7 +21,21 @@ export interface ChunkPutOptions {
   timeoutMs: number;
   /** Stops the put from outside (an upload that was stopped). */
   signal?: AbortSignal;
+  /** An append to a stored chunk: the body follows its first `offset` bytes, and `version` is newer than `baseVersion`. */
+  append?: ChunkAppend;
 }
+
+/** Where an append's bytes go in a stored chunk (query parameters `base` and `offset`). */
+export interface ChunkAppend {
+  baseVersion: number; offset: number;
+  /** Copy-on-write: the kept bytes come from this chunk (query parameter `from`), and `handle` is made from them. */
+  from?: number;
+  /** With `from`: a read token for it at `baseVersion` (header FROM_TOKEN_HEADER), so a write token alone copies nothing. */
+  fromToken?: string;
+}
+
+/** The header that carries a copy-on-write append's read token for the chunk it copies. */
+export const FROM_TOKEN_HEADER = 'x-dfs-from-token';
 
 /**
  * One chunk streamed to the first hop of a write pipeline (PUT /v1/chunks/:handle, the rest of
@@ -38,7 +52,9 @@ export class ChunkPut {
 
   constructor(o: ChunkPutOptions) {
     const [addr, ...rest] = o.pipeline as [string, ...string[]];
-    const url = buildUrl(addr, `/v1/chunks/${o.handle}`, { version: o.version, next: rest.length ? rest.join(',') : undefined });
+    const url = buildUrl(addr, `/v1/chunks/${o.handle}`, {
+      version: o.version, next: rest.length ? rest.join(',') : undefined, base: o.append?.baseVersion, offset: o.append?.offset, from: o.append?.from,
+    });
     const signals = [this.abortController.signal, AbortSignal.timeout(o.timeoutMs), ...(o.signal ? [o.signal] : [])];
     // Every hop carries the operation's id (a chunkserver forwards the one it was sent).
     const reqId = outgoingRequestId();
@@ -47,7 +63,7 @@ export class ChunkPut {
     this.result = request(url, {
       method: 'PUT',
       dispatcher: httpAgent(),
-      headers: { 'content-type': 'application/octet-stream', [CHUNK_TOKEN_HEADER]: o.token, [REQUEST_ID_HEADER]: reqId },
+      headers: { 'content-type': 'application/octet-stream', [CHUNK_TOKEN_HEADER]: o.token, [REQUEST_ID_HEADER]: reqId, ...(o.append?.fromToken ? { [FROM_TOKEN_HEADER]: o.append.fromToken } : {}) },
       body: this.body,
       signal: AbortSignal.any(signals),
     }).then(

@@ -65,6 +65,16 @@ export const CompleteRequest = z.strictObject({
    * HDFS's NameNode refuses below dfs.namenode.replication.min; absent: no check.
    */
   minReplicas: z.number().int().min(1).max(MAX_REPLICATION).optional(),
+  /** An append's filled last chunk: its whole new length and checksum, and the servers that stored it at the new version. */
+  last: CompletedChunk.optional(),
+});
+/** Copies a file or tree in one command (POST /v1/fs/snapshot): the copy shares the chunks. */
+export const SnapshotRequest = z.strictObject({ src: path, dst: path });
+/** Opens an append to a complete file (POST /v1/fs/append): the writer then holds the file's lease. */
+export const AppendRequest = z.strictObject({
+  path,
+  /** The bytes the writer will add, when it knows (a local file): quotas are checked against it here. */
+  expectedBytes: nonNegInt.optional(),
 });
 export const AbandonRequest = z.strictObject({ writeId });
 /** Extends the leases of a client's open writes (as HDFS's renewLease), however slowly their bytes arrive. */
@@ -145,6 +155,8 @@ export type CreateRequest = z.infer<typeof CreateRequest>;
 export type AllocateRequest = z.infer<typeof AllocateRequest>;
 export type CompletedChunk = z.infer<typeof CompletedChunk>;
 export type CompleteRequest = z.infer<typeof CompleteRequest>;
+export type AppendRequest = z.infer<typeof AppendRequest>;
+export type SnapshotRequest = z.infer<typeof SnapshotRequest>;
 export type RenewRequest = z.infer<typeof RenewRequest>;
 export type DeleteRequest = z.infer<typeof DeleteRequest>;
 export type RenameRequest = z.infer<typeof RenameRequest>;
@@ -178,6 +190,8 @@ export interface ChunkInfo {
   replicas: ReplicaInfo[];
   /** A read token for this chunk and version (common/auth.ts): send it as `x-dfs-token` to read from a replica. */
   token: string;
+  /** How many files share this chunk, when more than one (snapshots); absent: this file's alone. */
+  shared?: number;
 }
 
 export type FileState = 'writing' | 'complete';
@@ -254,13 +268,34 @@ export interface ClusterTolerance {
   racksAtRisk: { rack: string; chunks: number }[];
 }
 
-export interface DuReply { path: string; bytes: number; files: number; dirs: number; chunks: number; entries?: { path: string; bytes: number }[] }
+/**
+ * `bytes`: the files' bytes, a chunk shared by several of them (snapshots) counted once, unless
+ * asked per file (`perFile`): each file's whole size. `sharedBytes`: bytes of chunks that more
+ * than one file references (each counted once).
+ */
+export interface DuReply { path: string; bytes: number; files: number; dirs: number; chunks: number; sharedBytes?: number; entries?: { path: string; bytes: number }[] }
 
 export interface CreateReply { writeId: string; path: string; chunkSizeBytes: number; replication: number; leaseMs: number }
 /** The reply to a create with `empty: true`: the file, complete already. */
 export interface CreateEmptyReply { file: EntryInfo }
 /** The reply to a renew: the writes the master no longer knows (abandoned, expired or finished); the rest were renewed. */
 export interface RenewReply { unknown: string[] }
+/**
+ * An append opened: a write (renewed, completed or abandoned as a put's) and the file's size.
+ * `fill`, when the last chunk has room: the appended bytes go there first, as an append write
+ * (PUT /v1/chunks/:handle with `base` and `offset`) to the replicas named, at `newVersion`,
+ * with the write token for it; then new chunks are allocated as a put's, index 0 first.
+ */
+export interface AppendReply {
+  writeId: string; path: string; chunkSizeBytes: number; replication: number; leaseMs: number; size: number;
+  fill?: {
+    handle: number; version: number; offset: number; newVersion: number; replicas: ReplicaInfo[]; token: string;
+    /** The last chunk is shared (a snapshot): fill a copy under this handle, made by each replica from its own bytes; `token` is for it. */
+    copyTo?: number;
+    /** With `copyTo`: a read token for `handle` at `version`, which the replicas need to copy it. */
+    fromToken?: string;
+  };
+}
 export interface AllocateReply { handle: number; version: number; replicas: ReplicaInfo[]; token: string; underReplicated: boolean }
 
 export interface ChunkserverStatus {

@@ -12,7 +12,11 @@ export type Command =
     expectedBytes?: number;
   }
   | { op: 'allocate'; writeId: string; index: number; nowMs: number }
-  | { op: 'complete'; writeId: string; length: number; chunks: { handle: number; length: number; checksum: string }[]; nowMs: number }
+  | {
+    op: 'complete'; writeId: string; length: number; chunks: { handle: number; length: number; checksum: string }[]; nowMs: number;
+    /** An append's filled last chunk (master/state/append.ts): its new length and checksum, at the version the open reserved. */
+    last?: { handle: number; length: number; checksum: string };
+  }
   | { op: 'abandon'; writeId: string }
   | { op: 'renew'; writeIds: string[]; nowMs: number }
   | { op: 'delete'; path: string; recursive: boolean; nowMs: number }
@@ -26,6 +30,12 @@ export type Command =
   | { op: 'decommission'; server: string; cancel: boolean }
   /** Names this namespace, once (the first leader draws the id); later proposals get the first id back. */
   | { op: 'initNamespace'; namespaceId: string }
+
+  /** Opens an append to a complete file (master/state/append.ts): a write holding the file's lease; the file stays as it is until complete. */
+  | { op: 'append'; path: string; writeId: string; leaseMs: number; nowMs: number; expectedBytes?: number }
+
+  /** Copies a file or tree whose files share the originals' chunks (master/state/tree-snapshot.ts). */
+  | { op: 'snapshot'; src: string; dst: string; nowMs: number }
 
   /** Joins complete files into one (as HDFS's concat): the target's chunks are the sources' in order; the sources go. */
   | { op: 'concat'; sources: string[]; target: string; overwrite: boolean; nowMs: number }

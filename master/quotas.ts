@@ -148,6 +148,8 @@ export function planQuota(state: MasterState, cmd: Command): QuotaPlan | undefin
     case 'rename': planRename(state, plan, cmd.src, cmd.dst); break;
     case 'setReplication': planSetReplication(state, plan, cmd.path, cmd.replication); break;
     case 'concat': planConcat(state, plan, cmd); break;
+    case 'append': planAppend(state, plan, cmd); break;
+    case 'snapshot': planSnapshot(state, plan, cmd); break;
     default: return undefined;
   }
   return plan.check();
@@ -195,6 +197,21 @@ function planComplete(state: MasterState, plan: QuotaPlan, cmd: Extract<Command,
     else if (!existing) files = 1; // the file it replaces went meanwhile: complete makes the entry
   }
   plan.add(w.path, files, bytes);
+}
+
+/** An append counts for the size its writer announced from its open, as a create does. */
+function planAppend(state: MasterState, plan: QuotaPlan, cmd: Extract<Command, { op: 'append' }>): void {
+  const file = state.lookup(cmd.path);
+  if (file?.type !== 'file' || file.writeId !== undefined || state.writes.has(cmd.writeId)) return;
+  plan.add(cmd.path, 0, file.replication * (cmd.expectedBytes ?? 0));
+}
+
+/** A snapshot's files count where it is made, as new files would (shared chunks are counted per file here). */
+function planSnapshot(state: MasterState, plan: QuotaPlan, cmd: Extract<Command, { op: 'snapshot' }>): void {
+  const node = state.lookup(cmd.src);
+  if (!node || state.lookup(cmd.dst) || isWithin(cmd.dst, cmd.src)) return;
+  const usage = treeUsage(state, node, cmd.src);
+  plan.add(cmd.dst, usage.files, usage.bytes);
 }
 
 /** A write abandoned (by its client, or its lease expired): its charge goes, and a new file's entry. */

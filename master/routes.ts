@@ -3,7 +3,7 @@ import type { z } from 'zod';
 import { Counter, type Registry as MetricsRegistry } from 'prom-client';
 import { DfsError } from '../common/errors.js';
 import {
-  AbandonRequest, AllocateRequest, CompleteRequest, ConcatRequest, CorruptReport, CreateRequest, DeleteRequest, HeartbeatRequest,
+  AbandonRequest, AllocateRequest, AppendRequest, CompleteRequest, SnapshotRequest, ConcatRequest, CorruptReport, CreateRequest, DeleteRequest, HeartbeatRequest,
   DecommissionRequest, MkdirRequest, RegisterRequest, RenameRequest, RenewRequest, SetReplicationRequest, UnreachableReport,
 } from '../common/protocol.js';
 import { SESSION_HEADER } from '../common/leader.js';
@@ -85,6 +85,8 @@ function mountNamespaceRoutes(app: Express, calls: NamespaceCalls, count: (op: s
   mutation('create', CreateRequest, (b, s) => calls.create(b, s));
   mutation('allocate', AllocateRequest, (b, s) => calls.allocate(b, s));
   mutation('complete', CompleteRequest, (b, s) => calls.complete(b, s));
+  mutation('append', AppendRequest, (b, s) => calls.append(b, s));
+  mutation('snapshot', SnapshotRequest, (b, s) => calls.snapshot(b, s));
   mutation('abandon', AbandonRequest, async (b, s) => {
     await calls.abandon(b.writeId, s);
     return { ok: true };
@@ -116,7 +118,7 @@ function mountReportRoutes(app: Express, reports: Reports, count: (op: string) =
   }));
   app.get('/v1/fs/du', route(async (req, res) => {
     count('du');
-    res.json(await reports.du(queryPath(req), queryFlag(req, 'summary')));
+    res.json(await reports.du(queryPath(req), queryFlag(req, 'summary'), queryFlag(req, 'perFile')));
   }));
   app.get('/v1/cluster/status', route(async (_req, res) => {
     res.json(await reports.clusterStatus());

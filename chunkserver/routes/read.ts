@@ -20,7 +20,9 @@ export function readRoute(ctx: ChunkRouteContext, m: ReadMetrics): RequestHandle
     const grant = verifyChunkToken(cfg.chunkKeys, req.get(CHUNK_TOKEN_HEADER), { handle, version: wantVersion, mode: ['read', 'copy-source'], server: cfg.id }, Date.now());
     const chunk = store.get(handle);
     if (!chunk) throw new DfsError('CHUNK_NOT_FOUND', `chunk ${handle} is not stored on ${cfg.id}`);
-    if (grant.version !== chunk.version) throw new DfsError('STALE_VERSION', `chunk ${handle} here is version ${chunk.version}, not ${grant.version}`);
+    // An older replica missed an append: stale, never served. A newer one (an append under way or
+    // one that failed) begins with the same bytes, and readers ask for a range of those.
+    if (chunk.version < grant.version) throw new DfsError('STALE_VERSION', `chunk ${handle} here is version ${chunk.version}, older than ${grant.version}`);
     const offset = parseIntParam(req.query.offset, 'offset', { optional: true, max: chunk.length }) ?? 0;
     const length = parseIntParam(req.query.length, 'length', { optional: true, max: chunk.length - offset }) ?? chunk.length - offset;
     if (activity.reads >= cfg.maxActiveReads) throw new DfsError('UNAVAILABLE', `chunkserver ${cfg.id} is busy; try another replica`);

@@ -1,7 +1,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { Counter, Histogram } from 'prom-client';
 import { CHUNK_TOKEN_HEADER, checkNextHops, verifyChunkToken } from '../../common/auth.js';
-import { ChunkPut } from '../../common/chunk-put.js';
+import { ChunkPut, FROM_TOKEN_HEADER, type ChunkAppend } from '../../common/chunk-put.js';
 import { parseAddrList } from '../../common/config.js';
 import { DfsError, toDfsError } from '../../common/errors.js';
 import type { ReplicaInfo, WriteChunkReply } from '../../common/protocol.js';
@@ -15,8 +15,8 @@ export interface WriteMetrics {
   hopSeconds: Histogram<'forwarded' | 'outcome'>;
 }
 
-/** A checked chunk write request: what to store, and the hops after this one. */
-interface WriteRequest { handle: number; version: number; next: string[]; token: string }
+/** A checked chunk write request: what to store, and the hops after this one; `append` for an append to a stored chunk. */
+interface WriteRequest { handle: number; version: number; next: string[]; token: string; append?: ChunkAppend }
 
 function discardBody(req: Request, limitBytes: number): void {
   void (async () => {
@@ -39,9 +39,26 @@ function parseWriteRequest(req: Request, cfg: ChunkRouteConfig): WriteRequest {
   // The token names the pipeline: this server must be in it, and each next hop after it, before anything is dialled.
   const grant = verifyChunkToken(cfg.chunkKeys, token, { handle, version, mode: 'write', server: cfg.id }, Date.now());
   checkNextHops(grant, cfg.id, next);
+  const append = parseAppend(req, version, cfg);
   const declared = req.get('content-length');
-  if (declared !== undefined && Number(declared) > cfg.maxChunkBytes) throw new DfsError('BODY_TOO_LARGE', `chunk is larger than ${cfg.maxChunkBytes} bytes`);
-  return { handle, version, next, token: token! };
+  if (declared !== undefined && Number(declared) + (append?.offset ?? 0) > cfg.maxChunkBytes) throw new DfsError('BODY_TOO_LARGE', `chunk is larger than ${cfg.maxChunkBytes} bytes`);
+  return { handle, version, next, token: token!, ...(append ? { append } : {}) };
+}
+
+/** `base` and `offset` make a write an append: the stored chunk's first `offset` bytes (at `base` or later), then the body, at the new `version`. */
+function parseAppend(req: Request, version: number, cfg: ChunkRouteConfig): ChunkAppend | undefined {
+  const maxChunkBytes = cfg.maxChunkBytes;
+  const baseVersion = parseIntParam(req.query.base, 'base', { optional: true, min: 1, max: 0xffffffff });
+  const offset = parseIntParam(req.query.offset, 'offset', { optional: true, max: maxChunkBytes });
+  if (baseVersion === undefined && offset === undefined) return undefined;
+  if (baseVersion === undefined || offset === undefined) throw new DfsError('INVALID_ARGUMENT', 'an append names both base (the version appended to) and offset');
+  if (baseVersion >= version) throw new DfsError('INVALID_ARGUMENT', `an append's version ${version} must be newer than its base ${baseVersion}`);
+  const from = parseIntParam(req.query.from, 'from', { optional: true, min: 1 });
+  if (from === undefined) return { baseVersion, offset };
+  // Copying a chunk's bytes needs the right to read them, not only to write the copy.
+  const fromToken = req.get(FROM_TOKEN_HEADER);
+  verifyChunkToken(cfg.chunkKeys, fromToken, { handle: from, version: baseVersion, mode: 'read', server: cfg.id }, Date.now());
+  return { baseVersion, offset, from, fromToken: fromToken! };
 }
 
 /**
@@ -80,8 +97,10 @@ async function storeAndForward(ctx: ChunkRouteContext, req: Request, w: WriteReq
   const { cfg, store } = ctx;
   // The next hop is dialled first: its connection and its own file creation overlap ours
   // instead of adding up hop by hop (creating a file took 0.3 to 1.5 ms here).
-  if (w.next.length > 0) hop.downstream = new ChunkPut({ pipeline: w.next, handle: w.handle, version: w.version, token: w.token, timeoutMs: cfg.chunkTimeoutMs });
-  hop.writer = await store.createWriter(w.handle, w.version, cfg.maxChunkBytes);
+  if (w.next.length > 0) hop.downstream = new ChunkPut({ pipeline: w.next, handle: w.handle, version: w.version, token: w.token, timeoutMs: cfg.chunkTimeoutMs, ...(w.append ? { append: w.append } : {}) });
+  hop.writer = w.append
+    ? await store.createAppendWriter({ handle: w.handle, newVersion: w.version, ...w.append }, cfg.maxChunkBytes)
+    : await store.createWriter(w.handle, w.version, cfg.maxChunkBytes);
   const { writer, downstream } = hop;
   req.setTimeout(cfg.chunkTimeoutMs);
   req.once('close', () => {

@@ -11,6 +11,7 @@ import { ChangeLog } from './changes.js';
 import { fsyncDir, GroupDirSync } from './dir-sync.js';
 import { ChunkReader, readChunkMeta } from './reader.js';
 import { MAX_IDLE_ARENAS, SlabPool } from './slabs.js';
+import { startAppend, type AppendWrite } from './append.js';
 import { ChunkWriter, type StoredChunk } from './writer.js';
 
 export interface ChunkStoreOptions {
@@ -145,6 +146,24 @@ export class ChunkStore {
   /** Starts writing a new chunk; bytes go to a temporary file until commit(). */
   async createWriter(handle: number, version: number, maxBytes: number): Promise<ChunkWriter> {
     if (this.index.has(handle)) throw new DfsError('CHUNK_EXISTS', `chunk ${handle} is already stored here`);
+    return this.openWriter(handle, version, maxBytes, (t, chunk) => this.publish(t, chunk));
+  }
+
+  /**
+   * Starts an append to a stored chunk (see chunkserver/store/append.ts): a new file at
+   * `newVersion` that holds the stored bytes [0, `offset`), then what the caller writes.
+   */
+  createAppendWriter(a: AppendWrite, maxBytes: number): Promise<ChunkWriter> {
+    return startAppend(a, {
+      stored: (h) => this.index.get(h),
+      open: (publish) => this.openWriter(a.handle, a.newVersion, maxBytes, publish),
+      readRange: (h, offset, length, sink) => this.readRange(h, offset, length, sink),
+      replace: (tmp, chunk, base) => this.publishReplacing(tmp, chunk, base),
+      publishNew: (tmp, chunk) => this.publish(tmp, chunk),
+    });
+  }
+
+  private async openWriter(handle: number, version: number, maxBytes: number, publish: (tmp: string, chunk: StoredChunk) => Promise<void>): Promise<ChunkWriter> {
     const tmp = join(this.tmpDir, `${handle}.${randomBytes(6).toString('hex')}.tmp`);
     let fh: FileHandle | undefined;
     if (this.directIo) {
@@ -161,7 +180,7 @@ export class ChunkStore {
     fh ??= await this.openFile(tmp, 'wx');
     return new ChunkWriter({
       fh, tmp, handle, version, maxBytes, direct, slabs: this.slabs,
-      publish: (t, chunk) => this.publish(t, chunk),
+      publish,
       onDirectRefused: (err) => this.refuseDirectIo(err),
       syncFile: (file) => this.timed('file', () => file.sync()),
     });
@@ -190,6 +209,18 @@ export class ChunkStore {
   /** Called by a writer after its fsync: the chunk is renamed into place, durable, and served. */
   private async publish(tmp: string, chunk: StoredChunk): Promise<void> {
     if (this.index.has(chunk.handle)) throw new DfsError('CHUNK_EXISTS', `chunk ${chunk.handle} is already stored here`);
+    await rename(tmp, this.pathOf(chunk.handle));
+    await this.chunksDirSync.sync();
+    this.index.set(chunk.handle, chunk);
+    this.changes.noteAdded(chunk);
+  }
+
+  /**
+   * An appended chunk replaces the replica it was made from, in one rename (a crash leaves the
+   * old file or the new one, both whole). Refused if that replica went or changed meanwhile.
+   */
+  private async publishReplacing(tmp: string, chunk: StoredChunk, base: StoredChunk): Promise<void> {
+    if (this.index.get(chunk.handle) !== base) throw new DfsError('STALE_VERSION', `chunk ${chunk.handle} changed here during the append`);
     await rename(tmp, this.pathOf(chunk.handle));
     await this.chunksDirSync.sync();
     this.index.set(chunk.handle, chunk);

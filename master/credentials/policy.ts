@@ -9,7 +9,7 @@ import { leadsToScope, requireAdmin, requireInScope, requireWritable, type Princ
 import { DfsError } from '../../common/errors.js';
 import { normalizePath } from '../../common/paths.js';
 import {
-  AbandonRequest, AllocateRequest, CompleteRequest, ConcatRequest, CreateRequest, DeleteRequest, MkdirRequest, RenameRequest, RenewRequest, SetReplicationRequest,
+  AbandonRequest, AllocateRequest, AppendRequest, CompleteRequest, SnapshotRequest, ConcatRequest, CreateRequest, DeleteRequest, MkdirRequest, RenameRequest, RenewRequest, SetReplicationRequest,
 } from '../../common/protocol.js';
 import { parseInput } from '../../common/server.js';
 import { TrashRequest, TrashRestoreRequest } from '../../common/trash-quota-protocol.js';
@@ -78,6 +78,8 @@ const RULES: Record<string, Rule> = {
   'POST /v1/session': { kind: 'token', check: anyToken },
   'POST /v1/fs/mkdir': { kind: 'token', check: writes(MkdirRequest, (b) => [b.path]) },
   'POST /v1/fs/create': { kind: 'token', check: writes(CreateRequest, (b) => [b.path]) },
+  'POST /v1/fs/append': { kind: 'token', check: writes(AppendRequest, (b) => [b.path]) },
+  'POST /v1/fs/snapshot': { kind: 'token', check: writes(SnapshotRequest, (b) => [b.src, b.dst]) },
   'POST /v1/fs/delete': { kind: 'token', check: writes(DeleteRequest, (b) => [b.path]) },
   'POST /v1/fs/rename': { kind: 'token', check: writes(RenameRequest, (b) => [b.src, b.dst]) },
   'POST /v1/fs/setrep': { kind: 'token', check: writes(SetReplicationRequest, (b) => [b.path]) },

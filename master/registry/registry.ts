@@ -35,6 +35,15 @@ export interface PlaceOptions { holders?: readonly string[]; writerRack?: string
  * Volatile knowledge of the chunkservers: who is alive, how full and busy, and which chunk
  * replicas each holds. Rebuilt from registrations and heartbeats; never persisted.
  */
+/**
+ * Whether a replica reported at `reported` serves the chunk at `version`: at that version or a
+ * later one (appends only add bytes, so a later version begins with the same ones). A version
+ * past 32 bits, kept as the largest (see location-table.ts), is no master's: never current.
+ */
+function isCurrent(reported: number, version: number): boolean {
+  return reported >= version && reported < 0xffffffff;
+}
+
 export class Registry {
   private servers = new Map<string, ServerEntry>();
   /** Server number → entry (0 is no server); numbers of removed entries are given out again. */
@@ -141,12 +150,15 @@ export class Registry {
     return this.servers.get(id)?.addr;
   }
 
-  /** Live replicas of `handle` at `version`. */
+  /**
+   * Live replicas of `handle` at `version`, or later: a replica an append is making (or made,
+   * and failed to complete) starts with the same bytes and serves them. An older one is stale.
+   */
   liveReplicas(handle: number, version: number): { id: string; addr: string }[] {
     const out: { id: string; addr: string }[] = [];
     this.locations.forEachReplica(handle, (server, v) => {
       const s = this.byIndex[server]!;
-      if (v === version && this.isAlive(s.id)) out.push({ id: s.id, addr: s.addr });
+      if (isCurrent(v, version) && this.isAlive(s.id)) out.push({ id: s.id, addr: s.addr });
     });
     return out.sort((a, b) => (a.id < b.id ? -1 : 1));
   }
@@ -263,7 +275,7 @@ export class Registry {
   holders(handle: number, version: number): string[] {
     const out: string[] = [];
     this.locations.forEachReplica(handle, (server, v) => {
-      if (v === version) out.push(this.byIndex[server]!.id);
+      if (isCurrent(v, version)) out.push(this.byIndex[server]!.id);
     });
     return out;
   }

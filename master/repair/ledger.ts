@@ -10,7 +10,11 @@ import type { WantedChunks } from './wanted.js';
 export interface QueuedDelete { server: string; version: number; file: FileNode }
 
 /** A copy ordered and not yet confirmed; `moveFrom` marks a balancing move (that replica goes after). */
-export interface InFlight { target: string; source: string; startedMs: number; moveFrom?: string; deadlineMs?: number; reqId?: string }
+export interface InFlight {
+  target: string; source: string; startedMs: number; moveFrom?: string; deadlineMs?: number; reqId?: string;
+  /** The chunk's version when ordered (set by order()): an append since then makes the copy stale, so it is failed at once. */
+  version?: number;
+}
 
 /**
  * A decision worth one log line (copy ordered, done, failed; chunk lost): the leader core keeps
@@ -231,9 +235,10 @@ export class RepairLedger {
           if (f.moveFrom) this.finishMove(wanted.get(h), rec!.version, h, f.moveFrom, live, decom);
           return false;
         }
-        if (now > (f.deadlineMs ?? f.startedMs + this.limits.copyTimeoutMs) || !rec || !this.registry.isAlive(f.target)) {
+        const reversioned = rec !== undefined && f.version !== undefined && f.version !== rec.version;
+        if (now > (f.deadlineMs ?? f.startedMs + this.limits.copyTimeoutMs) || !rec || reversioned || !this.registry.isAlive(f.target)) {
           this.copiesFailed++;
-          const why = !rec ? 'its chunk was deleted' : !this.registry.isAlive(f.target) ? 'its target died' : 'no report within its time';
+          const why = !rec ? 'its chunk was deleted' : reversioned ? 'its chunk was appended to' : !this.registry.isAlive(f.target) ? 'its target died' : 'no report within its time';
           this.emit('warn', `copy failed: ${why}`, { reqId: f.reqId, handle: h, source: f.source, target: f.target });
           this.withdrawOrder(f.target, h); // not collected yet: it must not run untracked later
           return false;
@@ -285,6 +290,7 @@ export class RepairLedger {
     const order: PlannedCopy = { ...chunk, timeoutMs: this.limits.copyTimeoutMs + cappedMs, reqId };
     flight.deadlineMs = flight.startedMs + order.timeoutMs + this.limits.copyReportSlackMs;
     flight.reqId = reqId;
+    flight.version = chunk.version;
     this.emit('info', flight.moveFrom ? 'copy ordered (balancing move)' : 'copy ordered', { reqId, handle, source: flight.source, target: flight.target, bytes: chunk.length, timeoutMs: order.timeoutMs });
     const list = this.inFlight.get(handle) ?? [];
     list.push(flight);

@@ -52,7 +52,8 @@ export function* finishedChunks(state: MasterState, wanted: WantedChunks, work: 
     else if (node.state === 'complete') {
       for (const h of node.chunks) {
         if (work.due()) yield;
-        if (state.chunks.has(h)) wanted.set(h, node);
+        // A chunk shared by snapshots is kept at the highest replication of the files that hold it.
+        if (state.chunks.has(h) && !((wanted.get(h)?.replication ?? 0) > node.replication)) wanted.set(h, node);
       }
     }
   }

@@ -4,6 +4,7 @@
 import { DfsError } from '../../common/errors.js';
 import type { CompleteRequest } from '../../common/protocol.js';
 import { openStoreReceipt } from '../../common/store-receipt.js';
+import { checkAppend } from '../state/append.js';
 import type { MasterState } from '../state/index.js';
 
 /** A chunk of a complete that passed: the servers whose receipts vouch for it. */
@@ -18,6 +19,14 @@ export interface VouchedChunk { handle: number; version: number; servers: string
 export function checkComplete(state: MasterState, req: CompleteRequest, secret: Buffer): VouchedChunk[] | undefined {
   const w = state.writes.get(req.writeId);
   if (!w) return undefined;
+  if (w.append) {
+    // An append: the new chunks and the filled last chunk, at the version reserved for it at open.
+    const chunks = req.chunks.map(({ handle, length, checksum }) => ({ handle, length, checksum }));
+    const last = req.last ? { last: { handle: req.last.handle, length: req.last.length, checksum: req.last.checksum } } : {};
+    checkAppend({ op: 'complete', writeId: req.writeId, length: req.length, chunks, nowMs: 0, ...last }, w, w.append);
+    const vouched = req.chunks.map((c, i) => vouch(state, c, i, secret));
+    return req.last ? [vouch(state, req.last, -1, secret, w.append.fill!.newVersion), ...vouched] : vouched;
+  }
   if (req.chunks.length !== w.chunks.length) throw new DfsError('INVALID_ARGUMENT', `write has ${w.chunks.length} chunks allocated, complete names ${req.chunks.length}`);
   let total = 0;
   const vouched = req.chunks.map((c, i) => {
@@ -35,8 +44,8 @@ export function checkComplete(state: MasterState, req: CompleteRequest, secret: 
 }
 
 /** The servers whose receipts vouch for chunk `i` as the client names it; COMPLETE_MISMATCH when none does or one says otherwise. */
-function vouch(state: MasterState, c: CompleteRequest['chunks'][number], i: number, secret: Buffer): VouchedChunk {
-  const version = state.chunks.versionOf(c.handle);
+function vouch(state: MasterState, c: CompleteRequest['chunks'][number], i: number, secret: Buffer, newVersion?: number): VouchedChunk {
+  const version = newVersion ?? state.chunks.versionOf(c.handle);
   if (version === undefined) throw new DfsError('WRITE_NOT_FOUND', `chunk ${i} (handle ${c.handle}) is no longer allocated to this write`);
   const servers = new Set<string>();
   const refuse = (reason: string, message: string): never => {

@@ -5,11 +5,12 @@ import { DfsError } from '../../common/errors.js';
 import { boundLog } from '../../common/request-id.js';
 import { joinPath, namesDirectory, normalizePath } from '../../common/paths.js';
 import type {
-  AllocateReply, AllocateRequest, ChunkInfo, CompleteRequest, ConcatRequest, CreateEmptyReply, CreateReply, CreateRequest, DecommissionRequest,
+  AllocateReply, AllocateRequest, AppendReply, AppendRequest, ChunkInfo, SnapshotRequest, CompleteRequest, ConcatRequest, CreateEmptyReply, CreateReply, CreateRequest, DecommissionRequest,
   DeleteRequest, EntryInfo, ListReply, MkdirRequest, RenameRequest, RenewReply, RenewRequest, SetReplicationRequest, StatReply,
 } from '../../common/protocol.js';
 import type { PlacementRefusal } from '../leader/core.js';
 import type { SessionRef } from '../replicator.js';
+import type { AppendOpened } from '../state/append.js';
 import type { FileNode, MasterState } from '../state/index.js';
 import type { Leadership } from './leadership.js';
 import { checkComplete, type VouchedChunk } from './complete-check.js';
@@ -71,10 +72,46 @@ export class NamespaceCalls {
     }
     if (req.minReplicas !== undefined) this.checkMinReplicas(req, req.minReplicas, vouched);
     const chunks = req.chunks.map(({ handle, length, checksum }) => ({ handle, length, checksum }));
-    const info = (await this.lead.commit({ op: 'complete', writeId: req.writeId, length: req.length, chunks, nowMs }, session)) as EntryInfo;
+    const last = req.last ? { last: { handle: req.last.handle, length: req.last.length, checksum: req.last.checksum } } : {};
+    const info = (await this.lead.commit({ op: 'complete', writeId: req.writeId, length: req.length, chunks, nowMs, ...last }, session)) as EntryInfo;
     this.lead.core.stateChanged(this.lead.state);
     this.lead.core.addWrittenReplicas(this.lead.clock.nowMs(), vouched.map((c) => ({ handle: c.handle, replicas: c.servers })));
     return info;
+  }
+
+  /**
+   * Opens an append (master/state/append.ts) and says where its first bytes go: the replicas of
+   * the last chunk that hold its current version, with a write token for the version the append
+   * gives it. A last chunk with room and no live replica cannot be appended to (NO_REPLICAS)
+   * until repair or a restarted server brings one back; nothing is opened then.
+   */
+  async append(req: AppendRequest, session?: SessionRef): Promise<AppendReply> {
+    const path = normalizePath(req.path);
+    if (this.lead.inSafeMode()) throw new DfsError('SAFE_MODE', 'a new master leader is waiting for chunkserver reports; retry shortly');
+    const state = await this.lead.read();
+    const node = state.lookup(path);
+    const lastHandle = node?.type === 'file' && node.chunkCount > 0 ? node.chunks[node.chunkCount - 1]! : undefined;
+    const lastRec = lastHandle === undefined ? undefined : state.chunks.get(lastHandle);
+    if (lastRec && node?.type === 'file' && lastRec.length < node.chunkSizeBytes && this.lead.registry.liveReplicas(lastRec.handle, lastRec.version).length === 0) {
+      throw new DfsError('NO_REPLICAS', `the last chunk of ${path} has no live replica to append to; try again once a chunkserver holding it is back (dfs fsck ${path})`);
+    }
+    const opened = (await this.lead.commit({
+      op: 'append', path, writeId: randomBytes(12).toString('base64url'), leaseMs: this.lead.config.writeLeaseMs, nowMs: this.lead.clock.nowMs(),
+      ...(req.expectedBytes !== undefined ? { expectedBytes: req.expectedBytes } : {}),
+    }, session)) as AppendOpened;
+    const { fill } = opened;
+    // The fill's write token names the replicas that take part, in the order the client pipelines them.
+    const holders = fill ? this.lead.registry.liveReplicas(fill.handle, fill.version) : [];
+    return {
+      writeId: opened.writeId, path, chunkSizeBytes: opened.chunkSizeBytes, replication: opened.replication, leaseMs: this.lead.config.writeLeaseMs, size: opened.size,
+      ...(fill ? {
+        fill: {
+          handle: fill.handle, version: fill.version, offset: fill.length, newVersion: fill.newVersion,
+          replicas: holders, token: this.tokens.sign(fill.copyTo ?? fill.handle, fill.newVersion, 'write', holders),
+          ...(fill.copyTo !== undefined ? { copyTo: fill.copyTo, fromToken: this.tokens.sign(fill.handle, fill.version, 'read') } : {}),
+        },
+      } : {}),
+    };
   }
 
   /**
@@ -117,6 +154,13 @@ export class NamespaceCalls {
     return (await this.lead.commit({ op: 'rename', src: normalizePath(req.src), dst: normalizePath(req.dst), nowMs: this.lead.clock.nowMs(), ...(into ? { into } : {}) }, session)) as EntryInfo;
   }
 
+  /** Copies a file or tree whose files share the chunks (master/state/tree-snapshot.ts): one command, whatever the size. */
+  async snapshot(req: SnapshotRequest, session?: SessionRef): Promise<EntryInfo> {
+    const info = (await this.lead.commit({ op: 'snapshot', src: normalizePath(req.src), dst: normalizePath(req.dst), nowMs: this.lead.clock.nowMs() }, session)) as EntryInfo;
+    this.lead.core.stateChanged(this.lead.state);
+    return info;
+  }
+
   /** Joins complete files into one by their chunk lists (no bytes move); see concat in master/state/namespace.ts. */
   async concat(req: ConcatRequest, session?: SessionRef): Promise<EntryInfo> {
     const cmd = { op: 'concat' as const, sources: req.sources.map((p) => normalizePath(p)), target: normalizePath(req.target), overwrite: req.overwrite, nowMs: this.lead.clock.nowMs() };
@@ -157,6 +201,7 @@ export class NamespaceCalls {
         index, handle, version: rec?.version ?? 0, length: rec?.length ?? 0, checksum: rec?.checksum ?? '',
         replicas: rec ? this.lead.registry.liveReplicas(handle, rec.version).map((r) => ({ ...r, rack: this.lead.registry.rackOf(r.id) })) : [], // rack rule
         token: this.tokens.sign(handle, rec?.version ?? 0, 'read'),
+        ...(state.chunks.refsOf(handle) > 1 ? { shared: state.chunks.refsOf(handle) } : {}),
       };
     });
   }

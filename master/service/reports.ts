@@ -6,7 +6,7 @@ import type { ChunkMatrix } from '../../common/dashboard.js';
 import type {
   ChunkHealth, ChunkserverStatus, ClusterStatus, DuReply, FileHealth, FsckFile, FsckProblem, FsckReply, MasterStatus, RaftStatusReply,
 } from '../../common/protocol.js';
-import type { MasterState } from '../state/index.js';
+import type { FileNode, MasterState } from '../state/index.js';
 import type { Leadership } from './leadership.js';
 import { RackReport } from './rack-report.js';
 
@@ -75,26 +75,31 @@ export class Reports {
     return reply;
   }
 
-  async du(rawPath: string, summary: boolean): Promise<DuReply> {
+  /** Bytes below a path: a chunk that several files share (snapshots) counts once, unless `perFile`. */
+  async du(rawPath: string, summary: boolean, perFile = false): Promise<DuReply> {
     const path = normalizePath(rawPath);
     const state = await this.lead.read();
     const node = state.lookup(path);
     if (!node) throw new DfsError('NOT_FOUND', `${path} does not exist`);
-    const total = { bytes: 0, files: 0, dirs: 0, chunks: 0 };
+    const total = { bytes: 0, files: 0, dirs: 0, chunks: 0, sharedBytes: 0 };
+    const seen = new Set<number>();
     for (const [, n] of state.walk(path, node)) {
       if (n.type === 'dir') total.dirs++;
       else if (n.state === 'complete') {
         total.files++;
-        total.bytes += n.size;
         total.chunks += n.chunks.length;
+        total.bytes += perFile ? n.size : uniqueBytes(state, n, seen, total);
       }
     }
-    const reply: DuReply = { path, ...total };
+    const { sharedBytes, ...counts } = total;
+    const reply: DuReply = { path, ...counts, ...(sharedBytes > 0 ? { sharedBytes } : {}) }; // as before snapshots when nothing is shared
     if (!summary && node.type === 'dir') {
       reply.entries = [...node.children.keys()].sort().map((name) => {
         let bytes = 0;
         const p = joinPath(path, name);
-        for (const [, n] of state.walk(p, node.children.get(name)!)) if (n.type === 'file' && n.state === 'complete') bytes += n.size;
+        const inEntry = new Set<number>();
+        const shared = { sharedBytes: 0 };
+        for (const [, n] of state.walk(p, node.children.get(name)!)) if (n.type === 'file' && n.state === 'complete') bytes += perFile ? n.size : uniqueBytes(state, n, inEntry, shared);
         return { path: p, bytes };
       });
     }
@@ -197,4 +202,20 @@ export class Reports {
     matrix.cells = [...cells.values()].sort((a, b) => a.replication - b.replication || a.live - b.live);
     return matrix;
   }
+}
+
+/** A file's bytes in chunks not counted yet (`seen`); a shared chunk's bytes also go into `sharedBytes` the first time. */
+function uniqueBytes(state: MasterState, file: FileNode, seen: Set<number>, acc: { sharedBytes: number }): number {
+  let bytes = 0;
+  for (const h of file.chunks) {
+    const refs = state.chunks.refsOf(h);
+    if (refs > 1 && seen.has(h)) continue;
+    const length = state.chunks.lengthOf(h) ?? 0;
+    if (refs > 1) {
+      seen.add(h);
+      acc.sharedBytes += length;
+    }
+    bytes += length;
+  }
+  return bytes;
 }

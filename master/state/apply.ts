@@ -1,6 +1,8 @@
 // A command's dispatch to what carries it out, and the two small cluster-wide commands.
 import type { Command } from '../commands.js';
 import { applyTrashQuota } from '../trash-quota-commands.js'; // trash-quota
+import { openAppend } from './append.js';
+import { snapshotTree } from './tree-snapshot.js';
 import { fail } from './failure.js';
 import type { MasterState } from './master-state.js';
 import { concat, mkdir, remove, rename, setReplication } from './namespace.js';
@@ -25,6 +27,8 @@ export function dispatch(s: MasterState, cmd: Command): unknown {
     case 'decommission': return decommission(s, cmd.server, cmd.cancel);
     case 'initNamespace': return initNamespace(s, cmd.namespaceId);
     case 'concat': return concat(s, cmd);
+    case 'append': return openAppend(s, cmd);
+    case 'snapshot': return snapshotTree(s, cmd);
     case 'credentials': return s.credentials.apply(cmd.action, cmd.nowMs); // credentials hook
     case 'trash': case 'restoreTrash': case 'expungeTrash': case 'setQuota': return applyTrashQuota(s, cmd); // trash-quota
   }

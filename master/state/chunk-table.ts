@@ -55,6 +55,12 @@ export class ChunkTable {
   private handleOf = new Float64Array(INITIAL_ROWS);
   private readonly captures = new Set<RowCapture>();
   private readonly otherChecksums = new Map<number, string>();
+  /**
+   * References beyond the first, of chunks that several files share since a snapshot
+   * (master/state/snapshot-copy.ts). Derived from the tree and the writes, so a snapshot of the
+   * state does not carry it: restore counts it again (countReferences).
+   */
+  private readonly extraRefs = new Map<number, number>();
 
   get size(): number {
     return this.rows.size;
@@ -77,6 +83,31 @@ export class ChunkTable {
   lengthOf(handle: number): number | undefined {
     const row = this.rows.get(handle);
     return row === undefined ? undefined : this.length[row];
+  }
+
+  /** How many files and writes reference the chunk (0: not in the table). */
+  refsOf(handle: number): number {
+    return this.rows.has(handle) ? 1 + (this.extraRefs.get(handle) ?? 0) : 0;
+  }
+
+  /** Chunks referenced more than once, with their reference counts, in no particular order. */
+  shared(): IterableIterator<[number, number]> {
+    return [...this.extraRefs].map(([h, extra]): [number, number] => [h, extra + 1])[Symbol.iterator]();
+  }
+
+  /** One more file references the chunk (a snapshot's copy). */
+  share(handle: number): void {
+    this.rowOf(handle);
+    this.extraRefs.set(handle, (this.extraRefs.get(handle) ?? 0) + 1);
+  }
+
+  /** One reference fewer; the chunk goes (becomes garbage) with its last one. True when it went. */
+  release(handle: number): boolean {
+    const extra = this.extraRefs.get(handle);
+    if (extra === undefined) return this.delete(handle);
+    if (extra === 1) this.extraRefs.delete(handle);
+    else this.extraRefs.set(handle, extra - 1);
+    return false;
   }
 
   get(handle: number): ChunkRecord | undefined {
@@ -128,6 +159,7 @@ export class ChunkTable {
     this.handleOf[row] = FREE_ROW;
     this.rows.delete(handle);
     this.otherChecksums.delete(handle);
+    this.extraRefs.delete(handle);
     this.deletedRows++;
     if (this.deletedRows > COMPACT_MIN_ROWS && this.deletedRows * 2 > this.rowsUsed && this.captures.size === 0) this.compact();
     return true;

@@ -25,6 +25,12 @@ export class MasterState {
   writes = new Map<string, PendingWrite>();
   nextHandle = 1;
   /**
+   * The version the next append gives the chunk it fills: one counter for every chunk, so a
+   * version is never issued twice (a failed append's replicas can never pass for a later one's).
+   * Chunks are written at version 1, so 2 is the first an append issues.
+   */
+  nextVersion = 2;
+  /**
    * Chunkservers being drained (by id): no new replicas go there and theirs stop counting
    * toward replication, so repair copies them elsewhere. Replicated, so a new leader goes on.
    */

@@ -8,6 +8,8 @@ import type { PendingWrite } from './writes.js';
 /** Forgets a pending write, its chunks, and (for a new file) its 'writing' entry. */
 export function dropWrite(s: MasterState, w: PendingWrite): void {
   for (const h of w.chunks) s.chunks.delete(h);
+  const copy = w.append?.fill?.copyTo;
+  if (copy !== undefined) s.chunks.delete(copy); // a shared last chunk's copy, never completed
   s.writes.delete(w.writeId);
   if (!w.replacing) {
     const parent = lookup(s.root, parentOf(w.path));
@@ -18,6 +20,7 @@ export function dropWrite(s: MasterState, w: PendingWrite): void {
   }
 }
 
+/** A file goes (deleted, replaced): its chunks go too, but for those another file still shares. */
 export function releaseChunks(s: MasterState, file: FileNode): void {
-  for (const h of file.chunks) s.chunks.delete(h);
+  for (const h of file.chunks) s.chunks.release(h);
 }

@@ -3,6 +3,7 @@
 import type { FileState } from '../../common/protocol.js';
 import { CredentialState } from '../credentials/state.js';
 import { restoreQuotas } from '../quotas.js';
+import { countReferences } from './tree-snapshot.js';
 import { newDir } from './capture.js';
 import type { MasterState } from './master-state.js';
 import { FileNode, WritingFile, type DirNode, type Node } from './nodes.js';
@@ -12,7 +13,7 @@ type Enc = { t: 'd'; m: number; c: [string, Enc][] } | { t: 'f'; m: number; s: n
 
 /** Fills `s`, a new and empty state, from a v1 snapshot. */
 export function decodeSnapshotV1(s: MasterState, data: Uint8Array): void {
-  const raw = JSON.parse(Buffer.from(data).toString('utf8')) as { v: number; nextHandle: number; root: Enc; chunks: [number, number, number, string][]; writes: PendingWrite[]; decommissioning?: string[]; ns?: string; cred?: unknown; quotas?: [string, number | null, number | null][] };
+  const raw = JSON.parse(Buffer.from(data).toString('utf8')) as { v: number; nextHandle: number; root: Enc; chunks: [number, number, number, string][]; writes: PendingWrite[]; decommissioning?: string[]; ns?: string; cred?: unknown; quotas?: [string, number | null, number | null][]; nextVersion?: number };
   if (raw.v !== 1) throw new Error(`unknown master snapshot format ${raw.v}`);
   const dec = (e: Enc): Node => {
     if (e.t === 'd') {
@@ -26,6 +27,7 @@ export function decodeSnapshotV1(s: MasterState, data: Uint8Array): void {
     return e.w === undefined ? new FileNode(fields) : new WritingFile(fields, e.w);
   };
   s.nextHandle = raw.nextHandle;
+  if (raw.nextVersion !== undefined) s.nextVersion = raw.nextVersion;
   s.root = dec(raw.root) as DirNode;
   for (const [handle, version, length, checksum] of raw.chunks) s.chunks.set({ handle, version, length, checksum });
   for (const w of raw.writes) s.writes.set(w.writeId, w);
@@ -35,4 +37,5 @@ export function decodeSnapshotV1(s: MasterState, data: Uint8Array): void {
   if (raw.ns !== undefined) s.namespaceId = raw.ns;
   if (raw.cred !== undefined) s.credentials = CredentialState.fromJSON(raw.cred);
   restoreQuotas(s, raw.quotas); // limits from the snapshot, usage counted afresh
+  countReferences(s); // shared chunks (none in a state this old, but the same rule as v2)
 }

@@ -22,6 +22,7 @@ import type { MasterState } from './master-state.js';
 import { FileNode, WritingFile, type DirNode, type Node } from './nodes.js';
 import type { PendingWrite } from './writes.js';
 import { decodeSnapshotV1 } from './snapshot-v1.js';
+import { countReferences } from './tree-snapshot.js';
 
 /** A piece of a snapshot as it is produced and read: a bounded slice of event-loop time. */
 export const SNAPSHOT_PIECE_BYTES = 256 * 1024;
@@ -35,6 +36,8 @@ interface Header {
   cred?: unknown;
   /** Directory quotas: [path, files, bytes]; usage is counted afresh on restore (master/quotas.ts). */
   quotas?: [string, number | null, number | null][];
+  /** MasterState.nextVersion, once an append issued one (absent: 2). */
+  nextVersion?: number;
 }
 
 /** The state at one moment, written later while the state changes (copy-on-write, see capture.ts). */
@@ -48,7 +51,7 @@ export interface StateCapture {
 /** Captures `s` now: O(pending writes + decommissioning servers), whatever the namespace's size. */
 export function captureState(s: MasterState, pieceBytes = SNAPSHOT_PIECE_BYTES): StateCapture {
   const header: Header = { v: 2, nextHandle: s.nextHandle, rootMtimeMs: s.root.mtimeMs, decommissioning: [...s.decommissioning], ...(s.namespaceId !== undefined ? { ns: s.namespaceId } : {}),
-    ...(s.credentials.isEmpty() ? {} : { cred: s.credentials.toJSON() }), quotas: quotaList(s) };
+    ...(s.credentials.isEmpty() ? {} : { cred: s.credentials.toJSON() }), quotas: quotaList(s), ...(s.nextVersion !== 2 ? { nextVersion: s.nextVersion } : {}) };
   const writes = [...s.writes.values()].map((w) => structuredClone(w));
   const undo = beginCapture();
   const chunks = s.chunks.capture();
@@ -211,6 +214,7 @@ class RecordReader {
     if (!this.ended) throw new Error('master snapshot: no end record (truncated)');
     if (this.dirs.length !== 1) throw new Error('master snapshot: the tree does not close');
     restoreQuotas(this.s, this.quotas);
+    countReferences(this.s); // shared chunks: derived from the tree, which the snapshot carries
   }
 
   private header(h: Header): void {
@@ -222,6 +226,7 @@ class RecordReader {
     if (h.ns !== undefined) this.s.namespaceId = h.ns;
     if (h.cred !== undefined) this.s.credentials = CredentialState.fromJSON(h.cred);
     this.quotas = h.quotas;
+    if (h.nextVersion !== undefined) this.s.nextVersion = h.nextVersion;
   }
 
   private body(r: unknown[]): void {

@@ -3,6 +3,7 @@ import { baseName, parentOf } from '../../common/paths.js';
 import type { EntryInfo } from '../../common/protocol.js';
 import type { Command } from '../commands.js';
 import type { ChunkRecord } from './chunk-table.js';
+import { completeAppend, type AppendBase } from './append.js';
 import { fail } from './failure.js';
 import type { MasterState } from './master-state.js';
 import { mkdir } from './namespace.js';
@@ -25,10 +26,12 @@ export interface PendingWrite {
   replacing: boolean;
   /** trash-quota: the size the writer announced at create, counted in quotas until complete (master/quotas.ts). */
   expectedBytes?: number;
+  /** Set for an append (master/state/append.ts): the file as the append found it; `chunks` are then the new chunks only. */
+  append?: AppendBase;
 }
 
 /** How a path held by a write clears: its writer finishes, or goes silent and loses the lease. */
-function leaseHint(w: PendingWrite, nowMs: number): string {
+export function leaseHint(w: PendingWrite, nowMs: number): string {
   const seconds = Math.max(1, Math.ceil((w.leaseExpiresAtMs - nowMs) / 1000));
   return `if that client is gone, its write lease expires in ${seconds} s (a writer that is still running keeps renewing it); try again then`;
 }
@@ -96,7 +99,7 @@ function createEmpty(s: MasterState, cmd: Extract<Command, { op: 'create' }>, di
   return entryInfo(cmd.path, file);
 }
 
-function liveWrite(s: MasterState, writeId: string): PendingWrite {
+export function liveWrite(s: MasterState, writeId: string): PendingWrite {
   const w = s.writes.get(writeId);
   if (!w) fail('WRITE_NOT_FOUND', 'this write is unknown or was abandoned (its lease expired?); start the upload again');
   return w!;
@@ -116,6 +119,8 @@ export function allocate(s: MasterState, writeId: string, index: number, nowMs: 
 
 export function complete(s: MasterState, cmd: Extract<Command, { op: 'complete' }>): EntryInfo {
   const w = liveWrite(s, cmd.writeId);
+  if (w.append) return completeAppend(s, cmd, w, w.append);
+  if (cmd.last) fail('INVALID_ARGUMENT', 'only an append fills a last chunk');
   if (cmd.chunks.length !== w.chunks.length) fail('INVALID_ARGUMENT', `write has ${w.chunks.length} chunks allocated, complete names ${cmd.chunks.length}`);
   let total = 0;
   cmd.chunks.forEach((c, i) => {

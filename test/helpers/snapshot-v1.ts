@@ -20,5 +20,8 @@ export function encodeSnapshotV1(s: MasterState): Buffer {
     ...(s.namespaceId !== undefined ? { ns: s.namespaceId } : {}),
     ...(s.credentials.isEmpty() ? {} : { cred: s.credentials.toJSON() }),
     quotas: quotaList(s),
+    ...(s.nextVersion !== 2 ? { nextVersion: s.nextVersion } : {}),
+    // Not in a real snapshot (restore counts them again): here so that comparing states compares them too.
+    ...(s.chunks.refsOf !== undefined && [...s.chunks.shared()].length > 0 ? { shared: [...s.chunks.shared()].sort((a, b) => a[0] - b[0]) } : {}),
   }));
 }

@@ -91,7 +91,22 @@ function randomCommand(rand: () => number, step: number, s: MasterState): Comman
   }
 }
 
+/** An append opened and completed at once (a byte into the last chunk, or a new chunk): changes a chunk row's version in place. */
+function appendByte(s: MasterState, path: string, step: number): void {
+  const writeId = `ap${step}`;
+  const r = s.apply({ op: 'append', path, writeId, leaseMs: 60_000, nowMs: 10_000 + step });
+  if (!r.ok) return;
+  const opened = r.value as { size: number; fill?: { handle: number; length: number } };
+  if (opened.fill) {
+    s.apply({ op: 'complete', writeId, length: opened.size + 1, chunks: [], last: { handle: opened.fill.handle, length: opened.fill.length + 1, checksum: '00000000000000aa' }, nowMs: 10_000 + step });
+    return;
+  }
+  const a = s.apply({ op: 'allocate', writeId, index: 0, nowMs: 10_000 + step });
+  if (a.ok) s.apply({ op: 'complete', writeId, length: opened.size + 1, chunks: [{ handle: (a.value as { handle: number }).handle, length: 1, checksum: '00000000000000bb' }], nowMs: 10_000 + step });
+}
+
 t.test('a capture stays at its moment while commands change everything it holds', async (t) => {
+  let filled = 0;
   for (const seed of [1, 2, 3, 4, 5]) {
     const rand = mulberry32(seed);
     const s = everyKind();
@@ -110,13 +125,17 @@ t.test('a capture stays at its moment while commands change everything it holds'
         const cmd = randomCommand(rand, step++, s);
         s.apply(cmd);
         if (cmd.op === 'create' && rand() < 0.7) s.apply({ op: 'allocate', writeId: cmd.writeId, index: 0, nowMs: cmd.nowMs });
+        if (rand() < 0.2) appendByte(s, `/r/d${step % 4}/f${step % 12}`, step);
+        if (rand() < 0.1) s.apply({ op: 'snapshot', src: `/r/d${step % 4}`, dst: `/r/snap${step}`, nowMs: 10_000 + step });
       }
     }
     t.ok(pieces.length > 10, `seed ${seed}: written in ${pieces.length} pieces, ${step} commands in between`);
     t.not(v1(s), atCapture, `seed ${seed}: the state did change meanwhile`);
+    filled += s.nextVersion - 2;
     const r = MasterState.restore(new ChunkedSnapshotData(pieces));
     t.equal(v1(r), atCapture, `seed ${seed}: the snapshot is the state at the capture`);
   }
+  t.ok(filled > 0, `appends filled last chunks (new versions) while captures were written (${filled})`);
 });
 
 /** SnapshotData that refuses to hand out more than `limit` bytes at once. */

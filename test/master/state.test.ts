@@ -4,6 +4,7 @@
 import t from 'tap';
 import type { Command, CommandResult } from '../../master/commands.js';
 import { MasterState, type DirNode, type FileNode } from '../../master/state/index.js';
+import type { PendingWrite } from '../../master/state/writes.js';
 import { mulberry32 } from '../helpers/rng.js';
 import { encodeSnapshotV1 } from '../helpers/snapshot-v1.js';
 
@@ -40,6 +41,12 @@ const rename = (src: string, dst: string, nowMs: number): Command => ({ op: 'ren
 const expire = (nowMs: number): Command => ({ op: 'expireLeases', nowMs });
 const setrep = (path: string, replication: number, recursive = false): Command => ({ op: 'setReplication', path, replication, recursive });
 const decom = (server: string, cancel = false): Command => ({ op: 'decommission', server, cancel });
+const appendOpen = (path: string, writeId: string, nowMs: number, leaseMs = LEASE): Command => ({ op: 'append', path, writeId, leaseMs, nowMs });
+/** An append's complete: the filled last chunk (if any), then new chunks; `length` is the file's new size. */
+const appendDone = (writeId: string, last: { handle: number; length: number } | undefined, chunks: { handle: number; length: number }[], length: number, nowMs: number): Command => ({
+  ...(complete(writeId, chunks, nowMs, length) as Extract<Command, { op: 'complete' }>),
+  ...(last ? { last: { handle: last.handle, length: last.length, checksum: `ck${last.handle}v` } } : {}),
+});
 
 // ---- assertion helpers ----
 
@@ -72,6 +79,9 @@ function describe(cmd: Command): string {
     case 'expireLeases': return `expireLeases @${cmd.nowMs}`;
     case 'setReplication': return `setrep${cmd.recursive ? ' -R' : ''} ${cmd.replication} ${cmd.path}`;
     case 'decommission': return `decommission${cmd.cancel ? ' --cancel' : ''} ${cmd.server}`;
+    case 'append': return `append ${cmd.path} (${cmd.writeId})`;
+    case 'snapshot': return `snapshot ${cmd.src} -> ${cmd.dst}`;
+    default: return cmd.op;
   }
 }
 
@@ -102,15 +112,18 @@ function writeFile(t: Tap, s: MasterState, path: string, writeId: string, length
 function invariantProblems(s: MasterState): string[] {
   const problems: string[] = [];
   const owners = new Map<number, string>();
-  const own = (h: number, who: string) => {
-    if (owners.has(h)) problems.push(`handle ${h} owned by ${owners.get(h)} and ${who}`);
+  const count = new Map<number, number>();
+  // A chunk may be shared by complete files (snapshots); a write's chunks are its own.
+  const own = (h: number, who: string, shareable = false) => {
+    if (owners.has(h) && !(shareable && !owners.get(h)!.startsWith('write '))) problems.push(`handle ${h} owned by ${owners.get(h)} and ${who}`);
     owners.set(h, who);
+    count.set(h, (count.get(h) ?? 0) + 1);
   };
   for (const [p, n] of s.walk('/', s.root)) {
     if (n.type !== 'file') continue;
     if (n.state === 'complete') {
       if (n.writeId !== undefined) problems.push(`${p} complete but has writeId`);
-      for (const h of n.chunks) own(h, p);
+      for (const h of n.chunks) own(h, p, true);
       if (n.size !== n.chunks.reduce((a, h) => a + (s.chunks.get(h)?.length ?? NaN), 0)) problems.push(`${p} size != sum of chunk lengths`);
     } else {
       const w = n.writeId === undefined ? undefined : s.writes.get(n.writeId);
@@ -127,7 +140,15 @@ function invariantProblems(s: MasterState): string[] {
       if (!n || n.type !== 'file' || n.state !== 'complete') problems.push(`replacing write ${w.writeId} on ${w.path}, which is not a complete file`);
     } else if (!n || n.type !== 'file' || n.writeId !== w.writeId) problems.push(`write ${w.writeId} has no writing entry at ${w.path}`);
   }
+  for (const w of s.writes.values()) if (w.append?.fill?.copyTo !== undefined) own(w.append.fill.copyTo, `write ${w.writeId}`);
+  for (const [h, n] of count) if (s.chunks.has(h) && s.chunks.refsOf(h) !== n) problems.push(`chunk ${h} has ${s.chunks.refsOf(h)} references, ${n} hold it`);
+  for (const w of s.writes.values()) {
+    const fill = w.append?.fill;
+    if (fill && fill.newVersion >= s.nextVersion) problems.push(`append ${w.writeId} holds version ${fill.newVersion}, not below nextVersion ${s.nextVersion}`);
+    if (fill && s.chunks.get(fill.handle) && s.chunks.versionOf(fill.handle)! >= fill.newVersion) problems.push(`append ${w.writeId}: chunk ${fill.handle} is at ${s.chunks.versionOf(fill.handle)} already`);
+  }
   for (const h of s.chunks.keys()) {
+    if (s.chunks.versionOf(h)! >= s.nextVersion) problems.push(`chunk ${h} has version ${s.chunks.versionOf(h)}, not below nextVersion ${s.nextVersion}`);
     if (!owners.has(h)) problems.push(`chunk ${h} is in the table but owned by nothing`);
     if (h >= s.nextHandle) problems.push(`chunk ${h} >= nextHandle ${s.nextHandle}`);
   }
@@ -819,7 +840,7 @@ interface History { commands: Command[]; results: CommandResult[]; snapshots: st
  * decommission commands are mixed in too (drawn only then, so the other seeds' histories stay
  * as they were), and every successful setReplication is checked for its effect.
  */
-function generate(seed: number, n: number, opts: { selfHealing?: boolean } = {}): History {
+function generate(seed: number, n: number, opts: { selfHealing?: boolean; appends?: boolean } = {}): History {
   const rnd = mulberry32(seed);
   const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
   const names = ['a', 'b', 'c'];
@@ -849,7 +870,9 @@ function generate(seed: number, n: number, opts: { selfHealing?: boolean } = {})
     };
     let cmd: Command;
     const r = rnd();
-    if (opts.selfHealing && rnd() < 0.15) {
+    if (opts.appends && rnd() < 0.06) cmd = { op: 'snapshot', src: path(), dst: createPath(), nowMs: now };
+    else if (opts.appends && rnd() < 0.2) cmd = randomAppend(s, rnd, now, writes, path, () => `w${++ids}`);
+    else if (opts.selfHealing && rnd() < 0.15) {
       cmd = rnd() < 0.6
         ? setrep(path(), 1 + Math.floor(rnd() * 4), rnd() < 0.6)
         : decom(pick(['cs1', 'cs2', 'cs3']), rnd() < 0.4);
@@ -922,11 +945,30 @@ function generate(seed: number, n: number, opts: { selfHealing?: boolean } = {})
   return h;
 }
 
-// The later seeds mix in setReplication and decommission (self-healing commands).
-for (const [seed, selfHealing] of [[1, false], [2, false], [3, false], [42, false], [2024, false], [5, true], [77, true], [31337, true]] as const) {
-  t.test(`random history, seed ${seed}${selfHealing ? ', with setReplication and decommission' : ''}`, async (t) => {
+/** An append opened on some path, or an open append completed (mostly right, sometimes not). */
+function randomAppend(s: MasterState, rnd: () => number, now: number, writes: PendingWrite[], path: () => string, newId: () => string): Command {
+  const open = writes.filter((w) => w.append);
+  if (open.length === 0 || rnd() < 0.45) return appendOpen(path(), rnd() < 0.05 && writes.length > 0 ? writes[0]!.writeId : newId(), now, 200 + Math.floor(rnd() * 600));
+  const w = open[Math.floor(rnd() * open.length)]!;
+  const fill = w.append!.fill;
+  const chunks = w.chunks.map((handle, j, all) => ({ handle, length: j === all.length - 1 ? 1 + Math.floor(rnd() * CHUNK) : CHUNK }));
+  let last = fill && (chunks.length > 0 || rnd() < 0.9) ? { handle: fill.copyTo ?? fill.handle, length: chunks.length > 0 ? CHUNK : fill.length + 1 + Math.floor(rnd() * (CHUNK - fill.length)) } : undefined;
+  if (rnd() < 0.08 && last) last = { ...last, length: fill!.length }; // invalid: adds nothing to the last chunk
+  const length = w.append!.size + (last ? last.length - fill!.length : 0) + chunks.reduce((a, c) => a + c.length, 0) + (rnd() < 0.05 ? 1 : 0);
+  return appendDone(w.writeId, last, chunks, length, now);
+}
+
+// The later seeds mix in setReplication and decommission (self-healing commands), then appends.
+for (const [seed, selfHealing, appends] of [[1, false, false], [2, false, false], [3, false, false], [42, false, false], [2024, false, false], [5, true, false], [77, true, false], [31337, true, false], [9, false, true], [63, true, true], [404, false, true]] as const) {
+  t.test(`random history, seed ${seed}${selfHealing ? ', with setReplication and decommission' : ''}${appends ? ', with appends' : ''}`, async (t) => {
     const N = 400;
-    const h = generate(seed, N, { selfHealing });
+    const h = generate(seed, N, { selfHealing, appends });
+    if (appends) {
+      const appended = h.commands.filter((c, i) => c.op === 'complete' && c.last && h.results[i]!.ok).length;
+      t.ok(appended > 0, `some append filled a last chunk and completed (${appended})`);
+      t.ok(h.commands.some((c, i) => c.op === 'append' && !h.results[i]!.ok), 'some append open was refused');
+      t.ok(h.commands.some((c, i) => c.op === 'snapshot' && h.results[i]!.ok), 'some snapshot was made');
+    }
 
     // The generator must actually exercise things, or the checks below prove little.
     const count = (op: string, okWanted: boolean) => h.commands.filter((c, i) => c.op === op && h.results[i]!.ok === okWanted).length;
@@ -944,6 +986,7 @@ for (const [seed, selfHealing] of [[1, false], [2, false], [3, false], [42, fals
       t.ok(h.commands.some((c, i) => c.op === 'decommission' && !c.cancel && (h.results[i] as { value: { decommissioning: string[] } }).value.decommissioning.length >= 2), 'at times several servers decommissioning at once');
       t.same(h.setrepFailures, [], 'every successful setReplication reached each file and write below its path, and counted the files');
     } else t.equal(h.commands.filter((c) => c.op === 'setReplication' || c.op === 'decommission').length, 0, 'the original seeds are unchanged: no self-healing commands');
+    if (!appends) t.equal(h.commands.filter((c) => c.op === 'append').length, 0, 'the original seeds are unchanged: no appends');
 
     t.same(h.invariantFailures, [], 'structural invariants hold after every command');
     t.same(h.violations, [], 'failing commands leave the state unchanged (beyond the known lease renewal)');
@@ -1212,4 +1255,153 @@ t.test('initNamespace names the namespace once; the name survives a snapshot', a
   fails(t, new MasterState(), { op: 'initNamespace', namespaceId: 'not-hex' }, 'INVALID_ARGUMENT');
   t.equal(MasterState.restore(s.snapshot()).namespaceId, '0123456789abcdef', 'kept in snapshots');
   t.equal(MasterState.restore(new MasterState().snapshot()).namespaceId, undefined, 'an older snapshot has none');
+});
+
+// ---- append: a lease on a complete file, the last chunk filled at a new version, new chunks after ----
+
+t.test('append fills the last chunk at a new version, adds chunks, and shows nothing until complete', async (t) => {
+  const s = new MasterState();
+  const [h1, h2] = writeFile(t, s, '/f', 'w1', [CHUNK, 2], 10);
+  const opened = ok<{ writeId: string; size: number; fill?: { handle: number; version: number; length: number; newVersion: number } }>(t, s, appendOpen('/f', 'a1', 20));
+  t.same(opened.fill, { handle: h2, version: 1, length: 2, newVersion: 2 }, 'the last chunk has room: it is filled first, at a version never issued before');
+  t.equal(opened.size, CHUNK + 2);
+  t.equal(s.nextVersion, 3);
+  const h3 = ok<{ handle: number }>(t, s, allocate('a1', 0, 21)).handle;
+  t.equal(file(s, '/f').size, CHUNK + 2, 'readers see the old length while the append runs');
+  t.equal(s.chunks.versionOf(h2), 1, 'and the old version of the last chunk');
+  fails(t, s, appendOpen('/f', 'a2', 22), 'FILE_BUSY');
+  fails(t, s, create('/f', 'w9', 22, { overwrite: true }), 'FILE_BUSY');
+  fails(t, s, appendDone('a1', undefined, [{ handle: h3, length: 1 }], CHUNK + 3, 23), 'INVALID_ARGUMENT'); // the last chunk has room
+  fails(t, s, appendDone('a1', { handle: h2, length: 3 }, [{ handle: h3, length: 1 }], CHUNK + 4, 23), 'INVALID_ARGUMENT'); // not filled to the chunk size
+  fails(t, s, appendDone('a1', { handle: h1, length: CHUNK }, [{ handle: h3, length: 1 }], 2 * CHUNK + 1, 23), 'INVALID_ARGUMENT'); // not the last chunk
+  fails(t, s, appendDone('a1', { handle: h2, length: CHUNK }, [{ handle: h3, length: 1 }], 2 * CHUNK + 2, 23), 'INVALID_ARGUMENT'); // wrong total
+  const info = ok<{ size: number; chunkCount: number }>(t, s, appendDone('a1', { handle: h2, length: CHUNK }, [{ handle: h3, length: 1 }], 2 * CHUNK + 1, 24));
+  t.match(info, { size: 2 * CHUNK + 1, chunkCount: 3 });
+  t.same(file(s, '/f').chunks, [h1, h2, h3]);
+  t.match(s.chunks.get(h2), { version: 2, length: CHUNK, checksum: `ck${h2}v` }, 'the filled chunk takes its new version, length and checksum');
+  t.equal(s.writes.size, 0);
+  t.same(invariantProblems(s), []);
+
+  // The last chunk is full now (well, h3 is not): a second append fills h3 at the next version.
+  const again = ok<{ fill?: { handle: number; newVersion: number } }>(t, s, appendOpen('/f', 'a3', 30));
+  t.match(again.fill, { handle: h3, newVersion: 3 });
+  ok(t, s, abandon('a3'));
+  t.equal(file(s, '/f').size, 2 * CHUNK + 1, 'an abandoned append leaves the file as it was');
+  t.equal(s.chunks.versionOf(h3), 1);
+  const third = ok<{ fill?: { newVersion: number } }>(t, s, appendOpen('/f', 'a4', 40));
+  t.equal(third.fill?.newVersion, 4, 'a version reserved by a failed append is never issued again');
+  const restored = MasterState.restore(s.snapshot());
+  t.equal(snap(restored), snap(s), 'the open append and nextVersion survive a snapshot');
+  t.equal(restored.nextVersion, 5);
+});
+
+t.test('append: bad input is refused and changes nothing; leases; a file removed meanwhile', async (t) => {
+  const s = new MasterState();
+  ok(t, s, mkdir('/d', 1));
+  fails(t, s, appendOpen('/missing', 'a1', 2), 'NOT_FOUND');
+  fails(t, s, appendOpen('/d', 'a1', 2), 'IS_A_DIRECTORY');
+  ok(t, s, create('/w', 'w1', 3));
+  fails(t, s, appendOpen('/w', 'a1', 4), 'FILE_BUSY');
+  const [h] = writeFile(t, s, '/full', 'w2', [CHUNK], 5);
+  const opened = ok<{ fill?: unknown }>(t, s, appendOpen('/full', 'a2', 6));
+  t.equal(opened.fill, undefined, 'a full last chunk is not filled: new chunks follow');
+  t.equal(s.nextVersion, 2, 'and no version is reserved');
+  fails(t, s, appendOpen('/full', 'a3', 7), 'FILE_BUSY');
+  // The holder's lease runs out: the next appender takes the file over.
+  ok(t, s, appendOpen('/full', 'a3', 6 + LEASE + 1));
+  t.notOk(s.writes.has('a2'), 'the expired append was dropped');
+  const n = ok<{ handle: number }>(t, s, allocate('a3', 0, 2000)).handle;
+  ok(t, s, del('/full', 2001));
+  t.notOk(s.writes.has('a3'), 'deleting the file ends its append');
+  t.notOk(s.chunks.has(n), 'and frees its new chunks');
+  t.notOk(s.chunks.has(h));
+  // A file replaced by another of the same shape while the append runs: its complete is refused.
+  const [h2] = writeFile(t, s, '/e', 'w3', [1], 3000);
+  const a4 = ok<{ fill: { handle: number } }>(t, s, appendOpen('/e', 'a4', 3001));
+  t.equal(a4.fill.handle, h2);
+  const [h3] = writeFile(t, s, '/e2', 'w4', [1], 3002);
+  fails(t, s, rename('/e', '/e3', 3003), 'FILE_BUSY');
+  fails(t, s, appendDone('a4', { handle: h3!, length: 2 }, [], 2, 3004), 'INVALID_ARGUMENT');
+  ok(t, s, appendOpen('/e2', 'a5', 3005));
+  ok(t, s, expire(3005 + LEASE));
+  t.equal(s.writes.size, 0, 'expired appends are dropped');
+  t.equal(file(s, '/e2').size, 1, 'and leave their files as they were');
+  t.same(invariantProblems(s), []);
+});
+
+// ---- snapshots: copies that share chunks, counted; copy-on-write at the first append ----
+
+t.test('snapshot shares chunks; deleting or overwriting either side frees only what nobody shares', async (t) => {
+  const s = new MasterState();
+  ok(t, s, mkdir('/t/sub', 1, true));
+  const [a1, a2] = writeFile(t, s, '/t/a', 'w1', [CHUNK, 2], 2);
+  const [b1] = writeFile(t, s, '/t/sub/b', 'w2', [3], 3);
+  fails(t, s, { op: 'snapshot', src: '/nope', dst: '/s', nowMs: 4 }, 'NOT_FOUND');
+  fails(t, s, { op: 'snapshot', src: '/t', dst: '/t/sub/s', nowMs: 4 }, 'INVALID_ARGUMENT');
+  fails(t, s, { op: 'snapshot', src: '/t', dst: '/t/a', nowMs: 4 }, 'EXISTS');
+  fails(t, s, { op: 'snapshot', src: '/t', dst: '/x/s', nowMs: 4 }, 'NOT_FOUND');
+  ok(t, s, create('/t/open', 'w3', 4));
+  fails(t, s, { op: 'snapshot', src: '/t', dst: '/s', nowMs: 5 }, 'FILE_BUSY');
+  ok(t, s, abandon('w3'));
+  const info = ok<{ type: string }>(t, s, { op: 'snapshot', src: '/t', dst: '/s', nowMs: 6 });
+  t.equal(info.type, 'dir');
+  t.same(file(s, '/s/a').chunks, [a1, a2], 'the copy has the same chunks');
+  t.equal(file(s, '/s/sub/b').size, 3);
+  t.same([a1, a2, b1].map((h) => s.chunks.refsOf(h)), [2, 2, 2], 'each shared twice');
+  ok(t, s, { op: 'snapshot', src: '/t/a', dst: '/a2', nowMs: 7 });
+  t.equal(s.chunks.refsOf(a1), 3, 'a file snapshotted again: three references');
+  t.same(invariantProblems(s), []);
+  const restored = MasterState.restore(s.snapshot());
+  t.same([a1, a2, b1].map((h) => restored.chunks.refsOf(h)), [3, 3, 2], 'a restored state counts the references again');
+  t.equal(snap(restored), snap(s));
+
+  ok(t, s, del('/t', 8, true));
+  t.same([a1, a2, b1].map((h) => s.chunks.refsOf(h)), [2, 2, 1], 'deleting the original frees nothing the copies hold');
+  writeFile(t, s, '/a2', 'w4', [1], 9, { overwrite: true });
+  t.same([a1, a2].map((h) => s.chunks.refsOf(h)), [1, 1], 'an overwrite lets go of its shares');
+  ok(t, s, del('/s', 10, true));
+  t.same([a1, a2, b1].map((h) => s.chunks.has(h)), [false, false, false], 'the last reference gone, the chunks go');
+  t.same(invariantProblems(s), []);
+});
+
+t.test('the first append to a shared last chunk fills a copy under a new handle; the snapshot keeps the old one', async (t) => {
+  const s = new MasterState();
+  const [h1, h2] = writeFile(t, s, '/f', 'w1', [CHUNK, 1], 1);
+  ok(t, s, { op: 'snapshot', src: '/f', dst: '/snap', nowMs: 2 });
+  const opened = ok<{ fill: { handle: number; newVersion: number; copyTo?: number } }>(t, s, appendOpen('/f', 'a1', 3));
+  t.equal(opened.fill.handle, h2);
+  t.ok(opened.fill.copyTo !== undefined && opened.fill.copyTo > h2!, `the shared chunk is copied to a new handle (${opened.fill.copyTo})`);
+  const copy = opened.fill.copyTo!;
+  t.match(s.chunks.get(copy), { version: opened.fill.newVersion, length: 0 }, 'held in the table while the append runs');
+  t.same(invariantProblems(s), []);
+  t.equal(snap(MasterState.restore(s.snapshot())), snap(s), 'and across a snapshot of the state');
+  fails(t, s, appendDone('a1', { handle: h2!, length: 2 }, [], CHUNK + 2, 4), 'INVALID_ARGUMENT'); // the shared chunk itself
+  ok(t, s, appendDone('a1', { handle: copy, length: 3 }, [], CHUNK + 3, 4));
+  t.same(file(s, '/f').chunks, [h1, copy], 'the file now ends in the copy');
+  t.same(file(s, '/snap').chunks, [h1, h2], 'the snapshot keeps the original');
+  t.match(s.chunks.get(h2!), { version: 1, length: 1 }, 'which is unchanged');
+  t.same([h1, h2, copy].map((h) => s.chunks.refsOf(h)), [2, 1, 1]);
+  // An abandoned copy-on-write append frees its copy.
+  ok(t, s, { op: 'snapshot', src: '/f', dst: '/snap2', nowMs: 5 });
+  const again = ok<{ fill: { copyTo?: number } }>(t, s, appendOpen('/f', 'a2', 6));
+  ok(t, s, abandon('a2'));
+  t.notOk(s.chunks.has(again.fill.copyTo!), 'an abandoned append frees its copy');
+  t.same(invariantProblems(s), []);
+});
+
+t.test('quotas: an append and a snapshot past a space or name quota are refused and change nothing', async (t) => {
+  const s = new MasterState();
+  ok(t, s, mkdir('/q', 1));
+  writeFile(t, s, '/q/f', 'w1', [2], 2); // 2 bytes × 3 replicas = 6
+  ok(t, s, { op: 'setQuota', path: '/q', bytes: 12, files: 3 });
+  fails(t, s, { op: 'append', path: '/q/f', writeId: 'a1', leaseMs: LEASE, nowMs: 3, expectedBytes: 3 }, 'QUOTA_EXCEEDED'); // 6 + 9 > 12
+  const opened = ok<{ fill: { handle: number } }>(t, s, { op: 'append', path: '/q/f', writeId: 'a2', leaseMs: LEASE, nowMs: 3, expectedBytes: 1 });
+  const n = ok<{ handle: number }>(t, s, allocate('a2', 0, 4)).handle;
+  fails(t, s, appendDone('a2', { handle: opened.fill.handle, length: CHUNK }, [{ handle: n, length: 1 }], CHUNK + 1, 4), 'QUOTA_EXCEEDED'); // 5 × 3 > 12
+  ok(t, s, abandon('a2'));
+  const again = ok<{ fill: { handle: number } }>(t, s, { op: 'append', path: '/q/f', writeId: 'a3', leaseMs: LEASE, nowMs: 5, expectedBytes: 1 });
+  ok(t, s, appendDone('a3', { handle: again.fill.handle, length: 3 }, [], 3, 5)); // 9
+  fails(t, s, { op: 'snapshot', src: '/q/f', dst: '/q/g', nowMs: 5 }, 'QUOTA_EXCEEDED'); // 9 + 9 > 12
+  ok(t, s, { op: 'snapshot', src: '/q/f', dst: '/g', nowMs: 5 });
+  t.same(invariantProblems(s), []);
 });
