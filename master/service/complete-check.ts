@@ -5,6 +5,7 @@ import { DfsError } from '../../common/errors.js';
 import type { CompleteRequest } from '../../common/protocol.js';
 import { openStoreReceipt } from '../../common/store-receipt.js';
 import { checkAppend } from '../state/append.js';
+import { Fail } from '../state/failure.js';
 import type { MasterState } from '../state/index.js';
 
 /** A chunk of a complete that passed: the servers whose receipts vouch for it. */
@@ -23,7 +24,11 @@ export function checkComplete(state: MasterState, req: CompleteRequest, secret: 
     // An append: the new chunks and the filled last chunk, at the version reserved for it at open.
     const chunks = req.chunks.map(({ handle, length, checksum }) => ({ handle, length, checksum }));
     const last = req.last ? { last: { handle: req.last.handle, length: req.last.length, checksum: req.last.checksum } } : {};
-    checkAppend({ op: 'complete', writeId: req.writeId, length: req.length, chunks, nowMs: 0, ...last }, w, w.append);
+    try {
+      checkAppend({ op: 'complete', writeId: req.writeId, length: req.length, chunks, nowMs: 0, ...last }, w, w.append);
+    } catch (err) {
+      throw err instanceof Fail ? new DfsError(err.code, err.message) : err; // what apply would answer
+    }
     const vouched = req.chunks.map((c, i) => vouch(state, c, i, secret));
     return req.last ? [vouch(state, req.last, -1, secret, w.append.fill!.newVersion), ...vouched] : vouched;
   }
@@ -46,10 +51,11 @@ export function checkComplete(state: MasterState, req: CompleteRequest, secret: 
 /** The servers whose receipts vouch for chunk `i` as the client names it; COMPLETE_MISMATCH when none does or one says otherwise. */
 function vouch(state: MasterState, c: CompleteRequest['chunks'][number], i: number, secret: Buffer, newVersion?: number): VouchedChunk {
   const version = newVersion ?? state.chunks.versionOf(c.handle);
-  if (version === undefined) throw new DfsError('WRITE_NOT_FOUND', `chunk ${i} (handle ${c.handle}) is no longer allocated to this write`);
+  const which = i < 0 ? 'the filled last chunk' : `chunk ${i}`; // i < 0: an append's last chunk
+  if (version === undefined) throw new DfsError('WRITE_NOT_FOUND', `${which} (handle ${c.handle}) is no longer allocated to this write`);
   const servers = new Set<string>();
   const refuse = (reason: string, message: string): never => {
-    throw new DfsError('COMPLETE_MISMATCH', `chunk ${i} (handle ${c.handle}): ${message}; the file was not completed`, { index: i, handle: c.handle, reason });
+    throw new DfsError('COMPLETE_MISMATCH', `${which} (handle ${c.handle}): ${message}; the file was not completed`, { index: i, handle: c.handle, reason });
   };
   for (const raw of c.receipts) {
     const r = openStoreReceipt(secret, raw);

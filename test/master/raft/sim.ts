@@ -494,17 +494,22 @@ export class Simulation {
     });
   }
 
-  /** A node that learned it was removed stops for good (the driver asked it to). */
-  private stopRemoved(node: SimNode, incarnation: number): void {
-    if (node.incarnation !== incarnation || node.raft === null) return;
-    this.stats.removedStopped++;
-    node.removed = true;
+  /** The node's process is gone: its memory with it, and anything it still had in flight is ignored. */
+  private dropProcess(node: SimNode): void {
     node.incarnation++;
     node.raft = null;
     node.core = null;
     node.kv = null;
     node.tick = null;
     node.write = null;
+  }
+
+  /** A node that learned it was removed stops for good (the driver asked it to). */
+  private stopRemoved(node: SimNode, incarnation: number): void {
+    if (node.incarnation !== incarnation || node.raft === null) return;
+    this.stats.removedStopped++;
+    node.removed = true;
+    this.dropProcess(node);
   }
 
   private crash(node: SimNode, loseInFlight = this.random() < 0.5, restartAfterMs = this.randomInt(20, 400)): void {
@@ -527,12 +532,7 @@ export class Simulation {
     }
     // The abandoned RaftNode keeps waiting for its write, which never completes: it never runs again.
     if (loseInFlight) node.lostIncarnations.add(node.incarnation);
-    node.incarnation++;
-    node.raft = null;
-    node.core = null;
-    node.kv = null;
-    node.tick = null;
-    node.write = null;
+    this.dropProcess(node);
     this.at(this.now + restartAfterMs, () => {
       if (node.raft === null && this.runs(node)) this.restart(node);
     });
