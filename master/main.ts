@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { loadSecret } from '../common/auth.js';
 import { parseAddr } from '../common/config.js';
 import { allowedHostNames } from '../common/http-limits.js';
+import { secureDataDir } from '../common/data-dir.js';
 import { createLogger, type Logger } from '../common/log.js';
 import type { Registry } from 'prom-client';
 import { PeerVerifier } from '../common/peer-auth.js';
@@ -95,7 +96,7 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
     copyTimeoutMs: REPAIR_DEFAULTS.copyTimeoutMs, copyReportSlackMs: opts.deadTimeoutMs,
   });
   const log = createLogger('master', opts.id);
-  mkdirSync(opts.dataDir, { recursive: true });
+  secureDataDir(opts.dataDir, log);
   const secret = loadSecret(opts.secretFile);
   const metrics = newMetricsRegistry('master');
   checkPeers(opts);
