@@ -18,7 +18,7 @@ for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
 
     const busy = await c.dfs(['put', '-f', '-', path], { input: 'other', env: QUICK });
     t.equal(busy.code, 1, 'a second writer is refused while the first lives');
-    t.match(busy.stderr, new RegExp(`^dfs: ${path} is being written by another client; if that client is gone, its write lease expires in \\d+ s \\(a writer that is still running keeps renewing it\\); try again then\\n$`),
+    t.match(busy.stderr, new RegExp(`^dfs: ${path} is being written by another client; if that client is gone, its write lease expires in \\d+ s \\(a writer that is still running keeps renewing it\\); try again then( \\(request [0-9a-f]+\\))?\\n$`),
       'the refusal says how the path clears');
 
     put.child.kill(signal);
