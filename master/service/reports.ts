@@ -43,6 +43,7 @@ export class Reports {
     const racks = new RackReport(this.lead.registry, state, MAX_FSCK_PROBLEMS); // rack rule
     const rank: Record<FileHealth, number> = { HEALTHY: 0, UNDER_REPLICATED: 1, MISSING: 2, CORRUPT: 3 };
     const problems: FsckProblem[] = [];
+    const counted = new Set<number>(); // a chunk shared by snapshots counts once in the chunk totals
     for (const [p, n] of state.walk(path, node)) {
       if (n.type !== 'file') continue;
       if (n.state !== 'complete') {
@@ -52,14 +53,18 @@ export class Reports {
       reply.files++;
       const file: FsckFile = { path: p, size: n.size, replication: n.replication, chunks: n.chunks.length, status: 'HEALTHY', badChunks: 0 };
       n.chunks.forEach((h, index) => {
-        reply.chunks++;
+        const first = !counted.has(h);
+        counted.add(h);
+        if (first) reply.chunks++;
         const { live, health } = this.chunkHealth(state, h, n.replication);
-        if (health === 'OVER_REPLICATED') reply.overReplicated++;
-        if (health === 'HEALTHY') racks.checkPlacement(reply, p, index, h, n.replication); // rack rule
+        if (health === 'OVER_REPLICATED' && first) reply.overReplicated++;
+        if (health === 'HEALTHY' && first) racks.checkPlacement(reply, p, index, h, n.replication); // rack rule
         if (health === 'HEALTHY' || health === 'OVER_REPLICATED') return;
-        if (health === 'CORRUPT') reply.corrupt++;
-        else if (health === 'MISSING') reply.missing++;
-        else reply.underReplicated++;
+        if (first) {
+          if (health === 'CORRUPT') reply.corrupt++;
+          else if (health === 'MISSING') reply.missing++;
+          else reply.underReplicated++;
+        }
         file.badChunks++;
         if (rank[health] > rank[file.status]) file.status = health;
         if (problems.length < 10 * MAX_FSCK_PROBLEMS) problems.push({ path: p, index, handle: h, live, replication: n.replication, status: health });
@@ -110,6 +115,7 @@ export class Reports {
     const state = await this.lead.read();
     let files = 0, dirs = 0, under = 0, over = 0, missing = 0;
     const racks = new RackReport(this.lead.registry, state); // rack rule
+    const counted = new Set<number>(); // a chunk shared by snapshots counts once
     for (const [, n] of state.walk('/', state.root)) {
       if (n.type === 'dir') {
         dirs++;
@@ -118,6 +124,8 @@ export class Reports {
       files++;
       if (n.state !== 'complete') continue;
       for (const h of n.chunks) {
+        if (counted.has(h)) continue;
+        counted.add(h);
         const { health } = this.chunkHealth(state, h, n.replication);
         racks.count(h); // rack rule
         if (health === 'MISSING' || health === 'CORRUPT') missing++;
@@ -183,10 +191,13 @@ export class Reports {
     const state = await this.lead.read();
     const cells = new Map<string, { replication: number; live: number; chunks: number }>();
     const matrix = { cells: [] as { replication: number; live: number; chunks: number }[], chunks: 0, bytes: 0, underReplicated: 0, overReplicated: 0, missing: 0, corrupt: 0 };
+    const counted = new Set<number>(); // a chunk shared by snapshots counts once
     for (const [, n] of state.walk('/', state.root)) {
       if (n.type !== 'file' || n.state !== 'complete') continue;
       matrix.bytes += n.size;
       for (const h of n.chunks) {
+        if (counted.has(h)) continue;
+        counted.add(h);
         const { live, health } = this.chunkHealth(state, h, n.replication);
         matrix.chunks++;
         if (health === 'UNDER_REPLICATED') matrix.underReplicated++;

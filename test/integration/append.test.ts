@@ -34,6 +34,13 @@ async function statOf(path: string): Promise<StatView> {
   return (await res.json()) as StatView;
 }
 
+async function fsckOf(path: string): Promise<{ chunks: number; files: number }> {
+  const { proc } = await cluster.leader();
+  const res = await fetch(`http://${proc.addr}/v1/fs/fsck?path=${encodeURIComponent(path)}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  if (res.status !== 200) throw new Error(`fsck ${path}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as { chunks: number; files: number };
+}
+
 /** A master route called as a client would, with the admin token. */
 async function post(route: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
   const { proc } = await cluster.leader();
@@ -183,8 +190,14 @@ t.test('snapshot a tree, append to the original, both read back right; delete th
   const b = randomBytesSeeded(10 * 1024, 12);
   t.equal((await cluster.dfs(['put', '-', '/tree/a.bin'], { input: a })).code, 0);
   t.equal((await cluster.dfs(['put', '-', '/tree/sub/b.bin'], { input: b })).code, 0);
+  const chunksBefore = (await fsckOf('/')).chunks;
   const snap = await cluster.dfs(['snapshot', '/tree', '/tree-snap']);
   t.equal(snap.code, 0, snap.stderr);
+  const fsck = await fsckOf('/');
+  t.equal(fsck.chunks, chunksBefore, 'fsck counts a chunk the snapshot shares once');
+  const snapFsck = await fsckOf('/tree-snap');
+  t.equal(snapFsck.files, 2, 'fsck still counts every file of the snapshot');
+  t.equal(snapFsck.chunks, (await fsckOf('/tree')).chunks, 'and each side alone counts its chunks');
   t.match(snap.stdout.toString(), '/tree-snap: a snapshot of /tree');
   const orig = await statOf('/tree/a.bin');
   const copy = await statOf('/tree-snap/a.bin');
