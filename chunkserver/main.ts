@@ -1,3 +1,5 @@
+import { call } from '../common/contract/call.js';
+import { CS } from '../common/contract/index.js';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
@@ -112,7 +114,7 @@ export async function runChunkserver(opts: ChunkserverOptions): Promise<RunningC
   // A client read and the scrubber find damage the same way and hand it over the same way.
   const onCorrupt = (handle: number, reason: string): void => {
     store.moveToCorrupt(handle)
-      .then(() => masters.call('/v1/cs/corrupt', { body: { id, handle, reason: reason.slice(0, 500) } }))
+      .then(() => call(masters, CS.corrupt, { id, handle, reason: reason.slice(0, 500) }))
       .catch((err) => log.warn({ err: (err as Error).message, handle }, 'could not report corrupt replica'));
   };
   mountChunkRoutes(app, cfg, store, activity, { onStored: () => heartbeat?.beat(), onCorrupt }, log, metrics);
