@@ -18,6 +18,7 @@ import { CHUNK_TIMEOUT_MS, checkLimits, WRITE_TOKEN_TTL_MS } from '../common/lim
 import { secureDataDir } from '../common/data-dir.js';
 import { createLogger } from '../common/log.js';
 import { parseRateMiBps, RateLimiter } from '../common/rate.js';
+import { CHUNKSERVER_DEFAULTS } from '../common/defaults.js';
 import { createApp, installErrorHandler, listen, newMetricsRegistry } from '../common/server.js';
 import { Copier } from './copier.js';
 import { Heartbeat } from './heartbeat.js';
@@ -51,15 +52,7 @@ export interface ChunkserverOptions {
   tls?: TlsFiles;
 }
 
-export const CHUNKSERVER_DEFAULTS = {
-  maxChunkBytes: 64 * 1024 * 1024,
-  heartbeatIntervalMs: 1000,
-  scrubRateMiBps: SCRUB_DEFAULTS.rateMiBps,
-  scrubIntervalMs: SCRUB_DEFAULTS.intervalMs,
-  // Uncapped: the master already bounds repair to 2 copies per server, and a small cluster
-  // wants its lost replicas back as soon as possible. Set it where repair traffic hurts clients.
-  copyRateMiBps: 0,
-};
+export { CHUNKSERVER_DEFAULTS };
 
 function checkScrubIntervalMs(ms: number): number {
   if (!Number.isInteger(ms) || ms < MIN_SCRUB_INTERVAL_MS || ms > MAX_SCRUB_INTERVAL_MS) {

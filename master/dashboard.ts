@@ -193,9 +193,9 @@ export function mountDashboard(app: Express, svc: MasterService): void {
 
   serveRaw(app, CLUSTER.uiPage, (req, res) => {
     // Relative links in the page need the trailing slash.
-    if (!req.path.endsWith('/')) return res.redirect(302, '/ui/');
+    if (!req.path.endsWith('/')) return res.redirect(302, CLUSTER.uiPage.path);
     const leader = svc.replicator.isLeader() ? undefined : svc.replicator.leaderAddr();
-    if (leader) return res.redirect(302, `${scheme()}://${leader}/ui/`);
+    if (leader) return res.redirect(302, `${scheme()}://${leader}${CLUSTER.uiPage.path}`);
     // The leader, or no leader known yet: the page itself looks for one.
     const peers = Object.values(svc.config.peers).map((a) => `${scheme()}://${a}`).join(' ');
     res.set('Content-Security-Policy', `default-src 'self'; connect-src 'self' ${peers}; img-src 'self' data:; base-uri 'none'; form-action 'none'`);
