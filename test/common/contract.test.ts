@@ -14,6 +14,7 @@ import { MAX_JSON_BODY_BYTES } from '../../common/limits.js';
 import { serve } from '../../common/serve.js';
 import { installErrorHandler } from '../../common/server.js';
 import { ruleFor, SCOPE_CHECKS } from '../../master/credentials/policy.js';
+import { RAFT_STREAM_PATH } from '../../master/raft/stream-transport.js';
 
 t.teardown(() => closeHttpAgent());
 
@@ -36,6 +37,7 @@ t.test('every route is in the table once, with a limit that fits its method', as
   }
   t.equal(routeFor('HEAD', FS.stat.path), FS.stat, 'a HEAD is its GET');
   t.equal(pathOf(CHUNKS.read, { handle: 42 }), '/v1/chunks/42');
+  t.equal(RAFT_STREAM_PATH, CLUSTER.raftStream.path, 'master/raft spells the Raft stream\'s path as the contract does');
   t.throws(() => pathOf(CHUNKS.read), /parameter handle not given/);
 });
 
