@@ -1,7 +1,9 @@
+import { routeUrl } from '../common/contract/call.js';
+import { CHUNKS } from '../common/contract/index.js';
 import { request } from 'undici';
 import { CHUNK_TOKEN_HEADER } from '../common/auth.js';
 import { DfsError, errorFromBody, toDfsError } from '../common/errors.js';
-import { buildUrl, httpAgent, readJson } from '../common/http.js';
+import { httpAgent, readJson } from '../common/http.js';
 import type { Logger } from '../common/log.js';
 import type { CopyOrder } from '../common/protocol.js';
 import type { RateLimiter } from '../common/rate.js';
@@ -120,7 +122,7 @@ export class Copier {
     if (o.length > this.limits.maxChunkBytes) throw new DfsError('BODY_TOO_LARGE', `chunk ${o.handle} is larger than this server's chunk size`);
     signal.throwIfAborted();
     // The length too: a source at a later version (an append under way) has more bytes after these.
-    const url = buildUrl(o.source, `/v1/chunks/${o.handle}`, { version: o.version, length: o.length });
+    const url = routeUrl(o.source, CHUNKS.read, { handle: o.handle }, { version: o.version, length: o.length });
     const { rate } = this.limits;
     const res = await request(url, { method: 'GET', dispatcher: httpAgent(), signal, headers: { [CHUNK_TOKEN_HEADER]: o.token, [REQUEST_ID_HEADER]: reqId } });
     if (res.statusCode !== 200) throw errorFromBody(await readJson(res.body).catch(() => undefined), res.statusCode);

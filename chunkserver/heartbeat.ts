@@ -1,3 +1,5 @@
+import { call } from '../common/contract/call.js';
+import { CS } from '../common/contract/index.js';
 import { randomBytes } from 'node:crypto';
 import type { ChunkKeyRing } from '../common/chunk-keys.js';
 import { DfsError } from '../common/errors.js';
@@ -134,7 +136,7 @@ export class Heartbeat {
       const changes = this.store.takeChanges();
       const copyFailed = this.copier.takeFailed(MAX_COPY_FAILED);
       try {
-        reply = await this.masters.call<HeartbeatReply>('/v1/cs/heartbeat', { body: { ...(await this.stats()), ...changes, copyFailed } });
+        reply = await call(this.masters, CS.heartbeat, { ...(await this.stats()), ...changes, copyFailed });
       } catch (err) {
         this.store.restoreChanges(changes);
         throw err; // the master forgets unreported copies by their timeout
@@ -167,7 +169,7 @@ export class Heartbeat {
     for (let page = 0; page < pages; page++) {
       const part: ReportedChunk[] = chunks.slice(page * MAX_REPORT_PAGE_CHUNKS, (page + 1) * MAX_REPORT_PAGE_CHUNKS);
       const final = page === pages - 1;
-      const reply = await this.masters.call<HeartbeatReply>('/v1/cs/register', { body: { ...stats, rack: this.rack, report: { id, page, final }, chunks: part } });
+      const reply = await call(this.masters, CS.register, { ...stats, rack: this.rack, report: { id, page, final }, chunks: part });
       if (!(await this.acceptNamespace(reply))) return undefined;
       if (reply.reregister) {
         this.again = true; // the master lost the report (a new leader, a page lost): from page 0

@@ -4,8 +4,10 @@
 // its connection grace unless a new link (a quick restart) opens first. The link goes to the
 // master the heartbeats reach (LeaderClient follows the leader), and opens again whenever it
 // closes, fails, or the leader falls silent for LINK_SILENCE_MS.
+import { routeUrl } from '../common/contract/call.js';
+import { CS } from '../common/contract/index.js';
 import { request } from 'undici';
-import { httpAgent, buildUrl } from '../common/http.js';
+import { httpAgent } from '../common/http.js';
 import { LINK_RETRY_MS, LINK_SILENCE_MS } from '../common/limits.js';
 import type { LeaderClient } from '../common/leader.js';
 import type { Logger } from '../common/log.js';
@@ -59,7 +61,7 @@ export class LeaderLink {
     };
     watch();
     try {
-      const url = new URL(buildUrl(addr, '/v1/cs/link', { id: this.opts.id }));
+      const url = new URL(routeUrl(addr, CS.link, {}, { id: this.opts.id }));
       const headers = this.opts.sign('GET', url.pathname + url.search, undefined);
       const res = await request(url, { method: 'GET', dispatcher: httpAgent(), headers, signal: abort.signal });
       if (res.statusCode !== 200) {

@@ -1,3 +1,5 @@
+import { call } from '../common/contract/call.js';
+import { CS } from '../common/contract/index.js';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
@@ -16,6 +18,7 @@ import { CHUNK_TIMEOUT_MS, checkLimits, WRITE_TOKEN_TTL_MS } from '../common/lim
 import { secureDataDir } from '../common/data-dir.js';
 import { createLogger } from '../common/log.js';
 import { parseRateMiBps, RateLimiter } from '../common/rate.js';
+import { CHUNKSERVER_DEFAULTS } from '../common/defaults.js';
 import { createApp, installErrorHandler, listen, newMetricsRegistry } from '../common/server.js';
 import { Copier } from './copier.js';
 import { Heartbeat } from './heartbeat.js';
@@ -49,15 +52,7 @@ export interface ChunkserverOptions {
   tls?: TlsFiles;
 }
 
-export const CHUNKSERVER_DEFAULTS = {
-  maxChunkBytes: 64 * 1024 * 1024,
-  heartbeatIntervalMs: 1000,
-  scrubRateMiBps: SCRUB_DEFAULTS.rateMiBps,
-  scrubIntervalMs: SCRUB_DEFAULTS.intervalMs,
-  // Uncapped: the master already bounds repair to 2 copies per server, and a small cluster
-  // wants its lost replicas back as soon as possible. Set it where repair traffic hurts clients.
-  copyRateMiBps: 0,
-};
+export { CHUNKSERVER_DEFAULTS };
 
 function checkScrubIntervalMs(ms: number): number {
   if (!Number.isInteger(ms) || ms < MIN_SCRUB_INTERVAL_MS || ms > MAX_SCRUB_INTERVAL_MS) {
@@ -112,7 +107,7 @@ export async function runChunkserver(opts: ChunkserverOptions): Promise<RunningC
   // A client read and the scrubber find damage the same way and hand it over the same way.
   const onCorrupt = (handle: number, reason: string): void => {
     store.moveToCorrupt(handle)
-      .then(() => masters.call('/v1/cs/corrupt', { body: { id, handle, reason: reason.slice(0, 500) } }))
+      .then(() => call(masters, CS.corrupt, { id, handle, reason: reason.slice(0, 500) }))
       .catch((err) => log.warn({ err: (err as Error).message, handle }, 'could not report corrupt replica'));
   };
   mountChunkRoutes(app, cfg, store, activity, { onStored: () => heartbeat?.beat(), onCorrupt }, log, metrics);

@@ -1,3 +1,4 @@
+import { CHUNKSERVER_DEFAULTS } from '../common/defaults.js';
 import { readFile, stat } from 'node:fs/promises';
 import { Counter, Gauge, type Registry as MetricsRegistry } from 'prom-client';
 import { writeFileDurably } from '../common/durable-file.js';
@@ -25,18 +26,8 @@ export interface ScrubberOptions {
   stateFile?: string;
 }
 
-export const SCRUB_DEFAULTS: ScrubberOptions = {
-  // HDFS's block scanner reads 1 MiB/s per volume and aims to cover every block in three weeks,
-  // for DataNodes of many large disks. A dfs chunkserver is one folder on one disk; 16 MiB/s
-  // verifies 1 TiB in about 18 hours, is about a tenth of one spinning disk's sequential
-  // bandwidth (a small share of an SSD's), and xxHash64 at that rate costs well under 1% of a core.
-  rateMiBps: 16,
-  // Continuous, as MooseFS checks a chunk every few seconds forever: a large store is read back to
-  // back at the rate above (1 TiB in about 18 hours), and a small one again every 30 s, so damage
-  // in a replica nobody reads is found within a minute rather than within a day. A pass over a
-  // small store mostly hits the page cache, and the rate caps what any store costs.
-  intervalMs: 30_000,
-};
+/** The rate and interval of common/defaults.ts (CHUNKSERVER_DEFAULTS), which says what they trade. */
+export const SCRUB_DEFAULTS: ScrubberOptions = { rateMiBps: CHUNKSERVER_DEFAULTS.scrubRateMiBps, intervalMs: CHUNKSERVER_DEFAULTS.scrubIntervalMs };
 
 /** Progress is written at most this often while a pass runs: a restart re-reads at most this much. */
 export const SCRUB_STATE_SAVE_INTERVAL_MS = 5_000;

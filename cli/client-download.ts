@@ -1,8 +1,10 @@
+import { routeUrl } from '../common/contract/call.js';
+import { CHUNKS } from '../common/contract/index.js';
 import { finished, type Readable, type Writable } from 'node:stream';
 import { request, type Dispatcher } from 'undici';
 import { CHUNK_TOKEN_HEADER, isChunkTokenRefusal } from '../common/auth.js';
 import { DfsError, errorFromBody, toDfsError } from '../common/errors.js';
-import { buildUrl, httpAgent, readJson } from '../common/http.js';
+import { httpAgent, readJson } from '../common/http.js';
 import type { ChunkInfo, ReplicaInfo, StatReply } from '../common/protocol.js';
 import { localFirst } from '../common/racks.js';
 import { outgoingRequestId, replyRequestId, REQUEST_ID_HEADER, traceCall } from '../common/request-id.js';
@@ -164,7 +166,7 @@ export class Downloader {
 
   /** Asks one replica for chunk bytes `offset` to `end` (exclusive); resolves once its answer starts. */
   private async openChunkRead(replica: ReplicaInfo, chunk: ChunkInfo, offset: number, end: number): Promise<Dispatcher.ResponseData> {
-    const url = buildUrl(replica.addr, `/v1/chunks/${chunk.handle}`, { version: chunk.version, offset, length: end - offset });
+    const url = routeUrl(replica.addr, CHUNKS.read, { handle: chunk.handle }, { version: chunk.version, offset, length: end - offset });
     const reqId = outgoingRequestId(); // the operation's (common/request-id.ts)
     const startMs = performance.now();
     const res = await request(url, {

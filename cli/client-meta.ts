@@ -1,11 +1,10 @@
 import { AUTHORIZATION_HEADER } from '../common/credentials.js';
 import { DfsError } from '../common/errors.js';
-import { callJson } from '../common/http.js';
+import { call, type RouteCallOptions } from '../common/contract/call.js';
+import { CLUSTER, FS, type JsonRoute, type ReplyOf, type RequestOf } from '../common/contract/index.js';
 import { LeaderClient, SESSION_HEADER } from '../common/leader.js';
 import { UNREACHABLE_REPORT_TIMEOUT_MS } from '../common/limits.js';
 import { namesDirectory, normalizePath } from '../common/paths.js';
-import type { ClusterStatus, DuReply, EntryInfo, FsckReply, ListReply, StatReply } from '../common/protocol.js';
-import type { QuotaReply, TrashReply, TrashRestoreReply } from '../common/trash-quota-protocol.js';
 
 /** Chunkservers one client reports at most. */
 const MAX_REPORTED_SERVERS = 64;
@@ -33,11 +32,11 @@ export class MetaClient {
    * sequence number, so a retry after a timeout or a leader change gets the first answer
    * instead of being applied twice. Each call in flight uses a session of its own.
    */
-  async mutate<T>(path: string, body: unknown): Promise<T> {
-    const session = this.idleSessions.pop() ?? { id: (await this.master.call<{ sessionId: string }>('/v1/session', { body: {} })).sessionId, seq: 0 };
+  async mutate<R extends JsonRoute>(route: R, body: RequestOf<R>): Promise<ReplyOf<R>> {
+    const session = this.idleSessions.pop() ?? { id: (await this.read(FS.session, {})).sessionId, seq: 0 };
     session.seq++;
     try {
-      const reply = await this.master.call<T>(path, { body, headers: { [SESSION_HEADER]: `${session.id}:${session.seq}` } });
+      const reply = await this.read(route, body, { headers: { [SESSION_HEADER]: `${session.id}:${session.seq}` } });
       this.idleSessions.push(session);
       return reply;
     } catch (err) {
@@ -45,6 +44,11 @@ export class MetaClient {
       if (err instanceof DfsError && err.status >= 400 && err.status < 500 && err.code !== 'SESSION_EXPIRED') this.idleSessions.push(session);
       throw err;
     }
+  }
+
+  /** A call to the leader without a session: a read, or a call that is safe to repeat. Its reply is checked against the contract. */
+  read<R extends JsonRoute>(route: R, input: RequestOf<R>, opts: RouteCallOptions = {}): Promise<ReplyOf<R>> {
+    return call(this.master, route, input, opts);
   }
 
   /** Chunkservers this client reported unreachable already (each once: the master probes it). */
@@ -58,62 +62,62 @@ export class MetaClient {
   reportUnreachable(addr: string, err: DfsError): void {
     if (!isConnectFailure(err) || this.reported.has(addr) || this.reported.size >= MAX_REPORTED_SERVERS) return;
     this.reported.add(addr);
-    callJson(this.master.leader, '/v1/cluster/unreachable', { body: { addr }, headers: this.authHeaders, timeoutMs: UNREACHABLE_REPORT_TIMEOUT_MS }).catch(() => undefined);
+    call(this.master.leader, CLUSTER.unreachable, { addr }, { headers: this.authHeaders, timeoutMs: UNREACHABLE_REPORT_TIMEOUT_MS }).catch(() => undefined);
   }
 
-  mkdir(path: string, parents = false): Promise<EntryInfo> {
-    return this.mutate('/v1/fs/mkdir', { path: normalizePath(path), parents });
+  mkdir(path: string, parents = false) {
+    return this.mutate(FS.mkdir, { path: normalizePath(path), parents });
   }
-  stat(path: string, chunks = false): Promise<StatReply> {
-    return this.master.call('/v1/fs/stat', { query: { path: normalizePath(path), chunks: chunks ? 1 : undefined } });
+  stat(path: string, chunks = false) {
+    return this.read(FS.stat, { path: normalizePath(path), chunks });
   }
-  list(path: string, recursive = false): Promise<ListReply> {
-    return this.master.call('/v1/fs/list', { query: { path: normalizePath(path), recursive: recursive ? 1 : undefined } });
+  list(path: string, recursive = false) {
+    return this.read(FS.list, { path: normalizePath(path), recursive });
   }
-  fsck(path: string, allFiles = false): Promise<FsckReply> {
-    return this.master.call('/v1/fs/fsck', { query: { path: normalizePath(path), files: allFiles ? 1 : undefined } });
+  fsck(path: string, allFiles = false) {
+    return this.read(FS.fsck, { path: normalizePath(path), files: allFiles });
   }
-  setReplication(path: string, replication: number, recursive = false): Promise<{ files: number }> {
-    return this.mutate('/v1/fs/setrep', { path: normalizePath(path), replication, recursive });
+  setReplication(path: string, replication: number, recursive = false) {
+    return this.mutate(FS.setrep, { path: normalizePath(path), replication, recursive });
   }
-  decommission(server: string, cancel = false): Promise<{ server: string; decommissioning: string[] }> {
-    return this.mutate('/v1/cluster/decommission', { server, cancel });
+  decommission(server: string, cancel = false) {
+    return this.mutate(CLUSTER.decommission, { server, cancel });
   }
   /** Bytes below `path`, chunks shared by snapshots counted once (`perFile`: each file's whole size). */
-  du(path: string, summary = false, perFile = false): Promise<DuReply> {
-    return this.master.call('/v1/fs/du', { query: { path: normalizePath(path), summary: summary ? 1 : undefined, perFile: perFile ? 1 : undefined } });
+  du(path: string, summary = false, perFile = false) {
+    return this.read(FS.du, { path: normalizePath(path), summary, perFile });
   }
   /** Copies the file or tree at `src` to `dst` in one command; the copy shares the chunks until one side appends (dfs snapshot). */
-  snapshot(src: string, dst: string): Promise<EntryInfo> {
-    return this.mutate('/v1/fs/snapshot', { src: normalizePath(src), dst: normalizePath(dst) });
+  snapshot(src: string, dst: string) {
+    return this.mutate(FS.snapshot, { src: normalizePath(src), dst: normalizePath(dst) });
   }
-  remove(path: string, recursive = false): Promise<{ files: number }> {
-    return this.mutate('/v1/fs/delete', { path: normalizePath(path), recursive });
+  remove(path: string, recursive = false) {
+    return this.mutate(FS.delete, { path: normalizePath(path), recursive });
   }
-  rename(src: string, dst: string): Promise<EntryInfo> {
+  rename(src: string, dst: string) {
     // A trailing '/' on dst is kept: the master then moves into an existing directory or fails.
-    return this.mutate('/v1/fs/rename', { src: normalizePath(src), dst: normalizePath(dst) + (namesDirectory(dst) ? '/' : '') });
+    return this.mutate(FS.rename, { src: normalizePath(src), dst: normalizePath(dst) + (namesDirectory(dst) ? '/' : '') });
   }
-  status(): Promise<ClusterStatus> {
-    return this.master.call('/v1/cluster/status');
+  status() {
+    return this.read(CLUSTER.status, {});
   }
   // trash-quota: `remove` deletes at once (as HDFS's FileSystem.delete); `trash` is what `dfs rm` does.
   /** Moves a path into `user`'s trash (inside /.trash it deletes at once: trashPath is then null). */
-  trash(path: string, user: string, recursive = false): Promise<TrashReply | { path: string; trashPath: null; files: number }> {
-    return this.mutate('/v1/fs/trash', { path: normalizePath(path), recursive, user });
+  trash(path: string, user: string, recursive = false) {
+    return this.mutate(FS.trash, { path: normalizePath(path), recursive, user });
   }
-  restoreFromTrash(src: string, dst?: string): Promise<TrashRestoreReply> {
-    return this.mutate('/v1/fs/trash/restore', { src: normalizePath(src), ...(dst !== undefined ? { dst: normalizePath(dst) } : {}) });
+  restoreFromTrash(src: string, dst?: string) {
+    return this.mutate(FS.trashRestore, { src: normalizePath(src), ...(dst !== undefined ? { dst: normalizePath(dst) } : {}) });
   }
   /** Sets a directory's quotas: a number sets, null removes, undefined keeps. */
-  setQuota(path: string, limits: { files?: number | null; bytes?: number | null }): Promise<QuotaReply> {
-    return this.mutate('/v1/fs/quota', { path: normalizePath(path), ...limits });
+  setQuota(path: string, limits: { files?: number | null; bytes?: number | null }) {
+    return this.mutate(FS.quotaSet, { path: normalizePath(path), ...limits });
   }
-  quota(path: string): Promise<QuotaReply> {
-    return this.master.call('/v1/fs/quota', { query: { path: normalizePath(path) } });
+  quota(path: string) {
+    return this.read(FS.quota, { path: normalizePath(path) });
   }
   /** Joins complete files into `target` by their chunk lists, moving no bytes (the master's concat); the sources go. */
-  concat(sources: string[], target: string, overwrite = false): Promise<EntryInfo> {
-    return this.mutate('/v1/fs/concat', { sources: sources.map((p) => normalizePath(p)), target: normalizePath(target), overwrite });
+  concat(sources: string[], target: string, overwrite = false) {
+    return this.mutate(FS.concat, { sources: sources.map((p) => normalizePath(p)), target: normalizePath(target), overwrite });
   }
 }

@@ -4,7 +4,8 @@ import { BlockHasher, chunkChecksum, initChecksums } from '../common/checksum.js
 import { ChunkPut } from '../common/chunk-put.js';
 import { DfsError, toDfsError } from '../common/errors.js';
 import { normalizePath } from '../common/paths.js';
-import type { AllocateReply, AppendReply, CompletedChunk, CreateEmptyReply, CreateReply, EntryInfo, RenewReply } from '../common/protocol.js';
+import { FS } from '../common/contract/index.js';
+import type { AllocateReply, AppendReply, CompletedChunk, CreateReply, EntryInfo } from '../common/protocol.js';
 import { fillLastChunk } from './client-append.js';
 import { ChunkInput } from './client-input.js';
 import type { MetaClient } from './client-meta.js';
@@ -58,13 +59,22 @@ interface ChunkJob {
 /** A chunk's bytes once they have all left the input, kept for retries; `markSent` lets the next chunk start. */
 interface ChunkBytes { kept?: Buffer[]; markSent: () => void }
 
+/**
+ * A create's reply as the call asked for it: an open write, or (with `empty`) the file. Both fit
+ * the contract's reply; the other one here is a server that ignored `empty`.
+ */
+function createdAs<K extends 'write' | 'file'>(want: K, reply: CreateReply | { file: EntryInfo }): K extends 'file' ? { file: EntryInfo } : CreateReply {
+  if (('file' in reply) !== (want === 'file')) throw new DfsError('BAD_REPLY', `POST ${FS.create.path}: the master answered ${want === 'file' ? 'an open write' : 'a complete file'} to a create that asked for ${want === 'file' ? 'an empty file' : 'a write'}`);
+  return reply as K extends 'file' ? { file: EntryInfo } : CreateReply;
+}
+
 /** Uploads: a file's chunks streamed straight to chunkserver pipelines, retried on fresh servers. */
 export class Uploader {
   /** Renews the leases of this client's open writes in the background. */
   private readonly leases: LeaseRenewer;
 
   constructor(private readonly meta: MetaClient, private readonly limits: UploadLimits) {
-    this.leases = new LeaseRenewer({ renew: (writeIds) => meta.mutate<RenewReply>('/v1/fs/renew', { writeIds }) });
+    this.leases = new LeaseRenewer({ renew: (writeIds) => meta.mutate(FS.renew, { writeIds }) });
   }
 
   /**
@@ -84,9 +94,9 @@ export class Uploader {
         path: normalizePath(path), overwrite: opts.overwrite ?? false, parents: opts.parents ?? false, ...(opts.replication ? { replication: opts.replication } : {}),
       };
       halt.check();
-      if (empty) return (await this.meta.mutate<CreateEmptyReply>('/v1/fs/create', { ...body, empty: true })).file;
+      if (empty) return createdAs('file', await this.meta.mutate(FS.create, { ...body, empty: true })).file;
       // Not raced: once asked for, the write must be known, so that a stop abandons it.
-      const created = await this.meta.mutate<CreateReply>('/v1/fs/create', { ...body, ...(opts.sizeBytes !== undefined ? { expectedBytes: opts.sizeBytes } : {}) });
+      const created = createdAs('write', await this.meta.mutate(FS.create, { ...body, ...(opts.sizeBytes !== undefined ? { expectedBytes: opts.sizeBytes } : {}) }));
       return await this.writeFile(created, input, halt, opts);
     } finally {
       halt.dispose();
@@ -107,7 +117,7 @@ export class Uploader {
       const input = new ChunkInput(source);
       await halt.race(input.hasData()); // an empty input still opens and completes: the path is checked as for any append
       halt.check();
-      const opened = await this.meta.mutate<AppendReply>('/v1/fs/append', { path: normalizePath(path), ...(opts.sizeBytes !== undefined ? { expectedBytes: opts.sizeBytes } : {}) });
+      const opened = await this.meta.mutate(FS.append, { path: normalizePath(path), ...(opts.sizeBytes !== undefined ? { expectedBytes: opts.sizeBytes } : {}) });
       return await this.writeFile(opened, input, halt, opts, opened);
     } finally {
       halt.dispose();
@@ -130,14 +140,14 @@ export class Uploader {
       opts.onStored?.(last ? [last, ...chunks] : chunks);
       // Complete renews the lease itself; a renewal answered meanwhile must not fail a write that finished.
       this.leases.remove(writeId);
-      return await this.meta.mutate<EntryInfo>('/v1/fs/complete', {
+      return await this.meta.mutate(FS.complete, {
         writeId, length: (append?.size ?? 0) + total, chunks, ...(last ? { last } : {}), ...(opts.minReplicas !== undefined && opts.minReplicas > 1 ? { minReplicas: opts.minReplicas } : {}),
       });
     } catch (err) {
       this.leases.remove(writeId);
       halt.stop(err as Error); // pipelines still open stop too
       // Free the path and the chunks now rather than when the lease expires.
-      const abandoned = await this.meta.mutate('/v1/fs/abandon', { writeId }).then(() => undefined, (e: unknown) => toDfsError(e, 'abandoning the write'));
+      const abandoned = await this.meta.mutate(FS.abandon, { writeId }).then(() => undefined, (e: unknown) => toDfsError(e, 'abandoning the write'));
       if (opts.signal?.aborted) {
         throw new DfsError('INTERRUPTED', abandoned && abandoned.code !== 'WRITE_NOT_FOUND'
           ? `the upload was stopped, but abandoning it failed (${abandoned.message}); ${created.path} stays being written until its lease expires (within ${Math.ceil(created.leaseMs / 1000)} s)`
@@ -188,7 +198,7 @@ export class Uploader {
       let lastError: DfsError | undefined;
       for (let attempt = 0; attempt < this.limits.maxChunkAttempts; attempt++) {
         job.signal.throwIfAborted(); // the upload stopped: no new chunk for a write being abandoned
-        const alloc = await this.meta.mutate<AllocateReply>('/v1/fs/allocate', {
+        const alloc = await this.meta.mutate(FS.allocate, {
           writeId: job.writeId, index: job.index, exclude: [...job.exclude], ...(this.limits.rack !== undefined ? { rack: this.limits.rack } : {}), // rack rule
         });
         try {

@@ -6,7 +6,8 @@ import { newSecret } from '../common/auth.js';
 import { DEFAULT_BASE_PORT, DEFAULT_MASTERS, formatBytes } from '../common/config.js';
 import { capacityTotals, formatCapacity } from './format.js';
 import { DfsError } from '../common/errors.js';
-import { callJson } from '../common/http.js';
+import { call } from '../common/contract/call.js';
+import { CLUSTER } from '../common/contract/index.js';
 import { clusterTlsArgs, type ClusterTls } from './cluster-tls.js';
 import { LeaderClient } from '../common/leader.js';
 import type { ClusterStatus } from '../common/protocol.js';
@@ -141,10 +142,10 @@ async function notReady(layout: { masters: string[] }, procs: ProcessInfo[], tok
   // The gateway speaks S3, not dfs: any HTTP answer (an S3 error for an unsigned request) will do.
   const answers = async (p: ProcessInfo) => (p.role === 's3'
     ? fetch(`http://${p.addr}/`, { signal: AbortSignal.timeout(1000) }).then(async (r) => (await r.arrayBuffer(), true), () => false)
-    : callJson(p.addr, '/v1/health', { timeoutMs: 1000 }).then(() => true, () => false));
+    : call(p.addr, CLUSTER.health, {}, { timeoutMs: 1000 }).then(() => true, () => false));
   const [healthy, status] = await Promise.all([
     Promise.all(procs.map(answers)),
-    new LeaderClient(layout.masters, { maxWaitMs: 1000, headers: { [AUTHORIZATION_HEADER]: `Bearer ${token}` } }).call<ClusterStatus>('/v1/cluster/status', { timeoutMs: 1000 }).catch(() => undefined),
+    call(new LeaderClient(layout.masters, { maxWaitMs: 1000, headers: { [AUTHORIZATION_HEADER]: `Bearer ${token}` } }), CLUSTER.status, {}, { timeoutMs: 1000 }).catch(() => undefined),
   ]);
   const missing = procs.filter((_, i) => !healthy[i]).map((p) => `${p.role} ${p.id} does not answer`);
   if (!status) missing.push('no master leads yet');

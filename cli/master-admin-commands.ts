@@ -1,16 +1,10 @@
 // `dfs admin masters list|add|remove|transfer-leadership`: the master group (docs/API.md, "Master group";
 // docs/ARCHITECTURE.md, Raft). Calls to the leader with the caller's admin token.
 import type { Argv } from 'yargs';
+import { CLUSTER, type MastersReply } from '../common/contract/index.js';
 import type { DfsClient } from './client.js';
 import { UsageError, withClient, type FsArgs } from './fs-commands.js';
 
-interface MastersReply {
-  leader: string | null;
-  term: number;
-  lastIndex: number;
-  confIndex: number;
-  members: { id: string; addr: string | null; role: 'voter' | 'learner'; match: number | null }[];
-}
 
 function out(args: FsArgs, value: unknown, text: string): void {
   process.stdout.write(`${args.json ? JSON.stringify(value, null, 2) : text}\n`);
@@ -25,8 +19,6 @@ function formatMasters(r: MastersReply): string {
   return `${rows.join('\n')}\nterm ${r.term}, configuration at log index ${r.confIndex}`;
 }
 
-interface ConfReply { clusterId?: string; voters: string[]; learners: string[]; addresses: Record<string, string> }
-
 /** `m4=127.0.0.1:9403` → [id, addr]; a usage error otherwise. */
 function parseMember(raw: unknown): [string, string] {
   const m = /^([A-Za-z0-9_-]{1,64})=([A-Za-z0-9.-]{1,253}:\d{1,5})$/.exec(String(raw));
@@ -37,22 +29,22 @@ function parseMember(raw: unknown): [string, string] {
 const handlers: Record<string, (client: DfsClient, args: FsArgs) => Promise<void>> = {
   async add(client, args) {
     const [id, addr] = parseMember(args.member);
-    const r = await client.master.call<ConfReply>('/v1/admin/masters/add', { body: { id, addr } });
+    const r = await client.read(CLUSTER.addMaster, { id, addr });
     const peers = Object.entries(r.addresses).map(([m, a]) => `${m}=${a}`).join(',');
     out(args, r, `${id} added as a learner; start it with an empty data folder:\n  dfs master --id ${id} --listen ${addr} --data <empty folder> --secret-file <the cluster secret> --join ${r.clusterId} --peers ${peers}\nthe leader promotes it to voter once it has caught up (dfs admin masters list)`);
   },
   async remove(client, args) {
-    const r = await client.master.call<ConfReply>('/v1/admin/masters/remove', { body: { id: String(args.id) } });
+    const r = await client.read(CLUSTER.removeMaster, { id: String(args.id) });
     out(args, r, `${String(args.id)} removed; voters now ${r.voters.join(', ')}${r.learners.length ? `, learners ${r.learners.join(', ')}` : ''} (it stops on its own)`);
   },
   async list(client, args) {
-    const r = await client.master.call<MastersReply>('/v1/admin/masters');
+    const r = await client.read(CLUSTER.masters, {});
     out(args, r, formatMasters(r));
   },
   async 'transfer-leadership'(client, args) {
     const body = args.to === undefined ? {} : { to: String(args.to) };
-    const r = await client.master.call<{ from: string; to: string | null; term: number }>('/v1/admin/masters/transfer-leadership', { body });
-    out(args, r, `leadership moved from ${r.from} to ${r.to ?? '(being elected)'} in term ${r.term}`);
+    const r = await client.read(CLUSTER.transferLeadership, body);
+    out(args, r, `leadership moved from ${r.from} to ${r.to} in term ${r.term}`);
   },
 };
 

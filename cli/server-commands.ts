@@ -1,5 +1,6 @@
 import type { Argv } from 'yargs';
 import { DEFAULT_BASE_PORT, DEFAULT_MASTERS, parseAddrList, parseSize } from '../common/config.js';
+import { MASTER_DEFAULTS } from '../common/defaults.js';
 import { DfsError } from '../common/errors.js';
 import { resolveSettings, roleOptions } from '../common/server-settings.js';
 import { findToken } from './token-source.js';
@@ -31,7 +32,7 @@ export function serverCommands(cli: Argv): Argv {
   return cli
     .command('master', 'run a master server', (y) => y.options(roleOptions('master'))
       .option('join', { type: 'string', describe: 'join a running group as a learner, with an empty --data: the cluster id and --peers that dfs admin masters add printed' }), async (a) => {
-      const { runMaster, MASTER_DEFAULTS } = await import('../master/main.js');
+      const { runMaster } = await import('../master/main.js');
       const o = resolveSettings('master', a);
       const m = await runMaster({
         id: o.id, listen: o.listen, advertise: o.advertise, dataDir: o.data, chunkSizeBytes: o.chunkSize, replication: o.replication,

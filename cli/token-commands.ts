@@ -5,14 +5,12 @@
 import { writeFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import { loadSecret } from '../common/auth.js';
-import { bootstrapKey, newTokenId, parseTtl, signClientToken, type Principal } from '../common/credentials.js';
+import { AUTH, type KeyInfo, type TokenInfo } from '../common/contract/index.js';
+import { bootstrapKey, newTokenId, parseTtl, signClientToken } from '../common/credentials.js';
 import { normalizePath } from '../common/paths.js';
 import type { DfsClient } from './client.js';
 import { localTime } from './format.js';
 import { UsageError, withClient, type FsArgs } from './fs-commands.js';
-
-interface TokenInfo { id: string; name: string; admin: boolean; readOnly: boolean; prefix: string; issuedAtMs: number; expiresAtMs?: number; keyId: string; revoked?: boolean }
-interface KeyInfo { id: string; createdAtMs: number | null; signing: boolean }
 
 function out(args: FsArgs, value: unknown, text: string): void {
   process.stdout.write(`${args.json ? JSON.stringify(value, null, 2) : text}\n`);
@@ -41,7 +39,7 @@ const handlers: Record<string, (client: DfsClient, args: FsArgs) => Promise<void
       ...(args.prefix !== undefined ? { prefix: normalizePath(String(args.prefix)) } : {}),
       ...(args.ttl !== undefined ? { ttlMs: parseTtl(String(args.ttl)) } : {}),
     };
-    const r = await client.mutate<{ token: string; info: TokenInfo }>('/v1/auth/tokens', body);
+    const r = await client.mutate(AUTH.createToken, body);
     const file = args['s3-credentials'];
     if (typeof file !== 'string') return emit(args, r.token, r.info);
     // An S3 access key bound to the new token, in the gateway's credentials file (s3/scope.ts).
@@ -51,28 +49,28 @@ const handlers: Record<string, (client: DfsClient, args: FsArgs) => Promise<void
     if (!args.json) process.stderr.write(`S3 access key ${key.accessKeyId}, secret ${key.secretAccessKey}: added to ${file}, with this token's scope (a gateway reading that file takes it within a second)\n`);
   },
   async list(client, args) {
-    const { tokens } = await client.master.call<{ tokens: TokenInfo[] }>('/v1/auth/tokens');
+    const { tokens } = await client.read(AUTH.listTokens, {});
     const rows = tokens.map((t) => `${t.id.padEnd(17)} ${t.name.padEnd(16)} ${scope(t).padEnd(24)} ${t.expiresAtMs === undefined ? 'never expires' : `expires ${localTime(t.expiresAtMs)}`}${t.revoked ? '  REVOKED' : ''}`);
     out(args, tokens, rows.length ? rows.join('\n') : 'no tokens made with dfs token create (the admin token of dfs cluster or dfs token bootstrap is not listed)');
   },
   async revoke(client, args) {
-    const r = await client.mutate<{ id: string; known: boolean }>('/v1/auth/tokens/revoke', { id: String(args.id) });
+    const r = await client.mutate(AUTH.revokeToken, { id: String(args.id) });
     out(args, r, `revoked ${r.id}${r.known ? '' : ' (not a token of dfs token list: an admin token, or a typo)'}; every master refuses it`);
   },
   async whoami(client, args) {
-    const p = await client.master.call<Principal>('/v1/auth/whoami');
+    const p = await client.read(AUTH.whoami, {});
     out(args, p, `token ${p.id} (${p.name}): ${scope(p)}, signed with ${p.keyId}${p.expiresAtMs === undefined ? '' : `, expires ${localTime(p.expiresAtMs)}`}`);
   },
   async keys(client, args) {
-    const { keys } = await client.master.call<{ keys: KeyInfo[] }>('/v1/auth/keys');
+    const { keys } = await client.read(AUTH.keys, {});
     out(args, keys, formatKeys(keys));
   },
   async 'rotate-keys'(client, args) {
-    const { keys } = await client.mutate<{ keys: KeyInfo[] }>('/v1/auth/keys/rotate', {});
+    const { keys } = await client.mutate(AUTH.rotateKeys, {});
     out(args, keys, `${formatKeys(keys)}\nnew tokens are signed with ${keys.find((k) => k.signing)?.id}; old ones still verify until dfs admin drop-old-keys`);
   },
   async 'drop-old-keys'(client, args) {
-    const { keys } = await client.mutate<{ keys: KeyInfo[] }>('/v1/auth/keys/drop-old', {});
+    const { keys } = await client.mutate(AUTH.dropOldKeys, {});
     out(args, keys, `${formatKeys(keys)}\ntokens signed with any other key are refused from now on`);
   },
 };

@@ -3,7 +3,9 @@ import { PassThrough } from 'node:stream';
 import { request } from 'undici';
 import { CHUNK_TOKEN_HEADER } from './auth.js';
 import { DfsError, errorFromBody, toDfsError } from './errors.js';
-import { buildUrl, httpAgent, readJson } from './http.js';
+import { checkReply, routeUrl } from './contract/call.js';
+import { CHUNKS } from './contract/index.js';
+import { httpAgent, readJson } from './http.js';
 import type { WriteChunkReply } from './protocol.js';
 import { outgoingRequestId, replyRequestId, REQUEST_ID_HEADER, traceCall } from './request-id.js';
 
@@ -52,7 +54,7 @@ export class ChunkPut {
 
   constructor(o: ChunkPutOptions) {
     const [addr, ...rest] = o.pipeline as [string, ...string[]];
-    const url = buildUrl(addr, `/v1/chunks/${o.handle}`, {
+    const url = routeUrl(addr, CHUNKS.write, { handle: o.handle }, {
       version: o.version, next: rest.length ? rest.join(',') : undefined, base: o.append?.baseVersion, offset: o.append?.offset, from: o.append?.from,
     });
     const signals = [this.abortController.signal, AbortSignal.timeout(o.timeoutMs), ...(o.signal ? [o.signal] : [])];
@@ -70,7 +72,7 @@ export class ChunkPut {
       async (res) => {
         trace(res.statusCode, replyRequestId(res.headers, reqId));
         const body = await readJson(res.body).catch(() => undefined);
-        if (res.statusCode === 200) return body as WriteChunkReply;
+        if (res.statusCode === 200) return checkReply(CHUNKS.write, body, addr);
         const err = errorFromBody(body, res.statusCode);
         if (err.code === 'PIPELINE_FAILED' && typeof err.details.failed === 'string') throw err;
         throw new DfsError('PIPELINE_FAILED', `replica ${addr} failed: ${err.message}`, { failed: addr, cause: err.code });

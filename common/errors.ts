@@ -77,6 +77,8 @@ export const ErrorCodes = {
   INTERRUPTED: 499,
   DISK_FULL: 507,
   IO_ERROR: 500,
+  /** A server's reply that does not fit the wire contract (common/contract/): a server of another version, or not a dfs server. */
+  BAD_REPLY: 502,
   INTERNAL: 500,
 } as const;
 

@@ -49,13 +49,14 @@ export function refuseUnread(req: Request, res: Response, err: DfsError): void {
 }
 
 /**
- * Reads a POST's body into memory, up to `limit` bytes and within the body time bound, without
+ * Reads a POST's body into memory, up to `limitOf` bytes (or the route's limit it names) and within the body time bound, without
  * parsing it. A declared length over the limit is refused before anything is read; a body that
  * grows past it, or stalls, is cut. Other methods pass unread (a chunk PUT streams to its route).
  */
-export function readBody(limit: number, timeoutMs: number = HTTP_SERVER_LIMITS.jsonBodyTimeoutMs): RequestHandler {
+export function readBody(limitOf: number | ((req: Request) => number), timeoutMs: number = HTTP_SERVER_LIMITS.jsonBodyTimeoutMs): RequestHandler {
   return (req, res, next) => {
     if (req.method !== 'POST') return next();
+    const limit = typeof limitOf === 'number' ? limitOf : limitOf(req);
     const declared = req.headers['content-length'];
     if (declared !== undefined && !(Number(declared) <= limit)) {
       return refuseUnread(req, res, new DfsError('BODY_TOO_LARGE', `request body of ${String(declared).slice(0, 20)} bytes is over the limit of ${limit}`));

@@ -9,6 +9,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { DEFAULT_BASE_PORT, DEFAULT_MASTERS, parseAddr, parseAddrList, parseSize } from './config.js';
+import { CHUNKSERVER_DEFAULTS, MASTER_DEFAULTS } from './defaults.js';
 import { DfsError } from './errors.js';
 import { parseRateMiBps } from './rate.js';
 import { DEFAULT_RACK, parseRack } from './racks.js';
@@ -132,26 +133,26 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'tlsCert', flag: 'tls-cert', roles: BOTH, type: 'string', parse: str, describe: 'PEM certificate: serve HTTPS (with --tls-key); docs/SECURITY.md' },
   { key: 'tlsKey', flag: 'tls-key', roles: BOTH, type: 'string', parse: str, describe: 'PEM private key of --tls-cert' },
   { key: 'tlsCa', flag: 'tls-ca', roles: BOTH, type: 'string', parse: str, describe: 'PEM CA of the cluster: trust it, and demand a certificate it signed from peers (mutual TLS)' },
-  { key: 'chunkSize', flag: 'chunk-size', roles: BOTH, type: 'string', parse: size, default: '64MiB', describe: 'a master: chunk size for new files; a chunkserver: the largest chunk accepted (the cluster\'s chunk size)' },
+  { key: 'chunkSize', flag: 'chunk-size', roles: BOTH, type: 'string', parse: size, default: `${MASTER_DEFAULTS.chunkSizeBytes / 1024 / 1024}MiB`, describe: 'a master: chunk size for new files; a chunkserver: the largest chunk accepted (the cluster\'s chunk size)' },
   // master
   { key: 'peers', flag: 'peers', roles: MASTER, type: 'string', parse: parsePeers, describe: 'the Raft group: id=host:port,... with this master included. Needed on a master\'s first start only: the group is recorded in its data folder, and a later --peers must match it (a new folder without it: a group of one)' },
-  { key: 'replication', flag: 'replication', roles: MASTER, type: 'number', parse: int(1, 16), default: 3, describe: 'default replicas per chunk' },
-  { key: 'deadTimeoutMs', flag: 'dead-timeout-ms', roles: MASTER, type: 'number', parse: int(1), default: 30_000, describe: 'a chunkserver silent this long is dead: shorter finds losses sooner, longer copies less after a brief pause' },
-  { key: 'connectionGraceMs', flag: 'connection-grace-ms', roles: MASTER, type: 'number', parse: int(1), default: 1500, describe: 'a chunkserver whose connection to the leader dropped is suspect at once and dead after this long unless it connects again: shorter re-replicates sooner after a crash, longer forgives a slower restart' },
-  { key: 'leaseMs', flag: 'lease-ms', roles: MASTER, type: 'number', parse: int(1), default: 60_000, describe: 'a writer silent this long loses its unfinished file' },
-  { key: 'snapshotEvery', flag: 'snapshot-every', roles: MASTER, type: 'number', parse: int(1), default: 10_000, describe: 'Raft log entries between snapshots' },
-  { key: 'tickMs', flag: 'tick-ms', roles: MASTER, type: 'number', parse: int(1, 10_000), default: 100, describe: 'Raft tick; elections time out after 10-20 ticks' },
-  { key: 'gcGraceMs', flag: 'gc-grace-ms', roles: MASTER, type: 'number', parse: int(0), default: 60_000, describe: 'unreferenced or stale replicas are deleted after this long' },
-  { key: 'copiesPerServer', flag: 'copies-per-server', roles: MASTER, type: 'number', parse: int(1, 64), default: 4, describe: 're-replication and balancing copies one chunkserver takes part in at once' },
-  { key: 'trashIntervalMs', flag: 'trash-interval-ms', roles: MASTER, type: 'number', parse: int(1000), default: 86_400_000, describe: 'dfs rm keeps things in /.trash this long before the leader expunges them (HDFS fs.trash.interval): longer gives more time to restore, shorter frees space sooner' },
-  { key: 'balanceThreshold', flag: 'balance-threshold', roles: MASTER, type: 'number', parse: fraction, default: 0.1, describe: 'move replicas when a server\'s use strays from the mean by more than this share of it (0: never)' },
+  { key: 'replication', flag: 'replication', roles: MASTER, type: 'number', parse: int(1, 16), default: MASTER_DEFAULTS.replication, describe: 'default replicas per chunk' },
+  { key: 'deadTimeoutMs', flag: 'dead-timeout-ms', roles: MASTER, type: 'number', parse: int(1), default: MASTER_DEFAULTS.deadTimeoutMs, describe: 'a chunkserver silent this long is dead: shorter finds losses sooner, longer copies less after a brief pause' },
+  { key: 'connectionGraceMs', flag: 'connection-grace-ms', roles: MASTER, type: 'number', parse: int(1), default: MASTER_DEFAULTS.connectionGraceMs, describe: 'a chunkserver whose connection to the leader dropped is suspect at once and dead after this long unless it connects again: shorter re-replicates sooner after a crash, longer forgives a slower restart' },
+  { key: 'leaseMs', flag: 'lease-ms', roles: MASTER, type: 'number', parse: int(1), default: MASTER_DEFAULTS.writeLeaseMs, describe: 'a writer silent this long loses its unfinished file' },
+  { key: 'snapshotEvery', flag: 'snapshot-every', roles: MASTER, type: 'number', parse: int(1), default: MASTER_DEFAULTS.snapshotEveryEntries, describe: 'Raft log entries between snapshots' },
+  { key: 'tickMs', flag: 'tick-ms', roles: MASTER, type: 'number', parse: int(1, 10_000), default: MASTER_DEFAULTS.tickIntervalMs, describe: 'Raft tick; elections time out after 10-20 ticks' },
+  { key: 'gcGraceMs', flag: 'gc-grace-ms', roles: MASTER, type: 'number', parse: int(0), default: MASTER_DEFAULTS.gcGraceMs, describe: 'unreferenced or stale replicas are deleted after this long' },
+  { key: 'copiesPerServer', flag: 'copies-per-server', roles: MASTER, type: 'number', parse: int(1, 64), default: MASTER_DEFAULTS.copiesPerServer, describe: 're-replication and balancing copies one chunkserver takes part in at once' },
+  { key: 'trashIntervalMs', flag: 'trash-interval-ms', roles: MASTER, type: 'number', parse: int(1000), default: MASTER_DEFAULTS.trashIntervalMs, describe: 'dfs rm keeps things in /.trash this long before the leader expunges them (HDFS fs.trash.interval): longer gives more time to restore, shorter frees space sooner' },
+  { key: 'balanceThreshold', flag: 'balance-threshold', roles: MASTER, type: 'number', parse: fraction, default: MASTER_DEFAULTS.balanceThreshold, describe: 'move replicas when a server\'s use strays from the mean by more than this share of it (0: never)' },
   // chunkserver
   { key: 'masters', flag: 'masters', roles: CHUNKSERVER, type: 'string', parse: masterList, describe: `the masters to report to, host:port,... (or $DFS_MASTERS); default ${DEFAULT_MASTERS.join(',')}` },
-  { key: 'heartbeatMs', flag: 'heartbeat-ms', roles: CHUNKSERVER, type: 'number', parse: int(50, 60_000), default: 1000, describe: 'heartbeat interval' },
-  { key: 'scrubRate', flag: 'scrub-rate', roles: CHUNKSERVER, type: 'string', parse: (raw, what) => parseRateMiBps(raw, what, 'no scrubbing'), default: '16', describe: 'MiB/s of stored chunks re-verified in the background (fractions allowed); 0: no scrubbing' },
-  { key: 'scrubIntervalMs', flag: 'scrub-interval-ms', roles: CHUNKSERVER, type: 'number', parse: int(1000, 7 * 24 * 3_600_000), default: 30_000, describe: 'least time between the starts of two full scrub passes (1000 to a week); a store larger than rate × interval is scrubbed back to back' },
+  { key: 'heartbeatMs', flag: 'heartbeat-ms', roles: CHUNKSERVER, type: 'number', parse: int(50, 60_000), default: CHUNKSERVER_DEFAULTS.heartbeatIntervalMs, describe: 'heartbeat interval' },
+  { key: 'scrubRate', flag: 'scrub-rate', roles: CHUNKSERVER, type: 'string', parse: (raw, what) => parseRateMiBps(raw, what, 'no scrubbing'), default: String(CHUNKSERVER_DEFAULTS.scrubRateMiBps), describe: 'MiB/s of stored chunks re-verified in the background (fractions allowed); 0: no scrubbing' },
+  { key: 'scrubIntervalMs', flag: 'scrub-interval-ms', roles: CHUNKSERVER, type: 'number', parse: int(1000, 7 * 24 * 3_600_000), default: CHUNKSERVER_DEFAULTS.scrubIntervalMs, describe: 'least time between the starts of two full scrub passes (1000 to a week); a store larger than rate × interval is scrubbed back to back' },
   { key: 'rack', flag: 'rack', roles: CHUNKSERVER, type: 'string', parse: parseRack, default: DEFAULT_RACK, describe: 'this server\'s failure domain (rack, room): the replicas of a chunk are spread over two racks at least; one rack for all (the default) spreads nothing' },
-  { key: 'copyRate', flag: 'copy-rate', roles: CHUNKSERVER, type: 'string', parse: (raw, what) => parseRateMiBps(raw, what), default: '0', describe: 'cap in MiB/s on re-replication copies received, all together; 0: no cap' },
+  { key: 'copyRate', flag: 'copy-rate', roles: CHUNKSERVER, type: 'string', parse: (raw, what) => parseRateMiBps(raw, what), default: String(CHUNKSERVER_DEFAULTS.copyRateMiBps), describe: 'cap in MiB/s on re-replication copies received, all together; 0: no cap' },
 ];
 
 /** The config file's own keys, besides the settings. */

@@ -6,6 +6,7 @@ import type { z } from 'zod';
 import { DfsError } from './errors.js';
 import type { Logger } from './log.js';
 import { applyServerLimits, hostGuard, HTTP_SERVER_LIMITS, methodNotAllowed, parseJsonBody, readBody } from './http-limits.js';
+import { CLUSTER, routeFor } from './contract/index.js';
 import { MAX_JSON_BODY_BYTES } from './protocol.js';
 import { acceptRequestId, REQUEST_ID_HEADER, runWithRequestId } from './request-id.js';
 import { serverTlsOptions, type LoadedTls } from './tls.js';
@@ -59,14 +60,15 @@ export function createApp(log: Logger, metrics: Registry, opts: AppOptions = {})
   app.use(requestMetrics(metrics));
   if (opts.hostNames) app.use(hostGuard(opts.hostNames));
   // Only POSTs carry JSON: a chunk PUT's body is bytes whatever its content-type says, and must
-  // reach its route unread. Bodies are read, then the caller authenticated, then parsed.
-  app.use(readBody(MAX_JSON_BODY_BYTES));
+  // reach its route unread. Bodies are read (up to the route's limit in the contract), then the
+  // caller authenticated, then parsed.
+  app.use(readBody((req) => routeFor(req.method, req.path)?.bodyLimit ?? MAX_JSON_BODY_BYTES));
   for (const guard of opts.guards ?? []) app.use(guard);
   app.use(parseJsonBody());
   // From here on (the routes and what they call) the request's id is the current one: calls to
   // peers carry it, and boundLog() binds it (common/request-id.ts).
   app.use((_req, res, next) => runWithRequestId(requestIdOf(res), next));
-  app.get('/metrics', async (_req, res) => {
+  app.get(CLUSTER.metrics.path, async (_req, res) => {
     res.type(metrics.contentType).send(await metrics.metrics());
   });
   return app;

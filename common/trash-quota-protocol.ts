@@ -29,17 +29,17 @@ export type TrashRequest = z.infer<typeof TrashRequest>;
 export type TrashRestoreRequest = z.infer<typeof TrashRestoreRequest>;
 export type QuotaSetRequest = z.infer<typeof QuotaSetRequest>;
 
-export interface TrashReply { path: string; trashPath: string; files: number }
-export interface TrashRestoreReply { src: string; dst: string }
+export const TrashReply = z.object({ path: z.string(), trashPath: z.string(), files: z.number().int().min(0) });
+export const TrashRestoreReply = z.object({ src: z.string(), dst: z.string() });
+const use = z.object({ limit: z.number().int().min(0).nullable(), used: z.number().int().min(0) });
 /**
  * A directory's quota and what its tree uses (HDFS's `count -q`): names are files plus
  * directories, the directory itself included; bytes are each file's size times its replication.
  */
-export interface QuotaReply {
-  path: string;
-  files: { limit: number | null; used: number };
-  bytes: { limit: number | null; used: number };
-}
+export const QuotaReply = z.object({ path: z.string(), files: use, bytes: use });
+export type TrashReply = z.infer<typeof TrashReply>;
+export type TrashRestoreReply = z.infer<typeof TrashRestoreReply>;
+export type QuotaReply = z.infer<typeof QuotaReply>;
 
 /** A checkpoint folder's name: the deletion time to the second, UTC, e.g. 20261205-065540. */
 export function checkpointName(nowMs: number): string {

@@ -7,6 +7,8 @@ import type { Express, Request, Response } from 'express';
 import type { ChunkMatrix, FailureTolerance, UiDirectory, UiError, UiFile, UiState } from '../common/dashboard.js';
 import { DfsError } from '../common/errors.js';
 import type { ClusterStatus, ClusterTolerance, MasterStatus } from '../common/protocol.js';
+import { CLUSTER } from '../common/contract/index.js';
+import { serveRaw } from '../common/serve.js';
 import { route } from '../common/server.js';
 import type { MasterService } from './service/index.js';
 import { scheme } from '../common/tls.js';
@@ -183,29 +185,29 @@ function sendAsset(res: Response, name: string): void {
 export function mountDashboard(app: Express, svc: MasterService): void {
   const view = new ClusterView(svc);
   // A page on one master polling another sends its token in a header: the browser asks first.
-  app.use('/v1/ui/state', (req, res, next) => {
+  app.use(CLUSTER.uiState.path, (req, res, next) => {
     if (req.method !== 'OPTIONS') return next();
     allowMasterOrigins(req, res, svc);
     res.set({ 'Access-Control-Allow-Headers': 'authorization', 'Access-Control-Allow-Methods': 'GET', 'Access-Control-Max-Age': '600' }).status(204).end();
   });
 
-  app.get('/ui/', (req, res) => {
+  serveRaw(app, CLUSTER.uiPage, (req, res) => {
     // Relative links in the page need the trailing slash.
-    if (!req.path.endsWith('/')) return res.redirect(302, '/ui/');
+    if (!req.path.endsWith('/')) return res.redirect(302, CLUSTER.uiPage.path);
     const leader = svc.replicator.isLeader() ? undefined : svc.replicator.leaderAddr();
-    if (leader) return res.redirect(302, `${scheme()}://${leader}/ui/`);
+    if (leader) return res.redirect(302, `${scheme()}://${leader}${CLUSTER.uiPage.path}`);
     // The leader, or no leader known yet: the page itself looks for one.
     const peers = Object.values(svc.config.peers).map((a) => `${scheme()}://${a}`).join(' ');
     res.set('Content-Security-Policy', `default-src 'self'; connect-src 'self' ${peers}; img-src 'self' data:; base-uri 'none'; form-action 'none'`);
     sendAsset(res, 'index.html');
   });
-  app.get('/ui/:asset', (req, res) => {
+  serveRaw(app, CLUSTER.uiAsset, (req, res) => {
     const name = String(req.params.asset);
     if (name === 'index.html' || !Object.hasOwn(ASSETS, name)) throw new DfsError('NOT_FOUND', 'no such route');
     sendAsset(res, name);
   });
 
-  app.get('/v1/ui/state', route(async (req, res) => {
+  serveRaw(app, CLUSTER.uiState, route(async (req, res) => {
     allowMasterOrigins(req, res, svc);
     const dir = queryPath(req, 'dir');
     const file = queryPath(req, 'file');

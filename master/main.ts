@@ -61,23 +61,7 @@ export interface MasterOptions {
   join?: string;
 }
 
-export const MASTER_DEFAULTS = {
-  chunkSizeBytes: 64 * 1024 * 1024,
-  replication: 3,
-  /** GFS/HDFS use tens of seconds; the local cluster passes a shorter value for quick demos. */
-  deadTimeoutMs: 30_000,
-  /** A crash is seen at once (the connection drops); this long forgives a quick restart. */
-  connectionGraceMs: 1500,
-  writeLeaseMs: 60_000,
-  snapshotEveryEntries: 10_000,
-  tickIntervalMs: 100,
-  safeModeMs: 5_000,
-  /** A minute: long enough to ride out a master that is briefly behind; the local cluster uses 10 s. */
-  gcGraceMs: 60_000,
-  /** HDFS allows 2 replication streams per DataNode (4 at most); small clusters want lost replicas back fast. */
-  copiesPerServer: 4,
-  balanceThreshold: 0.1,
-};
+export { MASTER_DEFAULTS } from '../common/defaults.js';
 
 export interface RunningMaster {
   addr: string;

@@ -7,6 +7,7 @@
 // "two leaders in term 4" (issue 15).
 import type { IncomingMessage } from 'node:http';
 import type { Request, RequestHandler, Response, NextFunction } from 'express';
+import { CHUNKSERVER_PREFIX } from '../common/contract/index.js';
 import { DfsError } from '../common/errors.js';
 import { bodySha256 } from '../common/http-limits.js';
 import type { Logger } from '../common/log.js';
@@ -17,7 +18,7 @@ import type { MessageSink, RaftStatus } from './raft/index.js';
 import type { Message } from './raft/types.js';
 
 /** The mount point of the routes only chunkservers call. */
-export const CHUNKSERVER_ROUTES = '/v1/cs';
+export const CHUNKSERVER_ROUTES = CHUNKSERVER_PREFIX;
 
 function header(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;

@@ -1,6 +1,7 @@
 // The master's trash and quota operations, between their routes (master/trash-quota-routes.ts)
 // and the replicated state, and the leader's trash expiry: MasterService's tick calls tick() here,
 // which proposes an expungeTrash when a checkpoint has outlived the trash interval.
+import { MASTER_DEFAULTS } from '../common/defaults.js';
 import { DfsError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { normalizePath } from '../common/paths.js';
@@ -12,7 +13,7 @@ import type { MasterState } from './state/index.js';
 import { expiredCheckpoints } from './trash.js';
 
 /** HDFS's fs.trash.interval is often a day: deleted things stay restorable that long. */
-export const DEFAULT_TRASH_INTERVAL_MS = 24 * 3600_000;
+export const DEFAULT_TRASH_INTERVAL_MS = MASTER_DEFAULTS.trashIntervalMs;
 /** How often the leader looks for expired checkpoints (a look is a pass over /.trash's two top levels). */
 const TRASH_CHECK_INTERVAL_MS = 1000;
 /** Checkpoints one expungeTrash deletes: a large trash is emptied over several ticks, not in one long entry. */

@@ -5,7 +5,9 @@
 // gateway learns a token's scope from the masters (GET /v1/auth/whoami with that token), so the
 // masters stay the only judge of a token; it keeps the answer for SCOPE_TTL_MS, so a revocation
 // reaches S3 clients within that time. A key with no token acts as the gateway's own token.
-import { AUTHORIZATION_HEADER, type Principal } from '../common/credentials.js';
+import { call } from '../common/contract/call.js';
+import { AUTH } from '../common/contract/index.js';
+import { AUTHORIZATION_HEADER } from '../common/credentials.js';
 import { DfsError } from '../common/errors.js';
 import { LeaderClient } from '../common/leader.js';
 import { S3Error } from './errors.js';
@@ -98,7 +100,7 @@ export class KeyScopes {
   private async ask(token: string): Promise<KeyScope | undefined> {
     const client = new LeaderClient(this.masters, { headers: { [AUTHORIZATION_HEADER]: `Bearer ${token}` } });
     try {
-      const p = await client.call<Principal>('/v1/auth/whoami');
+      const p = await call(client, AUTH.whoami, {});
       return p.admin ? undefined : { name: p.name, readOnly: p.readOnly, prefix: p.prefix };
     } catch (err) {
       if (err instanceof DfsError && (err.code === 'UNAUTHORIZED' || err.code === 'FORBIDDEN')) {

@@ -1,5 +1,6 @@
 // docs/API.md and docs/METRICS.md against the code, both ways (fastify checks its error docs so):
-// every route the servers mount, every error code and every dfs metric is documented, and
+// every route of the wire contract (which the servers mount, no more and no fewer), every error
+// code and every dfs metric is documented, and
 // everything the pages document exists. A route, code or metric added without its docs, or
 // removed with its docs left behind, fails here.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
@@ -8,7 +9,9 @@ import express from 'express';
 import { Registry } from 'prom-client';
 import t from 'tap';
 import { mountChunkRoutes } from '../chunkserver/routes/index.js';
+import { CLUSTER, ROUTES, routeKey } from '../common/contract/index.js';
 import { ErrorCodes } from '../common/errors.js';
+import { createApp } from '../common/server.js';
 import { mountMembershipRoutes } from '../master/membership-routes.js';
 import { mountMasterRoutes } from '../master/routes.js';
 
@@ -19,11 +22,15 @@ const METRICS = readFileSync(join(ROOT, 'docs', 'METRICS.md'), 'utf8');
 /** Any object at all: mounting a route only stores its handler, which these tests never call. */
 const anything = new Proxy({}, { get: () => () => undefined }) as never;
 
+function routesOf(app: express.Express): string[] {
+  const stack = (app as unknown as { router: { stack: { route?: { path: string; methods: Record<string, boolean> } }[] } }).router.stack;
+  return stack.flatMap((layer) => (layer.route ? Object.keys(layer.route.methods).map((m) => `${m.toUpperCase()} ${layer.route!.path}`) : []));
+}
+
 function mountedRoutes(mount: (app: express.Express) => void): string[] {
   const app = express();
   mount(app);
-  const stack = (app as unknown as { router: { stack: { route?: { path: string; methods: Record<string, boolean> } }[] } }).router.stack;
-  return stack.flatMap((layer) => (layer.route ? Object.keys(layer.route.methods).map((m) => `${m.toUpperCase()} ${layer.route!.path}`) : []));
+  return routesOf(app);
 }
 
 function sourceFiles(dir: string): string[] {
@@ -34,19 +41,24 @@ function sourceFiles(dir: string): string[] {
   });
 }
 
-t.test('every route a server mounts is in docs/API.md, and every documented route is mounted', async (t) => {
-  const code = new Set([
+t.test('the servers mount exactly the routes of the contract, and docs/API.md documents exactly those', async (t) => {
+  const mounted = new Set([
     ...mountedRoutes((app) => mountMasterRoutes(app, anything, new Registry())),
     ...mountedRoutes((app) => mountMembershipRoutes(app, anything, 'cluster')),
     ...mountedRoutes((app) => mountChunkRoutes(app, anything, anything, anything, anything, anything, new Registry())),
-    'GET /metrics', // common/server.ts, on every server
+    ...routesOf(createApp(anything, new Registry())), // /metrics, on every server
   ]);
-  t.ok(code.size >= 20, `the servers mount ${code.size} routes`);
+  const contract = new Set(ROUTES.map(routeKey));
+  t.equal(contract.size, ROUTES.length, 'no route is in the contract twice');
+  t.ok(contract.size >= 40, `the contract has ${contract.size} routes`);
+  // The Raft stream is an HTTP upgrade (master/raft/stream-transport.ts), not an express route.
+  const upgrades = new Set([routeKey(CLUSTER.raftStream)]);
+  for (const route of mounted) t.ok(contract.has(route), `${route} (mounted) is in the contract (common/contract/)`);
+  for (const route of contract) if (!upgrades.has(route)) t.ok(mounted.has(route), `${route} (in the contract) is mounted`);
   // A documented route is written `METHOD /path` in backquotes; its query string is not part of the path.
   const documented = new Set([...API.matchAll(/`(GET|POST|PUT|DELETE) (\/[^`?\s]*)/g)].map((m) => `${m[1]} ${m[2]}`));
-  documented.delete('GET /v1/raft/stream'); // the upgrade to a Raft stream: an HTTP upgrade handler, not an express route
-  for (const route of code) t.ok(documented.has(route), `${route} is documented`);
-  for (const route of documented) t.ok(code.has(route), `${route} (documented) is mounted`);
+  for (const route of contract) t.ok(documented.has(route), `${route} is documented`);
+  for (const route of documented) t.ok(contract.has(route), `${route} (documented) is in the contract`);
 });
 
 t.test('every error code is in the error table of docs/API.md with its HTTP status, and the table has no others', async (t) => {

@@ -128,3 +128,54 @@ t.test('the shape guards bite', async (t) => {
   t.equal(lineCount('a\nb'), 2);
   t.ok(lineCount(`${body(451)}\n`) > MAX_FILE_LINES, 'a file past the limit is seen as one');
 });
+
+/** The source without its comments (strings kept: a route literal is a string). */
+function withoutComments(source: string): string {
+  return source.replace(/\/\*[\s\S]*?\*\//g, (c) => c.replace(/[^\n]/g, ' ')).replace(/(^|[^:])\/\/.*$/gm, '$1');
+}
+
+/** Lines of `source` that spell a route path (`/v1/...`, `/metrics`, `/ui/`) in code, as "line: text". */
+export function routeLiterals(source: string): string[] {
+  const out: string[] = [];
+  withoutComments(source).split('\n').forEach((line, i) => {
+    if (/\/v1\/|['"`]\/(metrics|ui\/)/.test(line)) out.push(`${i + 1}: ${line.trim()}`);
+  });
+  return out;
+}
+
+/** Where route paths may be written: the wire contract, and nowhere else outside the tests. */
+const CONTRACT_DIR = 'common/contract';
+/**
+ * The Raft stream's path, spelt in master/raft, which imports nothing of the project;
+ * test/common/contract.test.ts holds it equal to the contract's.
+ */
+const RAFT_STREAM_FILE = 'master/raft/stream-transport.ts';
+
+t.test('no route path is written outside the wire contract (common/contract/): servers mount and clients call through its entries', async (t) => {
+  const files = ['common', 'master', 'chunkserver', 'cli', 's3', 'scripts'].flatMap((d) => tsFiles(d)).filter((f) => !f.startsWith(`${CONTRACT_DIR}/`) && f !== RAFT_STREAM_FILE);
+  t.ok(files.length >= 100, `${files.length} files checked`);
+  for (const file of files) t.same(routeLiterals(readFileSync(join(ROOT, file), 'utf8')), [], `${file} names routes through common/contract/`);
+});
+
+/** The one file of cli/ that may load the server roles: it runs `dfs master`, `dfs chunkserver`. */
+const ROLE_DISPATCHER = 'cli/server-commands.ts';
+
+/** The modules `source` imports (statically or with import()) from master/ or chunkserver/. */
+export function roleImports(source: string): string[] {
+  return [...withoutComments(source).matchAll(/(?:from\s+|import\s*\(\s*)['"]((?:\.\.\/)+(?:master|chunkserver)\/[^'"]*)['"]/g)].map((m) => m[1]!);
+}
+
+t.test('cli/ holds the client: only the role dispatcher loads master/ or chunkserver/', async (t) => {
+  const files = tsFiles('cli');
+  t.ok(files.includes(ROLE_DISPATCHER), `${ROLE_DISPATCHER} is there`);
+  for (const file of files) {
+    if (file === ROLE_DISPATCHER) continue;
+    t.same(roleImports(readFileSync(join(ROOT, file), 'utf8')), [], `${file} imports no server role`);
+  }
+});
+
+t.test('the contract guards bite', async (t) => {
+  t.same(routeLiterals("app.post('/v1/fs/mkdir', h);\n// see /v1/fs/mkdir\nconst u = `${a}/v1/chunks/${h}`;"), ["1: app.post('/v1/fs/mkdir', h);", '3: const u = `${a}/v1/chunks/${h}`;']);
+  t.same(routeLiterals("fetch('http://x/metrics');\napp.get('/metrics', f);"), ["2: app.get('/metrics', f);"], 'a URL with a host is not a route literal; a bare path is');
+  t.same(roleImports("import { a } from '../master/main.js';\nconst m = await import('../chunkserver/main.js');\nimport { b } from '../common/x.js';"), ['../master/main.js', '../chunkserver/main.js']);
+});

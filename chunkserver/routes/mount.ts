@@ -1,6 +1,8 @@
 import type { Express } from 'express';
 import { Counter, Gauge, Histogram, type Registry as MetricsRegistry } from 'prom-client';
+import { CHUNKS, CLUSTER } from '../../common/contract/index.js';
 import type { Logger } from '../../common/log.js';
+import { serve, serveRaw } from '../../common/serve.js';
 import type { ChunkStore } from '../store/index.js';
 import type { Activity, ChunkRouteConfig, ChunkRouteHooks } from './context.js';
 import { readRoute } from './read.js';
@@ -9,7 +11,7 @@ import { writeRoute } from './write.js';
 /** Seconds: a small chunk crosses a hop in milliseconds, a 64 MiB one in about a second, a slow disk or link in minutes. */
 const HOP_SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 
-/** The chunkserver's routes (health, chunk write, chunk read) and their metrics. */
+/** The chunkserver's routes (health, chunk write, chunk read: common/contract/) and their metrics. */
 export function mountChunkRoutes(app: Express, cfg: ChunkRouteConfig, store: ChunkStore, activity: Activity, hooks: ChunkRouteHooks, log: Logger, metrics: MetricsRegistry): void {
   const bytesIn = new Counter({ name: 'dfs_chunkserver_write_bytes_total', help: 'chunk bytes stored', registers: [metrics] });
   const bytesOut = new Counter({ name: 'dfs_chunkserver_read_bytes_total', help: 'chunk bytes served', registers: [metrics] });
@@ -22,9 +24,7 @@ export function mountChunkRoutes(app: Express, cfg: ChunkRouteConfig, store: Chu
   });
   const ctx = { cfg, store, activity, hooks, log };
 
-  app.get('/v1/health', (_req, res) => {
-    res.json({ ok: true, id: cfg.id });
-  });
-  app.put('/v1/chunks/:handle', writeRoute(ctx, { bytesIn, hopSeconds }));
-  app.get('/v1/chunks/:handle', readRoute(ctx, { bytesOut, checksumFailures }));
+  serve(app, CLUSTER.health, () => ({ ok: true as const, id: cfg.id }));
+  serveRaw(app, CHUNKS.write, writeRoute(ctx, { bytesIn, hopSeconds }));
+  serveRaw(app, CHUNKS.read, readRoute(ctx, { bytesOut, checksumFailures }));
 }

@@ -1,10 +1,12 @@
-// Who may call which master route (docs/SECURITY.md has the same table for people). One rule per
-// route, looked up by method and path; a route not named here needs an admin token, so a route
+// Who may call which master route (docs/SECURITY.md has the same table for people). A route's
+// class (public, token, admin, optional) is its caller in the wire contract (common/contract/);
+// a token route's scope check is here; a route without one needs an admin token, so a route
 // added without a rule is closed, not open. A rule sees the caller, the request's validated
 // input and the replicated state (to find a write's path), and throws FORBIDDEN when the token's
 // scope does not cover the call.
 import type { Request } from 'express';
 import type { z } from 'zod';
+import { AUTH, CHUNKSERVER_PREFIX, CLUSTER, FS, routeFor, type Route } from '../../common/contract/index.js';
 import { leadsToScope, requireAdmin, requireInScope, requireWritable, type Principal } from '../../common/credentials.js';
 import { DfsError } from '../../common/errors.js';
 import { normalizePath } from '../../common/paths.js';
@@ -71,52 +73,65 @@ const dashboard: Check = (p, req, state) => {
   if (req.query.file !== undefined && req.query.file !== '') requireInScope(p, queryPath(req, 'file'));
 };
 
-const RULES: Record<string, Rule> = {
-  'GET /v1/health': { kind: 'public' },
-  'GET /v1/raft/status': { kind: 'public' },
-  'GET /metrics': { kind: 'public' },
-  'POST /v1/session': { kind: 'token', check: anyToken },
-  'POST /v1/fs/mkdir': { kind: 'token', check: writes(MkdirRequest, (b) => [b.path]) },
-  'POST /v1/fs/create': { kind: 'token', check: writes(CreateRequest, (b) => [b.path]) },
-  'POST /v1/fs/append': { kind: 'token', check: writes(AppendRequest, (b) => [b.path]) },
-  'POST /v1/fs/snapshot': { kind: 'token', check: writes(SnapshotRequest, (b) => [b.src, b.dst]) },
-  'POST /v1/fs/delete': { kind: 'token', check: writes(DeleteRequest, (b) => [b.path]) },
-  'POST /v1/fs/rename': { kind: 'token', check: writes(RenameRequest, (b) => [b.src, b.dst]) },
-  'POST /v1/fs/setrep': { kind: 'token', check: writes(SetReplicationRequest, (b) => [b.path]) },
-  'POST /v1/fs/concat': { kind: 'token', check: writes(ConcatRequest, (b) => [...b.sources, b.target]) },
-  'POST /v1/fs/allocate': { kind: 'token', check: writesTo(AllocateRequest, (b) => [b.writeId]) },
-  'POST /v1/fs/complete': { kind: 'token', check: writesTo(CompleteRequest, (b) => [b.writeId]) },
-  'POST /v1/fs/abandon': { kind: 'token', check: writesTo(AbandonRequest, (b) => [b.writeId]) },
-  'POST /v1/fs/renew': { kind: 'token', check: writesTo(RenewRequest, (b) => b.writeIds) },
-  'GET /v1/fs/stat': { kind: 'token', check: reads({ ancestors: true }) },
-  'GET /v1/fs/list': { kind: 'token', check: reads({ ancestors: true }) },
-  'GET /v1/fs/fsck': { kind: 'token', check: reads({ ancestors: false }) },
-  'GET /v1/fs/du': { kind: 'token', check: reads({ ancestors: false }) },
+/**
+ * What a token's scope must cover, for each route the contract opens to any token ('token') or
+ * to anyone ('optional'). The class comes from the contract (common/contract/); a 'token' route
+ * without a check here needs an admin token, so a route added without one is closed, not open
+ * (test/master/credentials/policy.test.ts holds the two together).
+ */
+export const SCOPE_CHECKS = new Map<Route, Check>([
+  [FS.session, anyToken],
+  [FS.mkdir, writes(MkdirRequest, (b) => [b.path])],
+  [FS.create, writes(CreateRequest, (b) => [b.path])],
+  [FS.append, writes(AppendRequest, (b) => [b.path])],
+  [FS.snapshot, writes(SnapshotRequest, (b) => [b.src, b.dst])],
+  [FS.delete, writes(DeleteRequest, (b) => [b.path])],
+  [FS.rename, writes(RenameRequest, (b) => [b.src, b.dst])],
+  [FS.setrep, writes(SetReplicationRequest, (b) => [b.path])],
+  [FS.concat, writes(ConcatRequest, (b) => [...b.sources, b.target])],
+  [FS.allocate, writesTo(AllocateRequest, (b) => [b.writeId])],
+  [FS.complete, writesTo(CompleteRequest, (b) => [b.writeId])],
+  [FS.abandon, writesTo(AbandonRequest, (b) => [b.writeId])],
+  [FS.renew, writesTo(RenewRequest, (b) => b.writeIds)],
+  [FS.stat, reads({ ancestors: true })],
+  [FS.list, reads({ ancestors: true })],
+  [FS.fsck, reads({ ancestors: false })],
+  [FS.du, reads({ ancestors: false })],
   // The trash (a move into /.trash/<user>/): a writable token whose prefix holds what is removed;
   // restoring names a path in /.trash, so only a token whose prefix is / may (admins, or read-write tokens without a prefix).
-  'POST /v1/fs/trash': { kind: 'token', check: writes(TrashRequest, (b) => [b.path]) },
-  'POST /v1/fs/trash/restore': { kind: 'token', check: writes(TrashRestoreRequest, (b) => [b.src, ...(b.dst !== undefined ? [b.dst] : [])]) },
-  // Quotas are set by admins (as hdfs dfsadmin -setQuota) and read by anyone whose prefix holds the directory.
-  'POST /v1/fs/quota': { kind: 'token', check: admin },
-  'GET /v1/fs/quota': { kind: 'token', check: reads({ ancestors: false }) },
-  'GET /v1/cluster/status': { kind: 'token', check: anyToken },
-  'POST /v1/cluster/decommission': { kind: 'token', check: admin },
-  // The master group (master/membership-routes.ts): seeing and changing it is for admins.
-  'GET /v1/admin/masters': { kind: 'token', check: admin },
-  'POST /v1/admin/masters/transfer-leadership': { kind: 'token', check: admin },
-  'POST /v1/admin/masters/add': { kind: 'token', check: admin },
-  'POST /v1/admin/masters/remove': { kind: 'token', check: admin },
+  [FS.trash, writes(TrashRequest, (b) => [b.path])],
+  [FS.trashRestore, writes(TrashRestoreRequest, (b) => [b.src, ...(b.dst !== undefined ? [b.dst] : [])])],
+  // Quotas are set by admins (as hdfs dfsadmin -setQuota: the contract says so) and read by anyone whose prefix holds the directory.
+  [FS.quota, reads({ ancestors: false })],
+  [CLUSTER.status, anyToken],
   // A client's report of a chunkserver it could not reach: only a hint (the leader probes it itself; never dead on a report).
-  'POST /v1/cluster/unreachable': { kind: 'token', check: anyToken },
-  'GET /v1/auth/whoami': { kind: 'token', check: anyToken },
-  'GET /v1/ui/state': { kind: 'optional', check: dashboard },
-};
+  [CLUSTER.unreachable, anyToken],
+  [AUTH.whoami, anyToken],
+  [CLUSTER.uiState, dashboard],
+]);
 
-/** The rule for a request: chunkserver calls and the dashboard's files are public; an unnamed route needs an admin token. */
+const PUBLIC: Rule = { kind: 'public' };
+const ADMIN: Rule = { kind: 'token', check: admin };
+
+/**
+ * The rule for a request, from its route's caller in the contract: chunkserver calls (signed
+ * instead: master/peer-guard.ts) and the dashboard's files are public; a route the contract does
+ * not name needs an admin token.
+ */
 export function ruleFor(method: string, path: string): Rule {
   // A CORS preflight carries no credential (the dashboard's, when the page polls another master).
-  if (path.startsWith('/v1/cs/') || (method === 'GET' && path.startsWith('/ui')) || method === 'OPTIONS') return { kind: 'public' };
-  return RULES[`${method === 'HEAD' ? 'GET' : method} ${path}`] ?? { kind: 'token', check: admin };
+  if (path.startsWith(`${CHUNKSERVER_PREFIX}/`) || (method === 'GET' && path.startsWith('/ui')) || method === 'OPTIONS') return PUBLIC;
+  const r = routeFor(method, path);
+  if (r === undefined) return ADMIN;
+  switch (r.caller) {
+    case 'public': case 'member': case 'chunkserver': return PUBLIC;
+    case 'token': {
+      const check = SCOPE_CHECKS.get(r);
+      return check ? { kind: 'token', check } : ADMIN;
+    }
+    case 'optional': return { kind: 'optional', check: SCOPE_CHECKS.get(r) };
+    default: return ADMIN;
+  }
 }
 
 /** A listing as a prefix token may see it: only entries within its prefix or on the way to it. */

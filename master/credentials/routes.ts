@@ -1,25 +1,16 @@
 // The credential check in front of every master route, and the /v1/auth routes (docs/API.md,
 // "Credentials"). Mounted first, so no route runs for a caller the policy refuses.
 import type { Express, NextFunction, Request, Response } from 'express';
-import { z } from 'zod';
-import { MAX_PREFIX_BYTES, MAX_TOKEN_TTL_MS, type Principal } from '../../common/credentials.js';
+import { AUTH } from '../../common/contract/index.js';
+import type { Principal } from '../../common/credentials.js';
 import { DfsError } from '../../common/errors.js';
 import { SESSION_HEADER } from '../../common/leader.js';
 import { normalizePath } from '../../common/paths.js';
-import { parseInput, route } from '../../common/server.js';
+import { serve } from '../../common/serve.js';
 import type { SessionRef } from '../replicator.js';
 import type { MasterService } from '../service/index.js';
 import { ruleFor } from './policy.js';
 import { CredentialService } from './service.js';
-
-export const CreateTokenRequest = z.strictObject({
-  name: z.string().min(1).max(64).optional(),
-  readOnly: z.boolean().default(false),
-  prefix: z.string().min(1).max(MAX_PREFIX_BYTES).optional(),
-  ttlMs: z.number().int().min(1000).max(MAX_TOKEN_TTL_MS).optional(),
-  admin: z.boolean().default(false),
-});
-export const RevokeTokenRequest = z.strictObject({ id: z.string().min(1).max(64) });
 
 /** The caller the check found (undefined: anonymous, on a route that allows it). */
 export function principalOf(res: Response): Principal | undefined {
@@ -61,27 +52,12 @@ function guard(svc: MasterService, creds: CredentialService) {
 export function mountCredentials(app: Express, svc: MasterService): CredentialService {
   const creds = new CredentialService(svc);
   app.use(guard(svc, creds));
-  app.get('/v1/auth/whoami', route((_req, res) => {
-    res.json(principalOf(res));
-  }));
-  app.post('/v1/auth/tokens', route(async (req, res) => {
-    const body = parseInput(CreateTokenRequest, req.body);
-    res.json(await creds.createToken({ ...body, ...(body.prefix !== undefined ? { prefix: normalizePath(body.prefix) } : {}) }, sessionOf(req)));
-  }));
-  app.get('/v1/auth/tokens', route((_req, res) => {
-    res.json({ tokens: creds.listTokens() });
-  }));
-  app.post('/v1/auth/tokens/revoke', route(async (req, res) => {
-    res.json(await creds.revoke(parseInput(RevokeTokenRequest, req.body).id, sessionOf(req)));
-  }));
-  app.get('/v1/auth/keys', route((_req, res) => {
-    res.json({ keys: creds.keys() });
-  }));
-  app.post('/v1/auth/keys/rotate', route(async (req, res) => {
-    res.json({ keys: await creds.rotateKeys(sessionOf(req)) });
-  }));
-  app.post('/v1/auth/keys/drop-old', route(async (req, res) => {
-    res.json({ keys: await creds.dropOldKeys(sessionOf(req)) });
-  }));
+  serve(app, AUTH.whoami, (_in, _req, res) => principalOf(res)!);
+  serve(app, AUTH.createToken, (body, req) => creds.createToken({ ...body, ...(body.prefix !== undefined ? { prefix: normalizePath(body.prefix) } : {}) }, sessionOf(req)));
+  serve(app, AUTH.listTokens, () => ({ tokens: creds.listTokens() }));
+  serve(app, AUTH.revokeToken, (body, req) => creds.revoke(body.id, sessionOf(req)));
+  serve(app, AUTH.keys, () => ({ keys: creds.keys() }));
+  serve(app, AUTH.rotateKeys, async (_in, req) => ({ keys: await creds.rotateKeys(sessionOf(req)) }));
+  serve(app, AUTH.dropOldKeys, async (_in, req) => ({ keys: await creds.dropOldKeys(sessionOf(req)) }));
   return creds;
 }

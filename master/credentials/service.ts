@@ -2,6 +2,7 @@
 // signature, expiry and revocation against the replicated state), the session ids bound to it,
 // and the admin operations (make, list and revoke tokens; rotate and drop keys), which are
 // commands through Raft like any mutation.
+import { FS, routeKey } from '../../common/contract/index.js';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Request } from 'express';
 import {
@@ -83,7 +84,7 @@ export class CredentialService {
     const m = BOUND_SESSION.exec(raw);
     const want = m ? Buffer.from(this.sessionMac(m[1]!, p)) : undefined;
     if (!m || !want || want.length !== m[2]!.length || !timingSafeEqual(want, Buffer.from(m[2]!))) {
-      throw new DfsError('UNAUTHORIZED', `${SESSION_HEADER} names no session this token opened (POST /v1/session opens one)`, { reason: 'session' });
+      throw new DfsError('UNAUTHORIZED', `${SESSION_HEADER} names no session this token opened (${routeKey(FS.session)} opens one)`, { reason: 'session' });
     }
     req.headers[SESSION_HEADER] = `${m[1]}:${m[3]}`;
   }

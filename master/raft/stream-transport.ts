@@ -15,6 +15,7 @@ import { RaftError } from './errors.js';
 import type { Transport } from './node.js';
 import type { Message, NodeId } from './types.js';
 
+/** CLUSTER.raftStream in the wire contract (common/contract/cluster.ts): master/raft imports nothing of the project, so test/common/contract.test.ts holds the two equal. */
 export const RAFT_STREAM_PATH = '/v1/raft/stream';
 /** The Upgrade protocol token; a peer speaking another version is refused with 400. */
 export const RAFT_STREAM_PROTOCOL = 'dfs-raft/1';

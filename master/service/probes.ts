@@ -4,7 +4,8 @@
 // declared dead on a report, so a hostile or confused client costs at most one probe a server
 // per PROBE_MIN_INTERVAL_MS, and no copies. Death stays the heartbeat timeout's and the
 // connection grace's call.
-import { callJson } from '../../common/http.js';
+import { call } from '../../common/contract/call.js';
+import { CLUSTER } from '../../common/contract/index.js';
 import { MAX_CHUNKSERVER_LINKS, PROBE_MIN_INTERVAL_MS, PROBE_TIMEOUT_MS } from '../../common/limits.js';
 import type { UnreachableReply } from '../../common/protocol.js';
 import type { Leadership } from './leadership.js';
@@ -26,7 +27,7 @@ export class UnreachableProbes {
     if (this.lastProbeMs.size >= MAX_CHUNKSERVER_LINKS) this.lastProbeMs.clear();
     this.lastProbeMs.set(id, now);
     const serverAddr = this.lead.registry.addrOf(id)!;
-    const reached = await callJson(serverAddr, '/v1/health', { timeoutMs: PROBE_TIMEOUT_MS }).then(() => true, () => false);
+    const reached = await call(serverAddr, CLUSTER.health, {}, { timeoutMs: PROBE_TIMEOUT_MS }).then(() => true, () => false);
     if (!this.lead.replicator.isLeader()) return { server: id, verdict: reached ? 'reachable' : 'unreachable' };
     this.lead.core.probeResult(id, reached, this.lead.now(), this.lead.config.deadTimeoutMs);
     this.lead.flushLog();

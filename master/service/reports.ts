@@ -1,5 +1,6 @@
 // The reports: fsck, du, the cluster's status, the Raft status and the dashboard's chunk matrix.
-import { callJson } from '../../common/http.js';
+import { call } from '../../common/contract/call.js';
+import { CLUSTER } from '../../common/contract/index.js';
 import { DfsError } from '../../common/errors.js';
 import { joinPath, normalizePath } from '../../common/paths.js';
 import type { ChunkMatrix } from '../../common/dashboard.js';
@@ -175,7 +176,7 @@ export class Reports {
         return { id, addr, role: s.role, term: s.term, commitIndex: s.commitIndex, appliedIndex: s.appliedIndex, reachable: true };
       }
       try {
-        const s = await callJson<RaftStatusReply>(addr, '/v1/raft/status', { method: 'GET', timeoutMs: 1000 });
+        const s = await call(addr, CLUSTER.raftStatus, {}, { timeoutMs: 1000 });
         return { id, addr, role: s.role, term: s.term, commitIndex: s.commitIndex, appliedIndex: s.appliedIndex, reachable: true };
       } catch (err) {
         return { id, addr, role: 'unknown', reachable: false, error: (err as Error).message };
