@@ -125,10 +125,12 @@ export class Uploader {
     try {
       const opened = await this.meta.mutate<AppendReply>('/v1/fs/append', { path: normalizePath(path), record: frame.length });
       const place = opened.record;
-      const input = new ChunkInput(Readable.from(place && place.pad > 0 ? [Buffer.alloc(place.pad), frame] : [frame]));
-      const file = await this.writeFile(opened, input, halt, opts, opened);
-      if (!place) throw new DfsError('INTERNAL', 'the master opened a record append without saying where the record goes');
-      return { file, offset: place.offset };
+      if (!place) {
+        await this.meta.mutate('/v1/fs/abandon', { writeId: opened.writeId }).catch(() => undefined);
+        throw new DfsError('INTERNAL', 'the master opened a record append without saying where the record goes; it was abandoned');
+      }
+      const input = new ChunkInput(Readable.from(place.pad > 0 ? [Buffer.alloc(place.pad), frame] : [frame]));
+      return { file: await this.writeFile(opened, input, halt, opts, opened), offset: place.offset };
     } finally {
       halt.dispose();
     }
