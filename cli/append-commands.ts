@@ -6,6 +6,7 @@ import { normalizePath } from '../common/paths.js';
 import type { DfsClient } from './client.js';
 import { STDIO, withClient, type FsArgs } from './fs-commands.js';
 import { Progress } from './progress.js';
+import { appendRecords } from './record-commands.js';
 
 /** `dfs append <local|-> <path>`: the file's new size on stdout (JSON with --json); one line on stderr and exit 1 when it fails, the file unchanged. */
 async function appendOne(client: DfsClient, args: FsArgs): Promise<void> {
@@ -49,6 +50,8 @@ export function appendCommands(cli: Argv): Argv {
   })).command('append <src> <path>', 'add a local file\'s bytes (- for stdin) to the end of a dfs file; readers see them all once it completes, or none if it fails', (y) => y
     .positional('src', { type: 'string', describe: 'local file, or - for stdin' })
     .positional('path', { type: 'string', describe: 'a complete dfs file' })
-    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress bar' }),
-  (args) => withClient(args as unknown as FsArgs, (client) => appendOne(client, args as unknown as FsArgs)));
+    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress bar' })
+    .option('record', { type: 'boolean', default: false, describe: 'append the input as one record (a quarter chunk at most), alongside other clients appending to the same file; prints its offset' })
+    .option('lines', { type: 'boolean', default: false, describe: 'with --record: each non-empty line of the input is a record of its own' }),
+  (args) => withClient(args as unknown as FsArgs, (client) => (args.record ? appendRecords(client, args as unknown as FsArgs) : appendOne(client, args as unknown as FsArgs))));
 }

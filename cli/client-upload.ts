@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { isChunkTokenRefusal } from '../common/auth.js';
 import { BlockHasher, chunkChecksum, initChecksums } from '../common/checksum.js';
 import { ChunkPut } from '../common/chunk-put.js';
@@ -119,6 +119,28 @@ export class Uploader {
       halt.check();
       const opened = await this.meta.mutate(FS.append, { path: normalizePath(path), ...(opts.sizeBytes !== undefined ? { expectedBytes: opts.sizeBytes } : {}) });
       return await this.writeFile(opened, input, halt, opts, opened);
+    } finally {
+      halt.dispose();
+    }
+  }
+
+  /**
+   * One record append (cli/client-records.ts): the master picks the record's place when it opens
+   * the append (after `pad` zeros when the record does not fit in the last chunk's room), and the
+   * padding and the framed record go as that append's bytes. Answers the file and the offset.
+   */
+  async appendRecord(frame: Buffer, path: string, opts: PutOptions = {}): Promise<{ file: EntryInfo; offset: number }> {
+    await initChecksums();
+    const halt = new Halt(opts.signal);
+    try {
+      const opened = await this.meta.mutate(FS.append, { path: normalizePath(path), record: frame.length });
+      const place = opened.record;
+      if (!place) {
+        await this.meta.mutate(FS.abandon, { writeId: opened.writeId }).catch(() => undefined);
+        throw new DfsError('INTERNAL', 'the master opened a record append without saying where the record goes; it was abandoned');
+      }
+      const input = new ChunkInput(Readable.from(place.pad > 0 ? [Buffer.alloc(place.pad), frame] : [frame]));
+      return { file: await this.writeFile(opened, input, halt, opts, opened), offset: place.offset };
     } finally {
       halt.dispose();
     }

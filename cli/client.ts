@@ -3,11 +3,13 @@ import type { EntryInfo, StatReply } from '../common/protocol.js';
 import { Downloader, type GetOptions } from './client-download.js';
 import { MetaClient } from './client-meta.js';
 import { Uploader, type PutOptions } from './client-upload.js';
+import { appendRecord, readRecords, type AppendedRecord, type ReadRecordsOptions, type RecordAppendOptions, type RecordEntry } from './client-records.js';
 import { findToken } from './token-source.js';
 import { currentRequestId, newRequestId, runWithRequestId } from '../common/request-id.js';
 
 export type { GetOptions } from './client-download.js';
 export type { PutOptions } from './client-upload.js';
+export type { AppendedRecord, ReadRecordsOptions, RecordAppendOptions, RecordEntry } from './client-records.js';
 
 export interface ClientOptions {
   /** Pipelines tried per chunk before the upload fails: each retry excludes the nodes that failed. */
@@ -51,6 +53,16 @@ export class DfsClient extends MetaClient {
   /** See Uploader.append: adds `source`'s bytes to the end of the complete file at `path`. */
   append(source: Readable, path: string, opts: PutOptions = {}): Promise<EntryInfo> {
     return this.uploader.append(source, path, opts);
+  }
+
+  /** Appends `data` as one record, at least once, and answers its offset (see cli/client-records.ts). */
+  recordAppend(path: string, data: Uint8Array, opts: RecordAppendOptions = {}): Promise<AppendedRecord> {
+    return asOneOperation(() => appendRecord({ uploader: this.uploader }, path, data, opts));
+  }
+
+  /** The records of a record file, each once, skipping padding, damage and duplicates (see cli/client-records.ts). */
+  readRecords(path: string, opts: ReadRecordsOptions = {}): AsyncGenerator<RecordEntry> {
+    return readRecords(this, path, opts);
   }
 
   /** See Downloader.get: streams a complete file to `sink`. */

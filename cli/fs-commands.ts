@@ -18,6 +18,7 @@ import { StatusLine } from './status-line.js';
 import { getMany, putMany, type GotFile } from './tree-transfer.js';
 import type { EntryInfo } from '../common/protocol.js';
 import { removeOrTrash } from './trash-commands.js'; // trash-quota
+import { catRecords } from './record-commands.js';
 
 /** Stands for a '-' argument (stdin or stdout); cannot be a real path, as argv holds no NUL. */
 export const STDIO = '\0-';
@@ -226,6 +227,7 @@ const handlers: Record<string, Handler> = {
   get: (client, args) => getMany(client, args, getOne),
 
   async cat(client, args) {
+    if (args.records) return catRecords(client, args);
     await client.get(String(args.path), process.stdout);
   },
 
@@ -403,7 +405,8 @@ export function fsCommands(cli: Argv, run: (name: string, args: FsArgs) => Promi
       .check((a) => twoPaths(a.paths))
       .option('force', { alias: 'f', type: 'boolean', default: false, describe: 'overwrite an existing local file' })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress bar' }), h('get'))
-    .command('cat <path>', 'write a dfs file to stdout', (y) => y.positional('path', { type: 'string' }), h('cat'))
+    .command('cat <path>', 'write a dfs file to stdout', (y) => y.positional('path', { type: 'string' })
+      .option('records', { type: 'boolean', default: false, describe: 'a record file (dfs append --record): each record once, then a newline' }), h('cat'))
     .command('ls [path]', 'list a directory', (y) => y
       .positional('path', { type: 'string', default: '/' })
       .option('l', { type: 'boolean', default: false, describe: 'long format: type, replication, size, modified, state' })

@@ -51,6 +51,8 @@ export const ErrorCodes = {
   DIRECTORY_NOT_EMPTY: 409,
   FILE_NOT_READY: 409,
   FILE_BUSY: 409,
+  /** A record for a record append is larger than a quarter of the file's chunk size (or empty): nothing was appended. */
+  RECORD_TOO_LARGE: 413,
   /** A directory's name or space quota would be exceeded (dfs quota show): nothing was changed. */
   QUOTA_EXCEEDED: 403,
   WRITE_NOT_FOUND: 404,

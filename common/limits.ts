@@ -66,6 +66,12 @@ export const CONNECT_TIMEOUT_MS = 2000;
 export const UNREACHABLE_REPORT_TIMEOUT_MS = 2000;
 /** Chunkserver links one master holds open at most (one a chunkserver). */
 export const MAX_CHUNKSERVER_LINKS = 4096;
+/**
+ * A record append's write lease (capped by the master's --lease-ms): it holds the file for one
+ * record only, so a writer that dies mid-record keeps the others waiting this long at most. The
+ * client renews it every third, as any write's.
+ */
+export const RECORD_LEASE_MS = 10_000;
 /** Write tokens the master signs are good this long: at least a chunk stream's time. */
 export const WRITE_TOKEN_TTL_MS = 10 * 60_000;
 

@@ -75,6 +75,11 @@ export const AppendRequest = z.strictObject({
   path,
   /** The bytes the writer will add, when it knows (a local file): quotas are checked against it here. */
   expectedBytes: nonNegInt.optional(),
+  /**
+   * A record append (GFS §3.3): the framed record's length (common/record-format.ts). The master
+   * picks its offset, waits its turn behind other appends to the file, and answers `record`.
+   */
+  record: z.number().int().min(1).max(0xffffffff).optional(),
 });
 export const AbandonRequest = z.strictObject({ writeId });
 /** Extends the leases of a client's open writes (as HDFS's renewLease), however slowly their bytes arrive. */

@@ -136,6 +136,11 @@ export const AppendReply = CreateReply.extend({
     /** With `copyTo`: a read token for `handle` at `version`, which the replicas need to copy it. */
     fromToken: z.string().optional(),
   }).optional(),
+  /**
+   * A record append's place: the record goes at `offset`; `pad` zero bytes fill the last chunk first
+   * (the record did not fit in its room), so the append adds exactly `pad` + the record.
+   */
+  record: z.object({ offset: z.number().int().nonnegative(), pad: z.number().int().nonnegative() }).optional(),
 });
 export const AllocateReply = z.object({ handle: int, version: count, replicas: z.array(ReplicaInfo), token: z.string(), underReplicated: z.boolean() });
 

@@ -32,7 +32,9 @@ export type Command =
   | { op: 'initNamespace'; namespaceId: string }
 
   /** Opens an append to a complete file (master/state/append.ts): a write holding the file's lease; the file stays as it is until complete. */
-  | { op: 'append'; path: string; writeId: string; leaseMs: number; nowMs: number; expectedBytes?: number }
+  | { op: 'append'; path: string; writeId: string; leaseMs: number; nowMs: number; expectedBytes?: number
+    /** A record append (master/state/record-append.ts): the framed record's length; the open picks its offset. */
+    record?: number }
 
   /** Copies a file or tree whose files share the originals' chunks (master/state/tree-snapshot.ts). */
   | { op: 'snapshot'; src: string; dst: string; nowMs: number }

@@ -14,12 +14,17 @@ import type { AppendOpened } from '../state/append.js';
 import type { FileNode, MasterState } from '../state/index.js';
 import type { Leadership } from './leadership.js';
 import { checkComplete, type VouchedChunk } from './complete-check.js';
+import { RecordTurns } from './record-turns.js';
+import { RECORD_LEASE_MS } from '../../common/limits.js';
 import type { ChunkTokens } from './tokens.js';
 
 /** Bounds on what one listing may return, so a huge directory cannot exhaust the master. */
 const MAX_LIST_ENTRIES = 100_000;
 
 export class NamespaceCalls {
+  /** Record appends waiting for their file (master/service/record-turns.ts). */
+  private readonly recordTurns = new RecordTurns();
+
   constructor(private readonly lead: Leadership, private readonly tokens: ChunkTokens) {}
 
   async registerSession(): Promise<string> {
@@ -73,7 +78,7 @@ export class NamespaceCalls {
     if (req.minReplicas !== undefined) this.checkMinReplicas(req, req.minReplicas, vouched);
     const chunks = req.chunks.map(({ handle, length, checksum }) => ({ handle, length, checksum }));
     const last = req.last ? { last: { handle: req.last.handle, length: req.last.length, checksum: req.last.checksum } } : {};
-    const info = (await this.lead.commit({ op: 'complete', writeId: req.writeId, length: req.length, chunks, nowMs, ...last }, session)) as EntryInfo;
+    const info = (await this.lead.commit({ op: 'complete', writeId: req.writeId, length: req.length, chunks, nowMs, ...last }, session).finally(() => this.recordTurns.wake())) as EntryInfo;
     this.lead.core.stateChanged(this.lead.state);
     this.lead.core.addWrittenReplicas(this.lead.clock.nowMs(), vouched.map((c) => ({ handle: c.handle, replicas: c.servers })));
     return info;
@@ -88,6 +93,21 @@ export class NamespaceCalls {
   async append(req: AppendRequest, session?: SessionRef): Promise<AppendReply> {
     const path = normalizePath(req.path);
     if (this.lead.inSafeMode()) throw new DfsError('SAFE_MODE', 'a new master leader is waiting for chunkserver reports; retry shortly');
+    if (req.record === undefined) return this.openAppend(path, req, this.lead.config.writeLeaseMs, session);
+    // A record append holds the file only for one record: a short lease, and the next waits its turn here.
+    const leaseMs = Math.min(this.lead.config.writeLeaseMs, RECORD_LEASE_MS);
+    return this.recordTurns.take(path, () => this.appendHeld(path), () => this.openAppend(path, req, leaseMs, session));
+  }
+
+  /** Whether an append or overwrite whose lease runs holds `path` (a record append then waits its turn). */
+  private appendHeld(path: string): boolean {
+    this.lead.requireLeader();
+    const nowMs = this.lead.clock.nowMs();
+    for (const w of this.lead.state.writes.values()) if (w.path === path && w.replacing && w.leaseExpiresAtMs > nowMs) return true;
+    return false;
+  }
+
+  private async openAppend(path: string, req: AppendRequest, leaseMs: number, session?: SessionRef): Promise<AppendReply> {
     const state = await this.lead.read();
     const node = state.lookup(path);
     const lastHandle = node?.type === 'file' && node.chunkCount > 0 ? node.chunks[node.chunkCount - 1]! : undefined;
@@ -95,15 +115,17 @@ export class NamespaceCalls {
     if (lastRec && node?.type === 'file' && lastRec.length < node.chunkSizeBytes && this.lead.registry.liveReplicas(lastRec.handle, lastRec.version).length === 0) {
       throw new DfsError('NO_REPLICAS', `the last chunk of ${path} has no live replica to append to; try again once a chunkserver holding it is back (dfs fsck ${path})`);
     }
+    const expectedBytes = req.expectedBytes ?? req.record;
     const opened = (await this.lead.commit({
-      op: 'append', path, writeId: randomBytes(12).toString('base64url'), leaseMs: this.lead.config.writeLeaseMs, nowMs: this.lead.clock.nowMs(),
-      ...(req.expectedBytes !== undefined ? { expectedBytes: req.expectedBytes } : {}),
+      op: 'append', path, writeId: randomBytes(12).toString('base64url'), leaseMs, nowMs: this.lead.clock.nowMs(),
+      ...(expectedBytes !== undefined ? { expectedBytes } : {}), ...(req.record !== undefined ? { record: req.record } : {}),
     }, session)) as AppendOpened;
     const { fill } = opened;
     // The fill's write token names the replicas that take part, in the order the client pipelines them.
     const holders = fill ? this.lead.registry.liveReplicas(fill.handle, fill.version) : [];
     return {
-      writeId: opened.writeId, path, chunkSizeBytes: opened.chunkSizeBytes, replication: opened.replication, leaseMs: this.lead.config.writeLeaseMs, size: opened.size,
+      writeId: opened.writeId, path, chunkSizeBytes: opened.chunkSizeBytes, replication: opened.replication, leaseMs, size: opened.size,
+      ...(opened.record ? { record: { offset: opened.record.offset, pad: opened.record.pad } } : {}),
       ...(fill ? {
         fill: {
           handle: fill.handle, version: fill.version, offset: fill.length, newVersion: fill.newVersion,
@@ -137,7 +159,7 @@ export class NamespaceCalls {
   }
 
   async abandon(writeId: string, session?: SessionRef): Promise<void> {
-    await this.lead.commit({ op: 'abandon', writeId }, session);
+    await this.lead.commit({ op: 'abandon', writeId }, session).finally(() => this.recordTurns.wake());
   }
 
   /** Extends the leases of open writes whose bytes are slow to come (the client renews in the background). */

@@ -9,6 +9,7 @@ import type { MasterState } from './master-state.js';
 import { FileNode } from './nodes.js';
 import { dropWrite } from './release.js';
 import { entryInfo, lookup, parentDir } from './tree.js';
+import { placeRecord, type RecordPlace } from './record-append.js';
 import { leaseHint, type PendingWrite } from './writes.js';
 
 /** The last chunk of a file when it has room: the append fills it first, as a new version of it. */
@@ -34,10 +35,12 @@ export interface AppendBase {
   chunkCount: number;
   /** Absent when the file has no chunk or its last one is full: the append starts a new chunk. */
   fill?: AppendFill;
+  /** A record append's record: complete must add exactly its padding and the record. */
+  record?: RecordPlace;
 }
 
 /** What an open answers: the write, and where its bytes go first. */
-export interface AppendOpened { writeId: string; size: number; replication: number; chunkSizeBytes: number; fill?: AppendFill }
+export interface AppendOpened { writeId: string; size: number; replication: number; chunkSizeBytes: number; fill?: AppendFill; record?: RecordPlace }
 
 /**
  * Opens an append: one appender at a time (as HDFS's lease on a file), so a file being written,
@@ -54,12 +57,14 @@ export function openAppend(s: MasterState, cmd: Extract<Command, { op: 'append' 
     const w = s.writes.get(file.writeId);
     fail('FILE_BUSY', `${cmd.path} is still being written; ${w ? leaseHint(w, cmd.nowMs) : 'try again once its writer completes it'}`);
   }
+  // Checked before anything changes: a refused record leaves the state as it was.
+  const record = cmd.record !== undefined ? placeRecord(s, cmd.path, file, cmd.record) : undefined;
   for (const w of [...s.writes.values()]) {
     if (w.path !== cmd.path || !w.replacing) continue;
     if (w.leaseExpiresAtMs > cmd.nowMs) fail('FILE_BUSY', `${cmd.path} is being ${w.append ? 'appended to' : 'overwritten'} by another client; ${leaseHint(w, cmd.nowMs)}`);
     dropWrite(s, w);
   }
-  const base: AppendBase = { size: file.size, chunkCount: file.chunkCount };
+  const base: AppendBase = { size: file.size, chunkCount: file.chunkCount, ...(record ? { record } : {}) };
   const chunks = file.chunks;
   const last = chunks[chunks.length - 1];
   if (last !== undefined) {
@@ -86,7 +91,10 @@ export function openAppend(s: MasterState, cmd: Extract<Command, { op: 'append' 
     append: base,
   };
   s.writes.set(cmd.writeId, write);
-  return { writeId: cmd.writeId, size: base.size, replication: file.replication, chunkSizeBytes: file.chunkSizeBytes, ...(base.fill ? { fill: { ...base.fill } } : {}) };
+  return {
+    writeId: cmd.writeId, size: base.size, replication: file.replication, chunkSizeBytes: file.chunkSizeBytes,
+    ...(base.fill ? { fill: { ...base.fill } } : {}), ...(record ? { record: { ...record } } : {}),
+  };
 }
 
 /** Checks an append's complete against what was opened and allocated; answers the bytes it adds. */
@@ -111,6 +119,8 @@ export function checkAppend(cmd: Extract<Command, { op: 'complete' }>, w: Pendin
     added += c.length;
   });
   if (base.size + added !== cmd.length) fail('INVALID_ARGUMENT', `the file would have ${base.size + added} bytes, not ${cmd.length}`);
+  const rec = base.record;
+  if (rec && added !== rec.pad + rec.length) fail('INVALID_ARGUMENT', `a record append adds its ${rec.pad} bytes of padding and its ${rec.length}-byte record, not ${added} bytes`);
   return added;
 }
 

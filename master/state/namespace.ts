@@ -8,6 +8,7 @@ import type { MasterState } from './master-state.js';
 import { FileNode, type DirNode } from './nodes.js';
 import { dropWrite, releaseChunks } from './release.js';
 import { entryInfo, lookup, parentDir, walk } from './tree.js';
+import { leaseHint } from './writes.js';
 
 export function mkdir(s: MasterState, path: string, parents: boolean, nowMs: number): EntryInfo {
   if (path === '/') {
@@ -122,6 +123,18 @@ export function setReplication(s: MasterState, cmd: Extract<Command, { op: 'setR
 
 
 /**
+ * FILE_BUSY when an append (a record append included) whose lease runs is open on one of `paths`:
+ * its file stays at its path until the append completes, and a concat would only make that complete
+ * fail later. Nothing is changed here; an expired append is dropped by the next open, not by a concat.
+ */
+function refuseOpenAppends(s: MasterState, paths: string[], nowMs: number): void {
+  const named = new Set(paths);
+  for (const w of s.writes.values()) {
+    if (w.append && named.has(w.path) && w.leaseExpiresAtMs > nowMs) fail('FILE_BUSY', `${w.path} is being appended to; ${leaseHint(w, nowMs)}`);
+  }
+}
+
+/**
  * Joins complete files into one without moving a byte (as HDFS's concat): the target's chunk
  * list is the sources' lists in order, and the sources are gone. Chunks may therefore be shorter
  * than the chunk size anywhere in a concatenated file; readers go by each chunk's own length.
@@ -144,6 +157,7 @@ export function concat(s: MasterState, cmd: Extract<Command, { op: 'concat' }>):
   if (existing?.type === 'dir') fail('IS_A_DIRECTORY', `${cmd.target} is a directory`);
   if (existing && (existing as FileNode).state === 'writing') fail('FILE_BUSY', `${cmd.target} is being written by another client`);
   if (existing && !cmd.overwrite) fail('EXISTS', `${cmd.target} already exists`);
+  refuseOpenAppends(s, [...cmd.sources, cmd.target], cmd.nowMs);
   const file = new FileNode({
     mtimeMs: cmd.nowMs,
     size: sources.reduce((n, f) => n + f.size, 0),

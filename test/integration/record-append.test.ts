@@ -1,0 +1,118 @@
+// Record append (issue 19, item 2) with real processes and small chunks: 8 clients (4 `dfs append
+// --record --lines` processes and 4 DfsClients) append records to one file at once across chunk
+// boundaries; the reader returns each record once, intact, at the offset its writer was told; a
+// chunkserver killed during record appends loses no acknowledged record; a record too large is
+// refused with RECORD_TOO_LARGE and changes nothing; concat refuses a file with an append open.
+import t from 'tap';
+import { join } from 'node:path';
+import { ADMIN_TOKEN, ROOT, TestCluster } from '../helpers/cluster.js';
+
+const dfsPackage = (await import(join(ROOT, 'dist', 'cli', 'index.js'))) as typeof import('../../cli/index.js');
+const { DfsClient } = dfsPackage;
+
+const CHUNK = 64 * 1024;
+const cluster = await TestCluster.start({ chunkservers: 4, chunkSizeBytes: CHUNK, replication: 3 });
+const clients = Array.from({ length: 4 }, () => new DfsClient(cluster.masters.split(','), { token: ADMIN_TOKEN }));
+t.teardown(async () => {
+  await cluster.stop();
+});
+
+interface Written { offset: number; id: string; data: string }
+
+/** Record `i` of writer `w`: about 1 to 3 KiB, so a few dozen fill a 64 KiB chunk and some end in padding. */
+function recordOf(w: string, i: number): string {
+  return `${w}:${i}:` + 'x'.repeat(1000 + ((i * 7919) % 2000));
+}
+
+async function processWriter(w: string, n: number): Promise<Written[]> {
+  const lines = Array.from({ length: n }, (_, i) => recordOf(w, i)).join('\n') + '\n';
+  const r = await cluster.dfs(['append', '--record', '--lines', '--json', '-', '/rec/log'], { input: lines });
+  if (r.code !== 0) throw new Error(`dfs append --record: ${r.stderr}`);
+  const out = r.stdout.toString().trim().split('\n').map((l) => JSON.parse(l) as { offset: number; id: string });
+  return out.map((o, i) => ({ offset: o.offset, id: o.id, data: recordOf(w, i) }));
+}
+
+async function clientWriter(c: InstanceType<typeof DfsClient>, w: string, n: number): Promise<Written[]> {
+  const out: Written[] = [];
+  for (let i = 0; i < n; i++) {
+    const data = recordOf(w, i);
+    const r = await c.recordAppend('/rec/log', Buffer.from(data));
+    out.push({ offset: r.offset, id: r.id, data });
+  }
+  return out;
+}
+
+/** Every acknowledged record read back once, intact, at its offset; nothing else but duplicates of them. */
+async function checkAll(t: Tap.Test, written: Written[]): Promise<void> {
+  const skips = { paddingBytes: 0, corruptBytes: 0, corruptRecords: 0, duplicateRecords: 0 };
+  const read = new Map<string, { offset: number; data: string }>();
+  for await (const r of clients[0]!.readRecords('/rec/log', { skips })) read.set(r.id, { offset: r.offset, data: r.data.toString() });
+  let missing = 0;
+  let wrong = 0;
+  for (const w of written) {
+    const got = read.get(w.id);
+    if (!got) missing++;
+    else if (got.offset !== w.offset || got.data !== w.data) wrong++;
+  }
+  t.equal(missing, 0, `all ${written.length} acknowledged records are read back`);
+  t.equal(wrong, 0, 'each at the offset its writer was told, byte for byte');
+  t.equal(skips.corruptRecords, 0, 'no damaged record');
+  t.ok(read.size >= written.length, `${read.size} distinct records, ${skips.duplicateRecords} duplicates skipped, ${skips.paddingBytes} bytes of padding`);
+}
+
+t.test('8 concurrent writers (4 processes, 4 clients) append records across chunk boundaries; every one reads back at its offset', async (t) => {
+  t.equal((await cluster.dfs(['mkdir', '/rec'])).code, 0);
+  t.equal((await cluster.dfs(['put', '-', '/rec/log'], { input: '' })).code, 0);
+  const N = 40;
+  const results = await Promise.all([
+    ...['p1', 'p2', 'p3', 'p4'].map((w) => processWriter(w, N)),
+    ...clients.map((c, i) => clientWriter(c, `c${i + 1}`, N)),
+  ]);
+  const written = results.flat();
+  t.equal(written.length, 8 * N);
+  const offsets = new Set(written.map((w) => w.offset));
+  t.equal(offsets.size, written.length, 'no two records were given one offset');
+  const st = await clients[0]!.stat('/rec/log', true);
+  t.ok(st.chunks!.length >= 3, `the file spans ${st.chunks!.length} chunks`);
+  t.ok(written.every((w) => Math.floor(w.offset / CHUNK) === Math.floor((w.offset + 36 + w.data.length - 1) / CHUNK)), 'no record straddles a chunk boundary');
+  await checkAll(t, written);
+  const cat = await cluster.dfs(['cat', '--records', '/rec/log']);
+  t.equal(cat.code, 0, cat.stderr);
+  const lines = cat.stdout.toString().trim().split('\n');
+  t.same(new Set(lines), new Set(written.map((w) => w.data)), 'dfs cat --records prints every record');
+});
+
+t.test('a chunkserver killed during record appends: no acknowledged record is lost or damaged', async (t) => {
+  const N = 30;
+  const victim = cluster.chunkservers[1]!;
+  const writers = clients.map((c, i) => clientWriter(c, `k${i + 1}`, N));
+  await new Promise((r) => setTimeout(r, 300));
+  await cluster.kill(victim);
+  const written = (await Promise.all(writers)).flat();
+  t.equal(written.length, 4 * N, 'every record append was acknowledged in the end');
+  await checkAll(t, written);
+});
+
+t.test('bad input: a record over a quarter chunk is RECORD_TOO_LARGE and changes nothing; concat refuses a file being appended to', async (t) => {
+  const before = await clients[0]!.stat('/rec/log');
+  const big = 'y'.repeat(CHUNK / 4);
+  const r = await cluster.dfs(['append', '--record', '-', '/rec/log'], { input: big });
+  t.equal(r.code, 1);
+  t.match(r.stderr.toString(), /the record is over \d+ bytes.*nothing was appended/);
+  t.equal(r.stderr.toString().trim().split('\n').length, 1, 'one line');
+  await t.rejects(clients[0]!.recordAppend('/rec/log', Buffer.alloc(CHUNK / 4)), { code: 'RECORD_TOO_LARGE' }, 'the master refuses it too');
+  t.equal((await clients[0]!.stat('/rec/log')).size, before.size, 'the file is unchanged');
+
+  const { proc } = await cluster.leader();
+  const call = async (route: string, body: unknown) => {
+    const res = await fetch(`http://${proc.addr}${route}`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: res.status, body: (await res.json()) as { error?: { code: string }; writeId?: string } };
+  };
+  t.equal((await cluster.dfs(['put', '-', '/rec/other'], { input: 'abc' })).code, 0);
+  const opened = await call('/v1/fs/append', { path: '/rec/other' });
+  t.equal(opened.status, 200);
+  const c = await call('/v1/fs/concat', { sources: ['/rec/log', '/rec/other'], target: '/rec/joined', overwrite: false });
+  t.equal(c.body.error?.code, 'FILE_BUSY', 'concat refuses a source with an append open');
+  t.equal((await clients[0]!.stat('/rec/log')).size, before.size, 'the sources are as they were');
+  await call('/v1/fs/abandon', { writeId: opened.body.writeId });
+});
