@@ -70,6 +70,10 @@ export class MetaClient {
   list(path: string, recursive = false): Promise<ListReply> {
     return this.master.call('/v1/fs/list', { query: { path: normalizePath(path), recursive: recursive ? 1 : undefined } });
   }
+  /** One page of a directory's children in path order (common/list-order.ts), after `after`; the reply's `next` is where the next page starts. */
+  listPage(path: string, after: string | undefined, limit: number): Promise<ListReply> {
+    return this.master.call('/v1/fs/list', { query: { path: normalizePath(path), after, limit } });
+  }
   fsck(path: string, allFiles = false): Promise<FsckReply> {
     return this.master.call('/v1/fs/fsck', { query: { path: normalizePath(path), files: allFiles ? 1 : undefined } });
   }

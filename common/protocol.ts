@@ -212,7 +212,12 @@ export interface StatReply extends EntryInfo {
   chunks?: ChunkInfo[];
 }
 
-export interface ListReply { path: string; entries: EntryInfo[] }
+export interface ListReply {
+  path: string;
+  entries: EntryInfo[];
+  /** A paged listing with more entries after this page: pass it as `after` for the next (the last entry's name, a directory's with '/'). */
+  next?: string;
+}
 /** The health of one chunk, as fsck reports it. */
 export type ChunkHealth = 'UNDER_REPLICATED' | 'MISSING' | 'CORRUPT';
 /**

@@ -9,6 +9,7 @@ import {
 import { SESSION_HEADER } from '../common/leader.js';
 import { parseInput, route } from '../common/server.js';
 import { mountDashboard } from './dashboard.js';
+import { listPaging } from './service/namespace.js';
 import { scopeListing } from './credentials/policy.js'; // credentials hook
 import { mountCredentials, principalOf } from './credentials/routes.js'; // credentials hook
 import type { SessionRef } from './replicator.js';
@@ -106,7 +107,7 @@ function mountNamespaceRoutes(app: Express, calls: NamespaceCalls, count: (op: s
   }));
   app.get('/v1/fs/list', route(async (req, res) => {
     count('list');
-    res.json(scopeListing(principalOf(res), await calls.list(queryPath(req), queryFlag(req, 'recursive')))); // credentials hook
+    res.json(scopeListing(principalOf(res), await calls.list(queryPath(req), queryFlag(req, 'recursive'), listPaging(req.query)))); // credentials hook
   }));
 }
 
