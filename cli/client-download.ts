@@ -143,15 +143,15 @@ export class Downloader {
     return localFirst(orderForRead(replicas, this.readSpread++), this.rack); // rack rule
   }
 
-  /** Starts chunk `index`'s read before its turn, from a replica other than `busyId` if it has one. */
-  private readEarly(index: number, chunk: ChunkInfo, busyId: string): EarlyRead | undefined {
+  /** Starts chunk `index`'s read (its first `lengthBytes`) before its turn, from a replica other than `busyId` if it has one. */
+  private readEarly(index: number, chunk: ChunkInfo, busyId: string, lengthBytes = chunk.length): EarlyRead | undefined {
     const order = this.orderReplicas(chunk.replicas);
-    if (order.length === 0 || chunk.length === 0) return undefined;
+    if (order.length === 0 || lengthBytes === 0) return undefined;
     // Another replica than the busy one, unless that would leave the reader's rack (rack rule).
     if (order.length > 1 && order[0]!.id === busyId && (this.rack === undefined || order[1]!.rack === this.rack)) order.push(order.shift()!);
     // Until its turn nobody listens: a failure then must neither go unhandled nor throw (an
     // 'error' event without a listener); pump() still sees a body that failed while it waited.
-    const response = this.openChunkRead(order[0]!, chunk, 0, chunk.length).then((res) => {
+    const response = this.openChunkRead(order[0]!, chunk, 0, lengthBytes).then((res) => {
       res.body.on('error', () => undefined);
       return res;
     });
@@ -208,31 +208,48 @@ export class Downloader {
     let chunkStart = 0;
     // The stat whose read tokens are in use: one refreshed for an expired token serves the rest.
     let current = info;
-    for (const [i, chunk] of info.chunks!.entries()) {
-      const chunkEnd = chunkStart + chunk.length;
-      if (chunkEnd > start && chunkStart < end) {
-        current = await this.readChunkRange(current, i, Math.max(start, chunkStart) - chunkStart, Math.min(end, chunkEnd) - chunkStart, sink);
+    // Read-ahead as get's: the next chunk's part of the range is asked for while this one streams.
+    let early: EarlyRead | undefined;
+    try {
+      for (const [i, chunk] of info.chunks!.entries()) {
+        const chunkEnd = chunkStart + chunk.length;
+        if (chunkEnd > start && chunkStart < end) {
+          const first = early?.index === i ? early : undefined;
+          early = undefined;
+          const readNext = (busyId: string) => {
+            const following = chunkEnd < end ? current.chunks![i + 1] : undefined;
+            if (!early && following) early = this.readEarly(i + 1, following, busyId, Math.min(end - chunkEnd, following.length));
+          };
+          current = await this.readChunkRange(current, i, Math.max(start, chunkStart) - chunkStart, Math.min(end, chunkEnd) - chunkStart, sink, { first, onOpened: readNext });
+        }
+        chunkStart = chunkEnd;
+        if (chunkStart >= end) break;
       }
-      chunkStart = chunkEnd;
-      if (chunkStart >= end) break;
+    } finally {
+      early?.discard();
     }
     return info;
   }
 
   /**
    * Copies bytes `from` to `to` (exclusive) of chunk `i` of `info` to `sink`, from any replica
-   * that has them. Resolves with the stat whose token read it: `info`, or a fresh one.
+   * that has them (`first`: a read of them asked for early; `onOpened`: told the replica once
+   * one answers). Resolves with the stat whose token read it: `info`, or a fresh one.
    */
-  private async readChunkRange(info: StatReply, i: number, from: number, to: number, sink: Writable): Promise<StatReply> {
+  private async readChunkRange(
+    info: StatReply, i: number, from: number, to: number, sink: Writable, o: { first?: EarlyRead; onOpened?: (replicaId: string) => void } = {},
+  ): Promise<StatReply> {
     let chunk = info.chunks![i]!;
     let done = from;
     const errors: string[] = [];
     // A refused token (expired since the stat) is refused by every replica alike: stat again, once.
     for (let attempt = 0; attempt < 2; attempt++) {
       let refused = false;
-      for (const replica of this.orderReplicas(chunk.replicas)) {
+      const first = attempt === 0 ? o.first : undefined;
+      for (const [k, replica] of (first ? first.order : this.orderReplicas(chunk.replicas)).entries()) {
         try {
-          const res = await this.openChunkRead(replica, chunk, done, to);
+          const res = first && k === 0 ? await first.response : await this.openChunkRead(replica, chunk, done, to);
+          o.onOpened?.(replica.id);
           await this.copyBody(res, replica, sink, (n) => (done += n));
           if (done === to) return info;
           throw new DfsError('UNAVAILABLE', `read ended after ${done - from} of ${to - from} bytes`);

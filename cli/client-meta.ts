@@ -74,6 +74,10 @@ export class MetaClient {
   list(path: string, recursive = false) {
     return this.read(FS.list, { path: normalizePath(path), recursive });
   }
+  /** One page of a directory's children in path order (common/list-order.ts), after `after`; the reply's `next` is where the next page starts. */
+  listPage(path: string, after: string | undefined, limit: number) {
+    return this.read(FS.list, { path: normalizePath(path), after, limit });
+  }
   fsck(path: string, allFiles = false) {
     return this.read(FS.fsck, { path: normalizePath(path), files: allFiles });
   }

@@ -49,7 +49,12 @@ export const StatReply = EntryInfo.extend({
   chunks: z.array(ChunkInfo).optional(),
 });
 
-export const ListReply = z.object({ path: z.string(), entries: z.array(EntryInfo) });
+export const ListReply = z.object({
+  path: z.string(),
+  entries: z.array(EntryInfo),
+  /** A paged listing with more entries after this page: pass it as `after` for the next (the last entry's name, a directory's with '/'). */
+  next: z.string().optional(),
+});
 
 /** The health of one chunk, as fsck reports it. */
 export const ChunkHealth = z.enum(['UNDER_REPLICATED', 'MISSING', 'CORRUPT']);

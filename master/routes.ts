@@ -6,6 +6,7 @@ import { SESSION_HEADER } from '../common/leader.js';
 import { serve, serveRaw } from '../common/serve.js';
 import { route } from '../common/server.js';
 import { mountDashboard } from './dashboard.js';
+import { listPaging } from './service/namespace.js';
 import { scopeListing } from './credentials/policy.js'; // credentials hook
 import { mountCredentials, principalOf } from './credentials/routes.js'; // credentials hook
 import type { SessionRef } from './replicator.js';
@@ -68,7 +69,10 @@ function mountNamespaceRoutes(app: Express, calls: NamespaceCalls, count: (op: s
   serve(app, FS.concat, (b, req) => calls.concat(b, session(req)), counted('concat'));
   serve(app, CLUSTER.decommission, (b, req) => calls.decommission(b, session(req)), counted('decommission'));
   serve(app, FS.stat, (q) => calls.stat(q.path, q.chunks ?? false), counted('stat'));
-  serve(app, FS.list, async (q, _req, res) => scopeListing(principalOf(res), await calls.list(q.path, q.recursive ?? false)), counted('list')); // credentials hook
+  serve(app, FS.list, async (q, _req, res) => {
+    const paging = listPaging({ after: q.after, limit: q.limit === undefined ? undefined : String(q.limit) });
+    return scopeListing(principalOf(res), await calls.list(q.path, q.recursive ?? false, paging)); // credentials hook
+  }, counted('list'));
 }
 
 /** fsck, du and the cluster's status. */

@@ -1,6 +1,7 @@
 // Bucket operations and listings: ListBuckets, CreateBucket, DeleteBucket, HeadBucket,
 // GetBucketLocation, ListObjects (V1) and ListObjectsV2. A bucket is a top-level dfs directory.
 import { DfsError } from '../common/errors.js';
+import type { ListReply } from '../common/protocol.js';
 import { readSmallBody } from './body.js';
 import { isoDate, maxItems, quoted, sendEmpty, sendXml, type Ctx, type Gateway } from './context.js';
 import { fromDfsError, S3Error } from './errors.js';
@@ -15,6 +16,8 @@ import { escapeXml } from './xml.js';
 const OWNER = { ID: 'dfs', DisplayName: 'dfs' };
 /** Metadata records read at once while a listing page fills in ETags. */
 const META_CONCURRENCY = 16;
+/** Entries a listing walk asks the master for at once: a full S3 page (and the one past it) from one directory in about one call. */
+const LIST_PAGE_ENTRIES = 1001;
 
 export async function listBuckets(ctx: Ctx): Promise<void> {
   const root = await ctx.gw.client.list('/').catch((err: unknown) => {
@@ -63,16 +66,22 @@ export async function bucketLocation(ctx: Ctx): Promise<void> {
   ctx.res.end(body);
 }
 
-/** Lists one directory of the bucket for a walk (listing.ts); a directory that is not there (or is a file) holds nothing. */
+/** Lists one directory of the bucket for a walk (listing.ts), a master page at a time; a directory that is not there (or is a file) holds nothing. */
 function dirLister(gw: Gateway, bucket: string): DirLister {
-  return async (dir) => {
+  return async function* listDir(dir, after) {
     const path = dir ? `${bucketPath(bucket)}/${dir}` : bucketPath(bucket);
-    try {
+    for (let from = after; ;) {
+      let reply: ListReply;
+      try {
+        reply = await gw.client.listPage(path, from, LIST_PAGE_ENTRIES);
+      } catch (err) {
+        if (err instanceof DfsError && (err.code === 'NOT_FOUND' || err.code === 'NOT_A_DIRECTORY' || err.code === 'INVALID_PATH')) return;
+        throw fromDfsError(err);
+      }
       // The master lists a file as itself: that is no entry of a directory.
-      return (await gw.client.list(path)).entries.filter((e) => e.path !== path);
-    } catch (err) {
-      if (err instanceof DfsError && (err.code === 'NOT_FOUND' || err.code === 'NOT_A_DIRECTORY' || err.code === 'INVALID_PATH')) return [];
-      throw fromDfsError(err);
+      for (const e of reply.entries) if (e.path !== path) yield e;
+      if (reply.next === undefined) return;
+      from = reply.next;
     }
   };
 }

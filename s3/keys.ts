@@ -2,6 +2,7 @@
 // top-level directory, a key the path below it. S3 allows keys that no dfs path can name (empty
 // parts as in `a//b`, `.` and `..` parts, a trailing `/`): those are refused with a clear error
 // rather than mapped, so every object is a plain dfs file a `dfs ls` shows under its own name.
+import { compareUtf8 } from '../common/list-order.js';
 import { MAX_NAME_BYTES } from '../common/paths.js';
 import { S3Error } from './errors.js';
 
@@ -41,6 +42,4 @@ export const uploadsPath = (bucket: string): string => `${GATEWAY_DIR}/uploads/$
 export const uploadPath = (bucket: string, uploadId: string): string => `${GATEWAY_DIR}/uploads/${bucket}/${uploadId}`;
 
 /** S3's ordering of keys: by their UTF-8 bytes (JavaScript's < orders UTF-16 units, which differs past U+FFFF). */
-export function compareKeys(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
+export const compareKeys = compareUtf8;

@@ -1,12 +1,14 @@
 // Bucket listings (ListObjectsV2 and V1) without holding the bucket: the namespace is walked
-// lazily, one directory at a time (the master's plain, non-recursive list), in S3's key order,
-// and the walk stops as soon as a page is full. In a directory a file `name` sorts as `name` and
-// a directory as `name/`, by UTF-8 bytes: every key below `name/` falls between `name/` and the
-// next sibling, so depth-first over sorted children is key order. Directories whose keys all sort
-// at or before the page's start (start-after, marker, continuation token) are never opened, and
+// lazily, one directory at a time, each read in pages (the master's paged list), in S3's key
+// order, and the walk stops as soon as a page is full. In a directory a file `name` sorts as
+// `name` and a directory as `name/`, by UTF-8 bytes (the master's path order): every key below
+// `name/` falls between `name/` and the next sibling, so depth-first is key order. Each
+// directory's read starts where the page's start (start-after, marker, continuation token) or the
+// prefix points into it, so a page of a huge flat directory does not read the names before it;
 // with delimiter "/" a directory is one common prefix, opened only until it shows one object.
-// What is held at once: the sorted children of the directories on the current path, and a page.
+// What is held at once: one master page for each directory on the current path, and a page.
 import type { EntryInfo } from '../common/protocol.js';
+import { compareUtf8, pathOrderKey } from '../common/list-order.js';
 import { compareKeys } from './keys.js';
 
 export interface ListedObject { key: string; size: number; mtimeMs: number }
@@ -69,27 +71,51 @@ export function prefixDirectory(prefix: string): string {
   return i < 0 ? '' : prefix.slice(0, i);
 }
 
-/** The entries directly in a directory of the bucket ('' for the bucket itself); none when it is not there. */
-export type DirLister = (dir: string) => Promise<EntryInfo[]>;
+/**
+ * The entries directly in a directory of the bucket ('' for the bucket itself), in path order (a
+ * directory as `name/`, by UTF-8 bytes: common/list-order.ts), only those after `after` (such a
+ * name); none when it is not there. Lazy: the master hands a huge directory over page by page.
+ */
+export type DirLister = (dir: string, after: string | undefined) => AsyncIterable<EntryInfo>;
 
 interface Child { key: string; sortKey: string; dir: boolean; entry: EntryInfo }
-
-/** A directory's files and subdirectories in S3 key order (a directory sorts as `name/`). */
-async function sortedChildren(list: DirLister, dir: string): Promise<Child[]> {
-  const children = (await list(dir)).filter((e) => e.type === 'dir' || e.type === 'file').map((entry) => {
-    const key = dir ? `${dir}/${entry.name}` : entry.name;
-    const sortKey = entry.type === 'dir' ? `${key}/` : key;
-    return { key, sortKey, dir: entry.type === 'dir', entry, bytes: Buffer.from(sortKey, 'utf8') };
-  });
-  children.sort((a, b) => Buffer.compare(a.bytes, b.bytes));
-  return children.map(({ key, sortKey, dir: isDir, entry }) => ({ key, sortKey, dir: isDir, entry }));
-}
 
 /** Whether anything below (or at) this child can sort after `after`. */
 function reachesPast(c: Child, after: string | undefined): boolean {
   if (after === undefined) return true;
   if (c.dir) return after.startsWith(c.sortKey) || compareKeys(c.sortKey, after) > 0;
   return compareKeys(c.key, after) > 0;
+}
+
+/**
+ * Where a walk of `dir` may start: a name in it such that no child up to it (in path order) holds
+ * a key the walk yields. From `after` when it points into the directory: its name there (a file
+ * of that name is at most `after`; a directory of it, `name/`, sorts past it and is still opened).
+ * From the prefix in the directory it names: the children before it (up to just below it).
+ */
+export function startAfter(dir: string, o: Pick<WalkOptions, 'prefix' | 'after'>): string | undefined {
+  const base = dir ? `${dir}/` : '';
+  let hint: string | undefined;
+  if (o.after?.startsWith(base)) {
+    const rest = o.after.slice(base.length);
+    const i = rest.indexOf('/');
+    hint = i < 0 ? rest : rest.slice(0, i);
+  }
+  const rest = o.prefix.startsWith(base) ? o.prefix.slice(base.length) : '';
+  if (rest && !rest.includes('/')) {
+    const below = justBelow(rest);
+    if (hint === undefined || compareUtf8(below, hint) > 0) hint = below;
+  }
+  return hint || undefined;
+}
+
+/** A string just below `s` in key order: its last character one less, then the highest one (what falls between is rare, and only read). */
+function justBelow(s: string): string {
+  const chars = Array.from(s);
+  const last = chars.pop()!.codePointAt(0)! - 1;
+  if (last < 1) return chars.join('');
+  // No code point is a surrogate (D800-DFFF): below E000 comes D7FF.
+  return chars.join('') + String.fromCodePoint(last >= 0xd800 && last <= 0xdfff ? 0xd7ff : last) + '\u{10ffff}';
 }
 
 export interface WalkOptions {
@@ -107,8 +133,15 @@ export function walkKeys(list: DirLister, opts: WalkOptions): AsyncGenerator<Lis
 }
 
 async function* walkDir(list: DirLister, dir: string, o: WalkOptions): AsyncGenerator<ListItem> {
-  for (const c of await sortedChildren(list, dir)) {
-    if (!c.sortKey.startsWith(o.prefix) && !(c.dir && o.prefix.startsWith(c.sortKey))) continue;
+  for await (const entry of list(dir, startAfter(dir, o))) {
+    if (entry.type !== 'dir' && entry.type !== 'file') continue;
+    const key = dir ? `${dir}/${entry.name}` : entry.name;
+    const c: Child = { key, sortKey: pathOrderKey(key, entry.type === 'dir'), dir: entry.type === 'dir', entry };
+    if (!c.sortKey.startsWith(o.prefix) && !(c.dir && o.prefix.startsWith(c.sortKey))) {
+      // Keys with the prefix are one run in key order: past it, nothing later has it.
+      if (compareKeys(c.sortKey, o.prefix) > 0) return;
+      continue;
+    }
     if (!reachesPast(c, o.after)) continue;
     if (!c.dir) {
       if (!o.completeOnly || c.entry.state === 'complete') yield { key: c.key, size: c.entry.size, mtimeMs: c.entry.mtimeMs };

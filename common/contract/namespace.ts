@@ -32,7 +32,7 @@ export const FS = {
   setrep: post({ server: master, path: '/v1/fs/setrep', request: SetReplicationRequest, reply: files, caller: 'token' }),
   concat: post({ server: master, path: '/v1/fs/concat', request: ConcatRequest, reply: EntryInfo, caller: 'token' }),
   stat: get({ server: master, path: '/v1/fs/stat', request: query({ path: z.string(), chunks: flag }), reply: StatReply, caller: 'token' }),
-  list: get({ server: master, path: '/v1/fs/list', request: query({ path: z.string(), recursive: flag }), reply: ListReply, caller: 'token' }),
+  list: get({ server: master, path: '/v1/fs/list', request: query({ path: z.string(), recursive: flag, after: z.string().optional(), limit: z.number().int().optional() }), reply: ListReply, caller: 'token' }),
   fsck: get({ server: master, path: '/v1/fs/fsck', request: query({ path: z.string(), files: flag }), reply: FsckReply, caller: 'token' }),
   du: get({ server: master, path: '/v1/fs/du', request: query({ path: z.string(), summary: flag, perFile: flag }), reply: DuReply, caller: 'token' }),
   /** Moves a path into its user's trash; inside /.trash it deletes at once (`trashPath` null). */

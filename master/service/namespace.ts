@@ -3,7 +3,10 @@
 import { randomBytes } from 'node:crypto';
 import { DfsError } from '../../common/errors.js';
 import { boundLog } from '../../common/request-id.js';
-import { joinPath, namesDirectory, normalizePath } from '../../common/paths.js';
+import { pathOrderKey, selectPage } from '../../common/list-order.js';
+import { joinPath, MAX_NAME_BYTES, MAX_PATH_BYTES, namesDirectory, normalizePath } from '../../common/paths.js';
+import { HTTP_LIMITS } from '../../common/http.js';
+import { assert } from '../../common/limits.js';
 import type {
   AllocateReply, AllocateRequest, AppendReply, AppendRequest, ChunkInfo, SnapshotRequest, CompleteRequest, ConcatRequest, CreateEmptyReply, CreateReply, CreateRequest, DecommissionRequest,
   DeleteRequest, EntryInfo, ListReply, MkdirRequest, RenameRequest, RenewReply, RenewRequest, SetReplicationRequest, StatReply,
@@ -20,6 +23,24 @@ import type { ChunkTokens } from './tokens.js';
 
 /** Bounds on what one listing may return, so a huge directory cannot exhaust the master. */
 const MAX_LIST_ENTRIES = 100_000;
+/** The most entries one page of a paged listing returns; a directory of any size pages through. */
+export const MAX_LIST_PAGE_ENTRIES = 5000;
+/** An entry's JSON at its widest: path and name with every byte escaped ('"' and '\\' take two), and the other fields. */
+const MAX_ENTRY_JSON_BYTES = 2 * (MAX_PATH_BYTES + MAX_NAME_BYTES) + 256;
+assert(MAX_LIST_PAGE_ENTRIES * MAX_ENTRY_JSON_BYTES <= HTTP_LIMITS.maxJsonReplyBytes, 'a full list page fits the JSON reply limit');
+
+/** A paged listing: the children after `after` (a name, a directory's followed by '/'), at most `limit`, in path order. */
+export interface ListPaging { after?: string; limit: number }
+
+/** `after` and `limit` from a list query; undefined when neither is there (an unpaged listing). */
+export function listPaging(query: Record<string, unknown>): ListPaging | undefined {
+  const { after, limit } = query;
+  if (after === undefined && limit === undefined) return undefined;
+  if (after !== undefined && typeof after !== 'string') throw new DfsError('INVALID_ARGUMENT', 'query parameter after must be given once');
+  const n = limit === undefined ? 1000 : typeof limit === 'string' && /^\d{1,6}$/.test(limit) ? Number(limit) : NaN;
+  if (!(n >= 1 && n <= MAX_LIST_PAGE_ENTRIES)) throw new DfsError('INVALID_ARGUMENT', `query parameter limit must be 1 to ${MAX_LIST_PAGE_ENTRIES}`);
+  return { after, limit: n };
+}
 
 export class NamespaceCalls {
   /** Record appends waiting for their file (master/service/record-turns.ts). */
@@ -228,13 +249,21 @@ export class NamespaceCalls {
     });
   }
 
-  async list(rawPath: string, recursive: boolean): Promise<ListReply> {
+  async list(rawPath: string, recursive: boolean, paging?: ListPaging): Promise<ListReply> {
     const path = normalizePath(rawPath);
+    if (paging && recursive) throw new DfsError('INVALID_ARGUMENT', 'a recursive listing is not paged: list each directory with after and limit');
     const state = await this.lead.read();
     const node = state.lookup(path);
     if (!node) throw new DfsError('NOT_FOUND', `${path} does not exist`);
     const entries: EntryInfo[] = [];
     if (node.type === 'file') entries.push(state.entryInfo(path, node));
+    else if (paging) {
+      // One pass over the children, sorting only the page: no copy of a huge directory's names.
+      const { page, more } = selectPage(node.children.keys(), (name) => pathOrderKey(name, node.children.get(name)!.type === 'dir'), paging.after, paging.limit);
+      for (const name of page) entries.push(state.entryInfo(joinPath(path, name), node.children.get(name)!));
+      const last = entries.at(-1);
+      return { path, entries, ...(more && last ? { next: pathOrderKey(last.name, last.type === 'dir') } : {}) };
+    }
     else if (recursive) {
       for (const [p, n] of state.walk(path, node)) {
         if (p === path) continue;

@@ -2,8 +2,9 @@
 // filtered, rolled up and sliced), over seeded random trees and queries, paging to the end; and
 // that the walk is lazy: a page opens only the directories it needs.
 import t from 'tap';
+import { pathOrderKey, selectPage } from '../../common/list-order.js';
 import type { EntryInfo } from '../../common/protocol.js';
-import { firstObject, listPage, walkKeys, type DirLister, type ListQuery } from '../../s3/listing.js';
+import { firstObject, listPage, startAfter, walkKeys, type DirLister, type ListQuery } from '../../s3/listing.js';
 
 const utf8Order = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
@@ -11,7 +12,7 @@ const utf8Order = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffe
 class Tree {
   readonly dirs = new Map<string, Map<string, EntryInfo>>([['', new Map()]]);
   opened: string[] = [];
-  constructor(keys: string[], emptyDirs: string[] = [], incomplete: string[] = []) {
+  constructor(keys: string[], emptyDirs: string[] = [], incomplete: string[] = [], readonly pageSize = 3) {
     for (const d of emptyDirs) this.mkdirs(d);
     for (const k of [...keys, ...incomplete]) {
       const i = k.lastIndexOf('/');
@@ -31,9 +32,22 @@ class Tree {
     this.dirs.set(dir, new Map());
     this.dirs.get(parent)!.set(dir.slice(i + 1), this.entry(dir, 'dir', 'complete'));
   }
-  readonly list: DirLister = async (dir) => {
+  /** Entries handed out by `list`, over all its pages. */
+  read = 0;
+  /** As the master's paged list: path order, after a name, a few entries a page (so a directory takes several). */
+  readonly list: DirLister = (dir, after) => {
     this.opened.push(dir);
-    return [...(this.dirs.get(dir)?.values() ?? [])];
+    const children = [...(this.dirs.get(dir)?.values() ?? [])];
+    const tree = this;
+    return (async function* pages() {
+      for (let from = after; ;) {
+        const { page, more } = selectPage(children, (e) => pathOrderKey(e.name, e.type === 'dir'), from, tree.pageSize);
+        tree.read += page.length;
+        yield* page;
+        if (!more) return;
+        from = pathOrderKey(page.at(-1)!.name, page.at(-1)!.type === 'dir');
+      }
+    })();
   };
 }
 
@@ -130,4 +144,27 @@ t.test('firstObject: empty directories hold nothing; a file being written counts
   t.equal((await firstObject(tree.list, 'writing', { completeOnly: false }))?.key, 'writing/w');
   const { got } = await walkPage(tree, { prefix: '', delimiter: '/', maxKeys: 10 });
   t.same(got.commonPrefixes, ['keep/'], 'no common prefix for a directory without objects');
+});
+
+t.test('a page of a huge flat directory reads the names from its start, not the directory from its top', async (t) => {
+  const keys = Array.from({ length: 5000 }, (_, i) => `flat/k${String(i).padStart(5, '0')}`);
+  const tree = new Tree(keys, [], [], 100);
+  const { got } = await walkPage(tree, { prefix: '', maxKeys: 10, after: 'flat/k04000' });
+  t.same(got.contents, keys.slice(4001, 4011));
+  t.ok(tree.read <= 101 + 1, `after the continuation point: ${tree.read} entries read (one master page in flat, one entry above it)`);
+  tree.read = 0;
+  const byPrefix = await walkPage(tree, { prefix: 'flat/k033', maxKeys: 1000 });
+  t.same(byPrefix.got.contents, keys.slice(3300, 3400));
+  t.ok(tree.read <= 200, `a prefix starts the read at its place: ${tree.read} entries read (its 100, and the page past them that ends it)`);
+});
+
+t.test("startAfter: a directory named in the page's start is still opened, a file of that name is not read again", async (t) => {
+  t.equal(startAfter('', { prefix: '', after: 'a/x' }), 'a', 'dir a sorts as a/, after a');
+  t.equal(startAfter('a', { prefix: '', after: 'a/x' }), 'x');
+  t.equal(startAfter('a', { prefix: '', after: 'a/' }), undefined, 'the common prefix a/ itself: the whole of a');
+  t.equal(startAfter('b', { prefix: '', after: 'a/x' }), undefined, 'a directory past the start is read whole');
+  t.equal(startAfter('d', { prefix: 'd/k12', after: undefined }), 'k11\u{10ffff}', 'just below the prefix');
+  t.equal(startAfter('d', { prefix: 'd/k𝄞', after: undefined }), 'k\u{1d11d}\u{10ffff}', 'a character past U+FFFF is one character');
+  t.equal(startAfter('d', { prefix: 'd/k\ue000', after: undefined }), 'k\ud7ff\u{10ffff}', 'no surrogate is made');
+  t.equal(startAfter('d', { prefix: 'd/k12', after: 'd/k5' }), 'k5', 'the later of the two');
 });
