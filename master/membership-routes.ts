@@ -23,6 +23,12 @@ export function mountMembershipRoutes(app: Express, replicator: RaftReplicator, 
     res.json(replicator.masters());
   });
 
+  // For masters only (signed with the cluster secret, master/peer-guard.ts): the group a new
+  // master joins (`dfs master --join <addr>`), and how a master removed while down learns it.
+  app.get('/v1/raft/group', (_req, res) => {
+    res.json({ clusterId, ...replicator.group() });
+  });
+
   app.post('/v1/admin/masters/transfer-leadership', route(async (req, res) => {
     const { to } = parseInput(TransferRequest, req.body);
     requireLeader(replicator);

@@ -74,6 +74,8 @@ const dashboard: Check = (p, req, state) => {
 const RULES: Record<string, Rule> = {
   'GET /v1/health': { kind: 'public' },
   'GET /v1/raft/status': { kind: 'public' },
+  // Signed by a master with the cluster secret instead (master/peer-guard.ts groupRouteGuard).
+  'GET /v1/raft/group': { kind: 'public' },
   'GET /metrics': { kind: 'public' },
   'POST /v1/session': { kind: 'token', check: anyToken },
   'POST /v1/fs/mkdir': { kind: 'token', check: writes(MkdirRequest, (b) => [b.path]) },
