@@ -25,7 +25,8 @@ async function role(addr: string): Promise<{ role: string; term: number; commitI
 }
 
 t.test('a rolling restart of every master and chunkserver under load: nothing lost, no failed operation, history linearizable', async (t) => {
-  const c = await TestCluster.start({ masters: 3, chunkservers: 3, replication: 2, chunkSizeBytes: 256 * 1024 });
+  // Default replication 3: the metadata load's files start at workload.ts's INITIAL; the put load asks for 2.
+  const c = await TestCluster.start({ masters: 3, chunkservers: 3, replication: 3, chunkSizeBytes: 256 * 1024 });
   t.teardown(() => c.stop());
   const client = new DfsClient(c.masterAddresses, { token: ADMIN_TOKEN });
   const load = new PutGetLoad(client, { root: '/load', fileBytes: 600 * 1024, replication: 2, maxFiles: 300, pauseMs: 30 });
