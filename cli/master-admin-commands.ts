@@ -30,8 +30,9 @@ const handlers: Record<string, (client: DfsClient, args: FsArgs) => Promise<void
   async add(client, args) {
     const [id, addr] = parseMember(args.member);
     const r = await client.read(CLUSTER.addMaster, { id, addr });
-    const peers = Object.entries(r.addresses).map(([m, a]) => `${m}=${a}`).join(',');
-    out(args, r, `${id} added as a learner; start it with an empty data folder:\n  dfs master --id ${id} --listen ${addr} --data <empty folder> --secret-file <the cluster secret> --join ${r.clusterId} --peers ${peers}\nthe leader promotes it to voter once it has caught up (dfs admin masters list)`);
+    // Any member's address will do: the new master fetches the cluster id and the group from it.
+    const member = Object.entries(r.addresses).find(([m]) => m !== id)?.[1] ?? '<any master>';
+    out(args, r, `${id} added as a learner; start it with an empty data folder:\n  dfs master --id ${id} --listen ${addr} --data <empty folder> --secret-file <the cluster secret> --join ${member}\nthe leader promotes it to voter once it has caught up (dfs admin masters list)`);
   },
   async remove(client, args) {
     const r = await client.read(CLUSTER.removeMaster, { id: String(args.id) });

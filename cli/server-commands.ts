@@ -31,7 +31,7 @@ function closeOnSignal(close: () => Promise<void>): void {
 export function serverCommands(cli: Argv): Argv {
   return cli
     .command('master', 'run a master server', (y) => y.options(roleOptions('master'))
-      .option('join', { type: 'string', describe: 'join a running group as a learner, with an empty --data: the cluster id and --peers that dfs admin masters add printed' }), async (a) => {
+      .option('join', { type: 'string', describe: 'join a running group as a learner, with an empty --data, after dfs admin masters add: the address of any master of the group (it gives the cluster id and the group), or the cluster id with --peers' }), async (a) => {
       const { runMaster } = await import('../master/main.js');
       const o = resolveSettings('master', a);
       const m = await runMaster({

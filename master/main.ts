@@ -14,9 +14,10 @@ import { DfsError } from '../common/errors.js';
 import { CHUNK_TIMEOUT_MS, checkLimits, WRITE_TOKEN_TTL_MS } from '../common/limits.js';
 import { REPAIR_DEFAULTS } from './repair/index.js';
 import { RaftReplicator } from './raft-replicator.js';
-import { chunkserverGuard, raftStreamAuthorizer } from './peer-guard.js';
+import { chunkserverGuard, groupRouteGuard, raftStreamAuthorizer } from './peer-guard.js';
 import { acceptRaftStreams, type MessageSink } from './raft/index.js';
-import { recordMembers, resolveMembership } from './membership.js';
+import { hasMembershipRecord, recordMembers, resolveMembership } from './membership.js';
+import { fetchJoin, joinIsAddress, watchForRemoval } from './group-join.js';
 import { raftHooks, watchLeader, watchRaft } from './metrics.js';
 import { mountMasterRoutes } from './routes.js';
 import { mountMembershipRoutes } from './membership-routes.js';
@@ -101,7 +102,7 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
     onBadFrame: (err) => log.warn({ err: err.message }, 'closed a raft stream that sent a bad frame'),
   });
   const addr = opts.advertise ?? `${host}:${(server.address() as AddressInfo).port}`;
-  const membership = await membershipOrClose(server, { dataDir: opts.dataDir, id: opts.id, listen: addr, peers: opts.peers, secret, join: opts.join });
+  const membership = await membershipOrClose(server, () => membershipInput(opts, addr, secret, log));
   const peers = membership.membership.members;
   const clusterId = membership.membership.clusterId;
   group = { peers, clusterId };
@@ -120,6 +121,7 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   mountMasterRoutes(app, svc, metrics);
   mountMembershipRoutes(app, replicator, clusterId);
   const stopPromoting = replicator.promoteLearners(log);
+  const stopWatching = watchForRemoval({ replicator, id: opts.id, secret, clusterId, log, onRemoved: () => onRemoved() });
   watchLeader(metrics, svc);
   installErrorHandler(app, log);
   ready = true;
@@ -127,7 +129,7 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   svc.start();
   log.info({ addr, dataDir: opts.dataDir, peers, clusterId, membership: membership.source, chunks: replicator.state.chunks.size }, 'master started');
   const close = closer(svc, server, raftStreams, replicator, log);
-  return { addr, server, removed, close: () => (stopPromoting(), close()) };
+  return { addr, server, removed, close: () => (stopPromoting(), stopWatching(), close()) };
 }
 
 /** Writes membership.json each time a configuration commits, one write at a time, in order. */
@@ -141,10 +143,24 @@ function membersRecorder(dataDir: string, log: Logger): (members: Record<string,
   };
 }
 
+/**
+ * What decides the group: the flags, except that `--join <addr>` on a folder without a record
+ * stands for the cluster id and group that member gives (master/group-join.ts). On a folder with
+ * a record, --join is done with: the recorded group is used.
+ */
+async function membershipInput(opts: MasterOptions, addr: string, secret: Buffer, log: Logger): Promise<Parameters<typeof resolveMembership>[0]> {
+  const base = { dataDir: opts.dataDir, id: opts.id, listen: addr, peers: opts.peers, secret, join: opts.join };
+  if (!joinIsAddress(opts.join)) return base;
+  if (await hasMembershipRecord(opts.dataDir)) return { ...base, join: undefined };
+  if (opts.peers !== undefined) throw new DfsError('INVALID_ARGUMENT', '--join <address> fetches the group from that master: leave --peers out');
+  const fetched = await fetchJoin(opts.join, { id: opts.id, self: addr, secret, log });
+  return { ...base, peers: fetched.peers, join: fetched.clusterId };
+}
+
 /** The group from the data folder (or the flags, the first time); the listener is closed if that fails. */
-async function membershipOrClose(server: Server, args: Parameters<typeof resolveMembership>[0]): Promise<Awaited<ReturnType<typeof resolveMembership>>> {
+async function membershipOrClose(server: Server, input: () => Promise<Parameters<typeof resolveMembership>[0]>): Promise<Awaited<ReturnType<typeof resolveMembership>>> {
   try {
-    return await resolveMembership(args);
+    return await resolveMembership(await input());
   } catch (err) {
     await new Promise<void>((r) => server.close(() => r()));
     throw err;
@@ -176,7 +192,7 @@ function masterApp(opts: MasterOptions, secret: Buffer, log: Logger, metrics: Re
   if (tls) useClientTls({ ca: tls.ca, cert: tls.cert, key: tls.key });
   const verifier = new PeerVerifier(secret);
   const names = { current: allowedHostNames([opts.listen, opts.advertise, ...Object.values(opts.peers ?? {})]) };
-  const app = createApp(log, metrics, { hostNames: () => names.current, guards: [chunkserverGuard(verifier, tls)] });
+  const app = createApp(log, metrics, { hostNames: () => names.current, guards: [chunkserverGuard(verifier, tls), groupRouteGuard(verifier, tls)] });
   return { app, tls, verifier, names };
 }
 

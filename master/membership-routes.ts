@@ -21,6 +21,10 @@ export function mountMembershipRoutes(app: Express, replicator: RaftReplicator, 
     return replicator.transferLeadership(to);
   });
 
+  // For masters only (signed with the cluster secret, master/peer-guard.ts): the group a new
+  // master joins (`dfs master --join <addr>`), and how a master removed while down learns it.
+  serve(app, CLUSTER.raftGroup, () => ({ clusterId, ...replicator.group() }));
+
   // Answers once the learner's entry committed; the new master is then started with --join.
   serve(app, CLUSTER.addMaster, async ({ id, addr }) => {
     requireLeader(replicator);

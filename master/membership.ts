@@ -110,6 +110,11 @@ async function readMembership(dataDir: string): Promise<Membership | undefined> 
   return parseRecord(await readFile(file, 'utf8'), file);
 }
 
+/** Whether the folder already holds a membership record (a master that ran here before). */
+export async function hasMembershipRecord(dataDir: string): Promise<boolean> {
+  return (await readMembership(dataDir)) !== undefined;
+}
+
 /** temp file, fsync, rename, folder fsync: the record is either the old one or the whole new one. */
 async function writeMembership(dataDir: string, m: Membership): Promise<void> {
   await mkdir(dataDir, { recursive: true });

@@ -7,7 +7,7 @@
 // "two leaders in term 4" (issue 15).
 import type { IncomingMessage } from 'node:http';
 import type { Request, RequestHandler, Response, NextFunction } from 'express';
-import { CHUNKSERVER_PREFIX } from '../common/contract/index.js';
+import { CHUNKSERVER_PREFIX, CLUSTER } from '../common/contract/index.js';
 import { DfsError } from '../common/errors.js';
 import { bodySha256 } from '../common/http-limits.js';
 import type { Logger } from '../common/log.js';
@@ -39,6 +39,35 @@ export function chunkserverGuard(verifier: PeerVerifier, tls: LoadedTls | undefi
     }
     next();
   };
+}
+
+/** The route a master (a member, one joining, or one removed while down) asks for the group's configuration. */
+export const GROUP_ROUTE = CLUSTER.raftGroup.path;
+
+/**
+ * Refuses a call to GROUP_ROUTE not signed by a master with this cluster's secret. Membership is
+ * not required: a master joining is not a member yet, and one removed while down is one no more.
+ */
+export function groupRouteGuard(verifier: PeerVerifier, tls: LoadedTls | undefined): RequestHandler {
+  return (req: Request, _res: Response, next: NextFunction) => {
+    if (req.path !== GROUP_ROUTE) return next();
+    const noCert = peerCertProblem(req, tls);
+    if (noCert !== undefined) return next(new DfsError('PEER_CERT_REQUIRED', noCert));
+    try {
+      verifier.verify('raft', req.headers[PEER_AUTH_HEADER], { method: req.method, path: req.originalUrl, clusterId: header(req.headers[CLUSTER_ID_HEADER]) });
+    } catch (err) {
+      return next(err);
+    }
+    next();
+  };
+}
+
+/** What a master signs its GROUP_ROUTE calls with (callJson's `sign`); clusterId '' while it has none yet (joining). */
+export function groupCallSigner(secret: Buffer, id: string, clusterId: string) {
+  return (method: string, path: string): Record<string, string> => ({
+    [PEER_AUTH_HEADER]: signPeerRequest(secret, 'raft', id, { method, path, clusterId }),
+    ...(clusterId ? { [CLUSTER_ID_HEADER]: clusterId } : {}),
+  });
 }
 
 export interface RaftGuardOptions {

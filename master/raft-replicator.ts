@@ -51,6 +51,19 @@ export interface MastersReply {
   members: { id: string; addr: string | null; role: 'voter' | 'learner'; match: number | null }[];
 }
 
+/** `GET /v1/raft/group`: one master's view of the group's configuration (the cluster id is added by the route). */
+export interface GroupReply {
+  id: string;
+  term: number;
+  leader: string | null;
+  leaderAddr: string | null;
+  confIndex: number;
+  committed: boolean;
+  voters: string[];
+  learners: string[];
+  addresses: Record<string, string>;
+}
+
 /** The master's state behind Raft's StateMachine seam: commands are JSON, snapshots are MasterState's. */
 class MasterStateMachine implements StateMachine {
   constructor(public state: MasterState) {}
@@ -270,6 +283,22 @@ export class RaftReplicator implements Replicator {
     return {
       leader: s.leaderId, term: s.term, lastIndex: s.lastIndex, confIndex,
       members: [...conf.voters.map((id) => member(id, 'voter')), ...conf.learners.map((id) => member(id, 'learner'))],
+    };
+  }
+
+  /**
+   * The configuration this master holds (`GET /v1/raft/group`): what a new master joins with
+   * (`--join <addr>`), and what tells a master removed while it was down that it was removed.
+   * `committed`: the configuration's entry is committed here, so the group really made it.
+   */
+  group(): GroupReply {
+    const s = this.node.status();
+    const { conf, confIndex } = this.node.membership();
+    const addresses: Record<string, string> = {};
+    for (const id of [...conf.voters, ...conf.learners]) if (this.peers[id] !== undefined) addresses[id] = this.peers[id]!;
+    return {
+      id: this.node.id, term: s.term, leader: s.leaderId, leaderAddr: s.leaderId === null ? null : this.peers[s.leaderId] ?? null,
+      confIndex, committed: confIndex <= s.commitIndex, voters: [...conf.voters], learners: [...conf.learners], addresses,
     };
   }
 

@@ -29,6 +29,11 @@ export const MastersReply = z.object({
 export const ConfReply = z.object({
   clusterId: z.string().optional(), voters: z.array(z.string()).readonly(), learners: z.array(z.string()).readonly(), addresses: z.record(z.string(), z.string()).readonly(),
 });
+/** GET /v1/raft/group: the cluster id, this master's view of the term and leader, and the committed or pending configuration. */
+export const RaftGroupReply = z.object({
+  clusterId: z.string(), id: z.string(), term: z.number().int(), leader: z.string().nullable(), leaderAddr: z.string().nullable(),
+  confIndex: z.number().int(), committed: z.boolean(), voters: z.array(z.string()), learners: z.array(z.string()), addresses: z.record(z.string(), z.string()),
+});
 export const TransferReply = z.object({ from: z.string(), to: z.string(), term: z.number().int() });
 /** Liveness: a master says whether it leads, a chunkserver names itself. */
 export const HealthReply = z.object({ ok: z.literal(true), leader: z.boolean().optional(), id: z.string().optional() });
@@ -46,6 +51,8 @@ export const CLUSTER = {
   raftStatus: get({ server: master, path: '/v1/raft/status', reply: RaftStatusReply, caller: 'public' }),
   /** An HTTP upgrade to `dfs-raft/1`: a master's Raft messages to another (master/raft/stream-transport.ts), not an express route. */
   raftStream: get({ server: master, path: '/v1/raft/stream', reply: 'stream', caller: 'member' }),
+  /** The group as a master sees it, for masters only (signed with the cluster secret: master/peer-guard.ts): `dfs master --join <addr>` reads it, and a master removed while down learns it so. */
+  raftGroup: get({ server: master, path: '/v1/raft/group', reply: RaftGroupReply, caller: 'member' }),
   status: get({ server: master, path: '/v1/cluster/status', reply: ClusterStatus, caller: 'token' }),
   decommission: post({ server: master, path: '/v1/cluster/decommission', request: DecommissionRequest, reply: DecommissionReply, caller: 'admin' }),
   /** A client's report of a chunkserver it could not reach: only a hint (the leader probes it itself). */

@@ -23,7 +23,7 @@ export interface FaultOptions extends ClusterContext {
 const REPAIR_TIMEOUT_MS = 10 * 60_000;
 const POLL_MS = 200;
 
-async function leaderGap(o: FaultOptions): Promise<Figure> {
+export async function leaderGap(o: FaultOptions): Promise<Figure> {
   const status = await o.client.status();
   const leader = o.cluster.byAddr(status.leader ?? '');
   if (!leader) throw new Error(`the leader ${status.leader} is not one of this benchmark's masters`);
@@ -69,7 +69,7 @@ async function waitForRepair(o: FaultOptions, victimId: string, killedAt: number
   }
 }
 
-async function chunkserverRepair(o: FaultOptions): Promise<Figure[]> {
+export async function chunkserverRepair(o: FaultOptions): Promise<Figure[]> {
   const path = `${o.root}/faults/repair.bin`;
   await o.client.put(createReadStream(o.source.path, { highWaterMark: 1024 * 1024 }), path, { parents: true, replication: o.replication });
   const before = await o.client.status();

@@ -258,7 +258,7 @@ export class TestCluster {
 }
 
 /** Ports the OS says are free now (bound to port 0, then released) for a group that needs them up front. */
-async function freePorts(n: number): Promise<number[]> {
+export async function freePorts(n: number): Promise<number[]> {
   const servers = await Promise.all(Array.from({ length: n }, () => new Promise<Server>((resolveServer, reject) => {
     const srv = createServer();
     srv.once('error', reject);

@@ -19,10 +19,11 @@ export class MetadataLoad {
   private readonly loops: Promise<void>[] = [];
   private seed = 12345;
 
-  constructor(private readonly c: HostCluster) {}
+  /** Only the client calls are used: the bed's client agent, or one in this process (local-agent.ts). */
+  constructor(private readonly c: Pick<HostCluster, 'call'>) {}
 
   /** Makes the files (each starts at INITIAL). */
-  static async prepare(c: HostCluster): Promise<void> {
+  static async prepare(c: Pick<HostCluster, 'call'>): Promise<void> {
     for (const key of KEYS) {
       const r = await c.call({ op: 'touch', path: key });
       if (!r.ok) throw new Error(`could not create ${key}: ${r.code} ${r.message}`);
