@@ -9,7 +9,8 @@ import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { DfsClient } from '../../cli/client.js';
 import type { ProcessInfo } from '../../cli/cluster.js';
-import { callJson } from '../../common/http.js';
+import { call } from '../../common/contract/call.js';
+import { CLUSTER } from '../../common/contract/index.js';
 import { spawnTracked } from './cleanup.js';
 import type { LocalCluster } from './local-cluster.js';
 import { PutGetLoad, type KindStats } from './load.js';
@@ -72,7 +73,7 @@ async function restartOne(cluster: LocalCluster, client: DfsClient, p: ProcessIn
   await respawn(p);
   if (p.role === 'master') {
     await until(async () => {
-      const all = await Promise.all(cluster.masters.map((m) => callJson<{ role: string }>(m, '/v1/raft/status', { timeoutMs: 1000 }).catch(() => undefined)));
+      const all = await Promise.all(cluster.masters.map((m) => call(m, CLUSTER.raftStatus, {}, { timeoutMs: 1000 }).catch(() => undefined)));
       return all.every((s) => s !== undefined) && all.filter((s) => s!.role === 'leader').length === 1;
     }, `${p.id} back in a group with one leader`);
   } else {
