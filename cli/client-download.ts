@@ -216,8 +216,9 @@ export class Downloader {
         if (chunkEnd > start && chunkStart < end) {
           const first = early?.index === i ? early : undefined;
           early = undefined;
-          const readNext = (busyId: string) => {
-            const following = chunkEnd < end ? current.chunks![i + 1] : undefined;
+          // `using`: the stat whose token just opened this chunk (a fresh one after an expired token).
+          const readNext = (busyId: string, using: StatReply) => {
+            const following = chunkEnd < end ? using.chunks![i + 1] : undefined;
             if (!early && following) early = this.readEarly(i + 1, following, busyId, Math.min(end - chunkEnd, following.length));
           };
           current = await this.readChunkRange(current, i, Math.max(start, chunkStart) - chunkStart, Math.min(end, chunkEnd) - chunkStart, sink, { first, onOpened: readNext });
@@ -237,7 +238,7 @@ export class Downloader {
    * one answers). Resolves with the stat whose token read it: `info`, or a fresh one.
    */
   private async readChunkRange(
-    info: StatReply, i: number, from: number, to: number, sink: Writable, o: { first?: EarlyRead; onOpened?: (replicaId: string) => void } = {},
+    info: StatReply, i: number, from: number, to: number, sink: Writable, o: { first?: EarlyRead; onOpened?: (replicaId: string, using: StatReply) => void } = {},
   ): Promise<StatReply> {
     let chunk = info.chunks![i]!;
     let done = from;
@@ -249,7 +250,7 @@ export class Downloader {
       for (const [k, replica] of (first ? first.order : this.orderReplicas(chunk.replicas)).entries()) {
         try {
           const res = first && k === 0 ? await first.response : await this.openChunkRead(replica, chunk, done, to);
-          o.onOpened?.(replica.id);
+          o.onOpened?.(replica.id, info);
           await this.copyBody(res, replica, sink, (n) => (done += n));
           if (done === to) return info;
           throw new DfsError('UNAVAILABLE', `read ended after ${done - from} of ${to - from} bytes`);

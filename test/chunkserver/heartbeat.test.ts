@@ -15,7 +15,7 @@ t.test('a slow delete does not hold up the next heartbeat; replies apply in orde
   const replies: HeartbeatReply[] = [
     { reregister: false, deletes: [], copies: [] }, // the registration
     { reregister: false, deletes: [7, 8], copies: [] },
-    { reregister: false, deletes: [], copies: [{ handle: 9 } as unknown as CopyOrder] },
+    { reregister: false, deletes: [], copies: [{ handle: 9, version: 1, length: 0, checksum: '0', source: '127.0.0.1:1', timeoutMs: 1000, token: 't' } as unknown as CopyOrder] },
   ];
   const calls: string[] = [];
   const masters = {

@@ -131,6 +131,7 @@ t.test('tokens of another operation or another chunk are refused', async (t) => 
   t.equal((await c.dfs(['put', '-', '/two.bin'], { input: data })).code, 0);
   const { alloc } = await openWrite(c, '/three.bin');
   const { DfsClient } = await import('../../cli/client.js');
+  type Route = { path: string };
   const info = await new DfsClient(c.masters.split(',')).stat('/two.bin', true);
   const [a, b] = info.chunks! as [NonNullable<typeof info.chunks>[number], NonNullable<typeof info.chunks>[number]];
   const holder = a.replicas[0]!;
@@ -227,9 +228,9 @@ t.test('a writer whose write token expired allocates again and leaves no healthy
   const realMutate = client.mutate.bind(client);
   let allocations = 0;
   // The first allocation hands out a token that has already expired (a writer that stalled).
-  client.mutate = (async (path: string, body: unknown) => {
-    const reply = await realMutate(path, body);
-    if (path !== '/v1/fs/allocate' || allocations++ > 0) return reply;
+  client.mutate = (async (route: Route, body: unknown) => {
+    const reply = await realMutate(route as never, body as never);
+    if (route.path !== '/v1/fs/allocate' || allocations++ > 0) return reply;
     const a = reply as AllocateReply;
     return { ...a, token: signChunkToken(secret, { handle: a.handle, version: a.version, mode: 'write', expiresAtMs: Date.now() - 1, servers: a.replicas }) };
   }) as typeof client.mutate;
