@@ -52,6 +52,13 @@ export interface ClusterOptions {
   masterArgs?: string[];
 }
 
+/**
+ * How long a spawned role may take to log that it started, and a cluster to see its chunkservers
+ * live. Generous: CI runs three test files at once on two cores, where a master that replays its
+ * log and snapshot took over 20 s to start (raft.test.ts, load average 21). A real hang still fails.
+ */
+const START_TIMEOUT_MS = 60_000;
+
 /** Spawns `dfs <role> ...` and resolves with its address once it logs that it started. */
 export function spawnRole(role: 'master' | 'chunkserver', args: string[], startedMsg: string): Promise<Proc> {
   const child = spawn(process.execPath, [DFS, role, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DFS_LOG_LEVEL: 'info' } });
@@ -59,8 +66,8 @@ export function spawnRole(role: 'master' | 'chunkserver', args: string[], starte
   return new Promise((resolvePromise, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${role} did not start within 20 s:\n${output.join('\n')}`));
-    }, 20_000);
+      reject(new Error(`${role} did not start within ${START_TIMEOUT_MS / 1000} s:\n${output.join('\n')}`));
+    }, START_TIMEOUT_MS);
     let started = false;
     const onLine = (line: string) => {
       if (output.length < 2000) output.push(line);
@@ -231,7 +238,7 @@ export class TestCluster {
     return JSON.parse(JSON.stringify(s));
   }
 
-  async waitForLive(n: number, timeoutMs = 20_000): Promise<void> {
+  async waitForLive(n: number, timeoutMs = START_TIMEOUT_MS): Promise<void> {
     await waitFor(async () => (await this.status().catch(() => undefined))?.chunkservers.filter((c) => c.alive).length === n, timeoutMs, `${n} live chunkservers`);
   }
 
