@@ -11,6 +11,8 @@ const dfsPackage = (await import(join(ROOT, 'dist', 'cli', 'index.js'))) as type
 const { DfsClient } = dfsPackage;
 
 const CHUNK = 64 * 1024;
+// Writers take turns on one file, each a CLI process or a client: slow on a loaded machine.
+t.setTimeout(900_000);
 const cluster = await TestCluster.start({ chunkservers: 4, chunkSizeBytes: CHUNK, replication: 3 });
 const clients = Array.from({ length: 4 }, () => new DfsClient(cluster.masters.split(','), { token: ADMIN_TOKEN }));
 t.teardown(async () => {
@@ -26,7 +28,9 @@ function recordOf(w: string, i: number): string {
 
 async function processWriter(w: string, n: number): Promise<Written[]> {
   const lines = Array.from({ length: n }, (_, i) => recordOf(w, i)).join('\n') + '\n';
-  const r = await cluster.dfs(['append', '--record', '--lines', '--json', '-', '/rec/log'], { input: lines });
+  // Appends to one file take turns (320 records in all here): a process may wait its turn a long
+  // while on a loaded machine (over 60 s at a load average of 16), so it gets 4 minutes.
+  const r = await cluster.dfs(['append', '--record', '--lines', '--json', '-', '/rec/log'], { input: lines, timeoutMs: 240_000 });
   if (r.code !== 0) throw new Error(`dfs append --record: ${r.stderr}`);
   const out = r.stdout.toString().trim().split('\n').map((l) => JSON.parse(l) as { offset: number; id: string });
   return out.map((o, i) => ({ offset: o.offset, id: o.id, data: recordOf(w, i) }));
