@@ -1,0 +1,223 @@
+// dfs's metadata path beside etcd and MooseFS, in one run (issue 20). On a fresh local dfs cluster
+// (3 masters, 3 chunkservers): a sequential create's p50, then mkdirs and linearizable stats with
+// each --inflight in flight, and empty and 4 KiB files with the first, every phase spread over
+// --procs client processes so that the client is not the bound. Then, where they are set up on
+// this machine (../shared/peers: `bash etcd/setup.sh`, `bash moosefs/setup.sh`), etcd's own
+// benchmark (puts and linearizable gets, sequential and with each --inflight in flight, through
+// its HTTP gateway, as dfs is reached) and MooseFS's `bench.sh meta`, one after the other, never
+// beside dfs. Prints one table with the ratios; p50 and p99 over every operation of a phase.
+//
+//   npm run build && node dist/scripts/peers.js [--ops 4000] [--inflight 64,256] [--procs 4] [--no-etcd] [--no-moosefs] [--json out.json]
+//
+// It stops only what it started (the dfs cluster, by pid) and removes its folder; the peers'
+// clusters stay as their setup scripts left them (their teardown.sh stops them).
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { cleanUpOnSignals, onCleanup, runCleanup, spawnTracked } from './bench/cleanup.js';
+import { LocalCluster, ROOT } from './bench/local-cluster.js';
+import type { MetaOp, MetaReply, MetaSpec } from './bench/meta-worker.js';
+import { mooseFsMissing } from './bench/moosefs.js';
+import { percentile } from './bench/stats.js';
+
+const USAGE = 'usage: node dist/scripts/peers.js [--ops 4000] [--inflight 64,256] [--procs 4] [--no-etcd] [--no-moosefs] [--json out.json]';
+const PEERS = resolve(ROOT, '..', 'shared', 'peers');
+const ETCD_BASE = '/tmp/etcdbench';
+/** A phase that takes longer than this is stuck, not slow. */
+const PHASE_TIMEOUT_MS = 10 * 60_000;
+const log = (line: string) => console.error(`peers: ${line}`);
+
+interface Row { what: string; dfs?: Rate; etcd?: Rate; moosefs?: Rate }
+interface Rate { opsPerSec: number; p50Ms?: number; p99Ms?: number }
+
+function options() {
+  let v;
+  try {
+    v = parseArgs({ options: {
+      ops: { type: 'string', default: '4000' }, inflight: { type: 'string', default: '64,256' }, procs: { type: 'string', default: '4' },
+      'no-etcd': { type: 'boolean', default: false }, 'no-moosefs': { type: 'boolean', default: false }, json: { type: 'string' }, help: { type: 'boolean', default: false },
+    } }).values;
+  } catch (err) {
+    console.error(`peers: ${(err as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+  if (v.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const whole = (raw: string, flag: string, max: number) => {
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1 || n > max) {
+      console.error(`peers: ${flag} must be a whole number from 1 to ${max}\n${USAGE}`);
+      process.exit(2);
+    }
+    return n;
+  };
+  const procs = whole(v.procs, '--procs', 32);
+  const inflight = v.inflight.split(',').map((s) => whole(s, '--inflight', 4096));
+  if (inflight.some((n) => n < procs)) {
+    console.error(`peers: each --inflight must be at least --procs (${procs}): every process keeps one or more in flight`);
+    process.exit(2);
+  }
+  return { ops: whole(v.ops, '--ops', 1_000_000), inflight, procs, etcd: !v['no-etcd'], moosefs: !v['no-moosefs'], json: v.json };
+}
+
+/** One phase of `count` operations over `procs` worker processes, `inflight` in flight in all. */
+async function dfsPhase(masters: string[], op: MetaOp, base: string, count: number, inflight: number, procs: number): Promise<Rate> {
+  const share = (n: number, i: number) => Math.floor(n / procs) + (i < n % procs ? 1 : 0);
+  const workers = Array.from({ length: procs }, (_, i) => {
+    const from = Array.from({ length: i }, (_, j) => share(count, j)).reduce((a, b) => a + b, 0);
+    const spec: MetaSpec = { op, masters, base, from, count: share(count, i), inflight: share(inflight, i) };
+    const child = spawnTracked(process.execPath, [join(import.meta.dirname, 'bench', 'meta-worker.js'), JSON.stringify(spec)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const lines = createInterface({ input: child.stdout! });
+    const ready = new Promise<void>((res, rej) => {
+      lines.once('line', (l) => (l === 'ready' ? res() : rej(new Error(`worker: ${l}`))));
+      child.once('exit', (code) => rej(new Error(`worker exited (${code}) before it was ready`)));
+    });
+    const done = new Promise<MetaReply>((res, rej) => {
+      const timer = setTimeout(() => child.kill('SIGKILL'), PHASE_TIMEOUT_MS);
+      let last = '';
+      lines.on('line', (l) => (last = l));
+      child.once('close', (code) => {
+        clearTimeout(timer);
+        try {
+          res(JSON.parse(last) as MetaReply);
+        } catch {
+          rej(new Error(`${op}: a worker exited (${code}) without an answer`));
+        }
+      });
+    });
+    ready.catch(() => undefined);
+    return { ready, done, go: () => child.stdin!.end('go\n') };
+  });
+  await Promise.all(workers.map((w) => w.ready));
+  const start = performance.now();
+  for (const w of workers) w.go();
+  const replies = await Promise.all(workers.map((w) => w.done));
+  const elapsedMs = performance.now() - start;
+  const lat: number[] = [];
+  for (const r of replies) {
+    if (!r.ok) throw new Error(`${op}: ${r.error}`);
+    lat.push(...r.latenciesMs);
+  }
+  lat.sort((a, b) => a - b);
+  return { opsPerSec: count / (elapsedMs / 1000), p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99) };
+}
+
+async function measureDfs(o: ReturnType<typeof options>, rows: Row[]): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'dfs-peers-'));
+  onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+  const cluster = await LocalCluster.start({ dataDir: join(dir, 'cluster'), masters: 3, chunkservers: 3 });
+  log(`dfs: 3 masters, 3 chunkservers in ${dir}`);
+  const m = cluster.masters;
+  const phase = async (what: string, op: MetaOp, base: string, count: number, inflight: number, procs: number) => {
+    const r = await dfsPhase(m, op, base, count, inflight, procs);
+    log(`dfs ${what}: ${r.opsPerSec.toFixed(0)} ops/s, p50 ${r.p50Ms!.toFixed(2)} ms, p99 ${r.p99Ms!.toFixed(2)} ms`);
+    return r;
+  };
+  const seq = Math.min(o.ops, 1000);
+  rows.push({ what: 'write, sequential (dfs: create an empty file; etcd: put)', dfs: await phase('create, sequential', 'create', '/seq', seq, 1, 1) });
+  for (const n of o.inflight) rows.push({ what: `write, ${n} in flight (dfs: mkdir; etcd: put)`, dfs: await phase(`mkdir, ${n} in flight`, 'mkdir', `/mk${n}`, o.ops, n, o.procs) });
+  for (const n of o.inflight) rows.push({ what: `linearizable read, ${n} in flight (dfs: stat; etcd: get)`, dfs: await phase(`stat, ${n} in flight`, 'stat', `/mk${n}`, o.ops, n, o.procs) });
+  const first = o.inflight[0]!;
+  rows.push({ what: `empty files, ${first} in flight (MooseFS: create, 4 processes)`, dfs: await phase(`create, ${first} in flight`, 'create', '/empty', o.ops, first, o.procs) });
+  rows.push({ what: `4 KiB files, ${first} in flight`, dfs: await phase(`4 KiB files, ${first} in flight`, 'put4k', '/small', Math.min(o.ops, 2000), first, o.procs) });
+  await cluster.stop();
+}
+
+/** Runs a peer's own script to its end; its stderr is shown, its stdout kept. */
+function runScript(cmd: string, args: string[], env: Record<string, string>): Promise<string> {
+  return new Promise((res, rej) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+    let out = '';
+    child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    const timer = setTimeout(() => child.kill('SIGTERM'), PHASE_TIMEOUT_MS * 2);
+    child.on('error', rej);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      if (code === 0) res(out);
+      else rej(new Error(`${cmd} ${args.join(' ')} exited ${code}`));
+    });
+  });
+}
+
+function etcdMissing(): string | undefined {
+  if (!existsSync(join(PEERS, 'etcd', 'bench.js'))) return `no ${join(PEERS, 'etcd', 'bench.js')}`;
+  for (const n of ['e1', 'e2', 'e3']) {
+    const pidFile = join(ETCD_BASE, 'pids', `${n}.pid`);
+    try {
+      process.kill(Number(readFileSync(pidFile, 'utf8').trim()), 0);
+    } catch {
+      return `etcd member ${n} is not running (run: bash ${join(PEERS, 'etcd', 'setup.sh')})`;
+    }
+  }
+  return undefined;
+}
+
+interface EtcdPhase { ops_s: number; p50: number; p99: number }
+type EtcdRun = Record<string, EtcdPhase | string | number>;
+
+async function measureEtcd(o: ReturnType<typeof options>, rows: Row[]): Promise<void> {
+  for (const n of o.inflight) {
+    const out = join(ETCD_BASE, `peers-${n}.json`);
+    // The HTTP gateway driver: dfs is reached by HTTP and JSON too. One run per in-flight count.
+    await runScript(process.execPath, [join(PEERS, 'etcd', 'bench.js'), '--runs', '1', '--phases', n === o.inflight[0] ? 'seq,conc,read' : 'conc,read', '--out', out], {
+      NODE_PATH: join(ETCD_BASE, 'node_modules'), DRIVERS: 'http', INFLIGHT: String(n), CONC_N: String(o.ops), READ_N: String(o.ops), SEQ_N: String(Math.min(o.ops, 1000)),
+    });
+    const run = (JSON.parse(readFileSync(out, 'utf8')) as { runs: EtcdRun[] }).runs[0]!;
+    const rate = (k: string): Rate | undefined => {
+      const p = run[k] as EtcdPhase | undefined;
+      return p ? { opsPerSec: p.ops_s, p50Ms: p.p50, p99Ms: p.p99 } : undefined;
+    };
+    const row = (prefix: string) => rows.find((r) => r.what.startsWith(prefix));
+    if (n === o.inflight[0]) row('write, sequential')!.etcd = rate('seq_put_leader');
+    row(`write, ${n} in flight`)!.etcd = rate('conc_put');
+    row(`linearizable read, ${n} in flight`)!.etcd = rate('conc_get_linearizable');
+  }
+}
+
+async function measureMooseFs(o: ReturnType<typeof options>, rows: Row[]): Promise<void> {
+  const dir = join(PEERS, 'moosefs');
+  const before = existsSync('/tmp/mfs/results/raw.tsv') ? readFileSync('/tmp/mfs/results/raw.tsv', 'utf8').split('\n').length - 1 : 0;
+  await runScript('bash', [join(dir, 'bench.sh'), 'meta'], { NFILES: String(Math.min(o.ops, 10_000)), REPS: '1', QUIET_MAX: '30' });
+  const found = readFileSync('/tmp/mfs/results/raw.tsv', 'utf8').split('\n').slice(before).map((l) => l.split('\t'))
+    .find((r) => r[0] === 'meta' && /^create_\d+_files_4proc$/.test(r[1] ?? ''));
+  if (found) rows.find((r) => r.what.startsWith('empty files'))!.moosefs = { opsPerSec: Number(found[3]) };
+}
+
+function render(rows: Row[]): string {
+  const f = (r?: Rate) => (r ? `${r.opsPerSec.toFixed(0)}/s${r.p50Ms !== undefined ? ` p50 ${r.p50Ms.toFixed(2)} p99 ${r.p99Ms!.toFixed(1)} ms` : ''}` : '—');
+  const ratio = (a?: Rate, b?: Rate) => (a && b ? `${(a.opsPerSec / b.opsPerSec).toFixed(2)}×` : '—');
+  const lines = ['| | dfs | etcd | dfs/etcd | MooseFS | dfs/MooseFS |', '| --- | --- | --- | --- | --- | --- |'];
+  for (const r of rows) lines.push(`| ${r.what} | ${f(r.dfs)} | ${f(r.etcd)} | ${ratio(r.dfs, r.etcd)} | ${f(r.moosefs)} | ${ratio(r.dfs, r.moosefs)} |`);
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const o = options();
+  cleanUpOnSignals('peers');
+  const rows: Row[] = [];
+  const notes: string[] = [];
+  try {
+    await measureDfs(o, rows);
+    const etcdWhy = o.etcd ? etcdMissing() : 'not asked for (--no-etcd)';
+    if (etcdWhy) notes.push(`etcd not measured: ${etcdWhy}`);
+    else await measureEtcd(o, rows);
+    const mfsWhy = o.moosefs ? mooseFsMissing(join(PEERS, 'moosefs')) : 'not asked for (--no-moosefs)';
+    if (mfsWhy) notes.push(`MooseFS not measured: ${mfsWhy}`);
+    else await measureMooseFs(o, rows);
+  } finally {
+    await runCleanup();
+  }
+  console.log(render(rows));
+  for (const n of notes) console.log(n);
+  if (o.json) writeFileSync(o.json, JSON.stringify({ date: new Date().toISOString(), options: o, rows, notes }, null, 2) + '\n');
+}
+
+main().then(() => process.exit(0), (err: unknown) => {
+  console.error(`peers: ${(err as Error).message}`);
+  process.exit(1);
+});
