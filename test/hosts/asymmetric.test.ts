@@ -9,7 +9,7 @@ import t from 'tap';
 import { HostCluster, until } from './host-cluster.js';
 import { LeaderWatch, MetadataLoad, sleep } from './workload.js';
 
-t.setTimeout(120_000);
+t.setTimeout(600_000);
 
 /** How long each one-way cut lasts: several election timeouts (10–20 ticks of 100 ms). */
 const CUT_MS = 8000;

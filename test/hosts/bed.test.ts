@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { ROOT } from '../helpers/cluster.js';
 import { BedError, existingNamespaces, NamespaceBed, namespacesUnavailable } from './bed.js';
 
-t.setTimeout(90_000);
+t.setTimeout(600_000);
 const why = namespacesUnavailable();
 
 /** Tries a TCP connection from one host to another (a listener started there first); 'ok' or the error code. */

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { randomBytesSeeded } from '../helpers/cluster.js';
 import { HostCluster, until } from './host-cluster.js';
 
-t.setTimeout(120_000);
+t.setTimeout(600_000);
 
 t.test('3 masters and 6 chunkservers on two racks, from config files; put and get from a client host', async (t) => {
   const c = await HostCluster.start({ masters: 3, chunkservers: 6, chunkSize: '1MiB' }, (m) => t.comment(m));

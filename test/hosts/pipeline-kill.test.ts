@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { randomBytesSeeded } from '../helpers/cluster.js';
 import { HostCluster, until } from './host-cluster.js';
 
-t.setTimeout(120_000);
+t.setTimeout(600_000);
 const MiB = 1024 * 1024;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 

@@ -37,7 +37,7 @@ function replicasShown(page: Page): Promise<string[][]> {
 }
 
 t.test('the dashboard, opened on a follower, shows a chunkserver die and the cluster heal, without reloading', async (t) => {
-  t.setTimeout(90_000);
+  t.setTimeout(300_000);
   if (!existsSync(CHROMIUM)) {
     t.fail(`no Chromium at ${CHROMIUM}: this test needs a real browser. Install Debian's (apt-get install -y chromium) or set DFS_CHROMIUM to a Chromium binary`);
     return;

@@ -10,7 +10,7 @@ import { DfsClient } from '../../cli/client.js';
 import { PutGetLoad } from '../../scripts/bench/load.js';
 import { ADMIN_TOKEN, TestCluster, waitFor } from '../helpers/cluster.js';
 
-t.setTimeout(240_000);
+t.setTimeout(600_000);
 
 t.test('a chunkserver added and one decommissioned under load: data moves, nothing is lost', async (t) => {
   const c = await TestCluster.start({ masters: 1, chunkservers: 3, replication: 2, chunkSizeBytes: 256 * 1024 });

@@ -14,7 +14,7 @@ import { localAgent } from '../hosts/local-agent.js';
 import { MetadataLoad } from '../hosts/workload.js';
 import { ADMIN_TOKEN, freePorts, spawnRole, TestCluster, waitFor, type Proc } from '../helpers/cluster.js';
 
-t.setTimeout(240_000);
+t.setTimeout(600_000);
 
 interface MastersReply { leader: string | null; members: { id: string; role: string }[] }
 

@@ -14,7 +14,7 @@ import { localAgent } from '../hosts/local-agent.js';
 import { MetadataLoad } from '../hosts/workload.js';
 import { ADMIN_TOKEN, TestCluster, waitFor } from '../helpers/cluster.js';
 
-t.setTimeout(300_000);
+t.setTimeout(600_000);
 
 async function role(addr: string): Promise<{ role: string; term: number; commitIndex: number } | undefined> {
   try {
