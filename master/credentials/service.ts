@@ -6,7 +6,7 @@ import { FS, routeKey } from '../../common/contract/index.js';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Request } from 'express';
 import {
-  AUTHORIZATION_HEADER, bearerToken, checkGrant, newTokenId, signClientToken, verifyClientToken, type ClientGrant, type Principal,
+  AUTHORIZATION_HEADER, bearerToken, checkGrant, newTokenId, signClientToken, VerifiedTokens, type ClientGrant, type Principal,
 } from '../../common/credentials.js';
 import type { Clock } from '../../common/clock.js';
 import { DfsError } from '../../common/errors.js';
@@ -25,6 +25,8 @@ export interface TokenListing extends TokenRecord { revoked: boolean }
 export class CredentialService {
   /** The term in which this leader last caught up with the log: until then a revocation may be committed but not yet applied here. */
   private caughtUpTerm = -1;
+
+  private readonly verified = new VerifiedTokens();
 
   constructor(private readonly svc: MasterService) {}
 
@@ -54,15 +56,19 @@ export class CredentialService {
       await this.svc.replicator.readBarrier();
       this.caughtUpTerm = term;
     }
-    const p = verifyClientToken(token, (id) => this.state.verifyingKey(this.secret, id), this.clock.nowMs());
+    const p = this.verified.verify(token, (id) => this.state.verifyingKey(this.secret, id), this.clock.nowMs());
     if (this.state.isRevoked(p.id)) throw new DfsError('UNAUTHORIZED', `token ${p.id} (${p.name}) has been revoked`, { reason: 'revoked' });
     return p;
   }
 
   // ---- sessions ----
 
+  /** The key session ids are bound under, derived once per cluster secret (every request with a session checks one). */
+  private sessionKeyFor?: { secret: Buffer; key: Buffer };
+
   private sessionMac(rawId: string, p: Principal): string {
-    const key = createHmac('sha256', this.secret).update('dfs client sessions').digest();
+    if (this.sessionKeyFor?.secret !== this.secret) this.sessionKeyFor = { secret: this.secret, key: createHmac('sha256', this.secret).update('dfs client sessions').digest() };
+    const key = this.sessionKeyFor.key;
     return createHmac('sha256', key).update(`${rawId}\n${p.id}`).digest().subarray(0, 16).toString('base64url');
   }
 

@@ -3,7 +3,7 @@
 // rotated tokens, scope rules, and the state through a snapshot.
 import t from 'tap';
 import {
-  bootstrapKey, inScope, leadsToScope, parseTtl, signClientToken, verifyClientToken, type ClientGrant, type SigningKey,
+  bootstrapKey, inScope, leadsToScope, parseTtl, signClientToken, verifyClientToken, VerifiedTokens, type ClientGrant, type SigningKey,
 } from '../../common/credentials.js';
 import { DfsError } from '../../common/errors.js';
 import { MasterState } from '../../master/state/index.js';
@@ -30,6 +30,32 @@ t.test('a token verifies under its key and gives back its grant', async (t) => {
   t.same({ id: p.id, prefix: p.prefix, readOnly: p.readOnly, keyId: p.keyId }, { id: 'tok1', prefix: '/home/alice', readOnly: true, keyId: 'k0' });
   t.equal(bootstrapKey(SECRET).secret.toString('hex'), k0.secret.toString('hex'), 'the bootstrap key is the same on every master');
   t.not(bootstrapKey(Buffer.from('another-cluster-secret-xxxxxxxx')).secret.toString('hex'), k0.secret.toString('hex'), 'another secret, another key');
+});
+
+t.test('a remembered token answers only under the same key bytes, before it expires; forged ones are never remembered', async (t) => {
+  const k0 = bootstrapKey(SECRET);
+  const token = signClientToken(k0, grant({ expiresAtMs: NOW + 1000, prefix: '/home/alice' }));
+  const seen = new VerifiedTokens(2);
+  let lookups = 0;
+  let current: Buffer | undefined = k0.secret;
+  const keys = (id: string) => (lookups++, id === 'k0' ? current : undefined);
+  t.equal(seen.verify(token, keys, NOW).prefix, '/home/alice');
+  const again = seen.verify(token, keys, NOW + 999);
+  t.equal(again.prefix, '/home/alice', 'remembered');
+  again.prefix = '/';
+  t.equal(seen.verify(token, keys, NOW).prefix, '/home/alice', 'a caller changing its copy changes nothing remembered');
+  refusal(t, () => seen.verify(token, keys, NOW + 1000), 'expired', 'remembered, then expired');
+  current = bootstrapKey(Buffer.from('another-cluster-secret-xxxxxxxx')).secret;
+  refusal(t, () => seen.verify(token, keys, NOW), 'signature', 'remembered, then its key id names other bytes');
+  current = undefined;
+  refusal(t, () => seen.verify(token, keys, NOW), 'unknown-key', 'remembered, then its key dropped');
+  current = k0.secret;
+  const forged = `${token.slice(0, -4)}AAAA`;
+  for (let i = 0; i < 3; i++) refusal(t, () => seen.verify(forged, keys, NOW), 'signature', `a forged token, try ${i + 1}`);
+  t.equal(seen.size, 0, 'no refused token is remembered');
+  for (let i = 0; i < 5; i++) seen.verify(signClientToken(k0, grant({ id: `t${i}` })), keys, NOW);
+  t.ok(seen.size <= 2, `bounded: ${seen.size} remembered at most 2`);
+  t.ok(lookups > 0);
 });
 
 t.test('forged, tampered, expired, malformed and unknown-key tokens are refused', async (t) => {
