@@ -54,6 +54,11 @@ export interface AppOptions {
 /** An express app with the request limits, metrics and JSON errors every role uses. */
 export function createApp(log: Logger, metrics: Registry, opts: AppOptions = {}): Express {
   const app = express();
+  // A route matches its contract path exactly: no other case, no trailing '/' (found by the route
+  // fuzz: `/V1/CS/HEARTBEAT` matched the heartbeat route while the peer guard, which compares the
+  // path as written, let it pass, and `/v1/raft/group/` slipped past its guard the same way).
+  app.set('case sensitive routing', true);
+  app.set('strict routing', true);
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(requestLogging(log));
