@@ -33,11 +33,11 @@ t.test('the fuzz\'s checks bite (each on a planted answer)', async (t) => {
   const forbidden = { strings: ['s-tag1'], contents: [secretBytes] };
   const built = (method: string, path: string): Built => ({ req: { method, path, headers: {} }, summary: `${method} ${path}` });
   const answer = (status: number, body: string | Buffer): RawResult => ({ kind: 'answer', res: { status, headers: {}, body: Buffer.from(body), cut: false } });
-  const kinds = (route: Route, cls: Credential, kind: Kind, b: Built, r: RawResult) => judge(route, cls, kind, b, r, forbidden, chunk).map((f) => f.kind);
+  const kinds = (route: Route, cls: Credential, kind: Kind, b: Built, r: RawResult, hidden = forbidden) => judge(route, cls, kind, b, r, hidden, chunk).map((f) => f.kind);
   t.same(kinds(FS.delete, none, 'valid', built('POST', FS.delete.path), answer(200, '{"files":1}')), ['unauthorized-success'], 'an anonymous delete that succeeds');
   t.same(kinds(FS.mkdir, readOnly, 'valid', built('POST', FS.mkdir.path), answer(200, '{}')), ['unauthorized-success'], 'a read-only token that makes a directory');
   t.same(kinds(CS.register, readOnly, 'valid', built('POST', CS.register.path), answer(200, '{}')), ['unauthorized-success'], 'a client token on a peer route');
-  t.same(kinds(CHUNKS.read, readOnly, 'valid', built('GET', '/v1/chunks/9'), answer(200, secretBytes)), [], 'a read-only token with a read token reads a chunk');
+  t.same(kinds(CHUNKS.read, readOnly, 'valid', built('GET', '/v1/chunks/9'), answer(200, secretBytes), { strings: [], contents: [] }), [], 'a read-only token with a read token reads a chunk (it may read every file)');
   t.same(kinds(CHUNKS.read, none, 'valid', { ...built('GET', '/v1/chunks/9'), handle: 9 }, answer(200, secretBytes.subarray(3, 30))), ['unauthorized-success', 'leak'], 'a chunk\'s bytes without a token');
   t.same(kinds(CLUSTER.uiState, none, 'valid', built('GET', CLUSTER.uiState.path), answer(200, '{"dir":{"entries":["s-tag1"]}}')), ['leak'], 'a file name to an anonymous caller');
   t.same(kinds(FS.stat, readOnly, 'valid', built('GET', `${FS.stat.path}?path=/s-tag1`), answer(404, '{"error":{"code":"NOT_FOUND","message":"/s-tag1"}}')), [], 'a name the caller sent, echoed back, is no leak');
@@ -84,7 +84,7 @@ t.test(`every route × every credential class, seed ${seed}, ${requests} request
   const register = JSON.stringify({ id: 'cs-impostor', addr: '127.0.0.1:9', capacityBytes: 1, freeBytes: 1, usedBytes: 0, activeWrites: 0, activeReads: 0, report: { id: '0123456789abcdef', page: 0, final: true }, chunks: [] });
   for (const [method, path] of [['POST', CS.register.path.toUpperCase()], ['POST', `${CS.register.path}/`], ['GET', CLUSTER.raftGroup.path.toUpperCase()], ['GET', `${CLUSTER.raftGroup.path}/`]] as const) {
     const res = await fetch(`http://${leader}${path}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: method === 'POST' ? register : undefined });
-    t.equal(res.status, 404, `${method} ${path} with an admin token and no peer signature: 404, ${(await res.text()).slice(0, 100)}`);
+    t.ok(res.status === 404 || res.status === 401, `${method} ${path} with an admin token and no peer signature: refused, ${res.status} ${(await res.text()).slice(0, 100)}`);
   }
   t.notOk((await c.status()).chunkservers.some((s) => s.id === 'cs-impostor'), 'no impostor chunkserver was registered');
 });

@@ -41,6 +41,8 @@ export interface FuzzReport {
   uncovered: string[];
   kinds: Map<Kind, number>;
   statuses: Map<number | string, number>;
+  /** Answers below 400 per class: what each class was let do (a class never let do anything tests little of the checks on changes). */
+  successes: Map<ClassName, number>;
   findings: Finding[];
   terms: { before: number; after: number };
 }
@@ -137,6 +139,7 @@ async function runBatch(run: Run, batch: Item[], before: Fingerprint, chunksOf: 
     report.kinds.set(item.kind, (report.kinds.get(item.kind) ?? 0) + 1);
     const status = result.kind === 'answer' ? result.res.status : result.kind;
     report.statuses.set(status, (report.statuses.get(status) ?? 0) + 1);
+    if (typeof status === 'number' && status < 400) report.successes.set(item.cls, (report.successes.get(item.cls) ?? 0) + 1);
     for (const f of judge(item.route, cls, item.kind, built, result, forbidden, world.chunkTokens)) report.findings.push({ ...f, request: built.summary });
     const dead = alive(c);
     if (dead.length) {
@@ -166,7 +169,7 @@ export async function fuzzRoutes(c: TestCluster, options: FuzzOptions): Promise<
   const creds = await makeCredentials(first.addr, c.masterAddresses, first.clusterId);
   const world = await makeWorld(c, admin, first.addr, creds, opts.seed);
   const env: Env = { pools: world.pools.others, chunkTokens: world.chunkTokens, versions: world.versions, clusterId: first.clusterId, chunkSizeBytes: opts.chunkSizeBytes, creds, trapAddr: world.trap.addr };
-  const report: FuzzReport = { seed: opts.seed, sent: 0, pairs: new Map(), uncovered: [], kinds: new Map(), statuses: new Map(), findings: [], terms: { before: 0, after: 0 } };
+  const report: FuzzReport = { seed: opts.seed, sent: 0, pairs: new Map(), uncovered: [], kinds: new Map(), statuses: new Map(), successes: new Map(), findings: [], terms: { before: 0, after: 0 } };
   const chunksOf = (p: string) => !isWithin(p, SANDBOX) && !isWithin(p, '/.trash');
   const run: Run = { c, world, creds, env, report, rng, opts, leader: first.addr };
   report.terms.before = (await leaderOf(c.masterAddresses)).term;
@@ -191,6 +194,7 @@ export function describe(report: FuzzReport, maxFindings = 30): string {
   const lines = [
     `route fuzz, seed ${report.seed} (replay: DFS_FUZZ_SEED=${report.seed} DFS_FUZZ_REQUESTS=${report.sent}): ${report.sent} requests, ${report.pairs.size} route × class pairs, term ${report.terms.before} → ${report.terms.after}`,
     `statuses: ${[...report.statuses].sort((a, b) => String(a[0]).localeCompare(String(b[0]))).map(([s, n]) => `${s}×${n}`).join(' ')}`,
+    `answers below 400 by class: ${CLASS_NAMES.map((c) => `${c} ${report.successes.get(c) ?? 0}`).join(', ')}`,
     `findings: ${report.findings.length} ${JSON.stringify(Object.fromEntries(byKind))}`,
     ...report.findings.slice(0, maxFindings).map((f) => `- ${f.kind} ${f.route} (${f.cls}): ${f.detail.slice(0, 300)}\n    ${f.request.slice(0, 400)}`),
   ];
