@@ -38,6 +38,10 @@ export const ErrorCodes = {
   JSON_TOO_COMPLEX: 400,
   /** A request body that did not arrive in time. */
   BODY_TIMEOUT: 408,
+  /** A request whose headers (or, on a chunkserver, whose whole body) did not arrive in time: Node's HTTP layer cut it. */
+  REQUEST_TIMEOUT: 408,
+  /** Request headers over Node's 16 KiB limit. */
+  HEADERS_TOO_LARGE: 431,
   /** A Host header that names no name of this server (DNS rebinding). */
   HOST_NOT_ALLOWED: 403,
   /** A write sent by a web page of another origin. */

@@ -6,7 +6,8 @@
 // header must name this server (DNS rebinding); a write from another web origin is refused; a
 // known path called with the wrong method answers 405; headers, bodies and connections are bounded.
 import { createHash } from 'node:crypto';
-import type { Server } from 'node:http';
+import { STATUS_CODES, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import type { Express, NextFunction, Request, RequestHandler, Response } from 'express';
@@ -199,12 +200,46 @@ export function methodNotAllowed(app: Express): RequestHandler {
   };
 }
 
+/** An error as a whole HTTP/1.1 answer, for a socket no route has (a request the HTTP parser refused, a CONNECT). */
+export function rawErrorAnswer(err: DfsError): string {
+  const body = JSON.stringify(err.toBody());
+  return `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? 'Error'}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+}
+
+/** What Node's HTTP parser refused (its own answer is a bare status line), as a refusal with a stable code. */
+export function parserRefusal(code: string | undefined): DfsError {
+  switch (code) {
+    case 'HPE_HEADER_OVERFLOW': return new DfsError('HEADERS_TOO_LARGE', 'request headers are over the 16 KiB limit');
+    case 'ERR_HTTP_REQUEST_TIMEOUT': return new DfsError('REQUEST_TIMEOUT', 'the request did not arrive in time');
+    case 'HPE_INVALID_METHOD': return new DfsError('METHOD_NOT_ALLOWED', 'unknown HTTP method');
+    default: return new DfsError('INVALID_ARGUMENT', 'malformed HTTP request');
+  }
+}
+
+/**
+ * Answers what the HTTP layer refuses before any route runs as every other refusal is answered:
+ * a JSON error with a stable code (not Node's bare status line), then the connection closed. A
+ * CONNECT (no route takes one; Node would drop the connection unanswered) gets 405.
+ */
+function answerRefusals(server: Server): void {
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    // Nothing to answer on a connection gone, or one whose answer has begun.
+    const begun = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+    if (err.code === 'ECONNRESET' || !socket.writable || begun) return void socket.destroy();
+    socket.end(rawErrorAnswer(parserRefusal(err.code)));
+  });
+  server.on('connect', (_req, socket: Duplex) => {
+    socket.end(rawErrorAnswer(new DfsError('METHOD_NOT_ALLOWED', 'CONNECT is not served here')));
+  });
+}
+
 /** Timeouts and connection caps on a listener (plain or TLS). `requestTimeoutMs`: the longest a whole request may take to arrive. */
 export function applyServerLimits(server: Server, requestTimeoutMs: number, limits: ServerLimits = HTTP_SERVER_LIMITS): void {
   server.headersTimeout = limits.headersTimeoutMs;
   server.requestTimeout = requestTimeoutMs;
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
   server.maxConnections = limits.maxConnections;
+  answerRefusals(server);
   const perClient = new Map<string, number>();
   server.on('connection', (socket) => {
     const who = socket.remoteAddress ?? '?';

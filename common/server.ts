@@ -54,6 +54,12 @@ export interface AppOptions {
 /** An express app with the request limits, metrics and JSON errors every role uses. */
 export function createApp(log: Logger, metrics: Registry, opts: AppOptions = {}): Express {
   const app = express();
+  // A route matches its contract path exactly: no other case, no trailing '/'. Found by the route
+  // fuzz: the peer guards compare the path as written, so with an admin client token and no peer
+  // signature `POST /V1/CS/REGISTER` registered a made-up chunkserver and `GET /v1/raft/group/`
+  // answered the group; `/V1/HEALTH` answered 200 for a path the contract does not have.
+  app.set('case sensitive routing', true);
+  app.set('strict routing', true);
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(requestLogging(log));

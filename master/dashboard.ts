@@ -191,9 +191,10 @@ export function mountDashboard(app: Express, svc: MasterService): void {
     res.set({ 'Access-Control-Allow-Headers': 'authorization', 'Access-Control-Allow-Methods': 'GET', 'Access-Control-Max-Age': '600' }).status(204).end();
   });
 
+  // Relative links in the page need the trailing slash; routes match exactly (common/server.ts), so the bare folder is sent there.
+  const bare = CLUSTER.uiPage.path.replace(/\/$/, '');
+  app.use((req, res, next) => (req.path === bare && (req.method === 'GET' || req.method === 'HEAD') ? res.redirect(302, CLUSTER.uiPage.path) : next()));
   serveRaw(app, CLUSTER.uiPage, (req, res) => {
-    // Relative links in the page need the trailing slash.
-    if (!req.path.endsWith('/')) return res.redirect(302, CLUSTER.uiPage.path);
     const leader = svc.replicator.isLeader() ? undefined : svc.replicator.leaderAddr();
     if (leader) return res.redirect(302, `${scheme()}://${leader}${CLUSTER.uiPage.path}`);
     // The leader, or no leader known yet: the page itself looks for one.

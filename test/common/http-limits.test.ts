@@ -128,6 +128,34 @@ t.test('a known path with another method is 405, an unknown one 404', async (t) 
   await none.body.dump();
 });
 
+t.test('a route matches its path exactly: another case or a trailing slash is no route (found by the route fuzz)', async (t) => {
+  const { addr } = await app(t);
+  for (const path of ['/V1/THING', '/v1/Thing', '/v1/thing/']) {
+    const res = await request(`http://${addr}${path}`);
+    t.equal(res.statusCode, 404, `GET ${path}: 404`);
+    t.match(await res.body.json(), { error: { code: 'NOT_FOUND' } });
+  }
+  const ok = await request(`http://${addr}/v1/thing`);
+  t.equal(ok.statusCode, 200, 'the path as the route names it still answers');
+  await ok.body.dump();
+});
+
+t.test('what the HTTP parser refuses is answered as JSON with a stable code, then closed (found by the route fuzz)', async (t) => {
+  const { addr } = await app(t);
+  const cases: [string, RegExp, string][] = [
+    [`FOO /v1/thing HTTP/1.1\r\nhost: ${addr}\r\n\r\n`, /^HTTP\/1.1 405 /, 'METHOD_NOT_ALLOWED'],
+    [`GET %2fv1%2fthing HTTP/1.1\r\nhost: ${addr}\r\n\r\n`, /^HTTP\/1.1 400 /, 'INVALID_ARGUMENT'],
+    [`GET /v1/thing HTTP/1.1\r\nhost: ${addr}\r\nx-big: ${'y'.repeat(20_000)}\r\n\r\n`, /^HTTP\/1.1 431 /, 'HEADERS_TOO_LARGE'],
+    [`CONNECT /v1/thing HTTP/1.1\r\nhost: ${addr}\r\n\r\n`, /^HTTP\/1.1 405 /, 'METHOD_NOT_ALLOWED'],
+  ];
+  for (const [text, status, code] of cases) {
+    const r = await raw(addr, text, 10_000);
+    t.match(r.reply, status, `${text.split(' ')[0]} ${code}: ${r.reply.split('\r\n')[0]}`);
+    t.match(r.reply, new RegExp(`\\{"error":\\{"code":"${code}"`), 'with a JSON error body');
+    t.ok(r.closed, 'and the connection is closed');
+  }
+});
+
 t.test('slow headers and slow bodies are cut', async (t) => {
   const { addr } = await app(t);
   const slow = await raw(addr, `GET /v1/thing HTTP/1.1\r\nhost: ${addr}\r\n`, HTTP_SERVER_LIMITS.headersTimeoutMs + 15_000);
