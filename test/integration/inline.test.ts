@@ -61,6 +61,8 @@ t.test('inline files on a 3-master cluster', async (t) => {
     files.set('/cli/stdin.txt', Buffer.from('from stdin\n'));
     const status = JSON.parse((await c.dfs(['status', '--json'])).stdout.toString()) as { inline: { files: number; bytes: number; maxFileBytes: number } };
     t.match(status.inline, { files: 4, bytes: 1 + 100 + LIMIT + 11, maxFileBytes: LIMIT }, 'status counts the inline files and bytes');
+    t.match((await c.dfs(['status'])).stdout.toString(), /^inline: 4 files of at most 4(\.0)? KiB in the masters' state, [\d.]+ KiB of 256(\.0)? MiB$/m, 'dfs status says so');
+    t.match((await c.dfs(['stat', '/cli/100.bin'])).stdout.toString(), /^inline: +in the masters' state, checksum [0-9a-f]{16} \(no chunkserver holds it\)$/m, 'dfs stat shows an inline file');
   });
 
   await t.test('DfsClient: put, get and ranged reads; overwrite as a create', async (t) => {
