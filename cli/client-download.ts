@@ -9,6 +9,8 @@ import type { ChunkInfo, ReplicaInfo, StatReply } from '../common/protocol.js';
 import { localFirst } from '../common/racks.js';
 import { outgoingRequestId, replyRequestId, REQUEST_ID_HEADER, traceCall } from '../common/request-id.js';
 import type { MetaClient } from './client-meta.js';
+import { initChecksums } from '../common/checksum.js';
+import { decodeInline } from '../common/inline.js';
 
 export interface GetOptions {
   onProgress?: (bytes: number, total: number) => void;
@@ -69,6 +71,12 @@ export class Downloader {
     const info = await this.meta.stat(path, true);
     if (info.type === 'dir') throw new DfsError('IS_A_DIRECTORY', `${info.path} is a directory`);
     if (info.state !== 'complete') throw new DfsError('FILE_NOT_READY', `${info.path} is still being written; it is readable once its writer completes it`);
+    if (info.inline) {
+      const bytes = await inlineBytes(info);
+      sink.write(bytes);
+      opts.onProgress?.(bytes.length, info.size);
+      return info;
+    }
     const d: Download = { path, info, sink, delivered: 0, onProgress: opts.onProgress };
     try {
       for (let i = 0; i < d.info.chunks!.length; i++) d.delivered += await this.readWholeChunk(d, i);
@@ -205,6 +213,10 @@ export class Downloader {
     if (info.type === 'dir') throw new DfsError('IS_A_DIRECTORY', `${info.path} is a directory`);
     if (info.state !== 'complete') throw new DfsError('FILE_NOT_READY', `${info.path} is still being written; it is readable once its writer completes it`);
     if (!(start >= 0 && start <= end && end <= info.size)) throw new DfsError('INVALID_ARGUMENT', `range ${start}-${end} is outside ${info.path} (${info.size} bytes)`);
+    if (info.inline) {
+      if (end > start) sink.write((await inlineBytes(info)).subarray(start, end));
+      return info;
+    }
     let chunkStart = 0;
     // The stat whose read tokens are in use: one refreshed for an expired token serves the rest.
     let current = info;
@@ -284,6 +296,17 @@ export class Downloader {
     if (!same) throw new DfsError('STALE_VERSION', `${info.path} changed while it was being read; read it again`);
     return fresh;
   }
+}
+
+/**
+ * An inline file's bytes from its stat (common/inline.ts), checked against their length and
+ * checksum: bytes that fail are never handed on (CHECKSUM_MISMATCH).
+ */
+async function inlineBytes(info: StatReply): Promise<Buffer> {
+  await initChecksums();
+  const bytes = decodeInline(info.inline!);
+  if (!bytes || bytes.length !== info.size) throw new DfsError('CHECKSUM_MISMATCH', `the inline bytes of ${info.path} fail their checksum (or are not its ${info.size} bytes); read it again`);
+  return bytes;
 }
 
 /**

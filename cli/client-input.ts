@@ -31,6 +31,23 @@ export class ChunkInput {
     }
   }
 
+  /**
+   * The whole input when it has at most `maxBytes` (a small file, sent inline: common/inline.ts);
+   * undefined when it has more. Either way what it read stays for the chunks, so the caller can
+   * still write the input as chunks. Holds at most `maxBytes` and one piece more.
+   */
+  async readWhole(maxBytes: number): Promise<Buffer | undefined> {
+    const pieces: Buffer[] = [];
+    let total = 0;
+    for (let p = await this.pull(); p; p = total > maxBytes ? undefined : await this.pull()) {
+      pieces.push(p);
+      total += p.length;
+    }
+    const read = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
+    if (read.length > 0) this.carry = read;
+    return total <= maxBytes ? read : undefined;
+  }
+
   private async pull(): Promise<Buffer | undefined> {
     if (this.carry) {
       const c = this.carry;
@@ -44,6 +61,11 @@ export class ChunkInput {
       return undefined;
     }
     return typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
+  }
+
+  /** Puts `bytes` before what is left of the input (an inline file's bytes, before an append's). */
+  unshift(bytes: Buffer): void {
+    this.carry = this.carry ? Buffer.concat([bytes, this.carry]) : bytes;
   }
 
   /** Starts the next chunk with its first bytes; false at the end of input. */

@@ -33,7 +33,7 @@ export class MetaClient {
    * instead of being applied twice. Each call in flight uses a session of its own.
    */
   async mutate<R extends JsonRoute>(route: R, body: RequestOf<R>): Promise<ReplyOf<R>> {
-    const session = this.idleSessions.pop() ?? { id: (await this.read(FS.session, {})).sessionId, seq: 0 };
+    const session = this.idleSessions.pop() ?? await this.openSession();
     session.seq++;
     try {
       const reply = await this.read(route, body, { headers: { [SESSION_HEADER]: `${session.id}:${session.seq}` } });
@@ -44,6 +44,30 @@ export class MetaClient {
       if (err instanceof DfsError && err.status >= 400 && err.status < 500 && err.code !== 'SESSION_EXPIRED') this.idleSessions.push(session);
       throw err;
     }
+  }
+
+  /** The largest file the leader keeps inline, as its last session reply said (undefined: none asked yet). */
+  private inlineLimit: number | undefined;
+
+  private async openSession(): Promise<{ id: string; seq: number }> {
+    const opened = await this.read(FS.session, {});
+    this.inlineLimit = opened.inlineMaxBytes ?? 0; // a master without inline files says nothing
+    return { id: opened.sessionId, seq: 0 };
+  }
+
+  /**
+   * The largest file the leader keeps inline (common/inline.ts), 0 when none: from the session
+   * replies, so it costs a call only before this client's first mutation.
+   */
+  async inlineMaxBytes(): Promise<number> {
+    if (this.inlineLimit === undefined) this.idleSessions.push(await this.openSession());
+    return this.inlineLimit ?? 0;
+  }
+
+  /** A leader refused an inline file (INLINE_REFUSED): what it said its limit is now, until the next session says otherwise. */
+  learnInlineRefusal(err: DfsError): void {
+    const max = err.details.inlineMaxBytes;
+    if (typeof max === 'number' && Number.isInteger(max) && max >= 0) this.inlineLimit = max;
   }
 
   /** A call to the leader without a session: a read, or a call that is safe to repeat. Its reply is checked against the contract. */

@@ -98,7 +98,8 @@ export async function* readRecords(src: RecordSource, path: string, opts: ReadRe
   const seen = new SeenIds(opts.dedupWindow ?? DEFAULT_DEDUP_WINDOW);
   const st = await src.stat(path, true);
   let start = 0;
-  for (const c of st.chunks ?? []) {
+  // An inline file (common/inline.ts) is read as one chunk of its size: it has no chunks.
+  for (const c of st.inline ? [{ length: st.size }] : st.chunks ?? []) {
     const bytes = await readAll(src, path, start, start + c.length, st);
     for (const r of scanChunk(bytes, start, skips)) {
       if (seen.seen(r.id)) skips.duplicateRecords++;

@@ -7,6 +7,7 @@ import { normalizePath } from '../common/paths.js';
 import { FS } from '../common/contract/index.js';
 import type { AllocateReply, AppendReply, CompletedChunk, CreateReply, EntryInfo } from '../common/protocol.js';
 import { fillLastChunk } from './client-append.js';
+import { decodeInline, inlineBody } from '../common/inline.js';
 import { ChunkInput } from './client-input.js';
 import type { MetaClient } from './client-meta.js';
 import { LeaseRenewer } from './lease-renewer.js';
@@ -26,6 +27,11 @@ export interface PutOptions {
   onRetry?: (message: string) => void;
   /** The master completes the file only if every chunk has this many live replicas (else TOO_FEW_REPLICAS, and the write is abandoned). */
   minReplicas?: number;
+  /**
+   * false: always write chunks, never send the file inline in its create (a file concat will
+   * join, as an S3 multipart part). Default: a file within the leader's inline limit goes inline.
+   */
+  inline?: boolean;
   /** Every chunk is stored: each with the replicas its pipeline reached. Called just before the file is completed. */
   onStored?: (chunks: readonly CompletedChunk[]) => void;
   /**
@@ -95,11 +101,38 @@ export class Uploader {
       };
       halt.check();
       if (empty) return createdAs('file', await this.meta.mutate(FS.create, { ...body, empty: true })).file;
+      const inline = await this.putInline(input, body, halt, opts);
+      if (inline) return inline;
       // Not raced: once asked for, the write must be known, so that a stop abandons it.
       const created = createdAs('write', await this.meta.mutate(FS.create, { ...body, ...(opts.sizeBytes !== undefined ? { expectedBytes: opts.sizeBytes } : {}) }));
       return await this.writeFile(created, input, halt, opts);
     } finally {
       halt.dispose();
+    }
+  }
+
+  /**
+   * A small file in one master call: when the whole input fits the leader's inline limit, its
+   * bytes and checksum go in the create (common/inline.ts) and the file is complete at once, with
+   * no chunkserver involved. Undefined when it does not fit, or the leader refused it
+   * (INLINE_REFUSED: off, too large, the namespace's cap reached): the caller writes chunks, and
+   * the input still holds every byte read here.
+   */
+  private async putInline(input: ChunkInput, body: { path: string; overwrite: boolean; parents: boolean; replication?: number }, halt: Halt, opts: PutOptions): Promise<EntryInfo | undefined> {
+    if (opts.inline === false) return undefined;
+    const max = await halt.race(this.meta.inlineMaxBytes());
+    if (max === 0 || (opts.sizeBytes !== undefined && opts.sizeBytes > max)) return undefined;
+    const bytes = await halt.race(input.readWhole(max));
+    halt.check();
+    if (!bytes) return undefined;
+    try {
+      const file = createdAs('file', await this.meta.mutate(FS.create, { ...body, inline: inlineBody(bytes) })).file;
+      opts.onProgress?.(bytes.length);
+      return file;
+    } catch (err) {
+      if (!(err instanceof DfsError) || err.code !== 'INLINE_REFUSED') throw err;
+      this.meta.learnInlineRefusal(err);
+      return undefined;
     }
   }
 
@@ -118,6 +151,8 @@ export class Uploader {
       await halt.race(input.hasData()); // an empty input still opens and completes: the path is checked as for any append
       halt.check();
       const opened = await this.meta.mutate(FS.append, { path: normalizePath(path), ...(opts.sizeBytes !== undefined ? { expectedBytes: opts.sizeBytes } : {}) });
+      const inline = await this.inlinePrefix(opened);
+      if (inline) input.unshift(inline);
       return await this.writeFile(opened, input, halt, opts, opened);
     } finally {
       halt.dispose();
@@ -139,11 +174,25 @@ export class Uploader {
         await this.meta.mutate(FS.abandon, { writeId: opened.writeId }).catch(() => undefined);
         throw new DfsError('INTERNAL', 'the master opened a record append without saying where the record goes; it was abandoned');
       }
-      const input = new ChunkInput(Readable.from(place.pad > 0 ? [Buffer.alloc(place.pad), frame] : [frame]));
+      const inline = await this.inlinePrefix(opened);
+      const input = new ChunkInput(Readable.from([...(inline ? [inline] : []), ...(place.pad > 0 ? [Buffer.alloc(place.pad)] : []), frame]));
       return { file: await this.writeFile(opened, input, halt, opts, opened), offset: place.offset };
     } finally {
       halt.dispose();
     }
+  }
+
+  /**
+   * An append opened on an inline file: its bytes, checked against their checksum, which the
+   * append writes again before the appended ones, so the file becomes one of chunks. Bytes that
+   * fail their checksum are never written: the append is abandoned.
+   */
+  private async inlinePrefix(opened: AppendReply): Promise<Buffer | undefined> {
+    if (!opened.inline) return undefined;
+    const bytes = decodeInline(opened.inline);
+    if (bytes) return bytes;
+    await this.meta.mutate(FS.abandon, { writeId: opened.writeId }).catch(() => undefined);
+    throw new DfsError('CHECKSUM_MISMATCH', `the inline bytes of ${opened.path} the master sent fail their checksum; nothing was appended`);
   }
 
   /** The body of put (and append) once the write exists: stream its chunks, then complete it, or abandon it. */
@@ -163,7 +212,8 @@ export class Uploader {
       // Complete renews the lease itself; a renewal answered meanwhile must not fail a write that finished.
       this.leases.remove(writeId);
       return await this.meta.mutate(FS.complete, {
-        writeId, length: (append?.size ?? 0) + total, chunks, ...(last ? { last } : {}), ...(opts.minReplicas !== undefined && opts.minReplicas > 1 ? { minReplicas: opts.minReplicas } : {}),
+        // An inline file's bytes are in the new chunks (inlinePrefix): they are in `total` already.
+        writeId, length: (append && !append.inline ? append.size : 0) + total, chunks, ...(last ? { last } : {}), ...(opts.minReplicas !== undefined && opts.minReplicas > 1 ? { minReplicas: opts.minReplicas } : {}),
       });
     } catch (err) {
       this.leases.remove(writeId);

@@ -82,6 +82,7 @@ export function formatStat(s: StatReply, human: boolean): string {
       `modified:    ${date(s.mtimeMs)}`,
       `chunks:      ${s.chunkCount}`,
     );
+    if (s.inline) lines.push(`inline:      in the masters' state, checksum ${s.inline.checksum} (no chunkserver holds it)`);
     for (const c of s.chunks ?? []) {
       const live = c.replicas.length;
       const flag = live === 0 ? '  MISSING' : live < s.replication ? `  UNDER-REPLICATED (${live}/${s.replication})` : '';
@@ -115,6 +116,7 @@ export function formatStatus(s: ClusterStatus): string {
   if (s.tolerance) lines.push(formatTolerance(s.tolerance)); // rack rule
   lines.push(`repair: ${s.repair.copiesInFlight} copies in flight, ${s.repair.copiesDone} done, ${s.repair.copiesFailed} failed; balancing: ${s.repair.movesInFlight} moves in flight, ${s.repair.movesDone} done (since this leader took over)`);
   if (s.trash) lines.push(formatTrashHeld(s.trash)); // trash-quota
+  if (s.inline && (s.inline.files > 0 || s.inline.maxFileBytes > 0)) lines.push(`inline: ${s.inline.files} file${s.inline.files === 1 ? '' : 's'} of at most ${formatBytes(s.inline.maxFileBytes)} in the masters' state, ${formatBytes(s.inline.bytes)} of ${formatBytes(s.inline.capBytes)}`);
   return lines.join('\n');
 }
 

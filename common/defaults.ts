@@ -21,6 +21,8 @@ export const MASTER_DEFAULTS = {
   balanceThreshold: 0.1,
   /** trash-quota: what dfs rm moved to /.trash is kept a day (HDFS's fs.trash.interval), then expunged. */
   trashIntervalMs: 24 * 3600_000,
+  /** Files this small live in the masters' replicated state (common/inline.ts); 0 turns it off. */
+  inlineMaxBytes: 4096,
 };
 
 export const CHUNKSERVER_DEFAULTS = {

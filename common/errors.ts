@@ -59,6 +59,14 @@ export const ErrorCodes = {
   RECORD_TOO_LARGE: 413,
   /** A directory's name or space quota would be exceeded (dfs quota show): nothing was changed. */
   QUOTA_EXCEEDED: 403,
+  /**
+   * A create carrying its bytes inline that the master will not keep inline (inline files off, the
+   * file larger than the master's limit, or the namespace's inline bytes at their cap): nothing was
+   * changed; the client writes the file as chunks instead (`reason`, `inlineMaxBytes`).
+   */
+  INLINE_REFUSED: 409,
+  /** A create whose inline bytes do not match their length or xxHash64 checksum: nothing was changed. */
+  INLINE_CHECKSUM_MISMATCH: 400,
   WRITE_NOT_FOUND: 404,
   CHUNK_NOT_FOUND: 404,
   CHUNK_EXISTS: 409,

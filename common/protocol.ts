@@ -2,6 +2,7 @@
 // Every body that crosses the network is parsed with one of these schemas at the edge.
 import { z } from 'zod';
 import { RACK_PATTERN } from './racks.js';
+import { base64Length, INLINE_MAX_BYTES_LIMIT } from './inline.js';
 import { MAX_COPY_FAILED, MAX_HEARTBEAT_LIST, MAX_JSON_BODY_BYTES, MAX_REPORT_PAGE_CHUNKS, MAX_REPORT_PAGES } from './limits.js';
 
 export const API = 'v1';
@@ -35,6 +36,16 @@ export const CreateRequest = z.strictObject({
   empty: z.boolean().default(false),
   /** trash-quota: the writer's size when it knows it (a local file): quotas are checked against it here, before a chunk is written. */
   expectedBytes: nonNegInt.optional(),
+  /**
+   * The whole file, kept in the master's replicated state (common/inline.ts): base64 bytes, their
+   * length and xxHash64 checksum. The file is complete in this one call; INLINE_REFUSED when the
+   * master will not keep it inline (the client then writes chunks).
+   */
+  inline: z.strictObject({
+    data: z.string().max(base64Length(INLINE_MAX_BYTES_LIMIT)),
+    size: z.number().int().min(1).max(INLINE_MAX_BYTES_LIMIT),
+    checksum,
+  }).optional(),
 });
 export const AllocateRequest = z.strictObject({
   writeId,

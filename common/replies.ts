@@ -44,9 +44,14 @@ export const EntryInfo = z.object({
   chunkCount: count,
 });
 
+/** An inline file's bytes (common/inline.ts): base64, with their length and checksum, which every reader checks. */
+export const InlineData = z.object({ data: z.string(), size: count, checksum: z.string() });
+
 export const StatReply = EntryInfo.extend({
   chunkSizeBytes: count,
   chunks: z.array(ChunkInfo).optional(),
+  /** With `chunks` asked for, an inline file's bytes: it has no chunks, and is read from here. */
+  inline: InlineData.optional(),
 });
 
 export const ListReply = z.object({
@@ -142,6 +147,11 @@ export const AppendReply = CreateReply.extend({
     fromToken: z.string().optional(),
   }).optional(),
   /**
+   * The file is inline (kept in the master's state): its bytes. The append writes them first, then
+   * the appended bytes, as new chunks from index 0; complete makes it a file of chunks.
+   */
+  inline: InlineData.optional(),
+  /**
    * A record append's place: the record goes at `offset`; `pad` zero bytes fill the last chunk first
    * (the record did not fit in its room), so the append adds exactly `pad` + the record.
    */
@@ -225,6 +235,8 @@ export const ClusterStatus = z.object({
   tolerance: ClusterTolerance,
   /** trash-quota: what /.trash holds (bytes: the files' sizes; rawBytes: times replication) and how long it keeps it. */
   trash: z.object({ files: count, bytes: count, rawBytes: count, intervalMs: count }).optional(),
+  /** Files kept inline in the masters' state (common/inline.ts), their bytes, and the namespace's cap on those. */
+  inline: z.object({ files: count, bytes: count, capBytes: count, maxFileBytes: count }).optional(),
 });
 
 /** Make a replica of `handle` here: read it (verified) from `source`, check it, store it. */
@@ -278,6 +290,7 @@ export type ChunkInfo = z.infer<typeof ChunkInfo>;
 export type FileState = z.infer<typeof FileState>;
 export type EntryInfo = z.infer<typeof EntryInfo>;
 export type StatReply = z.infer<typeof StatReply>;
+export type InlineData = z.infer<typeof InlineData>;
 export type ListReply = z.infer<typeof ListReply>;
 export type ChunkHealth = z.infer<typeof ChunkHealth>;
 export type FsckProblem = z.infer<typeof FsckProblem>;

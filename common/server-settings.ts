@@ -13,6 +13,7 @@ import { CHUNKSERVER_DEFAULTS, MASTER_DEFAULTS } from './defaults.js';
 import { DfsError } from './errors.js';
 import { parseRateMiBps } from './rate.js';
 import { DEFAULT_RACK, parseRack } from './racks.js';
+import { INLINE_MAX_BYTES_LIMIT } from './inline.js';
 
 export type Role = 'master' | 'chunkserver';
 
@@ -145,6 +146,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'gcGraceMs', flag: 'gc-grace-ms', roles: MASTER, type: 'number', parse: int(0), default: MASTER_DEFAULTS.gcGraceMs, describe: 'unreferenced or stale replicas are deleted after this long' },
   { key: 'copiesPerServer', flag: 'copies-per-server', roles: MASTER, type: 'number', parse: int(1, 64), default: MASTER_DEFAULTS.copiesPerServer, describe: 're-replication and balancing copies one chunkserver takes part in at once' },
   { key: 'trashIntervalMs', flag: 'trash-interval-ms', roles: MASTER, type: 'number', parse: int(1000), default: MASTER_DEFAULTS.trashIntervalMs, describe: 'dfs rm keeps things in /.trash this long before the leader expunges them (HDFS fs.trash.interval): longer gives more time to restore, shorter frees space sooner' },
+  { key: 'inlineMaxBytes', flag: 'inline-max-bytes', roles: MASTER, type: 'number', parse: int(0, INLINE_MAX_BYTES_LIMIT), default: MASTER_DEFAULTS.inlineMaxBytes, describe: `files of at most this many bytes are kept inline in the masters' replicated state (one Raft command a file, no chunkserver), 0 to ${INLINE_MAX_BYTES_LIMIT}: larger costs master memory, Raft log and snapshot space; 0 turns it off` },
   { key: 'balanceThreshold', flag: 'balance-threshold', roles: MASTER, type: 'number', parse: fraction, default: MASTER_DEFAULTS.balanceThreshold, describe: 'move replicas when a server\'s use strays from the mean by more than this share of it (0: never)' },
   // chunkserver
   { key: 'masters', flag: 'masters', roles: CHUNKSERVER, type: 'string', parse: masterList, describe: `the masters to report to, host:port,... (or $DFS_MASTERS); default ${DEFAULT_MASTERS.join(',')}` },
@@ -240,7 +242,7 @@ export interface MasterSettings {
   id: string; listen: string; advertise?: string; data: string; secretFile?: string; chunkSize: number;
   tlsCert?: string; tlsKey?: string; tlsCa?: string;
   peers?: Record<string, string>; replication: number; deadTimeoutMs: number; connectionGraceMs: number; leaseMs: number; snapshotEvery: number;
-  tickMs: number; gcGraceMs: number; copiesPerServer: number; balanceThreshold: number; trashIntervalMs: number;
+  tickMs: number; gcGraceMs: number; copiesPerServer: number; balanceThreshold: number; trashIntervalMs: number; inlineMaxBytes: number;
 }
 
 export interface ChunkserverSettings {

@@ -10,6 +10,8 @@ export type Command =
     empty?: boolean;
     /** The size the writer announced: the write counts for it in quotas from the start (master/quotas.ts). */
     expectedBytes?: number;
+    /** The whole file, kept in the state (common/inline.ts): complete in this one command; the leader checked the checksum. */
+    inline?: import('../common/inline.js').InlineBody;
   }
   | { op: 'allocate'; writeId: string; index: number; nowMs: number }
   | {

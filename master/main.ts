@@ -11,6 +11,9 @@ import { PeerVerifier } from '../common/peer-auth.js';
 import { clientTls, loadServerTls, useClientTls, type TlsFiles } from '../common/tls.js';
 import { createApp, installErrorHandler, listen, newMetricsRegistry, sendError } from '../common/server.js';
 import { DfsError } from '../common/errors.js';
+import { initChecksums } from '../common/checksum.js';
+import { MASTER_DEFAULTS } from '../common/defaults.js';
+import { INLINE_MAX_BYTES_LIMIT } from '../common/inline.js';
 import { CHUNK_TIMEOUT_MS, checkLimits, WRITE_TOKEN_TTL_MS } from '../common/limits.js';
 import { REPAIR_DEFAULTS } from './repair/index.js';
 import { RaftReplicator } from './raft-replicator.js';
@@ -56,6 +59,8 @@ export interface MasterOptions {
   balanceThreshold: number;
   /** trash-quota: trash checkpoints older than this are expunged (default a day). */
   trashIntervalMs?: number;
+  /** Files of at most this many bytes are kept inline in the replicated state (0: none; default MASTER_DEFAULTS.inlineMaxBytes). */
+  inlineMaxBytes?: number;
   /** TLS on the listener and (with a CA) mutual TLS with chunkservers and the other masters. */
   tls?: TlsFiles;
   /** `--join <cluster id>`: an empty data folder joins the running group `peers` names, as a learner. */
@@ -80,6 +85,9 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
     deadTimeoutMs: opts.deadTimeoutMs, connectionGraceMs: opts.connectionGraceMs, gcGraceMs: opts.gcGraceMs, writeTokenTtlMs: WRITE_TOKEN_TTL_MS, chunkTimeoutMs: CHUNK_TIMEOUT_MS,
     copyTimeoutMs: REPAIR_DEFAULTS.copyTimeoutMs, copyReportSlackMs: opts.deadTimeoutMs,
   });
+  const inline = opts.inlineMaxBytes ?? MASTER_DEFAULTS.inlineMaxBytes;
+  if (!Number.isInteger(inline) || inline < 0 || inline > INLINE_MAX_BYTES_LIMIT) throw new DfsError('INVALID_ARGUMENT', `--inline-max-bytes must be a whole number from 0 to ${INLINE_MAX_BYTES_LIMIT}, not ${inline}`);
+  await initChecksums(); // the leader checks inline bytes against their checksum before it proposes them
   const log = createLogger('master', opts.id);
   secureDataDir(opts.dataDir, log);
   const secret = loadSecret(opts.secretFile);
@@ -210,6 +218,7 @@ function serviceConfig(opts: MasterOptions, m: { addr: string; clusterId: string
     id: opts.id, addr: m.addr, clusterId: m.clusterId, chunkSizeBytes: opts.chunkSizeBytes, defaultReplication: opts.replication,
     writeLeaseMs: opts.writeLeaseMs, deadTimeoutMs: opts.deadTimeoutMs, connectionGraceMs: opts.connectionGraceMs, writeTokenTtlMs: WRITE_TOKEN_TTL_MS, readTokenTtlMs: READ_TOKEN_TTL_MS, secret: m.secret,
     peers: m.peers, safeModeMs: opts.safeModeMs, gcGraceMs: opts.gcGraceMs, trashIntervalMs: opts.trashIntervalMs,
+    inlineMaxBytes: opts.inlineMaxBytes ?? MASTER_DEFAULTS.inlineMaxBytes,
     repair: { perServerCopies: opts.copiesPerServer, balanceThreshold: opts.balanceThreshold },
   };
 }

@@ -167,7 +167,9 @@ function planCreate(state: MasterState, plan: QuotaPlan, cmd: Extract<Command, {
   const existing = state.lookup(cmd.path);
   if (existing?.type === 'dir' || (existing && !cmd.overwrite)) return;
   // The new write counts for the size it announced (a put of a local file), so a file too large is refused before a chunk is written.
-  plan.add(cmd.path, existing ? 0 : 1, cmd.empty ? 0 : cmd.replication * (cmd.expectedBytes ?? 0));
+  // An inline file is complete at once, as an empty one: it counts its size from now on.
+  const complete = cmd.empty === true || cmd.inline !== undefined;
+  plan.add(cmd.path, existing ? 0 : 1, cmd.replication * (cmd.inline ? cmd.inline.size : cmd.empty ? 0 : cmd.expectedBytes ?? 0));
   if (!existing) return;
   if (existing.writeId !== undefined) {
     // An abandoned write's entry is replaced: its charge goes, the name stays counted.
@@ -176,7 +178,7 @@ function planCreate(state: MasterState, plan: QuotaPlan, cmd: Extract<Command, {
     return;
   }
   for (const w of state.writes.values()) if (w.path === cmd.path && w.replacing && w.leaseExpiresAtMs <= cmd.nowMs) plan.add(cmd.path, 0, -writeCharge(w));
-  if (cmd.empty) plan.add(cmd.path, 0, -fileBytes(existing));
+  if (complete) plan.add(cmd.path, 0, -fileBytes(existing));
 }
 
 function planAllocate(state: MasterState, plan: QuotaPlan, writeId: string, index: number): void {

@@ -10,7 +10,7 @@ import { listPaging } from './service/namespace.js';
 import { scopeListing } from './credentials/policy.js'; // credentials hook
 import { mountCredentials, principalOf } from './credentials/routes.js'; // credentials hook
 import type { SessionRef } from './replicator.js';
-import type { ChunkserverCalls, MasterService, NamespaceCalls, Reports } from './service/index.js';
+import { inlineMaxBytes, type ChunkserverCalls, type MasterService, type NamespaceCalls, type Reports } from './service/index.js';
 import { mountTrashQuotaRoutes } from './trash-quota-routes.js'; // trash-quota
 
 
@@ -34,7 +34,7 @@ export function mountMasterRoutes(app: Express, svc: MasterService, metrics: Met
 
   serve(app, CLUSTER.health, () => ({ ok: true as const, leader: svc.replicator.isLeader() }));
   // A client session for exactly-once mutations: a retry with the same header is applied once.
-  serve(app, FS.session, async (_in, _req, res) => ({ sessionId: creds.bindSession(await svc.namespace.registerSession(), principalOf(res)!) }), () => count('session')); // credentials hook: bound to the token
+  serve(app, FS.session, async (_in, _req, res) => ({ sessionId: creds.bindSession(await svc.namespace.registerSession(), principalOf(res)!), inlineMaxBytes: inlineMaxBytes(svc.config) }), () => count('session')); // credentials hook: bound to the token
   serve(app, CLUSTER.raftStatus, () => svc.reports.raftStatus());
 
   mountNamespaceRoutes(app, svc.namespace, count);

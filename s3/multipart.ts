@@ -117,14 +117,15 @@ export async function uploadPart(ctx: Ctx): Promise<void> {
     const src = parseCopySource(source);
     const srcInfo = await statObject(gw, src.bucket, src.key);
     const range = parseRange(header(req, 'x-amz-copy-source-range'), srcInfo.size) ?? { start: 0, end: srcInfo.size };
-    const { info, md5Hex } = await copyBytes(gw, srcInfo, range.start, range.end, tmp);
+    const { info, md5Hex } = await copyBytes(gw, srcInfo, range.start, range.end, tmp, { inline: false });
     await placePart(gw, bucket, uploadId!, number, tmp, md5Hex);
     sendXml(ctx.res, 200, 'CopyPartResult', { LastModified: isoDate(info.mtimeMs), ETag: quoted(md5Hex) });
     return;
   }
   const { stream, check } = readBody(req, ctx.auth, MAX_OBJECT_PUT_BYTES, true);
   try {
-    await gw.client.put(stream, tmp, {});
+    // A part is joined by concat, which takes files of chunks only: never inline (common/inline.ts).
+    await gw.client.put(stream, tmp, { inline: false });
   } catch (err) {
     stream.destroy();
     throw check.failure() ?? fromDfsError(err, 'NoSuchUpload');

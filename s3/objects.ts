@@ -243,8 +243,11 @@ export function parseCopySource(raw: string): { bucket: string; key: string } {
   return { bucket: s.slice(0, i), key: s.slice(i + 1) };
 }
 
-/** Streams bytes [start, end) of a stat'ed object into a new dfs file at `path`; resolves with its entry and MD5. */
-export async function copyBytes(gw: Gateway, src: StatReply, start: number, end: number, path: string) {
+/**
+ * Streams bytes [start, end) of a stat'ed object into a new dfs file at `path`; resolves with its
+ * entry and MD5. `inline: false` for a multipart part, which concat joins by its chunks.
+ */
+export async function copyBytes(gw: Gateway, src: StatReply, start: number, end: number, path: string, opts: { inline?: boolean } = {}) {
   const md5 = new Md5Pass();
   const pass = new PassThrough();
   pass.pipe(md5);
@@ -252,7 +255,7 @@ export async function copyBytes(gw: Gateway, src: StatReply, start: number, end:
     md5.destroy(err as Error);
     throw err;
   });
-  const [, info] = await Promise.all([reading, gw.client.put(md5, path, { overwrite: true, parents: true })]).catch((err: unknown) => {
+  const [, info] = await Promise.all([reading, gw.client.put(md5, path, { overwrite: true, parents: true, ...opts })]).catch((err: unknown) => {
     throw fromDfsError(err);
   });
   return { info, md5Hex: md5.hex };

@@ -18,7 +18,11 @@ const files = z.object({ files: z.number().int().min(0) });
 
 export const FS = {
   /** Opens a session for exactly-once mutations (its id goes in x-dfs-session with a sequence number). */
-  session: post({ server: master, path: '/v1/session', reply: z.object({ sessionId: z.string() }), caller: 'token' }),
+  session: post({
+    server: master, path: '/v1/session', caller: 'token',
+    /** `inlineMaxBytes`: the largest file the leader keeps inline (0: none); a writer sends such a file whole in its create (common/inline.ts). */
+    reply: z.object({ sessionId: z.string(), inlineMaxBytes: z.number().int().min(0).optional() }),
+  }),
   mkdir: post({ server: master, path: '/v1/fs/mkdir', request: MkdirRequest, reply: EntryInfo, caller: 'token' }),
   create: post({ server: master, path: '/v1/fs/create', request: CreateRequest, reply: CreateAnyReply, caller: 'token' }),
   allocate: post({ server: master, path: '/v1/fs/allocate', request: AllocateRequest, reply: AllocateReply, caller: 'token' }),

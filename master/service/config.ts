@@ -1,4 +1,5 @@
 // The master's settings, as main.ts builds them from flags and the config file.
+import { MASTER_DEFAULTS } from '../../common/defaults.js';
 import type { RepairLimits } from '../repair/index.js';
 
 export interface MasterConfig {
@@ -36,4 +37,18 @@ export interface MasterConfig {
   repair?: Partial<RepairLimits>;
   /** trash-quota: trash checkpoints older than this are expunged (default a day). */
   trashIntervalMs?: number;
+  /**
+   * A file of at most this many bytes is kept inline in the replicated state (common/inline.ts):
+   * one command instead of create, allocate, three chunk replicas and complete, paid for in Raft log,
+   * snapshot and master memory. 0: no inline files. Only the leader's setting counts.
+   */
+  inlineMaxBytes?: number;
+}
+
+/**
+ * The largest file a leader with `c` keeps inline (0: none): its setting, and never more than a
+ * chunk, so an append that turns an inline file into chunks starts with one chunk of its bytes.
+ */
+export function inlineMaxBytes(c: MasterConfig): number {
+  return Math.min(c.inlineMaxBytes ?? MASTER_DEFAULTS.inlineMaxBytes, c.chunkSizeBytes);
 }

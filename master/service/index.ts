@@ -1,6 +1,6 @@
 // The public surface of master/service: the master's operations behind its HTTP routes.
 export { MasterService, type MasterServiceOptions } from './service.js';
-export type { MasterConfig } from './config.js';
+export { inlineMaxBytes, type MasterConfig } from './config.js';
 export { READ_TOKEN_TTL_MS } from './tokens.js';
 export type { NamespaceCalls } from './namespace.js';
 export type { Reports } from './reports.js';

@@ -9,14 +9,16 @@ import { HTTP_LIMITS } from '../../common/http.js';
 import { assert } from '../../common/limits.js';
 import type {
   AllocateReply, AllocateRequest, AppendReply, AppendRequest, ChunkInfo, SnapshotRequest, CompleteRequest, ConcatRequest, CreateEmptyReply, CreateReply, CreateRequest, DecommissionRequest,
-  DeleteRequest, EntryInfo, ListReply, MkdirRequest, RenameRequest, RenewReply, RenewRequest, SetReplicationRequest, StatReply,
+  DeleteRequest, EntryInfo, InlineData, ListReply, MkdirRequest, RenameRequest, RenewReply, RenewRequest, SetReplicationRequest, StatReply,
 } from '../../common/protocol.js';
 import type { PlacementRefusal } from '../leader/core.js';
 import type { SessionRef } from '../replicator.js';
 import type { AppendOpened } from '../state/append.js';
-import type { FileNode, MasterState } from '../state/index.js';
+import type { FileNode, InlineBytes, MasterState } from '../state/index.js';
+import { decodeInline } from '../../common/inline.js';
 import type { Leadership } from './leadership.js';
 import { checkComplete, type VouchedChunk } from './complete-check.js';
+import { inlineMaxBytes } from './config.js';
 import { RecordTurns } from './record-turns.js';
 import { RECORD_LEASE_MS } from '../../common/limits.js';
 import type { ChunkTokens } from './tokens.js';
@@ -57,16 +59,39 @@ export class NamespaceCalls {
     return (await this.lead.commit({ op: 'mkdir', path: normalizePath(req.path), parents: req.parents, nowMs: this.lead.clock.nowMs() }, session)) as EntryInfo;
   }
 
+  /**
+   * Refuses, before anything is proposed, an inline body this leader will not keep: INLINE_REFUSED
+   * (off, too large: the client writes chunks instead) or INLINE_CHECKSUM_MISMATCH (bytes that are
+   * not what their checksum says). The namespace's cap is checked in the apply (writes.ts).
+   */
+  private checkInline(req: CreateRequest): void {
+    const body = req.inline;
+    if (!body) return;
+    const max = inlineMaxBytes(this.lead.config);
+    if (req.empty) throw new DfsError('INVALID_ARGUMENT', 'a create is either empty or inline, not both');
+    if (body.size > max) {
+      throw new DfsError('INLINE_REFUSED', max === 0 ? 'this master keeps no files inline; write the file as chunks' : `this master keeps files of at most ${max} bytes inline, not ${body.size}; write the file as chunks`,
+        { reason: max === 0 ? 'off' : 'too-large', inlineMaxBytes: max });
+    }
+    if (!decodeInline(body)) throw new DfsError('INLINE_CHECKSUM_MISMATCH', `the inline bytes of ${req.path} are not ${body.size} bytes of base64 whose checksum is ${body.checksum}; nothing was written`);
+  }
+
   async create(req: CreateRequest, session?: SessionRef): Promise<CreateReply | CreateEmptyReply> {
     const path = normalizePath(req.path);
+    this.checkInline(req);
     const replication = req.replication ?? this.lead.config.defaultReplication;
     // A retried create (same session seq) gets the first answer, so the writeId from the log.
     const created = await this.lead.commit({
       op: 'create', path, overwrite: req.overwrite, parents: req.parents, replication, chunkSizeBytes: this.lead.config.chunkSizeBytes,
       writeId: randomBytes(12).toString('base64url'), leaseMs: this.lead.config.writeLeaseMs, nowMs: this.lead.clock.nowMs(), ...(req.empty ? { empty: true } : {}),
-      ...(req.expectedBytes !== undefined && !req.empty ? { expectedBytes: req.expectedBytes } : {}), // trash-quota
-    }, session);
-    if (req.empty) return { file: created as EntryInfo };
+      ...(req.expectedBytes !== undefined && !req.empty && !req.inline ? { expectedBytes: req.expectedBytes } : {}), // trash-quota
+      ...(req.inline ? { inline: req.inline } : {}),
+    }, session).catch((err: unknown) => {
+      // Refused in the apply: the namespace's inline bytes are at their cap.
+      if (err instanceof DfsError && err.code === 'INLINE_REFUSED') throw new DfsError(err.code, err.message, { reason: 'full', inlineMaxBytes: inlineMaxBytes(this.lead.config) });
+      throw err;
+    });
+    if (req.empty || req.inline) return { file: created as EntryInfo };
     return { writeId: (created as { writeId: string }).writeId, path, chunkSizeBytes: this.lead.config.chunkSizeBytes, replication, leaseMs: this.lead.config.writeLeaseMs };
   }
 
@@ -147,6 +172,7 @@ export class NamespaceCalls {
     return {
       writeId: opened.writeId, path, chunkSizeBytes: opened.chunkSizeBytes, replication: opened.replication, leaseMs, size: opened.size,
       ...(opened.record ? { record: { offset: opened.record.offset, pad: opened.record.pad } } : {}),
+      ...(opened.inline ? { inline: opened.inline } : {}),
       ...(fill ? {
         fill: {
           handle: fill.handle, version: fill.version, offset: fill.length, newVersion: fill.newVersion,
@@ -234,7 +260,8 @@ export class NamespaceCalls {
     if (!node) throw new DfsError('NOT_FOUND', `${path} does not exist`);
     const info = state.entryInfo(path, node);
     if (node.type === 'dir') return { ...info, chunkSizeBytes: this.lead.config.chunkSizeBytes };
-    return { ...info, chunkSizeBytes: node.chunkSizeBytes, ...(withChunks ? { chunks: this.chunkInfos(state, node) } : {}) };
+    const inline = withChunks && node.inline ? { inline: inlineData(node.inline) } : {};
+    return { ...info, chunkSizeBytes: node.chunkSizeBytes, ...(withChunks ? { chunks: this.chunkInfos(state, node) } : {}), ...inline };
   }
 
   private chunkInfos(state: MasterState, file: FileNode): ChunkInfo[] {
@@ -276,6 +303,11 @@ export class NamespaceCalls {
     }
     return { path, entries };
   }
+}
+
+/** An inline file's bytes as replies carry them (StatReply.inline, AppendReply.inline). */
+function inlineData(bytes: InlineBytes): InlineData {
+  return { data: bytes.data.toString('base64'), size: bytes.data.length, checksum: bytes.checksum };
 }
 
 /** The error a client sees when placement must wait or cannot place at all. */

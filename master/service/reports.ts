@@ -10,6 +10,8 @@ import type {
 import type { FileNode, MasterState } from '../state/index.js';
 import type { Leadership } from './leadership.js';
 import { RackReport } from './rack-report.js';
+import { inlineMaxBytes } from './config.js';
+import { INLINE_TOTAL_MAX_BYTES } from '../../common/inline.js';
 
 /** Problems listed by one fsck reply (the counts cover all of them). */
 const MAX_FSCK_PROBLEMS = 1000;
@@ -114,7 +116,7 @@ export class Reports {
 
   async clusterStatus(): Promise<ClusterStatus> {
     const state = await this.lead.read();
-    let files = 0, dirs = 0, under = 0, over = 0, missing = 0;
+    let files = 0, dirs = 0, under = 0, over = 0, missing = 0, inlineFiles = 0;
     const racks = new RackReport(this.lead.registry, state); // rack rule
     const counted = new Set<number>(); // a chunk shared by snapshots counts once
     for (const [, n] of state.walk('/', state.root)) {
@@ -123,6 +125,7 @@ export class Reports {
         continue;
       }
       files++;
+      if (n.inline) inlineFiles++;
       if (n.state !== 'complete') continue;
       for (const h of n.chunks) {
         if (counted.has(h)) continue;
@@ -153,6 +156,7 @@ export class Reports {
       chunkSizeBytes: this.lead.config.chunkSizeBytes, defaultReplication: this.lead.config.defaultReplication,
       safeMode: this.lead.inSafeMode(),
       trash: this.lead.trashQuota.held(state), // trash-quota
+      inline: { files: inlineFiles, bytes: state.inlineBytes, capBytes: INLINE_TOTAL_MAX_BYTES, maxFileBytes: inlineMaxBytes(this.lead.config) },
       repair: { copiesInFlight: r.inFlightCount, copiesDone: r.copiesDone, copiesFailed: r.copiesFailed, bytesCopied: r.bytesCopied, movesInFlight: r.movesInFlight, movesDone: r.movesDone },
       tolerance: racks.tolerance(), // rack rule
     };
@@ -218,7 +222,7 @@ export class Reports {
 
 /** A file's bytes in chunks not counted yet (`seen`); a shared chunk's bytes also go into `sharedBytes` the first time. */
 function uniqueBytes(state: MasterState, file: FileNode, seen: Set<number>, acc: { sharedBytes: number }): number {
-  let bytes = 0;
+  let bytes = file.inline ? file.size : 0; // an inline file's bytes are its own (a snapshot's copy counts them again)
   for (const h of file.chunks) {
     const refs = state.chunks.refsOf(h);
     if (refs > 1 && seen.has(h)) continue;

@@ -7,6 +7,7 @@ import type { Command } from '../commands.js';
 import { fail } from './failure.js';
 import type { MasterState } from './master-state.js';
 import { FileNode } from './nodes.js';
+import type { InlineBody } from '../../common/inline.js';
 import { dropWrite } from './release.js';
 import { entryInfo, lookup, parentDir } from './tree.js';
 import { placeRecord, type RecordPlace } from './record-append.js';
@@ -37,10 +38,19 @@ export interface AppendBase {
   fill?: AppendFill;
   /** A record append's record: complete must add exactly its padding and the record. */
   record?: RecordPlace;
+  /**
+   * The file was inline (common/inline.ts), with this checksum: the writer sends its bytes again,
+   * then the appended ones, as new chunks from index 0, and complete makes it a file of chunks.
+   */
+  inline?: { checksum: string };
 }
 
 /** What an open answers: the write, and where its bytes go first. */
-export interface AppendOpened { writeId: string; size: number; replication: number; chunkSizeBytes: number; fill?: AppendFill; record?: RecordPlace }
+export interface AppendOpened {
+  writeId: string; size: number; replication: number; chunkSizeBytes: number; fill?: AppendFill; record?: RecordPlace;
+  /** An inline file's bytes, as the reply carries them (a result is JSON: the session table keeps it for a retry). */
+  inline?: InlineBody;
+}
 
 /**
  * Opens an append: one appender at a time (as HDFS's lease on a file), so a file being written,
@@ -64,7 +74,7 @@ export function openAppend(s: MasterState, cmd: Extract<Command, { op: 'append' 
     if (w.leaseExpiresAtMs > cmd.nowMs) fail('FILE_BUSY', `${cmd.path} is being ${w.append ? 'appended to' : 'overwritten'} by another client; ${leaseHint(w, cmd.nowMs)}`);
     dropWrite(s, w);
   }
-  const base: AppendBase = { size: file.size, chunkCount: file.chunkCount, ...(record ? { record } : {}) };
+  const base: AppendBase = { size: file.size, chunkCount: file.chunkCount, ...(record ? { record } : {}), ...(file.inline ? { inline: { checksum: file.inline.checksum } } : {}) };
   const chunks = file.chunks;
   const last = chunks[chunks.length - 1];
   if (last !== undefined) {
@@ -94,12 +104,14 @@ export function openAppend(s: MasterState, cmd: Extract<Command, { op: 'append' 
   return {
     writeId: cmd.writeId, size: base.size, replication: file.replication, chunkSizeBytes: file.chunkSizeBytes,
     ...(base.fill ? { fill: { ...base.fill } } : {}), ...(record ? { record: { ...record } } : {}),
+    ...(file.inline ? { inline: { data: file.inline.data.toString('base64'), size: file.size, checksum: file.inline.checksum } } : {}),
   };
 }
 
 /** Checks an append's complete against what was opened and allocated; answers the bytes it adds. */
 export function checkAppend(cmd: Extract<Command, { op: 'complete' }>, w: PendingWrite, base: AppendBase): number {
-  let added = 0;
+  // An inline file's bytes come again at the start of the new chunks: they are not added.
+  let added = base.inline ? -base.size : 0;
   const { last } = cmd;
   if (last) {
     if (!base.fill || last.handle !== (base.fill.copyTo ?? base.fill.handle)) fail('INVALID_ARGUMENT', `chunk ${last.handle} is not the last chunk this append fills`);
@@ -118,6 +130,7 @@ export function checkAppend(cmd: Extract<Command, { op: 'complete' }>, w: Pendin
     }
     added += c.length;
   });
+  if (added < 0) fail('INVALID_ARGUMENT', `an append to an inline file writes its ${base.size} bytes again first, then the appended ones; the new chunks hold ${added + base.size}`);
   if (base.size + added !== cmd.length) fail('INVALID_ARGUMENT', `the file would have ${base.size + added} bytes, not ${cmd.length}`);
   const rec = base.record;
   if (rec && added !== rec.pad + rec.length) fail('INVALID_ARGUMENT', `a record append adds its ${rec.pad} bytes of padding and its ${rec.length}-byte record, not ${added} bytes`);
@@ -136,7 +149,7 @@ export function completeAppend(s: MasterState, cmd: Extract<Command, { op: 'comp
   const file = dir.children.get(name);
   const chunks = file?.type === 'file' ? file.chunks : [];
   const same = file?.type === 'file' && file.writeId === undefined && file.size === base.size && chunks.length === base.chunkCount
-    && (!base.fill || chunks[chunks.length - 1] === base.fill.handle);
+    && (!base.fill || chunks[chunks.length - 1] === base.fill.handle) && file.inline?.checksum === base.inline?.checksum;
   if (!same) fail('WRITE_NOT_FOUND', `${w.path} was removed or replaced during the append`);
   const old = file as FileNode;
   const kept = [...chunks];
@@ -150,6 +163,7 @@ export function completeAppend(s: MasterState, cmd: Extract<Command, { op: 'comp
     }
   } else if (copy !== undefined) s.chunks.delete(copy); // nothing was appended: the copy is not needed
   for (const c of cmd.chunks) s.chunks.setContent(c.handle, c.length, c.checksum);
+  if (old.inline) s.inlineBytes -= old.size; // its bytes are in the new chunks now
   const appended = new FileNode({ mtimeMs: cmd.nowMs, size: cmd.length, replication: old.replication, chunkSizeBytes: old.chunkSizeBytes, chunks: [...kept, ...w.chunks] });
   dir.children.set(name, appended);
   s.writes.delete(w.writeId);

@@ -1,3 +1,3 @@
 // The public surface of master/state: the replicated state and the nodes of its tree.
 export { MasterState } from './master-state.js';
-export type { DirNode, FileNode, Node } from './nodes.js';
+export type { DirNode, FileNode, InlineBytes, Node } from './nodes.js';

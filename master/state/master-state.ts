@@ -41,6 +41,11 @@ export class MasterState {
    * a master whose data was lost (a new, empty namespace) cannot take their chunks for garbage.
    */
   namespaceId?: string;
+  /**
+   * Bytes of every inline file together (common/inline.ts), held under INLINE_TOTAL_MAX_BYTES.
+   * Derived from the tree: a restore counts it afresh.
+   */
+  inlineBytes = 0;
   /** Client credentials: signing keys, recorded tokens, revocations (master/credentials/state.ts). */
   credentials = new CredentialState(); // credentials hook
 

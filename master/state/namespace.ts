@@ -149,6 +149,8 @@ export function concat(s: MasterState, cmd: Extract<Command, { op: 'concat' }>):
     if (!node) fail('NOT_FOUND', `${p} does not exist`);
     if (node!.type !== 'file') fail('IS_A_DIRECTORY', `${p} is a directory`);
     if ((node as FileNode).state !== 'complete') fail('FILE_BUSY', `${p} is still being written`);
+    // Concat joins chunk lists; an inline file has none (DfsClient.concat rewrites such a source as chunks and tries again).
+    if ((node as FileNode).inline) fail('INLINE_REFUSED', `${p} is an inline file (its bytes are in the master): concat joins files of chunks; write it again with inline files off`);
     return node as FileNode;
   });
   const dir = parentDir(s.root, cmd.target);

@@ -60,6 +60,31 @@ export class FileNode {
   get chunkCount(): number {
     return typeof this.handles === 'number' ? 1 : this.handles.length;
   }
+
+  /** An inline file's bytes (an InlineFile); other files have none, and spend no field on saying so. */
+  get inline(): InlineBytes | undefined {
+    return undefined;
+  }
+}
+
+/** An inline file's bytes and their checksum (common/inline.ts). Never changed: a new file replaces them. */
+export interface InlineBytes { readonly data: Buffer; readonly checksum: string }
+
+/**
+ * A complete file whose bytes are kept here, in the replicated state, instead of in chunks (a
+ * small file, common/inline.ts). A subclass, so that the other files stay as small as they were.
+ */
+export class InlineFile extends FileNode {
+  private readonly bytes: InlineBytes;
+
+  constructor(f: Omit<FileFields, 'chunks' | 'size'>, bytes: InlineBytes) {
+    super({ ...f, size: bytes.data.length, chunks: NO_CHUNKS });
+    this.bytes = bytes;
+  }
+
+  override get inline(): InlineBytes {
+    return this.bytes;
+  }
 }
 
 /** A file being written: the one kind of file that names its write, so that complete files carry no empty field for it. */

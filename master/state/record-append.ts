@@ -30,7 +30,8 @@ export function placeRecord(s: MasterState, path: string, file: FileNode, length
   if (length < 1 || length > max) fail('RECORD_TOO_LARGE', `a record of ${length} bytes does not fit: ${path} takes records of 1 to ${max} bytes (a quarter of its ${file.chunkSizeBytes}-byte chunks, framing included)`);
   const chunks = file.chunks;
   const last = chunks[chunks.length - 1];
-  const lastLength = last === undefined ? undefined : s.chunks.get(last)?.length;
+  // An inline file's bytes become the start of its first chunk (an append rewrites them as chunks).
+  const lastLength = file.inline ? file.size : last === undefined ? undefined : s.chunks.get(last)?.length;
   const room = lastLength === undefined ? 0 : Math.max(0, file.chunkSizeBytes - lastLength);
   const pad = room >= length ? 0 : room;
   return { offset: file.size + pad, pad, length };

@@ -20,7 +20,8 @@ export function dropWrite(s: MasterState, w: PendingWrite): void {
   }
 }
 
-/** A file goes (deleted, replaced): its chunks go too, but for those another file still shares. */
+/** A file goes (deleted, replaced): its chunks go too, but for those another file still shares; an inline file's bytes leave the cap. */
 export function releaseChunks(s: MasterState, file: FileNode): void {
   for (const h of file.chunks) s.chunks.release(h);
+  if (file.inline) s.inlineBytes -= file.inline.data.length;
 }

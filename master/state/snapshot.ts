@@ -6,6 +6,7 @@
 //   {"v":2,"nextHandle":N,"rootMtimeMs":M,"ns":"…","decommissioning":[…]}   the header: small fields
 //   ["d",name,mtimeMs]                    enters a new directory of the current one
 //   ["f",name,mtimeMs,size,replication,chunkSizeBytes,[handles],writeId?]   a file of the current one
+//   ["i",name,mtimeMs,replication,chunkSizeBytes,base64,checksum]   an inline file (common/inline.ts)
 //   ["u"]                                 back to the parent directory
 //   ["c",[[handle,version,length,checksum],…]]   chunk table rows
 //   ["w",{…PendingWrite}]                 a pending write
@@ -19,7 +20,7 @@ import type { SnapshotData } from '../raft/types.js';
 import { ABSENT, beginCapture, ChildMap, endCapture, newDir, type CaptureUndo } from './capture.js';
 import type { CapturedChunks, ChunkRecord } from './chunk-table.js';
 import type { MasterState } from './master-state.js';
-import { FileNode, WritingFile, type DirNode, type Node } from './nodes.js';
+import { FileNode, InlineFile, WritingFile, type DirNode, type Node } from './nodes.js';
 import type { PendingWrite } from './writes.js';
 import { decodeSnapshotV1 } from './snapshot-v1.js';
 import { countReferences } from './tree-snapshot.js';
@@ -134,6 +135,10 @@ function* treeLines(root: DirNode, undo: CaptureUndo): Generator<string> {
       stack.push({ dir: node, names: namesAtCapture(node, undo), at: 0 });
     } else {
       const replication = undo.replication.get(node) ?? node.replication;
+      if (node.inline) {
+        yield JSON.stringify(['i', name, node.mtimeMs, replication, node.chunkSizeBytes, node.inline.data.toString('base64'), node.inline.checksum]);
+        continue;
+      }
       const f: unknown[] = ['f', name, node.mtimeMs, node.size, replication, node.chunkSizeBytes, node.chunks];
       if (node.writeId !== undefined) f.push(node.writeId);
       yield JSON.stringify(f);
@@ -239,6 +244,7 @@ class RecordReader {
         return;
       }
       case 'f': return void here.children.set(r[1] as string, fileOf(r as FileRecord));
+      case 'i': return void here.children.set(r[1] as string, inlineFileOf(r as InlineRecord));
       case 'u':
         if (this.dirs.length === 1) throw new Error('master snapshot: ["u"] at the root');
         return void this.dirs.pop();
@@ -257,6 +263,14 @@ class RecordReader {
     if (records !== this.records || crc !== this.crc) throw new Error(`master snapshot is corrupt: ${this.records} records with CRC ${this.crc}, its end says ${records} with ${crc}`);
     this.ended = true;
   }
+}
+
+type InlineRecord = [string, string, number, number, number, string, string];
+
+function inlineFileOf([, , mtimeMs, replication, chunkSizeBytes, data, checksum]: InlineRecord): InlineFile {
+  const bytes = Buffer.from(data, 'base64');
+  if (bytes.length === 0) throw new Error('master snapshot: an inline file without bytes');
+  return new InlineFile({ mtimeMs, replication, chunkSizeBytes }, { data: bytes, checksum });
 }
 
 function fileOf([, , mtimeMs, size, replication, chunkSizeBytes, chunks, writeId]: FileRecord): FileNode {

@@ -8,12 +8,18 @@ import type { Command } from '../commands.js';
 import { newDir } from './capture.js';
 import { fail } from './failure.js';
 import type { MasterState } from './master-state.js';
-import { FileNode, type DirNode, type Node } from './nodes.js';
+import { FileNode, InlineFile, type DirNode, type Node } from './nodes.js';
 import { entryInfo, lookup, parentDir, walk } from './tree.js';
 
 /** A copy of `node` whose files reference the same chunks (each shared once more). */
 function copyNode(s: MasterState, node: Node): Node {
   if (node.type === 'file') {
+    if (node.inline) {
+      // The bytes never change, so both files hold the one buffer; the cap counts them per file,
+      // as a restore from a Raft snapshot makes two buffers of them (the cap is checked at create only).
+      s.inlineBytes += node.size;
+      return new InlineFile({ mtimeMs: node.mtimeMs, replication: node.replication, chunkSizeBytes: node.chunkSizeBytes }, node.inline);
+    }
     for (const h of node.chunks) s.chunks.share(h);
     return new FileNode({ mtimeMs: node.mtimeMs, size: node.size, replication: node.replication, chunkSizeBytes: node.chunkSizeBytes, chunks: node.chunks });
   }
@@ -46,8 +52,9 @@ export function snapshotTree(s: MasterState, cmd: Extract<Command, { op: 'snapsh
 }
 
 /**
- * Counts every chunk's references afresh from the files and the pending writes: a restored state
- * gets them so (the snapshot of the state carries the tree, from which they follow).
+ * Counts every chunk's references afresh from the files and the pending writes, and the inline
+ * bytes from the inline files: a restored state gets them so (the snapshot of the state carries
+ * the tree, from which they follow).
  */
 export function countReferences(s: MasterState): void {
   const seen = new Set<number>();
@@ -56,7 +63,12 @@ export function countReferences(s: MasterState): void {
     if (seen.has(h)) s.chunks.share(h);
     else seen.add(h);
   };
-  for (const [, n] of walk('/', s.root)) if (n.type === 'file') for (const h of n.chunks) ref(h);
+  s.inlineBytes = 0;
+  for (const [, n] of walk('/', s.root)) {
+    if (n.type !== 'file') continue;
+    for (const h of n.chunks) ref(h);
+    if (n.inline) s.inlineBytes += n.size;
+  }
   for (const w of s.writes.values()) {
     for (const h of w.chunks) ref(h);
     if (w.append?.fill?.copyTo !== undefined) ref(w.append.fill.copyTo);

@@ -7,7 +7,8 @@ import { completeAppend, type AppendBase } from './append.js';
 import { fail } from './failure.js';
 import type { MasterState } from './master-state.js';
 import { mkdir } from './namespace.js';
-import { FileNode, NO_CHUNKS, WritingFile, type DirNode } from './nodes.js';
+import { FileNode, InlineFile, NO_CHUNKS, WritingFile, type DirNode } from './nodes.js';
+import { INLINE_MAX_BYTES_LIMIT, INLINE_TOTAL_MAX_BYTES, type InlineBody } from '../../common/inline.js';
 import { dropWrite, releaseChunks } from './release.js';
 import { entryInfo, lookup, parentDir } from './tree.js';
 
@@ -39,6 +40,7 @@ export function leaseHint(w: PendingWrite, nowMs: number): string {
 export function create(s: MasterState, cmd: Extract<Command, { op: 'create' }>): { writeId: string } | EntryInfo {
   if (cmd.path === '/') fail('IS_A_DIRECTORY', '/ is a directory');
   if (s.writes.has(cmd.writeId)) fail('EXISTS', 'write id already in use');
+  const inline = cmd.inline ? inlineBytesOf(s, cmd, cmd.inline) : undefined; // checked before anything changes
   // As HDFS's create does by default: missing parents are made (nothing below fails once they are).
   if (cmd.parents && !lookup(s.root, parentOf(cmd.path))) mkdir(s, parentOf(cmd.path), true, cmd.nowMs);
   const dir = parentDir(s.root, cmd.path);
@@ -67,6 +69,7 @@ export function create(s: MasterState, cmd: Extract<Command, { op: 'create' }>):
     }
   }
   if (cmd.empty) return createEmpty(s, cmd, dir, name);
+  if (inline) return createInline(s, cmd, dir, name, inline);
   const write: PendingWrite = {
     writeId: cmd.writeId,
     path: cmd.path,
@@ -94,6 +97,35 @@ function createEmpty(s: MasterState, cmd: Extract<Command, { op: 'create' }>, di
   const existing = dir.children.get(name);
   if (existing?.type === 'file') releaseChunks(s, existing);
   const file = new FileNode({ mtimeMs: cmd.nowMs, size: 0, replication: cmd.replication, chunkSizeBytes: cmd.chunkSizeBytes, chunks: [] });
+  dir.children.set(name, file);
+  dir.mtimeMs = cmd.nowMs;
+  return entryInfo(cmd.path, file);
+}
+
+/**
+ * A create's inline bytes, decoded, once it is sure they can be kept: the leader checked their
+ * checksum before proposing (master/service/namespace.ts); this checks what every master must
+ * agree on, the length and the namespace's cap on inline bytes (INLINE_REFUSED: the client then
+ * writes chunks). The bytes are copied out of the decoder's pool, so a file holds only its own.
+ */
+function inlineBytesOf(s: MasterState, cmd: Extract<Command, { op: 'create' }>, body: InlineBody): Buffer {
+  if (cmd.empty) fail('INVALID_ARGUMENT', 'a create is either empty or inline, not both');
+  const decoded = Buffer.from(body.data, 'base64');
+  if (decoded.length !== body.size || body.size < 1 || body.size > INLINE_MAX_BYTES_LIMIT) fail('INLINE_CHECKSUM_MISMATCH', `inline data of ${decoded.length} bytes, not the ${body.size} announced (1 to ${INLINE_MAX_BYTES_LIMIT})`);
+  const existing = lookup(s.root, cmd.path);
+  const freed = cmd.overwrite && existing?.type === 'file' ? existing.inline?.data.length ?? 0 : 0;
+  if (s.inlineBytes - freed + body.size > INLINE_TOTAL_MAX_BYTES) fail('INLINE_REFUSED', `the namespace keeps at most ${INLINE_TOTAL_MAX_BYTES} bytes inline, and ${s.inlineBytes} are used; write the file as chunks`);
+  const bytes = Buffer.allocUnsafeSlow(decoded.length);
+  decoded.copy(bytes);
+  return bytes;
+}
+
+/** A small file complete in one command, its bytes in the state (common/inline.ts); it replaces a complete file at once, as createEmpty. */
+function createInline(s: MasterState, cmd: Extract<Command, { op: 'create' }>, dir: DirNode, name: string, data: Buffer): EntryInfo {
+  const existing = dir.children.get(name);
+  if (existing?.type === 'file') releaseChunks(s, existing);
+  const file = new InlineFile({ mtimeMs: cmd.nowMs, replication: cmd.replication, chunkSizeBytes: cmd.chunkSizeBytes }, { data, checksum: cmd.inline!.checksum });
+  s.inlineBytes += data.length;
   dir.children.set(name, file);
   dir.mtimeMs = cmd.nowMs;
   return entryInfo(cmd.path, file);

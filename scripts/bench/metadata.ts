@@ -1,7 +1,9 @@
 // Small files and metadata: create, stat, list and delete N empty and N 4 KiB files, one at a time
 // and with many in flight, through the client library in this process (as scripts/metabench.ts
-// does: one DfsClient, a session per call in flight). An empty file is create + complete on the
-// master; a 4 KiB one adds an allocation and a three-way pipelined chunk write.
+// does: one DfsClient, a session per call in flight). An empty file is one create on the master;
+// a 4 KiB one too, its bytes inline in the masters' state (common/inline.ts) where the leader
+// keeps files inline; `4KiB-chunks` writes it as chunks (inline: false, as `--inline-max-bytes 0`
+// does): create, an allocation, a three-way pipelined chunk write and complete.
 import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import type { ClusterContext } from './context.js';
@@ -19,7 +21,7 @@ export const SMALL_FILE_BYTES = 4096;
 
 type Op = 'create' | 'stat' | 'list' | 'delete';
 
-interface Variant { tag: 'empty' | '4KiB'; sizeBytes: number }
+interface Variant { tag: 'empty' | '4KiB' | '4KiB-chunks'; sizeBytes: number; inline?: false }
 
 function dirOf(base: string, i: number): string {
   return `${base}/d${Math.floor(i / FILES_PER_DIR)}`;
@@ -33,7 +35,7 @@ function fileOf(base: string, i: number): string {
 function operation(o: MetadataOptions, v: Variant, base: string, op: Op, content: Buffer): (i: number) => Promise<unknown> {
   switch (op) {
     case 'create':
-      return (i) => o.client.put(Readable.from(v.sizeBytes > 0 ? [content] : []), fileOf(base, i), { parents: true, replication: o.replication });
+      return (i) => o.client.put(Readable.from(v.sizeBytes > 0 ? [content] : []), fileOf(base, i), { parents: true, replication: o.replication, ...(v.inline === false ? { inline: false } : {}) });
     case 'stat':
       return async (i) => {
         const s = await o.client.stat(fileOf(base, i));
@@ -53,7 +55,7 @@ function operation(o: MetadataOptions, v: Variant, base: string, op: Op, content
 export async function measureMetadata(o: MetadataOptions): Promise<Figure[]> {
   const figures: Figure[] = [];
   const content = randomBytes(SMALL_FILE_BYTES);
-  const variants: Variant[] = [{ tag: 'empty', sizeBytes: 0 }, { tag: '4KiB', sizeBytes: SMALL_FILE_BYTES }];
+  const variants: Variant[] = [{ tag: 'empty', sizeBytes: 0 }, { tag: '4KiB', sizeBytes: SMALL_FILE_BYTES }, { tag: '4KiB-chunks', sizeBytes: SMALL_FILE_BYTES, inline: false }];
   for (const v of variants) {
     for (const inflight of [...new Set([1, o.inflight])]) {
       const base = `${o.root}/meta/${v.tag}-${inflight}`;

@@ -50,6 +50,12 @@ export interface ClusterOptions {
   racks?: string[];
   /** More `dfs master` options, passed to every master as they are (e.g. --connection-grace-ms). */
   masterArgs?: string[];
+  /**
+   * The masters' --inline-max-bytes. Default here 0 (off), unlike a master's: most tests put small
+   * files to exercise chunks, replicas and repair. $DFS_TEST_INLINE_MAX_BYTES sets the default,
+   * to run those tests with inline files on.
+   */
+  inlineMaxBytes?: number;
 }
 
 /**
@@ -124,7 +130,8 @@ export class TestCluster {
     TestCluster.live.add(this);
     this.opts = {
       masters: 1, chunkservers: 4, chunkSizeBytes: 1024 * 1024, replication: 3, deadTimeoutMs: 3000, leaseMs: 60_000, heartbeatMs: 300,
-      snapshotEvery: 10_000, gcGraceMs: 1000, balanceThreshold: 0, chunkserverArgs: [], masterArgs: [], ...opts,
+      snapshotEvery: 10_000, gcGraceMs: 1000, balanceThreshold: 0, chunkserverArgs: [], masterArgs: [],
+      inlineMaxBytes: Number(process.env.DFS_TEST_INLINE_MAX_BYTES ?? 0), ...opts,
     };
     this.dir = mkdtempSync(join(tmpdir(), 'dfs-test-'));
     this.secretFile = join(this.dir, 'secret');
@@ -167,7 +174,7 @@ export class TestCluster {
       '--chunk-size', String(this.opts.chunkSizeBytes), '--replication', String(this.opts.replication),
       '--dead-timeout-ms', String(this.opts.deadTimeoutMs), '--lease-ms', String(this.opts.leaseMs),
       '--snapshot-every', String(this.opts.snapshotEvery), '--gc-grace-ms', String(this.opts.gcGraceMs),
-      '--balance-threshold', String(this.opts.balanceThreshold), ...this.opts.masterArgs, ...peers,
+      '--balance-threshold', String(this.opts.balanceThreshold), '--inline-max-bytes', String(this.opts.inlineMaxBytes), ...this.opts.masterArgs, ...peers,
       ...(this.opts.trashIntervalMs !== undefined ? ['--trash-interval-ms', String(this.opts.trashIntervalMs)] : []),
     ];
   }

@@ -61,7 +61,7 @@ t.test('a tiny run of every section, faults included', async (t) => {
   t.same(s.download!.map((f) => f.id), ['download.1x2MiB', 'download.4x512KiB']);
   for (const f of s.upload!) t.ok(positive(f.ratios['ceiling.write3']) && positive(f.ratios['ceiling.write1']), `${f.id} is a ratio of the write ceilings`);
   for (const f of s.download!) t.ok(positive(f.ratios['ceiling.read']) && positive(f.ratios['ceiling.http-get']), `${f.id} is a ratio of the read and HTTP ceilings`);
-  t.equal(s.metadata!.length, 16, 'create, stat, list, delete × empty, 4 KiB × sequential, 8 in flight');
+  t.equal(s.metadata!.length, 24, 'create, stat, list, delete × empty, 4 KiB inline, 4 KiB in chunks × sequential, 8 in flight');
   for (const f of s.metadata!) {
     t.ok(positive(f.p50Ms) && positive(f.p99Ms), `${f.id} has latency percentiles`);
     t.ok(positive(Object.values(f.ratios)[0]), `${f.id} is a ratio of the round-trip ceiling`);
