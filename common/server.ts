@@ -51,6 +51,28 @@ export interface AppOptions {
   guards?: RequestHandler[];
 }
 
+/**
+ * Runs `handlers` one after another as one middleware, as express would run them as layers: an
+ * error (passed or thrown) skips the rest and goes to express's error handling; a handler that
+ * answers without calling next ends the request there.
+ */
+export function chain(handlers: RequestHandler[]): RequestHandler {
+  return (req, res, next) => {
+    let i = 0;
+    const step = (err?: unknown): void => {
+      if (err !== undefined && err !== null) return next(err);
+      const h = handlers[i++];
+      if (h === undefined) return next();
+      try {
+        void h(req, res, step);
+      } catch (e) {
+        next(e);
+      }
+    };
+    step();
+  };
+}
+
 /** An express app with the request limits, metrics and JSON errors every role uses. */
 export function createApp(log: Logger, metrics: Registry, opts: AppOptions = {}): Express {
   const app = express();
@@ -62,18 +84,23 @@ export function createApp(log: Logger, metrics: Registry, opts: AppOptions = {})
   app.set('strict routing', true);
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.use(requestLogging(log));
-  app.use(requestMetrics(metrics));
-  if (opts.hostNames) app.use(hostGuard(opts.hostNames));
-  // Only POSTs carry JSON: a chunk PUT's body is bytes whatever its content-type says, and must
-  // reach its route unread. Bodies are read (up to the route's limit in the contract), then the
-  // caller authenticated, then parsed.
-  app.use(readBody((req) => routeFor(req.method, req.path)?.bodyLimit ?? MAX_JSON_BODY_BYTES));
-  for (const guard of opts.guards ?? []) app.use(guard);
-  app.use(parseJsonBody());
-  // From here on (the routes and what they call) the request's id is the current one: calls to
-  // peers carry it, and boundLog() binds it (common/request-id.ts).
-  app.use((_req, res, next) => runWithRequestId(requestIdOf(res), next));
+  // What every request goes through before its route, as one router layer: express walks its
+  // layers one by one (matching, parameters, prefix trimming per layer), and eight layers of this
+  // cost a busy leader more CPU than the route itself. The order is the one below.
+  app.use(chain([
+    requestLogging(log),
+    requestMetrics(metrics),
+    ...(opts.hostNames ? [hostGuard(opts.hostNames)] : []),
+    // Only POSTs carry JSON: a chunk PUT's body is bytes whatever its content-type says, and must
+    // reach its route unread. Bodies are read (up to the route's limit in the contract), then the
+    // caller authenticated, then parsed.
+    readBody((req) => routeFor(req.method, req.path)?.bodyLimit ?? MAX_JSON_BODY_BYTES),
+    ...(opts.guards ?? []),
+    parseJsonBody(),
+    // From here on (the routes and what they call) the request's id is the current one: calls to
+    // peers carry it, and boundLog() binds it (common/request-id.ts).
+    (_req, res, next) => runWithRequestId(requestIdOf(res), next),
+  ]));
   app.get(CLUSTER.metrics.path, async (_req, res) => {
     res.type(metrics.contentType).send(await metrics.metrics());
   });
@@ -97,19 +124,21 @@ const MAX_LOGGED_URL_CHARS = 300;
 function requestLogging(log: Logger) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const { id, replaced } = acceptRequestId(req.get(REQUEST_ID_HEADER));
-    const rlog = log.child({ reqId: id });
+    // The request's logger is made when first asked for: most requests never log but their one
+    // line at the end, which names the id itself.
+    let rlog: Logger | undefined;
     res.locals.reqId = id;
-    res.locals.log = rlog;
+    Object.defineProperty(res.locals, 'log', { get: () => (rlog ??= log.child({ reqId: id })), enumerable: true, configurable: true });
     res.setHeader(REQUEST_ID_HEADER, id);
     const startNs = process.hrtime.bigint();
     res.once('close', () => {
       const status = res.statusCode;
       const read = req.method === 'GET' || req.method === 'HEAD' || QUIET_PATHS.test(req.path);
       const level = status >= 500 ? 'warn' : status >= 400 ? 'info' : read ? 'debug' : 'info';
-      if (!rlog.isLevelEnabled(level)) return;
+      if (!log.isLevelEnabled(level)) return;
       const url = req.originalUrl.length > MAX_LOGGED_URL_CHARS ? `${req.originalUrl.slice(0, MAX_LOGGED_URL_CHARS)}…` : req.originalUrl;
       const ms = Math.round(Number(process.hrtime.bigint() - startNs) / 1e5) / 10;
-      rlog[level]({ method: req.method, url, status, ms, ...(res.writableFinished ? {} : { aborted: true }), ...(replaced ? { requestIdReplaced: true } : {}) }, 'request');
+      log[level]({ reqId: id, method: req.method, url, status, ms, ...(res.writableFinished ? {} : { aborted: true }), ...(replaced ? { requestIdReplaced: true } : {}) }, 'request');
     });
     next();
   };
