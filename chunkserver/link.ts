@@ -8,7 +8,7 @@ import { routeUrl } from '../common/contract/call.js';
 import { CS } from '../common/contract/index.js';
 import { request } from 'undici';
 import { httpAgent } from '../common/http.js';
-import { LINK_RETRY_MS, LINK_SILENCE_MS } from '../common/limits.js';
+import { LINK_MAX_LINE_BYTES, LINK_RETRY_MS, LINK_SILENCE_MS } from '../common/limits.js';
 import type { LeaderClient } from '../common/leader.js';
 import type { Logger } from '../common/log.js';
 
@@ -18,6 +18,8 @@ export interface LeaderLinkOptions {
   /** Signs each opening with the cluster secret (common/peer-auth.ts): the /v1/cs routes ask for it. */
   sign: (method: string, pathWithQuery: string, body: Buffer | undefined) => Record<string, string>;
   log: Logger;
+  /** The leader asked for a heartbeat now (it queued copies for this server): `{"beat":true}`. */
+  onBeatAsked?: () => void;
 }
 
 export class LeaderLink {
@@ -68,9 +70,39 @@ export class LeaderLink {
         await res.body.dump();
         throw new Error(`answered ${res.statusCode}`);
       }
-      for await (const _ of res.body) watch();
+      const lines = new LineReader(LINK_MAX_LINE_BYTES);
+      for await (const chunk of res.body) {
+        watch();
+        for (const line of lines.push(chunk as Buffer)) if (isBeatRequest(line)) this.opts.onBeatAsked?.();
+      }
     } finally {
       clearTimeout(silence);
     }
+  }
+}
+
+/** Whether a line of the link asks for a heartbeat now; anything else (the opening, a keepalive) does not. */
+function isBeatRequest(line: string): boolean {
+  if (!line.includes('beat')) return false;
+  try {
+    return (JSON.parse(line) as { beat?: unknown }).beat === true;
+  } catch {
+    return false;
+  }
+}
+
+/** Splits a byte stream into its lines, none longer than `maxBytes` (a longer one throws). */
+export class LineReader {
+  private partial = '';
+
+  constructor(private readonly maxBytes: number) {}
+
+  /** The whole lines `chunk` completes, without their newlines. */
+  push(chunk: Buffer): string[] {
+    const text = this.partial + chunk.toString('utf8');
+    const lines = text.split('\n');
+    this.partial = lines.pop()!;
+    if (this.partial.length > this.maxBytes || lines.some((l) => l.length > this.maxBytes)) throw new Error(`a line of the leader link is over ${this.maxBytes} bytes`);
+    return lines;
   }
 }

@@ -124,7 +124,7 @@ export async function runChunkserver(opts: ChunkserverOptions): Promise<RunningC
   if (opts.rack !== undefined) heartbeat.rack = opts.rack; // rack rule
   heartbeat.chunkKeys = chunkKeys;
   heartbeat.start();
-  const link = new LeaderLink({ id, masters, sign: chunkserverSigner(secret, id), log });
+  const link = new LeaderLink({ id, masters, sign: chunkserverSigner(secret, id), log, onBeatAsked: () => heartbeat?.beat() });
   link.start();
   const scrubber = scrubRateMiBps > 0 ? new Scrubber(store, { rateMiBps: scrubRateMiBps, intervalMs: scrubIntervalMs, stateFile: join(opts.dataDir, 'scrub.json') }, onCorrupt, log, metrics) : undefined;
   scrubber?.start();

@@ -52,6 +52,11 @@ export const LINK_KEEPALIVE_MS = 1000;
 export const LINK_SILENCE_MS = 3 * LINK_KEEPALIVE_MS;
 /** A chunkserver waits this long before it opens its link again after it closed or failed. */
 export const LINK_RETRY_MS = 200;
+/**
+ * Longest line a chunkserver reads from its link (the opening line and `{"beat":true}` are far
+ * shorter): a longer one ends the link as malformed.
+ */
+export const LINK_MAX_LINE_BYTES = 4096;
 /** The leader's probe of a chunkserver a client reported unreachable waits this long for an answer. */
 export const PROBE_TIMEOUT_MS = 1000;
 /** One probe a server at most this often, however many clients report it. */

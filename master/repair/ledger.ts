@@ -88,6 +88,11 @@ export class RepairLedger {
     return n;
   }
 
+  /** Servers with copy orders waiting for their heartbeat to collect them. */
+  serversWithOrders(): string[] {
+    return [...this.orders].filter(([, list]) => list.length > 0).map(([id]) => id);
+  }
+
   get movesInFlight(): number {
     let n = 0;
     for (const list of this.inFlight.values()) for (const f of list) if (f.moveFrom) n++;

@@ -69,6 +69,11 @@ export class RepairScheduler {
     return this.ledger.queuedCount;
   }
 
+  /** Servers with copy orders waiting for their heartbeat to collect them. */
+  serversWithOrders(): string[] {
+    return this.ledger.serversWithOrders();
+  }
+
   get movesInFlight(): number {
     return this.ledger.movesInFlight;
   }

@@ -46,6 +46,12 @@ export class Leadership {
   private tickTimer?: NodeJS.Timeout;
   /** A scan is under way or waiting for its read barrier: the tick does not start another. */
   private scanning = false;
+  /**
+   * Told, after each scan, the servers with copy orders waiting for their heartbeat: the driver
+   * asks them to beat now (master/service/links.ts) rather than at their next beat, up to a
+   * heartbeat interval later for each wave of copies.
+   */
+  ordersWaiting: (servers: string[]) => void = () => undefined;
   /** An expireLeases proposal is in flight: the tick does not send another meanwhile. */
   private proposing = false;
 
@@ -184,6 +190,8 @@ export class Leadership {
       } finally {
         this.core.finishScan(this.now(), scan);
       }
+      const waiting = this.core.repair.serversWithOrders();
+      if (waiting.length > 0) this.ordersWaiting(waiting);
     } finally {
       this.scanning = false;
       this.flushLog();

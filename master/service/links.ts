@@ -13,6 +13,7 @@ import { LINK_KEEPALIVE_MS, MAX_CHUNKSERVER_LINKS } from '../../common/limits.js
 import type { Leadership } from './leadership.js';
 
 const ID = /^[A-Za-z0-9._-]{1,64}$/;
+const BEAT_LINE = `${JSON.stringify({ beat: true })}\n`;
 
 interface OpenLink { res: Response; stream: number; timer: NodeJS.Timeout }
 
@@ -45,6 +46,15 @@ export class ChunkserverLinks {
       if (this.lead.replicator.isLeader()) this.lead.core.connectionDropped(id, stream, this.lead.now());
       this.lead.flushLog();
     });
+  }
+
+  /**
+   * Asks each of `servers` that holds a link to send its heartbeat now: its reply carries the
+   * copies a scan just ordered for it. One line, `{"beat":true}`; a server without a link (or an
+   * older one, which reads only that the link lives) collects them at its next beat as before.
+   */
+  askToBeat(servers: readonly string[]): void {
+    for (const id of servers) this.open.get(id)?.res.write(BEAT_LINE);
   }
 
   /** Ends every link (the master is closing). */

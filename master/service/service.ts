@@ -43,6 +43,7 @@ export class MasterService {
     this.reports = new Reports(this.lead);
     this.chunkservers = new ChunkserverCalls(this.lead, tokens);
     this.links = new ChunkserverLinks(this.lead);
+    this.lead.ordersWaiting = (servers) => this.links.askToBeat(servers);
     this.probes = new UnreachableProbes(this.lead);
   }
 

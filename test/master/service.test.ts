@@ -74,8 +74,19 @@ t.test('a heartbeat never waits for a scan; the tick runs it and its copies ride
   clock.advance(DEAD + 1);
   await svc.chunkservers.heartbeat(beat('a'));
   t.same((await svc.chunkservers.heartbeat(beat('c'))).copies, [], 'no scan has run: nothing ordered yet');
+  // c and a hold links to the leader (a fake response that keeps what is written down it).
+  const written = new Map<string, string[]>();
+  for (const id of ['a', 'c']) {
+    const lines: string[] = [];
+    written.set(id, lines);
+    let closed = (): void => undefined;
+    const res = { writeHead() {}, write: (s: string) => lines.push(s), end: () => closed(), once: (_e: 'close', fn: () => void) => (closed = fn) };
+    svc.links.accept({ query: { id } } as never, res as never);
+  }
   svc.tick();
   await settle();
+  t.same(written.get('c')!.slice(1), ['{"beat":true}\n'], 'the scan asked the target of its copy, down its link, to beat now');
+  t.same(written.get('a')!.slice(1), [], 'and no other server');
   const reply = await svc.chunkservers.heartbeat(beat('c'));
   t.same(reply.copies.map((o) => [o.handle, o.source]), [[1, 'a:1']], 'the scan the tick ran ordered the copy, collected by the target');
 
