@@ -65,9 +65,9 @@ export interface ClusterOptions {
  */
 const START_TIMEOUT_MS = 60_000;
 
-/** Spawns `dfs <role> ...` and resolves with its address once it logs that it started. */
-export function spawnRole(role: 'master' | 'chunkserver', args: string[], startedMsg: string): Promise<Proc> {
-  const child = spawn(process.execPath, [DFS, role, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DFS_LOG_LEVEL: 'info' } });
+/** Spawns `dfs <role> ...` (`bin`: another build of dfs) and resolves with its address once it logs that it started. */
+export function spawnRole(role: 'master' | 'chunkserver', args: string[], startedMsg: string, bin = DFS): Promise<Proc> {
+  const child = spawn(process.execPath, [bin, role, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DFS_LOG_LEVEL: 'info' } });
   const output: string[] = [];
   return new Promise((resolvePromise, reject) => {
     const timer = setTimeout(() => {
