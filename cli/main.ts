@@ -83,6 +83,9 @@ async function main(): Promise<void> {
   const argv = completionArgv(findArgv(hideBin(process.argv).map((a) => (a === '-' ? STDIO : a))));
   let cli: Argv = yargs(argv)
     .scriptName('dfs')
+    // dfs speaks English; yargs's translations are files beside yargs, which the bundled binary
+    // (scripts/bundle.mjs) has not: without this, the two builds would answer differently.
+    .detectLocale(false)
     .usage('$0 <command> [options]\n\nA small GFS-like distributed file system. Docs: README.md and docs/.')
     .option('masters', { type: 'string', describe: 'comma-separated master host:port list (default: $DFS_MASTERS, else the local cluster)', global: true })
     .option('token-file', { type: 'string', describe: 'file holding the client token (default: $DFS_TOKEN, $DFS_TOKEN_FILE, ~/.config/dfs/token)', global: true })

@@ -36,8 +36,9 @@ const ASSETS: Record<string, string> = {
 };
 
 /**
- * The folder of the page's files: tsc does not copy them, so the built master (dist/master/)
- * reads them from the sources' master/ui/, which the package ships.
+ * The folder of the page's files: tsc does not copy them, so the built master reads them from the
+ * sources' master/ui/, which the package ships: two folders above this module (dist/master/) and
+ * above the bundled binary it runs in (dist/cli/main.js, scripts/bundle.mjs) alike.
  */
 function uiFolder(): string {
   const candidates = [new URL('./ui/', import.meta.url), new URL('../../master/ui/', import.meta.url)].map((u) => fileURLToPath(u));

@@ -1,4 +1,5 @@
-// npm's `prepare` step (npm ci, npm install in a clone, npm pack): builds dist/ with TypeScript.
+// npm's `prepare` step (npm ci, npm install in a clone, npm pack): builds dist/ as `npm run build`
+// does: TypeScript, then the one-file binary (scripts/bundle.mjs).
 // TypeScript is a dev dependency, so an install without them (npm ci --omit=dev) cannot build:
 // then the dist/ already there is used, and with none it stops with what to do instead of
 // "tsc: not found". A package made by `npm pack` ships dist/ and never runs this.
@@ -19,7 +20,10 @@ try {
 
 if (tsc) {
   const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
-  process.exit(r.status ?? 1);
+  if (r.status !== 0) process.exit(r.status ?? 1);
+  // esbuild is a dev dependency beside TypeScript: where one is installed, so is the other.
+  const { bundle } = await import('./bundle.mjs');
+  await bundle();
 } else if (built) {
   console.error('dfs: using dist/ as it is: TypeScript, a dev dependency, is not installed to rebuild it');
 } else {
