@@ -75,3 +75,50 @@ function siftDown(heap: { key: string }[], i: number): void {
     i = top;
   }
 }
+
+/** The index of the first of `sorted` (keys in path order) that sorts after `after`; 0 when `after` is undefined. O(log n). */
+export function firstAfter(sorted: readonly string[], after: string | undefined): number {
+  if (after === undefined) return 0;
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareUtf8(sorted[mid]!, after) <= 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Keys kept in path order as they come and go, for pages read from anywhere in O(log n + page):
+ * an insert or a removal is a binary search and one move of the keys after it (a memmove).
+ */
+export class PathOrderIndex {
+  private readonly keys: string[];
+
+  constructor(keys: Iterable<string>) {
+    this.keys = [...keys].sort(compareUtf8);
+  }
+
+  get size(): number {
+    return this.keys.length;
+  }
+
+  add(key: string): void {
+    const i = firstAfter(this.keys, key);
+    if (i > 0 && this.keys[i - 1] === key) return;
+    this.keys.splice(i, 0, key);
+  }
+
+  remove(key: string): void {
+    const i = firstAfter(this.keys, key) - 1;
+    if (i >= 0 && this.keys[i] === key) this.keys.splice(i, 1);
+  }
+
+  /** At most `limit` keys after `after`, in order; `more` when others follow them. */
+  page(after: string | undefined, limit: number): { keys: string[]; more: boolean } {
+    if (!(Number.isInteger(limit) && limit >= 1)) throw new Error(`PathOrderIndex.page: limit ${limit} is not a positive integer`);
+    const start = firstAfter(this.keys, after);
+    return { keys: this.keys.slice(start, start + limit), more: start + limit < this.keys.length };
+  }
+}

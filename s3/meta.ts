@@ -18,7 +18,7 @@ export interface ObjectMeta {
   /** Cache-Control, Content-Disposition, Content-Encoding, Content-Language, Expires, as sent. */
   headers: Record<string, string>;
 }
-interface MetaRecord extends ObjectMeta { v: 1; size: number; mtimeMs: number }
+export interface MetaRecord extends ObjectMeta { v: 1; size: number; mtimeMs: number }
 
 /** S3 allows 2 KB of user metadata; the record is bounded a little above it. */
 export const MAX_USER_META_BYTES = 2048;
@@ -30,8 +30,8 @@ export function derivedEtag(info: EntryInfo): string {
   return `${createHash('md5').update(`${info.path}\n${info.size}\n${info.mtimeMs}`).digest('hex')}-0`;
 }
 
-export async function readMeta(client: DfsClient, bucket: string, key: string, info: EntryInfo): Promise<ObjectMeta> {
-  const fallback: ObjectMeta = { etag: derivedEtag(info), userMeta: {}, headers: {} };
+/** The object's record as stored, not yet checked against the object; undefined when there is none that could be read. */
+export async function readMetaRecord(client: DfsClient, bucket: string, key: string): Promise<MetaRecord | undefined> {
   try {
     const parts: Buffer[] = [];
     const sink = new Writable({
@@ -41,14 +41,22 @@ export async function readMeta(client: DfsClient, bucket: string, key: string, i
       },
     });
     const stat = await client.stat(metaPath(bucket, key), true);
-    if (stat.type !== 'file' || stat.size > MAX_RECORD_BYTES) return fallback;
+    if (stat.type !== 'file' || stat.size > MAX_RECORD_BYTES) return undefined;
     await client.getRange(stat.path, sink, 0, stat.size, stat);
-    const rec = JSON.parse(Buffer.concat(parts).toString('utf8')) as MetaRecord;
-    if (rec.v !== 1 || rec.size !== info.size || rec.mtimeMs !== info.mtimeMs) return fallback;
-    return { etag: rec.etag, contentType: rec.contentType, userMeta: rec.userMeta ?? {}, headers: rec.headers ?? {} };
+    return JSON.parse(Buffer.concat(parts).toString('utf8')) as MetaRecord;
   } catch {
-    return fallback;
+    return undefined;
   }
+}
+
+/** The metadata of the object `info` from its record; derived when the record is missing or is not this object's. */
+export function metaOf(rec: MetaRecord | undefined, info: EntryInfo): ObjectMeta {
+  if (!rec || rec.v !== 1 || rec.size !== info.size || rec.mtimeMs !== info.mtimeMs) return { etag: derivedEtag(info), userMeta: {}, headers: {} };
+  return { etag: rec.etag, contentType: rec.contentType, userMeta: rec.userMeta ?? {}, headers: rec.headers ?? {} };
+}
+
+export async function readMeta(client: DfsClient, bucket: string, key: string, info: EntryInfo): Promise<ObjectMeta> {
+  return metaOf(await readMetaRecord(client, bucket, key), info);
 }
 
 export async function writeMeta(client: DfsClient, bucket: string, key: string, info: EntryInfo, meta: ObjectMeta): Promise<void> {

@@ -38,22 +38,37 @@ async function readSmallFile(gw: Gateway, path: string, limitBytes: number): Pro
   return Buffer.concat(parts);
 }
 
-/** The upload's record; NoSuchUpload unless it exists and is for this key. */
-async function loadUpload(ctx: Ctx, uploadId: string | undefined): Promise<UploadRecord> {
+/** Upload records the gateway has read, by bucket and upload id: a record never changes, so UploadPart need not read it again. */
+const knownUploads = new Map<string, UploadRecord>();
+/** The most records kept; the oldest go first. */
+const MAX_KNOWN_UPLOADS = 1024;
+
+const noSuchUpload = (uploadId: string | undefined) => new S3Error('NoSuchUpload', 'The specified multipart upload does not exist. The upload ID might be invalid, or the multipart upload might have been aborted or completed.', { UploadId: uploadId ?? '' });
+
+/**
+ * The upload's record; NoSuchUpload unless it exists and is for this key. `known`: a record read
+ * before will do (UploadPart, whose write into the upload's directory fails if the upload is gone).
+ */
+async function loadUpload(ctx: Ctx, uploadId: string | undefined, known = false): Promise<UploadRecord> {
   checkKey(ctx.key);
-  const noSuch = () => new S3Error('NoSuchUpload', 'The specified multipart upload does not exist. The upload ID might be invalid, or the multipart upload might have been aborted or completed.', { UploadId: uploadId ?? '' });
-  if (!uploadId || !/^[0-9a-f]{32}$/.test(uploadId)) throw noSuch();
-  let rec: UploadRecord;
-  try {
-    rec = JSON.parse((await readSmallFile(ctx.gw, `${uploadPath(ctx.bucket, uploadId)}/upload.json`, 64 * 1024)).toString('utf8')) as UploadRecord;
-  } catch (err) {
-    if (err instanceof DfsError && err.code === 'NOT_FOUND') {
-      await requireBucket(ctx.gw, ctx.bucket);
-      throw noSuch();
+  if (!uploadId || !/^[0-9a-f]{32}$/.test(uploadId)) throw noSuchUpload(uploadId);
+  const cacheKey = `${ctx.bucket}/${uploadId}`;
+  let rec = known ? knownUploads.get(cacheKey) : undefined;
+  if (!rec) {
+    try {
+      rec = JSON.parse((await readSmallFile(ctx.gw, `${uploadPath(ctx.bucket, uploadId)}/upload.json`, 64 * 1024)).toString('utf8')) as UploadRecord;
+    } catch (err) {
+      if (err instanceof DfsError && err.code === 'NOT_FOUND') {
+        await requireBucket(ctx.gw, ctx.bucket);
+        throw noSuchUpload(uploadId);
+      }
+      throw fromDfsError(err);
     }
-    throw fromDfsError(err);
+    knownUploads.delete(cacheKey);
+    knownUploads.set(cacheKey, rec);
+    if (knownUploads.size > MAX_KNOWN_UPLOADS) knownUploads.delete(knownUploads.keys().next().value!);
   }
-  if (rec.key !== ctx.key) throw noSuch();
+  if (rec.key !== ctx.key) throw noSuchUpload(uploadId);
   return rec;
 }
 
@@ -92,8 +107,22 @@ function partNumber(ctx: Ctx): number {
   return n;
 }
 
-/** Puts a part's file in place under its final name, and drops any earlier file of the same part number. */
-async function placePart(gw: Gateway, bucket: string, uploadId: string, number: number, tmp: string, md5Hex: string): Promise<void> {
+/** The files of part `number` in the upload's directory now (from an earlier send of the part): a seek in the master's paged list. */
+async function partFiles(gw: Gateway, dir: string, number: number): Promise<string[]> {
+  const prefix = `${String(number).padStart(5, '0')}.`;
+  const found: string[] = [];
+  // Each placed part drops the ones before it, so there are rarely more than one or two.
+  for (let after: string | undefined = prefix.slice(0, -1), pages = 0; after !== undefined && pages < 100; pages++) {
+    const page = await gw.client.listPage(dir, after, 16);
+    const mine = page.entries.filter((e) => e.name.startsWith(prefix));
+    found.push(...mine.map((e) => e.name));
+    after = mine.length === page.entries.length ? page.next : undefined;
+  }
+  return found;
+}
+
+/** Puts a part's file in place under its final name, and drops the files of the same part number that were there before (`earlier`). */
+async function placePart(gw: Gateway, bucket: string, uploadId: string, number: number, tmp: string, md5Hex: string, earlier: string[]): Promise<void> {
   const dir = uploadPath(bucket, uploadId);
   const name = `${String(number).padStart(5, '0')}.${md5Hex}`;
   await gw.client.rename(tmp, `${dir}/${name}`).catch(async (err: unknown) => {
@@ -101,24 +130,30 @@ async function placePart(gw: Gateway, bucket: string, uploadId: string, number: 
     if (err instanceof DfsError && err.code === 'EXISTS') return gw.client.remove(tmp);
     throw fromDfsError(err, 'NoSuchUpload');
   });
-  for (const p of (await gw.client.list(dir)).entries) {
-    if (p.name.startsWith(name.slice(0, 6)) && p.name !== name) await gw.client.remove(p.path).catch(() => undefined);
-  }
+  for (const old of earlier) if (old !== name) await gw.client.remove(`${dir}/${old}`).catch(() => undefined);
 }
 
 export async function uploadPart(ctx: Ctx): Promise<void> {
   const { gw, req, bucket } = ctx;
   const number = partNumber(ctx);
   const uploadId = ctx.query.get('uploadId');
-  await loadUpload(ctx, uploadId);
-  const tmp = `${uploadPath(bucket, uploadId!)}/tmp-${number}-${randomBytes(6).toString('hex')}`;
   const source = header(req, 'x-amz-copy-source');
+  // A part's bytes go into the upload's directory, which fails once the upload is gone; a copy's
+  // failure would name its source, so a copy reads the record.
+  await loadUpload(ctx, uploadId, source === undefined);
+  const dir = uploadPath(bucket, uploadId!);
+  const tmp = `${dir}/tmp-${number}-${randomBytes(6).toString('hex')}`;
+  // Looked up while the part's bytes stream, not after: files there before this part are older than it.
+  const earlier = partFiles(gw, dir, number).catch((err: unknown) => {
+    throw fromDfsError(err, 'NoSuchUpload');
+  });
+  earlier.catch(() => undefined); // awaited below; this keeps a failure while the body streams from going unhandled
   if (source !== undefined) {
     const src = parseCopySource(source);
     const srcInfo = await statObject(gw, src.bucket, src.key);
     const range = parseRange(header(req, 'x-amz-copy-source-range'), srcInfo.size) ?? { start: 0, end: srcInfo.size };
     const { info, md5Hex } = await copyBytes(gw, srcInfo, range.start, range.end, tmp, { inline: false });
-    await placePart(gw, bucket, uploadId!, number, tmp, md5Hex);
+    await placePart(gw, bucket, uploadId!, number, tmp, md5Hex, await earlier);
     sendXml(ctx.res, 200, 'CopyPartResult', { LastModified: isoDate(info.mtimeMs), ETag: quoted(md5Hex) });
     return;
   }
@@ -128,9 +163,15 @@ export async function uploadPart(ctx: Ctx): Promise<void> {
     await gw.client.put(stream, tmp, { inline: false });
   } catch (err) {
     stream.destroy();
-    throw check.failure() ?? fromDfsError(err, 'NoSuchUpload');
+    if (check.failure()) throw check.failure();
+    // The upload went (completed, aborted) since its record was read: NoSuchUpload, or NoSuchBucket.
+    if (err instanceof DfsError && err.code === 'NOT_FOUND') {
+      knownUploads.delete(`${bucket}/${uploadId}`);
+      await requireBucket(gw, bucket);
+    }
+    throw fromDfsError(err, 'NoSuchUpload');
   }
-  await placePart(gw, bucket, uploadId!, number, tmp, check.md5Hex());
+  await placePart(gw, bucket, uploadId!, number, tmp, check.md5Hex(), await earlier);
   sendEmpty(ctx.res, 200, { etag: quoted(check.md5Hex()) });
 }
 

@@ -17,6 +17,7 @@ import type { AppendOpened } from '../state/append.js';
 import type { FileNode, InlineBytes, MasterState } from '../state/index.js';
 import { decodeInline } from '../../common/inline.js';
 import type { Leadership } from './leadership.js';
+import { ChildMap } from '../state/capture.js';
 import { checkComplete, type VouchedChunk } from './complete-check.js';
 import { inlineMaxBytes } from './config.js';
 import { RecordTurns } from './record-turns.js';
@@ -285,8 +286,10 @@ export class NamespaceCalls {
     const entries: EntryInfo[] = [];
     if (node.type === 'file') entries.push(state.entryInfo(path, node));
     else if (paging) {
-      // One pass over the children, sorting only the page: no copy of a huge directory's names.
-      const { page, more } = selectPage(node.children.keys(), (name) => pathOrderKey(name, node.children.get(name)!.type === 'dir'), paging.after, paging.limit);
+      // A seek into the directory's names kept in path order (master/state/capture.ts); a directory
+      // not made by newDir (none in a running master) takes one pass, sorting only the page.
+      const { names: page, more } = node.children instanceof ChildMap ? node.children.pathOrderPage(paging.after, paging.limit)
+        : (({ page, more }) => ({ names: page, more }))(selectPage(node.children.keys(), (name) => pathOrderKey(name, node.children.get(name)!.type === 'dir'), paging.after, paging.limit));
       for (const name of page) entries.push(state.entryInfo(joinPath(path, name), node.children.get(name)!));
       const last = entries.at(-1);
       return { path, entries, ...(more && last ? { next: pathOrderKey(last.name, last.type === 'dir') } : {}) };

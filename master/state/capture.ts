@@ -1,6 +1,7 @@
 // Copy-on-write for snapshots: while a snapshot of the state is being written in the background,
 // the first change to any part of the state it has not written yet keeps that part's old value
 // aside, so the writer sees the state as it was at the capture, however long it takes.
+import { pathOrderKey, PathOrderIndex } from '../../common/list-order.js';
 import type { DirNode, Node } from './nodes.js';
 
 /** What a directory's name held at the capture: a node, or nothing (the name was added since). */
@@ -54,22 +55,41 @@ export function capturing(): boolean {
 /**
  * A directory's children. A Map that tells the captures being written about each change first;
  * a directory's mtime changes only together with its children (checked when a snapshot is written).
+ * A directory that has been listed in pages also keeps its names in path order from then on, so
+ * that a page is a seek and a slice, not a pass over the whole directory (`pathOrderPage`).
  */
 export class ChildMap extends Map<string, Node> {
   owner: DirNode | undefined;
+  /** The names in path order (a directory's as name/); made at the first paged listing, kept in step after it. */
+  private order: PathOrderIndex | undefined;
 
   override set(name: string, node: Node): this {
-    if (active.size !== 0 && this.owner !== undefined) beforeChildChange(this.owner, name, this.get(name));
+    const old = this.get(name);
+    if (active.size !== 0 && this.owner !== undefined) beforeChildChange(this.owner, name, old);
+    if (this.order !== undefined && (old === undefined || old.type !== node.type)) {
+      if (old !== undefined) this.order.remove(pathOrderKey(name, old.type === 'dir'));
+      this.order.add(pathOrderKey(name, node.type === 'dir'));
+    }
     return super.set(name, node);
   }
 
   override delete(name: string): boolean {
-    if (active.size !== 0 && this.owner !== undefined && this.has(name)) beforeChildChange(this.owner, name, this.get(name));
+    const old = this.get(name);
+    if (old === undefined) return false;
+    if (active.size !== 0 && this.owner !== undefined) beforeChildChange(this.owner, name, old);
+    this.order?.remove(pathOrderKey(name, old.type === 'dir'));
     return super.delete(name);
   }
 
   override clear(): void {
     for (const name of [...this.keys()]) this.delete(name);
+  }
+
+  /** At most `limit` names after `after` (a path-order key), in path order: O(log n + limit) once the order is made. */
+  pathOrderPage(after: string | undefined, limit: number): { names: string[]; more: boolean } {
+    this.order ??= new PathOrderIndex([...this.entries()].map(([name, node]) => pathOrderKey(name, node.type === 'dir')));
+    const { keys, more } = this.order.page(after, limit);
+    return { names: keys.map((k) => (k.endsWith('/') ? k.slice(0, -1) : k)), more };
   }
 }
 

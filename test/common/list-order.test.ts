@@ -3,7 +3,7 @@
 // random names that mix ASCII, '-' and '.' (which sort before '/'), and characters on both sides
 // of the surrogates.
 import t from 'tap';
-import { compareUtf8, pathOrderKey, selectPage } from '../../common/list-order.js';
+import { compareUtf8, PathOrderIndex, pathOrderKey, selectPage } from '../../common/list-order.js';
 
 const byBytes = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
@@ -59,4 +59,32 @@ t.test('selectPage: the page after `after` in path order, as sorting everything 
   t.same(selectPage([{ name: 'a', dir: true }, { name: 'a-b', dir: false }, { name: 'a0', dir: false }], (e) => pathOrderKey(e.name, e.dir), undefined, 10).page.map((e) => e.name),
     ['a-b', 'a', 'a0'], 'a directory a sorts as a/: after a-b, before a0');
   t.throws(() => selectPage([], String, undefined, 0), /limit/);
+});
+
+t.test('PathOrderIndex: keys added and removed at random page as sorting the live set would give', async (t) => {
+  for (let seed = 1; seed <= 20; seed++) {
+    const r = rng(100 + seed);
+    const live = new Set<string>();
+    for (let i = 0, n = r(50); i < n; i++) live.add(randomName(r));
+    const index = new PathOrderIndex(live);
+    for (let step = 0; step < 300; step++) {
+      const key = randomName(r);
+      if (r(3) === 0) {
+        index.remove(key);
+        live.delete(key);
+      } else {
+        index.add(key);
+        live.add(key);
+      }
+      const sorted = [...live].sort(byBytes);
+      const after = r(4) === 0 ? undefined : randomName(r);
+      const limit = 1 + r(20);
+      const want = sorted.filter((k) => after === undefined || byBytes(k, after) > 0);
+      const { keys, more } = index.page(after, limit);
+      t.same(keys, want.slice(0, limit), `seed ${seed} step ${step}`);
+      t.equal(more, want.length > limit);
+    }
+    t.equal(index.size, live.size, `seed ${seed}: one key each, however often added`);
+  }
+  t.throws(() => new PathOrderIndex([]).page(undefined, 0), /limit/);
 });

@@ -5,7 +5,7 @@
 // it paging by itself: every key once, in S3's order, no page over 1000. CI makes
 // DFS_FLAT_KEYS=2500 keys (three S3 pages, several master pages); by hand, DFS_FLAT_KEYS=120000
 // goes past the 100,000 entries an unpaged master listing refuses. The gateway's peak memory
-// (VmHWM) is printed, for a person to compare across counts.
+// (VmHWM) and each listing's per-page latency are printed, for a person to compare across counts.
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
@@ -33,6 +33,13 @@ function peakRssMiB(pid: number): number {
   return m ? Math.round(Number(m[1]) / 1024) : NaN;
 }
 
+/** Per-page latency for a person to read (never asserted): first, median, 95th percentile, last, most. */
+function spread(ms: number[]): string {
+  const sorted = [...ms].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!.toFixed(1);
+  return `${ms.length} pages, first ${ms[0]!.toFixed(1)} ms, median ${at(0.5)} ms, p95 ${at(0.95)} ms, last ${ms.at(-1)!.toFixed(1)} ms, most ${sorted.at(-1)!.toFixed(1)} ms`;
+}
+
 t.test(`a flat directory of ${COUNT} keys lists to the end in pages`, async (t) => {
   t.setTimeout(Math.max(300_000, COUNT * 20));
   const gw = await startGateway({ chunkservers: 1, replication: 1 });
@@ -50,8 +57,11 @@ t.test(`a flat directory of ${COUNT} keys lists to the end in pages`, async (t) 
   // The master's paged list, straight: path order, at most `limit` a page, `next` chaining them.
   const names: string[] = [];
   let pages = 0;
+  const masterMs: number[] = [];
   for (let after: string | undefined; ; pages++) {
+    const tp = performance.now();
     const page = await client.listPage('/flat/flat', after, 1000);
+    masterMs.push(performance.now() - tp);
     t.ok(page.entries.length <= 1000, 'no master page over its limit');
     names.push(...page.entries.map((e) => (e.type === 'dir' ? `${e.name}/` : e.name)));
     if (page.next === undefined) break;
@@ -59,6 +69,7 @@ t.test(`a flat directory of ${COUNT} keys lists to the end in pages`, async (t) 
   }
   const inFlat = keys.map((k) => k.slice('flat/'.length)).map((k) => (k.includes('/') ? `${k.slice(0, k.indexOf('/'))}/` : k));
   t.same(names, inFlat, `the master's ${pages + 1} pages hold every name once, in path order`);
+  t.comment(`master pages of 1000: ${spread(masterMs)}`);
   for (const [limit, after] of [[0, undefined], [5001, undefined], ['x', undefined]] as const) {
     const err = await client.listPage('/flat/flat', after, limit as number).then(() => undefined, (e: unknown) => e);
     t.equal((err as DfsError | undefined)?.code, 'INVALID_ARGUMENT', `limit ${limit} is refused`);
@@ -70,13 +81,17 @@ t.test(`a flat directory of ${COUNT} keys lists to the end in pages`, async (t) 
   let token: string | undefined;
   let s3Pages = 0;
   const t1 = performance.now();
+  const s3Ms: number[] = [];
   do {
+    const tp = performance.now();
     const page = await s3.send(new ListObjectsV2Command({ Bucket: 'flat', MaxKeys: 1000, ContinuationToken: token }));
     s3Pages++;
+    s3Ms.push(performance.now() - tp);
     t.ok((page.KeyCount ?? 0) <= 1000 && (page.Contents?.length ?? 0) <= 1000, 'no S3 page over 1000 keys');
     listed.push(...(page.Contents ?? []).map((c) => c.Key!));
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token !== undefined);
+  t.comment(`S3 pages of 1000: ${spread(s3Ms)}`);
   t.comment(`SDK: ${s3Pages} pages in ${((performance.now() - t1) / 1000).toFixed(1)} s; gateway peak RSS ${peakRssMiB(gw.child.pid!)} MiB`);
   t.equal(listed.length, keys.length, 'every key listed');
   t.same(listed, keys, 'in S3 key order, each once');
