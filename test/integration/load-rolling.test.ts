@@ -2,13 +2,16 @@
 // and no failed client operation", with real processes on 127.0.0.1: every master and then every
 // chunkserver is stopped with SIGTERM (a leader hands over first) and started again from its
 // data folder, each once the one before is back, while a writer puts files, a reader reads
-// acknowledged ones back and a metadata load writes and reads replication factors. Afterwards:
-// every acknowledged file reads back byte-exact, no read saw other bytes, no client operation
-// failed, and the metadata history is linearizable. Bounded: 6 restarts, at most 300 small
+// acknowledged ones back, a metadata load writes and reads replication factors, and an append
+// load appends (one lease appender, two record appenders). Afterwards: every acknowledged file
+// reads back byte-exact, no read saw other bytes, no client operation failed, the metadata
+// history is linearizable, the appended file is exactly its acknowledged appends, and every
+// acknowledged record is at its offset, intact, with nothing half there. Bounded: 6 restarts, at most 300 small
 // files; each step waits for the process to be back and for more acknowledged writes.
 import t from 'tap';
 import { request } from 'undici';
 import { DfsClient } from '../../cli/client.js';
+import { AppendLoad } from '../../scripts/bench/append-load.js';
 import { PutGetLoad } from '../../scripts/bench/load.js';
 import { localAgent } from '../hosts/local-agent.js';
 import { MetadataLoad } from '../hosts/workload.js';
@@ -33,9 +36,13 @@ t.test('a rolling restart of every master and chunkserver under load: nothing lo
   const agent = localAgent(c.masterAddresses, ADMIN_TOKEN);
   await MetadataLoad.prepare(agent);
   const meta = new MetadataLoad(agent);
+  const recordClients = [0, 1].map(() => new DfsClient(c.masterAddresses, { token: ADMIN_TOKEN }));
+  const appends = new AppendLoad(client, { appendPath: '/append/file', recordPath: '/append/records', recordClients, appendBytes: 100 * 1024, maxAppends: 200, maxRecords: 300, pauseMs: 30 });
+  const progress = (n: number): Promise<unknown> => Promise.all([load.progress(n, 60_000), appends.progress(n, 60_000)]);
+  await appends.start();
   load.start();
   meta.start(c.masterAddresses[0]!);
-  await load.progress(5, 60_000);
+  await progress(5);
 
   const restarts: string[] = [];
   for (const i of [0, 1, 2]) {
@@ -47,17 +54,18 @@ t.test('a rolling restart of every master and chunkserver under load: nothing lo
       return all.every((s) => s !== undefined) && all.filter((s) => s!.role === 'leader').length === 1;
     }, 60_000, `m${i + 1} back in a group with one leader`);
     restarts.push(`m${i + 1}`);
-    await load.progress(3, 60_000);
+    await progress(3);
   }
   for (const i of [0, 1, 2]) {
     await c.kill(c.chunkservers[i]!, 'SIGTERM');
     await c.startChunkserver(i);
     await c.waitForLive(3, 60_000);
     restarts.push(`cs${i + 1}`);
-    await load.progress(3, 60_000);
+    await progress(3);
   }
   await load.stop();
   await meta.stop();
+  await appends.stop();
 
   t.same(restarts, ['m1', 'm2', 'm3', 'cs1', 'cs2', 'cs3'], 'every process was restarted, one at a time');
   t.comment(`client view: ${JSON.stringify(load.stats)}; metadata: ${JSON.stringify(meta.counts)}`);
@@ -71,5 +79,11 @@ t.test('a rolling restart of every master and chunkserver under load: nothing lo
   t.same(v.bad, [], 'every acknowledged file reads back byte-exact');
   const res = meta.check();
   t.ok(res.ok, `the metadata history of ${meta.history.length} operations on ${res.keys} keys is linearizable${res.ok ? '' : `: ${res.reason}`}`);
+  const a = await appends.verify();
+  t.comment(`appends: ${appends.appends} acknowledged; records: ${JSON.stringify({ ...a.records, problems: a.records.problems.length })}; failures: ${appends.failures.slice(0, 5).join('; ')}`);
+  t.same(appends.failures, [], 'no append or record append failed');
+  t.same(a.appendProblems, [], 'the appended file is exactly the acknowledged appends: a failed one left it whole or as it was');
+  t.ok(a.records.acked >= 20, `${a.records.acked} acknowledged records`);
+  t.same(a.records.problems, [], 'every acknowledged record at its offset, intact; nothing half there; duplicates only of retried records');
   if (t.passing() === false) t.comment(c.problems().slice(-80).join('\n'));
 });

@@ -5,6 +5,7 @@
 // refused with RECORD_TOO_LARGE and changes nothing; concat refuses a file with an append open.
 import t from 'tap';
 import { join } from 'node:path';
+import { recordOf } from '../../scripts/bench/append-load.js';
 import { ADMIN_TOKEN, ROOT, TestCluster } from '../helpers/cluster.js';
 
 const dfsPackage = (await import(join(ROOT, 'dist', 'cli', 'index.js'))) as typeof import('../../cli/index.js');
@@ -21,10 +22,6 @@ t.teardown(async () => {
 
 interface Written { offset: number; id: string; data: string }
 
-/** Record `i` of writer `w`: about 1 to 3 KiB, so a few dozen fill a 64 KiB chunk and some end in padding. */
-function recordOf(w: string, i: number): string {
-  return `${w}:${i}:` + 'x'.repeat(1000 + ((i * 7919) % 2000));
-}
 
 async function processWriter(w: string, n: number): Promise<Written[]> {
   const lines = Array.from({ length: n }, (_, i) => recordOf(w, i)).join('\n') + '\n';
