@@ -84,9 +84,9 @@ export function createApp(log: Logger, metrics: Registry, opts: AppOptions = {})
   app.set('strict routing', true);
   app.disable('x-powered-by');
   app.set('etag', false);
-  // What every request goes through before its route, as one router layer: express walks its
-  // layers one by one (matching, parameters, prefix trimming per layer), and eight layers of this
-  // cost a busy leader more CPU than the route itself. The order is the one below.
+  // What every request goes through before its route, in this order, as one router layer rather
+  // than eight (measured: no difference beyond noise; express's own fixed cost per request,
+  // ~30-45 µs, does not depend on the number of layers).
   app.use(chain([
     requestLogging(log),
     requestMetrics(metrics),
