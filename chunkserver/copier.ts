@@ -38,7 +38,8 @@ export interface CopierLimits {
 export class Copier {
   /** Orders waiting, each with its deadline (started when it arrived: see CopyOrder.timeoutMs). */
   private readonly queue: { order: CopyOrder; deadline: AbortSignal }[] = [];
-  private readonly active = new Set<number>();
+  /** Copies running: handle → the version being copied. */
+  private readonly active = new Map<number, number>();
   private failed: number[] = [];
   copiedBytes = 0;
 
@@ -58,17 +59,28 @@ export class Copier {
     return this.active.size;
   }
 
-  /** Queues orders; an order for a chunk already here or already queued is dropped. */
+  /**
+   * Queues orders; an order for a chunk already here, queued or being copied, at its version or
+   * a later one, is dropped. A replica here of an older version is replaced by the copy: a server
+   * back from a restart holds such replicas of chunks appended to meanwhile, and may be the only
+   * place a copy can go. An order for a later version than one queued takes its place; one for a
+   * later version than a copy running waits for it to finish.
+   */
   add(orders: CopyOrder[]): void {
     for (const o of orders) {
       const have = this.store.get(o.handle);
-      if (have) {
+      if (have && have.version >= o.version) {
         // The master lost track of our replica (e.g. a delete it queued never reached us): report it again.
         this.store.restoreChanges({ added: [{ handle: have.handle, version: have.version, length: have.length }], removed: [] });
         this.onStored(have);
         continue;
       }
-      if (this.active.has(o.handle) || this.queue.some((q) => q.order.handle === o.handle)) continue;
+      const queued = this.queue.findIndex((q) => q.order.handle === o.handle);
+      if (queued >= 0) {
+        if (this.queue[queued]!.order.version < o.version) this.queue[queued] = { order: o, deadline: AbortSignal.timeout(this.timeoutOf(o)) };
+        continue;
+      }
+      if ((this.active.get(o.handle) ?? -1) >= o.version) continue;
       if (this.queue.length >= this.limits.maxQueued) {
         this.failed.push(o.handle);
         continue;
@@ -86,9 +98,12 @@ export class Copier {
   }
 
   private pump(): void {
-    while (this.active.size < this.limits.concurrency && this.queue.length > 0) {
-      const { order, deadline } = this.queue.shift()!;
-      this.active.add(order.handle);
+    while (this.active.size < this.limits.concurrency) {
+      // The first order whose chunk is not being copied already (a later version waits for it).
+      const next = this.queue.findIndex((q) => !this.active.has(q.order.handle));
+      if (next < 0) return;
+      const { order, deadline } = this.queue.splice(next, 1)[0]!;
+      this.active.set(order.handle, order.version);
       // The leader's decision id (a master from before it sends none, a bad one is not logged).
       const reqId = isWellFormedRequestId(order.reqId) ? order.reqId : newRequestId();
       const log = this.log.child({ reqId });
@@ -128,7 +143,7 @@ export class Copier {
     if (res.statusCode !== 200) throw errorFromBody(await readJson(res.body).catch(() => undefined), res.statusCode);
     let writer: ChunkWriter | undefined;
     try {
-      writer = await this.store.createWriter(o.handle, o.version, this.limits.maxChunkBytes);
+      writer = await this.store.createCopyWriter(o.handle, o.version, this.limits.maxChunkBytes);
       for await (const piece of res.body) {
         const buf = piece as Buffer;
         // Not reading on while we wait holds the socket, so TCP slows the source down as well.

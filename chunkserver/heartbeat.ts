@@ -191,9 +191,10 @@ export class Heartbeat {
 
   private async apply(reply: HeartbeatReply): Promise<void> {
     this.copier.add(reply.copies ?? []);
-    for (const h of reply.deletes.slice(0, MAX_DELETES_PER_BEAT)) await this.store.remove(h, false);
+    let kept = 0;
+    for (const h of reply.deletes.slice(0, MAX_DELETES_PER_BEAT)) if (!(await this.store.removeOrdered(h))) kept++;
     if (reply.deletes.length > 0) {
-      this.log.info({ count: reply.deletes.length }, 'deleted chunks the master no longer references');
+      this.log.info({ count: reply.deletes.length - kept, ...(kept > 0 ? { kept } : {}) }, 'deleted chunks the master no longer references');
     }
   }
 }

@@ -69,6 +69,11 @@ export class ChangeLog {
     this.bound();
   }
 
+  /** Whether an addition of `handle` waits to be reported. */
+  hasAdded(handle: number): boolean {
+    return this.added.has(handle);
+  }
+
   /** The master forgot the chunk itself: an addition not yet reported would bring it back. */
   forgetAdded(handle: number): void {
     this.added.delete(handle);

@@ -150,6 +150,18 @@ export class ChunkStore {
   }
 
   /**
+   * Starts a copy of a chunk (re-replication): new here, or over a replica of an older version
+   * (one that missed appends while this server was away), which it replaces in one rename when
+   * done, as an append does. CHUNK_EXISTS when this version or a later one is here already.
+   */
+  async createCopyWriter(handle: number, version: number, maxBytes: number): Promise<ChunkWriter> {
+    const stale = this.index.get(handle);
+    if (!stale) return this.createWriter(handle, version, maxBytes);
+    if (stale.version >= version) throw new DfsError('CHUNK_EXISTS', `chunk ${handle} is already stored here at version ${stale.version}`);
+    return this.openWriter(handle, version, maxBytes, (t, chunk) => this.publishReplacing(t, chunk, stale));
+  }
+
+  /**
    * Starts an append to a stored chunk (see chunkserver/store/append.ts): a new file at
    * `newVersion` that holds the stored bytes [0, `offset`), then what the caller writes.
    */
@@ -225,6 +237,18 @@ export class ChunkStore {
     await this.chunksDirSync.sync();
     this.index.set(chunk.handle, chunk);
     this.changes.noteAdded(chunk);
+  }
+
+  /**
+   * A delete the master asked for, unless this server stored that chunk again since its last
+   * report (a copy over a stale replica, say): the master decided without knowing, so the replica
+   * stays and the next heartbeat reports it; the master asks again if it still wants it gone.
+   * Answers whether it was deleted.
+   */
+  async removeOrdered(handle: number): Promise<boolean> {
+    if (this.changes.hasAdded(handle)) return false;
+    await this.remove(handle, false);
+    return true;
   }
 
   /** Deletes a replica; `report` false when the master asked for it and so already forgot it. */

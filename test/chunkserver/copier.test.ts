@@ -134,3 +134,110 @@ t.test('a copy gets the order\'s time from its arrival, its wait in the queue in
   t.same(failed.sort(), [1, 2], 'both copies failed');
   t.ok(tookMs < 3000, `within the order's time, not the server's 10 minutes, nor twice it for the queued one (${Math.round(tookMs)} ms)`);
 });
+
+/** An opened chunk store in a folder removed after the test. */
+async function tempStore(t: Tap.Test): Promise<ChunkStore> {
+  const dir = mkdtempSync(join(tmpdir(), 'dfs-copier-test-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const store = new ChunkStore(dir, quiet);
+  await store.open();
+  return store;
+}
+
+t.test('an order for a chunk held here at an older version replaces it; at its version or a later one it is reported again, not copied', async (t) => {
+  const store = await tempStore(t);
+  // Here: chunk 5 at version 2 (its first bytes, as a replica that missed appends) and chunk 6 at version 4.
+  const stale = bytesFor(5, 1000);
+  for (const [handle, version, data] of [[5, 2, stale], [6, 4, bytesFor(6, 500)]] as const) {
+    const w = await store.createWriter(handle, version, MiB);
+    await w.write(data);
+    await w.commit(await w.finish());
+  }
+  store.takeChanges();
+  const current = Buffer.concat([stale, bytesFor(55, 3000)]);
+  const src = await source(new Map([[5, current], [6, bytesFor(66, 700)]]));
+  t.teardown(async () => {
+    await closeHttpAgent();
+    await new Promise((r) => src.server.close(r));
+  });
+  const stored: StoredChunk[] = [];
+  const copier = new Copier(store, { concurrency: 2, maxQueued: 8, timeoutMs: 60_000, maxChunkBytes: MiB }, (c) => stored.push(c), quiet);
+  copier.add([
+    { handle: 5, version: 3, length: current.length, checksum: checksumOf(current), source: src.addr, timeoutMs: 60_000, token: 'tok' },
+    { handle: 6, version: 4, length: 700, checksum: checksumOf(bytesFor(66, 700)), source: src.addr, timeoutMs: 60_000, token: 'tok' },
+  ]);
+  t.equal(copier.running, 1, 'only the stale chunk is copied');
+  const failed: number[] = [];
+  for (let i = 0; i < 200 && stored.length < 2 && failed.length === 0; i++) {
+    await new Promise((r) => setTimeout(r, 25));
+    failed.push(...copier.takeFailed());
+  }
+  t.same(failed, [], 'no copy failed');
+  t.same(stored.map((c) => [c.handle, c.version]).sort(), [[5, 3], [6, 4]], 'chunk 6 reported again as it is; chunk 5 stored at the new version');
+  t.equal(store.get(5)?.version, 3, 'the copy replaced the stale replica');
+  const got: Buffer[] = [];
+  await store.readRange(5, 0, current.length, async (b) => void got.push(Buffer.from(b)));
+  t.ok(Buffer.concat(got).equals(current), 'chunk 5 holds the source\'s current bytes');
+  const changes = store.takeChanges();
+  t.same(changes.added.map((c) => [c.handle, c.version]).sort(), [[5, 3], [6, 4]], 'the next heartbeat reports both');
+  t.equal(await store.removeOrdered(5), true, 'a delete the master asks for after that report goes ahead');
+  t.equal(store.get(5), undefined);
+});
+
+t.test('a delete the master asks for is not done while this server has stored the chunk again and not yet reported it', async (t) => {
+  const store = await tempStore(t);
+  const w = await store.createCopyWriter(9, 2, MiB);
+  await w.write(bytesFor(9, 100));
+  await w.commit(await w.finish());
+  await t.rejects(store.createCopyWriter(9, 2, MiB), { code: 'CHUNK_EXISTS' }, 'no copy over the same version');
+  await t.rejects(store.createCopyWriter(9, 1, MiB), { code: 'CHUNK_EXISTS' }, 'nor over a later one');
+  t.equal(await store.removeOrdered(9), false, 'kept: the master has not heard of it');
+  t.equal(store.get(9)?.version, 2);
+  t.same(store.takeChanges().added.map((c) => c.handle), [9], 'and the next heartbeat reports it');
+  t.equal(await store.removeOrdered(9), true, 'once reported, the master\'s delete goes ahead');
+  t.equal(store.get(9), undefined);
+});
+
+t.test('an order for a later version of a chunk being copied runs after that copy; one queued gives way to a later one', async (t) => {
+  const store = await tempStore(t);
+  // The source answers each chunk's first request only when told: the copy stays running meanwhile.
+  const v1 = bytesFor(5, 1000);
+  const v2 = Buffer.concat([v1, bytesFor(52, 500)]);
+  const v3 = Buffer.concat([v2, bytesFor(53, 500)]);
+  let answer = 0;
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const server = createServer((req, res) => {
+    const length = Number(new URL(req.url!, 'http://x').searchParams.get('length'));
+    const data = [v1, v2, v3].find((d) => d.length === length)!;
+    const send = () => res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(data.length) }).end(data);
+    if (answer++ === 0) void held.then(send);
+    else send();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(async () => {
+    await closeHttpAgent();
+    await new Promise((r) => server.close(r));
+  });
+  const addr = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const order = (version: number, data: Buffer) => ({ handle: 5, version, length: data.length, checksum: checksumOf(data), source: addr, timeoutMs: 60_000, token: 'tok' });
+  const stored: StoredChunk[] = [];
+  const copier = new Copier(store, { concurrency: 4, maxQueued: 8, timeoutMs: 60_000, maxChunkBytes: MiB }, (c) => stored.push(c), quiet);
+  copier.add([order(1, v1)]);
+  t.equal(copier.running, 1, 'version 1 is being copied');
+  copier.add([order(1, v1)]);
+  copier.add([order(2, v2)]);
+  copier.add([order(3, v3)]);
+  t.equal(copier.running, 1, 'the later versions wait for it, not beside it');
+  release();
+  const failed: number[] = [];
+  for (let i = 0; i < 200 && stored.length < 2 && failed.length === 0; i++) {
+    await new Promise((r) => setTimeout(r, 25));
+    failed.push(...copier.takeFailed());
+  }
+  t.same(failed, [], 'no copy failed');
+  t.same(stored.map((c) => c.version), [1, 3], 'version 1, then version 3 (which took version 2\'s place in the queue)');
+  const got: Buffer[] = [];
+  await store.readRange(5, 0, v3.length, async (b) => void got.push(Buffer.from(b)));
+  t.ok(Buffer.concat(got).equals(v3), 'the chunk holds version 3\'s bytes');
+});

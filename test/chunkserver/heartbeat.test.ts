@@ -35,10 +35,11 @@ t.test('a slow delete does not hold up the next heartbeat; replies apply in orde
     restoreChanges: () => undefined,
     diskStats: async () => ({ capacityBytes: 100, freeBytes: 50 }),
     usedBytes: () => 50,
-    remove: async (h: number) => {
+    removeOrdered: async (h: number) => {
       events.push(`delete ${h} starts`);
       await deletesMayFinish;
       events.push(`delete ${h} done`);
+      return true;
     },
   } as unknown as ChunkStore;
   const copier = {
