@@ -365,6 +365,14 @@ export class LeaderCore {
     return this.repair.scanSteps(() => this.state, { proceed: () => this.leader && this.epoch === epoch });
   }
 
+  /**
+   * Asks for a scan soon (MIN_EVENT_SCAN_INTERVAL_MS after the last one started), as a copy's
+   * news does: an append waiting for its last chunk's copy (master/service/namespace.ts, healTail).
+   */
+  askScan(): void {
+    this.scanAsked = true;
+  }
+
   /** Whether startScan would start one now (the driver asks before it waits for a read barrier). */
   scanDue(nowMs: number): boolean {
     this.advanceTo(nowMs);

@@ -20,7 +20,7 @@ import type { Leadership } from './leadership.js';
 import { ChildMap } from '../state/capture.js';
 import { checkComplete, type VouchedChunk } from './complete-check.js';
 import { inlineMaxBytes } from './config.js';
-import { RecordTurns } from './record-turns.js';
+import { RECORD_TURN_LIMITS, RecordTurns } from './record-turns.js';
 import { RECORD_LEASE_MS } from '../../common/limits.js';
 import type { ChunkTokens } from './tokens.js';
 
@@ -31,6 +31,26 @@ export const MAX_LIST_PAGE_ENTRIES = 5000;
 /** An entry's JSON at its widest: path and name with every byte escaped ('"' and '\\' take two), and the other fields. */
 const MAX_ENTRY_JSON_BYTES = 2 * (MAX_PATH_BYTES + MAX_NAME_BYTES) + 256;
 assert(MAX_LIST_PAGE_ENTRIES * MAX_ENTRY_JSON_BYTES <= HTTP_LIMITS.maxJsonReplyBytes, 'a full list page fits the JSON reply limit');
+
+/**
+ * Longest an append's open waits for repair to copy its file's last chunk back to full
+ * replication (NamespaceCalls.healTail): a copy of a chunk this size or less takes a fraction of it.
+ */
+export const APPEND_HEAL_WAIT_MS = 3000;
+/** After a wait that did not heal a chunk, appends to it go on at once for this long: no server may be able to take a copy (full, a rack rule). */
+export const APPEND_HEAL_BACKOFF_MS = 30_000;
+/** Chunks remembered as not healed in time; past this the oldest is forgotten (an append to it may wait once more). */
+const MAX_HEAL_GAVE_UP = 10_000;
+const APPEND_HEAL_POLL_MS = 20;
+assert(RECORD_TURN_LIMITS.waitMs + APPEND_HEAL_WAIT_MS < HTTP_LIMITS.controlTimeoutMs, 'a record append that waited its whole turn, then for its last chunk to heal, is answered before its client gives up on the call');
+
+/** A file's last chunk, as an append's open sees it (NamespaceCalls.healTail). */
+interface Tail { handle: number; live: number; want: number; servers: number }
+
+/** Short of replicas, with a replica to copy from and a live server that could take a copy. */
+function isShort(t: Tail): boolean {
+  return t.live > 0 && t.live < t.want && t.servers > t.live;
+}
 
 /** A paged listing: the children after `after` (a name, a directory's followed by '/'), at most `limit`, in path order. */
 export interface ListPaging { after?: string; limit: number }
@@ -48,6 +68,8 @@ export function listPaging(query: Record<string, unknown>): ListPaging | undefin
 export class NamespaceCalls {
   /** Record appends waiting for their file (master/service/record-turns.ts). */
   private readonly recordTurns = new RecordTurns();
+  /** Last chunks whose heal an append waited for in vain, and until when appends do not wait for them again. */
+  private readonly healGaveUp = new Map<number, number>();
 
   constructor(private readonly lead: Leadership, private readonly tokens: ChunkTokens) {}
 
@@ -155,6 +177,7 @@ export class NamespaceCalls {
   }
 
   private async openAppend(path: string, req: AppendRequest, leaseMs: number, session?: SessionRef): Promise<AppendReply> {
+    await this.healTail(path);
     const state = await this.lead.read();
     const node = state.lookup(path);
     const lastHandle = node?.type === 'file' && node.chunkCount > 0 ? node.chunks[node.chunkCount - 1]! : undefined;
@@ -182,6 +205,50 @@ export class NamespaceCalls {
         },
       } : {}),
     };
+  }
+
+  /**
+   * Before an append gives a file's last chunk a new version, lets repair copy it back to full
+   * replication, as HDFS replaces a failed datanode in an append's pipeline. Every append
+   * re-versions the chunk, so a copy made while appends go on is out of date when it lands: under
+   * a steady append, a chunk that lost a replica would stay short, one failure away from none
+   * (a rolling restart did that). No append of this file is open meanwhile (they take turns, and
+   * one opened by another route fails FILE_BUSY at its commit), so the copy repair orders stays
+   * current. Waits at most APPEND_HEAL_WAIT_MS; a chunk not healed by then is not waited for again
+   * for APPEND_HEAL_BACKOFF_MS, and the append goes on with the replicas there are.
+   */
+  private async healTail(path: string): Promise<void> {
+    const started = performance.now();
+    let tail = this.tailOf(path);
+    if (!tail || !isShort(tail) || (this.healGaveUp.get(tail.handle) ?? -Infinity) > started) return;
+    const chunk = tail.handle;
+    this.lead.core.askScan();
+    while (tail?.handle === chunk && isShort(tail)) {
+      if (performance.now() - started >= APPEND_HEAL_WAIT_MS) {
+        if (this.healGaveUp.size >= MAX_HEAL_GAVE_UP) this.healGaveUp.delete(this.healGaveUp.keys().next().value!);
+        this.healGaveUp.set(chunk, started + APPEND_HEAL_BACKOFF_MS);
+        boundLog(this.lead.log).warn({ path, handle: chunk, live: tail.live, replication: tail.want, waitedMs: APPEND_HEAL_WAIT_MS }, 'the last chunk was not copied back to full replication in time; the append goes on with the replicas there are');
+        return;
+      }
+      await new Promise((r) => setTimeout(r, APPEND_HEAL_POLL_MS));
+      tail = this.tailOf(path);
+    }
+    this.healGaveUp.delete(chunk);
+    // Not short any more: healed, or the file or the live servers changed (a server died, the last chunk is another).
+    if (tail?.handle !== chunk || tail.live < tail.want) return;
+    boundLog(this.lead.log).info({ path, handle: chunk, live: tail.live, waitedMs: Math.round(performance.now() - started) }, 'the last chunk was copied back to full replication before the append');
+  }
+
+  /** `path`'s last chunk, when it has room: its live replicas, its file's replication, and the live servers there are. */
+  private tailOf(path: string): Tail | undefined {
+    if (!this.lead.replicator.isLeader()) return undefined;
+    const state = this.lead.state;
+    const node = state.lookup(path);
+    if (node?.type !== 'file' || node.chunkCount === 0) return undefined;
+    const handle = node.chunks[node.chunkCount - 1]!;
+    const rec = state.chunks.get(handle);
+    if (!rec || rec.length >= node.chunkSizeBytes) return undefined;
+    return { handle, live: this.lead.registry.liveReplicas(handle, rec.version).length, want: node.replication, servers: this.lead.registry.liveServers().length };
   }
 
   /**
