@@ -143,7 +143,7 @@ export function formatFsck(r: FsckReply): string {
   lines.push(...formatMisplaced(r)); // rack rule
   lines.push(
     `files: ${r.files} (and ${r.openFiles} being written, not checked): ${r.filesHealthy} healthy, ${r.filesUnderReplicated} under-replicated, ${r.filesMissing} missing, ${r.filesCorrupt} corrupt`,
-    `chunks: ${r.chunks}: ${r.underReplicated} under-replicated, ${r.missing} missing, ${r.corrupt} corrupt, ${r.overReplicated} over-replicated`,
+    `chunks: ${r.chunks}: ${r.underReplicated} under-replicated, ${r.missing} missing, ${r.corrupt} corrupt, ${r.overReplicated} over-replicated${r.keptHigher ? `; ${r.keptHigher} shared with a snapshot of higher replication, kept at that` : ''}`,
     `The filesystem under path '${r.path}' is ${r.status}${r.underReplicated > 0 ? ` (${r.underReplicated} under-replicated chunk${r.underReplicated === 1 ? '' : 's'})` : ''}`,
   );
   return lines.join('\n');

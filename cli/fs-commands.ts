@@ -300,7 +300,9 @@ const handlers: Record<string, Handler> = {
       // As HDFS's setrep -w: wait until every chunk has exactly that many good replicas.
       const r = await waitUntil(args, 'replication to converge', () => client.fsck(path), (f) => f.underReplicated + f.overReplicated + f.missing + f.corrupt === 0,
         (f) => `${f.underReplicated} under-replicated, ${f.overReplicated} over-replicated, ${f.missing + f.corrupt} without a good replica`);
-      if (!args.json) out(`converged: ${r.chunks} chunks with ${replication} replicas each`);
+      // A chunk a snapshot of higher replication shares is kept at that (HDFS keeps a block at its snapshots' highest too).
+      const higher = r.keptHigher ?? 0;
+      if (!args.json) out(`converged: ${r.chunks - higher} chunks with ${replication} replicas each${higher > 0 ? `; ${higher} shared with a snapshot of higher replication keep that` : ''}`);
     }
     if (args.json) json({ path: normalizePath(path), replication, files });
   },

@@ -85,6 +85,11 @@ export const FsckReply = z.object({
   underReplicated: count,
   /** Chunks with more good replicas than wanted (trimmed by the leader, one replica a second). */
   overReplicated: count,
+  /**
+   * Chunks shared with a file of higher replication elsewhere (a snapshot's): they are kept, and
+   * judged, at that file's replication. Absent when none.
+   */
+  keptHigher: count.optional(),
   missing: count,
   corrupt: count,
   /** Files by health. */

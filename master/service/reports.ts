@@ -20,8 +20,8 @@ export class Reports {
   constructor(private readonly lead: Leadership) {}
 
   /**
-   * The health of one chunk: good replicas (live, on a server not being drained) against its
-   * file's replication; with none left, CORRUPT if some replica failed its checksum, else MISSING.
+   * The health of one chunk: good replicas (live, on a server not being drained) against the
+   * replication it is kept at (its file's, or the highest of the files sharing it: sharedReplication); with none left, CORRUPT if some replica failed its checksum, else MISSING.
    */
   private chunkHealth(state: MasterState, handle: number, replication: number): { live: number; health: ChunkHealth | 'HEALTHY' | 'OVER_REPLICATED' } {
     const version = state.chunks.versionOf(handle);
@@ -47,6 +47,8 @@ export class Reports {
     const rank: Record<FileHealth, number> = { HEALTHY: 0, UNDER_REPLICATED: 1, MISSING: 2, CORRUPT: 3 };
     const problems: FsckProblem[] = [];
     const counted = new Set<number>(); // a chunk shared by snapshots counts once in the chunk totals
+    const kept = sharedReplication(state);
+    const keptHigher = new Set<number>();
     for (const [p, n] of state.walk(path, node)) {
       if (n.type !== 'file') continue;
       if (n.state !== 'complete') {
@@ -59,9 +61,11 @@ export class Reports {
         const first = !counted.has(h);
         counted.add(h);
         if (first) reply.chunks++;
-        const { live, health } = this.chunkHealth(state, h, n.replication);
+        const replication = kept.get(h) ?? n.replication;
+        if (replication > n.replication) keptHigher.add(h);
+        const { live, health } = this.chunkHealth(state, h, replication);
         if (health === 'OVER_REPLICATED' && first) reply.overReplicated++;
-        if (health === 'HEALTHY' && first) racks.checkPlacement(reply, p, index, h, n.replication); // rack rule
+        if (health === 'HEALTHY' && first) racks.checkPlacement(reply, p, index, h, replication); // rack rule
         if (health === 'HEALTHY' || health === 'OVER_REPLICATED') return;
         if (first) {
           if (health === 'CORRUPT') reply.corrupt++;
@@ -70,7 +74,7 @@ export class Reports {
         }
         file.badChunks++;
         if (rank[health] > rank[file.status]) file.status = health;
-        if (problems.length < 10 * MAX_FSCK_PROBLEMS) problems.push({ path: p, index, handle: h, live, replication: n.replication, status: health });
+        if (problems.length < 10 * MAX_FSCK_PROBLEMS) problems.push({ path: p, index, handle: h, live, replication, status: health });
       });
       if (file.status === 'HEALTHY') reply.filesHealthy++;
       else if (file.status === 'UNDER_REPLICATED') reply.filesUnderReplicated++;
@@ -79,6 +83,7 @@ export class Reports {
       if ((allFiles || file.status !== 'HEALTHY') && reply.fileReports.length < MAX_FSCK_PROBLEMS) reply.fileReports.push(file);
     }
     reply.problems = problems.sort((a, b) => a.live - b.live).slice(0, MAX_FSCK_PROBLEMS);
+    if (keptHigher.size > 0) reply.keptHigher = keptHigher.size;
     reply.status = reply.missing + reply.corrupt > 0 ? 'CORRUPT' : 'HEALTHY';
     return reply;
   }
@@ -119,6 +124,7 @@ export class Reports {
     let files = 0, dirs = 0, under = 0, over = 0, missing = 0, inlineFiles = 0;
     const racks = new RackReport(this.lead.registry, state); // rack rule
     const counted = new Set<number>(); // a chunk shared by snapshots counts once
+    const kept = sharedReplication(state);
     for (const [, n] of state.walk('/', state.root)) {
       if (n.type === 'dir') {
         dirs++;
@@ -130,7 +136,7 @@ export class Reports {
       for (const h of n.chunks) {
         if (counted.has(h)) continue;
         counted.add(h);
-        const { health } = this.chunkHealth(state, h, n.replication);
+        const { health } = this.chunkHealth(state, h, kept.get(h) ?? n.replication);
         racks.count(h); // rack rule
         if (health === 'MISSING' || health === 'CORRUPT') missing++;
         else if (health === 'UNDER_REPLICATED') under++;
@@ -197,20 +203,22 @@ export class Reports {
     const cells = new Map<string, { replication: number; live: number; chunks: number }>();
     const matrix = { cells: [] as { replication: number; live: number; chunks: number }[], chunks: 0, bytes: 0, underReplicated: 0, overReplicated: 0, missing: 0, corrupt: 0 };
     const counted = new Set<number>(); // a chunk shared by snapshots counts once
+    const kept = sharedReplication(state);
     for (const [, n] of state.walk('/', state.root)) {
       if (n.type !== 'file' || n.state !== 'complete') continue;
       matrix.bytes += n.size;
       for (const h of n.chunks) {
         if (counted.has(h)) continue;
         counted.add(h);
-        const { live, health } = this.chunkHealth(state, h, n.replication);
+        const replication = kept.get(h) ?? n.replication;
+        const { live, health } = this.chunkHealth(state, h, replication);
         matrix.chunks++;
         if (health === 'UNDER_REPLICATED') matrix.underReplicated++;
         else if (health === 'OVER_REPLICATED') matrix.overReplicated++;
         else if (health === 'MISSING') matrix.missing++;
         else if (health === 'CORRUPT') matrix.corrupt++;
-        const key = `${n.replication}/${live}`;
-        const cell = cells.get(key) ?? { replication: n.replication, live, chunks: 0 };
+        const key = `${replication}/${live}`;
+        const cell = cells.get(key) ?? { replication, live, chunks: 0 };
         cell.chunks++;
         cells.set(key, cell);
       }
@@ -218,6 +226,21 @@ export class Reports {
     matrix.cells = [...cells.values()].sort((a, b) => a.replication - b.replication || a.live - b.live);
     return matrix;
   }
+}
+
+/**
+ * The replication each chunk shared by snapshots is kept at: the highest of the finished files
+ * that hold it, anywhere in the namespace, as repair keeps it (master/repair/wanted.ts). A chunk
+ * of one file is judged by its file's. One walk of the namespace, only when some chunk is shared.
+ */
+function sharedReplication(state: MasterState): Map<number, number> {
+  const out = new Map<number, number>();
+  if (state.chunks.sharedCount === 0) return out;
+  for (const [, n] of state.walk('/', state.root)) {
+    if (n.type !== 'file' || n.state !== 'complete') continue;
+    for (const h of n.chunks) if (state.chunks.refsOf(h) > 1 && (out.get(h) ?? 0) < n.replication) out.set(h, n.replication);
+  }
+  return out;
 }
 
 /** A file's bytes in chunks not counted yet (`seen`); a shared chunk's bytes also go into `sharedBytes` the first time. */

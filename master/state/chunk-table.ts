@@ -90,6 +90,11 @@ export class ChunkTable {
     return this.rows.has(handle) ? 1 + (this.extraRefs.get(handle) ?? 0) : 0;
   }
 
+  /** How many chunks are referenced more than once. */
+  get sharedCount(): number {
+    return this.extraRefs.size;
+  }
+
   /** Chunks referenced more than once, with their reference counts, in no particular order. */
   shared(): IterableIterator<[number, number]> {
     return [...this.extraRefs].map(([h, extra]): [number, number] => [h, extra + 1])[Symbol.iterator]();

@@ -233,3 +233,23 @@ t.test('snapshot a tree, append to the original, both read back right; delete th
   t.ok((await cat('/tree-snap/sub/b.bin')).equals(b));
   t.ok((await statOf('/tree-snap/a.bin')).chunks.every((c) => c.replicas.length === 3 && !(c as ChunkView & { shared?: number }).shared), 'its chunks are its own now, with every replica');
 });
+
+t.test('setrep -w below a snapshot\'s replication converges: the shared chunks keep the snapshot\'s, and it says so', async (t) => {
+  const data = randomBytesSeeded(200 * 1024, 21); // two chunks
+  t.equal((await cluster.dfs(['put', '-', '/rep/big.bin'], { input: data })).code, 0);
+  t.equal((await cluster.dfs(['snapshot', '/rep', '/rep-mon'])).code, 0);
+  const r = await cluster.dfs(['setrep', '-w', '--timeout', '60', '2', '/rep/big.bin']);
+  t.equal(r.code, 0, `it converges (${r.stderr})`);
+  t.match(r.stdout.toString(), /converged: 0 chunks with 2 replicas each; 2 shared with a snapshot of higher replication keep that/);
+  const fsck = JSON.parse((await cluster.dfs(['fsck', '/rep', '--json'])).stdout.toString()) as { overReplicated: number; underReplicated: number; keptHigher?: number };
+  t.same([fsck.overReplicated, fsck.underReplicated, fsck.keptHigher], [0, 0, 2], 'fsck: nothing over- or under-replicated; 2 chunks kept at the snapshot\'s replication');
+  t.match((await cluster.dfs(['fsck', '/rep'])).stdout.toString(), /2 shared with a snapshot of higher replication, kept at that/);
+  t.ok((await statOf('/rep/big.bin')).chunks.every((c) => c.replicas.length === 3), 'the shared chunks still have 3 replicas');
+
+  // The snapshot down to 2 as well: now the chunks go down to 2.
+  const s = await cluster.dfs(['setrep', '-w', '--timeout', '60', '2', '/rep-mon/big.bin']);
+  t.equal(s.code, 0, s.stderr);
+  t.match(s.stdout.toString(), /converged: 2 chunks with 2 replicas each\n/);
+  t.ok((await statOf('/rep/big.bin')).chunks.every((c) => c.replicas.length === 2), 'both files\' chunks have 2 replicas');
+  t.ok((await cat('/rep-mon/big.bin')).equals(data) && (await cat('/rep/big.bin')).equals(data), 'both read back');
+});
