@@ -92,7 +92,9 @@ export function spawnRole(role: 'master' | 'chunkserver', args: string[], starte
     }, START_TIMEOUT_MS);
     let started = false;
     const onLine = (line: string) => {
-      if (output.length < 2000) output.push(line);
+      // The first 1000 lines (its start) and the last 1000: what went wrong late in a long test is kept too.
+      if (output.length >= 2000) output.splice(1000, 1);
+      output.push(line);
       if (started) return;
       try {
         const rec = JSON.parse(line) as { msg?: string; addr?: string; id?: string };

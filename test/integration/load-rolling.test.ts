@@ -42,6 +42,15 @@ t.test('a rolling restart of every master and chunkserver under load: nothing lo
   await appends.start();
   load.start();
   meta.start(c.masterAddresses[0]!);
+  // A failed wait below ends the test early: the loads stop then too, before the cluster does
+  // (a load left running kept the test file alive until tap's timeout).
+  let stopped = false;
+  const stopLoads = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    await Promise.all([load.stop(), meta.stop(), appends.stop()]);
+  };
+  t.teardown(stopLoads);
   await progress(5);
 
   const restarts: string[] = [];
@@ -63,9 +72,7 @@ t.test('a rolling restart of every master and chunkserver under load: nothing lo
     restarts.push(`cs${i + 1}`);
     await progress(3);
   }
-  await load.stop();
-  await meta.stop();
-  await appends.stop();
+  await stopLoads();
 
   t.same(restarts, ['m1', 'm2', 'm3', 'cs1', 'cs2', 'cs3'], 'every process was restarted, one at a time');
   t.comment(`client view: ${JSON.stringify(load.stats)}; metadata: ${JSON.stringify(meta.counts)}`);

@@ -18,7 +18,9 @@ interface ClusterFile { masters: string[]; tlsCa: string; secretFile: string; pr
 /** Starts `dfs cluster --tls` on a base port that is free; resolves once it says it is ready. */
 async function startTlsCluster(t: Tap.Test, dir: string): Promise<ClusterFile> {
   for (let attempt = 0; attempt < 5; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 200) * 100;
+    // Below the kernel's ephemeral ports (32768 up), which other tests' clients and servers on
+    // port 0 take: the cluster's ports run from base to base + 800 at most.
+    const base = 20_000 + Math.floor(Math.random() * 120) * 100;
     const child = spawn(process.execPath, [DFS, 'cluster', '--tls', '--data', dir, '--base-port', String(base), '--masters', '3', '--chunkservers', '3', '--s3-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (b: Buffer) => (out += b));
@@ -38,7 +40,7 @@ async function startTlsCluster(t: Tap.Test, dir: string): Promise<ClusterFile> {
     }
     child.kill('SIGTERM');
     await exited;
-    if (!/port .* is (taken|in use)|already in use|EADDRINUSE/i.test(out)) throw new Error(`dfs cluster --tls did not start: ${out}`);
+    if (!/\bin use\b|taken|EADDRINUSE/i.test(out)) throw new Error(`dfs cluster --tls did not start: ${out}`);
   }
   throw new Error('no free ports for the cluster');
 }
