@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { Copier } from '../../chunkserver/copier.js';
 import { ChunkStore, type StoredChunk } from '../../chunkserver/store/index.js';
 import { BlockHasher, chunkChecksum, initChecksums } from '../../common/checksum.js';
@@ -124,7 +124,7 @@ t.test('a copy gets the order\'s time from its arrival, its wait in the queue in
   const addr = `127.0.0.1:${(server.address() as AddressInfo).port}`;
   const copier = new Copier(store, { concurrency: 1, maxQueued: 8, timeoutMs: 600_000, maxChunkBytes: MiB }, noop, quiet);
   const started = process.hrtime.bigint();
-  copier.add([1, 2].map((handle) => ({ handle, version: 1, length: 10, checksum: '0000000000000000', source: addr, timeoutMs: 300 })));
+  copier.add([1, 2].map((handle) => ({ handle, version: 1, length: 10, checksum: '0000000000000000', source: addr, timeoutMs: 300, token: 'tok' })));
   const failed: number[] = [];
   for (let i = 0; i < 100 && failed.length < 2; i++) {
     await new Promise((r) => setTimeout(r, 50));
@@ -136,7 +136,7 @@ t.test('a copy gets the order\'s time from its arrival, its wait in the queue in
 });
 
 /** An opened chunk store in a folder removed after the test. */
-async function tempStore(t: Tap.Test): Promise<ChunkStore> {
+async function tempStore(t: Test): Promise<ChunkStore> {
   const dir = mkdtempSync(join(tmpdir(), 'dfs-copier-test-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const store = new ChunkStore(dir, quiet);

@@ -352,7 +352,7 @@ t.test('on a file system that allows it, chunk files are written with O_DIRECT; 
     const store = await openStore(join(dir, String(WRITE_MODES.indexOf(mode))), [], mode.opts);
     const w = await store.createWriter(1, 1, MAX);
     await w.write(pattern(3 * MiB, 3));
-    const tmp = readdirSync(join(store.dataDir, 'tmp')).map((f) => join(store.dataDir, 'tmp', f));
+    const tmp = readdirSync(join(dir, String(WRITE_MODES.indexOf(mode)), 'tmp')).map((f) => join(dir, String(WRITE_MODES.indexOf(mode)), 'tmp', f));
     t.equal(tmp.length, 1, `${mode.name}: one temporary file while writing`);
     const flags = openFlagsOf(tmp[0]!);
     t.equal(flags.length, 1, `${mode.name}: the writer holds one descriptor for it`);

@@ -32,6 +32,7 @@ t.test('fsck verdict counts under-replicated chunks', async (t) => {
   const reply: FsckReply = {
     path: '/', files: 1, openFiles: 0, chunks: 4, underReplicated: 0, overReplicated: 0, missing: 0, corrupt: 0,
     filesHealthy: 1, filesUnderReplicated: 0, filesMissing: 0, filesCorrupt: 0, fileReports: [], problems: [], status: 'HEALTHY',
+    misplaced: 0, misplacedChunks: [],
   };
   const verdict = (r: FsckReply) => formatFsck(r).split('\n').at(-1);
   t.equal(verdict(reply), "The filesystem under path '/' is HEALTHY");

@@ -3,7 +3,7 @@
 // server on 127.0.0.1 stands in for the first hop.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { CHUNK_TOKEN_HEADER } from '../../common/auth.js';
 import { ChunkPut } from '../../common/chunk-put.js';
 import { DfsError } from '../../common/errors.js';
@@ -12,7 +12,7 @@ import { closeHttpAgent } from '../../common/http.js';
 t.teardown(closeHttpAgent);
 
 /** A first hop that reads the whole body, then answers with `reply(req, body)`. */
-async function firstHop(t: Tap.Test, reply: (req: IncomingMessage, body: Buffer, res: ServerResponse) => void): Promise<string> {
+async function firstHop(t: Test, reply: (req: IncomingMessage, body: Buffer, res: ServerResponse) => void): Promise<string> {
   const server = createServer((req, res) => {
     const pieces: Buffer[] = [];
     req.on('data', (p: Buffer) => pieces.push(p));

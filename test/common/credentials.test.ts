@@ -1,7 +1,7 @@
 // The client token format (common/credentials.ts) and the replicated keys and revocations
 // (master/credentials/state.ts), without servers: forged, expired, revoked, unknown-key and
 // rotated tokens, scope rules, and the state through a snapshot.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import {
   bootstrapKey, inScope, leadsToScope, parseTtl, signClientToken, verifyClientToken, VerifiedTokens, type ClientGrant, type SigningKey,
 } from '../../common/credentials.js';
@@ -13,7 +13,7 @@ const NOW = 1_700_000_000_000;
 const grant = (over: Partial<ClientGrant> = {}): ClientGrant => ({ id: 'tok1', name: 'alice', admin: false, readOnly: false, prefix: '/', issuedAtMs: NOW, ...over });
 const keysOf = (...keys: SigningKey[]) => (id: string) => keys.find((k) => k.id === id)?.secret;
 
-function refusal(t: Tap.Test, fn: () => unknown, reason: string, what: string): void {
+function refusal(t: Test, fn: () => unknown, reason: string, what: string): void {
   try {
     fn();
     t.fail(`${what}: accepted`);

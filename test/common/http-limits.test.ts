@@ -3,7 +3,8 @@
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import express from 'express';
-import t from 'tap';
+import { Readable } from 'node:stream';
+import t, { type Test } from 'tap';
 import { request } from 'undici';
 import { z } from 'zod';
 import { DfsError } from '../../common/errors.js';
@@ -13,7 +14,7 @@ import { createApp, installErrorHandler, listen, newMetricsRegistry, parseInput,
 
 const log = createLogger('test', 'limits');
 
-async function app(t: Tap.Test): Promise<{ addr: string; server: Server; seen: unknown[] }> {
+async function app(t: Test): Promise<{ addr: string; server: Server; seen: unknown[] }> {
   const seen: unknown[] = [];
   const a = createApp(log, newMetricsRegistry('test'), { hostNames: () => new Set(['dfs.example', 'localhost']) });
   a.post('/v1/echo', route((req, res) => {
@@ -60,9 +61,9 @@ t.test('a declared length over the limit is refused before the body is read', as
   t.match(r.reply, /"code":"BODY_TOO_LARGE"/);
   t.ok(r.closed, 'and the connection is closed, the body never read');
   t.same(seen, [], 'the route never ran');
-  const chunked = await request(`http://${addr}/v1/echo`, { method: 'POST', headers: json, body: (async function* () {
+  const chunked = await request(`http://${addr}/v1/echo`, { method: 'POST', headers: json, body: Readable.from((async function* () {
     for (let i = 0; i < 10; i++) yield Buffer.alloc(1024 * 1024, 0x20);
-  })() }).catch((err: Error) => ({ statusCode: 0, err }));
+  })()) }).catch((err: Error) => ({ statusCode: 0, err }));
   // Without a declared length the body is cut where it passes the limit (the client may see the reset first).
   t.ok(chunked.statusCode === 413 || chunked.statusCode === 0, `a chunked body over the limit is cut (${chunked.statusCode})`);
   t.same(seen, [], 'the route never ran');

@@ -4,7 +4,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { DfsError } from '../../common/errors.js';
 import { duplicateKey, resolveSettings, SETTINGS } from '../../common/server-settings.js';
 
@@ -17,7 +17,7 @@ function file(content: unknown): string {
   return p;
 }
 
-function refused(t: Tap.Test, fn: () => unknown, code: string, pattern: RegExp): void {
+function refused(t: Test, fn: () => unknown, code: string, pattern: RegExp): void {
   try {
     fn();
     t.fail(`accepted, expected ${code}`);

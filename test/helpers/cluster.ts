@@ -126,7 +126,7 @@ export class TestCluster {
   /** The masters, by index (m1 is 0); an entry stays after a kill so it can be restarted. */
   readonly masterProcs: Proc[] = [];
   readonly chunkservers: (Proc | undefined)[] = [];
-  readonly opts: Required<Omit<ClusterOptions, 'trashIntervalMs'>> & Pick<ClusterOptions, 'trashIntervalMs'>;
+  readonly opts: Required<Omit<ClusterOptions, 'trashIntervalMs' | 'racks'>> & Pick<ClusterOptions, 'trashIntervalMs' | 'racks'>;
   /** Listen addresses of the masters: fixed for the cluster's life, so restarts keep them. */
   private masterAddrs: string[] = [];
 

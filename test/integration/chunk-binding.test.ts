@@ -10,6 +10,7 @@ import { signChunkToken } from '../../common/auth.js';
 import { chunkChecksum, BlockHasher, initChecksums } from '../../common/checksum.js';
 import { ChunkPut } from '../../common/chunk-put.js';
 import { closeHttpAgent } from '../../common/http.js';
+import type { Route } from '../../common/contract/route.js';
 import type { AllocateReply, CreateReply, WriteChunkReply } from '../../common/protocol.js';
 import { signStoreReceipt } from '../../common/store-receipt.js';
 import { ADMIN_TOKEN, randomBytesSeeded, TestCluster } from '../helpers/cluster.js';

@@ -1,7 +1,7 @@
 // The read path end to end: ranged chunk GETs across read-batch edges, a reader hanging up
 // mid-chunk, and DfsClient.get (with the next chunk's read asked for early) against damaged
 // replicas, a slow sink and a download that cannot finish.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -42,7 +42,7 @@ function collector(delayMs = 0): { sink: Writable; bytes(): Buffer } {
   return { sink, bytes: () => Buffer.concat(got) };
 }
 
-async function setup(t: { teardown(fn: () => unknown): void; equal(a: unknown, b: unknown, msg?: string): void }, size: number, seed: number): Promise<{ c: TestCluster; data: Buffer; info: StatReply; client: DfsClient }> {
+async function setup(t: Test, size: number, seed: number): Promise<{ c: TestCluster; data: Buffer; info: StatReply; client: DfsClient }> {
   const c = await TestCluster.start({ chunkservers: 4, chunkSizeBytes: CHUNK });
   t.teardown(() => c.stop());
   const data = randomBytesSeeded(size, seed);

@@ -3,7 +3,7 @@
 // boundaries; the reader returns each record once, intact, at the offset its writer was told; a
 // chunkserver killed during record appends loses no acknowledged record; a record too large is
 // refused with RECORD_TOO_LARGE and changes nothing; concat refuses a file with an append open.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { join } from 'node:path';
 import { recordOf } from '../../scripts/bench/append-load.js';
 import { ADMIN_TOKEN, ROOT, TestCluster } from '../helpers/cluster.js';
@@ -44,7 +44,7 @@ async function clientWriter(c: InstanceType<typeof DfsClient>, w: string, n: num
 }
 
 /** Every acknowledged record read back once, intact, at its offset; nothing else but duplicates of them. */
-async function checkAll(t: Tap.Test, written: Written[]): Promise<void> {
+async function checkAll(t: Test, written: Written[]): Promise<void> {
   const skips = { paddingBytes: 0, corruptBytes: 0, corruptRecords: 0, duplicateRecords: 0 };
   const read = new Map<string, { offset: number; data: string }>();
   for await (const r of clients[0]!.readRecords('/rec/log', { skips })) read.set(r.id, { offset: r.offset, data: r.data.toString() });

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { Agent, request } from 'undici';
 import { chunkserverSigner, PEER_AUTH_HEADER, signPeerRequest } from '../../dist/common/peer-auth.js';
 import { RAFT_STREAM_PATH, RAFT_STREAM_PROTOCOL } from '../../dist/master/raft/stream-transport.js';
@@ -16,7 +16,7 @@ import { DFS, randomBytesSeeded, runDfs } from '../helpers/cluster.js';
 interface ClusterFile { masters: string[]; tlsCa: string; secretFile: string; processes: { role: string; addr: string }[] }
 
 /** Starts `dfs cluster --tls` on a base port that is free; resolves once it says it is ready. */
-async function startTlsCluster(t: Tap.Test, dir: string): Promise<ClusterFile> {
+async function startTlsCluster(t: Test, dir: string): Promise<ClusterFile> {
   for (let attempt = 0; attempt < 5; attempt++) {
     // Below the kernel's ephemeral ports (32768 up), which other tests' clients and servers on
     // port 0 take: the cluster's ports run from base to base + 800 at most.

@@ -14,7 +14,7 @@
 // no garbage is left, use is even (no move the balancer's rule allows is left undone), and with
 // servers in two or three racks every chunk keeps the rack rule (master/racks.ts): two racks at
 // least, and no rack above its share while another could take a replica.
-import type { CopyOrder, HeartbeatRequest, RegisterRequest, ReportedChunk } from '../../common/protocol.js';
+import type { HeartbeatRequest, PlannedCopy, RegisterRequest, ReportedChunk } from '../../common/protocol.js';
 import type { Command } from '../../master/commands.js';
 import { LeaderCore, type LeaderCoreOptions, type ServerWork } from '../../master/leader/core.js';
 import { isMisplaced } from '../../master/racks.js';
@@ -62,7 +62,9 @@ const CHUNK_BYTES = 100;
 const BALANCE_THRESHOLD = 0.1;
 const MAX_FILES = 24;
 
-interface Copying { order: CopyOrder; doneAtMs: number }
+interface Copying { order: PlannedCopy; doneAtMs: number }
+/** A replica a simulated server holds. */
+interface Replica { version: number; length: number }
 
 /** A chunkserver as the master sees it through its calls: an in-memory store, a report backlog, copies under way. */
 class SimServer {

@@ -5,7 +5,7 @@
 import t from 'tap';
 import { initChecksums } from '../../common/checksum.js';
 import { frameRecord, scanChunk, SeenIds } from '../../common/record-format.js';
-import { MasterState } from '../../master/state/index.js';
+import { MasterState, type FileNode } from '../../master/state/index.js';
 
 const CHUNK = 64;
 
@@ -37,7 +37,7 @@ t.test('a record that fits goes at the file size, in the last chunk', async (t) 
   t.equal(o.fill?.handle, handle);
   t.equal(refusal(s, { op: 'complete', writeId: 'r1', length: 27, chunks: [], nowMs: 3, last: { handle, length: 27, checksum: 'x' } }), 'INVALID_ARGUMENT', 'one byte more than the record is refused');
   t.equal(refusal(s, { op: 'complete', writeId: 'r1', length: 26, chunks: [], nowMs: 3, last: { handle, length: 26, checksum: 'x' } }), 'ok');
-  t.equal(s.lookup('/f')?.size, 26);
+  t.equal((s.lookup('/f') as FileNode | undefined)?.size, 26);
 });
 
 t.test('a record that does not fit pads the last chunk and starts the next', async (t) => {
@@ -46,7 +46,7 @@ t.test('a record that does not fit pads the last chunk and starts the next', asy
   t.same(o.record, { offset: 64, pad: 14, length: 16 });
   const { handle: next } = apply(s, { op: 'allocate', writeId: 'r1', index: 0, nowMs: 2 }) as { handle: number };
   t.equal(refusal(s, { op: 'complete', writeId: 'r1', length: 80, chunks: [{ handle: next, length: 16, checksum: 'y' }], nowMs: 3, last: { handle, length: 64, checksum: 'x' } }), 'ok');
-  t.equal(s.lookup('/f')?.size, 80);
+  t.equal((s.lookup('/f') as FileNode | undefined)?.size, 80);
 });
 
 t.test('a record over a quarter chunk is RECORD_TOO_LARGE and changes nothing', async (t) => {

@@ -19,7 +19,7 @@ const reg = (id: string, chunks: ReportedChunk[] = [], over: Partial<RegisterReq
   id, addr: `${id}.local:7000`, ...stats, chunks, ...over,
 });
 const hb = (id: string, over: Partial<HeartbeatRequest> = {}): HeartbeatRequest => ({
-  id, addr: `${id}.local:7000`, ...stats, added: [], removed: [], ...over,
+  id, addr: `${id}.local:7000`, ...stats, added: [], removed: [], copyFailed: [], ...over,
 });
 const ids = (rs: { id: string }[]) => rs.map((r) => r.id);
 

@@ -5,7 +5,7 @@ import type { Command, CommandResult } from '../../master/commands.js';
 import { MasterState } from '../../master/state/index.js';
 
 const LEASE = 1000;
-const create = (path: string, writeId: string, nowMs: number): Command => ({
+const create = (path: string, writeId: string, nowMs: number): Extract<Command, { op: 'create' }> => ({
   op: 'create', path, overwrite: false, parents: true, replication: 1, chunkSizeBytes: 4, writeId, leaseMs: LEASE, nowMs,
 });
 const renew = (writeIds: string[], nowMs: number): Command => ({ op: 'renew', writeIds, nowMs });

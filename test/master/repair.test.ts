@@ -3,7 +3,7 @@
 // (servers register with chunk reports; heartbeats change liveness and report added/removed
 // replicas), then checks which copies and deletes scan() queues and takeFor() hands out.
 import t from 'tap';
-import type { CopyOrder, HeartbeatRequest, RegisterRequest } from '../../common/protocol.js';
+import type { HeartbeatRequest, PlannedCopy, RegisterRequest } from '../../common/protocol.js';
 import type { Command } from '../../master/commands.js';
 import { Registry } from '../../master/registry/index.js';
 import { scanInSlices, type SliceOptions } from '../../master/leader/slices.js';
@@ -18,7 +18,7 @@ const T0 = 1_000_000;
 
 const checksumOf = (h: number): string => `xxh-${h}`;
 
-interface Work { copies: CopyOrder[]; deletes: number[] }
+interface Work { copies: PlannedCopy[]; deletes: number[] }
 
 /** A master's view of a small cluster: replicated state, registry and repair scheduler on one clock. */
 class Cluster {
@@ -127,7 +127,7 @@ class Cluster {
 }
 
 /** All copy orders in a takeAll() result, with the server that got each. */
-const copiesIn = (work: Map<string, Work>): { target: string; order: CopyOrder }[] =>
+const copiesIn = (work: Map<string, Work>): { target: string; order: PlannedCopy }[] =>
   [...work].flatMap(([target, w]) => w.copies.map((order) => ({ target, order })));
 const deletesIn = (work: Map<string, Work>): { server: string; handle: number }[] =>
   [...work].flatMap(([server, w]) => w.deletes.map((handle) => ({ server, handle })));

@@ -16,7 +16,7 @@ const LEASE = 1000;
 const T0 = Date.UTC(2026, 11, 5, 6, 0, 0);
 const snap = (s: MasterState): string => s.snapshot().toString('utf8');
 
-const mkdir = (path: string, parents = true): Command => ({ op: 'mkdir', path, parents, nowMs: T0 });
+const mkdir = (path: string, parents = true): Extract<Command, { op: 'mkdir' }> => ({ op: 'mkdir', path, parents, nowMs: T0 });
 const create = (path: string, writeId: string, replication = 3, nowMs = T0): Command => ({
   op: 'create', path, writeId, nowMs, overwrite: false, parents: true, replication, chunkSizeBytes: CHUNK, leaseMs: LEASE,
 });
