@@ -95,6 +95,10 @@ export class MetaClient {
   stat(path: string, chunks = false) {
     return this.read(FS.stat, { path: normalizePath(path), chunks });
   }
+  /** Stats of up to MAX_STAT_MANY_PATHS paths in one call, in order, null where nothing is; `inline`: with inline files' bytes. */
+  statMany(paths: string[], inline = false) {
+    return this.read(FS.statMany, { paths: paths.map((p) => normalizePath(p)), inline });
+  }
   list(path: string, recursive = false) {
     return this.read(FS.list, { path: normalizePath(path), recursive });
   }

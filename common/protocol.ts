@@ -106,6 +106,14 @@ export const SetReplicationRequest = z.strictObject({
   /** Required for a directory: every file below it changes (as HDFS's setrep). */
   recursive: z.boolean().default(false),
 });
+/** Paths one stat-many call may name (a page of an S3 listing is 1000 keys). */
+export const MAX_STAT_MANY_PATHS = 1000;
+/**
+ * Several stats in one call, each answered as stat answers it (without chunks), or null where
+ * nothing is; with `inline`, an inline file's bytes too, up to a budget per reply (the rest come
+ * without them: read those as usual). The S3 gateway fills a listing page's ETags with one.
+ */
+export const StatManyRequest = z.strictObject({ paths: z.array(path).min(1).max(MAX_STAT_MANY_PATHS), inline: z.boolean().default(false) });
 /** Drain a chunkserver (by id or host:port) before it is removed; `cancel` puts it back in service. */
 export const DecommissionRequest = z.strictObject({
   server: z.string().min(1).max(300),
@@ -176,6 +184,7 @@ export type DeleteRequest = z.infer<typeof DeleteRequest>;
 export type RenameRequest = z.infer<typeof RenameRequest>;
 export type ConcatRequest = z.infer<typeof ConcatRequest>;
 export type SetReplicationRequest = z.infer<typeof SetReplicationRequest>;
+export type StatManyRequest = z.infer<typeof StatManyRequest>;
 export type DecommissionRequest = z.infer<typeof DecommissionRequest>;
 export type ReportedChunk = z.infer<typeof ReportedChunk>;
 export type ReportPage = z.infer<typeof ReportPage>;

@@ -54,6 +54,9 @@ export const StatReply = EntryInfo.extend({
   inline: InlineData.optional(),
 });
 
+/** A stat-many's answers, one per path asked, in order: null where there is nothing. */
+export const StatManyReply = z.object({ entries: z.array(StatReply.nullable()) });
+
 export const ListReply = z.object({
   path: z.string(),
   entries: z.array(EntryInfo),
@@ -295,6 +298,7 @@ export type ChunkInfo = z.infer<typeof ChunkInfo>;
 export type FileState = z.infer<typeof FileState>;
 export type EntryInfo = z.infer<typeof EntryInfo>;
 export type StatReply = z.infer<typeof StatReply>;
+export type StatManyReply = z.infer<typeof StatManyReply>;
 export type InlineData = z.infer<typeof InlineData>;
 export type ListReply = z.infer<typeof ListReply>;
 export type ChunkHealth = z.infer<typeof ChunkHealth>;

@@ -69,6 +69,7 @@ function mountNamespaceRoutes(app: Express, calls: NamespaceCalls, count: (op: s
   serve(app, FS.concat, (b, req) => calls.concat(b, session(req)), counted('concat'));
   serve(app, CLUSTER.decommission, (b, req) => calls.decommission(b, session(req)), counted('decommission'));
   serve(app, FS.stat, (q) => calls.stat(q.path, q.chunks ?? false), counted('stat'));
+  serve(app, FS.statMany, (b) => calls.statMany(b), counted('statMany'));
   serve(app, FS.list, async (q, _req, res) => {
     const paging = listPaging({ after: q.after, limit: q.limit === undefined ? undefined : String(q.limit) });
     return scopeListing(principalOf(res), await calls.list(q.path, q.recursive ?? false, paging)); // credentials hook

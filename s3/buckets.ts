@@ -7,15 +7,13 @@ import { isoDate, maxItems, quoted, sendEmpty, sendXml, type Ctx, type Gateway }
 import { fromDfsError, S3Error } from './errors.js';
 import { bucketPath, checkBucketName, compareKeys, isValidBucketName, metaBucketPath, uploadsPath } from './keys.js';
 import { firstObject, listPage, walkKeys, type DirLister, type ListedObject } from './listing.js';
-import { readMeta } from './meta.js';
+import { metaOf, readMetaRecords } from './meta.js';
 import { visibleBucket } from './scope.js';
 import { requireBucket } from './objects.js';
 import { uriEncode } from './sigv4.js';
 import { escapeXml } from './xml.js';
 
 const OWNER = { ID: 'dfs', DisplayName: 'dfs' };
-/** Metadata records read at once while a listing page fills in ETags. */
-const META_CONCURRENCY = 16;
 /** Entries a listing walk asks the master for at once: a full S3 page (and the one past it) from one directory in about one call. */
 const LIST_PAGE_ENTRIES = 1001;
 
@@ -86,18 +84,12 @@ function dirLister(gw: Gateway, bucket: string): DirLister {
   };
 }
 
+/** The ETags of a listing page's objects, from their records (s3/meta.ts), derived where a record is missing or stale. */
 async function etags(gw: Gateway, bucket: string, objects: ListedObject[]): Promise<string[]> {
-  const out: string[] = new Array(objects.length);
-  let next = 0;
-  await Promise.all(Array.from({ length: META_CONCURRENCY }, async () => {
-    while (next < objects.length) {
-      const i = next++;
-      const o = objects[i]!;
-      const path = `${bucketPath(bucket)}/${o.key}`;
-      out[i] = (await readMeta(gw.client, bucket, o.key, { path, name: '', type: 'file', size: o.size, mtimeMs: o.mtimeMs, replication: 0, state: 'complete', chunkCount: 0 })).etag;
-    }
-  }));
-  return out;
+  const records = await readMetaRecords(gw.client, bucket, objects.map((o) => o.key));
+  return objects.map((o, i) => metaOf(records[i], {
+    path: `${bucketPath(bucket)}/${o.key}`, name: '', type: 'file', size: o.size, mtimeMs: o.mtimeMs, replication: 0, state: 'complete', chunkCount: 0,
+  }).etag);
 }
 
 export async function listObjects(ctx: Ctx, version: 1 | 2): Promise<void> {

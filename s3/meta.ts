@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import type { DfsClient } from '../cli/client.js';
-import type { EntryInfo } from '../common/protocol.js';
+import { decodeInline } from '../common/inline.js';
+import { MAX_STAT_MANY_PATHS, type EntryInfo } from '../common/protocol.js';
 import { S3Error } from './errors.js';
 import { metaPath } from './keys.js';
 
@@ -44,6 +45,48 @@ export async function readMetaRecord(client: DfsClient, bucket: string, key: str
     if (stat.type !== 'file' || stat.size > MAX_RECORD_BYTES) return undefined;
     await client.getRange(stat.path, sink, 0, stat.size, stat);
     return JSON.parse(Buffer.concat(parts).toString('utf8')) as MetaRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Records read one by one at once, where a batch could not give them (see readMetaRecords). */
+const META_CONCURRENCY = 16;
+
+/**
+ * The records of many objects of one bucket, in order (undefined: none that could be read): one
+ * stat-many call per MAX_STAT_MANY_PATHS keys gives the records the master keeps inline (a
+ * record is a few hundred bytes); a record stored in chunks, or every record when the master does
+ * not know stat-many, is read on its own, META_CONCURRENCY at once.
+ */
+export async function readMetaRecords(client: DfsClient, bucket: string, keys: string[]): Promise<(MetaRecord | undefined)[]> {
+  const out: (MetaRecord | undefined)[] = new Array(keys.length).fill(undefined);
+  const alone: number[] = [];
+  for (let from = 0; from < keys.length; from += MAX_STAT_MANY_PATHS) {
+    const slice = keys.slice(from, from + MAX_STAT_MANY_PATHS);
+    const reply = await client.statMany(slice.map((k) => metaPath(bucket, k)), true).catch(() => undefined);
+    slice.forEach((_, j) => {
+      if (!reply) return void alone.push(from + j);
+      const e = reply.entries[j];
+      if (!e || e.type !== 'file' || e.size > MAX_RECORD_BYTES) return; // no record (or not one): the ETag is derived
+      if (e.inline) out[from + j] = parseRecord(decodeInline(e.inline));
+      else alone.push(from + j);
+    });
+  }
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(META_CONCURRENCY, alone.length) }, async () => {
+    while (next < alone.length) {
+      const i = alone[next++]!;
+      out[i] = await readMetaRecord(client, bucket, keys[i]!);
+    }
+  }));
+  return out;
+}
+
+function parseRecord(bytes: Buffer | undefined): MetaRecord | undefined {
+  if (!bytes) return undefined; // failed its checksum: as if there were none (the ETag is derived, never a wrong one)
+  try {
+    return JSON.parse(bytes.toString('utf8')) as MetaRecord;
   } catch {
     return undefined;
   }

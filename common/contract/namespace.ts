@@ -5,9 +5,9 @@
 import { z } from 'zod';
 import {
   AbandonRequest, AllocateRequest, AppendRequest, CompleteRequest, ConcatRequest, CreateRequest, DeleteRequest, MkdirRequest, RenameRequest, RenewRequest,
-  SetReplicationRequest, SnapshotRequest,
+  SetReplicationRequest, SnapshotRequest, StatManyRequest,
 } from '../protocol.js';
-import { AllocateReply, AppendReply, CreateAnyReply, DuReply, EntryInfo, FsckReply, ListReply, RenewReply, StatReply } from '../replies.js';
+import { AllocateReply, AppendReply, CreateAnyReply, DuReply, EntryInfo, FsckReply, ListReply, RenewReply, StatManyReply, StatReply } from '../replies.js';
 import { QuotaReply, QuotaSetRequest, TrashReply, TrashRequest, TrashRestoreReply, TrashRestoreRequest } from '../trash-quota-protocol.js';
 import { get, post, query } from './route.js';
 
@@ -36,6 +36,8 @@ export const FS = {
   setrep: post({ server: master, path: '/v1/fs/setrep', request: SetReplicationRequest, reply: files, caller: 'token' }),
   concat: post({ server: master, path: '/v1/fs/concat', request: ConcatRequest, reply: EntryInfo, caller: 'token' }),
   stat: get({ server: master, path: '/v1/fs/stat', request: query({ path: z.string(), chunks: flag }), reply: StatReply, caller: 'token' }),
+  /** Many stats in one call (POST: the paths are a body); see StatManyRequest. */
+  statMany: post({ server: master, path: '/v1/fs/stat-many', request: StatManyRequest, reply: StatManyReply, caller: 'token' }),
   list: get({ server: master, path: '/v1/fs/list', request: query({ path: z.string(), recursive: flag, after: z.string().optional(), limit: z.number().int().optional() }), reply: ListReply, caller: 'token' }),
   fsck: get({ server: master, path: '/v1/fs/fsck', request: query({ path: z.string(), files: flag }), reply: FsckReply, caller: 'token' }),
   du: get({ server: master, path: '/v1/fs/du', request: query({ path: z.string(), summary: flag, perFile: flag }), reply: DuReply, caller: 'token' }),

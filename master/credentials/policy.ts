@@ -11,7 +11,7 @@ import { leadsToScope, requireAdmin, requireInScope, requireWritable, type Princ
 import { DfsError } from '../../common/errors.js';
 import { normalizePath } from '../../common/paths.js';
 import {
-  AbandonRequest, AllocateRequest, AppendRequest, CompleteRequest, SnapshotRequest, ConcatRequest, CreateRequest, DeleteRequest, MkdirRequest, RenameRequest, RenewRequest, SetReplicationRequest,
+  AbandonRequest, AllocateRequest, AppendRequest, CompleteRequest, SnapshotRequest, ConcatRequest, CreateRequest, DeleteRequest, MkdirRequest, RenameRequest, RenewRequest, SetReplicationRequest, StatManyRequest,
 } from '../../common/protocol.js';
 import { parseInput } from '../../common/server.js';
 import { TrashRequest, TrashRestoreRequest } from '../../common/trash-quota-protocol.js';
@@ -95,6 +95,10 @@ export const SCOPE_CHECKS = new Map<Route, Check>([
   [FS.renew, writesTo(RenewRequest, (b) => b.writeIds)],
   [FS.stat, reads({ ancestors: true })],
   [FS.list, reads({ ancestors: true })],
+  // Every path within the prefix (no walking down from above it: that is what stat and list are for).
+  [FS.statMany, (p, req) => {
+    for (const path of parseInput(StatManyRequest, req.body).paths) requireInScope(p, normalizePath(path));
+  }],
   [FS.fsck, reads({ ancestors: false })],
   [FS.du, reads({ ancestors: false })],
   // The trash (a move into /.trash/<user>/): a writable token whose prefix holds what is removed;

@@ -6,16 +6,17 @@ import { boundLog } from '../../common/request-id.js';
 import { pathOrderKey, selectPage } from '../../common/list-order.js';
 import { joinPath, MAX_NAME_BYTES, MAX_PATH_BYTES, namesDirectory, normalizePath } from '../../common/paths.js';
 import { HTTP_LIMITS } from '../../common/http.js';
+import { MAX_STAT_MANY_PATHS } from '../../common/protocol.js';
 import { assert } from '../../common/limits.js';
 import type {
   AllocateReply, AllocateRequest, AppendReply, AppendRequest, ChunkInfo, SnapshotRequest, CompleteRequest, ConcatRequest, CreateEmptyReply, CreateReply, CreateRequest, DecommissionRequest,
-  DeleteRequest, EntryInfo, InlineData, ListReply, MkdirRequest, RenameRequest, RenewReply, RenewRequest, SetReplicationRequest, StatReply,
+  DeleteRequest, EntryInfo, InlineData, ListReply, MkdirRequest, RenameRequest, RenewReply, RenewRequest, SetReplicationRequest, StatManyReply, StatManyRequest, StatReply,
 } from '../../common/protocol.js';
 import type { PlacementRefusal } from '../leader/core.js';
 import type { SessionRef } from '../replicator.js';
 import type { AppendOpened } from '../state/append.js';
 import type { FileNode, InlineBytes, MasterState } from '../state/index.js';
-import { decodeInline } from '../../common/inline.js';
+import { base64Length, decodeInline, INLINE_MAX_BYTES_LIMIT } from '../../common/inline.js';
 import type { Leadership } from './leadership.js';
 import { ChildMap } from '../state/capture.js';
 import { checkComplete, type VouchedChunk } from './complete-check.js';
@@ -31,6 +32,7 @@ export const MAX_LIST_PAGE_ENTRIES = 5000;
 /** An entry's JSON at its widest: path and name with every byte escaped ('"' and '\\' take two), and the other fields. */
 const MAX_ENTRY_JSON_BYTES = 2 * (MAX_PATH_BYTES + MAX_NAME_BYTES) + 256;
 assert(MAX_LIST_PAGE_ENTRIES * MAX_ENTRY_JSON_BYTES <= HTTP_LIMITS.maxJsonReplyBytes, 'a full list page fits the JSON reply limit');
+assert(MAX_STAT_MANY_PATHS * (MAX_ENTRY_JSON_BYTES + base64Length(INLINE_MAX_BYTES_LIMIT) + 256) <= HTTP_LIMITS.maxJsonReplyBytes, 'a stat-many of the most paths, each an inline file of the largest size, fits the JSON reply limit');
 
 /**
  * Longest an append's open waits for repair to copy its file's last chunk back to full
@@ -330,6 +332,21 @@ export class NamespaceCalls {
     if (node.type === 'dir') return { ...info, chunkSizeBytes: this.lead.config.chunkSizeBytes };
     const inline = withChunks && node.inline ? { inline: inlineData(node.inline) } : {};
     return { ...info, chunkSizeBytes: node.chunkSizeBytes, ...(withChunks ? { chunks: this.chunkInfos(state, node) } : {}), ...inline };
+  }
+
+  /** Stats of many paths at one read of the state (StatManyRequest): each as stat answers it without chunks, or null. */
+  async statMany(req: StatManyRequest): Promise<StatManyReply> {
+    const state = await this.lead.read();
+    return {
+      entries: req.paths.map((raw) => {
+        const path = normalizePath(raw);
+        const node = state.lookup(path);
+        if (!node) return null;
+        const info = state.entryInfo(path, node);
+        if (node.type === 'dir') return { ...info, chunkSizeBytes: this.lead.config.chunkSizeBytes };
+        return { ...info, chunkSizeBytes: node.chunkSizeBytes, ...(req.inline && node.inline ? { inline: inlineData(node.inline) } : {}) };
+      }),
+    };
   }
 
   private chunkInfos(state: MasterState, file: FileNode): ChunkInfo[] {

@@ -105,6 +105,10 @@ t.test('a prefix token sees only the way to its prefix and touches nothing outsi
   for (const p of ['/home/alice/../bob/b.txt', '/home/alice//x', '/home/alice/%2e%2e/bob']) {
     t.equal(await raw('/v1/fs/stat', { token: alice.token, query: { path: p } }).then((code) => code === 'FORBIDDEN' || code === 'INVALID_PATH' || code === 'NOT_FOUND'), true, `stat ${p} is refused or finds nothing`);
   }
+  const many = (paths: string[]) => raw('/v1/fs/stat-many', { token: alice.token, method: 'POST', body: { paths } });
+  t.equal(await many(['/home/alice/a.txt', '/home/alice/none']), 'ok', 'stat-many of paths below its prefix');
+  t.equal(await many(['/home/alice/a.txt', '/home/bob/b.txt']), 'FORBIDDEN', 'stat-many with one path outside is refused whole');
+  t.equal(await many(['/home']), 'FORBIDDEN', 'stat-many does not walk down to the prefix (stat and list do)');
   t.equal(text(await c.dfs(['cat', '/home/bob/b.txt'])), 'bob\n', 'bob\'s file is untouched');
   t.equal(text(await c.dfs(['cat', '/top.txt'])), 'top\n', '/top.txt is untouched');
 });
