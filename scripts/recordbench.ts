@@ -1,12 +1,13 @@
 // Record append and snapshot benchmark (issue 19): 8 clients appending records to one file
 // (records/s and MiB/s, for 4 KiB and 64 KiB records), and a snapshot of a tree of many empty
-// files, timed against a mkdir's latency on the same cluster.
+// files, timed against a mkdir's latency on the same cluster, with the master's resident memory
+// before and after it.
 //
 //   npm run build && node dist/scripts/recordbench.js [--records 400] [--clients 8] [--files 100000] [--chunk-size 4194304] [--json out.json]
 //
 // Starts a fresh local cluster (`dfs cluster`: 1 master, 3 chunkservers) in a temporary folder,
 // removes it afterwards, and only ever stops the processes it started (by pid).
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -70,16 +71,25 @@ async function recordPhase(clients: DfsClient[], size: number): Promise<Record<s
   return r;
 }
 
-/** A tree of `FILES` empty files (100 folders), snapshotted once; a mkdir's latency beside it. */
-async function snapshotPhase(client: DfsClient): Promise<Record<string, number>> {
+/** A process's resident memory in MiB, from /proc (undefined where there is none). */
+function rssMiB(pid: number): number | undefined {
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : undefined;
+}
+
+/** A tree of `FILES` empty files (100 folders), snapshotted once; a mkdir's latency beside it, and the master's memory before and after. */
+async function snapshotPhase(client: DfsClient, masterPid: number): Promise<Record<string, number | undefined>> {
   const made = await timeOps(FILES, 64, (i) => client.put(Readable.from([]), `/tree/d${i % 100}/f${i}`, { parents: true }));
   console.log(`tree of ${FILES} empty files made at ${made.opsPerSec.toFixed(0)} files/s`);
   const mkdir = await timeOps(200, 1, (i) => client.mkdir(`/mk/d${i}`, true));
+  const rssBeforeMiB = rssMiB(masterPid);
   const start = performance.now();
   await client.snapshot('/tree', '/tree-snap');
   const snapshotMs = performance.now() - start;
+  const rssAfterMiB = rssMiB(masterPid);
   console.log(`snapshot of the ${FILES}-file tree: ${snapshotMs.toFixed(1)} ms; a mkdir: p50 ${mkdir.p50Ms.toFixed(2)} ms, p99 ${mkdir.p99Ms.toFixed(2)} ms`);
-  return { files: FILES, snapshotMs, mkdirP50Ms: mkdir.p50Ms, mkdirP99Ms: mkdir.p99Ms };
+  console.log(`master resident memory: ${rssBeforeMiB?.toFixed(0)} MiB before the snapshot, ${rssAfterMiB?.toFixed(0)} MiB after (the copy's nodes; no chunk is copied)`);
+  return { files: FILES, snapshotMs, mkdirP50Ms: mkdir.p50Ms, mkdirP99Ms: mkdir.p99Ms, masterRssBeforeMiB: rssBeforeMiB, masterRssAfterMiB: rssAfterMiB };
 }
 
 async function main(): Promise<void> {
@@ -92,7 +102,7 @@ async function main(): Promise<void> {
     const clients = Array.from({ length: CLIENTS }, () => new DfsClient(cluster.masters));
     console.log(`cluster: 1 master, 3 chunkservers, ${CHUNK}-byte chunks, data in ${dir}`);
     results.recordAppend = [await recordPhase(clients, 4 * 1024), await recordPhase(clients, 64 * 1024)];
-    results.snapshot = await snapshotPhase(clients[0]!);
+    results.snapshot = await snapshotPhase(clients[0]!, cluster.processes.find((p) => p.role === 'master')!.pid);
     if (args.json) {
       writeFileSync(args.json, JSON.stringify(results, null, 2) + '\n');
       console.log(`results written to ${args.json}`);

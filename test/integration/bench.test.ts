@@ -1,4 +1,5 @@
-// The throughput benchmark (scripts/bench.ts), run as a user would with tiny sizes: it finishes,
+// The throughput benchmark (scripts/bench.ts) and the record append one (scripts/recordbench.ts),
+// run as a user would with tiny sizes: each finishes,
 // prints its table, writes JSON with every section, and leaves no temporary folder behind. The
 // numbers themselves are not checked (no timing assertions): only that each is a real figure.
 import t from 'tap';
@@ -13,11 +14,11 @@ const BENCH = join(ROOT, 'dist', 'scripts', 'bench.js');
 interface Figure { id: string; unit: string; median: number; min: number; max: number; runs: number[]; p50Ms?: number; p99Ms?: number; ratios: Record<string, number> }
 interface Results { version: number; machine: { cpus: number }; sections: Record<string, Figure[]> }
 
-function runBench(args: string[], timeoutMs = 240_000): Promise<{ code: number; stdout: string; stderr: string }> {
+function runBench(args: string[], timeoutMs = 240_000, script = BENCH): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     // tap preloads its process tracker into child nodes through NODE_OPTIONS; the bench and every
     // process it starts run without it.
-    const child = spawn(process.execPath, [BENCH, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
@@ -96,4 +97,19 @@ t.test('a failed run removes its folder, or with --keep leaves it and says where
   const dir = /bench: kept (\S+) /.exec(kept.stderr)?.[1];
   t.ok(dir && existsSync(dir), `--keep left ${dir}`);
   if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+t.test('the record append and snapshot benchmark, tiny: every figure real, the master\'s memory read, no folder left', async (t) => {
+  const out = mkdtempSync(join(tmpdir(), 'dfs-recordbench-test-'));
+  t.teardown(() => rmSync(out, { recursive: true, force: true }));
+  const json = join(out, 'r.json');
+  const r = await runBench(['--records', '8', '--clients', '2', '--files', '30', '--json', json], 180_000, join(ROOT, 'dist', 'scripts', 'recordbench.js'));
+  t.equal(r.code, 0, r.stderr);
+  const res = JSON.parse(readFileSync(json, 'utf8')) as { recordAppend: { records: number; recordsPerSec: number }[]; snapshot: Record<string, number> };
+  t.same(res.recordAppend.map((p) => p.records), [8, 8], 'both record sizes ran');
+  t.ok(res.recordAppend.every((p) => positive(p.recordsPerSec)), 'records/s are real figures');
+  for (const k of ['snapshotMs', 'mkdirP50Ms', 'masterRssBeforeMiB', 'masterRssAfterMiB']) t.ok(positive(res.snapshot[k]), `${k}: ${res.snapshot[k]}`);
+  t.match(r.stdout, /master resident memory: \d+ MiB before the snapshot, \d+ MiB after/);
+  const dataDir = /data in (\S+)/.exec(r.stdout)?.[1];
+  t.ok(dataDir !== undefined && !existsSync(dataDir), 'its cluster\'s folder is removed');
 });
