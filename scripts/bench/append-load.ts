@@ -117,11 +117,15 @@ export class AppendLoad {
     this.loops = [this.appender(), ...this.o.recordClients.map((c, k) => this.recorder(c, `r${k}`))];
   }
 
-  /** Waits until `n` more records and appends are acknowledged, within `timeoutMs`. */
+  /**
+   * Waits until `n` more records and appends are acknowledged, within `timeoutMs`; a load that
+   * reached its bound (maxRecords per record writer, maxAppends) has nothing more to make.
+   */
   async progress(n: number, timeoutMs: number): Promise<void> {
     const [records, appends] = [this.acked.length + n, this.appends + n];
+    const maxRecords = this.o.maxRecords * this.o.recordClients.length;
     const deadline = performance.now() + timeoutMs;
-    while (this.acked.length < records || (this.appends < appends && this.appends < this.o.maxAppends)) {
+    while ((this.acked.length < records && this.acked.length < maxRecords) || (this.appends < appends && this.appends < this.o.maxAppends)) {
       if (performance.now() > deadline) throw new Error(`the append load did not make ${n} more acknowledged records and appends within ${timeoutMs} ms (${this.acked.length} records, ${this.appends} appends; ${this.failures.slice(-3).join('; ')})`);
       await new Promise((r) => setTimeout(r, 100));
     }

@@ -96,11 +96,14 @@ export class PutGetLoad {
     return { writes: this.writes.stats, reads: this.reads.stats };
   }
 
-  /** Waits until `n` more writes are acknowledged (bounded by `timeoutMs`): the load is making progress. */
+  /**
+   * Waits until `n` more writes are acknowledged (bounded by `timeoutMs`): the load is making
+   * progress, or it has put its maxFiles and has no more to make.
+   */
   async progress(n: number, timeoutMs: number): Promise<void> {
     const want = this.writes.stats.ok + n;
     const deadline = performance.now() + timeoutMs;
-    while (this.writes.stats.ok < want) {
+    while (this.writes.stats.ok < want && this.next < (this.o.maxFiles ?? 10_000)) {
       if (performance.now() > deadline) throw new Error(`the load did not get ${n} more writes acknowledged within ${timeoutMs} ms (${JSON.stringify(this.stats.writes)})`);
       await new Promise((r) => setTimeout(r, 100));
     }
