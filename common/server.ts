@@ -49,6 +49,14 @@ export interface AppOptions {
   hostNames?: () => Set<string>;
   /** Run after a body is read and before it is parsed: authentication (master/peer-guard.ts). */
   guards?: RequestHandler[];
+  /**
+   * Whether the routes run with the request's id as the async context (runWithRequestId), so that
+   * calls to peers carry it and boundLog() binds it (default true). A server whose routes call no
+   * peer turns it off: AsyncLocalStorage's hooks then never run in its process, about 7 % of a busy
+   * leader's CPU (docs/ARCHITECTURE.md, "Following a request through the logs"). Its routes log
+   * through requestLog(res), which carries the id either way.
+   */
+  requestContext?: boolean;
 }
 
 /**
@@ -99,7 +107,7 @@ export function createApp(log: Logger, metrics: Registry, opts: AppOptions = {})
     parseJsonBody(),
     // From here on (the routes and what they call) the request's id is the current one: calls to
     // peers carry it, and boundLog() binds it (common/request-id.ts).
-    (_req, res, next) => runWithRequestId(requestIdOf(res), next),
+    ...(opts.requestContext === false ? [] : [(_req: Request, res: Response, next: NextFunction) => runWithRequestId(requestIdOf(res), next)]),
   ]));
   app.get(CLUSTER.metrics.path, async (_req, res) => {
     res.type(metrics.contentType).send(await metrics.metrics());

@@ -200,7 +200,11 @@ function masterApp(opts: MasterOptions, secret: Buffer, log: Logger, metrics: Re
   if (tls) useClientTls({ ca: tls.ca, cert: tls.cert, key: tls.key });
   const verifier = new PeerVerifier(secret);
   const names = { current: allowedHostNames([opts.listen, opts.advertise, ...Object.values(opts.peers ?? {})]) };
-  const app = createApp(log, metrics, { hostNames: () => names.current, guards: [chunkserverGuard(verifier, tls), groupRouteGuard(verifier, tls)] });
+  const app = createApp(log, metrics, { hostNames: () => names.current, guards: [chunkserverGuard(verifier, tls), groupRouteGuard(verifier, tls)],
+    // The master's routes call no peer (Raft has its own streams), so no async request context:
+    // its routes log through requestLog(res) (common/server.ts, requestContext).
+    requestContext: false,
+  });
   return { app, tls, verifier, names };
 }
 

@@ -1,10 +1,11 @@
-import type { Express, Request } from 'express';
+import type { Express, Request, Response } from 'express';
+import type { Logger } from '../common/log.js';
 import { Counter, type Registry as MetricsRegistry } from 'prom-client';
 import { CLUSTER, CS, FS } from '../common/contract/index.js';
 import { DfsError } from '../common/errors.js';
 import { SESSION_HEADER } from '../common/leader.js';
 import { serve, serveRaw } from '../common/serve.js';
-import { route } from '../common/server.js';
+import { requestLog, route } from '../common/server.js';
 import { mountDashboard } from './dashboard.js';
 import { listPaging } from './service/namespace.js';
 import { scopeListing } from './credentials/policy.js'; // credentials hook
@@ -37,9 +38,12 @@ export function mountMasterRoutes(app: Express, svc: MasterService, metrics: Met
   serve(app, FS.session, async (_in, _req, res) => ({ sessionId: creds.bindSession(await svc.namespace.registerSession(), principalOf(res)!), inlineMaxBytes: inlineMaxBytes(svc.config) }), () => count('session')); // credentials hook: bound to the token
   serve(app, CLUSTER.raftStatus, () => svc.reports.raftStatus());
 
-  mountNamespaceRoutes(app, svc.namespace, count);
+  // A route's log lines carry its request id through the request's logger: the master's app runs
+  // without the async request context (main.ts, requestContext).
+  const log = (res: Response) => requestLog(res, svc.leadership.log);
+  mountNamespaceRoutes(app, svc.namespace, count, log);
   mountReportRoutes(app, svc.reports, count);
-  mountChunkserverRoutes(app, svc.chunkservers);
+  mountChunkserverRoutes(app, svc.chunkservers, log);
   mountTrashQuotaRoutes(app, svc.trashQuota, count); // trash-quota
   // A chunkserver's long-lived connection (liveness), and clients' reports of one they could not reach.
   serveRaw(app, CS.link, route((req, res) => svc.links.accept(req, res)));
@@ -50,13 +54,13 @@ export function mountMasterRoutes(app: Express, svc: MasterService, metrics: Met
 }
 
 /** Clients' namespace calls: mutations (a validated JSON body, an optional session header, a JSON answer), stat and list. */
-function mountNamespaceRoutes(app: Express, calls: NamespaceCalls, count: (op: string) => void): void {
+function mountNamespaceRoutes(app: Express, calls: NamespaceCalls, count: (op: string) => void, log: (res: Response) => Logger): void {
   const counted = (op: string) => () => count(op);
   serve(app, FS.mkdir, (b, req) => calls.mkdir(b, session(req)), counted('mkdir'));
   serve(app, FS.create, (b, req) => calls.create(b, session(req)), counted('create'));
   serve(app, FS.allocate, (b, req) => calls.allocate(b, session(req)), counted('allocate'));
   serve(app, FS.complete, (b, req) => calls.complete(b, session(req)), counted('complete'));
-  serve(app, FS.append, (b, req) => calls.append(b, session(req)), counted('append'));
+  serve(app, FS.append, (b, req, res) => calls.append(b, session(req), log(res)), counted('append'));
   serve(app, FS.snapshot, (b, req) => calls.snapshot(b, session(req)), counted('snapshot'));
   serve(app, FS.abandon, async (b, req) => {
     await calls.abandon(b.writeId, session(req));
@@ -67,7 +71,7 @@ function mountNamespaceRoutes(app: Express, calls: NamespaceCalls, count: (op: s
   serve(app, FS.rename, (b, req) => calls.rename(b, session(req)), counted('rename'));
   serve(app, FS.setrep, (b, req) => calls.setReplication(b, session(req)), counted('setrep'));
   serve(app, FS.concat, (b, req) => calls.concat(b, session(req)), counted('concat'));
-  serve(app, CLUSTER.decommission, (b, req) => calls.decommission(b, session(req)), counted('decommission'));
+  serve(app, CLUSTER.decommission, (b, req, res) => calls.decommission(b, session(req), log(res)), counted('decommission'));
   serve(app, FS.stat, (q) => calls.stat(q.path, q.chunks ?? false), counted('stat'));
   serve(app, FS.statMany, (b) => calls.statMany(b), counted('statMany'));
   serve(app, FS.list, async (q, _req, res) => {
@@ -84,9 +88,9 @@ function mountReportRoutes(app: Express, reports: Reports, count: (op: string) =
 }
 
 /** The chunkserver protocol (its callers prove they hold the cluster secret: see main.ts). */
-function mountChunkserverRoutes(app: Express, calls: ChunkserverCalls): void {
-  serve(app, CS.register, (b) => calls.register(b));
-  serve(app, CS.heartbeat, (b) => calls.heartbeat(b));
+function mountChunkserverRoutes(app: Express, calls: ChunkserverCalls, log: (res: Response) => Logger): void {
+  serve(app, CS.register, (b, _req, res) => calls.register(b, log(res)));
+  serve(app, CS.heartbeat, (b, _req, res) => calls.heartbeat(b, log(res)));
   serve(app, CS.corrupt, (b) => {
     calls.reportCorrupt(b);
     return { ok: true as const };

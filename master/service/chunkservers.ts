@@ -2,7 +2,7 @@
 // each answered with the server's work (copy orders with their tokens, deletes).
 import { randomBytes } from 'node:crypto';
 import { DfsError } from '../../common/errors.js';
-import { boundLog } from '../../common/request-id.js';
+import type { Logger } from '../../common/log.js';
 import type { CorruptReport, HeartbeatReply, HeartbeatRequest, RegisterRequest } from '../../common/protocol.js';
 import { toReply } from '../leader/core.js';
 import type { Leadership } from './leadership.js';
@@ -29,9 +29,9 @@ export class ChunkserverCalls {
    * after it is the report applied); an earlier page's reply is empty, and `reregister` asks for
    * the report again from its first page.
    */
-  async register(req: RegisterRequest): Promise<HeartbeatReply> {
+  async register(req: RegisterRequest, log: Logger = this.lead.log): Promise<HeartbeatReply> {
     this.lead.requireLeader();
-    const namespaceId = await this.namespaceOf(req);
+    const namespaceId = await this.namespaceOf(req, log);
     this.tokens.noteHeld(req.id, req.chunkKeys);
     const outcome = this.lead.core.registerPage(req, this.lead.now());
     this.lead.flushLog();
@@ -47,7 +47,7 @@ export class ChunkserverCalls {
    * is neither registered nor sent deletes: its chunks are another namespace's, or this master's
    * data was lost, and either way they are not this master's to judge.
    */
-  private async namespaceOf(req: { id: string; namespaceId?: string }): Promise<string> {
+  private async namespaceOf(req: { id: string; namespaceId?: string }, log: Logger): Promise<string> {
     let ns = this.lead.state.namespaceId;
     if (ns === undefined) {
       this.namespaceReady ??= this.lead.commit({ op: 'initNamespace', namespaceId: randomBytes(8).toString('hex') })
@@ -56,7 +56,7 @@ export class ChunkserverCalls {
       ns = await this.namespaceReady;
     }
     if (req.namespaceId !== undefined && req.namespaceId !== ns) {
-      boundLog(this.lead.log).error({ server: req.id, theirs: req.namespaceId, ours: ns }, 'refused a chunkserver of another namespace');
+      log.error({ server: req.id, theirs: req.namespaceId, ours: ns }, 'refused a chunkserver of another namespace');
       throw new DfsError('WRONG_CLUSTER', `chunkserver ${req.id} holds chunks of namespace ${req.namespaceId}, but this master's namespace is ${ns} (another cluster's master, or one whose data was lost); it is not registered here and nothing on it is deleted`);
     }
     return ns;
@@ -66,9 +66,9 @@ export class ChunkserverCalls {
    * A heartbeat never waits for a scan: a copy it reports finished or failed makes the core ask
    * for one, which the next tick starts, and the copies it plans ride on later replies.
    */
-  async heartbeat(req: HeartbeatRequest): Promise<HeartbeatReply> {
+  async heartbeat(req: HeartbeatRequest, log: Logger = this.lead.log): Promise<HeartbeatReply> {
     this.lead.requireLeader();
-    const namespaceId = await this.namespaceOf(req);
+    const namespaceId = await this.namespaceOf(req, log);
     this.tokens.noteHeld(req.id, req.chunkKeys);
     if (!this.lead.core.heartbeat(req, this.lead.now())) return { reregister: true, deletes: [], copies: [], namespaceId };
     await this.lead.read();

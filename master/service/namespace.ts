@@ -2,7 +2,7 @@
 // mv, setrep, concat, decommission) and read from it (stat, ls), between the routes and the log.
 import { randomBytes } from 'node:crypto';
 import { DfsError } from '../../common/errors.js';
-import { boundLog } from '../../common/request-id.js';
+import type { Logger } from '../../common/log.js';
 import { pathOrderKey, selectPage } from '../../common/list-order.js';
 import { joinPath, MAX_NAME_BYTES, MAX_PATH_BYTES, namesDirectory, normalizePath } from '../../common/paths.js';
 import { HTTP_LIMITS } from '../../common/http.js';
@@ -161,13 +161,13 @@ export class NamespaceCalls {
    * gives it. A last chunk with room and no live replica cannot be appended to (NO_REPLICAS)
    * until repair or a restarted server brings one back; nothing is opened then.
    */
-  async append(req: AppendRequest, session?: SessionRef): Promise<AppendReply> {
+  async append(req: AppendRequest, session?: SessionRef, log: Logger = this.lead.log): Promise<AppendReply> {
     const path = normalizePath(req.path);
     if (this.lead.inSafeMode()) throw new DfsError('SAFE_MODE', 'a new master leader is waiting for chunkserver reports; retry shortly');
-    if (req.record === undefined) return this.openAppend(path, req, this.lead.config.writeLeaseMs, session);
+    if (req.record === undefined) return this.openAppend(path, req, this.lead.config.writeLeaseMs, log, session);
     // A record append holds the file only for one record: a short lease, and the next waits its turn here.
     const leaseMs = Math.min(this.lead.config.writeLeaseMs, RECORD_LEASE_MS);
-    return this.recordTurns.take(path, () => this.appendHeld(path), () => this.openAppend(path, req, leaseMs, session));
+    return this.recordTurns.take(path, () => this.appendHeld(path), () => this.openAppend(path, req, leaseMs, log, session));
   }
 
   /** Whether an append or overwrite whose lease runs holds `path` (a record append then waits its turn). */
@@ -178,8 +178,8 @@ export class NamespaceCalls {
     return false;
   }
 
-  private async openAppend(path: string, req: AppendRequest, leaseMs: number, session?: SessionRef): Promise<AppendReply> {
-    await this.healTail(path);
+  private async openAppend(path: string, req: AppendRequest, leaseMs: number, log: Logger, session?: SessionRef): Promise<AppendReply> {
+    await this.healTail(path, log);
     const state = await this.lead.read();
     const node = state.lookup(path);
     const lastHandle = node?.type === 'file' && node.chunkCount > 0 ? node.chunks[node.chunkCount - 1]! : undefined;
@@ -219,7 +219,7 @@ export class NamespaceCalls {
    * current. Waits at most APPEND_HEAL_WAIT_MS; a chunk not healed by then is not waited for again
    * for APPEND_HEAL_BACKOFF_MS, and the append goes on with the replicas there are.
    */
-  private async healTail(path: string): Promise<void> {
+  private async healTail(path: string, log: Logger): Promise<void> {
     const started = performance.now();
     let tail = this.tailOf(path);
     if (!tail || !isShort(tail) || (this.healGaveUp.get(tail.handle) ?? -Infinity) > started) return;
@@ -229,7 +229,7 @@ export class NamespaceCalls {
       if (performance.now() - started >= APPEND_HEAL_WAIT_MS) {
         if (this.healGaveUp.size >= MAX_HEAL_GAVE_UP) this.healGaveUp.delete(this.healGaveUp.keys().next().value!);
         this.healGaveUp.set(chunk, started + APPEND_HEAL_BACKOFF_MS);
-        boundLog(this.lead.log).warn({ path, handle: chunk, live: tail.live, replication: tail.want, waitedMs: APPEND_HEAL_WAIT_MS }, 'the last chunk was not copied back to full replication in time; the append goes on with the replicas there are');
+        log.warn({ path, handle: chunk, live: tail.live, replication: tail.want, waitedMs: APPEND_HEAL_WAIT_MS }, 'the last chunk was not copied back to full replication in time; the append goes on with the replicas there are');
         return;
       }
       await new Promise((r) => setTimeout(r, APPEND_HEAL_POLL_MS));
@@ -238,7 +238,7 @@ export class NamespaceCalls {
     this.healGaveUp.delete(chunk);
     // Not short any more: healed, or the file or the live servers changed (a server died, the last chunk is another).
     if (tail?.handle !== chunk || tail.live < tail.want) return;
-    boundLog(this.lead.log).info({ path, handle: chunk, live: tail.live, waitedMs: Math.round(performance.now() - started) }, 'the last chunk was copied back to full replication before the append');
+    log.info({ path, handle: chunk, live: tail.live, waitedMs: Math.round(performance.now() - started) }, 'the last chunk was copied back to full replication before the append');
   }
 
   /** `path`'s last chunk, when it has room: its live replicas, its file's replication, and the live servers there are. */
@@ -314,12 +314,12 @@ export class NamespaceCalls {
    * Starts (or with `cancel` ends) draining a chunkserver, named by id or host:port. Only a
    * server this leader knows can start draining; cancelling works for any id.
    */
-  async decommission(req: DecommissionRequest, session?: SessionRef): Promise<{ server: string; decommissioning: string[] }> {
+  async decommission(req: DecommissionRequest, session?: SessionRef, log: Logger = this.lead.log): Promise<{ server: string; decommissioning: string[] }> {
     this.lead.requireLeader();
     const id = this.lead.registry.resolve(req.server) ?? (req.cancel && this.lead.state.decommissioning.has(req.server) ? req.server : undefined);
     if (id === undefined) throw new DfsError('NOT_FOUND', `no chunkserver ${req.server} is known to the master (dfs status lists them by id and address)`);
     const r = (await this.lead.commit({ op: 'decommission', server: id, cancel: req.cancel }, session)) as { decommissioning: string[] };
-    boundLog(this.lead.log).info({ server: id, cancel: req.cancel }, req.cancel ? 'decommission cancelled' : 'decommissioning chunkserver');
+    log.info({ server: id, cancel: req.cancel }, req.cancel ? 'decommission cancelled' : 'decommissioning chunkserver');
     return { server: id, decommissioning: r.decommissioning };
   }
 

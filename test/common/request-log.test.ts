@@ -56,3 +56,23 @@ t.test('ids taken, made, echoed, bound and current in routes', async (t) => {
   t.match(of('op-8')[0], { level: 30, status: 404 }, 'a refusal is logged at info');
   t.match(of(fresh.id)[0], { level: 20 }, 'periodic traffic that went well at debug');
 });
+
+t.test('without the async request context (the master): no current id in routes, the request logger still carries it', async (t) => {
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({ write(chunk: Buffer, _e, done) { lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>); done(); } });
+  const log = pino({ level: 'debug' }, sink);
+  const app = createApp(log, newMetricsRegistry('test'), { requestContext: false });
+  app.post('/v1/thing', route(async (_req, res) => {
+    await new Promise((r) => setImmediate(r));
+    requestLog(res, log).warn('inside the route');
+    res.json({ current: currentRequestId() ?? null });
+  }));
+  installErrorHandler(app, log);
+  const server = await listen(app, '127.0.0.1', 0);
+  t.teardown(() => new Promise((r) => server.close(r)));
+  const res = await request(`http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/thing`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json', [REQUEST_ID_HEADER]: 'op-9' } });
+  t.same(await res.body.json(), { current: null }, 'the route runs outside any request context');
+  t.equal(res.headers[REQUEST_ID_HEADER], 'op-9', 'the id is echoed all the same');
+  await new Promise((r) => setTimeout(r, 50));
+  t.same(lines.filter((l) => l.reqId === 'op-9').map((l) => l.msg), ['inside the route', 'request'], 'and on the route\'s line and the request\'s line');
+});
