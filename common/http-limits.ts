@@ -95,16 +95,21 @@ export function readBody(limitOf: number | ((req: Request) => number), timeoutMs
  */
 export function checkJsonShape(text: Buffer, maxDepth: number = HTTP_SERVER_LIMITS.maxJsonDepth, maxKeys: number = HTTP_SERVER_LIMITS.maxJsonKeysPerObject): void {
   const keys: number[] = []; // per open container: keys so far (objects), -1 (arrays)
-  let inString = false;
   for (let i = 0; i < text.length; i++) {
     const c = text[i];
-    if (inString) {
-      if (c === 0x5c) i++; // a backslash escapes the next byte
-      else if (c === 0x22) inString = false;
-      continue;
-    }
-    if (c === 0x22) inString = true;
-    else if (c === 0x7b || c === 0x5b) {
+    if (c === 0x22) {
+      // A string's bytes are skipped natively (an inline file's create is a 5 KiB string): to the
+      // first quote after an even run of backslashes (an odd run escapes it). Unterminated: the end.
+      let end = i;
+      for (;;) {
+        end = text.indexOf(0x22, end + 1);
+        if (end < 0) return;
+        let run = 0;
+        while (text[end - 1 - run] === 0x5c) run++;
+        if (run % 2 === 0) break;
+      }
+      i = end;
+    } else if (c === 0x7b || c === 0x5b) {
       keys.push(c === 0x7b ? 0 : -1);
       if (keys.length > maxDepth) throw new DfsError('JSON_TOO_COMPLEX', `request body nests deeper than ${maxDepth} levels`);
     } else if (c === 0x7d || c === 0x5d) keys.pop();

@@ -218,3 +218,54 @@ t.test('error messages do not echo input at length', async (t) => {
   t.equal(err?.code, 'INVALID_ARGUMENT');
   t.ok((err?.message.length ?? 0) <= 301, `the message is cut (${err?.message.length})`);
 });
+
+t.test('checkJsonShape skips strings natively and judges exactly as a byte-by-byte scan', async (t) => {
+  // The reference: the byte-at-a-time scan checkJsonShape replaced (strings skipped with indexOf).
+  const reference = (text: Buffer, maxDepth: number, maxKeys: number): string | undefined => {
+    const keys: number[] = [];
+    let inString = false;
+    for (let i = 0; i < text.length; i++) {
+      const c = text[i];
+      if (inString) {
+        if (c === 0x5c) i++;
+        else if (c === 0x22) inString = false;
+        continue;
+      }
+      if (c === 0x22) inString = true;
+      else if (c === 0x7b || c === 0x5b) {
+        keys.push(c === 0x7b ? 0 : -1);
+        if (keys.length > maxDepth) return 'depth';
+      } else if (c === 0x7d || c === 0x5d) keys.pop();
+      else if (c === 0x3a && keys.length > 0 && keys[keys.length - 1]! >= 0 && ++keys[keys.length - 1]! > maxKeys) return 'keys';
+    }
+    return undefined;
+  };
+  const judge = (text: Buffer, maxDepth: number, maxKeys: number): string | undefined => {
+    try {
+      checkJsonShape(text, maxDepth, maxKeys);
+      return undefined;
+    } catch (err) {
+      return String((err as Error).message).includes('deeper') ? 'depth' : 'keys';
+    }
+  };
+  // Seeded (xorshift), so a failure replays: bodies of quotes, backslashes, brackets and colons.
+  let seed = 0x2545f491;
+  const rand = (n: number) => {
+    seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5;
+    return (seed >>> 0) % n;
+  };
+  const alphabet = ['"', '\\', '{', '}', '[', ']', ':', ',', 'a', '"', '\\\\', '\\"'];
+  let refused = 0;
+  for (let n = 0; n < 5000; n++) {
+    const text = Buffer.from(Array.from({ length: 1 + rand(40) }, () => alphabet[rand(alphabet.length)]).join(''));
+    const maxDepth = 1 + rand(4), maxKeys = 1 + rand(3);
+    const want = reference(text, maxDepth, maxKeys);
+    if (want !== undefined) refused++;
+    if (judge(text, maxDepth, maxKeys) !== want) {
+      t.fail(`${JSON.stringify(text.toString())} depth ${maxDepth} keys ${maxKeys}: expected ${String(want)}`);
+      return;
+    }
+  }
+  t.ok(refused > 500 && refused < 4500, `both verdicts were exercised (${refused} of 5,000 refused)`);
+  t.throws(() => checkJsonShape(Buffer.from(`{"inline":"${'A'.repeat(6000)}\\\\","a":{"b":{"c":1}}}`), 2), { code: 'JSON_TOO_COMPLEX' }, 'a long string is skipped, and what follows it still counted');
+});
