@@ -1,7 +1,9 @@
 // The Node API (issue 17, item 5): `import { connect } from 'dfs'` gives a handle shaped like
 // `node:fs/promises` and `fs.createReadStream`, built on DfsClient. Every failure is a DfsError
 // with a stable code (common/errors.ts), rejected or emitted as 'error', never thrown past a promise.
+import { constants as bufferConstants } from 'node:buffer';
 import { Readable, Writable } from 'node:stream';
+import { z } from 'zod';
 import { DfsClient, type ClientOptions } from './client.js';
 import { DfsReadStream, DfsWriteStream, type ReadStreamOptions, type WriteStreamOptions } from './api-streams.js';
 import { initChecksums } from '../common/checksum.js';
@@ -9,6 +11,8 @@ import { DEFAULT_MASTERS, parseAddrList } from '../common/config.js';
 import { DfsError, toDfsError } from '../common/errors.js';
 import { closeHttpAgent } from '../common/http.js';
 import type { EntryInfo, FileState, StatReply } from '../common/protocol.js';
+import { MAX_TOKEN_CHARS } from '../common/credentials.js';
+import { RACK_PATTERN } from '../common/racks.js';
 
 export { DfsReadStream, DfsWriteStream, type ReadStreamOptions, type WriteStreamOptions };
 
@@ -230,7 +234,40 @@ export class DfsHandle {
  * default $DFS_MASTERS, else the local cluster's (127.0.0.1:9400-9402). Nothing is contacted yet.
  */
 export function connect(masters?: string | string[], opts: ConnectOptions = {}): DfsHandle {
+  // Called from JavaScript too: what the types promise is checked here, with a DfsError that says
+  // which argument, never a TypeError from deep inside (connect({masters}) once said
+  // "raw.split is not a function").
+  if (masters !== undefined && typeof masters !== 'string' && !(Array.isArray(masters) && masters.every((m) => typeof m === 'string'))) {
+    throw new DfsError('INVALID_ARGUMENT', `connect(masters, options): masters must be "host:port,host:port" or an array of "host:port" strings, not ${describe(masters)}${masters !== null && typeof masters === 'object' && !Array.isArray(masters) ? ' (options go second)' : ''}`);
+  }
   const raw = masters ?? (process.env.DFS_MASTERS || undefined);
   const list = raw === undefined ? DEFAULT_MASTERS : parseAddrList(Array.isArray(raw) ? raw.join(',') : raw, 'masters');
-  return new DfsHandle(list, opts);
+  return new DfsHandle(list, connectOptions(opts));
+}
+
+/** Limits on connect's options: a chunk is tried at most this many times, and given at most a day. */
+export const CONNECT_LIMITS = { maxChunkAttempts: 100, chunkTimeoutMs: 24 * 3600_000 } as const;
+
+const CONNECT_OPTIONS = z.object({
+  maxChunkAttempts: z.number().int().min(1).max(CONNECT_LIMITS.maxChunkAttempts).optional(),
+  chunkTimeoutMs: z.number().int().min(1).max(CONNECT_LIMITS.chunkTimeoutMs).optional(),
+  rack: z.string().regex(RACK_PATTERN, 'a rack name of 1-64 letters, digits, \'.\', \'_\' or \'-\'').optional(),
+  token: z.string().min(1).max(MAX_TOKEN_CHARS).optional(),
+  // A Buffer can hold no more (readFile answers one Buffer).
+  readFileMaxBytes: z.number().int().min(0).max(bufferConstants.MAX_LENGTH).optional(),
+}).strict();
+
+/** connect's options, checked: a misspelt or ill-typed one is refused rather than silently ignored. */
+function connectOptions(opts: unknown): ConnectOptions {
+  const result = CONNECT_OPTIONS.safeParse(opts ?? {});
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const where = issue.code === 'unrecognized_keys' ? `unknown option ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}` : `${issue.path.join('.') || 'options'}: ${issue.message}`;
+  throw new DfsError('INVALID_ARGUMENT', `connect(masters, options): ${where}`);
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array with a non-string entry';
+  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
