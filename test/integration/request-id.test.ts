@@ -34,7 +34,8 @@ t.test('a put followed by its request id, a repair by its copy id', async (t) =>
   const pipeline = [m![1]!, ...decodeURIComponent(m![2]!).split(',')];
   t.equal(pipeline.length, 3, 'three hops');
 
-  await waitFor(() => linesWith(c.master, id).length > 0 && pipeline.every((a) => linesWith(c.chunkservers.find((p) => p?.addr === a), id).length > 0), 10_000, 'the id in every log');
+  // A request's line is logged when its reply is sent and written within LOG_FLUSH_MS (common/log.ts): wait for the last one.
+  await waitFor(() => linesWith(c.master, id).some((l) => l.url === '/v1/fs/complete') && pipeline.every((a) => linesWith(c.chunkservers.find((p) => p?.addr === a), id).length > 0), 10_000, 'the id in every log');
   const masterLines = linesWith(c.master, id);
   t.ok(masterLines.some((l) => l.url === '/v1/fs/create' && l.status === 200), 'the master logged the create with the id');
   t.ok(masterLines.some((l) => l.url === '/v1/fs/complete'), 'and the complete');
