@@ -55,8 +55,20 @@ export function serve<R extends JsonRoute>(app: Express, r: R, handler: Handler<
   app[VERB[r.method]](r.path, route(async (req, res) => {
     arrived?.();
     const input = (r.method === 'POST' ? parseInput(r.request, req.body) : queryOf(r, req)) as z.output<R['request']>;
-    res.json(await handler(input, req, res));
+    sendJson(res, await handler(input, req, res));
   }));
+}
+
+/**
+ * A route's answer, as res.json writes it under createApp's settings (no ETag, so no 304; no
+ * spaces), without express's per-reply header work (charset rewriting, the freshness check): 1.7 %
+ * of a busy leader's CPU. Node sends no body to a HEAD request.
+ */
+function sendJson(res: Response, value: unknown): void {
+  const body = JSON.stringify(value) ?? 'null';
+  res.setHeader('content-type', 'application/json; charset=utf-8');
+  res.setHeader('content-length', Buffer.byteLength(body));
+  res.end(body);
 }
 
 /** Mounts a route that streams or answers other than JSON (chunk bytes, a link, the dashboard's state with its own headers). */

@@ -132,11 +132,10 @@ const MAX_LOGGED_URL_CHARS = 300;
 function requestLogging(log: Logger) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const { id, replaced } = acceptRequestId(req.get(REQUEST_ID_HEADER));
-    // The request's logger is made when first asked for: most requests never log but their one
-    // line at the end, which names the id itself.
-    let rlog: Logger | undefined;
+    // The request's logger is made when first asked for (requestLog): most requests never log but
+    // their one line at the end, which names the id itself.
     res.locals.reqId = id;
-    Object.defineProperty(res.locals, 'log', { get: () => (rlog ??= log.child({ reqId: id })), enumerable: true, configurable: true });
+    res.locals.appLog = log;
     res.setHeader(REQUEST_ID_HEADER, id);
     const startNs = process.hrtime.bigint();
     res.once('close', () => {
@@ -159,7 +158,10 @@ export function requestIdOf(res: Response): string {
 
 /** The request's logger: every line carries its `reqId`; `fallback` outside createApp's apps. */
 export function requestLog(res: Response, fallback: Logger): Logger {
-  return (res.locals.log as Logger | undefined) ?? fallback;
+  const locals = res.locals as { reqId?: string; appLog?: Logger; log?: Logger };
+  if (locals.log !== undefined) return locals.log;
+  if (locals.reqId === undefined || locals.appLog === undefined) return fallback;
+  return (locals.log = locals.appLog.child({ reqId: locals.reqId }));
 }
 
 /** Seconds: a control call takes milliseconds, a 64 MiB chunk through a pipeline seconds, a slow one minutes. */
