@@ -3,8 +3,8 @@
 // grep for it finds every log line the operation caused on every server (docs/ARCHITECTURE.md,
 // "Following a request through the logs").
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { randomBytes } from 'node:crypto';
 import type { Logger } from './log.js';
+import { randomId } from './random-id.js';
 
 /** The header that carries a request id on every call, and back on every reply. */
 export const REQUEST_ID_HEADER = 'x-dfs-request-id';
@@ -26,7 +26,7 @@ export function isWellFormedRequestId(raw: unknown): raw is string {
 
 /** A fresh id: 16 hex digits (64 random bits: no two operations of a cluster's life collide in practice). */
 export function newRequestId(): string {
-  return randomBytes(8).toString('hex');
+  return randomId(8);
 }
 
 /**

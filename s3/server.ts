@@ -1,6 +1,6 @@
 // The gateway's HTTP server: every request is authenticated (SigV4), routed by method, path
 // (path-style: /bucket/key) and query to one handler, and any failure answered in S3's XML.
-import { randomBytes } from 'node:crypto';
+import { randomId } from '../common/random-id.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { LoadedTls } from '../common/tls.js';
@@ -108,7 +108,7 @@ export interface KeyLookup { get(accessKeyId: string): S3Key | undefined }
 export function createS3Server(gw: Gateway, keys: KeyLookup, scopes: KeyScopes, opts: { tls?: LoadedTls; now?: () => number } = {}): S3Server {
   const now = opts.now ?? Date.now;
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const requestId = randomBytes(8).toString('hex').toUpperCase();
+    const requestId = randomId(8).toUpperCase();
     res.setHeader('x-amz-request-id', requestId);
     res.setHeader('server', 'dfs');
     const url = req.url ?? '/';

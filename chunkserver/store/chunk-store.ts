@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomId } from '../../common/random-id.js';
 import { constants as fsc } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -176,7 +176,7 @@ export class ChunkStore {
   }
 
   private async openWriter(handle: number, version: number, maxBytes: number, publish: (tmp: string, chunk: StoredChunk) => Promise<void>): Promise<ChunkWriter> {
-    const tmp = join(this.tmpDir, `${handle}.${randomBytes(6).toString('hex')}.tmp`);
+    const tmp = join(this.tmpDir, `${handle}.${randomId(6)}.tmp`);
     let fh: FileHandle | undefined;
     if (this.directIo) {
       try {

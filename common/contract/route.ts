@@ -87,6 +87,7 @@ export function query<S extends QueryShape>(shape: S) {
 
 /** `/v1/chunks/:handle` with { handle: 7 } → `/v1/chunks/7`; every parameter must be given. */
 export function pathOf(route: Route, params: Record<string, string | number> = {}): string {
+  if (!route.path.includes(':')) return route.path; // most routes: nothing to fill in
   return route.path.replace(/:([A-Za-z]+)/g, (_, name: string) => {
     const v = params[name];
     if (v === undefined) throw new Error(`${route.method} ${route.path}: parameter ${name} not given`);

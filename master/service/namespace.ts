@@ -1,8 +1,8 @@
 // The namespace calls: what clients ask of the namespace (mkdir, create, allocate, complete, rm,
 // mv, setrep, concat, decommission) and read from it (stat, ls), between the routes and the log.
-import { randomBytes } from 'node:crypto';
 import { DfsError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
+import { randomId } from '../../common/random-id.js';
 import { pathOrderKey, selectPage } from '../../common/list-order.js';
 import { joinPath, MAX_NAME_BYTES, MAX_PATH_BYTES, namesDirectory, normalizePath } from '../../common/paths.js';
 import { HTTP_LIMITS } from '../../common/http.js';
@@ -108,7 +108,7 @@ export class NamespaceCalls {
     // A retried create (same session seq) gets the first answer, so the writeId from the log.
     const created = await this.lead.commit({
       op: 'create', path, overwrite: req.overwrite, parents: req.parents, replication, chunkSizeBytes: this.lead.config.chunkSizeBytes,
-      writeId: randomBytes(12).toString('base64url'), leaseMs: this.lead.config.writeLeaseMs, nowMs: this.lead.clock.nowMs(), ...(req.empty ? { empty: true } : {}),
+      writeId: randomId(12, 'base64url'), leaseMs: this.lead.config.writeLeaseMs, nowMs: this.lead.clock.nowMs(), ...(req.empty ? { empty: true } : {}),
       ...(req.expectedBytes !== undefined && !req.empty && !req.inline ? { expectedBytes: req.expectedBytes } : {}), // trash-quota
       ...(req.inline ? { inline: req.inline } : {}),
     }, session).catch((err: unknown) => {
@@ -189,7 +189,7 @@ export class NamespaceCalls {
     }
     const expectedBytes = req.expectedBytes ?? req.record;
     const opened = (await this.lead.commit({
-      op: 'append', path, writeId: randomBytes(12).toString('base64url'), leaseMs, nowMs: this.lead.clock.nowMs(),
+      op: 'append', path, writeId: randomId(12, 'base64url'), leaseMs, nowMs: this.lead.clock.nowMs(),
       ...(expectedBytes !== undefined ? { expectedBytes } : {}), ...(req.record !== undefined ? { record: req.record } : {}),
     }, session)) as AppendOpened;
     const { fill } = opened;
