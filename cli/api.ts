@@ -248,22 +248,24 @@ export function connect(masters?: string | string[], opts: ConnectOptions = {}):
 /** Limits on connect's options: a chunk is tried at most this many times, and given at most a day. */
 export const CONNECT_LIMITS = { maxChunkAttempts: 100, chunkTimeoutMs: 24 * 3600_000 } as const;
 
+// Keys it does not know are left out, as node:fs ignores options it does not know (a caller may
+// pass a wider object of its own).
 const CONNECT_OPTIONS = z.object({
   maxChunkAttempts: z.number().int().min(1).max(CONNECT_LIMITS.maxChunkAttempts).optional(),
-  chunkTimeoutMs: z.number().int().min(1).max(CONNECT_LIMITS.chunkTimeoutMs).optional(),
+  chunkTimeoutMs: z.number().min(1).max(CONNECT_LIMITS.chunkTimeoutMs).optional(),
   rack: z.string().regex(RACK_PATTERN, 'a rack name of 1-64 letters, digits, \'.\', \'_\' or \'-\'').optional(),
   token: z.string().min(1).max(MAX_TOKEN_CHARS).optional(),
-  // A Buffer can hold no more (readFile answers one Buffer).
-  readFileMaxBytes: z.number().int().min(0).max(bufferConstants.MAX_LENGTH).optional(),
-}).strict();
+  // Infinity and any large number mean no limit of its own: a Buffer holds no more than MAX_LENGTH.
+  readFileMaxBytes: z.preprocess((v) => (v === Number.POSITIVE_INFINITY ? bufferConstants.MAX_LENGTH : v),
+    z.number().min(0).transform((n) => Math.min(n, bufferConstants.MAX_LENGTH))).optional(),
+});
 
-/** connect's options, checked: a misspelt or ill-typed one is refused rather than silently ignored. */
+/** connect's options, checked: an ill-typed or out-of-range one is refused rather than used. */
 function connectOptions(opts: unknown): ConnectOptions {
   const result = CONNECT_OPTIONS.safeParse(opts ?? {});
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
-  const where = issue.code === 'unrecognized_keys' ? `unknown option ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}` : `${issue.path.join('.') || 'options'}: ${issue.message}`;
-  throw new DfsError('INVALID_ARGUMENT', `connect(masters, options): ${where}`);
+  throw new DfsError('INVALID_ARGUMENT', `connect(masters, options): ${issue.path.join('.') || 'options'}: ${issue.message}`);
 }
 
 function describe(v: unknown): string {
