@@ -155,8 +155,10 @@ export class RaftNode {
   private readonly proposals = new Map<number, PendingProposal>();
   private readBatch: Waiter<void>[] = [];
   private readSeq = 0;
-  /** Reads waiting for leadership confirmation, by ReadIndex context. */
+  /** Reads waiting for leadership confirmation, by ReadIndex context (one round out at most). */
   private readonly unconfirmedReads = new Map<string, Waiter<void>[]>();
+  /** The term the round out was started in: the core drops it when its term moves on. */
+  private readRoundTerm = -1;
   /** Confirmed reads waiting for the state machine to reach their index. */
   private confirmedReads: { index: number; waiters: Waiter<void>[] }[] = [];
   private readonly leaderListeners = new Set<(change: LeaderChange) => void>();
@@ -256,6 +258,11 @@ export class RaftNode {
       // share the next, started when it is confirmed (or fails). A round per read cost a busy
       // leader a frame to each follower and back per stat (each request is its own event-loop
       // turn): two thirds of its Raft stream writes under a stat load.
+      // Bounded as the core bounds its pending rounds: beyond it a read is refused at once.
+      if (this.readBatch.length >= core.config.maxPendingReads) {
+        reject(new RaftError('RAFT_BUSY', 'too many pending reads'));
+        return;
+      }
       if (this.readBatch.length === 0 && this.unconfirmedReads.size === 0) queueMicrotask(() => this.flushReads());
       this.readBatch.push({ resolve, reject });
     });
@@ -395,6 +402,7 @@ export class RaftNode {
       return;
     }
     this.unconfirmedReads.set(context, waiters);
+    this.readRoundTerm = this.core.term;
     this.schedule();
   }
 
@@ -468,8 +476,22 @@ export class RaftNode {
     if (persistLast) await this.storage.persist(batch);
     core.advance(ready);
     if (ready.softState !== null) this.onSoftState(core);
+    this.dropStaleReadRound(core);
     this.settleTransfers(core);
     await this.maybeSnapshot();
+  }
+
+  /**
+   * A round started in an earlier term is never answered: the core drops its pending reads when
+   * its term moves on, and it may step down and win again between two Readys (a disk stall of an
+   * election timeout), so its role alone does not tell. Its reads are refused (the client asks
+   * again) and the next round starts, or every later read would wait behind it.
+   */
+  private dropStaleReadRound(core: RaftCore): void {
+    if (this.unconfirmedReads.size === 0 || (core.role === 'leader' && core.term === this.readRoundTerm)) return;
+    for (const waiters of this.unconfirmedReads.values()) for (const w of waiters) w.reject(new NotLeaderError(core.leaderId, false));
+    this.unconfirmedReads.clear();
+    this.nextReadRound();
   }
 
   private onSoftState(core: RaftCore): void {
@@ -480,10 +502,7 @@ export class RaftNode {
       this.proposals.clear();
       for (const p of this.confChanges.values()) p.reject(error);
       this.confChanges.clear();
-      // A deposed leader never answers a read it could not confirm (nor those waiting for the next round: flushReads refuses them).
-      for (const waiters of this.unconfirmedReads.values()) for (const w of waiters) w.reject(new NotLeaderError(core.leaderId, false));
-      this.unconfirmedReads.clear();
-      this.nextReadRound();
+      // A deposed leader never answers a read it could not confirm: dropStaleReadRound, next.
     }
     if (core.leaderId !== this.lastLeader.leaderId || core.term !== this.lastLeader.term) {
       this.lastLeader = { leaderId: core.leaderId, term: core.term };

@@ -38,7 +38,7 @@ interface Member {
   dir: string;
 }
 
-async function startMember(net: LoopbackNetwork, id: string, dir: string): Promise<Member> {
+async function startMember(net: LoopbackNetwork, id: string, dir: string, raft: { maxPendingReads?: number } = {}): Promise<Member> {
   const kv = new KvStateMachine();
   const node = new RaftNode({
     id,
@@ -49,6 +49,7 @@ async function startMember(net: LoopbackNetwork, id: string, dir: string): Promi
     // Elections after 10-20 ticks: 200-400 ms, longer than the event-loop stalls of a loaded
     // machine (at 5 ms ticks a stall deposed the leader in the middle of the test).
     tickIntervalMs: 20,
+    raft,
     snapshotEveryEntries: 8,
     compactKeepEntries: 2,
   });
@@ -157,4 +158,30 @@ t.test('reads that arrive while a ReadIndex round is out share the next round, a
   // A round here takes about two turns of the loopback network: about 30 rounds for 60 reads
   // (60, one per read, before rounds went one at a time).
   t.ok(contexts.size >= 1 && contexts.size <= 45, `60 reads took ${contexts.size} rounds`);
+});
+
+t.test('reads waiting behind a round that is never answered are bounded, and refused when the leader steps down', async (t) => {
+  const base = await mkdtemp(join(tmpdir(), 'dfs-raft-reads-'));
+  t.teardown(() => rm(base, { recursive: true, force: true }));
+  const net = new LoopbackNetwork();
+  const members = new Map<string, Member>();
+  for (const id of ids) members.set(id, await startMember(net, id, join(base, id), { maxPendingReads: 4 }));
+  t.teardown(async () => {
+    for (const m of members.values()) await m.node.stop();
+  });
+  const leader = await waitFor('a leader', () => leaderOf(members.values()));
+  await leader.node.linearizableRead();
+  // The followers go quiet: the round the first read starts is never answered.
+  for (const m of members.values()) if (m !== leader) net.down.add(m.node.id);
+  const first = leader.node.linearizableRead().then(() => 'answered', (e: unknown) => e);
+  await new Promise((r) => setImmediate(r));
+  const waiting = [1, 2, 3, 4].map(() => leader.node.linearizableRead().then(() => 'answered', (e: unknown) => e));
+  const over = await leader.node.linearizableRead().then(() => 'answered', (e: unknown) => e);
+  t.match(over, { code: 'RAFT_BUSY' }, 'a read past maxPendingReads waiting for the next round is refused at once');
+  // Check-quorum: the leader steps down within an election timeout, and nothing waits for ever
+  // (waitFor's timer keeps the event loop turning: the Raft tickers do not).
+  const results: unknown[] = [];
+  void Promise.all([first, ...waiting]).then((r) => results.push(...r));
+  await waitFor('every waiting read to be answered', () => (results.length === 5 ? true : undefined));
+  t.ok(results.every((e) => e instanceof NotLeaderError), 'the round out and the reads behind it are refused with NOT_LEADER when it steps down');
 });
