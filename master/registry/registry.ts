@@ -136,6 +136,11 @@ export class Registry {
     entry.chunkCount = 0;
   }
 
+  /** Whether a server of this id is in the registry (alive or not). */
+  isKnown(id: string): boolean {
+    return this.servers.has(id);
+  }
+
   isAlive(id: string): boolean {
     const e = this.servers.get(id);
     return !!e && this.now() - e.lastHeartbeatMs <= this.deadTimeoutMs && !this.liveness.expired(id, this.now());
