@@ -1,4 +1,4 @@
-// Random ids that are names, not secrets: request ids, write ids, temporary file names, record ids.
+// Random ids that are names, not secrets: request ids, write ids, temporary chunk file names, S3 request ids.
 // They are drawn from a pool of random bytes refilled RANDOM_POOL_BYTES at a time: one randomBytes
 // call per id cost about 12 µs on the development machine, 4 % of a busy client's CPU (an id per
 // call) and a share of the leader's (a write id per create). Keys, nonces and secrets keep calling

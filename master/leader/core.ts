@@ -13,9 +13,9 @@ import { REPAIR_DEFAULTS, RepairScheduler, type RepairLimits, type RepairScan } 
 import type { MasterState } from '../state/index.js';
 import { ReportAssembler, type PageOutcome } from './reports.js';
 
-/** Deletions sent in one heartbeat reply; the rest go in later ones. */
 /** How often a server's garbage is looked for at most (see LeaderCore.takeGarbage); garbage waits a grace period of a minute by default anyway. */
 export const GARBAGE_TAKE_EVERY_MS = 1000;
+/** Deletions sent in one heartbeat reply; the rest go in later ones. */
 const MAX_DELETES_PER_REPLY = 10_000;
 /** Scans asked for by a copy's news are at least this far apart: a scan walks the namespace. */
 const MIN_EVENT_SCAN_INTERVAL_MS = 100;
