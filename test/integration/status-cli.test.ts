@@ -58,24 +58,49 @@ function render(raw: string): string[] {
   return lines;
 }
 
-/** Runs `dfs` on a terminal (util-linux script gives it a pty); answers what the terminal received. */
-function onTerminal(args: string[]): Promise<{ code: number; output: string }> {
+/**
+ * Runs `dfs` on a terminal (util-linux script gives it a pty); answers what the terminal received.
+ * `onOutput` sees everything received so far, each time more arrives.
+ */
+function onTerminal(args: string[], onOutput: (soFar: string) => void = () => undefined): Promise<{ code: number; output: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn('script', ['-qec', [process.execPath, DFS, ...args].join(' '), '/dev/null'], {
       stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...QUICK, DFS_MASTERS: c.masters, COLUMNS: '200' },
     });
     const out: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => out.push(b));
+    const take = (b: Buffer): void => {
+      out.push(b);
+      onOutput(Buffer.concat(out).toString());
+    };
+    child.stdout.on('data', take);
+    child.stderr.on('data', take);
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? -1, output: Buffer.concat(out).toString() }));
   });
 }
 
 t.test('setrep -w: the wait line is erased before the outcome is printed', async (t) => {
-  // Lowering it: surplus replicas go within a heartbeat or two, copies would take longer.
+  // Lowering it: surplus replicas go with the servers' next heartbeats, copies would take longer.
+  // Until then the chunks count as over-replicated. The servers are paused (SIGSTOP, well within
+  // the dead timeout) until the wait line is on the terminal: without that, a heartbeat between
+  // the setrep and the first check can converge it before any wait line (CI saw this once).
   t.equal((await dfs(['put', '-', '/w.bin'], { input: randomBytesSeeded(4 * CHUNK, 7) })).code, 0);
-  const r = await onTerminal(['setrep', '-w', '2', '/w.bin']);
+  const servers = c.chunkservers.filter((p) => p !== undefined);
+  let paused = true;
+  const resume = (): void => {
+    if (!paused) return;
+    paused = false;
+    for (const p of servers) process.kill(p.pid, 'SIGCONT');
+  };
+  for (const p of servers) process.kill(p.pid, 'SIGSTOP');
+  t.teardown(resume);
+  // At most 2 s paused whatever happens: the dead timeout is 3 s.
+  const cap = setTimeout(resume, 2000);
+  const r = await onTerminal(['setrep', '-w', '2', '/w.bin'], (soFar) => {
+    if (/waiting for replication to converge: /.test(soFar)) resume();
+  });
+  clearTimeout(cap);
+  resume();
   t.equal(r.code, 0, r.output);
   t.match(r.output, /waiting for replication to converge: /, 'a wait line was drawn');
   const shown = render(r.output).filter((l) => l.trim() !== '');
