@@ -12,6 +12,8 @@ export const MASTER_DEFAULTS = {
   connectionGraceMs: 1500,
   writeLeaseMs: 60_000,
   snapshotEveryEntries: 10_000,
+  /** Raft log entries kept behind a snapshot: a follower that far behind catches up by appends, not a snapshot. */
+  compactKeepEntries: 1_000,
   tickIntervalMs: 100,
   safeModeMs: 5_000,
   /** A minute: long enough to ride out a master that is briefly behind; the local cluster uses 10 s. */

@@ -217,6 +217,10 @@ export const RaftStatusReply = z.object({
   leader: z.string().nullable(),
   commitIndex: count,
   appliedIndex: count,
+  /** The index of the latest snapshot here (taken or received), 0 before the first. */
+  snapshotIndex: count,
+  /** Snapshots installed from the leader since this master started: it was too far behind for appends. */
+  snapshotsReceived: count,
 });
 
 export const ClusterStatus = z.object({

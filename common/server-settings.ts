@@ -142,6 +142,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'connectionGraceMs', flag: 'connection-grace-ms', roles: MASTER, type: 'number', parse: int(1), default: MASTER_DEFAULTS.connectionGraceMs, describe: 'a chunkserver whose connection to the leader dropped is suspect at once and dead after this long unless it connects again: shorter re-replicates sooner after a crash, longer forgives a slower restart' },
   { key: 'leaseMs', flag: 'lease-ms', roles: MASTER, type: 'number', parse: int(1), default: MASTER_DEFAULTS.writeLeaseMs, describe: 'a writer silent this long loses its unfinished file' },
   { key: 'snapshotEvery', flag: 'snapshot-every', roles: MASTER, type: 'number', parse: int(1), default: MASTER_DEFAULTS.snapshotEveryEntries, describe: 'Raft log entries between snapshots' },
+  { key: 'compactKeep', flag: 'compact-keep', roles: MASTER, type: 'number', parse: int(0), default: MASTER_DEFAULTS.compactKeepEntries, describe: 'Raft log entries kept behind a snapshot: a master at most this far behind catches up by appends, one further behind gets the whole snapshot; more costs memory and WAL space' },
   { key: 'tickMs', flag: 'tick-ms', roles: MASTER, type: 'number', parse: int(1, 10_000), default: MASTER_DEFAULTS.tickIntervalMs, describe: 'Raft tick; elections time out after 10-20 ticks' },
   { key: 'gcGraceMs', flag: 'gc-grace-ms', roles: MASTER, type: 'number', parse: int(0), default: MASTER_DEFAULTS.gcGraceMs, describe: 'unreferenced or stale replicas are deleted after this long' },
   { key: 'copiesPerServer', flag: 'copies-per-server', roles: MASTER, type: 'number', parse: int(1, 64), default: MASTER_DEFAULTS.copiesPerServer, describe: 're-replication and balancing copies one chunkserver takes part in at once' },
@@ -241,7 +242,7 @@ function localAddresses(): Set<string> {
 export interface MasterSettings {
   id: string; listen: string; advertise?: string; data: string; secretFile?: string; chunkSize: number;
   tlsCert?: string; tlsKey?: string; tlsCa?: string;
-  peers?: Record<string, string>; replication: number; deadTimeoutMs: number; connectionGraceMs: number; leaseMs: number; snapshotEvery: number;
+  peers?: Record<string, string>; replication: number; deadTimeoutMs: number; connectionGraceMs: number; leaseMs: number; snapshotEvery: number; compactKeep: number;
   tickMs: number; gcGraceMs: number; copiesPerServer: number; balanceThreshold: number; trashIntervalMs: number; inlineMaxBytes: number;
 }
 

@@ -42,6 +42,8 @@ export interface MasterOptions {
   writeLeaseMs: number;
   /** Raft log entries between snapshots (and log compaction). */
   snapshotEveryEntries: number;
+  /** Raft log entries kept behind a snapshot, for followers a little behind (default MASTER_DEFAULTS). */
+  compactKeepEntries?: number;
   /**
    * The Raft group, id=host:port each, this master included. Absent: the group recorded in the
    * data folder, or for a new folder a group of one. Present: must match the recorded group.
@@ -119,7 +121,7 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   const removed = new Promise<void>((r) => (onRemoved = r));
   const replicator = await RaftReplicator.open({
     id: opts.id, peers, clusterId, dataDir: opts.dataDir, secret, tls: clientTls(), tickIntervalMs: opts.tickIntervalMs, snapshotEveryEntries: opts.snapshotEveryEntries,
-    hooks: raftHooks(metrics, Object.keys(peers).filter((p) => p !== opts.id)),
+    compactKeepEntries: opts.compactKeepEntries ?? MASTER_DEFAULTS.compactKeepEntries, hooks: raftHooks(metrics, Object.keys(peers).filter((p) => p !== opts.id)),
     joinedVoters: membership.membership.joinedVoters, onMembers: membersRecorder(opts.dataDir, log), onRemoved: () => onRemoved(),
   }, log);
   raftSink = replicator.inbound;

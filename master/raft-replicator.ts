@@ -12,7 +12,7 @@ import type { ConfChange } from './raft/conf-change.js';
 import type { ConfState } from './raft/types.js';
 import type { MessageSink } from './raft/index.js';
 import type { RaftHooks } from './metrics.js';
-import type { Replicator, SessionRef } from './replicator.js';
+import type { Replicator, ReplicatorStatus, SessionRef } from './replicator.js';
 import { MasterState } from './state/index.js';
 
 export interface RaftReplicatorOptions {
@@ -29,6 +29,8 @@ export interface RaftReplicatorOptions {
   /** One Raft tick; the election timeout is 10–20 ticks. */
   tickIntervalMs: number;
   snapshotEveryEntries: number;
+  /** Raft log entries kept behind a snapshot (RaftNodeOptions.compactKeepEntries). */
+  compactKeepEntries?: number;
   /** Metrics hooks (master/metrics.ts); none in tests that do not look. */
   hooks?: RaftHooks;
   /** A master that joined a running group: the voters then (it is a learner until promoted). */
@@ -161,6 +163,7 @@ export class RaftReplicator implements Replicator {
       stateMachine: new SessionStateMachine(machine),
       tickIntervalMs: opts.tickIntervalMs,
       snapshotEveryEntries: opts.snapshotEveryEntries,
+      compactKeepEntries: opts.compactKeepEntries,
       observer: hooks?.node,
       onFatal: (err) => {
         // A failed fsync leaves the log in an unknown state: stop rather than answer wrongly.
@@ -345,10 +348,10 @@ export class RaftReplicator implements Replicator {
     this.node.onLeaderChange((c) => fn(c.isLeader));
   }
 
-  status(): { role: 'leader' | 'follower' | 'candidate'; term: number; commitIndex: number; appliedIndex: number; leaderId: string | null } {
+  status(): ReplicatorStatus {
     const s = this.node.status();
     const role = s.role === 'leader' || s.role === 'candidate' ? s.role : 'follower';
-    return { role, term: s.term, commitIndex: s.commitIndex, appliedIndex: s.appliedIndex, leaderId: s.leaderId };
+    return { role, term: s.term, commitIndex: s.commitIndex, appliedIndex: s.appliedIndex, leaderId: s.leaderId, snapshotIndex: s.snapshotIndex, snapshotsReceived: s.snapshotsReceived };
   }
 
   async close(): Promise<void> {

@@ -6,6 +6,19 @@ export interface SessionRef {
   seq: number;
 }
 
+/** Where this master's replica of the state stands. */
+export interface ReplicatorStatus {
+  role: 'leader' | 'follower' | 'candidate';
+  term: number;
+  commitIndex: number;
+  appliedIndex: number;
+  leaderId: string | null;
+  /** The latest snapshot's index here, 0 before the first. */
+  snapshotIndex: number;
+  /** Snapshots installed from the leader since this master started. */
+  snapshotsReceived: number;
+}
+
 /**
  * The seam between the master's services and how its state is made durable and agreed on.
  * RaftReplicator implements it (a single master is a Raft group of one).
@@ -22,6 +35,6 @@ export interface Replicator {
   leaderAddr(): string | undefined;
   /** Subscribes to becoming leader / losing leadership. */
   onLeaderChange(fn: (isLeader: boolean) => void): void;
-  status(): { role: 'leader' | 'follower' | 'candidate'; term: number; commitIndex: number; appliedIndex: number; leaderId: string | null };
+  status(): ReplicatorStatus;
   close(): Promise<void>;
 }

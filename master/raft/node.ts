@@ -114,6 +114,8 @@ export interface RaftStatus {
   readonly appliedIndex: number;
   readonly lastIndex: number;
   readonly snapshotIndex: number;
+  /** Snapshots installed from the leader since this node started (a follower too far behind for appends). */
+  readonly snapshotsReceived: number;
 }
 
 export interface LeaderChange {
@@ -148,6 +150,7 @@ export class RaftNode {
   private appliedIndex = 0;
   private appliedTerm = 0;
   private snapshotIndex = 0;
+  private snapshotsReceived = 0;
   /** A snapshot being written in the background, if any. */
   private snapshotting: Promise<void> | null = null;
 
@@ -332,6 +335,7 @@ export class RaftNode {
       appliedIndex: this.appliedIndex,
       lastIndex: core?.log.lastIndex() ?? 0,
       snapshotIndex: this.snapshotIndex,
+      snapshotsReceived: this.snapshotsReceived,
     };
   }
 
@@ -447,6 +451,7 @@ export class RaftNode {
       this.appliedIndex = ready.snapshot.meta.index;
       this.appliedTerm = ready.snapshot.meta.term;
       this.snapshotIndex = Math.max(this.snapshotIndex, ready.snapshot.meta.index);
+      this.snapshotsReceived++;
       this.failProposalsUpTo(ready.snapshot.meta.index);
     }
     if (ready.snapshot?.meta.conf !== undefined) this.confCommitted(ready.snapshot.meta.conf, ready.snapshot.meta.index);

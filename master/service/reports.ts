@@ -175,6 +175,7 @@ export class Reports {
     return {
       id: this.lead.config.id, addr: this.lead.config.addr, clusterId: this.lead.config.clusterId, role: st.role, term: st.term,
       leader: leaderId === null ? null : this.lead.config.peers[leaderId] ?? null, commitIndex: st.commitIndex, appliedIndex: st.appliedIndex,
+      snapshotIndex: st.snapshotIndex, snapshotsReceived: st.snapshotsReceived,
     };
   }
 

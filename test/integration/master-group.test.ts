@@ -9,7 +9,7 @@ import t from 'tap';
 import { request } from 'undici';
 import { randomBytesSeeded, spawnRole, TestCluster, waitFor } from '../helpers/cluster.js';
 
-interface RaftStatus { id: string; role: string; term: number; leader: string | null }
+interface RaftStatus { id: string; role: string; term: number; leader: string | null; appliedIndex: number; snapshotIndex: number; snapshotsReceived: number }
 interface MastersReply { leader: string | null; term: number; members: { id: string; addr: string | null; role: string }[] }
 
 async function raftStatus(addr: string): Promise<RaftStatus | undefined> {
@@ -100,7 +100,9 @@ t.test('dfs admin masters: list the group, hand leadership over, SIGTERM of the 
 
 t.test('dfs admin masters add and remove: a 4th master joins as a learner, is promoted, an old one is removed and stops, leadership moves to the new one', async (t) => {
   // Snapshots every 16 entries: every master writes snapshot files that carry the group (DFSRSNP3).
-  const c = await TestCluster.start({ masters: 3, chunkservers: 2, replication: 2, chunkSizeBytes: 256 * 1024, snapshotEvery: 16 });
+  // 4 entries kept behind each (1,000 by default, which the new master would catch up by appends
+  // alone: the check below fails so): the new master, further behind, must be sent a snapshot.
+  const c = await TestCluster.start({ masters: 3, chunkservers: 2, replication: 2, chunkSizeBytes: 256 * 1024, snapshotEvery: 16, masterArgs: ['--compact-keep', '4'] });
   t.teardown(() => c.stop());
   const before = randomBytesSeeded(300 * 1024, 9);
   t.equal((await c.dfs(['put', '-', '/before.bin'], { input: before })).code, 0);
@@ -143,6 +145,9 @@ t.test('dfs admin masters add and remove: a 4th master joins as a learner, is pr
   const list = async (): Promise<MastersReply> => JSON.parse((await c.dfs(['admin', 'masters', 'list', '--json'])).stdout.toString()) as MastersReply;
   await waitFor(async () => (await list().catch(() => undefined))?.members.find((m) => m.id === 'm4')?.role === 'voter', 30_000, 'm4 promoted to voter');
   t.pass('m4 caught up and was promoted by the leader');
+  const m4Status = (await raftStatus(addr4))!;
+  t.ok(m4Status.snapshotsReceived >= 1, `m4 caught up by a snapshot from the leader (${m4Status.snapshotsReceived} received, the latest at index ${m4Status.snapshotIndex})`);
+  t.ok(m4Status.snapshotIndex >= 16, 'a snapshot of the group\'s state, not an empty one');
 
   // Remove a follower among the first three: it stops on its own.
   const leader = await agreedLeader(c, [0, 1, 2]);

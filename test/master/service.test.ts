@@ -39,7 +39,7 @@ class InstantReplicator implements Replicator {
     for (const fn of this.listeners) fn(true);
   }
   status() {
-    return { role: 'leader' as const, term: 1, commitIndex: 0, appliedIndex: 0, leaderId: 'm1' };
+    return { role: 'leader' as const, term: 1, commitIndex: 0, appliedIndex: 0, leaderId: 'm1', snapshotIndex: 0, snapshotsReceived: 0 };
   }
   async close(): Promise<void> {}
 }
