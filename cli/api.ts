@@ -6,6 +6,7 @@ import { Readable, Writable } from 'node:stream';
 import { z } from 'zod';
 import { DfsClient, type ClientOptions } from './client.js';
 import { DfsReadStream, DfsWriteStream, type ReadStreamOptions, type WriteStreamOptions } from './api-streams.js';
+import { MAX_QUEUED_RECORDS } from './record-batch.js';
 import { initChecksums } from '../common/checksum.js';
 import { DEFAULT_MASTERS, parseAddrList } from '../common/config.js';
 import { DfsError, toDfsError } from '../common/errors.js';
@@ -246,13 +247,14 @@ export function connect(masters?: string | string[], opts: ConnectOptions = {}):
 }
 
 /** Limits on connect's options: a chunk is tried at most this many times, and given at most a day. */
-export const CONNECT_LIMITS = { maxChunkAttempts: 100, chunkTimeoutMs: 24 * 3600_000 } as const;
+export const CONNECT_LIMITS = { maxChunkAttempts: 100, chunkTimeoutMs: 24 * 3600_000, recordBatch: MAX_QUEUED_RECORDS } as const;
 
 // Keys it does not know are left out, as node:fs ignores options it does not know (a caller may
 // pass a wider object of its own).
 const CONNECT_OPTIONS = z.object({
   maxChunkAttempts: z.number().int().min(1).max(CONNECT_LIMITS.maxChunkAttempts).optional(),
   chunkTimeoutMs: z.number().min(1).max(CONNECT_LIMITS.chunkTimeoutMs).optional(),
+  recordBatch: z.number().int().min(1).max(CONNECT_LIMITS.recordBatch).optional(),
   rack: z.string().regex(RACK_PATTERN, 'a rack name of 1-64 letters, digits, \'.\', \'_\' or \'-\'').optional(),
   token: z.string().min(1).max(MAX_TOKEN_CHARS).optional(),
   // Infinity and any large number mean no limit of its own: a Buffer holds no more than MAX_LENGTH.

@@ -6,6 +6,7 @@ import { normalizePath } from '../common/paths.js';
 import type { DfsClient } from './client.js';
 import { STDIO, withClient, type FsArgs } from './fs-commands.js';
 import { Progress } from './progress.js';
+import { DEFAULT_BATCH_RECORDS, MAX_QUEUED_RECORDS } from './record-batch.js';
 import { appendRecords } from './record-commands.js';
 
 /** `dfs append <local|-> <path>`: the file's new size on stdout (JSON with --json); one line on stderr and exit 1 when it fails, the file unchanged. */
@@ -52,6 +53,13 @@ export function appendCommands(cli: Argv): Argv {
     .positional('path', { type: 'string', describe: 'a complete dfs file' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress bar' })
     .option('record', { type: 'boolean', default: false, describe: 'append the input as one record (a quarter chunk at most), alongside other clients appending to the same file; prints its offset' })
-    .option('lines', { type: 'boolean', default: false, describe: 'with --record: each non-empty line of the input is a record of its own' }),
-  (args) => withClient(args as unknown as FsArgs, (client) => (args.record ? appendRecords(client, args as unknown as FsArgs) : appendOne(client, args as unknown as FsArgs))));
+    .option('lines', { type: 'boolean', default: false, describe: 'with --record: each non-empty line of the input is a record of its own' })
+    .option('batch-records', { type: 'number', default: DEFAULT_BATCH_RECORDS, describe: `with --record --lines: records one append carries at most (a quarter chunk bounds its bytes), 1 to ${MAX_QUEUED_RECORDS}; 1 appends each record on its own` })
+    .check((a) => {
+      const n = a['batch-records'];
+      if (!Number.isSafeInteger(n) || n < 1 || n > MAX_QUEUED_RECORDS) throw new Error(`--batch-records: a whole number from 1 to ${MAX_QUEUED_RECORDS}, not ${String(n)}`);
+      return true;
+    }),
+  (args) => withClient(args as unknown as FsArgs, (client) => (args.record ? appendRecords(client, args as unknown as FsArgs) : appendOne(client, args as unknown as FsArgs)),
+    { recordBatch: args['batch-records'] }));
 }

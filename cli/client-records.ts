@@ -45,6 +45,13 @@ export interface AppendedRecord {
 /** What a record append needs of the client. */
 export interface RecordWriter { uploader: Uploader }
 
+/** A record framed for appending (its id, header and checksum): what appendRecord and the batcher send. */
+export function framedRecord(data: Uint8Array): { frame: Buffer; id: string } {
+  if (data.length === 0) throw new DfsError('INVALID_ARGUMENT', 'a record has at least one byte');
+  if (data.length > 0xffffffff - RECORD_HEADER_BYTES) throw new DfsError('RECORD_TOO_LARGE', `a record of ${data.length} bytes is too large`);
+  return frameRecord(data);
+}
+
 /**
  * Appends `data` as one record, at least once: a failed attempt is tried again (a new open, the
  * same record id), so a record whose complete applied but whose answer was lost may appear twice;
@@ -53,25 +60,35 @@ export interface RecordWriter { uploader: Uploader }
  */
 export async function appendRecord(w: RecordWriter, path: string, data: Uint8Array, opts: RecordAppendOptions = {}): Promise<AppendedRecord> {
   await initChecksums();
-  if (data.length === 0) throw new DfsError('INVALID_ARGUMENT', 'a record has at least one byte');
-  if (data.length > 0xffffffff - RECORD_HEADER_BYTES) throw new DfsError('RECORD_TOO_LARGE', `a record of ${data.length} bytes is too large`);
-  const { frame, id } = frameRecord(data);
+  const { frame, id } = framedRecord(data);
+  const at = await appendFrames(w, path, [frame], [id], opts);
+  return { path: at.path, offset: at.offset, id, length: data.length, size: at.size };
+}
+
+/**
+ * Appends framed records, one after another, as one record append, at least once (each attempt
+ * a fresh open with the same frames): all of them at consecutive offsets, or none. Answers where
+ * the first one starts and the file's size after.
+ */
+export async function appendFrames(w: RecordWriter, path: string, frames: Buffer[], ids: string[], opts: RecordAppendOptions = {}): Promise<{ path: string; offset: number; size: number }> {
+  const frame = frames.length === 1 ? frames[0]! : Buffer.concat(frames);
   const max = opts.maxAttempts ?? DEFAULT_RECORD_ATTEMPTS;
   const putOpts: PutOptions = { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onRetry ? { onRetry: opts.onRetry } : {}) };
+  const what = ids.length === 1 ? `record ${ids[0]}` : `records ${ids.join(',')}`;
   let last: DfsError | undefined;
   for (let attempt = 0; attempt < max; attempt++) {
     try {
       const { file, offset } = await w.uploader.appendRecord(frame, path, putOpts);
-      return { path: file.path, offset, id, length: data.length, size: file.size };
+      return { path: file.path, offset, size: file.size };
     } catch (err) {
       last = toDfsError(err, 'appending a record');
       if (!RETRYABLE.has(last.code) || opts.signal?.aborted) throw last;
-      opts.onRetry?.(`record ${id}: ${last.message}; trying again (attempt ${attempt + 2} of ${max})`);
+      opts.onRetry?.(`${what}: ${last.message}; trying again (attempt ${attempt + 2} of ${max})`);
       const waitMs = Math.min(RECORD_RETRY_MAX_MS, RECORD_RETRY_BASE_MS * 2 ** attempt);
       await new Promise((r) => setTimeout(r, waitMs / 2 + Math.random() * (waitMs / 2)));
     }
   }
-  throw new DfsError(last!.code, `the record was not appended after ${max} attempts: ${last!.message}`);
+  throw new DfsError(last!.code, `the ${ids.length === 1 ? 'record was' : `${ids.length} records were`} not appended after ${max} attempts: ${last!.message}`);
 }
 
 /** What the reader needs of the client: a stat with chunks, and a range read. */

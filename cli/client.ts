@@ -4,7 +4,9 @@ import type { EntryInfo, StatReply } from '../common/protocol.js';
 import { Downloader, type GetOptions } from './client-download.js';
 import { MetaClient } from './client-meta.js';
 import { Uploader, type PutOptions } from './client-upload.js';
-import { appendRecord, readRecords, type AppendedRecord, type ReadRecordsOptions, type RecordAppendOptions, type RecordEntry } from './client-records.js';
+import { initChecksums } from '../common/checksum.js';
+import { appendFrames, framedRecord, readRecords, type AppendedRecord, type ReadRecordsOptions, type RecordAppendOptions, type RecordEntry } from './client-records.js';
+import { DEFAULT_BATCH_RECORDS, RecordBatchers } from './record-batch.js';
 import { findToken } from './token-source.js';
 import { currentRequestId, newRequestId, runWithRequestId } from '../common/request-id.js';
 
@@ -24,6 +26,11 @@ export interface ClientOptions {
    * ($DFS_TOKEN, $DFS_TOKEN_FILE, ~/.config/dfs/token); none found means anonymous.
    */
   token?: string;
+  /**
+   * Records one append may carry (default 1,024; 1 turns batching off): record appends to one
+   * file asked for while one is out go together in the next append (cli/record-batch.ts).
+   */
+  recordBatch?: number;
 }
 
 /** Default of ClientOptions.maxChunkAttempts. */
@@ -38,12 +45,17 @@ const DEFAULT_CHUNK_TIMEOUT_MS = 10 * 60_000;
 export class DfsClient extends MetaClient {
   private readonly uploader: Uploader;
   private readonly downloader: Downloader;
+  private readonly records: RecordBatchers;
 
   constructor(masters: string[], opts: ClientOptions = {}) {
     super(masters, opts.token ?? findToken()); // credentials hook
     const chunkTimeoutMs = opts.chunkTimeoutMs ?? DEFAULT_CHUNK_TIMEOUT_MS;
     this.uploader = new Uploader(this, { maxChunkAttempts: opts.maxChunkAttempts ?? DEFAULT_MAX_CHUNK_ATTEMPTS, chunkTimeoutMs, rack: opts.rack });
     this.downloader = new Downloader(this, chunkTimeoutMs, opts.rack); // rack rule
+    this.records = new RecordBatchers({
+      appendFrames: (path, frames, ids, o) => appendFrames({ uploader: this.uploader }, path, frames, ids, o),
+      chunkSizeOf: async (path) => (await this.stat(path)).chunkSizeBytes,
+    }, opts.recordBatch ?? DEFAULT_BATCH_RECORDS);
   }
 
   /** See Uploader.put: streams `source` into a new file at `path`. */
@@ -56,9 +68,17 @@ export class DfsClient extends MetaClient {
     return this.uploader.append(source, path, opts);
   }
 
-  /** Appends `data` as one record, at least once, and answers its offset (see cli/client-records.ts). */
+  /**
+   * Appends `data` as one record, at least once, and answers its offset (see cli/client-records.ts).
+   * Calls for one file made while an append of it is out go together in the next append
+   * (cli/record-batch.ts), each record still in its own frame at its own offset.
+   */
   recordAppend(path: string, data: Uint8Array, opts: RecordAppendOptions = {}): Promise<AppendedRecord> {
-    return asOneOperation(() => appendRecord({ uploader: this.uploader }, path, data, opts));
+    return asOneOperation(async () => {
+      await initChecksums();
+      const { frame, id } = framedRecord(data);
+      return this.records.append(path, frame, id, opts);
+    });
   }
 
   /** The records of a record file, each once, skipping padding, damage and duplicates (see cli/client-records.ts). */

@@ -10,7 +10,7 @@ import { DfsError } from '../common/errors.js';
 import { closeHttpAgent } from '../common/http.js';
 import { baseName, joinPath, namesDirectory, normalizePath } from '../common/paths.js';
 import { rackFromEnv } from '../common/racks.js';
-import { DfsClient } from './client.js';
+import { DfsClient, type ClientOptions } from './client.js';
 import { findToken } from './token-source.js';
 import { formatDegradedWrite, formatDu, formatFsck, formatLong, formatStat, formatStatus, localTime } from './format.js';
 import { Progress } from './progress.js';
@@ -362,9 +362,9 @@ export async function runFsCommand(name: string, args: FsArgs): Promise<void> {
 }
 
 /** Runs `fn` with a client for the masters the arguments name; the HTTP agent is closed after, so the process can exit. */
-export async function withClient(args: FsArgs, fn: (client: DfsClient) => Promise<void>): Promise<void> {
+export async function withClient(args: FsArgs, fn: (client: DfsClient) => Promise<void>, extra: Pick<ClientOptions, 'recordBatch'> = {}): Promise<void> {
   await initChecksums();
-  const client = new DfsClient(mastersFrom(args), { rack: rackFromEnv(), token: tokenFrom(args) }); // rack rule
+  const client = new DfsClient(mastersFrom(args), { rack: rackFromEnv(), token: tokenFrom(args), ...extra }); // rack rule
   try {
     await fn(client);
   } finally {

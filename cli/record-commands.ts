@@ -9,6 +9,9 @@ import { RECORD_HEADER_BYTES } from '../common/record-format.js';
 import type { AppendedRecord, DfsClient } from './client.js';
 import { STDIO, type FsArgs } from './fs-commands.js';
 
+/** Lines `--lines` has handed to the client and not yet seen answered: bounds what it holds. */
+const LINES_IN_FLIGHT = 4096;
+
 /** The largest record payload a file takes: a quarter of its chunk size, less the frame's header. */
 function maxPayload(chunkSizeBytes: number): number {
   return Math.floor(chunkSizeBytes / 4) - RECORD_HEADER_BYTES;
@@ -60,14 +63,37 @@ export async function appendRecords(client: DfsClient, args: FsArgs): Promise<vo
     if (data.length === 0) throw new DfsError('INVALID_ARGUMENT', 'the input is empty: a record has at least one byte; nothing was appended');
     return report(args, await client.recordAppend(path, data, { onRetry }));
   }
+  // Each line is handed to the client as it is read, at most LINES_IN_FLIGHT ahead of the oldest
+  // unanswered one: the client sends those queued behind an append in the next (record-batch.ts).
+  // Offsets are printed in input order. After a failure no more lines are read; the records
+  // already handed over are waited for (each acknowledged one printed), then the failure is told.
+  const inFlight: Promise<AppendedRecord>[] = [];
+  let failure: unknown;
+  const settleOldest = async (): Promise<void> => {
+    try {
+      report(args, await inFlight.shift()!);
+    } catch (err) {
+      failure ??= err;
+    }
+  };
   let lineNo = 0;
-  for await (const line of createInterface({ input, crlfDelay: Infinity })) {
-    lineNo++;
-    const data = Buffer.from(line, 'utf8');
-    if (data.length === 0) continue;
-    if (data.length > max) throw new DfsError('RECORD_TOO_LARGE', `line ${lineNo} is ${data.length} bytes, over the ${max} a record of ${path} may have; the lines before it were appended, it and the rest were not`);
-    report(args, await client.recordAppend(path, data, { onRetry }));
+  try {
+    for await (const line of createInterface({ input, crlfDelay: Infinity })) {
+      if (failure !== undefined) break;
+      lineNo++;
+      const data = Buffer.from(line, 'utf8');
+      if (data.length === 0) continue;
+      if (data.length > max) throw new DfsError('RECORD_TOO_LARGE', `line ${lineNo} is ${data.length} bytes, over the ${max} a record of ${path} may have; the lines before it were appended, it and the rest were not`);
+      const pending = client.recordAppend(path, data, { onRetry });
+      pending.catch(() => undefined); // awaited in order below; a later one may fail first
+      inFlight.push(pending);
+      if (inFlight.length >= LINES_IN_FLIGHT) await settleOldest();
+    }
+  } finally {
+    // The lines read so far are appended (or fail) whatever stops the reading; their offsets are printed.
+    while (inFlight.length > 0) await settleOldest();
   }
+  if (failure !== undefined) throw failure;
 }
 
 /** `dfs cat --records <path>`: each record once, followed by a newline (a JSON line each with --json: offset, id, data in base64). */

@@ -7,6 +7,7 @@ import t, { type Test } from 'tap';
 import { join } from 'node:path';
 import { recordOf } from '../../scripts/bench/append-load.js';
 import { ADMIN_TOKEN, ROOT, TestCluster } from '../helpers/cluster.js';
+import { scrape, sum } from '../helpers/prom.js';
 
 const dfsPackage = (await import(join(ROOT, 'dist', 'cli', 'index.js'))) as typeof import('../../cli/index.js');
 const { DfsClient } = dfsPackage;
@@ -23,11 +24,11 @@ t.teardown(async () => {
 interface Written { offset: number; id: string; data: string }
 
 
-async function processWriter(w: string, n: number): Promise<Written[]> {
+async function processWriter(w: string, n: number, path = '/rec/log'): Promise<Written[]> {
   const lines = Array.from({ length: n }, (_, i) => recordOf(w, i)).join('\n') + '\n';
   // Appends to one file take turns (320 records in all here): a process may wait its turn a long
   // while on a loaded machine (over 60 s at a load average of 16), so it gets 4 minutes.
-  const r = await cluster.dfs(['append', '--record', '--lines', '--json', '-', '/rec/log'], { input: lines, timeoutMs: 240_000 });
+  const r = await cluster.dfs(['append', '--record', '--lines', '--json', '-', path], { input: lines, timeoutMs: 240_000 });
   if (r.code !== 0) throw new Error(`dfs append --record: ${r.stderr}`);
   const out = r.stdout.toString().trim().split('\n').map((l) => JSON.parse(l) as { offset: number; id: string });
   return out.map((o, i) => ({ offset: o.offset, id: o.id, data: recordOf(w, i) }));
@@ -44,10 +45,10 @@ async function clientWriter(c: InstanceType<typeof DfsClient>, w: string, n: num
 }
 
 /** Every acknowledged record read back once, intact, at its offset; nothing else but duplicates of them. */
-async function checkAll(t: Test, written: Written[]): Promise<void> {
+async function checkAll(t: Test, written: Written[], path = '/rec/log'): Promise<void> {
   const skips = { paddingBytes: 0, corruptBytes: 0, corruptRecords: 0, duplicateRecords: 0 };
   const read = new Map<string, { offset: number; data: string }>();
-  for await (const r of clients[0]!.readRecords('/rec/log', { skips })) read.set(r.id, { offset: r.offset, data: r.data.toString() });
+  for await (const r of clients[0]!.readRecords(path, { skips })) read.set(r.id, { offset: r.offset, data: r.data.toString() });
   let missing = 0;
   let wrong = 0;
   for (const w of written) {
@@ -81,6 +82,31 @@ t.test('8 concurrent writers (4 processes, 4 clients) append records across chun
   t.equal(cat.code, 0, cat.stderr);
   const lines = cat.stdout.toString().trim().split('\n');
   t.same(new Set(lines), new Set(written.map((w) => w.data)), 'dfs cat --records prints every record');
+});
+
+t.test('group commit: the lines of one dfs append --record --lines, and one client\'s concurrent calls, share appends; each record at its own offset', async (t) => {
+  const path = '/rec/batched';
+  t.equal((await cluster.dfs(['put', '-', path], { input: '' })).code, 0);
+  const N = 600;
+  const c = clients[1]!;
+  const proposals = async (): Promise<number> => sum(await scrape(cluster.master.addr), 'dfs_master_raft_proposals_total');
+  const before = await proposals();
+  const [fromLines, fromCalls] = await Promise.all([
+    processWriter('b', N, path),
+    Promise.all(Array.from({ length: N }, async (_, i) => {
+      const data = recordOf('m', i);
+      const r = await c.recordAppend(path, Buffer.from(data));
+      return { offset: r.offset, id: r.id, data };
+    })),
+  ]);
+  const written = [...fromLines, ...fromCalls];
+  t.equal(new Set(written.map((w) => w.offset)).size, 2 * N, 'every record its own offset');
+  for (const one of [fromLines, fromCalls]) t.ok(one.every((w, i) => i === 0 || w.offset > one[i - 1]!.offset), 'each writer\'s records in the order it asked');
+  t.ok(written.every((w) => Math.floor(w.offset / CHUNK) === Math.floor((w.offset + 36 + w.data.length - 1) / CHUNK)), 'no record straddles a chunk boundary');
+  await checkAll(t, written, path);
+  // A record append alone is two commands (its open and its complete): fewer means shared appends.
+  const commands = (await proposals()) - before;
+  t.ok(commands < written.length / 2, `${written.length} records in ${commands} replicated commands (2 a record without batching)`);
 });
 
 t.test('a chunkserver killed during record appends: no acknowledged record is lost or damaged', async (t) => {

@@ -24,8 +24,8 @@ t.setTimeout(LIMIT_MS + 120_000);
 interface Writer { name: string; acked: AckedRecord[]; retried: Set<string>; done: Promise<number | null>; kill: () => void; stderr: string[] }
 
 /** One `dfs append --record --lines --json` process appending records 0..n-1 of writer `name`; its acknowledgements as they come. */
-function startWriter(c: TestCluster, name: string, n: number): Writer {
-  const child = spawn(process.execPath, [DFS, 'append', '--record', '--lines', '--json', '-', PATH], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, DFS_MASTERS: c.masters } });
+function startWriter(c: TestCluster, name: string, n: number, extra: string[] = []): Writer {
+  const child = spawn(process.execPath, [DFS, 'append', '--record', '--lines', '--json', ...extra, '-', PATH], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, DFS_MASTERS: c.masters } });
   const w: Writer = { name, acked: [], retried: new Set(), stderr: [], done: new Promise((r) => child.on('close', (code) => r(code))), kill: () => void (child.exitCode === null && child.kill('SIGKILL')) };
   let out = '';
   child.stdout.on('data', (b: Buffer) => {
@@ -38,8 +38,9 @@ function startWriter(c: TestCluster, name: string, n: number): Writer {
   });
   child.stderr.on('data', (b: Buffer) => {
     for (const line of b.toString().split('\n')) {
-      const id = /record ([0-9a-f]{32}):.*trying again/.exec(line)?.[1];
-      if (id) w.retried.add(id);
+      // A batch's retry names all its records: "records <id>,<id>,...: ... trying again".
+      const ids = /records? ([0-9a-f,]+):.*trying again/.exec(line)?.[1];
+      if (ids) for (const id of ids.split(',')) w.retried.add(id);
       else if (line.trim() !== '' && w.stderr.length < 20) w.stderr.push(line);
     }
   });
@@ -57,7 +58,8 @@ t.test(`${PROCS} processes append ${RECORDS} records each to one file; a chunkse
   t.equal((await c.dfs(['put', '-', PATH], { input: '' })).code, 0);
 
   const writers = Array.from({ length: PROCS }, (_, k) => startWriter(c, `p${k}`, RECORDS));
-  const victimWriter = startWriter(c, 'killed', RECORDS);
+  // The writer killed midway appends one record at a time, so that it is still writing then.
+  const victimWriter = startWriter(c, 'killed', RECORDS, ['--batch-records', '1']);
   const total = (): number => writers.reduce((n, w) => n + w.acked.length, 0);
   const all = PROCS * RECORDS;
   await waitFor(() => total() >= all / 4, LIMIT_MS, 'a quarter of the records acknowledged');
