@@ -9,10 +9,12 @@ import type { ReportedChunk } from '../../common/protocol.js';
 import type { ChunkMeta } from '../format.js';
 import { ChangeLog } from './changes.js';
 import { fsyncDir, GroupDirSync } from './dir-sync.js';
+import { HandleLocks } from './handle-locks.js';
 import { ChunkReader, readChunkMeta } from './reader.js';
+import { applyRedo, REDO_NAME, REDO_SUFFIX, replayRedo } from './redo.js';
 import { MAX_IDLE_ARENAS, SlabPool } from './slabs.js';
 import { startAppend, type AppendWrite } from './append.js';
-import { ChunkWriter, type StoredChunk } from './writer.js';
+import { ChunkWriter, type ChunkWriterOptions, type StoredChunk } from './writer.js';
 
 export interface ChunkStoreOptions {
   /** Write chunk files with O_DIRECT where the file system allows (default); false: always through the page cache. */
@@ -38,7 +40,9 @@ export class ChunkStore {
   private readonly chunksDir: string;
   private readonly tmpDir: string;
   private readonly corruptDir: string;
-  private readonly reader = new ChunkReader((handle) => this.pathOf(handle));
+  /** Trailer reads share a handle's lock; a tail written in place, a replace and a delete hold it alone. */
+  private readonly locks = new HandleLocks();
+  private readonly reader = new ChunkReader((handle) => this.pathOf(handle), (handle, fn) => this.locks.shared(handle, fn));
   private readonly slabs = new SlabPool(MAX_IDLE_ARENAS);
   private readonly chunksDirSync: GroupDirSync;
   private readonly openFile: NonNullable<ChunkStoreOptions['openFile']>;
@@ -57,10 +61,19 @@ export class ChunkStore {
     this.chunksDirSync = new GroupDirSync(() => this.timed('dir', () => syncDir(this.chunksDir)));
   }
 
-  /** Scans the chunk folder, verifying each trailer; leftovers of interrupted writes are removed. */
+  /**
+   * Scans the chunk folder, verifying each trailer; leftovers of interrupted writes are removed,
+   * and an append in place that was committed but maybe not wholly applied is applied again.
+   */
   async open(): Promise<void> {
     await rm(this.tmpDir, { recursive: true, force: true });
     for (const d of [this.chunksDir, this.tmpDir, this.corruptDir]) await mkdir(d, { recursive: true });
+    for (const name of await readdir(this.chunksDir)) {
+      const m = REDO_NAME.exec(name);
+      if (!m) continue;
+      const outcome = await replayRedo(join(this.chunksDir, name), this.pathOf(Number(m[1])), Number(m[1]));
+      this.log.warn({ handle: Number(m[1]), outcome }, 'an append in place was interrupted; its redo record was found at start');
+    }
     for (const name of await readdir(this.chunksDir)) {
       const m = /^(\d+)\.chunk$/.exec(name);
       if (!m) continue;
@@ -134,13 +147,15 @@ export class ChunkStore {
   }
 
   /** Reads and verifies the trailer of a stored chunk. */
-  async readMeta(handle: number): Promise<ChunkMeta> {
-    const file = await open(this.pathOf(handle), 'r');
-    try {
-      return await readChunkMeta(file, handle);
-    } finally {
-      await file.close();
-    }
+  readMeta(handle: number): Promise<ChunkMeta> {
+    return this.locks.shared(handle, async () => {
+      const file = await open(this.pathOf(handle), 'r');
+      try {
+        return await readChunkMeta(file, handle);
+      } finally {
+        await file.close();
+      }
+    });
   }
 
   /** Starts writing a new chunk; bytes go to a temporary file until commit(). */
@@ -172,10 +187,45 @@ export class ChunkStore {
       readRange: (h, offset, length, sink) => this.readRange(h, offset, length, sink),
       replace: (tmp, chunk, base) => this.publishReplacing(tmp, chunk, base),
       publishNew: (tmp, chunk) => this.publish(tmp, chunk),
+      readMeta: (h) => this.readMeta(h),
+      openTail: (from, publish) => this.openWriter(a.handle, a.newVersion, maxBytes, publish, from),
+      applyTail: (tmp, chunk, base, at) => this.applyTail(tmp, chunk, base, at),
     });
   }
 
-  private async openWriter(handle: number, version: number, maxBytes: number, publish: (tmp: string, chunk: StoredChunk) => Promise<void>): Promise<ChunkWriter> {
+  /**
+   * An append in place (append.ts): `tmp` holds the chunk's new tail from `at` on, with the whole
+   * chunk's new trailer, fsynced. Renamed to the handle's redo record (and the folder fsynced) it
+   * is committed: a crash from then on finds it at start and applies it again (open). Applied:
+   * written over the replica from `at`, the file cut to its new size and fsynced; then the new
+   * version is served and the record removed. Readers of the trailer wait meanwhile (the data
+   * bytes they may be reading are rewritten with the same values). A failure while applying
+   * leaves the replica in no known state: it is moved aside as corrupt, and the record with it.
+   */
+  private applyTail(tmp: string, chunk: StoredChunk, base: StoredChunk, at: number): Promise<void> {
+    return this.locks.exclusive(chunk.handle, async () => {
+      if (this.index.get(chunk.handle) !== base) throw new DfsError('STALE_VERSION', `chunk ${chunk.handle} changed here during the append`);
+      const redo = this.redoPathOf(chunk.handle);
+      await rename(tmp, redo);
+      await this.chunksDirSync.sync();
+      try {
+        await applyRedo(redo, this.pathOf(chunk.handle), at);
+      } catch (err) {
+        this.log.error({ handle: chunk.handle, err: (err as Error).message }, 'an append in place failed while applied; the replica is moved aside');
+        await this.quarantine(chunk.handle);
+        throw err;
+      }
+      this.index.set(chunk.handle, chunk);
+      this.changes.noteAdded(chunk);
+      await rm(redo, { force: true });
+    });
+  }
+
+  private redoPathOf(handle: number): string {
+    return join(this.chunksDir, `${handle}${REDO_SUFFIX}`);
+  }
+
+  private async openWriter(handle: number, version: number, maxBytes: number, publish: (tmp: string, chunk: StoredChunk) => Promise<void>, from?: ChunkWriterOptions['from']): Promise<ChunkWriter> {
     const tmp = join(this.tmpDir, `${handle}.${randomId(6)}.tmp`);
     let fh: FileHandle | undefined;
     if (this.directIo) {
@@ -192,7 +242,7 @@ export class ChunkStore {
     fh ??= await this.openFile(tmp, 'wx');
     return new ChunkWriter({
       fh, tmp, handle, version, maxBytes, direct, slabs: this.slabs,
-      publish,
+      publish, from,
       onDirectRefused: (err) => this.refuseDirectIo(err),
       syncFile: (file) => this.timed('file', () => file.sync()),
     });
@@ -219,24 +269,28 @@ export class ChunkStore {
   }
 
   /** Called by a writer after its fsync: the chunk is renamed into place, durable, and served. */
-  private async publish(tmp: string, chunk: StoredChunk): Promise<void> {
-    if (this.index.has(chunk.handle)) throw new DfsError('CHUNK_EXISTS', `chunk ${chunk.handle} is already stored here`);
-    await rename(tmp, this.pathOf(chunk.handle));
-    await this.chunksDirSync.sync();
-    this.index.set(chunk.handle, chunk);
-    this.changes.noteAdded(chunk);
+  private publish(tmp: string, chunk: StoredChunk): Promise<void> {
+    return this.locks.exclusive(chunk.handle, async () => {
+      if (this.index.has(chunk.handle)) throw new DfsError('CHUNK_EXISTS', `chunk ${chunk.handle} is already stored here`);
+      await rename(tmp, this.pathOf(chunk.handle));
+      await this.chunksDirSync.sync();
+      this.index.set(chunk.handle, chunk);
+      this.changes.noteAdded(chunk);
+    });
   }
 
   /**
    * An appended chunk replaces the replica it was made from, in one rename (a crash leaves the
    * old file or the new one, both whole). Refused if that replica went or changed meanwhile.
    */
-  private async publishReplacing(tmp: string, chunk: StoredChunk, base: StoredChunk): Promise<void> {
-    if (this.index.get(chunk.handle) !== base) throw new DfsError('STALE_VERSION', `chunk ${chunk.handle} changed here during the append`);
-    await rename(tmp, this.pathOf(chunk.handle));
-    await this.chunksDirSync.sync();
-    this.index.set(chunk.handle, chunk);
-    this.changes.noteAdded(chunk);
+  private publishReplacing(tmp: string, chunk: StoredChunk, base: StoredChunk): Promise<void> {
+    return this.locks.exclusive(chunk.handle, async () => {
+      if (this.index.get(chunk.handle) !== base) throw new DfsError('STALE_VERSION', `chunk ${chunk.handle} changed here during the append`);
+      await rename(tmp, this.pathOf(chunk.handle));
+      await this.chunksDirSync.sync();
+      this.index.set(chunk.handle, chunk);
+      this.changes.noteAdded(chunk);
+    });
   }
 
   /**
@@ -252,17 +306,26 @@ export class ChunkStore {
   }
 
   /** Deletes a replica; `report` false when the master asked for it and so already forgot it. */
-  async remove(handle: number, report = true): Promise<void> {
-    if (!this.index.delete(handle)) return;
-    if (report) this.changes.noteRemoved(handle);
-    else this.changes.forgetAdded(handle);
-    await rm(this.pathOf(handle), { force: true });
+  remove(handle: number, report = true): Promise<void> {
+    return this.locks.exclusive(handle, async () => {
+      if (!this.index.delete(handle)) return;
+      if (report) this.changes.noteRemoved(handle);
+      else this.changes.forgetAdded(handle);
+      await rm(this.pathOf(handle), { force: true });
+    });
   }
 
   /** Moves a damaged replica aside so it is never served again, and forgets it. */
-  async moveToCorrupt(handle: number): Promise<void> {
+  moveToCorrupt(handle: number): Promise<void> {
+    return this.locks.exclusive(handle, () => this.quarantine(handle));
+  }
+
+  /** moveToCorrupt, with the handle's lock held: a redo record left goes along. */
+  private async quarantine(handle: number): Promise<void> {
     if (this.index.delete(handle)) this.changes.noteRemoved(handle);
-    await rename(this.pathOf(handle), join(this.corruptDir, `${handle}.${Date.now()}.chunk`)).catch(() => undefined);
+    const stamp = Date.now();
+    await rename(this.pathOf(handle), join(this.corruptDir, `${handle}.${stamp}.chunk`)).catch(() => undefined);
+    await rename(this.redoPathOf(handle), join(this.corruptDir, `${handle}.${stamp}${REDO_SUFFIX}`)).catch(() => undefined);
   }
 
   /** See ChunkReader.readRange: verified bytes of a stored chunk, lent to `sink` batch by batch. */

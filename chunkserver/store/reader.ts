@@ -49,7 +49,12 @@ interface Batch { block: number; n: number; start: number; buf: Buffer; pooled: 
 export class ChunkReader {
   private readonly batches = new BatchPool(MAX_POOLED_BATCHES);
 
-  constructor(private readonly pathOf: (handle: number) => string) {}
+  /**
+   * `guard` runs the opening of a chunk file and the reading of its trailer, which an append in
+   * place rewrites (the store holds a shared lock for it); the data bytes a trailer covers are
+   * never changed in place, so the rest of a read needs no lock.
+   */
+  constructor(private readonly pathOf: (handle: number) => string, private readonly guard: <T>(handle: number, fn: () => Promise<T>) => Promise<T> = (_h, fn) => fn()) {}
 
   /**
    * Streams bytes [offset, offset+length) of a chunk to `sink`, verifying every 64 KiB block it
@@ -61,16 +66,18 @@ export class ChunkReader {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
       throw new DfsError('INVALID_ARGUMENT', `bad range: offset ${offset}, length ${length}`);
     }
-    const fh = await open(this.pathOf(handle), 'r').catch(() => {
-      throw new DfsError('CHUNK_NOT_FOUND', `chunk ${handle} is not stored here`);
-    });
-    try {
-      let meta: ChunkMeta;
+    const { fh, meta } = await this.guard(handle, async () => {
+      const file = await open(this.pathOf(handle), 'r').catch(() => {
+        throw new DfsError('CHUNK_NOT_FOUND', `chunk ${handle} is not stored here`);
+      });
       try {
-        meta = await readChunkMeta(fh, handle);
+        return { fh: file, meta: await readChunkMeta(file, handle) };
       } catch (err) {
+        await file.close();
         throw new DfsError('CHECKSUM_MISMATCH', `chunk ${handle}: ${(err as Error).message}`);
       }
+    });
+    try {
       if (offset + length > meta.length) throw new DfsError('INVALID_ARGUMENT', `range ${offset}+${length} is past the chunk's ${meta.length} bytes`);
       if (length === 0) return;
       await this.stream(fh, meta, offset, offset + length, sink);

@@ -1,6 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import { rm } from 'node:fs/promises';
-import { BlockHasher } from '../../common/checksum.js';
+import { BLOCK_SIZE_BYTES, BlockHasher } from '../../common/checksum.js';
 import { DfsError } from '../../common/errors.js';
 import { encodeTrailer } from '../format.js';
 import { DIRECT_ALIGN_BYTES, type SlabPool } from './slabs.js';
@@ -34,6 +34,12 @@ export interface ChunkWriterOptions {
   onDirectRefused: (err: Error) => void;
   /** The final fsync of the finished file (the store times it). */
   syncFile?: (fh: FileHandle) => Promise<void>;
+  /**
+   * The file holds the chunk from `offset` on (a block boundary), not from 0: an append in place
+   * (append.ts) writes the tail of the chunk, and the blocks before `offset` keep these hashes.
+   * The trailer written at the end is the whole chunk's.
+   */
+  from?: { offset: number; blockHashes: BigUint64Array };
 }
 
 /**
@@ -70,6 +76,7 @@ export class ChunkWriter {
   private readonly publish: ChunkWriterOptions['publish'];
   private readonly onDirectRefused: ChunkWriterOptions['onDirectRefused'];
   private readonly syncFile: NonNullable<ChunkWriterOptions['syncFile']>;
+  private readonly from: NonNullable<ChunkWriterOptions['from']>;
 
   constructor(o: ChunkWriterOptions) {
     this.fh = o.fh;
@@ -82,10 +89,15 @@ export class ChunkWriter {
     this.publish = o.publish;
     this.onDirectRefused = o.onDirectRefused;
     this.syncFile = o.syncFile ?? ((fh) => fh.sync());
+    this.from = o.from ?? { offset: 0, blockHashes: new BigUint64Array(0) };
+    if (this.from.offset % BLOCK_SIZE_BYTES !== 0 || this.from.blockHashes.length !== this.from.offset / BLOCK_SIZE_BYTES) {
+      throw new DfsError('INTERNAL', `chunk ${o.handle}: a tail must start on a block boundary with a hash for each block before it`);
+    }
   }
 
+  /** The chunk's length so far (the bytes before a tail's start included). */
   get bytes(): number {
-    return this.hasher.bytes;
+    return this.from.offset + this.hasher.bytes;
   }
 
   /**
@@ -95,7 +107,7 @@ export class ChunkWriter {
   async write(buf: Buffer): Promise<void> {
     if (this.failure) throw this.failure;
     if (this.writing) throw new DfsError('INTERNAL', `chunk ${this.handle}: a write was started before the previous one settled`);
-    if (this.hasher.bytes + buf.length > this.maxBytes) throw new DfsError('BODY_TOO_LARGE', `chunk is larger than ${this.maxBytes} bytes`);
+    if (this.bytes + buf.length > this.maxBytes) throw new DfsError('BODY_TOO_LARGE', `chunk is larger than ${this.maxBytes} bytes`);
     this.hasher.update(buf);
     this.writing = true;
     try {
@@ -183,11 +195,14 @@ export class ChunkWriter {
   /** Writes what is left and the trailer, and fsyncs the temporary file; the chunk is durable but not yet served. */
   async finish(): Promise<StoredChunk> {
     if (this.failure) throw this.failure;
-    const length = this.hasher.bytes;
-    const blockHashes = this.hasher.finish();
+    const length = this.bytes;
+    const tail = this.hasher.finish();
+    const blockHashes = new BigUint64Array(this.from.blockHashes.length + tail.length);
+    blockHashes.set(this.from.blockHashes);
+    blockHashes.set(tail, this.from.blockHashes.length);
     const { bytes, checksum } = encodeTrailer({ handle: this.handle, version: this.version, length, blockHashes });
     await this.stage(bytes);
-    const size = length + bytes.length;
+    const size = this.hasher.bytes + bytes.length;
     if (this.filled > 0) {
       // O_DIRECT writes whole blocks: the last one is padded with zeros, cut off below.
       const n = this.direct ? Math.ceil(this.filled / DIRECT_ALIGN_BYTES) * DIRECT_ALIGN_BYTES : this.filled;

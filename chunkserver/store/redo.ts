@@ -1,0 +1,105 @@
+// The redo record of an append in place (append.ts, chunk-store.ts applyTail): a chunk's new
+// tail from a block boundary `at`, then the whole chunk's new trailer, exactly as the chunk file
+// will hold them from `at` on. It is fsynced before it is renamed to `<handle>.redo` in the chunk
+// folder: that rename is the append's commit on this replica. Applying it writes it over the
+// chunk file from `at` and cuts the file there, which is the same whether done once or again, so
+// a crash while applying is mended at start by applying it again.
+import { rm, open, type FileHandle } from 'node:fs/promises';
+import { BLOCK_SIZE_BYTES, hashBlock } from '../../common/checksum.js';
+import { DfsError } from '../../common/errors.js';
+import { decodeTrailer, FOOTER_BYTES, trailerBytes } from '../format.js';
+import { readChunkMeta } from './reader.js';
+
+export const REDO_SUFFIX = '.redo';
+/** A redo record's name in the chunk folder: the handle, then the suffix. */
+export const REDO_NAME = /^(\d+)\.redo$/;
+/** Bytes copied per read and write when a record is applied. */
+const APPLY_PIECE_BYTES = 1024 * 1024;
+
+/** Writes the record at `redo` over the chunk file from `at` on, cuts the file after it, and fsyncs it. */
+export async function applyRedo(redo: string, chunkPath: string, at: number): Promise<void> {
+  const src = await open(redo, 'r');
+  let dst: FileHandle | undefined;
+  try {
+    dst = await open(chunkPath, 'r+');
+    const { size } = await src.stat();
+    const buf = Buffer.allocUnsafe(Math.max(1, Math.min(size, APPLY_PIECE_BYTES)));
+    for (let p = 0; p < size;) {
+      const n = Math.min(buf.length, size - p);
+      const { bytesRead } = await src.read(buf, 0, n, p);
+      if (bytesRead !== n) throw new DfsError('IO_ERROR', `redo record ${redo}: short read`);
+      for (let done = 0; done < n;) {
+        const { bytesWritten } = await dst.write(buf, done, n - done, at + p + done);
+        if (bytesWritten <= 0) throw new DfsError('IO_ERROR', `applying ${redo}: the disk took no bytes`);
+        done += bytesWritten;
+      }
+      p += n;
+    }
+    await dst.truncate(at + size);
+    await dst.sync();
+  } finally {
+    await src.close();
+    await dst?.close();
+  }
+}
+
+/** A record's facts, checked: its trailer's own checksum, and every block of its tail against the trailer. */
+export async function readRedo(redo: string, handle: number): Promise<{ at: number; version: number; length: number }> {
+  const fh = await open(redo, 'r');
+  try {
+    const { size } = await fh.stat();
+    if (size < FOOTER_BYTES) throw new Error('shorter than a footer');
+    const footer = Buffer.alloc(FOOTER_BYTES);
+    await fh.read(footer, 0, FOOTER_BYTES, size - FOOTER_BYTES);
+    const nBlocks = footer.readUInt32LE(32);
+    const length = Number(footer.readBigUInt64LE(24));
+    const trailerLength = trailerBytes(nBlocks);
+    const at = length + trailerLength - size;
+    if (trailerLength > size || at < 0 || at % BLOCK_SIZE_BYTES !== 0 || nBlocks !== Math.ceil(length / BLOCK_SIZE_BYTES)) throw new Error('its size does not match its footer');
+    const trailer = Buffer.alloc(trailerLength);
+    await fh.read(trailer, 0, trailerLength, size - trailerLength);
+    const meta = decodeTrailer(trailer);
+    if (meta.handle !== handle) throw new Error(`it holds handle ${meta.handle}`);
+    const block = Buffer.allocUnsafe(BLOCK_SIZE_BYTES);
+    for (let b = at / BLOCK_SIZE_BYTES; b < nBlocks; b++) {
+      const start = b * BLOCK_SIZE_BYTES;
+      const n = Math.min(BLOCK_SIZE_BYTES, length - start);
+      await fh.read(block, 0, n, start - at);
+      if (hashBlock(block.subarray(0, n)) !== meta.blockHashes[b]) throw new Error(`block ${b} fails its checksum`);
+    }
+    return { at, version: meta.version, length };
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * At start: applies a record found in the chunk folder again (its append was committed, and may
+ * not have been wholly applied), unless the chunk file is gone or holds a later version already;
+ * then removes it. A damaged record is removed unapplied (it was fsynced before its rename, so
+ * this takes a damaged disk): the chunk file's own check then decides whether the replica serves.
+ * Answers what was done, for the log.
+ */
+export async function replayRedo(redo: string, chunkPath: string, handle: number): Promise<string> {
+  let outcome: string;
+  try {
+    const r = await readRedo(redo, handle);
+    const current = await open(chunkPath, 'r').then(async (fh) => {
+      try {
+        return await readChunkMeta(fh, handle).catch(() => 'torn' as const);
+      } finally {
+        await fh.close();
+      }
+    }, () => undefined);
+    if (current === undefined) outcome = 'the chunk file is gone: record dropped';
+    else if (current !== 'torn' && current.version > r.version) outcome = `the chunk is at version ${current.version} already: record dropped`;
+    else {
+      await applyRedo(redo, chunkPath, r.at);
+      outcome = `applied: version ${r.version}, ${r.length} bytes`;
+    }
+  } catch (err) {
+    outcome = `damaged (${(err as Error).message}): record dropped`;
+  }
+  await rm(redo, { force: true });
+  return outcome;
+}
