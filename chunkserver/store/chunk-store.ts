@@ -11,7 +11,7 @@ import { ChangeLog } from './changes.js';
 import { fsyncDir, GroupDirSync } from './dir-sync.js';
 import { HandleLocks } from './handle-locks.js';
 import { ChunkReader, readChunkMeta } from './reader.js';
-import { applyRedo, REDO_NAME, REDO_SUFFIX, replayRedo } from './redo.js';
+import { applyRedo, readFrom, REDO_NAME, REDO_SUFFIX, replayRedo, restoreTail } from './redo.js';
 import { MAX_IDLE_ARENAS, SlabPool } from './slabs.js';
 import { startAppend, type AppendWrite } from './append.js';
 import { ChunkWriter, type ChunkWriterOptions, type StoredChunk } from './writer.js';
@@ -23,6 +23,8 @@ export interface ChunkStoreOptions {
   syncDir?: (dir: string) => Promise<void>;
   /** How a temporary chunk file is opened (tests stand in a file system that refuses O_DIRECT). */
   openFile?: (path: string, flags: number | string, mode?: number) => Promise<FileHandle>;
+  /** How an append's redo record is written over its chunk file (tests stand in a disk that fills up midway). */
+  applyRedo?: typeof applyRedo;
   /** Metrics hook: an fsync of a finished chunk file (`file`) or of the chunks/ folder (`dir`) took `seconds`. */
   onFsync?: (kind: 'file' | 'dir', seconds: number) => void;
 }
@@ -47,6 +49,7 @@ export class ChunkStore {
   private readonly chunksDirSync: GroupDirSync;
   private readonly openFile: NonNullable<ChunkStoreOptions['openFile']>;
   private readonly onFsync: ChunkStoreOptions['onFsync'];
+  private readonly applyRedo: typeof applyRedo;
   /** Whether chunk files are still opened with O_DIRECT: until the file system refuses it once. */
   private directIo: boolean;
 
@@ -54,6 +57,7 @@ export class ChunkStore {
     this.directIo = (opts.directIo ?? true) && fsc.O_DIRECT !== undefined;
     this.openFile = opts.openFile ?? open;
     this.onFsync = opts.onFsync;
+    this.applyRedo = opts.applyRedo ?? applyRedo;
     this.chunksDir = join(dataDir, 'chunks');
     this.tmpDir = join(dataDir, 'tmp');
     this.corruptDir = join(dataDir, 'corrupt');
@@ -71,8 +75,15 @@ export class ChunkStore {
     for (const name of await readdir(this.chunksDir)) {
       const m = REDO_NAME.exec(name);
       if (!m) continue;
-      const outcome = await replayRedo(join(this.chunksDir, name), this.pathOf(Number(m[1])), Number(m[1]));
-      this.log.warn({ handle: Number(m[1]), outcome }, 'an append in place was interrupted; its redo record was found at start');
+      const handle = Number(m[1]);
+      try {
+        const outcome = await replayRedo(join(this.chunksDir, name), this.pathOf(handle), handle);
+        this.log.warn({ handle, outcome }, 'an append in place was interrupted; its redo record was found at start');
+      } catch (err) {
+        // Not applied (a full disk, an unreadable file): the replica and its record are kept aside together.
+        this.log.error({ handle, err: (err as Error).message }, 'an interrupted append in place could not be applied at start; the replica and its redo record are moved aside');
+        await this.quarantine(handle);
+      }
     }
     for (const name of await readdir(this.chunksDir)) {
       const m = /^(\d+)\.chunk$/.exec(name);
@@ -199,26 +210,48 @@ export class ChunkStore {
    * is committed: a crash from then on finds it at start and applies it again (open). Applied:
    * written over the replica from `at`, the file cut to its new size and fsynced; then the new
    * version is served and the record removed. Readers of the trailer wait meanwhile (the data
-   * bytes they may be reading are rewritten with the same values). A failure while applying
-   * leaves the replica in no known state: it is moved aside as corrupt, and the record with it.
+   * bytes they may be reading are rewritten with the same values). A failure while applying (a
+   * full disk: the file grows) puts the old trailer back (rollBack); the append fails, and the
+   * acknowledged version stays served.
    */
   private applyTail(tmp: string, chunk: StoredChunk, base: StoredChunk, at: number): Promise<void> {
-    return this.locks.exclusive(chunk.handle, async () => {
-      if (this.index.get(chunk.handle) !== base) throw new DfsError('STALE_VERSION', `chunk ${chunk.handle} changed here during the append`);
-      const redo = this.redoPathOf(chunk.handle);
+    const { handle } = chunk;
+    return this.locks.exclusive(handle, async () => {
+      if (this.index.get(handle) !== base) throw new DfsError('STALE_VERSION', `chunk ${handle} changed here during the append`);
+      const redo = this.redoPathOf(handle);
+      const oldTrailer = await readFrom(this.pathOf(handle), base.length);
       await rename(tmp, redo);
-      await this.chunksDirSync.sync();
       try {
-        await applyRedo(redo, this.pathOf(chunk.handle), at);
+        await this.chunksDirSync.sync();
+        await this.applyRedo(redo, this.pathOf(handle), at);
       } catch (err) {
-        this.log.error({ handle: chunk.handle, err: (err as Error).message }, 'an append in place failed while applied; the replica is moved aside');
-        await this.quarantine(chunk.handle);
+        await this.rollBack(handle, base.length, oldTrailer, err as Error);
         throw err;
       }
-      this.index.set(chunk.handle, chunk);
+      this.index.set(handle, chunk);
       this.changes.noteAdded(chunk);
-      await rm(redo, { force: true });
+      // Left behind, it is applied again at start (the same bytes) or dropped there.
+      await rm(redo, { force: true }).catch(() => undefined);
     });
+  }
+
+  /**
+   * After a failed apply: the old trailer goes back after the old bytes (which the apply never
+   * changed) and the record is removed, so the replica is the acknowledged version again. Should
+   * that fail too, the replica is moved aside with its record. A crash in between applies the
+   * record at start: this replica then holds the failed append's version, as a replica does
+   * whose pipeline failed after it (the master's version rules expect that).
+   */
+  private async rollBack(handle: number, length: number, oldTrailer: Buffer, cause: Error): Promise<void> {
+    try {
+      await restoreTail(this.pathOf(handle), length, oldTrailer);
+      await rm(this.redoPathOf(handle), { force: true });
+      await this.chunksDirSync.sync();
+      this.log.warn({ handle, err: cause.message }, 'an append in place failed while applied; the replica was put back as it was');
+    } catch (err) {
+      this.log.error({ handle, err: cause.message, rollBack: (err as Error).message }, 'an append in place failed while applied and could not be undone; the replica is moved aside');
+      await this.quarantine(handle);
+    }
   }
 
   private redoPathOf(handle: number): string {
@@ -299,20 +332,26 @@ export class ChunkStore {
    * stays and the next heartbeat reports it; the master asks again if it still wants it gone.
    * Answers whether it was deleted.
    */
-  async removeOrdered(handle: number): Promise<boolean> {
-    if (this.changes.hasAdded(handle)) return false;
-    await this.remove(handle, false);
-    return true;
+  removeOrdered(handle: number): Promise<boolean> {
+    // Checked with the lock held: a copy publishing meanwhile is noted before the check.
+    return this.locks.exclusive(handle, async () => {
+      if (this.changes.hasAdded(handle)) return false;
+      await this.removeLocked(handle, false);
+      return true;
+    });
   }
 
   /** Deletes a replica; `report` false when the master asked for it and so already forgot it. */
   remove(handle: number, report = true): Promise<void> {
-    return this.locks.exclusive(handle, async () => {
-      if (!this.index.delete(handle)) return;
-      if (report) this.changes.noteRemoved(handle);
-      else this.changes.forgetAdded(handle);
-      await rm(this.pathOf(handle), { force: true });
-    });
+    return this.locks.exclusive(handle, () => this.removeLocked(handle, report));
+  }
+
+  private async removeLocked(handle: number, report: boolean): Promise<void> {
+    if (!this.index.delete(handle)) return;
+    if (report) this.changes.noteRemoved(handle);
+    else this.changes.forgetAdded(handle);
+    await rm(this.pathOf(handle), { force: true });
+    await rm(this.redoPathOf(handle), { force: true });
   }
 
   /** Moves a damaged replica aside so it is never served again, and forgets it. */

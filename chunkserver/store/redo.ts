@@ -78,28 +78,71 @@ export async function readRedo(redo: string, handle: number): Promise<{ at: numb
  * not have been wholly applied), unless the chunk file is gone or holds a later version already;
  * then removes it. A damaged record is removed unapplied (it was fsynced before its rename, so
  * this takes a damaged disk): the chunk file's own check then decides whether the replica serves.
- * Answers what was done, for the log.
+ * Answers what was done, for the log. Throws, the record kept, when the chunk file cannot be
+ * opened or the record not applied (a full disk): the caller moves both aside.
  */
 export async function replayRedo(redo: string, chunkPath: string, handle: number): Promise<string> {
-  let outcome: string;
+  let r: Awaited<ReturnType<typeof readRedo>>;
   try {
-    const r = await readRedo(redo, handle);
-    const current = await open(chunkPath, 'r').then(async (fh) => {
-      try {
-        return await readChunkMeta(fh, handle).catch(() => 'torn' as const);
-      } finally {
-        await fh.close();
-      }
-    }, () => undefined);
-    if (current === undefined) outcome = 'the chunk file is gone: record dropped';
-    else if (current !== 'torn' && current.version > r.version) outcome = `the chunk is at version ${current.version} already: record dropped`;
-    else {
-      await applyRedo(redo, chunkPath, r.at);
-      outcome = `applied: version ${r.version}, ${r.length} bytes`;
-    }
+    r = await readRedo(redo, handle);
   } catch (err) {
-    outcome = `damaged (${(err as Error).message}): record dropped`;
+    await rm(redo, { force: true });
+    return `damaged (${(err as Error).message}): record dropped`;
+  }
+  const current = await chunkVersion(chunkPath, handle);
+  let outcome: string;
+  if (current === undefined) outcome = 'the chunk file is gone: record dropped';
+  else if (current !== 'torn' && current > r.version) outcome = `the chunk is at version ${current} already: record dropped`;
+  else {
+    await applyRedo(redo, chunkPath, r.at);
+    outcome = `applied: version ${r.version}, ${r.length} bytes`;
   }
   await rm(redo, { force: true });
   return outcome;
+}
+
+/** The version a chunk file's trailer holds, 'torn' when it fails its check, undefined when there is no file; other failures throw. */
+async function chunkVersion(chunkPath: string, handle: number): Promise<number | 'torn' | undefined> {
+  let fh: FileHandle;
+  try {
+    fh = await open(chunkPath, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  try {
+    return await readChunkMeta(fh, handle).then((m) => m.version, () => 'torn' as const);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The bytes of the file at `path` from `offset` to its end (a chunk file's trailer, for a roll-back). */
+export async function readFrom(path: string, offset: number): Promise<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    const { size } = await fh.stat();
+    const buf = Buffer.alloc(Math.max(0, size - offset));
+    const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
+    if (bytesRead !== buf.length) throw new DfsError('IO_ERROR', `${path}: short read`);
+    return buf;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Puts `tail` back at `offset` of the file at `path`, cuts the file after it, and fsyncs it. */
+export async function restoreTail(path: string, offset: number, tail: Buffer): Promise<void> {
+  const fh = await open(path, 'r+');
+  try {
+    for (let done = 0; done < tail.length;) {
+      const { bytesWritten } = await fh.write(tail, done, tail.length - done, offset + done);
+      if (bytesWritten <= 0) throw new DfsError('IO_ERROR', `${path}: the disk took no bytes`);
+      done += bytesWritten;
+    }
+    await fh.truncate(offset + tail.length);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
 }

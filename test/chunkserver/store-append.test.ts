@@ -3,7 +3,8 @@
 // else a new file renamed over the old); until then (and after an abort, or a crash, which
 // reopening stands for) the old replica is whole and served, and a committed append is applied
 // again at start. Stale and late appends are refused; reads beside appends see whole versions.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -225,4 +226,43 @@ t.test('reads while appends are written in place never fail their checksums and 
   }
   await appends;
   t.ok(reads > 5, `${reads} reads beside 39 appends`);
+});
+
+t.test('an append in place that fails while applied (the disk fills up midway) is undone: the acknowledged version serves, nothing is left', async (t) => {
+  const dir = tempDir(t);
+  const failing = new ChunkStore(dir, log, {
+    // Writes the first 5,000 bytes of the record over the replica (its trailer torn), then the disk is full.
+    applyRedo: async (redo, chunkPath, at) => {
+      const fh = await open(chunkPath, 'r+');
+      await fh.write(readFileSync(redo).subarray(0, 5000), 0, 5000, at);
+      await fh.close();
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    },
+  });
+  await failing.open();
+  const old = randomBytesSeeded(150_000, 50);
+  await write(failing, 9, old);
+  const before = failing.get(9)!;
+  await t.rejects(append(failing, 9, 1, old.length, 2, randomBytesSeeded(90_000, 51)), { code: 'ENOSPC' }, 'the append fails');
+  t.equal(failing.get(9), before, 'the acknowledged version is still the one served');
+  t.ok((await read(failing, 9, 0, old.length)).equals(old), 'and reads back byte for byte');
+  t.same(readdirSync(join(dir, 'chunks')), ['9.chunk'], 'no redo record left');
+  t.same(readdirSync(join(dir, 'corrupt')), [], 'nothing quarantined');
+  const again = await store(dir);
+  t.match(again.get(9), { version: 1, length: old.length, checksum: before.checksum }, 'a restart finds the old version whole');
+  await append(again, 9, 1, old.length, 2, Buffer.from('then it fits'));
+  t.ok((await read(again, 9, 0, old.length + 12)).equals(Buffer.concat([old, Buffer.from('then it fits')])), 'a later append goes in');
+});
+
+t.test('a redo record that cannot be applied at start is kept aside with its replica, not dropped', async (t) => {
+  const dir = tempDir(t);
+  const { after, at } = await beforeAndAfter(dir);
+  writeFileSync(join(dir, 'chunks', `8${REDO_SUFFIX}`), after.subarray(at));
+  // A chunk "file" that cannot be written: a folder in its place.
+  rmSync(join(dir, 'chunks', '8.chunk'));
+  mkdirSync(join(dir, 'chunks', '8.chunk'));
+  const s = await store(dir);
+  t.equal(s.get(8), undefined, 'not served');
+  t.same(readdirSync(join(dir, 'chunks')), [], 'gone from chunks/');
+  t.same(readdirSync(join(dir, 'corrupt')).map((n) => n.replace(/\.\d+\./, '.T.')).sort(), ['8.T.chunk', '8.T.redo'], 'both kept in corrupt/ for a person');
 });
