@@ -25,12 +25,15 @@ import { LocalCluster, ROOT } from './bench/local-cluster.js';
 import { measureMetadata } from './bench/metadata.js';
 import { parseOptions, USAGE, UsageError, type BenchOptions } from './bench/options.js';
 import { renderTable, type Figure, type SectionName } from './bench/report.js';
+import { measureRecords } from './bench/records.js';
 import { measureScale } from './bench/scale.js';
 import { writeSourceFile, type SourceFile } from './bench/source.js';
 import { measureTransfers } from './bench/transfer.js';
 
 const log = (line: string) => console.error(`bench: ${line}`);
 
+/** Clients of the record-append phase with one record out each (issue 19: 8). */
+const RECORD_CLIENTS = 8;
 /** Round trips timed for the request-rate ceiling: plenty for stable percentiles, over in a second or two. */
 const PING_OPS = 2000;
 
@@ -61,6 +64,11 @@ async function measureWithCluster(o: BenchOptions, workDir: string, source: Sour
     if (o.sections.has('download')) results.download = t.download;
   }
   if (o.sections.has('metadata')) results.metadata = await measureMetadata({ ...common, files: o.files, inflight: o.inflight });
+  if (o.sections.has('records')) {
+    const leader = (await target.client.status()).masters.find((m) => m.role === 'leader');
+    const masterPid = leader && target.local?.byAddr(leader.addr)?.pid;
+    results.records = await measureRecords({ ...common, masters: target.masters, records: o.records, clients: RECORD_CLIENTS, files: o.files, masterPid });
+  }
   if (o.sections.has('faults')) results.faults = await measureFaults({ ...common, cluster: target.local!, source: source!, files: o.files });
   return target;
 }
@@ -81,7 +89,7 @@ async function run(o: BenchOptions): Promise<void> {
   });
   const results: Partial<Record<SectionName, Figure[]>> = {};
   const needsBytes = ['ceilings', 'upload', 'download', 'faults'].some((s) => o.sections.has(s as SectionName));
-  const needsCluster = ['upload', 'download', 'metadata', 'faults'].some((s) => o.sections.has(s as SectionName));
+  const needsCluster = ['upload', 'download', 'metadata', 'records', 'faults'].some((s) => o.sections.has(s as SectionName));
 
   let source: SourceFile | undefined;
   if (needsBytes) {

@@ -8,16 +8,15 @@
 //
 // Starts a fresh local cluster (`dfs cluster`: 1 master, 3 chunkservers) in a temporary folder,
 // removes it afterwards, and only ever stops the processes it started (by pid).
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { DfsClient } from '../cli/client.js';
 import { closeHttpAgent } from '../common/http.js';
 import { cleanUpOnSignals, onCleanup, runCleanup } from './bench/cleanup.js';
 import { LocalCluster } from './bench/local-cluster.js';
-import { timeOps } from './bench/stats.js';
+import { describePhase, ONE_CLIENT_IN_FLIGHT, RECORD_SIZES, recordPhase, snapshotPhase, type RecordPhase } from './bench/records.js';
 
 const USAGE = 'usage: node dist/scripts/recordbench.js [--records 400] [--clients 8] [--files 100000] [--chunk-size 4194304] [--json out.json]';
 function parseOptions() {
@@ -53,52 +52,6 @@ for (const [name, v] of [['--records', RECORDS], ['--clients', CLIENTS], ['--fil
   }
 }
 
-/**
- * `RECORDS` records of `size` bytes to one new file: from `CLIENTS` clients at once, each with one
- * record out (every record an append of its own); or, `inFlight` given, from the first client
- * alone with that many calls out, which it sends together (cli/record-batch.ts).
- */
-async function recordPhase(clients: DfsClient[], size: number, inFlight?: number): Promise<Record<string, number>> {
-  const path = `/records-${size}${inFlight ? '-batched' : ''}`;
-  await clients[0]!.put(Readable.from([]), path);
-  const data = Buffer.alloc(size, 0x61);
-  let next = 0;
-  const start = performance.now();
-  const writers = inFlight ? Array.from({ length: inFlight }, () => clients[0]!) : clients;
-  await Promise.all(writers.map(async (c) => {
-    while (next < RECORDS) {
-      next++;
-      await c.recordAppend(path, data);
-    }
-  }));
-  const seconds = (performance.now() - start) / 1000;
-  const r = { recordBytes: size, records: RECORDS, seconds, recordsPerSec: RECORDS / seconds, mibPerSec: (RECORDS * size) / seconds / 1024 / 1024, ...(inFlight ? { oneClientInFlight: inFlight } : {}) };
-  const who = inFlight ? `1 client, ${inFlight} in flight` : `${CLIENTS} clients`;
-  console.log(`record append, ${who}, ${String(size / 1024).padStart(2)} KiB records: ${RECORDS} in ${seconds.toFixed(2)} s, ${r.recordsPerSec.toFixed(1)} records/s, ${r.mibPerSec.toFixed(2)} MiB/s`);
-  return r;
-}
-
-/** A process's resident memory in MiB, from /proc (undefined where there is none). */
-function rssMiB(pid: number): number | undefined {
-  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : undefined;
-}
-
-/** A tree of `FILES` empty files (100 folders), snapshotted once; a mkdir's latency beside it, and the master's memory before and after. */
-async function snapshotPhase(client: DfsClient, masterPid: number): Promise<Record<string, number | undefined>> {
-  const made = await timeOps(FILES, 64, (i) => client.put(Readable.from([]), `/tree/d${i % 100}/f${i}`, { parents: true }));
-  console.log(`tree of ${FILES} empty files made at ${made.opsPerSec.toFixed(0)} files/s`);
-  const mkdir = await timeOps(200, 1, (i) => client.mkdir(`/mk/d${i}`, true));
-  const rssBeforeMiB = rssMiB(masterPid);
-  const start = performance.now();
-  await client.snapshot('/tree', '/tree-snap');
-  const snapshotMs = performance.now() - start;
-  const rssAfterMiB = rssMiB(masterPid);
-  console.log(`snapshot of the ${FILES}-file tree: ${snapshotMs.toFixed(1)} ms; a mkdir: p50 ${mkdir.p50Ms.toFixed(2)} ms, p99 ${mkdir.p99Ms.toFixed(2)} ms`);
-  console.log(`master resident memory: ${rssBeforeMiB?.toFixed(0)} MiB before the snapshot, ${rssAfterMiB?.toFixed(0)} MiB after (the copy's nodes; no chunk is copied)`);
-  return { files: FILES, snapshotMs, mkdirP50Ms: mkdir.p50Ms, mkdirP99Ms: mkdir.p99Ms, masterRssBeforeMiB: rssBeforeMiB, masterRssAfterMiB: rssAfterMiB };
-}
-
 async function main(): Promise<void> {
   cleanUpOnSignals('recordbench');
   const dir = mkdtempSync(join(tmpdir(), 'dfs-recordbench-'));
@@ -108,9 +61,19 @@ async function main(): Promise<void> {
     const cluster = await LocalCluster.start({ dataDir: dir, masters: 1, chunkservers: 3, chunkSizeBytes: CHUNK });
     const clients = Array.from({ length: CLIENTS }, () => new DfsClient(cluster.masters));
     console.log(`cluster: 1 master, 3 chunkservers, ${CHUNK}-byte chunks, data in ${dir}`);
-    results.recordAppend = [await recordPhase(clients, 4 * 1024), await recordPhase(clients, 64 * 1024)];
-    results.recordAppendOneClient = [await recordPhase(clients, 4 * 1024, 64), await recordPhase(clients, 64 * 1024, 64)];
-    results.snapshot = await snapshotPhase(clients[0]!, cluster.processes.find((p) => p.role === 'master')!.pid);
+    for (const [key, inFlight] of [['recordAppend', undefined], ['recordAppendOneClient', ONE_CLIENT_IN_FLIGHT]] as const) {
+      const phases: RecordPhase[] = [];
+      for (const size of RECORD_SIZES) {
+        phases.push(await recordPhase(clients, `/records-${size}${inFlight ? '-batched' : ''}`, RECORDS, size, inFlight));
+        console.log(describePhase(phases.at(-1)!));
+      }
+      results[key] = phases;
+    }
+    const s = await snapshotPhase(clients[0]!, '', FILES, cluster.processes.find((p) => p.role === 'master')!.pid);
+    console.log(`tree of ${FILES} empty files made at ${s.filesPerSec.toFixed(0)} files/s`);
+    console.log(`snapshot of the ${FILES}-file tree: ${s.snapshotMs.toFixed(1)} ms; a mkdir: p50 ${s.mkdirP50Ms.toFixed(2)} ms, p99 ${s.mkdirP99Ms.toFixed(2)} ms`);
+    console.log(`master resident memory: ${s.masterRssBeforeMiB?.toFixed(0)} MiB before the snapshot, ${s.masterRssAfterMiB?.toFixed(0)} MiB after (the copy's nodes; no chunk is copied)`);
+    results.snapshot = s;
     if (args.json) {
       writeFileSync(args.json, JSON.stringify(results, null, 2) + '\n');
       console.log(`results written to ${args.json}`);

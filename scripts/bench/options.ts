@@ -12,6 +12,8 @@ export const USAGE = `usage: npm run bench -- [options]   (or: node dist/scripts
   --chunk-size 64MiB   chunk size of the fresh local cluster
   --files 10000        files per metadata phase (create, stat, list, delete)
   --inflight 64        operations in flight in the concurrent metadata phases
+  --records 400        records per record-append phase (8 clients, then 1 client with 64 out; 4 KiB and 64 KiB);
+                       the snapshotted tree has --files files
   --scale [1000000]    files for the master memory measurement; 0 skips it
   --faults             also kill -9 the master leader and a chunkserver (local cluster only)
   --only a,b           sections to run: ${SECTIONS.join(', ')}
@@ -30,6 +32,7 @@ export interface BenchOptions {
   chunkSizeBytes?: number;
   files: number;
   inflight: number;
+  records: number;
   scaleFiles: number;
   sections: Set<SectionName>;
   masters?: string[];
@@ -85,6 +88,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
         'chunk-size': { type: 'string' },
         files: { type: 'string', default: '10000' },
         inflight: { type: 'string', default: '64' },
+        records: { type: 'string', default: '400' },
         scale: { type: 'string', default: String(DEFAULT_SCALE_FILES) },
         faults: { type: 'boolean', default: false },
         only: { type: 'string' },
@@ -110,6 +114,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     chunkSizeBytes: a['chunk-size'] === undefined ? undefined : size(a['chunk-size'], '--chunk-size'),
     files: wholeNumber(a.files, '--files', 1),
     inflight: wholeNumber(a.inflight, '--inflight', 1),
+    records: wholeNumber(a.records, '--records', 1),
     scaleFiles,
     sections: sectionsFrom(a.only, a.faults, scaleFiles),
     dropCaches: !a.warm,

@@ -26,8 +26,8 @@ export interface Figure {
   details?: Record<string, number | string | boolean>;
 }
 
-export type SectionName = 'ceilings' | 'upload' | 'download' | 'metadata' | 'faults' | 'scale';
-export const SECTIONS: SectionName[] = ['ceilings', 'upload', 'download', 'metadata', 'faults', 'scale'];
+export type SectionName = 'ceilings' | 'upload' | 'download' | 'metadata' | 'records' | 'faults' | 'scale';
+export const SECTIONS: SectionName[] = ['ceilings', 'upload', 'download', 'metadata', 'records', 'faults', 'scale'];
 
 export function figureFromRuns(id: string, label: string, unit: Unit, runs: number[], extra: Partial<Figure> = {}): Figure {
   const { median, min, max } = summarize(runs);

@@ -11,7 +11,7 @@ import { ROOT } from '../helpers/cluster.js';
 
 const BENCH = join(ROOT, 'dist', 'scripts', 'bench.js');
 
-interface Figure { id: string; unit: string; median: number; min: number; max: number; runs: number[]; p50Ms?: number; p99Ms?: number; ratios: Record<string, number> }
+interface Figure { id: string; unit: string; median: number; min: number; max: number; runs: number[]; p50Ms?: number; p99Ms?: number; ratios: Record<string, number>; details?: Record<string, number | string | boolean> }
 interface Results { version: number; machine: { cpus: number }; sections: Record<string, Figure[]> }
 
 function runBench(args: string[], timeoutMs = 240_000, script = BENCH): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -41,9 +41,9 @@ t.test('a tiny run of every section, faults included', async (t) => {
   t.teardown(() => rmSync(out, { recursive: true, force: true }));
   const json = join(out, 'results.json');
   // 20,000 files for the memory figures: at 2,000 the GC's noise (tens of kB) made one of them negative.
-  const r = await runBench(['--size', '2MiB', '--chunk-size', '1MiB', '--runs', '1', '--files', '40', '--inflight', '8', '--scale', '20000', '--faults', '--json', json]);
+  const r = await runBench(['--size', '2MiB', '--chunk-size', '1MiB', '--runs', '1', '--files', '40', '--inflight', '8', '--records', '16', '--scale', '20000', '--faults', '--json', json]);
   t.equal(r.code, 0, `exit 0:\n${r.stderr}`);
-  for (const section of ['[ceilings]', '[upload]', '[download]', '[metadata]', '[faults]', '[scale]']) t.match(r.stdout, section, `the table has ${section}`);
+  for (const section of ['[ceilings]', '[upload]', '[download]', '[metadata]', '[records]', '[faults]', '[scale]']) t.match(r.stdout, section, `the table has ${section}`);
   t.match(r.stdout, /measurement\s+median\s+min–max\s+unit/, 'the table has its header');
   t.match(r.stdout, `results written to ${json}`);
 
@@ -51,7 +51,7 @@ t.test('a tiny run of every section, faults included', async (t) => {
   t.equal(results.version, 1);
   t.ok(results.machine.cpus >= 1, 'the machine is described');
   const s = results.sections;
-  t.same(Object.keys(s).sort(), ['ceilings', 'download', 'faults', 'metadata', 'scale', 'upload']);
+  t.same(Object.keys(s).sort(), ['ceilings', 'download', 'faults', 'metadata', 'records', 'scale', 'upload']);
   for (const [name, figures] of Object.entries(s)) {
     t.ok(figures.length > 0, `${name} has figures`);
     for (const f of figures) {
@@ -67,6 +67,9 @@ t.test('a tiny run of every section, faults included', async (t) => {
     t.ok(positive(f.p50Ms) && positive(f.p99Ms), `${f.id} has latency percentiles`);
     t.ok(positive(Object.values(f.ratios)[0]), `${f.id} is a ratio of the round-trip ceiling`);
   }
+  t.same(s.records!.map((f) => f.id), ['records.8clients.4KiB', 'records.8clients.64KiB', 'records.1client-64.4KiB', 'records.1client-64.64KiB', 'records.snapshot'], 'record append from 8 clients and from one with 64 out, and a snapshot');
+  t.ok(s.records!.slice(0, 4).every((f) => f.details?.records === 16), 'each record phase appended its 16 records');
+  t.ok(positive(s.records![4]!.details?.masterRssBeforeMiB), 'the leader\'s memory beside the snapshot');
   t.ok(s.faults!.some((f) => f.id === 'faults.leader-gap'), 'the leader kill was measured');
   t.ok(s.faults!.some((f) => f.id === 'faults.repair-total'), 'the chunkserver kill was measured');
   t.ok(s.scale!.some((f) => f.id === 'scale.state-heap' && f.unit === 'bytes/file'), 'master heap per file');
