@@ -57,7 +57,7 @@ export function appendCommands(cli: Argv): Argv {
     .option('batch-records', { type: 'number', default: DEFAULT_BATCH_RECORDS, describe: `with --record --lines: records one append carries at most (a quarter chunk bounds its bytes), 1 to ${MAX_QUEUED_RECORDS}; 1 appends each record on its own` })
     .check((a) => {
       const n = a['batch-records'];
-      if (!Number.isSafeInteger(n) || n < 1 || n > MAX_QUEUED_RECORDS) throw new Error(`--batch-records: a whole number from 1 to ${MAX_QUEUED_RECORDS}, not ${String(n)}`);
+      if (!Number.isSafeInteger(n) || n < 1 || n > MAX_QUEUED_RECORDS) throw new Error(`--batch-records: a whole number from 1 to ${MAX_QUEUED_RECORDS}${Number.isNaN(n) ? '' : `, not ${n}`}`);
       return true;
     }),
   (args) => withClient(args as unknown as FsArgs, (client) => (args.record ? appendRecords(client, args as unknown as FsArgs) : appendOne(client, args as unknown as FsArgs)),

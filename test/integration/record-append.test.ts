@@ -127,6 +127,11 @@ t.test('bad input: a record over a quarter chunk is RECORD_TOO_LARGE and changes
   t.equal(r.code, 1);
   t.match(r.stderr.toString(), /the record is over \d+ bytes.*nothing was appended/);
   t.equal(r.stderr.toString().trim().split('\n').length, 1, 'one line');
+  for (const bad of ['0', '65537', '1.5', 'many']) {
+    const u = await cluster.dfs(['append', '--record', '--lines', '--batch-records', bad, '-', '/rec/log'], { input: 'a line\n' });
+    t.equal(u.code, 2, `--batch-records ${bad}: a usage error`);
+    t.match(u.stderr.toString(), /^dfs: --batch-records: a whole number from 1 to 65536/, 'saying what it takes');
+  }
   await t.rejects(clients[0]!.recordAppend('/rec/log', Buffer.alloc(CHUNK / 4)), { code: 'RECORD_TOO_LARGE' }, 'the master refuses it too');
   t.equal((await clients[0]!.stat('/rec/log')).size, before.size, 'the file is unchanged');
 
