@@ -44,7 +44,8 @@ class FileBatcher {
   constructor(private readonly sink: BatchSink, private readonly path: string, private readonly maxRecords: number, private readonly onIdle: () => void) {}
 
   add(r: QueuedRecord): void {
-    if (this.queue.length >= MAX_QUEUED_RECORDS || this.queuedBytes + r.frame.length > MAX_QUEUED_BYTES) {
+    // A record alone in the queue is taken whatever its size (the master bounds it: a quarter chunk).
+    if (this.queue.length >= MAX_QUEUED_RECORDS || (this.queue.length > 0 && this.queuedBytes + r.frame.length > MAX_QUEUED_BYTES)) {
       r.reject(new DfsError('FILE_BUSY', `${this.queue.length} records (${this.queuedBytes} bytes) wait to be appended to ${this.path} in this client already; wait for some of them before asking for more`));
       return;
     }

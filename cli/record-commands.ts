@@ -8,9 +8,11 @@ import { normalizePath } from '../common/paths.js';
 import { RECORD_HEADER_BYTES } from '../common/record-format.js';
 import type { AppendedRecord, DfsClient } from './client.js';
 import { STDIO, type FsArgs } from './fs-commands.js';
+import { MAX_QUEUED_BYTES } from './record-batch.js';
 
-/** Lines `--lines` has handed to the client and not yet seen answered: bounds what it holds. */
-const LINES_IN_FLIGHT = 4096;
+/** Lines `--lines` has handed to the client and not yet seen answered, and their bytes: bounds what it holds (within the client's queue: record-batch.ts). */
+export const LINES_IN_FLIGHT = 4096;
+export const BYTES_IN_FLIGHT = MAX_QUEUED_BYTES / 2;
 
 /** The largest record payload a file takes: a quarter of its chunk size, less the frame's header. */
 function maxPayload(chunkSizeBytes: number): number {
@@ -67,11 +69,14 @@ export async function appendRecords(client: DfsClient, args: FsArgs): Promise<vo
   // unanswered one: the client sends those queued behind an append in the next (record-batch.ts).
   // Offsets are printed in input order. After a failure no more lines are read; the records
   // already handed over are waited for (each acknowledged one printed), then the failure is told.
-  const inFlight: Promise<AppendedRecord>[] = [];
+  const inFlight: { pending: Promise<AppendedRecord>; bytes: number }[] = [];
+  let bytesInFlight = 0;
   let failure: unknown;
   const settleOldest = async (): Promise<void> => {
+    const oldest = inFlight.shift()!;
+    bytesInFlight -= oldest.bytes;
     try {
-      report(args, await inFlight.shift()!);
+      report(args, await oldest.pending);
     } catch (err) {
       failure ??= err;
     }
@@ -84,10 +89,12 @@ export async function appendRecords(client: DfsClient, args: FsArgs): Promise<vo
       const data = Buffer.from(line, 'utf8');
       if (data.length === 0) continue;
       if (data.length > max) throw new DfsError('RECORD_TOO_LARGE', `line ${lineNo} is ${data.length} bytes, over the ${max} a record of ${path} may have; the lines before it were appended, it and the rest were not`);
+      // Within the client's queue bounds, so that no line is refused for want of room.
+      while (inFlight.length >= LINES_IN_FLIGHT || (inFlight.length > 0 && bytesInFlight + data.length > BYTES_IN_FLIGHT)) await settleOldest();
       const pending = client.recordAppend(path, data, { onRetry });
       pending.catch(() => undefined); // awaited in order below; a later one may fail first
-      inFlight.push(pending);
-      if (inFlight.length >= LINES_IN_FLIGHT) await settleOldest();
+      inFlight.push({ pending, bytes: data.length });
+      bytesInFlight += data.length;
     }
   } finally {
     // The lines read so far are appended (or fail) whatever stops the reading; their offsets are printed.

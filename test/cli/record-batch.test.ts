@@ -6,7 +6,8 @@ import { initChecksums } from '../../common/checksum.js';
 import { DfsError } from '../../common/errors.js';
 import { RECORD_HEADER_BYTES } from '../../common/record-format.js';
 import { framedRecord, type RecordAppendOptions } from '../../cli/client-records.js';
-import { MAX_QUEUED_RECORDS, RecordBatchers, type BatchSink } from '../../cli/record-batch.js';
+import { MAX_QUEUED_BYTES, MAX_QUEUED_RECORDS, RecordBatchers, type BatchSink } from '../../cli/record-batch.js';
+import { BYTES_IN_FLIGHT, LINES_IN_FLIGHT } from '../../cli/record-commands.js';
 
 await initChecksums();
 
@@ -142,4 +143,21 @@ t.test('limits: the batch size is checked, and a queue past its bound refuses wi
   await drive(sink, queued);
   const codes = await Promise.all(queued.slice(0, MAX_QUEUED_RECORDS + 1));
   t.ok(codes.every((c) => c === 'ok'), 'the queued ones are all appended');
+});
+
+t.test('limits fit together: dfs append --record --lines keeps within the client\'s queue, so no line is refused for room', async (t) => {
+  t.ok(LINES_IN_FLIGHT <= MAX_QUEUED_RECORDS, `${LINES_IN_FLIGHT} lines out at most, ${MAX_QUEUED_RECORDS} records queued`);
+  t.ok(BYTES_IN_FLIGHT <= MAX_QUEUED_BYTES, `${BYTES_IN_FLIGHT} bytes of lines out at most, ${MAX_QUEUED_BYTES} queued`);
+  t.ok(16 * 1024 * 1024 <= BYTES_IN_FLIGHT, 'a largest record of 64 MiB chunks (a quarter chunk) fits beside others');
+  // A record larger than the queue's byte bound (a file of huge chunks) is taken when it comes alone.
+  const sink = fakeSink();
+  const b = new RecordBatchers(sink);
+  const big = record(MAX_QUEUED_BYTES + 1, 3);
+  const small = record(10, 4);
+  const first = b.append('/big', small.frame, small.id); // out at once: the queue is empty again
+  const p = b.append('/big', big.frame, big.id);
+  const refused = b.append('/big', small.frame, small.id).then(() => 'ok', (e: DfsError) => e.code);
+  t.equal(await refused, 'FILE_BUSY', 'one more beside it is refused');
+  await drive(sink, [first, p]);
+  t.equal((await p).length, MAX_QUEUED_BYTES + 1, 'the large one alone was appended');
 });
