@@ -28,11 +28,7 @@ export async function applyRedo(redo: string, chunkPath: string, at: number): Pr
       const n = Math.min(buf.length, size - p);
       const { bytesRead } = await src.read(buf, 0, n, p);
       if (bytesRead !== n) throw new DfsError('IO_ERROR', `redo record ${redo}: short read`);
-      for (let done = 0; done < n;) {
-        const { bytesWritten } = await dst.write(buf, done, n - done, at + p + done);
-        if (bytesWritten <= 0) throw new DfsError('IO_ERROR', `applying ${redo}: the disk took no bytes`);
-        done += bytesWritten;
-      }
+      await writeAll(dst, buf.subarray(0, n), at + p, chunkPath);
       p += n;
     }
     await dst.truncate(at + size);
@@ -135,14 +131,19 @@ export async function readFrom(path: string, offset: number): Promise<Buffer> {
 export async function restoreTail(path: string, offset: number, tail: Buffer): Promise<void> {
   const fh = await open(path, 'r+');
   try {
-    for (let done = 0; done < tail.length;) {
-      const { bytesWritten } = await fh.write(tail, done, tail.length - done, offset + done);
-      if (bytesWritten <= 0) throw new DfsError('IO_ERROR', `${path}: the disk took no bytes`);
-      done += bytesWritten;
-    }
+    await writeAll(fh, tail, offset, path);
     await fh.truncate(offset + tail.length);
     await fh.sync();
   } finally {
     await fh.close();
+  }
+}
+
+/** Writes all of `buf` at `position`, resuming after a short write. */
+async function writeAll(fh: FileHandle, buf: Buffer, position: number, path: string): Promise<void> {
+  for (let done = 0; done < buf.length;) {
+    const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
+    if (bytesWritten <= 0) throw new DfsError('IO_ERROR', `${path}: the disk took no bytes`);
+    done += bytesWritten;
   }
 }
