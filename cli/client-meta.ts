@@ -5,6 +5,7 @@ import { CLUSTER, FS, type JsonRoute, type ReplyOf, type RequestOf } from '../co
 import { LeaderClient, SESSION_HEADER } from '../common/leader.js';
 import { UNREACHABLE_REPORT_TIMEOUT_MS } from '../common/limits.js';
 import { namesDirectory, normalizePath } from '../common/paths.js';
+import { MetaBatcher } from './meta-batch.js';
 
 /** Chunkservers one client reports at most. */
 const MAX_REPORTED_SERVERS = 64;
@@ -24,7 +25,10 @@ export class MetaClient {
   constructor(masters: string[], token?: string) {
     this.authHeaders = token ? { [AUTHORIZATION_HEADER]: `Bearer ${token}` } : {};
     this.master = new LeaderClient(masters, { headers: this.authHeaders });
+    this.batcher = new MetaBatcher({ batch: (calls) => call(this.master, FS.batch, { calls }), leader: () => this.master.leader });
   }
+  /** Many calls out at once go to the leader in batches (cli/meta-batch.ts). */
+  private readonly batcher: MetaBatcher;
   private readonly authHeaders: Record<string, string>;
 
   /**
@@ -36,7 +40,8 @@ export class MetaClient {
     const session = this.idleSessions.pop() ?? await this.openSession();
     session.seq++;
     try {
-      const reply = await this.read(route, body, { headers: { [SESSION_HEADER]: `${session.id}:${session.seq}` } });
+      const header = `${session.id}:${session.seq}`;
+      const reply = await this.batcher.submit(route, body, header, () => call(this.master, route, body, { headers: { [SESSION_HEADER]: header } }));
       this.idleSessions.push(session);
       return reply;
     } catch (err) {
@@ -72,7 +77,8 @@ export class MetaClient {
 
   /** A call to the leader without a session: a read, or a call that is safe to repeat. Its reply is checked against the contract. */
   read<R extends JsonRoute>(route: R, input: RequestOf<R>, opts: RouteCallOptions = {}): Promise<ReplyOf<R>> {
-    return call(this.master, route, input, opts);
+    if (opts.headers !== undefined || opts.timeoutMs !== undefined || opts.sign !== undefined || opts.params !== undefined) return call(this.master, route, input, opts);
+    return this.batcher.submit(route, input, undefined, () => call(this.master, route, input));
   }
 
   /** Chunkservers this client reported unreachable already (each once: the master probes it). */

@@ -6,21 +6,23 @@ import { DfsError } from '../common/errors.js';
 import { SESSION_HEADER } from '../common/leader.js';
 import { serve, serveRaw } from '../common/serve.js';
 import { requestLog, route } from '../common/server.js';
+import { batchOps, parseSession, runBatch } from './batch.js';
 import { mountDashboard } from './dashboard.js';
 import { listPaging } from './service/namespace.js';
 import { scopeListing } from './credentials/policy.js'; // credentials hook
 import { mountCredentials, principalOf } from './credentials/routes.js'; // credentials hook
+import type { CredentialService } from './credentials/service.js';
 import type { SessionRef } from './replicator.js';
 import { inlineMaxBytes, type ChunkserverCalls, type MasterService, type NamespaceCalls, type Reports } from './service/index.js';
 import { mountTrashQuotaRoutes } from './trash-quota-routes.js'; // trash-quota
 
 
 export function session(req: Request): SessionRef | undefined {
-  const raw = req.get(SESSION_HEADER);
-  if (raw === undefined) return undefined;
-  const m = /^([A-Za-z0-9_-]{1,64}):(\d{1,15})$/.exec(raw);
-  if (!m || Number(m[2]) < 1) throw new DfsError('INVALID_ARGUMENT', `${SESSION_HEADER} must be <session id>:<sequence number from 1>`);
-  return { clientId: m[1]!, seq: Number(m[2]) };
+  try {
+    return parseSession(req.get(SESSION_HEADER));
+  } catch {
+    throw new DfsError('INVALID_ARGUMENT', `${SESSION_HEADER} must be <session id>:<sequence number from 1>`);
+  }
 }
 
 /**
@@ -41,7 +43,7 @@ export function mountMasterRoutes(app: Express, svc: MasterService, metrics: Met
   // A route's log lines carry its request id through the request's logger: the master's app runs
   // without the async request context (main.ts, requestContext).
   const log = (res: Response) => requestLog(res, svc.leadership.log);
-  mountNamespaceRoutes(app, svc.namespace, count, log);
+  mountNamespaceRoutes(app, svc.namespace, creds, count, log);
   mountReportRoutes(app, svc.reports, count);
   mountChunkserverRoutes(app, svc.chunkservers, log);
   mountTrashQuotaRoutes(app, svc.trashQuota, count); // trash-quota
@@ -54,12 +56,15 @@ export function mountMasterRoutes(app: Express, svc: MasterService, metrics: Met
 }
 
 /** Clients' namespace calls: mutations (a validated JSON body, an optional session header, a JSON answer), stat and list. */
-function mountNamespaceRoutes(app: Express, calls: NamespaceCalls, count: (op: string) => void, log: (res: Response) => Logger): void {
+function mountNamespaceRoutes(app: Express, calls: NamespaceCalls, creds: CredentialService, count: (op: string) => void, log: (res: Response) => Logger): void {
   const counted = (op: string) => () => count(op);
-  serve(app, FS.mkdir, (b, req) => calls.mkdir(b, session(req)), counted('mkdir'));
-  serve(app, FS.create, (b, req) => calls.create(b, session(req)), counted('create'));
-  serve(app, FS.allocate, (b, req) => calls.allocate(b, session(req)), counted('allocate'));
-  serve(app, FS.complete, (b, req) => calls.complete(b, session(req)), counted('complete'));
+  // The calls a batch may carry run what their single routes run (master/batch.ts).
+  const ops = batchOps(calls);
+  serve(app, FS.mkdir, (b, req) => ops.mkdir.run(b, session(req)), counted('mkdir'));
+  serve(app, FS.create, (b, req) => ops.create.run(b, session(req)), counted('create'));
+  serve(app, FS.allocate, (b, req) => ops.allocate.run(b, session(req)), counted('allocate'));
+  serve(app, FS.complete, (b, req) => ops.complete.run(b, session(req)), counted('complete'));
+  serve(app, FS.batch, (b, _req, res) => runBatch(b, { ops, unbind: (raw) => raw === undefined ? undefined : creds.unbindSession(raw, principalOf(res)!), count, log: log(res) }), counted('batch'));
   serve(app, FS.append, (b, req, res) => calls.append(b, session(req), log(res)), counted('append'));
   serve(app, FS.snapshot, (b, req) => calls.snapshot(b, session(req)), counted('snapshot'));
   serve(app, FS.abandon, async (b, req) => {
@@ -67,12 +72,12 @@ function mountNamespaceRoutes(app: Express, calls: NamespaceCalls, count: (op: s
     return { ok: true as const };
   }, counted('abandon'));
   serve(app, FS.renew, (b, req) => calls.renew(b, session(req)), counted('renew'));
-  serve(app, FS.delete, (b, req) => calls.delete(b, session(req)), counted('delete'));
-  serve(app, FS.rename, (b, req) => calls.rename(b, session(req)), counted('rename'));
+  serve(app, FS.delete, (b, req) => ops.delete.run(b, session(req)), counted('delete'));
+  serve(app, FS.rename, (b, req) => ops.rename.run(b, session(req)), counted('rename'));
   serve(app, FS.setrep, (b, req) => calls.setReplication(b, session(req)), counted('setrep'));
   serve(app, FS.concat, (b, req) => calls.concat(b, session(req)), counted('concat'));
   serve(app, CLUSTER.decommission, (b, req, res) => calls.decommission(b, session(req), log(res)), counted('decommission'));
-  serve(app, FS.stat, (q) => calls.stat(q.path, q.chunks ?? false), counted('stat'));
+  serve(app, FS.stat, (q) => ops.stat.run(q, undefined), counted('stat'));
   serve(app, FS.statMany, (b) => calls.statMany(b), counted('statMany'));
   serve(app, FS.list, async (q, _req, res) => {
     const paging = listPaging({ after: q.after, limit: q.limit === undefined ? undefined : String(q.limit) });

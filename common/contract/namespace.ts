@@ -9,6 +9,7 @@ import {
 } from '../protocol.js';
 import { AllocateReply, AppendReply, CreateAnyReply, DuReply, EntryInfo, FsckReply, ListReply, RenewReply, StatManyReply, StatReply } from '../replies.js';
 import { QuotaReply, QuotaSetRequest, TrashReply, TrashRequest, TrashRestoreReply, TrashRestoreRequest } from '../trash-quota-protocol.js';
+import { BatchReply, BatchRequest } from '../batch.js';
 import { get, post, query } from './route.js';
 
 const master = 'master' as const;
@@ -38,6 +39,11 @@ export const FS = {
   stat: get({ server: master, path: '/v1/fs/stat', request: query({ path: z.string(), chunks: flag }), reply: StatReply, caller: 'token' }),
   /** Many stats in one call (POST: the paths are a body); see StatManyRequest. */
   statMany: post({ server: master, path: '/v1/fs/stat-many', request: StatManyRequest, reply: StatManyReply, caller: 'token' }),
+  /**
+   * Up to MAX_BATCH_CALLS namespace calls in one request (common/batch.ts): each checked as its
+   * own route would be, the whole batch refused if any is; answers one result per call, in order.
+   */
+  batch: post({ server: master, path: '/v1/fs/batch', request: BatchRequest, reply: BatchReply, caller: 'token' }),
   list: get({ server: master, path: '/v1/fs/list', request: query({ path: z.string(), recursive: flag, after: z.string().optional(), limit: z.number().int().optional() }), reply: ListReply, caller: 'token' }),
   fsck: get({ server: master, path: '/v1/fs/fsck', request: query({ path: z.string(), files: flag }), reply: FsckReply, caller: 'token' }),
   du: get({ server: master, path: '/v1/fs/du', request: query({ path: z.string(), summary: flag, perFile: flag }), reply: DuReply, caller: 'token' }),

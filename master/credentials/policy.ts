@@ -6,7 +6,8 @@
 // scope does not cover the call.
 import type { Request } from 'express';
 import type { z } from 'zod';
-import { AUTH, CHUNKSERVER_PREFIX, CLUSTER, FS, routeFor, type Route } from '../../common/contract/index.js';
+import { BatchRequest } from '../../common/batch.js';
+import { AUTH, CHUNKSERVER_PREFIX, CLUSTER, FS, routeFor, wireQuery, type Route } from '../../common/contract/index.js';
 import { leadsToScope, requireAdmin, requireInScope, requireWritable, type Principal } from '../../common/credentials.js';
 import { DfsError } from '../../common/errors.js';
 import { normalizePath } from '../../common/paths.js';
@@ -74,6 +75,24 @@ const dashboard: Check = (p, req, state) => {
 };
 
 /**
+ * A batch (POST /v1/fs/batch, common/batch.ts): each call judged as its own route's check judges
+ * it, so a batch can do nothing its calls one by one could not; one refused call refuses the
+ * whole batch, before any runs. A stat's input is its query, as JSON values.
+ */
+const batch: Check = (p, req, state) => {
+  for (const c of parseInput(BatchRequest, req.body).calls) {
+    const route = FS[c.op];
+    const check = SCOPE_CHECKS.get(route);
+    if (check === undefined) {
+      requireAdmin(p);
+      continue;
+    }
+    const input = route.method === 'GET' ? { query: wireQuery(parseInput(route.request, c.input) as Record<string, unknown>) } : { body: c.input, query: {} };
+    check(p, input as unknown as Request, state);
+  }
+};
+
+/**
  * What a token's scope must cover, for each route the contract opens to any token ('token') or
  * to anyone ('optional'). The class comes from the contract (common/contract/); a 'token' route
  * without a check here needs an admin token, so a route added without one is closed, not open
@@ -96,6 +115,7 @@ export const SCOPE_CHECKS = new Map<Route, Check>([
   [FS.stat, reads({ ancestors: true })],
   [FS.list, reads({ ancestors: true })],
   // Every path within the prefix (no walking down from above it: that is what stat and list are for).
+  [FS.batch, batch],
   [FS.statMany, (p, req) => {
     for (const path of parseInput(StatManyRequest, req.body).paths) requireInScope(p, normalizePath(path));
   }],

@@ -94,6 +94,11 @@ export class CredentialService {
   unbindSessionHeader(req: Request, p: Principal): void {
     const raw = req.get(SESSION_HEADER);
     if (raw === undefined) return;
+    req.headers[SESSION_HEADER] = this.unbindSession(raw, p);
+  }
+
+  /** unbindSessionHeader's check of one session (a header, or a batched call's `session`): answers the bare `<id>:<seq>`. */
+  unbindSession(raw: string, p: Principal): string {
     // Not even <id>:<seq> is a malformed request; a well-formed id this token did not open is refused as unauthorized.
     if (!/^[A-Za-z0-9_.-]{1,64}:[1-9]\d{0,14}$/.test(raw)) throw new DfsError('INVALID_ARGUMENT', `${SESSION_HEADER} must be <session id>:<sequence number from 1>`);
     const m = BOUND_SESSION.exec(raw);
@@ -110,7 +115,7 @@ export class CredentialService {
       if (this.checkedSessions.size >= MAX_CHECKED_SESSIONS) this.checkedSessions.clear();
       this.checkedSessions.add(pair);
     }
-    req.headers[SESSION_HEADER] = `${m[1]}:${m[3]}`;
+    return `${m[1]}:${m[3]}`;
   }
 
   // ---- admin operations ----

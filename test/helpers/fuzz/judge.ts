@@ -33,13 +33,25 @@ const NON_MUTATING_POSTS = new Set([routeKey(FS.session), routeKey(CLUSTER.unrea
 /** What a caller of class `cls` may not see: file names and bytes, secrets. */
 export interface Forbidden { strings: string[]; contents: Buffer[] }
 
+/** A batch (POST /v1/fs/batch) that holds only stats: SECURITY.md lets a read-only token make it. */
+function batchOfReads(body: Buffer | undefined): boolean {
+  try {
+    const calls = (JSON.parse(body?.toString('utf8') ?? '') as { calls?: unknown }).calls;
+    return Array.isArray(calls) && calls.length > 0 && calls.every((c) => (c as { op?: unknown } | null)?.op === 'stat');
+  } catch {
+    return false;
+  }
+}
+
 /** Whether `cls` may get a success from `route` at all (scope within a route is judged by the fingerprint and the leak check). */
-export function maySucceed(route: Route, cls: Credential, method: string, handle: number | undefined, chunk: ChunkTokens): boolean {
+export function maySucceed(route: Route, cls: Credential, method: string, handle: number | undefined, chunk: ChunkTokens, body?: Buffer): boolean {
   switch (route.caller) {
     case 'public': case 'optional': return true;
     case 'chunkserver': case 'member': return false;
     case 'admin': return cls.scope?.admin === true;
-    case 'token': return cls.scope !== undefined && !(cls.scope.readOnly && route.method === 'POST' && !NON_MUTATING_POSTS.has(routeKey(route)));
+    case 'token':
+      if (route === FS.batch && cls.scope?.readOnly) return batchOfReads(body);
+      return cls.scope !== undefined && !(cls.scope.readOnly && route.method === 'POST' && !NON_MUTATING_POSTS.has(routeKey(route)));
     case 'chunk-token':
       if (method === 'PUT') return cls.name === 'admin';
       return cls.name === 'admin' || cls.name === 'read-only' || (cls.name === 'prefix' && handle !== undefined && chunk.ownHandles.has(handle));
@@ -102,7 +114,7 @@ export function judge(route: Route, cls: Credential, kind: Kind, built: Built, r
   const preflight = built.req.method === 'OPTIONS' && status === 204 && body.length === 0;
   if (status < 400 && status >= 100 && !preflight) {
     if (kind === 'wrong-method' || kind === 'path-variant') out.push({ ...where, kind: 'wrong-route-success', detail: `HTTP ${status} for ${kind === 'wrong-method' ? 'a method the route does not take' : 'a path the contract does not have'}` });
-    else if (!maySucceed(route, cls, built.req.method, built.handle, chunk)) out.push({ ...where, kind: 'unauthorized-success', detail: `HTTP ${status} without the credential the route needs: ${body.subarray(0, 200).toString('latin1')}` });
+    else if (!maySucceed(route, cls, built.req.method, built.handle, chunk, built.req.body)) out.push({ ...where, kind: 'unauthorized-success', detail: `HTTP ${status} without the credential the route needs: ${body.subarray(0, 200).toString('latin1')}` });
   }
   const text = `${body.toString('latin1')}\n${headers.location ?? ''}`;
   // A name the caller sent may come back in its error ("... is outside it"): it learns nothing it did not know.

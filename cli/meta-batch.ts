@@ -1,0 +1,145 @@
+// The client's batching of namespace calls (common/batch.ts), as a database driver pipelines
+// queries: a call made while MAX_BATCHES_IN_FLIGHT requests are already out waits, and the calls
+// waiting go together in the next request, POST /v1/fs/batch. A client with one call out at a
+// time sends each call alone, as before; one with 64 out sends a few batches. Each call keeps its
+// own session and sequence number (exactly once), its own reply check and its own error.
+import { BATCH_OPS, MAX_BATCH_CALLS, type BatchCall, type BatchOp, type BatchResult } from '../common/batch.js';
+import { checkReply } from '../common/contract/call.js';
+import { FS, type JsonRoute, type ReplyOf, type RequestOf } from '../common/contract/index.js';
+import { DfsError, errorFromBody } from '../common/errors.js';
+
+/** Requests (single calls or batches) one client has out to the leader before further calls wait to be batched. */
+export const MAX_BATCHES_IN_FLIGHT = 4;
+/** A batch's calls' inputs, as JSON, stop at about this much (an inline create carries up to 22 KiB). */
+export const MAX_BATCH_INPUT_BYTES = 1024 * 1024;
+/** Input bytes counted for a call without inline bytes: paths and flags. */
+const CALL_OVERHEAD_BYTES = 512;
+
+/** Errors a single call retries itself (common/leader.ts): a batched call that gets one goes again alone. */
+const RETRIED_ALONE = new Set(['NOT_LEADER', 'SAFE_MODE', 'UNAVAILABLE', 'TIMEOUT']);
+
+/** The batchable routes' ops. */
+const OP_OF = new Map<JsonRoute, BatchOp>(BATCH_OPS.map((op) => [FS[op], op]));
+
+/** Whether calls of `route` may go in a batch. */
+export function batchable(route: JsonRoute): boolean {
+  return OP_OF.has(route);
+}
+
+interface Waiting {
+  call: BatchCall;
+  route: JsonRoute;
+  bytes: number;
+  /** The same call alone (the single route, with its own retries). */
+  alone: () => Promise<unknown>;
+  resolve: (reply: unknown) => void;
+  reject: (err: unknown) => void;
+}
+
+export interface BatchTransport {
+  /** POST /v1/fs/batch to the leader (following NOT_LEADER and waiting out elections, as any call). */
+  batch(calls: BatchCall[]): Promise<{ results: BatchResult[] }>;
+  /** The leader's address, for BAD_REPLY messages. */
+  leader(): string;
+}
+
+/** Batches one client's namespace calls to the leader. */
+export class MetaBatcher {
+  private readonly waiting: Waiting[] = [];
+  private inFlight = 0;
+  /** False once a master answered that it has no batch route (an older master): calls then go alone. */
+  private supported = true;
+
+  constructor(private readonly transport: BatchTransport) {}
+
+  /**
+   * Sends a call of a batchable route: alone now when fewer than MAX_BATCHES_IN_FLIGHT requests
+   * are out, else in the next batch. `alone` makes the same call by itself; `session` is its
+   * x-dfs-session value (a mutation's).
+   */
+  submit<R extends JsonRoute>(route: R, input: RequestOf<R>, session: string | undefined, alone: () => Promise<ReplyOf<R>>): Promise<ReplyOf<R>> {
+    const op = OP_OF.get(route);
+    // Other calls go as they are, uncounted: one may wait on a batchable call (an append's turn
+    // waits for another writer's complete), so they must never hold the batchable calls back.
+    if (op === undefined) return alone();
+    if (!this.supported || (this.inFlight < MAX_BATCHES_IN_FLIGHT && this.waiting.length === 0)) return this.track(alone());
+    return new Promise<ReplyOf<R>>((resolve, reject) => {
+      const inline = (input as { inline?: { data?: string } }).inline?.data?.length ?? 0;
+      this.waiting.push({
+        call: { op, input, ...(session !== undefined ? { session } : {}) }, route, bytes: CALL_OVERHEAD_BYTES + inline,
+        alone, resolve: resolve as (reply: unknown) => void, reject,
+      });
+    });
+  }
+
+  /** Counts a request out until it ends, then sends what waited meanwhile. */
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.inFlight++;
+    const done = () => {
+      this.inFlight--;
+      this.flush();
+    };
+    p.then(done, done);
+    return p;
+  }
+
+  /** Sends the waiting calls, in batches, while fewer than MAX_BATCHES_IN_FLIGHT requests are out. */
+  private flush(): void {
+    while (this.waiting.length > 0 && this.inFlight < MAX_BATCHES_IN_FLIGHT) {
+      const batch: Waiting[] = [];
+      let bytes = 0;
+      while (this.waiting.length > 0 && batch.length < MAX_BATCH_CALLS && (batch.length === 0 || bytes + this.waiting[0]!.bytes <= MAX_BATCH_INPUT_BYTES)) {
+        const w = this.waiting.shift()!;
+        bytes += w.bytes;
+        batch.push(w);
+      }
+      if (batch.length === 1 || !this.supported) {
+        for (const w of batch) this.track(w.alone()).then(w.resolve, w.reject);
+        continue;
+      }
+      void this.track(this.send(batch));
+    }
+  }
+
+  private async send(batch: Waiting[]): Promise<void> {
+    let results: BatchResult[];
+    try {
+      ({ results } = await this.transport.batch(batch.map((w) => w.call)));
+      if (results.length !== batch.length) throw new DfsError('BAD_REPLY', `the batch of ${batch.length} calls got ${results.length} results`);
+    } catch (err) {
+      this.failed(batch, err);
+      return;
+    }
+    batch.forEach((w, i) => this.answer(w, results[i]!));
+  }
+
+  /** One call's result: its reply (checked against its route), its error, or sent again alone. */
+  private answer(w: Waiting, result: BatchResult): void {
+    if ('reply' in result) {
+      try {
+        w.resolve(checkReply(w.route, result.reply, this.transport.leader()));
+      } catch (err) {
+        w.reject(err);
+      }
+      return;
+    }
+    const err = errorFromBody(result, 500);
+    if (RETRIED_ALONE.has(err.code)) this.track(w.alone()).then(w.resolve, w.reject);
+    else w.reject(err);
+  }
+
+  /**
+   * The whole batch failed. A master without the route (NOT_FOUND: an older master) or a batch
+   * refused whole (a call the token may not make, a bad input) sends each call alone, to get
+   * each its own answer; a cluster that cannot be reached fails them all.
+   */
+  private failed(batch: Waiting[], err: unknown): void {
+    const e = err instanceof DfsError ? err : new DfsError('INTERNAL', String(err));
+    if (e.code === 'NOT_FOUND' && e.message === 'no such route') this.supported = false;
+    if (e.code === 'UNAVAILABLE') {
+      for (const w of batch) w.reject(e);
+      return;
+    }
+    for (const w of batch) this.track(w.alone()).then(w.resolve, w.reject);
+  }
+}

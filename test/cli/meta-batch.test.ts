@@ -1,0 +1,196 @@
+// The client's batching of namespace calls (cli/meta-batch.ts), against a fake leader that holds
+// each request until the test lets it go: calls go alone while fewer than MAX_BATCHES_IN_FLIGHT
+// are out, the ones made meanwhile go in one batch, in order, each answered by its own result;
+// a call that got a retryable error, a batch refused whole and an older master (no batch route)
+// all fall back to the call alone; a cluster that cannot be reached fails the whole batch.
+import t from 'tap';
+import { MAX_BATCH_CALLS, type BatchCall, type BatchResult } from '../../common/batch.js';
+import { FS } from '../../common/contract/index.js';
+import { DfsError } from '../../common/errors.js';
+import { MAX_BATCH_INPUT_BYTES, MAX_BATCHES_IN_FLIGHT, MetaBatcher } from '../../cli/meta-batch.js';
+
+/** A directory's EntryInfo, as a master answers a mkdir. */
+const dir = (path: string) => ({ path, name: path.slice(1), type: 'dir', size: 0, mtimeMs: 0, replication: 0, state: 'complete', chunkCount: 0 });
+
+interface Held<T> { release: (v: T) => void; fail: (e: unknown) => void }
+
+/** A leader whose requests wait until released; answers each batched call with `answer`. */
+function fakeLeader(answer: (c: BatchCall) => BatchResult = (c) => ({ reply: dir((c.input as { path: string }).path) })) {
+  const alone: { path: string; held: Held<unknown> }[] = [];
+  const batches: { calls: BatchCall[]; held: Held<{ results: BatchResult[] }> }[] = [];
+  const leader = {
+    alone,
+    batches,
+    batcher: new MetaBatcher({
+      batch: (calls) => new Promise((release, fail) => batches.push({ calls, held: { release, fail } })),
+      leader: () => '127.0.0.1:1',
+    }),
+    mkdir(path: string, session = `s:${path.length}`) {
+      return leader.batcher.submit(FS.mkdir, { path }, session, () => new Promise((release, fail) => alone.push({ path, held: { release, fail } })) as never);
+    },
+    /** Releases the oldest batch with answers for its calls. */
+    answerBatch() {
+      const b = batches.shift()!;
+      b.held.release({ results: b.calls.map(answer) });
+    },
+    answerAlone() {
+      const a = alone.shift()!;
+      a.held.release({ path: a.path });
+    },
+  };
+  return leader;
+}
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+t.test('one call out at a time goes alone; calls made while the window is full go in one batch, in order', async (t) => {
+  const l = fakeLeader();
+  const first = l.mkdir('/a');
+  await tick();
+  t.equal(l.alone.length, 1, 'a single call goes alone, to its own route');
+  l.answerAlone();
+  t.same(await first, { path: '/a' });
+  const out = Array.from({ length: MAX_BATCHES_IN_FLIGHT + 10 }, (_, i) => l.mkdir(`/d${i}`, `s:${i + 1}`));
+  await tick();
+  t.equal(l.alone.length, MAX_BATCHES_IN_FLIGHT, `the first ${MAX_BATCHES_IN_FLIGHT} go alone`);
+  t.equal(l.batches.length, 0, 'the rest wait for one of them');
+  l.answerAlone();
+  await tick();
+  t.equal(l.batches.length, 1, 'when one ends, the waiting calls go as one batch');
+  t.same(l.batches[0]!.calls.map((c) => c.input), Array.from({ length: 10 }, (_, i) => ({ path: `/d${i + MAX_BATCHES_IN_FLIGHT}` })), 'in the order they were made');
+  t.same(l.batches[0]!.calls.map((c) => [c.op, c.session]), Array.from({ length: 10 }, (_, i) => ['mkdir', `s:${i + MAX_BATCHES_IN_FLIGHT + 1}`]), 'each with its op and its own session');
+  l.answerBatch();
+  while (l.alone.length > 0) l.answerAlone();
+  const replies = await Promise.all(out);
+  t.same(replies.slice(MAX_BATCHES_IN_FLIGHT).map((r) => (r as { path: string }).path), Array.from({ length: 10 }, (_, i) => `/d${i + MAX_BATCHES_IN_FLIGHT}`), 'each call gets its own result');
+});
+
+t.test('a batch holds at most MAX_BATCH_CALLS calls and about MAX_BATCH_INPUT_BYTES of input', async (t) => {
+  t.ok(MAX_BATCH_INPUT_BYTES + 64 * 1024 <= 8 * 1024 * 1024, 'a batch of the most input (plus one call over) fits the master\'s 8 MiB JSON body limit');
+  const l = fakeLeader();
+  const out = Array.from({ length: MAX_BATCHES_IN_FLIGHT }, (_, i) => l.mkdir(`/w${i}`));
+  const waiting = Array.from({ length: MAX_BATCH_CALLS + 5 }, (_, i) => l.mkdir(`/b${i}`));
+  await tick();
+  l.answerAlone();
+  await tick();
+  t.equal(l.batches[0]!.calls.length, MAX_BATCH_CALLS, 'the first batch is full');
+  l.answerAlone();
+  await tick();
+  t.equal(l.batches[1]!.calls.length, 5, 'the rest go in the next');
+  while (l.batches.length > 0) l.answerBatch();
+  while (l.alone.length > 0) l.answerAlone();
+  await Promise.all([...out, ...waiting]);
+  // Inline creates carry their bytes: a batch stops at the byte bound.
+  const c = fakeLeader();
+  const hold = Array.from({ length: MAX_BATCHES_IN_FLIGHT }, (_, i) => c.mkdir(`/h${i}`));
+  const big = 'A'.repeat(20_000);
+  const creates = Array.from({ length: 100 }, (_, i) => c.batcher.submit(FS.create, { path: `/f${i}`, inline: { data: big, size: 15_000, checksum: '0000000000000000' } }, `c:${i + 1}`, () => Promise.resolve({}) as never));
+  await tick();
+  c.answerAlone();
+  await tick();
+  const sizes = c.batches.map((b) => b.calls.length);
+  t.ok(sizes.length >= 1 && sizes.every((n) => n * 20_000 <= MAX_BATCH_INPUT_BYTES + 20_000), `inline creates split by bytes (${sizes.join(', ')})`);
+  // Each batch refused whole: each create goes alone (answered at once here).
+  for (let round = 0; round < 10; round++) {
+    while (c.batches.length > 0) c.batches.shift()!.held.fail(new DfsError('FORBIDDEN', 'refused'));
+    while (c.alone.length > 0) c.answerAlone();
+    await tick();
+  }
+  await Promise.all([...hold, ...creates]);
+});
+
+t.test('per-call errors: retryable ones go again alone, others are the call\'s own', async (t) => {
+  const l = fakeLeader((c) => {
+    const path = (c.input as { path: string }).path;
+    if (path === '/moved') return new DfsError('NOT_LEADER', 'not the leader').toBody();
+    if (path === '/exists') return new DfsError('EXISTS', '/exists exists').toBody();
+    return { reply: dir(path) };
+  });
+  const hold = Array.from({ length: MAX_BATCHES_IN_FLIGHT }, (_, i) => l.mkdir(`/h${i}`));
+  const moved = l.mkdir('/moved');
+  const exists = l.mkdir('/exists');
+  const fine = l.mkdir('/fine');
+  await tick();
+  l.answerAlone();
+  await tick();
+  l.answerBatch();
+  await t.rejects(exists, { code: 'EXISTS' }, 'a refusal is the call\'s own error');
+  t.equal(((await fine) as { path: string }).path, '/fine', 'its neighbours succeed');
+  await tick();
+  t.ok(l.alone.some((a) => a.path === '/moved'), 'a NOT_LEADER call is sent again alone (its own retries follow the leader)');
+  while (l.alone.length > 0) l.answerAlone();
+  t.same(await moved, { path: '/moved' });
+  await Promise.all(hold);
+});
+
+t.test('a reply that does not fit its route is BAD_REPLY for that call only', async (t) => {
+  const l = fakeLeader((c) => ((c.input as { path: string }).path === '/odd' ? { reply: { nonsense: true } } : { reply: dir('/ok') }));
+  const hold = Array.from({ length: MAX_BATCHES_IN_FLIGHT }, (_, i) => l.mkdir(`/h${i}`));
+  const odd = l.mkdir('/odd');
+  const ok = l.mkdir('/ok');
+  await tick();
+  l.answerAlone();
+  await tick();
+  l.answerBatch();
+  await t.rejects(odd, { code: 'BAD_REPLY' });
+  t.equal(((await ok) as { path: string }).path, '/ok');
+  while (l.alone.length > 0) l.answerAlone();
+  await Promise.all(hold);
+});
+
+for (const [what, err, alone] of [
+  ['an older master without the route (NOT_FOUND)', new DfsError('NOT_FOUND', 'no such route'), true],
+  ['a batch refused whole (FORBIDDEN)', new DfsError('FORBIDDEN', 'call 1 (mkdir): /x is outside the token\'s prefix'), true],
+  ['a batch with too many results', undefined, true],
+  ['a cluster that cannot be reached (UNAVAILABLE)', new DfsError('UNAVAILABLE', 'no master leader found'), false],
+] as const) {
+  t.test(`the whole batch failed: ${what}`, async (t) => {
+    const l = fakeLeader();
+    const hold = Array.from({ length: MAX_BATCHES_IN_FLIGHT }, (_, i) => l.mkdir(`/h${i}`));
+    const calls = [l.mkdir('/p'), l.mkdir('/q')];
+    await tick();
+    l.answerAlone();
+    await tick();
+    // What each call ends with, watched before the batch fails (so no rejection goes unhandled).
+    const ended = calls.map((c) => c.then(() => 'ok', (e: DfsError) => e.code));
+    const b = l.batches.shift()!;
+    if (err) b.held.fail(err);
+    else b.held.release({ results: [...b.calls, ...b.calls].map(() => ({ reply: {} })) });
+    await tick();
+    if (alone) {
+      t.same(l.alone.slice(-2).map((a) => a.path), ['/p', '/q'], 'each call is sent again alone');
+      while (l.alone.length > 0) l.answerAlone();
+      t.same(await Promise.all(calls), [{ path: '/p' }, { path: '/q' }], 'and gets its own answer');
+    } else {
+      t.same(await Promise.all(ended), ['UNAVAILABLE', 'UNAVAILABLE'], 'every call fails with the batch\'s error');
+      while (l.alone.length > 0) l.answerAlone();
+    }
+    await Promise.all(hold);
+    if (err?.code === 'NOT_FOUND') {
+      const later = Array.from({ length: MAX_BATCHES_IN_FLIGHT + 3 }, (_, i) => l.mkdir(`/later${i}`));
+      await tick();
+      t.equal(l.batches.length, 0, 'after a master said it has no batch route, calls no longer wait to be batched');
+      t.equal(l.alone.length, MAX_BATCHES_IN_FLIGHT + 3);
+      while (l.alone.length > 0) l.answerAlone();
+      await Promise.all(later);
+    }
+  });
+}
+
+t.test('calls of other routes never wait behind batchable ones', async (t) => {
+  const l = fakeLeader();
+  const hold = Array.from({ length: MAX_BATCHES_IN_FLIGHT + 2 }, (_, i) => l.mkdir(`/h${i}`));
+  await tick();
+  // An append may wait for another writer's complete: it must not take or wait for a slot.
+  let sent = false;
+  const append = l.batcher.submit(FS.append, { path: '/log' }, 'a:1', async () => {
+    sent = true;
+    return {} as never;
+  });
+  t.ok(sent, 'an append goes at once though the window is full');
+  await append;
+  while (l.alone.length > 0) l.answerAlone();
+  await tick();
+  while (l.batches.length > 0) l.answerBatch();
+  await Promise.all(hold);
+});
