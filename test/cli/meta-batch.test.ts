@@ -43,34 +43,52 @@ function fakeLeader(answer: (c: BatchCall) => BatchResult = (c) => ({ reply: dir
 
 const tick = () => new Promise((r) => setImmediate(r));
 
-t.test('one call out at a time goes alone; calls made while the window is full go in one batch, in order', async (t) => {
+/** Fills the window: MAX_BATCHES_IN_FLIGHT calls, each made in a turn of its own, so each goes alone and is held. */
+async function fill(l: ReturnType<typeof fakeLeader>): Promise<Promise<unknown>[]> {
+  const out: Promise<unknown>[] = [];
+  for (let i = 0; i < MAX_BATCHES_IN_FLIGHT; i++) {
+    out.push(l.mkdir(`/h${i}`));
+    await tick();
+  }
+  return out;
+}
+
+t.test('a call alone in its turn goes alone; calls made in one turn, or while the window is full, go in one batch, in order', async (t) => {
   const l = fakeLeader();
   const first = l.mkdir('/a');
   await tick();
   t.equal(l.alone.length, 1, 'a single call goes alone, to its own route');
+  t.equal(l.batches.length, 0);
   l.answerAlone();
   t.same(await first, { path: '/a' });
-  const out = Array.from({ length: MAX_BATCHES_IN_FLIGHT + 10 }, (_, i) => l.mkdir(`/d${i}`, `s:${i + 1}`));
+  const turn = Array.from({ length: 10 }, (_, i) => l.mkdir(`/t${i}`, `t:${i + 1}`));
   await tick();
-  t.equal(l.alone.length, MAX_BATCHES_IN_FLIGHT, `the first ${MAX_BATCHES_IN_FLIGHT} go alone`);
-  t.equal(l.batches.length, 0, 'the rest wait for one of them');
+  t.equal(l.alone.length, 0, 'calls made in one turn do not go alone');
+  t.same(l.batches[0]?.calls.map((c) => [c.op, c.session, c.input]), Array.from({ length: 10 }, (_, i) => ['mkdir', `t:${i + 1}`, { path: `/t${i}` }]), 'they go as one batch, in order, each with its op and its own session');
+  l.answerBatch();
+  t.same((await Promise.all(turn)).map((r) => (r as { path: string }).path), Array.from({ length: 10 }, (_, i) => `/t${i}`), 'each call gets its own result');
+  const hold = await fill(l);
+  t.equal(l.alone.length, MAX_BATCHES_IN_FLIGHT, `${MAX_BATCHES_IN_FLIGHT} calls in turns of their own go alone`);
+  const later = [l.mkdir('/w1', 'w:1')];
+  await tick();
+  later.push(l.mkdir('/w2', 'w:2'));
+  await tick();
+  t.equal(l.batches.length, 0, 'with the window full, calls wait, whatever turn they were made in');
   l.answerAlone();
   await tick();
-  t.equal(l.batches.length, 1, 'when one ends, the waiting calls go as one batch');
-  t.same(l.batches[0]!.calls.map((c) => c.input), Array.from({ length: 10 }, (_, i) => ({ path: `/d${i + MAX_BATCHES_IN_FLIGHT}` })), 'in the order they were made');
-  t.same(l.batches[0]!.calls.map((c) => [c.op, c.session]), Array.from({ length: 10 }, (_, i) => ['mkdir', `s:${i + MAX_BATCHES_IN_FLIGHT + 1}`]), 'each with its op and its own session');
+  t.same(l.batches[0]?.calls.map((c) => c.input), [{ path: '/w1' }, { path: '/w2' }], 'when a request ends, the waiting calls go as one batch');
   l.answerBatch();
   while (l.alone.length > 0) l.answerAlone();
-  const replies = await Promise.all(out);
-  t.same(replies.slice(MAX_BATCHES_IN_FLIGHT).map((r) => (r as { path: string }).path), Array.from({ length: 10 }, (_, i) => `/d${i + MAX_BATCHES_IN_FLIGHT}`), 'each call gets its own result');
+  await Promise.all([...hold, ...later]);
 });
 
 t.test('a batch holds at most MAX_BATCH_CALLS calls and about MAX_BATCH_INPUT_BYTES of input', async (t) => {
   t.ok(MAX_BATCH_INPUT_BYTES + 64 * 1024 <= 8 * 1024 * 1024, 'a batch of the most input (plus one call over) fits the master\'s 8 MiB JSON body limit');
   const l = fakeLeader();
-  const out = Array.from({ length: MAX_BATCHES_IN_FLIGHT }, (_, i) => l.mkdir(`/w${i}`));
+  const out = await fill(l);
   const waiting = Array.from({ length: MAX_BATCH_CALLS + 5 }, (_, i) => l.mkdir(`/b${i}`));
   await tick();
+  t.equal(l.batches.length, 0, 'with the window full, they wait');
   l.answerAlone();
   await tick();
   t.equal(l.batches[0]!.calls.length, MAX_BATCH_CALLS, 'the first batch is full');
@@ -82,7 +100,7 @@ t.test('a batch holds at most MAX_BATCH_CALLS calls and about MAX_BATCH_INPUT_BY
   await Promise.all([...out, ...waiting]);
   // Inline creates carry their bytes: a batch stops at the byte bound.
   const c = fakeLeader();
-  const hold = Array.from({ length: MAX_BATCHES_IN_FLIGHT }, (_, i) => c.mkdir(`/h${i}`));
+  const hold = await fill(c);
   const big = 'A'.repeat(20_000);
   const creates = Array.from({ length: 100 }, (_, i) => c.batcher.submit(FS.create, { path: `/f${i}`, inline: { data: big, size: 15_000, checksum: '0000000000000000' } }, `c:${i + 1}`, () => Promise.resolve({}) as never));
   await tick();
@@ -106,7 +124,7 @@ t.test('per-call errors: retryable ones go again alone, others are the call\'s o
     if (path === '/exists') return new DfsError('EXISTS', '/exists exists').toBody();
     return { reply: dir(path) };
   });
-  const hold = Array.from({ length: MAX_BATCHES_IN_FLIGHT }, (_, i) => l.mkdir(`/h${i}`));
+  const hold = await fill(l);
   const moved = l.mkdir('/moved');
   const exists = l.mkdir('/exists');
   const fine = l.mkdir('/fine');
@@ -125,7 +143,7 @@ t.test('per-call errors: retryable ones go again alone, others are the call\'s o
 
 t.test('a reply that does not fit its route is BAD_REPLY for that call only', async (t) => {
   const l = fakeLeader((c) => ((c.input as { path: string }).path === '/odd' ? { reply: { nonsense: true } } : { reply: dir('/ok') }));
-  const hold = Array.from({ length: MAX_BATCHES_IN_FLIGHT }, (_, i) => l.mkdir(`/h${i}`));
+  const hold = await fill(l);
   const odd = l.mkdir('/odd');
   const ok = l.mkdir('/ok');
   await tick();
@@ -146,7 +164,7 @@ for (const [what, err, alone] of [
 ] as const) {
   t.test(`the whole batch failed: ${what}`, async (t) => {
     const l = fakeLeader();
-    const hold = Array.from({ length: MAX_BATCHES_IN_FLIGHT }, (_, i) => l.mkdir(`/h${i}`));
+    const hold = await fill(l);
     const calls = [l.mkdir('/p'), l.mkdir('/q')];
     await tick();
     l.answerAlone();
@@ -179,7 +197,7 @@ for (const [what, err, alone] of [
 
 t.test('calls of other routes never wait behind batchable ones', async (t) => {
   const l = fakeLeader();
-  const hold = Array.from({ length: MAX_BATCHES_IN_FLIGHT + 2 }, (_, i) => l.mkdir(`/h${i}`));
+  const hold = [...await fill(l), l.mkdir('/h-more1'), l.mkdir('/h-more2')];
   await tick();
   // An append may wait for another writer's complete: it must not take or wait for a slot.
   let sent = false;
