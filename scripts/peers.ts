@@ -1,13 +1,15 @@
 // dfs's metadata path beside etcd and MooseFS, in one run (issue 20). On a fresh local dfs cluster
 // (3 masters, 3 chunkservers): a sequential create's p50, then mkdirs and linearizable stats with
-// each --inflight in flight, and empty and 4 KiB files with the first, every phase spread over
-// --procs client processes so that the client is not the bound. Then, where they are set up on
+// each --inflight in flight, and empty and 4 KiB files with the first, every phase from --procs
+// client processes: 1 by default, as etcd's benchmark runs (one process, one connection pool);
+// more spreads the same calls over several clients, each batching fewer (cli/meta-batch.ts).
+// Then, where they are set up on
 // this machine (../shared/peers: `bash etcd/setup.sh`, `bash moosefs/setup.sh`), etcd's own
 // benchmark (puts and linearizable gets, sequential and with each --inflight in flight, through
 // its HTTP gateway, as dfs is reached) and MooseFS's `bench.sh meta`, one after the other, never
 // beside dfs. Prints one table with the ratios; p50 and p99 over every operation of a phase.
 //
-//   npm run build && node dist/scripts/peers.js [--ops 4000] [--inflight 64,256] [--procs 4] [--no-etcd] [--no-moosefs] [--json out.json]
+//   npm run build && node dist/scripts/peers.js [--ops 4000] [--inflight 64,256] [--procs 1] [--no-etcd] [--no-moosefs] [--json out.json]
 //
 // It stops only what it started (the dfs cluster, by pid) and removes its folder; the peers'
 // clusters stay as their setup scripts left them (their teardown.sh stops them).
@@ -23,7 +25,7 @@ import type { MetaOp, MetaReply, MetaSpec } from './bench/meta-worker.js';
 import { mooseFsMissing } from './bench/moosefs.js';
 import { percentile } from './bench/stats.js';
 
-const USAGE = 'usage: node dist/scripts/peers.js [--ops 4000] [--inflight 64,256] [--procs 4] [--no-etcd] [--no-moosefs] [--json out.json]';
+const USAGE = 'usage: node dist/scripts/peers.js [--ops 4000] [--inflight 64,256] [--procs 1] [--no-etcd] [--no-moosefs] [--json out.json]';
 const PEERS = resolve(ROOT, '..', 'shared', 'peers');
 const ETCD_BASE = '/tmp/etcdbench';
 /** A phase that takes longer than this is stuck, not slow. */
@@ -37,7 +39,7 @@ function options() {
   let v;
   try {
     v = parseArgs({ options: {
-      ops: { type: 'string', default: '4000' }, inflight: { type: 'string', default: '64,256' }, procs: { type: 'string', default: '4' },
+      ops: { type: 'string', default: '4000' }, inflight: { type: 'string', default: '64,256' }, procs: { type: 'string', default: '1' },
       'no-etcd': { type: 'boolean', default: false }, 'no-moosefs': { type: 'boolean', default: false }, json: { type: 'string' }, help: { type: 'boolean', default: false },
     } }).values;
   } catch (err) {
