@@ -15,13 +15,22 @@ import { DfsError, errorFromBody } from '../common/errors.js';
  * 64): one batch being answered while the next forms; more makes smaller batches.
  */
 export const MAX_BATCHES_IN_FLIGHT = 2;
-/** A batch's calls' inputs, as JSON, stop at about this much (an inline create carries up to 22 KiB). */
+/** A batch's calls, as JSON, stop at this much (an inline create carries up to 22 KiB); a larger call goes alone. */
 export const MAX_BATCH_INPUT_BYTES = 1024 * 1024;
-/** Input bytes counted for a call without inline bytes: paths and flags. */
-const CALL_OVERHEAD_BYTES = 512;
+/** Bytes counted for a call besides its input: its op, its session, the JSON around them. */
+const CALL_OVERHEAD_BYTES = 128;
 
 /** Errors a single call retries itself (common/leader.ts): a batched call that gets one goes again alone. */
 const RETRIED_ALONE = new Set(['NOT_LEADER', 'SAFE_MODE', 'UNAVAILABLE', 'TIMEOUT']);
+
+/**
+ * An older master, without the batch route: it answers an admin NOT_FOUND ("no such route") and
+ * any other token FORBIDDEN ("this needs an admin token": a route it does not know needs one). A
+ * master with the route never says the latter of a batch: every batchable call has its own rule.
+ */
+function olderMaster(e: DfsError): boolean {
+  return (e.code === 'NOT_FOUND' && e.message === 'no such route') || (e.code === 'FORBIDDEN' && e.message.startsWith('this needs an admin token'));
+}
 
 /** The batchable routes' ops. */
 const OP_OF = new Map<JsonRoute, BatchOp>(BATCH_OPS.map((op) => [FS[op], op]));
@@ -67,8 +76,12 @@ export class MetaBatcher {
     const op = OP_OF.get(route);
     // Other calls go as they are, uncounted: one may wait on a batchable call (an append's turn
     // waits for another writer's complete), so they must never hold the batchable calls back.
-    if (op === undefined) return alone();
+    // A stat with chunks answers every chunk and its token (a large file's is large): alone.
+    if (op === undefined || (op === 'stat' && (input as { chunks?: boolean }).chunks === true)) return alone();
     if (!this.supported) return this.track(alone());
+    // A call larger than a batch may hold (a complete of a file of many chunks) goes alone.
+    const bytes = CALL_OVERHEAD_BYTES + Buffer.byteLength(JSON.stringify(input));
+    if (bytes > MAX_BATCH_INPUT_BYTES) return this.track(alone());
     // Sent at the end of this turn: the calls made in the same turn (the callers a batch's answer
     // woke, each making its next call) go together. A call alone in its turn goes alone.
     if (!this.flushScheduled) {
@@ -79,9 +92,8 @@ export class MetaBatcher {
       });
     }
     return new Promise<ReplyOf<R>>((resolve, reject) => {
-      const inline = (input as { inline?: { data?: string } }).inline?.data?.length ?? 0;
       this.waiting.push({
-        call: { op, input, ...(session !== undefined ? { session } : {}) }, route, bytes: CALL_OVERHEAD_BYTES + inline,
+        call: { op, input, ...(session !== undefined ? { session } : {}) }, route, bytes,
         alone, resolve: resolve as (reply: unknown) => void, reject,
       });
     });
@@ -144,17 +156,19 @@ export class MetaBatcher {
   }
 
   /**
-   * The whole batch failed. A master without the route (NOT_FOUND: an older master) or a batch
-   * refused whole (a call the token may not make, a bad input) sends each call alone, to get
-   * each its own answer; a cluster that cannot be reached fails them all.
+   * The whole batch failed: each call goes alone (below), unless no master could be reached.
+   * An older master (no batch route) turns batching off for this client.
    */
   private failed(batch: Waiting[], err: unknown): void {
     const e = err instanceof DfsError ? err : new DfsError('INTERNAL', String(err));
-    if (e.code === 'NOT_FOUND' && e.message === 'no such route') this.supported = false;
-    if (e.code === 'UNAVAILABLE') {
+    if (olderMaster(e)) this.supported = false;
+    // No master answered at all: alone, each call would only wait as long again.
+    if (e.code === 'UNAVAILABLE' && e.message.startsWith('cannot reach a master')) {
       for (const w of batch) w.reject(e);
       return;
     }
+    // Anything else (a refusal, a timeout, no leader found in time): each call alone, with its
+    // own session, gets its own answer; one the batch applied answers as applied.
     for (const w of batch) this.track(w.alone()).then(w.resolve, w.reject);
   }
 }

@@ -80,16 +80,18 @@ const dashboard: Check = (p, req, state) => {
  * whole batch, before any runs. A stat's input is its query, as JSON values.
  */
 const batch: Check = (p, req, state) => {
-  for (const c of parseInput(BatchRequest, req.body).calls) {
+  parseInput(BatchRequest, req.body).calls.forEach((c, i) => {
     const route = FS[c.op];
-    const check = SCOPE_CHECKS.get(route);
-    if (check === undefined) {
-      requireAdmin(p);
-      continue;
+    const check = SCOPE_CHECKS.get(route) ?? admin;
+    try {
+      const input = route.method === 'GET' ? { query: wireQuery(parseInput(route.request, c.input) as Record<string, unknown>) } : { body: c.input, query: {} };
+      check(p, input as unknown as Request, state);
+    } catch (err) {
+      // Which call was refused, as master/batch.ts names a call whose session or input it refuses.
+      if (err instanceof DfsError) throw new DfsError(err.code, `call ${i} (${c.op}): ${err.message}`, err.details);
+      throw err;
     }
-    const input = route.method === 'GET' ? { query: wireQuery(parseInput(route.request, c.input) as Record<string, unknown>) } : { body: c.input, query: {} };
-    check(p, input as unknown as Request, state);
-  }
+  });
 };
 
 /**
@@ -115,10 +117,11 @@ export const SCOPE_CHECKS = new Map<Route, Check>([
   [FS.stat, reads({ ancestors: true })],
   [FS.list, reads({ ancestors: true })],
   // Every path within the prefix (no walking down from above it: that is what stat and list are for).
-  [FS.batch, batch],
   [FS.statMany, (p, req) => {
     for (const path of parseInput(StatManyRequest, req.body).paths) requireInScope(p, normalizePath(path));
   }],
+  // A batch: each call by its own route's rule above.
+  [FS.batch, batch],
   [FS.fsck, reads({ ancestors: false })],
   [FS.du, reads({ ancestors: false })],
   // The trash (a move into /.trash/<user>/): a writable token whose prefix holds what is removed;

@@ -7,6 +7,7 @@ import t from 'tap';
 import { MAX_BATCH_CALLS, type BatchCall, type BatchResult } from '../../common/batch.js';
 import { FS } from '../../common/contract/index.js';
 import { DfsError } from '../../common/errors.js';
+import { MAX_JSON_BODY_BYTES } from '../../common/limits.js';
 import { MAX_BATCH_INPUT_BYTES, MAX_BATCHES_IN_FLIGHT, MetaBatcher } from '../../cli/meta-batch.js';
 
 /** A directory's EntryInfo, as a master answers a mkdir. */
@@ -83,7 +84,7 @@ t.test('a call alone in its turn goes alone; calls made in one turn, or while th
 });
 
 t.test('a batch holds at most MAX_BATCH_CALLS calls and about MAX_BATCH_INPUT_BYTES of input', async (t) => {
-  t.ok(MAX_BATCH_INPUT_BYTES + 64 * 1024 <= 8 * 1024 * 1024, 'a batch of the most input (plus one call over) fits the master\'s 8 MiB JSON body limit');
+  t.ok(MAX_BATCH_CALLS * 256 + MAX_BATCH_INPUT_BYTES <= MAX_JSON_BODY_BYTES, 'a batch of the most input, with each call\'s envelope, fits the master\'s JSON body limit');
   const l = fakeLeader();
   const out = await fill(l);
   const waiting = Array.from({ length: MAX_BATCH_CALLS + 5 }, (_, i) => l.mkdir(`/b${i}`));
@@ -160,7 +161,10 @@ for (const [what, err, alone] of [
   ['an older master without the route (NOT_FOUND)', new DfsError('NOT_FOUND', 'no such route'), true],
   ['a batch refused whole (FORBIDDEN)', new DfsError('FORBIDDEN', 'call 1 (mkdir): /x is outside the token\'s prefix'), true],
   ['a batch with too many results', undefined, true],
-  ['a cluster that cannot be reached (UNAVAILABLE)', new DfsError('UNAVAILABLE', 'no master leader found'), false],
+  ['an older master, to a token that is not an admin\'s (FORBIDDEN: a route it does not know needs one)', new DfsError('FORBIDDEN', 'this needs an admin token; token t1 (ci) is not one'), true],
+  ['no leader found in time (UNAVAILABLE, after the batch\'s own retries)', new DfsError('UNAVAILABLE', 'no master leader found (m1 127.0.0.1:1: no answer in time)'), true],
+  ['a batch that timed out', new DfsError('TIMEOUT', 'call to 127.0.0.1:1 timed out'), true],
+  ['a cluster that cannot be reached at all (UNAVAILABLE)', new DfsError('UNAVAILABLE', 'cannot reach a master at 127.0.0.1:1 (connection refused)'), false],
 ] as const) {
   t.test(`the whole batch failed: ${what}`, async (t) => {
     const l = fakeLeader();
@@ -184,7 +188,7 @@ for (const [what, err, alone] of [
       while (l.alone.length > 0) l.answerAlone();
     }
     await Promise.all(hold);
-    if (err?.code === 'NOT_FOUND') {
+    if (err?.code === 'NOT_FOUND' || err?.message.startsWith('this needs an admin token')) {
       const later = Array.from({ length: MAX_BATCHES_IN_FLIGHT + 3 }, (_, i) => l.mkdir(`/later${i}`));
       await tick();
       t.equal(l.batches.length, 0, 'after a master said it has no batch route, calls no longer wait to be batched');
@@ -194,6 +198,19 @@ for (const [what, err, alone] of [
     }
   });
 }
+
+t.test('a stat with chunks, and a call too large for a batch, go alone', async (t) => {
+  const l = fakeLeader();
+  const hold = await fill(l);
+  let alone = 0;
+  const stat = l.batcher.submit(FS.stat, { path: '/f', chunks: true }, undefined, async () => (alone++, {}) as never);
+  const big = l.batcher.submit(FS.complete, { writeId: 'w'.repeat(16), chunks: [], receipts: ['r'.repeat(MAX_BATCH_INPUT_BYTES)] } as never, 's:1', async () => (alone++, {}) as never);
+  await Promise.all([stat, big]);
+  t.equal(alone, 2, 'both went at once, alone, though the window was full');
+  t.equal(l.batches.length, 0, 'and no batch was made');
+  while (l.alone.length > 0) l.answerAlone();
+  await Promise.all(hold);
+});
 
 t.test('calls of other routes never wait behind batchable ones', async (t) => {
   const l = fakeLeader();
