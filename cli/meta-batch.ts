@@ -2,8 +2,8 @@
 // queries: the calls made in one event-loop turn go together, in one POST /v1/fs/batch (a call
 // alone in its turn goes alone, to its own route, as before); at most MAX_BATCHES_IN_FLIGHT such
 // requests are out, and calls made meanwhile wait and go together when one ends. A client with
-// one call out at a time sends each call alone; one with 64 out sends a few batches. Each call keeps its
-// own session and sequence number (exactly once), its own reply check and its own error.
+// one call out at a time sends each call alone; one with 64 out sends a few batches. Each call
+// keeps its own session and sequence number (exactly once), its own reply check and its own error.
 import { BATCH_OPS, MAX_BATCH_CALLS, type BatchCall, type BatchOp, type BatchResult } from '../common/batch.js';
 import { checkReply } from '../common/contract/call.js';
 import { FS, type JsonRoute, type ReplyOf, type RequestOf } from '../common/contract/index.js';
@@ -35,11 +35,6 @@ function olderMaster(e: DfsError): boolean {
 /** The batchable routes' ops. */
 const OP_OF = new Map<JsonRoute, BatchOp>(BATCH_OPS.map((op) => [FS[op], op]));
 
-/** Whether calls of `route` may go in a batch. */
-export function batchable(route: JsonRoute): boolean {
-  return OP_OF.has(route);
-}
-
 interface Waiting {
   call: BatchCall;
   route: JsonRoute;
@@ -69,8 +64,8 @@ export class MetaBatcher {
 
   /**
    * Sends a call of a batchable route at the end of this turn, with the others made in it, when
-   * fewer than MAX_BATCHES_IN_FLIGHT requests are out; else in the batch that goes when one ends. `alone` makes the same call by itself; `session` is its
-   * x-dfs-session value (a mutation's).
+   * fewer than MAX_BATCHES_IN_FLIGHT requests are out; else in the batch that goes when one ends.
+   * `alone` makes the same call by itself; `session` is its x-dfs-session value (a mutation's).
    */
   submit<R extends JsonRoute>(route: R, input: RequestOf<R>, session: string | undefined, alone: () => Promise<ReplyOf<R>>): Promise<ReplyOf<R>> {
     const op = OP_OF.get(route);

@@ -1,6 +1,6 @@
 // POST /v1/fs/batch on the leader (common/batch.ts): many namespace calls in one request. The
 // credential check has already judged every call as its own route would (master/credentials/
-// policy.ts, batchCheck), so a batch with one call its token may not make never reaches here.
+// policy.ts, its `batch` check), so a batch with one call its token may not make never reaches here.
 // Each call's input and session are then checked, all before any call runs: a bad one refuses
 // the whole batch and changes nothing. The calls then run together (their mutations share Raft
 // rounds) and each answers for itself: its route's reply, or the error its route would give.
