@@ -406,10 +406,11 @@ export class RaftCore {
       this.progress.set(id, pr);
     }
     // A removed member keeps being replicated to (never counted) until its removal commits, so
-    // it learns that and stops on its own; pruneRemoved forgets it after that.
+    // it learns that (sendPendingEntries tells it at once) and stops on its own; pruneRemoved
+    // forgets it after that.
     if (this.leadTransferee !== null && !conf.voters.includes(this.leadTransferee)) this.leadTransferee = null;
     // The quorum changed: what a majority of the new voters hold may now be committed.
-    if (this.maybeCommit()) this.bcastAppend();
+    if (this.maybeCommit()) this.sendPendingEntries();
   }
 
   /**
@@ -477,7 +478,7 @@ export class RaftCore {
     if (this.role === 'leader') {
       // The leader counts itself towards a quorum only for entries on its own disk.
       const self = this.progress.get(this.id)!;
-      if (self.maybeUpdate(this.log.persistedLastIndex()) && this.maybeCommit()) this.bcastAppend();
+      if (self.maybeUpdate(this.log.persistedLastIndex()) && this.maybeCommit()) this.sendPendingEntries();
     }
   }
 
@@ -900,7 +901,7 @@ export class RaftCore {
     } else {
       pr.inflights.freeLE(m.index);
     }
-    if (this.maybeCommit()) this.bcastAppend();
+    if (this.maybeCommit()) this.sendPendingEntries();
     else if (wasPaused) this.sendAppend(m.from, true);
     if (this.role !== 'leader') return; // stepped down after committing its own removal
     // Fill the pipeline while the window has room.
@@ -1012,6 +1013,22 @@ export class RaftCore {
     if (this.role !== 'leader') return; // it stepped down on committing its own removal
     for (const id of this.progress.keys()) {
       if (id !== this.id) this.sendAppend(id, true);
+    }
+  }
+
+  /**
+   * After the commit index moved: appends go to followers with entries still to receive, and
+   * they carry the new commit index; a follower with nothing to receive learns it from the next
+   * append or heartbeat, as in the Raft paper (§5.3), not from an append of its own. An empty
+   * append to every follower per commit would double the messages of a lone proposal (each is
+   * answered), and on the leader those writes came before the reply to the client.
+   */
+  private sendPendingEntries(): void {
+    if (this.role !== 'leader') return;
+    const conf = this.conf();
+    for (const id of this.progress.keys()) {
+      // A removed member hears from no later leader: it learns its removal committed now.
+      if (id !== this.id) this.sendAppend(id, !isMember(conf, id));
     }
   }
 

@@ -311,6 +311,7 @@ t.test('wiped follower: it rejoins with an empty disk and is rebuilt from the le
   const c = new TestCluster(3, { checkQuorum: false });
   c.elect('n1');
   for (let i = 0; i < 10; i++) c.propose('n1', `e${i}`);
+  c.heartbeat('n1');
   const leader = c.node('n1');
   const index = leader.core.log.committed;
   t.equal(c.node('n3').core.log.committed, index, 'n3 had everything before it was wiped');

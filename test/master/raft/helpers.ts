@@ -103,6 +103,15 @@ export class TestCluster {
     for (let i = 0; i < times; i++) this.node(id).core.tick();
   }
 
+  /**
+   * One heartbeat from leader `id`, delivered: how followers learn a commit index that no later
+   * append carried (a commit alone sends nothing; see RaftCore.sendPendingEntries).
+   */
+  heartbeat(id: string): void {
+    this.tick(id, this.node(id).core.config.heartbeatTick);
+    this.stabilize();
+  }
+
   /** Ticks `id` until it campaigns (at most two election timeouts), then lets the election finish. */
   elect(id: string): void {
     const core = this.node(id).core;

@@ -39,6 +39,7 @@ t.test('§4.1: a learner receives the log but counts for no quorum', async (t) =
   t.ok(change(c, 'addLearner', 'n4').ok);
   t.same(c.node('n1').core.conf(), { voters: ['n1', 'n2', 'n3'], learners: ['n4'] });
   c.propose('n1', 'after');
+  c.heartbeat('n1');
   t.same(c.node('n4').applied.filter((e) => e.data.byteLength > 0 && decodeConfEntry(e.data) === null).map((e) => new TextDecoder().decode(e.data)), ['before', 'after'], 'the learner applied the whole log');
   c.isolate('n2');
   c.isolate('n3');
@@ -171,12 +172,26 @@ t.test('a removal that would leave no live majority is refused', async (t) => {
 t.test('§4.2.2: a removed follower stops voting and campaigning', async (t) => {
   const c = started(3);
   t.ok(change(c, 'remove', 'n3').ok);
+  c.heartbeat('n1');
   t.same(c.node('n3').core.conf().voters, ['n1', 'n2'], 'n3 learned of its removal');
   t.equal(c.node('n3').core.log.committed, c.node('n1').core.log.committed, 'and that it committed');
   c.isolate('n3');
   const term = c.node('n3').core.term;
   c.tick('n3', 100);
   t.equal(c.node('n3').core.term, term, 'it never campaigns');
+});
+
+t.test('§4.2.2: a removed follower learns its removal committed at once, even if the leader changes before its next heartbeat', async (t) => {
+  const c = started(3);
+  t.ok(change(c, 'remove', 'n3').ok);
+  t.equal(c.node('n3').core.log.committed, c.node('n1').core.log.committed, 'told with no heartbeat');
+  t.equal(c.node('n1').core.transferLeadership('n2'), 'ok');
+  c.stabilize();
+  t.equal(c.leader()?.id, 'n2', 'n2 leads; it never contacts n3');
+  c.node('n2').core.propose([new TextEncoder().encode('after')]);
+  c.stabilize();
+  t.same(c.node('n3').core.conf().voters, ['n1', 'n2']);
+  t.ok(c.node('n3').core.log.committed >= c.node('n3').core.confIndex(), 'n3 holds its removal as committed, so it stops on its own');
 });
 
 t.test('§4.2.2: a removed leader steps down once its removal commits, and hands over without an election timeout', async (t) => {

@@ -126,11 +126,28 @@ t.test('§5.3 a leader appends a command to its log and replicates it to followe
   const c = new TestCluster(3);
   c.elect('n1');
   c.propose('n1', 'x=1');
+  t.equal(c.node('n1').core.log.committed, 2, 'the leader committed it');
+  for (const id of ['n2', 'n3']) t.equal(c.node(id).core.log.committed, 1, `${id} learns the commit from a later message, not one of its own`);
+  c.heartbeat('n1');
   for (const node of c.nodes.values()) {
     t.equal(text(node.core.log.entryAt(2)!), 'x=1', `${node.id} holds the entry`);
     t.equal(node.core.log.committed, 2, `${node.id} knows it is committed`);
     t.same(node.applied.map(text), ['', 'x=1'], `${node.id} applied the no-op and the command in order`);
   }
+});
+
+t.test('§5.3 a lone proposal costs one append and one answer per follower; the commit rides on later messages', async (t) => {
+  const c = new TestCluster(3);
+  c.elect('n1');
+  c.heartbeat('n1');
+  const before = c.delivered.length;
+  c.propose('n1', 'x=1');
+  const traffic = c.delivered.slice(before).map((m) => `${m.type} ${m.from}>${m.to}`).sort();
+  t.same(traffic, ['append n1>n2', 'append n1>n3', 'appendResp n2>n1', 'appendResp n3>n1'], 'no append of its own to carry the commit');
+  c.propose('n1', 'x=2');
+  const second = c.delivered.slice(before).filter((m) => m.type === 'append' && m.to === 'n2').at(-1);
+  t.equal(second?.type === 'append' ? second.commit : undefined, 2, 'the next append carries the first one\'s commit');
+  t.equal(c.node('n2').core.log.committed, 2);
 });
 
 t.test('§5.3 a follower rejects an append whose prevLogIndex/prevLogTerm does not match', async (t) => {
@@ -261,6 +278,7 @@ t.test('Figure 2: committed entries are applied once each, in log order', async 
   const c = new TestCluster(3);
   c.elect('n2');
   for (let i = 0; i < 20; i++) c.propose('n2', `c${i}`);
+  c.heartbeat('n2');
   for (const node of c.nodes.values()) {
     t.same(node.applied.map((e) => e.index), Array.from({ length: 21 }, (_, i) => i + 1), node.id);
   }

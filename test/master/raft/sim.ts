@@ -275,6 +275,11 @@ export class Simulation {
   private settled: { leader: SimNode; term: number } | null = null;
   /** In a calm phase: "to<from/term" for each append or heartbeat and each response delivered. */
   private readonly calmContacts = new Set<string>();
+  /**
+   * TimeoutNow messages sent and not yet delivered or lost. A transfer abandoned after its
+   * election timeout can leave one in flight, and its target then campaigns on purpose.
+   */
+  private timeoutNowsInFlight = 0;
   private ending = false;
   /** The first violation, also when it was raised inside a driver (which would swallow it). */
   private violation: SimViolation | null = null;
@@ -575,7 +580,11 @@ export class Simulation {
       const copies = faulty && this.random() < this.options.duplicateRate ? 2 : 1;
       for (let c = 0; c < copies; c++) {
         if (faulty && this.random() < this.options.dropRate) continue;
-        this.at(this.now + this.messageDelay(), () => this.deliver(from, incarnation, m));
+        if (m.type === 'timeoutNow') this.timeoutNowsInFlight++;
+        this.at(this.now + this.messageDelay(), () => {
+          if (m.type === 'timeoutNow') this.timeoutNowsInFlight--;
+          this.deliver(from, incarnation, m);
+        });
       }
     }
     if (crashAfterAck) {
@@ -881,8 +890,9 @@ export class Simulation {
     if (settled === null) {
       const leader = this.nodes.find((n) => n.core?.role === 'leader');
       if (leader === undefined) return;
-      // A leader handing over, or with a membership change pending, may change on purpose.
-      if (leader.core!.leadTransferee !== null || leader.core!.confIndex() > leader.core!.log.committed) return;
+      // A leader handing over (or whose TimeoutNow is still on its way), or with a membership
+      // change pending, may change on purpose.
+      if (leader.core!.leadTransferee !== null || this.timeoutNowsInFlight > 0 || leader.core!.confIndex() > leader.core!.log.committed) return;
       const term = leader.core!.term;
       // Every follower heard the leader since the calm began (so its election timer restarted),
       // and the leader heard every follower (so its check-quorum window holds a majority).
