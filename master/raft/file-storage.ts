@@ -1,6 +1,7 @@
 // Durable Storage: a write-ahead log (checksummed, length-prefixed records, one fdatasync per
 // batch) plus a snapshot file written with temp + fsync + rename + directory fsync. The log is
 // kept bounded by rewriting it without the compacted prefix after each snapshot.
+import { writeSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -42,6 +43,8 @@ export class FileStorage implements Storage {
   private readonly memory = new MemoryStorage();
   /** Serialises disk writes: a snapshot rewrite must never interleave with a batch append. */
   private queue: Promise<void> = Promise.resolve();
+  /** Calls of serialised() not yet settled. */
+  private pending = 0;
   private closed = false;
 
   private constructor(
@@ -122,7 +125,7 @@ export class FileStorage implements Storage {
       // term and vote, which safety rests on, are always synced (and a later sync covers it).
       const last = this.memory.initialState();
       const mustSync = batch.entries.length > 0 || (batch.hardState !== null && (batch.hardState.term !== last.term || batch.hardState.vote !== last.vote));
-      await this.wal.write(encodeRecords(records));
+      await appendAll(this.wal, encodeRecords(records));
       if (mustSync) await this.timedDatasync();
       this.memory.persistSync(batch);
     });
@@ -175,12 +178,20 @@ export class FileStorage implements Storage {
     this.observer.walSynced((performance.now() - startedMs) / 1000);
   }
 
+  /**
+   * Runs `work` after every earlier one. With none pending it starts at once, not a microtask
+   * later: a leader calls persist just before it writes to its followers' sockets, and its WAL
+   * write and fdatasync are then under way while it does.
+   */
   private serialised(work: () => Promise<void>): Promise<void> {
-    const run = this.queue.then(() => {
+    const start = async (): Promise<void> => {
       if (this.closed) throw new Error('raft storage is closed');
-      return work();
-    });
-    this.queue = run.catch(() => undefined);
+      await work();
+    };
+    const run = this.pending === 0 ? start() : this.queue.then(start);
+    this.pending++;
+    const settled = run.catch(() => undefined).then(() => void this.pending--);
+    this.queue = settled;
     return run;
   }
 
@@ -251,6 +262,25 @@ function replay(records: readonly WalRecord[], snapshot: Snapshot): ReplayedStat
     throw new Error(`raft WAL is inconsistent: commit ${hardState.commit} beyond last index ${baseIndex + entries.length}`);
   }
   return { hardState, snapshot, baseIndex, baseTerm, entries };
+}
+
+/** A WAL append this small is written from this thread (a copy into the page cache); larger ones go to the pool. */
+const INLINE_WRITE_MAX_BYTES = 256 * 1024;
+
+/**
+ * Appends all of `bytes` or throws: a short write (a full disk) must never leave a torn record
+ * that later records would follow, since start-up cuts the log at the first bad record. A small
+ * append is written from this thread: the fdatasync that follows starts without first waiting
+ * for a write's round trip through the thread pool.
+ */
+async function appendAll(wal: FileHandle, bytes: Buffer): Promise<void> {
+  let done = 0;
+  while (done < bytes.byteLength) {
+    const rest = bytes.subarray(done);
+    const n = bytes.byteLength <= INLINE_WRITE_MAX_BYTES ? writeSync(wal.fd, rest) : (await wal.write(rest)).bytesWritten;
+    if (n <= 0) throw new Error(`raft WAL write made no progress (${done} of ${bytes.byteLength} bytes written)`);
+    done += n;
+  }
 }
 
 async function syncDirectory(dir: string): Promise<void> {

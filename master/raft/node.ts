@@ -442,8 +442,12 @@ export class RaftNode {
     const mustPersist = ready.hardState !== null || ready.entries.length > 0 || ready.snapshot !== null;
     // A commit-only Ready (the one that answers clients) applies first and writes afterwards.
     const persistLast = onlyMovesCommit(ready, this.storage.initialState());
+    // A leader's write starts first: its fsync runs in the thread pool while the socket writes
+    // to the followers take this thread.
+    const persisting = mustPersist && !persistLast && ready.sendBeforePersist ? this.storage.persist(batch) : undefined;
+    persisting?.catch(() => undefined); // awaited below; this only keeps a throwing send from orphaning it
     if (ready.sendBeforePersist && ready.messages.length > 0) this.options.transport.send(ready.messages);
-    if (mustPersist && !persistLast) await this.storage.persist(batch);
+    if (mustPersist && !persistLast) await (persisting ?? this.storage.persist(batch));
     // Otherwise only now may messages that depend on the persisted vote, term or entries leave.
     if (!ready.sendBeforePersist && ready.messages.length > 0) this.options.transport.send(ready.messages);
     if (ready.snapshot !== null) {

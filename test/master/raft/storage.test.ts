@@ -1,4 +1,5 @@
 // FileStorage: checksummed WAL with torn-tail recovery, group commit, snapshots and compaction.
+import { statSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { tmpdir } from 'node:os';
@@ -215,4 +216,24 @@ t.test('a snapshot file of the old layout (DFSRSNP1) is still read', async (t) =
   const damaged = Buffer.concat([header, Buffer.from('old bytez')]);
   await writeFile(join(dir, 'raft.snapshot'), damaged);
   await t.rejects(FileStorage.open({ dir }), /checksum mismatch/, 'and checked as before');
+});
+
+t.test('with nothing pending, a persist has its records in the WAL before it returns; later ones wait their turn', async (t) => {
+  const dir = await tempDir(t);
+  const s = await FileStorage.open({ dir });
+  const wal = join(dir, 'raft.wal');
+  const size = (): number => statSync(wal).size;
+  const empty = size();
+  const first = s.persist({ hardState: null, entries: [entry(1, 1)], snapshot: null });
+  const afterFirst = size();
+  t.ok(afterFirst > empty, 'the first append is written at once (its fdatasync runs meanwhile)');
+  const second = s.persist({ hardState: null, entries: [entry(2, 1)], snapshot: null });
+  t.equal(size(), afterFirst, 'the second waits for the first to be synced');
+  await Promise.all([first, second]);
+  t.ok(size() > afterFirst);
+  t.equal(s.lastIndex(), 2);
+  await s.close();
+  const reopened = await FileStorage.open({ dir });
+  t.same(reopened.entries(1, 3, 1 << 20).map((e) => e.index), [1, 2], 'both survive a reopen, in order');
+  await reopened.close();
 });
