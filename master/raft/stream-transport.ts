@@ -10,10 +10,10 @@ import { request as httpRequest, type ClientRequest, type IncomingMessage, type 
 import { request as httpsRequest } from 'node:https';
 import type { ConnectionOptions } from 'node:tls';
 import type { Duplex } from 'node:stream';
-import { decodeMessageBatch, encodeMessage } from './codec.js';
+import { decodeMessageBatch, messageJson } from './codec.js';
 import { RaftError } from './errors.js';
 import type { Transport } from './node.js';
-import type { Message, NodeId } from './types.js';
+import type { Entry, Message, NodeId } from './types.js';
 
 /** CLUSTER.raftStream in the wire contract (common/contract/cluster.ts): master/raft imports nothing of the project, so test/common/contract.test.ts holds the two equal. */
 export const RAFT_STREAM_PATH = '/v1/raft/stream';
@@ -106,10 +106,12 @@ export class StreamTransport implements Transport {
   send(messages: readonly Message[]): void {
     if (this.closed) return;
     const touched = new Set<PeerLink>();
+    // The entries of one Ready, encoded once for every follower they go to.
+    const entryCache = new Map<Entry, string>();
     for (const message of messages) {
       const link = this.links.get(message.to);
       if (link === undefined) continue;
-      link.queue.push(JSON.stringify(encodeMessage(message)));
+      link.queue.push(messageJson(message, entryCache));
       if (link.queue.length > this.opts.maxQueuedMessagesPerPeer) {
         link.queue.shift();
         this.droppedMessages++;

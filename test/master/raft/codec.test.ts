@@ -1,7 +1,7 @@
 // The wire codec validates untrusted input and round-trips every message type binary-safely.
 import t from 'tap';
-import { decodeMessage, decodeMessageBatch, encodeMessage, encodeMessageBatch } from '../../../master/raft/codec.js';
-import type { Message } from '../../../master/raft/types.js';
+import { decodeMessage, decodeMessageBatch, encodeMessage, encodeMessageBatch, messageJson } from '../../../master/raft/codec.js';
+import type { Entry, Message } from '../../../master/raft/types.js';
 
 const samples: Message[] = [
   { type: 'preVote', from: 'm1', to: 'm2', term: 3, lastLogIndex: 9, lastLogTerm: 2 },
@@ -20,6 +20,18 @@ t.test('every message type round-trips through JSON, bytes intact', async (t) =>
   t.same(decodeMessageBatch(Buffer.from(encodeMessageBatch(samples))), samples, 'from raw bytes too');
 });
 
+t.test('messageJson is the plain encoding (entries last), and encodes an entry shared by several appends once', async (t) => {
+  const cache = new Map<Entry, string>();
+  for (const m of samples) t.equal(messageJson(m, cache), JSON.stringify(encodeMessage(m)), m.type);
+  const append = samples[2] as Extract<Message, { type: 'append' }>;
+  t.equal(cache.size, 2, 'the append\'s two entries are cached');
+  const toM3: Message = { ...append, to: 'm3' };
+  const text = messageJson(toM3, cache);
+  t.same(decodeMessage(JSON.parse(text)), toM3, 'a second follower\'s append decodes to its message, from the cached entries');
+  t.equal(cache.size, 2, 'nothing encoded again');
+  t.equal(messageJson(append), JSON.stringify(encodeMessage(append)), 'without a cache too');
+});
+
 t.test('malformed input is rejected with RAFT_BAD_MESSAGE', async (t) => {
   const good = encodeMessage(samples[2]!) as Record<string, unknown>;
   const bad: unknown[] = [
@@ -34,6 +46,10 @@ t.test('malformed input is rejected with RAFT_BAD_MESSAGE', async (t) => {
     { ...good, entries: 'no' },
     { ...good, entries: [{ term: 3, index: 9, data: '' }] },
     { ...good, entries: [{ term: 3, index: 5, data: '***' }] },
+    { ...good, entries: [{ term: 3, index: 5, data: '****' }] },
+    { ...good, entries: [{ term: 3, index: 5, data: 'YW J' }] },
+    { ...good, entries: [{ term: 3, index: 5, data: 'QR==' }] }, // not canonical: the last bits are not zero
+    { ...good, entries: [{ term: 3, index: 5, data: 'YQ=a' }] },
     { type: 'heartbeat', from: 'a', to: 'b', term: 1, commit: 0, context: 'c'.repeat(1000) },
     { ...(encodeMessage(samples[6]!) as object), offset: 900 },
   ];
