@@ -6,8 +6,11 @@
 // is cli/meta-batch.ts; docs/API.md describes the route.
 import { z } from 'zod';
 
-/** The calls a batch may carry, by the name of their FS route (common/contract/namespace.ts). */
-export const BATCH_OPS = ['mkdir', 'create', 'allocate', 'complete', 'delete', 'rename', 'stat'] as const;
+/**
+ * The calls a batch may carry, by the name of their FS route (common/contract/namespace.ts). A
+ * session opens in a batch too: a client with 64 calls out at once opens 64 sessions first.
+ */
+export const BATCH_OPS = ['session', 'mkdir', 'create', 'allocate', 'complete', 'delete', 'rename', 'stat'] as const;
 export type BatchOp = (typeof BATCH_OPS)[number];
 
 /** Calls one batch may carry. */
@@ -18,7 +21,7 @@ const session = z.string().min(3).max(200);
 
 export const BatchCall = z.strictObject({
   op: z.enum(BATCH_OPS),
-  /** A mutation's session, as its x-dfs-session header would carry it; a stat has none. */
+  /** A mutation's session, as its x-dfs-session header would carry it; a stat or a session has none. */
   session: session.optional(),
   /** The call's input: its route's JSON body (a POST) or its query's fields (stat: path, chunks). */
   input: z.unknown(),

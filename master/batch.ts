@@ -13,10 +13,16 @@ import { parseInput } from '../common/server.js';
 import type { SessionRef } from './replicator.js';
 import type { NamespaceCalls } from './service/index.js';
 
+/** Who made a call: a new session is bound to the caller's token (CredentialService.bindSession). */
+export interface BatchCaller {
+  bindSession(rawId: string): string;
+}
+
 /** One batchable call: its route (for the input schema) and what runs it. */
 export interface BatchEntry<R extends JsonRoute = JsonRoute> {
   route: R;
-  run(input: z.output<R['request']>, session: SessionRef | undefined): Promise<ReplyOf<R>>;
+  /** `caller`: needed by a session's open only (the other calls' tokens were judged already). */
+  run(input: z.output<R['request']>, session: SessionRef | undefined, caller?: BatchCaller): Promise<ReplyOf<R>>;
 }
 
 const entry = <R extends JsonRoute>(route: R, run: BatchEntry<R>['run']): BatchEntry<R> => ({ route, run });
@@ -25,8 +31,13 @@ const entry = <R extends JsonRoute>(route: R, run: BatchEntry<R>['run']): BatchE
  * What each batchable op runs: the same service calls the single routes make (master/routes.ts
  * mounts those from this table too, so a call means the same thing either way).
  */
-export function batchOps(calls: NamespaceCalls) {
+export function batchOps(calls: NamespaceCalls, inlineMaxBytes: () => number) {
   return {
+    // No input and no session: a new session, bound to the caller's token.
+    session: entry(FS.session, async (_in, _s, caller) => {
+      if (caller === undefined) throw new DfsError('INTERNAL', 'a session is opened for a caller');
+      return { sessionId: caller.bindSession(await calls.registerSession()), inlineMaxBytes: inlineMaxBytes() };
+    }),
     mkdir: entry(FS.mkdir, (b, s) => calls.mkdir(b, s)),
     create: entry(FS.create, (b, s) => calls.create(b, s)),
     allocate: entry(FS.allocate, (b, s) => calls.allocate(b, s)),
@@ -48,6 +59,7 @@ export function parseSession(raw: string | undefined): SessionRef | undefined {
 
 export interface BatchDeps {
   ops: ReturnType<typeof batchOps>;
+  caller: BatchCaller;
   /** A call's session as its token bound it (CredentialService.unbindSession): the plain `<id>:<seq>`. */
   unbind(raw: string | undefined): string | undefined;
   /** Counts each call under its op, as the single routes count theirs. */
@@ -60,7 +72,7 @@ export async function runBatch(body: BatchRequest, deps: BatchDeps): Promise<{ r
   const prepared = body.calls.map((c, i) => {
     const entry: BatchEntry = deps.ops[c.op];
     try {
-      if (c.session !== undefined && c.op === 'stat') throw new DfsError('INVALID_ARGUMENT', 'a stat takes no session');
+      if (c.session !== undefined && (c.op === 'stat' || c.op === 'session')) throw new DfsError('INVALID_ARGUMENT', `a ${c.op} takes no session`);
       return { entry, input: parseInput(entry.route.request, c.input), session: parseSession(deps.unbind(c.session)) };
     } catch (err) {
       if (err instanceof DfsError) throw new DfsError(err.code, `call ${i} (${c.op}): ${err.message}`, err.details);
@@ -70,7 +82,7 @@ export async function runBatch(body: BatchRequest, deps: BatchDeps): Promise<{ r
   body.calls.forEach((c) => deps.count(c.op));
   const results = await Promise.all(prepared.map(async ({ entry, input, session }): Promise<BatchResult> => {
     try {
-      return { reply: await entry.run(input, session) };
+      return { reply: await entry.run(input, session, deps.caller) };
     } catch (err) {
       if (err instanceof DfsError) return err.toBody();
       deps.log.error({ err }, 'unhandled error in a batched call');

@@ -36,14 +36,12 @@ export function mountMasterRoutes(app: Express, svc: MasterService, metrics: Met
   const creds = mountCredentials(app, svc); // credentials hook
 
   serve(app, CLUSTER.health, () => ({ ok: true as const, leader: svc.replicator.isLeader() }));
-  // A client session for exactly-once mutations: a retry with the same header is applied once.
-  serve(app, FS.session, async (_in, _req, res) => ({ sessionId: creds.bindSession(await svc.namespace.registerSession(), principalOf(res)!), inlineMaxBytes: inlineMaxBytes(svc.config) }), () => count('session')); // credentials hook: bound to the token
   serve(app, CLUSTER.raftStatus, () => svc.reports.raftStatus());
 
   // A route's log lines carry its request id through the request's logger: the master's app runs
   // without the async request context (main.ts, requestContext).
   const log = (res: Response) => requestLog(res, svc.leadership.log);
-  mountNamespaceRoutes(app, svc.namespace, creds, count, log);
+  mountNamespaceRoutes(app, svc.namespace, { creds, inlineMax: () => inlineMaxBytes(svc.config) }, count, log);
   mountReportRoutes(app, svc.reports, count);
   mountChunkserverRoutes(app, svc.chunkservers, log);
   mountTrashQuotaRoutes(app, svc.trashQuota, count); // trash-quota
@@ -56,15 +54,19 @@ export function mountMasterRoutes(app: Express, svc: MasterService, metrics: Met
 }
 
 /** Clients' namespace calls: mutations (a validated JSON body, an optional session header, a JSON answer), stat and list. */
-function mountNamespaceRoutes(app: Express, calls: NamespaceCalls, creds: CredentialService, count: (op: string) => void, log: (res: Response) => Logger): void {
+function mountNamespaceRoutes(app: Express, calls: NamespaceCalls, { creds, inlineMax }: { creds: CredentialService; inlineMax: () => number }, count: (op: string) => void, log: (res: Response) => Logger): void {
   const counted = (op: string) => () => count(op);
   // The calls a batch may carry run what their single routes run (master/batch.ts).
-  const ops = batchOps(calls);
+  const ops = batchOps(calls, inlineMax);
+  // Bound to the caller's token (credentials hook).
+  const caller = (res: Response) => ({ bindSession: (raw: string) => creds.bindSession(raw, principalOf(res)!) });
+  // A client session for exactly-once mutations: a retry with the same header is applied once.
+  serve(app, FS.session, (b, _req, res) => ops.session.run(b, undefined, caller(res)), counted('session'));
   serve(app, FS.mkdir, (b, req) => ops.mkdir.run(b, session(req)), counted('mkdir'));
   serve(app, FS.create, (b, req) => ops.create.run(b, session(req)), counted('create'));
   serve(app, FS.allocate, (b, req) => ops.allocate.run(b, session(req)), counted('allocate'));
   serve(app, FS.complete, (b, req) => ops.complete.run(b, session(req)), counted('complete'));
-  serve(app, FS.batch, (b, _req, res) => runBatch(b, { ops, unbind: (raw) => raw === undefined ? undefined : creds.unbindSession(raw, principalOf(res)!), count, log: log(res) }), counted('batch'));
+  serve(app, FS.batch, (b, _req, res) => runBatch(b, { ops, caller: caller(res), unbind: (raw) => raw === undefined ? undefined : creds.unbindSession(raw, principalOf(res)!), count, log: log(res) }), counted('batch'));
   serve(app, FS.append, (b, req, res) => calls.append(b, session(req), log(res)), counted('append'));
   serve(app, FS.snapshot, (b, req) => calls.snapshot(b, session(req)), counted('snapshot'));
   serve(app, FS.abandon, async (b, req) => {

@@ -26,6 +26,15 @@ async function opCount(op: string): Promise<number> {
   return m ? Number(m[1]) : 0;
 }
 
+/** Requests the leader answered on `route` (single calls, not calls inside batches), from its metrics. */
+async function routeRequests(route: string): Promise<number> {
+  const { proc } = await c.leader();
+  const text = await (await fetch(`http://${proc.addr}/metrics`)).text();
+  let n = 0;
+  for (const m of text.matchAll(/^dfs_http_request_duration_seconds_count\{([^}]*)\} (\d+)/gm)) if (m[1]!.includes(`route="${route}"`)) n += Number(m[2]);
+  return n;
+}
+
 /** A raw batch to the leader with `token`: its results, or the error code the whole batch got. */
 async function batch(token: string, calls: unknown[]): Promise<BatchResult[] | string> {
   const { proc } = await c.leader();
@@ -112,6 +121,31 @@ t.test('a raw batch: each call answers for itself; a retried batch is applied on
   t.same((again as BatchResult[]).slice(0, 2), r.slice(0, 2), 'the same batch again (a retry) gets the first answers: nothing applied twice');
   const fresh = await batch(ADMIN_TOKEN, [{ op: 'create', session: `${s2}:2`, input: { path: '/raw/a/empty', empty: true } }]);
   t.match(fresh, [{ error: { code: 'EXISTS' } }], 'a new call (next sequence number) does run, and finds the file');
+});
+
+t.test('sessions open in a batch, each bound to the token that asked', async (t) => {
+  const sessions0 = await opCount('session');
+  const r = await batch(ADMIN_TOKEN, [{ op: 'session', input: {} }, { op: 'session', input: {} }, { op: 'stat', input: { path: '/' } }]);
+  t.type(r, Array);
+  const [a, b] = (r as { reply: { sessionId: string; inlineMaxBytes?: number } }[]).map((x) => x.reply);
+  t.ok(a?.sessionId && b?.sessionId && a.sessionId !== b.sessionId, 'two new sessions, not the same');
+  t.equal(typeof a?.inlineMaxBytes, 'number', 'with the leader\'s inline limit, as the single route answers');
+  t.equal(await opCount('session') - sessions0, 2, 'each counted as a session, batched or not');
+  t.match(await batch(ADMIN_TOKEN, [{ op: 'mkdir', session: `${a!.sessionId}:1`, input: { path: '/sess/a', parents: true } }]), [{ reply: { path: '/sess/a' } }], 'usable by the token that opened it');
+  const other = await token(['--name', 'other']);
+  t.equal(await batch(other, [{ op: 'mkdir', session: `${b!.sessionId}:1`, input: { path: '/sess/b', parents: true } }]), 'UNAUTHORIZED', 'and by no other token');
+  t.equal(await batch(ADMIN_TOKEN, [{ op: 'session', session: `${b!.sessionId}:1`, input: {} }]), 'INVALID_ARGUMENT', 'a session\'s open takes no session');
+  t.equal(await batch(ADMIN_TOKEN, [{ op: 'session', input: { extra: 1 } }]), 'INVALID_ARGUMENT', 'nor any input');
+  t.equal(await batch('', [{ op: 'session', input: {} }]), 'UNAUTHORIZED', 'nor is one opened for no token');
+  // A fresh client with 64 calls out opens its 64 sessions in batches too.
+  const client = new DfsClient(c.masters.split(','), { token: ADMIN_TOKEN });
+  const single0 = await routeRequests('/v1/session');
+  const sessions1 = await opCount('session');
+  await Promise.all(Array.from({ length: 64 }, (_, i) => client.mkdir(`/sess/many/d${i}`, true)));
+  t.equal(await opCount('session') - sessions1, 64, 'one session per call out at once');
+  const single = await routeRequests('/v1/session') - single0;
+  t.ok(single <= 2, `opened in batches: ${single} of the 64 came alone to POST /v1/session`);
+  t.equal((await client.list('/sess/many')).entries.length, 64);
 });
 
 t.test('a batch is refused whole, and changes nothing, when one call may not run', async (t) => {
