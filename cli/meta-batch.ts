@@ -4,7 +4,7 @@
 // requests are out, and calls made meanwhile wait and go together when one ends. A client with
 // one call out at a time sends each call alone; one with 64 out sends a few batches. Each call
 // keeps its own session and sequence number (exactly once), its own reply check and its own error.
-import { BATCH_OPS, MAX_BATCH_CALLS, type BatchCall, type BatchOp, type BatchResult } from '../common/batch.js';
+import { BATCH_OPS, MAX_BATCH_CALLS, MAX_BATCH_SESSIONS, type BatchCall, type BatchOp, type BatchResult } from '../common/batch.js';
 import { checkReply } from '../common/contract/call.js';
 import { FS, type JsonRoute, type ReplyOf, type RequestOf } from '../common/contract/index.js';
 import { DfsError, errorFromBody } from '../common/errors.js';
@@ -58,6 +58,12 @@ export class MetaBatcher {
   private inFlight = 0;
   /** False once a master answered that it has no batch route (an older master): calls then go alone. */
   private supported = true;
+  /**
+   * False once a batch holding a session's open was refused whole for its input: a master from
+   * before sessions opened in batches (a newer one never refuses the empty input a client sends).
+   * Sessions then open alone, and the other calls still go in batches.
+   */
+  private sessionsInBatches = true;
   private flushScheduled = false;
 
   constructor(private readonly transport: BatchTransport) {}
@@ -72,7 +78,7 @@ export class MetaBatcher {
     // Other calls go as they are, uncounted: one may wait on a batchable call (an append's turn
     // waits for another writer's complete), so they must never hold the batchable calls back.
     // A stat with chunks answers every chunk and its token (a large file's is large): alone.
-    if (op === undefined || (op === 'stat' && (input as { chunks?: boolean }).chunks === true)) return alone();
+    if (op === undefined || (op === 'stat' && (input as { chunks?: boolean }).chunks === true) || (op === 'session' && !this.sessionsInBatches)) return alone();
     if (!this.supported) return this.track(alone());
     // A call larger than a batch may hold (a complete of a file of many chunks) goes alone.
     const bytes = CALL_OVERHEAD_BYTES + Buffer.byteLength(JSON.stringify(input));
@@ -110,8 +116,11 @@ export class MetaBatcher {
     while (this.waiting.length > 0 && this.inFlight < MAX_BATCHES_IN_FLIGHT) {
       const batch: Waiting[] = [];
       let bytes = 0;
+      let sessions = 0;
       while (this.waiting.length > 0 && batch.length < MAX_BATCH_CALLS && (batch.length === 0 || bytes + this.waiting[0]!.bytes <= MAX_BATCH_INPUT_BYTES)) {
+        if (this.waiting[0]!.call.op === 'session' && sessions === MAX_BATCH_SESSIONS) break;
         const w = this.waiting.shift()!;
+        if (w.call.op === 'session') sessions++;
         bytes += w.bytes;
         batch.push(w);
       }
@@ -157,6 +166,7 @@ export class MetaBatcher {
   private failed(batch: Waiting[], err: unknown): void {
     const e = err instanceof DfsError ? err : new DfsError('INTERNAL', String(err));
     if (olderMaster(e)) this.supported = false;
+    if (e.code === 'INVALID_ARGUMENT' && batch.some((w) => w.call.op === 'session')) this.sessionsInBatches = false;
     // No master answered at all: alone, each call would only wait as long again.
     if (e.code === 'UNAVAILABLE' && e.message.startsWith('cannot reach a master')) {
       for (const w of batch) w.reject(e);

@@ -15,6 +15,12 @@ export type BatchOp = (typeof BATCH_OPS)[number];
 
 /** Calls one batch may carry. */
 export const MAX_BATCH_CALLS = 256;
+/**
+ * Sessions one batch may open: what a client with 64 calls out needs at once. The leader keeps a
+ * bounded table of sessions (the least recently used go first), so one request must not be able
+ * to push out many other clients' sessions.
+ */
+export const MAX_BATCH_SESSIONS = 64;
 
 /** x-dfs-session's form (common/leader.ts), as a call's `session`: `<session id>:<sequence number>`. */
 const session = z.string().min(3).max(200);
@@ -26,7 +32,10 @@ export const BatchCall = z.strictObject({
   /** The call's input: its route's JSON body (a POST) or its query's fields (stat: path, chunks). */
   input: z.unknown(),
 });
-export const BatchRequest = z.strictObject({ calls: z.array(BatchCall).min(1).max(MAX_BATCH_CALLS) });
+export const BatchRequest = z.strictObject({
+  calls: z.array(BatchCall).min(1).max(MAX_BATCH_CALLS)
+    .refine((calls) => calls.filter((c) => c.op === 'session').length <= MAX_BATCH_SESSIONS, `a batch opens at most ${MAX_BATCH_SESSIONS} sessions`),
+});
 
 /** One call's outcome, in the order of the calls: its route's reply, or the error it would have answered. */
 export const BatchResult = z.union([

@@ -60,7 +60,7 @@ export function serve<R extends JsonRoute>(app: Express, r: R, handler: Handler<
 }
 
 /** An express layer, as far as the fast table needs to see one. */
-interface Layer { route?: unknown; handle?: unknown }
+interface Layer { route?: unknown; handle?: unknown; match?: (path: string) => boolean }
 
 /** Each app's table of JSON routes that are reached without express's walk through its layers. */
 interface FastTable { routes: Map<string, { path: string; handle: RequestHandler }>; dispatcher: RequestHandler }
@@ -74,10 +74,12 @@ function layers(app: Express): Layer[] {
  * Mounts a JSON route as express does, and where it is safe also in the app's fast table: one
  * middleware, added where the app's first JSON route is mounted, that finds a request's route by
  * its method and exact path in a Map and calls it, instead of express testing the request against
- * every layer before it in turn (up to ~60 on a master). Only a route with nothing but routes
- * between the table's middleware and its own layer goes in the table, so a request skips no
- * middleware it would have run (the credential check, mounted before the first route, runs
- * before the table). A path with parameters is left to express; so is anything else (405s, 404s).
+ * every layer before it in turn (up to ~60 on a master). Only a route with nothing between the
+ * table's middleware and its own layer but routes of other paths goes in the table, so a request
+ * skips no middleware, and no route of its own path, that it would have run (the credential
+ * check, mounted before the first route, runs before the table). A path with parameters is left
+ * to express; so is anything else (405s, 404s). A handler here never calls next() without an
+ * error: express would then run the route's own layer, the same handler, again.
  */
 function mount(app: Express, r: JsonRoute, handle: RequestHandler): void {
   let table = fastTables.get(app);
@@ -97,7 +99,7 @@ function mount(app: Express, r: JsonRoute, handle: RequestHandler): void {
   }
   const stack = layers(app);
   const at = stack.findIndex((l) => l.handle === table!.dispatcher);
-  const onlyRoutesSince = at >= 0 && stack.slice(at + 1).every((l) => l.route !== undefined);
+  const onlyRoutesSince = at >= 0 && stack.slice(at + 1).every((l) => l.route !== undefined && !(typeof l.match === 'function' && l.match(r.path)));
   const key = `${r.method} ${r.path}`;
   if (onlyRoutesSince && !r.path.includes(':') && !table.routes.has(key)) table.routes.set(key, { path: r.path, handle });
   app[VERB[r.method]](r.path, handle);

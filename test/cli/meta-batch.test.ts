@@ -4,7 +4,7 @@
 // a call that got a retryable error, a batch refused whole and an older master (no batch route)
 // all fall back to the call alone; a cluster that cannot be reached fails the whole batch.
 import t from 'tap';
-import { MAX_BATCH_CALLS, type BatchCall, type BatchResult } from '../../common/batch.js';
+import { MAX_BATCH_CALLS, MAX_BATCH_SESSIONS, type BatchCall, type BatchResult } from '../../common/batch.js';
 import { FS } from '../../common/contract/index.js';
 import { DfsError } from '../../common/errors.js';
 import { MAX_JSON_BODY_BYTES } from '../../common/limits.js';
@@ -228,4 +228,50 @@ t.test('calls of other routes never wait behind batchable ones', async (t) => {
   await tick();
   while (l.batches.length > 0) l.answerBatch();
   await Promise.all(hold);
+});
+
+t.test(`a batch opens at most ${MAX_BATCH_SESSIONS} sessions; a master that refuses sessions in batches gets them alone`, async (t) => {
+  const answer = (c: BatchCall): BatchResult => (c.op === 'session' ? { reply: { sessionId: `id${Math.random()}`, inlineMaxBytes: 0 } } : { reply: dir((c.input as { path: string }).path) });
+  const l = fakeLeader(answer);
+  const openSession = () => l.batcher.submit(FS.session, {}, undefined, () => new Promise((release, fail) => l.alone.push({ path: 'session', held: { release, fail } })) as never);
+  const hold = await fill(l);
+  const opens = Array.from({ length: MAX_BATCH_SESSIONS + 10 }, () => openSession());
+  const dirs = [l.mkdir('/m1'), l.mkdir('/m2')];
+  await tick();
+  l.answerAlone();
+  await tick();
+  t.equal(l.batches.length, 1, 'one batch went when a slot came free');
+  t.equal(l.batches[0]!.calls.filter((c) => c.op === 'session').length, MAX_BATCH_SESSIONS, `with ${MAX_BATCH_SESSIONS} sessions, no more`);
+  l.answerBatch();
+  await tick();
+  l.answerAlone();
+  await tick();
+  while (l.batches.length > 0) {
+    t.ok(l.batches[0]!.calls.filter((c) => c.op === 'session').length <= MAX_BATCH_SESSIONS);
+    l.answerBatch();
+    await tick();
+  }
+  await Promise.all([...hold, ...opens, ...dirs]);
+  t.equal(new Set((await Promise.all(opens)).map((r) => (r as { sessionId: string }).sessionId)).size, MAX_BATCH_SESSIONS + 10, 'every open answered, each with its own session');
+
+  // An older master refuses a batch holding a session call (an op it does not know) whole.
+  const old = fakeLeader(answer);
+  const oldOpen = () => old.batcher.submit(FS.session, {}, undefined, () => new Promise((release, fail) => old.alone.push({ path: 'session', held: { release, fail } })) as never);
+  const held = await fill(old);
+  const first = [oldOpen(), old.mkdir('/o1')];
+  await tick();
+  old.answerAlone();
+  await tick();
+  old.batches.shift()!.held.fail(new DfsError('INVALID_ARGUMENT', 'calls.0.op: Invalid option'));
+  await tick();
+  t.same(old.alone.slice(-2).map((a) => a.path), ['session', '/o1'], 'the refused batch\'s calls went again alone');
+  for (const a of old.alone.splice(0)) a.held.release(a.path === 'session' ? { sessionId: 'alone1', inlineMaxBytes: 0 } : { path: a.path });
+  await Promise.all([...held, ...first]);
+  const later = [oldOpen(), old.mkdir('/o2'), old.mkdir('/o3')];
+  await tick();
+  t.same(old.alone.map((a) => a.path), ['session'], 'from then on a session opens alone');
+  t.same(old.batches.map((b) => b.calls.map((c) => c.op)), [['mkdir', 'mkdir']], 'and the other calls still go in a batch');
+  old.answerAlone();
+  old.answerBatch();
+  await Promise.all(later);
 });

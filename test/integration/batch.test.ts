@@ -7,7 +7,7 @@
 import t from 'tap';
 import { Readable, Writable } from 'node:stream';
 import { DfsClient } from '../../cli/client.js';
-import { MAX_BATCH_CALLS, type BatchResult } from '../../common/batch.js';
+import { MAX_BATCH_CALLS, MAX_BATCH_SESSIONS, type BatchResult } from '../../common/batch.js';
 import { DfsError } from '../../common/errors.js';
 import { callJson, closeHttpAgent } from '../../common/http.js';
 import { ADMIN_TOKEN, TestCluster, randomBytesSeeded } from '../helpers/cluster.js';
@@ -137,6 +137,9 @@ t.test('sessions open in a batch, each bound to the token that asked', async (t)
   t.equal(await batch(ADMIN_TOKEN, [{ op: 'session', session: `${b!.sessionId}:1`, input: {} }]), 'INVALID_ARGUMENT', 'a session\'s open takes no session');
   t.equal(await batch(ADMIN_TOKEN, [{ op: 'session', input: { extra: 1 } }]), 'INVALID_ARGUMENT', 'nor any input');
   t.equal(await batch('', [{ op: 'session', input: {} }]), 'UNAUTHORIZED', 'nor is one opened for no token');
+  const sessions2 = await opCount('session');
+  t.equal(await batch(ADMIN_TOKEN, Array.from({ length: MAX_BATCH_SESSIONS + 1 }, () => ({ op: 'session', input: {} }))), 'INVALID_ARGUMENT', `a batch opens at most ${MAX_BATCH_SESSIONS} sessions`);
+  t.equal(await opCount('session'), sessions2, 'and that one opened none');
   // A fresh client with 64 calls out opens its 64 sessions in batches too.
   const client = new DfsClient(c.masters.split(','), { token: ADMIN_TOKEN });
   const single0 = await routeRequests('/v1/session');
