@@ -1,7 +1,7 @@
 // A server's data is its user's alone (issue 15, found by the fuzz: chunk files were 0644 in 0755
 // folders and the Raft log world-readable): whatever the umask, a master and a chunkserver create
 // files without group or other bits, and a data folder found open at start is closed.
-import { mkdirSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -22,7 +22,9 @@ function openEntries(dir: string): string[] {
 t.test('secureDataDir closes an open folder and sets the umask', async (t) => {
   const before = process.umask();
   t.teardown(() => void process.umask(before));
-  const dir = join(mkdtempSync(join(tmpdir(), 'dfs-perm-')), 'data');
+  const parent = mkdtempSync(join(tmpdir(), 'dfs-perm-'));
+  t.teardown(() => rmSync(parent, { recursive: true, force: true }));
+  const dir = join(parent, 'data');
   mkdirSync(dir, { mode: 0o755 });
   const warned: unknown[] = [];
   t.equal(secureDataDir(dir, { warn: (o: unknown) => void warned.push(o) }), true, 'an open folder is reported');
