@@ -1,6 +1,6 @@
 // cp, head, tail [-f], getmerge, find, df, admin report, completion, and put/get of several
 // sources and of trees (issue 18, item 4), against a real cluster, error cases included.
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -11,6 +11,7 @@ t.test('everyday commands', async (t) => {
   const c = await TestCluster.start({ chunkservers: 2, replication: 2, chunkSizeBytes: 256 * 1024 });
   t.teardown(() => c.stop());
   const local = mkdtempSync(join(tmpdir(), 'dfs-tools-'));
+  t.teardown(() => rmSync(local, { recursive: true, force: true }));
   const data = randomBytesSeeded(700 * 1024, 7); // three chunks, the last one short
   const small = Buffer.from('hello, world\n');
   t.equal((await c.dfs(['put', '-', '/src/big.bin'], { input: data })).code, 0);

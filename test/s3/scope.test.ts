@@ -1,6 +1,6 @@
 // s3/scope.ts and the key file: which requests a key bound to a read-only or prefix token may
 // make, and the credentials file's token field, limits and reloading.
-import { mkdtempSync, writeFileSync, utimesSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, utimesSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -75,6 +75,7 @@ t.test('the credentials file: tokens, duplicates, limits, reloading', async (t) 
   t.throws(() => parseCredentials(JSON.stringify([{ accessKeyId: 'KEY1', secretAccessKey: 'secret-123', token: 'guess' }]), 'f'), /not a dfs token/);
   t.throws(() => parseCredentials(JSON.stringify([{ accessKeyId: 'KEY1', secretAccessKey: 'secret-123' }, { accessKeyId: 'KEY1', secretAccessKey: 'secret-456' }]), 'f'), /there twice/);
   const dir = mkdtempSync(join(tmpdir(), 'dfs-s3keys-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'creds.json');
   const k1 = await addKey(file, token);
   t.equal(statSync(file).mode & 0o777, 0o600, 'a new file is for its owner only');

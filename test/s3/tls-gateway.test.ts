@@ -1,7 +1,7 @@
 // The S3 gateway over HTTPS (`dfs s3 --tls-cert --tls-key`, what `dfs cluster --tls` starts):
 // the aws CLI with --ca-bundle and the AWS SDK with the CA round-trip bytes; a client that does
 // not trust the CA, and plain HTTP to the TLS port, get nothing.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ requireClients();
 
 t.test('the gateway over HTTPS', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'dfs-s3tls-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const f = makeClusterCerts(join(dir, 'tls'), ['127.0.0.1', 'localhost']);
   const gw = await startGateway({}, ['--tls-cert', f.cert, '--tls-key', f.key]);
   t.teardown(() => gw.stop());
