@@ -40,12 +40,21 @@ export class ChunkserverLinks {
     this.open.set(id, link);
     this.lead.core.connectionOpened(id, stream, this.lead.now());
     this.lead.flushLog();
-    res.once('close', () => {
+    let closed = false;
+    const onClose = (): void => {
+      if (closed) return;
+      closed = true;
       clearInterval(timer);
       if (this.open.get(id) === link) this.open.delete(id);
       if (this.lead.replicator.isLeader()) this.lead.core.connectionDropped(id, stream, this.lead.now());
       this.lead.flushLog();
-    });
+    };
+    res.once('close', onClose);
+    // The route runs after the asynchronous credential check: a chunkserver killed while it
+    // redialled may have closed its socket already, and the response's 'close' has then been
+    // emitted before anyone listened. Without this the server stayed "connected" until the
+    // heartbeat dead timeout.
+    if (req.socket.destroyed) onClose();
   }
 
   /**

@@ -1,0 +1,53 @@
+// The leader's end of a chunkserver's link (master/service/links.ts): the core hears of a drop
+// however late the route ran, a socket closed before it did included.
+import { EventEmitter } from 'node:events';
+import t from 'tap';
+import type { Request, Response } from 'express';
+import { ChunkserverLinks } from '../../master/service/links.js';
+import type { Leadership } from '../../master/service/leadership.js';
+
+function setup() {
+  const events: string[] = [];
+  const lead = {
+    requireLeader: () => undefined,
+    config: { addr: '127.0.0.1:1' },
+    replicator: { isLeader: () => true },
+    core: {
+      connectionOpened: (id: string, stream: number) => events.push(`open ${id} ${stream}`),
+      connectionDropped: (id: string, stream: number) => events.push(`drop ${id} ${stream}`),
+    },
+    now: () => 0,
+    flushLog: () => undefined,
+  } as unknown as Leadership;
+  const links = new ChunkserverLinks(lead);
+  const link = (id: string, socketDestroyed: boolean) => {
+    const res = Object.assign(new EventEmitter(), {
+      writeHead: () => undefined, write: () => true, end() { res.emit('close'); },
+    });
+    const req = { query: { id }, socket: { destroyed: socketDestroyed } };
+    links.accept(req as unknown as Request, res as unknown as Response);
+    return res;
+  };
+  return { events, links, link };
+}
+
+t.test('a link whose socket closed before the route ran is dropped at once', async (t) => {
+  const { events, links, link } = setup();
+  const res = link('cs1', true);
+  t.same(events, ['open cs1 1', 'drop cs1 1'], 'opened and dropped, so the server is suspect now');
+  res.emit('close'); // the late event, should one come, changes nothing
+  t.same(events, ['open cs1 1', 'drop cs1 1'], 'dropped once');
+  links.closeAll();
+});
+
+t.test('a live link drops when its socket closes, once', async (t) => {
+  const { events, links, link } = setup();
+  const res = link('cs2', false);
+  t.same(events, ['open cs2 1'], 'open while the socket lives');
+  res.emit('close');
+  res.emit('close');
+  t.same(events, ['open cs2 1', 'drop cs2 1'], 'one drop');
+  link('cs2', false);
+  links.closeAll();
+  t.same(events, ['open cs2 1', 'drop cs2 1', 'open cs2 2', 'drop cs2 2'], 'closing every link drops the newer one');
+});
