@@ -10,8 +10,11 @@ const CHUNK = 64 * 1024;
 const QUICK = { NODE_OPTIONS: '' };
 
 // Every chunkserver's data folder is under one temporary folder: one file system.
-// Repair starts a dead timeout after the leader does: a short one, for setrep -w.
-const c = await TestCluster.start({ chunkservers: 3, replication: 3, chunkSizeBytes: CHUNK, deadTimeoutMs: 3000 });
+// Repair starts a dead timeout after the leader does, and setrep -w waits for it: a short one,
+// yet long enough that the servers may stay paused until a loaded machine has started the CLI
+// (CI once took over 2 s to, with a 3 s timeout and a 2 s pause).
+const DEAD_TIMEOUT_MS = 8000;
+const c = await TestCluster.start({ chunkservers: 3, replication: 3, chunkSizeBytes: CHUNK, deadTimeoutMs: DEAD_TIMEOUT_MS });
 t.teardown(() => c.stop());
 const dfs = (args: string[], opts: { input?: Buffer; env?: Record<string, string> } = {}) => c.dfs(args, { input: opts.input, env: { ...QUICK, ...opts.env } });
 
@@ -94,8 +97,8 @@ t.test('setrep -w: the wait line is erased before the outcome is printed', async
   };
   for (const p of servers) process.kill(p.pid, 'SIGSTOP');
   t.teardown(resume);
-  // At most 2 s paused whatever happens: the dead timeout is 3 s.
-  const cap = setTimeout(resume, 2000);
+  // Paused for less than the dead timeout whatever happens, so no server is declared dead.
+  const cap = setTimeout(resume, DEAD_TIMEOUT_MS - 2000);
   const r = await onTerminal(['setrep', '-w', '2', '/w.bin'], (soFar) => {
     if (/waiting for replication to converge: /.test(soFar)) resume();
   });
