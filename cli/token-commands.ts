@@ -101,7 +101,15 @@ export function tokenCommands(cli: Argv): Argv {
         return true;
       }), run('create'))
     .command('list', 'the tokens made with dfs token create, and whether each is revoked (admin only)', (z) => z, run('list'))
-    .command('revoke <id>', 'refuse a token from now on, on every master (admin only)', (z) => z.positional('id', { type: 'string' }), run('revoke'))
+    .command('revoke [id]', 'refuse a token from now on, on every master (admin only); an id starting with - goes after --', (z) => z
+      .positional('id', { type: 'string', describe: 'the id dfs token list shows' })
+      .check((a) => {
+        // yargs reads "-9esB..." as options; after "--" it is left in _ (token, revoke, id).
+        const id = a.id ?? (a._.length === 3 ? String(a._[2]) : undefined);
+        if (id === undefined || a._.length > 3) throw new Error('name one token id (dfs token list shows them; one starting with - goes after --: dfs token revoke -- -AbC...)');
+        a.id = id;
+        return true;
+      }), run('revoke'))
     .command('whoami', 'the token this command sends: its id, name and scope', (z) => z, run('whoami'))
     .command('bootstrap', 'sign an admin token offline with the cluster secret (for clusters set up by hand)', (z) => z
       .option('secret-file', { type: 'string', demandOption: true, describe: 'the cluster secret the masters use' })

@@ -62,8 +62,15 @@ export function bootstrapKey(clusterSecret: Buffer): SigningKey {
   return { id: BOOTSTRAP_KEY_ID, secret: lastBootstrap.secret };
 }
 
+/**
+ * A token's id: 96 random bits, base64url. Never one starting with '-': `dfs token revoke <id>`
+ * would read it as options (one id in 64 did, and CI once drew one).
+ */
 export function newTokenId(): string {
-  return randomBytes(12).toString('base64url');
+  for (;;) {
+    const id = randomBytes(12).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }
 
 function mac(key: Buffer, data: string): string {

@@ -3,7 +3,7 @@
 // rotated tokens, scope rules, and the state through a snapshot.
 import t, { type Test } from 'tap';
 import {
-  bootstrapKey, inScope, leadsToScope, parseTtl, signClientToken, verifyClientToken, VerifiedTokens, type ClientGrant, type SigningKey,
+  bootstrapKey, inScope, leadsToScope, newTokenId, parseTtl, TOKEN_ID, signClientToken, verifyClientToken, VerifiedTokens, type ClientGrant, type SigningKey,
 } from '../../common/credentials.js';
 import { DfsError } from '../../common/errors.js';
 import { MasterState } from '../../master/state/index.js';
@@ -99,6 +99,15 @@ t.test('scope: within the prefix, or a directory on the way to it', async (t) =>
   t.notOk(leadsToScope(p, '/home/bob'));
   t.notOk(leadsToScope(p, '/home/alicé'), 'a look-alike name is another name');
   t.ok(inScope({ prefix: '/' }, '/anything'));
+});
+
+t.test('token ids: never one a command line reads as options', async (t) => {
+  // One base64url id in 64 starts with '-': `dfs token revoke -AbC...` was then a list of flags
+  // (CI drew one). 5,000 draws miss such an id with odds (63/64)^5000, about 1e-34.
+  const ids = Array.from({ length: 5000 }, () => newTokenId());
+  t.equal(ids.filter((id) => id.startsWith('-')).length, 0, 'no id starts with -');
+  t.ok(ids.every((id) => TOKEN_ID.test(id) && id.length === 16), 'every id is 16 base64url characters');
+  t.equal(new Set(ids).size, ids.length, 'all distinct');
 });
 
 t.test('--ttl', async (t) => {
