@@ -81,7 +81,7 @@ t.test('a heartbeat never waits for a scan; the tick runs it and its copies ride
     written.set(id, lines);
     let closed = (): void => undefined;
     const res = { writeHead() {}, write: (s: string) => lines.push(s), end: () => closed(), once: (_e: 'close', fn: () => void) => (closed = fn) };
-    svc.links.accept({ query: { id } } as never, res as never);
+    svc.links.accept({ query: { id }, socket: { destroyed: false } } as never, res as never);
   }
   svc.tick();
   await settle();
