@@ -25,22 +25,6 @@ export const ADMIN_TOKEN = signClientToken(bootstrapKey(Buffer.from(TEST_SECRET)
 // a user's would, in DFS_TOKEN; a test of anonymous calls sets DFS_TOKEN to '' for its command.
 process.env.DFS_TOKEN = ADMIN_TOKEN;
 
-/**
- * tap's process tracker (@tapjs/processinfo) goes into every node process a test starts, whatever
- * its environment says, and is sent the text of each file that process loads, to map coverage.
- * With coverage off (package.json, "disable-coverage") nothing reads that, and for dfs's 3 MB
- * binary it cost each spawned dfs about 0.5 s of CPU: told to pass over dist/ (the tracker's own
- * setting, which tap set for .tap/ and snapshots), it only notes the process. With coverage on, it
- * sees everything, as before.
- */
-export function trackerExcludingDist(exclude: string): string {
-  const parsed = /^\/(.*)\/([a-z]*)$/.exec(exclude);
-  return parsed ? String(new RegExp(`${parsed[1]}|[\\\\/]dist[\\\\/]`, parsed[2])) : exclude;
-}
-if (process.env.TAP_DISABLE_COVERAGE === '1' && process.env._TAPJS_PROCESSINFO_EXCLUDE_) {
-  process.env._TAPJS_PROCESSINFO_EXCLUDE_ = trackerExcludingDist(process.env._TAPJS_PROCESSINFO_EXCLUDE_);
-}
-
 export interface Proc { child: ChildProcess; addr: string; id: string; dataDir: string; pid: number; output: string[] }
 
 export interface ClusterOptions {

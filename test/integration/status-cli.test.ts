@@ -6,7 +6,7 @@ import { formatBytes } from '../../common/config.js';
 import { DFS, randomBytesSeeded, TestCluster } from '../helpers/cluster.js';
 
 const CHUNK = 64 * 1024;
-// tap preloads its process tracker into every child node through NODE_OPTIONS; the CLI runs without it.
+// The CLI runs with no NODE_OPTIONS (test/helpers/untracked-children.mjs keeps tap's tracker out too).
 const QUICK = { NODE_OPTIONS: '' };
 
 // Every chunkserver's data folder is under one temporary folder: one file system.
