@@ -76,6 +76,18 @@ function completionArgv(argv: string[]): string[] {
   return [argv[0], ...argv.slice(2)];
 }
 
+/**
+ * yargs renders the whole help text after it starts any command, in case the command later asks
+ * to show it (its command.js: cacheHelpMessage). dfs never does (fail() prints one line), and the
+ * rendering, every option's width measured for wrapping, cost 60-150 ms of CPU on every start of
+ * dfs, a server's too (measured in a master's profile). --help still renders it when asked.
+ */
+function skipHelpCache(cli: Argv): void {
+  const internal = cli as unknown as { getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: () => void } } };
+  const usage = internal.getInternalMethods?.().getUsageInstance?.();
+  if (usage && typeof usage.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => undefined;
+}
+
 process.on('unhandledRejection', (err) => fail(`internal error: ${(err as Error)?.message ?? String(err)}`));
 
 async function main(): Promise<void> {
@@ -114,6 +126,7 @@ async function main(): Promise<void> {
   cli = tokenCommands(cli); // credentials: dfs token ...
   cli = serverCommands(cli);
   cli = cli.completion('completion', 'print a shell completion script: dfs completion bash >> ~/.bashrc (or zsh >> ~/.zshrc)');
+  skipHelpCache(cli);
   await cli.parseAsync();
 }
 
