@@ -28,6 +28,13 @@ export class ChunkserverLinks {
     this.lead.requireLeader();
     const id = req.query.id;
     if (typeof id !== 'string' || !ID.test(id)) throw new DfsError('INVALID_ARGUMENT', 'query parameter id must be a chunkserver id');
+    // The route runs after the asynchronous credential check: a chunkserver killed while it
+    // redialled may have closed this socket already, and the response's 'close' has then been
+    // emitted before anyone listened. A newer link of the server's is left alone; with none, the
+    // server is reported connected and dropped at once (below), so it is suspect now rather than
+    // connected until the heartbeat dead timeout.
+    const gone = req.socket.destroyed;
+    if (gone && this.open.has(id)) return;
     this.open.get(id)?.res.end(); // a newer connection replaces the older one
     if (this.open.size >= MAX_CHUNKSERVER_LINKS) throw new DfsError('UNAVAILABLE', `this master holds ${MAX_CHUNKSERVER_LINKS} chunkserver connections already; retry shortly`);
     const stream = ++this.streams;
@@ -50,11 +57,7 @@ export class ChunkserverLinks {
       this.lead.flushLog();
     };
     res.once('close', onClose);
-    // The route runs after the asynchronous credential check: a chunkserver killed while it
-    // redialled may have closed its socket already, and the response's 'close' has then been
-    // emitted before anyone listened. Without this the server stayed "connected" until the
-    // heartbeat dead timeout.
-    if (req.socket.destroyed) onClose();
+    if (gone) onClose();
   }
 
   /**

@@ -51,3 +51,15 @@ t.test('a live link drops when its socket closes, once', async (t) => {
   links.closeAll();
   t.same(events, ['open cs2 1', 'drop cs2 1', 'open cs2 2', 'drop cs2 2'], 'closing every link drops the newer one');
 });
+
+t.test('a dead request that arrives after the server\'s newer link leaves that link alone', async (t) => {
+  const { events, links, link } = setup();
+  const live = link('cs3', false);
+  let ended = false;
+  live.on('close', () => (ended = true));
+  link('cs3', true); // an older dial, its socket closed, whose route ran late
+  t.notOk(ended, 'the live link is not ended');
+  t.same(events, ['open cs3 1'], 'nothing reported: the server is still connected');
+  links.closeAll();
+  t.same(events, ['open cs3 1', 'drop cs3 1'], 'and the live link is the one open');
+});
