@@ -103,11 +103,14 @@ export function tokenCommands(cli: Argv): Argv {
     .command('list', 'the tokens made with dfs token create, and whether each is revoked (admin only)', (z) => z, run('list'))
     .command('revoke [id]', 'refuse a token from now on, on every master (admin only); an id starting with - goes after --', (z) => z
       .positional('id', { type: 'string', describe: 'the id dfs token list shows' })
+      // An id is text: "-000001" after -- must not become -1.
+      .parserConfiguration({ 'parse-positional-numbers': false })
       .check((a) => {
         // yargs reads "-9esB..." as options; after "--" it is left in _ (token, revoke, id).
-        const id = a.id ?? (a._.length === 3 ? String(a._[2]) : undefined);
-        if (id === undefined || a._.length > 3) throw new Error('name one token id (dfs token list shows them; one starting with - goes after --: dfs token revoke -- -AbC...)');
-        a.id = id;
+        const rest = a._.slice(2).map(String);
+        const ids = a.id === undefined ? rest : [String(a.id), ...rest];
+        if (ids.length !== 1 || ids[0] === '') throw new Error('name one token id (dfs token list shows them; one starting with - goes after --, options before it: dfs token revoke -- -AbC...)');
+        a.id = ids[0];
         return true;
       }), run('revoke'))
     .command('whoami', 'the token this command sends: its id, name and scope', (z) => z, run('whoami'))
