@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -24,6 +25,20 @@ if (tsc) {
   // esbuild is a dev dependency beside TypeScript: where one is installed, so is the other.
   const { bundle } = await import('./bundle.mjs');
   await bundle();
+  // tap, a dev dependency beside them, runs the tests with the plugins package.json names (tsx in
+  // place of its TypeScript plugin). It rebuilds itself for them only after its first run has
+  // started that run's tests with the plugins it came with (ts-node and tsx both, ~2 s more per
+  // test file), and CI only ever makes first runs: so it is built here, once per install.
+  let tap;
+  try {
+    tap = createRequire(import.meta.url).resolve('tap/package.json');
+  } catch {
+    tap = undefined;
+  }
+  if (tap) {
+    const t = spawnSync(process.execPath, [join(dirname(tap), 'dist', 'esm', 'run.mjs'), 'build'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+    if (t.status !== 0) process.exit(t.status ?? 1);
+  }
 } else if (built) {
   console.error('dfs: using dist/ as it is: TypeScript, a dev dependency, is not installed to rebuild it');
 } else {
