@@ -3,8 +3,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { DFS, waitFor, type RunResult, type TestCluster } from './cluster.js';
 
-// tap preloads its process tracker into every child node through NODE_OPTIONS; without it the
-// CLI starts faster, and signals reach dfs itself.
+// No NODE_OPTIONS: the CLI starts as a user's does, and signals reach dfs itself (tap's process
+// tracker is kept out of every child by test/helpers/untracked-children.mjs).
 export const QUICK = { NODE_OPTIONS: '' };
 
 export interface HeldPut {

@@ -1,6 +1,6 @@
 // A client that runs on a host of the bed (inside its network namespace, where the test process
 // cannot open sockets) and does what the test asks, one JSON line in, one JSON line out, many
-// at once. Run as: node --import @tapjs/typescript/import test/hosts/agent.ts <master,master,...>
+// at once. Run as: node --import tsx test/hosts/agent.ts <master,master,...>
 import { createInterface } from 'node:readline';
 import { request } from 'undici';
 import { Readable } from 'node:stream';

@@ -86,12 +86,12 @@ t.test('the bed: routing between racks, faults that bite and heal, and exactly i
 t.test('a bed whose process dies of SIGTERM (Ctrl-C is SIGINT, handled the same) removes its names', { skip: why && `network namespaces cannot be made here: ${why}` }, async (t) => {
   const stateDir = mkdtempSync(join(tmpdir(), 'dfs-bed-state-'));
   t.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
-  const child = spawn(process.execPath, ['--import', '@tapjs/typescript/import', '-e', `
+  const child = spawn(process.execPath, ['--import', 'tsx', '-e', `
     const { NamespaceBed } = await import('./test/hosts/bed.ts');
     const bed = NamespaceBed.create({ hosts: [{ name: 'a', rack: 1 }, { name: 'b', rack: 2 }], stateDir: ${JSON.stringify(stateDir)} });
     console.log(JSON.stringify([...bed.hosts.values()].map((h) => h.ns)));
     setInterval(() => {}, 1000);
-  `], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1', NODE_OPTIONS: '' } });
+  `], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NODE_OPTIONS: '' } });
   const line = await new Promise<string>((resolve) => child.stdout!.once('data', (b: Buffer) => resolve(b.toString())));
   const made = JSON.parse(line) as string[];
   t.ok(made.every((n) => existingNamespaces().has(n)), 'the bed is up');

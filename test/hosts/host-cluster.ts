@@ -23,7 +23,7 @@ import type { AgentReply, AgentRequest } from './agent.js';
 export const MASTER_PORT = 9400;
 export const CHUNKSERVER_PORT = 9500;
 const AGENT = join(ROOT, 'test', 'hosts', 'agent.ts');
-/** tap preloads its process tracker into child node processes through NODE_OPTIONS; servers do without. */
+/** Servers start with no NODE_OPTIONS, as on a host (test/helpers/untracked-children.mjs keeps tap's tracker out). */
 const QUIET_ENV = { NODE_OPTIONS: '', DFS_LOG_LEVEL: 'info', DFS_MASTERS: '', DFS_CLUSTER_SECRET: '' };
 
 /** Hosts on this machine's loopback (127.0.1.x), for a machine where namespaces cannot be made. */
@@ -195,8 +195,8 @@ export class HostCluster {
   }
 
   private startAgent(masters: string[]): void {
-    const child = this.spawnOn('cl', [process.execPath, '--import', '@tapjs/typescript/import', AGENT, masters.join(',')], {
-      stdio: ['pipe', 'pipe', 'inherit'], env: { TS_NODE_TRANSPILE_ONLY: '1' },
+    const child = this.spawnOn('cl', [process.execPath, '--import', 'tsx', AGENT, masters.join(',')], {
+      stdio: ['pipe', 'pipe', 'inherit'], env: {},
     });
     const pending = new Map<number, (r: AgentReply) => void>();
     createInterface({ input: child.stdout! }).on('line', (line) => {

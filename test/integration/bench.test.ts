@@ -16,8 +16,8 @@ interface Results { version: number; machine: { cpus: number }; sections: Record
 
 function runBench(args: string[], timeoutMs = 240_000, script = BENCH): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    // tap preloads its process tracker into child nodes through NODE_OPTIONS; the bench and every
-    // process it starts run without it.
+    // No NODE_OPTIONS: the bench and every process it starts run as a user's do
+    // (test/helpers/untracked-children.mjs keeps tap's tracker out).
     const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
     let stdout = '';
     let stderr = '';

@@ -17,8 +17,8 @@ const NO_MASTER = '127.0.0.1:1';
 /** Local time with its offset from UTC. */
 const DATE = '\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d [+-]\\d{4}';
 const HELP = ' (see dfs --help)';
-// tap preloads its process tracker into every child node through NODE_OPTIONS, which adds much
-// to the start-up of each `dfs`; coverage is off, so the CLI runs without it.
+// No NODE_OPTIONS: each `dfs` starts as a user's does (test/helpers/untracked-children.mjs keeps
+// tap's tracker out).
 const QUICK = { NODE_OPTIONS: '' };
 
 /** The few assertions the helpers use (tap's subtest type, without spelling out its plugins). */

@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DFS, runDfs, waitFor } from '../helpers/cluster.js';
 
-// tap preloads its process tracker into every child node through NODE_OPTIONS; the launcher
-// passes its environment on to the cluster's processes, so it would slow every one of them.
+// No NODE_OPTIONS: the launcher passes its environment on to the cluster's processes, which
+// start as a user's do (test/helpers/untracked-children.mjs keeps tap's tracker out).
 const QUICK = { ...process.env, NODE_OPTIONS: '' };
 
 interface Entry { role: string; id: string; pid: number; log: string; argv?: string[]; command?: string; exited?: { code: number | null; signal: string | null; at: string } }

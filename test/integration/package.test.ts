@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { DFS, ROOT } from '../helpers/cluster.js';
 
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { name: string; version: string; private?: boolean };
-// tap preloads its process tracker into every child node through NODE_OPTIONS: npm is slow enough without it.
+// No NODE_OPTIONS: npm and what it starts run as a user's do (test/helpers/untracked-children.mjs keeps tap's tracker out).
 const env = { ...process.env, NODE_OPTIONS: '' };
 
 interface Ran { code: number | null; stdout: string; stderr: string }

@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestCluster, type RunResult } from '../helpers/cluster.js';
 
-// tap preloads its process tracker into every child node through NODE_OPTIONS; the CLI runs without it.
+// No NODE_OPTIONS: the CLI starts as a user's does (test/helpers/untracked-children.mjs keeps tap's tracker out).
 const QUICK = { NODE_OPTIONS: '' };
 
 const c = await TestCluster.start({ chunkservers: 1, replication: 1, chunkSizeBytes: 64 * 1024, deadTimeoutMs: 30_000 });

@@ -4,7 +4,7 @@ import t from 'tap';
 import { randomBytesSeeded, TestCluster, waitFor } from '../helpers/cluster.js';
 
 const CHUNK = 64 * 1024;
-// tap preloads its process tracker into every child node through NODE_OPTIONS; the CLI runs without it.
+// No NODE_OPTIONS: the CLI starts as a user's does (test/helpers/untracked-children.mjs keeps tap's tracker out).
 const QUICK = { NODE_OPTIONS: '' };
 
 const c = await TestCluster.start({ chunkservers: 3, replication: 3, chunkSizeBytes: CHUNK, deadTimeoutMs: 1500 });
