@@ -12,12 +12,16 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const built = existsSync(new URL('../dist/cli/main.js', import.meta.url));
 
-let tsc;
-try {
-  tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-} catch {
-  tsc = undefined;
+/** Where a dev dependency's file is, or undefined when dev dependencies are not installed. */
+function devFile(spec) {
+  try {
+    return createRequire(import.meta.url).resolve(spec);
+  } catch {
+    return undefined;
+  }
 }
+
+const tsc = devFile('typescript/bin/tsc');
 
 if (tsc) {
   const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
@@ -29,12 +33,7 @@ if (tsc) {
   // place of its TypeScript plugin). It rebuilds itself for them only after its first run has
   // started that run's tests with the plugins it came with (ts-node and tsx both, ~2 s more per
   // test file), and CI only ever makes first runs: so it is built here, once per install.
-  let tap;
-  try {
-    tap = createRequire(import.meta.url).resolve('tap/package.json');
-  } catch {
-    tap = undefined;
-  }
+  const tap = devFile('tap/package.json');
   if (tap) {
     const t = spawnSync(process.execPath, [join(dirname(tap), 'dist', 'esm', 'run.mjs'), 'build'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
     if (t.status !== 0) process.exit(t.status ?? 1);
