@@ -31,10 +31,17 @@ export class ChunkserverLinks {
     // The route runs after the asynchronous credential check: a chunkserver killed while it
     // redialled may have closed this socket already, and the response's 'close' has then been
     // emitted before anyone listened. A newer link of the server's is left alone; with none, the
-    // server is reported connected and dropped at once (below), so it is suspect now rather than
+    // server is reported connected and dropped at once, so it is suspect now rather than
     // connected until the heartbeat dead timeout.
-    const gone = req.socket.destroyed;
-    if (gone && this.open.has(id)) return;
+    if (req.socket.destroyed) {
+      if (this.open.has(id)) return;
+      const stream = ++this.streams;
+      const now = this.lead.now();
+      this.lead.core.connectionOpened(id, stream, now);
+      this.lead.core.connectionDropped(id, stream, now);
+      this.lead.flushLog();
+      return;
+    }
     this.open.get(id)?.res.end(); // a newer connection replaces the older one
     if (this.open.size >= MAX_CHUNKSERVER_LINKS) throw new DfsError('UNAVAILABLE', `this master holds ${MAX_CHUNKSERVER_LINKS} chunkserver connections already; retry shortly`);
     const stream = ++this.streams;
@@ -47,17 +54,12 @@ export class ChunkserverLinks {
     this.open.set(id, link);
     this.lead.core.connectionOpened(id, stream, this.lead.now());
     this.lead.flushLog();
-    let closed = false;
-    const onClose = (): void => {
-      if (closed) return;
-      closed = true;
+    res.once('close', () => {
       clearInterval(timer);
       if (this.open.get(id) === link) this.open.delete(id);
       if (this.lead.replicator.isLeader()) this.lead.core.connectionDropped(id, stream, this.lead.now());
       this.lead.flushLog();
-    };
-    res.once('close', onClose);
-    if (gone) onClose();
+    });
   }
 
   /**
