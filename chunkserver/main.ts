@@ -14,9 +14,9 @@ import { initChecksums } from '../common/checksum.js';
 import { parseAddr } from '../common/config.js';
 import { DfsError } from '../common/errors.js';
 import { LeaderClient } from '../common/leader.js';
-import { CHUNK_TIMEOUT_MS, checkLimits, WRITE_TOKEN_TTL_MS } from '../common/limits.js';
+import { CHUNK_TIMEOUT_MS, checkLimits, STOPPING_NOTICE_TIMEOUT_MS, WRITE_TOKEN_TTL_MS } from '../common/limits.js';
 import { secureDataDir } from '../common/data-dir.js';
-import { createLogger } from '../common/log.js';
+import { createLogger, type Logger } from '../common/log.js';
 import { parseRateMiBps, RateLimiter } from '../common/rate.js';
 import { CHUNKSERVER_DEFAULTS } from '../common/defaults.js';
 import { createApp, installErrorHandler, listen, newMetricsRegistry } from '../common/server.js';
@@ -75,6 +75,19 @@ function loadOrCreateId(dataDir: string, wanted?: string): string {
 }
 
 export interface RunningChunkserver { id: string; addr: string; server: Server; close(): Promise<void> }
+
+/**
+ * Tells the leader this is a clean stop, before the link closes, so that it never takes the stop
+ * for a crash: it holds the server restarting instead of copying its chunks. One try, to the
+ * leader the link follows, bounded: a whole cluster stopping at once (dfs cluster's Ctrl-C) must
+ * not wait on masters that are gone. A failure is logged, never thrown: the stop goes on.
+ */
+async function tellLeaderStopping(leader: string, id: string, secret: Buffer, log: Logger): Promise<void> {
+  await call(leader, CS.stopping, { id }, { timeoutMs: STOPPING_NOTICE_TIMEOUT_MS, sign: chunkserverSigner(secret, id) }).then(
+    (r) => log.info({ held: r.held, restartGraceMs: r.restartGraceMs ?? null }, r.held ? 'told the leader this is a restart: no copies for its absence within the restart grace' : 'the leader does not hold this stop as a restart'),
+    (err: Error) => log.warn({ err: err.message }, 'could not tell the leader this is a restart; it will take it for a crash'),
+  );
+}
 
 export async function runChunkserver(opts: ChunkserverOptions): Promise<RunningChunkserver> {
   const { host, port } = parseAddr(opts.listen, '--listen', true);
@@ -135,6 +148,7 @@ export async function runChunkserver(opts: ChunkserverOptions): Promise<RunningC
     server,
     async close() {
       heartbeat?.stop();
+      await tellLeaderStopping(masters.leader, id, secret, log);
       await link.stop();
       await scrubber?.close();
       await new Promise<void>((r) => server.close(() => r()));

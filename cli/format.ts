@@ -100,6 +100,14 @@ export function formatDu(d: DuReply, human: boolean): string {
   return `${size(d.bytes, human)}\t${d.path}`;
 }
 
+/** A span as people read it: 45s, 9m 58s, 1h 2m. */
+export function formatDuration(ms: number): string {
+  const s = Math.max(0, Math.ceil(ms / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
+  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+}
+
 export function formatStatus(s: ClusterStatus): string {
   const lines = ['masters:'];
   for (const m of s.masters) {
@@ -108,7 +116,8 @@ export function formatStatus(s: ClusterStatus): string {
   const live = s.chunkservers.filter((c) => c.alive).length;
   lines.push(`chunkservers: ${live} live of ${s.chunkservers.length}${live > 0 ? `: ${formatCapacity(capacityTotals(s.chunkservers))}` : ''}`);
   lines.push(...groupByRack(s.chunkservers, (c) => { // rack rule
-    const drain = c.state === 'decommissioning' ? `  DECOMMISSIONING (${c.decommissionRemaining} chunks to copy)` : c.state === 'decommissioned' ? '  DECOMMISSIONED (safe to remove)' : '';
+    const drain = c.state === 'decommissioning' ? `  DECOMMISSIONING (${c.decommissionRemaining} chunks to copy)` : c.state === 'decommissioned' ? '  DECOMMISSIONED (safe to remove)'
+      : c.alive && c.restartHeldMs !== undefined ? `  RESTARTING (no copies for ${formatDuration(c.restartHeldMs)} more)` : '';
     return `  ${c.id.padEnd(8)} ${c.addr.padEnd(21)} ${(!c.alive ? 'DEAD' : c.suspect ? 'SUSPECT' : 'alive').padEnd(7)}  capacity ${formatBytes(c.capacityBytes).padStart(9)}  free ${formatBytes(c.freeBytes).padStart(9)}  used ${formatBytes(c.usedBytes).padStart(9)}  chunks ${String(c.chunkCount).padStart(6)}  heartbeat ${(c.lastHeartbeatAgoMs / 1000).toFixed(1)}s ago${drain}`;
   }));
   lines.push(`namespace: ${s.files} files, ${s.dirs} directories, ${s.chunks} chunks (chunk size ${formatBytes(s.chunkSizeBytes)}, replication ${s.defaultReplication})`);

@@ -36,7 +36,7 @@ export function serverCommands(cli: Argv): Argv {
       const o = resolveSettings('master', a);
       const m = await runMaster({
         id: o.id, listen: o.listen, advertise: o.advertise, dataDir: o.data, chunkSizeBytes: o.chunkSize, replication: o.replication,
-        secretFile: o.secretFile, deadTimeoutMs: o.deadTimeoutMs, connectionGraceMs: o.connectionGraceMs, writeLeaseMs: o.leaseMs, snapshotEveryEntries: o.snapshotEvery, compactKeepEntries: o.compactKeep,
+        secretFile: o.secretFile, deadTimeoutMs: o.deadTimeoutMs, connectionGraceMs: o.connectionGraceMs, restartGraceMs: o.restartGraceMs, writeLeaseMs: o.leaseMs, snapshotEveryEntries: o.snapshotEvery, compactKeepEntries: o.compactKeep,
         tickIntervalMs: o.tickMs, safeModeMs: MASTER_DEFAULTS.safeModeMs, peers: o.peers, gcGraceMs: o.gcGraceMs,
         copiesPerServer: o.copiesPerServer, balanceThreshold: o.balanceThreshold, trashIntervalMs: o.trashIntervalMs, inlineMaxBytes: o.inlineMaxBytes,
         tls: { cert: o.tlsCert, key: o.tlsKey, ca: o.tlsCa }, join: a.join as string | undefined,

@@ -8,8 +8,14 @@ export const MASTER_DEFAULTS = {
   replication: 3,
   /** GFS/HDFS use tens of seconds; the local cluster passes a shorter value for quick demos. */
   deadTimeoutMs: 30_000,
-  /** A crash is seen at once (the connection drops); this long forgives a quick restart. */
-  connectionGraceMs: 1500,
+  /**
+   * A crash is seen at once (the connection drops); this long covers a link that reconnects (a
+   * chunkserver redials LINK_RETRY_MS after the leader fell silent). A clean restart says so
+   * first and is held for restartGraceMs instead, so this need not wait for a process to start.
+   */
+  connectionGraceMs: 400,
+  /** A chunkserver stopped cleanly (SIGTERM) is held this long before its copies start: a restart, an upgrade, a reboot (MooseFS holds 30 minutes). */
+  restartGraceMs: 10 * 60_000,
   writeLeaseMs: 60_000,
   snapshotEveryEntries: 10_000,
   /** Raft log entries kept behind a snapshot: a follower that far behind catches up by appends, not a snapshot. */

@@ -52,6 +52,8 @@ export const LINK_KEEPALIVE_MS = 1000;
 export const LINK_SILENCE_MS = 3 * LINK_KEEPALIVE_MS;
 /** A chunkserver waits this long before it opens its link again after it closed or failed. */
 export const LINK_RETRY_MS = 200;
+/** A chunkserver stopping cleanly tells the leader so (one try, this long at most) before its link closes. */
+export const STOPPING_NOTICE_TIMEOUT_MS = 1000;
 /**
  * Longest line a chunkserver reads from its link (the opening line and `{"beat":true}` are far
  * shorter): a longer one ends the link as malformed.
@@ -88,6 +90,8 @@ export interface LimitSettings {
   deadTimeoutMs?: number;
   /** The master's grace for a chunkserver whose connection dropped (see master/registry/liveness.ts). */
   connectionGraceMs?: number;
+  /** The master's hold for a chunkserver that stopped cleanly to restart. */
+  restartGraceMs?: number;
   /** A chunk stream (a client's, a pipeline's) must finish within this. */
   chunkTimeoutMs?: number;
   /** Write tokens the master signs are good this long. */
@@ -133,9 +137,14 @@ export const RELATIONS: Relation[] = [
     uses: ['connectionGraceMs', 'deadTimeoutMs'],
   },
   {
-    name: 'connectionGraceMs >= heartbeatIntervalMs (a restarted server re-registers with its first beat: one interval to come back before its copies start)',
-    holds: (s) => s.connectionGraceMs >= s.heartbeatIntervalMs,
-    uses: ['connectionGraceMs', 'heartbeatIntervalMs'],
+    name: 'connectionGraceMs >= 2 * LINK_RETRY_MS (a chunkserver that redials, its leader silent, has its new link open within one retry pause and a round trip)',
+    holds: (s) => s.connectionGraceMs >= 2 * LINK_RETRY_MS,
+    uses: ['connectionGraceMs'],
+  },
+  {
+    name: 'restartGraceMs >= connectionGraceMs (a clean stop is forgiven no less than a crash)',
+    holds: (s) => s.restartGraceMs >= s.connectionGraceMs,
+    uses: ['restartGraceMs', 'connectionGraceMs'],
   },
   {
     name: 'writeTokenTtlMs >= chunkTimeoutMs (a token outlives the longest chunk stream it admits)',

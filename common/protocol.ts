@@ -169,6 +169,9 @@ export const HeartbeatRequest = z.strictObject({
 });
 export const CorruptReport = z.strictObject({ id: serverId, handle, reason: z.string().max(500).default('') });
 
+/** A chunkserver stops cleanly (SIGTERM) and means to come back: the leader holds it restarting. */
+export const StoppingNotice = z.strictObject({ id: serverId });
+
 /** A client could not reach a chunkserver (connect refused or timed out): a hint, which the leader checks. */
 export const UnreachableReport = z.strictObject({ addr: z.string().min(1).max(300) });
 
@@ -191,6 +194,7 @@ export type ReportPage = z.infer<typeof ReportPage>;
 export type RegisterRequest = z.infer<typeof RegisterRequest>;
 export type HeartbeatRequest = z.infer<typeof HeartbeatRequest>;
 export type CorruptReport = z.infer<typeof CorruptReport>;
+export type StoppingNotice = z.infer<typeof StoppingNotice>;
 
 // ---- replies: zod schemas with their types, in common/replies.ts ----
 export * from './replies.js';

@@ -176,6 +176,11 @@ export const ChunkserverStatus = z.object({
    * grace passes without a new one), or a client could not reach it and neither could the leader.
    */
   suspect: z.boolean().optional(),
+  /**
+   * It stopped cleanly to restart (SIGTERM) and is held: suspect, its replicas still counted, no
+   * copies for its absence; dead once this many ms pass without its coming back.
+   */
+  restartHeldMs: z.number().optional(),
   capacityBytes: count,
   freeBytes: count,
   usedBytes: count,

@@ -139,7 +139,8 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'peers', flag: 'peers', roles: MASTER, type: 'string', parse: parsePeers, describe: 'the Raft group: id=host:port,... with this master included. Needed on a master\'s first start only: the group is recorded in its data folder, and a later --peers must match it (a new folder without it: a group of one)' },
   { key: 'replication', flag: 'replication', roles: MASTER, type: 'number', parse: int(1, 16), default: MASTER_DEFAULTS.replication, describe: 'default replicas per chunk' },
   { key: 'deadTimeoutMs', flag: 'dead-timeout-ms', roles: MASTER, type: 'number', parse: int(1), default: MASTER_DEFAULTS.deadTimeoutMs, describe: 'a chunkserver silent this long is dead: shorter finds losses sooner, longer copies less after a brief pause' },
-  { key: 'connectionGraceMs', flag: 'connection-grace-ms', roles: MASTER, type: 'number', parse: int(1), default: MASTER_DEFAULTS.connectionGraceMs, describe: 'a chunkserver whose connection to the leader dropped is suspect at once and dead after this long unless it connects again: shorter re-replicates sooner after a crash, longer forgives a slower restart' },
+  { key: 'connectionGraceMs', flag: 'connection-grace-ms', roles: MASTER, type: 'number', parse: int(1), default: MASTER_DEFAULTS.connectionGraceMs, describe: 'a chunkserver whose connection to the leader dropped without notice (a crash, kill -9) is suspect at once and dead after this long unless it connects again: shorter re-replicates sooner after a crash, longer rides out a link that reconnects' },
+  { key: 'restartGraceMs', flag: 'restart-grace-ms', roles: MASTER, type: 'number', parse: int(1), default: MASTER_DEFAULTS.restartGraceMs, describe: 'a chunkserver stopped cleanly (SIGTERM: a restart, an upgrade) is held this long, suspect but not dead, before its chunks are copied elsewhere: longer forgives a slower restart or reboot, shorter re-replicates sooner when it does not come back (decommission a server you retire)' },
   { key: 'leaseMs', flag: 'lease-ms', roles: MASTER, type: 'number', parse: int(1), default: MASTER_DEFAULTS.writeLeaseMs, describe: 'a writer silent this long loses its unfinished file' },
   { key: 'snapshotEvery', flag: 'snapshot-every', roles: MASTER, type: 'number', parse: int(1), default: MASTER_DEFAULTS.snapshotEveryEntries, describe: 'Raft log entries between snapshots' },
   { key: 'compactKeep', flag: 'compact-keep', roles: MASTER, type: 'number', parse: int(0), default: MASTER_DEFAULTS.compactKeepEntries, describe: 'Raft log entries kept behind a snapshot: a master at most this far behind catches up by appends, one further behind gets the whole snapshot; more costs memory and WAL space' },
@@ -242,7 +243,7 @@ function localAddresses(): Set<string> {
 export interface MasterSettings {
   id: string; listen: string; advertise?: string; data: string; secretFile?: string; chunkSize: number;
   tlsCert?: string; tlsKey?: string; tlsCa?: string;
-  peers?: Record<string, string>; replication: number; deadTimeoutMs: number; connectionGraceMs: number; leaseMs: number; snapshotEvery: number; compactKeep: number;
+  peers?: Record<string, string>; replication: number; deadTimeoutMs: number; connectionGraceMs: number; restartGraceMs: number; leaseMs: number; snapshotEvery: number; compactKeep: number;
   tickMs: number; gcGraceMs: number; copiesPerServer: number; balanceThreshold: number; trashIntervalMs: number; inlineMaxBytes: number;
 }
 

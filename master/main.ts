@@ -39,6 +39,8 @@ export interface MasterOptions {
   deadTimeoutMs: number;
   /** A chunkserver whose connection to the leader dropped is dead after this long unless it connects again. */
   connectionGraceMs: number;
+  /** A chunkserver that stopped cleanly to restart is held this long before its copies start (default MASTER_DEFAULTS). */
+  restartGraceMs?: number;
   writeLeaseMs: number;
   /** Raft log entries between snapshots (and log compaction). */
   snapshotEveryEntries: number;
@@ -84,7 +86,7 @@ export async function runMaster(opts: MasterOptions): Promise<RunningMaster> {
   const { host, port } = parseAddr(opts.listen, '--listen', true);
   // The copy's report slack is the dead timeout (see LeaderCore): checked as the core will use it.
   checkLimits({
-    deadTimeoutMs: opts.deadTimeoutMs, connectionGraceMs: opts.connectionGraceMs, gcGraceMs: opts.gcGraceMs, writeTokenTtlMs: WRITE_TOKEN_TTL_MS, chunkTimeoutMs: CHUNK_TIMEOUT_MS,
+    deadTimeoutMs: opts.deadTimeoutMs, connectionGraceMs: opts.connectionGraceMs, restartGraceMs: opts.restartGraceMs ?? MASTER_DEFAULTS.restartGraceMs, gcGraceMs: opts.gcGraceMs, writeTokenTtlMs: WRITE_TOKEN_TTL_MS, chunkTimeoutMs: CHUNK_TIMEOUT_MS,
     copyTimeoutMs: REPAIR_DEFAULTS.copyTimeoutMs, copyReportSlackMs: opts.deadTimeoutMs,
   });
   const inline = opts.inlineMaxBytes ?? MASTER_DEFAULTS.inlineMaxBytes;
@@ -222,7 +224,7 @@ function checkPeers(opts: MasterOptions): void {
 function serviceConfig(opts: MasterOptions, m: { addr: string; clusterId: string; peers: Record<string, string>; secret: Buffer }): MasterConfig {
   return {
     id: opts.id, addr: m.addr, clusterId: m.clusterId, chunkSizeBytes: opts.chunkSizeBytes, defaultReplication: opts.replication,
-    writeLeaseMs: opts.writeLeaseMs, deadTimeoutMs: opts.deadTimeoutMs, connectionGraceMs: opts.connectionGraceMs, writeTokenTtlMs: WRITE_TOKEN_TTL_MS, readTokenTtlMs: READ_TOKEN_TTL_MS, secret: m.secret,
+    writeLeaseMs: opts.writeLeaseMs, deadTimeoutMs: opts.deadTimeoutMs, connectionGraceMs: opts.connectionGraceMs, restartGraceMs: opts.restartGraceMs ?? MASTER_DEFAULTS.restartGraceMs, writeTokenTtlMs: WRITE_TOKEN_TTL_MS, readTokenTtlMs: READ_TOKEN_TTL_MS, secret: m.secret,
     peers: m.peers, safeModeMs: opts.safeModeMs, gcGraceMs: opts.gcGraceMs, trashIntervalMs: opts.trashIntervalMs,
     inlineMaxBytes: opts.inlineMaxBytes ?? MASTER_DEFAULTS.inlineMaxBytes,
     repair: { perServerCopies: opts.copiesPerServer, balanceThreshold: opts.balanceThreshold },

@@ -102,4 +102,5 @@ function mountChunkserverRoutes(app: Express, calls: ChunkserverCalls, log: (res
     calls.reportCorrupt(b);
     return { ok: true as const };
   });
+  serve(app, CS.stopping, (b) => calls.stopping(b));
 }

@@ -4,7 +4,7 @@
 // every chunkserver serves (chunkserver/routes/), called by clients (common/chunk-put.ts,
 // cli/client-download.ts), by a pipeline's hops and by re-replication (chunkserver/copier.ts).
 import { z } from 'zod';
-import { CorruptReport, HeartbeatRequest, RegisterRequest } from '../protocol.js';
+import { CorruptReport, HeartbeatRequest, RegisterRequest, StoppingNotice } from '../protocol.js';
 import { HeartbeatReply, WriteChunkReply } from '../replies.js';
 import { get, post, put, query } from './route.js';
 
@@ -22,6 +22,15 @@ export const CS = {
   register: post({ server: master, path: `${CHUNKSERVER_PREFIX}/register`, request: RegisterRequest, reply: HeartbeatReply, caller: 'chunkserver' }),
   heartbeat: post({ server: master, path: `${CHUNKSERVER_PREFIX}/heartbeat`, request: HeartbeatRequest, reply: HeartbeatReply, caller: 'chunkserver' }),
   corrupt: post({ server: master, path: `${CHUNKSERVER_PREFIX}/corrupt`, request: CorruptReport, reply: z.object({ ok: z.literal(true) }), caller: 'chunkserver' }),
+  /**
+   * The server stops cleanly to restart (its SIGTERM): the leader holds it restarting for its
+   * restart grace, no copies for its absence (`held` false: unknown here, decommissioning, or
+   * an older leader's rules).
+   */
+  stopping: post({
+    server: master, path: `${CHUNKSERVER_PREFIX}/stopping`, request: StoppingNotice, caller: 'chunkserver',
+    reply: z.object({ held: z.boolean(), restartGraceMs: z.number().int().min(0).optional() }),
+  }),
   /** The long-lived connection to the leader (liveness): newline-delimited JSON, kept open. */
   link: get({ server: master, path: `${CHUNKSERVER_PREFIX}/link`, request: query({ id: z.string() }), reply: 'stream', caller: 'chunkserver' }),
 };

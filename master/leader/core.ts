@@ -32,6 +32,8 @@ export interface LeaderCoreOptions {
    * long unless it connects again (see registry/liveness.ts); undefined: connections are ignored.
    */
   connectionGraceMs?: number;
+  /** A chunkserver stopping cleanly is held restarting this long (serverStopping); undefined: such notices are ignored. */
+  restartGraceMs?: number;
   /** After becoming leader, placement waits this long at most for chunkservers to report. */
   safeModeMs: number;
   /** A garbage replica is deleted once it has been garbage this long. */
@@ -213,10 +215,11 @@ export class LeaderCore {
   /** A full report: the server's replicas are what it says, and whatever was queued for it is void. */
   register(req: RegisterRequest, nowMs: number): void {
     this.advanceTo(nowMs);
+    const restarted = this.registry.liveness.restarting(req.id, this.nowMs);
     this.registry.register(req);
     this.repair.forgetServer(req.id);
     const back = this.deadNoted.delete(req.id);
-    this.emit('info', back ? 'chunkserver back: registered again' : 'chunkserver registered', { server: req.id, addr: req.addr, rack: this.registry.rackOf(req.id), chunks: req.chunks.length });
+    this.emit('info', back ? 'chunkserver back: registered again' : restarted ? 'chunkserver back from its restart: registered again' : 'chunkserver registered', { server: req.id, addr: req.addr, rack: this.registry.rackOf(req.id), chunks: req.chunks.length });
   }
 
   /**
@@ -281,15 +284,24 @@ export class LeaderCore {
     if (wasSuspect) this.emit('info', 'chunkserver connected again', { server: serverId });
   }
 
-  /**
-   * Stream `stream` from `serverId` closed (its process died, or it restarts): suspect now, no new
-   * pipelines; dead once connectionGraceMs passed without a new connection (tick notices).
-   */
+  /** Stream `stream` closed: suspect now; dead once connectionGraceMs passed without a new one (tick notices). */
   connectionDropped(serverId: string, stream: number, nowMs: number): void {
     this.advanceTo(nowMs);
-    if (this.registry.liveness.dropped(serverId, stream, this.nowMs)) {
-      this.emit('warn', 'chunkserver suspect: its connection dropped', { server: serverId, graceMs: this.opts.connectionGraceMs ?? null });
-    }
+    if (this.registry.liveness.dropped(serverId, stream, this.nowMs)) this.emit('warn', 'chunkserver suspect: its connection dropped', { server: serverId, graceMs: this.opts.connectionGraceMs ?? null });
+  }
+
+  /**
+   * `serverId` stops cleanly to come back (its SIGTERM; MooseFS's temporary maintenance): held,
+   * suspect with its replicas counted, for restartGraceMs. False, nothing changed: unknown here,
+   * decommissioning (it leaves for good: its copies must not wait), or notices are off.
+   */
+  serverStopping(serverId: string, nowMs: number): boolean {
+    this.advanceTo(nowMs);
+    const graceMs = this.opts.restartGraceMs;
+    if (graceMs === undefined || !this.leader || !this.registry.isKnown(serverId) || this.state.decommissioning.has(serverId)) return false;
+    this.registry.liveness.stopping(serverId, this.nowMs + graceMs);
+    this.emit('info', 'chunkserver stopping to restart: held, no copies for its absence within the restart grace', { server: serverId, restartGraceMs: graceMs });
+    return true;
   }
 
   /**
@@ -306,10 +318,11 @@ export class LeaderCore {
     }
   }
 
-  /** Servers whose grace ran out are dead now: a scan soon plans their replicas' copies. */
+  /** Servers whose grace (or restart hold) ran out are dead now: a scan soon plans their replicas' copies. */
   private noteConnectionsExpired(): void {
     for (const id of this.registry.liveness.takeExpired(this.nowMs)) {
-      this.emit('warn', 'chunkserver dead: its connection did not come back within the grace', { server: id });
+      const held = this.registry.liveness.restartHoldUntil(id) !== undefined;
+      this.emit('warn', held ? 'chunkserver dead: it said it would restart and was not back within the restart grace' : 'chunkserver dead: its connection did not come back within the grace', { server: id });
       this.deadNoted.add(id);
       this.scanAsked = true;
     }

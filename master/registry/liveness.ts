@@ -3,7 +3,12 @@
 // are missed: the leader then holds the server *suspect* (no new pipelines) and declares it dead
 // once the grace passed without a new connection, so a restart within the grace costs no copies.
 // A paused process (SIGSTOP) or a host whose link hangs keeps its connection open: the heartbeat
-// timeout catches those, as before. Times come from the caller (the leader core's clock).
+// timeout catches those, as before. A server stopped cleanly (SIGTERM: a restart, an upgrade)
+// says so first and is held *restarting* instead: out of new pipelines, its replicas still
+// counted, neither its dropped connection nor its silent heartbeats making it dead, until its
+// full report when it is back or the restart grace's end (MooseFS's temporary maintenance mode,
+// which its master enters whenever a chunkserver stops gracefully). Times come from the caller
+// (the leader core's clock).
 
 /** Stream numbers and times of one server's connection news. */
 interface ServerLink {
@@ -13,6 +18,8 @@ interface ServerLink {
   droppedAtMs?: number;
   /** Reported dead once (a scan is asked for then): not again until a new drop. */
   expiredNoted: boolean;
+  /** The server said it stops to restart: held restarting until then (or its next full report). */
+  restartUntilMs?: number;
 }
 
 export class ConnectionLiveness {
@@ -23,9 +30,33 @@ export class ConnectionLiveness {
   /** `graceMs`: how long a server whose connection dropped may take to connect again before it is dead. */
   constructor(private readonly graceMs: number) {}
 
-  /** A stream from the server opened (a newer one replaces an older: that one's close is stale news). */
+  /**
+   * A stream from the server opened (a newer one replaces an older: that one's close is stale
+   * news). A restart hold stays: only the full report ends it, or a server back from a long
+   * restart would be dead by its silent heartbeats between its link and its report.
+   */
   opened(id: string, stream: number): void {
-    this.links.set(id, { stream, expiredNoted: false });
+    this.links.set(id, { stream, expiredNoted: false, restartUntilMs: this.links.get(id)?.restartUntilMs });
+  }
+
+  /** The server stops cleanly to restart: held restarting (suspect, not dead) until `untilMs`. */
+  stopping(id: string, untilMs: number): void {
+    const link = this.links.get(id);
+    if (link) {
+      link.restartUntilMs = untilMs;
+      link.expiredNoted = false;
+    } else this.links.set(id, { stream: -1, expiredNoted: false, restartUntilMs: untilMs }); // no stream of its own: every close is stale
+  }
+
+  /** The end of the server's restart hold (past or not); undefined when it said nothing of a restart. */
+  restartHoldUntil(id: string): number | undefined {
+    return this.links.get(id)?.restartUntilMs;
+  }
+
+  /** Held restarting at `nowMs`: it said it stops, and neither its report nor the hold's end came. */
+  restarting(id: string, nowMs: number): boolean {
+    const until = this.links.get(id)?.restartUntilMs;
+    return until !== undefined && nowMs <= until;
   }
 
   /** The server's stream `stream` closed; a stream other than its latest is ignored. */
@@ -36,10 +67,12 @@ export class ConnectionLiveness {
     return true;
   }
 
-  /** A full report is a fresh life: whatever a dropped stream said about the one before is void. */
+  /** A full report is a fresh life: whatever a dropped stream or a restart said about the one before is void. */
   registered(id: string): void {
     const link = this.links.get(id);
-    if (link && link.droppedAtMs !== undefined) this.links.delete(id);
+    if (!link) return;
+    if (link.droppedAtMs !== undefined) this.links.delete(id);
+    else link.restartUntilMs = undefined;
   }
 
   /** The leader's probe could not reach the server either: keep it out of new pipelines until `untilMs`. */
@@ -51,15 +84,21 @@ export class ConnectionLiveness {
     this.probedDownUntil.delete(id);
   }
 
-  /** Dead by its connection: dropped, and not back within the grace. */
+  /**
+   * Dead by its connection: dropped, and not back within the grace; for a server that said it
+   * restarts, not back by the hold's end.
+   */
   expired(id: string, nowMs: number): boolean {
-    const at = this.links.get(id)?.droppedAtMs;
+    const link = this.links.get(id);
+    if (link?.restartUntilMs !== undefined) return nowMs > link.restartUntilMs;
+    const at = link?.droppedAtMs;
     return at !== undefined && nowMs - at > this.graceMs;
   }
 
-  /** Suspect: its connection dropped (within the grace), or a failed probe holds it out. */
+  /** Suspect: its connection dropped (within the grace), it is restarting, or a failed probe holds it out. */
   suspect(id: string, nowMs: number): boolean {
-    if (this.links.get(id)?.droppedAtMs !== undefined) return true;
+    const link = this.links.get(id);
+    if (link?.droppedAtMs !== undefined || link?.restartUntilMs !== undefined) return true;
     const until = this.probedDownUntil.get(id);
     return until !== undefined && nowMs < until;
   }

@@ -143,7 +143,10 @@ export class Registry {
 
   isAlive(id: string): boolean {
     const e = this.servers.get(id);
-    return !!e && this.now() - e.lastHeartbeatMs <= this.deadTimeoutMs && !this.liveness.expired(id, this.now());
+    if (!e) return false;
+    const now = this.now();
+    // A server held restarting is silent on purpose: only the hold's end makes it dead.
+    return (now - e.lastHeartbeatMs <= this.deadTimeoutMs || this.liveness.restarting(id, now)) && !this.liveness.expired(id, now);
   }
 
   /** Alive but not to be offered for new pipelines: its connection dropped (within the grace), or a probe failed. */
@@ -310,10 +313,16 @@ export class Registry {
     return [...this.servers.values()]
       .sort((a, b) => (a.id < b.id ? -1 : 1))
       .map((s) => ({
-        id: s.id, addr: s.addr, alive: this.isAlive(s.id), suspect: this.isSuspect(s.id), capacityBytes: s.capacityBytes, freeBytes: s.freeBytes,
+        id: s.id, addr: s.addr, alive: this.isAlive(s.id), suspect: this.isSuspect(s.id), ...this.restartField(s.id, now), capacityBytes: s.capacityBytes, freeBytes: s.freeBytes,
         usedBytes: s.usedBytes, chunkCount: s.chunkCount, activeWrites: s.activeWrites, activeReads: s.activeReads,
         lastHeartbeatAgoMs: now - s.lastHeartbeatMs, rack: s.rack, ...(s.fsId !== undefined ? { fsId: s.fsId } : {}),
       }));
+  }
+
+  /** `restartHeldMs` for a server held restarting: how much longer before it is dead. */
+  private restartField(id: string, now: number): { restartHeldMs?: number } {
+    const until = this.liveness.restartHoldUntil(id);
+    return until !== undefined && this.liveness.restarting(id, now) ? { restartHeldMs: until - now } : {};
   }
 
   clear(): void {

@@ -53,7 +53,7 @@ export function* census(ctx: ScanContext, wanted: WantedChunks): Generator<void,
     if (good.length < file.replication) {
       scan.underReplicated++;
       if (file.replication - good.length - pending > 0) candidates.push({ handle: h, version, good: good.length, file });
-    } else if (good.length > keepOf(ctx.limits, file) && pending === 0 && !ctx.ledger.deleteQueued(h)) {
+    } else if (settled(registry, good) > keepOf(ctx.limits, file) && pending === 0 && !ctx.ledger.deleteQueued(h)) {
       surplus.push({ handle: h, version, good: good.length, file });
     } else if (pending === 0 && !ctx.ledger.deleteQueued(h) && ctx.rackSizes.size > 1 && isMisplaced(good.map((r) => registry.rackOf(r.id)), file.replication, ctx.rackSizes)) {
       misplaced.push({ handle: h, replication: file.replication, chunkSizeBytes: file.chunkSizeBytes }); // rack rule
@@ -65,6 +65,18 @@ export function* census(ctx: ScanContext, wanted: WantedChunks): Generator<void,
   return { candidates, surplus, misplaced };
 }
 
+/**
+ * Replicas on servers not suspect. A suspect server's replica counts against copies (a server held
+ * restarting may be down for minutes, and its return must cost none) but never makes a chunk
+ * surplus: trimming a replica elsewhere would leave fewer in service than its replication until
+ * that server is back, or for good if it never comes.
+ */
+function settled(registry: ScanContext['registry'], replicas: readonly { id: string }[]): number {
+  let n = 0;
+  for (const r of replicas) if (!registry.isSuspect(r.id)) n++;
+  return n;
+}
+
 /** Queues the delete of one surplus replica per chunk, from the fullest server. */
 export function* trimSurplus(ctx: ScanContext, surplus: Candidate[]): Generator<void> {
   const { state, registry, ledger, decom, util } = ctx;
@@ -73,7 +85,7 @@ export function* trimSurplus(ctx: ScanContext, surplus: Candidate[]): Generator<
     // As things are now: since it was counted, the chunk may have lost a replica or its file gained replication.
     if (state.chunks.versionOf(c.handle) !== c.version || ledger.flights(c.handle) || ledger.deleteQueued(c.handle)) continue;
     const good = registry.liveReplicas(c.handle, c.version).filter((r) => !decom.has(r.id));
-    if (good.length <= keepOf(ctx.limits, c.file)) continue;
+    if (settled(registry, good) <= keepOf(ctx.limits, c.file)) continue;
     // One surplus replica per scan and chunk, from the fullest disk (then the server holding the
     // most, as servers sharing a disk report the same free space), in the racks holding the most of
     // it (rack rule): reports confirm it before the next.

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { DfsError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
-import type { CorruptReport, HeartbeatReply, HeartbeatRequest, RegisterRequest } from '../../common/protocol.js';
+import type { CorruptReport, HeartbeatReply, HeartbeatRequest, RegisterRequest, StoppingNotice } from '../../common/protocol.js';
 import { toReply } from '../leader/core.js';
 import type { Leadership } from './leadership.js';
 import type { ChunkTokens } from './tokens.js';
@@ -79,5 +79,13 @@ export class ChunkserverCalls {
     this.lead.requireLeader();
     this.lead.core.reportCorrupt(req, this.lead.now());
     this.lead.flushLog();
+  }
+
+  /** The server stops to restart: held, no copies for its absence, for the restart grace. */
+  stopping(req: StoppingNotice): { held: boolean; restartGraceMs?: number } {
+    this.lead.requireLeader();
+    const held = this.lead.core.serverStopping(req.id, this.lead.now());
+    this.lead.flushLog();
+    return held ? { held, restartGraceMs: this.lead.config.restartGraceMs } : { held };
   }
 }

@@ -15,6 +15,8 @@ export interface MasterConfig {
   deadTimeoutMs: number;
   /** A chunkserver whose connection dropped is suspect at once, dead after this unless it connects again (undefined: ignored). */
   connectionGraceMs?: number;
+  /** A chunkserver that stopped cleanly to restart is held this long, no copies for its absence (undefined: its notice is ignored). */
+  restartGraceMs?: number;
   /** How long a write token stays valid: long enough to stream one chunk on a slow link. */
   writeTokenTtlMs: number;
   /** How long a read token (stat's chunks, copy orders) stays valid: see READ_TOKEN_TTL_MS. */

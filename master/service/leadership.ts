@@ -67,7 +67,7 @@ export class Leadership {
       isLeader: () => replicator.isLeader(), nowMs: () => this.clock.nowMs(), log: this.log,
     }, config.trashIntervalMs);
     this.core = new LeaderCore({
-      deadTimeoutMs: config.deadTimeoutMs, connectionGraceMs: config.connectionGraceMs, safeModeMs: config.safeModeMs, gcGraceMs: config.gcGraceMs,
+      deadTimeoutMs: config.deadTimeoutMs, connectionGraceMs: config.connectionGraceMs, restartGraceMs: config.restartGraceMs, safeModeMs: config.safeModeMs, gcGraceMs: config.gcGraceMs,
       leaseCheckIntervalMs: Math.max(250, Math.floor(config.writeLeaseMs / 4)), repair: config.repair, random: opts.random ?? Math.random,
     }, opts.getState(), this.clock.nowMs());
     // Already leading (a group of one elected before this service existed): no change will say so.

@@ -32,9 +32,15 @@ export class RackReport {
     if (reply.misplacedChunks.length < this.maxListed) reply.misplacedChunks.push({ path, index, handle, racks: racks.sort() });
   }
 
-  /** status: one chunk's live replicas (a draining server's too: they still hold the data) count toward the tolerance. */
+  /**
+   * status: one chunk's live replicas (a draining server's too: they still hold the data) count
+   * toward the tolerance, but not a suspect server's: one held restarting is down now, and one
+   * whose link dropped may be.
+   */
   count(handle: number): void {
-    this.counter.add(this.racksOf(handle, false));
+    const version = this.state.chunks.versionOf(handle);
+    if (version === undefined) return this.counter.add([]);
+    this.counter.add(this.registry.liveReplicas(handle, version).filter((r) => !this.registry.isSuspect(r.id)).map((r) => this.registry.rackOf(r.id)));
   }
 
   tolerance(): ClusterTolerance {

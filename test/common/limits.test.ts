@@ -3,7 +3,7 @@
 import t from 'tap';
 import { DfsError } from '../../common/errors.js';
 import {
-  checkLimits, CHUNK_TIMEOUT_MS, MAX_HANDLE_ENTRY_BYTES, MAX_JSON_BODY_BYTES, MAX_REPORT_ENTRY_BYTES, MAX_REPORT_PAGE_CHUNKS, RELATIONS, WRITE_TOKEN_TTL_MS,
+  checkLimits, CHUNK_TIMEOUT_MS, LINK_RETRY_MS, MAX_HANDLE_ENTRY_BYTES, MAX_JSON_BODY_BYTES, MAX_REPORT_ENTRY_BYTES, MAX_REPORT_PAGE_CHUNKS, RELATIONS, WRITE_TOKEN_TTL_MS,
   type LimitSettings,
 } from '../../common/limits.js';
 import { REPAIR_DEFAULTS } from '../../master/repair/index.js';
@@ -12,7 +12,7 @@ import { MASTER_DEFAULTS } from '../../master/main.js';
 const GOOD: Required<LimitSettings> = {
   heartbeatIntervalMs: 1000, deadTimeoutMs: MASTER_DEFAULTS.deadTimeoutMs, chunkTimeoutMs: CHUNK_TIMEOUT_MS, writeTokenTtlMs: WRITE_TOKEN_TTL_MS,
   copyTimeoutMs: REPAIR_DEFAULTS.copyTimeoutMs, copyReportSlackMs: MASTER_DEFAULTS.deadTimeoutMs, gcGraceMs: MASTER_DEFAULTS.gcGraceMs,
-  connectionGraceMs: MASTER_DEFAULTS.connectionGraceMs,
+  connectionGraceMs: MASTER_DEFAULTS.connectionGraceMs, restartGraceMs: MASTER_DEFAULTS.restartGraceMs,
 };
 
 t.test('the shipped settings fit together', async (t) => {
@@ -37,7 +37,8 @@ const BREAKS: [Partial<LimitSettings>, RegExp][] = [
   [{ copyTimeoutMs: 0 }, /copyTimeoutMs > 0/],
   [{ gcGraceMs: -1 }, /gcGraceMs >= 0/],
   [{ connectionGraceMs: MASTER_DEFAULTS.deadTimeoutMs + 1 }, /connectionGraceMs <= deadTimeoutMs/],
-  [{ connectionGraceMs: 500 }, /connectionGraceMs >= heartbeatIntervalMs/],
+  [{ connectionGraceMs: 2 * LINK_RETRY_MS - 1 }, /connectionGraceMs >= 2 \* LINK_RETRY_MS/],
+  [{ restartGraceMs: MASTER_DEFAULTS.connectionGraceMs - 1 }, /restartGraceMs >= connectionGraceMs/],
 ];
 
 t.test('settings that break a relation are refused, naming it', async (t) => {

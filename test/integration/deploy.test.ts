@@ -113,7 +113,7 @@ t.test('three masters and two chunkservers started from config files, as docs/DE
   const bad = write('master-bad.json', { role: 'master', id: 'm9', listen: `127.0.0.1:${ports[5]}`, data: join(dir, 'm9'), secretFile, replcation: 3 });
   const r = await runDfs(['master', '--config', bad]);
   t.equal(r.code, 2, 'exit code 2');
-  t.equal(r.stderr, `dfs: config ${bad}: unknown key "replcation" (known keys: advertise, balanceThreshold, chunkSize, compactKeep, connectionGraceMs, copiesPerServer, data, deadTimeoutMs, gcGraceMs, id, inlineMaxBytes, leaseMs, listen, peers, replication, role, secretFile, snapshotEvery, tickMs, tlsCa, tlsCert, tlsKey, trashIntervalMs)\n`);
+  t.equal(r.stderr, `dfs: config ${bad}: unknown key "replcation" (known keys: advertise, balanceThreshold, chunkSize, compactKeep, connectionGraceMs, copiesPerServer, data, deadTimeoutMs, gcGraceMs, id, inlineMaxBytes, leaseMs, listen, peers, replication, restartGraceMs, role, secretFile, snapshotEvery, tickMs, tlsCa, tlsCert, tlsKey, trashIntervalMs)\n`);
   t.notOk(existsSync(join(dir, 'm9')), 'no data folder was made');
 
   // A bad flag value is a usage error too: exit 2 (systemd's RestartPreventExitStatus), one line, nothing made.

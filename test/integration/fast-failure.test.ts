@@ -2,7 +2,9 @@
 // when it is killed, and the leader holds it suspect at once and dead after the connection grace
 // (not the heartbeat timeout, set long here so only the link can decide); a restart within the
 // grace costs no copies; a paused process (SIGSTOP) keeps its link and, within the dead timeout,
-// costs nothing; a client's report of a live server changes nothing.
+// costs nothing; a client's report of a live server changes nothing. A clean stop (SIGTERM) says
+// so first: the leader holds the server restarting, past the connection grace and the dead
+// timeout, and its restart costs no copies.
 import t from 'tap';
 import { callJson } from '../../common/http.js';
 import type { ClusterStatus, UnreachableReply } from '../../common/protocol.js';
@@ -76,4 +78,43 @@ t.test('link drops: suspect at once, dead after the grace, copies; a quick resta
   const fsck = await c.dfs(['fsck', '/f']);
   t.equal(fsck.code, 0, fsck.stderr);
   t.ok((await c.dfs(['cat', '/f/a.bin'])).stdout.equals(data), 'the file reads back byte-identical');
+});
+
+t.test('a clean stop (SIGTERM) is held as a restart: past the grace and the dead timeout, no copies, RESTARTING in dfs status', async (t) => {
+  // The default connection grace; a dead timeout short enough that the hold must outlast it.
+  const DEAD_MS = 3_000;
+  const c = await TestCluster.start({ chunkservers: 4, chunkSizeBytes: CHUNK, deadTimeoutMs: DEAD_MS });
+  t.teardown(() => c.stop());
+  const data = randomBytesSeeded(5 * CHUNK + 11, 8);
+  t.equal((await c.dfs(['put', '-', '/g/b.bin'], { input: data })).code, 0);
+  const status = () => callJson<ClusterStatus>(c.master.addr, '/v1/cluster/status', { headers: auth });
+  const server = async (id: string) => (await status()).chunkservers.find((s) => s.id === id)!;
+  const copies = async () => {
+    const r = (await status()).repair;
+    return r.copiesDone + r.copiesInFlight + r.copiesFailed;
+  };
+  await waitFor(async () => (await status()).underReplicatedChunks === 0 && (await copies()) === 0, 30_000, 'the file to be fully replicated');
+
+  const cs1 = c.chunkservers[0]!;
+  await c.kill(cs1, 'SIGTERM');
+  const stoppedAt = Date.now();
+  const held = await server(cs1.id);
+  t.match(held, { alive: true, suspect: true }, 'stopped cleanly: suspect, still alive (its replicas count)');
+  t.ok(held.restartHeldMs !== undefined && held.restartHeldMs > 60_000, `held restarting, ${held.restartHeldMs} ms left (the default hold is 10 minutes)`);
+  // Past the 400 ms connection grace and the dead timeout, with the server still down.
+  await new Promise((r) => setTimeout(r, DEAD_MS + 1500));
+  t.match(await server(cs1.id), { alive: true, suspect: true }, `still held ${Date.now() - stoppedAt} ms after the stop, past the grace and the ${DEAD_MS} ms dead timeout`);
+  t.equal(await copies(), 0, 'no copies ordered while it is held');
+  const shown = await c.dfs(['status']);
+  t.match(shown.stdout, new RegExp(`${cs1.id} .*SUSPECT.*RESTARTING \\(no copies for \\d+m \\d+s more\\)`), 'dfs status says it is restarting, and for how long copies wait');
+  const cat = await c.dfs(['cat', '/g/b.bin']);
+  t.ok(cat.stdout.equals(data), 'the file reads from the other replicas meanwhile');
+
+  await c.startChunkserver(0);
+  await waitFor(async () => (await server(cs1.id)).suspect === false, 20_000, `${cs1.id} back from its restart`);
+  const back = await server(cs1.id);
+  t.match(back, { alive: true, suspect: false }, 'back in service');
+  t.equal(back.restartHeldMs, undefined, 'no longer held');
+  t.equal(await copies(), 0, 'the restart cost no copies');
+  t.equal((await status()).underReplicatedChunks, 0, 'every chunk has its 3 replicas again, its own');
 });

@@ -30,7 +30,7 @@ t.test('every seed keeps replicas safe and converges once faults stop', async (t
   t.same(failures, [], failures.join('\n'));
   if (single === undefined) {
     // Guard against a simulator that silently stopped exercising anything.
-    for (const k of ['kills', 'wipes', 'leaderChanges', 'corrupt', 'copiesDone', 'surplusDeletes', 'garbageDeletes', 'decommissions', 'linkDrops']) {
+    for (const k of ['kills', 'wipes', 'leaderChanges', 'corrupt', 'copiesDone', 'surplusDeletes', 'garbageDeletes', 'decommissions', 'linkDrops', 'cleanStops']) {
       t.ok((totals[k] ?? 0) > seeds.length / 10, `${k} happened (${totals[k]})`);
     }
     t.ok((totals.files ?? 0) > seeds.length * 3, 'files were written');

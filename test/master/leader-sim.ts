@@ -49,12 +49,16 @@ export interface LeaderSimStats {
   quietMs: number;
   /** Connections to the leader that dropped (with a kill or alone), as connectionDropped events. */
   linkDrops: number;
+  /** Kills that were clean stops: the server said it restarts first (serverStopping), and was held. */
+  cleanStops: number;
 }
 
 const STEP_MS = 250;
 const HEARTBEAT_MS = 1000;
 const DEAD_MS = 5000;
 const CONNECTION_GRACE_MS = 1500;
+/** Longer than the dead timeout: a held server outlives its silence. */
+const RESTART_GRACE_MS = 12_000;
 const GRACE_MS = 8000;
 const SAFE_MODE_MS = 2000;
 const LEASE_MS = 15_000;
@@ -115,8 +119,10 @@ class SimServer {
 
 export class LeaderSim {
   readonly random: () => number;
+  /** Whether a kill is a clean stop: a source of its own, so the main source's draws (and every seed's history before) stay as they were. */
+  private readonly stopRandom: () => number;
   readonly state = new MasterState();
-  readonly stats: LeaderSimStats = { steps: 0, files: 0, kills: 0, wipes: 0, leaderChanges: 0, corrupt: 0, copiesDone: 0, surplusDeletes: 0, garbageDeletes: 0, decommissions: 0, lostChunks: 0, quietMs: 0, linkDrops: 0 };
+  readonly stats: LeaderSimStats = { steps: 0, files: 0, kills: 0, wipes: 0, leaderChanges: 0, corrupt: 0, copiesDone: 0, surplusDeletes: 0, garbageDeletes: 0, decommissions: 0, lostChunks: 0, quietMs: 0, linkDrops: 0, cleanStops: 0 };
   private streams = 0;
   private nowMs = 1_000_000;
   private readonly servers: SimServer[] = [];
@@ -135,6 +141,7 @@ export class LeaderSim {
 
   constructor(readonly seed: number, private readonly opts: LeaderSimOptions = {}) {
     this.random = mulberry32(seed);
+    this.stopRandom = mulberry32(seed ^ 0x5e1f5);
     const n = 4 + Math.floor(this.random() * 4);
     for (let i = 0; i < n; i++) {
       // Capacities from 40 to 160 chunks: uneven, so balancing and placement by free share matter.
@@ -150,7 +157,7 @@ export class LeaderSim {
 
   private newCore(): LeaderCore {
     const opts: LeaderCoreOptions = {
-      deadTimeoutMs: DEAD_MS, connectionGraceMs: CONNECTION_GRACE_MS, safeModeMs: SAFE_MODE_MS, gcGraceMs: GRACE_MS, leaseCheckIntervalMs: 1000,
+      deadTimeoutMs: DEAD_MS, connectionGraceMs: CONNECTION_GRACE_MS, restartGraceMs: RESTART_GRACE_MS, safeModeMs: SAFE_MODE_MS, gcGraceMs: GRACE_MS, leaseCheckIntervalMs: 1000,
       repair: { perServerCopies: 2, maxInFlight: 16, copyTimeoutMs: 20_000, balanceThreshold: BALANCE_THRESHOLD, maxMovesInFlight: 4, unsafeSurplusOffByOne: this.opts.unsafeSurplusOffByOne },
       random: this.random, unsafeNoGarbageGrace: this.opts.unsafeNoGarbageGrace,
     };
@@ -472,6 +479,12 @@ export class LeaderSim {
     if (up.length <= 2) return;
     const s = up[Math.floor(this.random() * up.length)]!;
     s.up = false;
+    // A third of them are clean stops (SIGTERM): the server tells the leader it restarts, then
+    // its link closes; the leader holds it, its replicas counted, for the restart grace.
+    if (this.stopRandom() < 0.3 && this.core.isLeader && this.core.serverStopping(s.id, this.nowMs)) {
+      this.stats.cleanStops++;
+      this.note(`${s.id} says it stops to restart`);
+    }
     // The kernel closes a dead process's socket: the leader hears of it, unless the host is gone.
     if (this.random() < 0.8) this.dropLink(s);
     s.copying = [];
