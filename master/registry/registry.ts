@@ -172,6 +172,15 @@ export class Registry {
   }
 
   /**
+   * Live replicas on servers in service (not suspect): the ones a pipeline, a copy or a reader can
+   * count on reaching now. A suspect server's replicas still count against copies (liveReplicas),
+   * but one held restarting is down, and one whose link dropped may be.
+   */
+  inServiceReplicas(handle: number, version: number): { id: string; addr: string }[] {
+    return this.liveReplicas(handle, version).filter((r) => !this.isSuspect(r.id));
+  }
+
+  /**
    * Replicas on a server to delete now: chunks no file or write references (deleted files,
    * abandoned writes, failed pipelines) and stale replicas (a version older than the chunk's),
    * once they have been so for `graceMs`. The grace period covers a master whose view is

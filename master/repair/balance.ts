@@ -109,7 +109,7 @@ function* pickMovable(ctx: ScanContext, source: string, target: string, wanted: 
     const file = wanted.get(h);
     const version = state.chunks.versionOf(h);
     if (!file || version === undefined || ledger.flights(h) || ledger.deleteQueued(h) || !fits(state.chunks.lengthOf(h)!)) continue;
-    if (!registry.isAlive(target)) continue;
+    if (!registry.isAlive(target) || registry.isSuspect(target) || registry.isSuspect(source)) continue;
     const live = registry.liveReplicas(h, version);
     // The source must hold the current version (an old one awaits garbage collection and cannot serve the copy).
     if (!live.some((r) => r.id === source) || live.some((r) => r.id === target)) continue;

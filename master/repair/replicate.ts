@@ -141,9 +141,10 @@ function orderChunk(ctx: ScanContext, c: Candidate, backlog: Backlog): number {
       backlog.waitingForSlots++;
       break;
     }
-    // Any live replica can be the source, a decommissioning one included (HDFS prefers those).
+    // Any live replica in service can be the source, a decommissioning one included (HDFS
+    // prefers those); not a suspect server's: one held restarting is down.
     const source = live
-      .filter((r) => (load.get(r.id) ?? 0) < limits.perServerCopies)
+      .filter((r) => (load.get(r.id) ?? 0) < limits.perServerCopies && !registry.isSuspect(r.id))
       .sort((a, b) => (load.get(a.id) ?? 0) - (load.get(b.id) ?? 0))[0];
     if (!source) {
       backlog.waitingForSlots++;

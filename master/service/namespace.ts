@@ -184,7 +184,7 @@ export class NamespaceCalls {
     const node = state.lookup(path);
     const lastHandle = node?.type === 'file' && node.chunkCount > 0 ? node.chunks[node.chunkCount - 1]! : undefined;
     const lastRec = lastHandle === undefined ? undefined : state.chunks.get(lastHandle);
-    if (lastRec && node?.type === 'file' && lastRec.length < node.chunkSizeBytes && this.lead.registry.liveReplicas(lastRec.handle, lastRec.version).length === 0) {
+    if (lastRec && node?.type === 'file' && lastRec.length < node.chunkSizeBytes && this.lead.registry.inServiceReplicas(lastRec.handle, lastRec.version).length === 0) {
       throw new DfsError('NO_REPLICAS', `the last chunk of ${path} has no live replica to append to; try again once a chunkserver holding it is back (dfs fsck ${path})`);
     }
     const expectedBytes = req.expectedBytes ?? req.record;
@@ -193,8 +193,10 @@ export class NamespaceCalls {
       ...(expectedBytes !== undefined ? { expectedBytes } : {}), ...(req.record !== undefined ? { record: req.record } : {}),
     }, session)) as AppendOpened;
     const { fill } = opened;
-    // The fill's write token names the replicas that take part, in the order the client pipelines them.
-    const holders = fill ? this.lead.registry.liveReplicas(fill.handle, fill.version) : [];
+    // The fill's write token names the replicas that take part, in the order the client pipelines
+    // them: those in service. A suspect server's replica (one held restarting is down) misses the
+    // append, is stale from then on, and repair replaces it.
+    const holders = fill ? this.lead.registry.inServiceReplicas(fill.handle, fill.version) : [];
     return {
       writeId: opened.writeId, path, chunkSizeBytes: opened.chunkSizeBytes, replication: opened.replication, leaseMs, size: opened.size,
       ...(opened.record ? { record: { offset: opened.record.offset, pad: opened.record.pad } } : {}),
@@ -241,7 +243,7 @@ export class NamespaceCalls {
     log.info({ path, handle: chunk, live: tail.live, waitedMs: Math.round(performance.now() - started) }, 'the last chunk was copied back to full replication before the append');
   }
 
-  /** `path`'s last chunk, when it has room: its live replicas, its file's replication, and the live servers there are. */
+  /** `path`'s last chunk, when it has room: its replicas in service, its file's replication, and the servers in service. */
   private tailOf(path: string): Tail | undefined {
     if (!this.lead.replicator.isLeader()) return undefined;
     const state = this.lead.state;
@@ -250,7 +252,9 @@ export class NamespaceCalls {
     const handle = node.chunks[node.chunkCount - 1]!;
     const rec = state.chunks.get(handle);
     if (!rec || rec.length >= node.chunkSizeBytes) return undefined;
-    return { handle, live: this.lead.registry.liveReplicas(handle, rec.version).length, want: node.replication, servers: this.lead.registry.liveServers().length };
+    // In service only: a server held restarting can neither take the copy nor the append.
+    const registry = this.lead.registry;
+    return { handle, live: registry.inServiceReplicas(handle, rec.version).length, want: node.replication, servers: registry.liveServers().filter((s) => !registry.isSuspect(s.id)).length };
   }
 
   /**
@@ -349,12 +353,22 @@ export class NamespaceCalls {
     };
   }
 
+  /**
+   * Where a reader is sent: the replicas in service, or while there are none, every live one (a
+   * server suspect on a client's word may answer). A server held restarting is down: a read sent
+   * there would wait out a connect timeout on a rebooting host (HDFS sorts stale datanodes last).
+   */
+  private readable(handle: number, version: number): { id: string; addr: string }[] {
+    const inService = this.lead.registry.inServiceReplicas(handle, version);
+    return inService.length > 0 ? inService : this.lead.registry.liveReplicas(handle, version);
+  }
+
   private chunkInfos(state: MasterState, file: FileNode): ChunkInfo[] {
     return file.chunks.map((handle, index) => {
       const rec = state.chunks.get(handle);
       return {
         index, handle, version: rec?.version ?? 0, length: rec?.length ?? 0, checksum: rec?.checksum ?? '',
-        replicas: rec ? this.lead.registry.liveReplicas(handle, rec.version).map((r) => ({ ...r, rack: this.lead.registry.rackOf(r.id) })) : [], // rack rule
+        replicas: rec ? this.readable(handle, rec.version).map((r) => ({ ...r, rack: this.lead.registry.rackOf(r.id) })) : [], // rack rule
         token: this.tokens.sign(handle, rec?.version ?? 0, 'read'),
         ...(state.chunks.refsOf(handle) > 1 ? { shared: state.chunks.refsOf(handle) } : {}),
       };

@@ -3,7 +3,7 @@
 // it), written and read by clients on the client host, one of them pinned to one master (it
 // never follows a leader hint, so a stale answer from a cut-off leader would be seen).
 import type { HostCluster } from './host-cluster.js';
-import { checkPerKey, registerModel, type Operation, type RegisterInput } from './linearizability.js';
+import { checkPerKey, MAX_OPS, registerModel, type Operation, type RegisterInput } from './linearizability.js';
 
 export type RegisterOp = Operation<RegisterInput, number> & { key: string };
 
@@ -11,8 +11,18 @@ export const KEYS = ['/reg/a', '/reg/b', '/reg/c', '/reg/d', '/reg/e', '/reg/f',
 /** A new file's replication: every key's value before the first write. */
 export const INITIAL = 3;
 
+/**
+ * Operations a key gets at most: the checker takes MAX_OPS a key, and each of the load's four
+ * loops has one more in flight when it counts. A loop stops once every key has had its share, so
+ * a load left running longer than planned stays checkable (a rolling restart on a fast machine
+ * made 1,069 on one key).
+ */
+const MAX_OPS_PER_KEY = MAX_OPS - 10;
+
 export class MetadataLoad {
   readonly history: RegisterOp[] = [];
+  /** Operations started per key, recorded or not. */
+  private readonly started = new Map<string, number>();
   /** Outcomes by kind, for the test's messages: ok, unknown (a write that failed), failed reads. */
   readonly counts = { writesOk: 0, writesUnknown: 0, readsOk: 0, readsFailed: 0, pinnedOk: 0, pinnedRefused: 0 };
   private running = true;
@@ -35,14 +45,32 @@ export class MetadataLoad {
     return (this.seed >>> 16) % n; // an LCG's low bits cycle: use the high ones
   }
 
+  /** A key for the next operation, counted; undefined once every key has had MAX_OPS_PER_KEY (the loop ends). */
+  private pickKey(): string | undefined {
+    const first = this.next(KEYS.length);
+    for (let k = 0; k < KEYS.length; k++) {
+      const key = KEYS[(first + k) % KEYS.length]!;
+      const n = this.started.get(key) ?? 0;
+      if (n < MAX_OPS_PER_KEY) {
+        this.started.set(key, n + 1);
+        return key;
+      }
+    }
+    return undefined;
+  }
+
+  /** Whether the load stopped on its bound before it was told to stop. */
+  get capped(): boolean {
+    return KEYS.every((k) => (this.started.get(k) ?? 0) >= MAX_OPS_PER_KEY);
+  }
+
   /** Starts two writers, a reader through the leader and a reader pinned to `pinned` (a master's address). */
   start(pinned: string): void {
     this.loops.push(this.writer('w1'), this.writer('w2'), this.reader('r1'), this.pinnedReader('p1', pinned));
   }
 
   private async writer(client: string): Promise<void> {
-    while (this.running) {
-      const key = KEYS[this.next(KEYS.length)]!;
+    for (let key = this.pickKey(); this.running && key !== undefined; key = this.pickKey()) {
       const value = 1 + this.next(9);
       const call = performance.now();
       const r = await this.c.call({ op: 'setrep', path: key, value }).catch(() => undefined);
@@ -56,8 +84,7 @@ export class MetadataLoad {
   }
 
   private async reader(client: string): Promise<void> {
-    while (this.running) {
-      const key = KEYS[this.next(KEYS.length)]!;
+    for (let key = this.pickKey(); this.running && key !== undefined; key = this.pickKey()) {
       const call = performance.now();
       const r = await this.c.call({ op: 'stat', path: key }).catch(() => undefined);
       const ret = performance.now();
@@ -70,8 +97,7 @@ export class MetadataLoad {
   }
 
   private async pinnedReader(client: string, addr: string): Promise<void> {
-    while (this.running) {
-      const key = KEYS[this.next(KEYS.length)]!;
+    for (let key = this.pickKey(); this.running && key !== undefined; key = this.pickKey()) {
       const call = performance.now();
       const r = await this.c.call({ op: 'pinnedStat', path: key, addr }).catch(() => undefined);
       const ret = performance.now();

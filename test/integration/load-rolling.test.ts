@@ -73,7 +73,7 @@ t.test('a rolling restart of every master and chunkserver under load: nothing lo
     await progress(3);
   }
   // The bounds above are set so that the loads normally run through every restart; say so if not.
-  t.comment(`when the last restart was done: ${appends.acked.length} records (bound 2000), ${appends.appends} appends (bound 400), ${load.stats.writes.ok} puts (bound 300)`);
+  t.comment(`when the last restart was done: ${appends.acked.length} records (bound 2000), ${appends.appends} appends (bound 400), ${load.stats.writes.ok} puts (bound 300), metadata load ${meta.capped ? 'stopped at its bound' : 'still running'}`);
   await stopLoads();
 
   t.same(restarts, ['m1', 'm2', 'm3', 'cs1', 'cs2', 'cs3'], 'every process was restarted, one at a time');
