@@ -27,6 +27,8 @@ export class Heartbeat {
   private timer?: NodeJS.Timeout;
   private registered = false;
   private inFlight = false;
+  /** The exchange under way, settled either way: stop() waits for it. */
+  private current?: Promise<void>;
   private again = false;
   private stopped = false;
   /**
@@ -57,9 +59,17 @@ export class Heartbeat {
     this.beat();
   }
 
-  stop(): void {
+  /**
+   * No beat after this; resolves once the exchange under way (if any) has ended, or after
+   * `waitMs`: a stop notice sent before a registration still in flight lands would be undone by it.
+   */
+  async stop(waitMs = 0): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    if (!this.current || waitMs <= 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.current, new Promise((r) => (timer = setTimeout(r, waitMs)))]);
+    clearTimeout(timer);
   }
 
   /** Sends a heartbeat now (or right after the one in flight), e.g. after storing a chunk. */
@@ -70,7 +80,7 @@ export class Heartbeat {
       return;
     }
     this.inFlight = true;
-    this.send()
+    this.current = this.send()
       .catch((err: DfsError) => this.log.warn({ err: err.message }, 'heartbeat failed'))
       .finally(() => {
         this.inFlight = false;

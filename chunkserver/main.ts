@@ -147,7 +147,7 @@ export async function runChunkserver(opts: ChunkserverOptions): Promise<RunningC
     addr: cfg.addr,
     server,
     async close() {
-      heartbeat?.stop();
+      await heartbeat?.stop(STOPPING_NOTICE_TIMEOUT_MS);
       await tellLeaderStopping(masters.leader, id, secret, log);
       await link.stop();
       await scrubber?.close();

@@ -142,9 +142,9 @@ export const RELATIONS: Relation[] = [
     uses: ['connectionGraceMs'],
   },
   {
-    name: 'restartGraceMs >= connectionGraceMs (a clean stop is forgiven no less than a crash)',
-    holds: (s) => s.restartGraceMs >= s.connectionGraceMs,
-    uses: ['restartGraceMs', 'connectionGraceMs'],
+    name: 'restartGraceMs >= deadTimeoutMs (a clean stop is forgiven no less than a pause, and so than a crash)',
+    holds: (s) => s.restartGraceMs >= s.deadTimeoutMs,
+    uses: ['restartGraceMs', 'deadTimeoutMs'],
   },
   {
     name: 'writeTokenTtlMs >= chunkTimeoutMs (a token outlives the longest chunk stream it admits)',

@@ -292,14 +292,15 @@ export class LeaderCore {
 
   /**
    * `serverId` stops cleanly to come back (its SIGTERM; MooseFS's temporary maintenance): held,
-   * suspect with its replicas counted, for restartGraceMs. False, nothing changed: unknown here,
-   * decommissioning (it leaves for good: its copies must not wait), or notices are off.
+   * suspect with its replicas counted, for restartGraceMs. False, nothing changed: unknown here or
+   * dead already (a notice must not bring back what the dead timeout took), decommissioning (it
+   * leaves for good: its copies must not wait), or notices are off.
    */
   serverStopping(serverId: string, nowMs: number): boolean {
     this.advanceTo(nowMs);
     const graceMs = this.opts.restartGraceMs;
-    if (graceMs === undefined || !this.leader || !this.registry.isKnown(serverId) || this.state.decommissioning.has(serverId)) return false;
-    this.registry.liveness.stopping(serverId, this.nowMs + graceMs);
+    if (graceMs === undefined || !this.leader || !this.registry.isAlive(serverId) || this.state.decommissioning.has(serverId)) return false;
+    this.registry.liveness.stopping(serverId, this.nowMs, this.nowMs + graceMs);
     this.emit('info', 'chunkserver stopping to restart: held, no copies for its absence within the restart grace', { server: serverId, restartGraceMs: graceMs });
     return true;
   }
@@ -320,9 +321,8 @@ export class LeaderCore {
 
   /** Servers whose grace (or restart hold) ran out are dead now: a scan soon plans their replicas' copies. */
   private noteConnectionsExpired(): void {
-    for (const id of this.registry.liveness.takeExpired(this.nowMs)) {
-      const held = this.registry.liveness.restartHoldUntil(id) !== undefined;
-      this.emit('warn', held ? 'chunkserver dead: it said it would restart and was not back within the restart grace' : 'chunkserver dead: its connection did not come back within the grace', { server: id });
+    for (const { id, afterHold } of this.registry.liveness.takeExpired(this.nowMs)) {
+      this.emit('warn', afterHold ? 'chunkserver dead: it said it would restart and was not back within the restart grace' : 'chunkserver dead: its connection did not come back within the grace', { server: id });
       this.deadNoted.add(id);
       this.scanAsked = true;
     }

@@ -39,18 +39,22 @@ export class ConnectionLiveness {
     this.links.set(id, { stream, expiredNoted: false, restartUntilMs: this.links.get(id)?.restartUntilMs });
   }
 
-  /** The server stops cleanly to restart: held restarting (suspect, not dead) until `untilMs`. */
-  stopping(id: string, untilMs: number): void {
+  /**
+   * The server stops cleanly to restart: held restarting (suspect, not dead) until `untilMs`. One
+   * with no link known here is taken as gone now (every close is stale news for it), so the
+   * hold's end finds it dead as a dropped link would.
+   */
+  stopping(id: string, nowMs: number, untilMs: number): void {
     const link = this.links.get(id);
     if (link) {
       link.restartUntilMs = untilMs;
       link.expiredNoted = false;
-    } else this.links.set(id, { stream: -1, expiredNoted: false, restartUntilMs: untilMs }); // no stream of its own: every close is stale
+    } else this.links.set(id, { stream: -1, droppedAtMs: nowMs, expiredNoted: false, restartUntilMs: untilMs });
   }
 
-  /** The end of the server's restart hold (past or not); undefined when it said nothing of a restart. */
-  restartHoldUntil(id: string): number | undefined {
-    return this.links.get(id)?.restartUntilMs;
+  /** The end of the server's restart hold while it holds; undefined when it said nothing of a restart, or the hold ended. */
+  restartHoldUntil(id: string, nowMs: number): number | undefined {
+    return this.restarting(id, nowMs) ? this.links.get(id)!.restartUntilMs : undefined;
   }
 
   /** Held restarting at `nowMs`: it said it stops, and neither its report nor the hold's end came. */
@@ -64,6 +68,7 @@ export class ConnectionLiveness {
     const link = this.links.get(id);
     if (!link || link.stream !== stream || link.droppedAtMs !== undefined) return false;
     link.droppedAtMs = nowMs;
+    link.expiredNoted = false;
     return true;
   }
 
@@ -72,7 +77,10 @@ export class ConnectionLiveness {
     const link = this.links.get(id);
     if (!link) return;
     if (link.droppedAtMs !== undefined) this.links.delete(id);
-    else link.restartUntilMs = undefined;
+    else {
+      link.restartUntilMs = undefined;
+      link.expiredNoted = false;
+    }
   }
 
   /** The leader's probe could not reach the server either: keep it out of new pipelines until `untilMs`. */
@@ -85,32 +93,36 @@ export class ConnectionLiveness {
   }
 
   /**
-   * Dead by its connection: dropped, and not back within the grace; for a server that said it
-   * restarts, not back by the hold's end.
+   * Dead by its connection: dropped, and not back within the grace. Never while held restarting;
+   * once the hold ends, a server whose link is still down is dead, and one whose link is open
+   * (back, its report not in yet; or a notice that came late) is judged by its heartbeats alone.
    */
   expired(id: string, nowMs: number): boolean {
-    const link = this.links.get(id);
-    if (link?.restartUntilMs !== undefined) return nowMs > link.restartUntilMs;
-    const at = link?.droppedAtMs;
+    if (this.restarting(id, nowMs)) return false;
+    const at = this.links.get(id)?.droppedAtMs;
     return at !== undefined && nowMs - at > this.graceMs;
   }
 
-  /** Suspect: its connection dropped (within the grace), it is restarting, or a failed probe holds it out. */
+  /** Suspect: its connection dropped (within the grace), it is held restarting, or a failed probe holds it out. */
   suspect(id: string, nowMs: number): boolean {
-    const link = this.links.get(id);
-    if (link?.droppedAtMs !== undefined || link?.restartUntilMs !== undefined) return true;
+    if (this.links.get(id)?.droppedAtMs !== undefined || this.restarting(id, nowMs)) return true;
     const until = this.probedDownUntil.get(id);
     return until !== undefined && nowMs < until;
   }
 
-  /** Servers whose grace ran out since the last call, each once (the core asks for a scan then). */
-  takeExpired(nowMs: number): string[] {
-    const out: string[] = [];
+  /**
+   * Servers whose grace ran out since the last call, each once (the core asks for a scan then);
+   * `afterHold`: it had said it would restart, and its hold ended first. An ended hold is cleared.
+   */
+  takeExpired(nowMs: number): { id: string; afterHold: boolean }[] {
+    const out: { id: string; afterHold: boolean }[] = [];
     for (const [id, link] of this.links) {
+      const afterHold = link.restartUntilMs !== undefined && nowMs > link.restartUntilMs;
       if (!link.expiredNoted && this.expired(id, nowMs)) {
         link.expiredNoted = true;
-        out.push(id);
+        out.push({ id, afterHold });
       }
+      if (afterHold) link.restartUntilMs = undefined;
     }
     return out;
   }

@@ -330,8 +330,8 @@ export class Registry {
 
   /** `restartHeldMs` for a server held restarting: how much longer before it is dead. */
   private restartField(id: string, now: number): { restartHeldMs?: number } {
-    const until = this.liveness.restartHoldUntil(id);
-    return until !== undefined && this.liveness.restarting(id, now) ? { restartHeldMs: until - now } : {};
+    const until = this.liveness.restartHoldUntil(id, now);
+    return until !== undefined ? { restartHeldMs: until - now } : {};
   }
 
   clear(): void {

@@ -50,7 +50,8 @@ class Use {
  */
 export function* planMoves(ctx: ScanContext, wanted: WantedChunks): Generator<void, number> {
   const { registry, ledger, limits, load, util } = ctx;
-  const servers = registry.liveServers().filter((s) => util.has(s.id));
+  // Servers in service only: a suspect one (held restarting: down) can neither send nor take a move.
+  const servers = registry.liveServers().filter((s) => util.has(s.id) && !registry.isSuspect(s.id));
   if (servers.length < 2 || limits.balanceThreshold <= 0) return 0;
   const cap = new Map(servers.map((s) => [s.id, s.capacityBytes]));
   const bytes = new Map(servers.map((s) => [s.id, util.get(s.id)! * s.capacityBytes]));
@@ -109,7 +110,7 @@ function* pickMovable(ctx: ScanContext, source: string, target: string, wanted: 
     const file = wanted.get(h);
     const version = state.chunks.versionOf(h);
     if (!file || version === undefined || ledger.flights(h) || ledger.deleteQueued(h) || !fits(state.chunks.lengthOf(h)!)) continue;
-    if (!registry.isAlive(target) || registry.isSuspect(target) || registry.isSuspect(source)) continue;
+    if (!registry.isAlive(target) || registry.isSuspect(target)) continue; // it may have gone since the scan's list
     const live = registry.liveReplicas(h, version);
     // The source must hold the current version (an old one awaits garbage collection and cannot serve the copy).
     if (!live.some((r) => r.id === source) || live.some((r) => r.id === target)) continue;

@@ -187,7 +187,9 @@ export class RepairLedger {
   /** Whether the chunk keeps its replication without the replica `q` would delete (or is no longer the chunk it was). */
   private stillSurplus(state: MasterState, handle: number, q: QueuedDelete): boolean {
     if (state.chunks.versionOf(handle) !== q.version) return true; // deleted or re-versioned: the replica is garbage anyway
-    const good = this.registry.liveReplicas(handle, q.version).filter((r) => r.id !== q.server && !state.decommissioning.has(r.id)).length;
+    // In service only, as the scan counted (replicate.ts, settled): a server that went suspect
+    // since (held restarting) must not make the delete look safe.
+    const good = this.registry.liveReplicas(handle, q.version).filter((r) => r.id !== q.server && !state.decommissioning.has(r.id) && !this.registry.isSuspect(r.id)).length;
     return good >= keepOf(this.limits, q.file);
   }
 

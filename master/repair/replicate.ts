@@ -89,8 +89,10 @@ export function* trimSurplus(ctx: ScanContext, surplus: Candidate[]): Generator<
     // One surplus replica per scan and chunk, from the fullest disk (then the server holding the
     // most, as servers sharing a disk report the same free space), in the racks holding the most of
     // it (rack rule): reports confirm it before the next.
-    const fullest = inFullestRacks(good.map((r) => ({ ...r, rack: registry.rackOf(r.id) }))).sort((a, b) => registry.freeRatio(a.id) - registry.freeRatio(b.id)
-      || (util.get(b.id) ?? 0) - (util.get(a.id) ?? 0) || (a.id < b.id ? -1 : 1))[0]!;
+    const trimmable = good.filter((r) => !registry.isSuspect(r.id)); // a held server's delete could not run, and would block the chunk's trim
+    const fullest = inFullestRacks(trimmable.map((r) => ({ ...r, rack: registry.rackOf(r.id) }))).sort((a, b) => registry.freeRatio(a.id) - registry.freeRatio(b.id)
+      || (util.get(b.id) ?? 0) - (util.get(a.id) ?? 0) || (a.id < b.id ? -1 : 1))[0];
+    if (!fullest) continue;
     ledger.queueDelete(fullest.id, c.handle, { server: fullest.id, version: c.version, file: c.file });
     ctx.scan.surplusDeletes++;
   }

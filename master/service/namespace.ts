@@ -47,11 +47,13 @@ const APPEND_HEAL_POLL_MS = 20;
 assert(RECORD_TURN_LIMITS.waitMs + APPEND_HEAL_WAIT_MS < HTTP_LIMITS.controlTimeoutMs, 'a record append that waited its whole turn, then for its last chunk to heal, is answered before its client gives up on the call');
 
 /** A file's last chunk, as an append's open sees it (NamespaceCalls.healTail). */
-interface Tail { handle: number; live: number; want: number; servers: number }
+/** A last chunk with room: replicas in service, replicas repair counts (a held server's too), the replication, servers in service. */
+interface Tail { handle: number; live: number; counted: number; want: number; servers: number }
 
 /** Short of replicas, with a replica to copy from and a live server that could take a copy. */
 function isShort(t: Tail): boolean {
-  return t.live > 0 && t.live < t.want && t.servers > t.live;
+  // `counted` below the replication too: repair copies only then (a held server's replica counts).
+  return t.live > 0 && t.live < t.want && t.counted < t.want && t.servers > t.live;
 }
 
 /** A paged listing: the children after `after` (a name, a directory's followed by '/'), at most `limit`, in path order. */
@@ -254,7 +256,10 @@ export class NamespaceCalls {
     if (!rec || rec.length >= node.chunkSizeBytes) return undefined;
     // In service only: a server held restarting can neither take the copy nor the append.
     const registry = this.lead.registry;
-    return { handle, live: registry.inServiceReplicas(handle, rec.version).length, want: node.replication, servers: registry.liveServers().filter((s) => !registry.isSuspect(s.id)).length };
+    return {
+      handle, live: registry.inServiceReplicas(handle, rec.version).length, counted: registry.liveReplicas(handle, rec.version).length,
+      want: node.replication, servers: registry.liveServers().filter((s) => !registry.isSuspect(s.id)).length,
+    };
   }
 
   /**

@@ -38,7 +38,7 @@ const BREAKS: [Partial<LimitSettings>, RegExp][] = [
   [{ gcGraceMs: -1 }, /gcGraceMs >= 0/],
   [{ connectionGraceMs: MASTER_DEFAULTS.deadTimeoutMs + 1 }, /connectionGraceMs <= deadTimeoutMs/],
   [{ connectionGraceMs: 2 * LINK_RETRY_MS - 1 }, /connectionGraceMs >= 2 \* LINK_RETRY_MS/],
-  [{ restartGraceMs: MASTER_DEFAULTS.connectionGraceMs - 1 }, /restartGraceMs >= connectionGraceMs/],
+  [{ restartGraceMs: MASTER_DEFAULTS.deadTimeoutMs - 1 }, /restartGraceMs >= deadTimeoutMs/],
 ];
 
 t.test('settings that break a relation are refused, naming it', async (t) => {

@@ -56,6 +56,10 @@ export interface LeaderSimStats {
 const STEP_MS = 250;
 const HEARTBEAT_MS = 1000;
 const DEAD_MS = 5000;
+/**
+ * Not the real 400 ms default: a simulated server opens its link again with its next beat (up to
+ * HEARTBEAT_MS later), where a real one redials LINK_RETRY_MS after a close.
+ */
 const CONNECTION_GRACE_MS = 1500;
 /** Longer than the dead timeout: a held server outlives its silence. */
 const RESTART_GRACE_MS = 12_000;
@@ -83,6 +87,8 @@ class SimServer {
   copyFailed: number[] = [];
   copying: Copying[] = [];
   nextBeatMs: number;
+  /** Down after a stop the leader took as a restart (held): its replicas count, but it cannot serve them. */
+  held = false;
   /** Its connection to the leader is open (opened with its next beat when not). */
   linkOpen = false;
   stream = 0;
@@ -119,7 +125,7 @@ class SimServer {
 
 export class LeaderSim {
   readonly random: () => number;
-  /** Whether a kill is a clean stop: a source of its own, so the main source's draws (and every seed's history before) stay as they were. */
+  /** Whether a kill is a clean stop: a source of its own, so the main source's draws stay where they were (until a hold changes what the core draws). */
   private readonly stopRandom: () => number;
   readonly state = new MasterState();
   readonly stats: LeaderSimStats = { steps: 0, files: 0, kills: 0, wipes: 0, leaderChanges: 0, corrupt: 0, copiesDone: 0, surplusDeletes: 0, garbageDeletes: 0, decommissions: 0, lostChunks: 0, quietMs: 0, linkDrops: 0, cleanStops: 0 };
@@ -297,6 +303,11 @@ export class LeaderSim {
     const others = this.goodHolders(handle, version).filter((o) => o !== s).length;
     if (others === 0) this.fail(`${kind} delete of chunk ${handle} on ${s.id} deletes its last good replica`);
     if (replication !== undefined && others < replication) this.fail(`${kind} delete of chunk ${handle} on ${s.id} leaves ${others} good replicas, below its replication ${replication}`);
+    // A held server's replica counts against copies, never for a trim: it is down.
+    const inService = this.goodHolders(handle, version).filter((o) => o !== s && !(o.held && !o.up)).length;
+    if (kind === 'surplus' && replication !== undefined && inService < replication) {
+      this.fail(`surplus delete of chunk ${handle} on ${s.id} leaves ${inService} good replicas in service (a server held restarting is down), below its replication ${replication}`);
+    }
   }
 
   private finishCopies(s: SimServer): void {
@@ -482,6 +493,7 @@ export class LeaderSim {
     // A third of them are clean stops (SIGTERM): the server tells the leader it restarts, then
     // its link closes; the leader holds it, its replicas counted, for the restart grace.
     if (this.stopRandom() < 0.3 && this.core.isLeader && this.core.serverStopping(s.id, this.nowMs)) {
+      s.held = true;
       this.stats.cleanStops++;
       this.note(`${s.id} says it stops to restart`);
     }
@@ -507,6 +519,7 @@ export class LeaderSim {
       this.stats.wipes++;
     }
     s.up = true;
+    s.held = false;
     s.needsRegister = true;
     s.nextBeatMs = this.nowMs + Math.floor(this.random() * HEARTBEAT_MS);
     this.note(`restart ${s.id}`);

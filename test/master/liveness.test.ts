@@ -133,3 +133,44 @@ t.test('a stop notice changes nothing for an unknown or decommissioning server, 
   off.loseLeadership(T0 + 1);
   t.notOk(off.serverStopping('cs1', T0 + 2), 'not the leader: ignored');
 });
+
+t.test('a notice from a dead server is refused: it must not bring back what the dead timeout took', async (t) => {
+  const core = cluster();
+  beat(core, ['cs1', 'cs3'], T0 + DEAD + 1);
+  core.tick(T0 + DEAD + 1);
+  t.notOk(core.registry.isAlive('cs2'), 'cs2 dead by its silence');
+  t.notOk(core.serverStopping('cs2', T0 + DEAD + 2), 'its late notice is refused');
+  t.notOk(core.registry.isAlive('cs2'), 'still dead: its replicas do not count again');
+});
+
+t.test('a notice that came late (the server is back, linked and beating): held, then simply in service', async (t) => {
+  const core = cluster();
+  t.ok(core.serverStopping('cs1', T0 + 10), 'taken: the leader cannot tell it is late');
+  for (let at = T0 + 10; at <= T0 + RESTART + DEAD; at += DEAD / 2) {
+    beat(core, ['cs1', 'cs2', 'cs3'], at);
+    core.tick(at);
+    if (at <= T0 + 10 + RESTART) t.ok(core.registry.isSuspect('cs1'), `held at +${at - T0} ms`);
+  }
+  t.ok(core.registry.isAlive('cs1') && !core.registry.isSuspect('cs1'), 'the hold over, its open link and its beats keep it in service: not dead');
+  t.notOk(core.drainLog().some((e) => /dead/.test(e.msg)), 'never said dead');
+});
+
+t.test('back after its hold ended: link first, report later, and a crash after that is seen as one', async (t) => {
+  const core = cluster();
+  core.serverStopping('cs1', T0);
+  core.connectionDropped('cs1', 1, T0 + 5);
+  for (let at = T0; at <= T0 + RESTART + 1; at += DEAD / 2) beat(core, ['cs2', 'cs3'], at);
+  core.tick(T0 + RESTART + 1);
+  t.notOk(core.registry.isAlive('cs1'), 'dead at the hold\'s end');
+  core.connectionOpened('cs1', 2, T0 + RESTART + 100);
+  beat(core, ['cs2', 'cs3'], T0 + RESTART + 200);
+  core.tick(T0 + RESTART + 200);
+  core.register(reg('cs1'), T0 + RESTART + 300);
+  t.ok(core.registry.isAlive('cs1') && !core.registry.isSuspect('cs1'), 'its report brings it back in service');
+  core.drainLog();
+  core.connectionDropped('cs1', 2, T0 + RESTART + 400);
+  beat(core, ['cs2', 'cs3'], T0 + RESTART + 401 + GRACE);
+  core.tick(T0 + RESTART + 401 + GRACE);
+  t.notOk(core.registry.isAlive('cs1'), 'a crash now: dead after the short grace');
+  t.ok(core.drainLog().some((e) => /did not come back within the grace/.test(e.msg)), 'and reported as a dropped connection (a scan is asked for), not a restart');
+});
