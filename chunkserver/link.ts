@@ -3,7 +3,8 @@
 // process dies its socket closes and the leader holds the server suspect at once, then dead after
 // its connection grace unless a new link (a quick restart) opens first. The link goes to the
 // master the heartbeats reach (LeaderClient follows the leader), and opens again whenever it
-// closes, fails, or the leader falls silent for LINK_SILENCE_MS.
+// closes, fails, or the leader falls silent for LINK_SILENCE_MS: at once after a link that lived
+// a while, LINK_RETRY_MS later after a failure.
 import { routeUrl } from '../common/contract/call.js';
 import { CS } from '../common/contract/index.js';
 import { request } from 'undici';
@@ -43,12 +44,16 @@ export class LeaderLink {
     let failures = 0;
     while (!this.stopped) {
       const leader = this.opts.masters.leader;
+      const openedAt = performance.now();
       const held = await this.hold(leader).then(() => true, (err: Error) => {
         if (!this.stopped && failures++ % 25 === 0) this.opts.log.debug({ master: leader, err: err.message }, 'leader link closed');
         return false;
       });
       if (held) failures = 0;
-      if (!this.stopped) await new Promise((r) => setTimeout(r, LINK_RETRY_MS));
+      // A link that lived a while is opened again at once: the leader takes a link closed for
+      // longer than its connection grace for a crash. A failing or short-lived one waits first.
+      const longLived = performance.now() - openedAt >= LINK_RETRY_MS * 5;
+      if (!this.stopped && !longLived) await new Promise((r) => setTimeout(r, LINK_RETRY_MS));
     }
   }
 

@@ -10,10 +10,11 @@ export const MASTER_DEFAULTS = {
   deadTimeoutMs: 30_000,
   /**
    * A crash is seen at once (the connection drops); this long covers a link that reconnects (a
-   * chunkserver redials LINK_RETRY_MS after the leader fell silent). A clean restart says so
-   * first and is held for restartGraceMs instead, so this need not wait for a process to start.
+   * chunkserver redials at once after a link that lived, LINK_RETRY_MS after a failed try). A
+   * clean restart says so first and is held for restartGraceMs instead, so this need not wait
+   * for a process to start. MooseFS waits for nothing.
    */
-  connectionGraceMs: 400,
+  connectionGraceMs: 200,
   /** A chunkserver stopped cleanly (SIGTERM) is held this long before its copies start: a restart, an upgrade, a reboot (MooseFS holds 30 minutes). */
   restartGraceMs: 10 * 60_000,
   writeLeaseMs: 60_000,

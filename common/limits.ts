@@ -137,8 +137,8 @@ export const RELATIONS: Relation[] = [
     uses: ['connectionGraceMs', 'deadTimeoutMs'],
   },
   {
-    name: 'connectionGraceMs >= 2 * LINK_RETRY_MS (a chunkserver that redials, its leader silent, has its new link open within one retry pause and a round trip)',
-    holds: (s) => s.connectionGraceMs >= 2 * LINK_RETRY_MS,
+    name: 'connectionGraceMs >= LINK_RETRY_MS (a chunkserver redials at once when a link that lived closes; the grace leaves room for one failed try and its pause)',
+    holds: (s) => s.connectionGraceMs >= LINK_RETRY_MS,
     uses: ['connectionGraceMs'],
   },
   {

@@ -37,7 +37,7 @@ const BREAKS: [Partial<LimitSettings>, RegExp][] = [
   [{ copyTimeoutMs: 0 }, /copyTimeoutMs > 0/],
   [{ gcGraceMs: -1 }, /gcGraceMs >= 0/],
   [{ connectionGraceMs: MASTER_DEFAULTS.deadTimeoutMs + 1 }, /connectionGraceMs <= deadTimeoutMs/],
-  [{ connectionGraceMs: 2 * LINK_RETRY_MS - 1 }, /connectionGraceMs >= 2 \* LINK_RETRY_MS/],
+  [{ connectionGraceMs: LINK_RETRY_MS - 1 }, /connectionGraceMs >= LINK_RETRY_MS/],
   [{ restartGraceMs: MASTER_DEFAULTS.deadTimeoutMs - 1 }, /restartGraceMs >= deadTimeoutMs/],
 ];
 

@@ -101,7 +101,7 @@ t.test('a clean stop (SIGTERM) is held as a restart: past the grace and the dead
   const held = await server(cs1.id);
   t.match(held, { alive: true, suspect: true }, 'stopped cleanly: suspect, still alive (its replicas count)');
   t.ok(held.restartHeldMs !== undefined && held.restartHeldMs > 60_000, `held restarting, ${held.restartHeldMs} ms left (the default hold is 10 minutes)`);
-  // Past the 400 ms connection grace and the dead timeout, with the server still down.
+  // Past the default connection grace (200 ms) and the dead timeout, with the server still down.
   await new Promise((r) => setTimeout(r, DEAD_MS + 1500));
   t.match(await server(cs1.id), { alive: true, suspect: true }, `still held ${Date.now() - stoppedAt} ms after the stop, past the grace and the ${DEAD_MS} ms dead timeout`);
   t.equal(await copies(), 0, 'no copies ordered while it is held');

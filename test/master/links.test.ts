@@ -8,10 +8,11 @@ import type { Leadership } from '../../master/service/leadership.js';
 
 function setup() {
   const events: string[] = [];
+  const listeners: ((isLeader: boolean) => void)[] = [];
   const lead = {
     requireLeader: () => undefined,
     config: { addr: '127.0.0.1:1' },
-    replicator: { isLeader: () => true },
+    replicator: { isLeader: () => true, onLeaderChange: (fn: (isLeader: boolean) => void) => listeners.push(fn) },
     core: {
       connectionOpened: (id: string, stream: number) => events.push(`open ${id} ${stream}`),
       connectionDropped: (id: string, stream: number) => events.push(`drop ${id} ${stream}`),
@@ -28,7 +29,7 @@ function setup() {
     links.accept(req as unknown as Request, res as unknown as Response);
     return res;
   };
-  return { events, links, link };
+  return { events, links, link, leaderChange: (isLeader: boolean) => listeners.forEach((fn) => fn(isLeader)) };
 }
 
 t.test('a link whose socket closed before the route ran is dropped at once', async (t) => {
@@ -62,4 +63,17 @@ t.test('a dead request that arrives after the server\'s newer link leaves that l
   t.same(events, ['open cs3 1'], 'nothing reported: the server is still connected');
   links.closeAll();
   t.same(events, ['open cs3 1', 'drop cs3 1'], 'and the live link is the one open');
+});
+
+t.test('a master that starts leading re-announces the links it holds (its core forgot them)', async (t) => {
+  const { events, links, link, leaderChange } = setup();
+  link('cs4', false);
+  link('cs5', false);
+  t.same(events, ['open cs4 1', 'open cs5 2']);
+  leaderChange(false);
+  t.same(events, ['open cs4 1', 'open cs5 2'], 'losing the lead announces nothing');
+  leaderChange(true);
+  t.same(events, ['open cs4 1', 'open cs5 2', 'open cs4 1', 'open cs5 2'], 'each open link again, with its own stream');
+  links.closeAll();
+  t.same(events.slice(4), ['drop cs4 1', 'drop cs5 2'], 'and their drops reach the core as before');
 });
