@@ -5,10 +5,10 @@
 // costs nothing; a client's report of a live server changes nothing. A clean stop (SIGTERM) says
 // so first: the leader holds the server restarting, past the connection grace and the dead
 // timeout, and its restart costs no copies.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { callJson } from '../../common/http.js';
 import type { ClusterStatus, UnreachableReply } from '../../common/protocol.js';
-import { ADMIN_TOKEN, randomBytesSeeded, TestCluster, waitFor } from '../helpers/cluster.js';
+import { ADMIN_TOKEN, randomBytesSeeded, TestCluster, waitFor, type ClusterOptions } from '../helpers/cluster.js';
 
 /** Calls in this process carry the test cluster's admin token, as the CLI's do. */
 const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
@@ -17,11 +17,15 @@ const CHUNK = 64 * 1024;
 /** Long enough for a process to start again on a loaded 2-core machine; the dead timeout is 30 s. */
 const GRACE_MS = 10_000;
 
-t.test('link drops: suspect at once, dead after the grace, copies; a quick restart and a pause cost none', async (t) => {
-  const c = await TestCluster.start({ chunkservers: 4, chunkSizeBytes: CHUNK, deadTimeoutMs: 30_000, masterArgs: ['--connection-grace-ms', String(GRACE_MS)] });
+/**
+ * A cluster of 4 chunkservers with `path` written (`bytes` of seeded data) and fully replicated,
+ * no copies made yet; with its status, one server's entry and the count of copies ordered.
+ */
+async function replicatedFile(t: Test, opts: ClusterOptions, path: string, bytes: number) {
+  const c = await TestCluster.start({ chunkservers: 4, chunkSizeBytes: CHUNK, ...opts });
   t.teardown(() => c.stop());
-  const data = randomBytesSeeded(6 * CHUNK + 3, 7);
-  t.equal((await c.dfs(['put', '-', '/f/a.bin'], { input: data })).code, 0);
+  const data = randomBytesSeeded(bytes, bytes);
+  t.equal((await c.dfs(['put', '-', path], { input: data })).code, 0);
   const status = () => callJson<ClusterStatus>(c.master.addr, '/v1/cluster/status', { headers: auth });
   const server = async (id: string) => (await status()).chunkservers.find((s) => s.id === id)!;
   const copies = async () => {
@@ -29,6 +33,11 @@ t.test('link drops: suspect at once, dead after the grace, copies; a quick resta
     return r.copiesDone + r.copiesInFlight + r.copiesFailed;
   };
   await waitFor(async () => (await status()).underReplicatedChunks === 0 && (await copies()) === 0, 30_000, 'the file to be fully replicated');
+  return { c, data, status, server, copies };
+}
+
+t.test('link drops: suspect at once, dead after the grace, copies; a quick restart and a pause cost none', async (t) => {
+  const { c, data, status, server, copies } = await replicatedFile(t, { deadTimeoutMs: 30_000, masterArgs: ['--connection-grace-ms', String(GRACE_MS)] }, '/f/a.bin', 6 * CHUNK + 3);
 
   // 1. kill -9, restarted within the grace: suspect, never dead, no copies.
   const cs1 = c.chunkservers[0]!;
@@ -83,17 +92,7 @@ t.test('link drops: suspect at once, dead after the grace, copies; a quick resta
 t.test('a clean stop (SIGTERM) is held as a restart: past the grace and the dead timeout, no copies, RESTARTING in dfs status', async (t) => {
   // The default connection grace; a dead timeout short enough that the hold must outlast it.
   const DEAD_MS = 3_000;
-  const c = await TestCluster.start({ chunkservers: 4, chunkSizeBytes: CHUNK, deadTimeoutMs: DEAD_MS });
-  t.teardown(() => c.stop());
-  const data = randomBytesSeeded(5 * CHUNK + 11, 8);
-  t.equal((await c.dfs(['put', '-', '/g/b.bin'], { input: data })).code, 0);
-  const status = () => callJson<ClusterStatus>(c.master.addr, '/v1/cluster/status', { headers: auth });
-  const server = async (id: string) => (await status()).chunkservers.find((s) => s.id === id)!;
-  const copies = async () => {
-    const r = (await status()).repair;
-    return r.copiesDone + r.copiesInFlight + r.copiesFailed;
-  };
-  await waitFor(async () => (await status()).underReplicatedChunks === 0 && (await copies()) === 0, 30_000, 'the file to be fully replicated');
+  const { c, data, status, server, copies } = await replicatedFile(t, { deadTimeoutMs: DEAD_MS }, '/g/b.bin', 5 * CHUNK + 11);
 
   const cs1 = c.chunkservers[0]!;
   await c.kill(cs1, 'SIGTERM');
