@@ -18,7 +18,7 @@
 // - yargs reads its translations from files beside it, which a bundle has not: cli/main.ts turns
 //   locale detection off, so the bundle and the modules both speak English.
 import { build } from 'esbuild';
-import { rmSync } from 'node:fs';
+import { chmodSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -46,6 +46,9 @@ export async function bundle(outfile = 'dist/cli/main.js') {
   });
   // tsc's map of the module form it wrote there: it would describe another file.
   rmSync(resolve(root, `${outfile}.map`), { force: true });
+  // The package's bin: `npx dfs` in a clone runs it as a program (npm sets the mode only when it
+  // installs a package; a clone's build is not installed), and it starts with a #! line.
+  chmodSync(resolve(root, outfile), 0o755);
   return result.metafile;
 }
 

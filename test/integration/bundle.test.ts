@@ -4,8 +4,8 @@
 // and runs the roles, whose files it finds beside it (the master's page) and whose dependencies it
 // carries (undici, zod, xxhash-wasm's wasm, express, pino).
 import t from 'tap';
-import { spawn } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,6 +45,9 @@ t.test('the bundle imports only Node\'s own modules', async (t) => {
   mkdirSync(join(pkgDir, 'master'), { recursive: true });
   cpSync(join(ROOT, 'package.json'), join(pkgDir, 'package.json'));
   symlinkSync(join(ROOT, 'master', 'ui'), join(pkgDir, 'master', 'ui'));
+  // As `npm run build` finds it: tsc has written a module of that name first, not executable.
+  mkdirSync(join(pkgDir, 'dist', 'cli'), { recursive: true });
+  writeFileSync(bin, '// what tsc wrote\n', { mode: 0o644 });
   const meta = await bundle(bin);
   const out = Object.entries(meta.outputs as Record<string, { imports: { path: string; external?: boolean }[] }>);
   t.equal(out.length, 1, 'one file');
@@ -52,6 +55,10 @@ t.test('the bundle imports only Node\'s own modules', async (t) => {
   t.ok(imports.length > 0, 'it imports Node modules');
   // node:sqlite is newer than Node 20 (undici requires it only when its SQLite cache is asked for).
   t.same(imports.filter((p) => !p.startsWith('node:') && !isBuiltin(p)), [], 'and nothing else: no package, no file of ours');
+  // `npx dfs` in a clone runs the bin as a program: npm sets no mode on a build it did not install.
+  t.ok((statSync(bin).mode & 0o111) !== 0, 'it is executable');
+  const direct = await new Promise<{ code: number | null; out: string }>((res) => execFile(bin, ['--version'], (err, out) => res({ code: err ? (err as { code?: number }).code ?? 1 : 0, out })));
+  t.same(direct, { code: 0, out: `${JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version}\n` }, 'and runs by itself, through its #! line');
   const version = await run(bin, ['--version'], {});
   t.equal(version.stdout.toString(), `${JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version}\n`, 'dfs --version prints package.json\'s version');
 });
