@@ -9,7 +9,11 @@
 // its HTTP gateway, as dfs is reached) and MooseFS's `bench.sh meta`, one after the other, never
 // beside dfs. Prints one table with the ratios; p50 and p99 over every operation of a phase.
 //
-//   npm run build && node dist/scripts/peers.js [--ops 4000] [--inflight 64,256] [--procs 1] [--no-etcd] [--no-moosefs] [--json out.json]
+//   npm run build && node dist/scripts/peers.js [--ops 4000] [--inflight 64,256] [--procs 1] [--seq-rounds 3] [--no-etcd] [--no-moosefs] [--json out.json]
+//
+// The sequential row is the one this machine's noise moves most (a quiet minute and a busy one
+// differ by 2×), so it is measured in --seq-rounds rounds, each dfs's then etcd's, and each
+// column shows its round with the median p50; the log shows every round's pair.
 //
 // It stops only what it started (the dfs cluster, by pid) and removes its folder; the peers'
 // clusters stay as their setup scripts left them (their teardown.sh stops them).
@@ -25,12 +29,25 @@ import type { MetaOp, MetaReply, MetaSpec } from './bench/meta-worker.js';
 import { mooseFsMissing } from './bench/moosefs.js';
 import { percentile } from './bench/stats.js';
 
-const USAGE = 'usage: node dist/scripts/peers.js [--ops 4000] [--inflight 64,256] [--procs 1] [--no-etcd] [--no-moosefs] [--json out.json]';
+const USAGE = 'usage: node dist/scripts/peers.js [--ops 4000] [--inflight 64,256] [--procs 1] [--seq-rounds 3] [--no-etcd] [--no-moosefs] [--json out.json]';
 const PEERS = resolve(ROOT, '..', 'shared', 'peers');
 const ETCD_BASE = '/tmp/etcdbench';
 /** A phase that takes longer than this is stuck, not slow. */
 const PHASE_TIMEOUT_MS = 10 * 60_000;
 const log = (line: string) => console.error(`peers: ${line}`);
+
+/**
+ * Each client process's warm-up before it measures, as etcd's bench.js warms its one client in the
+ * process that measures (300 sequential puts, then 2,000 with 64 in flight): of the phase's own
+ * call, spread over --procs.
+ */
+const WORKER_WARM_UP = { sequential: 300, count: 2000, inflight: 64 };
+/**
+ * The masters' own warm-up, once, before the first phase: V8 compiles a server's hot paths after
+ * thousands of calls, and a master measured at its start measured that (sequential mkdirs took
+ * 2.8 ms at p50 after 2,600 calls, 1.6-1.8 ms after 20,000 more); etcd is compiled ahead.
+ */
+const CLUSTER_WARM_UP = 20_000;
 
 interface Row { what: string; dfs?: Rate; etcd?: Rate; moosefs?: Rate }
 interface Rate { opsPerSec: number; p50Ms?: number; p99Ms?: number }
@@ -39,7 +56,7 @@ function options() {
   let v;
   try {
     v = parseArgs({ options: {
-      ops: { type: 'string', default: '4000' }, inflight: { type: 'string', default: '64,256' }, procs: { type: 'string', default: '1' },
+      ops: { type: 'string', default: '4000' }, inflight: { type: 'string', default: '64,256' }, procs: { type: 'string', default: '1' }, 'seq-rounds': { type: 'string', default: '3' },
       'no-etcd': { type: 'boolean', default: false }, 'no-moosefs': { type: 'boolean', default: false }, json: { type: 'string' }, help: { type: 'boolean', default: false },
     } }).values;
   } catch (err) {
@@ -64,15 +81,18 @@ function options() {
     console.error(`peers: each --inflight must be at least --procs (${procs}): every process keeps one or more in flight`);
     process.exit(2);
   }
-  return { ops: whole(v.ops, '--ops', 1_000_000), inflight, procs, etcd: !v['no-etcd'], moosefs: !v['no-moosefs'], json: v.json };
+  return { ops: whole(v.ops, '--ops', 1_000_000), inflight, procs, seqRounds: whole(v['seq-rounds'], '--seq-rounds', 20), etcd: !v['no-etcd'], moosefs: !v['no-moosefs'], json: v.json };
 }
 
 /** One phase of `count` operations over `procs` worker processes, `inflight` in flight in all. */
-async function dfsPhase(masters: string[], op: MetaOp, base: string, count: number, inflight: number, procs: number): Promise<Rate> {
+async function dfsPhase(masters: string[], op: MetaOp, base: string, count: number, inflight: number, procs: number, warm = WORKER_WARM_UP): Promise<Rate> {
   const share = (n: number, i: number) => Math.floor(n / procs) + (i < n % procs ? 1 : 0);
   const workers = Array.from({ length: procs }, (_, i) => {
     const from = Array.from({ length: i }, (_, j) => share(count, j)).reduce((a, b) => a + b, 0);
-    const spec: MetaSpec = { op, masters, base, from, count: share(count, i), inflight: share(inflight, i) };
+    const spec: MetaSpec = {
+      op, masters, base, from, count: share(count, i), inflight: share(inflight, i),
+      warm: { sequential: share(warm.sequential, i), count: share(warm.count, i), inflight: Math.max(1, share(warm.inflight, i)) },
+    };
     const child = spawnTracked(process.execPath, [join(import.meta.dirname, 'bench', 'meta-worker.js'), JSON.stringify(spec)], { stdio: ['pipe', 'pipe', 'inherit'] });
     const lines = createInterface({ input: child.stdout! });
     const ready = new Promise<void>((res, rej) => {
@@ -109,29 +129,69 @@ async function dfsPhase(masters: string[], op: MetaOp, base: string, count: numb
   return { opsPerSec: count / (elapsedMs / 1000), p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99) };
 }
 
-async function measureDfs(o: ReturnType<typeof options>, rows: Row[]): Promise<void> {
+interface Dfs {
+  cluster: LocalCluster;
+  phase: (what: string, op: MetaOp, base: string, count: number, inflight: number, procs: number) => Promise<Rate>;
+}
+
+/** A fresh local dfs cluster (3 masters, 3 chunkservers), warmed up (CLUSTER_WARM_UP). */
+async function startDfs(): Promise<Dfs> {
   const dir = mkdtempSync(join(tmpdir(), 'dfs-peers-'));
   onCleanup(() => rmSync(dir, { recursive: true, force: true }));
   const cluster = await LocalCluster.start({ dataDir: join(dir, 'cluster'), masters: 3, chunkservers: 3 });
   log(`dfs: 3 masters, 3 chunkservers in ${dir}`);
   const m = cluster.masters;
+  // The masters' warm-up (CLUSTER_WARM_UP): JIT, connections, the first snapshot. Not timed, not
+  // shown. Each phase's client then warms up itself (WORKER_WARM_UP).
+  const none = { sequential: 0, count: 0, inflight: 1 };
+  await dfsPhase(m, 'mkdir', '/warm', CLUSTER_WARM_UP, 64, 1, none);
+  await dfsPhase(m, 'create', '/warm-files', CLUSTER_WARM_UP / 4, 64, 1, none);
+  await dfsPhase(m, 'put4k', '/warm-small', CLUSTER_WARM_UP / 10, 64, 1, none);
   const phase = async (what: string, op: MetaOp, base: string, count: number, inflight: number, procs: number) => {
     const r = await dfsPhase(m, op, base, count, inflight, procs);
     log(`dfs ${what}: ${r.opsPerSec.toFixed(0)} ops/s, p50 ${r.p50Ms!.toFixed(2)} ms, p99 ${r.p99Ms!.toFixed(2)} ms`);
     return r;
   };
-  // Warm-up, as etcd's bench.js warms its cluster (300 sequential puts, 2,000 with calls in
-  // flight) before it measures: JIT, connections, the first snapshot. Not timed, not shown.
-  await dfsPhase(m, 'create', '/warm-seq', 300, 1, 1);
-  await dfsPhase(m, 'mkdir', '/warm', 2000, o.inflight[0]!, o.procs);
-  const seq = Math.min(o.ops, 1000);
-  rows.push({ what: 'write, sequential (dfs: create an empty file; etcd: put)', dfs: await phase('create, sequential', 'create', '/seq', seq, 1, 1) });
+  return { cluster, phase };
+}
+
+async function measureDfs(o: ReturnType<typeof options>, rows: Row[], dfs: Dfs): Promise<void> {
+  const { phase } = dfs;
   for (const n of o.inflight) rows.push({ what: `write, ${n} in flight (dfs: mkdir; etcd: put)`, dfs: await phase(`mkdir, ${n} in flight`, 'mkdir', `/mk${n}`, o.ops, n, o.procs) });
   for (const n of o.inflight) rows.push({ what: `linearizable read, ${n} in flight (dfs: stat; etcd: get)`, dfs: await phase(`stat, ${n} in flight`, 'stat', `/mk${n}`, o.ops, n, o.procs) });
   const first = o.inflight[0]!;
   rows.push({ what: `empty files, ${first} in flight (MooseFS: create, 4 processes)`, dfs: await phase(`create, ${first} in flight`, 'create', '/empty', o.ops, first, o.procs) });
   rows.push({ what: `4 KiB files, ${first} in flight`, dfs: await phase(`4 KiB files, ${first} in flight`, 'put4k', '/small', Math.min(o.ops, 2000), first, o.procs) });
-  await cluster.stop();
+}
+
+/** The round with the median p50 (the lower middle of an even count). */
+function medianRound(rounds: Rate[]): Rate | undefined {
+  return [...rounds].sort((a, b) => a.p50Ms! - b.p50Ms!)[Math.floor((rounds.length - 1) / 2)];
+}
+
+/**
+ * The sequential row: --seq-rounds rounds, each a dfs phase and then etcd's (while both clusters
+ * are up, so each is measured beside the other idle), so a noisy minute falls on both.
+ */
+async function measureSequential(o: ReturnType<typeof options>, row: Row, dfs: Dfs, etcd: boolean): Promise<void> {
+  const seq = Math.min(o.ops, 1000);
+  const ours: Rate[] = [];
+  const theirs: Rate[] = [];
+  for (let r = 1; r <= o.seqRounds; r++) {
+    const d = await dfs.phase(`create, sequential (round ${r})`, 'create', `/seq${r}`, seq, 1, 1);
+    ours.push(d);
+    if (!etcd) continue;
+    const out = join(ETCD_BASE, `peers-seq-${r}.json`);
+    await runScript(process.execPath, [join(PEERS, 'etcd', 'bench.js'), '--runs', '1', '--phases', 'seq', '--out', out], {
+      NODE_PATH: join(ETCD_BASE, 'node_modules'), DRIVERS: 'http', SEQ_N: String(seq),
+    });
+    const e = etcdRate(out, 'seq_put_leader');
+    if (!e) throw new Error(`etcd's bench wrote no seq_put_leader to ${out}`);
+    theirs.push(e);
+    log(`round ${r}: sequential p50 dfs ${d.p50Ms!.toFixed(2)} ms, etcd ${e.p50Ms!.toFixed(2)} ms (dfs/etcd rate ${(d.opsPerSec / e.opsPerSec).toFixed(2)}×)`);
+  }
+  row.dfs = medianRound(ours);
+  row.etcd = medianRound(theirs);
 }
 
 /** Runs a peer's own script to its end; its stderr is shown, its stdout kept. */
@@ -166,22 +226,23 @@ function etcdMissing(): string | undefined {
 interface EtcdPhase { ops_s: number; p50: number; p99: number }
 type EtcdRun = Record<string, EtcdPhase | string | number>;
 
+/** A phase of the run etcd's bench.js wrote to `out`. */
+function etcdRate(out: string, phase: string): Rate | undefined {
+  const run = (JSON.parse(readFileSync(out, 'utf8')) as { runs: EtcdRun[] }).runs[0]!;
+  const p = run[phase] as EtcdPhase | undefined;
+  return p ? { opsPerSec: p.ops_s, p50Ms: p.p50, p99Ms: p.p99 } : undefined;
+}
+
 async function measureEtcd(o: ReturnType<typeof options>, rows: Row[]): Promise<void> {
   for (const n of o.inflight) {
     const out = join(ETCD_BASE, `peers-${n}.json`);
     // The HTTP gateway driver: dfs is reached by HTTP and JSON too. One run per in-flight count.
-    await runScript(process.execPath, [join(PEERS, 'etcd', 'bench.js'), '--runs', '1', '--phases', n === o.inflight[0] ? 'seq,conc,read' : 'conc,read', '--out', out], {
-      NODE_PATH: join(ETCD_BASE, 'node_modules'), DRIVERS: 'http', INFLIGHT: String(n), CONC_N: String(o.ops), READ_N: String(o.ops), SEQ_N: String(Math.min(o.ops, 1000)),
+    await runScript(process.execPath, [join(PEERS, 'etcd', 'bench.js'), '--runs', '1', '--phases', 'conc,read', '--out', out], {
+      NODE_PATH: join(ETCD_BASE, 'node_modules'), DRIVERS: 'http', INFLIGHT: String(n), CONC_N: String(o.ops), READ_N: String(o.ops),
     });
-    const run = (JSON.parse(readFileSync(out, 'utf8')) as { runs: EtcdRun[] }).runs[0]!;
-    const rate = (k: string): Rate | undefined => {
-      const p = run[k] as EtcdPhase | undefined;
-      return p ? { opsPerSec: p.ops_s, p50Ms: p.p50, p99Ms: p.p99 } : undefined;
-    };
     const row = (prefix: string) => rows.find((r) => r.what.startsWith(prefix));
-    if (n === o.inflight[0]) row('write, sequential')!.etcd = rate('seq_put_leader');
-    row(`write, ${n} in flight`)!.etcd = rate('conc_put');
-    row(`linearizable read, ${n} in flight`)!.etcd = rate('conc_get_linearizable');
+    row(`write, ${n} in flight`)!.etcd = etcdRate(out, 'conc_put');
+    row(`linearizable read, ${n} in flight`)!.etcd = etcdRate(out, 'conc_get_linearizable');
   }
 }
 
@@ -208,10 +269,15 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const notes: string[] = [];
   try {
-    await measureDfs(o, rows);
     const etcdWhy = o.etcd ? etcdMissing() : 'not asked for (--no-etcd)';
     if (etcdWhy) notes.push(`etcd not measured: ${etcdWhy}`);
-    else await measureEtcd(o, rows);
+    const dfs = await startDfs();
+    const sequential: Row = { what: `write, sequential (dfs: create an empty file; etcd: put; the median of ${o.seqRounds} rounds)` };
+    rows.push(sequential);
+    await measureDfs(o, rows, dfs);
+    await measureSequential(o, sequential, dfs, !etcdWhy);
+    await dfs.cluster.stop();
+    if (!etcdWhy) await measureEtcd(o, rows);
     const mfsWhy = o.moosefs ? mooseFsMissing(join(PEERS, 'moosefs')) : 'not asked for (--no-moosefs)';
     if (mfsWhy) notes.push(`MooseFS not measured: ${mfsWhy}`);
     else await measureMooseFs(o, rows);
