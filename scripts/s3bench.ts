@@ -7,10 +7,15 @@
 // It starts a fresh local cluster (1 master, 3 chunkservers) and one gateway in a temporary
 // folder, removes them afterwards, stops only what it started (by pid), and talks to 127.0.0.1
 // only. `--cpu-prof DIR` runs the gateway under node's --cpu-prof and leaves the profile in DIR.
+//
+// Each transfer also prints the CPU seconds it cost each process (the client from bash's `times`,
+// the gateway, masters and chunkservers from /proc), and how many of the machine's cores that
+// kept busy: on a machine whose client shares the cores with the cluster, the ratio is bounded by
+// what each path costs in CPU as much as by its waits.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createReadStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { initChecksums } from '../common/checksum.js';
@@ -42,12 +47,45 @@ function parseArgs(argv: string[]): Options {
   return o;
 }
 
-/** Runs a command to its end; its duration in seconds, or an error with its output. */
-function timed(cmd: string, args: string[], env: Record<string, string>): number {
+/** Processes whose CPU time each transfer reports, by role (their pids). */
+const watched = new Map<string, number[]>();
+
+/** CPU seconds a process has used so far (user + system), from /proc; 0 where there is none. */
+function cpuSeconds(pid: number): number {
+  try {
+    // Fields 14 and 15 (utime, stime), counted after the command name's closing parenthesis; clock ticks of 1/100 s.
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+function watchedCpu(): Map<string, number> {
+  return new Map([...watched].map(([role, pids]) => [role, pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0)]));
+}
+
+interface Timed { seconds: number; cpu: string }
+
+/**
+ * Runs a command to its end: its duration in seconds and a line of the CPU seconds it cost (the
+ * command itself, as bash's `times` reports its children, and each watched role), or an error
+ * with its output.
+ */
+function timed(cmd: string, args: string[], env: Record<string, string>): Timed {
+  const before = watchedCpu();
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd, args, { env: { ...process.env, ...env }, encoding: 'utf8', timeout: STEP_TIMEOUT_MS, maxBuffer: 16 * MiB });
+  const r = spawnSync('bash', ['-c', '"$@"; rc=$?; times >&2; exit $rc', 'timed', cmd, ...args], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: STEP_TIMEOUT_MS, maxBuffer: 16 * MiB });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status ?? r.signal}):\n${r.stderr}${r.stdout}`);
-  return Number(process.hrtime.bigint() - t0) / 1e9;
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  // `times` prints the shell's own times, then its children's: "0m1.170s 0m0.120s".
+  const children = /(\d+)m([\d.]+)s (\d+)m([\d.]+)s\s*$/.exec(r.stderr.trim());
+  const client = children ? Number(children[1]) * 60 + Number(children[2]) + Number(children[3]) * 60 + Number(children[4]) : NaN;
+  const after = watchedCpu();
+  const roles = [...after].map(([role, cpu]) => [role, cpu - (before.get(role) ?? 0)] as const);
+  const total = client + roles.reduce((sum, [, cpu]) => sum + cpu, 0);
+  const cpu = `CPU s: client ${client.toFixed(2)}, ${roles.map(([role, cpu]) => `${role} ${cpu.toFixed(2)}`).join(', ')}; ${total.toFixed(2)} in all, ${(total / seconds).toFixed(2)} of ${availableParallelism()} cores busy`;
+  return { seconds, cpu };
 }
 
 async function md5File(path: string): Promise<string> {
@@ -62,6 +100,7 @@ async function startGateway(masters: string[], dir: string, cpuProf: string | un
   writeFileSync(creds, JSON.stringify([{ accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY }]));
   const node = cpuProf ? ['--cpu-prof', '--cpu-prof-dir', cpuProf] : [];
   const child = spawnTracked(process.execPath, [...node, DFS, 's3', '--listen', '127.0.0.1:0', '--masters', masters.join(','), '--credentials', creds], { stdio: ['ignore', 'pipe', 'inherit'] });
+  if (child.pid !== undefined) watched.set('gateway', [child.pid]);
   // SIGINT, not SIGKILL: a profile is written only by a process that exits.
   onCleanup(async () => {
     const gone = new Promise((r) => child.once('exit', r));
@@ -90,6 +129,7 @@ async function main(): Promise<void> {
   onCleanup(() => rmSync(work, { recursive: true, force: true }));
   const cluster = await LocalCluster.start({ dataDir: join(work, 'cluster'), masters: 1, chunkservers: 3, replication: o.replication });
   const endpoint = await startGateway(cluster.masters, work, o.cpuProf);
+  for (const p of cluster.processes) watched.set(`${p.role}s`, [...(watched.get(`${p.role}s`) ?? []), p.pid]);
   const src = join(work, 'source.bin');
   const source = await writeSourceFile(src, o.sizeBytes, 1);
   const want = await md5File(src);
@@ -113,7 +153,8 @@ async function main(): Promise<void> {
     if ((await md5File(down)) !== want) throw new Error('aws s3 cp returned other bytes');
     rmSync(down);
     const b = source.sizeBytes;
-    rows.push(`run ${run}: dfs put ${rate(b, put)}, aws s3 cp up ${rate(b, up)} (${(put / up).toFixed(2)}×); dfs get ${rate(b, get)}, aws s3 cp down ${rate(b, dl)} (${(get / dl).toFixed(2)}×)`);
+    for (const [what, t] of [['dfs put', put], ['dfs get', get], ['aws s3 cp up', up], ['aws s3 cp down', dl]] as const) console.log(`  ${what}: ${t.seconds.toFixed(2)} s; ${t.cpu}`);
+    rows.push(`run ${run}: dfs put ${rate(b, put.seconds)}, aws s3 cp up ${rate(b, up.seconds)} (${(put.seconds / up.seconds).toFixed(2)}×); dfs get ${rate(b, get.seconds)}, aws s3 cp down ${rate(b, dl.seconds)} (${(get.seconds / dl.seconds).toFixed(2)}×)`);
     console.log(rows.at(-1));
   }
 }
