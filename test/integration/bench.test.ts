@@ -3,35 +3,19 @@
 // prints its table, writes JSON with every section, and leaves no temporary folder behind. The
 // numbers themselves are not checked (no timing assertions): only that each is a real figure.
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../helpers/cluster.js';
+import { runScript, type ScriptRun } from '../helpers/run-script.js';
 
 const BENCH = join(ROOT, 'dist', 'scripts', 'bench.js');
 
 interface Figure { id: string; unit: string; median: number; min: number; max: number; runs: number[]; p50Ms?: number; p99Ms?: number; ratios: Record<string, number>; details?: Record<string, number | string | boolean> }
 interface Results { version: number; machine: { cpus: number }; sections: Record<string, Figure[]> }
 
-function runBench(args: string[], timeoutMs = 240_000, script = BENCH): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    // No NODE_OPTIONS: the bench and every process it starts run as a user's do
-    // (test/helpers/untracked-children.mjs keeps tap's tracker out).
-    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGINT'); // it cleans up after itself on Ctrl-C
-      reject(new Error(`bench did not finish within ${timeoutMs} ms:\n${stderr}`));
-    }, timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-  });
+function runBench(args: string[], timeoutMs = 240_000, script = BENCH): Promise<ScriptRun> {
+  return runScript(script, args, timeoutMs);
 }
 
 const positive = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v > 0;

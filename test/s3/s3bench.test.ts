@@ -4,42 +4,23 @@
 // figures are not judged (no timing assertions): only that each is a real figure and that each
 // process is counted where it did the work.
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../helpers/cluster.js';
+import { runScript } from '../helpers/run-script.js';
 import { requireProgram } from './gateway.js';
 
 requireProgram('aws', ['--version'], 'awscli');
 
 const S3BENCH = join(ROOT, 'dist', 'scripts', 's3bench.js');
 
-function run(args: string[], timeoutMs = 180_000): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    // No NODE_OPTIONS: the bench and every process it starts run as a user's do.
-    const child = spawn(process.execPath, [S3BENCH, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGINT'); // it cleans up after itself on Ctrl-C
-      reject(new Error(`s3bench did not finish within ${timeoutMs} ms:\n${stderr}`));
-    }, timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-  });
-}
-
 const ownFolders = () => new Set(readdirSync(tmpdir()).filter((n) => n.startsWith('dfs-s3bench-')));
 
 t.test('a tiny run: rates, ratios and every transfer\'s CPU by process', async (t) => {
   const before = ownFolders();
   // 24 MiB: aws goes multipart (8 MiB parts) both ways, as it does at full size.
-  const r = await run(['--size', '24MiB', '--runs', '1', '--replication', '2']);
+  const r = await runScript(S3BENCH, ['--size', '24MiB', '--runs', '1', '--replication', '2'], 180_000);
   t.equal(r.code, 0, `exit 0:\n${r.stderr}${r.stdout}`);
   t.match(r.stdout, /^s3bench: 24 MiB, replication 2, 1 run\(s\); gateway http:\/\/127\.0\.0\.1:\d+$/m);
   const summary = /^run 1: dfs put ([\d.]+) MiB\/s, aws s3 cp up ([\d.]+) MiB\/s \(([\d.]+)×\); dfs get ([\d.]+) MiB\/s, aws s3 cp down ([\d.]+) MiB\/s \(([\d.]+)×\)$/m.exec(r.stdout);
