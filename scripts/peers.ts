@@ -1,13 +1,13 @@
 // dfs's metadata path beside etcd and MooseFS, in one run (issue 20). On a fresh local dfs cluster
-// (3 masters, 3 chunkservers): a sequential create's p50, then mkdirs and linearizable stats with
-// each --inflight in flight, and empty and 4 KiB files with the first, every phase from --procs
-// client processes: 1 by default, as etcd's benchmark runs (one process, one connection pool);
-// more spreads the same calls over several clients, each batching fewer (cli/meta-batch.ts).
-// Then, where they are set up on
-// this machine (../shared/peers: `bash etcd/setup.sh`, `bash moosefs/setup.sh`), etcd's own
-// benchmark (puts and linearizable gets, sequential and with each --inflight in flight, through
-// its HTTP gateway, as dfs is reached) and MooseFS's `bench.sh meta`, one after the other, never
-// beside dfs. Prints one table with the ratios; p50 and p99 over every operation of a phase.
+// (3 masters, 3 chunkservers), warmed up: mkdirs and linearizable stats with each --inflight in
+// flight, and empty and 4 KiB files with the first, every phase from --procs client processes: 1
+// by default, as etcd's benchmark runs (one process, one connection pool); more spreads the same
+// calls over several clients, each batching fewer (cli/meta-batch.ts). Then sequential creates in
+// rounds, alternating with etcd's sequential puts (below). Then, with dfs stopped, where they are
+// set up on this machine (../shared/peers: `bash etcd/setup.sh`, `bash moosefs/setup.sh`), etcd's
+// own benchmark (puts and linearizable gets with each --inflight in flight, through its HTTP
+// gateway, as dfs is reached) and MooseFS's `bench.sh meta`, one after the other. Prints one table
+// with the ratios; p50 and p99 over every operation of a phase.
 //
 //   npm run build && node dist/scripts/peers.js [--ops 4000] [--inflight 64,256] [--procs 1] [--seq-rounds 3] [--no-etcd] [--no-moosefs] [--json out.json]
 //
