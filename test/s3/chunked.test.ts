@@ -3,7 +3,7 @@
 import { Readable } from 'node:stream';
 import t from 'tap';
 import { readBody } from '../../s3/body.js';
-import { crc32c } from '../../s3/checksums.js';
+import { crc32c, Crc64Nvme } from '../../s3/checksums.js';
 import { AwsChunkedDecoder } from '../../s3/chunked.js';
 import { S3Error } from '../../s3/errors.js';
 import { signingKey, type Authenticated } from '../../s3/sigv4.js';
@@ -90,7 +90,19 @@ t.test('STREAMING-UNSIGNED-PAYLOAD-TRAILER: the trailing checksum is checked', a
   t.equal(await readAll(fakeRequest(body('x-amz-checksum-crc32:AAAAAA=='), { ...headers, 'x-amz-decoded-content-length': '12' })), 'IncompleteBody', 'shorter than declared');
   const c32c = { ...headers, 'x-amz-trailer': 'x-amz-checksum-crc32c' };
   t.match(await readAll(fakeRequest(body(`x-amz-checksum-crc32c:${crc(crc32c(data))}`), c32c)), /^OK/, 'CRC32C');
-  t.equal(await readAll(fakeRequest(body('x-amz-checksum-crc64nvme:AAAAAAAAAAA='), { ...headers, 'x-amz-trailer': 'x-amz-checksum-crc64nvme' })).catch((e: unknown) => (e as S3Error).code), 'InvalidRequest', 'CRC64NVME is refused, not ignored');
+  const c64 = { ...headers, 'x-amz-trailer': 'x-amz-checksum-crc64nvme' };
+  const crc64 = new Crc64Nvme().update(data).digest();
+  t.match(await readAll(fakeRequest(body(`x-amz-checksum-crc64nvme:${crc64.toString('base64')}`), c64)), /^OK 11/, 'CRC64NVME');
+  crc64[7]! ^= 1;
+  t.equal(await readAll(fakeRequest(body(`x-amz-checksum-crc64nvme:${crc64.toString('base64')}`), c64)), 'BadDigest', 'a wrong CRC64NVME');
+  t.equal(await readAll(fakeRequest(body('x-amz-checksum-crc16:AAA='), { ...headers, 'x-amz-trailer': 'x-amz-checksum-crc16' })).catch((e: unknown) => (e as S3Error).code), 'InvalidRequest', 'an algorithm S3 does not have is refused, not ignored');
+});
+
+t.test('CRC-64/NVME check value', async (t) => {
+  // The CRC catalogue's check value for "123456789".
+  t.equal(new Crc64Nvme().update(Buffer.from('123456789')).digest().toString('hex'), 'ae8b14860a799888', 'the standard check value');
+  t.equal(new Crc64Nvme().update(Buffer.from('1234')).update(Buffer.from('56789')).digest().toString('hex'), 'ae8b14860a799888', 'incremental');
+  t.equal(new Crc64Nvme().digest().toString('hex'), '0000000000000000', 'of nothing');
 });
 
 t.test('CRC-32C check value', async (t) => {
