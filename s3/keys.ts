@@ -33,6 +33,19 @@ export function checkKey(key: string): void {
   }
 }
 
+/**
+ * A "folder" key (`a/b/`): the empty object S3 tools put to make a directory show (pyarrow's
+ * create_dir, and after it deletes a file, the S3 consoles' "Create folder"). In dfs it names the
+ * directory `a/b`: putting it makes the directory, heading it asks whether it is there, deleting
+ * it removes the directory when empty. The key without its last '/'; undefined for other keys.
+ */
+export function folderOf(key: string): string | undefined {
+  if (!key.endsWith('/') || key.length < 2) return undefined;
+  const dir = key.slice(0, -1);
+  checkKey(dir);
+  return dir;
+}
+
 export const bucketPath = (bucket: string): string => `/${bucket}`;
 export const objectPath = (bucket: string, key: string): string => `/${bucket}/${key}`;
 /** Where an object's metadata (ETag, Content-Type, x-amz-meta-*) is kept: a small JSON file mirroring its path. */

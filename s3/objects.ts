@@ -9,7 +9,7 @@ import type { StatReply } from '../common/protocol.js';
 import { readBody, readSmallBody } from './body.js';
 import { header, httpDate, isoDate, MAX_OBJECT_PUT_BYTES, quoted, sendEmpty, sendXml, type Ctx, type Gateway } from './context.js';
 import { fromDfsError, S3Error } from './errors.js';
-import { bucketPath, checkKey, metaPath, objectPath } from './keys.js';
+import { bucketPath, checkKey, folderOf, metaPath, objectPath } from './keys.js';
 import { metaFromHeaders, metaOf, readMeta, readMetaRecord, writeMeta, type ObjectMeta } from './meta.js';
 import { mayWrite } from './scope.js';
 import { elements, requireRoot, text } from './xml.js';
@@ -42,8 +42,48 @@ export async function statObject(gw: Gateway, bucket: string, key: string): Prom
   return info;
 }
 
+/** The MD5 of no bytes: a folder object's ETag. */
+const EMPTY_MD5 = createHash('md5').digest('hex');
+
+/** The directory a folder key names (keys.ts, folderOf), or undefined when it is not there. */
+async function statFolder(gw: Gateway, bucket: string, dir: string): Promise<StatReply | undefined> {
+  const info = await gw.client.stat(objectPath(bucket, dir)).catch((err: unknown) => {
+    if (err instanceof DfsError && (err.code === 'NOT_FOUND' || err.code === 'NOT_A_DIRECTORY')) return undefined;
+    throw fromDfsError(err);
+  });
+  return info?.type === 'dir' ? info : undefined;
+}
+
+/** PutObject of a folder key: an empty body makes the directory (and those above it); bytes are refused. */
+async function putFolder(ctx: Ctx, dir: string): Promise<void> {
+  const { gw, req, res, bucket, key } = ctx;
+  if (header(req, 'x-amz-copy-source') !== undefined) throw new S3Error('InvalidArgument', 'a key ending in "/" names a dfs directory: it cannot be copied to', { Key: key });
+  await requireBucket(gw, bucket);
+  const notEmpty = (err: unknown) => (err instanceof S3Error && err.code === 'EntityTooLarge'
+    ? new S3Error('InvalidArgument', 'a key ending in "/" names a dfs directory: its object must be empty', { Key: key })
+    : err);
+  const { stream, check } = (() => {
+    try {
+      return readBody(req, ctx.auth, 0, true);
+    } catch (err) {
+      throw notEmpty(err);
+    }
+  })();
+  try {
+    for await (const _ of stream) { /* at most 0 bytes: more fails the stream */ }
+  } catch (err) {
+    throw notEmpty(check.failure() ?? (err instanceof S3Error ? err : new S3Error('IncompleteBody', 'the request body could not be read')));
+  }
+  await gw.client.mkdir(objectPath(bucket, dir), true).catch((err: unknown) => {
+    throw fromDfsError(err);
+  });
+  sendEmpty(res, 200, { etag: quoted(EMPTY_MD5) });
+}
+
 export async function putObject(ctx: Ctx): Promise<void> {
   const { gw, req, res, bucket, key } = ctx;
+  const folder = folderOf(key);
+  if (folder !== undefined) return putFolder(ctx, folder);
   checkKey(key);
   if (header(req, 'x-amz-copy-source') !== undefined) return copyObject(ctx);
   const meta = metaFromHeaders(req.headers);
@@ -129,6 +169,17 @@ const RESPONSE_OVERRIDES = ['content-type', 'content-language', 'expires', 'cach
 
 export async function getObject(ctx: Ctx, head: boolean): Promise<void> {
   const { gw, res, bucket, key } = ctx;
+  const folder = folderOf(key);
+  if (folder !== undefined) {
+    const dir = await statFolder(gw, bucket, folder);
+    if (!dir) {
+      await requireBucket(gw, bucket);
+      throw new S3Error('NoSuchKey', 'The specified key does not exist.', { Key: key });
+    }
+    res.writeHead(200, { etag: quoted(EMPTY_MD5), 'last-modified': httpDate(dir.mtimeMs), 'content-type': 'application/x-directory', 'content-length': '0' });
+    res.end();
+    return;
+  }
   // The record is read beside the object, not after it: one round trip to the master fewer before
   // the bytes start (a record is checked against the object it sits beside, so a race is harmless).
   const record = readMetaRecord(gw.client, bucket, key);
@@ -160,6 +211,15 @@ export async function getObject(ctx: Ctx, head: boolean): Promise<void> {
 
 /** Removes the object and its record, then the "directories" it leaves empty (S3 has none to leave behind). */
 export async function deleteKey(gw: Gateway, bucket: string, key: string): Promise<void> {
+  const folder = folderOf(key);
+  if (folder !== undefined) {
+    // The folder object goes; the directory stays while keys below it imply it, as in S3.
+    await gw.client.remove(objectPath(bucket, folder)).catch((err: unknown) => {
+      if (err instanceof DfsError && ['NOT_FOUND', 'DIRECTORY_NOT_EMPTY', 'NOT_A_DIRECTORY'].includes(err.code)) return;
+      throw fromDfsError(err);
+    });
+    return;
+  }
   const removed = await gw.client.remove(objectPath(bucket, key)).catch((err: unknown) => {
     if (err instanceof DfsError && ['NOT_FOUND', 'DIRECTORY_NOT_EMPTY', 'NOT_A_DIRECTORY'].includes(err.code)) return undefined;
     throw fromDfsError(err);
@@ -175,7 +235,7 @@ export async function deleteKey(gw: Gateway, bucket: string, key: string): Promi
 }
 
 export async function deleteObject(ctx: Ctx): Promise<void> {
-  checkKey(ctx.key);
+  if (folderOf(ctx.key) === undefined) checkKey(ctx.key);
   await requireBucket(ctx.gw, ctx.bucket);
   await deleteKey(ctx.gw, ctx.bucket, ctx.key);
   sendEmpty(ctx.res, 204);
@@ -196,7 +256,7 @@ export async function deleteObjects(ctx: Ctx): Promise<void> {
       const i = next++;
       const key = keys[i] ?? '';
       try {
-        checkKey(key);
+        if (folderOf(key) === undefined) checkKey(key);
         if (!mayWrite(ctx.scope, objectPath(bucket, key))) throw new S3Error('AccessDenied', `${bucket}/${key} is outside the access key's dfs token prefix`);
         await deleteKey(gw, bucket, key);
         results[i] = { Key: key };

@@ -256,7 +256,8 @@ out['wrongSecret'] = code(wrong.put_object, Bucket='bad', Key='x', Body=b'data')
 out['unknownKey'] = code(unknown.list_buckets)
 out['longKey'] = code(s3.put_object, Bucket='bad', Key='k' * 1025, Body=b'data')
 out['dotdot'] = code(s3.put_object, Bucket='bad', Key='a/../b', Body=b'data')
-out['trailingSlash'] = code(s3.put_object, Bucket='bad', Key='dir/', Body=b'')
+out['trailingSlash'] = code(s3.put_object, Bucket='bad', Key='dir/', Body=b'bytes')
+out['doubleSlash'] = code(s3.put_object, Bucket='bad', Key='a//', Body=b'')
 out['conflict'] = [code(s3.put_object, Bucket='bad', Key='f', Body=b'1'), code(s3.put_object, Bucket='bad', Key='f/g', Body=b'2')]
 out['badMd5'] = code(s3.put_object, Bucket='bad', Key='md5', Body=b'data', ContentMD5='1B2M2Y8AsgTpgAmY7PhCfg==')
 out['noBucket'] = code(s3.put_object, Bucket='no-such-bucket', Key='k', Body=b'x')
@@ -267,7 +268,8 @@ print(json.dumps(out))
     t.equal(r.unknownKey, 'InvalidAccessKeyId');
     t.equal(r.longKey, 'KeyTooLongError');
     t.equal(r.dotdot, 'InvalidArgument');
-    t.equal(r.trailingSlash, 'InvalidArgument');
+    t.equal(r.trailingSlash, 'InvalidArgument', 'a folder key (its directory) with bytes');
+    t.equal(r.doubleSlash, 'InvalidArgument', 'a folder key of a key dfs cannot hold');
     t.same(r.conflict, ['OK', 'KeyConflict'], 'a key below another key');
     t.equal(r.badMd5, 'BadDigest');
     t.equal(r.noBucket, 'NoSuchBucket');
