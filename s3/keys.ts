@@ -46,6 +46,11 @@ export function folderOf(key: string): string | undefined {
   return dir;
 }
 
+/** checkKey, for a key that may also be a folder key. */
+export function checkObjectKey(key: string): void {
+  if (folderOf(key) === undefined) checkKey(key);
+}
+
 export const bucketPath = (bucket: string): string => `/${bucket}`;
 export const objectPath = (bucket: string, key: string): string => `/${bucket}/${key}`;
 /** Where an object's metadata (ETag, Content-Type, x-amz-meta-*) is kept: a small JSON file mirroring its path. */

@@ -9,7 +9,7 @@ import type { StatReply } from '../common/protocol.js';
 import { readBody, readSmallBody } from './body.js';
 import { header, httpDate, isoDate, MAX_OBJECT_PUT_BYTES, quoted, sendEmpty, sendXml, type Ctx, type Gateway } from './context.js';
 import { fromDfsError, S3Error } from './errors.js';
-import { bucketPath, checkKey, folderOf, metaPath, objectPath } from './keys.js';
+import { bucketPath, checkKey, checkObjectKey, folderOf, metaPath, objectPath } from './keys.js';
 import { metaFromHeaders, metaOf, readMeta, readMetaRecord, writeMeta, type ObjectMeta } from './meta.js';
 import { mayWrite } from './scope.js';
 import { elements, requireRoot, text } from './xml.js';
@@ -59,20 +59,17 @@ async function putFolder(ctx: Ctx, dir: string): Promise<void> {
   const { gw, req, res, bucket, key } = ctx;
   if (header(req, 'x-amz-copy-source') !== undefined) throw new S3Error('InvalidArgument', 'a key ending in "/" names a dfs directory: it cannot be copied to', { Key: key });
   await requireBucket(gw, bucket);
-  const notEmpty = (err: unknown) => (err instanceof S3Error && err.code === 'EntityTooLarge'
-    ? new S3Error('InvalidArgument', 'a key ending in "/" names a dfs directory: its object must be empty', { Key: key })
-    : err);
-  const { stream, check } = (() => {
-    try {
-      return readBody(req, ctx.auth, 0, true);
-    } catch (err) {
-      throw notEmpty(err);
-    }
-  })();
   try {
-    for await (const _ of stream) { /* at most 0 bytes: more fails the stream */ }
+    // Read to its end with room for no byte: a declared or sent byte fails it (EntityTooLarge).
+    const { stream, check } = readBody(req, ctx.auth, 0, true);
+    try {
+      for await (const _ of stream) { /* none */ }
+    } catch (err) {
+      throw check.failure() ?? (err instanceof S3Error ? err : new S3Error('IncompleteBody', 'the request body could not be read'));
+    }
   } catch (err) {
-    throw notEmpty(check.failure() ?? (err instanceof S3Error ? err : new S3Error('IncompleteBody', 'the request body could not be read')));
+    if (err instanceof S3Error && err.code === 'EntityTooLarge') throw new S3Error('InvalidArgument', 'a key ending in "/" names a dfs directory: its object must be empty', { Key: key });
+    throw err;
   }
   await gw.client.mkdir(objectPath(bucket, dir), true).catch((err: unknown) => {
     throw fromDfsError(err);
@@ -211,19 +208,13 @@ export async function getObject(ctx: Ctx, head: boolean): Promise<void> {
 
 /** Removes the object and its record, then the "directories" it leaves empty (S3 has none to leave behind). */
 export async function deleteKey(gw: Gateway, bucket: string, key: string): Promise<void> {
+  // A folder key's object is its directory: removed when empty; kept while keys below it imply it, as in S3.
   const folder = folderOf(key);
-  if (folder !== undefined) {
-    // The folder object goes; the directory stays while keys below it imply it, as in S3.
-    await gw.client.remove(objectPath(bucket, folder)).catch((err: unknown) => {
-      if (err instanceof DfsError && ['NOT_FOUND', 'DIRECTORY_NOT_EMPTY', 'NOT_A_DIRECTORY'].includes(err.code)) return;
-      throw fromDfsError(err);
-    });
-    return;
-  }
-  const removed = await gw.client.remove(objectPath(bucket, key)).catch((err: unknown) => {
+  const removed = await gw.client.remove(objectPath(bucket, folder ?? key)).catch((err: unknown) => {
     if (err instanceof DfsError && ['NOT_FOUND', 'DIRECTORY_NOT_EMPTY', 'NOT_A_DIRECTORY'].includes(err.code)) return undefined;
     throw fromDfsError(err);
   });
+  if (folder !== undefined) return;
   await gw.client.remove(metaPath(bucket, key)).catch(() => undefined);
   if (!removed) return;
   for (const root of [objectPath(bucket, ''), metaPath(bucket, '')]) {
@@ -235,7 +226,7 @@ export async function deleteKey(gw: Gateway, bucket: string, key: string): Promi
 }
 
 export async function deleteObject(ctx: Ctx): Promise<void> {
-  if (folderOf(ctx.key) === undefined) checkKey(ctx.key);
+  checkObjectKey(ctx.key);
   await requireBucket(ctx.gw, ctx.bucket);
   await deleteKey(ctx.gw, ctx.bucket, ctx.key);
   sendEmpty(ctx.res, 204);
@@ -256,7 +247,7 @@ export async function deleteObjects(ctx: Ctx): Promise<void> {
       const i = next++;
       const key = keys[i] ?? '';
       try {
-        if (folderOf(key) === undefined) checkKey(key);
+        checkObjectKey(key);
         if (!mayWrite(ctx.scope, objectPath(bucket, key))) throw new S3Error('AccessDenied', `${bucket}/${key} is outside the access key's dfs token prefix`);
         await deleteKey(gw, bucket, key);
         results[i] = { Key: key };
