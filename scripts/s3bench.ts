@@ -2,7 +2,12 @@
 // `aws s3 cp` at least 0.7× of `dfs put`/`dfs get`): one file up and down with `dfs put`/`dfs
 // get`, then with `aws s3 cp` through a `dfs s3` gateway, each run timed, and the ratios printed.
 //
-//   npm run build && node dist/scripts/s3bench.js [--size 256MiB] [--runs 1] [--replication 2] [--cpu-prof DIR]
+//   npm run build && node dist/scripts/s3bench.js [--size 256MiB] [--runs 1] [--replication 2] [--list 10000] [--cpu-prof DIR]
+//
+// Then the issue's listing: --list keys (default 10,000; 0: none) put through the gateway in 100
+// folders, listed in pages of 1,000 by the AWS SDK (ListObjectsV2) and by `aws s3 ls --recursive`,
+// against the master's own paged listing of the same folders (what the gateway walks), each
+// checked for every key and timed.
 //
 // It starts a fresh local cluster (1 master, 3 chunkservers) and one gateway in a temporary
 // folder, removes them afterwards, stops only what it started (by pid), and talks to 127.0.0.1
@@ -21,29 +26,36 @@ import { createInterface } from 'node:readline';
 import { initChecksums } from '../common/checksum.js';
 import { parseSize } from '../common/config.js';
 import { cleanUpOnSignals, killChild, onCleanup, runCleanup, spawnTracked } from './bench/cleanup.js';
+import { DfsClient } from '../cli/client.js';
 import { DFS, LocalCluster } from './bench/local-cluster.js';
 import { writeSourceFile } from './bench/source.js';
 
 const ACCESS_KEY = 'S3BENCHKEY000001';
 const SECRET_KEY = 's3bench-secret-0123456789abcdef';
 const MiB = 1024 * 1024;
+/** The listing's keys are spread over this many folders; pages are S3's largest. */
+const LIST_FOLDERS = 100;
+const LIST_PAGE_KEYS = 1000;
+const LIST_PUTS_IN_FLIGHT = 32;
 /** The longest one transfer may take before the run is given up. */
 const STEP_TIMEOUT_MS = 20 * 60_000;
 
-interface Options { sizeBytes: number; runs: number; replication: number; cpuProf?: string }
+interface Options { sizeBytes: number; runs: number; replication: number; list: number; cpuProf?: string }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { sizeBytes: 256 * MiB, runs: 1, replication: 2 };
+  const o: Options = { sizeBytes: 256 * MiB, runs: 1, replication: 2, list: 10_000 };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (value === undefined) throw new Error(`${flag} needs a value`);
     if (flag === '--size') o.sizeBytes = parseSize(value);
     else if (flag === '--runs') o.runs = Number(value);
     else if (flag === '--replication') o.replication = Number(value);
+    else if (flag === '--list') o.list = Number(value);
     else if (flag === '--cpu-prof') o.cpuProf = value;
-    else throw new Error(`unknown flag ${flag} (--size, --runs, --replication, --cpu-prof)`);
+    else throw new Error(`unknown flag ${flag} (--size, --runs, --replication, --list, --cpu-prof)`);
   }
   if (!Number.isInteger(o.runs) || o.runs < 1 || o.runs > 20) throw new Error('--runs must be 1 to 20');
+  if (!Number.isInteger(o.list) || o.list < 0 || o.list > 1_000_000) throw new Error('--list must be 0 to 1,000,000 keys');
   return o;
 }
 
@@ -65,7 +77,7 @@ function watchedCpu(): Map<string, number> {
   return new Map([...watched].map(([role, pids]) => [role, pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0)]));
 }
 
-interface Timed { seconds: number; cpu: string }
+interface Timed { seconds: number; cpu: string; stdout?: string }
 
 /**
  * Runs a command to its end: its duration in seconds and a line of the CPU seconds it cost (the
@@ -85,7 +97,7 @@ function timed(cmd: string, args: string[], env: Record<string, string>): Timed 
   const roles = [...after].map(([role, cpu]) => [role, cpu - (before.get(role) ?? 0)] as const);
   const total = client + roles.reduce((sum, [, cpu]) => sum + cpu, 0);
   const cpu = `CPU s: client ${client.toFixed(2)}, ${roles.map(([role, cpu]) => `${role} ${cpu.toFixed(2)}`).join(', ')}; ${total.toFixed(2)} in all, ${(total / seconds).toFixed(2)} of ${availableParallelism()} cores busy`;
-  return { seconds, cpu };
+  return { seconds, cpu, stdout: r.stdout };
 }
 
 async function md5File(path: string): Promise<string> {
@@ -157,6 +169,79 @@ async function main(): Promise<void> {
     rows.push(`run ${run}: dfs put ${rate(b, put.seconds)}, aws s3 cp up ${rate(b, up.seconds)} (${(put.seconds / up.seconds).toFixed(2)}×); dfs get ${rate(b, get.seconds)}, aws s3 cp down ${rate(b, dl.seconds)} (${(get.seconds / dl.seconds).toFixed(2)}×)`);
     console.log(rows.at(-1));
   }
+  if (o.list > 0) await listing(o.list, endpoint, cluster.masters, awsEnv);
+}
+
+/** In-process work timed, with its CPU: this process's and the watched ones'. */
+async function timedHere<T>(work: () => Promise<T>): Promise<Timed & { value: T }> {
+  const before = watchedCpu();
+  const own = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  const value = await work();
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const used = process.cpuUsage(own);
+  const roles = [...watchedCpu()].map(([role, cpu]) => `${role} ${(cpu - (before.get(role) ?? 0)).toFixed(2)}`);
+  return { seconds, value, cpu: `CPU s: client ${((used.user + used.system) / 1e6).toFixed(2)}, ${roles.join(', ')}` };
+}
+
+/** Listing `count` keys in pages of 1,000: the master's paged listing, the SDK's ListObjectsV2, and `aws s3 ls`. */
+async function listing(count: number, endpoint: string, masters: string[], awsEnv: Record<string, string>): Promise<void> {
+  // The SDK warns once that its releases from 2027 need node 22; this benchmark runs on what dfs runs on.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const { S3Client, PutObjectCommand, ListObjectsV2Command } = await import('@aws-sdk/client-s3');
+  const s3 = new S3Client({ endpoint, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY }, maxAttempts: 1 });
+  const folders = Math.min(LIST_FOLDERS, count);
+  const keys = Array.from({ length: count }, (_, i) => `list/f${String(i % folders).padStart(3, '0')}/k${String(i).padStart(7, '0')}`).sort();
+  let next = 0;
+  const made = await timedHere(() => Promise.all(Array.from({ length: LIST_PUTS_IN_FLIGHT }, async () => {
+    while (next < count) await s3.send(new PutObjectCommand({ Bucket: 'bench', Key: keys[next++]!, Body: 'x' }));
+  })));
+  console.log(`listing: ${count} keys in ${folders} folders, put through the gateway in ${made.seconds.toFixed(1)} s (${(count / made.seconds).toFixed(0)}/s)`);
+  const check = (what: string, got: string[]) => {
+    if (got.length !== count || got.some((k, i) => k !== keys[i])) throw new Error(`${what} listed ${got.length} keys, not the ${count} put (or not in order)`);
+  };
+  // The master's own listing of those folders, a page of 1,000 at a time: what the gateway walks.
+  const client = new DfsClient(masters);
+  const native = await timedHere(async () => {
+    const got: string[] = [];
+    for (let dirAfter: string | undefined; ;) {
+      const dirs = await client.listPage('/bench/list', dirAfter, LIST_PAGE_KEYS);
+      for (const d of dirs.entries) {
+        for (let after: string | undefined; ;) {
+          const page = await client.listPage(d.path, after, LIST_PAGE_KEYS);
+          for (const e of page.entries) got.push(e.path.slice('/bench/'.length));
+          if (page.next === undefined) break;
+          after = page.next;
+        }
+      }
+      if (dirs.next === undefined) return got;
+      dirAfter = dirs.next;
+    }
+  });
+  check('the master', native.value);
+  const sdk = await timedHere(async () => {
+    const got: string[] = [];
+    let pages = 0;
+    for (let token: string | undefined; ;) {
+      const page = await s3.send(new ListObjectsV2Command({ Bucket: 'bench', Prefix: 'list/', MaxKeys: LIST_PAGE_KEYS, ContinuationToken: token }));
+      pages++;
+      for (const o of page.Contents ?? []) {
+        if (!o.ETag) throw new Error(`ListObjectsV2 gave ${o.Key} no ETag`);
+        got.push(o.Key!);
+      }
+      if (!page.IsTruncated) return { got, pages };
+      token = page.NextContinuationToken;
+    }
+  });
+  check('ListObjectsV2', sdk.value.got);
+  const ls = timed('aws', ['--endpoint-url', endpoint, 's3', 'ls', '--recursive', '--page-size', String(LIST_PAGE_KEYS), 's3://bench/list/'], awsEnv);
+  check('aws s3 ls', (ls.stdout ?? '').split('\n').filter((l) => l.trim()).map((l) => l.trim().split(/\s+/).slice(3).join(' ')).sort());
+  const rateOf = (t: Timed) => `${(count / t.seconds).toFixed(0)} keys/s`;
+  console.log(`  master's paged listing: ${native.seconds.toFixed(2)} s; ${native.cpu}`);
+  console.log(`  SDK ListObjectsV2 (${sdk.value.pages} page${sdk.value.pages === 1 ? '' : 's'}): ${sdk.seconds.toFixed(2)} s; ${sdk.cpu}`);
+  console.log(`  aws s3 ls --recursive: ${ls.seconds.toFixed(2)} s; ${ls.cpu}`);
+  console.log(`listing ${count} keys, pages of ${LIST_PAGE_KEYS}: master ${rateOf(native)}, SDK ListObjectsV2 ${rateOf(sdk)} (${(native.seconds / sdk.seconds).toFixed(2)}×), aws s3 ls ${rateOf(ls)} (${(native.seconds / ls.seconds).toFixed(2)}×)`);
+  s3.destroy();
 }
 
 main().then(runCleanup, async (err: unknown) => {

@@ -1,6 +1,7 @@
 // The S3 gateway's speed benchmark (scripts/s3bench.ts), run as a user would with a tiny file:
 // it finishes, checks the bytes both ways itself, and prints each run's rates and ratios and, for
-// each transfer, the CPU seconds of the client, the gateway, the masters and the chunkservers. The
+// each transfer, the CPU seconds of the client, the gateway, the masters and the chunkservers, and
+// the listing's rates (keys put through the gateway, listed by the SDK and aws s3 ls). The
 // figures are not judged (no timing assertions): only that each is a real figure and that each
 // process is counted where it did the work.
 import t from 'tap';
@@ -20,7 +21,7 @@ const ownFolders = () => new Set(readdirSync(tmpdir()).filter((n) => n.startsWit
 t.test('a tiny run: rates, ratios and every transfer\'s CPU by process', async (t) => {
   const before = ownFolders();
   // 24 MiB: aws goes multipart (8 MiB parts) both ways, as it does at full size.
-  const r = await runScript(S3BENCH, ['--size', '24MiB', '--runs', '1', '--replication', '2'], 180_000);
+  const r = await runScript(S3BENCH, ['--size', '24MiB', '--runs', '1', '--replication', '2', '--list', '1500'], 240_000);
   t.equal(r.code, 0, `exit 0:\n${r.stderr}${r.stdout}`);
   t.match(r.stdout, /^s3bench: 24 MiB, replication 2, 1 run\(s\); gateway http:\/\/127\.0\.0\.1:\d+$/m);
   const summary = /^run 1: dfs put ([\d.]+) MiB\/s, aws s3 cp up ([\d.]+) MiB\/s \(([\d.]+)×\); dfs get ([\d.]+) MiB\/s, aws s3 cp down ([\d.]+) MiB\/s \(([\d.]+)×\)$/m.exec(r.stdout);
@@ -41,5 +42,12 @@ t.test('a tiny run: rates, ratios and every transfer\'s CPU by process', async (
   // The gateway carries the aws transfers' bytes and none of dfs's own.
   t.ok(cpu.get('aws s3 cp up')![2]! > cpu.get('dfs put')![2]!, 'the gateway works for the aws upload, not for dfs put');
   t.ok(cpu.get('aws s3 cp down')![2]! > cpu.get('dfs get')![2]!, 'and for the aws download, not for dfs get');
+  // The listing: 1,500 keys, so ListObjectsV2 takes two pages of at most 1,000 (the script checks every key came back, in order).
+  t.match(r.stdout, /^listing: 1500 keys in 100 folders, put through the gateway in [\d.]+ s \(\d+\/s\)$/m, 'the keys were put');
+  t.match(r.stdout, /^ {2}SDK ListObjectsV2 \(2 pages\): [\d.]+ s; CPU s: client [\d.]+, gateway [\d.]+, masters [\d.]+, chunkservers [\d.]+$/m, 'the SDK paged through them');
+  const listed = /^listing 1500 keys, pages of 1000: master (\d+) keys\/s, SDK ListObjectsV2 (\d+) keys\/s \(([\d.]+)×\), aws s3 ls (\d+) keys\/s \(([\d.]+)×\)$/m.exec(r.stdout);
+  t.ok(listed, `the listing's line is there:\n${r.stdout}`);
+  for (const v of listed?.slice(1) ?? []) t.ok(Number(v) > 0 && Number.isFinite(Number(v)), `${v} is a real figure`);
+  t.notMatch(r.stderr, /NodeVersionSupportWarning/, 'no SDK warning in the output');
   t.same([...ownFolders()].filter((n) => !before.has(n)), [], 'its temporary folder is gone');
 });
