@@ -9,7 +9,7 @@ import { bucketPath, checkBucketName, compareKeys, isValidBucketName, metaBucket
 import { firstObject, listPage, walkKeys, type DirLister, type ListedObject } from './listing.js';
 import { metaOf, readMetaRecords } from './meta.js';
 import { visibleBucket } from './scope.js';
-import { requireBucket } from './objects.js';
+import { FOLDER_ETAG, requireBucket } from './objects.js';
 import { uriEncode } from './sigv4.js';
 import { escapeXml } from './xml.js';
 
@@ -41,7 +41,7 @@ export async function createBucket(ctx: Ctx): Promise<void> {
 export async function deleteBucket(ctx: Ctx): Promise<void> {
   const { client } = ctx.gw;
   await requireBucket(ctx.gw, ctx.bucket);
-  // Empty "directories" left by dfs users are no objects; any file is (one being written too).
+  // Any file is an object here (one being written too), and so is an empty directory (its folder key `d/`), as in S3.
   if ((await firstObject(dirLister(ctx.gw, ctx.bucket), '', { completeOnly: false })) !== undefined) throw new S3Error('BucketNotEmpty', 'The bucket you tried to delete is not empty', { BucketName: ctx.bucket });
   await client.remove(bucketPath(ctx.bucket), true).catch((err: unknown) => {
     throw fromDfsError(err, 'NoSuchBucket');
@@ -84,10 +84,12 @@ function dirLister(gw: Gateway, bucket: string): DirLister {
   };
 }
 
-/** The ETags of a listing page's objects, from their records (s3/meta.ts), derived where a record is missing or stale. */
+/** The ETags of a listing page's objects, from their records (s3/meta.ts), derived where a record is missing or stale; a folder object's is the MD5 of nothing, as HEAD says. */
 async function etags(gw: Gateway, bucket: string, objects: ListedObject[]): Promise<string[]> {
-  const records = await readMetaRecords(gw.client, bucket, objects.map((o) => o.key));
-  return objects.map((o, i) => metaOf(records[i], {
+  const files = objects.filter((o) => !o.folder);
+  const records = await readMetaRecords(gw.client, bucket, files.map((o) => o.key));
+  const byKey = new Map(files.map((o, i) => [o.key, records[i]]));
+  return objects.map((o) => o.folder ? FOLDER_ETAG : metaOf(byKey.get(o.key), {
     path: `${bucketPath(bucket)}/${o.key}`, name: '', type: 'file', size: o.size, mtimeMs: o.mtimeMs, replication: 0, state: 'complete', chunkCount: 0,
   }).etag);
 }

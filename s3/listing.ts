@@ -6,12 +6,18 @@
 // directory's read starts where the page's start (start-after, marker, continuation token) or the
 // prefix points into it, so a page of a huge flat directory does not read the names before it;
 // with delimiter "/" a directory is one common prefix, opened only until it shows one object.
+// An empty directory (no entries at all) is the folder object `name/` (keys.ts, folderOf): 0
+// bytes, yielded where `name/` sorts, when the read the walk makes of it anyway comes back empty;
+// a directory with entries is implied by its keys and is no object. Only the directory a prefix
+// ending in "/" names, when empty, costs one more read (of its parent, from its name) to tell it
+// from one that is not there. The bucket's own directory is never an object.
 // What is held at once: one master page for each directory on the current path, and a page.
 import type { EntryInfo } from '../common/protocol.js';
 import { compareUtf8, pathOrderKey } from '../common/list-order.js';
 import { compareKeys } from './keys.js';
 
-export interface ListedObject { key: string; size: number; mtimeMs: number }
+/** An object of a listing; `folder`: an empty directory's folder key (`name/`), whose ETag is the MD5 of nothing. */
+export interface ListedObject { key: string; size: number; mtimeMs: number; folder?: true }
 /** What a walk yields: an object, or a common prefix it already grouped (delimiter "/"). */
 export type ListItem = ListedObject | { prefix: string };
 export interface ListQuery {
@@ -132,8 +138,17 @@ export function walkKeys(list: DirLister, opts: WalkOptions): AsyncGenerator<Lis
   return walkDir(list, prefixDirectory(opts.prefix), opts);
 }
 
-async function* walkDir(list: DirLister, dir: string, o: WalkOptions): AsyncGenerator<ListItem> {
-  for await (const entry of list(dir, startAfter(dir, o))) {
+/**
+ * The walk of `dir`; `self` is its entry where a listing of its parent showed it (undefined: it
+ * may not be there). Counts every entry the read gives: none, read from the start, is an empty
+ * directory, whose folder key comes where its `dir/` sorts (before anything below it, of which
+ * there is none).
+ */
+async function* walkDir(list: DirLister, dir: string, o: WalkOptions, self?: EntryInfo): AsyncGenerator<ListItem> {
+  const from = startAfter(dir, o);
+  let entries = 0;
+  for await (const entry of list(dir, from)) {
+    entries++;
     if (entry.type !== 'dir' && entry.type !== 'file') continue;
     const key = dir ? `${dir}/${entry.name}` : entry.name;
     const c: Child = { key, sortKey: pathOrderKey(key, entry.type === 'dir'), dir: entry.type === 'dir', entry };
@@ -146,14 +161,38 @@ async function* walkDir(list: DirLister, dir: string, o: WalkOptions): AsyncGene
     if (!c.dir) {
       if (!o.completeOnly || c.entry.state === 'complete') yield { key: c.key, size: c.entry.size, mtimeMs: c.entry.mtimeMs };
     } else if (o.groupDirs && c.sortKey.startsWith(o.prefix)) {
-      if (c.sortKey !== o.after && (await firstObject(list, c.key, o)) !== undefined) yield { prefix: c.sortKey };
-    } else yield* walkDir(list, c.key, o);
+      if (c.sortKey !== o.after && (await firstObject(list, c.key, o, c.entry)) !== undefined) yield { prefix: c.sortKey };
+    } else yield* walkDir(list, c.key, o, c.entry);
   }
+  // A read that started past a name may have skipped entries; but then `dir/` is at most the
+  // page's start or outside the prefix (startAfter), so it is no key of this walk either way.
+  if (entries > 0 || from !== undefined || !dir) return;
+  const folder = pathOrderKey(dir, true);
+  if (!folder.startsWith(o.prefix) || (o.after !== undefined && compareKeys(folder, o.after) <= 0)) return;
+  const info = self ?? (await dirEntry(list, dir));
+  if (info) yield { key: folder, size: 0, mtimeMs: info.mtimeMs, folder: true };
 }
 
-/** The first object below `dir` (after `o.after`), opening no more directories than it takes; undefined when there is none. */
-export async function firstObject(list: DirLister, dir: string, o: Omit<WalkOptions, 'groupDirs' | 'prefix'>): Promise<ListedObject | undefined> {
-  const walk = walkDir(list, dir, { ...o, prefix: dir ? `${dir}/` : '', groupDirs: false });
+/** The entry of the directory `dir` as its parent lists it (read from its name on), or undefined when there is none. */
+async function dirEntry(list: DirLister, dir: string): Promise<EntryInfo | undefined> {
+  const i = dir.lastIndexOf('/');
+  const name = dir.slice(i + 1);
+  const sortKey = pathOrderKey(name, true);
+  // From `name`: a file of that name is past; names between it and `name/` (as `name!`) are read over.
+  for await (const e of list(i < 0 ? '' : dir.slice(0, i), name)) {
+    if (e.name === name && e.type === 'dir') return e;
+    if (compareUtf8(pathOrderKey(e.name, e.type === 'dir'), sortKey) >= 0) return undefined;
+  }
+  return undefined;
+}
+
+/**
+ * The first object at or below `dir` (its folder key when it is empty, else the first below it)
+ * after `o.after`, opening no more directories than it takes; undefined when there is none.
+ * `self`: the directory's entry, when a listing already showed it.
+ */
+export async function firstObject(list: DirLister, dir: string, o: Omit<WalkOptions, 'groupDirs' | 'prefix'>, self?: EntryInfo): Promise<ListedObject | undefined> {
+  const walk = walkDir(list, dir, { ...o, prefix: dir ? `${dir}/` : '', groupDirs: false }, self);
   const first = await walk.next();
   await walk.return(undefined);
   return first.done ? undefined : (first.value as ListedObject);

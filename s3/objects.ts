@@ -42,8 +42,8 @@ export async function statObject(gw: Gateway, bucket: string, key: string): Prom
   return info;
 }
 
-/** The MD5 of no bytes: a folder object's ETag. */
-const EMPTY_MD5 = createHash('md5').digest('hex');
+/** The MD5 of no bytes: a folder object's ETag (HEAD, GET, PUT and listings). */
+export const FOLDER_ETAG = createHash('md5').digest('hex');
 
 /** The directory a folder key names (keys.ts, folderOf), or undefined when it is not there. */
 async function statFolder(gw: Gateway, bucket: string, dir: string): Promise<StatReply | undefined> {
@@ -74,7 +74,7 @@ async function putFolder(ctx: Ctx, dir: string): Promise<void> {
   await gw.client.mkdir(objectPath(bucket, dir), true).catch((err: unknown) => {
     throw fromDfsError(err);
   });
-  sendEmpty(res, 200, { etag: quoted(EMPTY_MD5) });
+  sendEmpty(res, 200, { etag: quoted(FOLDER_ETAG) });
 }
 
 export async function putObject(ctx: Ctx): Promise<void> {
@@ -173,7 +173,7 @@ export async function getObject(ctx: Ctx, head: boolean): Promise<void> {
       await requireBucket(gw, bucket);
       throw new S3Error('NoSuchKey', 'The specified key does not exist.', { Key: key });
     }
-    res.writeHead(200, { etag: quoted(EMPTY_MD5), 'last-modified': httpDate(dir.mtimeMs), 'content-type': 'application/x-directory', 'content-length': '0' });
+    res.writeHead(200, { etag: quoted(FOLDER_ETAG), 'last-modified': httpDate(dir.mtimeMs), 'content-type': 'application/x-directory', 'content-length': '0' });
     res.end();
     return;
   }

@@ -5,7 +5,7 @@
 // objects as any file is); some sort differently as UTF-8 than as UTF-16, some only as "a-b" <
 // "a/" < "a0", and empty directories must show as nothing.
 import { Readable } from 'node:stream';
-import { ListObjectsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, ListObjectsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import t from 'tap';
 import { DfsClient } from '../../cli/client.js';
 import { startGateway } from './gateway.js';
@@ -28,7 +28,8 @@ function modelPages(keys: string[], q: { prefix: string; delimiter?: string; max
     if (!k.startsWith(q.prefix) || (q.after !== undefined && utf8Order(k, q.after) <= 0)) continue;
     const i = q.delimiter ? k.indexOf(q.delimiter, q.prefix.length) : -1;
     const value = i >= 0 ? k.slice(0, i + q.delimiter!.length) : k;
-    if (entries.at(-1)?.value !== value) entries.push({ value, prefix: i >= 0 });
+    // A common prefix that is the start itself was the last page's last: not given again.
+    if (value !== q.after && entries.at(-1)?.value !== value) entries.push({ value, prefix: i >= 0 });
   }
   const pages = [];
   for (let i = 0; i === 0 || i < entries.length; i += q.maxKeys) {
@@ -43,17 +44,19 @@ t.test('paged listings of a few thousand keys match the model', async (t) => {
   t.teardown(() => gw.stop());
   const { s3 } = sdkClient(gw);
   const client = new DfsClient(gw.cluster.masters.split(','));
-  const keys = makeKeys().sort(utf8Order);
+  const files = makeKeys().sort(utf8Order);
   await client.mkdir('/lst');
   let next = 0;
   await Promise.all(Array.from({ length: 16 }, async () => {
-    while (next < keys.length) {
-      const key = keys[next++]!;
+    while (next < files.length) {
+      const key = files[next++]!;
       await client.put(Readable.from([]), `/lst/${key}`, { parents: true });
     }
   }));
   await client.mkdir('/lst/empty/dir', true);
   await client.mkdir('/lst/d2/s3/nothing', true);
+  await client.mkdir('/lst/x-0/in/x', true);
+  const keys = [...files, 'empty/dir/', 'd2/s3/nothing/', 'x-0/in/x/'].sort(utf8Order);
 
   const cases = [
     { prefix: '', maxKeys: 1000 },
@@ -69,6 +72,15 @@ t.test('paged listings of a few thousand keys match the model', async (t) => {
     { prefix: 'd0/', delimiter: '/', maxKeys: 1000, after: 'd0/s' },
     { prefix: 'no/such/', maxKeys: 10 },
     { prefix: 'a-b/', maxKeys: 10 },
+    { prefix: 'empty/', delimiter: '/', maxKeys: 10 },
+    { prefix: 'empty/dir/', delimiter: '/', maxKeys: 10 },
+    { prefix: 'empty/dir', maxKeys: 10 },
+    { prefix: 'd2/s3/', delimiter: '/', maxKeys: 8, after: 'd2/s3/k8' },
+    { prefix: 'd2/s3/n', maxKeys: 1 },
+    { prefix: 'x', maxKeys: 1 },
+    { prefix: '', delimiter: '/', maxKeys: 1, after: 'deep/' },
+    { prefix: '', maxKeys: 7, after: 'd2/s3/nothing/' },
+    { prefix: '', maxKeys: 7, after: 'd2/s3/nothing' },
   ];
   for (const q of cases) {
     const want = modelPages(keys, q);
@@ -95,4 +107,13 @@ t.test('paged listings of a few thousand keys match the model', async (t) => {
     marker = r.IsTruncated ? r.NextMarker : undefined;
   } while (marker && got.length <= want.length);
   t.same(got, want, 'V1 with markers');
+
+  // A folder object as the listing and HEAD show it: 0 bytes, the MD5 of nothing, the directory's mtime.
+  const folder = (await s3.send(new ListObjectsV2Command({ Bucket: 'lst', Prefix: 'empty/dir/' }))).Contents?.[0];
+  const head = await s3.send(new HeadObjectCommand({ Bucket: 'lst', Key: 'empty/dir/' }));
+  t.same([folder?.Key, folder?.Size, folder?.ETag], ['empty/dir/', 0, '"d41d8cd98f00b204e9800998ecf8427e"'], 'listed: 0 bytes, the empty MD5');
+  t.equal(head.ETag, folder?.ETag, 'HEAD gives the same ETag');
+  t.equal(Math.floor(folder!.LastModified!.getTime() / 1000), Math.floor(head.LastModified!.getTime() / 1000), 'and the same LastModified (to the second HEAD gives)');
+  const { mtimeMs } = await client.stat('/lst/empty/dir');
+  t.equal(folder!.LastModified!.getTime(), Math.floor(mtimeMs / 1000) * 1000, "the directory's mtime (to the second S3 lists)");
 });
