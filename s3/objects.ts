@@ -91,6 +91,7 @@ export async function putObject(ctx: Ctx): Promise<void> {
     info = await gw.client.put(stream, objectPath(bucket, key), { overwrite: true, parents: true });
   } catch (err) {
     stream.destroy();
+    await dropEmptyParents(gw, bucket, key);
     throw check.failure() ?? fromDfsError(err);
   }
   const etag = check.md5Hex();
@@ -206,7 +207,11 @@ export async function getObject(ctx: Ctx, head: boolean): Promise<void> {
   res.end();
 }
 
-/** Removes the object and its record, then the "directories" it leaves empty (S3 has none to leave behind). */
+/**
+ * Removes the object and its record, then the "directories" it leaves empty: S3 has none to leave
+ * behind, and here an empty one would list as a folder object (`d/`). So a folder key put before
+ * a key below it goes with that key's delete, where S3 keeps the folder object.
+ */
 export async function deleteKey(gw: Gateway, bucket: string, key: string): Promise<void> {
   // A folder key's object is its directory: removed when empty; kept while keys below it imply it, as in S3.
   const folder = folderOf(key);
@@ -217,11 +222,25 @@ export async function deleteKey(gw: Gateway, bucket: string, key: string): Promi
   if (folder !== undefined) return;
   await gw.client.remove(metaPath(bucket, key)).catch(() => undefined);
   if (!removed) return;
-  for (const root of [objectPath(bucket, ''), metaPath(bucket, '')]) {
-    for (let dir = parentOf(root + key); dir.length >= root.length; dir = parentOf(dir)) {
-      // Fails once a directory still holds something: then so do the ones above it.
-      if (!(await gw.client.remove(dir).then(() => true, () => false))) break;
-    }
+  for (const root of [objectPath(bucket, ''), metaPath(bucket, '')]) await removeEmptyParents(gw, root, key);
+}
+
+/**
+ * After a write to `key` failed: the directories made for it (a put makes its parents), which
+ * left empty would list as folder objects, go. Only where its parent is a directory: a key below
+ * a file (KeyConflict) names no directory to remove, and a file is never removed here.
+ */
+async function dropEmptyParents(gw: Gateway, bucket: string, key: string): Promise<void> {
+  if (!key.includes('/')) return;
+  const parent = await gw.client.stat(parentOf(objectPath(bucket, key))).catch(() => undefined);
+  if (parent?.type === 'dir') await removeEmptyParents(gw, objectPath(bucket, ''), key);
+}
+
+/** Removes the directories between `root` (the bucket's, or its records') and `key` that hold nothing, deepest first. */
+async function removeEmptyParents(gw: Gateway, root: string, key: string): Promise<void> {
+  for (let dir = parentOf(root + key); dir.length >= root.length; dir = parentOf(dir)) {
+    // Fails once a directory still holds something: then so do the ones above it.
+    if (!(await gw.client.remove(dir).then(() => true, () => false))) break;
   }
 }
 
@@ -328,7 +347,10 @@ export async function copyObject(ctx: Ctx): Promise<void> {
     throw new S3Error('InvalidRequest', 'This copy request is illegal because it is trying to copy an object to itself without changing the object\'s metadata, storage class, website redirect location or encryption attributes.');
   }
   const meta = directive === 'REPLACE' ? metaFromHeaders(req.headers) : { contentType: srcMeta.contentType, userMeta: srcMeta.userMeta, headers: srcMeta.headers };
-  const { info, md5Hex } = await copyBytes(gw, srcInfo, 0, srcInfo.size, objectPath(bucket, key));
+  const { info, md5Hex } = await copyBytes(gw, srcInfo, 0, srcInfo.size, objectPath(bucket, key)).catch(async (err: unknown) => {
+    await dropEmptyParents(gw, bucket, key);
+    throw err;
+  });
   await writeMeta(gw.client, bucket, key, info, { ...meta, etag: md5Hex });
   sendXml(ctx.res, 200, 'CopyObjectResult', { LastModified: isoDate(info.mtimeMs), ETag: quoted(md5Hex) });
 }
