@@ -1,7 +1,7 @@
 // boto3 (python3) against a real cluster and gateway: presigned URLs, ranged and conditional
-// GETs, CopyObject, DeleteObjects, listings, multipart with explicit parts, the aws-chunked
-// bodies with trailing checksums boto3 sends by default, and the errors S3 gives for bad input,
-// with nothing stored by a refused request.
+// GETs, CopyObject, DeleteObjects, listings (empty directories as folder keys too), multipart
+// with explicit parts, the aws-chunked bodies with trailing checksums boto3 sends by default, and
+// the errors S3 gives for bad input, with nothing stored by a refused request.
 import t from 'tap';
 import { boto, requireClients, startGateway, type Gateway } from './gateway.js';
 
@@ -171,6 +171,74 @@ print(json.dumps(out))
     t.ok((r.buckets as string[]).includes('lst') && !(r.buckets as string[]).some((b) => b.startsWith('.')), 'ListBuckets lists buckets, not the gateway\'s folder');
     t.equal(r.notImpl, 'NotImplemented');
     t.equal(r.notEmpty, 'BucketNotEmpty');
+  });
+
+  t.test('folder objects: an empty directory lists as its key d/, with every listing rule', async (t) => {
+    const r = await pyJson(gw, String.raw`
+s3.create_bucket(Bucket='fold')
+for k in ['a/a-1', 'a/b-1', 'a/b0', 'a/c/f']:
+    s3.put_object(Bucket='fold', Key=k, Body=b'x')
+for k in ['a/b/', 'a/d/e/', 'sp ace+/']:
+    s3.put_object(Bucket='fold', Key=k, Body=b'')
+def v2(**kw):
+    r = s3.list_objects_v2(Bucket='fold', **kw)
+    return [[o['Key'] for o in r.get('Contents', [])], [p['Prefix'] for p in r.get('CommonPrefixes', [])]]
+out = {}
+out['all'] = v2()
+folder = [o for o in s3.list_objects_v2(Bucket='fold', Prefix='a/b/')['Contents']][0]
+out['folder'] = [folder['Size'], folder['ETag'], folder['StorageClass']]
+out['headEtag'] = s3.head_object(Bucket='fold', Key='a/b/')['ETag']
+out['top'] = v2(Delimiter='/')
+out['inA'] = v2(Delimiter='/', Prefix='a/')
+out['itself'] = v2(Delimiter='/', Prefix='a/b/')
+out['noSlash'] = v2(Prefix='a/b')
+out['noSlashGrouped'] = v2(Prefix='a/b', Delimiter='/')
+out['afterBefore'] = v2(StartAfter='a/b-1', MaxKeys=1)
+out['afterOn'] = v2(StartAfter='a/b/', MaxKeys=1)
+pages, token = [], None
+while len(pages) < 20:
+    kw = {'MaxKeys': 3}
+    if token: kw['ContinuationToken'] = token
+    r = s3.list_objects_v2(Bucket='fold', **kw)
+    pages.append([o['Key'] for o in r.get('Contents', [])])
+    if not r['IsTruncated']: break
+    token = r['NextContinuationToken']
+out['pages'] = pages
+enc = s3.list_objects_v2(Bucket='fold', EncodingType='url', Prefix='sp')
+out['encoded'] = [o['Key'] for o in enc['Contents']]
+out['encodedPrefixes'] = [p['Prefix'] for p in s3.list_objects_v2(Bucket='fold', EncodingType='url', Delimiter='/')['CommonPrefixes']]
+v1 = s3.list_objects(Bucket='fold', Prefix='a/', Delimiter='/', MaxKeys=3)
+out['v1'] = [[o['Key'] for o in v1.get('Contents', [])], [p['Prefix'] for p in v1.get('CommonPrefixes', [])], v1['IsTruncated'], v1.get('NextMarker')]
+v1b = s3.list_objects(Bucket='fold', Prefix='a/', Delimiter='/', Marker=v1['NextMarker'])
+out['v1next'] = [[o['Key'] for o in v1b.get('Contents', [])], [p['Prefix'] for p in v1b.get('CommonPrefixes', [])]]
+s3.create_bucket(Bucket='only-dir')
+s3.put_object(Bucket='only-dir', Key='d/', Body=b'')
+out['onlyDir'] = code(s3.delete_bucket, Bucket='only-dir')
+s3.delete_object(Bucket='only-dir', Key='d/')
+out['onlyDirListed'] = s3.list_objects_v2(Bucket='only-dir').get('KeyCount')
+out['emptied'] = code(s3.delete_bucket, Bucket='only-dir')
+print(json.dumps(out))
+`);
+    const empty = '"d41d8cd98f00b204e9800998ecf8427e"';
+    const all = ['a/a-1', 'a/b-1', 'a/b/', 'a/b0', 'a/c/f', 'a/d/e/', 'sp ace+/'];
+    t.same(r.all, [all, []], 'no delimiter: folder keys among the keys, in byte order');
+    t.same(r.folder, [0, empty, 'STANDARD'], 'a folder object: 0 bytes, the MD5 of nothing');
+    t.equal(r.headEtag, empty, 'as HEAD says');
+    t.same(r.top, [[], ['a/', 'sp ace+/']], 'delimiter "/": an empty top-level directory is a common prefix');
+    t.same(r.inA, [['a/a-1', 'a/b-1', 'a/b0'], ['a/b/', 'a/c/', 'a/d/']], 'prefix a/: the empty a/b and a/d (holding only an empty directory) are common prefixes');
+    t.same(r.itself, [['a/b/'], []], 'prefix a/b/: the folder object itself');
+    t.same(r.noSlash, [['a/b-1', 'a/b/', 'a/b0'], []], 'prefix a/b');
+    t.same(r.noSlashGrouped, [['a/b-1', 'a/b0'], ['a/b/']], 'prefix a/b, delimiter "/"');
+    t.same(r.afterBefore, [['a/b/'], []], 'start-after just before it');
+    t.same(r.afterOn, [['a/b0'], []], 'start-after on it');
+    t.same(r.pages, [all.slice(0, 3), all.slice(3, 6), all.slice(6)], 'pages of 3: one ends on a/b/, the next goes on after it');
+    t.same(r.encoded, ['sp%20ace%2B/'], 'encoding-type=url encodes a folder key as any key');
+    t.same(r.encodedPrefixes, ['a/', 'sp%20ace%2B/'], 'and its common prefix');
+    t.same(r.v1, [['a/a-1', 'a/b-1'], ['a/b/'], true, 'a/b/'], 'V1: a page that ends on the common prefix a/b/');
+    t.same(r.v1next, [['a/b0'], ['a/c/', 'a/d/']], 'V1: the next page from that marker');
+    t.equal(r.onlyDir, 'BucketNotEmpty', 'a bucket holding only an empty directory is not empty: it lists d/');
+    t.equal(r.onlyDirListed, 0, 'deleting d/ empties it');
+    t.equal(r.emptied, 'OK', 'and then it can be deleted');
   });
 
   t.test('multipart with explicit parts, and the errors for wrong ones', async (t) => {
