@@ -215,11 +215,17 @@ export async function getObject(ctx: Ctx, head: boolean): Promise<void> {
 export async function deleteKey(gw: Gateway, bucket: string, key: string): Promise<void> {
   // A folder key's object is its directory: removed when empty; kept while keys below it imply it, as in S3.
   const folder = folderOf(key);
+  // `a/b/` is not the object `a/b`: a file there is no folder, and stays (the remove below takes either).
+  if (folder !== undefined && !(await statFolder(gw, bucket, folder))) return;
   const removed = await gw.client.remove(objectPath(bucket, folder ?? key)).catch((err: unknown) => {
     if (err instanceof DfsError && ['NOT_FOUND', 'DIRECTORY_NOT_EMPTY', 'NOT_A_DIRECTORY'].includes(err.code)) return undefined;
     throw fromDfsError(err);
   });
-  if (folder !== undefined) return;
+  if (folder !== undefined) {
+    // Nor does a folder object's delete leave the directory above it as a folder object of its own.
+    if (removed) await removeEmptyParents(gw, objectPath(bucket, ''), folder);
+    return;
+  }
   await gw.client.remove(metaPath(bucket, key)).catch(() => undefined);
   if (!removed) return;
   for (const root of [objectPath(bucket, ''), metaPath(bucket, '')]) await removeEmptyParents(gw, root, key);

@@ -184,6 +184,7 @@ def v2(**kw):
     r = s3.list_objects_v2(Bucket='fold', **kw)
     return [[o['Key'] for o in r.get('Contents', [])], [p['Prefix'] for p in r.get('CommonPrefixes', [])]]
 out = {}
+out['deleteFolderOfFile'] = [code(s3.delete_object, Bucket='fold', Key='a/b0/'), s3.delete_objects(Bucket='fold', Delete={'Objects': [{'Key': 'a/a-1/'}]}).get('Errors', [])]
 out['all'] = v2()
 folder = [o for o in s3.list_objects_v2(Bucket='fold', Prefix='a/b/')['Contents']][0]
 out['folder'] = [folder['Size'], folder['ETag'], folder['StorageClass']]
@@ -211,6 +212,9 @@ v1 = s3.list_objects(Bucket='fold', Prefix='a/', Delimiter='/', MaxKeys=3)
 out['v1'] = [[o['Key'] for o in v1.get('Contents', [])], [p['Prefix'] for p in v1.get('CommonPrefixes', [])], v1['IsTruncated'], v1.get('NextMarker')]
 v1b = s3.list_objects(Bucket='fold', Prefix='a/', Delimiter='/', Marker=v1['NextMarker'])
 out['v1next'] = [[o['Key'] for o in v1b.get('Contents', [])], [p['Prefix'] for p in v1b.get('CommonPrefixes', [])]]
+s3.put_object(Bucket='fold', Key='x/y/z/', Body=b'')
+s3.delete_object(Bucket='fold', Key='x/y/z/')
+out['nestedDeleted'] = v2(Prefix='x')
 s3.create_bucket(Bucket='only-dir')
 s3.put_object(Bucket='only-dir', Key='d/', Body=b'')
 out['onlyDir'] = code(s3.delete_bucket, Bucket='only-dir')
@@ -221,7 +225,8 @@ print(json.dumps(out))
 `);
     const empty = '"d41d8cd98f00b204e9800998ecf8427e"';
     const all = ['a/a-1', 'a/b-1', 'a/b/', 'a/b0', 'a/c/f', 'a/d/e/', 'sp ace+/'];
-    t.same(r.all, [all, []], 'no delimiter: folder keys among the keys, in byte order');
+    t.same(r.deleteFolderOfFile, ['OK', []], 'deleting a/b0/ or a/a-1/ (no folders: files are there) answers as for any missing key...');
+    t.same(r.all, [all, []], '...and deletes nothing; no delimiter: folder keys among the keys, in byte order');
     t.same(r.folder, [0, empty, 'STANDARD'], 'a folder object: 0 bytes, the MD5 of nothing');
     t.equal(r.headEtag, empty, 'as HEAD says');
     t.same(r.top, [[], ['a/', 'sp ace+/']], 'delimiter "/": an empty top-level directory is a common prefix');
@@ -236,6 +241,7 @@ print(json.dumps(out))
     t.same(r.encodedPrefixes, ['a/', 'sp%20ace%2B/'], 'and its common prefix');
     t.same(r.v1, [['a/a-1', 'a/b-1'], ['a/b/'], true, 'a/b/'], 'V1: a page that ends on the common prefix a/b/');
     t.same(r.v1next, [['a/b0'], ['a/c/', 'a/d/']], 'V1: the next page from that marker');
+    t.same(r.nestedDeleted, [[], []], 'deleting the folder object x/y/z/ leaves no x/y/ (nor x/) behind, as in S3');
     t.equal(r.onlyDir, 'BucketNotEmpty', 'a bucket holding only an empty directory is not empty: it lists d/');
     t.equal(r.onlyDirListed, 0, 'deleting d/ empties it');
     t.equal(r.emptied, 'OK', 'and then it can be deleted');
