@@ -3,7 +3,7 @@
 // missing the test fails (CI installs them), it never skips.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -159,6 +159,30 @@ export function writeTree(dir: string, files: Record<string, number>, seed: numb
     mkdirSync(join(dir, name, '..'), { recursive: true });
     writeFileSync(join(dir, name), randomBytesSeeded(size, seed++));
   }
+}
+
+/**
+ * Empty directories the client tests add below a synced tree: one a client made with a folder key
+ * (`hollow/`), one a dfs user made (`dfs mkdir -p`). Listings show each as its folder object
+ * (`d/`, 0 bytes); a client that syncs down may make an empty directory of it or skip it, but
+ * must make no file of that name.
+ */
+export const EMPTY_DIRS = ['hollow', 'odd/made-by-dfs'];
+
+/** Makes EMPTY_DIRS below `s3://bucket/prefix` (a prefix ending in "/"). */
+export async function makeEmptyDirs(gw: Gateway, bucket: string, prefix: string): Promise<void> {
+  const put = await aws(gw, ['s3api', 'put-object', '--bucket', bucket, '--key', `${prefix}${EMPTY_DIRS[0]}/`]);
+  if (put.code !== 0) throw new Error(`put-object of a folder key failed: ${put.stderr}`);
+  const mkdir = await gw.cluster.dfs(['mkdir', '-p', `/${bucket}/${prefix}${EMPTY_DIRS[1]}`]);
+  if (mkdir.code !== 0) throw new Error(`dfs mkdir -p failed: ${mkdir.stderr}`);
+}
+
+/** What each of EMPTY_DIRS is below a local folder a client synced into: 'dir', 'absent', or 'file' (which it must not be). */
+export function emptyDirsAt(dir: string): Record<string, 'dir' | 'absent' | 'file'> {
+  return Object.fromEntries(EMPTY_DIRS.map((d) => {
+    const p = join(dir, d);
+    return [d, !existsSync(p) ? 'absent' : statSync(p).isDirectory() ? 'dir' : 'file'];
+  }));
 }
 
 /** A gateway on a fresh cluster and a local work folder, both gone when the test ends. */

@@ -1,12 +1,13 @@
 // Debian's rclone against a real cluster and gateway, configured only by environment variables
 // as a person scripting it would: mkdir, sync both ways with --checksum (the 12 MiB file goes
 // multipart: the upload cutoff is lowered to 5 MiB), check, ls/lsjson with hashes, copyto both
-// ways, a second sync that sends only what changed and deletes what went, delete, purge.
+// ways, a second sync that sends only what changed and deletes what went, delete, purge. Empty
+// directories (folder objects in listings) are skipped by rclone 1.60: no file is made of one.
 import { createHash } from 'node:crypto';
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { aws, gatewayWithWorkdir, requireClients, requireProgram, run, tree, TREE_FILES, writeTree, type Gateway } from './gateway.js';
+import { aws, EMPTY_DIRS, emptyDirsAt, gatewayWithWorkdir, makeEmptyDirs, requireClients, requireProgram, run, tree, TREE_FILES, writeTree, type Gateway } from './gateway.js';
 
 requireClients();
 requireProgram('rclone', ['version'], 'rclone');
@@ -39,6 +40,7 @@ t.test('rclone sync both ways, check, ls, copyto, delete, purge', async (t) => {
   t.equal(mk.code, 0, `mkdir: ${mk.stderr}`);
   const up = await rclone(gw, ['sync', '--checksum', src, 'dfs:rc-bucket/tree']);
   t.equal(up.code, 0, `sync up: ${up.stderr}`);
+  await makeEmptyDirs(gw, 'rc-bucket', 'tree/');
 
   const check = await rclone(gw, ['check', src, 'dfs:rc-bucket/tree']);
   t.equal(check.code, 0, `rclone check finds the trees equal: ${check.stderr}`);
@@ -58,6 +60,7 @@ t.test('rclone sync both ways, check, ls, copyto, delete, purge', async (t) => {
   const syncDown = await rclone(gw, ['sync', '--checksum', 'dfs:rc-bucket/tree', down]);
   t.equal(syncDown.code, 0, `sync down: ${syncDown.stderr}`);
   t.same(tree(down), local, 'the tree comes back byte-identical');
+  t.notOk(Object.values(emptyDirsAt(down)).includes('file'), `no file is made of an empty directory: ${JSON.stringify(emptyDirsAt(down))}`);
 
   const again = await rclone(gw, ['sync', '--checksum', '-v', src, 'dfs:rc-bucket/tree']);
   t.equal(again.code, 0, again.stderr);
@@ -86,6 +89,8 @@ t.test('rclone sync both ways, check, ls, copyto, delete, purge', async (t) => {
   const ls = await rclone(gw, ['ls', 'dfs:rc-bucket']);
   t.notMatch(ls.stdout, /\.txt/, 'delete --include *.txt removed every .txt');
   t.match(ls.stdout, /\b12587233 tree\/big\/twelve\.bin\n/, 'and left the rest');
+  // rclone 1.60 skips folder objects, so its purge leaves them and the bucket is not empty (as against S3: rclone issue 4779, fixed in 1.64): they go first.
+  for (const d of EMPTY_DIRS) t.equal((await aws(gw, ['s3', 'rm', `s3://rc-bucket/tree/${d}/`])).code, 0, `rm of the folder object ${d}/`);
   const purge = await rclone(gw, ['purge', 'dfs:rc-bucket']);
   t.equal(purge.code, 0, purge.stderr);
   const buckets = await aws(gw, ['s3api', 'list-buckets']);

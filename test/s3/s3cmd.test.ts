@@ -1,12 +1,13 @@
 // Debian's s3cmd against a real cluster and gateway, from a config file as its users write one:
 // mb, put (one 12 MiB file multipart in 5 MiB parts), get, ls, la, info, sync both ways, a second
-// sync that sends only what changed (--delete-removed), del, rb.
+// sync that sends only what changed (--delete-removed), del, rb. Empty directories (folder objects
+// in listings) come down as empty directories, never as files.
 import { createHash } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { randomBytesSeeded } from '../helpers/cluster.js';
-import { aws, gatewayWithWorkdir, requireClients, requireProgram, run, tree, TREE_FILES, writeTree, type Gateway } from './gateway.js';
+import { aws, emptyDirsAt, gatewayWithWorkdir, makeEmptyDirs, requireClients, requireProgram, run, tree, TREE_FILES, writeTree, type Gateway } from './gateway.js';
 
 requireClients();
 requireProgram('s3cmd', ['--version'], 's3cmd');
@@ -55,10 +56,12 @@ t.test('s3cmd mb, put, get, ls, info, sync both ways, del, rb', async (t) => {
   const la = await s3cmd(gw, ['ls', '--recursive', 's3://cmd-bucket']);
   t.equal(la.stdout.trim().split('\n').length, Object.keys(FILES).length + 1, `ls --recursive lists every object once:\n${la.stdout}`);
 
+  await makeEmptyDirs(gw, 'cmd-bucket', 'tree/');
   const down = join(work, 'down');
   const syncDown = await s3cmd(gw, ['sync', 's3://cmd-bucket/tree/', `${down}/`]);
   t.equal(syncDown.code, 0, `sync down: ${syncDown.stderr}`);
   t.same(tree(down), tree(src), 'the tree comes back byte-identical');
+  t.same(emptyDirsAt(down), { hollow: 'dir', 'odd/made-by-dfs': 'dir' }, 's3cmd makes an empty directory of a folder object');
 
   writeFileSync(join(src, 'one.bin'), 'changed');
   rmSync(join(src, 'odd/deep'), { recursive: true });
