@@ -178,7 +178,7 @@ async function dirEntry(list: DirLister, dir: string): Promise<EntryInfo | undef
   const i = dir.lastIndexOf('/');
   const name = dir.slice(i + 1);
   const sortKey = pathOrderKey(name, true);
-  // From `name`: a file of that name is past; names between it and `name/` (as `name!`) are read over.
+  // From `name`: a file of that name is left out; names between it and `name/` (as `name!`) are read over.
   for await (const e of list(i < 0 ? '' : dir.slice(0, i), name)) {
     if (e.name === name && e.type === 'dir') return e;
     if (compareUtf8(pathOrderKey(e.name, e.type === 'dir'), sortKey) >= 0) return undefined;
