@@ -173,13 +173,14 @@ async function* walkDir(list: DirLister, dir: string, o: WalkOptions, self?: Ent
   if (info) yield { key: folder, size: 0, mtimeMs: info.mtimeMs, folder: true };
 }
 
-/** The entry of the directory `dir` as its parent lists it (read from its name on), or undefined when there is none. */
+/** The entry of the directory `dir` as its parent lists it (read from just below `name/` on), or undefined when there is none. */
 async function dirEntry(list: DirLister, dir: string): Promise<EntryInfo | undefined> {
   const i = dir.lastIndexOf('/');
   const name = dir.slice(i + 1);
   const sortKey = pathOrderKey(name, true);
-  // From `name`: a file of that name is left out; names between it and `name/` (as `name!`) are read over.
-  for await (const e of list(i < 0 ? '' : dir.slice(0, i), name)) {
+  // From just below `name/`: the names before it (a file `name`, `name!`, `name-…`, `name.…`, a
+  // million of them perhaps) are never read; the first entry is `name/` when it is there.
+  for await (const e of list(i < 0 ? '' : dir.slice(0, i), justBelow(sortKey))) {
     if (e.name === name && e.type === 'dir') return e;
     if (compareUtf8(pathOrderKey(e.name, e.type === 'dir'), sortKey) >= 0) return undefined;
   }

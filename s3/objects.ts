@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { PassThrough, Transform, type TransformCallback } from 'node:stream';
 import { DfsError } from '../common/errors.js';
 import { parentOf } from '../common/paths.js';
-import type { StatReply } from '../common/protocol.js';
+import { MAX_STAT_MANY_PATHS, type StatReply } from '../common/protocol.js';
 import { readBody, readSmallBody } from './body.js';
 import { header, httpDate, isoDate, MAX_OBJECT_PUT_BYTES, quoted, sendEmpty, sendXml, type Ctx, type Gateway } from './context.js';
 import { fromDfsError, S3Error } from './errors.js';
@@ -86,12 +86,13 @@ export async function putObject(ctx: Ctx): Promise<void> {
   const meta = metaFromHeaders(req.headers);
   await requireBucket(gw, bucket);
   const { stream, check } = readBody(req, ctx.auth, MAX_OBJECT_PUT_BYTES, true);
+  const before = parentsBefore(gw, bucket, key);
   let info;
   try {
     info = await gw.client.put(stream, objectPath(bucket, key), { overwrite: true, parents: true });
   } catch (err) {
     stream.destroy();
-    await dropEmptyParents(gw, bucket, key);
+    await dropMadeParents(gw, bucket, key, before);
     throw check.failure() ?? fromDfsError(err);
   }
   const etag = check.md5Hex();
@@ -232,19 +233,47 @@ export async function deleteKey(gw: Gateway, bucket: string, key: string): Promi
 }
 
 /**
- * After a write to `key` failed: the directories made for it (a put makes its parents), which
- * left empty would list as folder objects, go. Only where its parent is a directory: a key below
- * a file (KeyConflict) names no directory to remove, and a file is never removed here.
+ * Which of `key`'s parent directories were there before a write to it (asked before the write
+ * starts, alongside it): the deepest one, as a dfs path, or the bucket's when none was; undefined
+ * when the question failed. Only the deepest MAX_STAT_MANY_PATHS are asked about.
  */
-async function dropEmptyParents(gw: Gateway, bucket: string, key: string): Promise<void> {
-  if (!key.includes('/')) return;
-  const parent = await gw.client.stat(parentOf(objectPath(bucket, key))).catch(() => undefined);
-  if (parent?.type === 'dir') await removeEmptyParents(gw, objectPath(bucket, ''), key);
+function parentsBefore(gw: Gateway, bucket: string, key: string): Promise<string | undefined> {
+  const parents: string[] = [];
+  for (let dir = parentOf(objectPath(bucket, key)); dir.length > bucketPath(bucket).length && parents.length < MAX_STAT_MANY_PATHS; dir = parentOf(dir)) parents.push(dir);
+  if (parents.length === 0) return Promise.resolve(bucketPath(bucket));
+  const asked = gw.client.statMany(parents).then(
+    (reply) => {
+      const i = reply.entries.findIndex((info) => info !== null);
+      if (i >= 0) return parents[i];
+      // None of those asked about was there: the bucket's, if they reach it; else unknown.
+      return parentOf(parents.at(-1)!) === bucketPath(bucket) ? bucketPath(bucket) : undefined;
+    },
+    () => undefined,
+  );
+  return asked;
 }
 
-/** Removes the directories between `root` (the bucket's, or its records') and `key` that hold nothing, deepest first. */
-async function removeEmptyParents(gw: Gateway, root: string, key: string): Promise<void> {
-  for (let dir = parentOf(root + key); dir.length >= root.length; dir = parentOf(dir)) {
+/**
+ * After a write to `key` failed: the directories it made (a put makes its parents), which left
+ * empty would list as folder objects, go; those that were there before it (`before`, from
+ * parentsBefore), an empty folder a user made among them, stay, as S3 changes nothing for a
+ * refused PUT. Nothing goes when that is unknown, or when the parent is not a directory (a key
+ * below a file, KeyConflict: a file is never removed here). A directory another writer made
+ * meanwhile goes only if it is still empty: the master removes no directory that holds anything.
+ */
+async function dropMadeParents(gw: Gateway, bucket: string, key: string, before: Promise<string | undefined>): Promise<void> {
+  const kept = await before;
+  if (kept === undefined || kept === parentOf(objectPath(bucket, key))) return;
+  const parent = await gw.client.stat(parentOf(objectPath(bucket, key))).catch(() => undefined);
+  if (parent?.type === 'dir') await removeEmptyParents(gw, objectPath(bucket, ''), key, kept);
+}
+
+/**
+ * Removes the directories between `root` (the bucket's, or its records') and `key` that hold
+ * nothing, deepest first, up to `stop` (kept, with those above it) when given.
+ */
+async function removeEmptyParents(gw: Gateway, root: string, key: string, stop?: string): Promise<void> {
+  for (let dir = parentOf(root + key); dir.length >= root.length && dir !== stop; dir = parentOf(dir)) {
     // Fails once a directory still holds something: then so do the ones above it.
     if (!(await gw.client.remove(dir).then(() => true, () => false))) break;
   }
@@ -353,8 +382,9 @@ export async function copyObject(ctx: Ctx): Promise<void> {
     throw new S3Error('InvalidRequest', 'This copy request is illegal because it is trying to copy an object to itself without changing the object\'s metadata, storage class, website redirect location or encryption attributes.');
   }
   const meta = directive === 'REPLACE' ? metaFromHeaders(req.headers) : { contentType: srcMeta.contentType, userMeta: srcMeta.userMeta, headers: srcMeta.headers };
+  const before = parentsBefore(gw, bucket, key);
   const { info, md5Hex } = await copyBytes(gw, srcInfo, 0, srcInfo.size, objectPath(bucket, key)).catch(async (err: unknown) => {
-    await dropEmptyParents(gw, bucket, key);
+    await dropMadeParents(gw, bucket, key, before);
     throw err;
   });
   await writeMeta(gw.client, bucket, key, info, { ...meta, etag: md5Hex });

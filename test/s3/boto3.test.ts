@@ -336,6 +336,12 @@ out['conflict'] = [code(s3.put_object, Bucket='bad', Key='f', Body=b'1'), code(s
 out['badMd5'] = code(s3.put_object, Bucket='bad', Key='md5', Body=b'data', ContentMD5='1B2M2Y8AsgTpgAmY7PhCfg==')
 # Refused after its directories were made (the body is past what the master keeps inline): they go again, or they would list as folder objects.
 out['badMd5Deep'] = code(s3.put_object, Bucket='bad', Key='new/dirs/md5', Body=b'x' * (1 << 20), ContentMD5='1B2M2Y8AsgTpgAmY7PhCfg==')
+# Refused into folders a user made: those stay (S3 changes nothing for a refused PUT), the one the PUT made goes.
+s3.put_object(Bucket='bad', Key='photos/', Body=b'')
+s3.put_object(Bucket='bad', Key='p/q/', Body=b'')
+out['intoFolder'] = [code(s3.put_object, Bucket='bad', Key='photos/x.jpg', Body=b'x' * (1 << 20), ContentMD5='1B2M2Y8AsgTpgAmY7PhCfg=='),
+                     code(s3.put_object, Bucket='bad', Key='photos/small', Body=b'x', ContentMD5='1B2M2Y8AsgTpgAmY7PhCfg=='),
+                     code(s3.put_object, Bucket='bad', Key='p/q/new/big', Body=b'x' * (1 << 20), ContentMD5='1B2M2Y8AsgTpgAmY7PhCfg==')]
 out['noBucket'] = code(s3.put_object, Bucket='no-such-bucket', Key='k', Body=b'x')
 out['left'] = [o['Key'] for o in s3.list_objects_v2(Bucket='bad').get('Contents', [])]
 print(json.dumps(out))
@@ -350,6 +356,7 @@ print(json.dumps(out))
     t.equal(r.badMd5, 'BadDigest');
     t.equal(r.badMd5Deep, 'BadDigest');
     t.equal(r.noBucket, 'NoSuchBucket');
-    t.same(r.left, ['f'], 'only the accepted PUT is stored (and no directory a refused one made)');
+    t.same(r.intoFolder, ['BadDigest', 'BadDigest', 'BadDigest'], 'refused PUTs into folders a user made');
+    t.same(r.left, ['f', 'p/q/', 'photos/'], 'only the accepted PUT is stored, no directory a refused one made, and every folder made before one');
   });
 });

@@ -258,6 +258,17 @@ t.test('a page of a huge flat directory reads the names from its start, not the 
   t.ok(tree.read <= 200, `a prefix starts the read at its place: ${tree.read} entries read (its 100, and the page past them that ends it)`);
 });
 
+t.test('the empty directory a prefix names is found without reading the names before it', async (t) => {
+  // `d-…` and `d.…` sort between `d` and `d/`: a read of the parent from `d` would pass over all of them.
+  const keys = [...Array.from({ length: 3000 }, (_, i) => `d-${String(i).padStart(5, '0')}`), 'd.txt', 'e'];
+  const tree = new Tree(keys, ['d'], [], 100);
+  t.same((await walkPage(tree, { prefix: 'd/', maxKeys: 1000 })).got.contents, ['d/']);
+  t.ok(tree.read <= 2, `${tree.read} entries read`);
+  tree.read = 0;
+  t.same((await walkPage(tree, { prefix: 'x/', maxKeys: 1000 })).got.contents, [], 'a prefix naming no directory');
+  t.ok(tree.read <= 2, `${tree.read} entries read`);
+});
+
 t.test("startAfter: a directory named in the page's start is still opened, a file of that name is not read again", async (t) => {
   t.equal(startAfter('', { prefix: '', after: 'a/x' }), 'a', 'dir a sorts as a/, after a');
   t.equal(startAfter('a', { prefix: '', after: 'a/x' }), 'x');
