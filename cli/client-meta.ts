@@ -129,8 +129,9 @@ export class MetaClient {
   snapshot(src: string, dst: string) {
     return this.mutate(FS.snapshot, { src: normalizePath(src), dst: normalizePath(dst) });
   }
-  remove(path: string, recursive = false) {
-    return this.mutate(FS.delete, { path: normalizePath(path), recursive });
+  /** Removes `path` (`recursive`: a directory's tree); with `type`, only a path of that type (else NOT_A_DIRECTORY or IS_A_DIRECTORY). */
+  remove(path: string, recursive = false, type?: 'file' | 'dir') {
+    return this.mutate(FS.delete, { path: normalizePath(path), recursive, ...(type ? { type } : {}) });
   }
   rename(src: string, dst: string) {
     // A trailing '/' on dst is kept: the master then moves into an existing directory or fails.

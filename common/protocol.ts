@@ -95,7 +95,12 @@ export const AppendRequest = z.strictObject({
 export const AbandonRequest = z.strictObject({ writeId });
 /** Extends the leases of a client's open writes (as HDFS's renewLease), however slowly their bytes arrive. */
 export const RenewRequest = z.strictObject({ writeIds: z.array(writeId).min(1).max(MAX_RENEW_WRITES) });
-export const DeleteRequest = z.strictObject({ path, recursive: z.boolean().default(false) });
+export const DeleteRequest = z.strictObject({
+  path,
+  recursive: z.boolean().default(false),
+  /** Only a path of this type: another is left as it is (NOT_A_DIRECTORY, IS_A_DIRECTORY). A caller that stat'ed first knows what it removes. */
+  type: z.enum(['file', 'dir']).optional(),
+});
 export const RenameRequest = z.strictObject({ src: path, dst: path });
 /** At most this many files are joined by one concat: S3's part limit. */
 export const MAX_CONCAT_SOURCES = 10_000;

@@ -21,7 +21,7 @@ export type Command =
   }
   | { op: 'abandon'; writeId: string }
   | { op: 'renew'; writeIds: string[]; nowMs: number }
-  | { op: 'delete'; path: string; recursive: boolean; nowMs: number }
+  | { op: 'delete'; path: string; recursive: boolean; nowMs: number; type?: 'file' | 'dir' }
   | {
     op: 'rename'; src: string; dst: string; nowMs: number;
     /** `dst` was named with a trailing '/': it must be an existing directory to move into. */

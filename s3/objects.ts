@@ -216,9 +216,8 @@ export async function getObject(ctx: Ctx, head: boolean): Promise<void> {
 export async function deleteKey(gw: Gateway, bucket: string, key: string): Promise<void> {
   // A folder key's object is its directory: removed when empty; kept while keys below it imply it, as in S3.
   const folder = folderOf(key);
-  // `a/b/` is not the object `a/b`: a file there is no folder, and stays (the remove below takes either).
-  if (folder !== undefined && !(await statFolder(gw, bucket, folder))) return;
-  const removed = await gw.client.remove(objectPath(bucket, folder ?? key)).catch((err: unknown) => {
+  // `a/b/` is not the object `a/b`: a file there is no folder, and stays (the master removes only a directory: NOT_A_DIRECTORY).
+  const removed = await gw.client.remove(objectPath(bucket, folder ?? key), false, folder === undefined ? undefined : 'dir').catch((err: unknown) => {
     if (err instanceof DfsError && ['NOT_FOUND', 'DIRECTORY_NOT_EMPTY', 'NOT_A_DIRECTORY'].includes(err.code)) return undefined;
     throw fromDfsError(err);
   });
@@ -257,25 +256,25 @@ function parentsBefore(gw: Gateway, bucket: string, key: string): Promise<string
  * After a write to `key` failed: the directories it made (a put makes its parents), which left
  * empty would list as folder objects, go; those that were there before it (`before`, from
  * parentsBefore), an empty folder a user made among them, stay, as S3 changes nothing for a
- * refused PUT. Nothing goes when that is unknown, or when the parent is not a directory (a key
- * below a file, KeyConflict: a file is never removed here). A directory another writer made
- * meanwhile goes only if it is still empty: the master removes no directory that holds anything.
+ * refused PUT. Nothing goes when that is unknown. A directory another writer made meanwhile goes
+ * only if it is still empty, and a file that took a directory's place never (removeEmptyParents).
  */
 async function dropMadeParents(gw: Gateway, bucket: string, key: string, before: Promise<string | undefined>): Promise<void> {
   const kept = await before;
   if (kept === undefined || kept === parentOf(objectPath(bucket, key))) return;
-  const parent = await gw.client.stat(parentOf(objectPath(bucket, key))).catch(() => undefined);
-  if (parent?.type === 'dir') await removeEmptyParents(gw, objectPath(bucket, ''), key, kept);
+  await removeEmptyParents(gw, objectPath(bucket, ''), key, kept);
 }
 
 /**
  * Removes the directories between `root` (the bucket's, or its records') and `key` that hold
- * nothing, deepest first, up to `stop` (kept, with those above it) when given.
+ * nothing, deepest first, up to `stop` (kept, with those above it) when given. Only directories:
+ * the master refuses to remove a file there (a key below a file, KeyConflict; or a file that
+ * another client put in a directory's place meanwhile), and one that holds anything.
  */
 async function removeEmptyParents(gw: Gateway, root: string, key: string, stop?: string): Promise<void> {
   for (let dir = parentOf(root + key); dir.length >= root.length && dir !== stop; dir = parentOf(dir)) {
-    // Fails once a directory still holds something: then so do the ones above it.
-    if (!(await gw.client.remove(dir).then(() => true, () => false))) break;
+    // Fails once a directory still holds something (or is a file): then so do the ones above it.
+    if (!(await gw.client.remove(dir, false, 'dir').then(() => true, () => false))) break;
   }
 }
 

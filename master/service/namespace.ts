@@ -294,7 +294,7 @@ export class NamespaceCalls {
   }
 
   async delete(req: DeleteRequest, session?: SessionRef): Promise<{ files: number }> {
-    return (await this.lead.commit({ op: 'delete', path: normalizePath(req.path), recursive: req.recursive, nowMs: this.lead.clock.nowMs() }, session)) as { files: number };
+    return (await this.lead.commit({ op: 'delete', path: normalizePath(req.path), recursive: req.recursive, nowMs: this.lead.clock.nowMs(), ...(req.type ? { type: req.type } : {}) }, session)) as { files: number };
   }
 
   async rename(req: RenameRequest, session?: SessionRef): Promise<EntryInfo> {

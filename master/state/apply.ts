@@ -20,7 +20,7 @@ export function dispatch(s: MasterState, cmd: Command): unknown {
     case 'complete': return complete(s, cmd);
     case 'abandon': return abandon(s, cmd.writeId);
     case 'renew': return renew(s, cmd.writeIds, cmd.nowMs);
-    case 'delete': return remove(s, cmd.path, cmd.recursive, cmd.nowMs);
+    case 'delete': return remove(s, cmd.path, cmd.recursive, cmd.nowMs, cmd.type);
     case 'rename': return rename(s, cmd.src, cmd.dst, cmd.nowMs, cmd.into === true);
     case 'expireLeases': return expireLeases(s, cmd.nowMs);
     case 'setReplication': return setReplication(s, cmd);

@@ -39,12 +39,15 @@ export function mkdir(s: MasterState, path: string, parents: boolean, nowMs: num
   return entryInfo(path, dir);
 }
 
-export function remove(s: MasterState, path: string, recursive: boolean, nowMs: number): { files: number } {
+/** Removes `path` (a directory's tree with `recursive`); with `type`, only a path of that type. */
+export function remove(s: MasterState, path: string, recursive: boolean, nowMs: number, type?: 'file' | 'dir'): { files: number } {
   if (path === '/') fail('INVALID_ARGUMENT', 'refusing to delete /');
   const dir = parentDir(s.root, path);
   const name = baseName(path);
   const node = dir.children.get(name);
   if (!node) fail('NOT_FOUND', `${path} does not exist`);
+  if (type === 'dir' && node!.type !== 'dir') fail('NOT_A_DIRECTORY', `${path} is a file, not the directory asked to delete`);
+  if (type === 'file' && node!.type !== 'file') fail('IS_A_DIRECTORY', `${path} is a directory, not the file asked to delete`);
   if (node!.type === 'dir' && node!.children.size > 0 && !recursive) fail('DIRECTORY_NOT_EMPTY', `${path} is a directory that is not empty (use -r)`);
   let files = 0;
   for (const [p, n] of walk(path, node!)) {

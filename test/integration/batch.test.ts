@@ -98,6 +98,13 @@ t.test('a client with 64 calls out batches them, and each call does what it does
   await run(files, (i) => client.remove(`/b/g${i}`));
   t.equal((await client.list('/b')).entries.length, n, 'renamed and deleted in batches: only the directories are left');
   t.ok(await opCount('batch') > batches1, 'the file calls were batched too');
+  // A delete with a type (what the S3 gateway sends for a folder key) leaves a path of the other type as it is.
+  await client.put(Readable.from([Buffer.from('typed')]), '/typed/f', { parents: true });
+  const codes = await Promise.all([client.remove('/typed/f', false, 'dir'), client.remove('/typed', true, 'file')].map((p) => p.then(() => 'OK', (e: DfsError) => e.code)));
+  t.same(codes, ['NOT_A_DIRECTORY', 'IS_A_DIRECTORY'], 'a delete of the other type is refused');
+  t.equal((await readBack(client, '/typed/f')).toString(), 'typed', 'and the file is still there');
+  t.same(await client.remove('/typed/f', false, 'file'), { files: 1 });
+  t.same(await client.remove('/typed', false, 'dir'), { files: 0 }, 'each of its own type is removed');
 });
 
 t.test('a raw batch: each call answers for itself; a retried batch is applied once', async (t) => {

@@ -36,7 +36,7 @@ const complete = (writeId: string, chunks: { handle: number; length: number; che
   chunks: chunks.map((c) => ({ handle: c.handle, length: c.length, checksum: c.checksum ?? `ck${c.handle}` })),
 });
 const abandon = (writeId: string): Command => ({ op: 'abandon', writeId });
-const del = (path: string, nowMs: number, recursive = false): Command => ({ op: 'delete', path, recursive, nowMs });
+const del = (path: string, nowMs: number, recursive = false, type?: 'file' | 'dir'): Command => ({ op: 'delete', path, recursive, nowMs, ...(type ? { type } : {}) });
 const rename = (src: string, dst: string, nowMs: number): Command => ({ op: 'rename', src, dst, nowMs });
 const expire = (nowMs: number): Command => ({ op: 'expireLeases', nowMs });
 const setrep = (path: string, replication: number, recursive = false): Command => ({ op: 'setReplication', path, replication, recursive });
@@ -577,6 +577,21 @@ t.test('delete', async (t) => {
     fails(t, s, del('/nope', 10), 'NOT_FOUND');
     fails(t, s, del('/nope/deeper', 10, true), 'NOT_FOUND');
     fails(t, s, del('/f/x', 10), 'NOT_A_DIRECTORY');
+  });
+
+  t.test('with a type: only a path of that type, and nothing else changes', async (t) => {
+    const s = new MasterState();
+    ok(t, s, mkdir('/d', 1));
+    const hs = writeFile(t, s, '/f', 'w0', [4], 2);
+    fails(t, s, del('/f', 10, false, 'dir'), 'NOT_A_DIRECTORY');
+    fails(t, s, del('/d', 10, false, 'file'), 'IS_A_DIRECTORY');
+    t.ok(s.lookup('/f') && s.lookup('/d'), 'both still there');
+    for (const h of hs) t.ok(s.chunks.has(h), 'the file keeps its chunks');
+    t.equal(s.root.mtimeMs, 2, 'the parent is unchanged');
+    t.same(ok(t, s, del('/f', 20, false, 'file')), { files: 1 });
+    t.same(ok(t, s, del('/d', 20, false, 'dir')), { files: 0 });
+    t.equal(s.root.children.size, 0);
+    t.same(invariantProblems(s), []);
   });
 
   t.test('a file: releases its chunks and counts it', async (t) => {
