@@ -9,7 +9,7 @@
 // An empty directory (no entries at all) is the folder object `name/` (keys.ts, folderOf): 0
 // bytes, yielded where `name/` sorts, when the read the walk makes of it anyway comes back empty;
 // a directory with entries is implied by its keys and is no object. Only the directory a prefix
-// ending in "/" names, when empty, costs one more read (of its parent, from its name) to tell it
+// ending in "/" names, when empty, costs one more read (of its parent, from just below `name/`) to tell it
 // from one that is not there. The bucket's own directory is never an object.
 // What is held at once: one master page for each directory on the current path, and a page.
 import type { EntryInfo } from '../common/protocol.js';

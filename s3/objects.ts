@@ -86,7 +86,8 @@ export async function putObject(ctx: Ctx): Promise<void> {
   const meta = metaFromHeaders(req.headers);
   await requireBucket(gw, bucket);
   const { stream, check } = readBody(req, ctx.auth, MAX_OBJECT_PUT_BYTES, true);
-  const before = parentsBefore(gw, bucket, key);
+  // Asked and answered before the write starts: a read sent beside it may be served after the write's create applied.
+  const before = await parentsBefore(gw, bucket, key);
   let info;
   try {
     info = await gw.client.put(stream, objectPath(bucket, key), { overwrite: true, parents: true });
@@ -217,7 +218,8 @@ export async function deleteKey(gw: Gateway, bucket: string, key: string): Promi
   // A folder key's object is its directory: removed when empty; kept while keys below it imply it, as in S3.
   const folder = folderOf(key);
   // `a/b/` is not the object `a/b`: a file there is no folder, and stays (the master removes only a directory: NOT_A_DIRECTORY).
-  const removed = await gw.client.remove(objectPath(bucket, folder ?? key), false, folder === undefined ? undefined : 'dir').catch((err: unknown) => {
+  const path = objectPath(bucket, folder ?? key);
+  const removed = await (folder === undefined ? gw.client.remove(path) : removeDir(gw, path)).catch((err: unknown) => {
     if (err instanceof DfsError && ['NOT_FOUND', 'DIRECTORY_NOT_EMPTY', 'NOT_A_DIRECTORY'].includes(err.code)) return undefined;
     throw fromDfsError(err);
   });
@@ -232,9 +234,10 @@ export async function deleteKey(gw: Gateway, bucket: string, key: string): Promi
 }
 
 /**
- * Which of `key`'s parent directories were there before a write to it (asked before the write
- * starts, alongside it): the deepest one, as a dfs path, or the bucket's when none was; undefined
- * when the question failed. Only the deepest MAX_STAT_MANY_PATHS are asked about.
+ * Which of `key`'s parent directories are there now, before a write to it: the deepest one, as a
+ * dfs path, or the bucket's when none is; undefined when the question failed. Only the deepest
+ * MAX_STAT_MANY_PATHS are asked about. One linearizable stat-many, skipped for a key directly in
+ * the bucket.
  */
 function parentsBefore(gw: Gateway, bucket: string, key: string): Promise<string | undefined> {
   const parents: string[] = [];
@@ -259,10 +262,26 @@ function parentsBefore(gw: Gateway, bucket: string, key: string): Promise<string
  * refused PUT. Nothing goes when that is unknown. A directory another writer made meanwhile goes
  * only if it is still empty, and a file that took a directory's place never (removeEmptyParents).
  */
-async function dropMadeParents(gw: Gateway, bucket: string, key: string, before: Promise<string | undefined>): Promise<void> {
-  const kept = await before;
+async function dropMadeParents(gw: Gateway, bucket: string, key: string, kept: string | undefined): Promise<void> {
   if (kept === undefined || kept === parentOf(objectPath(bucket, key))) return;
   await removeEmptyParents(gw, objectPath(bucket, ''), key, kept);
+}
+
+/**
+ * Removes the empty directory `path`: never a file there (NOT_A_DIRECTORY), nor a directory that
+ * holds anything (DIRECTORY_NOT_EMPTY). Masters from before 2026-12-07 do not know a typed delete
+ * (INVALID_ARGUMENT naming `type`): against them, a stat and a plain delete, which a file that
+ * takes the directory's place in between would not survive (docs/DEPLOY.md).
+ */
+export async function removeDir(gw: Gateway, path: string): Promise<{ files: number }> {
+  try {
+    return await gw.client.remove(path, false, 'dir');
+  } catch (err) {
+    if (!(err instanceof DfsError) || err.code !== 'INVALID_ARGUMENT' || !/\btype\b/.test(err.message)) throw err;
+  }
+  const info = await gw.client.stat(path);
+  if (info.type !== 'dir') throw new DfsError('NOT_A_DIRECTORY', `${path} is a file`);
+  return gw.client.remove(path);
 }
 
 /**
@@ -274,7 +293,7 @@ async function dropMadeParents(gw: Gateway, bucket: string, key: string, before:
 async function removeEmptyParents(gw: Gateway, root: string, key: string, stop?: string): Promise<void> {
   for (let dir = parentOf(root + key); dir.length >= root.length && dir !== stop; dir = parentOf(dir)) {
     // Fails once a directory still holds something (or is a file): then so do the ones above it.
-    if (!(await gw.client.remove(dir, false, 'dir').then(() => true, () => false))) break;
+    if (!(await removeDir(gw, dir).then(() => true, () => false))) break;
   }
 }
 
@@ -381,7 +400,7 @@ export async function copyObject(ctx: Ctx): Promise<void> {
     throw new S3Error('InvalidRequest', 'This copy request is illegal because it is trying to copy an object to itself without changing the object\'s metadata, storage class, website redirect location or encryption attributes.');
   }
   const meta = directive === 'REPLACE' ? metaFromHeaders(req.headers) : { contentType: srcMeta.contentType, userMeta: srcMeta.userMeta, headers: srcMeta.headers };
-  const before = parentsBefore(gw, bucket, key);
+  const before = await parentsBefore(gw, bucket, key);
   const { info, md5Hex } = await copyBytes(gw, srcInfo, 0, srcInfo.size, objectPath(bucket, key)).catch(async (err: unknown) => {
     await dropMadeParents(gw, bucket, key, before);
     throw err;

@@ -74,6 +74,8 @@ export interface RaftNodeOptions {
    * state machine.
    */
   readonly snapshotEveryEntries?: number;
+  /** A snapshot once the entries applied since the last hold this many bytes (MAX_LOG_BYTES_BETWEEN_SNAPSHOTS). */
+  readonly maxLogBytesBetweenSnapshots?: number;
   /**
    * Entries kept in the log behind a snapshot so a follower a little behind catches up by
    * appends instead of a full snapshot transfer; costs that much memory and WAL.
@@ -151,6 +153,8 @@ export class RaftNode {
   private appliedIndex = 0;
   private appliedTerm = 0;
   private snapshotIndex = 0;
+  /** Bytes of the entries applied since the last snapshot was taken (or received). */
+  private bytesSinceSnapshot = 0;
   private snapshotsReceived = 0;
   /** A snapshot being written in the background, if any. */
   private snapshotting: Promise<void> | null = null;
@@ -456,6 +460,7 @@ export class RaftNode {
       this.appliedIndex = ready.snapshot.meta.index;
       this.appliedTerm = ready.snapshot.meta.term;
       this.snapshotIndex = Math.max(this.snapshotIndex, ready.snapshot.meta.index);
+      this.bytesSinceSnapshot = 0;
       this.snapshotsReceived++;
       this.failProposalsUpTo(ready.snapshot.meta.index);
     }
@@ -464,6 +469,7 @@ export class RaftNode {
       const conf = decodeConfEntry(entry.data);
       if (conf !== null) this.confCommitted(conf, entry.index, entry.term, core);
       const result = entry.data.byteLength === 0 || conf !== null ? undefined : this.stateMachine.apply(entry.data, entry.index);
+      this.bytesSinceSnapshot += entry.data.byteLength;
       this.appliedIndex = entry.index;
       this.appliedTerm = entry.term;
       const pending = this.proposals.get(entry.index);
@@ -571,8 +577,13 @@ export class RaftNode {
 
   private async maybeSnapshot(): Promise<void> {
     if (this.snapshotting !== null) return;
-    const every = snapshotInterval(this.options.snapshotEveryEntries ?? NODE_DEFAULTS.snapshotEveryEntries, this.storage.snapshot().data.byteLength, this.id);
-    if (this.appliedIndex - this.snapshotIndex < every) return;
+    const every = this.options.snapshotEveryEntries ?? NODE_DEFAULTS.snapshotEveryEntries;
+    const since = this.appliedIndex - this.snapshotIndex;
+    if (since < every) return;
+    const conf = this.core!.confAt(this.appliedIndex);
+    const interval = snapshotInterval(every, this.storage.snapshot().data.byteLength, this.id, [...conf.voters, ...conf.learners]);
+    if (since < interval && this.bytesSinceSnapshot < (this.options.maxLogBytesBetweenSnapshots ?? MAX_LOG_BYTES_BETWEEN_SNAPSHOTS)) return;
+    this.bytesSinceSnapshot = 0;
     const keep = this.options.compactKeepEntries ?? NODE_DEFAULTS.compactKeepEntries;
     const meta = { index: this.appliedIndex, term: this.appliedTerm, conf: this.core!.confAt(this.appliedIndex) };
     const compactIndex = Math.max(0, meta.index - keep);
@@ -639,22 +650,36 @@ export class RaftNode {
 export const SNAPSHOT_BYTES_PER_ENTRY = 1024;
 
 /**
- * Applied entries a node waits for before its next snapshot: `every`, or more for a big state
- * (SNAPSHOT_BYTES_PER_ENTRY), stretched by a share from 0 to ½ that depends on the node's id only.
- * Every member applies the same entries, so equal intervals would have all of them serialise
- * their state at the same moment, stalling the commits that need two of them; staggered, a
- * follower's snapshot slows only itself while the other follower acknowledges.
+ * Whatever the interval, a node snapshots (after --snapshot-every entries) once the entries
+ * applied since its last snapshot hold this many bytes: the interval grows with the state's
+ * snapshot, but the log held in memory, written to the WAL and replayed at a restart grows with
+ * the entries' bytes (4 KiB inline files make 5.6 KB entries: 350,000 of them would be 2 GB).
  */
-export function snapshotInterval(every: number, lastSnapshotBytes: number, id: NodeId): number {
+export const MAX_LOG_BYTES_BETWEEN_SNAPSHOTS = 64 * 1024 * 1024;
+
+/**
+ * Applied entries a node waits for before its next snapshot: `every`, or more for a big state
+ * (SNAPSHOT_BYTES_PER_ENTRY), stretched by up to half by the node's place among `members` (the
+ * group's ids, this one's rank in their sorted order over their number; an id not among them, by
+ * a hash). Every member applies the same entries, so equal intervals would have all of them
+ * serialise their state at the same moment, stalling the commits that need two of them;
+ * staggered, a follower's snapshot slows only itself while the other follower acknowledges.
+ */
+export function snapshotInterval(every: number, lastSnapshotBytes: number, id: NodeId, members: readonly NodeId[]): number {
   const base = Math.max(every, Math.ceil(lastSnapshotBytes / SNAPSHOT_BYTES_PER_ENTRY));
-  return base + Math.floor((base * idShare(id)) / 2);
+  const sorted = [...new Set(members)].sort();
+  const rank = sorted.indexOf(id);
+  const share = rank >= 0 ? rank / sorted.length : idShare(id);
+  return base + Math.floor((base * share) / 2);
 }
 
-/** A number in [0, 1) from the id (FNV-1a): the same on every start, different between members. */
+/** A number in [0, 1) from the id: FNV-1a, then murmur3's finaliser (FNV alone gives m1, m2, m3 nearly the same value). */
 function idShare(id: NodeId): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193) >>> 0;
-  return h / 2 ** 32;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return ((h ^ (h >>> 16)) >>> 0) / 2 ** 32;
 }
 
 function confRefusal(reason: ConfChangeRefusal, message: string, leaderId: NodeId | null): Error {

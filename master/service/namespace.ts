@@ -294,7 +294,16 @@ export class NamespaceCalls {
   }
 
   async delete(req: DeleteRequest, session?: SessionRef): Promise<{ files: number }> {
-    return (await this.lead.commit({ op: 'delete', path: normalizePath(req.path), recursive: req.recursive, nowMs: this.lead.clock.nowMs(), ...(req.type ? { type: req.type } : {}) }, session)) as { files: number };
+    const path = normalizePath(req.path);
+    if (req.type) {
+      // Checked on the leader's state before it is proposed too: what it refuses then never reaches
+      // a master that does not know `type` (a group mid-upgrade, against docs/DEPLOY.md), which
+      // would remove it. The command carries it for a change that lands in between.
+      const node = this.lead.state.lookup(path);
+      if (node?.type === 'file' && req.type === 'dir') throw new DfsError('NOT_A_DIRECTORY', `${path} is a file, not the directory asked to delete`);
+      if (node?.type === 'dir' && req.type === 'file') throw new DfsError('IS_A_DIRECTORY', `${path} is a directory, not the file asked to delete`);
+    }
+    return (await this.lead.commit({ op: 'delete', path, recursive: req.recursive, nowMs: this.lead.clock.nowMs(), ...(req.type ? { type: req.type } : {}) }, session)) as { files: number };
   }
 
   async rename(req: RenameRequest, session?: SessionRef): Promise<EntryInfo> {
