@@ -5,7 +5,7 @@ import { ChunkPut } from '../common/chunk-put.js';
 import { DfsError, toDfsError } from '../common/errors.js';
 import { normalizePath } from '../common/paths.js';
 import { FS } from '../common/contract/index.js';
-import type { AllocateReply, AppendReply, CompletedChunk, CreateReply, EntryInfo } from '../common/protocol.js';
+import type { AllocateReply, AppendReply, CompletedChunk, CreateReply, CreateRequest, EntryInfo } from '../common/protocol.js';
 import { fillLastChunk } from './client-append.js';
 import { decodeInline, inlineBody } from '../common/inline.js';
 import { ChunkInput } from './client-input.js';
@@ -60,6 +60,8 @@ interface ChunkJob {
   signal: AbortSignal;
   onBytes: (n: number) => void;
   onRetry?: (message: string) => void;
+  /** Where the first attempt goes, when the master allocated the chunk already (a create's chunk 0). */
+  allocated?: AllocateReply;
 }
 
 /** A chunk's bytes once they have all left the input, kept for retries; `markSent` lets the next chunk start. */
@@ -78,6 +80,8 @@ function createdAs<K extends 'write' | 'file'>(want: K, reply: CreateReply | { f
 export class Uploader {
   /** Renews the leases of this client's open writes in the background. */
   private readonly leases: LeaseRenewer;
+  /** Whether a create asks for its chunk 0 too (createWrite): until a master says it does not know how. */
+  private createAllocates = true;
 
   constructor(private readonly meta: MetaClient, private readonly limits: UploadLimits) {
     this.leases = new LeaseRenewer({ renew: (writeIds) => meta.mutate(FS.renew, { writeIds }) });
@@ -104,10 +108,26 @@ export class Uploader {
       const inline = await this.putInline(input, body, halt, opts);
       if (inline) return inline;
       // Not raced: once asked for, the write must be known, so that a stop abandons it.
-      const created = createdAs('write', await this.meta.mutate(FS.create, { ...body, ...(opts.sizeBytes !== undefined ? { expectedBytes: opts.sizeBytes } : {}) }));
+      const created = createdAs('write', await this.createWrite({ ...body, ...(opts.sizeBytes !== undefined ? { expectedBytes: opts.sizeBytes } : {}) }));
       return await this.writeFile(created, input, halt, opts);
     } finally {
       halt.dispose();
+    }
+  }
+
+  /**
+   * Opens a write with its chunk 0 allocated in the same call (CreateRequest.allocate). A master
+   * from before that field refuses it (INVALID_ARGUMENT naming it, before anything happens): then,
+   * and from then on, the create alone, and chunk 0 is allocated as any chunk.
+   */
+  private async createWrite(body: Omit<CreateRequest, 'overwrite' | 'parents' | 'empty'> & { overwrite: boolean; parents: boolean }): Promise<CreateReply | { file: EntryInfo }> {
+    if (!this.createAllocates) return this.meta.mutate(FS.create, body);
+    try {
+      return await this.meta.mutate(FS.create, { ...body, allocate: this.limits.rack !== undefined ? { rack: this.limits.rack } : {} });
+    } catch (err) {
+      if (!(err instanceof DfsError) || err.code !== 'INVALID_ARGUMENT' || !/\ballocate\b/.test(err.message)) throw err;
+      this.createAllocates = false;
+      return this.meta.mutate(FS.create, body);
     }
   }
 
@@ -204,7 +224,7 @@ export class Uploader {
     try {
       const last = append?.fill && (await halt.race(input.hasData())) ? await halt.race(this.fill(append, input, halt.signal, opts)) : undefined;
       const filled = last ? last.length - append!.fill!.offset : 0;
-      const chunks = await halt.race(this.sendChunks(writeId, input, halt.signal, opts, filled));
+      const chunks = await halt.race(this.sendChunks(writeId, input, halt.signal, opts, filled, created.first));
       halt.check();
       const total = chunks.reduce((n, c) => n + c.length, filled);
       opts.onProgress?.(total);
@@ -237,8 +257,11 @@ export class Uploader {
     });
   }
 
-  /** Streams every chunk of the input; answers them, acknowledged, in order. `sentBytes`: bytes the progress counts before them. */
-  private async sendChunks(writeId: string, input: ChunkInput, signal: AbortSignal, opts: PutOptions, sentBytes = 0): Promise<CompletedChunk[]> {
+  /**
+   * Streams every chunk of the input; answers them, acknowledged, in order. `sentBytes`: bytes the
+   * progress counts before them. `first`: chunk 0's allocation, made with the create.
+   */
+  private async sendChunks(writeId: string, input: ChunkInput, signal: AbortSignal, opts: PutOptions, sentBytes = 0, first?: AllocateReply): Promise<CompletedChunk[]> {
     const chunks: CompletedChunk[] = [];
     const exclude = new Set<string>();
     let unacked: Promise<CompletedChunk> | undefined;
@@ -246,7 +269,7 @@ export class Uploader {
       if (!(await input.startChunk())) break;
       signal.throwIfAborted();
       const base = sentBytes;
-      const { sent, stored } = this.writeChunk({ writeId, index, input, exclude, signal, onBytes: (n) => opts.onProgress?.(base + n), onRetry: opts.onRetry });
+      const { sent, stored } = this.writeChunk({ writeId, index, input, exclude, signal, onBytes: (n) => opts.onProgress?.(base + n), onRetry: opts.onRetry, ...(index === 0 && first ? { allocated: first } : {}) });
       stored.catch(() => undefined); // awaited below; this only keeps an early failure from going unhandled
       await Promise.race([sent, stored]);
       sentBytes += input.lastChunkBytes;
@@ -270,7 +293,7 @@ export class Uploader {
       let lastError: DfsError | undefined;
       for (let attempt = 0; attempt < this.limits.maxChunkAttempts; attempt++) {
         job.signal.throwIfAborted(); // the upload stopped: no new chunk for a write being abandoned
-        const alloc = await this.meta.mutate(FS.allocate, {
+        const alloc = attempt === 0 && job.allocated ? job.allocated : await this.meta.mutate(FS.allocate, {
           writeId: job.writeId, index: job.index, exclude: [...job.exclude], ...(this.limits.rack !== undefined ? { rack: this.limits.rack } : {}), // rack rule
         });
         try {

@@ -132,7 +132,11 @@ export const DuReply = z.object({
   entries: z.array(z.object({ path: z.string(), bytes: count })).optional(),
 });
 
-export const CreateReply = z.object({ writeId: z.string(), path: z.string(), chunkSizeBytes: count, replication: count, leaseMs: count });
+export const AllocateReply = z.object({ handle: int, version: count, replicas: z.array(ReplicaInfo), token: z.string(), underReplicated: z.boolean() });
+/** An open write: what a create (or an append) answers. */
+const OpenWrite = z.object({ writeId: z.string(), path: z.string(), chunkSizeBytes: count, replication: count, leaseMs: count });
+/** A create's open write; `first`: its chunk 0, allocated with it when the create asked (`allocate`) and a place was found. */
+export const CreateReply = OpenWrite.extend({ first: AllocateReply.optional() });
 /** The reply to a create with `empty: true`: the file, complete already. */
 export const CreateEmptyReply = z.object({ file: EntryInfo });
 /** What a create answers: an open write, or (with `empty: true`) the file, complete already. */
@@ -145,7 +149,7 @@ export const RenewReply = z.object({ unknown: z.array(z.string()) });
  * (PUT /v1/chunks/:handle with `base` and `offset`) to the replicas named, at `newVersion`,
  * with the write token for it; then new chunks are allocated as a put's, index 0 first.
  */
-export const AppendReply = CreateReply.extend({
+export const AppendReply = OpenWrite.extend({
   size: count,
   fill: z.object({
     handle: int, version: count, offset: count, newVersion: count, replicas: z.array(ReplicaInfo), token: z.string(),
@@ -165,7 +169,6 @@ export const AppendReply = CreateReply.extend({
    */
   record: z.object({ offset: z.number().int().nonnegative(), pad: z.number().int().nonnegative() }).optional(),
 });
-export const AllocateReply = z.object({ handle: int, version: count, replicas: z.array(ReplicaInfo), token: z.string(), underReplicated: z.boolean() });
 
 export const ChunkserverStatus = z.object({
   id: z.string(),

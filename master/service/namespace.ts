@@ -107,19 +107,44 @@ export class NamespaceCalls {
     const path = normalizePath(req.path);
     this.checkInline(req);
     const replication = req.replication ?? this.lead.config.defaultReplication;
+    if (req.allocate && (req.empty || req.inline)) throw new DfsError('INVALID_ARGUMENT', 'allocate: an empty or inline file has no chunk to allocate');
+    const writeId = randomId(12, 'base64url');
+    const nowMs = this.lead.clock.nowMs();
     // A retried create (same session seq) gets the first answer, so the writeId from the log.
-    const created = await this.lead.commit({
+    const creating = this.lead.commit({
       op: 'create', path, overwrite: req.overwrite, parents: req.parents, replication, chunkSizeBytes: this.lead.config.chunkSizeBytes,
-      writeId: randomId(12, 'base64url'), leaseMs: this.lead.config.writeLeaseMs, nowMs: this.lead.clock.nowMs(), ...(req.empty ? { empty: true } : {}),
+      writeId, leaseMs: this.lead.config.writeLeaseMs, nowMs, ...(req.empty ? { empty: true } : {}),
       ...(req.expectedBytes !== undefined && !req.empty && !req.inline ? { expectedBytes: req.expectedBytes } : {}), // trash-quota
       ...(req.inline ? { inline: req.inline } : {}),
-    }, session).catch((err: unknown) => {
+    }, session);
+    // With `allocate`: chunk 0's allocate, proposed in the same turn, so in the same log append and
+    // Raft round, right after the create (two commands every master knows, not a new one).
+    const first = req.allocate ? this.allocateFirst(writeId, replication, req.allocate.rack, nowMs) : undefined;
+    const created = await creating.catch((err: unknown) => {
       // Refused in the apply: the namespace's inline bytes are at their cap.
       if (err instanceof DfsError && err.code === 'INLINE_REFUSED') throw new DfsError(err.code, err.message, { reason: 'full', inlineMaxBytes: inlineMaxBytes(this.lead.config) });
       throw err;
     });
     if (req.empty || req.inline) return { file: created as EntryInfo };
-    return { writeId: (created as { writeId: string }).writeId, path, chunkSizeBytes: this.lead.config.chunkSizeBytes, replication, leaseMs: this.lead.config.writeLeaseMs };
+    const opened = (created as { writeId: string }).writeId;
+    // A retried create answers the first one's write: the allocate made for this one found none.
+    const allocated = opened === writeId ? await first : undefined;
+    return { writeId: opened, path, chunkSizeBytes: this.lead.config.chunkSizeBytes, replication, leaseMs: this.lead.config.writeLeaseMs, ...(allocated ? { first: allocated } : {}) };
+  }
+
+  /**
+   * A create's chunk 0 (`allocate`), as allocate places and proposes it, but proposed before the
+   * create applied: undefined when it could not be (safe mode, no place for it, the create
+   * refused), and the client then allocates it as any chunk, with that call's errors.
+   */
+  private allocateFirst(writeId: string, replication: number, rack: string | undefined, nowMs: number): Promise<AllocateReply | undefined> | undefined {
+    if (this.lead.inSafeMode()) return undefined;
+    const replicas = this.lead.core.place(this.lead.now(), replication, [], this.lead.config.chunkSizeBytes, rack); // rack rule
+    if (typeof replicas === 'string') return undefined;
+    return this.lead.commit({ op: 'allocate', writeId, index: 0, nowMs }).then((r) => {
+      const rec = r as { handle: number; version: number };
+      return { handle: rec.handle, version: rec.version, replicas, token: this.tokens.sign(rec.handle, rec.version, 'write', replicas), underReplicated: replicas.length < replication };
+    }, () => undefined);
   }
 
   async allocate(req: AllocateRequest, session?: SessionRef): Promise<AllocateReply> {
