@@ -277,7 +277,7 @@ export async function removeDir(gw: Gateway, path: string): Promise<{ files: num
   try {
     return await gw.client.remove(path, false, 'dir');
   } catch (err) {
-    if (!(err instanceof DfsError) || err.code !== 'INVALID_ARGUMENT' || !/\btype\b/.test(err.message)) throw err;
+    if (!(err instanceof DfsError) || err.code !== 'INVALID_ARGUMENT' || !/Unrecognized keys?: .*"type"/.test(err.message)) throw err;
   }
   const info = await gw.client.stat(path);
   if (info.type !== 'dir') throw new DfsError('NOT_A_DIRECTORY', `${path} is a file`);

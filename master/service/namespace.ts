@@ -4,7 +4,7 @@ import { DfsError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { randomId } from '../../common/random-id.js';
 import { pathOrderKey, selectPage } from '../../common/list-order.js';
-import { joinPath, MAX_NAME_BYTES, MAX_PATH_BYTES, namesDirectory, normalizePath } from '../../common/paths.js';
+import { joinPath, MAX_NAME_BYTES, MAX_PATH_BYTES, namesDirectory, normalizePath, parentOf } from '../../common/paths.js';
 import { HTTP_LIMITS } from '../../common/http.js';
 import { MAX_STAT_MANY_PATHS } from '../../common/protocol.js';
 import { assert } from '../../common/limits.js';
@@ -119,7 +119,7 @@ export class NamespaceCalls {
     }, session);
     // With `allocate`: chunk 0's allocate, proposed in the same turn, so in the same log append and
     // Raft round, right after the create (two commands every master knows, not a new one).
-    const first = req.allocate ? this.allocateFirst(writeId, replication, req.allocate.rack, nowMs) : undefined;
+    const first = req.allocate && !this.createRefusedNow(path, req) ? this.allocateFirst(writeId, replication, req.allocate.rack, nowMs) : undefined;
     const created = await creating.catch((err: unknown) => {
       // Refused in the apply: the namespace's inline bytes are at their cap.
       if (err instanceof DfsError && err.code === 'INLINE_REFUSED') throw new DfsError(err.code, err.message, { reason: 'full', inlineMaxBytes: inlineMaxBytes(this.lead.config) });
@@ -130,6 +130,19 @@ export class NamespaceCalls {
     // A retried create answers the first one's write: the allocate made for this one found none.
     const allocated = opened === writeId ? await first : undefined;
     return { writeId: opened, path, chunkSizeBytes: this.lead.config.chunkSizeBytes, replication, leaseMs: this.lead.config.writeLeaseMs, ...(allocated ? { first: allocated } : {}) };
+  }
+
+  /**
+   * Whether the leader's state already refuses this create (a directory there, a file without
+   * `overwrite`, or one being written; no parent without `parents`): then no chunk 0 is placed
+   * for it, since a placement counts against its servers' room until their next heartbeat (a put
+   * run again over files it made would otherwise reserve room for nothing, hundreds a second).
+   */
+  private createRefusedNow(path: string, req: CreateRequest): boolean {
+    const state = this.lead.state;
+    const node = state.lookup(path);
+    if (node !== undefined) return node.type === 'dir' || !req.overwrite || node.state === 'writing';
+    return !req.parents && state.lookup(parentOf(path))?.type !== 'dir';
   }
 
   /**
