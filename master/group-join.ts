@@ -73,6 +73,29 @@ const REMOVAL_CHECK_EVERY_MS = 3000;
 const REMOVAL_ASK_TIMEOUT_MS = 2000;
 
 /**
+ * Whether to ask the others if this master is still a member: when it knows no leader, or when
+ * the latest configuration in its own log leaves it out. The second is a master removed while it
+ * was down and restarted before the leader forgot it: the leader's append of the removal reached
+ * it, and named the leader, but its answer did not reach the leader (which refuses a non-member's
+ * stream), so the removal never commits here; it does not campaign (no voter), and would keep the
+ * leader's name and wait for ever.
+ */
+export function mayBeRemoved(mine: GroupReply, id: string): boolean {
+  return mine.leader === null || !(mine.voters.includes(id) || mine.learners.includes(id));
+}
+
+/**
+ * Whether `g`, another member's answer, says this master was removed: a committed configuration
+ * of the cluster without it, newer than this master's own, or the same one when that is not yet
+ * committed here (then `g` confirms it).
+ */
+export function removedBy(mine: GroupReply, g: GroupView, id: string, clusterId: string): boolean {
+  if (g.clusterId !== clusterId || !g.committed) return false;
+  if (g.confIndex < mine.confIndex || (g.confIndex === mine.confIndex && mine.committed)) return false;
+  return !(g.voters.includes(id) || g.learners.includes(id));
+}
+
+/**
  * Watches for this master's removal while it was down (see the top of this file); calls
  * `onRemoved` once, with the member that told. Answers a function that stops the watch.
  */
@@ -81,12 +104,11 @@ export function watchForRemoval(o: { replicator: RaftReplicator; id: string; sec
   let done = false;
   const check = async (): Promise<void> => {
     const mine = o.replicator.group();
-    if (mine.leader !== null) return; // a leader talks to this master: it is a member
+    if (!mayBeRemoved(mine, o.id)) return;
     for (const [peer, addr] of Object.entries(mine.addresses)) {
       if (peer === o.id || done) continue;
       const g = await askGroup(addr, o.secret, o.id, o.clusterId, REMOVAL_ASK_TIMEOUT_MS).catch(() => undefined);
-      if (g === undefined || g.clusterId !== o.clusterId || !g.committed || g.confIndex <= mine.confIndex) continue;
-      if (g.voters.includes(o.id) || g.learners.includes(o.id)) continue;
+      if (g === undefined || !removedBy(mine, g, o.id, o.clusterId)) continue;
       done = true;
       o.log.error({ by: peer, confIndex: g.confIndex, voters: g.voters, learners: g.learners },
         `this master (${o.id}) was removed from the group while it was down (${peer} holds a committed configuration without it); stopping. Its data folder belongs to no group now: to bring it back, dfs admin masters add ${o.id}=<addr> and start it with an empty folder and --join`);
