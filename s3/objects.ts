@@ -85,9 +85,12 @@ export async function putObject(ctx: Ctx): Promise<void> {
   if (header(req, 'x-amz-copy-source') !== undefined) return copyObject(ctx);
   const meta = metaFromHeaders(req.headers);
   await requireBucket(gw, bucket);
-  const { stream, check } = readBody(req, ctx.auth, MAX_OBJECT_PUT_BYTES, true);
-  // Asked and answered before the write starts: a read sent beside it may be served after the write's create applied.
+  // Asked and answered before the write starts (a read sent beside it may be served after the
+  // write's create applied), and before the body is read: a body stream must have its reader from
+  // the start, or a body that fails its checks while nobody reads it (a small one with a wrong
+  // Content-MD5) errors with no listener, which ends the process.
   const before = await parentsBefore(gw, bucket, key);
+  const { stream, check } = readBody(req, ctx.auth, MAX_OBJECT_PUT_BYTES, true);
   let info;
   try {
     info = await gw.client.put(stream, objectPath(bucket, key), { overwrite: true, parents: true });

@@ -4,7 +4,7 @@ import { DfsError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { randomId } from '../../common/random-id.js';
 import { pathOrderKey, selectPage } from '../../common/list-order.js';
-import { joinPath, MAX_NAME_BYTES, MAX_PATH_BYTES, namesDirectory, normalizePath, parentOf } from '../../common/paths.js';
+import { joinPath, MAX_NAME_BYTES, MAX_PATH_BYTES, namesDirectory, normalizePath } from '../../common/paths.js';
 import { HTTP_LIMITS } from '../../common/http.js';
 import { MAX_STAT_MANY_PATHS } from '../../common/protocol.js';
 import { assert } from '../../common/limits.js';
@@ -21,6 +21,7 @@ import type { Leadership } from './leadership.js';
 import { ChildMap } from '../state/capture.js';
 import { checkComplete, type VouchedChunk } from './complete-check.js';
 import { inlineMaxBytes } from './config.js';
+import { allocateFirst, createRefusedNow, refuseOtherType } from './open-checks.js';
 import { RECORD_TURN_LIMITS, RecordTurns } from './record-turns.js';
 import { RECORD_LEASE_MS } from '../../common/limits.js';
 import type { ChunkTokens } from './tokens.js';
@@ -119,7 +120,7 @@ export class NamespaceCalls {
     }, session);
     // With `allocate`: chunk 0's allocate, proposed in the same turn, so in the same log append and
     // Raft round, right after the create (two commands every master knows, not a new one).
-    const first = req.allocate && !this.createRefusedNow(path, req) ? this.allocateFirst(writeId, replication, req.allocate.rack, nowMs) : undefined;
+    const first = req.allocate && !createRefusedNow(this.lead.state, path, req) ? allocateFirst(this.lead, this.tokens, writeId, replication, req.allocate.rack, nowMs) : undefined;
     const created = await creating.catch((err: unknown) => {
       // Refused in the apply: the namespace's inline bytes are at their cap.
       if (err instanceof DfsError && err.code === 'INLINE_REFUSED') throw new DfsError(err.code, err.message, { reason: 'full', inlineMaxBytes: inlineMaxBytes(this.lead.config) });
@@ -130,34 +131,6 @@ export class NamespaceCalls {
     // A retried create answers the first one's write: the allocate made for this one found none.
     const allocated = opened === writeId ? await first : undefined;
     return { writeId: opened, path, chunkSizeBytes: this.lead.config.chunkSizeBytes, replication, leaseMs: this.lead.config.writeLeaseMs, ...(allocated ? { first: allocated } : {}) };
-  }
-
-  /**
-   * Whether the leader's state already refuses this create (a directory there, a file without
-   * `overwrite`, or one being written; no parent without `parents`): then no chunk 0 is placed
-   * for it, since a placement counts against its servers' room until their next heartbeat (a put
-   * run again over files it made would otherwise reserve room for nothing, hundreds a second).
-   */
-  private createRefusedNow(path: string, req: CreateRequest): boolean {
-    const state = this.lead.state;
-    const node = state.lookup(path);
-    if (node !== undefined) return node.type === 'dir' || !req.overwrite || node.state === 'writing';
-    return !req.parents && state.lookup(parentOf(path))?.type !== 'dir';
-  }
-
-  /**
-   * A create's chunk 0 (`allocate`), as allocate places and proposes it, but proposed before the
-   * create applied: undefined when it could not be (safe mode, no place for it, the create
-   * refused), and the client then allocates it as any chunk, with that call's errors.
-   */
-  private allocateFirst(writeId: string, replication: number, rack: string | undefined, nowMs: number): Promise<AllocateReply | undefined> | undefined {
-    if (this.lead.inSafeMode()) return undefined;
-    const replicas = this.lead.core.place(this.lead.now(), replication, [], this.lead.config.chunkSizeBytes, rack); // rack rule
-    if (typeof replicas === 'string') return undefined;
-    return this.lead.commit({ op: 'allocate', writeId, index: 0, nowMs }).then((r) => {
-      const rec = r as { handle: number; version: number };
-      return { handle: rec.handle, version: rec.version, replicas, token: this.tokens.sign(rec.handle, rec.version, 'write', replicas), underReplicated: replicas.length < replication };
-    }, () => undefined);
   }
 
   async allocate(req: AllocateRequest, session?: SessionRef): Promise<AllocateReply> {
@@ -333,14 +306,7 @@ export class NamespaceCalls {
 
   async delete(req: DeleteRequest, session?: SessionRef): Promise<{ files: number }> {
     const path = normalizePath(req.path);
-    if (req.type) {
-      // Checked on the leader's state before it is proposed too: what it refuses then never reaches
-      // a master that does not know `type` (a group mid-upgrade, against docs/DEPLOY.md), which
-      // would remove it. The command carries it for a change that lands in between.
-      const node = this.lead.state.lookup(path);
-      if (node?.type === 'file' && req.type === 'dir') throw new DfsError('NOT_A_DIRECTORY', `${path} is a file, not the directory asked to delete`);
-      if (node?.type === 'dir' && req.type === 'file') throw new DfsError('IS_A_DIRECTORY', `${path} is a directory, not the file asked to delete`);
-    }
+    if (req.type) refuseOtherType(this.lead.state, path, req.type);
     return (await this.lead.commit({ op: 'delete', path, recursive: req.recursive, nowMs: this.lead.clock.nowMs(), ...(req.type ? { type: req.type } : {}) }, session)) as { files: number };
   }
 
