@@ -66,15 +66,15 @@ t.test('a master from before: the create alone, from then on', async (t) => {
       calls.push(`${route.path}${'allocate' in body ? ' +allocate' : ''}`);
       if (route === FS.create && 'allocate' in body) throw new DfsError('INVALID_ARGUMENT', 'Unrecognized key: "allocate"');
       if (route === FS.create) return { writeId: 'w1', path: body.path, chunkSizeBytes: 1024, replication: 1, leaseMs: 60_000 };
-      if (route === FS.allocate) throw new DfsError('NO_SERVERS', 'no chunkserver can take the chunk');
+      if (route === FS.allocate) throw new DfsError('NO_CHUNKSERVERS', 'no chunkserver can take the chunk');
       return { ok: true };
     },
     async inlineMaxBytes() { return 0; },
     reportUnreachable() { /* none */ },
   } as unknown as MetaClient;
   const uploader = new Uploader(meta, { maxChunkAttempts: 1, chunkTimeoutMs: 1000 });
-  await t.rejects(uploader.put(Readable.from([Buffer.from('bytes')]), '/x', { inline: false }), { code: 'NO_SERVERS' });
-  await t.rejects(uploader.put(Readable.from([Buffer.from('bytes')]), '/y', { inline: false }), { code: 'NO_SERVERS' });
+  await t.rejects(uploader.put(Readable.from([Buffer.from('bytes')]), '/x', { inline: false }), { code: 'NO_CHUNKSERVERS' });
+  await t.rejects(uploader.put(Readable.from([Buffer.from('bytes')]), '/y', { inline: false }), { code: 'NO_CHUNKSERVERS' });
   t.same(calls, [
     '/v1/fs/create +allocate', '/v1/fs/create', '/v1/fs/allocate', '/v1/fs/abandon',
     '/v1/fs/create', '/v1/fs/allocate', '/v1/fs/abandon',
