@@ -246,7 +246,7 @@ function parentsBefore(gw: Gateway, bucket: string, key: string): Promise<string
   const parents: string[] = [];
   for (let dir = parentOf(objectPath(bucket, key)); dir.length > bucketPath(bucket).length && parents.length < MAX_STAT_MANY_PATHS; dir = parentOf(dir)) parents.push(dir);
   if (parents.length === 0) return Promise.resolve(bucketPath(bucket));
-  const asked = gw.client.statMany(parents).then(
+  return gw.client.statMany(parents).then(
     (reply) => {
       const i = reply.entries.findIndex((info) => info !== null);
       if (i >= 0) return parents[i];
@@ -255,7 +255,6 @@ function parentsBefore(gw: Gateway, bucket: string, key: string): Promise<string
     },
     () => undefined,
   );
-  return asked;
 }
 
 /**

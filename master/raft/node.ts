@@ -585,7 +585,7 @@ export class RaftNode {
     if (since < interval && this.bytesSinceSnapshot < (this.options.maxLogBytesBetweenSnapshots ?? MAX_LOG_BYTES_BETWEEN_SNAPSHOTS)) return;
     this.bytesSinceSnapshot = 0;
     const keep = this.options.compactKeepEntries ?? NODE_DEFAULTS.compactKeepEntries;
-    const meta = { index: this.appliedIndex, term: this.appliedTerm, conf: this.core!.confAt(this.appliedIndex) };
+    const meta = { index: this.appliedIndex, term: this.appliedTerm, conf };
     const compactIndex = Math.max(0, meta.index - keep);
     const taken = this.stateMachine.snapshot();
     if (this.storage.saveSnapshotStream === undefined) {
