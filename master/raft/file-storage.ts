@@ -1,7 +1,7 @@
 // Durable Storage: a write-ahead log (checksummed, length-prefixed records, one fdatasync per
 // batch) plus a snapshot file written with temp + fsync + rename + directory fsync. The log is
 // kept bounded by rewriting it without the compacted prefix after each snapshot.
-import { writeSync } from 'node:fs';
+import { fdatasyncSync, writeSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -46,6 +46,8 @@ export class FileStorage implements Storage {
   /** Calls of serialised() not yet settled. */
   private pending = 0;
   private closed = false;
+  /** The commit index held in memory is ahead of the last hard state written (persist). */
+  private commitUnwritten = false;
 
   private constructor(
     private readonly dir: string,
@@ -116,17 +118,28 @@ export class FileStorage implements Storage {
         await this.rewriteWal();
         return;
       }
-      const records: WalRecord[] = batch.entries.map((entry) => ({ kind: 'entry', entry }));
-      if (batch.hardState !== null) records.push({ kind: 'hardState', hardState: batch.hardState });
-      if (records.length === 0) return;
-      // Group commit: the whole Ready goes out in one write and one fdatasync. As etcd's
-      // MustSync: a Ready that only moves the commit index needs no fdatasync. Losing it in a
-      // crash only makes the node relearn the commit index from the leader; entries and the
-      // term and vote, which safety rests on, are always synced (and a later sync covers it).
       const last = this.memory.initialState();
       const mustSync = batch.entries.length > 0 || (batch.hardState !== null && (batch.hardState.term !== last.term || batch.hardState.vote !== last.vote));
-      await appendAll(this.wal, encodeRecords(records));
-      if (mustSync) await this.timedDatasync();
+      // A Ready that only moves the commit index is not written now: it goes with the next batch
+      // that is (or at close). As etcd's MustSync, it needs no fdatasync: losing it in a crash
+      // only makes the node relearn the commit index from the leader, while entries and the term
+      // and vote, which safety rests on, are always synced. Unwritten, it costs no write() on the
+      // path that answers a client (node.ts applies, answers, then persists such a Ready).
+      if (!mustSync && batch.hardState !== null) {
+        this.memory.persistSync(batch);
+        this.commitUnwritten = true;
+        return;
+      }
+      const records: WalRecord[] = batch.entries.map((entry) => ({ kind: 'entry', entry }));
+      const hardState = batch.hardState ?? (this.commitUnwritten ? last : null);
+      if (hardState !== null) records.push({ kind: 'hardState', hardState });
+      if (records.length === 0) return;
+      this.commitUnwritten = false;
+      // Group commit: the whole Ready goes out in one write and one fdatasync.
+      const bytes = encodeRecords(records);
+      await appendAll(this.wal, bytes);
+      if (mustSync && batch.mayBlock === true && bytes.byteLength <= BLOCKING_SYNC_MAX_BYTES) this.timedDatasyncHere();
+      else if (mustSync) await this.timedDatasync();
       this.memory.persistSync(batch);
     });
   }
@@ -167,8 +180,16 @@ export class FileStorage implements Storage {
     return this.serialised(async () => {
       if (this.closed) return;
       this.closed = true;
+      if (this.commitUnwritten) await appendAll(this.wal, encodeRecords([{ kind: 'hardState', hardState: this.memory.initialState() }]));
       await this.wal.close();
     });
+  }
+
+  /** fdatasync on this thread: for a small batch whose caller waits for nothing else (PersistBatch.mayBlock). */
+  private timedDatasyncHere(): void {
+    const startedMs = performance.now();
+    fdatasyncSync(this.wal.fd);
+    this.observer.walSynced?.((performance.now() - startedMs) / 1000);
   }
 
   private async timedDatasync(): Promise<void> {
@@ -263,6 +284,13 @@ function replay(records: readonly WalRecord[], snapshot: Snapshot): ReplayedStat
   }
   return { hardState, snapshot, baseIndex, baseTerm, entries };
 }
+
+/**
+ * A batch this small whose caller may block (PersistBatch.mayBlock) is synced on this thread. A
+ * larger one is a follower under load: it goes to the pool, so the next append is read and decoded
+ * while it syncs.
+ */
+const BLOCKING_SYNC_MAX_BYTES = 64 * 1024;
 
 /** A WAL append this small is written from this thread (a copy into the page cache); larger ones go to the pool. */
 const INLINE_WRITE_MAX_BYTES = 256 * 1024;

@@ -443,7 +443,8 @@ export class RaftNode {
   }
 
   private async handleReady(core: RaftCore, ready: Ready): Promise<void> {
-    const batch = { hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot };
+    // Only a leader has other work while its entries sync: its followers' replies, new proposals.
+    const batch = { hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot, mayBlock: core.role !== 'leader' };
     const mustPersist = ready.hardState !== null || ready.entries.length > 0 || ready.snapshot !== null;
     // A commit-only Ready (the one that answers clients) applies first and writes afterwards.
     const persistLast = onlyMovesCommit(ready, this.storage.initialState());

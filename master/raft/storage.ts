@@ -28,6 +28,13 @@ export interface PersistBatch {
   readonly snapshot: Snapshot | null;
   /** Appended in order; an entry at an index the log already holds truncates the log there. */
   readonly entries: readonly Entry[];
+  /**
+   * The caller has nothing else to do until this batch is durable (a follower, which answers the
+   * leader only then): a small batch may then be synced on the calling thread. Its fdatasync
+   * skips the thread pool's two wake-ups, which cost about as much as the sync itself on a busy
+   * machine.
+   */
+  readonly mayBlock?: boolean;
 }
 
 export interface Storage extends LogStorage {

@@ -7,7 +7,7 @@ import { RaftNode } from '../../../master/raft/node.js';
 import type { PersistBatch } from '../../../master/raft/storage.js';
 import type { Message } from '../../../master/raft/types.js';
 import { entries } from './helpers.js';
-import { KvStateMachine } from './kv.js';
+import { encodeKv, KvStateMachine } from './kv.js';
 
 /** A MemoryStorage whose writes wait until `complete()` is called. */
 class HeldStorage extends MemoryStorage {
@@ -19,6 +19,11 @@ class HeldStorage extends MemoryStorage {
 
   pending(): number {
     return this.held.length;
+  }
+
+  /** The batches being written, in order. */
+  batches(): PersistBatch[] {
+    return this.held.map((h) => h.batch);
   }
 
   /** Makes the held writes durable and lets the driver go on. */
@@ -57,6 +62,7 @@ t.test('Figure 2: a follower persists the entries before it acknowledges them', 
   node.receive({ type: 'append', from: 'n1', to: 'n2', term: 1, prevLogIndex: 0, prevLogTerm: 0, commit: 0, entries: entries(1, 1) });
   await settle();
   t.equal(storage.pending(), 1, 'the entries are being written');
+  t.equal(storage.batches()[0]!.mayBlock, true, 'a follower waits for nothing else: a small batch may sync on its thread');
   t.same(sent, [], 'no acknowledgement while the write is in flight');
   storage.complete();
   await settle();
@@ -78,4 +84,42 @@ t.test('Figure 2: a node persists its vote before it grants it', async (t) => {
   t.ok(grant !== undefined && grant.type === 'voteResp' && !grant.reject, 'granted once written');
   t.same(storage.initialState(), { term: 1, vote: 'n3', commit: 0 });
   await node.stop();
+});
+
+t.test('a leader never syncs on its thread: its followers\' replies and new proposals go on meanwhile', async (t) => {
+  const storage = new HeldStorage();
+  let tick = (): void => {};
+  const node = new RaftNode({
+    id: 'n1', peers: ['n1'], storage, transport: { send: () => {} }, stateMachine: new KvStateMachine(),
+    startTicker: (onTick) => {
+      tick = onTick;
+      return () => {};
+    },
+    raft: { random: () => 0 },
+  });
+  node.start();
+  for (let i = 0; i < 100 && node.status().role !== 'leader'; i++) {
+    tick();
+    await settle();
+    storage.complete();
+    await settle();
+  }
+  t.equal(node.status().role, 'leader', 'a group of one elects itself');
+  storage.complete();
+  await settle();
+  const applied = node.propose(encodeKv({ op: 'put', key: 'a', value: '1' }));
+  await settle();
+  const batch = storage.batches().find((b) => b.entries.length > 0);
+  t.ok(batch !== undefined, 'the proposal is being written');
+  t.equal(batch!.mayBlock, false, 'with its sync in the thread pool');
+  let done = false;
+  void applied.then(() => (done = true));
+  for (let i = 0; i < 10 && !done; i++) {
+    storage.complete();
+    await settle();
+  }
+  t.ok(done, 'and it is applied once written');
+  const stopped = node.stop();
+  storage.complete(); // the commit index of the last Ready, written after the answer
+  await stopped;
 });

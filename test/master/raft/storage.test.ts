@@ -237,3 +237,45 @@ t.test('with nothing pending, a persist has its records in the WAL before it ret
   t.same(reopened.entries(1, 3, 1 << 20).map((e) => e.index), [1, 2], 'both survive a reopen, in order');
   await reopened.close();
 });
+
+t.test('a Ready that only moves the commit index is written with the next batch, or at close', async (t) => {
+  const dir = await tempDir(t);
+  const s1 = await FileStorage.open({ dir });
+  await s1.persist({ hardState: { term: 1, vote: 'n1', commit: 0 }, entries: [entry(1, 1), entry(2, 1)], snapshot: null });
+  const written = (await stat(join(dir, 'raft.wal'))).size;
+  await s1.persist({ hardState: { term: 1, vote: 'n1', commit: 2 }, entries: [], snapshot: null });
+  t.equal(s1.initialState().commit, 2, 'the node holds the new commit index at once');
+  t.equal((await stat(join(dir, 'raft.wal'))).size, written, 'but writes nothing for it yet');
+  // A crash now (the WAL as it is, read by a fresh open): the entries, term and vote are there;
+  // the commit index is the one last written, which the leader teaches again.
+  const crashed = await FileStorage.open({ dir });
+  t.same(crashed.initialState(), { term: 1, vote: 'n1', commit: 0 });
+  t.equal(crashed.lastIndex(), 2);
+  await crashed.close();
+  await s1.persist({ hardState: null, entries: [entry(3, 1)], snapshot: null });
+  const afterNext = await FileStorage.open({ dir });
+  t.same(afterNext.initialState(), { term: 1, vote: 'n1', commit: 2 }, 'the next batch carries it');
+  t.equal(afterNext.lastIndex(), 3);
+  await afterNext.close();
+  await s1.persist({ hardState: { term: 1, vote: 'n1', commit: 3 }, entries: [], snapshot: null });
+  await s1.close();
+  const reopened = await FileStorage.open({ dir });
+  t.same(reopened.initialState(), { term: 1, vote: 'n1', commit: 3 }, 'a close writes what is left');
+  await reopened.close();
+});
+
+t.test('a batch whose caller may block is as durable as any', async (t) => {
+  const dir = await tempDir(t);
+  const synced: number[] = [];
+  const s1 = await FileStorage.open({ dir, observer: { walSynced: (s) => synced.push(s) } });
+  await s1.persist({ hardState: { term: 3, vote: 'n2', commit: 0 }, entries: [entry(1, 3)], snapshot: null, mayBlock: true });
+  // Large enough to go to the thread pool all the same.
+  await s1.persist({ hardState: null, entries: [entry(2, 3, 'y'.repeat(100_000))], snapshot: null, mayBlock: true });
+  t.equal(synced.length, 2, 'each batch is synced once, and timed');
+  const crashed = await FileStorage.open({ dir });
+  t.same(crashed.initialState(), { term: 3, vote: 'n2', commit: 0 });
+  t.equal(crashed.lastIndex(), 2);
+  t.equal(crashed.entries(2, 3, 1 << 20)[0]!.data.byteLength, 100_000);
+  await crashed.close();
+  await s1.close();
+});
