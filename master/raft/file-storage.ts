@@ -286,11 +286,11 @@ function replay(records: readonly WalRecord[], snapshot: Snapshot): ReplayedStat
 }
 
 /**
- * A batch this small whose caller may block (PersistBatch.mayBlock) is synced on this thread. A
- * larger one is a follower under load: it goes to the pool, so the next append is read and decoded
- * while it syncs.
+ * A batch this small whose caller may block (PersistBatch.mayBlock) is synced on this thread: a
+ * lone command, even a 4 KiB inline file (about 6 KiB as an entry). A larger one is a follower
+ * under load: it goes to the pool, so the next append is read and decoded while it syncs.
  */
-const BLOCKING_SYNC_MAX_BYTES = 64 * 1024;
+const BLOCKING_SYNC_MAX_BYTES = 8 * 1024;
 
 /** A WAL append this small is written from this thread (a copy into the page cache); larger ones go to the pool. */
 const INLINE_WRITE_MAX_BYTES = 256 * 1024;
