@@ -152,7 +152,8 @@ async function startDfs(): Promise<Dfs> {
   log(`dfs: 3 masters, 3 chunkservers in ${dir}`);
   const m = cluster.masters;
   // The masters' warm-up (CLUSTER_WARM_UP): JIT, connections, the first snapshot. Not timed, not
-  // shown. Each phase's client then warms up itself (WORKER_WARM_UP).
+  // shown. Each phase's client then warms up itself (WORKER_WARM_UP; a sequential round's,
+  // SEQUENTIAL_WARM_UP).
   const none = { sequential: 0, count: 0, inflight: 1 };
   await dfsPhase(m, 'mkdir', '/warm', CLUSTER_WARM_UP, 64, 1, none);
   await dfsPhase(m, 'create', '/warm-files', CLUSTER_WARM_UP / 4, 64, 1, none);

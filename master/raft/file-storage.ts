@@ -180,7 +180,8 @@ export class FileStorage implements Storage {
     return this.serialised(async () => {
       if (this.closed) return;
       this.closed = true;
-      if (this.commitUnwritten) await appendAll(this.wal, encodeRecords([{ kind: 'hardState', hardState: this.memory.initialState() }]));
+      // Best effort, as the commit index always is: after a failed WAL rewrite the log may be gone.
+      if (this.commitUnwritten) await appendAll(this.wal, encodeRecords([{ kind: 'hardState', hardState: this.memory.initialState() }])).catch(() => undefined);
       await this.wal.close();
     });
   }
@@ -236,6 +237,7 @@ export class FileStorage implements Storage {
     await rename(tmpPath, join(this.dir, WAL_FILE));
     await syncDirectory(this.dir);
     this.wal = await open(join(this.dir, WAL_FILE), 'a');
+    this.commitUnwritten = false; // the new log's hard state holds it
   }
 }
 

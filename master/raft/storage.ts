@@ -5,7 +5,10 @@ import type { Entry, HardState, Snapshot, SnapshotMeta } from './types.js';
 
 /** The read side the core uses. All indexes are log indexes; reads never block. */
 export interface LogStorage {
-  /** Hard state as last persisted; `commit` is never below the snapshot index. */
+  /**
+   * Hard state as last persisted (a commit index moved by a commit-only batch counts, though a
+   * file storage may write it only later: see persist); `commit` is never below the snapshot index.
+   */
   initialState(): HardState;
   /** First index still held in the log (entries before it were compacted away). */
   firstIndex(): number;
@@ -38,7 +41,11 @@ export interface PersistBatch {
 }
 
 export interface Storage extends LogStorage {
-  /** Makes the batch durable (one fdatasync for the WAL part) before resolving. */
+  /**
+   * Makes the batch durable (one fdatasync for the WAL part) before resolving. A batch that only
+   * moves the commit index may be kept in memory until the next batch or close: a crash may lose
+   * it, and the node relearns the commit index from the leader.
+   */
   persist(batch: PersistBatch): Promise<void>;
   /**
    * Durably stores a snapshot the local state machine took, then drops log entries up to
