@@ -54,6 +54,18 @@ function queryString(values: Record<string, unknown>, rng: Rng): string {
   return parts.length ? `?${parts.join('&')}` : '';
 }
 
+/** The chunk a handle as written in a path names to a chunkserver (express decodes it; chunkserver/routes/context.ts parses it), if any. */
+function servedHandle(written: string): number | undefined {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(written);
+  } catch {
+    return undefined;
+  }
+  const n = /^\d{1,16}$/.test(decoded) ? Number(decoded) : NaN;
+  return Number.isSafeInteger(n) && n >= 1 ? n : undefined;
+}
+
 /** The path's parameters: a chunk handle (real or hostile), a dashboard asset (or a traversal). */
 function fillParams(route: Route, rng: Rng, env: Env, kind: Kind): { path: string; handle?: number } {
   let handle: number | undefined;
@@ -61,7 +73,12 @@ function fillParams(route: Route, rng: Rng, env: Env, kind: Kind): { path: strin
     if (name === 'handle') {
       handle = pick(rng, env.pools.handles);
       if (kind !== 'mutated' || rng() < 0.5) return String(handle);
-      return pick(rng, ['0', '-1', '9007199254740993', 'abc', '..%2f..%2f1', '1e3', '00001', '%31', '1%2f..', `${handle}.chunk`, '%201', '1;', '0x10', String(handle)]);
+      const hostile = pick(rng, ['0', '-1', '9007199254740993', 'abc', '..%2f..%2f1', '1e3', '00001', '%31', '1%2f..', `${handle}.chunk`, '%201', '1;', '0x10', String(handle)]);
+      // Some of these name a real chunk after all ('%31' and '00001' are chunk 1 to the server):
+      // the credential is then chosen, and the answer judged, for that chunk. (Seed 383333042
+      // sent chunk 1's read token, as "another chunk's", to `%31`, and the chunkserver rightly served it.)
+      handle = servedHandle(hostile) ?? handle;
+      return hostile;
     }
     if (name === 'asset') return pick(rng, ['dashboard.js', 'index.html', 'dashboard.css', '..%2f..%2fpackage.json', '%2e%2e%2f%2e%2e%2fsecret', '..%5c..%5csecret', 'nope.js', '.%2e', '%00']);
     return 'x';
