@@ -4,6 +4,7 @@
 import { CHUNK_TOKEN_HEADER } from '../../../common/auth.js';
 import { routeFor } from '../../../common/contract/index.js';
 import type { Route } from '../../../common/contract/route.js';
+import { parseIntParam } from '../../../common/server.js';
 import { chunkTokenFor, type ChunkTokens, type Credential, type Credentials } from './credentials.js';
 import { deepJson, fieldsOf, malformedJson, manyKeys, mutateObject, mutatePath, pick, sample, wrongValue, type Pools, type Rng } from './inputs.js';
 import type { RawRequest } from './wire.js';
@@ -54,16 +55,13 @@ function queryString(values: Record<string, unknown>, rng: Rng): string {
   return parts.length ? `?${parts.join('&')}` : '';
 }
 
-/** The chunk a handle as written in a path names to a chunkserver (express decodes it; chunkserver/routes/context.ts parses it), if any. */
+/** The chunk a handle as written in a path names to a chunkserver (express decodes it; chunkserver/routes/context.ts parses it as here), if any. */
 function servedHandle(written: string): number | undefined {
-  let decoded: string;
   try {
-    decoded = decodeURIComponent(written);
+    return parseIntParam(decodeURIComponent(written), 'handle', { min: 1 });
   } catch {
-    return undefined;
+    return undefined; // not a handle, or a malformed escape
   }
-  const n = /^\d{1,16}$/.test(decoded) ? Number(decoded) : NaN;
-  return Number.isSafeInteger(n) && n >= 1 ? n : undefined;
 }
 
 /** The path's parameters: a chunk handle (real or hostile), a dashboard asset (or a traversal). */
