@@ -49,7 +49,7 @@ export const CLUSTER = {
   /** Prometheus's text format (docs/METRICS.md). */
   metrics: get({ server: 'every server', path: '/metrics', reply: 'text', caller: 'public' }),
   raftStatus: get({ server: master, path: '/v1/raft/status', reply: RaftStatusReply, caller: 'public' }),
-  /** An HTTP upgrade to `dfs-raft/1`: a master's Raft messages to another (master/raft/stream-transport.ts), not an express route. */
+  /** An HTTP upgrade to `dfs-raft/2` (or `dfs-raft/1`): a master's Raft messages to another (master/raft/stream-transport.ts), not an express route. */
   raftStream: get({ server: master, path: '/v1/raft/stream', reply: 'stream', caller: 'member' }),
   /** The group as a master sees it, for masters only (signed with the cluster secret: master/peer-guard.ts): `dfs master --join <addr>` reads it, and a master removed while down learns it so. */
   raftGroup: get({ server: master, path: '/v1/raft/group', reply: RaftGroupReply, caller: 'member' }),

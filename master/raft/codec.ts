@@ -1,4 +1,9 @@
-// JSON wire encoding of Raft messages. Bytes (entry data, snapshot chunks) travel as base64.
+// Wire encodings of Raft messages, two of them:
+// - JSON (`dfs-raft/1`): {"messages":[...]}, bytes (entry data, snapshot chunks) as base64;
+// - binary (`dfs-raft/2`): the same JSON without the bytes, then the bytes raw (encodeBinaryBatch).
+//   base64 made an entry 4/3 of its size on the wire, and encoding it cost the leader 40 µs per
+//   4 KiB file (5.6 KiB of command; two followers), decoding it 12 µs on each follower; the binary
+//   body costs 3 and 2 (measured 2026-12-07).
 // decode* treat their input as untrusted: every field is type- and range-checked, every size is
 // bounded, and anything malformed throws RaftError('RAFT_BAD_MESSAGE').
 import { validConf } from './conf-change.js';
@@ -38,7 +43,7 @@ export function encodeMessage(message: Message): Json {
  * looked up in `entryCache` first: one Ready sends the same entries to every follower, and each
  * is encoded (base64, then JSON) once for all of them.
  */
-export function messageJson(message: Message, entryCache?: Map<Entry, string>): string {
+export function messageJson(message: Message, entryCache?: EntryCache): string {
   if (message.type !== 'append' || message.entries.length === 0 || entryCache === undefined) return JSON.stringify(encodeMessage(message));
   const { entries, ...rest } = message;
   const parts = entries.map((entry) => {
@@ -50,6 +55,70 @@ export function messageJson(message: Message, entryCache?: Map<Entry, string>): 
     return json;
   });
   return `${JSON.stringify(rest).slice(0, -1)},"entries":[${parts.join(',')}]}`;
+}
+
+/** Where messageJson keeps an entry's JSON: a Map for one Ready, a WeakMap for a transport's life. */
+export interface EntryCache {
+  get(entry: Entry): string | undefined;
+  set(entry: Entry, json: string): unknown;
+}
+
+/**
+ * A batch as a binary body (`dfs-raft/2`), after `headroom` bytes left for the caller (a frame's
+ * length): a 4-byte big-endian length H, H bytes of UTF-8 JSON {"messages":[...]} in which each
+ * append entry and each snapshot chunk carries `size` where the JSON encoding has `data`, then
+ * those bytes, raw, in the order they appear in the JSON.
+ */
+export function encodeBinaryBatch(messages: readonly Message[], headroom = 0): Buffer {
+  const payloads: Uint8Array[] = [];
+  const heads = messages.map((message): Json => {
+    switch (message.type) {
+      case 'append':
+        for (const entry of message.entries) payloads.push(entry.data);
+        return { ...message, entries: message.entries.map((e) => ({ term: e.term, index: e.index, size: e.data.byteLength })) };
+      case 'snapshot': {
+        const { data, ...rest } = message;
+        payloads.push(data);
+        return { ...rest, meta: encodeMeta(message.meta), size: data.byteLength };
+      }
+      default:
+        return { ...message };
+    }
+  });
+  const header = JSON.stringify({ messages: heads });
+  const headerBytes = Buffer.byteLength(header);
+  let total = headroom + 4 + headerBytes;
+  for (const p of payloads) total += p.byteLength;
+  const out = Buffer.allocUnsafe(total);
+  out.writeUInt32BE(headerBytes, headroom);
+  let at = headroom + 4 + out.write(header, headroom + 4, 'utf8');
+  for (const p of payloads) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
+/** Parses and validates a binary body (encodeBinaryBatch); every byte of it must be accounted for. */
+export function decodeBinaryBatch(body: Uint8Array): Message[] {
+  const buffer = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  if (buffer.byteLength < 4) fail('binary body shorter than its header length');
+  const headerBytes = buffer.readUInt32BE(0);
+  if (headerBytes > buffer.byteLength - 4) fail('header longer than the body');
+  let at = 4 + headerBytes;
+  // Each payload is copied out, so an entry kept in the log does not hold the whole frame.
+  const take = (o: Record<string, unknown>, key: string): Uint8Array => {
+    if (field(o, key) !== undefined) fail(`${key} travels raw after the header, not in it`);
+    const size = count(o, 'size');
+    if (size > CODEC_LIMITS.maxDataBytes) fail(`${key} is too large`);
+    if (size > buffer.byteLength - at) fail(`${key} runs past the body`);
+    const copy = Buffer.from(buffer.subarray(at, at + size));
+    at += size;
+    return new Uint8Array(copy.buffer, copy.byteOffset, copy.byteLength);
+  };
+  const messages = batchOf(parseJson(buffer.subarray(4, 4 + headerBytes))).map((m) => decodeMessage(m, take));
+  if (at !== buffer.byteLength) fail(`${buffer.byteLength - at} bytes after the last payload`);
+  return messages;
 }
 
 function encodeMeta(meta: SnapshotMeta): Json {
@@ -70,14 +139,22 @@ export function encodeMessageBatch(messages: readonly Message[]): string {
 /** Parses and validates a batch body (a JSON string, bytes, or an already parsed value). */
 export function decodeMessageBatch(body: unknown): Message[] {
   const value = typeof body === 'string' || body instanceof Uint8Array ? parseJson(body) : body;
+  return batchOf(value).map((m) => decodeMessage(m));
+}
+
+/** The messages of a parsed {"messages":[...]}, bounded in number. */
+function batchOf(value: unknown): unknown[] {
   const messages = field(asObject(value, 'body'), 'messages');
   if (!Array.isArray(messages)) fail('messages must be an array');
   if (messages.length > CODEC_LIMITS.maxMessagesPerBatch) fail(`more than ${CODEC_LIMITS.maxMessagesPerBatch} messages`);
-  return messages.map((m) => decodeMessage(m));
+  return messages;
 }
 
-/** Validates one message (a parsed JSON value). */
-export function decodeMessage(value: unknown): Message {
+/** Reads a field of bytes: base64 in the JSON encoding, raw after the header in the binary one. */
+type BytesReader = (o: Record<string, unknown>, key: string) => Uint8Array;
+
+/** Validates one message (a parsed JSON value); its bytes come from `data` (base64 fields by default). */
+export function decodeMessage(value: unknown, data: BytesReader = bytes): Message {
   const o = asObject(value, 'message');
   const type = field(o, 'type');
   if (typeof type !== 'string' || !(MESSAGE_TYPES as readonly string[]).includes(type)) fail(`unknown message type ${String(type)}`);
@@ -103,7 +180,7 @@ export function decodeMessage(value: unknown): Message {
         const index = count(entry, 'index');
         // Entries must be contiguous after prevLogIndex, or the log would get a gap.
         if (index !== prevLogIndex + 1 + i) fail('append entries are not contiguous');
-        return { term: count(entry, 'term'), index, data: bytes(entry, 'data') };
+        return { term: count(entry, 'term'), index, data: data(entry, 'data') };
       });
       return { type: 'append', ...envelope, prevLogIndex, prevLogTerm: count(o, 'prevLogTerm'), entries: decoded, commit: count(o, 'commit') };
     }
@@ -129,11 +206,11 @@ export function decodeMessage(value: unknown): Message {
         conf === undefined
           ? { index: count(metaObject, 'index'), term: count(metaObject, 'term') }
           : { index: count(metaObject, 'index'), term: count(metaObject, 'term'), conf };
-      const data = bytes(o, 'data');
+      const chunk = data(o, 'data');
       const totalBytes = count(o, 'totalBytes');
       const offset = count(o, 'offset');
-      if (offset + data.byteLength > totalBytes) fail('snapshot chunk beyond totalBytes');
-      return { type: 'snapshot', ...envelope, meta, totalBytes, offset, data };
+      if (offset + chunk.byteLength > totalBytes) fail('snapshot chunk beyond totalBytes');
+      return { type: 'snapshot', ...envelope, meta, totalBytes, offset, data: chunk };
     }
     case 'snapshotResp':
       return { type: 'snapshotResp', ...envelope, snapshotIndex: count(o, 'snapshotIndex'), offset: count(o, 'offset') };

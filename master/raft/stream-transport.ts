@@ -1,24 +1,34 @@
 // Raft messages over one long-lived TCP stream per peer and direction. The sender opens
-// `GET /v1/raft/stream` with `Upgrade: dfs-raft/1` on the peer's HTTP port; the peer checks the
+// `GET /v1/raft/stream` with `Upgrade: dfs-raft/2` on the peer's HTTP port; the peer checks the
 // request once (path, protocol, cluster secret), answers 101, and from then on the socket carries
-// frames: a 4-byte big-endian length, then a JSON batch {"messages":[...]} (codec.ts). Compared
+// frames: a 4-byte big-endian length, then a batch of messages in the binary encoding (codec.ts:
+// a JSON header, then entry and snapshot bytes raw). Compared
 // with a POST per batch this saves header parsing, routing and authentication per batch, sets
 // TCP_NODELAY, and keeps messages to a peer in order. Delivery is still best effort: a failed
 // or stalled stream drops its queue, reports the peer unreachable and is dialled again with
 // backoff; Raft retransmits what was lost (etcd's rafthttp streams work the same way).
+//
+// Versions: a receiver takes `dfs-raft/1` too (the same frames, each a JSON batch with the bytes
+// in base64), which masters before 2026-12-08 speak and accept only. A sender whose `dfs-raft/2`
+// dial is refused with 400 (such a master, in a rolling upgrade) dials again at once with
+// `dfs-raft/1` and speaks it on that stream; every new stream tries `dfs-raft/2` first.
 import { request as httpRequest, type ClientRequest, type IncomingMessage, type Server } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { ConnectionOptions } from 'node:tls';
 import type { Duplex } from 'node:stream';
-import { decodeMessageBatch, messageJson } from './codec.js';
+import { decodeBinaryBatch, decodeMessageBatch, encodeBinaryBatch, messageJson } from './codec.js';
 import { RaftError } from './errors.js';
 import type { Transport } from './node.js';
 import type { Entry, Message, NodeId } from './types.js';
 
 /** CLUSTER.raftStream in the wire contract (common/contract/cluster.ts): master/raft imports nothing of the project, so test/common/contract.test.ts holds the two equal. */
 export const RAFT_STREAM_PATH = '/v1/raft/stream';
-/** The Upgrade protocol token; a peer speaking another version is refused with 400. */
-export const RAFT_STREAM_PROTOCOL = 'dfs-raft/1';
+/** The Upgrade protocol token a sender asks for first: frames of the binary encoding. */
+export const RAFT_STREAM_PROTOCOL = 'dfs-raft/2';
+/** The token of the JSON encoding, all a master before 2026-12-08 speaks; a sender falls back to it on 400. */
+export const RAFT_STREAM_PROTOCOL_JSON = 'dfs-raft/1';
+/** Every token a receiver accepts; another is refused with 400. */
+const ACCEPTED_PROTOCOLS: readonly string[] = [RAFT_STREAM_PROTOCOL, RAFT_STREAM_PROTOCOL_JSON];
 
 export interface StreamTransportOptions {
   /** Peer id → "host:port" of its master HTTP listener (this node may be included; it is skipped). */
@@ -58,9 +68,11 @@ interface PeerLink {
   readonly peer: NodeId;
   readonly host: string;
   readonly port: number;
-  /** Encoded messages not yet written. */
-  queue: string[];
+  /** Messages not yet written (encoded when written, in the stream's protocol). */
+  queue: Message[];
   socket: Duplex | null;
+  /** The protocol of the open stream or the dial under way. */
+  protocol: string;
   dialing: ClientRequest | null;
   /** Set while the socket's buffer is full (write returned false) until 'drain'. */
   stalled: NodeJS.Timeout | null;
@@ -73,14 +85,40 @@ function splitAddress(address: string): { host: string; port: number } {
   return { host: address.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(address.slice(at + 1)) };
 }
 
-/** One length-prefixed frame holding `parts` (already JSON-encoded messages) as a batch. */
-function frame(parts: string[]): Buffer {
-  const body = `{"messages":[${parts.join(',')}]}`;
+function newLink(peer: NodeId, address: string): PeerLink {
+  return { peer, ...splitAddress(address), queue: [], socket: null, protocol: RAFT_STREAM_PROTOCOL, dialing: null, stalled: null, redial: null, backoffMs: 0 };
+}
+
+/** One length-prefixed frame holding `messages` in the binary encoding. */
+function binaryFrame(messages: readonly Message[]): Buffer {
+  const out = encodeBinaryBatch(messages, 4);
+  out.writeUInt32BE(out.byteLength - 4, 0);
+  return out;
+}
+
+/** One length-prefixed frame holding `messages` as a JSON batch (`dfs-raft/1`); `cache` encodes an entry once for every follower. */
+function jsonFrame(messages: readonly Message[], cache: WeakMap<Entry, string>): Buffer {
+  const body = `{"messages":[${messages.map((m) => messageJson(m, cache)).join(',')}]}`;
   const length = Buffer.byteLength(body);
   const out = Buffer.allocUnsafe(4 + length);
   out.writeUInt32BE(length, 0);
   out.write(body, 4, 'utf8');
   return out;
+}
+
+/** About what a message adds to a frame: its bytes, and a little for its fields (base64 adds a third, within the receiver's twice the frame size). */
+function messageBytes(message: Message): number {
+  switch (message.type) {
+    case 'append': {
+      let bytes = 160;
+      for (const e of message.entries) bytes += 48 + e.data.byteLength;
+      return bytes;
+    }
+    case 'snapshot':
+      return 320 + message.data.byteLength;
+    default:
+      return 160;
+  }
 }
 
 export class StreamTransport implements Transport {
@@ -89,29 +127,29 @@ export class StreamTransport implements Transport {
   private closed = false;
   /** Messages dropped: a full queue, or a stream that failed with them queued (for metrics). */
   droppedMessages = 0;
+  /** Entries' JSON for streams that speak `dfs-raft/1`: encoded once for all of them, dropped with the entry. */
+  private readonly jsonEntries = new WeakMap<Entry, string>();
 
   constructor(options: StreamTransportOptions) {
     this.opts = { ...STREAM_TRANSPORT_DEFAULTS, ...options };
     for (const [peer, address] of Object.entries(options.peers)) {
-      this.links.set(peer, { peer, ...splitAddress(address), queue: [], socket: null, dialing: null, stalled: null, redial: null, backoffMs: 0 });
+      this.links.set(peer, newLink(peer, address));
     }
   }
 
   /** Starts sending to a member added to the group at run time (a no-op for one already known). */
   addPeer(peer: NodeId, address: string): void {
     if (this.closed || this.links.has(peer)) return;
-    this.links.set(peer, { peer, ...splitAddress(address), queue: [], socket: null, dialing: null, stalled: null, redial: null, backoffMs: 0 });
+    this.links.set(peer, newLink(peer, address));
   }
 
   send(messages: readonly Message[]): void {
     if (this.closed) return;
     const touched = new Set<PeerLink>();
-    // The entries of one Ready, encoded once for every follower they go to.
-    const entryCache = new Map<Entry, string>();
     for (const message of messages) {
       const link = this.links.get(message.to);
       if (link === undefined) continue;
-      link.queue.push(messageJson(message, entryCache));
+      link.queue.push(message);
       if (link.queue.length > this.opts.maxQueuedMessagesPerPeer) {
         link.queue.shift();
         this.droppedMessages++;
@@ -141,15 +179,16 @@ export class StreamTransport implements Transport {
       return;
     }
     while (link.stalled === null && link.queue.length > 0) {
-      const parts: string[] = [];
+      const batch: Message[] = [];
       let bytes = 0;
-      while (link.queue.length > 0 && (parts.length === 0 || bytes + link.queue[0]!.length <= this.opts.maxFrameBytes)) {
-        const part = link.queue.shift()!;
-        bytes += part.length + 1;
-        parts.push(part);
+      while (link.queue.length > 0 && (batch.length === 0 || bytes + messageBytes(link.queue[0]!) <= this.opts.maxFrameBytes)) {
+        const message = link.queue.shift()!;
+        bytes += messageBytes(message);
+        batch.push(message);
       }
-      this.opts.onSent?.(link.peer, parts.length);
-      if (!link.socket.write(frame(parts))) {
+      this.opts.onSent?.(link.peer, batch.length);
+      const frame = link.protocol === RAFT_STREAM_PROTOCOL ? binaryFrame(batch) : jsonFrame(batch, this.jsonEntries);
+      if (!link.socket.write(frame)) {
         // The peer (or the network) is not keeping up: wait for 'drain', but not for ever.
         const socket = link.socket;
         link.stalled = setTimeout(() => socket.destroy(new Error('raft stream stalled')), this.opts.timeoutMs);
@@ -157,7 +196,8 @@ export class StreamTransport implements Transport {
     }
   }
 
-  private dial(link: PeerLink): void {
+  private dial(link: PeerLink, protocol = RAFT_STREAM_PROTOCOL): void {
+    link.protocol = protocol;
     const headers = typeof this.opts.headers === 'function' ? this.opts.headers(RAFT_STREAM_PATH) : this.opts.headers;
     const target = {
       host: link.host,
@@ -165,7 +205,7 @@ export class StreamTransport implements Transport {
       method: 'GET',
       path: RAFT_STREAM_PATH,
       agent: false as const,
-      headers: { ...headers, connection: 'Upgrade', upgrade: RAFT_STREAM_PROTOCOL },
+      headers: { ...headers, connection: 'Upgrade', upgrade: protocol },
     };
     const req = this.opts.tls ? httpsRequest({ ...target, ...this.opts.tls }) : httpRequest(target);
     link.dialing = req;
@@ -174,11 +214,13 @@ export class StreamTransport implements Transport {
       clearTimeout(timer);
       if (link.dialing === req) this.fail(link);
     };
-    req.on('upgrade', (_res: IncomingMessage, socket: Duplex, _head: Buffer) => {
+    req.on('upgrade', (res: IncomingMessage, socket: Duplex, _head: Buffer) => {
       clearTimeout(timer);
       link.dialing = null;
-      if (this.closed) {
+      if (this.closed || res.headers.upgrade !== protocol) {
+        // A peer that switched to a protocol other than the one asked for is not a dfs master.
         socket.destroy();
+        if (!this.closed) this.fail(link);
         return;
       }
       (socket as Duplex & { setNoDelay?(v: boolean): void }).setNoDelay?.(true);
@@ -197,9 +239,16 @@ export class StreamTransport implements Transport {
       });
       this.flush(link);
     });
-    // Anything but 101: the peer is starting, refuses our secret, or is not a master.
+    // Anything but 101: the peer is starting, refuses our secret, or is not a master; or, 400 to
+    // `dfs-raft/2`, a master from before it, which is dialled again with `dfs-raft/1` at once.
     req.on('response', (res: IncomingMessage) => {
       res.resume();
+      if (res.statusCode === 400 && protocol === RAFT_STREAM_PROTOCOL && link.dialing === req && !this.closed) {
+        clearTimeout(timer);
+        link.dialing = null;
+        this.dial(link, RAFT_STREAM_PROTOCOL_JSON);
+        return;
+      }
       failed();
     });
     req.on('error', failed);
@@ -279,16 +328,18 @@ export function acceptRaftStreams(server: Server, options: RaftStreamServerOptio
     socket.on('error', () => undefined);
     const path = (req.url ?? '').split('?')[0];
     if (path !== RAFT_STREAM_PATH) return refuse(socket, 404, 'Not Found', 'NOT_FOUND', 'no such route');
-    if (req.headers.upgrade !== RAFT_STREAM_PROTOCOL) {
-      return refuse(socket, 400, 'Bad Request', 'INVALID_ARGUMENT', `raft streams speak ${RAFT_STREAM_PROTOCOL}`);
+    const protocol = req.headers.upgrade ?? '';
+    if (!ACCEPTED_PROTOCOLS.includes(protocol)) {
+      return refuse(socket, 400, 'Bad Request', 'INVALID_ARGUMENT', `raft streams speak ${ACCEPTED_PROTOCOLS.join(' or ')}`);
     }
+    const decode = protocol === RAFT_STREAM_PROTOCOL ? decodeBinaryBatch : decodeMessageBatch;
     const verdict = options.authorize(req);
     if (typeof verdict === 'string') return refuse(socket, 401, 'Unauthorized', 'UNAUTHORIZED', verdict);
     if (verdict !== undefined && 'refused' in verdict) return refuse(socket, 401, 'Unauthorized', verdict.code, verdict.refused);
     const member = verdict?.member;
     const sink = options.sink();
     if (sink === undefined) return refuse(socket, 503, 'Service Unavailable', 'UNAVAILABLE', 'raft is starting');
-    socket.write(`HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${RAFT_STREAM_PROTOCOL}\r\n\r\n`);
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${protocol}\r\n\r\n`);
     (socket as Duplex & { setNoDelay?(v: boolean): void }).setNoDelay?.(true);
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -296,7 +347,7 @@ export function acceptRaftStreams(server: Server, options: RaftStreamServerOptio
     const onData = (chunk: Buffer): void => {
       try {
         for (const body of reader.push(chunk)) {
-          for (const message of decodeMessageBatch(body)) {
+          for (const message of decode(body)) {
             if (member !== undefined && message.from !== member) {
               // Only a bug or an impostor does this: refuse it, and the stream with it.
               options.onForged?.(member, message.from);

@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import t from 'tap';
 import { request } from 'undici';
 import { chunkserverSigner, PEER_AUTH_HEADER, signPeerRequest } from '../../dist/common/peer-auth.js';
+import { encodeBinaryBatch } from '../../dist/master/raft/codec.js';
 import { RAFT_STREAM_PATH, RAFT_STREAM_PROTOCOL } from '../../dist/master/raft/stream-transport.js';
+import type { Message } from '../../dist/master/raft/types.js';
 import { ADMIN_TOKEN, DFS, TestCluster, waitFor } from '../helpers/cluster.js';
 
 const SECRET = Buffer.from('test-secret-0123456789abcdef');
@@ -46,11 +48,11 @@ function openStream(addr: string, headers: Record<string, string>): Promise<{ so
   });
 }
 
-function frame(messages: unknown[]): Buffer {
-  const body = Buffer.from(JSON.stringify({ messages }));
-  const head = Buffer.alloc(4);
-  head.writeUInt32BE(body.length, 0);
-  return Buffer.concat([head, body]);
+/** A frame of `messages` in the stream's protocol (dfs-raft/2: binary). */
+function frame(messages: Message[]): Buffer {
+  const out = encodeBinaryBatch(messages, 4);
+  out.writeUInt32BE(out.byteLength - 4, 0);
+  return out;
 }
 
 function closed(socket: Socket): Promise<void> {

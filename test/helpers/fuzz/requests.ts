@@ -157,7 +157,7 @@ export function buildRequest(route: Route, cls: Credential, kind: Kind, rng: Rng
       headers['content-type'] = 'application/octet-stream';
     }
   }
-  if (route.reply === 'stream' && route.caller === 'member') Object.assign(headers, { connection: 'Upgrade', upgrade: 'dfs-raft/1' });
+  if (route.reply === 'stream' && route.caller === 'member') Object.assign(headers, { connection: 'Upgrade', upgrade: pick(rng, ['dfs-raft/2', 'dfs-raft/1']) });
   switch (kind) {
     case 'oversized':
       // Over the entry's limit by one byte: declared (and for small limits sent); a POST's 8 MiB is declared, not sent.
