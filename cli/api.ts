@@ -7,7 +7,6 @@ import { z } from 'zod';
 import { DfsClient, type ClientOptions } from './client.js';
 import { DfsReadStream, DfsWriteStream, type ReadStreamOptions, type WriteStreamOptions } from './api-streams.js';
 import { MAX_QUEUED_RECORDS } from './record-batch.js';
-import { initChecksums } from '../common/checksum.js';
 import { DEFAULT_MASTERS, parseAddrList } from '../common/config.js';
 import { DfsError, toDfsError } from '../common/errors.js';
 import { closeHttpAgent } from '../common/http.js';
@@ -156,10 +155,8 @@ export class DfsHandle {
   /** A new file with `data` as its bytes; complete once this resolves. */
   writeFile(path: string, data: Uint8Array | string, opts: WriteFileOptions = {}): Promise<EntryInfo> {
     return settle(async () => {
-      await initChecksums(); // put hashes each block as it sends it
-      const bytes = typeof data === 'string' ? Buffer.from(data, opts.encoding ?? 'utf8') : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-      const source = Readable.from(bytes.length > 0 ? [bytes] : [], { objectMode: false });
-      return this.client.put(source, path, { overwrite: opts.overwrite, replication: opts.replication, parents: opts.parents });
+      const bytes = typeof data === 'string' ? Buffer.from(data, opts.encoding ?? 'utf8') : data;
+      return this.client.put(bytes, path, { overwrite: opts.overwrite, replication: opts.replication, parents: opts.parents });
     });
   }
 
@@ -169,9 +166,7 @@ export class DfsHandle {
    */
   appendFile(path: string, data: Uint8Array | string | Readable, opts: { encoding?: BufferEncoding } = {}): Promise<EntryInfo> {
     return settle(async () => {
-      if (data instanceof Readable) return this.client.append(data, path);
-      const bytes = typeof data === 'string' ? Buffer.from(data, opts.encoding ?? 'utf8') : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-      return this.client.append(Readable.from(bytes.length > 0 ? [bytes] : [], { objectMode: false }), path);
+      return this.client.append(typeof data === 'string' ? Buffer.from(data, opts.encoding ?? 'utf8') : data, path);
     });
   }
 

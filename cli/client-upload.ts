@@ -93,8 +93,9 @@ export class Uploader {
    * pipeline is retried on fresh servers; while one chunk waits for its acknowledgement (every
    * replica fsyncing), the next one already streams, so at most two chunks are held. The file
    * becomes visible only on complete. An empty source makes an empty file in one master call.
+   * `source` may be bytes in memory, read as they are (keep them unchanged until this resolves).
    */
-  async put(source: Readable, path: string, opts: PutOptions = {}): Promise<EntryInfo> {
+  async put(source: Readable | Uint8Array, path: string, opts: PutOptions = {}): Promise<EntryInfo> {
     await initChecksums(); // blocks are hashed as they are sent; a program using the package has not loaded the hasher
     const halt = new Halt(opts.signal);
     try {
@@ -164,7 +165,7 @@ export class Uploader {
    * succeeds; a failed append is abandoned and leaves the file as it was. Options as put's
    * (`overwrite`, `parents` and `replication` do not apply: the file has its own).
    */
-  async append(source: Readable, path: string, opts: PutOptions = {}): Promise<EntryInfo> {
+  async append(source: Readable | Uint8Array, path: string, opts: PutOptions = {}): Promise<EntryInfo> {
     await initChecksums();
     const halt = new Halt(opts.signal);
     try {

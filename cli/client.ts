@@ -58,13 +58,13 @@ export class DfsClient extends MetaClient {
     }, opts.recordBatch ?? DEFAULT_BATCH_RECORDS);
   }
 
-  /** See Uploader.put: streams `source` into a new file at `path`. */
-  put(source: Readable, path: string, opts: PutOptions = {}): Promise<EntryInfo> {
+  /** See Uploader.put: streams `source` (or writes bytes in memory) into a new file at `path`. */
+  put(source: Readable | Uint8Array, path: string, opts: PutOptions = {}): Promise<EntryInfo> {
     return asOneOperation(() => this.uploader.put(source, path, opts));
   }
 
   /** See Uploader.append: adds `source`'s bytes to the end of the complete file at `path`. */
-  append(source: Readable, path: string, opts: PutOptions = {}): Promise<EntryInfo> {
+  append(source: Readable | Uint8Array, path: string, opts: PutOptions = {}): Promise<EntryInfo> {
     return this.uploader.append(source, path, opts);
   }
 
@@ -102,7 +102,7 @@ export class DfsClient extends MetaClient {
       const info = await this.stat(path, true);
       if (!info.inline) continue;
       const bytes = await collect((sink) => this.getRange(path, sink, 0, info.size, info));
-      await this.put(Readable.from([bytes]), path, { overwrite: true, inline: false, replication: info.replication });
+      await this.put(bytes, path, { overwrite: true, inline: false, replication: info.replication });
     }
     return super.concat(sources, target, overwrite);
   }

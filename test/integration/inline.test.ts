@@ -84,6 +84,11 @@ t.test('inline files on a 3-master cluster', async (t) => {
     files.set('/api/a.bin', other);
     await client.put(Readable.from([data]), '/api/chunks.bin', { parents: true, inline: false });
     t.equal((await client.stat('/api/chunks.bin', true)).chunks?.length, 1, 'inline: false writes chunks');
+    const backing = randomBytesSeeded(8000, 45);
+    const view = new Uint8Array(backing.buffer, backing.byteOffset + 500, 2500);
+    t.match(await client.put(view, '/api/mem.bin'), { size: 2500, chunkCount: 0 }, 'bytes in memory (a view into a larger buffer) go inline too');
+    t.ok((await collect((sink) => client.get('/api/mem.bin', sink))).equals(backing.subarray(500, 3000)), 'its own bytes, not the buffer behind it');
+    files.set('/api/mem.bin', backing.subarray(500, 3000));
   });
 
   await t.test('a bad inline body is refused with a code and changes nothing', async (t) => {

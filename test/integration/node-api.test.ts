@@ -90,6 +90,25 @@ t.test('a multi-chunk file streams in and out with pipeline(), byte for byte', a
   t.equal((await dfs.readFile('/in/empty')).length, 0, 'a stream ended at once makes an empty file');
 });
 
+t.test('put, writeFile and appendFile take bytes in memory as they are: empty, inline, chunks, a view into a larger buffer', async (t) => {
+  const empty = await dfs.client.put(new Uint8Array(0), '/mem/empty', { parents: true });
+  t.match(empty, { size: 0, state: 'complete' }, 'no bytes: an empty file');
+  const backing = randomBytesSeeded(10_000, 23);
+  const view = new Uint8Array(backing.buffer, backing.byteOffset + 1000, 3000);
+  const small = await dfs.client.put(view, '/mem/small');
+  t.equal(small.size, 3000, 'a view: its own bytes, not the buffer behind it');
+  t.equal((await dfs.client.stat('/mem/small', true)).chunks?.length, 1, 'one chunk (inline files are off here: test/integration/inline.test.ts puts bytes inline)');
+  t.ok((await dfs.readFile('/mem/small')).equals(backing.subarray(1000, 4000)), 'read back byte for byte');
+  const big = new Uint8Array(data); // a plain Uint8Array, not a Buffer
+  const file = await dfs.client.put(big, '/mem/big');
+  t.match(file, { size: data.length, chunkCount: 4 }, 'several chunks from one piece in memory');
+  t.ok((await dfs.readFile('/mem/big')).equals(data), 'read back byte for byte');
+  await dfs.writeFile('/mem/w', view);
+  await dfs.appendFile('/mem/w', new Uint8Array(backing.buffer, backing.byteOffset, 10));
+  t.ok((await dfs.readFile('/mem/w')).equals(Buffer.concat([backing.subarray(1000, 4000), backing.subarray(0, 10)])), 'writeFile, then appendFile, of views');
+  t.equal((await failure(() => dfs.client.put(view, '/mem/small')))?.code, 'EXISTS', 'a put of bytes over a file, without overwrite, is refused as any put');
+});
+
 t.test('ranges: inside a chunk, across an edge, a whole chunk, the last byte, past the end', async (t) => {
   await dfs.writeFile('/ranges.bin', data);
   const size = data.length;
