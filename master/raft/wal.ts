@@ -19,46 +19,63 @@ const KIND_ENTRY = 1;
 const KIND_HARD_STATE = 2;
 const KIND_BASE = 3;
 
+/**
+ * The records as one buffer, each framed. Written in place: one allocation for the whole batch
+ * (a follower's append of 64 inline files is 360 KiB; building each record and then joining them
+ * copied every entry three times).
+ */
 export function encodeRecords(records: readonly WalRecord[]): Buffer {
-  return Buffer.concat(records.map(encodeRecord));
+  const votes = records.map((r) => (r.kind === 'hardState' && r.hardState.vote !== null ? Buffer.from(r.hardState.vote, 'utf8') : undefined));
+  let total = 0;
+  for (let i = 0; i < records.length; i++) total += HEADER_BYTES + payloadBytes(records[i]!, votes[i]);
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
+  for (let i = 0; i < records.length; i++) {
+    const record = records[i]!;
+    const length = payloadBytes(record, votes[i]);
+    if (length > MAX_RECORD_BYTES) throw new RangeError(`WAL record of ${length} bytes is too large`);
+    const p = at + HEADER_BYTES;
+    switch (record.kind) {
+      case 'entry':
+        out.writeUInt8(KIND_ENTRY, p);
+        writeU64(out, record.entry.term, p + 1);
+        writeU64(out, record.entry.index, p + 9);
+        out.set(record.entry.data, p + 17);
+        break;
+      case 'hardState': {
+        const vote = votes[i];
+        out.writeUInt8(KIND_HARD_STATE, p);
+        writeU64(out, record.hardState.term, p + 1);
+        writeU64(out, record.hardState.commit, p + 9);
+        // 0xffff marks "no vote", distinct from an (invalid) empty node id.
+        out.writeUInt16LE(vote === undefined ? 0xffff : vote.byteLength, p + 17);
+        out.writeUInt8(0, p + 19);
+        if (vote !== undefined) out.set(vote, p + 20);
+        break;
+      }
+      case 'base':
+        out.writeUInt8(KIND_BASE, p);
+        writeU64(out, record.index, p + 1);
+        writeU64(out, record.term, p + 9);
+        break;
+    }
+    out.writeUInt32LE(length, at);
+    out.writeUInt32LE(crc32(out.subarray(p, p + length)), at + 4);
+    at = p + length;
+  }
+  return out;
 }
 
-function encodeRecord(record: WalRecord): Buffer {
-  let payload: Buffer;
+/** A record's payload length; `vote`: its hard state's vote, as UTF-8. */
+function payloadBytes(record: WalRecord, vote: Buffer | undefined): number {
   switch (record.kind) {
-    case 'entry': {
-      const { entry } = record;
-      payload = Buffer.allocUnsafe(17 + entry.data.byteLength);
-      payload.writeUInt8(KIND_ENTRY, 0);
-      writeU64(payload, entry.term, 1);
-      writeU64(payload, entry.index, 9);
-      payload.set(entry.data, 17);
-      break;
-    }
-    case 'hardState': {
-      const vote = Buffer.from(record.hardState.vote ?? '', 'utf8');
-      payload = Buffer.allocUnsafe(20 + vote.byteLength);
-      payload.writeUInt8(KIND_HARD_STATE, 0);
-      writeU64(payload, record.hardState.term, 1);
-      writeU64(payload, record.hardState.commit, 9);
-      // 0xffff marks "no vote", distinct from an (invalid) empty node id.
-      payload.writeUInt16LE(record.hardState.vote === null ? 0xffff : vote.byteLength, 17);
-      payload.writeUInt8(0, 19);
-      payload.set(vote, 20);
-      break;
-    }
+    case 'entry':
+      return 17 + record.entry.data.byteLength;
+    case 'hardState':
+      return 20 + (vote?.byteLength ?? 0);
     case 'base':
-      payload = Buffer.allocUnsafe(17);
-      payload.writeUInt8(KIND_BASE, 0);
-      writeU64(payload, record.index, 1);
-      writeU64(payload, record.term, 9);
-      break;
+      return 17;
   }
-  if (payload.byteLength > MAX_RECORD_BYTES) throw new RangeError(`WAL record of ${payload.byteLength} bytes is too large`);
-  const header = Buffer.allocUnsafe(HEADER_BYTES);
-  header.writeUInt32LE(payload.byteLength, 0);
-  header.writeUInt32LE(crc32(payload), 4);
-  return Buffer.concat([header, payload]);
 }
 
 export interface DecodedWal {

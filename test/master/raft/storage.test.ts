@@ -92,6 +92,24 @@ t.test('WAL records round-trip and garbage decodes to nothing', async (t) => {
   t.same(decodeRecords(Buffer.from('not a wal at all, just text')).records, []);
 });
 
+t.test('the WAL format on disk does not change: these records encode to the bytes masters have written since the first release', async (t) => {
+  const records = [
+    { kind: 'base' as const, index: 5, term: 2 },
+    { kind: 'hardState' as const, hardState: { term: 3, vote: 'm2', commit: 7 } },
+    { kind: 'hardState' as const, hardState: { term: 4, vote: null, commit: 8 } },
+    { kind: 'entry' as const, entry: { term: 3, index: 6, data: Uint8Array.of(1, 2, 3) } },
+    { kind: 'entry' as const, entry: { term: 3, index: 7, data: new Uint8Array(0) } },
+    { kind: 'hardState' as const, hardState: { term: 5, vote: 'ñ-ü', commit: 9 } },
+  ];
+  // Written by the encoder that built each record and joined them (before 2026-12-08).
+  const golden = Buffer.from(
+    '11000000527009a2030500000000000000020000000000000016000000d1eb50e202030000000000000007000000000000000200006d321400000039c80cbb0204000000000000000800000000000000ffff00140000002eb5ac8b0103000000000000000600000000000000010203110000001587446d0103000000000000000700000000000000190000007dc6ff1d0205000000000000000900000000000000050000c3b12dc3bc',
+    'hex',
+  );
+  t.same(encodeRecords(records), golden);
+  t.same(decodeRecords(golden).records, records);
+});
+
 t.test('a snapshot is saved atomically and compacts the log, keeping the requested tail', async (t) => {
   const dir = await tempDir(t);
   const s1 = await FileStorage.open({ dir });
