@@ -106,15 +106,19 @@ export function decodeBinaryBatch(body: Uint8Array): Message[] {
   const headerBytes = buffer.readUInt32BE(0);
   if (headerBytes > buffer.byteLength - 4) fail('header longer than the body');
   let at = 4 + headerBytes;
-  // Each payload is copied out, so an entry kept in the log does not hold the whole frame.
+  // The payloads are copied out together, in one allocation (a frame of 64 inline files made 64
+  // buffers of 5.6 KiB each, each counted by V8 as external memory): an entry kept in the log
+  // then holds only its frame's payloads, never the header or the socket's buffer around them.
+  const payloads = buffer.byteLength > at ? Buffer.from(buffer.subarray(at)) : Buffer.alloc(0);
+  const payloadsAt = at;
   const take = (o: Record<string, unknown>, key: string): Uint8Array => {
     if (field(o, key) !== undefined) fail(`${key} travels raw after the header, not in it`);
     const size = count(o, 'size');
     if (size > CODEC_LIMITS.maxDataBytes) fail(`${key} is too large`);
     if (size > buffer.byteLength - at) fail(`${key} runs past the body`);
-    const copy = Buffer.from(buffer.subarray(at, at + size));
+    const from = at - payloadsAt;
     at += size;
-    return new Uint8Array(copy.buffer, copy.byteOffset, copy.byteLength);
+    return new Uint8Array(payloads.buffer, payloads.byteOffset + from, size);
   };
   const messages = batchOf(parseJson(buffer.subarray(4, 4 + headerBytes))).map((m) => decodeMessage(m, take));
   if (at !== buffer.byteLength) fail(`${buffer.byteLength - at} bytes after the last payload`);

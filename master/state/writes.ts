@@ -106,17 +106,24 @@ function createEmpty(s: MasterState, cmd: Extract<Command, { op: 'create' }>, di
  * A create's inline bytes, decoded, once it is sure they can be kept: the leader checked their
  * checksum before proposing (master/service/namespace.ts); this checks what every master must
  * agree on, the length and the namespace's cap on inline bytes (INLINE_REFUSED: the client then
- * writes chunks). The bytes are copied out of the decoder's pool, so a file holds only its own.
+ * writes chunks). The bytes are decoded into a buffer of their own (not the pool's), so a file holds only its own.
  */
 function inlineBytesOf(s: MasterState, cmd: Extract<Command, { op: 'create' }>, body: InlineBody): Buffer {
   if (cmd.empty) fail('INVALID_ARGUMENT', 'a create is either empty or inline, not both');
-  const decoded = Buffer.from(body.data, 'base64');
-  if (decoded.length !== body.size || body.size < 1 || body.size > INLINE_MAX_BYTES_LIMIT) fail('INLINE_CHECKSUM_MISMATCH', `inline data of ${decoded.length} bytes, not the ${body.size} announced (1 to ${INLINE_MAX_BYTES_LIMIT})`);
+  // Decoded straight into a buffer of its own (Buffer.byteLength is the most the decoder gives;
+  // `write` answers what it gave, as many bytes as Buffer.from would), not through the pool and a copy.
+  let bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(body.data, 'base64'));
+  const decoded = bytes.write(body.data, 'base64');
+  if (decoded !== body.size || body.size < 1 || body.size > INLINE_MAX_BYTES_LIMIT) fail('INLINE_CHECKSUM_MISMATCH', `inline data of ${decoded} bytes, not the ${body.size} announced (1 to ${INLINE_MAX_BYTES_LIMIT})`);
   const existing = lookup(s.root, cmd.path);
   const freed = cmd.overwrite && existing?.type === 'file' ? existing.inline?.data.length ?? 0 : 0;
   if (s.inlineBytes - freed + body.size > INLINE_TOTAL_MAX_BYTES) fail('INLINE_REFUSED', `the namespace keeps at most ${INLINE_TOTAL_MAX_BYTES} bytes inline, and ${s.inlineBytes} are used; write the file as chunks`);
-  const bytes = Buffer.allocUnsafeSlow(decoded.length);
-  decoded.copy(bytes);
+  if (bytes.length !== decoded) {
+    // The decoder skipped characters (a leader never proposes such data: it checks it strictly).
+    const exact = Buffer.allocUnsafeSlow(decoded);
+    bytes.copy(exact, 0, 0, decoded);
+    bytes = exact;
+  }
   return bytes;
 }
 
