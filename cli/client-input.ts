@@ -1,4 +1,5 @@
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { DfsError } from '../common/errors.js';
 
 /** The iterator of an input given as bytes: nothing past them. */
 const NOTHING_MORE: AsyncIterator<Buffer> = { next: () => Promise.resolve({ done: true, value: undefined }) };
@@ -24,13 +25,17 @@ export class ChunkInput {
    * 40 µs to end), and the caller keeps them unchanged until the put resolves.
    */
   constructor(source: Readable | Uint8Array) {
-    if (source instanceof Readable) {
-      this.it = (source[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>) as AsyncIterator<Buffer>;
+    if (source instanceof Uint8Array) {
+      this.it = NOTHING_MORE;
+      this.ended = true;
+      if (source.byteLength > 0) this.carry = Buffer.from(source.buffer, source.byteOffset, source.byteLength);
       return;
     }
-    this.it = NOTHING_MORE;
-    this.ended = true;
-    if (source.byteLength > 0) this.carry = Buffer.from(source.buffer, source.byteOffset, source.byteLength);
+    // Any async iterable of bytes reads as a stream does (a web stream, a generator, a stream of another package).
+    if (typeof (source as Partial<AsyncIterable<unknown>>)?.[Symbol.asyncIterator] !== 'function') {
+      throw new DfsError('INVALID_ARGUMENT', 'the input must be a Readable (or another async iterable of bytes) or a Uint8Array');
+    }
+    this.it = (source[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>) as AsyncIterator<Buffer>;
   }
 
   /** Whether the input has any byte at all; what it read is kept for the first chunk. */

@@ -43,7 +43,7 @@ export function encodeMessage(message: Message): Json {
  * looked up in `entryCache` first: one Ready sends the same entries to every follower, and each
  * is encoded (base64, then JSON) once for all of them.
  */
-export function messageJson(message: Message, entryCache?: EntryCache): string {
+export function messageJson(message: Message, entryCache?: Map<Entry, string>): string {
   if (message.type !== 'append' || message.entries.length === 0 || entryCache === undefined) return JSON.stringify(encodeMessage(message));
   const { entries, ...rest } = message;
   const parts = entries.map((entry) => {
@@ -55,12 +55,6 @@ export function messageJson(message: Message, entryCache?: EntryCache): string {
     return json;
   });
   return `${JSON.stringify(rest).slice(0, -1)},"entries":[${parts.join(',')}]}`;
-}
-
-/** Where messageJson keeps an entry's JSON: a Map for one Ready, a WeakMap for a transport's life. */
-export interface EntryCache {
-  get(entry: Entry): string | undefined;
-  set(entry: Entry, json: string): unknown;
 }
 
 /**
@@ -99,6 +93,8 @@ export function encodeBinaryBatch(messages: readonly Message[], headroom = 0): B
   return out;
 }
 
+const NO_BYTES = Buffer.alloc(0);
+
 /** Parses and validates a binary body (encodeBinaryBatch); every byte of it must be accounted for. */
 export function decodeBinaryBatch(body: Uint8Array): Message[] {
   const buffer = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
@@ -109,7 +105,8 @@ export function decodeBinaryBatch(body: Uint8Array): Message[] {
   // The payloads are copied out together, in one allocation (a frame of 64 inline files made 64
   // buffers of 5.6 KiB each, each counted by V8 as external memory): an entry kept in the log
   // then holds only its frame's payloads, never the header or the socket's buffer around them.
-  const payloads = buffer.byteLength > at ? Buffer.from(buffer.subarray(at)) : Buffer.alloc(0);
+  const payloads = at < buffer.byteLength ? Buffer.allocUnsafeSlow(buffer.byteLength - at) : NO_BYTES; // not the shared pool: the log holds these
+  buffer.copy(payloads, 0, at);
   const payloadsAt = at;
   const take = (o: Record<string, unknown>, key: string): Uint8Array => {
     if (field(o, key) !== undefined) fail(`${key} travels raw after the header, not in it`);

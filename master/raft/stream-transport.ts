@@ -97,7 +97,7 @@ function binaryFrame(messages: readonly Message[]): Buffer {
 }
 
 /** One length-prefixed frame holding `messages` as a JSON batch (`dfs-raft/1`); `cache` encodes an entry once for every follower. */
-function jsonFrame(messages: readonly Message[], cache: WeakMap<Entry, string>): Buffer {
+function jsonFrame(messages: readonly Message[], cache: Map<Entry, string>): Buffer {
   const body = `{"messages":[${messages.map((m) => messageJson(m, cache)).join(',')}]}`;
   const length = Buffer.byteLength(body);
   const out = Buffer.allocUnsafe(4 + length);
@@ -127,8 +127,6 @@ export class StreamTransport implements Transport {
   private closed = false;
   /** Messages dropped: a full queue, or a stream that failed with them queued (for metrics). */
   droppedMessages = 0;
-  /** Entries' JSON for streams that speak `dfs-raft/1`: encoded once for all of them, dropped with the entry. */
-  private readonly jsonEntries = new WeakMap<Entry, string>();
 
   constructor(options: StreamTransportOptions) {
     this.opts = { ...STREAM_TRANSPORT_DEFAULTS, ...options };
@@ -157,7 +155,10 @@ export class StreamTransport implements Transport {
       }
       touched.add(link);
     }
-    for (const link of touched) this.flush(link);
+    // The entries of one Ready, encoded once for every stream that speaks dfs-raft/1 (none but
+    // during a rolling upgrade); kept for this call only, so no encoding outlives it.
+    const jsonEntries = new Map<Entry, string>();
+    for (const link of touched) this.flush(link, jsonEntries);
   }
 
   async close(): Promise<void> {
@@ -172,7 +173,7 @@ export class StreamTransport implements Transport {
   }
 
   /** Writes queued messages as frames while the socket takes them; dials when there is none. */
-  private flush(link: PeerLink): void {
+  private flush(link: PeerLink, jsonEntries = new Map<Entry, string>()): void {
     if (this.closed) return;
     if (link.socket === null) {
       if (link.dialing === null && link.redial === null) this.dial(link);
@@ -187,7 +188,7 @@ export class StreamTransport implements Transport {
         batch.push(message);
       }
       this.opts.onSent?.(link.peer, batch.length);
-      const frame = link.protocol === RAFT_STREAM_PROTOCOL ? binaryFrame(batch) : jsonFrame(batch, this.jsonEntries);
+      const frame = link.protocol === RAFT_STREAM_PROTOCOL ? binaryFrame(batch) : jsonFrame(batch, jsonEntries);
       if (!link.socket.write(frame)) {
         // The peer (or the network) is not keeping up: wait for 'drain', but not for ever.
         const socket = link.socket;

@@ -107,6 +107,15 @@ t.test('put, writeFile and appendFile take bytes in memory as they are: empty, i
   await dfs.appendFile('/mem/w', new Uint8Array(backing.buffer, backing.byteOffset, 10));
   t.ok((await dfs.readFile('/mem/w')).equals(Buffer.concat([backing.subarray(1000, 4000), backing.subarray(0, 10)])), 'writeFile, then appendFile, of views');
   t.equal((await failure(() => dfs.client.put(view, '/mem/small')))?.code, 'EXISTS', 'a put of bytes over a file, without overwrite, is refused as any put');
+  async function* pieces(): AsyncGenerator<Buffer> {
+    yield Buffer.from('from ');
+    yield Buffer.from('a generator');
+  }
+  await dfs.client.put(pieces() as unknown as Readable, '/mem/gen');
+  t.equal((await dfs.readFile('/mem/gen')).toString(), 'from a generator', 'any async iterable of bytes still reads as a stream');
+  const odd = await failure(() => dfs.client.put({ length: 3 } as unknown as Readable, '/mem/odd'));
+  t.equal(odd?.code, 'INVALID_ARGUMENT', 'neither bytes nor a stream: refused, not taken for an empty file');
+  t.equal((await failure(() => dfs.stat('/mem/odd')))?.code, 'NOT_FOUND', 'and nothing was made');
 });
 
 t.test('ranges: inside a chunk, across an edge, a whole chunk, the last byte, past the end', async (t) => {
