@@ -182,10 +182,11 @@ export class StreamTransport implements Transport {
     while (link.stalled === null && link.queue.length > 0) {
       const batch: Message[] = [];
       let bytes = 0;
-      while (link.queue.length > 0 && (batch.length === 0 || bytes + messageBytes(link.queue[0]!) <= this.opts.maxFrameBytes)) {
-        const message = link.queue.shift()!;
-        bytes += messageBytes(message);
-        batch.push(message);
+      while (link.queue.length > 0) {
+        const size = messageBytes(link.queue[0]!); // an append's sums its entries: once per message
+        if (batch.length > 0 && bytes + size > this.opts.maxFrameBytes) break;
+        batch.push(link.queue.shift()!);
+        bytes += size;
       }
       this.opts.onSent?.(link.peer, batch.length);
       const frame = link.protocol === RAFT_STREAM_PROTOCOL ? binaryFrame(batch) : jsonFrame(batch, jsonEntries);
