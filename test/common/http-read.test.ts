@@ -17,6 +17,10 @@ const replies = new Map<string, Reply>([
   // Says more than the bound allows: refused before a byte of it is read.
   // More than the bound (lowered to 16 bytes below) and never ending: read up to the bound only.
   ['/huge', (res) => { res.writeHead(200, { 'content-type': 'application/json' }); res.write('{"a":"0123456789abcdef'); }],
+  // Never answers: the call's timer ends it.
+  ['/silent', () => undefined],
+  // Answers its status, then the connection dies halfway through the body.
+  ['/cut', (res) => { res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' }); res.write('{"a":'); setTimeout(() => res.socket?.destroy(), 20); }],
   ['/error', (res) => res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'NOT_FOUND', message: 'no such file: /x' } }))],
 ]);
 const server = http.createServer((req, res) => {
@@ -63,4 +67,37 @@ t.test('a reply over the bound is refused once the bound is passed, not read to 
 
 t.test("a refusal carries the server's code", async (t) => {
   t.equal(await code(callJson(addr, '/error')), 'NOT_FOUND');
+});
+
+t.test('a reply over the bound is refused by callJson too', async (t) => {
+  const bound = HTTP_LIMITS.maxJsonReplyBytes;
+  HTTP_LIMITS.maxJsonReplyBytes = 16;
+  t.teardown(() => { HTTP_LIMITS.maxJsonReplyBytes = bound; });
+  t.equal(await code(callJson(addr, '/huge')), 'BODY_TOO_LARGE');
+  t.same(await callJson(addr, '/declared', { timeoutMs: 5_000 }).catch((e: DfsError) => e.code), 'BODY_TOO_LARGE', 'a 17-byte reply is over a 16-byte bound');
+});
+
+t.test('a peer that never answers is a TIMEOUT after the call\'s time, and the next call still goes', async (t) => {
+  const start = performance.now();
+  const err = await callJson(addr, '/silent', { timeoutMs: 300 }).catch((e: unknown) => e);
+  t.ok(err instanceof DfsError && err.code === 'TIMEOUT', `TIMEOUT, not ${String(err)}`);
+  t.match((err as DfsError).message, /call to 127\.0\.0\.1:\d+ timed out/);
+  t.ok(performance.now() - start >= 290, 'not before its time');
+  t.same(await callJson(addr, '/declared'), { a: 1, b: 'xyz' });
+});
+
+t.test('a connection cut in the middle of the body is UNAVAILABLE, as a reply that failed', async (t) => {
+  const err = await callJson(addr, '/cut', { timeoutMs: 5_000 }).catch((e: unknown) => e);
+  t.ok(err instanceof DfsError && err.code === 'UNAVAILABLE', `UNAVAILABLE, not ${String(err)}`);
+  t.match((err as DfsError).message, /^reply from 127\.0\.0\.1:\d+ failed/);
+});
+
+t.test('nothing listening is UNAVAILABLE at once', async (t) => {
+  const closed = http.createServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const port = (closed.address() as AddressInfo).port;
+  await new Promise((resolve) => closed.close(resolve));
+  const err = await callJson(`127.0.0.1:${port}`, '/declared', { timeoutMs: 5_000 }).catch((e: unknown) => e);
+  t.ok(err instanceof DfsError && err.code === 'UNAVAILABLE', `UNAVAILABLE, not ${String(err)}`);
+  t.match((err as DfsError).message, /ECONNREFUSED/);
 });
