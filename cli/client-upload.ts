@@ -100,7 +100,8 @@ export class Uploader {
     const halt = new Halt(opts.signal);
     try {
       const input = new ChunkInput(source);
-      const empty = !(await halt.race(input.hasData()));
+      // Bytes in memory are known at once; a stream is read until its first byte (or its end).
+      const empty = source instanceof Uint8Array ? source.byteLength === 0 : !(await halt.race(input.hasData()));
       const body = {
         path: normalizePath(path), overwrite: opts.overwrite ?? false, parents: opts.parents ?? false, ...(opts.replication ? { replication: opts.replication } : {}),
       };
@@ -368,33 +369,42 @@ export class Uploader {
  * against it is given up at once (it finishes on its own, its pipelines aborted by `signal`).
  */
 class Halt {
-  private readonly ac = new AbortController();
-  private readonly halted: Promise<never>;
-  private readonly onOuterAbort: () => void;
+  /** Made on first need: a put of bytes that nothing stops never makes one (~20 µs of a small file's put). */
+  private ac: AbortController | undefined;
+  private halted: Promise<never> | undefined;
+  private readonly onOuterAbort = (): void => this.stop(new DfsError('INTERRUPTED', 'the upload was stopped'));
 
   constructor(private readonly outer?: AbortSignal) {
-    this.halted = new Promise<never>((_, reject) => this.ac.signal.addEventListener('abort', () => reject(this.ac.signal.reason), { once: true }));
-    this.halted.catch(() => undefined); // raced, or never awaited
-    this.onOuterAbort = () => this.stop(new DfsError('INTERRUPTED', 'the upload was stopped'));
     if (outer?.aborted) this.onOuterAbort();
     else outer?.addEventListener('abort', this.onOuterAbort, { once: true });
   }
 
+  private controller(): AbortController {
+    if (this.ac === undefined) {
+      const ac = (this.ac = new AbortController());
+      this.halted = new Promise<never>((_, reject) => ac.signal.addEventListener('abort', () => reject(ac.signal.reason), { once: true }));
+      this.halted.catch(() => undefined); // raced, or never awaited
+    }
+    return this.ac;
+  }
+
   get signal(): AbortSignal {
-    return this.ac.signal;
+    return this.controller().signal;
   }
 
   stop(reason: Error): void {
-    if (!this.ac.signal.aborted) this.ac.abort(reason);
+    const ac = this.controller();
+    if (!ac.signal.aborted) ac.abort(reason);
   }
 
   /** Throws why the put stopped, if it did. */
   check(): void {
-    this.ac.signal.throwIfAborted();
+    this.ac?.signal.throwIfAborted();
   }
 
   race<T>(work: Promise<T>): Promise<T> {
-    return Promise.race([work, this.halted]);
+    this.controller();
+    return Promise.race([work, this.halted!]);
   }
 
   dispose(): void {

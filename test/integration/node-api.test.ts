@@ -118,6 +118,23 @@ t.test('put, writeFile and appendFile take bytes in memory as they are: empty, i
   t.equal((await failure(() => dfs.stat('/mem/odd')))?.code, 'NOT_FOUND', 'and nothing was made');
 });
 
+t.test('a put whose signal is already aborted stops before the master hears of it: bytes, empty or not, and a stream', async (t) => {
+  const stopped = new AbortController();
+  stopped.abort();
+  const sources: [string, () => Uint8Array | Readable][] = [
+    ['empty bytes', () => new Uint8Array(0)],
+    ['bytes', () => new Uint8Array(3000)],
+    ['a stream', () => piecesOf(data.subarray(0, 5000))],
+  ];
+  for (const [what, source] of sources) {
+    const path = `/stopped/${what.replace(/ /g, '-')}`;
+    const err = await failure(() => dfs.client.put(source(), path, { parents: true, signal: stopped.signal }));
+    t.equal(err?.code, 'INTERRUPTED', `${what}: INTERRUPTED (${err?.message})`);
+    t.equal((await failure(() => dfs.stat(path)))?.code, 'NOT_FOUND', `${what}: nothing was made`);
+  }
+  t.match(await dfs.client.put(new Uint8Array(0), '/stopped/after', { parents: true, signal: new AbortController().signal }), { size: 0 }, 'a signal never aborted changes nothing');
+});
+
 t.test('ranges: inside a chunk, across an edge, a whole chunk, the last byte, past the end', async (t) => {
   await dfs.writeFile('/ranges.bin', data);
   const size = data.length;
