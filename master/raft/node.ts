@@ -443,14 +443,17 @@ export class RaftNode {
   }
 
   private async handleReady(core: RaftCore, ready: Ready): Promise<void> {
+    const lone = this.leaderWaitsOnlyForThis(core, ready);
     // Only a leader has other work while its entries sync: its followers' replies, new proposals.
-    const batch = { hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot, mayBlock: core.role !== 'leader' };
+    // A leader whose only work is this Ready's entries (one call at a time) syncs them on its
+    // thread too, once their appends have left (leaderWaitsOnlyForThis).
+    const batch = { hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot, mayBlock: core.role !== 'leader' || lone };
     const mustPersist = ready.hardState !== null || ready.entries.length > 0 || ready.snapshot !== null;
     // A commit-only Ready (the one that answers clients) applies first and writes afterwards.
     const persistLast = onlyMovesCommit(ready, this.storage.initialState());
-    // A leader's write starts first: its fsync runs in the thread pool while the socket writes
-    // to the followers take this thread.
-    const persisting = mustPersist && !persistLast && ready.sendBeforePersist ? this.storage.persist(batch) : undefined;
+    // Otherwise a leader's write starts first: its fsync runs in the thread pool while the socket
+    // writes to the followers take this thread.
+    const persisting = mustPersist && !persistLast && ready.sendBeforePersist && !lone ? this.storage.persist(batch) : undefined;
     persisting?.catch(() => undefined); // awaited below; this only keeps a throwing send from orphaning it
     if (ready.sendBeforePersist && ready.messages.length > 0) this.options.transport.send(ready.messages);
     if (mustPersist && !persistLast) await (persisting ?? this.storage.persist(batch));
@@ -496,6 +499,20 @@ export class RaftNode {
     this.dropStaleReadRound(core);
     this.settleTransfers(core);
     await this.maybeSnapshot();
+  }
+
+  /**
+   * Whether this leader's Ready carries new entries and the leader waits for nothing but them: no
+   * other proposal uncommitted or queued, no read round out or waiting. This loop awaits the sync
+   * before it applies what its followers' answers commit either way (as etcd's leader does), so
+   * with nothing else to do the sync may block this thread: measured on the 2-core machine, one
+   * create at a time took 3-4 % less time than with the thread pool's sync and its two wake-ups
+   * (the leader's sync 310-320 µs against 490-500 µs). A request that arrives meanwhile waits
+   * for that sync; with any in flight, the leader syncs in the pool as before.
+   */
+  private leaderWaitsOnlyForThis(core: RaftCore, ready: Ready): boolean {
+    return core.role === 'leader' && ready.sendBeforePersist && ready.entries.length > 0 && this.proposals.size <= ready.entries.length
+      && this.proposalBatch.length === 0 && this.unconfirmedReads.size === 0 && this.readBatch.length === 0 && this.confirmedReads.length === 0;
   }
 
   /**

@@ -33,7 +33,8 @@ export interface PersistBatch {
   readonly entries: readonly Entry[];
   /**
    * The caller has nothing else to do until this batch is durable (a follower, which answers the
-   * leader only then): a small batch may then be synced on the calling thread. Its fdatasync
+   * leader only then, or a leader with no other work): a small batch may then be synced on the
+   * calling thread. Its fdatasync
    * skips the thread pool's two wake-ups, which cost about as much as the sync itself on a busy
    * machine.
    */

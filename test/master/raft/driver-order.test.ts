@@ -1,7 +1,7 @@
 // The driver's order against a disk that completes only when the test says: what a node answers
 // must already be on its disk (Figure 2: "Updated on stable storage before responding to RPCs").
 // The simulator checks the same at every send; these pin it down by hand.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { MemoryStorage } from '../../../master/raft/memory-storage.js';
 import { RaftNode } from '../../../master/raft/node.js';
 import type { PersistBatch } from '../../../master/raft/storage.js';
@@ -86,11 +86,20 @@ t.test('Figure 2: a node persists its vote before it grants it', async (t) => {
   await node.stop();
 });
 
-t.test('a leader never syncs on its thread: its followers\' replies and new proposals go on meanwhile', async (t) => {
+/** n1 of a group of three, made leader by hand (n2 grants its votes, both take its first entry); its sends are recorded in order, with the disk's writes. */
+async function leader(t: Test): Promise<{ node: RaftNode; storage: HeldStorage; events: string[]; sent: Message[] }> {
   const storage = new HeldStorage();
+  const sent: Message[] = [];
+  const events: string[] = [];
   let tick = (): void => {};
+  const held = storage.persist.bind(storage);
+  storage.persist = (batch) => {
+    events.push(`persist ${batch.entries.length} entries${batch.mayBlock ? ', may block' : ''}`);
+    return held(batch);
+  };
   const node = new RaftNode({
-    id: 'n1', peers: ['n1'], storage, transport: { send: () => {} }, stateMachine: new KvStateMachine(),
+    id: 'n1', peers: ['n1', 'n2', 'n3'], storage, stateMachine: new KvStateMachine(),
+    transport: { send: (messages) => { for (const m of messages) events.push(`send ${m.type} to ${m.to}`); sent.push(...messages); } },
     startTicker: (onTick) => {
       tick = onTick;
       return () => {};
@@ -103,23 +112,51 @@ t.test('a leader never syncs on its thread: its followers\' replies and new prop
     await settle();
     storage.complete();
     await settle();
-  }
-  t.equal(node.status().role, 'leader', 'a group of one elects itself');
-  storage.complete();
-  await settle();
-  const applied = node.propose(encodeKv({ op: 'put', key: 'a', value: '1' }));
-  await settle();
-  const batch = storage.batches().find((b) => b.entries.length > 0);
-  t.ok(batch !== undefined, 'the proposal is being written');
-  t.equal(batch!.mayBlock, false, 'with its sync in the thread pool');
-  let done = false;
-  void applied.then(() => (done = true));
-  for (let i = 0; i < 10 && !done; i++) {
-    storage.complete();
+    for (const m of sent.splice(0)) {
+      if (m.to === 'n2' && (m.type === 'preVote' || m.type === 'vote')) node.receive({ type: m.type === 'vote' ? 'voteResp' : 'preVoteResp', from: 'n2', to: 'n1', term: m.term, reject: false });
+    }
     await settle();
   }
-  t.ok(done, 'and it is applied once written');
+  t.equal(node.status().role, 'leader', 'n1 leads with n2\'s vote');
+  // Its first entry (the new term's empty one) written and acknowledged, so nothing is left uncommitted.
+  for (let i = 0; i < 10; i++) {
+    storage.complete();
+    await settle();
+    for (const m of sent.splice(0)) {
+      if (m.type === 'append') node.receive({ type: 'appendResp', from: m.to, to: 'n1', term: m.term, index: m.prevLogIndex + m.entries.length, reject: false, rejectHintIndex: 0, rejectHintTerm: 0 });
+    }
+    await settle();
+  }
+  events.length = 0;
+  return { node, storage, events, sent };
+}
+
+t.test('a leader with one call out sends its appends, then syncs on its thread; with more out, its sync goes to the pool first', async (t) => {
+  const { node, storage, events, sent } = await leader(t);
+  const first = node.propose(encodeKv({ op: 'put', key: 'a', value: '1' }));
+  await settle();
+  t.same(events, ['send append to n2', 'send append to n3', 'persist 1 entries, may block'], 'alone: the appends leave, then its entry is written, and it may sync on its thread');
+  // A second call while the first is uncommitted: the leader has other work now.
+  events.length = 0;
+  const second = node.propose(encodeKv({ op: 'put', key: 'b', value: '2' }));
+  await settle();
+  t.same(events, [], 'the second waits for the first Ready, whose sync is still out');
+  storage.complete();
+  await settle();
+  t.same(events, ['persist 1 entries', 'send append to n2', 'send append to n3'], 'not alone: its write starts first, in the pool, and its appends go meanwhile');
+  let done = 0;
+  void first.then(() => done++);
+  void second.then(() => done++);
+  for (let i = 0; i < 10 && done < 2; i++) {
+    storage.complete();
+    await settle();
+    for (const m of sent.splice(0)) {
+      if (m.type === 'append' && m.to === 'n2' && m.entries.length > 0) node.receive({ type: 'appendResp', from: 'n2', to: 'n1', term: m.term, index: m.prevLogIndex + m.entries.length, reject: false, rejectHintIndex: 0, rejectHintTerm: 0 });
+    }
+    await settle();
+  }
+  t.equal(done, 2, 'both are applied once written and acknowledged');
   const stopped = node.stop();
-  storage.complete(); // the commit index of the last Ready, written after the answer
+  storage.complete();
   await stopped;
 });
