@@ -54,9 +54,14 @@ export interface CallOptions {
 }
 
 export function buildUrl(base: string, path: string, query?: CallOptions['query']): string {
+  return urlOf(base, path, query).toString();
+}
+
+/** `path` (with `query`) on the server at `base` (host:port, or a URL), parsed once. */
+function urlOf(base: string, path: string, query?: CallOptions['query']): URL {
   const url = new URL(path, base.startsWith('http') ? base : `${scheme()}://${base}`);
-  for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
-  return url.toString();
+  if (query !== undefined) for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v));
+  return url;
 }
 
 /** Reads a whole response body as JSON, bounded in size. */
@@ -178,7 +183,7 @@ function parseReply(body: Buffer): unknown {
  * the peer's DfsError, or UNAVAILABLE / TIMEOUT when the peer cannot be reached.
  */
 export async function callJson<T>(addr: string, path: string, opts: CallOptions = {}): Promise<T> {
-  const u = new URL(buildUrl(addr, path, opts.query));
+  const u = urlOf(addr, path, opts.query);
   const method = opts.method ?? (opts.body === undefined ? 'GET' : 'POST');
   const body = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
   const pathWithQuery = u.pathname + u.search;
