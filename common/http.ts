@@ -139,15 +139,13 @@ function exchange(origin: string, path: string, method: string, headers: Record<
       controller?.abort(err);
       fail(err);
     };
-    const timer = setTimeout(() => abort(timeoutError()), timeoutMs);
-    httpAgent().dispatch({ origin, path, method: method as Dispatcher.HttpMethod, headers, body }, {
+    const handler: Dispatcher.DispatchHandler = {
       onRequestStart(c) {
         controller = c;
-        if (reason !== undefined) c.abort(reason);
+        if (reason !== undefined) c.abort(reason); // timed out while it waited for a connection
       },
       onResponseStart(_c, status, h) {
-        if (status < 200) return; // an informational reply; the real one follows
-        reply = { statusCode: status, headers: h };
+        reply = { statusCode: status, headers: h }; // after a 1xx, the real reply's replaces it
       },
       onResponseData(_c, chunk) {
         total += chunk.length;
@@ -164,7 +162,13 @@ function exchange(origin: string, path: string, method: string, headers: Record<
       onResponseError(_c, err) {
         fail(err);
       },
-    });
+    };
+    const timer = setTimeout(() => abort(timeoutError()), timeoutMs);
+    try {
+      httpAgent().dispatch({ origin, path, method: method as Dispatcher.HttpMethod, headers, body }, handler);
+    } catch (err) {
+      fail(err); // undici hands its own errors to the handler; this is anything thrown before that
+    }
   });
 }
 
@@ -191,12 +195,13 @@ export async function callJson<T>(addr: string, path: string, opts: CallOptions 
   const sentId = outgoingRequestId();
   const startMs = performance.now();
   const trace = (status: number, id: string) => traceCall({ method, target: `${u.host}${pathWithQuery}`, status, ms: performance.now() - startMs, requestId: id });
-  const headers = { ...(body === undefined ? {} : { 'content-type': 'application/json' }), [REQUEST_ID_HEADER]: sentId, ...opts.headers, ...opts.sign?.(method, pathWithQuery, body) };
   let res: Exchanged;
   try {
+    const headers = { ...(body === undefined ? {} : { 'content-type': 'application/json' }), [REQUEST_ID_HEADER]: sentId, ...opts.headers, ...opts.sign?.(method, pathWithQuery, body) };
     res = await exchange(u.origin, pathWithQuery, method, headers, body, opts.timeoutMs ?? HTTP_LIMITS.controlTimeoutMs);
   } catch (err) {
-    const { error, reply } = err as ExchangeError;
+    // A signer that threw is a call that failed, as before.
+    const { error, reply } = err instanceof ExchangeError ? err : { error: err, reply: undefined };
     // As before the reply: a call that failed; after its status, a reply that did (traced with that status, its body unread).
     if (reply === undefined) {
       trace(0, sentId);

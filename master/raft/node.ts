@@ -508,7 +508,9 @@ export class RaftNode {
    * with nothing else to do the sync may block this thread: measured on the 2-core machine, one
    * create at a time took 3-4 % less time than with the thread pool's sync and its two wake-ups
    * (the leader's sync 310-320 µs against 490-500 µs). A request that arrives meanwhile waits
-   * for that sync; with any in flight, the leader syncs in the pool as before.
+   * for that sync; with any in flight, the leader syncs in the pool as before. A slow disk stalls
+   * this loop for each such sync, as it already stalls a follower's: one stalled for an election
+   * timeout stops the heartbeats, and the group moves to a leader that can write.
    */
   private leaderWaitsOnlyForThis(core: RaftCore, ready: Ready): boolean {
     return core.role === 'leader' && ready.sendBeforePersist && ready.entries.length > 0 && this.proposals.size <= ready.entries.length

@@ -21,9 +21,16 @@ const replies = new Map<string, Reply>([
   ['/silent', () => undefined],
   // Answers its status, then the connection dies halfway through the body.
   ['/cut', (res) => { res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' }); res.write('{"a":'); setTimeout(() => res.socket?.destroy(), 20); }],
+  // Answers after the others that share its connection would have waited.
+  ['/slow', (res) => setTimeout(() => res.writeHead(200, { 'content-type': 'application/json', 'content-length': '2' }).end('{}'), 600)],
+  ['/queued', (res) => res.writeHead(200, { 'content-length': '2' }).end('{}')],
+  // 103 Early Hints first: informational, then the real reply.
+  ['/hinted', (res) => { res.writeEarlyHints({ link: '</x>; rel=preload' }); res.writeHead(200, { 'content-type': 'application/json', 'content-length': '8' }).end('{"b":2}\n'); }],
   ['/error', (res) => res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'NOT_FOUND', message: 'no such file: /x' } }))],
 ]);
+const seen = new Map<string, number>();
 const server = http.createServer((req, res) => {
+  seen.set(req.url ?? '', (seen.get(req.url ?? '') ?? 0) + 1);
   const reply = replies.get(req.url ?? '');
   if (reply) reply(res);
   else res.writeHead(500).end();
@@ -93,11 +100,61 @@ t.test('a connection cut in the middle of the body is UNAVAILABLE, as a reply th
 });
 
 t.test('nothing listening is UNAVAILABLE at once', async (t) => {
-  const closed = http.createServer();
-  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
-  const port = (closed.address() as AddressInfo).port;
-  await new Promise((resolve) => closed.close(resolve));
-  const err = await callJson(`127.0.0.1:${port}`, '/declared', { timeoutMs: 5_000 }).catch((e: unknown) => e);
+  // Port 1: privileged, and nothing here listens on it (a port just released could be taken again).
+  const err = await callJson('127.0.0.1:1', '/declared', { timeoutMs: 5_000 }).catch((e: unknown) => e);
   t.ok(err instanceof DfsError && err.code === 'UNAVAILABLE', `UNAVAILABLE, not ${String(err)}`);
   t.match((err as DfsError).message, /ECONNREFUSED/);
+});
+
+t.test('an informational 103 before the reply is skipped', async (t) => {
+  t.same(await callJson(addr, '/hinted'), { b: 2 });
+});
+
+t.test('a call that times out while it waits for a connection is never sent', async (t) => {
+  const connections = HTTP_LIMITS.connectionsPerOrigin;
+  HTTP_LIMITS.connectionsPerOrigin = 1;
+  await closeHttpAgent(); // the next call makes an agent with one connection per peer
+  t.teardown(async () => {
+    HTTP_LIMITS.connectionsPerOrigin = connections;
+    await closeHttpAgent();
+  });
+  const slow = callJson(addr, '/slow', { timeoutMs: 5_000 });
+  const start = performance.now();
+  const err = await callJson(addr, '/queued', { timeoutMs: 150 }).catch((e: unknown) => e);
+  t.ok(err instanceof DfsError && err.code === 'TIMEOUT', `TIMEOUT, not ${String(err)}`);
+  t.ok(performance.now() - start < 550, 'at its own time, not when the connection came free');
+  t.same(await slow, {}, 'the call ahead of it ends as it would have');
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  t.equal(seen.get('/queued') ?? 0, 0, 'the server never saw the call that timed out');
+  t.same(await callJson(addr, '/queued'), {}, 'and the next call goes');
+});
+
+t.test('every call clears its timer, whatever its end', async (t) => {
+  const MARK = 7_777; // the calls below use this timeout, and nothing else here does
+  const open = new Set<unknown>();
+  const realSet = globalThis.setTimeout;
+  const realClear = globalThis.clearTimeout;
+  globalThis.setTimeout = ((fn: () => void, ms?: number, ...rest: unknown[]) => {
+    const timer = realSet(fn, ms, ...rest);
+    if (ms === MARK) open.add(timer);
+    return timer;
+  }) as typeof setTimeout;
+  globalThis.clearTimeout = ((timer?: Parameters<typeof clearTimeout>[0]) => {
+    open.delete(timer);
+    realClear(timer);
+  }) as typeof clearTimeout;
+  t.teardown(() => {
+    globalThis.setTimeout = realSet;
+    globalThis.clearTimeout = realClear;
+  });
+  const bound = HTTP_LIMITS.maxJsonReplyBytes;
+  const ends: string[] = [];
+  for (const [target, path] of [[addr, '/declared'], [addr, '/error'], [addr, '/garbage'], [addr, '/cut'], ['127.0.0.1:1', '/declared']] as const) {
+    ends.push(await code(callJson(target, path, { timeoutMs: MARK })));
+  }
+  HTTP_LIMITS.maxJsonReplyBytes = 16;
+  ends.push(await code(callJson(addr, '/huge', { timeoutMs: MARK })));
+  HTTP_LIMITS.maxJsonReplyBytes = bound;
+  t.same(ends, ['ok', 'NOT_FOUND', 'INTERNAL', 'UNAVAILABLE', 'UNAVAILABLE', 'BODY_TOO_LARGE'], 'each call ended as it should');
+  t.equal(open.size, 0, 'and no timer of theirs is left running');
 });
