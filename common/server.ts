@@ -1,5 +1,5 @@
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { createServer, type Server } from 'node:http';
+import { createServer, IncomingMessage, type Server, ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 import type { z } from 'zod';
@@ -237,13 +237,32 @@ export function route(fn: (req: Request, res: Response) => Promise<void> | void)
  */
 export function listen(app: Express, host: string, port: number, opts: { tls?: LoadedTls; requestTimeoutMs?: number } = {}): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const check = { connectionsCheckingInterval: HTTP_SERVER_LIMITS.checkIntervalMs };
+    const check = { connectionsCheckingInterval: HTTP_SERVER_LIMITS.checkIntervalMs, ...expressShaped(app) };
     const server: Server = opts.tls ? createTlsServer({ ...serverTlsOptions(opts.tls), ...check }, app) : createServer(check, app);
     applyServerLimits(server, opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
     server.once('listening', () => resolve(server));
     server.once('error', reject);
     server.listen(port, host);
   });
+}
+
+/**
+ * The request and reply classes a listener makes its objects from: node's own, with the prototypes
+ * express gives every request it handles (`app.request`, `app.response`). Express sets those in
+ * app.handle; on an object born with them that is a no-op, where swapping a live object's
+ * prototype gives it a new shape and slows every function that touches requests after it (about
+ * 0.1 ms of a leader's CPU per create: docs/ARCHITECTURE.md, "Decisions, and why").
+ */
+function expressShaped(app: Express): { IncomingMessage: typeof IncomingMessage; ServerResponse: typeof ServerResponse } {
+  function AppRequest(this: IncomingMessage, ...args: ConstructorParameters<typeof IncomingMessage>): void {
+    IncomingMessage.apply(this, args);
+  }
+  AppRequest.prototype = app.request;
+  function AppResponse(this: ServerResponse, ...args: ConstructorParameters<typeof ServerResponse>): void {
+    ServerResponse.apply(this, args);
+  }
+  AppResponse.prototype = app.response;
+  return { IncomingMessage: AppRequest as unknown as typeof IncomingMessage, ServerResponse: AppResponse as unknown as typeof ServerResponse };
 }
 
 /** A master's requests are JSON of at most 8 MiB: a minute is plenty even on a slow link. */

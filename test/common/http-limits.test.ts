@@ -1,6 +1,6 @@
 // The limits every listener puts on callers (common/http-limits.ts, common/server.ts), driven
 // through real sockets against an app built as the roles build theirs.
-import { createServer, type Server } from 'node:http';
+import { createServer, IncomingMessage, type Server, ServerResponse } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import express from 'express';
 import { Readable } from 'node:stream';
@@ -52,6 +52,22 @@ function raw(addr: string, text: string, waitMs = 20_000): Promise<{ reply: stri
 }
 
 const json = { 'content-type': 'application/json' };
+
+t.test("a listener's requests and replies are born with the app's prototypes, and still are node's", async (t) => {
+  const a = createApp(log, newMetricsRegistry('test'));
+  a.post('/v1/shape', route((req, res) => void res.status(201).json({ got: req.get('x-probe') ?? null, body: req.body ?? null })));
+  installErrorHandler(a, log);
+  const server = await listen(a, '127.0.0.1', 0);
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+  // Seen before express's app.handle, which would set these prototypes itself.
+  const born: boolean[] = [];
+  server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
+    born.push(Object.getPrototypeOf(req) === a.request, Object.getPrototypeOf(res) === a.response, req instanceof IncomingMessage, res instanceof ServerResponse);
+  });
+  const r = await request(`http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/shape`, { method: 'POST', headers: { ...json, 'x-probe': 'p' }, body: '{"a":1}' });
+  t.same([r.statusCode, await r.body.json()], [201, { got: 'p', body: { a: 1 } }], "express's request and reply methods work on them");
+  t.same(born, [true, true, true, true], "the app's request and reply prototypes before express saw them, and still http objects");
+});
 
 t.test('a declared length over the limit is refused before the body is read', async (t) => {
   const { addr, seen } = await app(t);
