@@ -253,7 +253,12 @@ export function listen(app: Express, host: string, port: number, opts: { tls?: L
  * prototype gives it a new shape and slows every function that touches requests after it (about
  * 0.1 ms of a leader's CPU per create: docs/ARCHITECTURE.md, "Decisions, and why").
  */
-function expressShaped(app: Express): { IncomingMessage: typeof IncomingMessage; ServerResponse: typeof ServerResponse } {
+function expressShaped(app: Express): { IncomingMessage?: typeof IncomingMessage; ServerResponse?: typeof ServerResponse } {
+  // Node 20 writes these classes as functions, so ours call them on the object `new` made. Were
+  // they written with `class`, that call would throw: node's own classes are used then, as
+  // before. (Reflect.construct with our class as new.target works for both, but measured, it
+  // made node's constructors slower than the swap it saves.)
+  if (!callableConstructor(IncomingMessage) || !callableConstructor(ServerResponse)) return {};
   function AppRequest(this: IncomingMessage, ...args: ConstructorParameters<typeof IncomingMessage>): void {
     IncomingMessage.apply(this, args);
   }
@@ -263,6 +268,11 @@ function expressShaped(app: Express): { IncomingMessage: typeof IncomingMessage;
   }
   AppResponse.prototype = app.response;
   return { IncomingMessage: AppRequest as unknown as typeof IncomingMessage, ServerResponse: AppResponse as unknown as typeof ServerResponse };
+}
+
+/** Whether `f` may be called without `new` (a function, not a `class`). */
+function callableConstructor(f: unknown): boolean {
+  return typeof f === 'function' && !/^class\b/.test(Function.prototype.toString.call(f));
 }
 
 /** A master's requests are JSON of at most 8 MiB: a minute is plenty even on a slow link. */
